@@ -1,0 +1,132 @@
+"""What a simulation backend *is* (Lava's Process/ProcessModel split): an interface over
+a :class:`~spikeforge.engine.layout.Layout`, and a registry to choose one by name.
+
+A backend owns no model semantics of its own: ``docs/semantics.md`` defines the step
+and :mod:`spikeforge.engine.numpy_backend` is its executable specification. Every
+backend advances *all active brains by n steps in one call* and returns the spikes.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine.layout import Layout
+
+log = logging.getLogger("spikeforge.engine")
+
+
+@dataclass(frozen=True)
+class SpikeRecord:
+    """Spikes of one advance: parallel arrays, ordered by step then neuron.
+
+    Attributes
+    ----------
+    steps : int64 array
+        World step stamp of each spike.
+    neurons : int32 array
+        Global neuron index of each spike.
+    """
+
+    steps: npt.NDArray[np.int64]
+    neurons: npt.NDArray[np.int32]
+
+    @staticmethod
+    def empty() -> SpikeRecord:
+        return SpikeRecord(np.zeros(0, np.int64), np.zeros(0, np.int32))
+
+
+class Backend(ABC):
+    """Runs the step on a layout's arrays.
+
+    CPU backends work on the layout's numpy arrays in place (zero-copy). Device
+    backends keep a copy and implement :meth:`pull_state` / :meth:`push_state`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    @abstractmethod
+    def advance(self, n_steps: int, world_step: int, active: npt.NDArray[np.bool_] | None) -> SpikeRecord:
+        """Encode sensors, run ``n_steps`` steps of the brains in ``active`` (all if None),
+        decode actuators; return the spikes stamped ``world_step .. world_step+n_steps-1``."""
+
+    def pull_state(self) -> None:
+        """Make the layout's host arrays current (device backends download)."""
+
+    def push_state(self) -> None:
+        """Tell the backend the host arrays were changed outside a step (device backends upload)."""
+
+    def close(self) -> None:
+        """Release backend resources."""
+
+
+BackendFactory = Callable[[Layout], Backend]
+_REGISTRY: dict[str, tuple[BackendFactory, Callable[[], str | None]]] = {}
+AUTO_ORDER: list[str] = []
+
+
+def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[], str | None],
+                     auto_priority: int | None = None) -> None:
+    """Register ``factory`` under ``name``; ``unavailable()`` returns why it cannot run, or None."""
+    _REGISTRY[name] = (factory, unavailable)
+    if auto_priority is not None and name not in AUTO_ORDER:
+        AUTO_ORDER.insert(min(auto_priority, len(AUTO_ORDER)), name)
+
+
+def available_backends() -> dict[str, str | None]:
+    """Every registered backend name -> None if usable, else the reason it is not."""
+    _load_builtin()
+    return {name: why() for name, (_, why) in _REGISTRY.items()}
+
+
+def resolve_backend(name: str) -> tuple[str, list[str]]:
+    """The backend that ``name`` selects, and the reasons for passing over others (auto)."""
+    _load_builtin()
+    if name != "auto":
+        if name not in _REGISTRY:
+            raise ValueError(f"backend: unknown backend {name!r}; known: {sorted(_REGISTRY)} or 'auto'")
+        why = _REGISTRY[name][1]()
+        if why is not None:
+            raise RuntimeError(f"backend: {name!r} is not available: {why}")
+        return name, []
+    reasons = []
+    for cand in AUTO_ORDER:
+        why = _REGISTRY[cand][1]()
+        if why is None:
+            return cand, reasons
+        reasons.append(f"{cand}: {why}")
+    return "numpy", reasons
+
+
+def create_backend(name: str, layout: Layout) -> Backend:
+    chosen, reasons = resolve_backend(name)
+    for r in reasons:
+        log.info("backend auto-selection passed over %s", r)
+    return _REGISTRY[chosen][0](layout)
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for mod in ("spikeforge.engine.numpy_backend", "spikeforge.engine.native_backend",
+                "spikeforge.engine.wgpu_backend"):
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:  # optional backends report why via their registry entry
+            log.debug("backend module %s not importable: %s", mod, exc)

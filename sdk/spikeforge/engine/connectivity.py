@@ -1,0 +1,134 @@
+"""Instantiating projections: rules -> (pre, post) index pairs, weights, delays.
+
+Connectivity is drawn once per brain at spawn from a numpy ``Generator`` seeded by
+(world seed, brain serial, projection index); snapshots store the result, so this
+randomness never has to be reproduced by other backends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.model.errors import GenomeError
+from spikeforge.model.synapses import (
+    AllToAll,
+    Constant,
+    FixedInDegree,
+    FixedProbability,
+    Normal,
+    OneToOne,
+    Pairs,
+    Projection,
+    Uniform,
+)
+
+I64 = npt.NDArray[np.int64]
+_DENSE_LIMIT = 1 << 22  # draw a dense Bernoulli mask below this many candidate pairs
+
+
+def connect(rule: object, n_pre: int, n_post: int, same: bool, rng: np.random.Generator,
+            path: str = "projection") -> tuple[I64, I64]:
+    """(pre, post) local indices of one projection, sorted by pre then post."""
+    if n_pre == 0 or n_post == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if isinstance(rule, AllToAll):
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+        post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+        if same and not rule.allow_self:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return pre, post
+    if isinstance(rule, OneToOne):
+        a = np.arange(n_pre, dtype=np.int64)
+        return a, a.copy()
+    if isinstance(rule, Pairs):
+        pre = np.asarray(rule.pre, dtype=np.int64)
+        post = np.asarray(rule.post, dtype=np.int64)
+        order = np.lexsort((post, pre))
+        return pre[order], post[order]
+    if isinstance(rule, FixedProbability):
+        return _fixed_probability(rule.p, n_pre, n_post, same and not rule.allow_self, rng)
+    if isinstance(rule, FixedInDegree):
+        no_self = same and not rule.allow_self
+        if rule.k > n_pre - (1 if no_self else 0):
+            raise GenomeError(f"{path}.rule.k", f"k={rule.k} exceeds the available pre neurons")
+        return _fixed_in_degree(rule.k, n_pre, n_post, no_self, rng)
+    raise GenomeError(f"{path}.rule", f"unknown rule {rule!r}")
+
+
+def _fixed_probability(p: float, n_pre: int, n_post: int, no_self: bool,
+                       rng: np.random.Generator) -> tuple[I64, I64]:
+    if p <= 0.0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if n_pre * n_post <= _DENSE_LIMIT:
+        mask = rng.random((n_pre, n_post)) < p
+        if no_self:
+            np.fill_diagonal(mask[:, : min(n_pre, n_post)], False)
+        pre, post = np.nonzero(mask)
+        return pre.astype(np.int64), post.astype(np.int64)
+    # Sparse: binomial out-degree per pre, targets without replacement per pre
+    # (duplicates drawn with replacement are redrawn until none remain).
+    counts = rng.binomial(n_post, p, size=n_pre).astype(np.int64)
+    pre = np.repeat(np.arange(n_pre, dtype=np.int64), counts)
+    post = rng.integers(0, n_post, size=pre.size, dtype=np.int64)
+    return _redraw_duplicates(pre, post, n_post, no_self, rng)
+
+
+def _fixed_in_degree(k: int, n_pre: int, n_post: int, no_self: bool,
+                     rng: np.random.Generator) -> tuple[I64, I64]:
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    post = np.repeat(np.arange(n_post, dtype=np.int64), k)
+    if 2 * k > n_pre:  # dense: a random permutation per post neuron
+        keys = rng.random((n_post, n_pre))
+        if no_self:
+            idx = np.arange(min(n_pre, n_post))
+            keys[idx, idx] = 2.0
+        pre = np.argsort(keys, axis=1)[:, :k].reshape(-1).astype(np.int64)
+    else:
+        pre = rng.integers(0, n_pre, size=post.size, dtype=np.int64)
+        post, pre = _redraw_duplicates(post, pre, n_pre, no_self, rng)
+    order = np.lexsort((post, pre))
+    return pre[order], post[order]
+
+
+def _redraw_duplicates(fixed: I64, drawn: I64, n_draw: int, no_self: bool,
+                       rng: np.random.Generator) -> tuple[I64, I64]:
+    """Redraw entries of ``drawn`` that repeat within a group of equal ``fixed`` (or are self)."""
+    for _ in range(1000):
+        order = np.lexsort((drawn, fixed))
+        fixed, drawn = fixed[order], drawn[order]
+        dup = np.zeros(fixed.size, dtype=bool)
+        if fixed.size > 1:
+            dup[1:] = (fixed[1:] == fixed[:-1]) & (drawn[1:] == drawn[:-1])
+        if no_self:
+            dup |= fixed == drawn
+        n_bad = int(dup.sum())
+        if n_bad == 0:
+            break
+        drawn[dup] = rng.integers(0, n_draw, size=n_bad, dtype=np.int64)
+    else:  # pragma: no cover - astronomically unlikely with validated k
+        raise RuntimeError("could not draw distinct partners")
+    return fixed, drawn
+
+
+def draw_weights(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """Weights of ``n`` synapses; Normal samples are clipped at 0 to keep their sign."""
+    w = proj.weight
+    if isinstance(w, Constant):
+        return np.full(n, w.value, dtype=np.float32)
+    if isinstance(w, Uniform):
+        return rng.uniform(w.low, w.high, size=n).astype(np.float32)
+    if isinstance(w, Normal):
+        x = rng.normal(w.mean_, w.std, size=n)
+        x = np.maximum(x, 0.0) if w.mean_ >= 0 else np.minimum(x, 0.0)
+        return x.astype(np.float32)
+    raise GenomeError("weight", f"unknown weight distribution {w!r}")
+
+
+def draw_delays(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDArray[np.int32]:
+    lo, hi = proj.delay_range()
+    if lo == hi:
+        return np.full(n, lo, dtype=np.int32)
+    return rng.integers(lo, hi + 1, size=n).astype(np.int32)

@@ -1,0 +1,408 @@
+"""The one flat layout of a World: every brain's state in structure-of-arrays form.
+
+Neurons of all brains live in one index space; brain ``b`` owns neurons
+``brain_start[b] : brain_start[b+1]``; brains of one prototype are contiguous, and within
+a brain the populations follow the circuit's (flattened) order. Synapses are CSR by
+source, in *rows*: a row is the synapses of one source neuron that share a projection
+and a delay (so each synapse costs only ``post`` int32 + ``w`` float32 = 8 bytes).
+Spikes travel through a per-target delay ring of fixed-point int32 accumulators.
+
+A layout is assembled from :class:`BrainBlock` s (one brain each, local indices) and can
+give them back, which is how spawn/despawn keep every other brain's state bit-exact.
+See ``docs/semantics.md`` for what each array means in the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.model.circuit import FlatCircuit
+from spikeforge.model.organs import SENSOR_KINDS
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+# Per-neuron state: name -> dtype. Every kernel and snapshot uses this list.
+NEURON_STATE: dict[str, type[np.generic]] = {
+    "v": np.float32,        # membrane potential (mV)
+    "ie": np.float32,       # excitatory synaptic current (mV of drive)
+    "ii": np.float32,       # inhibitory synaptic current (mV of drive)
+    "w": np.float32,        # adaptation current (AdaptiveLIF) / recovery u (Izhikevich)
+    "theta": np.float32,    # threshold offset (habituation, homeostasis)
+    "mod": np.float32,      # modulator level
+    "iext": np.float32,     # external drive written by sensor encoders (mV)
+    "pforce": np.float32,   # per-step forced-spike probability written by encoders
+    "hold": np.int32,       # steps left in refractory / snooze
+    "consec": np.int32,     # consecutive spikes (FEAGI)
+    "burst": np.int32,      # extra burst spikes still to emit (FLUX)
+    "force_once": np.uint8,  # one-shot forced spike (event sensors)
+}
+# Per-synapse arrays (ordered like the rows). Learning adds its own (see plasticity).
+SYNAPSE_STATE: dict[str, type[np.generic]] = {
+    "post": np.int32,   # global target neuron
+    "w": np.float32,    # weight
+}
+N_CHANNELS = 3  # ring channels: 0 excitatory, 1 inhibitory, 2 modulator
+FIXED_SHIFT = 16
+FIXED_SCALE = np.float32(1 << FIXED_SHIFT)
+FIXED_INV = np.float32(1.0 / (1 << FIXED_SHIFT))
+FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
+
+SENSOR_KIND_ID = {k: i for i, k in enumerate(SENSOR_KINDS)}
+ACTUATOR_KIND_ID = {"rate": 0, "population_vector": 1, "wta": 2}
+
+
+@dataclass
+class PrototypeInfo:
+    """A compiled circuit: everything shared by the brains spawned from it."""
+
+    index: int
+    circuit: FlatCircuit
+    genome: dict[str, Any]
+    pop_names: list[str]
+    pop_offset: list[int]
+    pop_size: list[int]
+    pid_base: int
+    proj_base: int
+    n_neurons: int
+    fparams: F32
+    iparams: I32
+
+    def pop_slice(self, name: str) -> slice:
+        i = self.pop_names.index(name)
+        return slice(self.pop_offset[i], self.pop_offset[i] + self.pop_size[i])
+
+
+@dataclass
+class BrainBlock:
+    """One brain's complete state with brain-local neuron indices.
+
+    ``pending[k]`` holds what the ring will deliver ``k`` steps after ``step``.
+    """
+
+    proto: int
+    serial: int
+    key: int
+    step: int
+    neuron: dict[str, np.ndarray]
+    pid: I32
+    syn_pre: I32
+    syn_delay: I32
+    syn_proj: I32
+    synapse: dict[str, np.ndarray]
+    gap_a: I32
+    gap_b: I32
+    gap_g: F32
+    pending: I32  # (depth, N_CHANNELS, n)
+    sensors: dict[str, F32]     # organ name -> (channels,)
+    act_counts: dict[str, I32]  # organ name -> (channels,)
+    act_out: dict[str, F32]     # organ name -> (width,)
+    lod_every: int = 1
+    sleeping: bool = False
+
+    @property
+    def n(self) -> int:
+        return int(self.pid.size)
+
+
+@dataclass
+class OrganGroup:
+    """One organ of one prototype across all its brains: a (brains x channels) block."""
+
+    proto: int
+    name: str
+    kind: int
+    channels: int
+    width: int
+    per_chan: int
+    pop_offset: int
+    brain0: int
+    brains: int
+    offset: int      # into sensor_values / act_counts
+    out_offset: int  # into act_out (actuators)
+    low: float
+    high: float
+    gain: float = 0.0
+    rate: float = 0.0
+    sigma: float = 0.0
+
+
+@dataclass
+class Layout:
+    """All state of a World, as flat arrays (see module docstring)."""
+
+    dt_ms: float
+    depth: int
+    prototypes: list[PrototypeInfo]
+    brain_start: I64
+    brain_key: npt.NDArray[np.uint32]
+    brain_step: I64
+    brain_proto: I32
+    brain_serial: I64
+    neuron: dict[str, np.ndarray]
+    pid: I32
+    fparams: F32
+    iparams: I32
+    row_ptr: I64
+    row_syn: I64
+    row_delay: I32
+    row_chan: I32
+    row_proj: I32
+    synapse: dict[str, np.ndarray]
+    proj_chan: I32
+    gap_a: I32
+    gap_b: I32
+    gap_g: F32
+    ring: I32
+    sensor_values: F32
+    act_counts: I32
+    act_out: F32
+    sensor_groups: list[OrganGroup]
+    actuator_groups: list[OrganGroup]
+    act_slot: I32
+    lod_every: I32 = field(default_factory=lambda: np.zeros(0, np.int32))
+    sleeping: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    # further per-world arrays saved with snapshots (e.g. learning's per-brain modulators)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_brains(self) -> int:
+        return int(self.brain_key.size)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.pid.size)
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.synapse["post"].size)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.row_delay.size)
+
+    def brain_of_neuron(self) -> I32:
+        """Brain index of every neuron (derived, int32)."""
+        counts = np.diff(self.brain_start)
+        return np.repeat(np.arange(self.n_brains, dtype=np.int32), counts)
+
+    def syn_pre(self) -> I32:
+        """Source neuron of every synapse (derived from the rows)."""
+        row_src = np.repeat(np.arange(self.n_neurons, dtype=np.int32), np.diff(self.row_ptr))
+        return np.repeat(row_src, np.diff(self.row_syn))
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes held by neurons, synapse arrays, rows, ring, and everything else."""
+        neurons = sum(a.nbytes for a in self.neuron.values()) + self.pid.nbytes + self.act_slot.nbytes
+        synapses = sum(a.nbytes for a in self.synapse.values())
+        rows = (self.row_ptr.nbytes + self.row_syn.nbytes + self.row_delay.nbytes
+                + self.row_chan.nbytes + self.row_proj.nbytes)
+        return {"neurons": neurons, "synapses": synapses, "rows": rows, "ring": self.ring.nbytes,
+                "gap": self.gap_a.nbytes + self.gap_b.nbytes + self.gap_g.nbytes}
+
+    # ------------------------------------------------------------------ blocks
+    def extract(self, b: int) -> BrainBlock:
+        """Copy brain ``b`` out as a :class:`BrainBlock` (local indices)."""
+        s, e = int(self.brain_start[b]), int(self.brain_start[b + 1])
+        r0, r1 = int(self.row_ptr[s]), int(self.row_ptr[e])
+        y0, y1 = int(self.row_syn[r0]), int(self.row_syn[r1])
+        per_row = np.diff(self.row_syn[r0:r1 + 1])
+        row_src = np.repeat(np.arange(s, e, dtype=np.int32), np.diff(self.row_ptr[s:e + 1]))
+        syn = {k: a[y0:y1].copy() for k, a in self.synapse.items()}
+        syn["post"] = (syn["post"] - s).astype(np.int32)
+        gmask = (self.gap_a >= s) & (self.gap_a < e)
+        step = int(self.brain_step[b])
+        slots = (step + np.arange(self.depth)) % self.depth
+        p = int(self.brain_proto[b])
+        row = self._brain_row(b)
+        sensors = {g.name: self.sensor_values[g.offset + row * g.channels: g.offset + (row + 1) * g.channels].copy()
+                   for g in self.sensor_groups if g.proto == p}
+        counts = {g.name: self.act_counts[g.offset + row * g.channels: g.offset + (row + 1) * g.channels].copy()
+                  for g in self.actuator_groups if g.proto == p}
+        outs = {g.name: self.act_out[g.out_offset + row * g.width: g.out_offset + (row + 1) * g.width].copy()
+                for g in self.actuator_groups if g.proto == p}
+        return BrainBlock(
+            proto=p, serial=int(self.brain_serial[b]), key=int(self.brain_key[b]), step=step,
+            neuron={k: a[s:e].copy() for k, a in self.neuron.items()}, pid=self.pid[s:e].copy(),
+            syn_pre=(np.repeat(row_src, per_row) - s).astype(np.int32),
+            syn_delay=np.repeat(self.row_delay[r0:r1], per_row).astype(np.int32),
+            syn_proj=np.repeat(self.row_proj[r0:r1], per_row).astype(np.int32),
+            synapse=syn,
+            gap_a=(self.gap_a[gmask] - s).astype(np.int32), gap_b=(self.gap_b[gmask] - s).astype(np.int32),
+            gap_g=self.gap_g[gmask].copy(),
+            pending=self.ring[slots, :, s:e].copy(),
+            sensors=sensors, act_counts=counts, act_out=outs,
+            lod_every=int(self.lod_every[b]) if self.lod_every.size else 1,
+            sleeping=bool(self.sleeping[b]) if self.sleeping.size else False,
+        )
+
+    def _brain_row(self, b: int) -> int:
+        """Position of brain ``b`` among the brains of its prototype."""
+        p = self.brain_proto[b]
+        return int(b - np.searchsorted(self.brain_proto, p, side="left"))
+
+
+def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: list[BrainBlock],
+             proj_chan: I32) -> Layout:
+    """Concatenate brain blocks (already ordered so prototypes are contiguous) into a layout."""
+    if any(blocks[i].proto > blocks[i + 1].proto for i in range(len(blocks) - 1)):
+        raise ValueError("blocks must be ordered by prototype")
+    sizes = np.array([b.n for b in blocks], dtype=np.int64)
+    brain_start = np.zeros(len(blocks) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=brain_start[1:])
+    n = int(brain_start[-1])
+    offs = brain_start[:-1]
+
+    def cat(arrs: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
+        return np.concatenate(arrs).astype(dtype, copy=False) if arrs else np.zeros(0, dtype)
+
+    neuron = {k: cat([b.neuron[k] for b in blocks], dt) for k, dt in NEURON_STATE.items()}
+    pid = cat([b.pid for b in blocks], np.int32)
+
+    # synapses: already sorted by (pre, proj, delay) within each block
+    pre = cat([b.syn_pre.astype(np.int64) + o for b, o in zip(blocks, offs, strict=True)], np.int64)
+    proj = cat([b.syn_proj for b in blocks], np.int32)
+    delay = cat([b.syn_delay for b in blocks], np.int32)
+    synapse: dict[str, np.ndarray] = {}
+    for k in blocks[0].synapse if blocks else SYNAPSE_STATE:
+        dt = blocks[0].synapse[k].dtype.type if blocks else SYNAPSE_STATE[k]
+        if k == "post":
+            synapse[k] = cat([b.synapse[k].astype(np.int64) + o for b, o in zip(blocks, offs, strict=True)], np.int32)
+        else:
+            synapse[k] = cat([b.synapse[k] for b in blocks], dt)
+    s = pre.size
+    new_row = np.ones(s, dtype=bool)
+    if s > 1:
+        new_row[1:] = (pre[1:] != pre[:-1]) | (proj[1:] != proj[:-1]) | (delay[1:] != delay[:-1])
+    row_first = np.flatnonzero(new_row)
+    row_syn = np.append(row_first, s).astype(np.int64)
+    row_src = pre[row_first]
+    row_ptr = np.searchsorted(row_src, np.arange(n + 1), side="left").astype(np.int64)
+    row_proj = proj[row_first].astype(np.int32)
+    row_delay = delay[row_first].astype(np.int32)
+    row_chan = proj_chan[row_proj] if row_proj.size else np.zeros(0, np.int32)
+
+    gap_a = cat([b.gap_a.astype(np.int64) + o for b, o in zip(blocks, offs, strict=True)], np.int32)
+    gap_b = cat([b.gap_b.astype(np.int64) + o for b, o in zip(blocks, offs, strict=True)], np.int32)
+    gap_g = cat([b.gap_g for b in blocks], np.float32)
+
+    ring = np.zeros((depth, N_CHANNELS, n), dtype=np.int32)
+    for blk, o in zip(blocks, offs, strict=True):
+        k = min(depth, blk.pending.shape[0])
+        if k and blk.n:
+            slots = (blk.step + np.arange(k)) % depth
+            ring[slots, :, o:o + blk.n] = blk.pending[:k]
+
+    brain_proto = np.array([b.proto for b in blocks], dtype=np.int32)
+    sensor_groups, actuator_groups, act_slot, sizes = organ_groups(prototypes, brain_proto, brain_start)
+    sensor_values = np.zeros(sizes[0], dtype=np.float32)
+    act_counts = np.zeros(sizes[1], dtype=np.int32)
+    act_out = np.zeros(sizes[2], dtype=np.float32)
+    for g in sensor_groups:
+        for r in range(g.brains):
+            v = blocks[g.brain0 + r].sensors.get(g.name)
+            if v is not None:
+                sensor_values[g.offset + r * g.channels: g.offset + (r + 1) * g.channels] = v
+    for g in actuator_groups:
+        for r in range(g.brains):
+            blk = blocks[g.brain0 + r]
+            if g.name in blk.act_counts:
+                act_counts[g.offset + r * g.channels: g.offset + (r + 1) * g.channels] = blk.act_counts[g.name]
+                act_out[g.out_offset + r * g.width: g.out_offset + (r + 1) * g.width] = blk.act_out[g.name]
+
+    fparams = (np.concatenate([p.fparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.float32)).astype(np.float32)
+    iparams = (np.concatenate([p.iparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.int32)).astype(np.int32)
+    return Layout(
+        dt_ms=dt_ms, depth=depth, prototypes=prototypes, brain_start=brain_start,
+        brain_key=np.array([b.key for b in blocks], dtype=np.uint32),
+        brain_step=np.array([b.step for b in blocks], dtype=np.int64),
+        brain_proto=brain_proto,
+        brain_serial=np.array([b.serial for b in blocks], dtype=np.int64),
+        neuron=neuron, pid=pid, fparams=fparams, iparams=iparams,
+        row_ptr=row_ptr, row_syn=row_syn, row_delay=row_delay, row_chan=row_chan.astype(np.int32),
+        row_proj=row_proj, synapse=synapse, proj_chan=proj_chan,
+        gap_a=gap_a, gap_b=gap_b, gap_g=gap_g, ring=ring,
+        sensor_values=sensor_values, act_counts=act_counts, act_out=act_out,
+        sensor_groups=sensor_groups, actuator_groups=actuator_groups, act_slot=act_slot,
+        lod_every=np.array([b.lod_every for b in blocks], dtype=np.int32),
+        sleeping=np.array([b.sleeping for b in blocks], dtype=bool),
+    )
+
+
+def organ_groups(prototypes: list[PrototypeInfo], brain_proto: I32, brain_start: I64
+                 ) -> tuple[list[OrganGroup], list[OrganGroup], I32, tuple[int, int, int]]:
+    """Organ groups (offsets into the organ buffers), the per-neuron actuator slot, and the
+    sizes of (sensor_values, act_counts, act_out) for brains ordered by prototype."""
+    n = int(brain_start[-1]) if brain_start.size else 0
+    sensor_groups: list[OrganGroup] = []
+    actuator_groups: list[OrganGroup] = []
+    s_off = a_off = o_off = 0
+    act_slot = np.full(n, -1, dtype=np.int32)
+    for p in prototypes:
+        members = np.flatnonzero(brain_proto == p.index)
+        b0, nb = (int(members[0]), int(members.size)) if members.size else (0, 0)
+        for spec in p.circuit.sensors:
+            sl = p.pop_slice(spec.population)
+            sensor_groups.append(OrganGroup(p.index, spec.name, SENSOR_KIND_ID[spec.kind], spec.channels,
+                                            spec.channels, (sl.stop - sl.start) // spec.channels, sl.start,
+                                            b0, nb, s_off, 0, spec.low, spec.high, spec.gain,
+                                            spec.max_rate, spec.sigma))
+            s_off += nb * spec.channels
+        for aspec in p.circuit.actuators:
+            sl = p.pop_slice(aspec.population)
+            g = OrganGroup(p.index, aspec.name, ACTUATOR_KIND_ID[aspec.kind], aspec.channels,
+                           aspec.width, (sl.stop - sl.start) // aspec.channels, sl.start,
+                           b0, nb, a_off, o_off, aspec.low, aspec.high)
+            actuator_groups.append(g)
+            a_off += nb * aspec.channels
+            o_off += nb * aspec.width
+            if nb:
+                starts = brain_start[b0:b0 + nb] + g.pop_offset
+                local = np.arange(g.channels * g.per_chan)
+                idx = (starts[:, None] + local[None, :]).reshape(-1)
+                slot = (g.offset + np.arange(nb)[:, None] * g.channels + (local // g.per_chan)[None, :]).reshape(-1)
+                act_slot[idx] = slot
+    return sensor_groups, actuator_groups, act_slot, (s_off, a_off, o_off)
+
+
+def validate_layout(L: Layout) -> None:
+    """Check every index, size and count a kernel will trust; raise ValueError naming the array."""
+    n, b = L.n_neurons, L.n_brains
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ValueError(f"layout.{what}")
+
+    need(L.brain_start.size == b + 1 and L.brain_start[0] == 0 and bool(np.all(np.diff(L.brain_start) >= 0))
+         and L.brain_start[-1] == n, "brain_start: not a monotonic partition of the neurons")
+    for k, a in L.neuron.items():
+        need(a.shape == (n,), f"neuron.{k}: expected {n} values, got shape {a.shape}")
+    need(L.pid.shape == (n,) and (n == 0 or (L.pid.min() >= 0 and L.pid.max() < L.fparams.shape[0])),
+         "pid: parameter set out of range")
+    need(L.row_ptr.size == n + 1 and L.row_ptr[0] == 0 and bool(np.all(np.diff(L.row_ptr) >= 0))
+         and L.row_ptr[-1] == L.n_rows, "row_ptr: not a monotonic partition of the rows")
+    s = L.n_synapses
+    need(L.row_syn.size == L.n_rows + 1 and L.row_syn[0] == 0 and bool(np.all(np.diff(L.row_syn) >= 0))
+         and L.row_syn[-1] == s, "row_syn: not a monotonic partition of the synapses")
+    need(L.row_chan.size == L.n_rows and L.row_proj.size == L.n_rows, "rows: array lengths differ")
+    need(L.n_rows == 0 or (L.row_delay.min() >= 1 and L.row_delay.max() <= L.depth), "row_delay: outside 1..depth")
+    need(L.n_rows == 0 or (L.row_chan.min() >= 0 and L.row_chan.max() <= 2), "row_chan: outside 0..2")
+    need(L.n_rows == 0 or (L.row_proj.min() >= 0 and L.row_proj.max() < L.proj_chan.size), "row_proj: out of range")
+    for k, a in L.synapse.items():
+        need(a.shape == (s,), f"synapse.{k}: expected {s} values, got shape {a.shape}")
+    need(s == 0 or (L.synapse["post"].min() >= 0 and L.synapse["post"].max() < n), "synapse.post: out of range")
+    need(L.gap_a.size == L.gap_b.size == L.gap_g.size, "gap: array lengths differ")
+    need(L.gap_a.size == 0 or (min(L.gap_a.min(), L.gap_b.min()) >= 0 and max(L.gap_a.max(), L.gap_b.max()) < n),
+         "gap: index out of range")
+    need(L.ring.shape == (L.depth, N_CHANNELS, n), f"ring: expected shape {(L.depth, N_CHANNELS, n)}")
+    for name in ("brain_key", "brain_step", "brain_proto", "brain_serial", "lod_every", "sleeping"):
+        need(getattr(L, name).shape == (b,), f"{name}: expected {b} values")
+    need(b == 0 or (L.brain_proto.min() >= 0 and L.brain_proto.max() < len(L.prototypes)), "brain_proto: out of range")
+    need(b == 0 or int(L.lod_every.min()) >= 1, "lod_every: must be >= 1")

@@ -1,0 +1,172 @@
+"""World snapshots: one file, a zip of ``manifest.json`` plus one ``.npy`` per array.
+
+The manifest holds the format name and version, the world's settings and counters, the
+prototypes' genomes, and for every array its dtype, shape and SHA-256. Writes are
+atomic (temp file in the same folder, fsync, rename, fsync of the folder). Loading
+checks the format, the version, every digest and every index before anything is
+installed, so a truncated or corrupt file raises :class:`SnapshotError` and loads
+nothing. Resuming is bit-exact: all state, the delay rings and the RNG counters
+(brain keys and step counters) are in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from spikeforge.engine.compiler import compile_prototype
+from spikeforge.engine.layout import Layout, organ_groups, validate_layout
+from spikeforge.model.errors import GenomeError
+from spikeforge.model.genome import genome_to_circuit
+
+if TYPE_CHECKING:
+    from spikeforge.runtime.world import World
+
+SNAPSHOT_FORMAT = "spikeforge-snapshot"
+SNAPSHOT_VERSION = 1
+_LAYOUT_ARRAYS = ("brain_start", "brain_key", "brain_step", "brain_proto", "brain_serial", "lod_every",
+                  "sleeping", "pid", "row_ptr", "row_syn", "row_delay", "row_chan", "row_proj", "proj_chan",
+                  "gap_a", "gap_b", "gap_g", "ring", "sensor_values", "act_counts", "act_out")
+
+
+class SnapshotError(ValueError):
+    """A snapshot file is unreadable, corrupt, truncated or of an unsupported version."""
+
+
+def layout_arrays(layout: Layout) -> dict[str, np.ndarray]:
+    arrays = {name: getattr(layout, name) for name in _LAYOUT_ARRAYS}
+    arrays.update({f"neuron.{k}": a for k, a in layout.neuron.items()})
+    arrays.update({f"synapse.{k}": a for k, a in layout.synapse.items()})
+    arrays.update({f"extra.{k}": a for k, a in layout.extra.items()})
+    return arrays
+
+
+def save_world(world: World, path: Path) -> None:
+    L = world.layout
+    arrays = layout_arrays(L)
+    entries: dict[str, dict[str, Any]] = {}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+                for name, arr in arrays.items():
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                    data = buf.getvalue()
+                    entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                                     "sha256": hashlib.sha256(data).hexdigest()}
+                    zf.writestr(f"arrays/{name}.npy", data)
+                manifest = {
+                    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
+                    "world": {"dt": world.dt, "seed": world.seed, "max_substeps": world.clock.max_substeps},
+                    "clock": {"accumulator": world.clock.accumulator, "frames": world.clock.frames,
+                              "dropped_steps": world.clock.dropped_steps},
+                    "step_count": world.step_count, "frame_count": world.frame_count,
+                    "total_spikes": world.total_spikes, "next_serial": world._next_serial,
+                    "depth": L.depth,
+                    "prototypes": [p.genome for p in L.prototypes],
+                    "extra_state": getattr(world, "extra_manifest", lambda: {})(),
+                    "arrays": entries,
+                }
+                zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a snapshot file: (manifest, arrays). Raises SnapshotError."""
+    try:
+        with zipfile.ZipFile(path, "r") as zf:
+            try:
+                manifest = json.loads(zf.read("manifest.json"))
+            except KeyError:
+                raise SnapshotError(f"{path}: no manifest.json (not a spikeforge snapshot)") from None
+            if not isinstance(manifest, dict) or manifest.get("format") != SNAPSHOT_FORMAT:
+                raise SnapshotError(f"{path}: format is not {SNAPSHOT_FORMAT!r}")
+            if manifest.get("version") != SNAPSHOT_VERSION:
+                raise SnapshotError(f"{path}: unsupported snapshot version {manifest.get('version')!r}; "
+                                    f"this reader supports {SNAPSHOT_VERSION}")
+            arrays: dict[str, np.ndarray] = {}
+            for name, meta in manifest["arrays"].items():
+                data = zf.read(f"arrays/{name}.npy")
+                if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                    raise SnapshotError(f"{path}: array {name!r} is corrupt (SHA-256 mismatch)")
+                arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+                if arr.dtype.str != meta["dtype"] or list(arr.shape) != meta["shape"]:
+                    raise SnapshotError(f"{path}: array {name!r} has dtype/shape {arr.dtype.str}{arr.shape}, "
+                                        f"manifest says {meta['dtype']}{meta['shape']}")
+                arrays[name] = arr
+    except SnapshotError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, ValueError, TypeError) as exc:
+        raise SnapshotError(f"{path}: unreadable snapshot ({type(exc).__name__}: {exc})") from None
+    return manifest, arrays
+
+
+def load_world(path: Path, backend: str) -> World:
+    from spikeforge.runtime.world import World
+
+    manifest, arrays = read_snapshot(path)
+    try:
+        cfg = manifest["world"]
+        world = World(dt=float(cfg["dt"]), backend=backend, seed=int(cfg["seed"]),
+                      max_substeps=int(cfg["max_substeps"]))
+        protos = []
+        pid_base = proj_base = 0
+        for i, genome in enumerate(manifest["prototypes"]):
+            circuit = genome_to_circuit(genome)
+            p = compile_prototype(circuit, i, world.dt * 1000.0, pid_base, proj_base)
+            pid_base += len(p.pop_names)
+            proj_base += len(p.circuit.projections)
+            protos.append(p)
+        layout = build_layout(world.dt * 1000.0, int(manifest["depth"]), protos, arrays)
+    except SnapshotError:
+        raise
+    except (GenomeError, KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"{path}: inconsistent snapshot ({exc})") from None
+    world._restore(manifest, layout)
+    restore = getattr(world, "restore_extra", None)
+    if restore is not None:
+        restore(manifest.get("extra_state", {}))
+    return world
+
+
+def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, np.ndarray]) -> Layout:
+    """A validated layout from snapshot arrays (organ tables re-derived from the prototypes)."""
+    fparams = np.concatenate([p.fparams for p in protos]).astype(np.float32) if protos else np.zeros((0, 0), np.float32)
+    iparams = np.concatenate([p.iparams for p in protos]).astype(np.int32) if protos else np.zeros((0, 0), np.int32)
+    a = arrays
+    sg, ag, act_slot, sizes = organ_groups(protos, a["brain_proto"], a["brain_start"])
+    for name, size in zip(("sensor_values", "act_counts"), sizes[:2], strict=True):
+        if a[name].size != size:
+            raise ValueError(f"{name}: expected {size} values, got {a[name].size}")
+    layout = Layout(
+        dt_ms=dt_ms, depth=depth, prototypes=protos, brain_start=a["brain_start"], brain_key=a["brain_key"],
+        brain_step=a["brain_step"], brain_proto=a["brain_proto"], brain_serial=a["brain_serial"],
+        neuron={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("neuron.")},
+        pid=a["pid"], fparams=fparams, iparams=iparams, row_ptr=a["row_ptr"], row_syn=a["row_syn"],
+        row_delay=a["row_delay"], row_chan=a["row_chan"], row_proj=a["row_proj"],
+        synapse={k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("synapse.")},
+        proj_chan=a["proj_chan"], gap_a=a["gap_a"], gap_b=a["gap_b"], gap_g=a["gap_g"], ring=a["ring"],
+        sensor_values=a["sensor_values"], act_counts=a["act_counts"], act_out=a["act_out"],
+        sensor_groups=sg, actuator_groups=ag, act_slot=act_slot, lod_every=a["lod_every"], sleeping=a["sleeping"],
+    )
+    layout.extra = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("extra.")}
+    validate_layout(layout)
+    return layout

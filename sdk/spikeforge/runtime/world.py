@@ -1,0 +1,291 @@
+"""The World: all brains of a game, one flat layout, one backend, one fixed-timestep clock.
+
+Per frame: the game writes sensor arrays, calls ``advance(frame_dt)`` (k fixed steps in
+ONE backend call), reads actuator arrays, and receives batched spike events.
+
+Example
+-------
+>>> from spikeforge import World, Circuit, LIF
+>>> c = Circuit("blob").add_population("n", 10, LIF(bias=20.0))
+>>> world = World(dt=0.001, backend="numpy", seed=1)
+>>> brains = world.spawn(c, count=3)
+>>> frame = world.advance(1 / 60)
+>>> frame.steps
+16
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, resolve_backend
+from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
+from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo, assemble
+from spikeforge.engine.rng import brain_key
+from spikeforge.model.circuit import Circuit
+from spikeforge.model.genome import genome_to_circuit
+from spikeforge.runtime.brain import Brain, PrototypeGroup
+from spikeforge.runtime.bus import SpikeBus
+from spikeforge.runtime.clock import FixedClock
+
+log = logging.getLogger("spikeforge.world")
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one ``advance`` did.
+
+    Attributes
+    ----------
+    steps : int
+        Fixed steps run this frame.
+    alpha : float
+        Leftover fraction of a step (for interpolation).
+    spikes : SpikeRecord
+        All spikes of the frame (global neuron indices, step stamps).
+    """
+
+    steps: int
+    alpha: float
+    spikes: SpikeRecord
+
+
+class World:
+    """A simulation of many brains.
+
+    Parameters
+    ----------
+    dt : float
+        Fixed step (s). Default 1 ms.
+    backend : str
+        ``"auto"``, ``"numpy"``, ``"native"`` or ``"gpu"``.
+    seed : int
+        World seed; brain ``i`` (in spawn order) gets RNG key ``brain_key(seed, i)``.
+    max_substeps : int
+        Most steps one ``advance`` runs (the rest of a long frame is dropped and counted).
+    """
+
+    def __init__(self, dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64) -> None:
+        self.clock = FixedClock(dt, max_substeps)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
+        self.dt = float(dt)
+        self.seed = seed
+        self.backend_request = backend
+        self.backend_name, reasons = resolve_backend(backend)
+        self.backend_reasons = reasons
+        self.bus = SpikeBus()
+        self.step_count = 0
+        self.frame_count = 0
+        self.total_spikes = 0
+        self.sensor_nan_frames = 0
+        self._next_serial = 0
+        self._prototypes: list[PrototypeInfo] = []
+        self._proto_by_genome: dict[str, int] = {}
+        self._brains: dict[int, Brain] = {}
+        self._index: dict[int, int] = {}
+        self._in_advance = False
+        self.layout: Layout = self._assemble([])
+        self.backend: Backend = create_backend(self.backend_name, self.layout)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def time(self) -> float:
+        """World time (s): steps run times dt."""
+        return self.step_count * self.dt
+
+    @property
+    def brains(self) -> list[Brain]:
+        """Live brains in layout order (prototypes contiguous, spawn order within)."""
+        return [self._brains[int(s)] for s in self.layout.brain_serial]
+
+    def brain(self, brain_id: int) -> Brain:
+        try:
+            return self._brains[brain_id]
+        except KeyError:
+            raise LookupError(f"brain: no live brain with id {brain_id}") from None
+
+    def group(self, prototype: Circuit | str) -> PrototypeGroup:
+        """The (brains x channels) organ arrays of one prototype (by circuit or name)."""
+        name = prototype if isinstance(prototype, str) else prototype.name
+        for p in self._prototypes:
+            if p.circuit.name == name:
+                return PrototypeGroup(self, p.index)
+        raise KeyError(f"prototype: no circuit named {name!r} was spawned in this world")
+
+    @property
+    def prototypes(self) -> list[PrototypeInfo]:
+        return list(self._prototypes)
+
+    # ------------------------------------------------------------------ spawning
+    def _prototype_for(self, circuit: Circuit) -> PrototypeInfo:
+        key = json.dumps(circuit.to_dict(), sort_keys=True)
+        if key in self._proto_by_genome:
+            return self._prototypes[self._proto_by_genome[key]]
+        pid_base = sum(len(p.pop_names) for p in self._prototypes)
+        proj_base = sum(len(p.circuit.projections) for p in self._prototypes)
+        proto = compile_prototype(circuit, len(self._prototypes), self.dt * 1000.0, pid_base, proj_base)
+        self._prototypes.append(proto)
+        self._proto_by_genome[key] = proto.index
+        return proto
+
+    def _depth(self) -> int:
+        return max([1, self.layout.depth if hasattr(self, "layout") else 1,
+                    *(max_delay(p) for p in self._prototypes)])
+
+    def _assemble(self, blocks: list[BrainBlock]) -> Layout:
+        blocks = sorted(blocks, key=lambda b: b.proto)  # stable: spawn order within a prototype
+        chans = np.array([c for p in self._prototypes for c in proj_channels(p)], dtype=np.int32)
+        layout = assemble(self.dt * 1000.0, self._depth(), list(self._prototypes), blocks, chans)
+        self._index = {int(s): i for i, s in enumerate(layout.brain_serial)}
+        return layout
+
+    def _relayout(self, keep: list[int], new_blocks: list[BrainBlock]) -> None:
+        self.backend.pull_state()
+        blocks = [self.layout.extract(i) for i in keep] + new_blocks
+        layout = self._assemble(blocks)
+        self.backend.close()
+        self.layout = layout
+        self.backend = create_backend(self.backend_name, layout)
+
+    def spawn(self, circuit: Circuit, count: int = 1) -> list[Brain]:
+        """Spawn ``count`` brains of ``circuit``; other brains' state is untouched."""
+        self._check_not_in_advance("spawn")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count: must be an integer >= 0, got {count!r}")
+        proto = self._prototype_for(circuit)
+        new_blocks, handles = [], []
+        depth = self._depth()
+        for _ in range(count):
+            serial = self._next_serial
+            self._next_serial += 1
+            new_blocks.append(instantiate(proto, serial, brain_key(self.seed, serial), self.seed, depth))
+            handle = Brain(self, serial, proto.circuit.name)
+            self._brains[serial] = handle
+            handles.append(handle)
+        self._relayout(list(range(self.layout.n_brains)), new_blocks)
+        return handles
+
+    def despawn(self, brains: Brain | int | Iterable[Brain | int]) -> None:
+        """Remove brains; other brains' state is untouched."""
+        self._check_not_in_advance("despawn")
+        items = [brains] if isinstance(brains, (Brain, int)) else list(brains)
+        ids = {int(b.id) if isinstance(b, Brain) else int(b) for b in items}
+        missing = ids - set(self._index)
+        if missing:
+            raise LookupError(f"despawn: no live brain with id(s) {sorted(missing)}")
+        keep = [i for i in range(self.layout.n_brains) if int(self.layout.brain_serial[i]) not in ids]
+        self._relayout(keep, [])
+        for i in ids:
+            self._brains.pop(i, None)
+
+    # ------------------------------------------------------------------ running
+    def _check_not_in_advance(self, what: str) -> None:
+        if self._in_advance or self.bus.publishing:
+            raise RuntimeError(f"{what}() was called from inside World.advance (a spike callback?); "
+                               "defer it until advance returns")
+
+    def _active_mask(self, use_lod: bool) -> npt.NDArray[np.bool_] | None:
+        L = self.layout
+        if L.n_brains == 0:
+            return None
+        awake = ~L.sleeping
+        if use_lod:
+            awake &= ((self.clock.frames + L.brain_serial) % L.lod_every) == 0
+        return None if bool(awake.all()) else awake
+
+    def _run(self, n: int, use_lod: bool) -> SpikeRecord:
+        self._check_not_in_advance("advance")
+        if n == 0 or self.layout.n_brains == 0:
+            self.step_count += n
+            return SpikeRecord.empty()
+        nan_mask = np.isnan(self.layout.sensor_values)
+        if nan_mask.any():  # zero-copy writes cannot be checked on write; the encoder maps NaN to low
+            self.sensor_nan_frames += 1
+            log.warning("%d NaN sensor value(s) this frame were read as the range's low end",
+                        int(nan_mask.sum()))
+        active = self._active_mask(use_lod)
+        self._in_advance = True
+        try:
+            record = self.backend.advance(n, self.step_count, active)
+        finally:
+            self._in_advance = False
+        self.step_count += n
+        self.total_spikes += int(record.neurons.size)
+        self.bus.publish(self.layout, record)
+        return record
+
+    def advance(self, frame_dt: float) -> FrameResult:
+        """Accumulate ``frame_dt`` seconds and run the whole fixed steps due (one backend call)."""
+        if self._in_advance or self.bus.publishing:
+            raise RuntimeError("advance() was called from inside a spike callback; "
+                               "re-entering the world's step is not allowed")
+        n = self.clock.accumulate(frame_dt)
+        self.frame_count += 1
+        record = self._run(n, use_lod=True)
+        return FrameResult(n, self.clock.alpha, record)
+
+    def step(self, n: int = 1) -> SpikeRecord:
+        """Run exactly ``n`` steps of every awake brain (ignores the clock and LOD)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"n: must be an integer >= 0, got {n!r}")
+        return self._run(n, use_lod=False)
+
+    # ------------------------------------------------------------------ reports
+    def stats(self) -> dict[str, Any]:
+        """Counts for dashboards: brains, neurons, synapses, steps, spikes, memory."""
+        L = self.layout
+        mem = L.nbytes()
+        return {
+            "brains": L.n_brains, "neurons": L.n_neurons, "synapses": L.n_synapses,
+            "steps": self.step_count, "time_s": self.time, "spikes": self.total_spikes,
+            "mean_rate_hz": (self.total_spikes / (L.n_neurons * self.time)
+                             if L.n_neurons and self.time > 0 else 0.0),
+            "backend": self.backend.name, "dropped_steps": self.clock.dropped_steps,
+            "bus_errors": self.bus.errors, "bytes": mem,
+        }
+
+    # ------------------------------------------------------------------ snapshots
+    def save(self, path: str | Path) -> None:
+        """Write an atomic, versioned snapshot holding every variable (see snapshot module)."""
+        from spikeforge.runtime.snapshot import save_world
+
+        self._check_not_in_advance("save")
+        self.backend.pull_state()
+        save_world(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "auto") -> World:
+        """Restore a world saved with :meth:`save`; resuming is bit-exact."""
+        from spikeforge.runtime.snapshot import load_world
+
+        return load_world(Path(path), backend)
+
+    def _restore(self, manifest: dict[str, Any], layout: Layout) -> None:
+        """Install a loaded layout (used by the snapshot loader)."""
+        self.backend.close()
+        self._prototypes = list(layout.prototypes)
+        self._proto_by_genome = {
+            json.dumps(genome_to_circuit(p.genome).to_dict(), sort_keys=True): p.index for p in self._prototypes}
+        self.layout = layout
+        self._index = {int(s): i for i, s in enumerate(layout.brain_serial)}
+        self._brains = {int(s): Brain(self, int(s), layout.prototypes[int(layout.brain_proto[i])].circuit.name)
+                        for i, s in enumerate(layout.brain_serial)}
+        self.step_count = int(manifest["step_count"])
+        self.frame_count = int(manifest["frame_count"])
+        self.total_spikes = int(manifest["total_spikes"])
+        self._next_serial = int(manifest["next_serial"])
+        self.clock.accumulator = float(manifest["clock"]["accumulator"])
+        self.clock.frames = int(manifest["clock"]["frames"])
+        self.clock.dropped_steps = int(manifest["clock"]["dropped_steps"])
+        self.backend = create_backend(self.backend_name, layout)
+
