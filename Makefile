@@ -1,0 +1,49 @@
+# spikeforge: the two README commands are `make demo` and `make test`.
+# Both set themselves up on a fresh Debian/Ubuntu machine (venv, pip, apt when root).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+APT_PACKAGES := mono-devel godot3-server mesa-vulkan-drivers libvulkan1
+export XDG_RUNTIME_DIR ?= $(CURDIR)/.venv/xdg-runtime
+
+.PHONY: demo test venv apt lint typecheck native clean bench
+
+$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev,gpu,unity,plot]' pygame
+	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
+	touch $@
+
+venv: $(VENV)/.installed
+
+# System packages the tests use for real: Mono (Unity client), Godot 3 (engine e2e),
+# lavapipe (wgpu on Vulkan without a GPU). Installed when we are root.
+apt:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    for i in 1 2 3 4 5; do \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) && break; \
+	      echo "apt busy or failed, retrying ($$i)"; sleep 15; \
+	    done; \
+	  fi; \
+	else echo "not root: expecting $(APT_PACKAGES) to be installed already"; fi
+
+demo: venv
+	$(VENV)/bin/spikeforge demo
+
+lint: venv
+	$(VENV)/bin/ruff check sdk tests samples
+	$(VENV)/bin/mypy
+
+typecheck: lint
+
+test: apt venv
+	$(VENV)/bin/ruff check sdk tests samples
+	$(VENV)/bin/mypy
+	$(VPY) -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info native/build
