@@ -59,7 +59,7 @@ def run_demo(brains: int, seconds: float, fps: float, dt: float, backend: str, s
     target = rng.uniform(-10, 10, size=(brains, 2))
     bearing, bump = group.sensor("bearing"), group.sensor("bump")
     turn, speed = group.actuator("turn"), group.actuator("speed")
-    frames = int(round(seconds * fps))
+    frames = round(seconds * fps)
     raster_t: list[np.ndarray] = []
     raster_n: list[np.ndarray] = []
     limit = int(world.layout.brain_start[min(record_brains, brains)]) if record_brains else 0

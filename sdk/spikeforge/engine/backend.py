@@ -98,7 +98,7 @@ def resolve_backend(name: str) -> tuple[str, list[str]]:
         if why is not None:
             raise RuntimeError(f"backend: {name!r} is not available: {why}")
         return name, []
-    reasons = []
+    reasons: list[str] = []
     for cand in AUTO_ORDER:
         why = _REGISTRY[cand][1]()
         if why is None:

@@ -299,10 +299,10 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
             ring[slots, :, o:o + blk.n] = blk.pending[:k]
 
     brain_proto = np.array([b.proto for b in blocks], dtype=np.int32)
-    sensor_groups, actuator_groups, act_slot, sizes = organ_groups(prototypes, brain_proto, brain_start)
-    sensor_values = np.zeros(sizes[0], dtype=np.float32)
-    act_counts = np.zeros(sizes[1], dtype=np.int32)
-    act_out = np.zeros(sizes[2], dtype=np.float32)
+    sensor_groups, actuator_groups, act_slot, organ_sizes = organ_groups(prototypes, brain_proto, brain_start)
+    sensor_values = np.zeros(organ_sizes[0], dtype=np.float32)
+    act_counts = np.zeros(organ_sizes[1], dtype=np.int32)
+    act_out = np.zeros(organ_sizes[2], dtype=np.float32)
     for g in sensor_groups:
         for r in range(g.brains):
             v = blocks[g.brain0 + r].sensors.get(g.name)

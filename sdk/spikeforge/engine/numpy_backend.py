@@ -40,7 +40,8 @@ def quantize(x: F32) -> I32:
     y = np.where(np.isnan(y), ZERO, y)
     y = np.where(y > FIXED_LIMIT, FIXED_LIMIT, y)
     y = np.where(y < -FIXED_LIMIT, -FIXED_LIMIT, y)
-    return np.rint(y).astype(np.int32)
+    q: I32 = np.rint(y).astype(np.int32)
+    return q
 
 
 def expand_ranges(starts: I64, ends: I64) -> tuple[I64, I64]:
@@ -308,7 +309,7 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
         S["force_once"][nidx] = 0
 
     # 6. propagation of this step's spikes into the delay ring (fixed-point, order-free)
-    spk = nidx[spike]
+    spk: I64 = nidx[spike]
     if spk.size:
         rows, owner = expand_ranges(L.row_ptr[spk], L.row_ptr[spk + 1])
         if rows.size:
@@ -333,6 +334,7 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
 def active_neurons(layout: Layout, active: BoolA | None) -> I64 | None:
     if active is None or bool(active.all()):
         return None
+    idx: I64
     idx, _ = expand_ranges(layout.brain_start[:-1][active], layout.brain_start[1:][active])
     return idx
 

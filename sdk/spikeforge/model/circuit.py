@@ -296,7 +296,8 @@ class Circuit:
             size = sizes[target]
             if size == 0 or size % o.channels:
                 raise GenomeError(f"{opath}.channels",
-                                  f"population {target!r} of size {size} is not a whole number of {o.channels} channels")
+                                  f"population {target!r} of size {size} is not a whole number "
+                                  f"of {o.channels} channels")
             if isinstance(o, ActuatorSpec):
                 if target in read_pops:
                     raise GenomeError(f"{opath}.population", f"population {target!r} already has an actuator")

@@ -218,7 +218,8 @@ class Projection:
             if isinstance(d, bool) or not isinstance(d, int):
                 raise GenomeError(f"{path}.{nm}", f"must be an integer number of steps, got {d!r}")
         if not 1 <= lo_d <= hi_d <= MAX_DELAY_STEPS:
-            raise GenomeError(f"{path}.delay", f"must satisfy 1 <= low <= high <= {MAX_DELAY_STEPS}, got {self.delay!r}")
+            raise GenomeError(f"{path}.delay",
+                              f"must satisfy 1 <= low <= high <= {MAX_DELAY_STEPS}, got {self.delay!r}")
         if self.kind == "electrical" and self.weight.mean < 0:
             raise GenomeError(f"{path}.weight", "electrical coupling must be >= 0")
         if self.plasticity is not None:

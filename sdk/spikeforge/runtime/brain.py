@@ -8,7 +8,6 @@ despawn (which re-lays the world out); fetch them again after that.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
