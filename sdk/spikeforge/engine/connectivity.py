@@ -89,28 +89,28 @@ def _fixed_in_degree(k: int, n_pre: int, n_post: int, no_self: bool,
     else:
         pre = rng.integers(0, n_pre, size=post.size, dtype=np.int64)
         post, pre = _redraw_duplicates(post, pre, n_pre, no_self, rng)
-    order = np.lexsort((post, pre))
-    return pre[order], post[order]
+    key = np.sort(pre * n_post + post)
+    return key // n_post, key % n_post
 
 
 def _redraw_duplicates(fixed: I64, drawn: I64, n_draw: int, no_self: bool,
                        rng: np.random.Generator) -> tuple[I64, I64]:
-    """Redraw entries of ``drawn`` that repeat within a group of equal ``fixed`` (or are self)."""
+    """Redraw entries of ``drawn`` that repeat within a group of equal ``fixed`` (or are self).
+
+    Returns both arrays sorted by (fixed, drawn)."""
     for _ in range(1000):
-        order = np.lexsort((drawn, fixed))
-        fixed, drawn = fixed[order], drawn[order]
-        dup = np.zeros(fixed.size, dtype=bool)
-        if fixed.size > 1:
-            dup[1:] = (fixed[1:] == fixed[:-1]) & (drawn[1:] == drawn[:-1])
+        key = np.sort(fixed * n_draw + drawn)  # one int64 sort instead of a lexsort
+        fixed, drawn = key // n_draw, key % n_draw
+        dup = np.zeros(key.size, dtype=bool)
+        if key.size > 1:
+            dup[1:] = key[1:] == key[:-1]
         if no_self:
             dup |= fixed == drawn
         n_bad = int(dup.sum())
         if n_bad == 0:
-            break
+            return fixed, drawn
         drawn[dup] = rng.integers(0, n_draw, size=n_bad, dtype=np.int64)
-    else:  # pragma: no cover - astronomically unlikely with validated k
-        raise RuntimeError("could not draw distinct partners")
-    return fixed, drawn
+    raise RuntimeError("could not draw distinct partners")  # pragma: no cover - needs k close to n
 
 
 def draw_weights(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
