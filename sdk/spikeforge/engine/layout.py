@@ -41,8 +41,12 @@ NEURON_STATE: dict[str, type[np.generic]] = {
     "consec": np.int32,     # consecutive spikes (FEAGI)
     "burst": np.int32,      # extra burst spikes still to emit (FLUX)
     "force_once": np.uint8,  # one-shot forced spike (event sensors)
+    "xpre": np.float32,     # plasticity: pre-synaptic trace (decays with tau_plus / tau_pre)
+    "xpost": np.float32,    # plasticity: post-synaptic trace (decays with tau_minus)
+    "msum": np.float32,     # plasticity: modulator level summed since the last reward-STDP update
 }
-# Per-synapse arrays (ordered like the rows). Learning adds its own (see plasticity).
+# Per-synapse arrays (ordered like the rows). Learning adds its own: reward-modulated STDP
+# creates "elig" (float32 eligibility) when a circuit has such a projection (see plasticity).
 SYNAPSE_STATE: dict[str, type[np.generic]] = {
     "post": np.int32,   # global target neuron
     "w": np.float32,    # weight
@@ -104,6 +108,9 @@ class BrainBlock:
     act_out: dict[str, F32]     # organ name -> (width,)
     lod_every: int = 1
     sleeping: bool = False
+    dopamine: float = 0.0      # learning: the brain's dopamine level
+    dopamine_sum: float = 0.0  # learning: dopamine summed since the last reward-STDP update
+    learn: bool = True         # learning: False while the brain is frozen
 
     @property
     def n(self) -> int:
@@ -167,6 +174,12 @@ class Layout:
     act_slot: I32
     lod_every: I32 = field(default_factory=lambda: np.zeros(0, np.int32))
     sleeping: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    # learning (engine/plasticity.py): per-brain dopamine, its sum since the last reward-STDP
+    # update, per-brain learn flag (0 = frozen), and the world's learning switch
+    dopamine: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
+    dopamine_sum: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
+    learn: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    learning: bool = True
     # further per-world arrays saved with snapshots (e.g. learning's per-brain modulators)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -239,6 +252,9 @@ class Layout:
             sensors=sensors, act_counts=counts, act_out=outs,
             lod_every=int(self.lod_every[b]) if self.lod_every.size else 1,
             sleeping=bool(self.sleeping[b]) if self.sleeping.size else False,
+            dopamine=float(self.dopamine[b]) if self.dopamine.size else 0.0,
+            dopamine_sum=float(self.dopamine_sum[b]) if self.dopamine_sum.size else 0.0,
+            learn=bool(self.learn[b]) if self.learn.size else True,
         )
 
     def _brain_row(self, b: int) -> int:
@@ -269,12 +285,16 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
     proj = cat([b.syn_proj for b in blocks], np.int32)
     delay = cat([b.syn_delay for b in blocks], np.int32)
     synapse: dict[str, np.ndarray] = {}
-    for k in blocks[0].synapse if blocks else SYNAPSE_STATE:
-        dt = blocks[0].synapse[k].dtype.type if blocks else SYNAPSE_STATE[k]
+    keys: dict[str, type[np.generic]] = dict(SYNAPSE_STATE)
+    for blk in blocks:  # union: a block without a learning array (e.g. "elig") contributes zeros
+        for k, a in blk.synapse.items():
+            keys.setdefault(k, a.dtype.type)
+    for k, dt in keys.items():
         if k == "post":
             synapse[k] = cat([b.synapse[k].astype(np.int64) + o for b, o in zip(blocks, offs, strict=True)], np.int32)
         else:
-            synapse[k] = cat([b.synapse[k] for b in blocks], dt)
+            synapse[k] = cat([b.synapse[k] if k in b.synapse else np.zeros(b.synapse["post"].size, dt)
+                              for b in blocks], dt)
     s = pre.size
     new_row = np.ones(s, dtype=bool)
     if s > 1:
@@ -333,6 +353,9 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
         sensor_groups=sensor_groups, actuator_groups=actuator_groups, act_slot=act_slot,
         lod_every=np.array([b.lod_every for b in blocks], dtype=np.int32),
         sleeping=np.array([b.sleeping for b in blocks], dtype=bool),
+        dopamine=np.array([b.dopamine for b in blocks], dtype=np.float32),
+        dopamine_sum=np.array([b.dopamine_sum for b in blocks], dtype=np.float32),
+        learn=np.array([b.learn for b in blocks], dtype=np.uint8),
     )
 
 
@@ -402,7 +425,8 @@ def validate_layout(L: Layout) -> None:
     need(L.gap_a.size == 0 or (min(L.gap_a.min(), L.gap_b.min()) >= 0 and max(L.gap_a.max(), L.gap_b.max()) < n),
          "gap: index out of range")
     need(L.ring.shape == (L.depth, N_CHANNELS, n), f"ring: expected shape {(L.depth, N_CHANNELS, n)}")
-    for name in ("brain_key", "brain_step", "brain_proto", "brain_serial", "lod_every", "sleeping"):
+    for name in ("brain_key", "brain_step", "brain_proto", "brain_serial", "lod_every", "sleeping",
+                 "dopamine", "dopamine_sum", "learn"):
         need(getattr(L, name).shape == (b,), f"{name}: expected {b} values")
     need(b == 0 or (L.brain_proto.min() >= 0 and L.brain_proto.max() < len(L.prototypes)), "brain_proto: out of range")
     need(b == 0 or int(L.lod_every.min()) >= 1, "lod_every: must be >= 1")

@@ -20,6 +20,8 @@ from spikeforge.engine import params as P
 from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup
+from spikeforge.engine.plasticity import PlasticityCache, learn_step
+from spikeforge.engine.plasticity import build_cache as build_plasticity
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -176,6 +178,7 @@ class StepCache:
     cols: dict[int, F32]
     icols: dict[int, I32]
     any_excit: bool
+    plast: PlasticityCache | None = None  # learning (engine/plasticity.py); None: nothing learns
 
 
 def make_cache(layout: Layout) -> StepCache:
@@ -186,7 +189,7 @@ def make_cache(layout: Layout) -> StepCache:
         c: np.zeros(0, np.float32) for c in range(P.NF)}
     icols = {c: L.iparams[L.pid, c].astype(np.int32) for c in range(P.NI)} if L.n_neurons else {
         c: np.zeros(0, np.int32) for c in range(P.NI)}
-    return StepCache(brain_of, local, cols, icols, bool(np.any(cols[P.F_EXCIT] < ONE)))
+    return StepCache(brain_of, local, cols, icols, bool(np.any(cols[P.F_EXCIT] < ONE)), build_plasticity(L))
 
 
 def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None) -> I64:
@@ -322,6 +325,10 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
         slots = slots[slots >= 0]
         if slots.size:
             np.add.at(L.act_counts, slots, 1)
+
+    # 7b. learning: plasticity rules (engine/plasticity.py, docs/semantics.md "Plasticity")
+    if C.plast is not None:
+        learn_step(L, C.plast, nidx, spike, C.brain_of, active)
 
     # 8. the step is done for these brains
     if active is None:

@@ -8,6 +8,7 @@ despawn (which re-lays the world out); fetch them again after that.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -74,6 +75,77 @@ class PopulationView:
     def state(self, key: str) -> np.ndarray:
         """Any per-neuron state array by name (see ``NEURON_STATE``)."""
         return self._get(key)
+
+
+class SynapseView:
+    """One projection's synapses in one brain.
+
+    A brain's synapses of one projection are not contiguous in the layout (CSR by source,
+    rows of (pre, projection, delay)), so this view holds their documented global index
+    array ``index`` into ``world.layout.synapse[...]`` (ascending: by pre neuron, then
+    delay, then post neuron) and the brain-local ``pre``/``post`` neuron of each.
+    ``w`` reads a copy; :meth:`set` writes through (bounds are not applied). For bulk
+    zero-copy access use ``world.layout.synapse["w"][view.index]`` or the whole array.
+    Valid until the next spawn/despawn.
+    """
+
+    def __init__(self, world: World, brain_index: int, projection: str) -> None:
+        from spikeforge.engine.plasticity import projection_synapses, row_source
+
+        L = world.layout
+        proto = L.prototypes[int(L.brain_proto[brain_index])]
+        names = [pr.name for pr in proto.circuit.projections]
+        if projection not in names:
+            raise KeyError(f"projection: brain has no projection {projection!r}; it has {names}")
+        j = names.index(projection)
+        self._world = world
+        self.name = projection
+        self.rule = proto.circuit.projections[j].plasticity
+        base = int(L.brain_start[brain_index])
+        pr = proto.circuit.projections[j]
+        self._pre_pop, self._post_pop = proto.pop_slice(pr.pre), proto.pop_slice(pr.post)
+        self.index = projection_synapses(L, brain_index, proto.proj_base + j)
+        self.pre = (row_source(L, self.index) - base).astype(np.int64)
+        self.post = (L.synapse["post"][self.index].astype(np.int64) - base)
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    @property
+    def w(self) -> F32:
+        """Current weights (a copy, float32)."""
+        self._world.backend.pull_state()
+        return self._world.layout.synapse["w"][self.index]
+
+    @property
+    def elig(self) -> F32:
+        """Eligibility traces (reward-STDP projections; zeros otherwise)."""
+        self._world.backend.pull_state()
+        syn = self._world.layout.synapse
+        return syn["elig"][self.index] if "elig" in syn else np.zeros(self.index.size, np.float32)
+
+    def set(self, values: npt.ArrayLike) -> None:
+        """Write the weights (one value per synapse, or a scalar); must be finite."""
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(self.index.size, float(arr))
+        if arr.shape != self.index.shape:
+            raise ValueError(f"weights {self.name!r}: expected {self.index.size} values, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"weights {self.name!r}: values must be finite")
+        self._world.backend.pull_state()
+        self._world.layout.synapse["w"][self.index] = arr.astype(np.float32)
+        self._world.backend.push_state()
+
+    def matrix(self) -> F32:
+        """Dense (pre population size x post population size) weight matrix, indexed by the
+        neurons' positions in their populations (NaN: no synapse; parallel synapses summed)."""
+        a, b = self._pre_pop, self._post_pop
+        m = np.full((a.stop - a.start, b.stop - b.start), np.nan, np.float32)
+        r, c = self.pre - a.start, self.post - b.start
+        m[r, c] = 0.0
+        np.add.at(m, (r, c), self.w)
+        return m
 
 
 class Brain:
@@ -176,6 +248,45 @@ class Brain:
 
     def wake(self) -> None:
         self._world.layout.sleeping[self.index] = False
+
+    # ------------------------------------------------------------------ learning
+    @property
+    def frozen(self) -> bool:
+        """True when this brain's plasticity is switched off (see :meth:`freeze`)."""
+        return not bool(self._world.layout.learn[self.index])
+
+    def freeze(self) -> None:
+        """Stop this brain's learning: weights and thresholds stop changing (its dynamics go on)."""
+        self._set_learn(0)
+
+    def unfreeze(self) -> None:
+        self._set_learn(1)
+
+    def _set_learn(self, flag: int) -> None:
+        w = self._world
+        w.backend.pull_state()
+        w.layout.learn[self.index] = flag
+        w.backend.push_state()
+
+    def reward(self, value: float) -> None:
+        """Add ``value`` to this brain's dopamine level (reward-modulated STDP)."""
+        x = float(value)
+        if not math.isfinite(x):
+            raise ValueError(f"reward: value must be finite, got {value!r}")
+        w = self._world
+        w.backend.pull_state()
+        w.layout.dopamine[self.index] += np.float32(x)
+        w.backend.push_state()
+
+    @property
+    def dopamine(self) -> float:
+        """Current dopamine level of this brain."""
+        self._world.backend.pull_state()
+        return float(self._world.layout.dopamine[self.index])
+
+    def weights(self, projection: str) -> SynapseView:
+        """The synapses of one projection of this brain (see :class:`SynapseView`)."""
+        return SynapseView(self._world, self.index, projection)
 
     @property
     def steps(self) -> int:

@@ -33,7 +33,8 @@ SNAPSHOT_FORMAT = "spikeforge-snapshot"
 SNAPSHOT_VERSION = 1
 _LAYOUT_ARRAYS = ("brain_start", "brain_key", "brain_step", "brain_proto", "brain_serial", "lod_every",
                   "sleeping", "pid", "row_ptr", "row_syn", "row_delay", "row_chan", "row_proj", "proj_chan",
-                  "gap_a", "gap_b", "gap_g", "ring", "sensor_values", "act_counts", "act_out")
+                  "gap_a", "gap_b", "gap_g", "ring", "sensor_values", "act_counts", "act_out",
+                  "dopamine", "dopamine_sum", "learn")
 
 
 class SnapshotError(ValueError):
@@ -71,6 +72,7 @@ def save_world(world: World, path: Path) -> None:
                     "step_count": world.step_count, "frame_count": world.frame_count,
                     "total_spikes": world.total_spikes, "next_serial": world._next_serial,
                     "depth": L.depth,
+                    "learning": bool(L.learning),
                     "prototypes": [p.genome for p in L.prototypes],
                     "extra_state": getattr(world, "extra_manifest", lambda: {})(),
                     "arrays": entries,
@@ -136,6 +138,7 @@ def load_world(path: Path, backend: str) -> World:
             proj_base += len(p.circuit.projections)
             protos.append(p)
         layout = build_layout(world.dt * 1000.0, int(manifest["depth"]), protos, arrays)
+        layout.learning = bool(manifest.get("learning", True))
     except SnapshotError:
         raise
     except (GenomeError, KeyError, TypeError, ValueError) as exc:
@@ -166,6 +169,7 @@ def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, 
         proj_chan=a["proj_chan"], gap_a=a["gap_a"], gap_b=a["gap_b"], gap_g=a["gap_g"], ring=a["ring"],
         sensor_values=a["sensor_values"], act_counts=a["act_counts"], act_out=a["act_out"],
         sensor_groups=sg, actuator_groups=ag, act_slot=act_slot, lod_every=a["lod_every"], sleeping=a["sleeping"],
+        dopamine=a["dopamine"], dopamine_sum=a["dopamine_sum"], learn=a["learn"],
     )
     layout.extra = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("extra.")}
     validate_layout(layout)

@@ -152,6 +152,7 @@ class World:
         self.backend.pull_state()
         blocks = [self.layout.extract(i) for i in keep] + new_blocks
         layout = self._assemble(blocks)
+        layout.learning = self.layout.learning
         self.backend.close()
         self.layout = layout
         self.backend = create_backend(self.backend_name, layout)
@@ -238,6 +239,34 @@ class World:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: must be an integer >= 0, got {n!r}")
         return self._run(n, use_lod=False)
+
+    # ------------------------------------------------------------------ learning
+    def learning(self, enabled: bool | None = None) -> bool:
+        """The world's learning switch: with ``False`` no weight or threshold changes anywhere
+        (traces and dopamine still evolve). ``None`` only reads it. Returns the new state."""
+        if enabled is not None:
+            if not isinstance(enabled, (bool, np.bool_)):
+                raise ValueError(f"enabled: must be true or false, got {enabled!r}")
+            self.backend.pull_state()
+            self.layout.learning = bool(enabled)
+            self.backend.push_state()
+        return bool(self.layout.learning)
+
+    def reward(self, values: npt.ArrayLike) -> None:
+        """Add ``values`` (one per brain, in ``world.brains`` order, or one scalar for all) to
+        each brain's dopamine level (reward-modulated STDP; see ``docs/semantics.md``)."""
+        L = self.layout
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(L.n_brains, float(arr))
+        if arr.shape != (L.n_brains,):
+            raise ValueError(f"reward: expected {L.n_brains} values (one per brain), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise ValueError(f"reward: value for brain row {bad} is {arr[bad]!r}; rewards must be finite")
+        self.backend.pull_state()
+        L.dopamine[...] = L.dopamine + arr.astype(np.float32)
+        self.backend.push_state()
 
     # ------------------------------------------------------------------ reports
     def stats(self) -> dict[str, Any]:

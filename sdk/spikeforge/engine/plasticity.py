@@ -1,0 +1,404 @@
+"""Learning inside the step: the plasticity kernels over the flat layout (numpy spec).
+
+The rules are declared in :mod:`spikeforge.model.plasticity`; here they are compiled
+into small parameter tables and applied by :func:`learn_step`, which
+:func:`spikeforge.engine.numpy_backend.step` calls once per step after spike
+propagation. Everything is vectorized over neurons, brains and synapses (no per-brain
+or per-spike Python) and uses float32 only, with every decay factor precomputed in
+float64 and rounded once (no ``exp`` in a kernel).
+
+NOTE FOR THE NATIVE / WGSL PORTS — the exact order of one learning step
+-----------------------------------------------------------------------
+For the brains advanced this step (``active``), with ``s`` = this step's spike flag
+(after forced and burst spikes) and ``on(b) = layout.learning && learn[b]``:
+
+P1  dopamine (brains whose prototype has reward-STDP, i.e. ``da_decay`` row exists):
+        dopamine_sum[b] = dopamine_sum[b] + dopamine[b]
+        dopamine[b]     = dopamine[b] * da_decay[b]
+P2  msum[n]  = msum[n] + mod[n]           (mod as updated by step 1 of this step)
+P3  xpre[n]  = xpre[n]  * dpre[pid[n]]
+    xpost[n] = xpost[n] * dpost[pid[n]]
+P4  homeostasis, only if on(b) and eta[pid] > 0:
+        t = theta[n] - drop[pid]          (drop = eta * target_rate * dt, rounded once)
+        theta[n] = s[n] ? t + eta[pid] : t
+P5  events, only if on(b):
+    a) depression, for every synapse y of a spiking *pre* neuron whose projection is
+       STDP (kind 1) or reward-STDP (kind 2):
+           d = a_minus[proj] * xpost[post]           ; soft: d = d * (w[y] - w_min)
+           kind 1: w[y] = clip(w[y] - d)             ; kind 2: elig[y] = elig[y] - d
+    b) potentiation, for every plastic synapse y of a spiking *post* neuron
+       (after a), so a synapse whose pre and post both spiked sees a)'s result):
+           kind 1/2: p = a_plus[proj] * xpre[pre]    ; soft: p = p * (w_max - w[y])
+           kind 1: w[y] = clip(w[y] + p)             ; kind 2: elig[y] = elig[y] + p
+           kind 3 (modulated Hebbian): p = (a_plus[proj] * mod[post]) * xpre[pre]
+                                        w[y] = clip(w[y] + p)
+       ``a_plus``/``a_minus`` already include the projection's ``lr`` for kinds 1 and 3.
+P6  xpre[n] = xpre[n] + 1 and xpost[n] = xpost[n] + 1 for spiking neurons
+    (so spikes of the same step never pair: P5 reads the traces before P6).
+P7  reward-STDP update, for brains with (brain_step + 1) % update_every == 0, for each
+    of their reward-STDP synapses y (post n):
+           D = dopamine_sum[b] + modw[proj] * msum[n]
+           if on(b): w[y] = clip(w[y] + (rlr[proj] * elig[y]) * D)
+           elig[y] = elig[y] * cdecay[proj]          (cdecay = exp(-update_every*dt/tau_c))
+    then dopamine_sum[b] = 0 and msum[n] = 0 for every neuron of those brains.
+
+``clip(x)`` is ``x < w_min ? w_min : x`` followed by ``x > w_max ? w_max : x`` (NaN passes,
+as in C with plain comparisons). All products are float32 in the order written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine.layout import Layout
+from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+BoolA = npt.NDArray[np.bool_]
+
+KIND_NONE = 0
+KIND_STDP = 1
+KIND_RSTDP = 2
+KIND_HEBB = 3
+
+# per-projection float32 columns (row = global projection index, as row_proj)
+PF_APLUS = 0   # lr*a_plus (STDP), a_plus (reward-STDP, into elig), lr (modulated Hebbian)
+PF_AMINUS = 1  # lr*a_minus (STDP), a_minus (reward-STDP)
+PF_WMIN = 2
+PF_WMAX = 3
+PF_RLR = 4     # reward-STDP: dw = rlr * elig * D
+PF_CDECAY = 5  # reward-STDP: exp(-update_every * dt / tau_c)
+PF_MODW = 6    # reward-STDP: weight of the post modulator level in D
+NPF = 7
+# per-projection int32 columns
+PI_KIND = 0
+PI_SOFT = 1
+NPI = 2
+# per-parameter-set (pid) float32 columns
+PP_DPRE = 0    # exp(-dt/tau_plus) of the pre trace (1 when unused)
+PP_DPOST = 1   # exp(-dt/tau_minus) of the post trace
+PP_HETA = 2    # homeostasis eta (mV per spike), 0 = off
+PP_HDROP = 3   # eta * target_rate * dt (mV per step)
+NPP = 4
+
+
+@dataclass
+class PlasticityTables:
+    """Parameters compiled from the rules (pure function of the prototypes and dt)."""
+
+    proj_f: F32       # (n_proj, NPF)
+    proj_i: I32       # (n_proj, NPI)
+    pid_f: F32        # (n_pid, NPP)
+    proto_da_decay: F32  # (n_protos,) exp(-dt/tau_dopamine), 1 if no reward-STDP
+    proto_every: I32     # (n_protos,) update_every, 0 if no reward-STDP
+
+
+@dataclass
+class PlasticityCache:
+    """Tables plus the index arrays :func:`learn_step` needs (rebuilt with the layout)."""
+
+    tables: PlasticityTables
+    dpre: F32          # per neuron
+    dpost: F32
+    heta: F32
+    hdrop: F32
+    row_kind: I32      # per row: kind of its projection
+    in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post
+    in_syn: I64
+    in_pre: I64
+    in_proj: I64
+    rs_ptr: I64        # per brain (n_brains+1): reward-STDP synapses sorted by post
+    rs_syn: I64
+    rs_post: I64
+    rs_proj: I64
+    da_decay: F32      # per brain
+    every: I64         # per brain (0: no reward-STDP)
+    any_rstdp: bool
+    any_homeo: bool
+    any_events: bool
+
+
+def _f32(x: float) -> np.float32:
+    return np.float32(x)
+
+
+def compile_tables(layout: Layout) -> PlasticityTables:
+    """Compile every prototype's rules into the parameter tables at the layout's dt.
+
+    Raises ``ValueError`` naming the projection when rules that share per-neuron or
+    per-brain state disagree (trace time constants of one population, homeostasis of
+    one population, dopamine settings of one circuit).
+    """
+    L = layout
+    dt = float(L.dt_ms)
+    n_proj = int(L.proj_chan.size)
+    n_pid = int(L.fparams.shape[0])
+    pf = np.zeros((n_proj, NPF), np.float64)
+    pi = np.zeros((n_proj, NPI), np.int32)
+    pid = np.zeros((n_pid, NPP), np.float64)
+    pid[:, PP_DPRE] = 1.0
+    pid[:, PP_DPOST] = 1.0
+    owner: dict[tuple[int, int], tuple[float, str]] = {}
+    da = np.ones(len(L.prototypes), np.float64)
+    every = np.zeros(len(L.prototypes), np.int32)
+    da_owner: dict[int, tuple[float, int, str]] = {}
+
+    def claim(pid_i: int, col: int, value: float, path: str, what: str) -> None:
+        prev = owner.get((pid_i, col))
+        if prev is not None and prev[0] != value:
+            raise ValueError(f"{path}: {what} {value} conflicts with {prev[0]} set by {prev[1]} "
+                             "(they share one per-neuron trace/threshold)")
+        owner[(pid_i, col)] = (value, path)
+
+    for p in L.prototypes:
+        for j, pr in enumerate(p.circuit.projections):
+            rule = pr.plasticity
+            if rule is None:
+                continue
+            g = p.proj_base + j
+            path = f"{p.circuit.name}.projections[{j}] ({pr.name}).plasticity"
+            pre_pid = p.pid_base + p.pop_names.index(pr.pre)
+            post_pid = p.pid_base + p.pop_names.index(pr.post)
+            homeo = rule if isinstance(rule, Homeostasis) else getattr(rule, "homeostasis", None)
+            if isinstance(homeo, Homeostasis):
+                claim(post_pid, PP_HETA, homeo.eta, path, "homeostasis.eta")
+                claim(post_pid, PP_HDROP, homeo.target_rate, path, "homeostasis.target_rate")
+                pid[post_pid, PP_HETA] = homeo.eta
+                pid[post_pid, PP_HDROP] = homeo.eta * homeo.target_rate * dt / 1000.0
+            if isinstance(rule, Homeostasis):
+                continue
+            pf[g, PF_WMIN], pf[g, PF_WMAX] = rule.w_min, rule.w_max
+            if isinstance(rule, ModulatedHebbian):
+                pi[g, PI_KIND] = KIND_HEBB
+                pf[g, PF_APLUS] = rule.lr
+                claim(pre_pid, PP_DPRE, rule.tau_pre, path, "tau_pre")
+                pid[pre_pid, PP_DPRE] = math.exp(-dt / rule.tau_pre)
+                continue
+            assert isinstance(rule, STDP)
+            claim(pre_pid, PP_DPRE, rule.tau_plus, path, "tau_plus")
+            claim(post_pid, PP_DPOST, rule.tau_minus, path, "tau_minus")
+            pid[pre_pid, PP_DPRE] = math.exp(-dt / rule.tau_plus)
+            pid[post_pid, PP_DPOST] = math.exp(-dt / rule.tau_minus)
+            pi[g, PI_SOFT] = 1 if rule.soft_bound else 0
+            if isinstance(rule, RewardSTDP):
+                pi[g, PI_KIND] = KIND_RSTDP
+                pf[g, PF_APLUS], pf[g, PF_AMINUS] = rule.a_plus, rule.a_minus
+                pf[g, PF_RLR] = rule.lr
+                pf[g, PF_CDECAY] = math.exp(-rule.update_every * dt / rule.tau_c)
+                pf[g, PF_MODW] = rule.modulator_weight
+                prev = da_owner.get(p.index)
+                if prev is not None and (prev[0], prev[1]) != (rule.tau_dopamine, rule.update_every):
+                    raise ValueError(f"{path}: tau_dopamine/update_every ({rule.tau_dopamine}, {rule.update_every}) "
+                                     f"conflict with ({prev[0]}, {prev[1]}) set by {prev[2]} "
+                                     "(dopamine is one per brain)")
+                da_owner[p.index] = (rule.tau_dopamine, rule.update_every, path)
+                da[p.index] = math.exp(-dt / rule.tau_dopamine)
+                every[p.index] = rule.update_every
+            else:
+                pi[g, PI_KIND] = KIND_STDP
+                pf[g, PF_APLUS], pf[g, PF_AMINUS] = rule.lr * rule.a_plus, rule.lr * rule.a_minus
+    return PlasticityTables(pf.astype(np.float32), pi, pid.astype(np.float32), da.astype(np.float32), every)
+
+
+def build_cache(layout: Layout) -> PlasticityCache | None:
+    """The learning cache of a layout, or None when nothing in it learns."""
+    L = layout
+    T = compile_tables(L)
+    kinds = T.proj_i[:, PI_KIND] if T.proj_i.size else np.zeros(0, np.int32)
+    any_homeo = bool(np.any(T.pid_f[:, PP_HETA] > 0)) if T.pid_f.size else False
+    if not np.any(kinds != KIND_NONE) and not any_homeo:
+        return None
+    n = L.n_neurons
+    pidv = L.pid
+    row_kind = kinds[L.row_proj] if L.n_rows else np.zeros(0, np.int32)
+    syn_proj = np.repeat(L.row_proj, np.diff(L.row_syn)).astype(np.int64)
+    syn_pre = L.syn_pre().astype(np.int64)
+    ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
+    post = L.synapse["post"][ps].astype(np.int64)
+    order = np.argsort(post, kind="stable")
+    in_syn = ps[order].astype(np.int64)
+    post_sorted = post[order]
+    in_ptr = np.searchsorted(post_sorted, np.arange(n + 1), side="left").astype(np.int64)
+    in_proj = syn_proj[in_syn]
+    is_rs = kinds[in_proj] == KIND_RSTDP
+    rs_syn = in_syn[is_rs]
+    rs_post = post_sorted[is_rs]
+    rs_ptr = np.searchsorted(rs_post, L.brain_start, side="left").astype(np.int64)
+    if rs_syn.size and "elig" not in L.synapse:
+        raise ValueError("layout.synapse.elig: reward-STDP synapses exist but no eligibility array")
+    bp = L.brain_proto
+    return PlasticityCache(
+        tables=T,
+        dpre=T.pid_f[pidv, PP_DPRE].astype(np.float32), dpost=T.pid_f[pidv, PP_DPOST].astype(np.float32),
+        heta=T.pid_f[pidv, PP_HETA].astype(np.float32), hdrop=T.pid_f[pidv, PP_HDROP].astype(np.float32),
+        row_kind=row_kind.astype(np.int32), in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
+        in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=syn_proj[rs_syn],
+        da_decay=T.proto_da_decay[bp].astype(np.float32) if bp.size else np.zeros(0, np.float32),
+        every=T.proto_every[bp].astype(np.int64) if bp.size else np.zeros(0, np.int64),
+        any_rstdp=bool(rs_syn.size), any_homeo=any_homeo,
+        any_events=bool(np.any(kinds != KIND_NONE)),
+    )
+
+
+def _expand(starts: I64, ends: I64) -> tuple[I64, I64]:
+    """Concatenated ``range(starts[i], ends[i])`` and the owner ``i`` of each element."""
+    lens = (ends - starts).astype(np.int64)
+    total = int(lens.sum())
+    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
+    if total == 0:
+        return np.zeros(0, np.int64), owner
+    first = np.cumsum(lens) - lens
+    return starts[owner] + (np.arange(total, dtype=np.int64) - first[owner]), owner
+
+
+def clip(x: F32, lo: F32, hi: F32) -> F32:
+    """``x < lo ? lo : x`` then ``x > hi ? hi : x`` (NaN passes through)."""
+    y = np.where(x < lo, lo, x)
+    return np.where(y > hi, hi, y).astype(np.float32)
+
+
+def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, brain_of: I32,
+               active: BoolA | None) -> None:
+    """One learning step (P1..P7 of the module docstring) for the neurons ``nidx``.
+
+    Parameters
+    ----------
+    layout : Layout
+        Modified in place (neuron traces, theta, synapse w/elig, dopamine arrays).
+    pc : PlasticityCache
+        From :func:`build_cache` of this layout.
+    nidx : int64 array
+        The neurons advanced this step (whole brains), ascending.
+    spike : bool array
+        This step's spike flag of each neuron of ``nidx``.
+    brain_of : int32 array
+        Brain of every neuron of the layout.
+    active : bool array or None
+        Brains advanced this step (None: all). ``brain_step`` is still the step's number.
+    """
+    L, S, T = layout, layout.neuron, pc.tables
+    w = L.synapse["w"]
+    # "elig" exists whenever a reward-STDP synapse exists (RewardSTDP.init_synapse_state)
+    elig = L.synapse["elig"] if "elig" in L.synapse else np.zeros(0, np.float32)
+    pf, pi = T.proj_f, T.proj_i
+    on_b = L.learn.astype(bool) & bool(L.learning)
+
+    # P1 dopamine
+    if pc.any_rstdp:
+        if active is None:
+            L.dopamine_sum[...] = L.dopamine_sum + L.dopamine
+            L.dopamine[...] = L.dopamine * pc.da_decay
+        else:
+            L.dopamine_sum[active] = L.dopamine_sum[active] + L.dopamine[active]
+            L.dopamine[active] = L.dopamine[active] * pc.da_decay[active]
+        # P2 modulator sum
+        S["msum"][nidx] = S["msum"][nidx] + S["mod"][nidx]
+    # P3 trace decay
+    S["xpre"][nidx] = S["xpre"][nidx] * pc.dpre[nidx]
+    S["xpost"][nidx] = S["xpost"][nidx] * pc.dpost[nidx]
+    spk = nidx[spike]
+
+    if bool(L.learning):
+        # P4 homeostasis
+        if pc.any_homeo:
+            eta = pc.heta[nidx]
+            th = S["theta"][nidx]
+            t = th - pc.hdrop[nidx]
+            t = np.where(spike, t + eta, t).astype(np.float32)
+            keep = on_b[brain_of[nidx]] & (eta > 0)
+            S["theta"][nidx] = np.where(keep, t, th)
+        # P5 events
+        if pc.any_events and spk.size:
+            src = spk[on_b[brain_of[spk]]]
+            # a) depression at pre spikes (STDP and reward-STDP rows)
+            rows, _ = _expand(L.row_ptr[src], L.row_ptr[src + 1])
+            rk = pc.row_kind[rows]
+            rows = rows[(rk == KIND_STDP) | (rk == KIND_RSTDP)]
+            if rows.size:
+                syn, rown = _expand(L.row_syn[rows], L.row_syn[rows + 1])
+                proj = L.row_proj[rows][rown]
+                post = L.synapse["post"][syn]
+                wy = w[syn]
+                d = pf[proj, PF_AMINUS] * S["xpost"][post]
+                soft = pi[proj, PI_SOFT] != 0
+                d = np.where(soft, d * (wy - pf[proj, PF_WMIN]), d).astype(np.float32)
+                k1 = pi[proj, PI_KIND] == KIND_STDP
+                s1 = syn[k1]
+                w[s1] = clip(wy[k1] - d[k1], pf[proj[k1], PF_WMIN], pf[proj[k1], PF_WMAX])
+                s2 = syn[~k1]
+                elig[s2] = elig[s2] - d[~k1]
+            # b) potentiation at post spikes (all plastic synapses onto the spiking neuron)
+            idx, _ = _expand(pc.in_ptr[src], pc.in_ptr[src + 1])
+            if idx.size:
+                syn = pc.in_syn[idx]
+                proj = pc.in_proj[idx]
+                pre = pc.in_pre[idx]
+                kind = pi[proj, PI_KIND]
+                wy = w[syn]
+                ap = pf[proj, PF_APLUS]
+                hebb = kind == KIND_HEBB
+                post = L.synapse["post"][syn]
+                ap = np.where(hebb, ap * S["mod"][post], ap).astype(np.float32)
+                p = ap * S["xpre"][pre]
+                soft = pi[proj, PI_SOFT] != 0
+                p = np.where(soft, p * (pf[proj, PF_WMAX] - wy), p).astype(np.float32)
+                k2 = kind == KIND_RSTDP
+                s2 = syn[k2]
+                elig[s2] = elig[s2] + p[k2]
+                k13 = ~k2
+                s13 = syn[k13]
+                w[s13] = clip(wy[k13] + p[k13], pf[proj[k13], PF_WMIN], pf[proj[k13], PF_WMAX])
+    # P6 trace increments
+    if spk.size:
+        S["xpre"][spk] = S["xpre"][spk] + np.float32(1.0)
+        S["xpost"][spk] = S["xpost"][spk] + np.float32(1.0)
+
+    # P7 reward-STDP weight update
+    if pc.any_rstdp:
+        due = (pc.every > 0) & (((L.brain_step + 1) % np.maximum(pc.every, 1)) == 0)
+        if active is not None:
+            due &= active
+        bdue = np.flatnonzero(due)
+        if bdue.size:
+            idx, own = _expand(pc.rs_ptr[bdue], pc.rs_ptr[bdue + 1])
+            if idx.size:
+                syn = pc.rs_syn[idx]
+                proj = pc.rs_proj[idx]
+                post = pc.rs_post[idx]
+                D = L.dopamine_sum[bdue][own] + pf[proj, PF_MODW] * S["msum"][post]
+                c = elig[syn]
+                wy = w[syn]
+                wn = clip(wy + (pf[proj, PF_RLR] * c) * D, pf[proj, PF_WMIN], pf[proj, PF_WMAX])
+                w[syn] = np.where(on_b[bdue][own], wn, wy)
+                elig[syn] = c * pf[proj, PF_CDECAY]
+            L.dopamine_sum[bdue] = np.float32(0.0)
+            nrn, _ = _expand(L.brain_start[bdue], L.brain_start[bdue + 1])
+            S["msum"][nrn] = np.float32(0.0)
+
+
+# ----------------------------------------------------------------------------- runtime helpers
+
+
+def projection_synapses(layout: Layout, brain: int, proj_global: int) -> I64:
+    """Global indices of brain ``brain``'s synapses of projection ``proj_global`` (ascending,
+    i.e. ordered by pre neuron, then delay, then post neuron)."""
+    L = layout
+    s, e = int(L.brain_start[brain]), int(L.brain_start[brain + 1])
+    r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
+    rows = np.arange(r0, r1, dtype=np.int64)
+    rows = rows[L.row_proj[r0:r1] == proj_global]
+    syn, _ = _expand(L.row_syn[rows], L.row_syn[rows + 1])
+    return syn
+
+
+def row_source(layout: Layout, syn: I64) -> I64:
+    """Pre (global) neuron of each synapse in ``syn``."""
+    L = layout
+    rows = np.searchsorted(L.row_syn, syn, side="right") - 1
+    return (np.searchsorted(L.row_ptr, rows, side="right") - 1).astype(np.int64)

@@ -1,0 +1,298 @@
+"""Plasticity rules: how a projection's weights change while the brain runs.
+
+A rule is declared on a chemical :class:`~spikeforge.model.synapses.Projection`
+(``plasticity=...``); the backends apply it inside the step (see the
+``## Plasticity`` section of ``docs/semantics.md`` for the exact order).
+
+Rules
+-----
+:class:`STDP`
+    Pair-based spike-timing-dependent plasticity with one pre trace (``tau_plus``)
+    and one post trace (``tau_minus``) per neuron (all-to-all pairing). A post spike
+    ``k`` steps after a pre spike changes the weight by ``+lr*a_plus*exp(-k dt/tau_plus)``,
+    a pre spike ``k`` steps after a post spike by ``-lr*a_minus*exp(-k dt/tau_minus)``;
+    spikes in the same step do not pair. ``soft_bound=True`` is the multiplicative
+    variant (potentiation scaled by ``w_max - w``, depression by ``w - w_min``). Weights
+    are always clipped to the hard bounds ``[w_min, w_max]``.
+:class:`RewardSTDP`
+    Reward-modulated STDP (Izhikevich 2007): the STDP change is written into a
+    per-synapse eligibility trace ``c`` instead of the weight; ``c`` decays with
+    ``tau_c``; every ``update_every`` steps the weight moves by
+    ``lr * c * D`` where ``D`` is the dopamine summed over those steps. Dopamine is
+    per brain (``brain.reward(x)`` / ``world.reward(array)`` add to it; it decays with
+    ``tau_dopamine``), plus ``modulator_weight`` times the post neuron's modulator
+    level (fed by modulatory synapses from a reward population).
+:class:`ModulatedHebbian`
+    FLUX's modulated Hebbian rule: at each post spike the weight changes by
+    ``lr * mod_post * x_pre`` (the pre trace), so learning happens only where the
+    post neuron fires *and* receives modulatory input; the sign of the modulator picks
+    potentiation or depression.
+:class:`Homeostasis`
+    Adaptive threshold of the projection's *post* population toward ``target_rate``:
+    every step ``theta += eta * (s - target_rate * dt)`` with ``s`` = 1 on a spike.
+    It can stand alone or ride on any rule above (``homeostasis=``).
+
+Units: time constants in ms, rates in Hz, ``a_plus``/``a_minus`` and bounds in weight
+units (mV of drive for the LIF family), ``eta`` in mV of threshold per spike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from spikeforge.model.errors import GenomeError
+
+
+def _num(path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GenomeError(path, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise GenomeError(path, f"must be finite, got {value!r}")
+    return float(value)
+
+
+def _pos(path: str, value: Any) -> float:
+    x = _num(path, value)
+    if x <= 0:
+        raise GenomeError(path, f"must be > 0, got {value!r}")
+    return x
+
+
+def _nonneg(path: str, value: Any) -> float:
+    x = _num(path, value)
+    if x < 0:
+        raise GenomeError(path, f"must be >= 0, got {value!r}")
+    return x
+
+
+@dataclass(frozen=True)
+class Homeostasis:
+    """Adaptive threshold toward a target firing rate (acts on the post population).
+
+    Parameters
+    ----------
+    target_rate : float
+        Target firing rate (Hz), >= 0.
+    eta : float
+        Threshold change (mV) per spike; between spikes the threshold falls by
+        ``eta * target_rate * dt`` per step. > 0.
+    """
+
+    rule: ClassVar[str] = "homeostasis"
+    target_rate: float = 5.0
+    eta: float = 0.05
+
+    def validate(self, path: str) -> None:
+        _nonneg(f"{path}.target_rate", self.target_rate)
+        _pos(f"{path}.eta", self.eta)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "target_rate": self.target_rate, "eta": self.eta}
+
+
+@dataclass(frozen=True)
+class STDP:
+    """Pair-based STDP with traces, additive or multiplicative (soft-bound).
+
+    Parameters
+    ----------
+    a_plus, a_minus : float
+        Potentiation / depression amplitude (weight units per pairing at dt -> 0), >= 0.
+    tau_plus, tau_minus : float
+        Time constants of the pre trace and the post trace (ms), > 0. All plastic
+        projections leaving one population share its pre trace, so they must agree on
+        ``tau_plus``; likewise projections entering one population on ``tau_minus``.
+    w_min, w_max : float
+        Hard bounds of the (signed) weight; ``w_min <= w_max``.
+    soft_bound : bool
+        Multiplicative variant: potentiation times ``(w_max - w)``, depression times
+        ``(w - w_min)`` (then the amplitudes are per unit of distance to the bound).
+    lr : float
+        Learning rate of this projection (multiplies both amplitudes), >= 0.
+    homeostasis : Homeostasis or None
+        Optional adaptive threshold of the post population.
+    """
+
+    rule: ClassVar[str] = "stdp"
+    a_plus: float = 0.01
+    a_minus: float = 0.012
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    soft_bound: bool = False
+    lr: float = 1.0
+    homeostasis: Homeostasis | None = None
+
+    def validate(self, path: str) -> None:
+        _nonneg(f"{path}.a_plus", self.a_plus)
+        _nonneg(f"{path}.a_minus", self.a_minus)
+        _pos(f"{path}.tau_plus", self.tau_plus)
+        _pos(f"{path}.tau_minus", self.tau_minus)
+        lo, hi = _num(f"{path}.w_min", self.w_min), _num(f"{path}.w_max", self.w_max)
+        if lo > hi:
+            raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")
+        if not isinstance(self.soft_bound, bool):
+            raise GenomeError(f"{path}.soft_bound", f"must be true or false, got {self.soft_bound!r}")
+        _nonneg(f"{path}.lr", self.lr)
+        _validate_homeostasis(path, self.homeostasis)
+
+    def init_synapse_state(self, synapse: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        """Clip the drawn weights of this projection into ``[w_min, w_max]``."""
+        w = synapse["w"]
+        w[mask] = np.clip(w[mask], np.float32(self.w_min), np.float32(self.w_max))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class RewardSTDP(STDP):
+    """Reward-modulated STDP with per-synapse eligibility traces (Izhikevich 2007).
+
+    Parameters
+    ----------
+    tau_c : float
+        Decay time of the eligibility trace (ms), > 0.
+    tau_dopamine : float
+        Decay time of the brain's dopamine level (ms), > 0. All reward-modulated
+        projections of one circuit must agree (dopamine is per brain).
+    modulator_weight : float
+        Weight of the post neuron's modulator level in the dopamine it sees
+        (0: only ``brain.reward``).
+    update_every : int
+        Steps between weight updates from the eligibility (the eligibility decays by
+        ``exp(-update_every*dt/tau_c)`` at each update). All reward-modulated
+        projections of one circuit must agree. >= 1.
+    lr : float
+        ``dw = lr * c * D`` with ``D`` the dopamine summed over ``update_every`` steps.
+    """
+
+    rule: ClassVar[str] = "reward_stdp"
+    a_plus: float = 1.0
+    a_minus: float = 1.5
+    tau_c: float = 1000.0
+    tau_dopamine: float = 200.0
+    modulator_weight: float = 0.0
+    update_every: int = 10
+    lr: float = 0.001
+
+    def validate(self, path: str) -> None:
+        super().validate(path)
+        _pos(f"{path}.tau_c", self.tau_c)
+        _pos(f"{path}.tau_dopamine", self.tau_dopamine)
+        _num(f"{path}.modulator_weight", self.modulator_weight)
+        k = self.update_every
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
+            raise GenomeError(f"{path}.update_every", f"must be an integer in [1, 1000000], got {k!r}")
+
+    def init_synapse_state(self, synapse: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        """Clip the weights and create the eligibility array ``elig`` (zero)."""
+        super().init_synapse_state(synapse, mask)
+        if "elig" not in synapse:
+            synapse["elig"] = np.zeros(synapse["w"].size, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ModulatedHebbian:
+    """FLUX's modulated Hebbian rule: ``dw = lr * mod_post * x_pre`` at each post spike.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate (weight units per unit modulator per unit trace), >= 0.
+    tau_pre : float
+        Time constant of the pre trace (ms) (shared with STDP's ``tau_plus`` of
+        projections leaving the same population).
+    w_min, w_max : float
+        Hard bounds of the weight.
+    homeostasis : Homeostasis or None
+        Optional adaptive threshold of the post population.
+    """
+
+    rule: ClassVar[str] = "modulated_hebbian"
+    lr: float = 0.01
+    tau_pre: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    homeostasis: Homeostasis | None = None
+
+    def validate(self, path: str) -> None:
+        _nonneg(f"{path}.lr", self.lr)
+        _pos(f"{path}.tau_pre", self.tau_pre)
+        lo, hi = _num(f"{path}.w_min", self.w_min), _num(f"{path}.w_max", self.w_max)
+        if lo > hi:
+            raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")
+        _validate_homeostasis(path, self.homeostasis)
+
+    def init_synapse_state(self, synapse: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        w = synapse["w"]
+        w[mask] = np.clip(w[mask], np.float32(self.w_min), np.float32(self.w_max))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
+PlasticityRule = STDP | RewardSTDP | ModulatedHebbian | Homeostasis
+RULES: dict[str, type[Any]] = {c.rule: c for c in (STDP, RewardSTDP, ModulatedHebbian, Homeostasis)}
+
+
+def _validate_homeostasis(path: str, h: Any) -> None:
+    if h is None:
+        return
+    if not isinstance(h, Homeostasis):
+        raise GenomeError(f"{path}.homeostasis", f"must be a Homeostasis rule or null, got {h!r}")
+    h.validate(f"{path}.homeostasis")
+
+
+def _to_dict(rule: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"rule": rule.rule}
+    for f in fields(rule):
+        value = getattr(rule, f.name)
+        if f.name == "homeostasis":
+            if value is not None:
+                d[f.name] = value.to_dict()
+            continue
+        d[f.name] = value
+    return d
+
+
+def plasticity_from_dict(d: Any, path: str) -> PlasticityRule:
+    """Build and validate a rule from its genome dict, naming the field on error."""
+    if not isinstance(d, dict):
+        raise GenomeError(path, f"must be an object, got {type(d).__name__}")
+    name = d.get("rule")
+    if name not in RULES:
+        raise GenomeError(f"{path}.rule", f"unknown plasticity rule {name!r}; known: {sorted(RULES)}")
+    cls = RULES[name]
+    names = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in d.items():
+        if key == "rule":
+            continue
+        if key not in names:
+            raise GenomeError(f"{path}.{key}", f"unknown parameter for plasticity rule {name!r}")
+        if key == "homeostasis":
+            kwargs[key] = None if value is None else plasticity_from_dict(value, f"{path}.homeostasis")
+            if kwargs[key] is not None and not isinstance(kwargs[key], Homeostasis):
+                raise GenomeError(f"{path}.homeostasis.rule", "must be 'homeostasis'")
+            continue
+        kwargs[key] = value
+    rule: PlasticityRule = cls(**kwargs)
+    rule.validate(path)
+    return rule
+
+
+__all__ = [
+    "RULES",
+    "STDP",
+    "Homeostasis",
+    "ModulatedHebbian",
+    "PlasticityRule",
+    "RewardSTDP",
+    "plasticity_from_dict",
+]
