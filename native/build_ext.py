@@ -1,0 +1,47 @@
+"""cffi (API mode) build script of ``spikeforge.engine._native_ext``.
+
+Used by ``setup.py`` (``cffi_modules``) at ``pip install`` time. The ``cdef`` is the
+block between ``CDEF BEGIN`` and ``CDEF END`` of ``native/src/spikeforge_abi.h``, and
+the sources are the same C files ``make -C native`` builds into the plain shared
+library, so the Python extension and the C API share one implementation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE / "src"
+# -O3 without fast-math; no FP contraction (a*b+c must not become an fma): bit-exact with numpy.
+CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-pthread", "-fvisibility=hidden"]
+
+
+def _cdef() -> str:
+    text = (SRC / "spikeforge_abi.h").read_text()
+    return text.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
+
+
+def _rel(p: Path) -> str:
+    try:
+        return os.path.relpath(p, Path.cwd())
+    except ValueError:  # other drive (Windows)
+        return str(p)
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_cdef())
+ffibuilder.set_source(
+    "spikeforge.engine._native_ext",
+    '#include "spikeforge_abi.h"\n',
+    sources=[_rel(p) for p in sorted(SRC.glob("*.c"))],
+    include_dirs=[_rel(SRC), _rel(HERE / "include")],
+    extra_compile_args=CFLAGS,
+    extra_link_args=["-pthread"],
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,806 @@
+/*
+ * The step of docs/semantics.md in C99, bit for bit the same as
+ * sdk/spikeforge/engine/numpy_backend.py (same float32 operations in the same
+ * order; build without fast-math and with -ffp-contract=off).
+ *
+ * One call (sf_engine_advance) encodes sensors, runs n steps and decodes the
+ * actuators. Inside a step every thread owns a contiguous range of the active
+ * neurons: it updates them (one SoA loop per run of neurons sharing a parameter
+ * set, so parameters are scalars), collects its spikes, and after a barrier
+ * propagates them into the delay ring with integer atomics. Integer sums do not
+ * depend on order, so spikes and state are identical for any thread count.
+ */
+#define _GNU_SOURCE
+#include "spikeforge_abi.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXED_SCALE 65536.0f
+#define FIXED_INV (1.0f / 65536.0f)
+#define FIXED_LIMIT 2147483520.0f
+#define INV_2_24 (1.0f / 16777216.0f)
+#define PURPOSE_EXCITABILITY 1u
+#define PURPOSE_FORCE 2u
+
+/* ------------------------------------------------------------------ helpers */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    return x;
+}
+
+static inline uint32_t brain_stream(uint32_t key, int64_t step, uint32_t purpose) {
+    uint64_t s = (uint64_t)step;
+    uint32_t p = purpose * 0x9E3779B9u;
+    return mix32(mix32(mix32(key ^ p) ^ (uint32_t)(s & 0xFFFFFFFFu)) ^ (uint32_t)(s >> 32));
+}
+
+static inline float uniform01(uint32_t prefix, uint32_t local) {
+    return (float)(mix32(prefix ^ local) >> 8) * INV_2_24;
+}
+
+/* float32 -> fixed point: NaN -> 0, clamp to +-FIXED_LIMIT, round half to even. */
+static inline uint32_t quantize(float x) {
+    float y = x * FIXED_SCALE;
+    if (y != y) y = 0.0f;
+    y = y > FIXED_LIMIT ? FIXED_LIMIT : y;
+    y = y < -FIXED_LIMIT ? -FIXED_LIMIT : y;
+    /* |y| < 2^23: adding and removing 2^23 rounds to an integer, ties to even */
+    if (y >= 0.0f) {
+        if (y < 8388608.0f) y = (y + 8388608.0f) - 8388608.0f;
+    } else {
+        if (y > -8388608.0f) y = (y - 8388608.0f) + 8388608.0f;
+    }
+    return (uint32_t)(int32_t)y;
+}
+
+/* ------------------------------------------------------------------ barrier */
+typedef struct {
+    int n;
+    int count;
+    int sense;
+} sf_barrier;
+
+static void barrier_wait(sf_barrier *b, int *local_sense) {
+    if (b->n <= 1) return;
+    int s = !*local_sense;
+    *local_sense = s;
+    if (__atomic_sub_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == 0) {
+        __atomic_store_n(&b->count, b->n, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+    } else {
+        unsigned spins = 0;
+        while (__atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s) {
+            if (++spins > 4000u) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+            else __builtin_ia32_pause();
+#endif
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ engine */
+typedef struct {
+    int64_t start, end; /* neurons */
+    int64_t brain;
+    int32_t pid;
+} sf_segment;
+
+typedef struct {
+    int64_t seg;        /* index into the active segment list */
+    int64_t lo, hi;     /* neuron sub-range */
+} sf_piece;
+
+typedef struct {
+    int32_t *spk;       /* spiking neurons, all steps of the advance */
+    int32_t *sb;        /* slot base (step % depth) of each spike */
+    int64_t len, cap;
+    int64_t *step_off;  /* n_steps + 1 */
+    int64_t step_cap;
+    sf_piece *pieces;
+    int64_t n_pieces, pieces_cap;
+    int sense;
+    int oom;
+} sf_thread_buf;
+
+struct sf_job;
+struct sf_worker_arg;
+
+struct sf_engine {
+    int max_threads;
+    int threads;
+    int64_t min_per_thread;
+    /* derived tables */
+    sf_segment *segs;
+    int64_t n_segs;
+    int64_t *gap_brain;
+    int64_t n_gap;
+    int32_t *gap_acc;
+    uint8_t *flags;
+    int64_t n_neurons;
+    int64_t *active_segs;
+    int64_t *active_cum;
+    /* threads */
+    sf_thread_buf *tb;
+    pthread_t *th;
+    int n_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t gen;
+    int stop;
+    struct sf_job *job;
+    int job_threads;
+    sf_barrier bar;
+    struct sf_worker_arg *args;
+    /* output */
+    int64_t *out_steps;
+    int32_t *out_neurons;
+    int64_t out_len, out_cap;
+    char err[256];
+};
+
+typedef struct sf_job {
+    sf_engine *e;
+    sf_net *net;
+    const uint8_t *active;
+    int64_t n_steps;
+    int threads;
+    int sense0;
+} sf_job;
+
+static void set_err(sf_engine *e, const char *msg) {
+    snprintf(e->err, sizeof e->err, "%s", msg);
+}
+
+const char *sf_engine_error(const sf_engine *e) { return e->err; }
+
+static void *worker_main(void *arg);
+
+sf_engine *sf_engine_new(int max_threads) {
+    sf_engine *e = (sf_engine *)calloc(1, sizeof *e);
+    if (!e) return NULL;
+    if (max_threads < 1) max_threads = 1;
+    if (max_threads > 256) max_threads = 256;
+    e->max_threads = max_threads;
+    e->threads = max_threads;
+    e->n_started = 1;
+    e->min_per_thread = 32768;
+    e->tb = (sf_thread_buf *)calloc((size_t)max_threads, sizeof *e->tb);
+    e->th = (pthread_t *)calloc((size_t)max_threads, sizeof *e->th);
+    if (!e->tb || !e->th) {
+        free(e->tb);
+        free(e->th);
+        free(e);
+        return NULL;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->bar.n = 1;
+    e->bar.count = 1;
+    return e;
+}
+
+static void stop_workers(sf_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    e->stop = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    for (int i = 1; i < e->n_started; i++) pthread_join(e->th[i], NULL);
+    e->n_started = 1;
+}
+
+void sf_engine_free(sf_engine *e) {
+    if (!e) return;
+    if (e->n_started > 1) stop_workers(e);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    for (int t = 0; t < e->max_threads; t++) {
+        free(e->tb[t].spk);
+        free(e->tb[t].sb);
+        free(e->tb[t].step_off);
+        free(e->tb[t].pieces);
+    }
+    free(e->tb);
+    free(e->th);
+    free(e->args);
+    free(e->segs);
+    free(e->gap_brain);
+    free(e->gap_acc);
+    free(e->flags);
+    free(e->active_segs);
+    free(e->active_cum);
+    free(e->out_steps);
+    free(e->out_neurons);
+    free(e);
+}
+
+void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_thread) {
+    if (threads < 1) threads = 1;
+    if (threads > e->max_threads) threads = e->max_threads;
+    e->threads = threads;
+    e->min_per_thread = min_neurons_per_thread < 1 ? 1 : min_neurons_per_thread;
+}
+
+int sf_engine_threads(const sf_engine *e) { return e->threads; }
+
+/* ------------------------------------------------------------------ prepare */
+int sf_engine_prepare(sf_engine *e, const sf_net *net) {
+    int64_t n = net->n_neurons, nb = net->n_brains;
+    free(e->segs);
+    free(e->gap_brain);
+    free(e->gap_acc);
+    free(e->flags);
+    free(e->active_segs);
+    free(e->active_cum);
+    e->segs = NULL;
+    e->gap_brain = NULL;
+    e->gap_acc = NULL;
+    e->flags = NULL;
+    e->active_segs = NULL;
+    e->active_cum = NULL;
+    e->n_segs = 0;
+    e->n_neurons = n;
+    e->n_gap = net->n_gap;
+    int64_t cap = 16;
+    e->segs = (sf_segment *)malloc((size_t)cap * sizeof *e->segs);
+    if (!e->segs) goto oom;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t i = net->brain_start[b]; i < net->brain_start[b + 1]; i++) {
+            if (i == net->brain_start[b] || net->pid[i] != net->pid[i - 1]) {
+                if (e->n_segs == cap) {
+                    cap *= 2;
+                    sf_segment *s2 = (sf_segment *)realloc(e->segs, (size_t)cap * sizeof *e->segs);
+                    if (!s2) goto oom;
+                    e->segs = s2;
+                }
+                sf_segment *s = &e->segs[e->n_segs++];
+                s->start = i;
+                s->brain = b;
+                s->pid = net->pid[i];
+            }
+            e->segs[e->n_segs - 1].end = i + 1;
+        }
+    }
+    e->gap_brain = (int64_t *)calloc((size_t)(net->n_gap + 1), sizeof *e->gap_brain);
+    e->gap_acc = (int32_t *)calloc((size_t)(n + 1), sizeof *e->gap_acc);
+    e->flags = (uint8_t *)calloc((size_t)(n + 1), 1);
+    e->active_segs = (int64_t *)calloc((size_t)(e->n_segs + 1), sizeof *e->active_segs);
+    e->active_cum = (int64_t *)calloc((size_t)(e->n_segs + 2), sizeof *e->active_cum);
+    if (!e->gap_brain || !e->gap_acc || !e->flags || !e->active_segs || !e->active_cum) goto oom;
+    for (int64_t g = 0; g < net->n_gap; g++) {
+        int64_t a = net->gap_a[g], lo = 0, hi = nb; /* last brain with start <= a */
+        while (hi - lo > 1) {
+            int64_t mid = (lo + hi) / 2;
+            if (net->brain_start[mid] <= a) lo = mid;
+            else hi = mid;
+        }
+        e->gap_brain[g] = lo;
+    }
+    e->err[0] = 0;
+    return 0;
+oom:
+    set_err(e, "out of memory while preparing the native engine");
+    return -1;
+}
+
+/* ------------------------------------------------------------------ organs */
+static inline float clip_sensor(float x, float lo, float hi) {
+    x = x >= lo ? x : lo;
+    return x <= hi ? x : hi;
+}
+
+static inline float gauss_lookup(const float *lut, float z) {
+    float t = z * 64.0f;
+    int inside = t < (float)(SF_GAUSS_LUT_SIZE - 1);
+    t = inside ? t : 0.0f;
+    int i = (int)floorf(t);
+    float frac = t - (float)i;
+    float a = lut[i], b = lut[i + 1];
+    float g = a + (b - a) * frac;
+    return inside ? g : 0.0f;
+}
+
+static void encode_sensors(sf_net *net, const uint8_t *active) {
+    double dt_s = net->dt_ms / 1000.0;
+    for (int32_t gi = 0; gi < net->n_sensor_groups; gi++) {
+        const sf_organ *g = &net->sensor_groups[gi];
+        float lo = (float)g->low, hi = (float)g->high;
+        float rate_dt = (float)(g->rate * dt_s);
+        float inv_range = (float)(1.0 / (g->high - g->low));
+        float gain = (float)g->gain;
+        float ginv = (float)(1.0 / (g->sigma * (g->high - g->low)));
+        int32_t m = g->per_chan;
+        for (int64_t r = 0; r < g->brains; r++) {
+            int64_t b = g->brain0 + r;
+            if (active && !active[b]) continue;
+            float *vals = net->sensor_values + g->offset + r * g->channels;
+            int64_t base = net->brain_start[b] + g->pop_offset;
+            for (int32_t c = 0; c < g->channels; c++) {
+                float x = vals[c];
+                for (int32_t j = 0; j < m; j++) {
+                    int64_t i = base + (int64_t)c * m + j;
+                    if (g->kind == SF_SENSOR_EVENT) {
+                        net->force_once[i] = x >= 0.5f ? 1 : 0;
+                        continue;
+                    }
+                    float xc = clip_sensor(x, lo, hi);
+                    if (g->kind == SF_SENSOR_CURRENT) {
+                        net->iext[i] = gain * xc;
+                    } else if (g->kind == SF_SENSOR_POISSON) {
+                        net->pforce[i] = ((xc - lo) * inv_range) * rate_dt;
+                    } else {
+                        double prefd = m == 1 ? 0.5 * (g->low + g->high)
+                                              : g->low + ((double)j * (g->high - g->low)) / (double)(m - 1);
+                        float pref = (float)prefd;
+                        net->pforce[i] = rate_dt * gauss_lookup(net->gauss_lut, fabsf(xc - pref) * ginv);
+                    }
+                }
+            }
+            if (g->kind == SF_SENSOR_EVENT)
+                for (int32_t c = 0; c < g->channels; c++) vals[c] = 0.0f;
+        }
+    }
+}
+
+static void reset_actuators(sf_net *net, const uint8_t *active) {
+    for (int32_t gi = 0; gi < net->n_actuator_groups; gi++) {
+        const sf_organ *g = &net->actuator_groups[gi];
+        for (int64_t r = 0; r < g->brains; r++) {
+            if (active && !active[g->brain0 + r]) continue;
+            memset(net->act_counts + g->offset + r * g->channels, 0, (size_t)g->channels * sizeof(int32_t));
+        }
+    }
+}
+
+static void decode_actuators(sf_net *net, int64_t n_steps, const uint8_t *active) {
+    double dt_s = net->dt_ms / 1000.0;
+    for (int32_t gi = 0; gi < net->n_actuator_groups; gi++) {
+        const sf_organ *g = &net->actuator_groups[gi];
+        float mid = (float)(0.5 * (g->low + g->high));
+        float scale = (float)(1.0 / ((double)((int64_t)g->per_chan * n_steps) * dt_s));
+        for (int64_t r = 0; r < g->brains; r++) {
+            if (active && !active[g->brain0 + r]) continue;
+            const int32_t *cnt = net->act_counts + g->offset + r * g->channels;
+            float *out = net->act_out + g->out_offset + r * g->width;
+            if (g->kind == SF_ACT_RATE) {
+                for (int32_t c = 0; c < g->channels; c++) out[c] = (float)cnt[c] * scale;
+            } else if (g->kind == SF_ACT_POPVEC) {
+                float num = 0.0f, den = 0.0f;
+                for (int32_t c = 0; c < g->channels; c++) {
+                    double pd = g->channels == 1 ? 0.5 * (g->low + g->high)
+                                                 : g->low + ((double)c * (g->high - g->low)) / (double)(g->channels - 1);
+                    float cf = (float)cnt[c];
+                    num = num + cf * (float)pd;
+                    den = den + cf;
+                }
+                float safe = den > 0.0f ? den : 1.0f;
+                out[0] = den > 0.0f ? num / safe : mid;
+            } else {
+                int32_t best = 0;
+                for (int32_t c = 1; c < g->channels; c++)
+                    if (cnt[c] > cnt[best]) best = c;
+                out[0] = cnt[best] > 0 ? (float)best : -1.0f;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ step */
+static int grow_spikes(sf_thread_buf *tb, int64_t need) {
+    if (need <= tb->cap) return 0;
+    int64_t cap = tb->cap ? tb->cap : 1024;
+    while (cap < need) cap *= 2;
+    int32_t *a = (int32_t *)realloc(tb->spk, (size_t)cap * sizeof(int32_t));
+    if (!a) return -1;
+    tb->spk = a;
+    int32_t *b = (int32_t *)realloc(tb->sb, (size_t)cap * sizeof(int32_t));
+    if (!b) return -1;
+    tb->sb = b;
+    tb->cap = cap;
+    return 0;
+}
+
+/* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
+static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t k,
+                         sf_thread_buf *tb) {
+    const int64_t N = net->n_neurons;
+    const int64_t b = sg->brain;
+    const int64_t bstep = net->brain_step[b] + k;
+    const int32_t sb = (int32_t)(bstep % net->depth);
+    int32_t *restrict r0 = net->ring + ((size_t)sb * 3 + 0) * (size_t)N;
+    int32_t *restrict r1 = net->ring + ((size_t)sb * 3 + 1) * (size_t)N;
+    int32_t *restrict r2 = net->ring + ((size_t)sb * 3 + 2) * (size_t)N;
+    const float *fp = net->fparams + (size_t)sg->pid * SF_NF;
+    const int32_t *ip = net->iparams + (size_t)sg->pid * SF_NI;
+    const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];
+    const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],
+                pvd = fp[SF_F_PVD];
+    const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],
+                pmod = fp[SF_F_PMOD];
+    const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],
+                thjump = fp[SF_F_THJUMP];
+    const float excit = fp[SF_F_EXCIT], binv = fp[SF_F_BURST_INV];
+    const float iza = fp[SF_F_IZH_A], izb = fp[SF_F_IZH_B], izh_h = fp[SF_F_IZH_H];
+    const int izh = ip[SF_I_MODEL] == SF_MODEL_IZH;
+    const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];
+    const float bmaxf = (float)ip[SF_I_BURST_MAX];
+    const int rng_excit = !(excit >= 1.0f);
+    const uint32_t key = net->brain_key[b];
+    const uint32_t pre_e = rng_excit ? brain_stream(key, bstep, PURPOSE_EXCITABILITY) : 0u;
+    const uint32_t pre_f = brain_stream(key, bstep, PURPOSE_FORCE);
+    const int64_t bs0 = net->brain_start[b];
+    const int gaps = e->n_gap > 0;
+    float *restrict V = net->v, *restrict IE = net->ie, *restrict II = net->ii, *restrict W = net->w;
+    float *restrict TH = net->theta, *restrict MOD = net->mod;
+    const float *restrict IEXT = net->iext, *restrict PF = net->pforce;
+    int32_t *restrict HOLD = net->hold, *restrict CONS = net->consec, *restrict BUR = net->burst;
+    uint8_t *restrict FO = net->force_once;
+    int32_t *restrict ACC = e->gap_acc;
+    int32_t *restrict out = tb->spk + tb->len;
+    int32_t *restrict outsb = tb->sb + tb->len;
+    int64_t cnt = 0;
+
+    for (int64_t i = lo; i < hi; i++) {
+        /* 1. delivery */
+        float xe = (float)r0[i] * FIXED_INV;
+        float xi = (float)r1[i] * FIXED_INV;
+        float xm = (float)r2[i] * FIXED_INV;
+        r0[i] = 0;
+        r1[i] = 0;
+        r2[i] = 0;
+        float mod = MOD[i] * pmod + xm;
+        float gain = 1.0f + modgain * mod;
+        float ie = IE[i] + xe * gain;
+        float ii = II[i] + xi;
+        /* 2. gap junctions */
+        float igap = 0.0f;
+        if (gaps) {
+            igap = (float)ACC[i] * FIXED_INV;
+            ACC[i] = 0;
+        }
+        /* 3. integration */
+        float v = V[i], w = W[i], theta = TH[i];
+        int32_t hold = HOLD[i];
+        int held = hold > 0;
+        float drive = (bias + IEXT[i]) + igap;
+        float nv, nw;
+        if (!izh) {
+            float vl = vrest + (v - vrest) * pvv;
+            vl = vl + ie * pve;
+            vl = vl + ii * pvi;
+            vl = vl - w * pvw;
+            vl = vl + drive * pvd;
+            nv = held ? v : vl;
+            nw = w * pww;
+        } else {
+            float iz = (ie + ii) + drive;
+            float v1 = v + izh_h * ((((0.04f * v + 5.0f) * v + 140.0f) - w) + iz);
+            float v2 = v1 + izh_h * ((((0.04f * v1 + 5.0f) * v1 + 140.0f) - w) + iz);
+            float u = w + iza * (izb * v2 - w);
+            nv = held ? v : v2;
+            nw = held ? w : u;
+        }
+        ie = ie * pee;
+        ii = ii * pii;
+        theta = theta * pth;
+        if (held) hold = hold - 1;
+        /* 4. threshold, excitability, forced and burst spikes */
+        int can = !held;
+        float thr = vth + theta;
+        int above = can && nv >= thr;
+        uint32_t local = (uint32_t)(i - bs0);
+        if (above && rng_excit) above = uniform01(pre_e, local) < excit;
+        int forced = FO[i] != 0;
+        float pf = PF[i];
+        if (!forced && pf > 0.0f) forced = uniform01(pre_f, local) < pf;
+        forced = forced && can;
+        int fire = above || forced;
+        int32_t burst = BUR[i];
+        int bspike = !fire && burst > 0;
+        if (bspike) burst = burst - 1;
+        /* 5. effects of firing */
+        int32_t consec = CONS[i];
+        if (fire) {
+            float q = floorf((nv - thr) * binv);
+            q = q > bmaxf ? bmaxf : q;
+            burst = q >= 1.0f ? (int32_t)q : 0;
+            nv = vreset;
+            nw = nw + wjump;
+            theta = theta + thjump;
+            consec = consec + 1;
+            int hit = climit > 0 && consec >= climit;
+            hold = hit ? snooze : ref;
+            if (hit) consec = 0;
+        } else if (can) {
+            consec = 0;
+        }
+        V[i] = nv;
+        IE[i] = ie;
+        II[i] = ii;
+        W[i] = nw;
+        TH[i] = theta;
+        MOD[i] = mod;
+        HOLD[i] = hold;
+        CONS[i] = consec;
+        BUR[i] = burst;
+        FO[i] = 0;
+        if (fire || bspike) {
+            out[cnt] = (int32_t)i;
+            outsb[cnt] = sb;
+            cnt++;
+        }
+    }
+    tb->len += cnt;
+}
+
+static void propagate(sf_net *net, const int32_t *spk, const int32_t *sbs, int64_t count, int atomic) {
+    const int64_t N = net->n_neurons;
+    const int32_t D = net->depth;
+    uint32_t *ring = (uint32_t *)net->ring;
+    uint32_t *counts = (uint32_t *)net->act_counts;
+    for (int64_t j = 0; j < count; j++) {
+        int64_t s = spk[j];
+        for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+            int32_t sl = sbs[j] + net->row_delay[r];
+            if (sl >= D) sl -= D;
+            uint32_t *restrict dst = ring + ((size_t)sl * 3 + (size_t)net->row_chan[r]) * (size_t)N;
+            const int64_t y1 = net->row_syn[r + 1];
+            if (atomic) {
+                for (int64_t y = net->row_syn[r]; y < y1; y++)
+                    __atomic_fetch_add(&dst[net->post[y]], quantize(net->weight[y]), __ATOMIC_RELAXED);
+            } else {
+                for (int64_t y = net->row_syn[r]; y < y1; y++) dst[net->post[y]] += quantize(net->weight[y]);
+            }
+        }
+        int32_t a = net->act_slot[s];
+        if (a >= 0) {
+            if (atomic) __atomic_fetch_add(&counts[a], 1u, __ATOMIC_RELAXED);
+            else counts[a] += 1u;
+        }
+    }
+}
+
+static void run_thread(sf_job *job, int t) {
+    sf_engine *e = job->e;
+    sf_net *net = job->net;
+    sf_thread_buf *tb = &e->tb[t];
+    const int T = job->threads;
+    const int atomic = T > 1;
+    tb->sense = job->sense0;
+    tb->len = 0;
+    tb->oom = 0;
+    int64_t g0 = e->n_gap * t / T, g1 = e->n_gap * (t + 1) / T;
+    int64_t mine = 0;
+    for (int64_t p = 0; p < tb->n_pieces; p++) mine += tb->pieces[p].hi - tb->pieces[p].lo;
+    for (int64_t k = 0; k < job->n_steps; k++) {
+        if (e->n_gap) {
+            uint32_t *acc = (uint32_t *)e->gap_acc;
+            for (int64_t g = g0; g < g1; g++) {
+                if (job->active && !job->active[e->gap_brain[g]]) continue;
+                int32_t a = net->gap_a[g], bb = net->gap_b[g];
+                uint32_t q = quantize(net->gap_g[g] * (net->v[bb] - net->v[a]));
+                if (atomic) {
+                    __atomic_fetch_add(&acc[a], q, __ATOMIC_RELAXED);
+                    __atomic_fetch_sub(&acc[bb], q, __ATOMIC_RELAXED);
+                } else {
+                    acc[a] += q;
+                    acc[bb] -= q;
+                }
+            }
+            barrier_wait(&e->bar, &tb->sense);
+        }
+        /* capacity for one step was reserved before the job; past that, growth may fail:
+           then this thread keeps simulating and stops recording (the advance reports it) */
+        if (!tb->oom && grow_spikes(tb, tb->len + mine) != 0) tb->oom = 1;
+        if (tb->oom) tb->len = 0;
+        tb->step_off[k] = tb->len;
+        int64_t before = tb->len;
+        for (int64_t p = 0; p < tb->n_pieces; p++) {
+            const sf_piece *pc = &tb->pieces[p];
+            update_piece(e, net, &e->segs[e->active_segs[pc->seg]], pc->lo, pc->hi, k, tb);
+        }
+        barrier_wait(&e->bar, &tb->sense);
+        propagate(net, tb->spk + before, tb->sb + before, tb->len - before, atomic);
+        barrier_wait(&e->bar, &tb->sense);
+    }
+    tb->step_off[job->n_steps] = tb->len;
+}
+
+/* ------------------------------------------------------------------ threads */
+typedef struct sf_worker_arg {
+    sf_engine *e;
+    int id;
+} sf_worker_arg;
+
+static void *worker_main(void *arg) {
+    sf_worker_arg *wa = (sf_worker_arg *)arg;
+    sf_engine *e = wa->e;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&e->mu);
+    seen = e->gen;
+    for (;;) {
+        while (!e->stop && e->gen == seen) pthread_cond_wait(&e->cv, &e->mu);
+        if (e->stop) break;
+        seen = e->gen;
+        sf_job *job = e->job;
+        int participants = e->job_threads; /* read under the lock: job lives only while they run */
+        pthread_mutex_unlock(&e->mu);
+        if (wa->id < participants) {
+            run_thread(job, wa->id);
+            barrier_wait(&e->bar, &e->tb[wa->id].sense); /* job done */
+        }
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+static int start_workers(sf_engine *e, int want) {
+    if (!e->args) {
+        e->args = (sf_worker_arg *)calloc((size_t)e->max_threads, sizeof *e->args);
+        if (!e->args) return -1;
+    }
+    while (e->n_started < want) {
+        int id = e->n_started;
+        e->args[id].e = e;
+        e->args[id].id = id;
+        if (pthread_create(&e->th[id], NULL, worker_main, &e->args[id]) != 0) return -1;
+        e->n_started++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ advance */
+static int add_piece(sf_thread_buf *tb, int64_t seg, int64_t lo, int64_t hi) {
+    if (tb->n_pieces == tb->pieces_cap) {
+        int64_t cap = tb->pieces_cap ? 2 * tb->pieces_cap : 16;
+        sf_piece *p = (sf_piece *)realloc(tb->pieces, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        tb->pieces = p;
+        tb->pieces_cap = cap;
+    }
+    tb->pieces[tb->n_pieces].seg = seg;
+    tb->pieces[tb->n_pieces].lo = lo;
+    tb->pieces[tb->n_pieces].hi = hi;
+    tb->n_pieces++;
+    return 0;
+}
+
+int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_step, const uint8_t *active) {
+    e->err[0] = 0;
+    e->out_len = 0;
+    if (n_steps < 1) {
+        set_err(e, "n_steps: must be >= 1");
+        return -1;
+    }
+    if (net->n_neurons != e->n_neurons || !e->segs) {
+        set_err(e, "engine: not prepared for this net (call sf_engine_prepare after the layout changes)");
+        return -1;
+    }
+    /* active segments and their cumulative sizes */
+    int64_t na = 0, A = 0;
+    e->active_cum[0] = 0;
+    for (int64_t s = 0; s < e->n_segs; s++) {
+        if (active && !active[e->segs[s].brain]) continue;
+        e->active_segs[na] = s;
+        A += e->segs[s].end - e->segs[s].start;
+        e->active_cum[++na] = A;
+    }
+    int T = e->threads;
+    int64_t by_size = A / e->min_per_thread;
+    if (by_size < T) T = by_size < 1 ? 1 : (int)by_size;
+    /* split the active neurons into T contiguous ranges */
+    int64_t s = 0;
+    for (int t = 0; t < T; t++) {
+        sf_thread_buf *tb = &e->tb[t];
+        tb->n_pieces = 0;
+        int64_t a0 = A * t / T, a1 = A * (t + 1) / T;
+        while (s < na && e->active_cum[s + 1] <= a0) s++;
+        for (int64_t q = s; q < na && e->active_cum[q] < a1; q++) {
+            const sf_segment *sg = &e->segs[e->active_segs[q]];
+            int64_t c0 = e->active_cum[q];
+            int64_t lo = sg->start + (a0 > c0 ? a0 - c0 : 0);
+            int64_t hi = sg->start + ((a1 < e->active_cum[q + 1] ? a1 : e->active_cum[q + 1]) - c0);
+            if (hi > lo && add_piece(tb, q, lo, hi) != 0) goto oom;
+        }
+        if (tb->step_cap < n_steps + 1) {
+            int64_t *so = (int64_t *)realloc(tb->step_off, (size_t)(n_steps + 1) * sizeof *so);
+            if (!so) goto oom;
+            tb->step_off = so;
+            tb->step_cap = n_steps + 1;
+        }
+        if (grow_spikes(tb, a1 - a0) != 0) goto oom;
+    }
+    if (T > 1 && start_workers(e, T) != 0) {
+        T = 1; /* could not start threads: run on the calling thread (same results) */
+        e->tb[0].n_pieces = 0;
+        for (int64_t q = 0; q < na; q++) {
+            const sf_segment *sg = &e->segs[e->active_segs[q]];
+            if (add_piece(&e->tb[0], q, sg->start, sg->end) != 0) goto oom;
+        }
+        if (grow_spikes(&e->tb[0], A) != 0) goto oom;
+    }
+
+    encode_sensors(net, active);
+    reset_actuators(net, active);
+
+    sf_job job;
+    job.e = e;
+    job.net = net;
+    job.active = active;
+    job.n_steps = n_steps;
+    job.threads = T;
+    job.sense0 = e->bar.sense;
+    e->bar.n = T;
+    e->bar.count = T;
+    if (T > 1) {
+        pthread_mutex_lock(&e->mu);
+        e->job = &job;
+        e->job_threads = T;
+        e->gen++;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        run_thread(&job, 0);
+        barrier_wait(&e->bar, &e->tb[0].sense);
+    } else {
+        run_thread(&job, 0);
+    }
+
+    /* the step counters of the brains that ran */
+    for (int64_t b = 0; b < net->n_brains; b++)
+        if (!active || active[b]) net->brain_step[b] += n_steps;
+    decode_actuators(net, n_steps, active);
+
+    /* merge the threads' spikes: by step, then neuron (threads own ascending ranges) */
+    int oom_spikes = 0;
+    int64_t total = 0;
+    for (int t = 0; t < T; t++) {
+        if (e->tb[t].oom) oom_spikes = 1;
+        total += e->tb[t].len;
+    }
+    if (oom_spikes) {
+        set_err(e, "out of memory recording spikes (the steps ran; their spike list is incomplete)");
+        return -1;
+    }
+    if (total > e->out_cap) {
+        int64_t cap = e->out_cap ? e->out_cap : 1024;
+        while (cap < total) cap *= 2;
+        int64_t *a = (int64_t *)realloc(e->out_steps, (size_t)cap * sizeof *a);
+        if (!a) goto oom_out;
+        e->out_steps = a;
+        int32_t *b = (int32_t *)realloc(e->out_neurons, (size_t)cap * sizeof *b);
+        if (!b) goto oom_out;
+        e->out_neurons = b;
+        e->out_cap = cap;
+    }
+    int64_t o = 0;
+    for (int64_t k = 0; k < n_steps; k++) {
+        for (int t = 0; t < T; t++) {
+            const sf_thread_buf *tb = &e->tb[t];
+            int64_t c0 = tb->step_off[k], c1 = tb->step_off[k + 1];
+            memcpy(e->out_neurons + o, tb->spk + c0, (size_t)(c1 - c0) * sizeof(int32_t));
+            for (int64_t j = 0; j < c1 - c0; j++) e->out_steps[o + j] = world_step + k;
+            o += c1 - c0;
+        }
+    }
+    e->out_len = o;
+    return 0;
+oom:
+    set_err(e, "out of memory before the advance (nothing ran)");
+    return -1;
+oom_out:
+    set_err(e, "out of memory collecting spikes (the steps ran; no spike list)");
+    return -1;
+}
+
+int64_t sf_engine_spike_count(const sf_engine *e) { return e->out_len; }
+const int64_t *sf_engine_spike_steps(const sf_engine *e) { return e->out_steps; }
+const int32_t *sf_engine_spike_neurons(const sf_engine *e) { return e->out_neurons; }

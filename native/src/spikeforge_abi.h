@@ -1,0 +1,159 @@
+/*
+ * spikeforge kernel ABI: the flat structure-of-arrays layout as C sees it.
+ *
+ * Every pointer below points straight into memory owned by someone else (the
+ * numpy arrays of a Python ``Layout``, or the buffers of a world loaded from a
+ * compiled brain file): the kernels never copy state. The column numbers of the
+ * parameter table are those of ``sdk/spikeforge/engine/params.py`` (a test checks
+ * that they agree). The text between CDEF BEGIN and CDEF END is also handed to
+ * cffi as its ``cdef``, so it must stay plain C declarations and integer defines.
+ */
+#ifndef SPIKEFORGE_ABI_H
+#define SPIKEFORGE_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF BEGIN */
+#define SF_F_VREST 0
+#define SF_F_VRESET 1
+#define SF_F_VTHRESH 2
+#define SF_F_PVV 3
+#define SF_F_PVE 4
+#define SF_F_PVI 5
+#define SF_F_PVW 6
+#define SF_F_PVD 7
+#define SF_F_PEE 8
+#define SF_F_PII 9
+#define SF_F_PWW 10
+#define SF_F_PTH 11
+#define SF_F_PMOD 12
+#define SF_F_MODGAIN 13
+#define SF_F_BIAS 14
+#define SF_F_WJUMP 15
+#define SF_F_THJUMP 16
+#define SF_F_EXCIT 17
+#define SF_F_BURST_INV 18
+#define SF_F_IZH_A 19
+#define SF_F_IZH_B 20
+#define SF_F_IZH_H 21
+#define SF_NF 22
+
+#define SF_I_MODEL 0
+#define SF_I_REF_STEPS 1
+#define SF_I_CONSEC 2
+#define SF_I_SNOOZE_STEPS 3
+#define SF_I_BURST_MAX 4
+#define SF_NI 5
+
+#define SF_MODEL_LIF 0
+#define SF_MODEL_IZH 1
+
+#define SF_SENSOR_CURRENT 0
+#define SF_SENSOR_POISSON 1
+#define SF_SENSOR_GAUSSIAN 2
+#define SF_SENSOR_EVENT 3
+#define SF_ACT_RATE 0
+#define SF_ACT_POPVEC 1
+#define SF_ACT_WTA 2
+
+#define SF_GAUSS_LUT_SIZE 257
+
+/* One organ of one prototype across its brains (a brains x channels block). */
+typedef struct sf_organ {
+    int32_t kind;        /* SF_SENSOR_* or SF_ACT_* */
+    int32_t channels;
+    int32_t width;       /* outputs per brain (actuators) */
+    int32_t per_chan;    /* neurons per channel */
+    int64_t pop_offset;  /* first neuron of the population, brain-local */
+    int64_t brain0;      /* first brain of the prototype */
+    int64_t brains;      /* brains of the prototype */
+    int64_t offset;      /* into sensor_values / act_counts */
+    int64_t out_offset;  /* into act_out */
+    double low;
+    double high;
+    double gain;         /* current sensors: mV per unit */
+    double rate;         /* poisson/gaussian: Hz at the top of the range */
+    double sigma;        /* gaussian: width as a fraction of high - low */
+} sf_organ;
+
+/* The whole state of a World (see sdk/spikeforge/engine/layout.py). */
+typedef struct sf_net {
+    double dt_ms;
+    int64_t n_neurons;
+    int64_t n_brains;
+    int64_t n_rows;
+    int64_t n_synapses;
+    int64_t n_gap;
+    int64_t n_params;
+    int32_t depth;
+    int32_t n_sensor_groups;
+    int32_t n_actuator_groups;
+    int64_t n_sensor_values;
+    int64_t n_act_counts;
+    int64_t n_act_out;
+    int64_t n_proj;
+    /* brains */
+    int64_t *brain_start;    /* n_brains + 1 */
+    uint32_t *brain_key;
+    int64_t *brain_step;
+    /* neurons */
+    float *v;
+    float *ie;
+    float *ii;
+    float *w;
+    float *theta;
+    float *mod;
+    float *iext;
+    float *pforce;
+    int32_t *hold;
+    int32_t *consec;
+    int32_t *burst;
+    uint8_t *force_once;
+    int32_t *pid;
+    int32_t *act_slot;
+    float *fparams;          /* n_params x SF_NF */
+    int32_t *iparams;        /* n_params x SF_NI */
+    /* synapses, CSR by source in rows */
+    int64_t *row_ptr;        /* n_neurons + 1 */
+    int64_t *row_syn;        /* n_rows + 1 */
+    int32_t *row_delay;
+    int32_t *row_chan;
+    int32_t *row_proj;
+    int32_t *post;
+    float *weight;
+    int32_t *gap_a;
+    int32_t *gap_b;
+    float *gap_g;
+    int32_t *ring;           /* depth x 3 x n_neurons */
+    /* organs */
+    float *sensor_values;
+    int32_t *act_counts;
+    float *act_out;
+    sf_organ *sensor_groups;
+    sf_organ *actuator_groups;
+    float *gauss_lut;        /* SF_GAUSS_LUT_SIZE values */
+} sf_net;
+
+typedef struct sf_engine sf_engine;
+
+/* Engine: threads, derived tables and spike buffers for one net. */
+sf_engine *sf_engine_new(int max_threads);
+void sf_engine_free(sf_engine *e);
+/* Derive per-segment tables from the net; call again whenever its shape changes. 0 = ok. */
+int sf_engine_prepare(sf_engine *e, const sf_net *net);
+/* Threads used at most, and the fewest active neurons per thread before another one is used. */
+void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_thread);
+int sf_engine_threads(const sf_engine *e);
+/* Encode sensors, run n_steps steps of the active brains (all if active is NULL), decode actuators.
+   Spikes are stamped world_step + k. Returns 0, or -1 with sf_engine_error() set. */
+int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_step, const uint8_t *active);
+int64_t sf_engine_spike_count(const sf_engine *e);
+const int64_t *sf_engine_spike_steps(const sf_engine *e);
+const int32_t *sf_engine_spike_neurons(const sf_engine *e);
+const char *sf_engine_error(const sf_engine *e);
+/* Validate every index, size and count a kernel trusts. 0 = ok, else -1 and msg filled. */
+int sf_net_validate(const sf_net *net, char *msg, size_t msg_size);
+/* CDEF END */
+
+#endif

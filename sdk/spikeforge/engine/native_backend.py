@@ -1,0 +1,252 @@
+"""The native CPU backend: the step of ``numpy_backend`` in C99, bit for bit.
+
+The C kernels (``native/src``) are compiled into ``spikeforge.engine._native_ext`` by
+cffi at ``pip install`` time. This module only points a C ``sf_net`` struct at the
+layout's numpy arrays (zero-copy: the kernels read and write the very memory the
+``Brain`` views show) and makes one C call per ``advance``; the call releases the GIL
+and runs every step, on all cores, with identical results for any thread count.
+
+Threads: ``SPIKEFORGE_THREADS`` (default: all cores) caps the worker count; a thread
+is only used per ``min_neurons_per_thread`` active neurons (default 32768), so small
+worlds run on the calling thread without synchronisation cost.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine import params as P
+from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
+from spikeforge.engine.layout import N_CHANNELS, Layout, OrganGroup
+from spikeforge.engine.numpy_backend import GAUSS_LUT
+
+try:
+    from spikeforge.engine._native_ext import ffi, lib
+
+    _IMPORT_ERROR: str | None = None
+except ImportError as exc:  # pragma: no cover - depends on the build
+    ffi = lib = None
+    _IMPORT_ERROR = (f"the C extension spikeforge.engine._native_ext is not built ({exc}); "
+                     "reinstall with `pip install -e .` on a machine with a C compiler")
+
+DEFAULT_MIN_NEURONS_PER_THREAD = 32768
+
+# (layout attribute or neuron/synapse key, C field, C pointer type, numpy dtype)
+_NEURON_FIELDS: tuple[tuple[str, str, type[np.generic]], ...] = (
+    ("v", "float *", np.float32), ("ie", "float *", np.float32), ("ii", "float *", np.float32),
+    ("w", "float *", np.float32), ("theta", "float *", np.float32), ("mod", "float *", np.float32),
+    ("iext", "float *", np.float32), ("pforce", "float *", np.float32), ("hold", "int32_t *", np.int32),
+    ("consec", "int32_t *", np.int32), ("burst", "int32_t *", np.int32),
+    ("force_once", "uint8_t *", np.uint8),
+)
+_LAYOUT_FIELDS: tuple[tuple[str, str, type[np.generic]], ...] = (
+    ("brain_start", "int64_t *", np.int64), ("brain_key", "uint32_t *", np.uint32),
+    ("brain_step", "int64_t *", np.int64), ("pid", "int32_t *", np.int32),
+    ("act_slot", "int32_t *", np.int32), ("fparams", "float *", np.float32),
+    ("iparams", "int32_t *", np.int32), ("row_ptr", "int64_t *", np.int64),
+    ("row_syn", "int64_t *", np.int64), ("row_delay", "int32_t *", np.int32),
+    ("row_chan", "int32_t *", np.int32), ("row_proj", "int32_t *", np.int32),
+    ("gap_a", "int32_t *", np.int32), ("gap_b", "int32_t *", np.int32), ("gap_g", "float *", np.float32),
+    ("ring", "int32_t *", np.int32), ("sensor_values", "float *", np.float32),
+    ("act_counts", "int32_t *", np.int32), ("act_out", "float *", np.float32),
+)
+
+
+def unavailable() -> str | None:
+    """Why the native backend cannot run here, or None."""
+    return _IMPORT_ERROR
+
+
+def abi_constants() -> dict[str, int]:
+    """The parameter-table column numbers the C kernels were compiled with (``SF_*``)."""
+    if lib is None:
+        raise RuntimeError(f"native backend unavailable: {_IMPORT_ERROR}")
+    return {name: int(getattr(lib, name)) for name in dir(lib) if name.startswith("SF_")}
+
+
+def _default_threads() -> int:
+    raw = os.environ.get("SPIKEFORGE_THREADS", "")
+    if raw.strip():
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ValueError(f"SPIKEFORGE_THREADS: expected a whole number >= 1, got {raw!r}") from None
+        if n < 1:
+            raise ValueError(f"SPIKEFORGE_THREADS: expected a whole number >= 1, got {raw!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+class NativeBackend(Backend):
+    """Runs the step in C on the layout's own arrays (see module docstring).
+
+    Parameters
+    ----------
+    layout : Layout
+        The world's state; its arrays are used in place.
+    threads : int or None
+        Most worker threads (default: ``SPIKEFORGE_THREADS`` or all cores).
+    min_neurons_per_thread : int
+        Active neurons needed per extra thread.
+    """
+
+    name: ClassVar[str] = "native"
+
+    def __init__(self, layout: Layout, threads: int | None = None,
+                 min_neurons_per_thread: int = DEFAULT_MIN_NEURONS_PER_THREAD) -> None:
+        if lib is None:
+            raise RuntimeError(f"native backend unavailable: {_IMPORT_ERROR}")
+        super().__init__(layout)
+        self.max_threads = _default_threads() if threads is None else int(threads)
+        if self.max_threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {threads!r}")
+        eng = lib.sf_engine_new(self.max_threads)
+        if eng == ffi.NULL:
+            raise MemoryError("native engine: out of memory")
+        self._engine = ffi.gc(eng, lib.sf_engine_free)
+        self._keep: list[Any] = []
+        self._arrays: list[np.ndarray] = []
+        self._net: Any = None
+        self._active_buf = np.zeros(0, np.uint8)
+        self.set_threads(self.max_threads, min_neurons_per_thread)
+        self._bind()
+
+    # ------------------------------------------------------------------ binding
+    def _gather(self) -> list[np.ndarray]:
+        L = self.layout
+        arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS]
+        arrs += [getattr(L, k) for k, _, _ in _LAYOUT_FIELDS]
+        arrs += [L.synapse["post"], L.synapse["w"]]
+        return arrs
+
+    def _bind(self) -> None:
+        """Point a fresh ``sf_net`` at the layout's arrays, validate it, prepare the engine."""
+        L = self.layout
+        net = ffi.new("sf_net *")
+        keep: list[Any] = [net]
+
+        def ptr(arr: np.ndarray, ctype: str, dtype: type[np.generic], what: str) -> Any:
+            if arr.dtype != np.dtype(dtype):
+                raise ValueError(f"layout.{what}: expected dtype {np.dtype(dtype).name}, got {arr.dtype.name}")
+            if not arr.flags.c_contiguous or not arr.flags.writeable:
+                raise ValueError(f"layout.{what}: must be a writeable C-contiguous array")
+            return ffi.cast(ctype, arr.ctypes.data)
+
+        n = L.n_neurons
+        for k, ctype, dt in _NEURON_FIELDS:
+            a = L.neuron[k]
+            if a.shape != (n,):
+                raise ValueError(f"layout.neuron.{k}: expected {n} values, got shape {a.shape}")
+            setattr(net, k, ptr(a, ctype, dt, f"neuron.{k}"))
+        for k, ctype, dt in _LAYOUT_FIELDS:
+            setattr(net, k, ptr(getattr(L, k), ctype, dt, k))
+        sets = L.fparams.shape[0] if L.fparams.ndim == 2 else -1
+        if sets != 0 and (L.fparams.shape != (sets, P.NF) or L.iparams.shape != (sets, P.NI)):
+            raise ValueError(f"layout.fparams/iparams: expected (sets, {P.NF}) and (sets, {P.NI}), got "
+                             f"{L.fparams.shape} and {L.iparams.shape}")
+        if L.ring.shape != (L.depth, N_CHANNELS, n):
+            raise ValueError(f"layout.ring: expected shape {(L.depth, N_CHANNELS, n)}, got {L.ring.shape}")
+        for name, arr, want in (("brain_start", L.brain_start, L.n_brains + 1), ("brain_step", L.brain_step,
+                                L.n_brains), ("pid", L.pid, n), ("act_slot", L.act_slot, n),
+                                ("row_ptr", L.row_ptr, n + 1), ("row_syn", L.row_syn, L.n_rows + 1),
+                                ("row_chan", L.row_chan, L.n_rows), ("row_proj", L.row_proj, L.n_rows),
+                                ("gap_b", L.gap_b, L.gap_a.size), ("gap_g", L.gap_g, L.gap_a.size)):
+            if arr.size != want:
+                raise ValueError(f"layout.{name}: expected {want} values, got {arr.size}")
+        for k in ("post", "w"):
+            if L.synapse[k].shape != (L.n_synapses,):
+                raise ValueError(f"layout.synapse.{k}: expected {L.n_synapses} values")
+        net.post = ptr(L.synapse["post"], "int32_t *", np.int32, "synapse.post")
+        net.weight = ptr(L.synapse["w"], "float *", np.float32, "synapse.w")
+        net.dt_ms = float(L.dt_ms)
+        net.n_neurons = n
+        net.n_brains = L.n_brains
+        net.n_rows = L.n_rows
+        net.n_synapses = L.n_synapses
+        net.n_gap = int(L.gap_a.size)
+        net.n_params = int(L.fparams.shape[0])
+        net.n_proj = int(L.proj_chan.size)
+        net.depth = int(L.depth)
+        net.n_sensor_values = int(L.sensor_values.size)
+        net.n_act_counts = int(L.act_counts.size)
+        net.n_act_out = int(L.act_out.size)
+        net.n_sensor_groups = len(L.sensor_groups)
+        net.n_actuator_groups = len(L.actuator_groups)
+        net.sensor_groups = self._organs(L.sensor_groups, keep)
+        net.actuator_groups = self._organs(L.actuator_groups, keep)
+        lut = np.ascontiguousarray(GAUSS_LUT, dtype=np.float32)
+        keep.append(lut)
+        net.gauss_lut = ffi.cast("float *", lut.ctypes.data)
+        msg = ffi.new("char[]", 512)
+        if lib.sf_net_validate(net, msg, 512) != 0:
+            raise ValueError("layout." + ffi.string(msg).decode("utf-8", "replace"))
+        if lib.sf_engine_prepare(self._engine, net) != 0:
+            raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
+        self._net = net
+        self._keep = keep
+        self._arrays = self._gather()
+        self._active_buf = np.zeros(L.n_brains, np.uint8)
+
+    @staticmethod
+    def _organs(groups: list[OrganGroup], keep: list[Any]) -> Any:
+        if not groups:
+            return ffi.NULL
+        arr = ffi.new("sf_organ[]", len(groups))
+        for i, g in enumerate(groups):
+            o = arr[i]
+            o.kind, o.channels, o.width, o.per_chan = g.kind, g.channels, g.width, g.per_chan
+            o.pop_offset, o.brain0, o.brains = g.pop_offset, g.brain0, g.brains
+            o.offset, o.out_offset = g.offset, g.out_offset
+            o.low, o.high, o.gain, o.rate, o.sigma = g.low, g.high, g.gain, g.rate, g.sigma
+        keep.append(arr)
+        return arr
+
+    # ------------------------------------------------------------------ running
+    def set_threads(self, threads: int, min_neurons_per_thread: int = DEFAULT_MIN_NEURONS_PER_THREAD) -> None:
+        """Use at most ``threads`` threads (capped by the engine's size), one per
+        ``min_neurons_per_thread`` active neurons. Results do not depend on either."""
+        if threads < 1 or min_neurons_per_thread < 1:
+            raise ValueError("threads and min_neurons_per_thread: must be >= 1")
+        lib.sf_engine_set_threads(self._engine, int(threads), int(min_neurons_per_thread))
+
+    @property
+    def threads(self) -> int:
+        """Most threads one advance may use."""
+        return int(lib.sf_engine_threads(self._engine))
+
+    def advance(self, n_steps: int, world_step: int, active: npt.NDArray[np.bool_] | None) -> SpikeRecord:
+        if n_steps < 1:
+            return SpikeRecord.empty()
+        current = self._gather()
+        if any(a is not b for a, b in zip(current, self._arrays, strict=True)):
+            self._bind()  # an array of the layout was replaced: re-point and re-validate
+        if active is None or bool(active.all()):
+            act = ffi.NULL
+        else:
+            if active.shape != (self.layout.n_brains,):
+                raise ValueError(f"active: expected {self.layout.n_brains} flags, got shape {active.shape}")
+            self._active_buf[...] = active
+            act = ffi.cast("uint8_t *", self._active_buf.ctypes.data)
+        rc = lib.sf_engine_advance(self._engine, self._net, int(n_steps), int(world_step), act)
+        if rc != 0:
+            msg = ffi.string(lib.sf_engine_error(self._engine)).decode("utf-8", "replace")
+            raise MemoryError(f"native advance: {msg}") if "memory" in msg else RuntimeError(
+                f"native advance: {msg}")
+        count = int(lib.sf_engine_spike_count(self._engine))
+        if count == 0:
+            return SpikeRecord.empty()
+        steps = np.frombuffer(ffi.buffer(lib.sf_engine_spike_steps(self._engine), 8 * count), np.int64).copy()
+        neurons = np.frombuffer(ffi.buffer(lib.sf_engine_spike_neurons(self._engine), 4 * count),
+                                np.int32).copy()
+        return SpikeRecord(steps, neurons)
+
+    def close(self) -> None:
+        self._net = None
+        self._keep = []
+
+
+register_backend("native", NativeBackend, unavailable, auto_priority=0)
