@@ -1,0 +1,101 @@
+class_name BrainAgent
+extends Node
+## A spikeforge brain for its parent node (the "body").
+##
+## Add it as a child of an NPC. The [SpikeforgeWorld] of the scene finds every
+## BrainAgent through the [code]spikeforge_agents[/code] group, spawns one brain per
+## agent (all agents of a circuit in one request) and, every physics frame, reads the
+## agent's sensor nodes and hands the decoded actuator outputs to its actuator nodes.
+## [br]Sensor and actuator nodes are found among the descendants of the body (so a
+## [RaycastSensor2D] can sit directly under a CharacterBody2D and follow it); a node is a
+## sensor if it has [code]organ[/code] and [code]get_values()[/code], an actuator if it
+## has [code]organ[/code] and [code]apply_outputs()[/code]. Use one BrainAgent per body.
+
+## Emitted when the agent got a brain (after a spawn or a re-spawn after reconnecting).
+signal brain_spawned(brain_id: int)
+## Emitted when the agent's brain is gone (despawned, or the server was lost).
+signal brain_lost(brain_id: int)
+
+## Circuit name on the server. Leave empty to use the name inside [member genome_file].
+@export var circuit: StringName
+## Genome JSON file (res:// or absolute) uploaded to the server before spawning;
+## leave empty when the server already knows [member circuit] (spikeforge serve --genome).
+@export_file("*.json") var genome_file: String
+## Reward added for this agent's brain by [method add_reward] and sent with the next
+## exchange; read-only in practice (reset after sending).
+@export var pending_reward: float = 0.0
+
+## The brain id on the server, -1 while the agent has no brain.
+var brain_id: int = -1
+
+
+func _enter_tree() -> void:
+	add_to_group(&"spikeforge_agents")
+
+
+## Add [param amount] to the reward delivered to this brain with the next exchange.
+func add_reward(amount: float) -> void:
+	pending_reward += amount
+
+
+## The node this agent drives (its parent).
+func body() -> Node:
+	return get_parent()
+
+
+## Sensor nodes of this agent, by organ name.
+func sensors() -> Dictionary:
+	return _organ_nodes(&"get_values")
+
+
+## Actuator nodes of this agent, by organ name (each value is an Array of nodes).
+func actuators() -> Dictionary:
+	var by_organ := {}
+	var found := _collect(body(), &"apply_outputs", &"organ", [])
+	for node: Node in found:
+		var organ_name: StringName = node.get(&"organ")
+		if not by_organ.has(organ_name):
+			by_organ[organ_name] = []
+		by_organ[organ_name].append(node)
+	return by_organ
+
+
+## Nodes that receive this brain's spikes ([code]population[/code] + [code]on_spikes()[/code]).
+func spike_listeners() -> Array:
+	return _collect(body(), &"on_spikes", &"population", [])
+
+
+## Called by SpikeforgeWorld.
+func set_brain(new_id: int) -> void:
+	var old := brain_id
+	brain_id = new_id
+	if old >= 0 and new_id < 0:
+		brain_lost.emit(old)
+	elif new_id >= 0 and new_id != old:
+		brain_spawned.emit(new_id)
+
+
+func _organ_nodes(method: StringName) -> Dictionary:
+	var by_organ := {}
+	for node: Node in _collect(body(), method, &"organ", []):
+		var organ_name: StringName = node.get(&"organ")
+		if by_organ.has(organ_name):
+			push_error(
+				"BrainAgent %s: two sensor nodes feed organ %s (%s and %s)"
+				% [get_path(), organ_name, by_organ[organ_name].get_path(), node.get_path()]
+			)
+			continue
+		by_organ[organ_name] = node
+	return by_organ
+
+
+func _collect(node: Node, method: StringName, property: StringName, found: Array) -> Array:
+	if node == null:
+		return found
+	for child in node.get_children():
+		if child != self and child.is_in_group(&"spikeforge_agents"):
+			continue
+		if child.has_method(method) and child.get(property) != null:
+			found.append(child)
+		_collect(child, method, property, found)
+	return found

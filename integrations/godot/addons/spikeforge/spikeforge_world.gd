@@ -1,0 +1,474 @@
+class_name SpikeforgeWorld
+extends Node
+## The one sync node of a scene: connects to (or launches) [code]spikeforge serve[/code],
+## spawns a brain for every [BrainAgent], and runs ONE exchange per physics frame for
+## all agents (sensors in, [code]advance(frame_dt)[/code] on the server, actuators out).
+##
+## Per physics frame: agents that appeared get brains (one SPAWN per circuit), agents
+## that left the tree lose theirs (one DESPAWN), then every agent's sensor nodes are read
+## into one float array in the server's layout order, pending rewards are sent, the
+## exchange runs, and each actuator node receives its slice of the outputs. When the
+## connection drops, the node retries every [member reconnect_interval] seconds: if the
+## server still holds the session (grace period) the brains resume exactly where they
+## were; if the server restarted, every agent gets a fresh brain.
+
+## Emitted after a successful handshake; [param resumed] is true if the old session
+## (with its brains) was taken back.
+signal connected(resumed: bool)
+## Emitted when the connection is lost or closed.
+signal disconnected(reason: String)
+## Emitted after every exchange with its decoded result (steps, alpha, sim_us, ...).
+signal exchanged(result: Dictionary)
+
+## Server address (loopback unless the server was started with --allow-remote).
+@export var host: String = "127.0.0.1"
+## Server TCP port.
+@export_range(1, 65535) var port: int = 47800
+## Token file written by the server; empty means ~/.spikeforge/server.token.
+@export_global_file var token_file: String = ""
+## Name this client reports to the server (logs and stats).
+@export var client_name: String = "godot"
+## Connect (and spawn brains) as soon as the node is ready.
+@export var auto_start: bool = true
+## Start `spikeforge serve` as a child process (with this port and token file) on start.
+@export var launch_server: bool = false
+## Command that runs spikeforge (e.g. a venv's bin/spikeforge) when launching the server.
+@export var server_command: String = "spikeforge"
+## Extra arguments for `spikeforge serve` (e.g. "--seed", "7", "--genome", "/path").
+@export var server_arguments: PackedStringArray = PackedStringArray()
+## Seconds to keep trying the first connection (a launched server needs time to start).
+@export_range(0.1, 120.0, 0.1, "suffix:s") var connect_timeout: float = 15.0
+## Seconds between reconnection attempts after the connection was lost.
+@export_range(0.05, 60.0, 0.05, "suffix:s") var reconnect_interval: float = 1.0
+## Seconds to wait for any single reply before the connection is considered dead.
+@export_range(0.1, 120.0, 0.1, "suffix:s") var reply_timeout: float = 10.0
+## Game time per exchange in seconds; 0 uses the physics frame's delta.
+@export var fixed_frame_dt: float = 0.0
+## Run exchanges from _physics_process; turn off to call [method step] yourself.
+@export var step_in_physics: bool = true
+
+## Last LAYOUT from the server (see PROTOCOL.md).
+var layout: Dictionary = {}
+## Circuits known to this node, by name (from CIRCUITS replies).
+var circuits: Dictionary = {}
+## Timings of the last exchange in microseconds: "sense", "io", "act", "sim", "total".
+var timings: Dictionary = {}
+## Exchanges done since start.
+var exchanges: int = 0
+
+var _client: SpikeforgeClient = SpikeforgeClient.new()
+var _agents_by_id: Dictionary = {}
+var _uploaded: Dictionary = {}
+var _sensor_plan: Array = []
+var _actuator_plan: Array = []
+var _spike_nodes: Dictionary = {}
+var _subscriptions: Dictionary = {}
+var _failed_subscriptions: Dictionary = {}
+var _rewards_supported: bool = true
+var _server_pid: int = -1
+var _retry_at_msec: int = 0
+var _started: bool = false
+var _in_step: bool = false
+
+
+func _ready() -> void:
+	if auto_start and not Engine.is_editor_hint():
+		start()
+
+
+func _exit_tree() -> void:
+	stop()
+
+
+func _physics_process(delta: float) -> void:
+	if step_in_physics and _started:
+		step(fixed_frame_dt if fixed_frame_dt > 0.0 else delta)
+
+
+## Launch the server if asked, connect and handshake (blocking up to connect_timeout).
+func start() -> bool:
+	_started = true
+	if launch_server and _server_pid < 0:
+		var args := PackedStringArray(["serve", "--port", str(port), "--token-file", _token_path()])
+		args.append_array(server_arguments)
+		_server_pid = OS.create_process(server_command, args)
+		if _server_pid < 0:
+			push_error("SpikeforgeWorld: could not start %s %s" % [server_command, " ".join(args)])
+	return _connect(connect_timeout, "")
+
+
+## Say BYE (brains are despawned), close, and stop a server this node launched.
+func stop() -> void:
+	if _client.is_connected_to_server():
+		_client.bye(false)
+	_started = false
+	if _server_pid > 0:
+		OS.kill(_server_pid)
+		_server_pid = -1
+
+
+## True while connected to the server.
+func is_online() -> bool:
+	return _client.is_connected_to_server()
+
+
+## The server's WELCOME (session id, dt, max_substeps, ...).
+func session() -> Dictionary:
+	return _client.welcome
+
+
+## Switch plasticity on or off for this client's brains; false if unsupported.
+func set_learning(enabled: bool) -> bool:
+	var reply := _client.request(SpikeforgeProtocol.set_learning(_client.next_seq(), enabled))
+	if reply.has("error"):
+		push_warning("SpikeforgeWorld: set_learning: %s" % reply["error"])
+		return false
+	return true
+
+
+## Save a snapshot of the whole World on the server under [param snapshot_name].
+func save_snapshot(snapshot_name: String) -> bool:
+	var seq := _client.next_seq()
+	var reply := _client.request(SpikeforgeProtocol.snapshot(seq, snapshot_name, false))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: save %s: %s" % [snapshot_name, reply["error"]])
+		return false
+	return true
+
+
+## The server's STATS as a Dictionary (empty on error).
+func server_stats() -> Dictionary:
+	var seq := _client.next_seq()
+	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.STATS, seq))
+	if reply.has("error"):
+		return {}
+	return SpikeforgeProtocol.decode_stats(reply["payload"]).get("stats", {})
+
+
+## One frame: sync agents, read sensors, exchange, apply actuators. Returns the decoded
+## EXCHANGE_RESULT, or {"error": ...} (offline, or the exchange failed).
+func step(frame_dt: float) -> Dictionary:
+	if _in_step:
+		push_error("SpikeforgeWorld.step was re-entered (from an actuator signal?); ignored")
+		return {"error": "re-entered"}
+	if not _client.is_connected_to_server():
+		_maybe_reconnect()
+		return {"error": "offline"}
+	_in_step = true
+	var result := _step(frame_dt)
+	_in_step = false
+	if result.has("error") and not _client.is_connected_to_server():
+		_lost(String(result["error"]))
+	return result
+
+
+func _step(frame_dt: float) -> Dictionary:
+	var sync := _sync_agents()
+	if sync.has("error"):
+		return sync
+	var t0 := Time.get_ticks_usec()
+	var sensors := PackedFloat32Array()
+	for entry: Array in _sensor_plan:
+		var node: Node = entry[0]
+		var cols: int = entry[2]
+		if sensors.size() != int(entry[1]):
+			sensors.resize(int(entry[1]))
+		if node == null or not is_instance_valid(node):
+			var zeros := PackedFloat32Array()
+			zeros.resize(cols)
+			sensors.append_array(zeros)
+			continue
+		var values: PackedFloat32Array = node.call(&"get_values")
+		if values.size() != cols:
+			values.resize(cols)
+		sensors.append_array(values)
+	sensors.resize(int(layout.get("sensor_floats", 0)))
+	var t1 := Time.get_ticks_usec()
+	var reward_sent := _send_rewards()
+	var frame := SpikeforgeProtocol.exchange(
+		_client.next_seq(), int(layout.get("epoch", 0)), frame_dt, sensors
+	)
+	if not _client.send(frame):
+		return _client.last_error
+	if reward_sent:
+		var ack := _client.receive()
+		if ack.has("error"):
+			if int(ack.get("code", 0)) == SpikeforgeProtocol.ERR_UNSUPPORTED:
+				_rewards_supported = false
+				push_warning("SpikeforgeWorld: the server has no reward input; rewards are dropped")
+			elif not _client.is_connected_to_server():
+				return ack
+	var reply := _client.receive()
+	if reply.has("error"):
+		if int(reply.get("code", 0)) == SpikeforgeProtocol.ERR_STALE_LAYOUT:
+			_refresh_layout()
+		return reply
+	var result := SpikeforgeProtocol.decode_exchange_result(reply["payload"])
+	var t2 := Time.get_ticks_usec()
+	var outputs: PackedFloat32Array = result.get("actuators", PackedFloat32Array())
+	for entry: Array in _actuator_plan:
+		var offset: int = entry[1]
+		var part := outputs.slice(offset, offset + int(entry[2]))
+		for node: Node in entry[0]:
+			if is_instance_valid(node):
+				node.call(&"apply_outputs", part, frame_dt)
+	_dispatch_spikes(result.get("batches", []))
+	var t3 := Time.get_ticks_usec()
+	exchanges += 1
+	timings = {
+		"sense": t1 - t0, "io": t2 - t1, "act": t3 - t2, "sim": int(result.get("sim_us", 0)),
+		"total": t3 - t0
+	}
+	exchanged.emit(result)
+	return result
+
+
+func _send_rewards() -> bool:
+	if not _rewards_supported:
+		return false
+	var ids := PackedInt32Array()
+	var rewards := PackedFloat32Array()
+	for id: int in _agents_by_id:
+		var agent: BrainAgent = _agents_by_id[id]
+		if is_instance_valid(agent) and agent.pending_reward != 0.0:
+			ids.append(id)
+			rewards.append(agent.pending_reward)
+			agent.pending_reward = 0.0
+	if ids.is_empty():
+		return false
+	return _client.send(SpikeforgeProtocol.reward(_client.next_seq(), ids, rewards))
+
+
+# ------------------------------------------------------------------ agents and layout
+func _live_agents() -> Array:
+	var out := []
+	for node in get_tree().get_nodes_in_group(&"spikeforge_agents"):
+		if node is BrainAgent and node.is_inside_tree():
+			out.append(node)
+	return out
+
+
+func _sync_agents() -> Dictionary:
+	var agents := _live_agents()
+	# brains whose agents are gone
+	var gone := PackedInt32Array()
+	for id: int in _agents_by_id:
+		var agent: Variant = _agents_by_id[id]
+		if not is_instance_valid(agent) or not (agent as Node).is_inside_tree():
+			gone.append(id)
+	if not gone.is_empty():
+		for id in gone:
+			_agents_by_id.erase(id)
+		var reply := _client.request(SpikeforgeProtocol.despawn(_client.next_seq(), gone))
+		if reply.has("error"):
+			return reply
+		_set_layout(SpikeforgeProtocol.decode_layout(reply["payload"]))
+	# agents without a brain, grouped by circuit
+	var pending := {}
+	for agent: BrainAgent in agents:
+		if agent.brain_id >= 0:
+			continue
+		var circuit_name := _circuit_for(agent)
+		if circuit_name.is_empty():
+			continue
+		if not pending.has(circuit_name):
+			pending[circuit_name] = []
+		pending[circuit_name].append(agent)
+	for circuit_name: String in pending:
+		var group: Array = pending[circuit_name]
+		var reply := _client.request(
+			SpikeforgeProtocol.spawn(_client.next_seq(), circuit_name, group.size())
+		)
+		if reply.has("error"):
+			push_error("SpikeforgeWorld: spawn %s: %s" % [circuit_name, reply["error"]])
+			if not _client.is_connected_to_server():
+				return reply
+			for agent: BrainAgent in group:
+				agent.circuit = &""  # do not retry every frame
+			continue
+		var spawned := SpikeforgeProtocol.decode_spawned(reply["payload"])
+		var ids: PackedInt32Array = spawned["brain_ids"]
+		for i in ids.size():
+			_agents_by_id[ids[i]] = group[i]
+			group[i].set_brain(ids[i])
+		_set_layout(spawned["layout"])
+	if not pending.is_empty() or not gone.is_empty():
+		return _ensure_subscriptions()
+	return {}
+
+
+func _ensure_subscriptions() -> Dictionary:
+	var wanted := {}
+	for id: int in _spike_nodes:
+		for node: Node in _spike_nodes[id]:
+			wanted[String(node.get(&"population"))] = true
+	for population: String in wanted:
+		if _subscriptions.values().has(population) or _failed_subscriptions.has(population):
+			continue
+		var seq := _client.next_seq()
+		var reply := _client.request(
+			SpikeforgeProtocol.subscribe(seq, population, PackedInt32Array())
+		)
+		if reply.has("error"):
+			push_error("SpikeforgeWorld: subscribe %s: %s" % [population, reply["error"]])
+			if not _client.is_connected_to_server():
+				return reply
+			_failed_subscriptions[population] = true
+			continue
+		var sub := SpikeforgeProtocol.decode_subscribed(reply["payload"])
+		_subscriptions[sub["sub_id"]] = population
+	return {}
+
+
+func _circuit_for(agent: BrainAgent) -> String:
+	if not agent.genome_file.is_empty():
+		if _uploaded.has(agent.genome_file):
+			return _uploaded[agent.genome_file]
+		var text := FileAccess.get_file_as_string(agent.genome_file)
+		if text.is_empty():
+			push_error("BrainAgent %s: cannot read genome_file %s" % [agent.name, agent.genome_file])
+			agent.genome_file = ""
+			return ""
+		var reply := _client.request(SpikeforgeProtocol.upload_genome(_client.next_seq(), text))
+		if reply.has("error"):
+			push_error("BrainAgent %s: genome %s: %s" % [agent.name, agent.genome_file, reply["error"]])
+			agent.genome_file = ""
+			return ""
+		var listed: Array = SpikeforgeProtocol.decode_circuits(reply["payload"]).get("circuits", [])
+		for c: Dictionary in listed:
+			circuits[c["name"]] = c
+		_uploaded[agent.genome_file] = listed[0]["name"] if not listed.is_empty() else ""
+		return _uploaded[agent.genome_file]
+	if agent.circuit == &"":
+		push_error("BrainAgent %s: set circuit or genome_file" % agent.get_path())
+		return ""
+	return String(agent.circuit)
+
+
+func _refresh_layout() -> void:
+	var seq := _client.next_seq()
+	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.GET_LAYOUT, seq))
+	if not reply.has("error"):
+		_set_layout(SpikeforgeProtocol.decode_layout(reply["payload"]))
+
+
+func _set_layout(new_layout: Dictionary) -> void:
+	if new_layout.has("error"):
+		push_error("SpikeforgeWorld: bad LAYOUT from the server: %s" % new_layout["error"])
+		return
+	layout = new_layout
+	var ids_of := {}
+	for group: Dictionary in layout["groups"]:
+		ids_of[group["circuit"]] = group["brain_ids"]
+	_sensor_plan = []
+	for block: Dictionary in layout["sensor_blocks"]:
+		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
+		for row in int(block["rows"]):
+			var node: Node = null
+			var agent: Variant = _agents_by_id.get(ids[row])
+			if agent != null and is_instance_valid(agent):
+				node = (agent as BrainAgent).sensors().get(StringName(block["organ"]))
+			var offset: int = int(block["offset"]) + row * int(block["cols"])
+			_sensor_plan.append([node, offset, int(block["cols"])])
+	_actuator_plan = []
+	for block: Dictionary in layout["actuator_blocks"]:
+		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
+		for row in int(block["rows"]):
+			var nodes: Array = []
+			var agent: Variant = _agents_by_id.get(ids[row])
+			if agent != null and is_instance_valid(agent):
+				nodes = (agent as BrainAgent).actuators().get(StringName(block["organ"]), [])
+			var offset: int = int(block["offset"]) + row * int(block["cols"])
+			_actuator_plan.append([nodes, offset, int(block["cols"])])
+	_spike_nodes = {}
+	for id: int in _agents_by_id:
+		var agent: Variant = _agents_by_id[id]
+		if is_instance_valid(agent):
+			var listeners := (agent as BrainAgent).spike_listeners()
+			if not listeners.is_empty():
+				_spike_nodes[id] = listeners
+
+
+func _dispatch_spikes(batches: Array) -> void:
+	for batch: Dictionary in batches:
+		var population: String = _subscriptions.get(batch["sub_id"], "")
+		var brains: PackedInt32Array = batch["brain_ids"]
+		var steps: PackedInt64Array = batch["steps"]
+		var neurons: PackedInt32Array = batch["neurons"]
+		# spikes come ordered by step, brains interleaved: gather each brain's own
+		var per_brain := {}
+		for k in brains.size():
+			var id := brains[k]
+			if not _spike_nodes.has(id):
+				continue
+			if not per_brain.has(id):
+				per_brain[id] = [PackedInt64Array(), PackedInt32Array()]
+			per_brain[id][0].append(steps[k])
+			per_brain[id][1].append(neurons[k])
+		for id: int in per_brain:
+			for node: Node in _spike_nodes[id]:
+				if is_instance_valid(node) and String(node.get(&"population")) == population:
+					node.call(&"on_spikes", per_brain[id][0], per_brain[id][1])
+
+
+# ------------------------------------------------------------------ connection
+func _token_path() -> String:
+	if not token_file.is_empty():
+		return token_file
+	return OS.get_environment("HOME").path_join(".spikeforge/server.token")
+
+
+func _connect(timeout: float, resume_token: String) -> bool:
+	_client.reply_timeout = reply_timeout
+	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
+	var welcome := {}
+	while true:
+		var token := FileAccess.get_file_as_string(_token_path()).strip_edges()
+		if not token.is_empty():
+			welcome = _client.open(host, port, token, client_name, resume_token, minf(timeout, 2.0))
+			if not welcome.has("error"):
+				break
+			if resume_token != "" and int(welcome.get("code", 0)) == SpikeforgeProtocol.ERR_NOT_FOUND:
+				resume_token = ""  # the server restarted: start a new session
+				_forget_brains()
+				continue
+		if Time.get_ticks_msec() > deadline:
+			var why: String = welcome.get("error", "token file %s is empty or missing" % _token_path())
+			push_warning("SpikeforgeWorld: cannot connect to %s:%d: %s" % [host, port, why])
+			return false
+		OS.delay_msec(50)
+	if not bool(welcome.get("resumed", false)):
+		_forget_brains()
+	else:
+		_refresh_layout()
+	connected.emit(bool(welcome.get("resumed", false)))
+	return true
+
+
+func _forget_brains() -> void:
+	for id: int in _agents_by_id:
+		var agent: Variant = _agents_by_id[id]
+		if is_instance_valid(agent):
+			(agent as BrainAgent).set_brain(-1)
+	_agents_by_id = {}
+	_uploaded = {}
+	_subscriptions = {}
+	_failed_subscriptions = {}
+	_spike_nodes = {}
+	_sensor_plan = []
+	_actuator_plan = []
+	layout = {}
+
+
+func _lost(reason: String) -> void:
+	push_warning("SpikeforgeWorld: connection lost: %s" % reason)
+	_retry_at_msec = Time.get_ticks_msec() + int(reconnect_interval * 1000.0)
+	disconnected.emit(reason)
+
+
+func _maybe_reconnect() -> void:
+	if Time.get_ticks_msec() < _retry_at_msec:
+		return
+	_retry_at_msec = Time.get_ticks_msec() + int(reconnect_interval * 1000.0)
+	var resume: String = _client.welcome.get("resume_token", "")
+	_connect(0.2, resume)
