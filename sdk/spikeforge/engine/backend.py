@@ -53,6 +53,9 @@ class Backend(ABC):
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        # Set by a backend that failed during ``advance`` and handed the (current) state
+        # to another backend; the World switches to it after the call (GPU -> CPU fallback).
+        self.replacement: Backend | None = None
 
     @abstractmethod
     def advance(self, n_steps: int, world_step: int, active: npt.NDArray[np.bool_] | None) -> SpikeRecord:
@@ -70,14 +73,22 @@ class Backend(ABC):
 
 
 BackendFactory = Callable[[Layout], Backend]
+GainPredictor = Callable[[int, int], bool]
 _REGISTRY: dict[str, tuple[BackendFactory, Callable[[], str | None]]] = {}
+_GAIN: dict[str, GainPredictor] = {}
 AUTO_ORDER: list[str] = []
 
 
 def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[], str | None],
-                     auto_priority: int | None = None) -> None:
-    """Register ``factory`` under ``name``; ``unavailable()`` returns why it cannot run, or None."""
+                     auto_priority: int | None = None, predict_gain: GainPredictor | None = None) -> None:
+    """Register ``factory`` under ``name``; ``unavailable()`` returns why it cannot run, or None.
+
+    ``predict_gain(n_neurons, n_synapses)``, if given, makes ``"auto"`` pick this backend
+    only for layouts where it predicts a gain over the next candidates (e.g. a GPU cost model).
+    """
     _REGISTRY[name] = (factory, unavailable)
+    if predict_gain is not None:
+        _GAIN[name] = predict_gain
     if auto_priority is not None and name not in AUTO_ORDER:
         AUTO_ORDER.insert(min(auto_priority, len(AUTO_ORDER)), name)
 
@@ -88,8 +99,13 @@ def available_backends() -> dict[str, str | None]:
     return {name: why() for name, (_, why) in _REGISTRY.items()}
 
 
-def resolve_backend(name: str) -> tuple[str, list[str]]:
-    """The backend that ``name`` selects, and the reasons for passing over others (auto)."""
+def resolve_backend(name: str, size: tuple[int, int] | None = None) -> tuple[str, list[str]]:
+    """The backend that ``name`` selects, and the reasons for passing over others (auto).
+
+    ``size`` is ``(n_neurons, n_synapses)`` of the layout to run; backends registered with
+    a ``predict_gain`` hook are chosen by ``"auto"`` only when it predicts a gain for that
+    size (with no size given they are passed over).
+    """
     _load_builtin()
     if name != "auto":
         if name not in _REGISTRY:
@@ -100,6 +116,10 @@ def resolve_backend(name: str) -> tuple[str, list[str]]:
         return name, []
     reasons: list[str] = []
     for cand in AUTO_ORDER:
+        if cand in _GAIN and (size is None or not _GAIN[cand](*size)):
+            n_n, n_s = size if size is not None else (0, 0)
+            reasons.append(f"{cand}: no predicted gain for {n_n} neurons, {n_s} synapses")
+            continue
         why = _REGISTRY[cand][1]()
         if why is None:
             return cand, reasons
@@ -108,7 +128,7 @@ def resolve_backend(name: str) -> tuple[str, list[str]]:
 
 
 def create_backend(name: str, layout: Layout) -> Backend:
-    chosen, reasons = resolve_backend(name)
+    chosen, reasons = resolve_backend(name, (layout.n_neurons, layout.n_synapses))
     for r in reasons:
         log.info("backend auto-selection passed over %s", r)
     return _REGISTRY[chosen][0](layout)

@@ -1,0 +1,154 @@
+"""Calibrated cost model that decides whether ``backend="auto"`` should use the GPU.
+
+At first use (a world large enough to matter) it times one step of synthetic networks
+on the GPU and on the best CPU backend here at three sizes, fits per-step seconds as
+``t = a + b * neurons + c * synapses`` for each, and caches the fit in
+``$SPIKEFORGE_CACHE_DIR`` or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge``
+(``gpu_cost.json``), keyed by adapter and CPU backend. The GPU is chosen when it is
+predicted at least ``GAIN_MARGIN`` times faster than the CPU backend. On lavapipe (a CPU
+emulation of a GPU) it normally predicts no gain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("spikeforge.engine.gpu")
+
+MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
+GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
+CAL_SIZES = ((2048, 10), (16384, 10), (16384, 40))  # (neurons, synapses per neuron)
+CAL_STEPS = 10
+CACHE_VERSION = 1
+
+_MODEL: dict[str, Any] | None = None
+
+
+def cache_path() -> Path:
+    """Where the calibration is cached (see module docstring)."""
+    base = os.environ.get("SPIKEFORGE_CACHE_DIR")
+    if base:
+        return Path(base) / "gpu_cost.json"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    root = Path(xdg) if xdg else Path.home() / ".cache"
+    return root / "spikeforge" / "gpu_cost.json"
+
+
+def _key() -> str:
+    from spikeforge.engine.wgpu_backend import _cpu_backend_name, gpu_device
+
+    info = gpu_device().info
+    return (f"v{CACHE_VERSION}|{info.get('device', '?')}|{info.get('description', '?')}|"
+            f"{info.get('backend_type', '?')}|cpu={_cpu_backend_name()}")
+
+
+def _synthetic_world(n: int, k: int) -> Any:
+    """A numpy-backed World with one recurrently connected LIF brain of ``n`` neurons."""
+    from spikeforge.model import LIF, Circuit, FixedInDegree
+    from spikeforge.runtime.world import World
+
+    c = Circuit(f"cal{n}x{k}")
+    c.add_population("e", n, LIF(bias=16.0), v_init=(-65.0, -50.0))
+    c.connect("e", "e", FixedInDegree(k), weight=0.5, delay=(1, 4))
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(c)
+    return w
+
+
+def _time_backend(name: str, world: Any) -> float:
+    from spikeforge.engine.backend import create_backend
+
+    be = create_backend(name, world.layout)
+    try:
+        be.advance(1, 0, None)
+        t0 = time.perf_counter()
+        be.advance(CAL_STEPS, 1, None)
+        return (time.perf_counter() - t0) / CAL_STEPS
+    finally:
+        be.close()
+
+
+def _fit(rows: list[tuple[int, int, float]]) -> list[float]:
+    a = np.array([[1.0, n, s] for n, s, _ in rows])
+    t = np.array([x for _, _, x in rows])
+    coef, *_ = np.linalg.lstsq(a, t, rcond=None)
+    return [float(x) for x in coef]
+
+
+def calibrate() -> dict[str, Any]:
+    """Measure both backends at ``CAL_SIZES``, fit, cache and return the model."""
+    from spikeforge.engine.wgpu_backend import _cpu_backend_name
+
+    cpu = _cpu_backend_name()
+    gpu_rows: list[tuple[int, int, float]] = []
+    cpu_rows: list[tuple[int, int, float]] = []
+    t_start = time.perf_counter()
+    for n, k in CAL_SIZES:
+        world = _synthetic_world(n, k)
+        s = world.layout.n_synapses
+        # each backend starts from the same host state; the timed copy is discarded
+        snap = {key: a.copy() for key, a in world.layout.neuron.items()}
+        ring = world.layout.ring.copy()
+        cpu_rows.append((n, s, _time_backend(cpu, world)))
+        for key, a in snap.items():
+            world.layout.neuron[key][...] = a
+        world.layout.ring[...] = ring
+        gpu_rows.append((n, s, _time_backend("gpu", world)))
+    model = {"key": _key(), "cpu_backend": cpu, "gpu": _fit(gpu_rows), "cpu": _fit(cpu_rows),
+             "samples": {"gpu": gpu_rows, "cpu": cpu_rows},
+             "calibration_seconds": time.perf_counter() - t_start}
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(model, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home is not fatal: keep the model in memory
+        log.warning("could not cache the GPU cost model at %s: %s", path, exc)
+    log.info("GPU cost model calibrated in %.1f s: %s", model["calibration_seconds"], model)
+    return model
+
+
+def cost_model(recalibrate: bool = False) -> dict[str, Any]:
+    """The cached model for this adapter (calibrating on first use)."""
+    global _MODEL
+    key = _key()
+    if not recalibrate and _MODEL is not None and _MODEL.get("key") == key:
+        return _MODEL
+    if not recalibrate:
+        try:
+            m = json.loads(cache_path().read_text(encoding="utf-8"))
+            if isinstance(m, dict) and m.get("key") == key and len(m.get("gpu", [])) == 3 \
+                    and len(m.get("cpu", [])) == 3:
+                _MODEL = m
+                return m
+        except (OSError, ValueError):
+            pass
+    _MODEL = calibrate()
+    return _MODEL
+
+
+def predicted_seconds(n_neurons: int, n_synapses: int) -> tuple[float, float]:
+    """Predicted seconds per step (gpu, cpu) for a layout of this size."""
+    m = cost_model()
+    g, c = m["gpu"], m["cpu"]
+    return (g[0] + g[1] * n_neurons + g[2] * n_synapses, c[0] + c[1] * n_neurons + c[2] * n_synapses)
+
+
+def predict_gain(n_neurons: int, n_synapses: int) -> bool:
+    """Whether the GPU is predicted ``GAIN_MARGIN`` times faster than the CPU backend here."""
+    if n_neurons < MIN_NEURONS:
+        return False
+    from spikeforge.engine.wgpu_backend import gpu_unavailable
+
+    if gpu_unavailable() is not None:
+        return False
+    gpu, cpu = predicted_seconds(n_neurons, n_synapses)
+    return gpu * GAIN_MARGIN < cpu

@@ -1,0 +1,876 @@
+"""The GPU backend: the step of :mod:`spikeforge.engine.numpy_backend` in WGSL, run by wgpu.
+
+The whole layout lives in persistent GPU buffers. One :meth:`GpuBackend.advance`
+records every kernel of every step into ONE command submission: sensor encoders,
+actuator reset, then per step gap junctions -> neurons -> prep -> propagation
+(indirect dispatch, one workgroup per spike), then actuator decoders. Per frame only
+the sensor values and a per-brain table (RNG step, ring slot, active flag) go up; the
+actuator arrays, a few counters and the compact (step, neuron) spike list come back.
+
+Arrays larger than the device's ``max_storage_buffer_binding_size`` (128 MiB on
+lavapipe) are split into power-of-two chunks bound side by side; generated accessor
+functions (``syn_at``, ``ring_take``, ``ring_add``) pick the chunk.
+
+Host arrays of the layout are brought up to date on demand (:meth:`pull_state`, used by
+population views, snapshots and spawn/despawn). Once state has been pulled, writes the
+game makes to those host arrays are detected at the next advance (compared with a
+shadow copy) and patched into the device. Sensor values are uploaded every advance.
+
+If a submission or a read-back fails (device lost, out of memory, injected failure),
+the backend restores the last checkpoint of the host state (the state at the last
+pull), replays the frames since then on the best CPU backend -- the step is
+deterministic, and the replay log holds each frame's sensor values, active mask and
+host patches -- and hands itself over (``Backend.replacement``); the World then goes on
+on the CPU with a warning.
+
+Shaders are the files in ``<repo>/shaders`` (editable install, which ``make test``
+uses) or, in an installed wheel, the package data ``spikeforge/shaders``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine import params as P
+from spikeforge.engine import rng
+from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
+from spikeforge.engine.layout import Layout
+from spikeforge.engine.numpy_backend import (
+    GAUSS_LUT,
+    GAUSS_LUT_PER_UNIT,
+    GAUSS_LUT_SIZE,
+    channel_prefs,
+    gaussian_prefs,
+    organ_neurons,
+    organ_rows,
+)
+
+log = logging.getLogger("spikeforge.engine.gpu")
+
+F32 = npt.NDArray[np.float32]
+U32 = npt.NDArray[np.uint32]
+BoolA = npt.NDArray[np.bool_]
+
+# per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
+FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce")
+ISTATE = ("hold", "consec", "burst", "force_once")
+META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, pad, pad
+M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP = range(6)
+BSTRIDE = 5  # per-brain words: key, step lo, step hi, ring slot of the first step, active
+WG = 64
+MAX_GROUPS = 65535
+OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
+KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
+
+try:  # the extra "gpu"
+    import wgpu
+
+    _IMPORT_ERROR: str | None = None
+except ImportError as _exc:  # pragma: no cover - depends on the installation
+    wgpu = None
+    _IMPORT_ERROR = f"wgpu is not installed ({_exc}); pip install 'spikeforge[gpu]'"
+
+
+# ---------------------------------------------------------------------------- shaders
+def shader_dir() -> Path:
+    """Directory holding the WGSL files: ``<repo>/shaders`` or the package data copy."""
+    repo = Path(__file__).resolve().parents[3] / "shaders"
+    if (repo / "neuron.wgsl").is_file():
+        return repo
+    pkg = Path(str(resources.files("spikeforge"))) / "shaders"
+    if (pkg / "neuron.wgsl").is_file():
+        return pkg
+    raise FileNotFoundError(f"WGSL shaders not found in {repo} nor in {pkg}")
+
+
+def shader_source(name: str) -> str:
+    """Text of ``shaders/<name>.wgsl``."""
+    return (shader_dir() / f"{name}.wgsl").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- device
+@dataclass
+class GpuDevice:
+    """One wgpu adapter + device shared by every GPU backend of the process."""
+
+    adapter: Any
+    device: Any
+    info: dict[str, Any]
+    binding_limit: int
+    max_buffers: int
+    pipelines: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+_DEVICE: GpuDevice | None = None
+_DEVICE_ERROR: str | None = None
+
+
+def gpu_device() -> GpuDevice:
+    """The process-wide device (created on first use); raises RuntimeError if none."""
+    global _DEVICE, _DEVICE_ERROR
+    if _DEVICE is not None:
+        return _DEVICE
+    if wgpu is None:
+        raise RuntimeError(_IMPORT_ERROR)
+    if _DEVICE_ERROR is not None:
+        raise RuntimeError(_DEVICE_ERROR)
+    try:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except Exception as exc:  # wgpu raises various types when no adapter exists
+        adapter = None
+        _DEVICE_ERROR = f"no wgpu adapter: {exc}"
+    if adapter is None:
+        _DEVICE_ERROR = _DEVICE_ERROR or "no wgpu adapter"
+        raise RuntimeError(_DEVICE_ERROR)
+    lim = adapter.limits
+    want = {
+        "max-storage-buffers-per-shader-stage": int(lim["max-storage-buffers-per-shader-stage"]),
+        "max-storage-buffer-binding-size": int(lim["max-storage-buffer-binding-size"]),
+        "max-buffer-size": int(lim["max-buffer-size"]),
+        "max-compute-workgroups-per-dimension": int(lim["max-compute-workgroups-per-dimension"]),
+    }
+    device = adapter.request_device_sync(required_limits=want)
+    _DEVICE = GpuDevice(adapter, device, dict(adapter.info), want["max-storage-buffer-binding-size"],
+                        want["max-storage-buffers-per-shader-stage"])
+    return _DEVICE
+
+
+def gpu_unavailable() -> str | None:
+    """Why the GPU backend cannot run here, or None."""
+    if wgpu is None:
+        return _IMPORT_ERROR
+    try:
+        gpu_device()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def adapter_summary() -> str:
+    """``device (backend_type, adapter_type)`` of the adapter in use, for reports."""
+    info = gpu_device().info
+    return f"{info.get('device', '?')} ({info.get('backend_type', '?')}, {info.get('adapter_type', '?')})"
+
+
+# ---------------------------------------------------------------------------- bindings
+@dataclass(frozen=True)
+class Binding:
+    """One logical array bound by a kernel; ``chunked`` arrays expand to several bindings."""
+
+    name: str
+    wgsl_type: str      # element type, e.g. "f32", "atomic<i32>", "vec4<u32>"
+    write: bool
+    chunked: bool = False
+
+
+def _b(name: str, t: str, write: bool = False, chunked: bool = False) -> Binding:
+    return Binding(name, t, write, chunked)
+
+
+KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
+    "gap": (_b("gap", "u32"), _b("binfo", "u32"), _b("ninfo", "vec4<u32>"), _b("fstate", "f32"),
+            _b("gap_acc", "atomic<i32>", True)),
+    "neuron": (_b("fstate", "f32", True), _b("istate", "i32", True), _b("ninfo", "vec4<u32>"),
+               _b("binfo", "u32"), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
+               _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
+               _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True)),
+    "prep": (_b("ctl", "atomic<u32>", True), _b("indirect", "u32", True)),
+    "propagate": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
+                  _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"),
+                  _b("syn", "vec2<u32>", False, True), _b("ring", "atomic<i32>", True, True)),
+    "encode": (_b("enc", "vec4<u32>"), _b("binfo", "u32"), _b("sensor_values", "f32"),
+               _b("istate", "i32", True), _b("fstate", "f32", True), _b("gauss_lut", "f32")),
+    "reset": (_b("act_brain", "u32"), _b("binfo", "u32"), _b("act_counts", "atomic<i32>", True)),
+    "decode": (_b("binfo", "u32"), _b("act_counts", "atomic<i32>", True), _b("act_out", "f32", True),
+               _b("prefs", "f32")),
+}
+UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
+
+
+def _f32_const(x: float | np.floating[Any]) -> str:
+    """A WGSL expression for the exact float32 value ``x``."""
+    v = float(np.float32(x))  # the float32 value, exactly representable as a double
+    if not np.isfinite(v):
+        raise ValueError(f"constant: {x!r} is not finite")
+    return f"f32({v!r})"
+
+
+def _chunk_accessors(name: str, t: str, n_chunks: int, shift: int) -> str:
+    mask = (1 << shift) - 1
+    lines: list[str] = []
+    if name == "syn":
+        lines.append("fn syn_at(i: u32) -> vec2<u32> {")
+        lines.append(f"    let j = i & {mask}u;")
+        lines.append(f"    switch (i >> {shift}u) {{")
+        for c in range(n_chunks - 1):
+            lines.append(f"        case {c}u: {{ return syn_{c}[j]; }}")
+        lines.append(f"        default: {{ return syn_{n_chunks - 1}[j]; }}")
+        lines.append("    }")
+        lines.append("}")
+    elif name == "ring":
+        for fn, sig, op in (("ring_take", "i: u32) -> i32", "return atomicExchange(&ring_{c}[j], 0);"),
+                            ("ring_add", "i: u32, x: i32)", "atomicAdd(&ring_{c}[j], x); return;")):
+            lines.append(f"fn {fn}({sig} {{")
+            lines.append(f"    let j = i & {mask}u;")
+            lines.append(f"    switch (i >> {shift}u) {{")
+            for c in range(n_chunks - 1):
+                lines.append(f"        case {c}u: {{ {op.format(c=c)} }}")
+            lines.append(f"        default: {{ {op.format(c=n_chunks - 1)} }}")
+            lines.append("    }")
+            lines.append("}")
+    else:  # pragma: no cover - only syn and ring are chunked
+        raise ValueError(f"no accessor for chunked array {name!r}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- replay log
+@dataclass
+class _Frame:
+    n_steps: int
+    world_step: int
+    active: BoolA | None
+    sensors: F32
+    patches: list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]
+
+
+@dataclass
+class _Checkpoint:
+    brain_step: npt.NDArray[np.int64]
+    act_counts: npt.NDArray[np.int32]
+    act_out: F32
+    frames: list[_Frame] = field(default_factory=list)
+
+
+class GpuFailure(RuntimeError):
+    """A GPU submission or read-back failed (device lost, out of memory, ...)."""
+
+
+# ---------------------------------------------------------------------------- backend
+class GpuBackend(Backend):
+    """The step in WGSL on wgpu (see module docstring).
+
+    Parameters
+    ----------
+    layout : Layout
+        The world's flat layout; its host arrays are uploaded at construction.
+    chunk_bytes : int, optional
+        Largest binding (bytes) for the chunked arrays (synapses, delay ring); defaults to
+        the device's ``max_storage_buffer_binding_size``. Tests use small values to
+        exercise chunking.
+    checkpoint_frames : int
+        Frames between automatic host checkpoints (full download) that bound the replay
+        log used for the CPU fallback. 0 disables automatic checkpoints.
+    """
+
+    name: ClassVar[str] = "gpu"
+
+    def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256) -> None:
+        super().__init__(layout)
+        refuse_unsupported(layout)
+        self.gpu = gpu_device()
+        self.dev = self.gpu.device
+        self.checkpoint_frames = int(checkpoint_frames)
+        limit = self.gpu.binding_limit if chunk_bytes is None else min(int(chunk_bytes), self.gpu.binding_limit)
+        if limit < 64:
+            raise ValueError(f"chunk_bytes: must be >= 64, got {chunk_bytes}")
+        self._limit = limit
+        self._cpu: Backend | None = None
+        self._dev_ahead = False
+        self._shadow: dict[str, np.ndarray] | None = None
+        self._out_cap = 0
+        self._dec_steps = -1
+        self._bufs: dict[str, list[Any]] = {}
+        L = layout
+        n = L.n_neurons
+        if L.depth * 3 * max(n, 1) >= 2**32 or L.n_synapses >= 2**32:
+            raise ValueError(f"layout: too large for 32-bit GPU indexing ({n} neurons, depth {L.depth}, "
+                             f"{L.n_synapses} synapses)")
+        self._build_tables()
+        self._upload_all()
+        self._compile()
+        self._ckpt = self._checkpoint()
+
+    # ------------------------------------------------------------ tables and buffers
+    def _buffer(self, name: str, data: np.ndarray, extra_usage: int = 0) -> None:
+        """Create buffer(s) ``name`` holding ``data`` (one, or chunks for chunked arrays)."""
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC | extra_usage
+        raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+        if name in ("syn", "ring"):
+            elem = 8 if name == "syn" else 4
+            shift = int(np.floor(np.log2(self._limit // elem)))
+            per = (1 << shift) * elem
+            self._shift[name] = shift
+            pieces = [raw[i:i + per] for i in range(0, raw.size, per)] or [raw[:0]]
+        else:
+            if raw.size > self.gpu.binding_limit:
+                raise ValueError(f"layout: GPU array {name!r} needs {raw.size} bytes, more than the device's "
+                                 f"max_storage_buffer_binding_size {self.gpu.binding_limit}")
+            pieces = [raw]
+        bufs = []
+        for piece in pieces:
+            size = max(16, (piece.size + 3) // 4 * 4)
+            buf = self.dev.create_buffer(size=size, usage=usage)
+            if piece.size:
+                self.dev.queue.write_buffer(buf, 0, np.ascontiguousarray(piece))
+            bufs.append(buf)
+        self._bufs[name] = bufs
+
+    def _build_tables(self) -> None:
+        L = self.layout
+        n, B = L.n_neurons, L.n_brains
+        self._shift: dict[str, int] = {}
+        brain_of = L.brain_of_neuron()
+        local = (np.arange(n, dtype=np.int64) - L.brain_start[:-1][brain_of]).astype(np.uint32)
+        self.ninfo = np.stack([L.pid.astype(np.uint32), brain_of.astype(np.uint32),
+                               L.act_slot.astype(np.int32).view(np.uint32), local], axis=1).astype(np.uint32)
+        self.prm = np.concatenate([L.fparams.astype(np.float32).view(np.uint32),
+                                   L.iparams.astype(np.int32).view(np.uint32)], axis=1).reshape(-1)
+        self.row_dc = ((L.row_delay.astype(np.uint32) << np.uint32(2)) | L.row_chan.astype(np.uint32))
+        self.gap = np.stack([L.gap_a.astype(np.uint32), L.gap_b.astype(np.uint32),
+                             L.gap_g.astype(np.float32).view(np.uint32)], axis=1).reshape(-1)
+        # actuators: brain of every count
+        act_brain = np.zeros(L.act_counts.size, np.uint32)
+        pref_tab: list[F32] = []
+        self._dec_groups: list[tuple[Any, int]] = []
+        p_off = 0
+        for g in L.actuator_groups:
+            act_brain[g.offset:g.offset + g.brains * g.channels] = np.repeat(
+                np.arange(g.brain0, g.brain0 + g.brains, dtype=np.uint32), g.channels)
+            prefs = channel_prefs(g)
+            pref_tab.append(prefs)
+            self._dec_groups.append((g, p_off))
+            p_off += prefs.size
+        self.act_brain = act_brain
+        self.prefs = np.concatenate(pref_tab) if pref_tab else np.zeros(1, np.float32)
+        # sensors: one entry per channel neuron (all rows; inactive rows are skipped in the kernel)
+        entries: list[U32] = []
+        self._enc_groups: list[tuple[Any, int, int]] = []
+        first = 0
+        for sg in L.sensor_groups:
+            rows = np.arange(sg.brains, dtype=np.int64)
+            idx = organ_neurons(L, sg, rows)  # (rows, channels*per_chan)
+            m = sg.channels * sg.per_chan
+            vidx = (sg.offset + rows[:, None] * sg.channels + (np.arange(m) // sg.per_chan)[None, :])
+            prefs = (gaussian_prefs(sg) if sg.kind == 2 else np.zeros(m, np.float32)).view(np.uint32)
+            e = np.stack([idx.reshape(-1).astype(np.uint32), vidx.reshape(-1).astype(np.uint32),
+                          np.tile(prefs, sg.brains).astype(np.uint32),
+                          np.repeat(np.arange(sg.brain0, sg.brain0 + sg.brains, dtype=np.uint32), m)], axis=1)
+            entries.append(e.reshape(-1, 4))
+            self._enc_groups.append((sg, first, int(e.shape[0])))
+            first += int(e.shape[0])
+        self.enc = np.concatenate(entries) if entries else np.zeros((1, 4), np.uint32)
+        self.binfo = np.zeros((max(B, 1), BSTRIDE), np.uint32)
+        if B:
+            self.binfo[:B, 0] = L.brain_key
+
+    def _fstate(self) -> F32:
+        L = self.layout
+        return np.concatenate([L.neuron[k].astype(np.float32) for k in FSTATE]) if L.n_neurons else \
+            np.zeros(0, np.float32)
+
+    def _istate(self) -> npt.NDArray[np.int32]:
+        L = self.layout
+        return np.concatenate([L.neuron[k].astype(np.int32) for k in ISTATE]) if L.n_neurons else \
+            np.zeros(0, np.int32)
+
+    def _syn(self) -> U32:
+        L = self.layout
+        return np.stack([L.synapse["post"].astype(np.int32).view(np.uint32),
+                         L.synapse["w"].astype(np.float32).view(np.uint32)], axis=1).reshape(-1)
+
+    def _upload_all(self) -> None:
+        L = self.layout
+        n = L.n_neurons
+        self._buffer("fstate", self._fstate())
+        self._buffer("istate", self._istate())
+        self._buffer("ninfo", self.ninfo)
+        self._buffer("binfo", self.binfo)
+        self._buffer("prm", self.prm)
+        self._buffer("ring", L.ring.reshape(-1))
+        self._buffer("gap_acc", np.zeros(max(n, 1), np.int32))
+        self._buffer("gap", self.gap)
+        self._buffer("act_counts", L.act_counts)
+        self._buffer("act_out", L.act_out)
+        self._buffer("act_brain", self.act_brain)
+        self._buffer("ctl", np.zeros(META_WORDS, np.uint32))
+        self._buffer("indirect", np.zeros(4, np.uint32), wgpu.BufferUsage.INDIRECT)
+        self._buffer("step_spk", np.zeros(max(n, 1), np.uint32))
+        self._buffer("out_spk", np.zeros(2, np.uint32))
+        self._buffer("row_ptr", L.row_ptr.astype(np.uint32))
+        self._buffer("row_syn", L.row_syn.astype(np.uint32))
+        self._buffer("row_dc", self.row_dc)
+        self._buffer("syn", self._syn())
+        self._buffer("enc", self.enc)
+        self._buffer("sensor_values", L.sensor_values)
+        self._buffer("gauss_lut", GAUSS_LUT)
+        self._buffer("prefs", self.prefs)
+        nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size)
+        self._readback = self.dev.create_buffer(size=max(16, nbytes),
+                                                usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+        n_bind = max(len(self._expand(k)) for k in KERNELS)
+        if n_bind > self.gpu.max_buffers:
+            raise ValueError(f"layout: needs {n_bind} storage bindings in one kernel; the device allows "
+                             f"{self.gpu.max_buffers} (max_storage_buffers_per_shader_stage)")
+
+    def _expand(self, kernel: str) -> list[tuple[Binding, str, Any]]:
+        """(binding, WGSL name, buffer) for every binding of ``kernel``, chunks expanded."""
+        out = []
+        for b in KERNEL_BINDINGS[kernel]:
+            bufs = self._bufs[b.name]
+            if b.chunked:
+                out.extend((b, f"{b.name}_{c}", buf) for c, buf in enumerate(bufs))
+            else:
+                out.append((b, b.name, bufs[0]))
+        return out
+
+    # ------------------------------------------------------------ pipelines
+    def _constants(self) -> str:
+        L = self.layout
+        c: dict[str, str] = {
+            "N": f"{L.n_neurons}u", "N_GAP": f"{L.gap_a.size}u", "N_ACT": f"{L.act_counts.size}u",
+            "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u", "NF": f"{P.NF}u", "PRM_STRIDE": f"{P.NF + P.NI}u",
+            "MODEL_IZH": f"{P.MODEL_IZH}", "HAS_GAP": "true" if L.gap_a.size else "false",
+            "IZH_K2": _f32_const(P.IZH_K2), "IZH_K1": _f32_const(P.IZH_K1), "IZH_K0": _f32_const(P.IZH_K0),
+            "PURPOSE_EXCITABILITY": f"{rng.PURPOSE_EXCITABILITY}u", "PURPOSE_FORCE": f"{rng.PURPOSE_FORCE}u",
+            "GAUSS_PER_UNIT": f"{GAUSS_LUT_PER_UNIT}u", "GAUSS_SIZE": f"{GAUSS_LUT_SIZE}u",
+        }
+        for name in dir(P):
+            if (name.startswith("F_") or name.startswith("I_")) and isinstance(getattr(P, name), int):
+                c[name] = f"{getattr(P, name)}u"
+        c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
+        c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u"})
+        c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
+                  "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u"})
+        return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
+
+    def kernel_source(self, kernel: str) -> str:
+        """Full WGSL of ``kernel``: constants, bindings, accessors, common.wgsl, the kernel file."""
+        parts = [f"// generated by spikeforge.engine.wgpu_backend for kernel {kernel!r}", self._constants()]
+        for i, (b, wname, _) in enumerate(self._expand(kernel)):
+            access = "read_write" if b.write else "read"
+            parts.append(f"@group(0) @binding({i}) var<storage, {access}> {wname}: array<{b.wgsl_type}>;")
+        for b in KERNEL_BINDINGS[kernel]:
+            if b.chunked:
+                parts.append(_chunk_accessors(b.name, b.wgsl_type, len(self._bufs[b.name]), self._shift[b.name]))
+        parts.append(shader_source("common"))
+        parts.append(shader_source(kernel))
+        return "\n".join(parts)
+
+    def _compile(self) -> None:
+        S = wgpu.ShaderStage.COMPUTE
+        self._pipes: dict[str, Any] = {}
+        self._groups0: dict[str, Any] = {}
+        self._bgl1: dict[str, Any] = {}
+        for k in KERNELS:
+            src = self.kernel_source(k)
+            exp = self._expand(k)
+            entries = [{"binding": i, "visibility": S,
+                        "buffer": {"type": wgpu.BufferBindingType.storage if b.write
+                                   else wgpu.BufferBindingType.read_only_storage}}
+                       for i, (b, _, _) in enumerate(exp)]
+            bgl0 = self.dev.create_bind_group_layout(entries=entries)
+            layouts = [bgl0]
+            if k in UNIFORM_GROUP:
+                bgl1 = self.dev.create_bind_group_layout(entries=[
+                    {"binding": 0, "visibility": S, "buffer": {"type": wgpu.BufferBindingType.uniform}}])
+                self._bgl1[k] = bgl1
+                layouts.append(bgl1)
+            key = (k, src)
+            pipe = self.gpu.pipelines.get(key)
+            if pipe is None:
+                module = self.dev.create_shader_module(code=src)
+                pl = self.dev.create_pipeline_layout(bind_group_layouts=layouts)
+                pipe = self.dev.create_compute_pipeline(layout=pl, compute={"module": module, "entry_point": "main"})
+                if len(self.gpu.pipelines) > 64:
+                    self.gpu.pipelines.clear()
+                self.gpu.pipelines[key] = pipe
+            self._pipes[k] = pipe
+            self._groups0[k] = self.dev.create_bind_group(
+                layout=pipe.get_bind_group_layout(0),
+                entries=[{"binding": i, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+                         for i, (_, _, buf) in enumerate(exp)])
+        # per-organ-group uniforms
+        U = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+        L = self.layout
+        dt_s = L.dt_ms / 1000.0
+        self._enc_bg: list[tuple[Any, int]] = []
+        for g, first, count in self._enc_groups:
+            u = np.zeros(12, np.uint32)
+            u[0:4] = (first, count, g.kind, 0)
+            f = u.view(np.float32)
+            f[4], f[5], f[6] = np.float32(g.low), np.float32(g.high), np.float32(g.gain)
+            f[7] = np.float32(g.rate * dt_s)
+            f[8] = np.float32(1.0 / (g.high - g.low))
+            f[9] = np.float32(1.0 / (g.sigma * (g.high - g.low))) if g.sigma > 0 else np.float32(0.0)
+            buf = self.dev.create_buffer_with_data(data=u, usage=U)
+            bg = self.dev.create_bind_group(layout=self._pipes["encode"].get_bind_group_layout(1),
+                                            entries=[{"binding": 0, "resource": {"buffer": buf}}])
+            self._enc_bg.append((bg, count))
+        self._dec_bg: list[tuple[Any, Any, Any, int]] = []
+        for g, p_off in self._dec_groups:
+            u = np.zeros(12, np.uint32)
+            u[0:8] = (g.kind, g.channels, g.width, g.offset, g.out_offset, g.brain0, g.brains, p_off)
+            u.view(np.float32)[9] = np.float32(0.5 * (g.low + g.high))
+            buf = self.dev.create_buffer_with_data(data=u, usage=U)
+            bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
+                                            entries=[{"binding": 0, "resource": {"buffer": buf}}])
+            self._dec_bg.append((bg, buf, u, g.brains))
+
+    def _rebind(self, names: set[str]) -> None:
+        """Recreate the bind groups of kernels using any of ``names`` (after reallocation)."""
+        for k in KERNELS:
+            if any(b.name in names for b in KERNEL_BINDINGS[k]):
+                exp = self._expand(k)
+                self._groups0[k] = self.dev.create_bind_group(
+                    layout=self._pipes[k].get_bind_group_layout(0),
+                    entries=[{"binding": i, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+                             for i, (_, _, buf) in enumerate(exp)])
+
+    # ------------------------------------------------------------ transfers
+    def _read(self, buf: Any, size: int) -> bytes:
+        return bytes(self.dev.queue.read_buffer(buf, 0, size))
+
+    def _download(self, name: str, dtype: type[np.generic], count: int) -> np.ndarray:
+        out: list[np.ndarray] = []
+        left = count * np.dtype(dtype).itemsize
+        for buf in self._bufs[name]:
+            take = min(left, buf.size)
+            if take <= 0:
+                break
+            out.append(np.frombuffer(self._read(buf, take), dtype=np.uint8))
+            left -= take
+        raw = np.concatenate(out) if out else np.zeros(0, np.uint8)
+        return raw.view(dtype)[:count]
+
+    def _write(self, name: str, data: np.ndarray) -> None:
+        raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+        off = 0
+        for buf in self._bufs[name]:
+            take = min(raw.size - off, buf.size)
+            if take <= 0:
+                break
+            self.dev.queue.write_buffer(buf, 0, np.ascontiguousarray(raw[off:off + take]))
+            off += take
+
+    def _download_state(self) -> None:
+        """Device -> host arrays (in place, so views stay valid)."""
+        L = self.layout
+        n = L.n_neurons
+        if n:
+            fs = self._download("fstate", np.float32, len(FSTATE) * n).reshape(len(FSTATE), n)
+            for i, k in enumerate(FSTATE):
+                L.neuron[k][...] = fs[i]
+            ist = self._download("istate", np.int32, len(ISTATE) * n).reshape(len(ISTATE), n)
+            for i, k in enumerate(ISTATE):
+                L.neuron[k][...] = ist[i].astype(L.neuron[k].dtype)
+            L.ring.reshape(-1)[...] = self._download("ring", np.int32, L.ring.size)
+        self._dev_ahead = False
+        self._ckpt = self._checkpoint()
+
+    def _checkpoint(self) -> _Checkpoint:
+        L = self.layout
+        return _Checkpoint(L.brain_step.copy(), L.act_counts.copy(), L.act_out.copy())
+
+    def _take_shadow(self) -> None:
+        self._shadow = {k: a.copy() for k, a in self.layout.neuron.items()}
+
+    def pull_state(self) -> None:
+        """Download neuron state and delay rings if the device is ahead; then watch host writes."""
+        if self._cpu is not None:
+            self._cpu.pull_state()
+            return
+        if self._dev_ahead:
+            self._download_state()
+            self._take_shadow()
+        elif self._shadow is None:
+            self._take_shadow()
+
+    def push_state(self) -> None:
+        """Upload every mutable host array (neurons, rings, synaptic weights, actuators)."""
+        if self._cpu is not None:
+            self._cpu.push_state()
+            return
+        L = self.layout
+        self._write("fstate", self._fstate())
+        self._write("istate", self._istate())
+        self._write("ring", L.ring.reshape(-1))
+        self._write("syn", self._syn())
+        self._write("act_counts", L.act_counts)
+        self._write("act_out", L.act_out)
+        self._dev_ahead = False
+        self._ckpt = self._checkpoint()
+        if self._shadow is not None:
+            self._take_shadow()
+
+    def _host_patches(self) -> list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]:
+        """Find host writes since the last pull and patch them into the device."""
+        if self._shadow is None:
+            return []
+        L = self.layout
+        patches = []
+        for k, host in L.neuron.items():
+            old = self._shadow[k]
+            hb = host.view(np.uint8).reshape(host.size, -1) if host.dtype.itemsize > 1 else host.view(np.uint8)
+            ob = old.view(np.uint8).reshape(old.size, -1) if old.dtype.itemsize > 1 else old.view(np.uint8)
+            diff = np.flatnonzero((hb != ob).reshape(host.size, -1).any(axis=1))
+            if diff.size == 0:
+                continue
+            patches.append((k, diff, host[diff].copy(), old[diff].copy()))
+            self._shadow[k] = host.copy()
+        if not patches:
+            return patches
+        n = L.n_neurons
+        for group, names, dtype in (("fstate", FSTATE, np.float32), ("istate", ISTATE, np.int32)):
+            touched = [p for p in patches if p[0] in names]
+            if not touched:
+                continue
+            cur = self._download(group, dtype, len(names) * n).reshape(len(names), n).copy() if self._dev_ahead \
+                else (self._fstate() if group == "fstate" else self._istate()).reshape(len(names), n)
+            for k, idx, vals, _ in touched:
+                cur[names.index(k), idx] = vals.astype(dtype)
+            self._write(group, cur.reshape(-1))
+        return patches
+
+    # ------------------------------------------------------------ the step
+    def _ensure_out_capacity(self, n_steps: int) -> int:
+        want = int(min(max(self.layout.n_neurons * n_steps, 1), OUT_CAP_MAX))
+        if want > self._out_cap:
+            for b in self._bufs["out_spk"]:
+                b.destroy()
+            self._buffer("out_spk", np.zeros(2 * want, np.uint32))
+            self._out_cap = want
+            self._rebind({"out_spk"})
+        return self._out_cap
+
+    def _submit(self, command_buffer: Any) -> None:
+        self.dev.queue.submit([command_buffer])
+
+    def _dispatch_1d(self, cp: Any, count: int) -> None:
+        groups = (count + WG - 1) // WG
+        if groups == 0:
+            return
+        gx = min(groups, MAX_GROUPS)
+        gy = (groups + gx - 1) // gx
+        cp.dispatch_workgroups(gx, gy, 1)
+
+    def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
+        if self._cpu is not None:
+            return self._cpu.advance(n_steps, world_step, active)
+        L = self.layout
+        if n_steps == 0 or L.n_brains == 0:
+            return SpikeRecord.empty()
+        if active is not None and bool(active.all()):
+            active = None
+        frame = _Frame(n_steps, world_step, None if active is None else active.copy(),
+                       L.sensor_values.copy(), [])
+        self._ckpt.frames.append(frame)
+        try:
+            frame.patches = self._host_patches()
+            record = self._advance_gpu(n_steps, world_step, active)
+        except Exception as exc:
+            if wgpu is None or not _is_gpu_error(exc):
+                raise
+            return self._fall_back(exc)
+        if self.checkpoint_frames and len(self._ckpt.frames) >= self.checkpoint_frames:
+            self._download_state()
+            if self._shadow is not None:
+                self._take_shadow()
+        return record
+
+    def _advance_gpu(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
+        L = self.layout
+        n, B = L.n_neurons, L.n_brains
+        q = self.dev.queue
+        steps = L.brain_step.astype(np.uint64)
+        self.binfo[:B, 1] = (steps & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self.binfo[:B, 2] = (steps >> np.uint64(32)).astype(np.uint32)
+        self.binfo[:B, 3] = (L.brain_step % L.depth).astype(np.uint32)
+        self.binfo[:B, 4] = 1 if active is None else active.astype(np.uint32)
+        cap = self._ensure_out_capacity(n_steps)
+        q.write_buffer(self._bufs["binfo"][0], 0, self.binfo)
+        if L.sensor_values.size:
+            q.write_buffer(self._bufs["sensor_values"][0], 0, L.sensor_values)
+        meta = np.zeros(META_WORDS, np.uint32)
+        meta[M_CAP] = cap
+        q.write_buffer(self._bufs["ctl"][0], 0, meta)
+        if n_steps != self._dec_steps:
+            dt_s = L.dt_ms / 1000.0
+            for (g, _), (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
+                if g.kind == 0:
+                    u.view(np.float32)[8] = np.float32(1.0 / (g.per_chan * n_steps * dt_s))
+                    q.write_buffer(buf, 0, u)
+            self._dec_steps = n_steps
+
+        enc = self.dev.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        if n:
+            cp.set_pipeline(self._pipes["encode"])
+            cp.set_bind_group(0, self._groups0["encode"])
+            for bg, count in self._enc_bg:
+                cp.set_bind_group(1, bg)
+                self._dispatch_1d(cp, count)
+            if L.act_counts.size:
+                cp.set_pipeline(self._pipes["reset"])
+                cp.set_bind_group(0, self._groups0["reset"])
+                self._dispatch_1d(cp, L.act_counts.size)
+            for _ in range(n_steps):
+                if L.gap_a.size:
+                    cp.set_pipeline(self._pipes["gap"])
+                    cp.set_bind_group(0, self._groups0["gap"])
+                    self._dispatch_1d(cp, L.gap_a.size)
+                cp.set_pipeline(self._pipes["neuron"])
+                cp.set_bind_group(0, self._groups0["neuron"])
+                self._dispatch_1d(cp, n)
+                cp.set_pipeline(self._pipes["prep"])
+                cp.set_bind_group(0, self._groups0["prep"])
+                cp.dispatch_workgroups(1, 1, 1)
+                cp.set_pipeline(self._pipes["propagate"])
+                cp.set_bind_group(0, self._groups0["propagate"])
+                cp.dispatch_workgroups_indirect(self._bufs["indirect"][0], 0)
+            if self._dec_bg:
+                cp.set_pipeline(self._pipes["decode"])
+                cp.set_bind_group(0, self._groups0["decode"])
+                for bg, _, _, brains in self._dec_bg:
+                    cp.set_bind_group(1, bg)
+                    self._dispatch_1d(cp, brains)
+        cp.end()
+        na, no = L.act_counts.size, L.act_out.size
+        enc.copy_buffer_to_buffer(self._bufs["ctl"][0], 0, self._readback, 0, 4 * META_WORDS)
+        if na:
+            enc.copy_buffer_to_buffer(self._bufs["act_counts"][0], 0, self._readback, 4 * META_WORDS, 4 * na)
+        if no:
+            enc.copy_buffer_to_buffer(self._bufs["act_out"][0], 0, self._readback, 4 * (META_WORDS + na), 4 * no)
+        self._submit(enc.finish())
+        self._dev_ahead = True
+        self._readback.map_sync(wgpu.MapMode.READ)
+        try:
+            raw = np.frombuffer(bytes(self._readback.read_mapped(0, 4 * (META_WORDS + na + no))), np.uint32)
+        finally:
+            self._readback.unmap()
+        total = int(raw[M_OUT])
+        L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
+        L.act_out[...] = raw[META_WORDS + na:].view(np.float32)
+        # host-side bookkeeping the numpy step does on the host arrays
+        for g in L.sensor_groups:
+            if g.kind == 3:
+                vals = L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+                vals[organ_rows(L, g, active)] = 0.0
+        if active is None:
+            L.brain_step += n_steps
+        else:
+            L.brain_step[active] += n_steps
+        if total == 0:
+            return SpikeRecord.empty()
+        kept = min(total, cap)
+        if kept < total:
+            log.warning("GPU spike list overflow: %d spikes this advance, %d reported (state is exact)",
+                        total, kept)
+        pairs = np.frombuffer(self._read(self._bufs["out_spk"][0], 8 * kept), np.uint32).reshape(kept, 2)
+        order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+        pairs = pairs[order]
+        return SpikeRecord(world_step + pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int32))
+
+    # ------------------------------------------------------------ fallback
+    def _fall_back(self, exc: BaseException) -> SpikeRecord:
+        """Restore the last checkpoint on the host, replay the logged frames on the CPU."""
+        L = self.layout
+        ck = self._ckpt
+        log.warning("GPU backend failed (%s: %s); continuing on the CPU from the checkpoint at the last "
+                    "state pull, replaying %d frame(s)", type(exc).__name__, exc, len(ck.frames))
+        for fr in reversed(ck.frames):
+            for k, idx, _, old in fr.patches:
+                L.neuron[k][idx] = old
+        L.brain_step[...] = ck.brain_step
+        L.act_counts[...] = ck.act_counts
+        L.act_out[...] = ck.act_out
+        cpu = create_backend(_cpu_backend_name(), L)
+        record = SpikeRecord.empty()
+        for fr in ck.frames:
+            for k, idx, vals, _ in fr.patches:
+                L.neuron[k][idx] = vals
+            L.sensor_values[...] = fr.sensors
+            record = cpu.advance(fr.n_steps, fr.world_step, fr.active)
+        self._cpu = cpu
+        self.replacement = cpu
+        self.fallback_reason = f"{type(exc).__name__}: {exc}"
+        self._release()
+        return record
+
+    def _release(self) -> None:
+        for bufs in self._bufs.values():
+            for b in bufs:
+                try:
+                    b.destroy()
+                except Exception:  # a lost device may refuse; nothing else to free
+                    log.debug("buffer destroy failed", exc_info=True)
+        self._bufs = {}
+
+    def close(self) -> None:
+        if self._cpu is not None:
+            self._cpu.close()
+        self._release()
+
+
+def _is_gpu_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the device (and not from a bug in the caller's arguments)."""
+    if isinstance(exc, GpuFailure):
+        return True
+    gpu_error = getattr(wgpu, "GPUError", None)
+    if gpu_error is not None and isinstance(exc, gpu_error):
+        return True
+    return type(exc).__module__.startswith("wgpu")
+
+
+def _cpu_backend_name() -> str:
+    from spikeforge.engine.backend import available_backends
+
+    avail = available_backends()
+    return "native" if avail.get("native", "missing") is None else "numpy"
+
+
+def refuse_unsupported(layout: Layout) -> None:
+    """Raise ValueError naming any layout feature the WGSL step does not implement."""
+    extra_syn = sorted(set(layout.synapse) - {"post", "w"})
+    if extra_syn:
+        raise ValueError(f"layout: the GPU backend does not implement plasticity yet (synapse arrays "
+                         f"{extra_syn}); use backend='native' or 'numpy'")
+    if layout.extra:
+        raise ValueError(f"layout: the GPU backend does not implement plasticity yet (world arrays "
+                         f"{sorted(layout.extra)}); use backend='native' or 'numpy'")
+    for p in layout.prototypes:
+        if getattr(p.circuit, "plasticity", None):
+            raise ValueError(f"layout: prototype {p.circuit.name!r} uses plasticity, which the GPU backend "
+                             "does not implement yet; use backend='native' or 'numpy'")
+
+
+def measure_step_seconds(layout: Layout, steps: int = 20) -> float:
+    """Wall time of one step of ``layout`` on the GPU (s), averaged over one ``steps``-step advance."""
+    be = GpuBackend(layout)
+    try:
+        be.advance(1, 0, None)  # warm-up (pipelines, first submission)
+        t0 = time.perf_counter()
+        be.advance(steps, 1, None)
+        return (time.perf_counter() - t0) / steps
+    finally:
+        be.close()
+
+
+def _predict_gain(n_neurons: int, n_synapses: int) -> bool:
+    from spikeforge.engine.gpu_cost import predict_gain
+
+    return bool(predict_gain(n_neurons, n_synapses))
+
+
+if os.environ.get("SPIKEFORGE_DISABLE_GPU", "") not in ("", "0"):
+    register_backend("gpu", GpuBackend, lambda: "disabled by SPIKEFORGE_DISABLE_GPU")
+else:
+    register_backend("gpu", GpuBackend, gpu_unavailable, auto_priority=0, predict_gain=_predict_gain)

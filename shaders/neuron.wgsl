@@ -1,0 +1,136 @@
+// One step of every neuron of the active brains (numpy_backend.step, parts 1-5 and 7):
+// delivery from the delay ring, gap-junction input, integration (LIF family and
+// Izhikevich), threshold / excitability / forced / burst spikes, effects of firing,
+// actuator counts, and the compact spike lists (this step's list for propagation and
+// the whole advance's (step, neuron) list for the host).
+
+fn pf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + c]); }
+fn pi(p: u32, c: u32) -> i32 { return bitcast<i32>(prm[p * PRM_STRIDE + NF + c]); }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let n = flat_index(wid, nwg, lid);
+    if (n >= N) { return; }
+    let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
+    let b = info.y;
+    if (binfo[b * BSTRIDE + 4u] == 0u) { return; }  // brain not active this advance
+    let p = info.x;
+    let k = atomicLoad(&ctl[M_K]);
+    let key = binfo[b * BSTRIDE];
+    let lo0 = binfo[b * BSTRIDE + 1u];
+    let lo = lo0 + k;
+    let hi = binfo[b * BSTRIDE + 2u] + select(0u, 1u, lo < lo0);
+    let slot = (binfo[b * BSTRIDE + 3u] + k) % DEPTH;
+
+    // 1. delivery: this step's ring slot -> currents and modulator; clear the slot
+    let xe = f32(ring_take((slot * 3u + 0u) * N + n)) * FIXED_INV;
+    let xi = f32(ring_take((slot * 3u + 1u) * N + n)) * FIXED_INV;
+    let xm = f32(ring_take((slot * 3u + 2u) * N + n)) * FIXED_INV;
+    let mod_ = fstate[S_MOD * N + n] * pf(p, F_PMOD) + xm;
+    let gain = 1.0 + pf(p, F_MODGAIN) * mod_;
+    var ie = fstate[S_IE * N + n] + xe * gain;
+    var ii = fstate[S_II * N + n] + xi;
+
+    // 2. gap junctions (accumulated by gap.wgsl from v at the start of the step)
+    var igap: f32 = 0.0;
+    if (HAS_GAP) {
+        igap = f32(atomicExchange(&gap_acc[n], 0)) * FIXED_INV;
+    }
+
+    // 3. integration (held neurons keep v)
+    let v0 = fstate[S_V * N + n];
+    let w0 = fstate[S_W * N + n];
+    var theta = fstate[S_THETA * N + n];
+    var hold = istate[S_HOLD * N + n];
+    let held = hold > 0;
+    let drive = (pf(p, F_BIAS) + fstate[S_IEXT * N + n]) + igap;
+    let vrest = pf(p, F_VREST);
+    var v: f32;
+    var w: f32;
+    if (pi(p, I_MODEL) == MODEL_IZH) {
+        let h = pf(p, F_IZH_H);
+        let i_izh = (ie + ii) + drive;
+        let v1 = v0 + h * ((((IZH_K2 * v0 + IZH_K1) * v0 + IZH_K0) - w0) + i_izh);
+        let v2 = v1 + h * ((((IZH_K2 * v1 + IZH_K1) * v1 + IZH_K0) - w0) + i_izh);
+        let u = w0 + pf(p, F_IZH_A) * (pf(p, F_IZH_B) * v2 - w0);
+        v = select(v2, v0, held);
+        w = select(u, w0, held);
+    } else {
+        let v_lif = ((((vrest + (v0 - vrest) * pf(p, F_PVV)) + ie * pf(p, F_PVE)) + ii * pf(p, F_PVI))
+                     - w0 * pf(p, F_PVW)) + drive * pf(p, F_PVD);
+        v = select(v_lif, v0, held);
+        w = w0 * pf(p, F_PWW);
+    }
+    ie = ie * pf(p, F_PEE);
+    ii = ii * pf(p, F_PII);
+    theta = theta * pf(p, F_PTH);
+    if (held) { hold = hold - 1; }
+
+    // 4. threshold, excitability, forced and burst spikes
+    let can = !held;
+    let thr = pf(p, F_VTHRESH) + theta;
+    var above = can && (v >= thr);
+    let excit = pf(p, F_EXCIT);
+    if (above && !(excit >= 1.0)) {
+        let pre_e = brain_stream(key, lo, hi, PURPOSE_EXCITABILITY);
+        above = uniform01(pre_e, info.w) < excit;
+    }
+    var forced = istate[S_FORCE * N + n] != 0;
+    let pforce = fstate[S_PFORCE * N + n];
+    if (!forced && pforce > 0.0) {
+        let pre_f = brain_stream(key, lo, hi, PURPOSE_FORCE);
+        forced = uniform01(pre_f, info.w) < pforce;
+    }
+    forced = forced && can;
+    let fire = above || forced;
+    var burst = istate[S_BURST * N + n];
+    let burst_spike = !fire && (burst > 0);
+    if (burst_spike) { burst = burst - 1; }
+    let spike = fire || burst_spike;
+
+    // 5. effects of firing
+    var consec = istate[S_CONSEC * N + n];
+    if (fire) {
+        let bmax = f32(pi(p, I_BURST_MAX));
+        var qb = floor((v - thr) * pf(p, F_BURST_INV));
+        if (qb > bmax) { qb = bmax; }
+        var nb: i32 = 0;
+        if (qb >= 1.0) { nb = i32(qb); }
+        burst = nb;
+        v = pf(p, F_VRESET);
+        w = w + pf(p, F_WJUMP);
+        theta = theta + pf(p, F_THJUMP);
+        consec = consec + 1;
+        let climit = pi(p, I_CONSEC);
+        let hit = (climit > 0) && (consec >= climit);
+        hold = select(pi(p, I_REF_STEPS), pi(p, I_SNOOZE_STEPS), hit);
+        if (hit) { consec = 0; }
+    } else if (can) {
+        consec = 0;
+    }
+
+    fstate[S_V * N + n] = v;
+    fstate[S_IE * N + n] = ie;
+    fstate[S_II * N + n] = ii;
+    fstate[S_W * N + n] = w;
+    fstate[S_THETA * N + n] = theta;
+    fstate[S_MOD * N + n] = mod_;
+    istate[S_HOLD * N + n] = hold;
+    istate[S_CONSEC * N + n] = consec;
+    istate[S_BURST * N + n] = burst;
+    istate[S_FORCE * N + n] = 0;
+
+    if (spike) {
+        // 6. (propagate.wgsl) needs this step's list; 7. actuator counts; host list
+        let i = atomicAdd(&ctl[M_STEP], 1u);
+        step_spk[i] = n;
+        let a = bitcast<i32>(info.z);
+        if (a >= 0) { atomicAdd(&act_counts[u32(a)], 1); }
+        let j = atomicAdd(&ctl[M_OUT], 1u);
+        if (j < atomicLoad(&ctl[M_CAP])) {
+            out_spk[2u * j] = k;
+            out_spk[2u * j + 1u] = n;
+        }
+    }
+}

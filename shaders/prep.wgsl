@@ -1,0 +1,16 @@
+// Between the neuron pass and propagation of one step (a single invocation): hand this
+// step's spike count to propagate.wgsl, size its indirect dispatch (one workgroup per
+// spike, at most 65535), reset the per-step list, and move to the next step.
+
+@compute @workgroup_size(1)
+fn main() {
+    let c = atomicLoad(&ctl[M_STEP]);
+    let k = atomicLoad(&ctl[M_K]);
+    atomicStore(&ctl[M_PCOUNT], c);
+    atomicStore(&ctl[M_KPROP], k);
+    atomicStore(&ctl[M_STEP], 0u);
+    atomicStore(&ctl[M_K], k + 1u);
+    indirect[0] = min(c, 65535u);
+    indirect[1] = 1u;
+    indirect[2] = 1u;
+}
