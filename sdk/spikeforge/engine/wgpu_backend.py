@@ -423,7 +423,7 @@ class GpuBackend(Backend):
 
     def _expand(self, kernel: str) -> list[tuple[Binding, str, Any]]:
         """(binding, WGSL name, buffer) for every binding of ``kernel``, chunks expanded."""
-        out = []
+        out: list[tuple[Binding, str, Any]] = []
         for b in KERNEL_BINDINGS[kernel]:
             bufs = self._bufs[b.name]
             if b.chunked:

@@ -155,7 +155,14 @@ class World:
         layout.learning = self.layout.learning
         self.backend.close()
         self.layout = layout
-        self.backend = create_backend(self.backend_name, layout)
+        self.backend = self._new_backend(layout)
+
+    def _new_backend(self, layout: Layout) -> Backend:
+        """A backend for ``layout``; ``"auto"`` decides again for the new size (GPU cost model)."""
+        backend = create_backend(self.backend_request if self.backend_request == "auto" else self.backend_name,
+                                 layout)
+        self.backend_name = backend.name
+        return backend
 
     def spawn(self, circuit: Circuit, count: int = 1) -> list[Brain]:
         """Spawn ``count`` brains of ``circuit``; other brains' state is untouched."""
@@ -219,6 +226,11 @@ class World:
             record = self.backend.advance(n, self.step_count, active)
         finally:
             self._in_advance = False
+        if self.backend.replacement is not None:  # e.g. GPU device lost: the frame was re-run on the CPU
+            log.warning("backend %r failed and handed the world to %r", self.backend_name,
+                        self.backend.replacement.name)
+            self.backend = self.backend.replacement
+            self.backend_name = self.backend_request = self.backend.name
         self.step_count += n
         self.total_spikes += int(record.neurons.size)
         self.bus.publish(self.layout, record)
@@ -315,5 +327,5 @@ class World:
         self.clock.accumulator = float(manifest["clock"]["accumulator"])
         self.clock.frames = int(manifest["clock"]["frames"])
         self.clock.dropped_steps = int(manifest["clock"]["dropped_steps"])
-        self.backend = create_backend(self.backend_name, layout)
+        self.backend = self._new_backend(layout)
 
