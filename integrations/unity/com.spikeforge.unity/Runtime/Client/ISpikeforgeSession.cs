@@ -1,0 +1,123 @@
+// The one interface a game talks to, whatever the transport: a spikeforge World reached over
+// TCP, over TCP plus a shared-memory block, or embedded in-process through pythonnet.
+using System;
+
+namespace Spikeforge.Client
+{
+    /// <summary>An error reported by the spikeforge side (server or embedded SDK), or a protocol violation.</summary>
+    public class SpikeforgeException : Exception
+    {
+        /// <summary>Machine-readable code (protocol error code or a short name such as "closed").</summary>
+        public readonly string Code;
+
+        public SpikeforgeException(string code, string message) : base(message) { Code = code; }
+        public SpikeforgeException(string code, string message, Exception inner) : base(message, inner) { Code = code; }
+    }
+
+    /// <summary>What one exchange did.</summary>
+    public struct FrameInfo
+    {
+        /// <summary>Fixed steps run this frame.</summary>
+        public int Steps;
+        /// <summary>Leftover fraction of a step, for interpolation (0..1).</summary>
+        public double Alpha;
+        /// <summary>Time the simulation itself took on the spikeforge side (microseconds).</summary>
+        public double SimMicroseconds;
+        /// <summary>
+        /// True when the connection dropped after the request left and the session was resumed:
+        /// the server ran the frame but its inline reply was lost, so <see cref="ISpikeforgeSession.Actuators"/>
+        /// still hold the previous frame's values (shared memory keeps the new ones) and spikes are empty.
+        /// </summary>
+        public bool ReplyLost;
+    }
+
+    /// <summary>
+    /// The spikes of one subscription in the last exchange: parallel arrays, ordered by step then
+    /// neuron. Arrays are reused between frames and may be longer than <see cref="Count"/>.
+    /// </summary>
+    public sealed class SpikeBatch
+    {
+        public readonly int SubscriptionId;
+        /// <summary>Population the subscription names ("" = whole brain).</summary>
+        public readonly string Population;
+        public int Count;
+        /// <summary>True when spikes beyond the server's per-batch limit were dropped.</summary>
+        public bool Truncated;
+        /// <summary>The brain's own step counter at each spike (0 = the brain's first step).</summary>
+        public long[] Steps = new long[0];
+        /// <summary>Brain id of each spike.</summary>
+        public long[] Brains = new long[0];
+        /// <summary>Neuron index within the population (within the brain when Population is "").</summary>
+        public int[] Neurons = new int[0];
+
+        public SpikeBatch(int subscriptionId, string population) { SubscriptionId = subscriptionId; Population = population; }
+
+        public void EnsureCapacity(int n)
+        {
+            if (Steps.Length >= n) return;
+            int cap = Math.Max(n, Steps.Length * 2);
+            Steps = new long[cap];
+            Brains = new long[cap];
+            Neurons = new int[cap];
+        }
+    }
+
+    /// <summary>
+    /// A connection to one spikeforge World. Per game frame: write <see cref="Sensors"/> (spans from
+    /// <see cref="Layout"/>), call <see cref="Exchange"/> once for all agents, read <see cref="Actuators"/>
+    /// and the spike batches. Not thread-safe: call it from one thread (Unity's main thread).
+    /// Errors from the spikeforge side raise <see cref="SpikeforgeException"/> naming the field and problem.
+    /// </summary>
+    public interface ISpikeforgeSession : IDisposable
+    {
+        /// <summary>"tcp", "shm" or "inprocess".</summary>
+        string Mode { get; }
+        bool IsOpen { get; }
+        /// <summary>Fixed step of the world (s).</summary>
+        double Dt { get; }
+        /// <summary>Most fixed steps one exchange runs.</summary>
+        int MaxSubsteps { get; }
+        /// <summary>Version of the spikeforge SDK on the other side.</summary>
+        string ServerVersion { get; }
+        /// <summary>Current exchange layout; replaced on spawn, despawn, claim, load.</summary>
+        WorldLayout Layout { get; }
+        /// <summary>Flat sensor array (Layout.SensorLength floats); values hold until changed.</summary>
+        float[] Sensors { get; }
+        /// <summary>Flat actuator outputs of the last exchange (Layout.ActuatorLength floats).</summary>
+        float[] Actuators { get; }
+        /// <summary>Number of successful exchanges in this session.</summary>
+        long Exchanges { get; }
+
+        /// <summary>Connect (or start the embedded interpreter) and create the session's world view.</summary>
+        void Open();
+        /// <summary>Circuits the spikeforge side knows, sorted by name.</summary>
+        CircuitInfo[] ListCircuits();
+        /// <summary>Register a genome (spikeforge-genome JSON); returns the circuit it defines.</summary>
+        CircuitInfo UploadGenome(string genomeJson);
+        /// <summary>Spawn <paramref name="count"/> brains of a known circuit; returns their ids (ascending).</summary>
+        long[] Spawn(string circuit, int count);
+        /// <summary>Remove brains by id; other brains keep their state.</summary>
+        void Despawn(long[] brainIds);
+        /// <summary>Take over brains no session owns (e.g. restored from a snapshot); empty = all.</summary>
+        void Claim(long[] brainIds);
+        /// <summary>Ask for the spikes of a population ("" = every neuron) of some brains (null = all mine).</summary>
+        int Subscribe(string population, long[] brainIds);
+        void Unsubscribe(int subscriptionId);
+        /// <summary>The spikes of a subscription in the last exchange.</summary>
+        SpikeBatch GetSpikes(int subscriptionId);
+        /// <summary>Send sensors, advance this session's brains by <paramref name="frameDt"/> seconds (0..1), receive actuators and spikes.</summary>
+        FrameInfo Exchange(double frameDt);
+        /// <summary>Deliver a reward to brains (reward-modulated plasticity); used by the next exchange.</summary>
+        void Reward(long[] brainIds, float[] values);
+        /// <summary>Switch plasticity on or off for this session's brains.</summary>
+        void SetLearning(bool enabled);
+        /// <summary>Atomic snapshot of the whole world under a name ([A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}).</summary>
+        void Save(string name);
+        /// <summary>Replace the world by a named snapshot; resuming is bit-exact.</summary>
+        void Load(string name);
+        /// <summary>Counters as a JSON object text (world, server, session).</summary>
+        string Stats();
+        /// <summary>End the session; <paramref name="keepBrains"/> keeps them for the grace period.</summary>
+        void Close(bool keepBrains);
+    }
+}

@@ -1,0 +1,707 @@
+// A spikeforge World in another process (`spikeforge serve`), reached over TCP as
+// integrations/PROTOCOL.md 1.0 describes; optionally with the sensor and actuator arrays in a
+// shared-memory block (then each exchange sends only a ~32-byte control frame).
+// Reconnect and resume: when the connection drops, the session is taken back with the resume
+// token from WELCOME; see Exchange for what happens to a frame that was in flight.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.IO.MemoryMappedFiles;
+using System.Net.Sockets;
+using System.Threading;
+
+namespace Spikeforge.Client
+{
+    /// <summary>Where the server is and how to talk to it.</summary>
+    public sealed class ProtocolSettings
+    {
+        public string Host = "127.0.0.1";
+        public int Port = Wire.DefaultPort;
+        /// <summary>The token text; when null it is read from <see cref="TokenFile"/>.</summary>
+        public string Token;
+        /// <summary>Token file written by the server (default ~/.spikeforge/server.token).</summary>
+        public string TokenFile;
+        public string ClientName = "spikeforge-unity";
+        /// <summary>Put the bulk arrays in a shared-memory block (same machine only).</summary>
+        public bool UseSharedMemory;
+        /// <summary>Reconnect and resume when the connection drops.</summary>
+        public bool Reconnect = true;
+        public int ReconnectAttempts = 5;
+        /// <summary>Delay before the first reconnect attempt (ms); doubles per attempt.</summary>
+        public int ReconnectDelayMs = 50;
+        /// <summary>Socket send/receive timeout (ms).</summary>
+        public int TimeoutMs = 30000;
+
+        public static string DefaultTokenFile()
+        {
+            string home = Environment.GetEnvironmentVariable("HOME");
+            if (string.IsNullOrEmpty(home)) home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            return Path.Combine(Path.Combine(home, ".spikeforge"), "server.token");
+        }
+    }
+
+    /// <summary>The protocol client (TCP, or TCP + shared memory). See file header.</summary>
+    public sealed unsafe class ProtocolSession : ISpikeforgeSession
+    {
+        readonly ProtocolSettings settings;
+        Socket socket;
+        readonly FrameWriter tx = new FrameWriter();
+        readonly FrameReader rx = new FrameReader();
+        readonly byte[] header = new byte[Wire.HeaderSize];
+        uint seq;
+        string token;
+        string resumeToken = "";
+        bool open;
+        double dt;
+        int maxSubsteps;
+        uint maxFrameBytes = 33554432;
+        string serverVersion = "";
+        uint sessionId;
+        WorldLayout layout = WorldLayout.Empty;
+        float[] sensors = new float[0];
+        float[] actuators = new float[0];
+        long exchanges;
+        readonly List<SpikeBatch> subscriptions = new List<SpikeBatch>();
+        static readonly SpikeBatch NoSpikes = new SpikeBatch(-1, "");
+
+        // shared memory
+        MemoryMappedFile shmFile;
+        MemoryMappedViewAccessor shmView;
+        byte* shmBase;
+        int shmSensorOffset, shmSensorCapacity, shmActuatorOffset, shmActuatorCapacity;
+        string shmPath;
+
+        /// <summary>Times the session was resumed after a dropped connection.</summary>
+        public int Resumes { get; private set; }
+        public uint SessionId { get { return sessionId; } }
+        /// <summary>Path of the shared-memory block, or null.</summary>
+        public string SharedMemoryPath { get { return shmPath; } }
+
+        public ProtocolSession(ProtocolSettings settings)
+        {
+            if (settings == null) throw new ArgumentNullException("settings");
+            if (settings.Port < 0 || settings.Port > 65535) throw new ArgumentException("settings.Port: " + settings.Port + " is not a TCP port");
+            this.settings = settings;
+        }
+
+        public string Mode { get { return settings.UseSharedMemory ? "shm" : "tcp"; } }
+        public bool IsOpen { get { return open; } }
+        public double Dt { get { return dt; } }
+        public int MaxSubsteps { get { return maxSubsteps; } }
+        public string ServerVersion { get { return serverVersion; } }
+        public WorldLayout Layout { get { return layout; } }
+        public float[] Sensors { get { return sensors; } }
+        public float[] Actuators { get { return actuators; } }
+        public long Exchanges { get { return exchanges; } }
+
+        // ------------------------------------------------------------------ connection
+        public void Open()
+        {
+            if (open) return;
+            token = settings.Token;
+            if (token == null)
+            {
+                string path = settings.TokenFile ?? ProtocolSettings.DefaultTokenFile();
+                if (!File.Exists(path)) throw new SpikeforgeException("AUTH", "token: no token file at " + path + " (is `spikeforge serve` running?)");
+                token = File.ReadAllText(path);
+            }
+            token = token.Trim();
+            resumeToken = "";
+            Connect();
+            open = true;
+            if (layout.Epoch != 0) RefreshLayout();
+        }
+
+        /// <summary>Connects and says HELLO (with the resume token when there is one). Returns WELCOME's resumed flag.</summary>
+        bool Connect()
+        {
+            CloseSocket();
+            var s = new Socket(AddressFamilyOf(settings.Host), SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                s.NoDelay = true;
+                s.SendTimeout = settings.TimeoutMs;
+                s.ReceiveTimeout = settings.TimeoutMs;
+                s.Connect(settings.Host, settings.Port);
+            }
+            catch
+            {
+                s.Close();
+                throw;
+            }
+            socket = s;
+            tx.Begin(Wire.Hello, NextSeq());
+            tx.U32(Wire.Magic);
+            tx.U16(Wire.Major);
+            tx.U16(Wire.Minor);
+            tx.Str16(settings.ClientName, "ClientName");
+            tx.Str16(token, "token");
+            tx.Str16(resumeToken, "resume_token");
+            if (tx.Length - 4 > Wire.MaxHelloLength) throw new ArgumentException("ClientName: HELLO would exceed 4096 bytes");
+            Send();
+            Receive(Wire.Welcome, "HELLO");
+            ushort major = rx.U16("major");
+            rx.U16("minor");
+            if (major != Wire.Major) throw new SpikeforgeException("VERSION", "WELCOME: server speaks major " + major + ", this client " + Wire.Major);
+            sessionId = rx.U32("session_id");
+            resumeToken = rx.Str16("resume_token");
+            bool resumed = rx.U8("resumed") == 1;
+            dt = rx.F64("dt");
+            maxSubsteps = (int)rx.U32("max_substeps");
+            maxFrameBytes = rx.U32("max_frame_bytes");
+            serverVersion = rx.Str16("server_version");
+            uint epoch = rx.U32("epoch");
+            rx.ExpectEnd();
+            if (resumed && epoch != layout.Epoch) pendingLayoutRefresh = true;
+            return resumed;
+        }
+
+        bool pendingLayoutRefresh;
+
+        static AddressFamily AddressFamilyOf(string host)
+        {
+            System.Net.IPAddress ip;
+            if (System.Net.IPAddress.TryParse(host, out ip)) return ip.AddressFamily;
+            return AddressFamily.InterNetwork;
+        }
+
+        uint NextSeq()
+        {
+            seq = seq == uint.MaxValue ? 1 : seq + 1;
+            return seq;
+        }
+
+        void CloseSocket()
+        {
+            if (socket == null) return;
+            try { socket.Close(); } catch (ObjectDisposedException) { }
+            socket = null;
+        }
+
+        /// <summary>Takes the session back after a dropped connection (HELLO with the resume token).</summary>
+        void Resume(Exception cause)
+        {
+            if (!settings.Reconnect) throw new SpikeforgeException("disconnected", "connection to spikeforge lost: " + cause.Message, cause);
+            Exception last = cause;
+            int delay = settings.ReconnectDelayMs;
+            for (int attempt = 0; attempt < settings.ReconnectAttempts; attempt++)
+            {
+                Thread.Sleep(delay);
+                delay *= 2;
+                try
+                {
+                    if (!Connect())
+                        throw new SpikeforgeException("NOT_FOUND", "resume: the server started a new session instead of resuming");
+                    Resumes++;
+                    if (pendingLayoutRefresh) RefreshLayout();
+                    return;
+                }
+                catch (ProtocolErrorException e)
+                {
+                    CloseSocket();
+                    if (e.ErrorCode == 7 || e.ErrorCode == 5 || e.ErrorCode == 6)
+                        throw new SpikeforgeException("resume", "resume refused (" + e.Message + "); the session's brains are gone", e);
+                    last = e;
+                }
+                catch (SocketException e) { CloseSocket(); last = e; }
+                catch (IOException e) { CloseSocket(); last = e; }
+            }
+            open = false;
+            throw new SpikeforgeException("disconnected", "connection to spikeforge lost and " + settings.ReconnectAttempts +
+                                          " reconnect attempts failed: " + last.Message, last);
+        }
+
+        // ------------------------------------------------------------------ framing
+        void Send()
+        {
+            int n = tx.Finish();
+            if (socket == null) throw new IOException("not connected");
+            if ((uint)(n - 4) > maxFrameBytes) throw new SpikeforgeException("TOO_LARGE", "request of " + n + " bytes exceeds the server's frame limit " + maxFrameBytes);
+            int sent = 0;
+            while (sent < n)
+            {
+                int k = socket.Send(tx.Data, sent, n - sent, SocketFlags.None);
+                if (k <= 0) throw new IOException("socket closed while sending");
+                sent += k;
+            }
+        }
+
+        void ReadExactly(byte[] buf, int off, int n)
+        {
+            if (socket == null) throw new IOException("not connected");
+            while (n > 0)
+            {
+                int k = socket.Receive(buf, off, n, SocketFlags.None);
+                if (k <= 0) throw new IOException("connection closed by the server");
+                off += k;
+                n -= k;
+            }
+        }
+
+        /// <summary>Reads one frame into <see cref="rx"/>; raises the server's ERROR; checks type and seq.</summary>
+        void Receive(ushort expected, string request)
+        {
+            ReadExactly(header, 0, Wire.HeaderSize);
+            uint length;
+            ushort type;
+            uint rseq;
+            fixed (byte* p = header)
+            {
+                length = *(uint*)p;
+                type = *(ushort*)(p + 4);
+                rseq = *(uint*)(p + 8);
+            }
+            if (length < 8 || length > maxFrameBytes + 8u)
+                throw new IOException("bad frame length " + length + " from server");
+            int payload = (int)length - 8;
+            if (rx.Data.Length < payload) rx.Data = new byte[Math.Max(payload, rx.Data.Length * 2)];
+            ReadExactly(rx.Data, 0, payload);
+            rx.Reset(type, rseq, payload);
+            if (type == Wire.Error)
+            {
+                int code = rx.U16("code");
+                bool fatal = rx.U8("fatal") == 1;
+                string msg = rx.Str16("message");
+                if (fatal) CloseSocket();
+                throw new ProtocolErrorException(code, fatal, msg, request);
+            }
+            if (rseq != seq) throw new IOException(request + ": reply seq " + rseq + " does not match request seq " + seq);
+            if (type != expected)
+                throw new SpikeforgeException("MALFORMED", request + ": expected " + Wire.TypeName(expected) + ", got " + Wire.TypeName(type));
+        }
+
+        void CheckOpen()
+        {
+            if (!open) throw new SpikeforgeException("closed", "session is not open; call Open() first");
+        }
+
+        /// <summary>Runs a request whose payload <paramref name="build"/> writes; retried after a resume when
+        /// <paramref name="idempotent"/>, otherwise reported as "in flight" after a resume.</summary>
+        void Call(ushort type, ushort reply, Action build, bool idempotent)
+        {
+            CheckOpen();
+            string name = Wire.TypeName(type);
+            for (int attempt = 0; ; attempt++)
+            {
+                tx.Begin(type, NextSeq());
+                if (build != null) build();
+                bool sent = false;
+                try
+                {
+                    Send();
+                    sent = true;
+                    Receive(reply, name);
+                    return;
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+                {
+                    if (attempt > 0) throw new SpikeforgeException("disconnected", name + ": connection lost again after resuming", e);
+                    Resume(e);
+                    if (!sent || idempotent) continue;
+                    throw new SpikeforgeException("in_flight", name + ": the connection dropped with the request in flight; the session " +
+                                                  "was resumed but whether " + name + " was applied is unknown (see Layout)", e);
+                }
+                catch (ProtocolErrorException e)
+                {
+                    if (e.Fatal) open = false;
+                    throw;
+                }
+            }
+        }
+
+        // ------------------------------------------------------------------ circuits and brains
+        CircuitInfo[] ReadCircuits()
+        {
+            int n = rx.U16("n_circuits");
+            var res = new CircuitInfo[n];
+            for (int i = 0; i < n; i++)
+            {
+                string name = rx.Str16("name");
+                int neurons = (int)rx.U32("neurons");
+                var sens = new OrganSpec[rx.U16("n_sensors")];
+                for (int k = 0; k < sens.Length; k++) sens[k] = new OrganSpec(rx.Str16("sensor.name"), (int)rx.U32("sensor.channels"), rx.F32("sensor.low"), rx.F32("sensor.high"));
+                var acts = new OrganSpec[rx.U16("n_actuators")];
+                for (int k = 0; k < acts.Length; k++) acts[k] = new OrganSpec(rx.Str16("actuator.name"), (int)rx.U32("actuator.width"), rx.F32("actuator.low"), rx.F32("actuator.high"));
+                var pops = new KeyValuePair<string, int>[rx.U16("n_populations")];
+                for (int k = 0; k < pops.Length; k++) pops[k] = new KeyValuePair<string, int>(rx.Str16("population.name"), (int)rx.U32("population.size"));
+                res[i] = new CircuitInfo(name, neurons, sens, acts, pops);
+            }
+            return res;
+        }
+
+        public CircuitInfo[] ListCircuits()
+        {
+            Call(Wire.ListCircuits, Wire.Circuits, null, true);
+            var res = ReadCircuits();
+            rx.ExpectEnd();
+            return res;
+        }
+
+        public CircuitInfo UploadGenome(string genomeJson)
+        {
+            if (genomeJson == null) throw new ArgumentNullException("genomeJson");
+            Call(Wire.UploadGenome, Wire.Circuits, () => tx.Str32(genomeJson), true);
+            var res = ReadCircuits();
+            rx.ExpectEnd();
+            if (res.Length != 1) throw new SpikeforgeException("MALFORMED", "UPLOAD_GENOME: expected one circuit in the reply, got " + res.Length);
+            return res[0];
+        }
+
+        public long[] Spawn(string circuit, int count)
+        {
+            if (string.IsNullOrEmpty(circuit)) throw new ArgumentException("circuit: must name a circuit");
+            if (count < 1 || count > 10000) throw new ArgumentException("count: must be 1..10000 per request, got " + count);
+            Call(Wire.Spawn, Wire.Spawned, () => { tx.Str16(circuit, "circuit"); tx.U32((uint)count); }, false);
+            int n = (int)rx.U32("count");
+            long[] ids = rx.Ids(n, "brain_ids");
+            ReadLayout();
+            return ids;
+        }
+
+        public void Despawn(long[] brainIds)
+        {
+            if (brainIds == null) throw new ArgumentNullException("brainIds");
+            Call(Wire.Despawn, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
+            ReadLayout();
+        }
+
+        public void Claim(long[] brainIds)
+        {
+            brainIds = brainIds ?? new long[0];
+            Call(Wire.Claim, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
+            ReadLayout();
+        }
+
+        /// <summary>Fetches the layout again (GET_LAYOUT).</summary>
+        public void RefreshLayout()
+        {
+            pendingLayoutRefresh = false;
+            Call(Wire.GetLayout, Wire.Layout, null, true);
+            ReadLayout();
+        }
+
+        void ReadLayout()
+        {
+            uint epoch = rx.U32("epoch");
+            var groups = new BrainGroup[rx.U16("n_groups")];
+            for (int g = 0; g < groups.Length; g++)
+            {
+                string circuit = rx.Str16("group.circuit");
+                int count = (int)rx.U32("group.count");
+                groups[g] = new BrainGroup(circuit, rx.Ids(count, "group.brain_ids"));
+            }
+            int sensorFloats = (int)rx.U32("sensor_floats");
+            int actuatorFloats = (int)rx.U32("actuator_floats");
+            var sb = ReadBlocks("sensor");
+            var ab = ReadBlocks("actuator");
+            rx.ExpectEnd();
+            InstallLayout(new WorldLayout(epoch, groups, sb, ab, sensorFloats, actuatorFloats));
+        }
+
+        OrganBlock[] ReadBlocks(string what)
+        {
+            var res = new OrganBlock[rx.U16("n_" + what + "_blocks")];
+            for (int i = 0; i < res.Length; i++)
+                res[i] = new OrganBlock(rx.Str16(what + ".circuit"), rx.Str16(what + ".organ"), (int)rx.U32(what + ".rows"),
+                                        (int)rx.U32(what + ".cols"), (int)rx.U32(what + ".offset"));
+            return res;
+        }
+
+        /// <summary>Installs a new layout, carrying each surviving brain's sensor and actuator values over.</summary>
+        void InstallLayout(WorldLayout next)
+        {
+            var prev = layout;
+            var ns = new float[next.SensorLength];
+            var na = new float[next.ActuatorLength];
+            Carry(prev, next, prev.Sensors, sensors, ns, true);
+            Carry(prev, next, prev.Actuators, actuators, na, false);
+            layout = next;
+            sensors = ns;
+            actuators = na;
+        }
+
+        static void Carry(WorldLayout prev, WorldLayout next, OrganBlock[] blocks, float[] src, float[] dst, bool sensor)
+        {
+            foreach (var b in blocks)
+            {
+                var grp = Array.Find(prev.Groups, g => g.Circuit == b.Circuit);
+                if (grp == null) continue;
+                for (int r = 0; r < grp.BrainIds.Length; r++)
+                {
+                    int off, cnt;
+                    bool ok = sensor ? next.TryGetSensor(grp.BrainIds[r], b.Organ, out off, out cnt)
+                                     : next.TryGetActuator(grp.BrainIds[r], b.Organ, out off, out cnt);
+                    if (ok && cnt == b.Cols && b.Offset + (r + 1) * b.Cols <= src.Length)
+                        Array.Copy(src, b.Offset + r * b.Cols, dst, off, cnt);
+                }
+            }
+        }
+
+        // ------------------------------------------------------------------ subscriptions
+        public int Subscribe(string population, long[] brainIds)
+        {
+            population = population ?? "";
+            var ids = brainIds ?? new long[0];
+            Call(Wire.Subscribe, Wire.Subscribed, () => { tx.Str16(population, "population"); tx.U32((uint)ids.Length); tx.Ids(ids, "brainIds"); }, false);
+            int id = (int)rx.U32("sub_id");
+            rx.ExpectEnd();
+            subscriptions.Add(new SpikeBatch(id, population));
+            return id;
+        }
+
+        public void Unsubscribe(int subscriptionId)
+        {
+            int i = subscriptions.FindIndex(s => s.SubscriptionId == subscriptionId);
+            if (i < 0) throw new ArgumentException("subscriptionId: no subscription " + subscriptionId + " in this session");
+            Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)subscriptionId), false);
+            subscriptions.RemoveAt(i);
+        }
+
+        public SpikeBatch GetSpikes(int subscriptionId)
+        {
+            foreach (var s in subscriptions) if (s.SubscriptionId == subscriptionId) return s;
+            throw new ArgumentException("subscriptionId: no subscription " + subscriptionId + " in this session");
+        }
+
+        // ------------------------------------------------------------------ shared memory
+        void OpenSharedMemory(int sensorCapacity, int actuatorCapacity)
+        {
+            Call(Wire.ShmOpen, Wire.ShmReady, () => { tx.U32((uint)sensorCapacity); tx.U32((uint)actuatorCapacity); }, false);
+            string path = rx.Str16("path");
+            uint size = rx.U32("size_bytes");
+            int so = (int)rx.U32("sensor_offset"), sc = (int)rx.U32("sensor_capacity");
+            int ao = (int)rx.U32("actuator_offset"), ac = (int)rx.U32("actuator_capacity");
+            rx.ExpectEnd();
+            if ((long)so + 4L * sc > size || (long)ao + 4L * ac > size)
+                throw new SpikeforgeException("MALFORMED", "SHM_READY: offsets and capacities exceed the block's " + size + " bytes");
+            CloseSharedMemory();
+            shmFile = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.ReadWrite);
+            shmView = shmFile.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite);
+            byte* p = null;
+            shmView.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            shmBase = p + shmView.PointerOffset;
+            if (shmBase[0] != (byte)'S' || shmBase[4] != (byte)'S' || shmBase[7] != (byte)'1')
+                throw new SpikeforgeException("MALFORMED", "shared memory " + path + ": bad magic (expected SPKFSHM1)");
+            shmPath = path;
+            shmSensorOffset = so; shmSensorCapacity = sc; shmActuatorOffset = ao; shmActuatorCapacity = ac;
+        }
+
+        void CloseSharedMemory()
+        {
+            if (shmView != null)
+            {
+                shmView.SafeMemoryMappedViewHandle.ReleasePointer();
+                shmView.Dispose();
+                shmView = null;
+            }
+            if (shmFile != null) { shmFile.Dispose(); shmFile = null; }
+            shmBase = null;
+            shmPath = null;
+        }
+
+        /// <summary>Exchange counter the server increments after writing actuators into the block.</summary>
+        public long SharedMemoryCounter { get { return shmBase == null ? -1 : *(long*)(shmBase + 48); } }
+
+        // ------------------------------------------------------------------ the frame
+        /// <summary>
+        /// One exchange for all of this session's brains. If the connection drops, the session is
+        /// resumed; a request that never fully left is sent again; one the server may have run is
+        /// checked against the server's exchange count (STATS), never run twice, and reported with
+        /// <see cref="FrameInfo.ReplyLost"/> when its inline reply was lost.
+        /// </summary>
+        public FrameInfo Exchange(double frameDt)
+        {
+            CheckOpen();
+            if (!(frameDt >= 0 && frameDt <= 1)) throw new ArgumentException("frameDt: must be a finite number in 0..1 s, got " + frameDt.ToString(CultureInfo.InvariantCulture));
+            for (int i = 0; i < sensors.Length; i++)
+            {
+                float v = sensors[i];
+                if (float.IsNaN(v) || float.IsInfinity(v))
+                    throw new ArgumentException("sensors[" + i + "]: " + v.ToString(CultureInfo.InvariantCulture) + " is not finite");
+            }
+            bool shm = settings.UseSharedMemory;
+            if (shm && (shmBase == null || sensors.Length > shmSensorCapacity || actuators.Length > shmActuatorCapacity))
+                OpenSharedMemory(Math.Max(1024, sensors.Length * 2), Math.Max(1024, actuators.Length * 2));
+            for (int attempt = 0; ; attempt++)
+            {
+                uint epoch = layout.Epoch;
+                tx.Begin(Wire.Exchange, NextSeq());
+                tx.U32(epoch);
+                tx.F64(frameDt);
+                tx.U32(shm ? 1u : 0u);
+                if (shm)
+                {
+                    tx.U32(0);
+                    int n = sensors.Length;
+                    fixed (float* src = sensors) Buffer.MemoryCopy(src, shmBase + shmSensorOffset, 4L * shmSensorCapacity, 4L * n);
+                }
+                else
+                {
+                    tx.U32((uint)sensors.Length);
+                    tx.Floats(sensors, sensors.Length);
+                }
+                bool sent = false;
+                try
+                {
+                    Send();
+                    sent = true;
+                    Receive(Wire.ExchangeResult, "EXCHANGE");
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+                {
+                    if (attempt > 0) throw new SpikeforgeException("disconnected", "EXCHANGE: connection lost again after resuming", e);
+                    long before = exchanges;
+                    Resume(e);
+                    if (!sent || ServerExchangeCount() == before) continue; // never ran: send it again
+                    exchanges++;
+                    foreach (var s in subscriptions) { s.Count = 0; s.Truncated = false; }
+                    if (shm && layout.Epoch == epoch) ReadSharedActuators();
+                    return new FrameInfo { ReplyLost = !shm };
+                }
+                catch (ProtocolErrorException e)
+                {
+                    if (e.Fatal) open = false;
+                    throw;
+                }
+                return ReadExchangeResult();
+            }
+        }
+
+        /// <summary>The server's count of this session's exchanges (STATS session.exchanges), or -1.</summary>
+        long ServerExchangeCount()
+        {
+            try
+            {
+                var doc = Json.ParseObject(Stats());
+                object s;
+                if (!doc.TryGetValue("session", out s)) return -1;
+                var sess = s as Dictionary<string, object>;
+                object n;
+                if (sess == null || !sess.TryGetValue("exchanges", out n) || !(n is long)) return -1;
+                return (long)n;
+            }
+            catch (JsonFormatException) { return -1; }
+        }
+
+        void ReadSharedActuators()
+        {
+            int n = actuators.Length;
+            fixed (float* dst = actuators) Buffer.MemoryCopy(shmBase + shmActuatorOffset, dst, 4L * n, 4L * n);
+        }
+
+        FrameInfo ReadExchangeResult()
+        {
+            uint epoch = rx.U32("epoch");
+            var info = new FrameInfo();
+            info.Steps = (int)rx.U32("steps");
+            info.Alpha = rx.F32("alpha");
+            uint flags = rx.U32("flags");
+            info.SimMicroseconds = rx.U32("sim_us");
+            int n = (int)rx.U32("n");
+            if (epoch != layout.Epoch) throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT: epoch " + epoch + " but the layout is epoch " + layout.Epoch);
+            if ((flags & 1) != 0)
+            {
+                if (n != 0) throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT: shared-memory flag with n = " + n);
+                ReadSharedActuators();
+            }
+            else
+            {
+                if (n != actuators.Length) throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT.n: " + n + " actuator floats, the layout has " + actuators.Length);
+                rx.Floats(actuators, n, "actuators");
+            }
+            int batches = rx.U16("n_batches");
+            if (batches != subscriptions.Count)
+                throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT.n_batches: " + batches + " for " + subscriptions.Count + " subscriptions");
+            for (int i = 0; i < batches; i++)
+            {
+                var b = subscriptions[i];
+                uint sub = rx.U32("sub_id");
+                if (sub != b.SubscriptionId) throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT: batch " + i + " is subscription " + sub + ", expected " + b.SubscriptionId);
+                b.Truncated = rx.U8("truncated") == 1;
+                int count = (int)rx.U32("count");
+                rx.Spikes(b, count);
+            }
+            rx.ExpectEnd();
+            exchanges++;
+            return info;
+        }
+
+        // ------------------------------------------------------------------ learning, snapshots, stats
+        public void Reward(long[] brainIds, float[] values)
+        {
+            if (brainIds == null || values == null) throw new ArgumentNullException(brainIds == null ? "brainIds" : "values");
+            if (brainIds.Length != values.Length) throw new ArgumentException("values: " + values.Length + " rewards for " + brainIds.Length + " brains");
+            for (int i = 0; i < values.Length; i++)
+                if (float.IsNaN(values[i]) || float.IsInfinity(values[i])) throw new ArgumentException("values[" + i + "]: reward must be finite");
+            Call(Wire.Reward, Wire.Ok, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); tx.Floats(values, values.Length); }, false);
+            rx.ExpectEnd();
+        }
+
+        public void SetLearning(bool enabled)
+        {
+            Call(Wire.SetLearning, Wire.Ok, () => tx.U8(enabled ? (byte)1 : (byte)0), true);
+            rx.ExpectEnd();
+        }
+
+        public void Save(string name)
+        {
+            Call(Wire.Save, Wire.Ok, () => tx.Str16(name, "name"), true);
+            rx.ExpectEnd();
+        }
+
+        public void Load(string name)
+        {
+            Call(Wire.Load, Wire.Layout, () => tx.Str16(name, "name"), false);
+            ReadLayout();
+        }
+
+        public string Stats()
+        {
+            Call(Wire.Stats, Wire.StatsResult, null, true);
+            string s = rx.Str32("json");
+            rx.ExpectEnd();
+            return s;
+        }
+
+        /// <summary>Round trip of a small payload (PING/PONG); returns the echoed bytes' count.</summary>
+        public int Ping(byte[] payload)
+        {
+            payload = payload ?? new byte[0];
+            Call(Wire.Ping, Wire.Pong, () => tx.Bytes(payload, payload.Length), true);
+            return rx.End;
+        }
+
+        /// <summary>Test hook: drops the TCP connection without BYE, as a crash or network fault would.</summary>
+        public void DropConnectionForTest()
+        {
+            if (socket != null) socket.Shutdown(SocketShutdown.Both);
+            CloseSocket();
+        }
+
+        public void Close(bool keepBrains)
+        {
+            if (!open) { CloseSharedMemory(); CloseSocket(); return; }
+            open = false;
+            try
+            {
+                tx.Begin(Wire.Bye, NextSeq());
+                tx.U8(keepBrains ? (byte)1 : (byte)0);
+                Send();
+                Receive(Wire.Ok, "BYE");
+            }
+            catch (Exception e) when (e is IOException || e is SocketException || e is SpikeforgeException || e is ObjectDisposedException)
+            {
+                // the server is gone or closing: nothing more to end
+            }
+            finally
+            {
+                CloseSharedMemory();
+                CloseSocket();
+            }
+        }
+
+        public void Close() { Close(false); }
+        public void Dispose() { Close(false); }
+    }
+}
