@@ -1,0 +1,309 @@
+"""Reference client of ``integrations/PROTOCOL.md`` (blocking sockets, TCP or Unix socket,
+optional shared memory).
+
+Example
+-------
+>>> from spikeforge.ipc.client import Client                         # doctest: +SKIP
+>>> with Client.connect(port=47800, token_file="~/.spikeforge/server.token") as c:
+...     ids = c.spawn("wanderer", 10)
+...     c.sensor("wanderer", "eyes")[:] = 0.5          # (brains x channels) view
+...     res = c.exchange(1 / 60)
+...     speed = c.actuator("wanderer", "speed")        # (brains x width) view
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.ipc import protocol as P
+from spikeforge.ipc.protocol import Msg, RemoteError
+from spikeforge.ipc.shm import ShmBlock
+
+F32 = npt.NDArray[np.float32]
+
+
+class Client:
+    """A connection and session. Use :meth:`connect`.
+
+    After every layout change (spawn, despawn, claim, load) :attr:`layout` is current and
+    the arrays returned by :meth:`sensor`/:meth:`actuator` are re-created: fetch them again.
+
+    Attributes
+    ----------
+    welcome : protocol.Welcome
+        The server's handshake answer (session id, resume token, dt ...).
+    layout : protocol.LayoutInfo
+        The current exchange layout.
+    sensors : float32 array
+        The flat sensor array sent by :meth:`exchange` (in shared memory after :meth:`open_shm`).
+    actuators : float32 array
+        The flat actuator array of the last exchange.
+    """
+
+    def __init__(self, sock: socket.socket, welcome: P.Welcome) -> None:
+        self.sock = sock
+        self.welcome = welcome
+        self._seq = 1
+        self._hdr = bytearray(P.HEADER_SIZE)
+        self.shm: ShmBlock | None = None
+        self.layout = P.LayoutInfo(welcome.epoch, (), 0, 0, (), ())
+        self.sensors: F32 = np.zeros(0, np.float32)
+        self.actuators: F32 = np.zeros(0, np.float32)
+        self.last: P.ExchangeResult | None = None
+
+    # ------------------------------------------------------------------ connecting
+    @classmethod
+    def connect(cls, host: str = "127.0.0.1", port: int = 47800, token: str | None = None,
+                token_file: str | Path | None = None, name: str = "python", resume_token: str = "",
+                unix: str | Path | None = None, timeout: float = 30.0) -> Client:
+        """Connect, handshake, and (when resuming) fetch the session's layout."""
+        if token is None:
+            if token_file is None:
+                raise ValueError("token: pass token= or token_file=")
+            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+        if unix is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(str(unix))
+        else:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            hello = P.Hello(name, token, resume_token)
+            sock.sendall(P.frame(Msg.HELLO, 1, hello.encode()))
+            c = cls(sock, P.Welcome(0, "", False, 0.0, 0, 0, "", 0))
+            msg, _, payload = c._read_reply(1)
+            if msg != Msg.WELCOME:
+                raise P.ProtocolError(P.Err.MALFORMED, f"expected WELCOME, got 0x{msg:04X}")
+            c.welcome = P.Welcome.decode(payload)
+            c._seq = 2
+            if c.welcome.epoch:
+                c.get_layout()
+            return c
+        except BaseException:
+            sock.close()
+            raise
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self, bye: bool = True, keep: bool = False) -> None:
+        """Send BYE (brains despawned unless ``keep``) and close; ``bye=False`` just drops the socket."""
+        if bye:
+            try:
+                self.request(Msg.BYE, bytes([1 if keep else 0]))
+            except (OSError, RemoteError, P.ProtocolError):
+                pass
+        if self.shm is not None:
+            self.sensors = np.zeros(0, np.float32)
+            self.shm.close()
+            self.shm = None
+        self.sock.close()
+
+    # ------------------------------------------------------------------ framing
+    def _recv_exact(self, n: int) -> bytes:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self.sock.recv_into(view[got:], n - got)
+            if k == 0:
+                raise ConnectionError("server closed the connection")
+            got += k
+        return bytes(buf)
+
+    def _read_reply(self, seq: int) -> tuple[int, int, bytes]:
+        head = self._recv_exact(P.HEADER_SIZE)
+        length, msg, _flags, rseq = P.HEADER.unpack(head)
+        if length < P.MIN_LENGTH:
+            raise P.ProtocolError(P.Err.MALFORMED, f"reply length {length} < 8")
+        payload = self._recv_exact(length - P.MIN_LENGTH) if length > P.MIN_LENGTH else b""
+        if msg == Msg.ERROR:
+            raise P.decode_error(payload, rseq)
+        if rseq != seq:
+            raise P.ProtocolError(P.Err.MALFORMED, f"reply seq {rseq} does not match request seq {seq}")
+        return msg, rseq, payload
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are (tests use this to send broken frames)."""
+        self.sock.sendall(data)
+
+    def read_frame(self) -> tuple[int, int, bytes]:
+        """Read one frame of any type: (type, seq, payload); ERROR frames are returned, not raised."""
+        head = self._recv_exact(P.HEADER_SIZE)
+        length, msg, _flags, rseq = P.HEADER.unpack(head)
+        return msg, rseq, self._recv_exact(length - P.MIN_LENGTH) if length > P.MIN_LENGTH else b""
+
+    def next_seq(self) -> int:
+        seq = self._seq
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return seq
+
+    def request(self, msg: int, payload: bytes = b"", expect: int | None = None) -> bytes:
+        """Send one request and return the reply payload (raises RemoteError on ERROR)."""
+        seq = self.next_seq()
+        self.sock.sendall(P.frame(msg, seq, payload))
+        rmsg, _, data = self._read_reply(seq)
+        if expect is not None and rmsg != expect:
+            raise P.ProtocolError(P.Err.MALFORMED, f"expected reply 0x{expect:04X}, got 0x{rmsg:04X}")
+        return data
+
+    # ------------------------------------------------------------------ messages
+    def ping(self, data: bytes = b"") -> bytes:
+        return self.request(Msg.PING, data, Msg.PONG)
+
+    def list_circuits(self) -> list[P.CircuitInfo]:
+        return P.decode_circuits(self.request(Msg.LIST_CIRCUITS, b"", Msg.CIRCUITS))
+
+    def upload_genome(self, text: str) -> P.CircuitInfo:
+        payload = bytes(P.Writer().str32(text).buf)
+        return P.decode_circuits(self.request(Msg.UPLOAD_GENOME, payload, Msg.CIRCUITS))[0]
+
+    def _set_layout(self, lay: P.LayoutInfo) -> None:
+        self.layout = lay
+        if self.shm is not None and self.shm.fits(lay.sensor_floats, lay.actuator_floats):
+            self.sensors = self.shm.sensors[:lay.sensor_floats]
+        else:
+            if self.shm is not None:  # outgrown: fall back to inline until a bigger block is opened
+                self.shm.close()
+                self.shm = None
+            self.sensors = np.zeros(lay.sensor_floats, np.float32)
+        self.actuators = np.zeros(lay.actuator_floats, np.float32)
+
+    def spawn(self, circuit: str, count: int = 1) -> list[int]:
+        """Spawn ``count`` brains of ``circuit``; returns their ids (world-wide)."""
+        data = self.request(Msg.SPAWN, P.Spawn(circuit, count).encode(), Msg.SPAWNED)
+        r = P.Reader(data, "SPAWNED")
+        n = r.count("count", P.MAX_SPAWN_COUNT)
+        ids = [int(x) for x in r.array("<u4", n, "brain_ids")]
+        self._set_layout(P.decode_layout(r))
+        r.end()
+        return ids
+
+    def _layout_reply(self, msg: int, payload: bytes) -> P.LayoutInfo:
+        r = P.Reader(self.request(msg, payload, Msg.LAYOUT), "LAYOUT")
+        lay = P.decode_layout(r)
+        r.end()
+        self._set_layout(lay)
+        return lay
+
+    def despawn(self, ids: list[int]) -> P.LayoutInfo:
+        return self._layout_reply(Msg.DESPAWN, P.encode_ids(ids))
+
+    def get_layout(self) -> P.LayoutInfo:
+        return self._layout_reply(Msg.GET_LAYOUT, b"")
+
+    def claim(self, ids: list[int] | None = None) -> P.LayoutInfo:
+        return self._layout_reply(Msg.CLAIM, P.encode_ids(ids or []))
+
+    def sensor(self, circuit: str, organ: str) -> F32:
+        """(brains x channels) view into :attr:`sensors` for one (circuit, organ) block."""
+        b = self.layout.sensor_block(circuit, organ)
+        return self.sensors[b.offset:b.offset + b.size].reshape(b.rows, b.cols)
+
+    def actuator(self, circuit: str, organ: str) -> F32:
+        """(brains x width) view into :attr:`actuators` (last exchange) for one block."""
+        b = self.layout.actuator_block(circuit, organ)
+        return self.actuators[b.offset:b.offset + b.size].reshape(b.rows, b.cols)
+
+    def exchange(self, frame_dt: float, sensors: npt.ArrayLike | None = None) -> P.ExchangeResult:
+        """Send the sensors (:attr:`sensors` unless given), advance ``frame_dt`` s, read actuators."""
+        use_shm = self.shm is not None
+        if sensors is not None:
+            arr = np.asarray(sensors, dtype=np.float32).reshape(-1)
+            if arr.size != self.layout.sensor_floats:
+                raise ValueError(f"sensors: the layout has {self.layout.sensor_floats} sensor floats, got {arr.size}")
+            self.sensors[:] = arr
+        seq = self.next_seq()
+        if use_shm:
+            head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size, Msg.EXCHANGE, 0, seq, self.layout.epoch, frame_dt,
+                                 P.FLAG_SHM, 0)
+            self.sock.sendall(head)
+        else:
+            body = self.sensors.astype("<f4", copy=False).tobytes()
+            head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size + len(body), Msg.EXCHANGE, 0, seq, self.layout.epoch,
+                                 frame_dt, 0, self.sensors.size)
+            self.sock.sendall(head + body)
+        _, _, payload = self._read_reply(seq)
+        res = P.ExchangeResult.decode(payload)
+        if res.flags & P.FLAG_SHM and self.shm is not None:
+            self.actuators[:] = self.shm.actuators[:self.layout.actuator_floats]
+        else:
+            self.actuators[:] = res.actuators
+        self.last = res
+        return res
+
+    def subscribe(self, population: str = "", brain_ids: list[int] | None = None) -> int:
+        req = P.Subscribe(population, np.asarray(brain_ids or [], np.uint32))
+        r = P.Reader(self.request(Msg.SUBSCRIBE, req.encode(), Msg.SUBSCRIBED), "SUBSCRIBED")
+        sid = r.u32("sub_id")
+        r.end()
+        return sid
+
+    def unsubscribe(self, sub_id: int) -> None:
+        self.request(Msg.UNSUBSCRIBE, struct.pack("<I", sub_id), Msg.OK)
+
+    def reward(self, brain_ids: list[int], values: npt.ArrayLike) -> None:
+        req = P.Reward(np.asarray(brain_ids, np.uint32), np.asarray(values, np.float32))
+        self.request(Msg.REWARD, req.encode(), Msg.OK)
+
+    def set_learning(self, enabled: bool) -> None:
+        self.request(Msg.SET_LEARNING, bytes([1 if enabled else 0]), Msg.OK)
+
+    def save(self, name: str) -> None:
+        self.request(Msg.SAVE, bytes(P.Writer().str16(name).buf), Msg.OK)
+
+    def load(self, name: str) -> P.LayoutInfo:
+        return self._layout_reply(Msg.LOAD, bytes(P.Writer().str16(name).buf))
+
+    def stats(self) -> dict[str, Any]:
+        r = P.Reader(self.request(Msg.STATS, b"", Msg.STATS_RESULT), "STATS_RESULT")
+        text = r.str32("json", P.MAX_FRAME_BYTES)
+        r.end()
+        out = json.loads(text)
+        if not isinstance(out, dict):
+            raise P.ProtocolError(P.Err.MALFORMED, "STATS_RESULT: not a JSON object")
+        return out
+
+    def open_shm(self, sensor_capacity: int = 0, actuator_capacity: int = 0) -> ShmBlock:
+        """Negotiate a shared-memory block; :attr:`sensors` then lives in it."""
+        ready = P.ShmReady.decode(self.request(Msg.SHM_OPEN, struct.pack("<II", sensor_capacity, actuator_capacity),
+                                               Msg.SHM_READY))
+        block = ShmBlock.open(ready.path)
+        old = self.sensors.copy()
+        if self.shm is not None:
+            self.sensors = np.zeros(0, np.float32)
+            self.shm.close()
+        self.shm = block
+        self._set_layout(self.layout)
+        self.sensors[:] = old[:self.sensors.size]
+        return block
+
+    def close_shm(self) -> None:
+        self.request(Msg.SHM_CLOSE, b"", Msg.OK)
+        if self.shm is not None:
+            old = self.sensors.copy()
+            self.sensors = np.zeros(0, np.float32)
+            self.shm.close()
+            self.shm = None
+            self._set_layout(self.layout)
+            self.sensors[:] = old
+
+    @property
+    def resume_token(self) -> str:
+        return self.welcome.resume_token
+
+
+_EX = struct.Struct("<IdII")
+_EX_HEAD = struct.Struct("<IHHI" + "IdII")

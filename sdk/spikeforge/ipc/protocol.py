@@ -1,0 +1,769 @@
+"""The wire codec of ``integrations/PROTOCOL.md``: constants, limits, frame (de)coding
+and the payload of every message type. Pure bytes in, values out: no sockets, no
+pickle, no eval.
+
+Frame: ``u32 length`` (bytes after this field, >= 8), ``u16 type``, ``u16 flags`` (0),
+``u32 seq``, then ``length - 8`` payload bytes; everything little-endian.
+
+Every decoder raises :class:`ProtocolError` (never anything else) on bad input, with
+the error code the server sends back and a message naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+MAGIC = 0x464B5053  # bytes 53 50 4B 46 = "SPKF"
+MAJOR = 1
+MINOR = 0
+
+HEADER = struct.Struct("<IHHI")  # length, type, flags, seq
+HEADER_SIZE = HEADER.size  # 12
+MIN_LENGTH = 8
+
+# ------------------------------------------------------------------ limits (PROTOCOL.md section 9)
+MAX_FRAME_BYTES = 32 * 1024 * 1024
+MAX_HELLO_BYTES = 4096
+MAX_CLIENT_NAME = 256
+MAX_GENOME_BYTES = 4 * 1024 * 1024
+MAX_SPAWN_COUNT = 10_000
+MAX_BRAINS_PER_SESSION = 100_000
+MAX_WORLD_NEURONS = 4_000_000
+MAX_SUBSCRIPTIONS = 64
+MAX_SPIKES_PER_BATCH = 1_000_000
+MAX_CLIENTS = 64
+MAX_FRAME_DT = 1.0
+MAX_CONSECUTIVE_ERRORS = 32
+MAX_PING_BYTES = 1024
+MAX_SHM_FLOATS = 8 * 1024 * 1024
+HELLO_TIMEOUT_S = 10.0
+FRAME_TIMEOUT_S = 30.0
+
+FLAG_SHM = 1
+
+
+class Msg(IntEnum):
+    """Message types (``u16``)."""
+
+    HELLO = 0x0001
+    WELCOME = 0x0002
+    ERROR = 0x0003
+    OK = 0x0004
+    PING = 0x0005
+    PONG = 0x0006
+    BYE = 0x0007
+    LIST_CIRCUITS = 0x0010
+    CIRCUITS = 0x0011
+    UPLOAD_GENOME = 0x0012
+    SPAWN = 0x0020
+    SPAWNED = 0x0021
+    DESPAWN = 0x0022
+    LAYOUT = 0x0023
+    GET_LAYOUT = 0x0024
+    CLAIM = 0x0025
+    EXCHANGE = 0x0030
+    EXCHANGE_RESULT = 0x0031
+    SUBSCRIBE = 0x0032
+    SUBSCRIBED = 0x0033
+    UNSUBSCRIBE = 0x0034
+    REWARD = 0x0040
+    SET_LEARNING = 0x0041
+    SAVE = 0x0050
+    LOAD = 0x0051
+    STATS = 0x0060
+    STATS_RESULT = 0x0061
+    SHM_OPEN = 0x0070
+    SHM_READY = 0x0071
+    SHM_CLOSE = 0x0072
+
+
+class Err(IntEnum):
+    """Error codes carried by ERROR frames."""
+
+    MALFORMED = 1
+    UNKNOWN_TYPE = 2
+    TOO_LARGE = 3
+    BAD_STATE = 4
+    AUTH = 5
+    VERSION = 6
+    NOT_FOUND = 7
+    NOT_OWNER = 8
+    INVALID = 9
+    LIMIT = 10
+    STALE_LAYOUT = 11
+    UNSUPPORTED = 12
+    BUSY = 13
+    IO = 14
+    INTERNAL = 15
+    GENOME = 16
+    SHUTDOWN = 17
+    TIMEOUT = 18
+
+
+class ProtocolError(Exception):
+    """A request or frame the server refuses: ``code`` (:class:`Err`), message, fatal flag."""
+
+    def __init__(self, code: Err, message: str, fatal: bool = False) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+
+
+class RemoteError(Exception):
+    """An ERROR frame received by a client."""
+
+    def __init__(self, code: int, message: str, fatal: bool, seq: int) -> None:
+        try:
+            name = Err(code).name
+        except ValueError:
+            name = f"code {code}"
+        super().__init__(f"{name}: {message}")
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+        self.seq = seq
+
+
+F32 = npt.NDArray[np.float32]
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+_F32 = struct.Struct("<f")
+_F64 = struct.Struct("<d")
+
+
+# ------------------------------------------------------------------ primitive reader / writer
+class Reader:
+    """Reads little-endian fields from one payload; every short read is MALFORMED."""
+
+    __slots__ = ("_buf", "_pos", "_what")
+
+    def __init__(self, buf: bytes | bytearray | memoryview, what: str) -> None:
+        self._buf = memoryview(buf).cast("B") if not isinstance(buf, bytes) else memoryview(buf)
+        self._pos = 0
+        self._what = what
+
+    def _take(self, n: int, field_name: str) -> memoryview:
+        end = self._pos + n
+        if n < 0 or end > len(self._buf):
+            raise ProtocolError(Err.MALFORMED, f"{self._what}.{field_name}: payload ends after {len(self._buf)} "
+                                               f"bytes, {end} needed")
+        view = self._buf[self._pos:end]
+        self._pos = end
+        return view
+
+    def u8(self, name: str) -> int:
+        return int(_U8.unpack(self._take(1, name))[0])
+
+    def u16(self, name: str) -> int:
+        return int(_U16.unpack(self._take(2, name))[0])
+
+    def u32(self, name: str) -> int:
+        return int(_U32.unpack(self._take(4, name))[0])
+
+    def u64(self, name: str) -> int:
+        return int(_U64.unpack(self._take(8, name))[0])
+
+    def f32(self, name: str) -> float:
+        return float(_F32.unpack(self._take(4, name))[0])
+
+    def f64(self, name: str) -> float:
+        return float(_F64.unpack(self._take(8, name))[0])
+
+    def _text(self, n: int, name: str) -> str:
+        raw = self._take(n, name)
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(Err.MALFORMED, f"{self._what}.{name}: not valid UTF-8 ({exc.reason} at byte "
+                                               f"{exc.start})") from None
+
+    def str16(self, name: str, limit: int = 0xFFFF) -> str:
+        n = self.u16(name)
+        if n > limit:
+            raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} bytes, at most {limit} allowed")
+        return self._text(n, name)
+
+    def str32(self, name: str, limit: int) -> str:
+        n = self.u32(name)
+        if n > limit:
+            raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} bytes, at most {limit} allowed")
+        return self._text(n, name)
+
+    def raw(self, n: int, name: str) -> bytes:
+        return bytes(self._take(n, name))
+
+    def array(self, dtype: str, n: int, name: str) -> np.ndarray:
+        """``n`` raw little-endian elements (a read-only view of the payload)."""
+        size = np.dtype(dtype).itemsize
+        view = self._take(n * size, name)
+        return np.frombuffer(view, dtype=dtype, count=n)
+
+    def count(self, name: str, limit: int) -> int:
+        n = self.u32(name)
+        if n > limit:
+            raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} elements, at most {limit} allowed")
+        return n
+
+    def end(self) -> None:
+        if self._pos != len(self._buf):
+            raise ProtocolError(Err.MALFORMED, f"{self._what}: {len(self._buf) - self._pos} unexpected bytes "
+                                               f"after the last field")
+
+    @property
+    def remaining(self) -> int:
+        return len(self._buf) - self._pos
+
+
+class Writer:
+    """Builds one payload."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def u8(self, v: int) -> Writer:
+        self.buf += _U8.pack(v)
+        return self
+
+    def u16(self, v: int) -> Writer:
+        self.buf += _U16.pack(v)
+        return self
+
+    def u32(self, v: int) -> Writer:
+        self.buf += _U32.pack(v)
+        return self
+
+    def u64(self, v: int) -> Writer:
+        self.buf += _U64.pack(v)
+        return self
+
+    def i64(self, v: int) -> Writer:
+        self.buf += _I64.pack(v)
+        return self
+
+    def f32(self, v: float) -> Writer:
+        self.buf += _F32.pack(v)
+        return self
+
+    def f64(self, v: float) -> Writer:
+        self.buf += _F64.pack(v)
+        return self
+
+    def str16(self, s: str) -> Writer:
+        b = s.encode("utf-8")
+        if len(b) > 0xFFFF:
+            raise ValueError(f"string of {len(b)} bytes does not fit a str16")
+        self.buf += _U16.pack(len(b))
+        self.buf += b
+        return self
+
+    def str32(self, s: str) -> Writer:
+        b = s.encode("utf-8")
+        self.buf += _U32.pack(len(b))
+        self.buf += b
+        return self
+
+    def array(self, a: np.ndarray, dtype: str) -> Writer:
+        """Raw elements only (the count is written separately where the format says)."""
+        self.buf += np.ascontiguousarray(a, dtype=dtype).tobytes()
+        return self
+
+    def raw(self, b: bytes | bytearray | memoryview) -> Writer:
+        self.buf += b
+        return self
+
+
+def frame(msg: int, seq: int, payload: bytes | bytearray = b"") -> bytes:
+    """One complete frame: header + payload."""
+    return HEADER.pack(MIN_LENGTH + len(payload), msg, 0, seq) + payload
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A frame cut from the stream (payload not yet decoded)."""
+
+    msg: int
+    flags: int
+    seq: int
+    payload: bytes
+
+
+class FrameDecoder:
+    """Incremental framing: ``feed`` bytes, get complete frames.
+
+    Raises a fatal :class:`ProtocolError` on a length outside ``[8, max_length]``; the
+    caller then sends the error and closes (the stream cannot be resynchronised).
+    """
+
+    def __init__(self, max_length: int = MAX_FRAME_BYTES) -> None:
+        self.max_length = max_length
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        self._buf += data
+        out: list[Frame] = []
+        buf = self._buf
+        pos = 0
+        n = len(buf)
+        while n - pos >= 4:
+            (length,) = _U32.unpack_from(buf, pos)
+            if length < MIN_LENGTH:
+                raise ProtocolError(Err.MALFORMED, f"frame.length: {length} is below the minimum of {MIN_LENGTH}",
+                                    fatal=True)
+            if length > self.max_length:
+                raise ProtocolError(Err.TOO_LARGE, f"frame.length: {length} bytes exceeds the limit of "
+                                                   f"{self.max_length}", fatal=True)
+            if n - pos < 4 + length:
+                break
+            _, msg, flags, seq = HEADER.unpack_from(buf, pos)
+            out.append(Frame(msg, flags, seq, bytes(buf[pos + HEADER_SIZE:pos + 4 + length])))
+            pos += 4 + length
+        if pos:
+            del buf[:pos]
+        return out
+
+
+# ------------------------------------------------------------------ messages
+@dataclass(frozen=True)
+class Hello:
+    client_name: str
+    token: str
+    resume_token: str = ""
+    major: int = MAJOR
+    minor: int = MINOR
+
+    def encode(self) -> bytes:
+        return bytes(Writer().u32(MAGIC).u16(self.major).u16(self.minor).str16(self.client_name)
+                     .str16(self.token).str16(self.resume_token).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> Hello:
+        r = Reader(payload, "HELLO")
+        magic = r.u32("magic")
+        if magic != MAGIC:
+            raise ProtocolError(Err.VERSION, f"HELLO.magic: expected 0x{MAGIC:08X} ('SPKF'), got 0x{magic:08X}",
+                                fatal=True)
+        major, minor = r.u16("major"), r.u16("minor")
+        name = r.str16("client_name", MAX_CLIENT_NAME)
+        token = r.str16("token", 256)
+        resume = r.str16("resume_token", 256)
+        r.end()
+        return Hello(name, token, resume, major, minor)
+
+
+@dataclass(frozen=True)
+class Welcome:
+    session_id: int
+    resume_token: str
+    resumed: bool
+    dt: float
+    max_substeps: int
+    max_frame_bytes: int
+    server_version: str
+    epoch: int
+    major: int = MAJOR
+    minor: int = MINOR
+
+    def encode(self) -> bytes:
+        return bytes(Writer().u16(self.major).u16(self.minor).u32(self.session_id).str16(self.resume_token)
+                     .u8(int(self.resumed)).f64(self.dt).u32(self.max_substeps).u32(self.max_frame_bytes)
+                     .str16(self.server_version).u32(self.epoch).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> Welcome:
+        r = Reader(payload, "WELCOME")
+        major, minor, sid = r.u16("major"), r.u16("minor"), r.u32("session_id")
+        token = r.str16("resume_token")
+        resumed = bool(r.u8("resumed"))
+        dt, subs, mfb = r.f64("dt"), r.u32("max_substeps"), r.u32("max_frame_bytes")
+        ver = r.str16("server_version")
+        epoch = r.u32("epoch")
+        if minor == MINOR:  # a later minor may append fields
+            r.end()
+        return Welcome(sid, token, resumed, dt, subs, mfb, ver, epoch, major, minor)
+
+
+def encode_error(code: Err, message: str, fatal: bool) -> bytes:
+    msg = message.encode("utf-8")[:4000].decode("utf-8", "ignore")
+    return bytes(Writer().u16(int(code)).u8(int(fatal)).str16(msg).buf)
+
+
+def decode_error(payload: bytes, seq: int) -> RemoteError:
+    r = Reader(payload, "ERROR")
+    code, fatal = r.u16("code"), bool(r.u8("fatal"))
+    msg = r.str16("message")
+    return RemoteError(code, msg, fatal, seq)
+
+
+@dataclass(frozen=True)
+class OrganInfo:
+    name: str
+    size: int  # channels (sensor) or width (actuator)
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class CircuitInfo:
+    name: str
+    neurons: int
+    sensors: tuple[OrganInfo, ...]
+    actuators: tuple[OrganInfo, ...]
+    populations: tuple[tuple[str, int], ...]
+
+
+def encode_circuits(items: list[CircuitInfo]) -> bytes:
+    w = Writer().u16(len(items))
+    for c in items:
+        w.str16(c.name).u32(c.neurons)
+        for organs in (c.sensors, c.actuators):
+            w.u16(len(organs))
+            for o in organs:
+                w.str16(o.name).u32(o.size).f32(o.low).f32(o.high)
+        w.u16(len(c.populations))
+        for pname, size in c.populations:
+            w.str16(pname).u32(size)
+    return bytes(w.buf)
+
+
+def decode_circuits(payload: bytes) -> list[CircuitInfo]:
+    r = Reader(payload, "CIRCUITS")
+    out = []
+    for _ in range(r.u16("n_circuits")):
+        name, neurons = r.str16("name"), r.u32("neurons")
+        organs: list[tuple[OrganInfo, ...]] = []
+        for what in ("sensors", "actuators"):
+            organs.append(tuple(OrganInfo(r.str16(f"{what}.name"), r.u32(f"{what}.size"), r.f32(f"{what}.low"),
+                                          r.f32(f"{what}.high")) for _ in range(r.u16(f"n_{what}"))))
+        pops = tuple((r.str16("population.name"), r.u32("population.size")) for _ in range(r.u16("n_populations")))
+        out.append(CircuitInfo(name, neurons, organs[0], organs[1], pops))
+    r.end()
+    return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """One (circuit, organ) block of the exchange arrays: rows x cols floats at ``offset``."""
+
+    circuit: str
+    organ: str
+    rows: int
+    cols: int
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class LayoutInfo:
+    """A client's exchange layout (PROTOCOL.md, LAYOUT)."""
+
+    epoch: int
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+    sensor_floats: int
+    actuator_floats: int
+    sensor_blocks: tuple[Block, ...]
+    actuator_blocks: tuple[Block, ...]
+
+    @property
+    def brain_ids(self) -> list[int]:
+        return sorted(i for _, ids in self.groups for i in ids)
+
+    def sensor_block(self, circuit: str, organ: str) -> Block:
+        for b in self.sensor_blocks:
+            if b.circuit == circuit and b.organ == organ:
+                return b
+        raise KeyError(f"sensor: no block for circuit {circuit!r} organ {organ!r} in this layout")
+
+    def actuator_block(self, circuit: str, organ: str) -> Block:
+        for b in self.actuator_blocks:
+            if b.circuit == circuit and b.organ == organ:
+                return b
+        raise KeyError(f"actuator: no block for circuit {circuit!r} organ {organ!r} in this layout")
+
+
+def encode_layout(w: Writer, lay: LayoutInfo) -> Writer:
+    w.u32(lay.epoch).u16(len(lay.groups))
+    for name, ids in lay.groups:
+        w.str16(name).u32(len(ids)).array(np.asarray(ids, dtype=np.uint32), "<u4")
+    w.u32(lay.sensor_floats).u32(lay.actuator_floats)
+    for blocks in (lay.sensor_blocks, lay.actuator_blocks):
+        w.u16(len(blocks))
+        for b in blocks:
+            w.str16(b.circuit).str16(b.organ).u32(b.rows).u32(b.cols).u32(b.offset)
+    return w
+
+
+def decode_layout(r: Reader) -> LayoutInfo:
+    epoch = r.u32("epoch")
+    groups = []
+    for _ in range(r.u16("n_groups")):
+        name = r.str16("circuit")
+        n = r.count("count", MAX_BRAINS_PER_SESSION)
+        groups.append((name, tuple(int(x) for x in r.array("<u4", n, "brain_ids"))))
+    sf, af = r.u32("sensor_floats"), r.u32("actuator_floats")
+    blocks: list[tuple[Block, ...]] = []
+    for what in ("sensor_blocks", "actuator_blocks"):
+        blocks.append(tuple(Block(r.str16(f"{what}.circuit"), r.str16(f"{what}.organ"), r.u32(f"{what}.rows"),
+                                  r.u32(f"{what}.cols"), r.u32(f"{what}.offset"))
+                            for _ in range(r.u16(f"n_{what}"))))
+    return LayoutInfo(epoch, tuple(groups), sf, af, blocks[0], blocks[1])
+
+
+@dataclass(frozen=True)
+class Spawn:
+    circuit: str
+    count: int
+
+    def encode(self) -> bytes:
+        return bytes(Writer().str16(self.circuit).u32(self.count).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> Spawn:
+        r = Reader(payload, "SPAWN")
+        name, count = r.str16("circuit", 1024), r.u32("count")
+        r.end()
+        if count < 1:
+            raise ProtocolError(Err.INVALID, "SPAWN.count: must be >= 1, got 0")
+        if count > MAX_SPAWN_COUNT:
+            raise ProtocolError(Err.LIMIT, f"SPAWN.count: {count} exceeds the per-request limit of {MAX_SPAWN_COUNT}")
+        return Spawn(name, count)
+
+
+def encode_ids(ids: npt.ArrayLike) -> bytes:
+    a = np.asarray(ids, dtype=np.uint32).reshape(-1)
+    return bytes(Writer().u32(a.size).array(a, "<u4").buf)
+
+
+def decode_ids(payload: bytes, what: str) -> U32:
+    r = Reader(payload, what)
+    n = r.count("n", MAX_BRAINS_PER_SESSION)
+    ids = r.array("<u4", n, "brain_ids")
+    r.end()
+    return ids.astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    epoch: int
+    frame_dt: float
+    flags: int
+    sensors: F32  # empty with FLAG_SHM
+
+    def encode(self) -> bytes:
+        s = np.ascontiguousarray(self.sensors, dtype="<f4").reshape(-1)
+        return b"".join((_EX_HEAD.pack(self.epoch, self.frame_dt, self.flags, s.size), s.tobytes()))
+
+    @staticmethod
+    def decode(payload: bytes) -> Exchange:
+        if len(payload) < _EX_HEAD.size:
+            raise ProtocolError(Err.MALFORMED, f"EXCHANGE: payload of {len(payload)} bytes is shorter than the "
+                                               f"{_EX_HEAD.size}-byte header")
+        epoch, dt, flags, n = _EX_HEAD.unpack_from(payload, 0)
+        if len(payload) != _EX_HEAD.size + 4 * n:
+            raise ProtocolError(Err.MALFORMED, f"EXCHANGE.n: {n} floats need {4 * n} bytes, payload has "
+                                               f"{len(payload) - _EX_HEAD.size}")
+        if flags & ~FLAG_SHM:
+            raise ProtocolError(Err.INVALID, f"EXCHANGE.flags: unknown bits 0x{flags & ~FLAG_SHM:x}")
+        if flags & FLAG_SHM and n:
+            raise ProtocolError(Err.INVALID, f"EXCHANGE.n: must be 0 with the shared-memory flag, got {n}")
+        if not (math.isfinite(dt) and 0.0 <= dt <= MAX_FRAME_DT):
+            raise ProtocolError(Err.INVALID, f"EXCHANGE.frame_dt: must be a finite number of seconds in "
+                                             f"[0, {MAX_FRAME_DT}], got {dt!r}")
+        sensors = np.frombuffer(payload, dtype="<f4", count=n, offset=_EX_HEAD.size)
+        return Exchange(epoch, dt, flags, sensors)
+
+
+_EX_HEAD = struct.Struct("<IdII")
+_RES_HEAD = struct.Struct("<IIfIII")
+
+
+@dataclass(frozen=True)
+class SpikeBatch:
+    """Spikes of one subscription in one exchange."""
+
+    sub_id: int
+    truncated: bool
+    steps: I64
+    brains: U32
+    neurons: U32
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    epoch: int
+    steps: int
+    alpha: float
+    flags: int
+    sim_us: int
+    actuators: F32
+    batches: tuple[SpikeBatch, ...] = field(default_factory=tuple)
+
+    def encode_parts(self) -> list[bytes]:
+        a = np.ascontiguousarray(self.actuators, dtype="<f4").reshape(-1)
+        parts = [_RES_HEAD.pack(self.epoch, self.steps, self.alpha, self.flags, min(self.sim_us, 0xFFFFFFFF),
+                                a.size), a.tobytes(), _U16.pack(len(self.batches))]
+        for b in self.batches:
+            parts.append(struct.pack("<IBI", b.sub_id, int(b.truncated), b.steps.size))
+            parts.append(np.ascontiguousarray(b.steps, "<i8").tobytes())
+            parts.append(np.ascontiguousarray(b.brains, "<u4").tobytes())
+            parts.append(np.ascontiguousarray(b.neurons, "<u4").tobytes())
+        return parts
+
+    def encode(self) -> bytes:
+        return b"".join(self.encode_parts())
+
+    @staticmethod
+    def decode(payload: bytes) -> ExchangeResult:
+        r = Reader(payload, "EXCHANGE_RESULT")
+        epoch, steps, alpha, flags, sim_us = (r.u32("epoch"), r.u32("steps"), r.f32("alpha"), r.u32("flags"),
+                                              r.u32("sim_us"))
+        n = r.count("n", MAX_FRAME_BYTES // 4)
+        act = r.array("<f4", n, "actuators")
+        batches = []
+        for _ in range(r.u16("n_batches")):
+            sid, trunc = r.u32("sub_id"), bool(r.u8("truncated"))
+            c = r.count("count", MAX_SPIKES_PER_BATCH)
+            batches.append(SpikeBatch(sid, trunc, r.array("<i8", c, "steps"), r.array("<u4", c, "brains"),
+                                      r.array("<u4", c, "neurons")))
+        r.end()
+        return ExchangeResult(epoch, steps, alpha, flags, sim_us, act, tuple(batches))
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    population: str
+    brain_ids: U32
+
+    def encode(self) -> bytes:
+        return bytes(Writer().str16(self.population).raw(encode_ids(self.brain_ids)).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> Subscribe:
+        r = Reader(payload, "SUBSCRIBE")
+        pop = r.str16("population", 1024)
+        n = r.count("n", MAX_BRAINS_PER_SESSION)
+        ids = r.array("<u4", n, "brain_ids").astype(np.uint32)
+        r.end()
+        return Subscribe(pop, ids)
+
+
+@dataclass(frozen=True)
+class Reward:
+    brain_ids: U32
+    values: F32
+
+    def encode(self) -> bytes:
+        ids = np.asarray(self.brain_ids, np.uint32).reshape(-1)
+        vals = np.asarray(self.values, np.float32).reshape(-1)
+        if ids.size != vals.size:
+            raise ValueError(f"reward: {ids.size} brain ids but {vals.size} values")
+        return bytes(Writer().u32(ids.size).array(ids, "<u4").array(vals, "<f4").buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> Reward:
+        r = Reader(payload, "REWARD")
+        n = r.count("n", MAX_BRAINS_PER_SESSION)
+        ids = r.array("<u4", n, "brain_ids").astype(np.uint32)
+        vals = r.array("<f4", n, "rewards").astype(np.float32)
+        r.end()
+        if not np.isfinite(vals).all():
+            i = int(np.flatnonzero(~np.isfinite(vals))[0])
+            raise ProtocolError(Err.INVALID, f"REWARD.rewards[{i}]: must be finite, got {float(vals[i])!r}")
+        return Reward(ids, vals)
+
+
+@dataclass(frozen=True)
+class ShmReady:
+    path: str
+    size_bytes: int
+    sensor_offset: int
+    sensor_capacity: int
+    actuator_offset: int
+    actuator_capacity: int
+
+    def encode(self) -> bytes:
+        return bytes(Writer().str16(self.path).u32(self.size_bytes).u32(self.sensor_offset)
+                     .u32(self.sensor_capacity).u32(self.actuator_offset).u32(self.actuator_capacity).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> ShmReady:
+        r = Reader(payload, "SHM_READY")
+        out = ShmReady(r.str16("path"), r.u32("size_bytes"), r.u32("sensor_offset"), r.u32("sensor_capacity"),
+                       r.u32("actuator_offset"), r.u32("actuator_capacity"))
+        r.end()
+        return out
+
+
+def decode_name(payload: bytes, what: str) -> str:
+    r = Reader(payload, what)
+    name = r.str16("name", 1024)
+    r.end()
+    return name
+
+
+def decode_empty(payload: bytes, what: str) -> None:
+    Reader(payload, what).end()
+
+
+__all__ = [
+    "MAGIC",
+    "MAJOR",
+    "MINOR",
+    "Block",
+    "CircuitInfo",
+    "Err",
+    "Exchange",
+    "ExchangeResult",
+    "Frame",
+    "FrameDecoder",
+    "Hello",
+    "LayoutInfo",
+    "Msg",
+    "OrganInfo",
+    "ProtocolError",
+    "Reader",
+    "RemoteError",
+    "Reward",
+    "ShmReady",
+    "Spawn",
+    "SpikeBatch",
+    "Subscribe",
+    "Welcome",
+    "Writer",
+    "decode_circuits",
+    "decode_empty",
+    "decode_error",
+    "decode_ids",
+    "decode_layout",
+    "decode_name",
+    "encode_circuits",
+    "encode_error",
+    "encode_ids",
+    "encode_layout",
+    "frame",
+]
