@@ -99,3 +99,53 @@ def assert_states_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> N
 @pytest.fixture
 def numpy_world() -> World:
     return World(dt=0.001, backend="numpy", seed=0)
+
+
+def rich_circuit(name: str = "rich") -> Circuit:
+    """A brain exercising every model, rule, synapse kind, organ and random draw."""
+    from spikeforge import (
+        LIF,
+        AdaptiveLIF,
+        AllToAll,
+        FixedInDegree,
+        FixedProbability,
+        Izhikevich,
+        ModulatedLIF,
+        Normal,
+        Uniform,
+    )
+
+    c = Circuit(name)
+    c.add_population("in", 20, LIF(excitability=0.8), v_init=(-65.0, -55.0))
+    c.add_population("exc", 40, AdaptiveLIF(bias=14.0, b=0.5), v_init=(-65.0, -50.0))
+    c.add_population("inh", 10, LIF(bias=12.0, excitability=0.7, consec_limit=2, snooze=3.0), v_init=(-65.0, -50.0))
+    c.add_population("izh", 10, Izhikevich.preset("FS", bias=3.0), v_init=(-70.0, -60.0))
+    c.add_population("mod", 8, ModulatedLIF(bias=14.0, burst_overshoot=2.0), v_init=(-65.0, -52.0))
+    c.add_population("out", 6, LIF(bias=10.0))
+    c.connect("in", "exc", FixedProbability(0.3), weight=Uniform(1.0, 3.0), delay=(1, 5))
+    c.connect("exc", "exc", FixedProbability(0.1, allow_self=False), weight=Normal(1.0, 0.5), delay=(1, 8),
+              name="ee")
+    c.connect("exc", "inh", FixedInDegree(5), weight=2.0, delay=2)
+    c.connect("inh", "exc", FixedProbability(0.3), weight=-3.0)
+    c.connect("exc", "izh", FixedProbability(0.2), weight=3.0)
+    c.connect("izh", "mod", AllToAll(), weight=0.2, kind="modulatory")
+    c.connect("exc", "mod", FixedProbability(0.3), weight=2.0, name="em")
+    c.connect("exc", "exc", FixedProbability(0.05), weight=0.1, kind="electrical", name="gap")
+    c.connect("mod", "out", AllToAll(), weight=3.0)
+    c.add_sensor("eye", "in", channels=4, kind="poisson", max_rate=200.0)
+    c.add_sensor("push", "exc", channels=4, kind="current", gain=5.0, low=-1.0, high=1.0)
+    c.add_sensor("tone", "mod", channels=2, kind="gaussian", max_rate=150.0, low=0.0, high=10.0)
+    c.add_sensor("kick", "inh", channels=2, kind="event")
+    c.add_actuator("move", "out", channels=3, kind="rate")
+    c.add_actuator("dir", "mod", channels=4, kind="population_vector", low=-1.0, high=1.0)
+    c.add_actuator("pick", "inh", channels=5, kind="wta")
+    return c
+
+
+def drive(brain: Brain, frame: int) -> None:
+    """Deterministic sensor values for ``brain`` on frame ``frame``."""
+    r = np.random.default_rng([brain.id, frame])
+    brain.set_sensor("eye", r.uniform(0.0, 1.0, 4))
+    brain.set_sensor("push", r.uniform(-1.0, 1.0, 4))
+    brain.set_sensor("tone", r.uniform(0.0, 10.0, 2))
+    brain.set_sensor("kick", (r.uniform(0.0, 1.0, 2) > 0.7).astype(float))
