@@ -838,18 +838,16 @@ def _cpu_backend_name() -> str:
 
 
 def refuse_unsupported(layout: Layout) -> None:
-    """Raise ValueError naming any layout feature the WGSL step does not implement."""
-    extra_syn = sorted(set(layout.synapse) - {"post", "w"})
-    if extra_syn:
-        raise ValueError(f"layout: the GPU backend does not implement plasticity yet (synapse arrays "
-                         f"{extra_syn}); use backend='native' or 'numpy'")
-    if layout.extra:
-        raise ValueError(f"layout: the GPU backend does not implement plasticity yet (world arrays "
-                         f"{sorted(layout.extra)}); use backend='native' or 'numpy'")
-    for p in layout.prototypes:
-        if getattr(p.circuit, "plasticity", None):
-            raise ValueError(f"layout: prototype {p.circuit.name!r} uses plasticity, which the GPU backend "
-                             "does not implement yet; use backend='native' or 'numpy'")
+    """Raise ValueError naming any layout feature the WGSL step does not implement (learning)."""
+    from spikeforge.engine.plasticity import build_cache
+
+    if build_cache(layout) is None:
+        return
+    learners = sorted({f"{p.circuit.name}:{proj.name}" for p in layout.prototypes
+                       for proj in p.circuit.projections if proj.plasticity is not None})
+    what = ", ".join(learners) if learners else "homeostasis of a population"
+    raise ValueError(f"layout: the GPU backend does not implement plasticity yet (learning in {what}); "
+                     "use backend='native' or 'numpy' for worlds that learn")
 
 
 def measure_step_seconds(layout: Layout, steps: int = 20) -> float:

@@ -1,0 +1,140 @@
+"""Shared pieces of the GPU tests: the lavapipe guard and small networks with every feature.
+
+The guard FAILS (never skips) under ``CI=true`` when wgpu or a Vulkan adapter is missing,
+and always fails when wgpu silently picked a non-Vulkan adapter (e.g. llvmpipe via GL).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spikeforge import World
+from spikeforge.model import (
+    LIF,
+    AdaptiveLIF,
+    Circuit,
+    FixedInDegree,
+    FixedProbability,
+    Izhikevich,
+    ModulatedLIF,
+    Normal,
+    OneToOne,
+    Uniform,
+)
+
+
+def ensure_xdg_runtime_dir() -> None:
+    """wgpu complains about an invalid XDG_RUNTIME_DIR; give it a private 0700 temp dir."""
+    cur = os.environ.get("XDG_RUNTIME_DIR", "")
+    if not cur or not os.path.isdir(cur) or (os.stat(cur).st_mode & 0o777) != 0o700:
+        d = tempfile.mkdtemp(prefix="xdg-gpu-")
+        os.chmod(d, 0o700)
+        os.environ["XDG_RUNTIME_DIR"] = d
+
+
+def require_lavapipe() -> dict[str, Any]:
+    """The adapter info of the GPU device; fail/skip as described in the module docstring."""
+    ensure_xdg_runtime_dir()
+    in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    try:
+        import wgpu  # noqa: F401
+    except ImportError as exc:
+        msg = f"wgpu is not installed ({exc}); `make venv` installs the gpu extra"
+        if in_ci:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from spikeforge.engine import wgpu_backend as G
+
+    why = G.gpu_unavailable()
+    if why is not None:
+        msg = f"no wgpu device: {why} (apt-get install mesa-vulkan-drivers libvulkan1)"
+        if in_ci:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    info = G.gpu_device().info
+    assert info["backend_type"] == "Vulkan", f"wgpu did not get a Vulkan adapter (lavapipe missing?): {info}"
+    return info
+
+
+def lif_net() -> Circuit:
+    c = Circuit("lifnet")
+    c.add_population("e", 40, LIF(bias=16.0, t_ref=2.0), v_init=(-65.0, -50.0))
+    c.add_population("i", 10, LIF(tau_m=10.0, bias=16.0), v_init=(-65.0, -50.0))
+    c.connect("e", "e", FixedProbability(0.2), weight=Uniform(0.5, 3.0), delay=(1, 4))
+    c.connect("e", "i", FixedInDegree(8), weight=2.0, delay=2)
+    c.connect("i", "e", FixedProbability(0.3), weight=Normal(-4.0, 1.0), delay=1)
+    return c
+
+
+def feature_net() -> Circuit:
+    """Adaptation, modulation, bursts, habituation, excitability, snooze, gap junctions,
+    Izhikevich, all four sensor kinds and all three actuator kinds."""
+    c = Circuit("features")
+    c.add_population("sense", 12, LIF(bias=0.0, t_ref=1.0))
+    c.add_population("cur", 6, LIF(bias=2.0))
+    c.add_population("gauss", 10, LIF())
+    c.add_population("evt", 4, LIF())
+    c.add_population("adapt", 20, AdaptiveLIF(bias=18.0, b=1.5, tau_w=50.0), v_init=(-70.0, -52.0))
+    c.add_population("modl", 16, ModulatedLIF(bias=16.0, burst_overshoot=0.5, burst_max=3, habituation=0.5,
+                                              consec_limit=3, snooze=4.0, excitability=0.7),
+                     v_init=(-65.0, -50.0))
+    c.add_population("izh", 12, Izhikevich(bias=8.0), v_init=(-70.0, -60.0))
+    c.add_population("out", 9, LIF(bias=5.0))
+    c.connect("sense", "adapt", FixedProbability(0.5), weight=Uniform(1.0, 4.0), delay=(1, 3))
+    c.connect("cur", "modl", FixedProbability(0.5), weight=3.0, delay=1)
+    c.connect("gauss", "izh", FixedProbability(0.5), weight=Uniform(2.0, 6.0), delay=2)
+    c.connect("evt", "out", FixedProbability(0.7), weight=6.0, delay=1)
+    c.connect("adapt", "modl", FixedProbability(0.3), weight=Uniform(0.5, 2.5), delay=(1, 5))
+    c.connect("modl", "modl", FixedProbability(0.3), weight=0.4, kind="modulatory", delay=2)
+    c.connect("izh", "out", FixedProbability(0.4), weight=Normal(3.0, 1.0), delay=(1, 3))
+    c.connect("modl", "adapt", FixedProbability(0.3), weight=-3.0, delay=1)
+    c.connect("adapt", "adapt", OneToOne(), weight=0.05, kind="electrical")
+    c.connect("izh", "izh", FixedProbability(0.2), weight=0.1, kind="electrical")
+    c.add_sensor("eyes", "sense", channels=3, kind="poisson", low=0.0, high=1.0, max_rate=300.0)
+    c.add_sensor("push", "cur", channels=2, kind="current", low=-1.0, high=1.0, gain=30.0)
+    c.add_sensor("angle", "gauss", channels=2, kind="gaussian", low=-1.0, high=1.0, max_rate=400.0, sigma=0.2)
+    c.add_sensor("bump", "evt", channels=4, kind="event")
+    c.add_actuator("speed", "out", channels=3, kind="rate")
+    c.add_actuator("dir", "modl", channels=4, kind="population_vector", low=-1.0, high=1.0)
+    c.add_actuator("pick", "adapt", channels=5, kind="wta")
+    return c
+
+
+def make_world(backend: str, brains: int = 3, seed: int = 7) -> World:
+    w = World(dt=0.001, backend=backend, seed=seed)
+    w.spawn(feature_net(), brains)
+    w.spawn(lif_net(), 2)
+    return w
+
+
+def drive(world: World, frame: int) -> None:
+    """Deterministic sensor values for ``frame`` (incl. out-of-range and NaN values)."""
+    sv = world.layout.sensor_values
+    if sv.size:
+        r = np.random.default_rng(1000 + frame)
+        vals = r.uniform(-1.3, 1.3, sv.size).astype(np.float32)
+        if frame % 4 == 1:
+            vals[frame % sv.size] = np.nan
+        sv[...] = vals
+
+
+def host_state(world: World) -> dict[str, np.ndarray]:
+    """Every array the step touches, pulled to the host (copies)."""
+    world.backend.pull_state()
+    L = world.layout
+    out = {f"neuron.{k}": a.copy() for k, a in L.neuron.items()}
+    out.update(ring=L.ring.copy(), brain_step=L.brain_step.copy(), act_counts=L.act_counts.copy(),
+               act_out=L.act_out.copy(), sensor_values=L.sensor_values.copy())
+    return out
+
+
+def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        assert a[k].tobytes() == b[k].tobytes(), f"{k} differs"
