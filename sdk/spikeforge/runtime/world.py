@@ -250,6 +250,7 @@ class World:
         """Run exactly ``n`` steps of every awake brain (ignores the clock and LOD)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: must be an integer >= 0, got {n!r}")
+        self._check_not_in_advance("step")
         return self._run(n, use_lod=False)
 
     # ------------------------------------------------------------------ learning
