@@ -20,7 +20,7 @@ def _world() -> tuple[World, list]:
 
 
 def test_one_batched_event_per_subscription_per_advance() -> None:
-    world, brains = _world()
+    world, _brains = _world()
     events: list[SpikeEvent] = []
     world.bus.subscribe(events.append)
     for _ in range(5):
@@ -63,7 +63,7 @@ def test_filters_by_brain_and_population() -> None:
 
 
 def test_no_event_when_nothing_matched() -> None:
-    world, brains = _world()
+    world, _brains = _world()
     got: list[SpikeEvent] = []
     world.bus.subscribe(got.append, population="nonexistent")
     world.advance(0.05)

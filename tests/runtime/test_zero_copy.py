@@ -73,7 +73,7 @@ def test_views_are_refetched_after_relayout() -> None:
 
 
 def test_unknown_names_fail_clearly() -> None:
-    world, c, brains = _world()
+    world, _c, brains = _world()
     with pytest.raises(KeyError, match="population"):
         brains[0]["nope"]
     with pytest.raises(KeyError, match="organ"):
