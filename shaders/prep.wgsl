@@ -1,6 +1,6 @@
 // Between the neuron pass and propagation of one step (a single invocation): hand this
 // step's spike count to propagate.wgsl, size its indirect dispatch (one workgroup per
-// spike, at most 65535), reset the per-step list, and move to the next step.
+// spike or per 64 spikes, see propagate.wgsl; at most 65535), reset the per-step list, and move to the next step.
 
 @compute @workgroup_size(1)
 fn main() {
@@ -10,7 +10,7 @@ fn main() {
     atomicStore(&ctl[M_KPROP], k);
     atomicStore(&ctl[M_STEP], 0u);
     atomicStore(&ctl[M_K], k + 1u);
-    indirect[0] = min(c, 65535u);
+    indirect[0] = min(select((c + WG - 1u) / WG, c, WG_PER_SPIKE), 65535u);
     indirect[1] = 1u;
     indirect[2] = 1u;
 }

@@ -69,6 +69,7 @@ BSTRIDE = 5  # per-brain words: key, step lo, step hi, ring slot of the first st
 WG = 64
 MAX_GROUPS = 65535
 OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
+WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 
 try:  # the extra "gpu"
@@ -217,7 +218,8 @@ def _chunk_accessors(name: str, t: str, n_chunks: int, shift: int) -> str:
         lines.append("    }")
         lines.append("}")
     elif name == "ring":
-        for fn, sig, op in (("ring_take", "i: u32) -> i32", "return atomicExchange(&ring_{c}[j], 0);"),
+        take = "let x = atomicLoad(&ring_{c}[j]); if (x != 0) {{ atomicStore(&ring_{c}[j], 0); }} return x;"
+        for fn, sig, op in (("ring_take", "i: u32) -> i32", take),
                             ("ring_add", "i: u32, x: i32)", "atomicAdd(&ring_{c}[j], x); return;")):
             lines.append(f"fn {fn}({sig} {{")
             lines.append(f"    let j = i & {mask}u;")
@@ -294,6 +296,8 @@ class GpuBackend(Backend):
         if L.depth * 3 * max(n, 1) >= 2**32 or L.n_synapses >= 2**32:
             raise ValueError(f"layout: too large for 32-bit GPU indexing ({n} neurons, depth {L.depth}, "
                              f"{L.n_synapses} synapses)")
+        # propagation: a workgroup per spike pays off only for wide fan-out
+        self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1)
         self._build_tables()
         self._upload_all()
         self._compile()
@@ -438,7 +442,8 @@ class GpuBackend(Backend):
         c: dict[str, str] = {
             "N": f"{L.n_neurons}u", "N_GAP": f"{L.gap_a.size}u", "N_ACT": f"{L.act_counts.size}u",
             "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u", "NF": f"{P.NF}u", "PRM_STRIDE": f"{P.NF + P.NI}u",
-            "MODEL_IZH": f"{P.MODEL_IZH}", "HAS_GAP": "true" if L.gap_a.size else "false",
+            "MODEL_IZH": f"{P.MODEL_IZH}", "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
+            "HAS_GAP": "true" if L.gap_a.size else "false",
             "IZH_K2": _f32_const(P.IZH_K2), "IZH_K1": _f32_const(P.IZH_K1), "IZH_K0": _f32_const(P.IZH_K0),
             "PURPOSE_EXCITABILITY": f"{rng.PURPOSE_EXCITABILITY}u", "PURPOSE_FORCE": f"{rng.PURPOSE_FORCE}u",
             "GAUSS_PER_UNIT": f"{GAUSS_LUT_PER_UNIT}u", "GAUSS_SIZE": f"{GAUSS_LUT_SIZE}u",
@@ -654,6 +659,14 @@ class GpuBackend(Backend):
     def _submit(self, command_buffer: Any) -> None:
         self.dev.queue.submit([command_buffer])
 
+    def _map_readback(self, nbytes: int) -> U32:
+        """Wait for the submission and read the counters and actuator arrays it copied."""
+        self._readback.map_sync(wgpu.MapMode.READ)
+        try:
+            return np.frombuffer(bytes(self._readback.read_mapped(0, nbytes)), np.uint32)
+        finally:
+            self._readback.unmap()
+
     def _dispatch_1d(self, cp: Any, count: int) -> None:
         groups = (count + WG - 1) // WG
         if groups == 0:
@@ -751,11 +764,7 @@ class GpuBackend(Backend):
             enc.copy_buffer_to_buffer(self._bufs["act_out"][0], 0, self._readback, 4 * (META_WORDS + na), 4 * no)
         self._submit(enc.finish())
         self._dev_ahead = True
-        self._readback.map_sync(wgpu.MapMode.READ)
-        try:
-            raw = np.frombuffer(bytes(self._readback.read_mapped(0, 4 * (META_WORDS + na + no))), np.uint32)
-        finally:
-            self._readback.unmap()
+        raw = self._map_readback(4 * (META_WORDS + na + no))
         total = int(raw[M_OUT])
         L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
         L.act_out[...] = raw[META_WORDS + na:].view(np.float32)
