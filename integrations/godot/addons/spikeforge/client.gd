@@ -59,7 +59,7 @@ func open(
 	var reply := request(P.hello(next_seq(), client_name, token, resume_token))
 	if reply.has("error"):
 		return reply
-	if reply["type"] != P.WELCOME:
+	if reply["type"] != P.MSG_WELCOME:
 		return _fail(0, "handshake: expected WELCOME, got type %d" % reply["type"], true)
 	welcome = P.decode_welcome(reply["payload"])
 	return welcome
@@ -101,7 +101,7 @@ func receive() -> Dictionary:
 	var payload := _read_exactly(int(h["length"]) - 8)
 	if payload.size() != int(h["length"]) - 8:
 		return last_error
-	if h["type"] == P.ERROR:
+	if h["type"] == P.MSG_ERROR:
 		var e := P.decode_error(payload)
 		return _fail(int(e.get("code", 0)), String(e.get("message", "")), bool(e.get("fatal", true)))
 	return {"type": h["type"], "seq": h["seq"], "payload": payload}

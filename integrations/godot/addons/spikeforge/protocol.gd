@@ -16,33 +16,33 @@ const MAJOR: int = 1
 const MINOR: int = 0
 const HEADER_BYTES: int = 12
 
-const HELLO: int = 0x0001
-const WELCOME: int = 0x0002
-const ERROR: int = 0x0003
-const OK: int = 0x0004
-const PING: int = 0x0005
-const PONG: int = 0x0006
-const BYE: int = 0x0007
-const LIST_CIRCUITS: int = 0x0010
-const CIRCUITS: int = 0x0011
-const UPLOAD_GENOME: int = 0x0012
-const SPAWN: int = 0x0020
-const SPAWNED: int = 0x0021
-const DESPAWN: int = 0x0022
-const LAYOUT: int = 0x0023
-const GET_LAYOUT: int = 0x0024
-const CLAIM: int = 0x0025
-const EXCHANGE: int = 0x0030
-const EXCHANGE_RESULT: int = 0x0031
-const SUBSCRIBE: int = 0x0032
-const SUBSCRIBED: int = 0x0033
-const UNSUBSCRIBE: int = 0x0034
-const REWARD: int = 0x0040
-const SET_LEARNING: int = 0x0041
-const SAVE: int = 0x0050
-const LOAD: int = 0x0051
-const STATS: int = 0x0060
-const STATS_RESULT: int = 0x0061
+const MSG_HELLO: int = 0x0001
+const MSG_WELCOME: int = 0x0002
+const MSG_ERROR: int = 0x0003
+const MSG_OK: int = 0x0004
+const MSG_PING: int = 0x0005
+const MSG_PONG: int = 0x0006
+const MSG_BYE: int = 0x0007
+const MSG_LIST_CIRCUITS: int = 0x0010
+const MSG_CIRCUITS: int = 0x0011
+const MSG_UPLOAD_GENOME: int = 0x0012
+const MSG_SPAWN: int = 0x0020
+const MSG_SPAWNED: int = 0x0021
+const MSG_DESPAWN: int = 0x0022
+const MSG_LAYOUT: int = 0x0023
+const MSG_GET_LAYOUT: int = 0x0024
+const MSG_CLAIM: int = 0x0025
+const MSG_EXCHANGE: int = 0x0030
+const MSG_EXCHANGE_RESULT: int = 0x0031
+const MSG_SUBSCRIBE: int = 0x0032
+const MSG_SUBSCRIBED: int = 0x0033
+const MSG_UNSUBSCRIBE: int = 0x0034
+const MSG_REWARD: int = 0x0040
+const MSG_SET_LEARNING: int = 0x0041
+const MSG_SAVE: int = 0x0050
+const MSG_LOAD: int = 0x0051
+const MSG_STATS: int = 0x0060
+const MSG_STATS_RESULT: int = 0x0061
 
 const ERR_NOT_FOUND: int = 7
 const ERR_STALE_LAYOUT: int = 11
@@ -95,7 +95,7 @@ static func hello(
 	_put_str16(b, client_name)
 	_put_str16(b, token)
 	_put_str16(b, resume_token)
-	return frame(HELLO, seq, b.data_array)
+	return frame(MSG_HELLO, seq, b.data_array)
 
 
 ## UPLOAD_GENOME: the genome JSON text (str32).
@@ -104,7 +104,7 @@ static func upload_genome(seq: int, genome_json: String) -> PackedByteArray:
 	var bytes := genome_json.to_utf8_buffer()
 	b.put_u32(bytes.size())
 	b.put_data(bytes)
-	return frame(UPLOAD_GENOME, seq, b.data_array)
+	return frame(MSG_UPLOAD_GENOME, seq, b.data_array)
 
 
 ## SPAWN [param count] brains of circuit [param circuit].
@@ -112,21 +112,21 @@ static func spawn(seq: int, circuit: String, count: int) -> PackedByteArray:
 	var b := _writer()
 	_put_str16(b, circuit)
 	b.put_u32(count)
-	return frame(SPAWN, seq, b.data_array)
+	return frame(MSG_SPAWN, seq, b.data_array)
 
 
 ## DESPAWN the brains [param ids] (all must belong to this client).
 static func despawn(seq: int, ids: PackedInt32Array) -> PackedByteArray:
 	var b := _writer()
 	_put_ids(b, ids)
-	return frame(DESPAWN, seq, b.data_array)
+	return frame(MSG_DESPAWN, seq, b.data_array)
 
 
 ## CLAIM unowned brains ([param ids] empty = all of them).
 static func claim(seq: int, ids: PackedInt32Array) -> PackedByteArray:
 	var b := _writer()
 	_put_ids(b, ids)
-	return frame(CLAIM, seq, b.data_array)
+	return frame(MSG_CLAIM, seq, b.data_array)
 
 
 ## EXCHANGE: layout epoch, frame time (s, f64), inline sensor floats (layout order).
@@ -139,7 +139,7 @@ static func exchange(
 	b.put_u32(0)
 	b.put_u32(sensors.size())
 	b.put_data(sensors.to_byte_array())
-	return frame(EXCHANGE, seq, b.data_array)
+	return frame(MSG_EXCHANGE, seq, b.data_array)
 
 
 ## REWARD: one reward per brain id ([param ids] and [param rewards] of equal size).
@@ -149,14 +149,14 @@ static func reward(
 	var b := _writer()
 	_put_ids(b, ids)
 	b.put_data(rewards.to_byte_array())
-	return frame(REWARD, seq, b.data_array)
+	return frame(MSG_REWARD, seq, b.data_array)
 
 
 ## SET_LEARNING on or off for this client's brains.
 static func set_learning(seq: int, enabled: bool) -> PackedByteArray:
 	var b := _writer()
 	b.put_u8(1 if enabled else 0)
-	return frame(SET_LEARNING, seq, b.data_array)
+	return frame(MSG_SET_LEARNING, seq, b.data_array)
 
 
 ## SUBSCRIBE to spikes of [param population] ("" = all neurons) of [param ids] (empty = all).
@@ -164,33 +164,33 @@ static func subscribe(seq: int, population: String, ids: PackedInt32Array) -> Pa
 	var b := _writer()
 	_put_str16(b, population)
 	_put_ids(b, ids)
-	return frame(SUBSCRIBE, seq, b.data_array)
+	return frame(MSG_SUBSCRIBE, seq, b.data_array)
 
 
 ## UNSUBSCRIBE subscription [param sub_id].
 static func unsubscribe(seq: int, sub_id: int) -> PackedByteArray:
 	var b := _writer()
 	b.put_u32(sub_id)
-	return frame(UNSUBSCRIBE, seq, b.data_array)
+	return frame(MSG_UNSUBSCRIBE, seq, b.data_array)
 
 
 ## SAVE ([param load_instead] false) or LOAD a snapshot by name.
 static func snapshot(seq: int, snapshot_name: String, load_instead: bool) -> PackedByteArray:
 	var b := _writer()
 	_put_str16(b, snapshot_name)
-	return frame(LOAD if load_instead else SAVE, seq, b.data_array)
+	return frame(MSG_LOAD if load_instead else MSG_SAVE, seq, b.data_array)
 
 
 ## PING with up to 1024 bytes of [param data] (echoed in PONG).
 static func ping(seq: int, data: PackedByteArray) -> PackedByteArray:
-	return frame(PING, seq, data)
+	return frame(MSG_PING, seq, data)
 
 
 ## BYE; [param keep] true keeps the brains for the server's grace period.
 static func bye(seq: int, keep: bool) -> PackedByteArray:
 	var b := _writer()
 	b.put_u8(1 if keep else 0)
-	return frame(BYE, seq, b.data_array)
+	return frame(MSG_BYE, seq, b.data_array)
 
 
 # --------------------------------------------------------------------- decoding

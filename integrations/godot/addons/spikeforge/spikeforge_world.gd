@@ -51,10 +51,18 @@ signal exchanged(result: Dictionary)
 var layout: Dictionary = {}
 ## Circuits known to this node, by name (from CIRCUITS replies).
 var circuits: Dictionary = {}
-## Timings of the last exchange in microseconds: "sense", "io", "act", "sim", "total".
+## Microseconds spent by the last step: "sense" (reading sensor nodes + packing), "read"
+## (inside the sensor nodes' get_values), "io" (encode, round trip, decode), "act"
+## (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "sim" (server
+## simulation), "total", and "exchange" = total - read - apply - sim: the cost of the
+## exchange itself, GDScript side included, without scene work and simulation.
 var timings: Dictionary = {}
 ## Exchanges done since start.
 var exchanges: int = 0
+## The sensor array sent by the last exchange (layout order).
+var last_sensors: PackedFloat32Array = PackedFloat32Array()
+## The frame time (s) sent by the last exchange.
+var last_frame_dt: float = 0.0
 
 var _client: SpikeforgeClient = SpikeforgeClient.new()
 var _agents_by_id: Dictionary = {}
@@ -139,7 +147,7 @@ func save_snapshot(snapshot_name: String) -> bool:
 ## The server's STATS as a Dictionary (empty on error).
 func server_stats() -> Dictionary:
 	var seq := _client.next_seq()
-	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.STATS, seq))
+	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.MSG_STATS, seq))
 	if reply.has("error"):
 		return {}
 	return SpikeforgeProtocol.decode_stats(reply["payload"]).get("stats", {})
@@ -167,6 +175,8 @@ func _step(frame_dt: float) -> Dictionary:
 	if sync.has("error"):
 		return sync
 	var t0 := Time.get_ticks_usec()
+	var read_usec := 0
+	var apply_usec := 0
 	var sensors := PackedFloat32Array()
 	for entry: Array in _sensor_plan:
 		var node: Node = entry[0]
@@ -178,12 +188,16 @@ func _step(frame_dt: float) -> Dictionary:
 			zeros.resize(cols)
 			sensors.append_array(zeros)
 			continue
+		var r0 := Time.get_ticks_usec()
 		var values: PackedFloat32Array = node.call(&"get_values")
+		read_usec += Time.get_ticks_usec() - r0
 		if values.size() != cols:
 			values.resize(cols)
 		sensors.append_array(values)
 	sensors.resize(int(layout.get("sensor_floats", 0)))
 	var t1 := Time.get_ticks_usec()
+	last_sensors = sensors
+	last_frame_dt = frame_dt
 	var reward_sent := _send_rewards()
 	var frame := SpikeforgeProtocol.exchange(
 		_client.next_seq(), int(layout.get("epoch", 0)), frame_dt, sensors
@@ -211,13 +225,16 @@ func _step(frame_dt: float) -> Dictionary:
 		var part := outputs.slice(offset, offset + int(entry[2]))
 		for node: Node in entry[0]:
 			if is_instance_valid(node):
+				var a0 := Time.get_ticks_usec()
 				node.call(&"apply_outputs", part, frame_dt)
+				apply_usec += Time.get_ticks_usec() - a0
 	_dispatch_spikes(result.get("batches", []))
 	var t3 := Time.get_ticks_usec()
 	exchanges += 1
+	var sim := int(result.get("sim_us", 0))
 	timings = {
-		"sense": t1 - t0, "io": t2 - t1, "act": t3 - t2, "sim": int(result.get("sim_us", 0)),
-		"total": t3 - t0
+		"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "act": t3 - t2, "apply": apply_usec,
+		"sim": sim, "total": t3 - t0, "exchange": (t3 - t0) - read_usec - apply_usec - sim
 	}
 	exchanged.emit(result)
 	return result
@@ -347,7 +364,7 @@ func _circuit_for(agent: BrainAgent) -> String:
 
 func _refresh_layout() -> void:
 	var seq := _client.next_seq()
-	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.GET_LAYOUT, seq))
+	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.MSG_GET_LAYOUT, seq))
 	if not reply.has("error"):
 		_set_layout(SpikeforgeProtocol.decode_layout(reply["payload"]))
 
@@ -360,24 +377,27 @@ func _set_layout(new_layout: Dictionary) -> void:
 	var ids_of := {}
 	for group: Dictionary in layout["groups"]:
 		ids_of[group["circuit"]] = group["brain_ids"]
+	var sensor_nodes := {}
+	var actuator_nodes := {}
+	for id: int in _agents_by_id:
+		var agent: Variant = _agents_by_id[id]
+		if is_instance_valid(agent):
+			sensor_nodes[id] = (agent as BrainAgent).sensors()
+			actuator_nodes[id] = (agent as BrainAgent).actuators()
 	_sensor_plan = []
 	for block: Dictionary in layout["sensor_blocks"]:
 		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
+		var organ := StringName(block["organ"])
 		for row in int(block["rows"]):
-			var node: Node = null
-			var agent: Variant = _agents_by_id.get(ids[row])
-			if agent != null and is_instance_valid(agent):
-				node = (agent as BrainAgent).sensors().get(StringName(block["organ"]))
+			var node: Node = sensor_nodes.get(ids[row], {}).get(organ)
 			var offset: int = int(block["offset"]) + row * int(block["cols"])
 			_sensor_plan.append([node, offset, int(block["cols"])])
 	_actuator_plan = []
 	for block: Dictionary in layout["actuator_blocks"]:
 		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
+		var organ := StringName(block["organ"])
 		for row in int(block["rows"]):
-			var nodes: Array = []
-			var agent: Variant = _agents_by_id.get(ids[row])
-			if agent != null and is_instance_valid(agent):
-				nodes = (agent as BrainAgent).actuators().get(StringName(block["organ"]), [])
+			var nodes: Array = actuator_nodes.get(ids[row], {}).get(organ, [])
 			var offset: int = int(block["offset"]) + row * int(block["cols"])
 			_actuator_plan.append([nodes, offset, int(block["cols"])])
 	_spike_nodes = {}

@@ -1,0 +1,75 @@
+extends Node
+class_name BrainAgent
+# A spikeforge brain for its parent node (the "body"); Godot 3 edition.
+# SpikeforgeWorld finds agents through the "spikeforge_agents" group. Sensor nodes
+# (`organ` + get_values()) and actuator nodes (`organ` + apply_outputs()) are found
+# among the descendants of the body; nodes with `population` + on_spikes() get spikes.
+
+signal brain_spawned(brain_id)
+signal brain_lost(brain_id)
+
+# Circuit name on the server; empty: the name inside genome_file.
+export(String) var circuit = ""
+# Genome JSON file (res:// or absolute) uploaded before spawning; empty when the
+# server already knows `circuit`.
+export(String, FILE, "*.json") var genome_file = ""
+# Reward for this brain, sent with the next exchange (then reset to 0).
+export(float) var pending_reward = 0.0
+
+var brain_id = -1
+
+
+func _enter_tree() -> void:
+	add_to_group("spikeforge_agents")
+
+
+func add_reward(amount: float) -> void:
+	pending_reward += amount
+
+
+func body() -> Node:
+	return get_parent()
+
+
+func sensors() -> Dictionary:
+	var by_organ = {}
+	for node in _collect(body(), "get_values", "organ", []):
+		if by_organ.has(node.organ):
+			push_error("BrainAgent %s: two sensor nodes feed organ %s" % [get_path(), node.organ])
+			continue
+		by_organ[node.organ] = node
+	return by_organ
+
+
+func actuators() -> Dictionary:
+	var by_organ = {}
+	for node in _collect(body(), "apply_outputs", "organ", []):
+		if not by_organ.has(node.organ):
+			by_organ[node.organ] = []
+		by_organ[node.organ].append(node)
+	return by_organ
+
+
+func spike_listeners() -> Array:
+	return _collect(body(), "on_spikes", "population", [])
+
+
+func set_brain(new_id: int) -> void:
+	var old = brain_id
+	brain_id = new_id
+	if old >= 0 and new_id < 0:
+		emit_signal("brain_lost", old)
+	elif new_id >= 0 and new_id != old:
+		emit_signal("brain_spawned", new_id)
+
+
+func _collect(node: Node, method: String, property: String, found: Array) -> Array:
+	if node == null:
+		return found
+	for child in node.get_children():
+		if child != self and child.is_in_group("spikeforge_agents"):
+			continue
+		if child.has_method(method) and child.get(property) != null:
+			found.append(child)
+		_collect(child, method, property, found)
+	return found

@@ -1,0 +1,460 @@
+extends Node
+class_name SpikeforgeWorld
+# The one sync node of a scene (Godot 3 edition): connects to (or launches)
+# `spikeforge serve`, spawns a brain per BrainAgent, and runs ONE exchange per physics
+# frame for all agents. Same behaviour as the Godot 4 addon's SpikeforgeWorld: agents
+# that appear get brains (one SPAWN per circuit), agents that leave lose them (one
+# DESPAWN), sensors are packed in the server's layout order, pending rewards are sent
+# in the same round trip, and each actuator node gets its slice of the outputs. A lost
+# connection is retried every reconnect_interval seconds: the session (and its brains)
+# is resumed if the server still holds it, else every agent gets a fresh brain.
+
+signal connected(resumed)
+signal disconnected(reason)
+signal exchanged(result)
+
+const Proto = preload("res://addons/spikeforge/protocol.gd")
+const Client = preload("res://addons/spikeforge/client.gd")
+
+# Server address (loopback unless the server runs with --allow-remote).
+export(String) var host = "127.0.0.1"
+# Server TCP port.
+export(int, 1, 65535) var port = 47800
+# Token file written by the server; empty means ~/.spikeforge/server.token.
+export(String) var token_file = ""
+# Name this client reports to the server.
+export(String) var client_name = "godot3"
+# Connect (and spawn brains) as soon as the node is ready.
+export(bool) var auto_start = true
+# Start `spikeforge serve` as a child process (this port and token file) on start.
+export(bool) var launch_server = false
+# Command that runs spikeforge when launching the server.
+export(String) var server_command = "spikeforge"
+# Extra arguments for `spikeforge serve`.
+export(PoolStringArray) var server_arguments = PoolStringArray()
+# Seconds to keep trying the first connection.
+export(float) var connect_timeout = 15.0
+# Seconds between reconnection attempts after the connection was lost.
+export(float) var reconnect_interval = 1.0
+# Seconds to wait for any reply before the connection is considered dead.
+export(float) var reply_timeout = 10.0
+# Game time per exchange (s); 0 uses the physics delta.
+export(float) var fixed_frame_dt = 0.0
+# Run exchanges from _physics_process; off: call step() yourself.
+export(bool) var step_in_physics = true
+
+var layout = {}
+var circuits = {}
+# Microseconds spent by the last step: "sense" (reading sensor nodes + packing), "read"
+# (inside the sensor nodes' get_values), "io" (encode, round trip, decode), "act"
+# (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "sim" (server
+# simulation), "total", and "exchange" = total - read - apply - sim: the cost of the
+# exchange itself, GDScript side included, without scene work and simulation.
+var timings = {}
+var exchanges = 0
+# The sensor array and frame time sent by the last exchange (layout order).
+var last_sensors = PoolRealArray()
+var last_frame_dt = 0.0
+
+var _client = Client.new()
+var _agents_by_id = {}
+var _uploaded = {}
+var _sensor_plan = []
+var _actuator_plan = []
+var _spike_nodes = {}
+var _subscriptions = {}
+var _failed_subscriptions = {}
+var _rewards_supported = true
+var _server_pid = -1
+var _retry_at_msec = 0
+var _started = false
+var _in_step = false
+
+
+func _ready() -> void:
+	if auto_start and not Engine.editor_hint:
+		start()
+
+
+func _exit_tree() -> void:
+	stop()
+
+
+func _physics_process(delta: float) -> void:
+	if step_in_physics and _started:
+		step(fixed_frame_dt if fixed_frame_dt > 0.0 else delta)
+
+
+func start() -> bool:
+	_started = true
+	if launch_server and _server_pid < 0:
+		var args = ["serve", "--port", str(port), "--token-file", _token_path()]
+		for a in server_arguments:
+			args.append(a)
+		_server_pid = OS.execute(server_command, args, false)
+		if _server_pid <= 0:
+			push_error("SpikeforgeWorld: could not start %s %s" % [server_command, args])
+	return _connect(connect_timeout, "")
+
+
+func stop() -> void:
+	if _client.is_connected_to_server():
+		_client.bye(false)
+	_started = false
+	if _server_pid > 0:
+		OS.kill(_server_pid)
+		_server_pid = -1
+
+
+func is_online() -> bool:
+	return _client.is_connected_to_server()
+
+
+func session() -> Dictionary:
+	return _client.welcome
+
+
+func set_learning(enabled: bool) -> bool:
+	var reply = _client.request(Proto.set_learning(_client.next_seq(), enabled))
+	if reply.has("error"):
+		push_warning("SpikeforgeWorld: set_learning: %s" % reply["error"])
+		return false
+	return true
+
+
+func save_snapshot(snapshot_name: String) -> bool:
+	var reply = _client.request(Proto.snapshot(_client.next_seq(), snapshot_name, false))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: save %s: %s" % [snapshot_name, reply["error"]])
+		return false
+	return true
+
+
+func server_stats() -> Dictionary:
+	var reply = _client.request(Proto.empty(Proto.MSG_STATS, _client.next_seq()))
+	if reply.has("error"):
+		return {}
+	return Proto.decode_stats(reply["payload"]).get("stats", {})
+
+
+func step(frame_dt: float) -> Dictionary:
+	if _in_step:
+		push_error("SpikeforgeWorld.step was re-entered (from an actuator signal?); ignored")
+		return {"error": "re-entered"}
+	if not _client.is_connected_to_server():
+		_maybe_reconnect()
+		return {"error": "offline"}
+	_in_step = true
+	var result = _step(frame_dt)
+	_in_step = false
+	if result.has("error") and not _client.is_connected_to_server():
+		_lost(str(result["error"]))
+	return result
+
+
+func _step(frame_dt: float) -> Dictionary:
+	var sync = _sync_agents()
+	if sync.has("error"):
+		return sync
+	var t0 = OS.get_ticks_usec()
+	var read_usec = 0
+	var apply_usec = 0
+	var sensors = PoolRealArray()
+	for entry in _sensor_plan:
+		var node = entry[0]
+		var cols = entry[2]
+		if sensors.size() != entry[1]:
+			sensors.resize(entry[1])
+		var values: PoolRealArray
+		if node != null and is_instance_valid(node):
+			var r0 = OS.get_ticks_usec()
+			values = node.get_values()
+			read_usec += OS.get_ticks_usec() - r0
+		if values.size() != cols:
+			values.resize(cols)
+		sensors.append_array(values)
+	sensors.resize(int(layout.get("sensor_floats", 0)))
+	var t1 = OS.get_ticks_usec()
+	last_sensors = sensors
+	last_frame_dt = frame_dt
+	var reward_sent = _send_rewards()
+	if not _client.send(Proto.exchange(_client.next_seq(), int(layout.get("epoch", 0)), frame_dt, sensors)):
+		return _client.last_error
+	if reward_sent:
+		var ack = _client.receive()
+		if ack.has("error"):
+			if int(ack.get("code", 0)) == Proto.ERR_UNSUPPORTED:
+				_rewards_supported = false
+				push_warning("SpikeforgeWorld: the server has no reward input; rewards are dropped")
+			elif not _client.is_connected_to_server():
+				return ack
+	var reply = _client.receive()
+	if reply.has("error"):
+		if int(reply.get("code", 0)) == Proto.ERR_STALE_LAYOUT:
+			_refresh_layout()
+		return reply
+	var result = Proto.decode_exchange_result(reply["payload"])
+	var t2 = OS.get_ticks_usec()
+	var outputs = result.get("actuators", PoolRealArray())
+	for entry in _actuator_plan:
+		var offset = entry[1]
+		var part = PoolRealArray()
+		part.resize(entry[2])
+		for i in entry[2]:
+			part[i] = outputs[offset + i]
+		for node in entry[0]:
+			if is_instance_valid(node):
+				var a0 = OS.get_ticks_usec()
+				node.apply_outputs(part, frame_dt)
+				apply_usec += OS.get_ticks_usec() - a0
+	_dispatch_spikes(result.get("batches", []))
+	var t3 = OS.get_ticks_usec()
+	exchanges += 1
+	var sim = int(result.get("sim_us", 0))
+	timings = {"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "act": t3 - t2, "apply": apply_usec,
+		"sim": sim, "total": t3 - t0, "exchange": (t3 - t0) - read_usec - apply_usec - sim}
+	emit_signal("exchanged", result)
+	return result
+
+
+func _send_rewards() -> bool:
+	if not _rewards_supported:
+		return false
+	var ids = PoolIntArray()
+	var rewards = PoolRealArray()
+	for id in _agents_by_id:
+		var agent = _agents_by_id[id]
+		if is_instance_valid(agent) and agent.pending_reward != 0.0:
+			ids.append(id)
+			rewards.append(agent.pending_reward)
+			agent.pending_reward = 0.0
+	if ids.size() == 0:
+		return false
+	return _client.send(Proto.reward(_client.next_seq(), ids, rewards))
+
+
+# ------------------------------------------------------------------ agents and layout
+func _sync_agents() -> Dictionary:
+	var gone = PoolIntArray()
+	for id in _agents_by_id:
+		var agent = _agents_by_id[id]
+		if not is_instance_valid(agent) or not agent.is_inside_tree():
+			gone.append(id)
+	if gone.size() > 0:
+		for id in gone:
+			_agents_by_id.erase(id)
+		var reply = _client.request(Proto.despawn(_client.next_seq(), gone))
+		if reply.has("error"):
+			return reply
+		_set_layout(Proto.decode_layout(reply["payload"]))
+	var pending = {}
+	var pending_order = []
+	for agent in get_tree().get_nodes_in_group("spikeforge_agents"):
+		if not agent.has_method("set_brain") or agent.brain_id >= 0 or not agent.is_inside_tree():
+			continue
+		var circuit_name = _circuit_for(agent)
+		if circuit_name == "":
+			continue
+		if not pending.has(circuit_name):
+			pending[circuit_name] = []
+			pending_order.append(circuit_name)
+		pending[circuit_name].append(agent)
+	for circuit_name in pending_order:
+		var group = pending[circuit_name]
+		var reply = _client.request(Proto.spawn(_client.next_seq(), circuit_name, group.size()))
+		if reply.has("error"):
+			push_error("SpikeforgeWorld: spawn %s: %s" % [circuit_name, reply["error"]])
+			if not _client.is_connected_to_server():
+				return reply
+			for agent in group:
+				agent.circuit = ""
+				agent.genome_file = ""
+			continue
+		var spawned = Proto.decode_spawned(reply["payload"])
+		var ids = spawned["brain_ids"]
+		for i in ids.size():
+			_agents_by_id[ids[i]] = group[i]
+			group[i].set_brain(ids[i])
+		_set_layout(spawned["layout"])
+	if pending.size() > 0 or gone.size() > 0:
+		return _ensure_subscriptions()
+	return {}
+
+
+func _ensure_subscriptions() -> Dictionary:
+	var wanted = {}
+	for id in _spike_nodes:
+		for node in _spike_nodes[id]:
+			wanted[str(node.population)] = true
+	for population in wanted:
+		if population in _subscriptions.values() or _failed_subscriptions.has(population):
+			continue
+		var reply = _client.request(Proto.subscribe(_client.next_seq(), population, PoolIntArray()))
+		if reply.has("error"):
+			push_error("SpikeforgeWorld: subscribe %s: %s" % [population, reply["error"]])
+			if not _client.is_connected_to_server():
+				return reply
+			_failed_subscriptions[population] = true
+			continue
+		_subscriptions[Proto.decode_subscribed(reply["payload"])["sub_id"]] = population
+	return {}
+
+
+func _circuit_for(agent) -> String:
+	if agent.genome_file != "":
+		if _uploaded.has(agent.genome_file):
+			return _uploaded[agent.genome_file]
+		var f = File.new()
+		if f.open(agent.genome_file, File.READ) != OK:
+			push_error("BrainAgent %s: cannot read genome_file %s" % [agent.name, agent.genome_file])
+			agent.genome_file = ""
+			return ""
+		var text = f.get_as_text()
+		f.close()
+		var reply = _client.request(Proto.upload_genome(_client.next_seq(), text))
+		if reply.has("error"):
+			push_error("BrainAgent %s: genome %s: %s" % [agent.name, agent.genome_file, reply["error"]])
+			agent.genome_file = ""
+			return ""
+		var listed = Proto.decode_circuits(reply["payload"]).get("circuits", [])
+		for c in listed:
+			circuits[c["name"]] = c
+		_uploaded[agent.genome_file] = listed[0]["name"] if listed.size() > 0 else ""
+		return _uploaded[agent.genome_file]
+	if agent.circuit == "":
+		push_error("BrainAgent %s: set circuit or genome_file" % agent.get_path())
+	return agent.circuit
+
+
+func _refresh_layout() -> void:
+	var reply = _client.request(Proto.empty(Proto.MSG_GET_LAYOUT, _client.next_seq()))
+	if not reply.has("error"):
+		_set_layout(Proto.decode_layout(reply["payload"]))
+
+
+func _set_layout(new_layout: Dictionary) -> void:
+	if new_layout.has("error"):
+		push_error("SpikeforgeWorld: bad LAYOUT from the server: %s" % new_layout["error"])
+		return
+	layout = new_layout
+	var ids_of = {}
+	for group in layout["groups"]:
+		ids_of[group["circuit"]] = group["brain_ids"]
+	var sensor_nodes = {}
+	var actuator_nodes = {}
+	for id in _agents_by_id:
+		var agent = _agents_by_id[id]
+		if is_instance_valid(agent):
+			sensor_nodes[id] = agent.sensors()
+			actuator_nodes[id] = agent.actuators()
+	_sensor_plan = []
+	for block in layout["sensor_blocks"]:
+		var ids = ids_of.get(block["circuit"], PoolIntArray())
+		for row in block["rows"]:
+			var node = sensor_nodes.get(ids[row], {}).get(block["organ"])
+			_sensor_plan.append([node, block["offset"] + row * block["cols"], block["cols"]])
+	_actuator_plan = []
+	for block in layout["actuator_blocks"]:
+		var ids = ids_of.get(block["circuit"], PoolIntArray())
+		for row in block["rows"]:
+			var nodes = actuator_nodes.get(ids[row], {}).get(block["organ"], [])
+			_actuator_plan.append([nodes, block["offset"] + row * block["cols"], block["cols"]])
+	_spike_nodes = {}
+	for id in _agents_by_id:
+		var agent = _agents_by_id[id]
+		if is_instance_valid(agent):
+			var listeners = agent.spike_listeners()
+			if listeners.size() > 0:
+				_spike_nodes[id] = listeners
+
+
+func _dispatch_spikes(batches: Array) -> void:
+	for batch in batches:
+		var population = _subscriptions.get(batch["sub_id"], "")
+		var brains = batch["brain_ids"]
+		var steps = batch["steps"]
+		var neurons = batch["neurons"]
+		var per_brain = {}
+		for k in brains.size():
+			var id = brains[k]
+			if not _spike_nodes.has(id):
+				continue
+			if not per_brain.has(id):
+				per_brain[id] = [[], PoolIntArray()]
+			per_brain[id][0].append(steps[k])
+			per_brain[id][1].append(neurons[k])
+		for id in per_brain:
+			for node in _spike_nodes[id]:
+				if is_instance_valid(node) and str(node.population) == population:
+					node.on_spikes(per_brain[id][0], per_brain[id][1])
+
+
+# ------------------------------------------------------------------ connection
+func _token_path() -> String:
+	if token_file != "":
+		return token_file
+	return OS.get_environment("HOME").plus_file(".spikeforge/server.token")
+
+
+func _read_token() -> String:
+	var f = File.new()
+	if f.open(_token_path(), File.READ) != OK:
+		return ""
+	var text = f.get_as_text().strip_edges()
+	f.close()
+	return text
+
+
+func _connect(timeout: float, resume_token: String) -> bool:
+	_client.reply_timeout = reply_timeout
+	var deadline = OS.get_ticks_msec() + int(timeout * 1000.0)
+	var welcome = {}
+	while true:
+		var token = _read_token()
+		if token != "":
+			welcome = _client.open(host, port, token, client_name, resume_token, min(timeout, 2.0))
+			if not welcome.has("error"):
+				break
+			if resume_token != "" and int(welcome.get("code", 0)) == Proto.ERR_NOT_FOUND:
+				resume_token = ""
+				_forget_brains()
+				continue
+		if OS.get_ticks_msec() > deadline:
+			var why = welcome.get("error", "token file %s is empty or missing" % _token_path())
+			push_warning("SpikeforgeWorld: cannot connect to %s:%d: %s" % [host, port, why])
+			return false
+		OS.delay_msec(50)
+	if welcome.get("resumed", false):
+		_refresh_layout()
+	else:
+		_forget_brains()
+	emit_signal("connected", welcome.get("resumed", false))
+	return true
+
+
+func _forget_brains() -> void:
+	for id in _agents_by_id:
+		var agent = _agents_by_id[id]
+		if is_instance_valid(agent):
+			agent.set_brain(-1)
+	_agents_by_id = {}
+	_uploaded = {}
+	_subscriptions = {}
+	_failed_subscriptions = {}
+	_spike_nodes = {}
+	_sensor_plan = []
+	_actuator_plan = []
+	layout = {}
+
+
+func _lost(reason: String) -> void:
+	push_warning("SpikeforgeWorld: connection lost: %s" % reason)
+	_retry_at_msec = OS.get_ticks_msec() + int(reconnect_interval * 1000.0)
+	emit_signal("disconnected", reason)
+
+
+func _maybe_reconnect() -> void:
+	if OS.get_ticks_msec() < _retry_at_msec:
+		return
+	_retry_at_msec = OS.get_ticks_msec() + int(reconnect_interval * 1000.0)
+	_connect(0.2, _client.welcome.get("resume_token", ""))

@@ -1,0 +1,189 @@
+extends Node2D
+# Foragers arena (Godot 3). Builds walls and food, spawns the foragers; the
+# SpikeforgeWorld child gives each one a brain. Food eaten = reward 1 for that brain.
+#
+# Settings come from the exported variables, or from environment variables (used by the
+# end-to-end test, tests/integration/test_godot3_e2e.py):
+#   SPIKEFORGE_PORT, SPIKEFORGE_TOKEN_FILE  server to connect to
+#   SPIKEFORGE_AGENTS                       number of foragers
+#   SPIKEFORGE_EXCHANGES                    quit after this many exchanges (0: run on)
+#   SPIKEFORGE_TIME_LIMIT                   quit after this many seconds (wall clock)
+#   SPIKEFORGE_RECORD                       file to record every exchange into
+#   SPIKEFORGE_SEED                         seed of the arena's own random layout
+# It prints "SPIKEFORGE_PROGRESS <exchanges> <session>" every 100 exchanges and
+# "SPIKEFORGE_DONE <json>" (counts and timings) at the end.
+
+const Proto = preload("res://addons/spikeforge/protocol.gd")
+const ForagerScene = preload("res://forager.tscn")
+const FoodScript = preload("res://food.gd")
+
+export(int) var agents = 100
+export(int) var food_count = 40
+export(Rect2) var arena = Rect2(0, 0, 1600, 1000)
+export(int) var exchanges_to_run = 0
+export(float) var time_limit = 0.0
+export(int) var arena_seed = 1
+
+var rng = RandomNumberGenerator.new()
+var foragers = []
+var record: File = null
+var timing_rows = []
+var sessions = {}
+var online_exchanges = 0
+var start_msec = 0
+var headless = OS.get_name() == "Server"
+
+onready var world = $SpikeforgeWorld
+
+
+func _enter_tree() -> void:
+	# environment overrides, applied before SpikeforgeWorld._ready connects
+	var w = $SpikeforgeWorld
+	if OS.get_environment("SPIKEFORGE_PORT") != "":
+		w.port = int(OS.get_environment("SPIKEFORGE_PORT"))
+	if OS.get_environment("SPIKEFORGE_TOKEN_FILE") != "":
+		w.token_file = OS.get_environment("SPIKEFORGE_TOKEN_FILE")
+	if OS.get_environment("SPIKEFORGE_AGENTS") != "":
+		agents = int(OS.get_environment("SPIKEFORGE_AGENTS"))
+	if OS.get_environment("SPIKEFORGE_EXCHANGES") != "":
+		exchanges_to_run = int(OS.get_environment("SPIKEFORGE_EXCHANGES"))
+	if OS.get_environment("SPIKEFORGE_TIME_LIMIT") != "":
+		time_limit = float(OS.get_environment("SPIKEFORGE_TIME_LIMIT"))
+	if OS.get_environment("SPIKEFORGE_SEED") != "":
+		arena_seed = int(OS.get_environment("SPIKEFORGE_SEED"))
+	var record_path = OS.get_environment("SPIKEFORGE_RECORD")
+	if record_path != "":
+		record = File.new()
+		if record.open(record_path, File.WRITE) != OK:
+			push_error("cannot write the record file %s" % record_path)
+			record = null
+
+
+func _ready() -> void:
+	start_msec = OS.get_ticks_msec()
+	rng.seed = arena_seed
+	_build_walls()
+	for _i in food_count:
+		var food = Area2D.new()
+		food.set_script(FoodScript)
+		food.collision_layer = 2
+		food.collision_mask = 4
+		var shape = CollisionShape2D.new()
+		shape.shape = CircleShape2D.new()
+		shape.shape.radius = 6.0
+		food.add_child(shape)
+		food.rng = rng
+		food.arena = arena
+		add_child(food)
+		food.relocate()
+	for i in agents:
+		var f = ForagerScene.instance()
+		f.name = "Forager%03d" % i
+		f.position = Vector2(rng.randf_range(arena.position.x + 40, arena.end.x - 40),
+			rng.randf_range(arena.position.y + 40, arena.end.y - 40))
+		f.rotation = rng.randf_range(-PI, PI)
+		add_child(f)
+		foragers.append(f)
+	world.connect("exchanged", self, "_on_exchanged")
+
+
+func _build_walls() -> void:
+	var t = 20.0
+	var r = arena
+	var rects = [
+		Rect2(r.position.x - t, r.position.y - t, r.size.x + 2 * t, t),
+		Rect2(r.position.x - t, r.end.y, r.size.x + 2 * t, t),
+		Rect2(r.position.x - t, r.position.y, t, r.size.y),
+		Rect2(r.end.x, r.position.y, t, r.size.y),
+		Rect2(r.position.x + r.size.x * 0.45, r.position.y + r.size.y * 0.3, 40, r.size.y * 0.4),
+	]
+	for rect in rects:
+		var body = StaticBody2D.new()
+		body.collision_layer = 1
+		body.collision_mask = 0
+		var shape = CollisionShape2D.new()
+		shape.shape = RectangleShape2D.new()
+		shape.shape.extents = rect.size / 2.0
+		body.position = rect.position + rect.size / 2.0
+		body.add_child(shape)
+		add_child(body)
+
+
+func _on_exchanged(result: Dictionary) -> void:
+	online_exchanges += 1
+	var session = int(world.session().get("session_id", 0))
+	sessions[session] = sessions.get(session, 0) + 1
+	timing_rows.append(world.timings.duplicate())
+	if record != null:
+		record.store_32(0x31434552)  # "REC1"
+		record.store_32(session)
+		record.store_32(int(result["epoch"]))
+		record.store_32(int(result["steps"]))
+		record.store_double(world.last_frame_dt)
+		record.store_32(world.last_sensors.size())
+		record.store_buffer(Proto.floats_to_bytes(world.last_sensors))
+		var act = result["actuators"]
+		record.store_32(act.size())
+		record.store_buffer(Proto.floats_to_bytes(act))
+	if online_exchanges % 100 == 0:
+		print("SPIKEFORGE_PROGRESS %d %d" % [online_exchanges, session])
+
+
+func _physics_process(_delta: float) -> void:
+	if not headless:
+		for f in foragers:
+			f.update()
+	var over_time = time_limit > 0.0 and (OS.get_ticks_msec() - start_msec) > time_limit * 1000.0
+	if (exchanges_to_run > 0 and online_exchanges >= exchanges_to_run) or over_time:
+		_finish(over_time)
+
+
+func _finish(timed_out: bool) -> void:
+	set_physics_process(false)
+	if record != null:
+		record.close()
+	var eaten = 0
+	for f in foragers:
+		eaten += f.eaten
+	var summary = {
+		"exchanges": online_exchanges, "timed_out": timed_out, "agents": foragers.size(),
+		"sessions": sessions, "eaten": eaten, "timings": _timing_summary(),
+		"brains": _brain_count(),
+	}
+	world.stop()
+	print("SPIKEFORGE_DONE " + JSON.print(summary))
+	get_tree().quit(0)
+
+
+func _brain_count() -> int:
+	var n = 0
+	for f in foragers:
+		if f.get_node("BrainAgent").brain_id >= 0:
+			n += 1
+	return n
+
+
+func _timing_summary() -> Dictionary:
+	var out = {}
+	for key in ["sense", "read", "io", "act", "apply", "sim", "total", "exchange"]:
+		var values = []
+		for row in timing_rows:
+			values.append(row.get(key, 0))
+		out[key] = _stats(values)
+	var net = []
+	for row in timing_rows:
+		net.append(row.get("io", 0) - row.get("sim", 0))
+	out["io_minus_sim"] = _stats(net)
+	return out
+
+
+func _stats(values: Array) -> Dictionary:
+	if values.empty():
+		return {}
+	values.sort()
+	var n = values.size()
+	var total = 0
+	for v in values:
+		total += v
+	return {"median": values[n / 2], "p95": values[min(n - 1, int(n * 0.95))],
+		"mean": float(total) / n, "max": values[n - 1]}
