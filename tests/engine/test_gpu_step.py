@@ -75,13 +75,15 @@ def test_sleeping_and_lod_brains(adapter: dict[str, Any]) -> None:
     assert not np.array_equal(gpu.layout.brain_step, np.full(gpu.layout.n_brains, gpu.layout.brain_step[0]))
 
 
-def test_chunked_buffers_give_the_same_answers(adapter: dict[str, Any]) -> None:
+@pytest.mark.parametrize("wg_per_spike", [False, True])
+def test_chunked_buffers_give_the_same_answers(adapter: dict[str, Any], wg_per_spike: bool) -> None:
     from spikeforge.engine.wgpu_backend import GpuBackend
 
     ref = make_world("numpy")
     gpu = make_world("numpy")
     gpu.backend.close()
-    gpu.backend = GpuBackend(gpu.layout, chunk_bytes=8192)  # force several synapse and ring chunks
+    # force several synapse and ring chunks, and both propagation strategies
+    gpu.backend = GpuBackend(gpu.layout, chunk_bytes=8192, wg_per_spike=wg_per_spike)
     assert len(gpu.backend._bufs["syn"]) > 2 and len(gpu.backend._bufs["ring"]) > 2
     assert "syn_2" in gpu.backend.kernel_source("propagate")
     a = run_frames(ref, 6, 5)

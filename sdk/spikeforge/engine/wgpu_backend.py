@@ -268,6 +268,9 @@ class GpuBackend(Backend):
         Largest binding (bytes) for the chunked arrays (synapses, delay ring); defaults to
         the device's ``max_storage_buffer_binding_size``. Tests use small values to
         exercise chunking.
+    wg_per_spike : bool, optional
+        Propagate each spike with a whole workgroup (default: when the mean fan-out is at
+        least ``WIDE_FANOUT`` synapses) instead of one invocation per spike.
     checkpoint_frames : int
         Frames between automatic host checkpoints (full download) that bound the replay
         log used for the CPU fallback. 0 disables automatic checkpoints.
@@ -275,7 +278,8 @@ class GpuBackend(Backend):
 
     name: ClassVar[str] = "gpu"
 
-    def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256) -> None:
+    def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256,
+                 wg_per_spike: bool | None = None) -> None:
         super().__init__(layout)
         refuse_unsupported(layout)
         self.gpu = gpu_device()
@@ -297,7 +301,7 @@ class GpuBackend(Backend):
             raise ValueError(f"layout: too large for 32-bit GPU indexing ({n} neurons, depth {L.depth}, "
                              f"{L.n_synapses} synapses)")
         # propagation: a workgroup per spike pays off only for wide fan-out
-        self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1)
+        self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1) if wg_per_spike is None else wg_per_spike
         self._build_tables()
         self._upload_all()
         self._compile()
