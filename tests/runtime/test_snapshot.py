@@ -189,6 +189,9 @@ def test_wrong_version_and_format_are_refused(saved: tuple[Path, World], tmp_pat
     _rewrite(path, bad, edit_manifest=lambda m: m.update(version=2))
     with pytest.raises(SnapshotError, match="version 2"):
         World.load(bad, backend="numpy")
+    _rewrite(path, bad, edit_manifest=lambda m: m.update(version=True))  # JSON true == 1 in Python
+    with pytest.raises(SnapshotError, match="version True"):
+        World.load(bad, backend="numpy")
     _rewrite(path, bad, edit_manifest=lambda m: m.update(format="something-else"))
     with pytest.raises(SnapshotError, match="format"):
         World.load(bad, backend="numpy")

@@ -73,7 +73,7 @@ def genome_to_circuit(doc: Any) -> Circuit:
     if doc.get("format") != GENOME_FORMAT:
         raise GenomeError("format", f"expected {GENOME_FORMAT!r}, got {doc.get('format')!r}")
     version = doc.get("version")
-    if version != GENOME_VERSION:
+    if isinstance(version, bool) or version != GENOME_VERSION:  # JSON true == 1 in Python
         raise GenomeError("version", f"unsupported version {version!r}; this reader supports {GENOME_VERSION}")
     circuit = circuit_from_dict(doc.get("circuit"), "circuit")
     circuit.validate("circuit")

@@ -101,7 +101,7 @@ def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 raise SnapshotError(f"{path}: no manifest.json (not a spikeforge snapshot)") from None
             if not isinstance(manifest, dict) or manifest.get("format") != SNAPSHOT_FORMAT:
                 raise SnapshotError(f"{path}: format is not {SNAPSHOT_FORMAT!r}")
-            if manifest.get("version") != SNAPSHOT_VERSION:
+            if isinstance(manifest.get("version"), bool) or manifest.get("version") != SNAPSHOT_VERSION:
                 raise SnapshotError(f"{path}: unsupported snapshot version {manifest.get('version')!r}; "
                                     f"this reader supports {SNAPSHOT_VERSION}")
             arrays: dict[str, np.ndarray] = {}
