@@ -77,6 +77,7 @@ GainPredictor = Callable[[int, int], bool]
 _REGISTRY: dict[str, tuple[BackendFactory, Callable[[], str | None]]] = {}
 _GAIN: dict[str, GainPredictor] = {}
 AUTO_ORDER: list[str] = []
+_PRIORITY: dict[str, int] = {}
 
 
 def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[], str | None],
@@ -90,7 +91,10 @@ def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[
     if predict_gain is not None:
         _GAIN[name] = predict_gain
     if auto_priority is not None and name not in AUTO_ORDER:
-        AUTO_ORDER.insert(min(auto_priority, len(AUTO_ORDER)), name)
+        # "auto" tries lower priorities first, whatever order the modules were imported in
+        _PRIORITY[name] = auto_priority
+        AUTO_ORDER.append(name)
+        AUTO_ORDER.sort(key=lambda b: _PRIORITY[b])
 
 
 def available_backends() -> dict[str, str | None]:

@@ -884,4 +884,4 @@ def _predict_gain(n_neurons: int, n_synapses: int) -> bool:
 if os.environ.get("SPIKEFORGE_DISABLE_GPU", "") not in ("", "0"):
     register_backend("gpu", GpuBackend, lambda: "disabled by SPIKEFORGE_DISABLE_GPU")
 else:
-    register_backend("gpu", GpuBackend, gpu_unavailable, auto_priority=0, predict_gain=_predict_gain)
+    register_backend("gpu", GpuBackend, gpu_unavailable, auto_priority=-1, predict_gain=_predict_gain)
