@@ -302,6 +302,16 @@ class Circuit:
                 if target in read_pops:
                     raise GenomeError(f"{opath}.population", f"population {target!r} already has an actuator")
                 read_pops.add(target)
+        # an actuator here and one inside a sub-circuit must not read the same population
+        owner: dict[str, str] = {}
+        for a in self._flatten_unchecked().actuators:
+            first = owner.setdefault(a.population, a.name)
+            if first != a.name:
+                here = a.name if "." not in a.name else first
+                where = next((f"{path}.organs[{i}].population" for i, o in enumerate(self.organs)
+                              if isinstance(o, ActuatorSpec) and o.name == here), f"{path}.organs")
+                raise GenomeError(where, f"population {a.population!r} already has an actuator "
+                                         f"({first if here == a.name else a.name!r})")
 
     def _sizes(self) -> dict[str, int]:
         sizes = {p.name: p.size for p in self.populations}
