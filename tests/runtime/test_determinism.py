@@ -134,3 +134,22 @@ def test_despawned_handles_fail_clearly() -> None:
     with pytest.raises(LookupError, match=str(a.id)):
         w.despawn(a)
     assert w.brains == [b]
+
+
+def test_partial_advance_path_matches_the_all_brains_path() -> None:
+    """When some brains sleep or skip a frame (LOD), the others run through the
+    per-brain selection path of the step; their trajectory must equal a run where
+    every brain is active (the whole-array path)."""
+    mixed = World(dt=0.001, backend="numpy", seed=17)
+    x, sleeper, slow = mixed.spawn(rich_circuit(), count=3)
+    sleeper.sleep()
+    slow.lod_every = 3
+    got = [s for s in _run(mixed, [x, sleeper, slow], range(20)) if s[1] == x.id]
+
+    alone = World(dt=0.001, backend="numpy", seed=17)
+    (y,) = alone.spawn(rich_circuit())
+    alone.despawn(alone.spawn(rich_circuit(), count=2))
+    ref = _run(alone, [y], range(20))
+    assert got == ref and len(ref) > 100
+    assert_states_equal(_own_state(mixed, x), _own_state(alone, y))
+    assert 0 < slow.steps < x.steps and sleeper.steps == 0
