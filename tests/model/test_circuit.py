@@ -162,3 +162,22 @@ def test_organ_specs_shape_and_order() -> None:
     assert SensorSpec("s", "p", channels=3).shape == (3,)
     assert ActuatorSpec("a", "p", channels=3, kind="population_vector").shape == (1,)
     assert ActuatorSpec("a", "p", channels=3, kind="rate").width == 3
+
+
+def test_derive_reaches_a_projection_whose_default_name_has_a_dot() -> None:
+    c = Circuit("p").include("left", eye()).add_population("m", 2, LIF())
+    c.connect("left.out", "m")
+    assert c.projections[0].name == "left.out->m"
+    d = c.derive("q", {"left.out->m.weight": 3.0, "left.feed.delay": 4})
+    assert d.projections[0].weight == Constant(3.0)
+    assert d.subcircuits["left"].projections[0].delay == 4
+
+
+def test_dotted_subcircuit_instance_in_a_genome_is_rejected() -> None:
+    import json
+
+    doc = json.loads(dumps(creature()))
+    doc["circuit"]["subcircuits"]["le.ft"] = doc["circuit"]["subcircuits"].pop("left")
+    with pytest.raises(GenomeError) as info:
+        loads(json.dumps(doc))
+    assert info.value.field == "circuit.subcircuits.le.ft"

@@ -186,10 +186,13 @@ class Circuit:
         return c
 
     def _override(self, target: str, attr: str, value: Any, key: str) -> None:
-        head, _, rest = target.partition(".")
-        if rest and head in self.subcircuits:
-            self.subcircuits[head]._override(rest, attr, value, key)
-            return
+        # parts of this level first: a projection's default name ("sub.port->pop") may hold a dot
+        if not any(p.name == target for p in self.populations) and not any(
+                pr.name == target for pr in self.projections):
+            head, _, rest = target.partition(".")
+            if rest and head in self.subcircuits:
+                self.subcircuits[head]._override(rest, attr, value, key)
+                return
         for i, p in enumerate(self.populations):
             if p.name == target:
                 if attr in ("size", "v_init"):
@@ -255,6 +258,8 @@ class Circuit:
                 raise GenomeError(f"{path}.populations[{i}].name", f"duplicate population {p.name!r}")
             names.add(p.name)
         for inst, sub in self.subcircuits.items():
+            if not isinstance(inst, str) or not inst or "." in inst:
+                raise GenomeError(f"{path}.subcircuits.{inst}", "an instance name must be non-empty without '.'")
             if inst in names:
                 raise GenomeError(f"{path}.subcircuits.{inst}", "clashes with a population name")
             sub.validate(f"{path}.subcircuits.{inst}")
