@@ -181,3 +181,19 @@ def test_dotted_subcircuit_instance_in_a_genome_is_rejected() -> None:
     with pytest.raises(GenomeError) as info:
         loads(json.dumps(doc))
     assert info.value.field == "circuit.subcircuits.le.ft"
+
+
+def test_fixed_in_degree_without_self_is_checked_before_spawning() -> None:
+    from spikeforge import FixedInDegree
+
+    ok = Circuit("k").add_population("a", 5, LIF()).connect("a", "a", FixedInDegree(4, allow_self=False))
+    ok.validate()
+    World(dt=0.001, backend="numpy").spawn(ok)
+    bad = Circuit("k").add_population("a", 5, LIF()).connect("a", "a", FixedInDegree(5, allow_self=False))
+    with pytest.raises(GenomeError, match="self-connections excluded") as info:
+        bad.validate()
+    assert info.value.field == "circuit.projections[0].rule.k"
+    world = World(dt=0.001, backend="numpy")
+    with pytest.raises(GenomeError):
+        world.spawn(bad)
+    assert world.prototypes == []  # nothing half-registered

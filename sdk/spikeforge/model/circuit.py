@@ -285,7 +285,7 @@ class Circuit:
                     ends.append(sizes[self.resolve(ref)])
                 except KeyError:
                     raise GenomeError(f"{ppath}.{end}", f"dangling reference {ref!r}") from None
-            _check_rule_fits(pr.rule, ends[0], ends[1], ppath)
+            _check_rule_fits(pr.rule, ends[0], ends[1], ppath, self.resolve(pr.pre) == self.resolve(pr.post))
         organ_names: set[str] = set()
         read_pops: set[str] = set()
         for i, o in enumerate(self.organs):
@@ -337,11 +337,14 @@ class Circuit:
         }
 
 
-def _check_rule_fits(rule: Rule, n_pre: int, n_post: int, path: str) -> None:
+def _check_rule_fits(rule: Rule, n_pre: int, n_post: int, path: str, same: bool = False) -> None:
     if isinstance(rule, OneToOne) and n_pre != n_post:
         raise GenomeError(f"{path}.rule", f"one_to_one needs equal sizes, got {n_pre} and {n_post}")
-    if isinstance(rule, FixedInDegree) and rule.k > n_pre:
-        raise GenomeError(f"{path}.rule.k", f"k={rule.k} exceeds the {n_pre} pre neurons")
+    if isinstance(rule, FixedInDegree):
+        avail = n_pre - (1 if same and not rule.allow_self and n_post > 0 else 0)
+        if rule.k > avail:
+            raise GenomeError(f"{path}.rule.k", f"k={rule.k} exceeds the {avail} available pre neurons"
+                                                + (" (self-connections excluded)" if avail < n_pre else ""))
     if isinstance(rule, Pairs):
         if rule.pre and max(rule.pre) >= n_pre:
             raise GenomeError(f"{path}.rule.pre", f"index {max(rule.pre)} out of range for {n_pre} neurons")
