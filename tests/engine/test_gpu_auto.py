@@ -83,3 +83,21 @@ def test_calibration_measures_and_caches(cache: Path) -> None:
     assert all(t > 0 for _, _, t in model["samples"]["gpu"] + model["samples"]["cpu"])
     # lavapipe is a CPU emulation: no gain predicted at game sizes
     assert gpu_cost.predict_gain(100_000, 8_000_000) is False
+
+
+def test_auto_passes_over_the_gpu_for_worlds_that_learn(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.model import Circuit, FixedProbability
+    from spikeforge.model.plasticity import STDP
+
+    monkeypatch.setattr(gpu_cost, "MIN_NEURONS", 100)
+    write_model(cache, [0.0, 0.0, 0.0], [1.0, 0.0, 0.0])  # the GPU would always win
+    c = Circuit("learner").add_population("a", 100).add_population("b", 100)
+    c.connect("a", "b", FixedProbability(0.2), weight=0.5, plasticity=STDP())
+    w = World(backend="auto")
+    w.spawn(c, 2)
+    assert w.backend.name != "gpu"
+    name, reasons = resolve_backend("auto", layout=w.layout)
+    assert name != "gpu" and any("plasticity" in r and "learner:a->b" in r for r in reasons)
+    plain = World(backend="auto")
+    plain.spawn(feature_net(), 2)
+    assert plain.backend.name == "gpu"

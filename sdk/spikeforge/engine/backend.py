@@ -76,20 +76,26 @@ BackendFactory = Callable[[Layout], Backend]
 GainPredictor = Callable[[int, int], bool]
 _REGISTRY: dict[str, tuple[BackendFactory, Callable[[], str | None]]] = {}
 _GAIN: dict[str, GainPredictor] = {}
+_UNSUPPORTED: dict[str, Callable[[Layout], str | None]] = {}
 AUTO_ORDER: list[str] = []
 _PRIORITY: dict[str, int] = {}
 
 
 def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[], str | None],
-                     auto_priority: int | None = None, predict_gain: GainPredictor | None = None) -> None:
+                     auto_priority: int | None = None, predict_gain: GainPredictor | None = None,
+                     unsupported: Callable[[Layout], str | None] | None = None) -> None:
     """Register ``factory`` under ``name``; ``unavailable()`` returns why it cannot run, or None.
 
     ``predict_gain(n_neurons, n_synapses)``, if given, makes ``"auto"`` pick this backend
     only for layouts where it predicts a gain over the next candidates (e.g. a GPU cost model).
+    ``unsupported(layout)``, if given, returns why this backend cannot run a layout (e.g. a
+    feature it does not implement); ``"auto"`` then passes it over.
     """
     _REGISTRY[name] = (factory, unavailable)
     if predict_gain is not None:
         _GAIN[name] = predict_gain
+    if unsupported is not None:
+        _UNSUPPORTED[name] = unsupported
     if auto_priority is not None and name not in AUTO_ORDER:
         # "auto" tries lower priorities first, whatever order the modules were imported in
         _PRIORITY[name] = auto_priority
@@ -103,13 +109,17 @@ def available_backends() -> dict[str, str | None]:
     return {name: why() for name, (_, why) in _REGISTRY.items()}
 
 
-def resolve_backend(name: str, size: tuple[int, int] | None = None) -> tuple[str, list[str]]:
+def resolve_backend(name: str, size: tuple[int, int] | None = None,
+                    layout: Layout | None = None) -> tuple[str, list[str]]:
     """The backend that ``name`` selects, and the reasons for passing over others (auto).
 
-    ``size`` is ``(n_neurons, n_synapses)`` of the layout to run; backends registered with
-    a ``predict_gain`` hook are chosen by ``"auto"`` only when it predicts a gain for that
-    size (with no size given they are passed over).
+    ``size`` is ``(n_neurons, n_synapses)`` of the layout to run (taken from ``layout`` if
+    given); backends registered with a ``predict_gain`` hook are chosen by ``"auto"`` only
+    when it predicts a gain for that size (with no size given they are passed over), and
+    backends whose ``unsupported(layout)`` hook names a reason are passed over.
     """
+    if size is None and layout is not None:
+        size = (layout.n_neurons, layout.n_synapses)
     _load_builtin()
     if name != "auto":
         if name not in _REGISTRY:
@@ -124,6 +134,11 @@ def resolve_backend(name: str, size: tuple[int, int] | None = None) -> tuple[str
             n_n, n_s = size if size is not None else (0, 0)
             reasons.append(f"{cand}: no predicted gain for {n_n} neurons, {n_s} synapses")
             continue
+        if cand in _UNSUPPORTED and layout is not None:
+            why_not = _UNSUPPORTED[cand](layout)
+            if why_not is not None:
+                reasons.append(f"{cand}: {why_not}")
+                continue
         why = _REGISTRY[cand][1]()
         if why is None:
             return cand, reasons
@@ -132,7 +147,7 @@ def resolve_backend(name: str, size: tuple[int, int] | None = None) -> tuple[str
 
 
 def create_backend(name: str, layout: Layout) -> Backend:
-    chosen, reasons = resolve_backend(name, (layout.n_neurons, layout.n_synapses))
+    chosen, reasons = resolve_backend(name, layout=layout)
     for r in reasons:
         log.info("backend auto-selection passed over %s", r)
     return _REGISTRY[chosen][0](layout)

@@ -850,17 +850,24 @@ def _cpu_backend_name() -> str:
     return "native" if avail.get("native", "missing") is None else "numpy"
 
 
-def refuse_unsupported(layout: Layout) -> None:
-    """Raise ValueError naming any layout feature the WGSL step does not implement (learning)."""
+def unsupported_reason(layout: Layout) -> str | None:
+    """Why the WGSL step cannot run ``layout`` (a feature it does not implement), or None."""
     from spikeforge.engine.plasticity import build_cache
 
     if build_cache(layout) is None:
-        return
+        return None
     learners = sorted({f"{p.circuit.name}:{proj.name}" for p in layout.prototypes
                        for proj in p.circuit.projections if proj.plasticity is not None})
     what = ", ".join(learners) if learners else "homeostasis of a population"
-    raise ValueError(f"layout: the GPU backend does not implement plasticity yet (learning in {what}); "
-                     "use backend='native' or 'numpy' for worlds that learn")
+    return (f"the GPU backend does not implement plasticity yet (learning in {what}); "
+            "use backend='native' or 'numpy' for worlds that learn")
+
+
+def refuse_unsupported(layout: Layout) -> None:
+    """Raise ValueError naming any layout feature the WGSL step does not implement (learning)."""
+    why = unsupported_reason(layout)
+    if why is not None:
+        raise ValueError(f"layout: {why}")
 
 
 def measure_step_seconds(layout: Layout, steps: int = 20) -> float:
@@ -884,4 +891,5 @@ def _predict_gain(n_neurons: int, n_synapses: int) -> bool:
 if os.environ.get("SPIKEFORGE_DISABLE_GPU", "") not in ("", "0"):
     register_backend("gpu", GpuBackend, lambda: "disabled by SPIKEFORGE_DISABLE_GPU")
 else:
-    register_backend("gpu", GpuBackend, gpu_unavailable, auto_priority=-1, predict_gain=_predict_gain)
+    register_backend("gpu", GpuBackend, gpu_unavailable, auto_priority=-1, predict_gain=_predict_gain,
+                     unsupported=unsupported_reason)
