@@ -10,7 +10,7 @@ extends Node2D
 #   SPIKEFORGE_TIME_LIMIT                   quit after this many seconds (wall clock)
 #   SPIKEFORGE_RECORD                       file to record every exchange into
 #   SPIKEFORGE_SEED                         seed of the arena's own random layout
-# It prints "SPIKEFORGE_PROGRESS <exchanges> <session>" every 100 exchanges and
+# It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
 # "SPIKEFORGE_DONE <json>" (counts and timings) at the end.
 
 const Proto = preload("res://addons/spikeforge/protocol.gd")
@@ -30,6 +30,8 @@ var record: File = null
 var timing_rows = []
 var sessions = {}
 var online_exchanges = 0
+# Sessions started so far (a server restart starts a new one; a resume does not).
+var fresh_sessions = 0
 var start_msec = 0
 var headless = OS.get_name() == "Server"
 
@@ -85,6 +87,15 @@ func _ready() -> void:
 		add_child(f)
 		foragers.append(f)
 	world.connect("exchanged", self, "_on_exchanged")
+	world.connect("connected", self, "_on_connected")
+	if world.is_online():
+		fresh_sessions = 1
+
+
+func _on_connected(resumed: bool) -> void:
+	print("SPIKEFORGE_CONNECTED resumed=%s" % resumed)
+	if not resumed:
+		fresh_sessions += 1
 
 
 func _build_walls() -> void:
@@ -111,7 +122,7 @@ func _build_walls() -> void:
 
 func _on_exchanged(result: Dictionary) -> void:
 	online_exchanges += 1
-	var session = int(world.session().get("session_id", 0))
+	var session = fresh_sessions
 	sessions[session] = sessions.get(session, 0) + 1
 	timing_rows.append(world.timings.duplicate())
 	if record != null:
@@ -122,6 +133,10 @@ func _on_exchanged(result: Dictionary) -> void:
 		record.store_double(world.last_frame_dt)
 		record.store_32(world.last_sensors.size())
 		record.store_buffer(Proto.floats_to_bytes(world.last_sensors))
+		record.store_32(world.last_reward_ids.size())
+		for id in world.last_reward_ids:
+			record.store_32(id)
+		record.store_buffer(Proto.floats_to_bytes(world.last_rewards))
 		var act = result["actuators"]
 		record.store_32(act.size())
 		record.store_buffer(Proto.floats_to_bytes(act))

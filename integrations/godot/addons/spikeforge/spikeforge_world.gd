@@ -63,6 +63,10 @@ var exchanges: int = 0
 var last_sensors: PackedFloat32Array = PackedFloat32Array()
 ## The frame time (s) sent by the last exchange.
 var last_frame_dt: float = 0.0
+## Brain ids of the rewards sent with the last exchange (empty if none).
+var last_reward_ids: PackedInt32Array = PackedInt32Array()
+## Rewards sent with the last exchange, one per id in [member last_reward_ids].
+var last_rewards: PackedFloat32Array = PackedFloat32Array()
 
 var _client: SpikeforgeClient = SpikeforgeClient.new()
 var _agents_by_id: Dictionary = {}
@@ -73,6 +77,7 @@ var _spike_nodes: Dictionary = {}
 var _subscriptions: Dictionary = {}
 var _failed_subscriptions: Dictionary = {}
 var _rewards_supported: bool = true
+var _reward_error_reported: bool = false
 var _server_pid: int = -1
 var _retry_at_msec: int = 0
 var _started: bool = false
@@ -212,6 +217,9 @@ func _step(frame_dt: float) -> Dictionary:
 				push_warning("SpikeforgeWorld: the server has no reward input; rewards are dropped")
 			elif not _client.is_connected_to_server():
 				return ack
+			elif not _reward_error_reported:
+				_reward_error_reported = true
+				push_warning("SpikeforgeWorld: the server refused a reward: %s" % ack["error"])
 	var reply := _client.receive()
 	if reply.has("error"):
 		if int(reply.get("code", 0)) == SpikeforgeProtocol.ERR_STALE_LAYOUT:
@@ -241,6 +249,8 @@ func _step(frame_dt: float) -> Dictionary:
 
 
 func _send_rewards() -> bool:
+	last_reward_ids = PackedInt32Array()
+	last_rewards = PackedFloat32Array()
 	if not _rewards_supported:
 		return false
 	var ids := PackedInt32Array()
@@ -253,6 +263,8 @@ func _send_rewards() -> bool:
 			agent.pending_reward = 0.0
 	if ids.is_empty():
 		return false
+	last_reward_ids = ids
+	last_rewards = rewards
 	return _client.send(SpikeforgeProtocol.reward(_client.next_seq(), ids, rewards))
 
 

@@ -55,6 +55,9 @@ var exchanges = 0
 # The sensor array and frame time sent by the last exchange (layout order).
 var last_sensors = PoolRealArray()
 var last_frame_dt = 0.0
+# The rewards sent with the last exchange (brain ids and values; empty if none).
+var last_reward_ids = PoolIntArray()
+var last_rewards = PoolRealArray()
 
 var _client = Client.new()
 var _agents_by_id = {}
@@ -65,6 +68,7 @@ var _spike_nodes = {}
 var _subscriptions = {}
 var _failed_subscriptions = {}
 var _rewards_supported = true
+var _reward_error_reported = false
 var _server_pid = -1
 var _retry_at_msec = 0
 var _started = false
@@ -188,6 +192,9 @@ func _step(frame_dt: float) -> Dictionary:
 				push_warning("SpikeforgeWorld: the server has no reward input; rewards are dropped")
 			elif not _client.is_connected_to_server():
 				return ack
+			elif not _reward_error_reported:
+				_reward_error_reported = true
+				push_warning("SpikeforgeWorld: the server refused a reward: %s" % ack["error"])
 	var reply = _client.receive()
 	if reply.has("error"):
 		if int(reply.get("code", 0)) == Proto.ERR_STALE_LAYOUT:
@@ -218,6 +225,8 @@ func _step(frame_dt: float) -> Dictionary:
 
 
 func _send_rewards() -> bool:
+	last_reward_ids = PoolIntArray()
+	last_rewards = PoolRealArray()
 	if not _rewards_supported:
 		return false
 	var ids = PoolIntArray()
@@ -230,6 +239,8 @@ func _send_rewards() -> bool:
 			agent.pending_reward = 0.0
 	if ids.size() == 0:
 		return false
+	last_reward_ids = ids
+	last_rewards = rewards
 	return _client.send(Proto.reward(_client.next_seq(), ids, rewards))
 
 

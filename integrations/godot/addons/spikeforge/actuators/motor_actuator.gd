@@ -4,8 +4,8 @@ extends Node
 ##
 ## Modes:
 ## [br]- [b]DIFFERENTIAL[/b] (2 channels: left, right): like a two-wheeled robot. Forward
-## speed is [code](left + right) / 2[/code], turning speed is [code]right - left[/code],
-## both scaled by [member max_rate_hz].
+## speed is [code](left + right) / 2[/code], turning speed is [code]left - right[/code]
+## (a faster left wheel turns the body right), both scaled by [member max_rate_hz].
 ## [br]- [b]AXES[/b] (4 channels: +X, -X, +Y, -Y): velocity along two axes, each the
 ## difference of a pair of channels. In 3D the second axis is +Z/-Z (the ground plane).
 ## [br]The body is [member body] (default: the parent of the [BrainAgent] this actuator
@@ -27,7 +27,7 @@ enum Mode { DIFFERENTIAL, AXES }
 ## The body to move; empty means the BrainAgent's parent.
 @export var body: NodePath
 
-## Last decoded command: x = forward (or X) in [-1, 1], y = turn (or Y/Z) in [-1, 1].
+## Last decoded command: x = forward (or X) in [-1, 1], y = turn right (or Y/Z) in [-1, 1].
 var command: Vector2 = Vector2.ZERO
 
 
@@ -48,7 +48,7 @@ func apply_outputs(outputs: PackedFloat32Array, delta: float) -> void:
 	if mode == Mode.DIFFERENTIAL:
 		var left := clampf(outputs[0] * inv, 0.0, 1.0)
 		var right := clampf(outputs[1] * inv, 0.0, 1.0)
-		command = Vector2((left + right) * 0.5, right - left)
+		command = Vector2((left + right) * 0.5, left - right)
 	else:
 		command = Vector2(
 			clampf((outputs[0] - outputs[1]) * inv, -1.0, 1.0),
@@ -85,7 +85,7 @@ func _move(target: Node, delta: float) -> void:
 		var n3 := target as Node3D
 		var v3 := Vector3.ZERO
 		if mode == Mode.DIFFERENTIAL:
-			n3.rotate_y(command.y * max_turn * delta)
+			n3.rotate_y(-command.y * max_turn * delta)
 			v3 = -n3.global_transform.basis.z * command.x * max_speed
 		else:
 			v3 = Vector3(command.x, 0.0, command.y) * max_speed

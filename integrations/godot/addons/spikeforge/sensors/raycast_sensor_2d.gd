@@ -23,7 +23,8 @@ extends Node2D
 	set(value):
 		ray_length = maxf(1.0, value)
 		queue_redraw()
-## Total opening angle of the fan, in degrees, centred on the node's +X axis.
+## Total opening angle of the fan, in degrees, centred on the node's +X axis; rays go
+## from the left side (negative angles) to the right side.
 @export_range(0.0, 360.0, 1.0, "suffix:°") var cone_degrees: float = 120.0:
 	set(value):
 		cone_degrees = clampf(value, 0.0, 360.0)

@@ -3,7 +3,7 @@ class_name RaycastSensor3D
 extends Node3D
 ## A grid of rays (width x height) that turns what the agent "sees" into sensor values.
 ##
-## One channel per ray, row-major (height rows of width rays):
+## One channel per ray, row-major (height rows of width rays, each row from left to right):
 ## [code]1 - distance / ray_length[/code] on a hit against [member collision_mask],
 ## 0 on a miss. Values lie in [0, 1]; give the circuit's sensor organ low = 0,
 ## high = 1 and [code]channels = rays_wide * rays_high[/code]. Rays point along -Z
@@ -62,7 +62,7 @@ func ray_target(i: int, j: int) -> Vector3:
 	var yaw := deg_to_rad(_spread(i, rays_wide, cone_width_degrees))
 	var pitch := deg_to_rad(_spread(j, rays_high, cone_height_degrees))
 	return Vector3(
-		-sin(yaw) * cos(pitch) * ray_length,
+		sin(yaw) * cos(pitch) * ray_length,
 		sin(pitch) * ray_length,
 		-cos(yaw) * cos(pitch) * ray_length
 	)

@@ -1,7 +1,7 @@
 extends Node
 class_name MotorActuator
 # Turns a "rate" actuator organ (Hz) into movement. DIFFERENTIAL (2 channels: left,
-# right): forward = (left + right) / 2, turn = right - left. AXES (4 channels: +X, -X,
+# right): forward = (left + right) / 2, turn right = left - right. AXES (4 channels: +X, -X,
 # +Y, -Y; +Z/-Z in 3D): velocity per axis pair. Rates are divided by max_rate_hz.
 # KinematicBody2D/KinematicBody get move_and_slide(); other Node2D/Spatial are moved.
 
@@ -35,7 +35,7 @@ func apply_outputs(outputs: PoolRealArray, delta: float) -> void:
 	if mode == Mode.DIFFERENTIAL:
 		var left = clamp(outputs[0] * inv, 0.0, 1.0)
 		var right = clamp(outputs[1] * inv, 0.0, 1.0)
-		command = Vector2((left + right) * 0.5, right - left)
+		command = Vector2((left + right) * 0.5, left - right)
 	else:
 		command = Vector2(clamp((outputs[0] - outputs[1]) * inv, -1.0, 1.0), clamp((outputs[2] - outputs[3]) * inv, -1.0, 1.0))
 	_move(_target(), delta)
@@ -63,7 +63,7 @@ func _move(target: Node, delta: float) -> void:
 	elif target is Spatial:
 		var v3 = Vector3(command.x, 0.0, command.y) * max_speed
 		if mode == Mode.DIFFERENTIAL:
-			target.rotate_y(command.y * max_turn * delta)
+			target.rotate_y(-command.y * max_turn * delta)
 			v3 = -target.global_transform.basis.z * command.x * max_speed
 		if target is KinematicBody:
 			target.move_and_slide(v3)

@@ -1,7 +1,7 @@
 tool
 extends Spatial
 class_name RaycastSensor3D
-# A grid of rays (rays_wide x rays_high, row-major) along -Z; one channel per ray:
+# A grid of rays (rays_wide x rays_high, row-major, left to right) along -Z; one channel per ray:
 # 1 - distance / ray_length on a hit, 0 on a miss. Previewed in the editor with an
 # ImmediateGeometry child that is not saved with the scene.
 
@@ -36,7 +36,7 @@ func channel_count() -> int:
 func ray_target(i: int, j: int) -> Vector3:
 	var yaw = deg2rad(_spread(i, rays_wide, cone_width_degrees))
 	var pitch = deg2rad(_spread(j, rays_high, cone_height_degrees))
-	return Vector3(-sin(yaw) * cos(pitch), sin(pitch), -cos(yaw) * cos(pitch)) * ray_length
+	return Vector3(sin(yaw) * cos(pitch), sin(pitch), -cos(yaw) * cos(pitch)) * ray_length
 
 
 func get_values() -> PoolRealArray:

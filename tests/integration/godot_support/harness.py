@@ -1,0 +1,257 @@
+"""Run real headless Godot 3 (Debian's ``godot3-server``) on a project, safely.
+
+The traps (see ENVIRONMENT.md) and how this module handles them:
+
+* a runtime ``SCRIPT ERROR`` never stops Godot, and a parse error can exit 0: every run
+  is under a hard timeout, every script is first checked with ``--check-only``, and a run
+  only counts when stdout has our own success marker and no ``SCRIPT ERROR``;
+* Godot writes user data and logs: ``XDG_DATA_HOME``/``HOME`` point into a temp folder and
+  the projects disable file logging;
+* the checkout must stay clean: projects are copied (symlinks resolved) into a temp
+  folder before Godot touches them (it writes ``.import/`` and rewrites project.godot).
+
+If ``godot3-server`` is missing the tests skip, except under CI (``CI=true``) where they
+fail: CI installs it through ``make apt``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+GODOT3_ADDON = REPO / "integrations" / "godot3" / "addons" / "spikeforge"
+GODOT4_ADDON = REPO / "integrations" / "godot" / "addons" / "spikeforge"
+GODOT3_SAMPLE = REPO / "samples" / "godot3_foragers"
+GODOT4_SAMPLE = REPO / "samples" / "godot_foragers"
+FRAMES_DIR = GODOT4_ADDON / "tests" / "frames"
+
+ERROR_MARKERS = ("SCRIPT ERROR", "Parse Error", "Invalid call", "Invalid get index", "Invalid set index")
+
+
+def godot3_binary() -> str:
+    """Path of ``godot3-server``; skip the test (fail under CI) when it is missing."""
+    path = shutil.which("godot3-server")
+    if path is None:
+        message = "godot3-server is not installed (apt-get install godot3-server; `make apt` does it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def godot_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a Godot run: private XDG/HOME dirs, C.UTF-8 locale, extra variables."""
+    home = tmp / "godot-home"
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
+                "HOME": str(home), "LANG": "C.UTF-8"})
+    env.update(extra or {})
+    return env
+
+
+def copy_project(src: Path, dest: Path) -> Path:
+    """Copy a Godot project (resolving the addon symlink) to ``dest``; returns ``dest``."""
+    shutil.copytree(src, dest, symlinks=False, ignore=shutil.ignore_patterns(".import", "*.import", "__pycache__"))
+    return dest
+
+
+def errors_in(output: str) -> list[str]:
+    """Lines of Godot output that report a script error."""
+    return [line for line in output.splitlines() if any(m in line for m in ERROR_MARKERS)]
+
+
+def check_scripts(godot: str, project: Path, tmp: Path) -> dict[str, str]:
+    """``--check-only`` every .gd of ``project``; returns {relative path: error output} for failures."""
+    failures: dict[str, str] = {}
+    for script in sorted(project.rglob("*.gd")):
+        rel = script.relative_to(project).as_posix()
+        proc = subprocess.run([godot, "--path", str(project), "--check-only", "-s", rel], capture_output=True,
+                              text=True, timeout=60, env=godot_env(tmp))
+        out = proc.stdout + proc.stderr
+        if proc.returncode != 0 or errors_in(out):
+            failures[rel] = "\n".join(errors_in(out)) or out[-2000:]
+    return failures
+
+
+def class_registry(project_godot: str) -> list[dict[str, str]]:
+    """The ``_global_script_classes`` entries of a project.godot text, as dicts."""
+    m = re.search(r"_global_script_classes=\[(.*?)\]\n", project_godot, re.S)
+    if not m:
+        return []
+    entries = re.findall(r"\{(.*?)\}", m.group(1), re.S)
+    out = []
+    for e in entries:
+        out.append(dict(re.findall(r'"(\w+)": "([^"]*)"', e)))
+    return sorted(out, key=lambda d: d.get("class", ""))
+
+
+@dataclass
+class GodotRun:
+    """The outcome of one Godot run."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool
+    markers: dict[str, list[str]] = field(default_factory=dict)
+
+    def marker(self, name: str) -> str:
+        """Text after the last ``name`` marker line; fails the test with the output when absent."""
+        values = self.markers.get(name)
+        if not values:
+            pytest.fail(f"Godot printed no {name} line (rc={self.returncode}, timed out={self.timed_out}).\n"
+                        f"stdout:\n{self.stdout[-4000:]}\nstderr:\n{self.stderr[-4000:]}")
+        return values[-1]
+
+
+def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], timeout: float,
+              args: list[str] | None = None,
+              on_line: Callable[[str], None] | None = None) -> GodotRun:
+    """Run the project's main scene headless under a hard timeout, streaming stdout.
+
+    ``on_line`` is called with each stdout line as it arrives (to act during the run,
+    e.g. restart the server). Marker lines (``SPIKEFORGE_XXX rest``) are collected.
+    """
+    cmd = [godot, "--path", str(project), *(args or [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=godot_env(tmp, env_extra), start_new_session=True)
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    markers: dict[str, list[str]] = {}
+
+    def pump_err() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.append(line)
+
+    def pump_out() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out_lines.append(line)
+            m = re.match(r"(SPIKEFORGE_[A-Z_]+) ?(.*)$", line.rstrip("\n"))
+            if m:
+                markers.setdefault(m.group(1), []).append(m.group(2))
+            if on_line is not None:
+                on_line(line)
+
+    t_err = threading.Thread(target=pump_err, daemon=True)
+    t_out = threading.Thread(target=pump_out, daemon=True)
+    t_err.start()
+    t_out.start()
+    t0 = time.monotonic()
+    timed_out = False
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    t_out.join(10)
+    t_err.join(10)
+    return GodotRun(proc.returncode, "".join(out_lines), "".join(err_lines), time.monotonic() - t0, timed_out,
+                    markers)
+
+
+# ---------------------------------------------------------------------- records
+@dataclass
+class Record:
+    """One exchange as the Godot side saw it."""
+
+    session: int
+    epoch: int
+    steps: int
+    frame_dt: float
+    sensors: npt.NDArray[np.float32]
+    reward_ids: npt.NDArray[np.uint32]
+    rewards: npt.NDArray[np.float32]
+    actuators: npt.NDArray[np.float32]
+
+
+def read_records(path: Path) -> list[Record]:
+    """Parse the record file written by the foragers scene (``SPIKEFORGE_RECORD``)."""
+    data = path.read_bytes()
+    pos = 0
+    out: list[Record] = []
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise ValueError(f"record file {path}: truncated at byte {pos} (wanted {n} more)")
+        chunk = data[pos:pos + n]
+        pos += n
+        return chunk
+
+    while pos < len(data):
+        magic, session, epoch, steps = struct.unpack("<IIII", take(16))
+        if magic != 0x31434552:
+            raise ValueError(f"record file {path}: bad magic {magic:#x} at record {len(out)}")
+        (frame_dt,) = struct.unpack("<d", take(8))
+        (n_s,) = struct.unpack("<I", take(4))
+        sensors = np.frombuffer(take(4 * n_s), "<f4").copy()
+        (n_r,) = struct.unpack("<I", take(4))
+        reward_ids = np.frombuffer(take(4 * n_r), "<u4").copy()
+        rewards = np.frombuffer(take(4 * n_r), "<f4").copy()
+        (n_a,) = struct.unpack("<I", take(4))
+        actuators = np.frombuffer(take(4 * n_a), "<f4").copy()
+        out.append(Record(session, epoch, steps, frame_dt, sensors, reward_ids, rewards, actuators))
+    return out
+
+
+def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
+           records: list[Record]) -> list[npt.NDArray[np.float32]]:
+    """Replay ``records`` (one session) through the Python reference client on a fresh server.
+
+    Spawns ``count`` brains of the genome's circuit (ids 0..count-1 on a fresh server, as
+    Godot got them), then for each record sends its rewards and its sensor array with its
+    frame time, and returns the actuator arrays.
+    """
+    from spikeforge.ipc.client import Client
+    from spikeforge.ipc.protocol import RemoteError
+
+    out = []
+    rejected: list[str] = []
+    with Client.connect(host, port, token_file=token_path, name="python-replay") as client:
+        info = client.upload_genome(genome_text)
+        client.spawn(info.name, count)
+        for rec in records:
+            if rec.reward_ids.size:
+                try:
+                    client.reward([int(i) for i in rec.reward_ids], rec.rewards)
+                except RemoteError as exc:  # Godot got the same non-fatal error and went on
+                    rejected.append(str(exc))
+            res = client.exchange(rec.frame_dt, rec.sensors)
+            out.append(np.asarray(res.actuators, np.float32).copy())
+    REWARD_ERRORS.extend(rejected)
+    return out
+
+
+REWARD_ERRORS: list[str] = []
+"""Error texts of REWARD requests the server refused during replays (reported by the tests)."""
+
+
+def timing_table(summary: dict[str, Any]) -> str:
+    """Readable lines of the timing summary printed by the foragers scene (µs)."""
+    rows = []
+    for key, st in summary.get("timings", {}).items():
+        if st:
+            rows.append(f"{key:>13}: median {st['median']:>7} µs  p95 {st['p95']:>7} µs  mean {st['mean']:>9.1f} µs"
+                        f"  max {st['max']:>7} µs")
+    return "\n".join(rows)
