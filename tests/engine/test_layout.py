@@ -78,3 +78,25 @@ def test_synapse_post_out_of_range_is_caught() -> None:
     L.synapse["post"][0] = L.n_neurons
     with pytest.raises(ValueError, match=r"layout\.synapse\.post"):
         validate_layout(L)
+
+
+@pytest.mark.parametrize("key", ["neuron.hold", "synapse.w"])
+def test_missing_state_arrays_are_caught(key: str) -> None:
+    L = _busy_world().layout
+    group, name = key.split(".")
+    del getattr(L, group)[name]
+    with pytest.raises(ValueError, match=rf"layout\.{group}\.{name}: missing"):
+        validate_layout(L)
+
+
+@pytest.mark.parametrize(("key", "dtype"), [("neuron.v", np.float64), ("row_ptr", np.int32), ("ring", np.float32),
+                                            ("synapse.post", np.int64)])
+def test_wrong_dtypes_are_caught(key: str, dtype: type[np.generic]) -> None:
+    L = _busy_world().layout
+    if "." in key:
+        group, name = key.split(".")
+        getattr(L, group)[name] = getattr(L, group)[name].astype(dtype)
+    else:
+        setattr(L, key, getattr(L, key).astype(dtype))
+    with pytest.raises(ValueError, match="expected dtype"):
+        validate_layout(L)

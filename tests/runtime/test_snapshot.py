@@ -240,3 +240,25 @@ def test_failed_write_keeps_the_old_file(saved: tuple[Path, World], monkeypatch:
     assert path.read_bytes() == good
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
     World.load(path, backend="numpy")  # still a good snapshot
+
+
+@pytest.mark.parametrize("name", ["neuron.hold", "synapse.w", "row_delay"])
+def test_consistently_removed_array_is_refused(saved: tuple[Path, World], tmp_path: Path, name: str) -> None:
+    """Dropping an array from both the zip and the manifest still fails at load, not at the next step."""
+    path, _ = saved
+    bad = tmp_path / "bad.sfsnap"
+    _rewrite(path, bad, edit_manifest=lambda m: m["arrays"].pop(name), drop=f"arrays/{name}.npy")
+    with pytest.raises(SnapshotError):
+        World.load(bad, backend="numpy")
+
+
+def test_consistently_retyped_array_is_refused(saved: tuple[Path, World], tmp_path: Path) -> None:
+    path, _ = saved
+    bad = tmp_path / "bad.sfsnap"
+
+    def edit(m: dict) -> None:  # type: ignore[type-arg]
+        m["arrays"]["row_ptr"]["dtype"] = "<i4"
+
+    _rewrite(path, bad, edit_arrays={"row_ptr": lambda a: a.astype(np.int32)}, edit_manifest=edit)
+    with pytest.raises(SnapshotError, match="row_ptr"):
+        World.load(bad, backend="numpy")

@@ -395,6 +395,15 @@ def organ_groups(prototypes: list[PrototypeInfo], brain_proto: I32, brain_start:
     return sensor_groups, actuator_groups, act_slot, (s_off, a_off, o_off)
 
 
+LAYOUT_DTYPES: dict[str, type[np.generic]] = {
+    "brain_start": np.int64, "brain_key": np.uint32, "brain_step": np.int64, "brain_proto": np.int32,
+    "brain_serial": np.int64, "lod_every": np.int32, "sleeping": np.bool_, "pid": np.int32,
+    "row_ptr": np.int64, "row_syn": np.int64, "row_delay": np.int32, "row_chan": np.int32, "row_proj": np.int32,
+    "proj_chan": np.int32, "gap_a": np.int32, "gap_b": np.int32, "gap_g": np.float32, "ring": np.int32,
+    "sensor_values": np.float32, "act_counts": np.int32, "act_out": np.float32,
+}
+
+
 def validate_layout(L: Layout) -> None:
     """Check every index, size and count a kernel will trust; raise ValueError naming the array."""
     n, b = L.n_neurons, L.n_brains
@@ -403,14 +412,23 @@ def validate_layout(L: Layout) -> None:
         if not ok:
             raise ValueError(f"layout.{what}")
 
+    for name, dt in LAYOUT_DTYPES.items():  # kernels (C, WGSL) read these buffers raw
+        a = getattr(L, name)
+        need(a.dtype == dt, f"{name}: expected dtype {np.dtype(dt)}, got {a.dtype}")
     need(L.brain_start.size == b + 1 and L.brain_start[0] == 0 and bool(np.all(np.diff(L.brain_start) >= 0))
          and L.brain_start[-1] == n, "brain_start: not a monotonic partition of the neurons")
+    for k, dt in NEURON_STATE.items():
+        need(k in L.neuron, f"neuron.{k}: missing")
+        need(L.neuron[k].dtype == dt, f"neuron.{k}: expected dtype {np.dtype(dt)}, got {L.neuron[k].dtype}")
     for k, a in L.neuron.items():
         need(a.shape == (n,), f"neuron.{k}: expected {n} values, got shape {a.shape}")
     need(L.pid.shape == (n,) and (n == 0 or (L.pid.min() >= 0 and L.pid.max() < L.fparams.shape[0])),
          "pid: parameter set out of range")
     need(L.row_ptr.size == n + 1 and L.row_ptr[0] == 0 and bool(np.all(np.diff(L.row_ptr) >= 0))
          and L.row_ptr[-1] == L.n_rows, "row_ptr: not a monotonic partition of the rows")
+    for k, dt in SYNAPSE_STATE.items():
+        need(k in L.synapse, f"synapse.{k}: missing")
+        need(L.synapse[k].dtype == dt, f"synapse.{k}: expected dtype {np.dtype(dt)}, got {L.synapse[k].dtype}")
     s = L.n_synapses
     need(L.row_syn.size == L.n_rows + 1 and L.row_syn[0] == 0 and bool(np.all(np.diff(L.row_syn) >= 0))
          and L.row_syn[-1] == s, "row_syn: not a monotonic partition of the synapses")
