@@ -1,0 +1,1 @@
+"""Games built on spikeforge (importable from the installed package)."""
