@@ -13,6 +13,9 @@ using System.Threading;
 
 namespace Spikeforge.Client
 {
+    /// <summary>How <see cref="ProtocolSession.Exchange"/> waits for the reply (see <see cref="ProtocolSettings.Wait"/>).</summary>
+    public enum ReplyWait { Block, Poll }
+
     /// <summary>Where the server is and how to talk to it.</summary>
     public sealed class ProtocolSettings
     {
@@ -32,6 +35,13 @@ namespace Spikeforge.Client
         public int ReconnectDelayMs = 50;
         /// <summary>Socket send/receive timeout (ms).</summary>
         public int TimeoutMs = 30000;
+        /// <summary>
+        /// How an exchange waits for its reply. Block: sleep in the socket read (least CPU).
+        /// Poll: sleep through most of the expected simulation time (the previous frame's), then
+        /// poll the socket, yielding the CPU between polls. Poll avoids the wake-up latency of an
+        /// idle CPU (large on virtual machines: milliseconds) at the cost of some CPU.
+        /// </summary>
+        public ReplyWait Wait = ReplyWait.Block;
 
         public static string DefaultTokenFile()
         {
@@ -63,7 +73,6 @@ namespace Spikeforge.Client
         float[] actuators = new float[0];
         long exchanges;
         readonly List<SpikeBatch> subscriptions = new List<SpikeBatch>();
-        static readonly SpikeBatch NoSpikes = new SpikeBatch(-1, "");
 
         // shared memory
         MemoryMappedFile shmFile;
@@ -546,6 +555,13 @@ namespace Spikeforge.Client
                 {
                     Send();
                     sent = true;
+                    if (dropAfterSend)
+                    {
+                        dropAfterSend = false;
+                        Thread.Sleep(20);
+                        DropConnectionForTest();
+                    }
+                    if (settings.Wait == ReplyWait.Poll) WaitForReply();
                     Receive(Wire.ExchangeResult, "EXCHANGE");
                 }
                 catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
@@ -565,6 +581,22 @@ namespace Spikeforge.Client
                     throw;
                 }
                 return ReadExchangeResult();
+            }
+        }
+
+        double lastSimUs;
+
+        /// <summary>Poll mode: sleep through most of the expected simulation, then poll with yields.</summary>
+        void WaitForReply()
+        {
+            int sleepMs = (int)((lastSimUs - 1500) / 1000);
+            if (sleepMs > 0) Thread.Sleep(sleepMs);
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)settings.TimeoutMs * System.Diagnostics.Stopwatch.Frequency / 1000;
+            while (socket != null && socket.Available == 0)
+            {
+                if (socket.Poll(0, SelectMode.SelectError)) return;
+                if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline) return; // the blocking read reports the timeout
+                Thread.Yield();
             }
         }
 
@@ -598,6 +630,7 @@ namespace Spikeforge.Client
             info.Alpha = rx.F32("alpha");
             uint flags = rx.U32("flags");
             info.SimMicroseconds = rx.U32("sim_us");
+            lastSimUs = info.SimMicroseconds;
             int n = (int)rx.U32("n");
             if (epoch != layout.Epoch) throw new SpikeforgeException("MALFORMED", "EXCHANGE_RESULT: epoch " + epoch + " but the layout is epoch " + layout.Epoch);
             if ((flags & 1) != 0)
@@ -671,6 +704,12 @@ namespace Spikeforge.Client
             Call(Wire.Ping, Wire.Pong, () => tx.Bytes(payload, payload.Length), true);
             return rx.End;
         }
+
+        bool dropAfterSend;
+
+        /// <summary>Test hook: the next EXCHANGE drops the connection right after its request left,
+        /// as if the network failed while the server was running it.</summary>
+        public void DropAfterNextSendForTest() { dropAfterSend = true; }
 
         /// <summary>Test hook: drops the TCP connection without BYE, as a crash or network fault would.</summary>
         public void DropConnectionForTest()

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``spikeforge bench NAME`` (each module has ``main(argv) -> int``)."""
