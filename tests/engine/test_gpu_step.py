@@ -181,3 +181,15 @@ def test_empty_world_and_zero_steps(adapter: dict[str, Any]) -> None:
     w.spawn(lif_net(), 1)
     assert w.step(0).neurons.size == 0
     assert int(w.layout.brain_step[0]) == 0
+
+
+def test_shaders_are_found_in_the_repo_and_as_package_data() -> None:
+    from importlib import resources
+
+    from spikeforge.engine.wgpu_backend import KERNELS, shader_dir
+
+    pkg = resources.files("spikeforge") / "shaders"  # what a wheel ships (symlink in the repo)
+    for k in (*KERNELS, "common"):
+        assert (shader_dir() / f"{k}.wgsl").is_file()
+        assert (pkg / f"{k}.wgsl").read_text(encoding="utf-8") == (shader_dir() / f"{k}.wgsl").read_text(
+            encoding="utf-8")
