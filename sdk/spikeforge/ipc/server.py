@@ -585,21 +585,25 @@ class ServerCore:
     def _reward(self, s: Session, seq: int, payload: bytes) -> bytes:
         req = P.Reward.decode(payload)
         fn = getattr(self.world, "reward", None)
-        if fn is None:
+        if not callable(fn):
             raise ProtocolError(Err.UNSUPPORTED, "REWARD: this World has no reward input (World.reward)")
         ids = self._owned_ids(s, req.brain_ids, "REWARD")
         if ids:
+            index = self._index()
+            values = np.zeros(self.world.layout.n_brains, np.float64)  # 0 = no change for other brains
+            values[[index[i] for i in ids]] = req.values.astype(np.float64)
             try:
-                fn(ids, req.values.astype(np.float64))
+                fn(values)
             except (ValueError, TypeError, LookupError) as exc:
                 raise ProtocolError(Err.INVALID, f"REWARD: {exc}") from None
         return P.frame(Msg.OK, seq)
 
     def learning_mode(self) -> str:
-        w = self.world
-        if callable(getattr(w, "set_learning", None)):
+        """``per-brain`` (the layout has a per-brain learn flag), ``world`` or ``unsupported``."""
+        L = self.world.layout
+        if getattr(L, "learn", None) is not None and np.asarray(L.learn).shape == (L.n_brains,):
             return "per-brain"
-        if hasattr(w.layout, "learning"):
+        if callable(getattr(self.world, "learning", None)):
             return "world"
         return "unsupported"
 
@@ -610,10 +614,15 @@ class ServerCore:
         if on > 1:
             raise ProtocolError(Err.INVALID, f"SET_LEARNING.enabled: must be 0 or 1, got {on}")
         mode = self.learning_mode()
+        w = self.world
         if mode == "per-brain":
-            self.world.set_learning(bool(on), sorted(s.owned))  # type: ignore[attr-defined]
+            idx = self.plan(s).indices
+            if idx.size:
+                w.backend.pull_state()
+                w.layout.learn[idx] = on
+                w.backend.push_state()
         elif mode == "world":
-            self.world.layout.learning = bool(on)
+            w.learning(bool(on))
         else:
             raise ProtocolError(Err.UNSUPPORTED, "SET_LEARNING: this World has no learning switch")
         return P.frame(Msg.OK, seq)

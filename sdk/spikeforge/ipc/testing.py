@@ -159,8 +159,8 @@ def start_server(tmp: Path, genomes: list[str | Path] | None = None, args: list[
     ready = json.loads(result[0][len("spikeforge-serve ready "):])
     # keep draining stdout so the server never blocks on a full pipe
     threading.Thread(target=lambda: proc.stdout.read() if proc.stdout else None, daemon=True).start()
-    return ServerProcess(str(ready["host"]), int(ready["port"]), token_path, proc, snapshot_dir, genome_dir, ready,
-                         stderr_lines)
+    return ServerProcess(str(ready["host"] or ""), int(ready["port"] or 0), token_path, proc, snapshot_dir,
+                         genome_dir, ready, stderr_lines)
 
 
 @contextmanager
