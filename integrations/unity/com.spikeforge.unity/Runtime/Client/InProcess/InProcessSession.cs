@@ -10,23 +10,6 @@ using Python.Runtime;
 
 namespace Spikeforge.Client
 {
-    /// <summary>Settings of an embedded world.</summary>
-    public sealed class InProcessSettings
-    {
-        /// <summary>Resolved interpreter paths (see <see cref="PythonEnvironment.FromExecutable"/>).</summary>
-        public PythonEnvironment Python;
-        /// <summary>Extra folders put at the front of sys.path (e.g. the SDK's <c>sdk/</c> folder).</summary>
-        public string[] ExtraPaths = new string[0];
-        /// <summary>Fixed step (s).</summary>
-        public double Dt = 0.001;
-        /// <summary>"auto", "numpy", "native" or "gpu".</summary>
-        public string Backend = "auto";
-        public int Seed = 0;
-        public int MaxSubsteps = 64;
-        /// <summary>Folder for Save/Load snapshots (names as in the protocol).</summary>
-        public string SnapshotDir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "spikeforge-snapshots");
-    }
-
     /// <summary>A spikeforge World running inside this process (see file header).</summary>
     public sealed unsafe class InProcessSession : ISpikeforgeSession
     {

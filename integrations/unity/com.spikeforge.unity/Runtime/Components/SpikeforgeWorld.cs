@@ -1,0 +1,293 @@
+// One per scene: owns the session to spikeforge (connects to a server, starts one, or embeds
+// Python in-process), spawns and despawns the brains of BrainAgents in batches, and runs ONE
+// exchange per step for all agents: sensors -> Exchange -> spikes -> actuators.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using Spikeforge.Client;
+using UnityEngine;
+
+namespace Spikeforge
+{
+    [AddComponentMenu("Spikeforge/Spikeforge World")]
+    [DisallowMultipleComponent]
+    [DefaultExecutionOrder(-100)]
+    public sealed class SpikeforgeWorld : MonoBehaviour
+    {
+        public enum ConnectionKind
+        {
+            /// <summary>Connect to a running `spikeforge serve`.</summary>
+            ConnectToServer,
+            /// <summary>Start `spikeforge serve` as a child process, then connect.</summary>
+            StartServer,
+            /// <summary>Embed CPython through pythonnet and run the World in this process.</summary>
+            InProcess,
+        }
+
+        public enum StepMode { FixedUpdate, Update, Manual }
+
+        [Header("Connection")]
+        [Tooltip("How to reach spikeforge.")]
+        [SerializeField] ConnectionKind connection = ConnectionKind.StartServer;
+        [Tooltip("Server modes: put the sensor/actuator arrays in shared memory (same machine only).")]
+        [SerializeField] bool sharedMemory = true;
+        [SerializeField] string host = "127.0.0.1";
+        [SerializeField] int port = 47800;
+        [Tooltip("Token file of the server (empty: ~/.spikeforge/server.token).")]
+        [SerializeField] string tokenFile = "";
+        [Tooltip("Python with spikeforge installed (StartServer and InProcess), e.g. /path/to/.venv/bin/python.")]
+        [SerializeField] string pythonExecutable = "python3";
+
+        [Header("World (StartServer and InProcess)")]
+        [SerializeField] string backend = "auto";
+        [SerializeField] int seed = 0;
+        [Tooltip("Fixed simulation step (s).")]
+        [SerializeField] float dt = 0.001f;
+        [SerializeField] int maxSubsteps = 64;
+
+        [Header("Stepping")]
+        [Tooltip("FixedUpdate: one exchange per physics step with Time.fixedDeltaTime. Update: per frame with Time.deltaTime. Manual: call Step(dt).")]
+        [SerializeField] StepMode stepMode = StepMode.FixedUpdate;
+
+        ISpikeforgeSession session;
+        ServerProcess server;
+        readonly List<BrainAgent> agents = new List<BrainAgent>();
+        readonly List<BrainAgent> pendingSpawn = new List<BrainAgent>();
+        readonly List<long> pendingDespawn = new List<long>();
+        readonly Dictionary<long, BrainAgent> byId = new Dictionary<long, BrainAgent>();
+        readonly Dictionary<long, float> pendingRewards = new Dictionary<long, float>();
+        readonly Dictionary<string, CircuitInfo> circuitsByGenome = new Dictionary<string, CircuitInfo>();
+        readonly Dictionary<string, int> subscriptions = new Dictionary<string, int>();
+        bool stepping;
+
+        /// <summary>Raised after every step with what it did (from inside Step: do not call Step here).</summary>
+        public event Action<FrameInfo> Stepped;
+
+        public ISpikeforgeSession Session { get { return session; } }
+        public bool IsStepping { get { return stepping; } }
+        public int AgentCount { get { return agents.Count; } }
+        public FrameInfo LastFrame { get; private set; }
+
+        /// <summary>Configure from code before the component is enabled (e.g. tests, samples).</summary>
+        public void Configure(ConnectionKind kind, bool useSharedMemory, string python, string tokenPath, int tcpPort, StepMode mode)
+        {
+            connection = kind;
+            sharedMemory = useSharedMemory;
+            pythonExecutable = python;
+            tokenFile = tokenPath;
+            port = tcpPort;
+            stepMode = mode;
+        }
+
+        /// <summary>Use an already created session (it is opened if needed and closed with the world).</summary>
+        public void UseSession(ISpikeforgeSession existing)
+        {
+            if (session != null) throw new InvalidOperationException("SpikeforgeWorld: a session is already open");
+            session = existing;
+            if (!session.IsOpen) session.Open();
+        }
+
+        void OnEnable()
+        {
+            if (session == null) OpenSession();
+        }
+
+        void OpenSession()
+        {
+            switch (connection)
+            {
+                case ConnectionKind.ConnectToServer:
+                    session = SessionFactory.Create(sharedMemory ? SessionMode.SharedMemory : SessionMode.Tcp, new ProtocolSettings
+                    {
+                        Host = host, Port = port, TokenFile = string.IsNullOrEmpty(tokenFile) ? null : tokenFile,
+                        ClientName = "unity:" + name,
+                    }, null);
+                    break;
+                case ConnectionKind.StartServer:
+                    server = ServerProcess.Start(new ServerLaunchSettings
+                    {
+                        PythonExecutable = pythonExecutable, Backend = backend, Seed = seed, Dt = dt, MaxSubsteps = maxSubsteps,
+                        SnapshotDir = Path.Combine(Application.persistentDataPath, "spikeforge-snapshots"),
+                    });
+                    var ps = server.Connection(sharedMemory);
+                    ps.ClientName = "unity:" + name;
+                    session = SessionFactory.Create(sharedMemory ? SessionMode.SharedMemory : SessionMode.Tcp, ps, null);
+                    break;
+                default:
+                    session = SessionFactory.Create(SessionMode.InProcess, null, new InProcessSettings
+                    {
+                        Python = PythonEnvironment.FromExecutable(pythonExecutable), Backend = backend, Seed = seed, Dt = dt,
+                        MaxSubsteps = maxSubsteps, SnapshotDir = Path.Combine(Application.persistentDataPath, "spikeforge-snapshots"),
+                    });
+                    break;
+            }
+            session.Open();
+        }
+
+        void OnDestroy()
+        {
+            if (session != null) { session.Close(false); session = null; }
+            if (server != null) { server.Dispose(); server = null; }
+        }
+
+        void FixedUpdate()
+        {
+            if (stepMode == StepMode.FixedUpdate) StepSafely(Time.fixedDeltaTime);
+        }
+
+        void Update()
+        {
+            if (stepMode == StepMode.Update) StepSafely(Time.deltaTime);
+        }
+
+        void StepSafely(float frameDt)
+        {
+            try { Step(frameDt); }
+            catch (Exception e) { Debug.LogException(e, this); }
+        }
+
+        // ------------------------------------------------------------------ agents
+        internal void Register(BrainAgent agent)
+        {
+            if (!pendingSpawn.Contains(agent) && !agents.Contains(agent)) pendingSpawn.Add(agent);
+        }
+
+        internal void Unregister(BrainAgent agent)
+        {
+            pendingSpawn.Remove(agent);
+            if (agents.Remove(agent) && agent.BrainId >= 0)
+            {
+                byId.Remove(agent.BrainId);
+                pendingDespawn.Add(agent.BrainId);
+                pendingRewards.Remove(agent.BrainId);
+                agent.Unbind();
+            }
+        }
+
+        internal void QueueReward(long brainId, float value)
+        {
+            if (float.IsNaN(value) || float.IsInfinity(value)) throw new ArgumentException("reward: must be finite, got " + value);
+            float r;
+            pendingRewards.TryGetValue(brainId, out r);
+            pendingRewards[brainId] = r + value;
+        }
+
+        /// <summary>The circuit a genome defines (uploaded once per distinct genome text).</summary>
+        public CircuitInfo CircuitFor(string genomeJson)
+        {
+            CircuitInfo info;
+            if (!circuitsByGenome.TryGetValue(genomeJson, out info))
+            {
+                info = session.UploadGenome(genomeJson);
+                circuitsByGenome[genomeJson] = info;
+            }
+            return info;
+        }
+
+        void FlushDespawns()
+        {
+            if (pendingDespawn.Count == 0) return;
+            var ids = pendingDespawn.ToArray();
+            pendingDespawn.Clear();
+            session.Despawn(ids);
+        }
+
+        void FlushSpawns()
+        {
+            if (pendingSpawn.Count == 0) return;
+            // one SPAWN per circuit for all agents that joined since the last step
+            var byCircuit = new Dictionary<string, List<BrainAgent>>();
+            var infos = new Dictionary<string, CircuitInfo>();
+            Exception invalid = null;
+            foreach (var a in pendingSpawn.ToArray())
+            {
+                CircuitInfo info;
+                try
+                {
+                    info = CircuitFor(a.GenomeText());
+                    a.Validate(info); // before spawning: a bad agent never gets a brain
+                }
+                catch (SpikeforgeException e)
+                {
+                    pendingSpawn.Remove(a); // reported once, not retried every step
+                    if (invalid == null) invalid = e;
+                    continue;
+                }
+                List<BrainAgent> list;
+                if (!byCircuit.TryGetValue(info.Name, out list)) { list = new List<BrainAgent>(); byCircuit[info.Name] = list; infos[info.Name] = info; }
+                list.Add(a);
+            }
+            pendingSpawn.Clear();
+            foreach (var kv in byCircuit)
+            {
+                var list = kv.Value;
+                for (int start = 0; start < list.Count; start += 10000)
+                {
+                    int n = Math.Min(10000, list.Count - start);
+                    long[] ids = session.Spawn(kv.Key, n);
+                    for (int i = 0; i < n; i++)
+                    {
+                        var a = list[start + i];
+                        a.Bind(ids[i], infos[kv.Key]);
+                        agents.Add(a);
+                        byId[ids[i]] = a;
+                    }
+                }
+            }
+            foreach (var a in agents)
+                foreach (var pop in a.SpikePopulations())
+                    if (!subscriptions.ContainsKey(pop)) subscriptions[pop] = session.Subscribe(pop, null);
+            if (invalid != null) throw invalid;
+        }
+
+        void FlushRewards()
+        {
+            if (pendingRewards.Count == 0) return;
+            var ids = new long[pendingRewards.Count];
+            var values = new float[pendingRewards.Count];
+            int i = 0;
+            foreach (var kv in pendingRewards) { ids[i] = kv.Key; values[i] = kv.Value; i++; }
+            pendingRewards.Clear();
+            session.Reward(ids, values);
+        }
+
+        // ------------------------------------------------------------------ the step
+        /// <summary>
+        /// One exchange for every agent: pending spawns/despawns/rewards, sensors, Exchange,
+        /// spikes, actuators. Raises InvalidOperationException when called from inside a step
+        /// (a spike event or actuator handler): defer such calls to the next frame.
+        /// </summary>
+        public FrameInfo Step(float frameDt)
+        {
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.Step was called from inside a step (an event handler?); defer it to the next frame");
+            if (session == null || !session.IsOpen) throw new InvalidOperationException("SpikeforgeWorld: no open session (is the component enabled?)");
+            stepping = true;
+            try
+            {
+                FlushDespawns();
+                FlushSpawns();
+                FlushRewards();
+                for (int i = 0; i < agents.Count; i++) agents[i].WriteSensors(session);
+                var info = session.Exchange(frameDt);
+                foreach (var kv in subscriptions)
+                {
+                    var batch = session.GetSpikes(kv.Value);
+                    for (int i = 0; i < batch.Count; i++)
+                    {
+                        BrainAgent a;
+                        if (byId.TryGetValue(batch.Brains[i], out a)) a.DeliverSpike(kv.Key, batch.Neurons[i]);
+                    }
+                }
+                for (int i = 0; i < agents.Count; i++) agents[i].ApplyActuators(session, frameDt);
+                LastFrame = info;
+                var h = Stepped;
+                if (h != null) h(info);
+                return info;
+            }
+            finally
+            {
+                stepping = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// COMPILE CHECK + STUB RUN, NOT A UNITY RUN: the package's components compiled against the
+// UnityEngine stub (Tests/UnityEngineStub) and driven by a hand-written game loop that calls
+// the Unity messages in Unity's order. It proves the components compile with C# 7.2 and that
+// their logic (batched spawn, one exchange per step, sensors, actuators, spike events,
+// rewards, re-entrancy guard, despawn) works against a real `spikeforge serve`.
+// Run: mono ComponentsTest.exe --port P --token-file F --genome G
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using Spikeforge.Client;
+using UnityEngine;
+
+namespace Spikeforge.Tests
+{
+    public static class ComponentsTest
+    {
+        public static int Main(string[] args)
+        {
+            try
+            {
+                Run(args);
+                Console.WriteLine("components: " + Check.Passed + " passed, 0 failed");
+                return 0;
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine(e.ToString());
+                foreach (var m in UnityEngine.Debug.Messages) Console.WriteLine("  unity log: " + m);
+                Console.WriteLine("components: " + Check.Passed + " passed, 1 failed");
+                return 1;
+            }
+        }
+
+        static void Run(string[] args)
+        {
+            int port = int.Parse(Check.Arg(args, "--port", null), CultureInfo.InvariantCulture);
+            string token = Check.Arg(args, "--token-file", null);
+            string genome = File.ReadAllText(Check.Arg(args, "--genome", null));
+
+            var worldGo = new GameObject("World");
+            worldGo.SetActive(false);
+            var world = worldGo.AddComponent<SpikeforgeWorld>();
+            world.Configure(SpikeforgeWorld.ConnectionKind.ConnectToServer, true, "", token, port, SpikeforgeWorld.StepMode.FixedUpdate);
+            worldGo.SetActive(true); // OnEnable opens the session
+            Check.True(world.Session != null && world.Session.IsOpen, "world opened its session");
+            Check.Equal("shm", world.Session.Mode, "shared memory mode");
+
+            var food = new GameObject("Food");
+            food.transform.position = new Vector3(5, 0, 5);
+            food.AddComponent<Collider>().radius = 1f;
+
+            var agents = new List<BrainAgent>();
+            var spikeCounts = new int[3];
+            for (int i = 0; i < 3; i++)
+            {
+                var go = new GameObject("npc" + i);
+                go.SetActive(false);
+                go.transform.position = new Vector3(i * 2f, 0, 0);
+                var target = go.AddComponent<TargetSensor>();
+                target.OrganName = "bearing";
+                target.Configure(food.transform, TargetSensor.Encoding.SinCos, 20f);
+                var bump = go.AddComponent<ScalarValueSensor>();
+                bump.OrganName = "bump";
+                var move = go.AddComponent<MovementActuator>();
+                move.Configure("turn", "speed", 90f, 2f, 50f);
+                var spikes = go.AddComponent<SpikeEventActuator>();
+                spikes.Population = "sight";
+                int k = i;
+                spikes.onSpikes.AddListener(n => spikeCounts[k] += n);
+                var agent = go.AddComponent<BrainAgent>();
+                agent.SetGenome(genome);
+                agent.SetWorld(world);
+                go.SetActive(true);
+                agents.Add(agent);
+            }
+            Check.Equal(-1, agents[0].BrainId, "brain is spawned at the next step, not before");
+            Check.Equal("bearing", agents[0].Sensors[0].OrganName, "sensors ordered by organ name");
+
+            var start = agents[0].transform.position;
+            for (int step = 0; step < 120; step++)
+            {
+                Time.fixedDeltaTime = 0.02f;
+                worldGo.GetComponent<SpikeforgeWorld>().SendStubMessage("FixedUpdate");
+                if (step == 10) agents[1].AddReward(1.0f);
+            }
+            foreach (var m in UnityEngine.Debug.Messages) if (m.StartsWith("exception")) throw new Exception("world logged " + m);
+            Check.Equal(3, world.Session.Layout.BrainCount, "three brains spawned in one batch");
+            Check.True(agents[0].BrainId >= 0 && agents[0].Circuit != null, "agent bound to its brain");
+            Check.True(world.LastFrame.Steps == 20, "20 fixed steps of 1 ms per 0.02 s step (got " + world.LastFrame.Steps + ")");
+            Check.True(spikeCounts[0] + spikeCounts[1] + spikeCounts[2] > 0, "spike events reached the agents");
+            Check.True(Vector3.Distance(start, agents[0].transform.position) > 0f || agents[0].GetComponent<MovementActuator>().Forward == 0f,
+                       "movement follows the actuator");
+            var stats = Json.ParseObject(world.Session.Stats());
+            Check.Equal(120, Json.GetLong(Json.GetObject(stats, "session", "stats"), "exchanges", "stats.session"), "one exchange per step for all agents");
+
+            // re-entrancy: stepping from inside a step is refused, and the step still completes
+            bool refused = false;
+            agents[2].GetComponent<SpikeEventActuator>().onSpikes.AddListener(n =>
+            {
+                try { world.Step(0.02f); } catch (InvalidOperationException) { refused = true; }
+            });
+            for (int i = 0; i < 20 && !refused; i++) world.Step(0.02f);
+            Check.True(refused, "re-entrant Step is refused");
+            Check.True(!world.IsStepping, "guard released after the step");
+
+            // destroying an agent despawns its brain at the next step; others keep theirs
+            long gone = agents[1].BrainId;
+            UnityEngine.Object.Destroy(agents[1].gameObject);
+            world.Step(0.02f);
+            Check.Equal(2, world.Session.Layout.BrainCount, "brain despawned with its GameObject");
+            Check.True(!world.Session.Layout.Contains(gone), "despawned id is gone");
+
+            // a sensor whose declared size does not match the circuit is reported by organ name
+            var bad = new GameObject("bad");
+            bad.SetActive(false);
+            var wrong = bad.AddComponent<TargetSensor>();
+            wrong.OrganName = "bearing";
+            wrong.Configure(food.transform, TargetSensor.Encoding.Bearing, 20f);
+            var badAgent = bad.AddComponent<BrainAgent>();
+            badAgent.SetGenome(genome);
+            badAgent.SetWorld(world);
+            bad.SetActive(true);
+            var err = Check.Throws<SpikeforgeException>(() => world.Step(0.02f), "mismatched organ");
+            Check.True(err.Message.Contains("bearing") && err.Message.Contains("channels"), "error names the organ: " + err.Message);
+            Check.True(!badAgent.HasBrain, "the invalid agent got no brain");
+            world.Step(0.02f);
+            Check.Equal(2, world.Session.Layout.BrainCount, "the invalid agent is not retried and spawned nothing");
+
+            // winner-take-all helper: lowest index wins ties, -1 when nothing is above threshold
+            Check.Equal(1, DiscreteActionActuator.Winner(new[] { 0f, 3f, 3f, 1f }, 0, 4, 0f), "wta tie -> lowest index");
+            Check.Equal(-1, DiscreteActionActuator.Winner(new[] { 0f, 0f }, 0, 2, 0f), "wta none");
+
+            UnityEngine.Object.Destroy(worldGo);
+            Check.True(world.Session == null, "world closed its session on destroy");
+        }
+    }
+}
