@@ -125,12 +125,20 @@ namespace Spikeforge.Client
         {
             try
             {
+                if (!Process.HasExited && Environment.OSVersion.Platform == PlatformID.Unix)
+                {
+                    // SIGTERM lets the server write its final snapshot and unlink its shared memory
+                    using (var k = System.Diagnostics.Process.Start(new ProcessStartInfo("kill", "-TERM " + Process.Id) { UseShellExecute = false }))
+                        k.WaitForExit(5000);
+                    Process.WaitForExit(20000);
+                }
                 if (!Process.HasExited)
                 {
                     Process.Kill();
                     Process.WaitForExit(10000);
                 }
             }
+            catch (System.ComponentModel.Win32Exception) { }
             catch (InvalidOperationException) { }
             Process.Dispose();
         }
