@@ -15,7 +15,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let r = flat_index(wid, nwg, lid);
     if (r >= ag.brains) { return; }
-    if (binfo[(ag.brain0 + r) * BSTRIDE + 4u] == 0u) { return; }
+    if ((binfo[(ag.brain0 + r) * BSTRIDE + 4u] & 1u) == 0u) { return; }
     let c0 = ag.offset + r * ag.channels;
     let o0 = ag.out_offset + r * ag.width;
     if (ag.kind == 0u) {

@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let e = flat_index(wid, nwg, lid);
     if (e >= sg.count) { return; }
     let q = enc[sg.first + e];
-    if (binfo[q.w * BSTRIDE + 4u] == 0u) { return; }
+    if ((binfo[q.w * BSTRIDE + 4u] & 1u) == 0u) { return; }
     let n = q.x;
     var x = sensor_values[q.y];
     if (sg.kind == 3u) {  // event

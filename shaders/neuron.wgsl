@@ -6,6 +6,7 @@
 
 fn pf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + c]); }
 fn pi(p: u32, c: u32) -> i32 { return bitcast<i32>(prm[p * PRM_STRIDE + NF + c]); }
+fn pp(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + NF + NI + c]); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -14,7 +15,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (n >= N) { return; }
     let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
     let b = info.y;
-    if (binfo[b * BSTRIDE + 4u] == 0u) { return; }  // brain not active this advance
+    if ((binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return; }  // brain not active this advance
     let p = info.x;
     let k = atomicLoad(&ctl[M_K]);
     let key = binfo[b * BSTRIDE];
@@ -108,6 +109,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (hit) { consec = 0; }
     } else if (can) {
         consec = 0;
+    }
+
+    // 7b. learning P2-P4 (engine/plasticity.py): modulator sum, trace decay, homeostasis
+    if (PLASTIC) {
+        if (ANY_RSTDP) {
+            fstate[S_MSUM * N + n] = fstate[S_MSUM * N + n] + mod_;
+        }
+        fstate[S_XPRE * N + n] = fstate[S_XPRE * N + n] * pp(p, PP_DPRE);
+        fstate[S_XPOST * N + n] = fstate[S_XPOST * N + n] * pp(p, PP_DPOST);
+        let eta = pp(p, PP_HETA);
+        if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u && eta > 0.0) {
+            var t = theta - pp(p, PP_HDROP);
+            if (spike) { t = t + eta; }
+            theta = t;
+        }
     }
 
     fstate[S_V * N + n] = v;

@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let r1 = row_ptr[src + 1u];
         for (var r = row_ptr[src]; r < r1; r = r + 1u) {
             let dc = row_dc[r];
-            let slot = (base + (dc >> 2u)) % DEPTH;
+            let slot = (base + (dc >> 4u)) % DEPTH;
             let cell = (slot * 3u + (dc & 3u)) * N;
             let y1 = row_syn[r + 1u];
             for (var y = row_syn[r] + lane; y < y1; y = y + width) {

@@ -6,7 +6,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= N_ACT) { return; }
-    if (binfo[act_brain[i] * BSTRIDE + 4u] != 0u) {
+    if ((binfo[act_brain[i] * BSTRIDE + 4u] & 1u) != 0u) {
         atomicStore(&act_counts[i], 0);
     }
 }

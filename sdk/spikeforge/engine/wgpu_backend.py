@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine import params as P
+from spikeforge.engine import plasticity as PL
 from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
 from spikeforge.engine.layout import Layout
@@ -61,16 +62,20 @@ U32 = npt.NDArray[np.uint32]
 BoolA = npt.NDArray[np.bool_]
 
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
-FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce")
+FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
 ISTATE = ("hold", "consec", "burst", "force_once")
 META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, pad, pad
 M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP = range(6)
-BSTRIDE = 5  # per-brain words: key, step lo, step hi, ring slot of the first step, active
+# per-brain words: key, step lo, step hi, ring slot of the first step, flags (1 active, 2 learns),
+# brain_step % update_every, update_every (0: no reward-STDP), dopamine decay (f32 bits)
+BSTRIDE = 8
 WG = 64
 MAX_GROUPS = 65535
 OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
 WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
+LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
+CHUNKED = {"syn": 8, "ring": 4, "elig": 4}  # chunked arrays and their element sizes (bytes)
 
 try:  # the extra "gpu"
     import wgpu
@@ -193,6 +198,20 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
     "reset": (_b("act_brain", "u32"), _b("binfo", "u32"), _b("act_counts", "atomic<i32>", True)),
     "decode": (_b("binfo", "u32"), _b("act_counts", "atomic<i32>", True), _b("act_out", "f32", True),
                _b("prefs", "f32")),
+    "learn_brain": (_b("binfo", "u32"), _b("dopa", "f32", True)),
+    "learn_pre": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
+                  _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("row_proj", "u32"),
+                  _b("pproj", "u32"), _b("fstate", "f32"), _b("syn", "vec2<u32>", True, True),
+                  _b("elig", "f32", True, True)),
+    "learn_post": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
+                   _b("in_ptr", "u32"), _b("in_tab", "u32"), _b("pproj", "u32"), _b("fstate", "f32"),
+                   _b("syn", "vec2<u32>", True, True), _b("elig", "f32", True, True)),
+    "learn_inc": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("fstate", "f32", True)),
+    "learn_rs": (_b("ctl", "u32"), _b("rs_tab", "vec4<u32>"), _b("binfo", "u32"), _b("dopa", "f32"),
+                 _b("pproj", "u32"), _b("fstate", "f32"), _b("syn", "vec2<u32>", True, True),
+                 _b("elig", "f32", True, True)),
+    "learn_reset": (_b("ctl", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"), _b("fstate", "f32", True),
+                    _b("dopa", "f32", True)),
 }
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
 
@@ -205,32 +224,30 @@ def _f32_const(x: float | np.floating[Any]) -> str:
     return f"f32({v!r})"
 
 
-def _chunk_accessors(name: str, t: str, n_chunks: int, shift: int) -> str:
+def _chunk_accessors(b: Binding, n_chunks: int, shift: int) -> str:
+    """WGSL functions reaching element ``i`` of a chunked array (chunk ``i >> shift``)."""
     mask = (1 << shift) - 1
+    take = "let x = atomicLoad(&ring_{c}[j]); if (x != 0) {{ atomicStore(&ring_{c}[j], 0); }} return x;"
+    funcs: dict[str, list[tuple[str, str]]] = {
+        "syn": [("syn_at(i: u32) -> vec2<u32>", "return syn_{c}[j];")]
+        + ([("syn_set_w(i: u32, w: f32)", "syn_{c}[j].y = bitcast<u32>(w); return;")] if b.write else []),
+        "ring": [("ring_take(i: u32) -> i32", take),
+                 ("ring_add(i: u32, x: i32)", "atomicAdd(&ring_{c}[j], x); return;")],
+        "elig": [("elig_get(i: u32) -> f32", "return elig_{c}[j];"),
+                 ("elig_set(i: u32, x: f32)", "elig_{c}[j] = x; return;")],
+    }
+    if b.name not in funcs:  # pragma: no cover - only these arrays are chunked
+        raise ValueError(f"no accessor for chunked array {b.name!r}")
     lines: list[str] = []
-    if name == "syn":
-        lines.append("fn syn_at(i: u32) -> vec2<u32> {")
+    for sig, op in funcs[b.name]:
+        lines.append(f"fn {sig} {{")
         lines.append(f"    let j = i & {mask}u;")
         lines.append(f"    switch (i >> {shift}u) {{")
         for c in range(n_chunks - 1):
-            lines.append(f"        case {c}u: {{ return syn_{c}[j]; }}")
-        lines.append(f"        default: {{ return syn_{n_chunks - 1}[j]; }}")
+            lines.append(f"        case {c}u: {{ {op.format(c=c)} }}")
+        lines.append(f"        default: {{ {op.format(c=n_chunks - 1)} }}")
         lines.append("    }")
         lines.append("}")
-    elif name == "ring":
-        take = "let x = atomicLoad(&ring_{c}[j]); if (x != 0) {{ atomicStore(&ring_{c}[j], 0); }} return x;"
-        for fn, sig, op in (("ring_take", "i: u32) -> i32", take),
-                            ("ring_add", "i: u32, x: i32)", "atomicAdd(&ring_{c}[j], x); return;")):
-            lines.append(f"fn {fn}({sig} {{")
-            lines.append(f"    let j = i & {mask}u;")
-            lines.append(f"    switch (i >> {shift}u) {{")
-            for c in range(n_chunks - 1):
-                lines.append(f"        case {c}u: {{ {op.format(c=c)} }}")
-            lines.append(f"        default: {{ {op.format(c=n_chunks - 1)} }}")
-            lines.append("    }")
-            lines.append("}")
-    else:  # pragma: no cover - only syn and ring are chunked
-        raise ValueError(f"no accessor for chunked array {name!r}")
     return "\n".join(lines)
 
 
@@ -249,6 +266,8 @@ class _Checkpoint:
     brain_step: npt.NDArray[np.int64]
     act_counts: npt.NDArray[np.int32]
     act_out: F32
+    dopamine: F32
+    dopamine_sum: F32
     frames: list[_Frame] = field(default_factory=list)
 
 
@@ -302,6 +321,8 @@ class GpuBackend(Backend):
                              f"{L.n_synapses} synapses)")
         # propagation: a workgroup per spike pays off only for wide fan-out
         self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1) if wg_per_spike is None else wg_per_spike
+        self.plast = PL.build_cache(L)
+        self.kernels = KERNELS + (LEARN_KERNELS if self.plast is not None else ())
         self._build_tables()
         self._upload_all()
         self._compile()
@@ -312,8 +333,8 @@ class GpuBackend(Backend):
         """Create buffer(s) ``name`` holding ``data`` (one, or chunks for chunked arrays)."""
         usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC | extra_usage
         raw = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
-        if name in ("syn", "ring"):
-            elem = 8 if name == "syn" else 4
+        if name in CHUNKED:
+            elem = CHUNKED[name]
             shift = int(np.floor(np.log2(self._limit // elem)))
             per = (1 << shift) * elem
             self._shift[name] = shift
@@ -340,9 +361,32 @@ class GpuBackend(Backend):
         local = (np.arange(n, dtype=np.int64) - L.brain_start[:-1][brain_of]).astype(np.uint32)
         self.ninfo = np.stack([L.pid.astype(np.uint32), brain_of.astype(np.uint32),
                                L.act_slot.astype(np.int32).view(np.uint32), local], axis=1).astype(np.uint32)
+        pc = self.plast
+        n_pid = L.fparams.shape[0]
+        pid_f = pc.tables.pid_f if pc is not None else np.tile(
+            np.array([1.0, 1.0, 0.0, 0.0], np.float32), (n_pid, 1))
         self.prm = np.concatenate([L.fparams.astype(np.float32).view(np.uint32),
-                                   L.iparams.astype(np.int32).view(np.uint32)], axis=1).reshape(-1)
-        self.row_dc = ((L.row_delay.astype(np.uint32) << np.uint32(2)) | L.row_chan.astype(np.uint32))
+                                   L.iparams.astype(np.int32).view(np.uint32),
+                                   pid_f.astype(np.float32).reshape(n_pid, PL.NPP).view(np.uint32)],
+                                  axis=1).reshape(-1)
+        row_kind = pc.row_kind.astype(np.uint32) if pc is not None else np.zeros(L.n_rows, np.uint32)
+        self.row_dc = ((L.row_delay.astype(np.uint32) << np.uint32(4)) | (row_kind << np.uint32(2))
+                       | L.row_chan.astype(np.uint32))
+        # learning tables (dummies when nothing learns)
+        if pc is not None:
+            T = pc.tables
+            self.pproj = np.concatenate([T.proj_f.astype(np.float32).view(np.uint32),
+                                         T.proj_i.astype(np.int32).view(np.uint32)], axis=1).reshape(-1)
+            self.in_ptr = pc.in_ptr.astype(np.uint32)
+            self.in_tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
+            rs_brain = brain_of[pc.rs_post].astype(np.uint32) if pc.rs_post.size else np.zeros(0, np.uint32)
+            self.rs_tab = np.stack([pc.rs_syn.astype(np.uint32), pc.rs_post.astype(np.uint32),
+                                    pc.rs_proj.astype(np.uint32), rs_brain], axis=1).reshape(-1, 4)
+        else:
+            self.pproj = np.zeros(1, np.uint32)
+            self.in_ptr = np.zeros(1, np.uint32)
+            self.in_tab = np.zeros(1, np.uint32)
+            self.rs_tab = np.zeros((0, 4), np.uint32)
         self.gap = np.stack([L.gap_a.astype(np.uint32), L.gap_b.astype(np.uint32),
                              L.gap_g.astype(np.float32).view(np.uint32)], axis=1).reshape(-1)
         # actuators: brain of every count
@@ -379,6 +423,11 @@ class GpuBackend(Backend):
         self.binfo = np.zeros((max(B, 1), BSTRIDE), np.uint32)
         if B:
             self.binfo[:B, 0] = L.brain_key
+            if pc is not None:
+                self.binfo[:B, 6] = pc.every.astype(np.uint32)
+                self.binfo[:B, 7] = pc.da_decay.astype(np.float32).view(np.uint32)
+            else:
+                self.binfo[:B, 7] = np.float32(1.0).view(np.uint32)
 
     def _fstate(self) -> F32:
         L = self.layout
@@ -389,6 +438,18 @@ class GpuBackend(Backend):
         L = self.layout
         return np.concatenate([L.neuron[k].astype(np.int32) for k in ISTATE]) if L.n_neurons else \
             np.zeros(0, np.int32)
+
+    def _elig(self) -> F32:
+        L = self.layout
+        return L.synapse["elig"].astype(np.float32) if "elig" in L.synapse else np.zeros(1, np.float32)
+
+    def _dopa(self) -> F32:
+        L = self.layout
+        d = np.zeros((max(L.n_brains, 1), 2), np.float32)
+        if L.n_brains:
+            d[:L.n_brains, 0] = L.dopamine
+            d[:L.n_brains, 1] = L.dopamine_sum
+        return d.reshape(-1)
 
     def _syn(self) -> U32:
         L = self.layout
@@ -416,15 +477,22 @@ class GpuBackend(Backend):
         self._buffer("row_ptr", L.row_ptr.astype(np.uint32))
         self._buffer("row_syn", L.row_syn.astype(np.uint32))
         self._buffer("row_dc", self.row_dc)
+        self._buffer("row_proj", L.row_proj.astype(np.uint32))
+        self._buffer("pproj", self.pproj)
+        self._buffer("in_ptr", self.in_ptr)
+        self._buffer("in_tab", self.in_tab)
+        self._buffer("rs_tab", self.rs_tab)
+        self._buffer("elig", self._elig())
+        self._buffer("dopa", self._dopa())
         self._buffer("syn", self._syn())
         self._buffer("enc", self.enc)
         self._buffer("sensor_values", L.sensor_values)
         self._buffer("gauss_lut", GAUSS_LUT)
         self._buffer("prefs", self.prefs)
-        nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size)
+        nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
         self._readback = self.dev.create_buffer(size=max(16, nbytes),
                                                 usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
-        n_bind = max(len(self._expand(k)) for k in KERNELS)
+        n_bind = max(len(self._expand(k)) for k in self.kernels)
         if n_bind > self.gpu.max_buffers:
             raise ValueError(f"layout: needs {n_bind} storage bindings in one kernel; the device allows "
                              f"{self.gpu.max_buffers} (max_storage_buffers_per_shader_stage)")
@@ -445,13 +513,22 @@ class GpuBackend(Backend):
         L = self.layout
         c: dict[str, str] = {
             "N": f"{L.n_neurons}u", "N_GAP": f"{L.gap_a.size}u", "N_ACT": f"{L.act_counts.size}u",
-            "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u", "NF": f"{P.NF}u", "PRM_STRIDE": f"{P.NF + P.NI}u",
+            "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u", "NF": f"{P.NF}u",
+            "PRM_STRIDE": f"{P.NF + P.NI + PL.NPP}u",
             "MODEL_IZH": f"{P.MODEL_IZH}", "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
             "IZH_K2": _f32_const(P.IZH_K2), "IZH_K1": _f32_const(P.IZH_K1), "IZH_K0": _f32_const(P.IZH_K0),
             "PURPOSE_EXCITABILITY": f"{rng.PURPOSE_EXCITABILITY}u", "PURPOSE_FORCE": f"{rng.PURPOSE_FORCE}u",
             "GAUSS_PER_UNIT": f"{GAUSS_LUT_PER_UNIT}u", "GAUSS_SIZE": f"{GAUSS_LUT_SIZE}u",
+            "NI": f"{P.NI}u", "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
+            "PLASTIC": "true" if self.plast is not None else "false",
+            "ANY_RSTDP": "true" if self.plast is not None and self.plast.any_rstdp else "false",
+            "NPF": f"{PL.NPF}u", "PROJ_STRIDE": f"{PL.NPF + PL.NPI}u",
+            "KIND_STDP": f"{PL.KIND_STDP}u", "KIND_RSTDP": f"{PL.KIND_RSTDP}u", "KIND_HEBB": f"{PL.KIND_HEBB}u",
         }
+        for name in dir(PL):
+            if name[:3] in ("PF_", "PI_", "PP_") and isinstance(getattr(PL, name), int):
+                c[name] = f"{getattr(PL, name)}u"
         for name in dir(P):
             if (name.startswith("F_") or name.startswith("I_")) and isinstance(getattr(P, name), int):
                 c[name] = f"{getattr(P, name)}u"
@@ -469,7 +546,7 @@ class GpuBackend(Backend):
             parts.append(f"@group(0) @binding({i}) var<storage, {access}> {wname}: array<{b.wgsl_type}>;")
         for b in KERNEL_BINDINGS[kernel]:
             if b.chunked:
-                parts.append(_chunk_accessors(b.name, b.wgsl_type, len(self._bufs[b.name]), self._shift[b.name]))
+                parts.append(_chunk_accessors(b, len(self._bufs[b.name]), self._shift[b.name]))
         parts.append(shader_source("common"))
         parts.append(shader_source(kernel))
         return "\n".join(parts)
@@ -479,7 +556,7 @@ class GpuBackend(Backend):
         self._pipes: dict[str, Any] = {}
         self._groups0: dict[str, Any] = {}
         self._bgl1: dict[str, Any] = {}
-        for k in KERNELS:
+        for k in self.kernels:
             src = self.kernel_source(k)
             exp = self._expand(k)
             entries = [{"binding": i, "visibility": S,
@@ -536,7 +613,7 @@ class GpuBackend(Backend):
 
     def _rebind(self, names: set[str]) -> None:
         """Recreate the bind groups of kernels using any of ``names`` (after reallocation)."""
-        for k in KERNELS:
+        for k in self.kernels:
             if any(b.name in names for b in KERNEL_BINDINGS[k]):
                 exp = self._expand(k)
                 self._groups0[k] = self.dev.create_bind_group(
@@ -582,18 +659,33 @@ class GpuBackend(Backend):
             for i, k in enumerate(ISTATE):
                 L.neuron[k][...] = ist[i].astype(L.neuron[k].dtype)
             L.ring.reshape(-1)[...] = self._download("ring", np.int32, L.ring.size)
+        if self.plast is not None and L.n_synapses:
+            syn = self._download("syn", np.uint32, 2 * L.n_synapses).reshape(-1, 2)
+            L.synapse["w"][...] = syn[:, 1].view(np.float32)
+            if "elig" in L.synapse:
+                L.synapse["elig"][...] = self._download("elig", np.float32, L.n_synapses)
         self._dev_ahead = False
         self._ckpt = self._checkpoint()
 
     def _checkpoint(self) -> _Checkpoint:
         L = self.layout
-        return _Checkpoint(L.brain_step.copy(), L.act_counts.copy(), L.act_out.copy())
+        return _Checkpoint(L.brain_step.copy(), L.act_counts.copy(), L.act_out.copy(),
+                           L.dopamine.copy(), L.dopamine_sum.copy())
+
+    def _tracked(self) -> dict[str, np.ndarray]:
+        """Host arrays the device also changes, whose host writes must reach the device."""
+        L = self.layout
+        out = {f"neuron.{k}": a for k, a in L.neuron.items()}
+        if self.plast is not None:
+            out.update({f"synapse.{k}": L.synapse[k] for k in ("w", "elig") if k in L.synapse})
+        return out
 
     def _take_shadow(self) -> None:
-        self._shadow = {k: a.copy() for k, a in self.layout.neuron.items()}
+        self._shadow = {k: a.copy() for k, a in self._tracked().items()}
 
     def pull_state(self) -> None:
-        """Download neuron state and delay rings if the device is ahead; then watch host writes."""
+        """Download neuron state, delay rings (and learned weights) if the device is ahead;
+        then watch the host arrays for writes (see module docstring)."""
         if self._cpu is not None:
             self._cpu.pull_state()
             return
@@ -613,6 +705,7 @@ class GpuBackend(Backend):
         self._write("istate", self._istate())
         self._write("ring", L.ring.reshape(-1))
         self._write("syn", self._syn())
+        self._write("elig", self._elig())
         self._write("act_counts", L.act_counts)
         self._write("act_out", L.act_out)
         self._dev_ahead = False
@@ -626,11 +719,11 @@ class GpuBackend(Backend):
             return []
         L = self.layout
         patches = []
-        for k, host in L.neuron.items():
+        for k, host in self._tracked().items():
             old = self._shadow[k]
-            hb = host.view(np.uint8).reshape(host.size, -1) if host.dtype.itemsize > 1 else host.view(np.uint8)
-            ob = old.view(np.uint8).reshape(old.size, -1) if old.dtype.itemsize > 1 else old.view(np.uint8)
-            diff = np.flatnonzero((hb != ob).reshape(host.size, -1).any(axis=1))
+            hb = host.view(np.uint8).reshape(host.size, -1)
+            ob = old.view(np.uint8).reshape(old.size, -1)
+            diff = np.flatnonzero((hb != ob).any(axis=1))
             if diff.size == 0:
                 continue
             patches.append((k, diff, host[diff].copy(), old[diff].copy()))
@@ -639,14 +732,24 @@ class GpuBackend(Backend):
             return patches
         n = L.n_neurons
         for group, names, dtype in (("fstate", FSTATE, np.float32), ("istate", ISTATE, np.int32)):
-            touched = [p for p in patches if p[0] in names]
+            touched = [p for p in patches if p[0].startswith("neuron.") and p[0][7:] in names]
             if not touched:
                 continue
             cur = self._download(group, dtype, len(names) * n).reshape(len(names), n).copy() if self._dev_ahead \
                 else (self._fstate() if group == "fstate" else self._istate()).reshape(len(names), n)
             for k, idx, vals, _ in touched:
-                cur[names.index(k), idx] = vals.astype(dtype)
+                cur[names.index(k[7:]), idx] = vals.astype(dtype)
             self._write(group, cur.reshape(-1))
+        for k, idx, vals, _ in patches:
+            if k == "synapse.w":
+                syn = self._download("syn", np.uint32, 2 * L.n_synapses).reshape(-1, 2).copy() \
+                    if self._dev_ahead else self._syn().reshape(-1, 2)
+                syn[idx, 1] = vals.astype(np.float32).view(np.uint32)
+                self._write("syn", syn.reshape(-1))
+            elif k == "synapse.elig":
+                el = self._download("elig", np.float32, L.n_synapses).copy() if self._dev_ahead else self._elig()
+                el[idx] = vals
+                self._write("elig", el)
         return patches
 
     # ------------------------------------------------------------ the step
@@ -670,6 +773,31 @@ class GpuBackend(Backend):
             return np.frombuffer(bytes(self._readback.read_mapped(0, nbytes)), np.uint32)
         finally:
             self._readback.unmap()
+
+    def _record_learning(self, cp: Any, pc: PL.PlasticityCache) -> None:
+        """Dispatch learning P1, P5-P7 of one step (P2-P4 run in the neuron kernel)."""
+        L = self.layout
+        ind = self._bufs["indirect"][0]
+        if pc.any_rstdp:
+            cp.set_pipeline(self._pipes["learn_brain"])
+            cp.set_bind_group(0, self._groups0["learn_brain"])
+            self._dispatch_1d(cp, L.n_brains)
+        if pc.any_events:
+            for k in ("learn_pre", "learn_post"):
+                cp.set_pipeline(self._pipes[k])
+                cp.set_bind_group(0, self._groups0[k])
+                cp.dispatch_workgroups_indirect(ind, 0)
+        cp.set_pipeline(self._pipes["learn_inc"])
+        cp.set_bind_group(0, self._groups0["learn_inc"])
+        cp.dispatch_workgroups_indirect(ind, 0)
+        if pc.any_rstdp:
+            if self.rs_tab.shape[0]:
+                cp.set_pipeline(self._pipes["learn_rs"])
+                cp.set_bind_group(0, self._groups0["learn_rs"])
+                self._dispatch_1d(cp, self.rs_tab.shape[0])
+            cp.set_pipeline(self._pipes["learn_reset"])
+            cp.set_bind_group(0, self._groups0["learn_reset"])
+            self._dispatch_1d(cp, L.n_neurons)
 
     def _dispatch_1d(self, cp: Any, count: int) -> None:
         groups = (count + WG - 1) // WG
@@ -711,7 +839,14 @@ class GpuBackend(Backend):
         self.binfo[:B, 1] = (steps & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         self.binfo[:B, 2] = (steps >> np.uint64(32)).astype(np.uint32)
         self.binfo[:B, 3] = (L.brain_step % L.depth).astype(np.uint32)
-        self.binfo[:B, 4] = 1 if active is None else active.astype(np.uint32)
+        act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
+        on = (L.learn.astype(np.uint32) & np.uint32(1)) if L.learning else np.zeros(B, np.uint32)
+        self.binfo[:B, 4] = act | (on << np.uint32(1))
+        pc = self.plast
+        if pc is not None:
+            every = pc.every
+            self.binfo[:B, 5] = np.where(every > 0, L.brain_step % np.maximum(every, 1), 0).astype(np.uint32)
+            q.write_buffer(self._bufs["dopa"][0], 0, self._dopa())
         cap = self._ensure_out_capacity(n_steps)
         q.write_buffer(self._bufs["binfo"][0], 0, self.binfo)
         if L.sensor_values.size:
@@ -753,6 +888,8 @@ class GpuBackend(Backend):
                 cp.set_pipeline(self._pipes["propagate"])
                 cp.set_bind_group(0, self._groups0["propagate"])
                 cp.dispatch_workgroups_indirect(self._bufs["indirect"][0], 0)
+                if pc is not None:
+                    self._record_learning(cp, pc)
             if self._dec_bg:
                 cp.set_pipeline(self._pipes["decode"])
                 cp.set_bind_group(0, self._groups0["decode"])
@@ -766,12 +903,19 @@ class GpuBackend(Backend):
             enc.copy_buffer_to_buffer(self._bufs["act_counts"][0], 0, self._readback, 4 * META_WORDS, 4 * na)
         if no:
             enc.copy_buffer_to_buffer(self._bufs["act_out"][0], 0, self._readback, 4 * (META_WORDS + na), 4 * no)
+        nd = 2 * B if pc is not None else 0
+        if nd:
+            enc.copy_buffer_to_buffer(self._bufs["dopa"][0], 0, self._readback, 4 * (META_WORDS + na + no), 4 * nd)
         self._submit(enc.finish())
         self._dev_ahead = True
-        raw = self._map_readback(4 * (META_WORDS + na + no))
+        raw = self._map_readback(4 * (META_WORDS + na + no + nd))
         total = int(raw[M_OUT])
         L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
-        L.act_out[...] = raw[META_WORDS + na:].view(np.float32)
+        L.act_out[...] = raw[META_WORDS + na:META_WORDS + na + no].view(np.float32)
+        if nd:
+            dopa = raw[META_WORDS + na + no:].view(np.float32).reshape(B, 2)
+            L.dopamine[...] = dopa[:, 0]
+            L.dopamine_sum[...] = dopa[:, 1]
         # host-side bookkeeping the numpy step does on the host arrays
         for g in L.sensor_groups:
             if g.kind == 3:
@@ -799,17 +943,20 @@ class GpuBackend(Backend):
         ck = self._ckpt
         log.warning("GPU backend failed (%s: %s); continuing on the CPU from the checkpoint at the last "
                     "state pull, replaying %d frame(s)", type(exc).__name__, exc, len(ck.frames))
+        tracked = self._tracked()
         for fr in reversed(ck.frames):
             for k, idx, _, old in fr.patches:
-                L.neuron[k][idx] = old
+                tracked[k][idx] = old
         L.brain_step[...] = ck.brain_step
         L.act_counts[...] = ck.act_counts
         L.act_out[...] = ck.act_out
+        L.dopamine[...] = ck.dopamine
+        L.dopamine_sum[...] = ck.dopamine_sum
         cpu = create_backend(_cpu_backend_name(), L)
         record = SpikeRecord.empty()
         for fr in ck.frames:
             for k, idx, vals, _ in fr.patches:
-                L.neuron[k][idx] = vals
+                tracked[k][idx] = vals
             L.sensor_values[...] = fr.sensors
             record = cpu.advance(fr.n_steps, fr.world_step, fr.active)
         self._cpu = cpu
@@ -851,16 +998,18 @@ def _cpu_backend_name() -> str:
 
 
 def unsupported_reason(layout: Layout) -> str | None:
-    """Why the WGSL step cannot run ``layout`` (a feature it does not implement), or None."""
-    from spikeforge.engine.plasticity import build_cache
+    """Why the WGSL step cannot run ``layout`` (a feature it does not implement), or None.
 
-    if build_cache(layout) is None:
-        return None
-    learners = sorted({f"{p.circuit.name}:{proj.name}" for p in layout.prototypes
-                       for proj in p.circuit.projections if proj.plasticity is not None})
-    what = ", ".join(learners) if learners else "homeostasis of a population"
-    return (f"the GPU backend does not implement plasticity yet (learning in {what}); "
-            "use backend='native' or 'numpy' for worlds that learn")
+    Learning is implemented (``shaders/learn_*.wgsl``); what is left out are per-world
+    arrays the GPU step does not know (``layout.extra``) and synapse arrays other than
+    ``post``, ``w`` and ``elig``.
+    """
+    if layout.extra:
+        return f"the GPU backend does not know the per-world arrays {sorted(layout.extra)}"
+    other = sorted(set(layout.synapse) - {"post", "w", "elig"})
+    if other:
+        return f"the GPU backend does not know the synapse arrays {other}"
+    return None
 
 
 def refuse_unsupported(layout: Layout) -> None:
