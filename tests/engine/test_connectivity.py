@@ -163,3 +163,27 @@ def test_world_layout_holds_the_drawn_connectivity() -> None:
     other = World(dt=0.001, backend="numpy", seed=12)
     other.spawn(c)
     assert not np.array_equal(other.layout.synapse["w"], L.synapse["w"])
+
+
+@pytest.mark.parametrize(("p", "no_self"), [(1.0, True), (1.0, False), (0.7, True)])
+def test_fixed_probability_dense_p_on_a_large_projection(p: float, no_self: bool) -> None:
+    """Above 2^22 candidate pairs and at high p the draw must stay exact and fast
+    (redrawing duplicate targets used to take minutes or fail at p = 1)."""
+    n = 2050  # 4.2M candidate pairs
+    pre, post = connect(FixedProbability(p, allow_self=not no_self), n, n, no_self, _rng(3))
+    candidates = n * n - (n if no_self else 0)
+    if p == 1.0:
+        assert pre.size == candidates
+    else:
+        assert abs(pre.size - p * candidates) < 5 * np.sqrt(candidates * p * (1 - p))
+    if no_self:
+        assert not np.any(pre == post)
+    assert np.all(np.diff(pre) >= 0)
+
+
+def test_fixed_probability_small_draw_is_one_bernoulli_mask() -> None:
+    """Small projections draw exactly one (n_pre x n_post) uniform mask from the generator."""
+    pre, post = connect(FixedProbability(0.3), 40, 50, False, _rng(5))
+    ref_pre, ref_post = np.nonzero(_rng(5).random((40, 50)) < 0.3)
+    np.testing.assert_array_equal(pre, ref_pre)
+    np.testing.assert_array_equal(post, ref_post)

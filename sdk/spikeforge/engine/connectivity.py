@@ -25,6 +25,7 @@ from spikeforge.model.synapses import (
 
 I64 = npt.NDArray[np.int64]
 _DENSE_LIMIT = 1 << 22  # draw a dense Bernoulli mask below this many candidate pairs
+_SPARSE_MAX_P = 0.1  # above this density, redrawing duplicate targets converges too slowly: use masks
 
 
 def connect(rule: object, n_pre: int, n_post: int, same: bool, rng: np.random.Generator,
@@ -61,12 +62,21 @@ def _fixed_probability(p: float, n_pre: int, n_post: int, no_self: bool,
                        rng: np.random.Generator) -> tuple[I64, I64]:
     if p <= 0.0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if n_pre * n_post <= _DENSE_LIMIT:
-        mask = rng.random((n_pre, n_post)) < p
-        if no_self:
-            np.fill_diagonal(mask[:, : min(n_pre, n_post)], False)
-        pre, post = np.nonzero(mask)
-        return pre.astype(np.int64), post.astype(np.int64)
+    if n_pre * n_post <= _DENSE_LIMIT or p > _SPARSE_MAX_P:
+        # Bernoulli masks over blocks of pre rows (one block when small): exact for any p,
+        # at most _DENSE_LIMIT draws in memory at a time
+        rows = max(1, _DENSE_LIMIT // n_post)
+        pres, posts = [], []
+        for r0 in range(0, n_pre, rows):
+            r1 = min(n_pre, r0 + rows)
+            mask = rng.random((r1 - r0, n_post)) < p
+            if no_self:
+                d = np.arange(r0, min(r1, n_post))
+                mask[d - r0, d] = False
+            pr, po = np.nonzero(mask)
+            pres.append(pr.astype(np.int64) + r0)
+            posts.append(po.astype(np.int64))
+        return np.concatenate(pres), np.concatenate(posts)
     # Sparse: binomial out-degree per pre, targets without replacement per pre
     # (duplicates drawn with replacement are redrawn until none remain).
     counts = rng.binomial(n_post, p, size=n_pre).astype(np.int64)
