@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "spikeforge_abi.h"
+#include "plasticity.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -102,6 +103,7 @@ typedef struct {
 typedef struct {
     int32_t *spk;       /* spiking neurons, all steps of the advance */
     int32_t *sb;        /* slot base (step % depth) of each spike */
+    int32_t *br;        /* brain of each spike */
     int64_t len, cap;
     int64_t *step_off;  /* n_steps + 1 */
     int64_t step_cap;
@@ -205,6 +207,7 @@ void sf_engine_free(sf_engine *e) {
     for (int t = 0; t < e->max_threads; t++) {
         free(e->tb[t].spk);
         free(e->tb[t].sb);
+        free(e->tb[t].br);
         free(e->tb[t].step_off);
         free(e->tb[t].pieces);
     }
@@ -404,6 +407,9 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
     int32_t *b = (int32_t *)realloc(tb->sb, (size_t)cap * sizeof(int32_t));
     if (!b) return -1;
     tb->sb = b;
+    int32_t *c = (int32_t *)realloc(tb->br, (size_t)cap * sizeof(int32_t));
+    if (!c) return -1;
+    tb->br = c;
     tb->cap = cap;
     return 0;
 }
@@ -446,7 +452,17 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict ACC = e->gap_acc;
     int32_t *restrict out = tb->spk + tb->len;
     int32_t *restrict outsb = tb->sb + tb->len;
+    int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
+    /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
+    const sf_plast *PL = &net->plast;
+    const int learn = PL->enabled;
+    const int msum_on = learn && PL->any_rstdp;
+    const float dpre = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_DPRE] : 1.0f;
+    const float dpost = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_DPOST] : 1.0f;
+    const float heta = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HETA] : 0.0f;
+    const float hdrop = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HDROP] : 0.0f;
+    const int homeo = learn && PL->learning && PL->any_homeo && PL->learn[b] && heta > 0.0f;
 
     for (int64_t i = lo; i < hi; i++) {
         /* 1. delivery */
@@ -522,6 +538,16 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         } else if (can) {
             consec = 0;
         }
+        int spike = fire || bspike;
+        if (learn) {
+            if (msum_on) PL->msum[i] = PL->msum[i] + mod;
+            PL->xpre[i] = PL->xpre[i] * dpre;
+            PL->xpost[i] = PL->xpost[i] * dpost;
+            if (homeo) {
+                float t = theta - hdrop;
+                theta = spike ? t + heta : t;
+            }
+        }
         V[i] = nv;
         IE[i] = ie;
         II[i] = ii;
@@ -532,9 +558,10 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         CONS[i] = consec;
         BUR[i] = burst;
         FO[i] = 0;
-        if (fire || bspike) {
+        if (spike) {
             out[cnt] = (int32_t)i;
             outsb[cnt] = sb;
+            outbr[cnt] = (int32_t)b;
             cnt++;
         }
     }
@@ -609,6 +636,17 @@ static void run_thread(sf_job *job, int t) {
         }
         barrier_wait(&e->bar, &tb->sense);
         propagate(net, tb->spk + before, tb->sb + before, tb->len - before, atomic);
+        if (net->plast.enabled) {
+            const int events = net->plast.learning && net->plast.any_events;
+            if (events) sf_learn_pre(net, tb->spk + before, tb->br + before, tb->len - before);
+            barrier_wait(&e->bar, &tb->sense);
+            if (events) {
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before);
+                barrier_wait(&e->bar, &tb->sense);
+            }
+            sf_learn_traces(net, tb->spk + before, tb->len - before);
+            sf_learn_brains(net, net->n_brains * t / T, net->n_brains * (t + 1) / T, k, job->active);
+        }
         barrier_wait(&e->bar, &tb->sense);
     }
     tb->step_off[job->n_steps] = tb->len;
@@ -623,9 +661,8 @@ typedef struct sf_worker_arg {
 static void *worker_main(void *arg) {
     sf_worker_arg *wa = (sf_worker_arg *)arg;
     sf_engine *e = wa->e;
-    uint64_t seen = 0;
+    uint64_t seen = 0; /* a new worker is always started for the job being published */
     pthread_mutex_lock(&e->mu);
-    seen = e->gen;
     for (;;) {
         while (!e->stop && e->gen == seen) pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop) break;

@@ -59,6 +59,59 @@
 
 #define SF_GAUSS_LUT_SIZE 257
 
+/* plasticity tables (sdk/spikeforge/engine/plasticity.py) */
+#define SF_KIND_NONE 0
+#define SF_KIND_STDP 1
+#define SF_KIND_RSTDP 2
+#define SF_KIND_HEBB 3
+#define SF_PF_APLUS 0
+#define SF_PF_AMINUS 1
+#define SF_PF_WMIN 2
+#define SF_PF_WMAX 3
+#define SF_PF_RLR 4
+#define SF_PF_CDECAY 5
+#define SF_PF_MODW 6
+#define SF_NPF 7
+#define SF_PI_KIND 0
+#define SF_PI_SOFT 1
+#define SF_NPI 2
+#define SF_PP_DPRE 0
+#define SF_PP_DPOST 1
+#define SF_PP_HETA 2
+#define SF_PP_HDROP 3
+#define SF_NPP 4
+
+/* Learning state and tables; enabled = 0 when nothing in the world learns. */
+typedef struct sf_plast {
+    int32_t enabled;
+    int32_t learning;        /* the world's switch (layout.learning) */
+    int32_t any_rstdp;       /* reward-STDP synapses exist (dopamine and msum run) */
+    int32_t any_homeo;
+    int32_t any_events;      /* some projection has an STDP-like rule */
+    float *proj_f;           /* n_proj x SF_NPF */
+    int32_t *proj_i;         /* n_proj x SF_NPI */
+    float *pid_f;            /* n_params x SF_NPP */
+    float *da_decay;         /* per brain */
+    int64_t *every;          /* per brain: reward-STDP update period (steps), 0 = none */
+    float *dopamine;         /* per brain */
+    float *dopamine_sum;     /* per brain */
+    uint8_t *learn;          /* per brain: 0 = frozen */
+    float *xpre;             /* per neuron */
+    float *xpost;
+    float *msum;
+    float *elig;             /* per synapse, NULL if no reward-STDP projection */
+    int64_t n_in;            /* plastic synapses, sorted by post */
+    int64_t *in_ptr;         /* n_neurons + 1 */
+    int64_t *in_syn;
+    int64_t *in_pre;
+    int64_t *in_proj;
+    int64_t n_rs;            /* reward-STDP synapses, sorted by post */
+    int64_t *rs_ptr;         /* n_brains + 1 */
+    int64_t *rs_syn;
+    int64_t *rs_post;
+    int64_t *rs_proj;
+} sf_plast;
+
 /* One organ of one prototype across its brains (a brains x channels block). */
 typedef struct sf_organ {
     int32_t kind;        /* SF_SENSOR_* or SF_ACT_* */
@@ -133,6 +186,7 @@ typedef struct sf_net {
     sf_organ *sensor_groups;
     sf_organ *actuator_groups;
     float *gauss_lut;        /* SF_GAUSS_LUT_SIZE values */
+    sf_plast plast;
 } sf_net;
 
 typedef struct sf_engine sf_engine;

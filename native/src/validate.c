@@ -4,6 +4,7 @@
  * tables). A net that passes cannot make a kernel read or write out of bounds.
  */
 #include "spikeforge_abi.h"
+#include "plasticity.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -125,6 +126,7 @@ int sf_net_validate(const sf_net *net, char *msg, size_t size) {
     for (int32_t g = 0; g < net->n_actuator_groups; g++)
         if (check_organ(net, &net->actuator_groups[g], 0, g, msg, size) != 0) return -1;
     NEED(net->gauss_lut != NULL, "gauss_lut: missing");
+    if (sf_plast_validate(net, msg, size) != 0) return -1;
     if (msg && size) msg[0] = 0;
     return 0;
 }

@@ -18,8 +18,8 @@ from spikeforge.model import (
 
 def lif_net() -> Circuit:
     c = Circuit("lif")
-    c.add_population("e", 40, LIF(bias=14.0, t_ref=2.0), v_init=(-65.0, -50.0))
-    c.add_population("i", 10, LIF(tau_m=10.0, bias=12.0), v_init=(-65.0, -50.0))
+    c.add_population("e", 40, LIF(bias=17.0, t_ref=2.0), v_init=(-65.0, -50.0))
+    c.add_population("i", 10, LIF(tau_m=10.0, bias=16.0), v_init=(-65.0, -50.0))
     c.connect("e", "e", FixedProbability(0.2), weight=Uniform(0.5, 3.0), delay=(1, 4))
     c.connect("e", "i", FixedInDegree(8), weight=2.0, delay=2)
     c.connect("i", "e", FixedProbability(0.3), weight=Normal(-4.0, 1.0), delay=1)
@@ -60,4 +60,29 @@ def feature_net() -> Circuit:
 
 
 def all_nets() -> list[Circuit]:
-    return [lif_net(), feature_net()]
+    return [lif_net(), feature_net(), learning_net()]
+
+
+def learning_net() -> Circuit:
+    """STDP (hard and soft bounds), reward-STDP with eligibility, modulated Hebbian, homeostasis."""
+    from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
+
+    c = Circuit("learner")
+    c.add_population("inp", 16, LIF(bias=0.0, t_ref=1.0))
+    c.add_population("hid", 20, LIF(bias=12.0), v_init=(-65.0, -50.0))
+    c.add_population("mot", 8, ModulatedLIF(bias=14.0, burst_overshoot=0.0), v_init=(-65.0, -50.0))
+    c.add_population("ctx", 6, LIF(bias=18.0))
+    c.connect("inp", "hid", FixedProbability(0.5), weight=Uniform(0.5, 2.0), delay=(1, 3),
+              plasticity=STDP(a_plus=0.05, a_minus=0.06, w_min=0.0, w_max=4.0,
+                              homeostasis=Homeostasis(target_rate=10.0, eta=0.2)))
+    c.connect("hid", "hid", FixedProbability(0.2), weight=Uniform(0.1, 1.0), delay=2,
+              plasticity=STDP(a_plus=0.02, a_minus=0.02, w_min=0.0, w_max=2.0, soft_bound=True, lr=0.5))
+    c.connect("hid", "mot", FixedProbability(0.6), weight=Uniform(0.5, 3.0), delay=1,
+              plasticity=RewardSTDP(w_min=0.0, w_max=5.0, update_every=5, lr=0.05, modulator_weight=0.3,
+                                    tau_dopamine=50.0))
+    c.connect("ctx", "mot", FixedProbability(0.5), weight=0.3, kind="modulatory", delay=1)
+    c.connect("ctx", "hid", FixedProbability(0.5), weight=Uniform(0.2, 1.0), delay=1,
+              plasticity=ModulatedHebbian(lr=0.05, w_min=0.0, w_max=3.0))
+    c.add_sensor("eyes", "inp", channels=4, kind="poisson", max_rate=200.0)
+    c.add_actuator("act", "mot", channels=2, kind="wta")
+    return c

@@ -23,6 +23,7 @@ from spikeforge.engine import params as P
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import N_CHANNELS, Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
+from spikeforge.engine.plasticity import build_cache as build_plasticity
 
 try:
     from spikeforge.engine._native_ext import ffi, lib
@@ -120,7 +121,10 @@ class NativeBackend(Backend):
         L = self.layout
         arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS]
         arrs += [getattr(L, k) for k, _, _ in _LAYOUT_FIELDS]
-        arrs += [L.synapse["post"], L.synapse["w"]]
+        arrs += [L.synapse["post"], L.synapse["w"], L.dopamine, L.dopamine_sum, L.learn,
+                 L.neuron["xpre"], L.neuron["xpost"], L.neuron["msum"]]
+        if "elig" in L.synapse:
+            arrs.append(L.synapse["elig"])
         return arrs
 
     def _bind(self) -> None:
@@ -181,6 +185,7 @@ class NativeBackend(Backend):
         lut = np.ascontiguousarray(GAUSS_LUT, dtype=np.float32)
         keep.append(lut)
         net.gauss_lut = ffi.cast("float *", lut.ctypes.data)
+        self._bind_plasticity(net, keep, ptr)
         msg = ffi.new("char[]", 512)
         if lib.sf_net_validate(net, msg, 512) != 0:
             raise ValueError("layout." + ffi.string(msg).decode("utf-8", "replace"))
@@ -190,6 +195,51 @@ class NativeBackend(Backend):
         self._keep = keep
         self._arrays = self._gather()
         self._active_buf = np.zeros(L.n_brains, np.uint8)
+
+    def _bind_plasticity(self, net: Any, keep: list[Any], ptr: Any) -> None:
+        """Point ``net.plast`` at the learning tables (engine/plasticity.py) and state."""
+        L = self.layout
+        pc = build_plasticity(L)
+        pl = net.plast
+        if pc is None:
+            pl.enabled = 0
+            return
+        T = pc.tables
+        tabs: list[tuple[str, np.ndarray, str, type[np.generic]]] = [
+            ("proj_f", T.proj_f, "float *", np.float32), ("proj_i", T.proj_i, "int32_t *", np.int32),
+            ("pid_f", T.pid_f, "float *", np.float32), ("da_decay", pc.da_decay, "float *", np.float32),
+            ("every", pc.every, "int64_t *", np.int64), ("in_ptr", pc.in_ptr, "int64_t *", np.int64),
+            ("in_syn", pc.in_syn, "int64_t *", np.int64), ("in_pre", pc.in_pre, "int64_t *", np.int64),
+            ("in_proj", pc.in_proj, "int64_t *", np.int64), ("rs_ptr", pc.rs_ptr, "int64_t *", np.int64),
+            ("rs_syn", pc.rs_syn, "int64_t *", np.int64), ("rs_post", pc.rs_post, "int64_t *", np.int64),
+            ("rs_proj", pc.rs_proj, "int64_t *", np.int64),
+        ]
+        for name, arr, ctype, dt in tabs:
+            a = np.ascontiguousarray(arr, dtype=dt)
+            keep.append(a)
+            setattr(pl, name, ptr(a, ctype, dt, f"plasticity.{name}"))
+        n_proj = int(L.proj_chan.size)
+        if T.proj_f.shape != (n_proj, 7) or T.pid_f.shape[0] != L.fparams.shape[0]:
+            raise ValueError("layout.plasticity: table shapes do not match the layout")
+        if pc.in_ptr.size != L.n_neurons + 1 or pc.rs_ptr.size != L.n_brains + 1:
+            raise ValueError("layout.plasticity: in_ptr/rs_ptr sizes do not match the layout")
+        for name, arr, ctype, dt in (("dopamine", L.dopamine, "float *", np.float32),
+                                     ("dopamine_sum", L.dopamine_sum, "float *", np.float32),
+                                     ("learn", L.learn, "uint8_t *", np.uint8)):
+            if arr.shape != (L.n_brains,):
+                raise ValueError(f"layout.{name}: expected {L.n_brains} values, got shape {arr.shape}")
+            setattr(pl, name, ptr(arr, ctype, dt, name))
+        for name in ("xpre", "xpost", "msum"):
+            setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))
+        if "elig" in L.synapse:
+            if L.synapse["elig"].shape != (L.n_synapses,):
+                raise ValueError(f"layout.synapse.elig: expected {L.n_synapses} values")
+            pl.elig = ptr(L.synapse["elig"], "float *", np.float32, "synapse.elig")
+        pl.n_in = int(pc.in_syn.size)
+        pl.n_rs = int(pc.rs_syn.size)
+        pl.any_rstdp, pl.any_homeo, pl.any_events = int(pc.any_rstdp), int(pc.any_homeo), int(pc.any_events)
+        pl.learning = int(bool(L.learning))
+        pl.enabled = 1
 
     @staticmethod
     def _organs(groups: list[OrganGroup], keep: list[Any]) -> Any:
@@ -231,6 +281,7 @@ class NativeBackend(Backend):
                 raise ValueError(f"active: expected {self.layout.n_brains} flags, got shape {active.shape}")
             self._active_buf[...] = active
             act = ffi.cast("uint8_t *", self._active_buf.ctypes.data)
+        self._net.plast.learning = int(bool(self.layout.learning))
         rc = lib.sf_engine_advance(self._engine, self._net, int(n_steps), int(world_step), act)
         if rc != 0:
             msg = ffi.string(lib.sf_engine_error(self._engine)).decode("utf-8", "replace")

@@ -1,0 +1,158 @@
+/*
+ * Learning inside the step, bit for bit as sdk/spikeforge/engine/plasticity.py
+ * (phases P1..P7 of its docstring). P2, P3 and P4 are per neuron and run inside the
+ * neuron loop (kernel.c); the phases here run between barriers:
+ *   sf_learn_pre    P5a  depression at pre spikes (synapses owned by the spiking pre
+ *                        neuron: one thread each, right after it propagated them)
+ *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron)
+ *   sf_learn_traces P6   trace increments of this step's spikes
+ *   sf_learn_brains P1+P7 dopamine and the reward-STDP weight update, per brain
+ */
+#include "plasticity.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static inline float clipw(float x, float lo, float hi) {
+    float y = x < lo ? lo : x;
+    return y > hi ? hi : y;
+}
+
+static inline int on_brain(const sf_net *net, int64_t b) {
+    return net->plast.learning && net->plast.learn[b];
+}
+
+void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+    const sf_plast *P = &net->plast;
+    float *W = net->weight;
+    for (int64_t j = 0; j < count; j++) {
+        if (!on_brain(net, br[j])) continue;
+        int64_t s = spk[j];
+        for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+            int64_t proj = net->row_proj[r];
+            int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+            if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+            const float *pf = P->proj_f + proj * SF_NPF;
+            const int soft = P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0;
+            const float am = pf[SF_PF_AMINUS], wmin = pf[SF_PF_WMIN], wmax = pf[SF_PF_WMAX];
+            for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
+                float d = am * P->xpost[net->post[y]];
+                if (soft) d = d * (W[y] - wmin);
+                if (kind == SF_KIND_STDP) W[y] = clipw(W[y] - d, wmin, wmax);
+                else P->elig[y] = P->elig[y] - d;
+            }
+        }
+    }
+}
+
+void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+    const sf_plast *P = &net->plast;
+    float *W = net->weight;
+    for (int64_t j = 0; j < count; j++) {
+        if (!on_brain(net, br[j])) continue;
+        int64_t s = spk[j];
+        for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
+            int64_t y = P->in_syn[x], proj = P->in_proj[x], pre = P->in_pre[x];
+            int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+            const float *pf = P->proj_f + proj * SF_NPF;
+            float wy = W[y];
+            float ap = pf[SF_PF_APLUS];
+            if (kind == SF_KIND_HEBB) ap = ap * net->mod[net->post[y]];
+            float p = ap * P->xpre[pre];
+            if (P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0) p = p * (pf[SF_PF_WMAX] - wy);
+            if (kind == SF_KIND_RSTDP) P->elig[y] = P->elig[y] + p;
+            else W[y] = clipw(wy + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
+        }
+    }
+}
+
+void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) {
+    float *xpre = net->plast.xpre, *xpost = net->plast.xpost;
+    for (int64_t j = 0; j < count; j++) {
+        xpre[spk[j]] = xpre[spk[j]] + 1.0f;
+        xpost[spk[j]] = xpost[spk[j]] + 1.0f;
+    }
+}
+
+void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active) {
+    sf_plast *P = &net->plast;
+    if (!P->any_rstdp) return;
+    float *W = net->weight;
+    for (int64_t b = b0; b < b1; b++) {
+        if (active && !active[b]) continue;
+        /* P1 */
+        P->dopamine_sum[b] = P->dopamine_sum[b] + P->dopamine[b];
+        P->dopamine[b] = P->dopamine[b] * P->da_decay[b];
+        /* P7 */
+        int64_t every = P->every[b];
+        int64_t bstep = net->brain_step[b] + k;
+        if (every <= 0 || (bstep + 1) % every != 0) continue;
+        int on = on_brain(net, b);
+        float dsum = P->dopamine_sum[b];
+        for (int64_t x = P->rs_ptr[b]; x < P->rs_ptr[b + 1]; x++) {
+            int64_t y = P->rs_syn[x], proj = P->rs_proj[x], post = P->rs_post[x];
+            const float *pf = P->proj_f + proj * SF_NPF;
+            float D = dsum + pf[SF_PF_MODW] * P->msum[post];
+            float c = P->elig[y];
+            float wy = W[y];
+            float wn = clipw(wy + (pf[SF_PF_RLR] * c) * D, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
+            W[y] = on ? wn : wy;
+            P->elig[y] = c * pf[SF_PF_CDECAY];
+        }
+        P->dopamine_sum[b] = 0.0f;
+        for (int64_t i = net->brain_start[b]; i < net->brain_start[b + 1]; i++) P->msum[i] = 0.0f;
+    }
+}
+
+static int pfail(char *msg, size_t size, const char *fmt, ...) {
+    if (msg && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, size, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+#define PNEED(cond, ...)                                  \
+    do {                                                  \
+        if (!(cond)) return pfail(msg, size, __VA_ARGS__); \
+    } while (0)
+
+int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
+    const sf_plast *P = &net->plast;
+    if (!P->enabled) return 0;
+    const int64_t n = net->n_neurons, nb = net->n_brains, ns = net->n_synapses;
+    PNEED(P->proj_f && P->proj_i && P->pid_f && P->da_decay && P->every && P->dopamine && P->dopamine_sum &&
+              P->learn && P->xpre && P->xpost && P->msum && P->in_ptr && P->rs_ptr,
+          "plast: missing table");
+    int any_r = 0;
+    for (int64_t p = 0; p < net->n_proj; p++) {
+        int32_t kind = P->proj_i[p * SF_NPI + SF_PI_KIND];
+        PNEED(kind >= SF_KIND_NONE && kind <= SF_KIND_HEBB, "plast.proj_i[%lld].kind: unknown %d", (long long)p,
+              kind);
+        if (kind == SF_KIND_RSTDP) any_r = 1;
+    }
+    PNEED(!any_r || ns == 0 || P->elig, "plast.elig: reward-STDP projections need the eligibility array");
+    PNEED(P->in_ptr[0] == 0 && P->n_in >= 0 && P->n_rs >= 0, "plast.in_ptr: must start at 0");
+    for (int64_t i = 0; i < n; i++)
+        PNEED(P->in_ptr[i + 1] >= P->in_ptr[i], "plast.in_ptr: not monotonic at %lld", (long long)i);
+    PNEED(P->in_ptr[n] == P->n_in, "plast.in_ptr: ends at %lld, expected %lld", (long long)P->in_ptr[n],
+          (long long)P->n_in);
+    for (int64_t x = 0; x < P->n_in; x++)
+        PNEED(P->in_syn[x] >= 0 && P->in_syn[x] < ns && P->in_pre[x] >= 0 && P->in_pre[x] < n &&
+                  P->in_proj[x] >= 0 && P->in_proj[x] < net->n_proj,
+              "plast.in_syn/in_pre/in_proj[%lld]: out of range", (long long)x);
+    PNEED(P->rs_ptr[0] == 0, "plast.rs_ptr: must start at 0");
+    for (int64_t b = 0; b < nb; b++)
+        PNEED(P->rs_ptr[b + 1] >= P->rs_ptr[b], "plast.rs_ptr: not monotonic at %lld", (long long)b);
+    PNEED(P->rs_ptr[nb] == P->n_rs, "plast.rs_ptr: ends at %lld, expected %lld", (long long)P->rs_ptr[nb],
+          (long long)P->n_rs);
+    PNEED(P->n_rs == 0 || P->elig, "plast.elig: missing");
+    for (int64_t x = 0; x < P->n_rs; x++)
+        PNEED(P->rs_syn[x] >= 0 && P->rs_syn[x] < ns && P->rs_post[x] >= 0 && P->rs_post[x] < n &&
+                  P->rs_proj[x] >= 0 && P->rs_proj[x] < net->n_proj,
+              "plast.rs_syn/rs_post/rs_proj[%lld]: out of range", (long long)x);
+    for (int64_t b = 0; b < nb; b++) PNEED(P->every[b] >= 0, "plast.every[%lld]: negative", (long long)b);
+    return 0;
+}

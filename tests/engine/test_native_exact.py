@@ -1,0 +1,158 @@
+"""The native backend is bit-exact with the numpy specification: spikes and ALL state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.engine.native_nets import all_nets, feature_net, learning_net, lif_net
+
+from spikeforge import World
+from spikeforge.engine import params as P
+from spikeforge.engine import plasticity as PL
+from spikeforge.engine.backend import available_backends, resolve_backend
+from spikeforge.model import LIF, AdaptiveLIF, Circuit, FixedProbability, Izhikevich, ModulatedLIF, Uniform
+
+native = pytest.importorskip("spikeforge.engine.native_backend")
+pytestmark = pytest.mark.native
+if native.unavailable() is not None:  # pragma: no cover
+    pytest.skip(native.unavailable() or "", allow_module_level=True)
+
+
+def drive(world: World, frames: int, seed: int, threads: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Run ``frames`` frames with random sensors, rewards, sleeping and freezing; return the spikes."""
+    if threads is not None:
+        world.backend.set_threads(threads, 1)  # type: ignore[attr-defined]
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in range(frames):
+        L = world.layout
+        L.sensor_values[:] = rng.uniform(-1.3, 1.3, L.sensor_values.size).astype(np.float32)
+        if f % 3 == 0 and L.n_brains:
+            world.reward(rng.uniform(-1.0, 1.0, L.n_brains))
+        if f == frames // 3 and L.n_brains > 2:
+            world.brains[2].freeze()
+        world.learning(f < frames // 2 or f > 2 * frames // 3)
+        if L.n_brains > 1:
+            L.sleeping[1] = f % 4 == 0
+        r = world.advance(1 / 60)
+        out.append((r.spikes.steps, r.spikes.neurons))
+    return out
+
+
+def assert_same_state(a: World, b: World) -> None:
+    La, Lb = a.layout, b.layout
+    for k in La.neuron:
+        assert np.array_equal(La.neuron[k].view(np.uint8), Lb.neuron[k].view(np.uint8)), f"neuron.{k}"
+    for k in La.synapse:
+        assert np.array_equal(La.synapse[k].view(np.uint8), Lb.synapse[k].view(np.uint8)), f"synapse.{k}"
+    for k in ("ring", "brain_step", "act_counts", "act_out", "sensor_values", "dopamine", "dopamine_sum"):
+        assert np.array_equal(np.asarray(getattr(La, k)).view(np.uint8),
+                              np.asarray(getattr(Lb, k)).view(np.uint8)), k
+
+
+def pair(circuits: list[Circuit], count: int, seed: int = 3, dt: float = 0.001) -> tuple[World, World]:
+    worlds = []
+    for backend in ("numpy", "native"):
+        w = World(dt=dt, backend=backend, seed=seed)
+        for c in circuits:
+            w.spawn(c, count=count)
+        worlds.append(w)
+    return worlds[0], worlds[1]
+
+
+def test_registered_and_preferred_by_auto() -> None:
+    assert available_backends()["native"] is None
+    assert resolve_backend("auto")[0] == "native"
+
+
+def test_abi_columns_match_python() -> None:
+    c = native.abi_constants()
+    for name in dir(P):
+        if (name[:2] in ("F_", "I_") and name not in ("F_", "I_")) or name in ("NF", "NI", "MODEL_LIF", "MODEL_IZH"):
+            assert c["SF_" + name] == getattr(P, name), name
+    for name in dir(PL):
+        if name.startswith(("PF_", "PI_", "PP_", "KIND_")) or name in ("NPF", "NPI", "NPP"):
+            assert c["SF_" + name] == getattr(PL, name), name
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net], ids=["lif", "features", "learning"])
+def test_every_test_net_bit_exact(make: object, threads: int) -> None:
+    assert callable(make)
+    a, b = pair([make()], count=3)
+    sa, sb = drive(a, 24, 7), drive(b, 24, 7, threads)
+    assert sum(s[1].size for s in sa) > 50  # the nets are active
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
+
+
+def test_mixed_world_threads_identical() -> None:
+    a, b = pair(all_nets(), count=4)
+    c = World(dt=0.001, backend="native", seed=3)
+    for circ in all_nets():
+        c.spawn(circ, count=4)
+    sa, sb, sc = drive(a, 15, 1), drive(b, 15, 1, threads=1), drive(c, 15, 1, threads=2)
+    assert sa and all(np.array_equal(x[1], y[1]) and np.array_equal(x[1], z[1])
+                      for x, y, z in zip(sa, sb, sc, strict=True))
+    assert_same_state(a, b)
+    assert_same_state(a, c)
+
+
+def test_zero_copy_state_and_validation() -> None:
+    w = World(dt=0.001, backend="native", seed=1)
+    brain = w.spawn(lif_net(), count=1)[0]
+    v = w.layout.neuron["v"]
+    w.step(5)
+    assert w.layout.neuron["v"] is v  # the kernel wrote into the layout's own array
+    assert np.shares_memory(brain.state("v") if hasattr(brain, "state") else v, v)
+    w.layout.synapse["post"][0] = w.layout.n_neurons + 7
+    with pytest.raises(ValueError, match=r"synapse\.post"):
+        native.NativeBackend(w.layout)
+
+
+_models = st.sampled_from([
+    LIF(bias=15.0), LIF(tau_m=10.0, bias=20.0, t_ref=0.0, excitability=0.6),
+    AdaptiveLIF(bias=18.0, b=1.0), ModulatedLIF(bias=17.0, burst_overshoot=0.3, burst_max=2, consec_limit=2,
+                                                snooze=3.0),
+    Izhikevich(bias=10.0), Izhikevich.preset("CH") if hasattr(Izhikevich, "preset") else Izhikevich(c=-50.0),
+])
+
+
+@st.composite
+def circuits(draw: st.DrawFn) -> Circuit:
+    c = Circuit("rand")
+    npop = draw(st.integers(1, 4))
+    sizes = [draw(st.integers(1, 12)) for _ in range(npop)]
+    for i, size in enumerate(sizes):
+        c.add_population(f"p{i}", size, draw(_models), v_init=(-70.0, -50.0))
+    for j in range(draw(st.integers(0, 5))):
+        a, b = draw(st.integers(0, npop - 1)), draw(st.integers(0, npop - 1))
+        kind = draw(st.sampled_from(["chemical", "chemical", "modulatory", "electrical"]))
+        lo = draw(st.floats(0.0, 6.0))
+        hi = lo + draw(st.floats(0.0, 3.0))
+        w = Uniform(lo, hi) if draw(st.booleans()) else Uniform(-hi, -lo)
+        if kind == "electrical":
+            w = Uniform(0.0, 0.2)
+        delay = draw(st.sampled_from([1, 2, (1, 4)]))
+        c.connect(f"p{a}", f"p{b}", FixedProbability(draw(st.floats(0.0, 1.0))), weight=w,
+                  delay=delay if kind != "electrical" else 1, kind=kind, name=f"j{j}")
+    if draw(st.booleans()):
+        c.add_sensor("s", "p0", channels=1, kind=draw(st.sampled_from(["current", "poisson", "gaussian", "event"])),
+                     low=-1.0, high=1.0, gain=20.0, max_rate=300.0)
+    if draw(st.booleans()):
+        c.add_actuator("a", f"p{npop - 1}", channels=1,
+                       kind=draw(st.sampled_from(["rate", "population_vector", "wta"])))
+    return c
+
+
+@settings(max_examples=25)
+@given(circ=circuits(), count=st.integers(1, 3), seed=st.integers(0, 2**31))
+def test_random_circuits_bit_exact(circ: Circuit, count: int, seed: int) -> None:
+    a, b = pair([circ], count=count, seed=seed % 1000)
+    sa, sb = drive(a, 6, seed), drive(b, 6, seed, threads=2)
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
