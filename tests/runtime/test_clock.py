@@ -183,3 +183,14 @@ def test_sleeping_brain_does_not_change_at_all() -> None:
     asleep.wake()
     world.advance(1 / 60)
     assert asleep.steps > before["brain_step"][0]
+
+
+def test_lod_and_sleep_survive_relayout() -> None:
+    world = World(dt=0.001, backend="numpy", seed=0)
+    a, b, c = world.spawn(Circuit("r").add_population("n", 3, LIF(bias=20.0)), count=3)
+    b.lod_every = 4
+    c.sleep()
+    world.step(5)
+    world.despawn(a)
+    world.spawn(rich_circuit())
+    assert (b.lod_every, c.sleeping, b.steps, c.steps) == (4, True, 5, 0)
