@@ -134,7 +134,8 @@ def main(argv: list[str]) -> int:
         table.add_column(col)
     for r in rows:
         table.add_row(r["transport"], r["mode"], r["backend"], f"{r['steps_per_frame']:.2f}",
-                      f"{r['rtt_median_us']:.0f}", f"{r['sim_median_us']:.0f}", f"{r['ipc_median_us']:.0f}", f"{r['ipc_p90_us']:.0f}",
+                      f"{r['rtt_median_us']:.0f}", f"{r['sim_median_us']:.0f}",
+                      f"{r['ipc_median_us']:.0f}", f"{r['ipc_p90_us']:.0f}",
                       f"< {r['goal_us']:.0f}", "yes" if r["met"] else "NO")
     Console().print(table)
     return 0
