@@ -34,6 +34,7 @@ pytestmark = pytest.mark.mono
 GENOME = REPO_ROOT / "samples" / "genomes" / "wanderer.json"
 STUB = PACKAGE_DIR / "Tests" / "UnityEngineStub" / "UnityEngine.cs"
 COMPONENTS = sorted((PACKAGE_DIR / "Runtime" / "Components").glob("*.cs"))
+FORAGERS = sorted((PACKAGE_DIR / "Samples~" / "Foragers").glob("*.cs"))
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,14 @@ def test_stub_is_labelled_and_never_compiled_by_unity() -> None:
 def test_components_compile_against_unityengine_stub(toolchain: Toolchain, stub_dll: Path, tmp_path: Path) -> None:
     # the runtime assembly as Unity builds it: client core + components, C# 7.2, warnings are errors
     build_program(COMPONENTS, tmp_path / "Spikeforge.Runtime.dll", extra_refs=[stub_dll], target="library",
+                  toolchain=toolchain)
+
+
+def test_foragers_sample_compiles_against_unityengine_stub(toolchain: Toolchain, stub_dll: Path,
+                                                           tmp_path: Path) -> None:
+    assert FORAGERS, "Samples~/Foragers has its scripts"
+    assert (PACKAGE_DIR / "Samples~" / "Foragers" / "Forager.genome.json").is_file()
+    build_program([*COMPONENTS, *FORAGERS], tmp_path / "Foragers.dll", extra_refs=[stub_dll], target="library",
                   toolchain=toolchain)
 
 

@@ -213,7 +213,16 @@ namespace UnityEngine
             }
         }
         public bool CompareTag(string t) { return tag == t; }
+        /// <summary>Stub: a GameObject with a sphere Collider (no mesh, no renderer).</summary>
+        public static GameObject CreatePrimitive(PrimitiveType type)
+        {
+            var go = new GameObject(type.ToString());
+            go.AddComponent<Collider>();
+            return go;
+        }
     }
+
+    public enum PrimitiveType { Sphere, Capsule, Cylinder, Cube, Plane, Quad }
 
     public class Component : Object
     {
