@@ -108,7 +108,7 @@ def param_row(model: NeuronModel, dt_ms: float) -> tuple[npt.NDArray[np.float32]
             f[F_THJUMP] = model.habituation
             f[F_PMOD] = _decay(dt_ms, model.tau_mod)
             f[F_MODGAIN] = model.mod_gain
-            f[F_BURST_INV] = 0.0 if model.burst_overshoot == 0 else 1.0 / model.burst_overshoot
+            f[F_BURST_INV] = 0.0 if model.burst_overshoot == 0 else min(1.0 / model.burst_overshoot, 3.0e38)
             i[I_BURST_MAX] = model.burst_max
     elif isinstance(model, Izhikevich):
         i[I_MODEL] = MODEL_IZH

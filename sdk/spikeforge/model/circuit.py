@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikeforge.model.errors import GenomeError
+from spikeforge.model.errors import GenomeError, finite32
 from spikeforge.model.neurons import LIF, NeuronModel
 from spikeforge.model.organs import ActuatorSpec, Organ, SensorSpec
 from spikeforge.model.synapses import (
@@ -70,7 +69,7 @@ class Population:
         vi = self.v_init
         vals = vi if isinstance(vi, tuple) else (() if vi is None else (vi,))
         for x in vals:
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not finite32(x):
                 raise GenomeError(f"{path}.v_init", f"must be finite numbers, got {vi!r}")
         if isinstance(vi, tuple) and (len(vi) != 2 or vi[0] > vi[1]):
             raise GenomeError(f"{path}.v_init", f"a range is (low, high) with low <= high, got {vi!r}")

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+FLOAT32_MAX = 3.4028234663852886e38  # kernels hold every parameter and state value as float32
+
+
+def finite32(value: float) -> bool:
+    """True if ``value`` is finite and stays finite when rounded to float32."""
+    return math.isfinite(value) and abs(value) <= FLOAT32_MAX
+
 
 class GenomeError(ValueError):
     """A circuit or genome is invalid.

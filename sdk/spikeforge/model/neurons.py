@@ -17,11 +17,10 @@ LIF-family model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from spikeforge.model.errors import GenomeError
+from spikeforge.model.errors import GenomeError, finite32
 
 ModelKind = Literal["lif", "adaptive_lif", "modulated_lif", "izhikevich"]
 
@@ -29,8 +28,8 @@ ModelKind = Literal["lif", "adaptive_lif", "modulated_lif", "izhikevich"]
 def _check_finite(path: str, name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GenomeError(f"{path}.{name}", f"must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise GenomeError(f"{path}.{name}", f"must be finite, got {value!r}")
+    if not finite32(value):
+        raise GenomeError(f"{path}.{name}", f"must be finite (in float32 range), got {value!r}")
 
 
 def _check_positive(path: str, name: str, value: float) -> None:

@@ -25,11 +25,10 @@ Actuator decodings (spike counts accumulated over one advance):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from spikeforge.model.errors import GenomeError
+from spikeforge.model.errors import GenomeError, finite32
 
 SensorKind = Literal["current", "poisson", "gaussian", "event"]
 ActuatorKind = Literal["rate", "population_vector", "wta"]
@@ -38,7 +37,7 @@ ACTUATOR_KINDS: tuple[ActuatorKind, ...] = ("rate", "population_vector", "wta")
 
 
 def _finite(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite32(value):
         raise GenomeError(path, f"must be a finite number, got {value!r}")
     return float(value)
 

@@ -10,11 +10,10 @@ steps >= 1 (1 = the next step, Brian2's "zero delay").
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from spikeforge.model.errors import GenomeError
+from spikeforge.model.errors import GenomeError, finite32
 
 SynapseKind = Literal["chemical", "modulatory", "electrical"]
 SYNAPSE_KINDS: tuple[SynapseKind, ...] = ("chemical", "modulatory", "electrical")
@@ -24,8 +23,8 @@ MAX_DELAY_STEPS = 1024
 def _num(path: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GenomeError(path, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise GenomeError(path, f"must be finite, got {value!r}")
+    if not finite32(value):
+        raise GenomeError(path, f"must be finite (in float32 range), got {value!r}")
     return float(value)
 
 
