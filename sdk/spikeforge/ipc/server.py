@@ -458,7 +458,9 @@ class ServerCore:
                 raise ProtocolError(Err.LIMIT, f"EXCHANGE: the layout needs {n_sens} sensor and "
                                                f"{plan.info.actuator_floats} actuator floats, the block holds "
                                                f"{shm.sensor_capacity} and {shm.actuator_capacity}; open a bigger one")
-            sens = shm.sensors[:n_sens]
+            # one small copy out of the (zero-copy) block view, so a client writing the block
+            # while we work cannot slip a value past the finiteness check
+            sens = np.array(shm.sensors[:n_sens])
         else:
             if ex.sensors.size != n_sens:
                 raise ProtocolError(Err.INVALID, f"EXCHANGE.n: the layout (epoch {s.epoch}) has {n_sens} sensor "
