@@ -367,3 +367,27 @@ def test_non_loopback_needs_allow_remote(tmp_path: Path, capsys: pytest.CaptureF
         assert "WARNING" in srv.stderr
         with Client.connect("127.0.0.1", srv.port, token_file=srv.token_path) as c:
             assert c.ping(b"x") == b"x"
+
+
+def test_other_clients_relayouts_do_not_disturb_a_running_client(ipc_server: ServerProcess) -> None:
+    frames = make_frames(12, 2, seed=12)
+    want, _ = reference(frames, 2)
+    a = connect(ipc_server, "a")
+    b = connect(ipc_server, "b")
+    a.spawn("probe", 2)
+    got = []
+    extra: list[int] = []
+    for i, (dt, sens) in enumerate(frames):
+        if i % 3 == 0:
+            extra += b.spawn("probe", 1 + i % 2)  # world re-laid out between a's frames
+        elif i % 3 == 1 and extra:
+            b.despawn([extra.pop(0)])
+        b.exchange(0.003)
+        a.sensor("probe", "input")[...] = sens
+        a.exchange(dt)
+        got.append(a.actuator("probe", "rate").copy())
+    assert a.layout.epoch == 1  # b's spawns never changed a's layout
+    for k, (x, y) in enumerate(zip(got, want, strict=True)):
+        np.testing.assert_array_equal(x, y, err_msg=f"frame {k}")
+    a.close()
+    b.close()

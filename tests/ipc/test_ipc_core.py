@@ -1,0 +1,64 @@
+"""ServerCore in process: per-client learning switch and reward touch only that client's brains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spikeforge.ipc import protocol as P
+from spikeforge.ipc.protocol import Err, Msg, ProtocolError
+from spikeforge.ipc.server import ServerCore, Session
+from spikeforge.ipc.testing import probe_circuit
+from spikeforge.runtime.world import World
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.dropped: list[Err] = []
+
+    def drop(self, code: Err, message: str) -> None:
+        self.dropped.append(code)
+
+
+def open_session(core: ServerCore, name: str) -> Session:
+    s, welcome = core.hello(P.Hello(name, "tok").encode(), FakeConn())
+    assert P.Welcome.decode(welcome).session_id == s.id
+    return s
+
+
+def test_learning_and_reward_only_touch_own_brains() -> None:
+    world = World(dt=0.001, backend="numpy", seed=1)
+    core = ServerCore(world, "tok", {"probe": probe_circuit()})
+    a, b = open_session(core, "a"), open_session(core, "b")
+    core.handle(a, Msg.SPAWN, 1, P.Spawn("probe", 2).encode())
+    core.handle(b, Msg.SPAWN, 1, P.Spawn("probe", 3).encode())
+    assert core.learning_mode() == "per-brain"
+    core.handle(b, Msg.SET_LEARNING, 2, bytes([0]))
+    frozen = {br.id: br.frozen for br in world.brains}
+    assert frozen == {0: False, 1: False, 2: True, 3: True, 4: True}
+    before = world.layout.dopamine.copy()
+    core.handle(a, Msg.REWARD, 3, P.Reward(np.array([1], np.uint32), np.array([0.75], np.float32)).encode())
+    delta = world.layout.dopamine - before
+    idx = {int(s): i for i, s in enumerate(world.layout.brain_serial)}
+    assert delta[idx[1]] == pytest.approx(0.75) and np.count_nonzero(delta) == 1
+    with pytest.raises(ProtocolError) as ei:
+        core.handle(a, Msg.REWARD, 4, P.Reward(np.array([3], np.uint32), np.array([1.0], np.float32)).encode())
+    assert ei.value.code == Err.NOT_OWNER
+
+
+def test_plan_masks_other_brains_and_indices_point_at_own_rows() -> None:
+    world = World(dt=0.001, backend="numpy", seed=1)
+    core = ServerCore(world, "tok", {"probe": probe_circuit(), "p2": probe_circuit("p2", sensors=3, actuators=1)})
+    a, b = open_session(core, "a"), open_session(core, "b")
+    core.handle(b, Msg.SPAWN, 1, P.Spawn("probe", 1).encode())
+    core.handle(a, Msg.SPAWN, 1, P.Spawn("p2", 2).encode())
+    core.handle(a, Msg.SPAWN, 2, P.Spawn("probe", 1).encode())
+    plan = core.plan(a)
+    assert [g[0] for g in plan.info.groups] == ["p2", "probe"]
+    assert plan.info.sensor_floats == 2 * 3 + 4 and plan.info.actuator_floats == 2 * 1 + 2
+    assert plan.mask is not None and int(plan.mask.sum()) == 3
+    # writing through the plan lands in the world's organ views of exactly a's brains
+    world.layout.sensor_values[plan.sens_idx] = np.arange(1, 11, dtype=np.float32)
+    assert world.group("p2").sensor("input").tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert world.brain(3).sensor("input").tolist() == [7, 8, 9, 10]  # a's probe brain (id 3)
+    assert world.brain(0).sensor("input").tolist() == [0, 0, 0, 0]  # b's brain untouched
