@@ -12,7 +12,7 @@ func _ready() -> void:
 func _on_body_entered(body: Node) -> void:
 	if body.has_method("eat"):
 		body.eat()
-		relocate()
+		call_deferred("relocate")  # not while the physics server flushes its queries
 
 
 func relocate() -> void:

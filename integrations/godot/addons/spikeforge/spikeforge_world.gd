@@ -180,24 +180,24 @@ func _step(frame_dt: float) -> Dictionary:
 	if sync.has("error"):
 		return sync
 	var t0 := Time.get_ticks_usec()
-	var read_usec := 0
+	# read every sensor node first (scene work: raycasts...), then pack in layout order
+	var read: Array[PackedFloat32Array] = []
+	read.resize(_sensor_plan.size())
+	for i in _sensor_plan.size():
+		var node: Node = _sensor_plan[i][0]
+		if node != null and is_instance_valid(node):
+			read[i] = node.call(&"get_values")
+	var t_read := Time.get_ticks_usec()
+	var read_usec := t_read - t0
 	var apply_usec := 0
 	var sensors := PackedFloat32Array()
-	for entry: Array in _sensor_plan:
-		var node: Node = entry[0]
-		var cols: int = entry[2]
+	for i in _sensor_plan.size():
+		var entry: Array = _sensor_plan[i]
 		if sensors.size() != int(entry[1]):
 			sensors.resize(int(entry[1]))
-		if node == null or not is_instance_valid(node):
-			var zeros := PackedFloat32Array()
-			zeros.resize(cols)
-			sensors.append_array(zeros)
-			continue
-		var r0 := Time.get_ticks_usec()
-		var values: PackedFloat32Array = node.call(&"get_values")
-		read_usec += Time.get_ticks_usec() - r0
-		if values.size() != cols:
-			values.resize(cols)
+		var values: PackedFloat32Array = read[i]
+		if values.size() != int(entry[2]):
+			values.resize(int(entry[2]))
 		sensors.append_array(values)
 	sensors.resize(int(layout.get("sensor_floats", 0)))
 	var t1 := Time.get_ticks_usec()
@@ -228,14 +228,17 @@ func _step(frame_dt: float) -> Dictionary:
 	var result := SpikeforgeProtocol.decode_exchange_result(reply["payload"])
 	var t2 := Time.get_ticks_usec()
 	var outputs: PackedFloat32Array = result.get("actuators", PackedFloat32Array())
-	for entry: Array in _actuator_plan:
-		var offset: int = entry[1]
-		var part := outputs.slice(offset, offset + int(entry[2]))
-		for node: Node in entry[0]:
+	var parts: Array[PackedFloat32Array] = []
+	parts.resize(_actuator_plan.size())
+	for k in _actuator_plan.size():
+		var offset: int = _actuator_plan[k][1]
+		parts[k] = outputs.slice(offset, offset + int(_actuator_plan[k][2]))
+	var a0 := Time.get_ticks_usec()
+	for k in _actuator_plan.size():
+		for node: Node in _actuator_plan[k][0]:
 			if is_instance_valid(node):
-				var a0 := Time.get_ticks_usec()
-				node.call(&"apply_outputs", part, frame_dt)
-				apply_usec += Time.get_ticks_usec() - a0
+				node.call(&"apply_outputs", parts[k], frame_dt)
+	apply_usec = Time.get_ticks_usec() - a0
 	_dispatch_spikes(result.get("batches", []))
 	var t3 := Time.get_ticks_usec()
 	exchanges += 1

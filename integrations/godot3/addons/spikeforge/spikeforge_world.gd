@@ -161,21 +161,26 @@ func _step(frame_dt: float) -> Dictionary:
 	if sync.has("error"):
 		return sync
 	var t0 = OS.get_ticks_usec()
-	var read_usec = 0
+	# read every sensor node first (scene work: raycasts...), then pack in layout order
+	var read = []
+	read.resize(_sensor_plan.size())
+	for i in _sensor_plan.size():
+		var node = _sensor_plan[i][0]
+		if node != null and is_instance_valid(node):
+			read[i] = node.get_values()
+	var t_read = OS.get_ticks_usec()
+	var read_usec = t_read - t0
 	var apply_usec = 0
 	var sensors = PoolRealArray()
-	for entry in _sensor_plan:
-		var node = entry[0]
-		var cols = entry[2]
+	for i in _sensor_plan.size():
+		var entry = _sensor_plan[i]
 		if sensors.size() != entry[1]:
 			sensors.resize(entry[1])
-		var values: PoolRealArray
-		if node != null and is_instance_valid(node):
-			var r0 = OS.get_ticks_usec()
-			values = node.get_values()
-			read_usec += OS.get_ticks_usec() - r0
-		if values.size() != cols:
-			values.resize(cols)
+		var values = read[i]
+		if values == null:
+			values = PoolRealArray()
+		if values.size() != entry[2]:
+			values.resize(entry[2])
 		sensors.append_array(values)
 	sensors.resize(int(layout.get("sensor_floats", 0)))
 	var t1 = OS.get_ticks_usec()
@@ -203,17 +208,22 @@ func _step(frame_dt: float) -> Dictionary:
 	var result = Proto.decode_exchange_result(reply["payload"])
 	var t2 = OS.get_ticks_usec()
 	var outputs = result.get("actuators", PoolRealArray())
-	for entry in _actuator_plan:
+	var parts = []
+	parts.resize(_actuator_plan.size())
+	for k in _actuator_plan.size():
+		var entry = _actuator_plan[k]
 		var offset = entry[1]
 		var part = PoolRealArray()
 		part.resize(entry[2])
 		for i in entry[2]:
 			part[i] = outputs[offset + i]
-		for node in entry[0]:
+		parts[k] = part
+	var a0 = OS.get_ticks_usec()
+	for k in _actuator_plan.size():
+		for node in _actuator_plan[k][0]:
 			if is_instance_valid(node):
-				var a0 = OS.get_ticks_usec()
-				node.apply_outputs(part, frame_dt)
-				apply_usec += OS.get_ticks_usec() - a0
+				node.apply_outputs(parts[k], frame_dt)
+	apply_usec = OS.get_ticks_usec() - a0
 	_dispatch_spikes(result.get("batches", []))
 	var t3 = OS.get_ticks_usec()
 	exchanges += 1
