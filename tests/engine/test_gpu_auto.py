@@ -96,3 +96,21 @@ def test_auto_passes_over_the_gpu_for_layouts_it_does_not_know(cache: Path, monk
     w.layout.extra["future_feature"] = np.zeros(2, np.float32)
     name, reasons = resolve_backend("auto", layout=w.layout)
     assert name != "gpu" and any("future_feature" in r for r in reasons)
+
+
+def test_a_failing_calibration_means_no_gain_not_a_crash(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_cost, "MIN_NEURONS", 100)
+    monkeypatch.setattr(gpu_cost, "_FAILED", None)
+    calls: list[int] = []
+
+    def broken() -> dict[str, Any]:
+        calls.append(1)
+        raise RuntimeError("driver exploded")
+
+    monkeypatch.setattr(gpu_cost, "calibrate", broken)
+    assert gpu_cost.predict_gain(10**5, 10**6) is False
+    assert gpu_cost.predict_gain(10**5, 10**6) is False
+    assert calls == [1]  # tried once per process
+    w = World(backend="auto")
+    w.spawn(feature_net(), 12)
+    assert w.backend.name != "gpu"

@@ -30,6 +30,7 @@ CAL_REPEATS = 3
 CACHE_VERSION = 1
 
 _MODEL: dict[str, Any] | None = None
+_FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
 
 
 def cache_path() -> Path:
@@ -169,5 +170,13 @@ def predict_gain(n_neurons: int, n_synapses: int) -> bool:
 
     if gpu_unavailable() is not None:
         return False
-    gpu, cpu = predicted_seconds(n_neurons, n_synapses)
+    global _FAILED
+    if _FAILED is not None:
+        return False
+    try:
+        gpu, cpu = predicted_seconds(n_neurons, n_synapses)
+    except Exception as exc:  # a broken driver must not break World creation: no gain, once
+        _FAILED = f"{type(exc).__name__}: {exc}"
+        log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)
+        return False
     return gpu * GAIN_MARGIN < cpu

@@ -116,6 +116,7 @@ class GpuDevice:
     pipelines: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
+GPU_BACKEND_TYPES = ("Vulkan", "Metal", "D3D12")  # compute-capable wgpu backends we accept
 _DEVICE: GpuDevice | None = None
 _DEVICE_ERROR: str | None = None
 
@@ -136,6 +137,12 @@ def gpu_device() -> GpuDevice:
         _DEVICE_ERROR = f"no wgpu adapter: {exc}"
     if adapter is None:
         _DEVICE_ERROR = _DEVICE_ERROR or "no wgpu adapter"
+        raise RuntimeError(_DEVICE_ERROR)
+    kind = str(adapter.info.get("backend_type", "?"))
+    if kind not in GPU_BACKEND_TYPES:
+        # e.g. llvmpipe or an old driver via OpenGL when Vulkan (lavapipe) is missing
+        _DEVICE_ERROR = (f"wgpu adapter {adapter.info.get('device', '?')!r} runs on {kind}, not on "
+                         f"{'/'.join(GPU_BACKEND_TYPES)} (install mesa-vulkan-drivers for lavapipe)")
         raise RuntimeError(_DEVICE_ERROR)
     lim = adapter.limits
     want = {
