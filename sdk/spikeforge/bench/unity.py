@@ -122,8 +122,13 @@ def python_home_ok() -> bool:
 
 
 def run_bench(modes: list[str], genome: Path, agents: int, frames: int, backend: str, seed: int,
-              workdir: Path) -> list[dict[str, Any]]:
-    """Build the benchmark program and run it once per mode; return its JSON records."""
+              workdir: Path, frame_dts: tuple[float, ...] = (0.0, 1 / 60), wait: str = "block"
+              ) -> list[dict[str, Any]]:
+    """Build the benchmark program and run it per mode and frame time; return its JSON records.
+
+    ``frame_dt = 0`` runs no simulation step: the figure is the exchange path alone. ``1/60``
+    is a game frame (16 steps of 1 ms): the figure is wall time minus the reported simulation.
+    """
     from spikeforge.ipc.testing import start_server
 
     exe = build_program(mono_sources("Sessions.cs", "ExchangeBench.cs"), workdir / "bench" / "ExchangeBench.exe",
@@ -134,19 +139,20 @@ def run_bench(modes: list[str], genome: Path, agents: int, frames: int, backend:
     records: list[dict[str, Any]] = []
     server = None
     try:
-        for mode in modes:
-            args = [tc.mono, str(exe), "--mode", mode, *common]
-            if mode in ("tcp", "shm"):
-                if server is None:
-                    server = start_server(workdir / "server", backend=backend, seed=seed)
-                args += ["--port", str(server.port), "--token-file", str(server.token_path)]
-            else:
-                args += ["--python", sys.executable]
-            res = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
-            if res.returncode != 0:
-                raise RuntimeError(f"bench program failed in mode {mode}:\n{res.stdout}{res.stderr}")
-            line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1]
-            records.append(json.loads(line))
+        for frame_dt in frame_dts:
+            for mode in modes:
+                args = [tc.mono, str(exe), "--mode", mode, *common, "--frame-dt", repr(frame_dt), "--wait", wait]
+                if mode in ("tcp", "shm"):
+                    if server is None:
+                        server = start_server(workdir / "server", backend=backend, seed=seed)
+                    args += ["--port", str(server.port), "--token-file", str(server.token_path)]
+                else:
+                    args += ["--python", sys.executable]
+                res = subprocess.run(args, capture_output=True, text=True, check=False, timeout=900)
+                if res.returncode != 0:
+                    raise RuntimeError(f"bench program failed in mode {mode}:\n{res.stdout}{res.stderr}")
+                line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1]
+                records.append(json.loads(line))
     finally:
         if server is not None:
             server.stop()
@@ -166,6 +172,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--frames", type=int, default=2000, help="timed frames per mode (default 2000)")
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of tcp,shm,inprocess")
     ap.add_argument("--genome", type=Path, default=DEFAULT_GENOME, help="genome of the agents (default wanderer)")
+    ap.add_argument("--frame-dt", type=float, action="append", default=None,
+                    help="frame time(s) in s (repeatable; default 0 = exchange only, and 1/60)")
+    ap.add_argument("--wait", choices=["block", "poll"], default="block", help="protocol reply wait (default block)")
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -184,7 +193,12 @@ def main(argv: list[str]) -> int:
         print(f"spikeforge bench unity: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="sf-unity-bench-") as tmp:
-        records = run_bench(modes, args.genome, args.agents, args.frames, args.backend, args.seed, Path(tmp))
+        dts = tuple(args.frame_dt) if args.frame_dt else (0.0, 1 / 60)
+        if any(not 0 <= d <= 1 for d in dts):
+            print("--frame-dt: must be within 0..1 s", file=sys.stderr)
+            return 2
+        records = run_bench(modes, args.genome, args.agents, args.frames, args.backend, args.seed, Path(tmp), dts,
+                            args.wait)
     for r in records:
         r["goal_us"] = GOALS_US[str(r["mode"])]
         r["seed"] = args.seed
@@ -197,11 +211,13 @@ def main(argv: list[str]) -> int:
 
     table = Table(title=f"Unity adapter: per-frame exchange cost from C# for {args.agents} agents "
                         f"(excluding simulation; backend {args.backend})")
-    for col in ("mode", "median µs", "p90 µs", "p99 µs", "goal µs", "wall median µs", "floats in/out"):
+    for col in ("mode", "frame dt", "median µs", "p90 µs", "p99 µs", "goal µs", "wall median µs", "floats in/out"):
         table.add_column(col, justify="right" if col != "mode" else "left")
     for r in records:
-        table.add_row(str(r["mode"]), f"{r['overhead_us_median']:.1f}", f"{r['overhead_us_p90']:.1f}",
-                      f"{r['overhead_us_p99']:.1f}", f"{r['goal_us']:.0f}", f"{r['wall_us_median']:.1f}",
+        dt = float(r["frame_dt"])
+        table.add_row(str(r["mode"]), "0 (no step)" if dt == 0 else f"{dt * 1000:.1f} ms",
+                      f"{r['overhead_us_median']:.1f}", f"{r['overhead_us_p90']:.1f}", f"{r['overhead_us_p99']:.1f}",
+                      f"{r['goal_us']:.0f}", f"{r['wall_us_median']:.1f}",
                       f"{r['sensor_floats']}/{r['actuator_floats']}")
     Console().print(table)
     return 0

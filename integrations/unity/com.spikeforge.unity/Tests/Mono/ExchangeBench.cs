@@ -1,6 +1,7 @@
 // Per-frame exchange cost seen from C# for N agents, excluding the simulation itself:
 // wall time of ISpikeforgeSession.Exchange minus the simulation time the spikeforge side
-// reports (FrameInfo.SimMicroseconds). Prints one JSON object per mode on stdout.
+// reports (FrameInfo.SimMicroseconds). With --frame-dt 0 no step runs at all (the pure
+// exchange path). Prints one JSON object on stdout.
 // Run by `spikeforge bench unity` (sdk/spikeforge/bench/unity.py), which compiles this file.
 // Args: --mode tcp|shm|inprocess --genome G [--port P --token-file F] [--python PY]
 //       [--brains 100] [--frames 2000] [--warmup 200] [--frame-dt 0.016666] [--backend native] [--seed 0]
@@ -47,7 +48,7 @@ namespace Spikeforge.Tests
                 Array.Sort(wall);
                 Console.WriteLine(Json.Write(new Dictionary<string, object>
                 {
-                    { "bench", "unity" }, { "mode", mode }, { "brains", brains }, { "frames", frames },
+                    { "bench", "unity" }, { "mode", mode }, { "brains", brains }, { "frames", frames }, { "frame_dt", frameDt },
                     { "sensor_floats", s.Layout.SensorLength }, { "actuator_floats", s.Layout.ActuatorLength },
                     { "overhead_us_median", Math.Round(over[frames / 2], 1) },
                     { "overhead_us_p90", Math.Round(over[(int)(frames * 0.9)], 1) },
