@@ -20,8 +20,12 @@ CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-pthread", 
 
 
 def _cdef() -> str:
-    text = (SRC / "spikeforge_abi.h").read_text()
-    return text.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
+    """Kernel ABI (``spikeforge_abi.h``) plus the public C API (``include/spikeforge.h``)."""
+    abi = (SRC / "spikeforge_abi.h").read_text()
+    api = (HERE / "include" / "spikeforge.h").read_text()
+    abi = abi.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
+    api = api.split("/* CAPI BEGIN */", 1)[1].split("/* CAPI END */", 1)[0]
+    return abi + api.replace("SF_API ", "")
 
 
 def _rel(p: Path) -> str:
@@ -35,7 +39,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
     "spikeforge.engine._native_ext",
-    '#include "spikeforge_abi.h"\n',
+    '#include "spikeforge_abi.h"\n#include "spikeforge.h"\n',
     sources=[_rel(p) for p in sorted(SRC.glob("*.c"))],
     include_dirs=[_rel(SRC), _rel(HERE / "include")],
     extra_compile_args=CFLAGS,

@@ -531,7 +531,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             nv = vreset;
             nw = nw + wjump;
             theta = theta + thjump;
-            consec = consec + 1;
+            consec = (int32_t)((uint32_t)consec + 1u); /* wraps like numpy int32 */
             int hit = climit > 0 && consec >= climit;
             hold = hit ? snooze : ref;
             if (hit) consec = 0;
