@@ -78,8 +78,8 @@ def test_foragers_sample_compiles_against_unityengine_stub(toolchain: Toolchain,
 
 
 def test_components_drive_brains_in_stub_game_loop(toolchain: Toolchain, stub_dll: Path, tmp_path: Path) -> None:
-    exe = build_program([*COMPONENTS, *mono_sources("ComponentsTest.cs")], tmp_path / "ComponentsTest.exe",
-                        extra_refs=[stub_dll], toolchain=toolchain)
+    exe = build_program([*COMPONENTS, *FORAGERS, *mono_sources("ComponentsTest.cs")], tmp_path / "ComponentsTest.exe",
+                        extra_refs=[stub_dll], toolchain=toolchain, defines=["SPIKEFORGE_TEST_FORAGERS"])
     (tmp_path / "UnityEngine.dll").write_bytes(stub_dll.read_bytes())
     with running_server(tmp_path / "srv", backend="native", seed=3) as srv:
         res = subprocess.run([toolchain.mono, str(exe), "--port", str(srv.port), "--token-file", str(srv.token_path),

@@ -85,11 +85,12 @@ def client_sources(inprocess: bool) -> list[Path]:
 
 
 def build_program(sources: list[Path], out: Path, inprocess: bool = False, extra_refs: list[Path] | None = None,
-                  target: str = "exe", toolchain: Toolchain | None = None) -> Path:
+                  target: str = "exe", toolchain: Toolchain | None = None, defines: list[str] | None = None) -> Path:
     """Compile ``sources`` with the client core into ``out`` (C# 7.2, unsafe allowed).
 
     With ``inprocess`` the pythonnet session is included and ``Python.Runtime.dll`` is copied
-    beside ``out``. Raises :class:`ToolchainError` with the compiler's output on failure.
+    beside ``out``; ``defines`` are conditional-compilation symbols. Raises
+    :class:`ToolchainError` with the compiler's output on failure.
     """
     tc = toolchain or find_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +101,8 @@ def build_program(sources: list[Path], out: Path, inprocess: bool = False, extra
         shutil.copy2(tc.python_runtime, out.parent / tc.python_runtime.name)
     for ref in extra_refs or []:
         cmd.append(f"-r:{ref}")
+    if defines:
+        cmd.append("-define:" + ";".join(defines))
     cmd += [str(p) for p in client_sources(inprocess) + sources]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:

@@ -577,7 +577,9 @@ namespace Spikeforge.Client
                 }
                 catch (ProtocolErrorException e)
                 {
-                    if (e.Fatal) open = false;
+                    if (e.Fatal) { open = false; throw; }
+                    // STALE_LAYOUT: nothing ran; fetch the current layout so the next frame fits it
+                    if (e.ErrorCode == 11) RefreshLayout();
                     throw;
                 }
                 return ReadExchangeResult();

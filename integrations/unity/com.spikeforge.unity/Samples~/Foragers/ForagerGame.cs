@@ -27,6 +27,14 @@ namespace Spikeforge.Samples.Foragers
         System.Random rng;
 
         public int Eaten { get; private set; }
+        public IList<BrainAgent> Foragers { get { return foragers.AsReadOnly(); } }
+        public float HalfSize { get { return halfSize; } }
+
+        /// <summary>Set up from code instead of the Inspector (before Start runs).</summary>
+        public void Configure(SpikeforgeWorld w, TextAsset genomeAsset, int agentCount, int foodItems)
+        {
+            world = w; genome = genomeAsset; agents = agentCount; foodCount = foodItems;
+        }
 
         void Start()
         {

@@ -131,6 +131,24 @@ namespace Spikeforge.Tests
             Check.Equal(1, DiscreteActionActuator.Winner(new[] { 0f, 3f, 3f, 1f }, 0, 4, 0f), "wta tie -> lowest index");
             Check.Equal(-1, DiscreteActionActuator.Winner(new[] { 0f, 0f }, 0, 2, 0f), "wta none");
 
+#if SPIKEFORGE_TEST_FORAGERS
+            // the Editor sample's game script, run on the stub: 40 foragers, one exchange per step
+            bad.SetActive(false);
+            var gameGo = new GameObject("Game");
+            var game = gameGo.AddComponent<Spikeforge.Samples.Foragers.ForagerGame>();
+            game.Configure(world, new TextAsset(genome), 40, 15);
+            game.SendStubMessage("Start");
+            for (int i = 0; i < 60; i++) world.Step(0.02f);
+            Check.Equal(42, world.Session.Layout.BrainCount, "forager brains spawned (plus the two npcs)");
+            foreach (var f in game.Foragers)
+            {
+                Check.True(f.HasBrain, "forager has a brain");
+                var p = f.transform.position;
+                Check.True(Math.Abs(p.x) <= game.HalfSize && Math.Abs(p.z) <= game.HalfSize, "forager inside the fence");
+            }
+            Check.True(game.Eaten >= 0, "forager game ran");
+#endif
+
             UnityEngine.Object.Destroy(worldGo);
             Check.True(world.Session == null, "world closed its session on destroy");
         }
