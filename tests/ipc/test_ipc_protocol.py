@@ -159,3 +159,12 @@ def test_frame_decoder_rejects_bad_lengths() -> None:
     with pytest.raises(ProtocolError) as ei:
         P.FrameDecoder().feed(struct.pack("<I", 7) + b"\0" * 7)
     assert ei.value.code == Err.MALFORMED and ei.value.fatal
+
+
+def test_frame_decoder_returns_good_frames_before_a_bad_length() -> None:
+    dec = P.FrameDecoder(max_length=100)
+    got = dec.feed(P.frame(Msg.PING, 1, b"a") + struct.pack("<IHHI", 5000, Msg.PING, 0, 2))
+    assert [f.seq for f in got] == [1]
+    with pytest.raises(ProtocolError) as ei:
+        dec.feed(b"")
+    assert ei.value.code == Err.TOO_LARGE

@@ -391,3 +391,24 @@ def test_other_clients_relayouts_do_not_disturb_a_running_client(ipc_server: Ser
         np.testing.assert_array_equal(x, y, err_msg=f"frame {k}")
     a.close()
     b.close()
+
+
+def test_pipelined_frames_then_bad_length_are_all_answered(ipc_server: ServerProcess) -> None:
+    with socket.create_connection((ipc_server.host, ipc_server.port), timeout=10) as s:
+        big = P.frame(Msg.PING, 3, b"y" * 2000)  # PING payload above 1024 bytes: non-fatal error
+        s.sendall(P.frame(Msg.HELLO, 1, P.Hello("pipe", ipc_server.token).encode()) + P.frame(Msg.PING, 2, b"x")
+                  + big + P.frame(Msg.PING, 4, b"z" * 5000) + struct.pack("<IHHI", 2**31, Msg.PING, 0, 5))
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    frames = P.FrameDecoder().feed(data)
+    assert [(f.msg, f.seq) for f in frames] == [(Msg.WELCOME, 1), (Msg.PONG, 2), (Msg.ERROR, 3), (Msg.ERROR, 4),
+                                                (Msg.ERROR, 0)]
+    # seq 4 (5000 bytes) is above the 4096-byte pre-HELLO limit but was sent in the same chunk as
+    # HELLO: it is parsed with the post-handshake limit and answered like seq 3
+    assert P.decode_error(frames[2].payload, 3).code == Err.TOO_LARGE
+    assert P.decode_error(frames[3].payload, 4).code == Err.TOO_LARGE and not P.decode_error(frames[3].payload, 4).fatal
+    assert P.decode_error(frames[4].payload, 0).fatal

@@ -306,7 +306,9 @@ class FrameDecoder:
     """Incremental framing: ``feed`` bytes, get complete frames.
 
     Raises a fatal :class:`ProtocolError` on a length outside ``[8, max_length]``; the
-    caller then sends the error and closes (the stream cannot be resynchronised).
+    caller then sends the error and closes (the stream cannot be resynchronised). Complete
+    frames before a bad length are returned first; the error is raised by the next call
+    (``feed(b"")`` surfaces it).
     """
 
     def __init__(self, max_length: int = MAX_FRAME_BYTES) -> None:
@@ -326,6 +328,8 @@ class FrameDecoder:
         n = len(buf)
         while n - pos >= 4:
             (length,) = _U32.unpack_from(buf, pos)
+            if out and not MIN_LENGTH <= length <= self.max_length:
+                break  # hand out the good frames first; the next feed (even of b"") raises
             if length < MIN_LENGTH:
                 raise ProtocolError(Err.MALFORMED, f"frame.length: {length} is below the minimum of {MIN_LENGTH}",
                                     fatal=True)

@@ -772,16 +772,23 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        try:
-            frames = self.decoder.feed(data)
-        except ProtocolError as exc:
-            self._send_error(0, exc)
-            self.drop(exc.code, exc.message, quiet=True)
-            return
-        for f in frames:
-            if self.closing:
+        chunk = data
+        while True:
+            try:
+                frames = self.decoder.feed(chunk)
+            except ProtocolError as exc:
+                self._send_error(0, exc)
+                self.drop(exc.code, exc.message, quiet=True)
                 return
-            self._on_frame(f)
+            for f in frames:
+                if self.closing:
+                    return
+                self._on_frame(f)
+            # frames may have stopped short of a bad length (raised by the next feed), or the
+            # HELLO just raised the frame limit for the bytes after it: parse the rest again
+            if not frames or not self.decoder.pending or self.closing:
+                break
+            chunk = b""
         self.partial_since = (self.partial_since or time.monotonic()) if self.decoder.pending else None
 
     # frames
