@@ -230,5 +230,5 @@ if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
 
 
-__all__ = ["GOALS_US", "MODES", "PACKAGE_DIR", "Toolchain", "ToolchainError", "build_program", "client_sources",
-           "find_toolchain", "main", "mono_sources", "python_home_ok", "run_bench"]
+__all__ = ["GOALS_US", "MODES", "PACKAGE_DIR", "REPO_ROOT", "Toolchain", "ToolchainError", "build_program",
+           "client_sources", "find_toolchain", "main", "mono_sources", "python_home_ok", "run_bench"]
