@@ -137,6 +137,11 @@ func _on_exchanged(result: Dictionary) -> void:
 		for id in world.last_reward_ids:
 			record.store_32(id)
 		record.store_buffer(Proto.floats_to_bytes(world.last_rewards))
+		var spikes = 0
+		for f in foragers:
+			spikes += f.motor_spikes
+			f.motor_spikes = 0
+		record.store_32(spikes)
 		var act = result["actuators"]
 		record.store_32(act.size())
 		record.store_buffer(Proto.floats_to_bytes(act))

@@ -3,6 +3,8 @@ extends CharacterBody2D
 
 ## Food pellets eaten so far.
 var eaten: int = 0
+## How bright the body flashes: set by motor spikes, fades every frame.
+var flash: float = 0.0
 
 @onready var _agent: BrainAgent = $BrainAgent
 
@@ -14,7 +16,18 @@ func eat() -> void:
 	queue_redraw()
 
 
+func _physics_process(delta: float) -> void:
+	if flash > 0.0:
+		flash = maxf(0.0, flash - 4.0 * delta)
+		queue_redraw()
+
+
+func _on_motor_spiked(_steps: PackedInt64Array, neurons: PackedInt32Array) -> void:
+	flash = clampf(flash + 0.02 * neurons.size(), 0.0, 1.0)
+
+
 func _draw() -> void:
 	var shade := clampf(0.4 + 0.1 * eaten, 0.4, 1.0)
-	draw_circle(Vector2.ZERO, 8.0, Color(0.9 * shade, 0.7 * shade, 0.2))
+	var body := Color(0.9 * shade, 0.7 * shade, 0.2).lerp(Color.WHITE, flash * 0.6)
+	draw_circle(Vector2.ZERO, 8.0, body)
 	draw_line(Vector2.ZERO, Vector2(12, 0), Color(0.2, 0.2, 0.2), 2.0)

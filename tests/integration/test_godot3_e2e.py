@@ -61,14 +61,16 @@ def _check_matches_python_client(tmp: Path, records: list, agents: int) -> int: 
         recs = [r for r in records if r.session == session]
         srv = _server(tmp / f"replay-{session}")
         try:
-            got = replay(srv.host, srv.port, srv.token_path, genome_text, agents, recs)
+            got = replay(srv.host, srv.port, srv.token_path, genome_text, agents, recs, spike_population="motor")
         finally:
             srv.stop()
-        for i, (rec, act) in enumerate(zip(recs, got, strict=True)):
+        for i, (rec, (act, spikes)) in enumerate(zip(recs, got, strict=True)):
             if not np.array_equal(rec.actuators, act):
                 bad = np.flatnonzero(rec.actuators != act)[:5]
                 pytest.fail(f"session {session}, exchange {i}: Godot got {rec.actuators[bad]} at {bad}, "
                             f"the Python client got {act[bad]}")
+            assert rec.spikes == spikes, f"session {session}, exchange {i}: SpikeSignal nodes got {rec.spikes} " \
+                                         f"motor spikes, the Python client's subscription {spikes}"
         compared += len(recs)
     return compared
 
@@ -129,6 +131,7 @@ def test_foragers_100_agents_600_frames_match_python_client(project: Path, tmp_p
     actuators = np.stack([r.actuators for r in records])
     assert actuators.shape == (frames, agents * 2) and float(actuators.mean()) > 1.0
     assert all(r.steps in (16, 17) for r in records)
+    assert sum(r.spikes for r in records) > 1000  # SpikeSignal nodes got the motor spikes
     # every frame's actuators equal the Python reference client's on the same inputs
     assert _check_matches_python_client(tmp_path, records, agents) == frames
     print(f"\nGodot 3 foragers: {agents} agents, {frames} physics frames, food eaten {summary['eaten']}, "

@@ -39,7 +39,9 @@ from spikeforge.ipc.protocol import RemoteError
 from spikeforge.ipc.testing import running_server
 
 BIN = Path(sys.executable).parent
-GODOT4_SCRIPTS = sorted([*GODOT4_ADDON.rglob("*.gd"), *GODOT4_SAMPLE.glob("**/*.gd")])
+GODOT4_SCRIPTS = sorted([*GODOT4_ADDON.rglob("*.gd"),
+                         *(p for p in GODOT4_SAMPLE.rglob("*.gd")
+                           if "addons" not in p.relative_to(GODOT4_SAMPLE).parts)])
 DOC_TOKEN = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 

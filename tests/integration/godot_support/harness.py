@@ -182,6 +182,7 @@ class Record:
     sensors: npt.NDArray[np.float32]
     reward_ids: npt.NDArray[np.uint32]
     rewards: npt.NDArray[np.float32]
+    spikes: int
     actuators: npt.NDArray[np.float32]
 
 
@@ -209,19 +210,20 @@ def read_records(path: Path) -> list[Record]:
         (n_r,) = struct.unpack("<I", take(4))
         reward_ids = np.frombuffer(take(4 * n_r), "<u4").copy()
         rewards = np.frombuffer(take(4 * n_r), "<f4").copy()
-        (n_a,) = struct.unpack("<I", take(4))
+        (spikes, n_a) = struct.unpack("<II", take(8))
         actuators = np.frombuffer(take(4 * n_a), "<f4").copy()
-        out.append(Record(session, epoch, steps, frame_dt, sensors, reward_ids, rewards, actuators))
+        out.append(Record(session, epoch, steps, frame_dt, sensors, reward_ids, rewards, spikes, actuators))
     return out
 
 
 def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
-           records: list[Record]) -> list[npt.NDArray[np.float32]]:
+           records: list[Record], spike_population: str = "") -> list[tuple[npt.NDArray[np.float32], int]]:
     """Replay ``records`` (one session) through the Python reference client on a fresh server.
 
     Spawns ``count`` brains of the genome's circuit (ids 0..count-1 on a fresh server, as
-    Godot got them), then for each record sends its rewards and its sensor array with its
-    frame time, and returns the actuator arrays.
+    Godot got them), subscribes to ``spike_population`` (when given) as the scene's
+    SpikeSignal nodes do, then for each record sends its rewards and its sensor array with
+    its frame time; returns (actuator array, spike count) per exchange.
     """
     from spikeforge.ipc.client import Client
     from spikeforge.ipc.protocol import RemoteError
@@ -231,6 +233,8 @@ def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
     with Client.connect(host, port, token_file=token_path, name="python-replay") as client:
         info = client.upload_genome(genome_text)
         client.spawn(info.name, count)
+        if spike_population:
+            client.subscribe(spike_population, [])
         for rec in records:
             if rec.reward_ids.size:
                 try:
@@ -238,7 +242,8 @@ def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
                 except RemoteError as exc:  # Godot got the same non-fatal error and went on
                     rejected.append(str(exc))
             res = client.exchange(rec.frame_dt, rec.sensors)
-            out.append(np.asarray(res.actuators, np.float32).copy())
+            spikes = sum(len(b) for b in res.batches)
+            out.append((np.asarray(res.actuators, np.float32).copy(), spikes))
     REWARD_ERRORS.extend(rejected)
     return out
 

@@ -21,12 +21,10 @@ signal brain_lost(brain_id: int)
 ## Genome JSON file (res:// or absolute) uploaded to the server before spawning;
 ## leave empty when the server already knows [member circuit] (spikeforge serve --genome).
 @export_file("*.json") var genome_file: String
-## Reward added for this agent's brain by [method add_reward] and sent with the next
-## exchange; read-only in practice (reset after sending).
-@export var pending_reward: float = 0.0
-
 ## The brain id on the server, -1 while the agent has no brain.
 var brain_id: int = -1
+## Reward collected by [method add_reward], sent with the next exchange (then reset).
+var pending_reward: float = 0.0
 
 
 func _enter_tree() -> void:
@@ -43,17 +41,17 @@ func body() -> Node:
 	return get_parent()
 
 
-## Sensor nodes of this agent, by organ name.
+## Sensor nodes of this agent, by organ name (String keys).
 func sensors() -> Dictionary:
 	return _organ_nodes(&"get_values")
 
 
-## Actuator nodes of this agent, by organ name (each value is an Array of nodes).
+## Actuator nodes of this agent, by organ name (String keys; each value is an Array of nodes).
 func actuators() -> Dictionary:
 	var by_organ := {}
 	var found := _collect(body(), &"apply_outputs", &"organ", [])
 	for node: Node in found:
-		var organ_name: StringName = node.get(&"organ")
+		var organ_name := String(node.get(&"organ"))
 		if not by_organ.has(organ_name):
 			by_organ[organ_name] = []
 		by_organ[organ_name].append(node)
@@ -78,7 +76,7 @@ func set_brain(new_id: int) -> void:
 func _organ_nodes(method: StringName) -> Dictionary:
 	var by_organ := {}
 	for node: Node in _collect(body(), method, &"organ", []):
-		var organ_name: StringName = node.get(&"organ")
+		var organ_name := String(node.get(&"organ"))
 		if by_organ.has(organ_name):
 			push_error(
 				"BrainAgent %s: two sensor nodes feed organ %s (%s and %s)"

@@ -259,8 +259,11 @@ func _send_rewards() -> bool:
 	var ids := PackedInt32Array()
 	var rewards := PackedFloat32Array()
 	for id: int in _agents_by_id:
-		var agent: BrainAgent = _agents_by_id[id]
-		if is_instance_valid(agent) and agent.pending_reward != 0.0:
+		var entry: Variant = _agents_by_id[id]
+		if not is_instance_valid(entry):
+			continue
+		var agent := entry as BrainAgent
+		if agent.pending_reward != 0.0:
 			ids.append(id)
 			rewards.append(agent.pending_reward)
 			agent.pending_reward = 0.0
@@ -317,6 +320,7 @@ func _sync_agents() -> Dictionary:
 				return reply
 			for agent: BrainAgent in group:
 				agent.circuit = &""  # do not retry every frame
+				agent.genome_file = ""
 			continue
 		var spawned := SpikeforgeProtocol.decode_spawned(reply["payload"])
 		var ids: PackedInt32Array = spawned["brain_ids"]
@@ -356,7 +360,9 @@ func _circuit_for(agent: BrainAgent) -> String:
 	if not agent.genome_file.is_empty():
 		if _uploaded.has(agent.genome_file):
 			return _uploaded[agent.genome_file]
-		var text := FileAccess.get_file_as_string(agent.genome_file)
+		var text := ""
+		if FileAccess.file_exists(agent.genome_file):
+			text = FileAccess.get_file_as_string(agent.genome_file)
 		if text.is_empty():
 			push_error("BrainAgent %s: cannot read genome_file %s" % [agent.name, agent.genome_file])
 			agent.genome_file = ""
@@ -402,7 +408,7 @@ func _set_layout(new_layout: Dictionary) -> void:
 	_sensor_plan = []
 	for block: Dictionary in layout["sensor_blocks"]:
 		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
-		var organ := StringName(block["organ"])
+		var organ := String(block["organ"])
 		for row in int(block["rows"]):
 			var node: Node = sensor_nodes.get(ids[row], {}).get(organ)
 			var offset: int = int(block["offset"]) + row * int(block["cols"])
@@ -410,7 +416,7 @@ func _set_layout(new_layout: Dictionary) -> void:
 	_actuator_plan = []
 	for block: Dictionary in layout["actuator_blocks"]:
 		var ids: PackedInt32Array = ids_of.get(block["circuit"], PackedInt32Array())
-		var organ := StringName(block["organ"])
+		var organ := String(block["organ"])
 		for row in int(block["rows"]):
 			var nodes: Array = actuator_nodes.get(ids[row], {}).get(organ, [])
 			var offset: int = int(block["offset"]) + row * int(block["cols"])
@@ -431,19 +437,22 @@ func _dispatch_spikes(batches: Array) -> void:
 		var steps: PackedInt64Array = batch["steps"]
 		var neurons: PackedInt32Array = batch["neurons"]
 		# spikes come ordered by step, brains interleaved: gather each brain's own
+		# (into plain Arrays, which are shared by reference, then packed once)
 		var per_brain := {}
 		for k in brains.size():
 			var id := brains[k]
 			if not _spike_nodes.has(id):
 				continue
 			if not per_brain.has(id):
-				per_brain[id] = [PackedInt64Array(), PackedInt32Array()]
+				per_brain[id] = [[], []]
 			per_brain[id][0].append(steps[k])
 			per_brain[id][1].append(neurons[k])
 		for id: int in per_brain:
+			var brain_steps := PackedInt64Array(per_brain[id][0])
+			var brain_neurons := PackedInt32Array(per_brain[id][1])
 			for node: Node in _spike_nodes[id]:
 				if is_instance_valid(node) and String(node.get(&"population")) == population:
-					node.call(&"on_spikes", per_brain[id][0], per_brain[id][1])
+					node.call(&"on_spikes", brain_steps, brain_neurons)
 
 
 # ------------------------------------------------------------------ connection
@@ -458,7 +467,9 @@ func _connect(timeout: float, resume_token: String) -> bool:
 	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
 	var welcome := {}
 	while true:
-		var token := FileAccess.get_file_as_string(_token_path()).strip_edges()
+		var token := ""
+		if FileAccess.file_exists(_token_path()):
+			token = FileAccess.get_file_as_string(_token_path()).strip_edges()
 		if not token.is_empty():
 			welcome = _client.open(host, port, token, client_name, resume_token, minf(timeout, 2.0))
 			if not welcome.has("error"):

@@ -13,10 +13,9 @@ export(String) var circuit = ""
 # Genome JSON file (res:// or absolute) uploaded before spawning; empty when the
 # server already knows `circuit`.
 export(String, FILE, "*.json") var genome_file = ""
-# Reward for this brain, sent with the next exchange (then reset to 0).
-export(float) var pending_reward = 0.0
-
 var brain_id = -1
+# Reward collected by add_reward(), sent with the next exchange (then reset to 0).
+var pending_reward = 0.0
 
 
 func _enter_tree() -> void:
@@ -34,19 +33,21 @@ func body() -> Node:
 func sensors() -> Dictionary:
 	var by_organ = {}
 	for node in _collect(body(), "get_values", "organ", []):
-		if by_organ.has(node.organ):
-			push_error("BrainAgent %s: two sensor nodes feed organ %s" % [get_path(), node.organ])
+		var organ_name = str(node.organ)
+		if by_organ.has(organ_name):
+			push_error("BrainAgent %s: two sensor nodes feed organ %s" % [get_path(), organ_name])
 			continue
-		by_organ[node.organ] = node
+		by_organ[organ_name] = node
 	return by_organ
 
 
 func actuators() -> Dictionary:
 	var by_organ = {}
 	for node in _collect(body(), "apply_outputs", "organ", []):
-		if not by_organ.has(node.organ):
-			by_organ[node.organ] = []
-		by_organ[node.organ].append(node)
+		var organ_name = str(node.organ)
+		if not by_organ.has(organ_name):
+			by_organ[organ_name] = []
+		by_organ[organ_name].append(node)
 	return by_organ
 
 

@@ -372,13 +372,13 @@ func _set_layout(new_layout: Dictionary) -> void:
 	for block in layout["sensor_blocks"]:
 		var ids = ids_of.get(block["circuit"], PoolIntArray())
 		for row in block["rows"]:
-			var node = sensor_nodes.get(ids[row], {}).get(block["organ"])
+			var node = sensor_nodes.get(ids[row], {}).get(str(block["organ"]))
 			_sensor_plan.append([node, block["offset"] + row * block["cols"], block["cols"]])
 	_actuator_plan = []
 	for block in layout["actuator_blocks"]:
 		var ids = ids_of.get(block["circuit"], PoolIntArray())
 		for row in block["rows"]:
-			var nodes = actuator_nodes.get(ids[row], {}).get(block["organ"], [])
+			var nodes = actuator_nodes.get(ids[row], {}).get(str(block["organ"]), [])
 			_actuator_plan.append([nodes, block["offset"] + row * block["cols"], block["cols"]])
 	_spike_nodes = {}
 	for id in _agents_by_id:
@@ -395,19 +395,22 @@ func _dispatch_spikes(batches: Array) -> void:
 		var brains = batch["brain_ids"]
 		var steps = batch["steps"]
 		var neurons = batch["neurons"]
+		# spikes come ordered by step, brains interleaved: gather each brain's own (into
+		# plain Arrays: a PoolIntArray inside an Array would be copied on append)
 		var per_brain = {}
 		for k in brains.size():
 			var id = brains[k]
 			if not _spike_nodes.has(id):
 				continue
 			if not per_brain.has(id):
-				per_brain[id] = [[], PoolIntArray()]
+				per_brain[id] = [[], []]
 			per_brain[id][0].append(steps[k])
 			per_brain[id][1].append(neurons[k])
 		for id in per_brain:
+			var brain_neurons = PoolIntArray(per_brain[id][1])
 			for node in _spike_nodes[id]:
 				if is_instance_valid(node) and str(node.population) == population:
-					node.on_spikes(per_brain[id][0], per_brain[id][1])
+					node.on_spikes(per_brain[id][0], brain_neurons)
 
 
 # ------------------------------------------------------------------ connection

@@ -30,6 +30,8 @@ enum Mode { DIFFERENTIAL, AXES }
 ## Last decoded command: x = forward (or X) in [-1, 1], y = turn right (or Y/Z) in [-1, 1].
 var command: Vector2 = Vector2.ZERO
 
+var _target_cache: Node = null
+
 
 ## Channels the organ must have for the chosen [member mode].
 func channel_count() -> int:
@@ -58,6 +60,13 @@ func apply_outputs(outputs: PackedFloat32Array, delta: float) -> void:
 
 
 func _target() -> Node:
+	if is_instance_valid(_target_cache):
+		return _target_cache
+	_target_cache = _find_target()
+	return _target_cache
+
+
+func _find_target() -> Node:
 	if not body.is_empty():
 		return get_node_or_null(body)
 	var node := get_parent()

@@ -18,7 +18,8 @@ signal neuron_fired(neuron: int, count: int)
 ## Neuron indices for [signal neuron_fired]; empty emits it for none.
 @export var watch_neurons: PackedInt32Array = PackedInt32Array()
 
-## Spikes received in the last frame.
+## Spikes received the last time this brain spiked (frames without spikes do not call
+## [method on_spikes] and leave it unchanged).
 var last_count: int = 0
 
 

@@ -21,6 +21,7 @@ export(float) var max_turn = 4.0
 export(NodePath) var body
 
 var command = Vector2.ZERO
+var _target_cache = null
 
 
 func channel_count() -> int:
@@ -42,6 +43,13 @@ func apply_outputs(outputs: PoolRealArray, delta: float) -> void:
 
 
 func _target() -> Node:
+	if _target_cache != null and is_instance_valid(_target_cache):
+		return _target_cache
+	_target_cache = _find_target()
+	return _target_cache
+
+
+func _find_target() -> Node:
 	if body != null and not body.is_empty():
 		return get_node_or_null(body)
 	var node = get_parent()

@@ -12,6 +12,7 @@ export(String) var population = ""
 # Neuron indices for neuron_fired.
 export(PoolIntArray) var watch_neurons = PoolIntArray()
 
+# Spikes received the last time this brain spiked (frames without spikes leave it).
 var last_count = 0
 
 
