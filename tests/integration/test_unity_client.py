@@ -6,6 +6,7 @@ Every mode runs the same scenario (100 brains, 1,000 frames; ``Tests/Mono/Scenar
 and its actuator record must be bit-equal to the Python reference client's on a fresh
 server with the same seed. The C# programs also check resume after dropped connections,
 rewards, snapshots, subscriptions and error reporting; their failures are reported here.
+A scripted fake server checks the bytes against PROTOCOL.md's hex examples.
 
 Without Mono these tests skip locally and FAIL under CI=true.
 """
@@ -60,6 +61,7 @@ def programs(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> 
                                 toolchain=toolchain),
         "inprocess": build_program(mono_sources("InProcessTest.cs"), out / "inprocess" / "InProcessTest.exe",
                                    inprocess=True, toolchain=toolchain),
+        "wire": build_program(mono_sources("WireTest.cs"), out / "wire" / "WireTest.exe", toolchain=toolchain),
     }
 
 
@@ -109,6 +111,12 @@ def run_mono(toolchain: Toolchain, exe: Path, args: list[str], timeout: float = 
     assert res.returncode == 0, f"{exe.name} failed:\n{out[-6000:]}"
     assert " passed, 0 failed" in out
     return out
+
+
+def test_csharp_client_speaks_the_documented_hex_examples(toolchain: Toolchain, programs: dict[str, Path]) -> None:
+    # PROTOCOL.md section 10: HELLO/EXCHANGE bytes sent, WELCOME/EXCHANGE_RESULT/ERROR decoded
+    out = run_mono(toolchain, programs["wire"], ["--protocol", str(REPO_ROOT / "integrations" / "PROTOCOL.md")])
+    assert "wire: " in out
 
 
 @pytest.fixture(scope="module")
