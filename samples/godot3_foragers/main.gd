@@ -10,6 +10,9 @@ extends Node2D
 #   SPIKEFORGE_TIME_LIMIT                   quit after this many seconds (wall clock)
 #   SPIKEFORGE_RECORD                       file to record every exchange into
 #   SPIKEFORGE_SEED                         seed of the arena's own random layout
+#   SPIKEFORGE_DROP_AT                      drop the connection after N exchanges (resume test)
+#   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
+#                                           (command, and extra arguments separated by spaces)
 # It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
 # "SPIKEFORGE_DONE <json>" (counts and timings) at the end.
 
@@ -23,6 +26,8 @@ export(Rect2) var arena = Rect2(0, 0, 1600, 1000)
 export(int) var exchanges_to_run = 0
 export(float) var time_limit = 0.0
 export(int) var arena_seed = 1
+# Drop the connection (SpikeforgeWorld.drop_connection) after this many exchanges (0: never).
+export(int) var drop_at = 0
 
 var rng = RandomNumberGenerator.new()
 var foragers = []
@@ -53,6 +58,12 @@ func _enter_tree() -> void:
 		time_limit = float(OS.get_environment("SPIKEFORGE_TIME_LIMIT"))
 	if OS.get_environment("SPIKEFORGE_SEED") != "":
 		arena_seed = int(OS.get_environment("SPIKEFORGE_SEED"))
+	if OS.get_environment("SPIKEFORGE_DROP_AT") != "":
+		drop_at = int(OS.get_environment("SPIKEFORGE_DROP_AT"))
+	if OS.get_environment("SPIKEFORGE_LAUNCH") != "":
+		w.launch_server = true
+		w.server_command = OS.get_environment("SPIKEFORGE_LAUNCH")
+		w.server_arguments = PoolStringArray(OS.get_environment("SPIKEFORGE_LAUNCH_ARGS").split(" ", false))
 	var record_path = OS.get_environment("SPIKEFORGE_RECORD")
 	if record_path != "":
 		record = File.new()
@@ -145,6 +156,8 @@ func _on_exchanged(result: Dictionary) -> void:
 		var act = result["actuators"]
 		record.store_32(act.size())
 		record.store_buffer(Proto.floats_to_bytes(act))
+	if drop_at > 0 and online_exchanges == drop_at:
+		world.drop_connection()
 	if online_exchanges % 100 == 0:
 		print("SPIKEFORGE_PROGRESS %d %d" % [online_exchanges, session])
 

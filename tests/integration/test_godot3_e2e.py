@@ -11,7 +11,10 @@ actuator outputs, bit for bit.
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +186,56 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     assert 100 <= n_first < frames
     assert [r.session for r in records] == [1] * n_first + [2] * (frames - n_first)
     assert _check_matches_python_client(tmp_path, records, agents) == frames
+
+
+def test_resumes_the_session_after_a_dropped_connection(project: Path, tmp_path: Path) -> None:
+    """The socket drops mid-run (no BYE): Godot reconnects with its resume token, the server
+    hands the session back with its brains untouched, and the run stays identical to the
+    Python client's uninterrupted one."""
+    godot = godot3_binary()
+    agents, frames = 20, 300
+    srv = _server(tmp_path / "server")
+    record = tmp_path / "record.bin"
+    try:
+        run = run_godot(godot, project, tmp_path, {
+            "SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+            "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_DROP_AT": "120",
+            "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
+        }, timeout=150, args=["--fixed-fps", "60"])
+    finally:
+        srv.stop()
+    summary = json.loads(run.marker("SPIKEFORGE_DONE"))
+    assert run.markers.get("SPIKEFORGE_CONNECTED") == ["resumed=True"], run.stdout[-3000:]
+    assert summary["exchanges"] == frames and summary["sessions"] == {"1": frames}
+    records = read_records(record)
+    assert len({r.epoch for r in records}) == 1  # same layout before and after the drop
+    assert _check_matches_python_client(tmp_path, records, agents) == frames
+
+
+def test_spikeforge_world_launches_and_stops_the_server(project: Path, tmp_path: Path) -> None:
+    """launch_server: SpikeforgeWorld starts `spikeforge serve` itself and kills it on exit."""
+    godot = godot3_binary()
+    exe = Path(sys.executable).parent / "spikeforge"
+    assert exe.exists(), f"{exe} (the console script of the installed package) is missing"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = tmp_path / "launched.token"
+    args = f"--genome {GENOME.parent} --seed {SEED} --backend {BACKEND} --snapshot-dir {tmp_path / 'snap'}"
+    run = run_godot(godot, project, tmp_path, {
+        "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(token), "SPIKEFORGE_AGENTS": "10",
+        "SPIKEFORGE_EXCHANGES": "60", "SPIKEFORGE_TIME_LIMIT": "90", "SPIKEFORGE_LAUNCH": str(exe),
+        "SPIKEFORGE_LAUNCH_ARGS": args,
+    }, timeout=120, args=["--fixed-fps", "60"])
+    summary = json.loads(run.marker("SPIKEFORGE_DONE"))
+    assert summary["exchanges"] == 60 and summary["brains"] == 10
+    assert token.exists()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the launched server is gone with the game
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the server launched by SpikeforgeWorld still listens on port {port}")

@@ -120,6 +120,15 @@ func stop() -> void:
 		_server_pid = -1
 
 
+## Close the socket without BYE, as if the network dropped (to test a game's handling
+## of it). The next frames reconnect and resume the session: the brains are kept by
+## the server for its grace period and did not advance meanwhile.
+func drop_connection() -> void:
+	if _client.is_connected_to_server():
+		_client.close()
+		_lost("dropped by drop_connection()")
+
+
 ## True while connected to the server.
 func is_online() -> bool:
 	return _client.is_connected_to_server()

@@ -110,6 +110,14 @@ func stop() -> void:
 		_server_pid = -1
 
 
+# Close the socket without BYE, as if the network dropped. The next frames reconnect
+# and resume the session (the server keeps the brains for its grace period).
+func drop_connection() -> void:
+	if _client.is_connected_to_server():
+		_client.close()
+		_lost("dropped by drop_connection()")
+
+
 func is_online() -> bool:
 	return _client.is_connected_to_server()
 
