@@ -5,7 +5,8 @@ with Mono's ``mcs`` against the minimal UnityEngine stub kept in the package
 (``Tests/UnityEngineStub/UnityEngine.cs``, clearly labelled there), and a hand-written game
 loop (``Tests/Mono/ComponentsTest.cs``) drives them against a real ``spikeforge serve``:
 batched spawn, one exchange per step for all agents, sensors, movement, spike events,
-rewards, the re-entrancy guard, despawn, and organ-spec validation.
+rewards, the re-entrancy guard, despawn, organ-spec validation, the Foragers sample's game
+script, and the StartServer mode with recovery after its server is killed.
 
 Without Mono these tests skip locally and FAIL under CI=true.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,8 +84,11 @@ def test_components_drive_brains_in_stub_game_loop(toolchain: Toolchain, stub_dl
                         extra_refs=[stub_dll], toolchain=toolchain, defines=["SPIKEFORGE_TEST_FORAGERS"])
     (tmp_path / "UnityEngine.dll").write_bytes(stub_dll.read_bytes())
     with running_server(tmp_path / "srv", backend="native", seed=3) as srv:
+        # --python: also the StartServer mode (the world launches `spikeforge serve`) and recovery
+        # after that server is killed; cwd keeps the launched server's snapshot folder in tmp
         res = subprocess.run([toolchain.mono, str(exe), "--port", str(srv.port), "--token-file", str(srv.token_path),
-                              "--genome", str(GENOME)], capture_output=True, text=True, timeout=180, check=False)
+                              "--genome", str(GENOME), "--python", sys.executable], capture_output=True, text=True,
+                             timeout=180, check=False, cwd=tmp_path)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     assert "components: " in out and " passed, 0 failed" in out

@@ -201,7 +201,11 @@ namespace Spikeforge.Client
                 try
                 {
                     if (!Connect())
-                        throw new SpikeforgeException("NOT_FOUND", "resume: the server started a new session instead of resuming");
+                    {
+                        open = false;
+                        CloseSocket();
+                        throw new SpikeforgeException("resume", "resume: the server started a new session instead of resuming; the session's brains are gone");
+                    }
                     Resumes++;
                     if (pendingLayoutRefresh) RefreshLayout();
                     return;
@@ -210,7 +214,10 @@ namespace Spikeforge.Client
                 {
                     CloseSocket();
                     if (e.ErrorCode == 7 || e.ErrorCode == 5 || e.ErrorCode == 6)
+                    {
+                        open = false;
                         throw new SpikeforgeException("resume", "resume refused (" + e.Message + "); the session's brains are gone", e);
+                    }
                     last = e;
                 }
                 catch (SocketException e) { CloseSocket(); last = e; }

@@ -45,6 +45,9 @@ namespace Spikeforge
         [SerializeField] float dt = 0.001f;
         [SerializeField] int maxSubsteps = 64;
 
+        [Tooltip("When the session is lost for good (server gone, resume refused): reconnect (restarting our server if it died) and respawn every agent's brain. Learned state since the last snapshot is lost.")]
+        [SerializeField] bool recoverLostSession = true;
+
         [Header("Stepping")]
         [Tooltip("FixedUpdate: one exchange per physics step with Time.fixedDeltaTime. Update: per frame with Time.deltaTime. Manual: call Step(dt).")]
         [SerializeField] StepMode stepMode = StepMode.FixedUpdate;
@@ -67,6 +70,10 @@ namespace Spikeforge
         public bool IsStepping { get { return stepping; } }
         public int AgentCount { get { return agents.Count; } }
         public FrameInfo LastFrame { get; private set; }
+        /// <summary>Times a lost session was replaced (see recoverLostSession).</summary>
+        public int Recoveries { get; private set; }
+        /// <summary>The server this world started (StartServer), or null.</summary>
+        public ServerProcess Server { get { return server; } }
 
         /// <summary>Configure from code before the component is enabled (e.g. tests, samples).</summary>
         public void Configure(ConnectionKind kind, bool useSharedMemory, string python, string tokenPath, int tcpPort, StepMode mode)
@@ -104,7 +111,7 @@ namespace Spikeforge
                     }, null);
                     break;
                 case ConnectionKind.StartServer:
-                    server = ServerProcess.Start(new ServerLaunchSettings
+                    if (server == null) server = ServerProcess.Start(new ServerLaunchSettings
                     {
                         PythonExecutable = pythonExecutable, Backend = backend, Seed = seed, Dt = dt, MaxSubsteps = maxSubsteps,
                         SnapshotDir = Path.Combine(Application.persistentDataPath, "spikeforge-snapshots"),
@@ -143,7 +150,36 @@ namespace Spikeforge
         void StepSafely(float frameDt)
         {
             try { Step(frameDt); }
-            catch (Exception e) { Debug.LogException(e, this); }
+            catch (Exception e)
+            {
+                Debug.LogException(e, this);
+                if (recoverLostSession && session != null && !session.IsOpen)
+                {
+                    try { Recover(); }
+                    catch (Exception r) { Debug.LogException(r, this); }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Replaces a lost session: a new connection (a new server when ours died) and fresh
+        /// brains for every agent, spawned at the next step. Brains' learned state is lost
+        /// unless the game reloads a snapshot.
+        /// </summary>
+        public void Recover()
+        {
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.Recover: not from inside a step");
+            if (session != null) { try { session.Close(false); } catch (Exception) { } session = null; }
+            if (server != null && server.Process.HasExited) { server.Dispose(); server = null; }
+            foreach (var a in agents) { a.Unbind(); if (!pendingSpawn.Contains(a)) pendingSpawn.Add(a); }
+            agents.Clear();
+            byId.Clear();
+            pendingDespawn.Clear();
+            pendingRewards.Clear();
+            circuitsByGenome.Clear();
+            subscriptions.Clear();
+            OpenSession();
+            Recoveries++;
         }
 
         // ------------------------------------------------------------------ agents

@@ -151,6 +151,56 @@ namespace Spikeforge.Tests
 
             UnityEngine.Object.Destroy(worldGo);
             Check.True(world.Session == null, "world closed its session on destroy");
+
+            string python = Check.Arg(args, "--python", "");
+            if (python.Length > 0) StartServerAndRecover(python, genome);
+        }
+
+        /// <summary>StartServer mode: the world launches `spikeforge serve`; when that server dies, the
+        /// next automatic step logs the error, starts a new server and respawns every agent's brain.</summary>
+        static void StartServerAndRecover(string python, string genome)
+        {
+            var go = new GameObject("World2");
+            go.SetActive(false);
+            var world = go.AddComponent<SpikeforgeWorld>();
+            world.Configure(SpikeforgeWorld.ConnectionKind.StartServer, false, python, "", 0, SpikeforgeWorld.StepMode.Update);
+            go.SetActive(true);
+            Check.True(world.Server != null && !world.Server.Process.HasExited, "world started its own server");
+            Check.Equal("tcp", world.Session.Mode, "tcp mode");
+            var agents = new List<BrainAgent>();
+            for (int i = 0; i < 2; i++)
+            {
+                var a = new GameObject("npc-r" + i);
+                a.SetActive(false);
+                var t = a.AddComponent<TargetSensor>();
+                t.OrganName = "bearing";
+                t.Configure(null, TargetSensor.Encoding.SinCos, 10f);
+                a.AddComponent<ScalarValueSensor>().OrganName = "bump";
+                a.AddComponent<MovementActuator>().Configure("turn", "speed", 90f, 1f, 50f);
+                var agent = a.AddComponent<BrainAgent>();
+                agent.SetGenome(genome);
+                agent.SetWorld(world);
+                a.SetActive(true);
+                agents.Add(agent);
+            }
+            Time.deltaTime = 0.02f;
+            for (int i = 0; i < 3; i++) go.GetComponent<SpikeforgeWorld>().SendStubMessage("Update");
+            Check.Equal(2, world.Session.Layout.BrainCount, "brains on the launched server");
+            var first = world.Server;
+            first.Process.Kill();
+            first.Process.WaitForExit(10000);
+            go.GetComponent<SpikeforgeWorld>().SendStubMessage("Update"); // fails, logs, recovers
+            Check.Equal(1, world.Recoveries, "lost session replaced");
+            Check.True(world.Server != null && world.Server != first && !world.Server.Process.HasExited, "a new server was started");
+            go.GetComponent<SpikeforgeWorld>().SendStubMessage("Update"); // respawns
+            Check.Equal(2, world.Session.Layout.BrainCount, "agents got fresh brains");
+            Check.True(agents[0].HasBrain && agents[1].HasBrain, "agents bound again");
+            int pid = world.Server.Process.Id;
+            UnityEngine.Object.Destroy(go);
+            bool alive;
+            try { alive = !System.Diagnostics.Process.GetProcessById(pid).HasExited; }
+            catch (ArgumentException) { alive = false; }
+            Check.True(!alive, "the launched server stops with the world");
         }
     }
 }
