@@ -200,6 +200,11 @@ BAD_DOCS: list[tuple[str, Any, str]] = [
      "circuit.organs[1].population"),
     ("unknown organ", _doc(organs=[{"organ": "tail", "name": "t", "population": "a"}]), "circuit.organs[0].organ"),
     ("unknown circuit field", _doc(colour="red"), "circuit.colour"),
+    ("non-boolean allow_self", _doc(projections=[{"pre": "a", "post": "a", "rule": {"rule": "all_to_all",
+                                                                                    "allow_self": "no"}}]),
+     "circuit.projections[0].rule.allow_self"),
+    ("non-string projection name", _doc(projections=[{"pre": "a", "post": "a", "name": 5}]),
+     "circuit.projections[0].name"),
     ("empty name", _doc(name=""), "circuit.name"),
     ("unsupported version", {**_doc(), "version": 2}, "version"),
     ("boolean version", {**_doc(), "version": True}, "version"),
@@ -217,12 +222,12 @@ def test_bad_genome_names_the_field(doc: Any, field: str) -> None:
     assert info.value.problem
 
 
-@pytest.mark.parametrize("text", ['{"format": ', "not json", "{'single': 1}", ""])
-def test_bad_json_is_a_genome_error(text: str) -> None:
+@pytest.mark.parametrize("text", ['{"format": ', "not json", "{'single': 1}", "", b"\xff\xfe\xfa",
+                                  "[" * 100000 + "]" * 100000])
+def test_bad_json_is_a_genome_error(text: str | bytes) -> None:
     with pytest.raises(GenomeError, match="not valid JSON") as info:
         loads(text)
     assert info.value.field == "json"
-    assert "line" in info.value.problem
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
@@ -273,7 +278,7 @@ def test_any_valid_genome_spawns_runs_and_reloads(circuit: Circuit, seed: int) -
         world = World(dt=0.001, backend="numpy", seed=seed)
         brains = world.spawn(c, count=2)
         for b in brains:
-            for name, view in b.sensors.items():
+            for view in b.sensors.values():
                 view[:] = 0.75
         rec = world.step(12)
         runs.append((rec.steps, rec.neurons, world.layout.neuron["v"].copy()))
@@ -293,3 +298,22 @@ def test_values_beyond_float32_are_rejected(doc: Any, field: str) -> None:
     with pytest.raises(GenomeError, match="finite") as info:
         loads(json.dumps(doc))
     assert info.value.field == field
+
+
+def test_failed_genome_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    c = Circuit("g").add_population("a", 2, LIF())
+    path = tmp_path / "g.json"
+    save_genome(c, path)
+    good = path.read_bytes()
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_genome(c.derive("g2", {"a.size": 3}), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["g.json"]

@@ -41,12 +41,16 @@ def save_genome(circuit: Circuit, path: str | os.PathLike[str]) -> None:
     """Write ``circuit`` as a genome file (atomically: temp file, fsync, rename)."""
     text = dumps(circuit)
     p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    finally:  # a failed write leaves neither a temp file nor a clobbered genome
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _reject_constant(value: str) -> float:
@@ -59,6 +63,10 @@ def loads(text: str | bytes) -> Circuit:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise GenomeError("json", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except UnicodeDecodeError as exc:
+        raise GenomeError("json", f"not valid JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise GenomeError("json", "not valid JSON: nested too deeply") from None
     return genome_to_circuit(doc)
 
 

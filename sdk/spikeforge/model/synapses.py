@@ -246,6 +246,8 @@ class Projection:
 def rule_from_dict(d: Any, path: str) -> Rule:
     if not isinstance(d, dict):
         raise GenomeError(path, f"must be an object, got {type(d).__name__}")
+    if not isinstance(d.get("allow_self", True), bool):
+        raise GenomeError(f"{path}.allow_self", f"must be true or false, got {d['allow_self']!r}")
     name = d.get("rule")
     try:
         if name == "all_to_all":
@@ -294,6 +296,8 @@ def projection_from_dict(d: Any, path: str) -> Projection:
     for key in ("pre", "post"):
         if not isinstance(d.get(key), str) or not d.get(key):
             raise GenomeError(f"{path}.{key}", "must be a population name")
+    if not isinstance(d.get("name", ""), str):
+        raise GenomeError(f"{path}.name", f"must be a string, got {d['name']!r}")
     delay_raw = d.get("delay", 1)
     delay: int | tuple[int, int]
     if isinstance(delay_raw, list):
