@@ -74,7 +74,7 @@ def test_no_reward_no_change_and_negative_reward_depresses() -> None:
 def test_frozen_brain_and_world_switch_keep_weights() -> None:
     c = _credit_circuit()
     world = World(dt=0.001, backend="numpy", seed=4)
-    b0, b1, b2 = world.spawn(c, 3)
+    b0, b1, _b2 = world.spawn(c, 3)
     b1.freeze()
     assert b1.frozen and not b0.frozen
     g = world.group(c)

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.neurons import LIF
 from spikeforge.model.plasticity import RewardSTDP
-from spikeforge.model.synapses import OneToOne, Uniform
+from spikeforge.model.synapses import OneToOne, Pairs, Uniform
 from spikeforge.runtime.world import World
 
 F64 = npt.NDArray[np.float64]
@@ -53,8 +53,8 @@ class ForagerConfig:
     food: int = 40
     arena: float = 1.0            # side of the square torus
     eat_radius: float = 0.035
-    speed_min: float = 0.06       # arena/s when the motors are silent
-    speed_gain: float = 0.06      # extra arena/s at motor rate ``rate_ref`` (both channels)
+    speed_min: float = 0.08       # arena/s when the motors are silent
+    speed_gain: float = 0.02      # extra arena/s at motor rate ``rate_ref`` (both channels)
     turn_max: float = 5.0         # rad/s
     rate_ref: float = 40.0        # Hz: motor rate scale for turning and speed
     frame_dt: float = 0.05        # s per game frame
@@ -64,16 +64,18 @@ class ForagerConfig:
     eye_rate: float = 120.0
     nose_neurons: int = 4
     nose_rate: float = 60.0
+    nose_to_motor: bool = False   # also learn from closeness (adds a common-mode drive)
+    inhibition: float = 30.0      # mV of drive: mutual inhibition between the two motor channels
     motor_per_side: int = 8
     noise_rate: float = 12.0      # Hz of exploration spikes per noise neuron
     noise_weight: float = 60.0    # mV of drive per exploration spike
     w_init: tuple[float, float] = (2.0, 6.0)
     w_max: float = 16.0
-    lr: float = 0.02
+    lr: float = 0.01
     a_plus: float = 1.0
     a_minus: float = 0.6
-    tau_c: float = 300.0          # ms
-    tau_dopamine: float = 40.0    # ms
+    tau_c: float = 100.0          # ms
+    tau_dopamine: float = 20.0    # ms
     reward_eat: float = 1.0
     reward_shaping: float = 2.0   # per rad of alignment gained in a frame
     baseline_tau: float = 5.0     # s: running-average reward baseline
@@ -112,8 +114,14 @@ def forager_circuit(cfg: ForagerConfig) -> Circuit:
     c.add_actuator("motor", "motor", channels=2, kind="rate")
     lo, hi = cfg.w_init
     c.connect("eye", "motor", weight=Uniform(lo, hi), name="eye->motor", plasticity=rule)
-    c.connect("nose", "motor", weight=Uniform(lo, hi), name="nose->motor", plasticity=rule)
+    if cfg.nose_to_motor:
+        c.connect("nose", "motor", weight=Uniform(lo, hi), name="nose->motor", plasticity=rule)
     c.connect("noise", "motor", rule=OneToOne(), weight=cfg.noise_weight, name="noise->motor")
+    if cfg.inhibition > 0:  # left and right motor neurons inhibit each other (a soft decision)
+        left, right = range(m), range(m, 2 * m)
+        pre = tuple(i for i in left for _ in right) + tuple(j for j in right for _ in left)
+        post = tuple(j for _ in left for j in right) + tuple(i for _ in right for i in left)
+        c.connect("motor", "motor", rule=Pairs(pre, post), weight=-cfg.inhibition, name="motor-|motor")
     return c
 
 
@@ -162,7 +170,7 @@ class Arena:
         frame) and respawn at random places. Returns items eaten per forager."""
         d = self._delta()
         hit = (d[..., 0] ** 2 + d[..., 1] ** 2) <= self.cfg.eat_radius ** 2
-        count = hit.sum(axis=1).astype(np.int64)
+        count: npt.NDArray[np.int64] = hit.sum(axis=1).astype(np.int64)
         gone = hit.any(axis=0)
         k = int(gone.sum())
         if k:
@@ -208,7 +216,8 @@ class ForagerGame:
             raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
         self.cfg, self.seed, self.mode = cfg, seed, mode
         self.arena = Arena(cfg, seed)
-        self.world = World(dt=cfg.dt, backend=backend, seed=seed, max_substeps=max(64, round(cfg.frame_dt / cfg.dt) + 2))
+        substeps = max(64, round(cfg.frame_dt / cfg.dt) + 2)
+        self.world = World(dt=cfg.dt, backend=backend, seed=seed, max_substeps=substeps)
         self.circuit = forager_circuit(cfg)
         self.brains = self.world.spawn(self.circuit, cfg.foragers)
         self.world.learning(mode == "learn")
@@ -350,7 +359,7 @@ def view(game: ForagerGame, frames: int | None, screenshot: Path | None, size: i
         if frames is not None and done >= frames:
             running = False
         if screenshot is None:
-            clock.tick(int(round(1.0 / cfg.frame_dt)))
+            clock.tick(round(1.0 / cfg.frame_dt))
     if screenshot is not None:
         pygame.image.save(screen, str(screenshot))
     pygame.quit()
