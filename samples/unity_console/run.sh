@@ -8,6 +8,6 @@ PYRT=$(.venv/bin/python -c "import pythonnet, pathlib; print(pathlib.Path(python
 OUT=${TMPDIR:-/tmp}/spikeforge-unity-console
 mkdir -p "$OUT"
 cp "$PYRT" "$OUT/"
-mcs -langversion:7.2 -unsafe -nowarn:414 -out:"$OUT/ForagerConsole.exe" -r:"$PYRT" -r:/usr/lib/mono/4.5/Facades/netstandard.dll \
+mcs -langversion:7.2 -unsafe -out:"$OUT/ForagerConsole.exe" -r:"$PYRT" -r:/usr/lib/mono/4.5/Facades/netstandard.dll \
     -r:System.Numerics $PKG/Runtime/Client/*.cs $PKG/Runtime/Client/InProcess/*.cs samples/unity_console/ForagerConsole.cs
 exec mono "$OUT/ForagerConsole.exe" --python "$PWD/.venv/bin/python" "$@"

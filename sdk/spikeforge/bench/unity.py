@@ -94,7 +94,7 @@ def build_program(sources: list[Path], out: Path, inprocess: bool = False, extra
     """
     tc = toolchain or find_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [tc.mcs, "-langversion:7.2", "-unsafe", "-warnaserror+", "-nowarn:414", f"-target:{target}",
+    cmd = [tc.mcs, "-langversion:7.2", "-unsafe", "-warnaserror+", f"-target:{target}",
            f"-out:{out}"]
     if inprocess:
         cmd += [f"-r:{tc.python_runtime}", f"-r:{NETSTANDARD}", "-r:System.Numerics"]

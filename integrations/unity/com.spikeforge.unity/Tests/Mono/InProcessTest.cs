@@ -121,6 +121,10 @@ namespace Spikeforge.Tests
                 Check.True(!s.Layout.Contains(ids[0]) && s.Layout.Contains(ids[1]), "despawned ids gone");
                 s.Exchange(frameDt);
             }
+            InProcessSession.ShutdownPython();
+            var again = new InProcessSession(settings);
+            var refused = Check.Throws<SpikeforgeException>(() => again.Open(), "open after shutdown");
+            Check.True(refused.Message.Contains("cannot be restarted"), "shutdown is final: " + refused.Message);
         }
     }
 }

@@ -201,6 +201,7 @@ class Host:
         static readonly object InitLock = new object();
         static bool initialised;
         static IntPtr mainThreadState;
+        static bool shutDown;
 
         readonly InProcessSettings settings;
         PyObject host;
@@ -243,6 +244,8 @@ class Host:
         {
             lock (InitLock)
             {
+                if (shutDown)
+                    throw new SpikeforgeException("python", "the embedded Python was shut down (ShutdownPython); CPython cannot be restarted in this process");
                 if (initialised) return;
                 if (!System.IO.File.Exists(s.Python.PythonDll))
                     throw new SpikeforgeException("python", "settings.Python.PythonDll: no file at " + s.Python.PythonDll);
@@ -266,6 +269,21 @@ class Host:
                 }
                 mainThreadState = PythonEngine.BeginAllowThreads();
                 initialised = true;
+            }
+        }
+
+        /// <summary>
+        /// Ends the embedded interpreter, e.g. at application exit (close every session first).
+        /// CPython cannot be started again in this process afterwards.
+        /// </summary>
+        public static void ShutdownPython()
+        {
+            lock (InitLock)
+            {
+                if (!initialised || shutDown) return;
+                PythonEngine.EndAllowThreads(mainThreadState);
+                PythonEngine.Shutdown();
+                shutDown = true;
             }
         }
 
