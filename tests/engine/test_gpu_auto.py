@@ -81,8 +81,13 @@ def test_calibration_measures_and_caches(cache: Path) -> None:
     assert on_disk["key"] == model["key"] == gpu_cost._key()
     assert len(model["samples"]["gpu"]) == len(gpu_cost.CAL_SIZES)
     assert all(t > 0 for _, _, t in model["samples"]["gpu"] + model["samples"]["cpu"])
-    # lavapipe is a CPU emulation: no gain predicted at game sizes
-    assert gpu_cost.predict_gain(100_000, 8_000_000) is False
+    assert all(c >= 0 for c in model["gpu"] + model["cpu"])
+    g, c = gpu_cost.predicted_seconds(100_000, 8_000_000)
+    assert g == pytest.approx(model["gpu"][0] + model["gpu"][1] * 1e5 + model["gpu"][2] * 8e6)
+    assert gpu_cost.predict_gain(100_000, 8_000_000) is (g * gpu_cost.GAIN_MARGIN < c)
+    # a second process reads the cache instead of measuring again
+    gpu_cost._MODEL = None
+    assert gpu_cost.cost_model() == on_disk
 
 
 def test_auto_passes_over_the_gpu_for_layouts_it_does_not_know(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

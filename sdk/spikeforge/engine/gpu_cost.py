@@ -1,7 +1,7 @@
 """Calibrated cost model that decides whether ``backend="auto"`` should use the GPU.
 
 At first use (a world large enough to matter) it times one step of synthetic networks
-on the GPU and on the best CPU backend here at three sizes, fits per-step seconds as
+on the GPU and on the best CPU backend here at four sizes, fits per-step seconds as
 ``t = a + b * neurons + c * synapses`` for each, and caches the fit in
 ``$SPIKEFORGE_CACHE_DIR`` or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge``
 (``gpu_cost.json``), keyed by adapter and CPU backend. The GPU is chosen when it is
@@ -24,7 +24,7 @@ log = logging.getLogger("spikeforge.engine.gpu")
 
 MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
 GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
-CAL_SIZES = ((2048, 10), (16384, 10), (16384, 40))  # (neurons, synapses per neuron)
+CAL_SIZES = ((2048, 10), (16384, 10), (16384, 40), (32768, 20))  # (neurons, synapses per neuron)
 CAL_STEPS = 10
 CAL_REPEATS = 3
 CACHE_VERSION = 1
