@@ -86,8 +86,8 @@ def test_check_only_catches_a_broken_script(project: Path, tmp_path: Path) -> No
     target.write_text(target.read_text(encoding="utf-8").replace("func add_reward(amount: float) -> void:",
                                                                  "func add_reward(amount: float) -> void\n"),
                       encoding="utf-8")
-    failures = check_scripts(godot, broken, tmp_path)
-    assert "addons/spikeforge/brain_agent.gd" in failures
+    failures = check_scripts(godot, broken, tmp_path, only=["addons/spikeforge/brain_agent.gd", "food.gd"])
+    assert list(failures) == ["addons/spikeforge/brain_agent.gd"]
 
 
 def test_committed_class_registry_is_what_the_editor_writes(project: Path, tmp_path: Path) -> None:

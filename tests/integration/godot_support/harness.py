@@ -77,11 +77,14 @@ def errors_in(output: str) -> list[str]:
     return [line for line in output.splitlines() if any(m in line for m in ERROR_MARKERS)]
 
 
-def check_scripts(godot: str, project: Path, tmp: Path) -> dict[str, str]:
-    """``--check-only`` every .gd of ``project``; returns {relative path: error output} for failures."""
+def check_scripts(godot: str, project: Path, tmp: Path, only: list[str] | None = None) -> dict[str, str]:
+    """``--check-only`` every .gd of ``project`` (or the relative paths ``only``); returns
+    {relative path: error output} for the scripts that fail."""
     failures: dict[str, str] = {}
     for script in sorted(project.rglob("*.gd")):
         rel = script.relative_to(project).as_posix()
+        if only is not None and rel not in only:
+            continue
         proc = subprocess.run([godot, "--path", str(project), "--check-only", "-s", rel], capture_output=True,
                               text=True, timeout=60, env=godot_env(tmp))
         out = proc.stdout + proc.stderr
