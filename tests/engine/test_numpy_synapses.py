@@ -166,3 +166,19 @@ def test_synapses_never_cross_brains() -> None:
     rec = world.step(3)
     assert set(rec.neurons.tolist()) <= set(range(a.neurons.start, a.neurons.stop))
     assert np.all(b["t"].ie == 0.0)
+
+
+def test_quantize_rounds_half_to_even_clamps_and_zeroes_nan() -> None:
+    from spikeforge.engine.numpy_backend import quantize
+
+    q = 1.0 / 65536
+    x = np.array([0.5 * q, 1.5 * q, 2.5 * q, -0.5 * q, -1.5 * q, 1e6, -1e6, np.nan, np.inf], np.float32)
+    assert quantize(x).tolist() == [0, 2, 2, 0, -2, 2147483520, -2147483520, 0, 2147483520]
+
+
+def test_huge_weights_saturate_instead_of_wrapping_per_synapse() -> None:
+    c = _driver(Circuit("sat")).add_population("t", 1, SILENT).connect("src", "t", weight=1e6)
+    world, brain = single_brain(c)
+    brain.set_sensor("go", [1.0])
+    world.step(2)
+    assert float(brain["t"].ie[0]) == pytest.approx(2147483520 / 65536 * math.exp(-1 / 5), rel=1e-6)
