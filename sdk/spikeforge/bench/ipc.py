@@ -8,7 +8,10 @@ exchange the client measures the round trip (send sensors ... actuators read) an
 server reports the time it spent simulating (``sim_us`` of EXCHANGE_RESULT); the IPC cost
 of that exchange is the difference. Reported: medians and 90th percentiles (µs). A second
 row per transport (``no-steps``) sends the same exchange with ``frame_dt = 0`` (no step
-runs), so the round trip there is pure protocol cost with nothing to subtract.
+runs), so the round trip there is pure protocol cost with nothing to subtract. A last
+``control`` row runs a plain-socket ping-pong (no spikeforge code) whose server computes
+for the median simulation time before replying: the delay the machine's scheduler alone
+adds after that much CPU work, to compare the ``sim-subtracted`` rows with.
 
 Goals: < 300 µs over TCP, < 150 µs with shared memory.
 
@@ -57,6 +60,51 @@ def measure(c: Client, frames: int, warmup: int, frame_dt: float, seed: int) -> 
             "rtt_median_us": float(np.median(rtt)), "sim_median_us": float(np.median(sim)),
             "ipc_median_us": float(np.median(ipc)), "ipc_p90_us": float(np.percentile(ipc, 90)),
             "ipc_min_us": float(ipc.min())}
+
+
+_CONTROL_SERVER = r"""
+import socket, sys, time
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+print(ls.getsockname()[1], flush=True)
+c, _ = ls.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while True:
+    d = c.recv(8)
+    if len(d) < 8:
+        break
+    busy = int.from_bytes(d, "little") / 1e6
+    t = time.perf_counter()
+    while time.perf_counter() - t < busy:
+        pass
+    c.sendall(int((time.perf_counter() - t) * 1e6).to_bytes(4, "little"))
+"""
+
+
+def control(busy_us: float, frames: int) -> dict[str, Any]:
+    """Plain-socket ping-pong whose server computes ``busy_us`` before replying: what the
+    machine's scheduler alone adds to a reply that follows that much CPU work."""
+    import socket
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _CONTROL_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            over = np.zeros(frames)
+            for i in range(frames):
+                t0 = time.perf_counter()
+                c.sendall(int(busy_us).to_bytes(8, "little"))
+                got = b""
+                while len(got) < 4:
+                    got += c.recv(4 - len(got))
+                over[i] = (time.perf_counter() - t0) * 1e6 - int.from_bytes(got, "little")
+    finally:
+        proc.wait(10)
+    return {"frames": frames, "steps_per_frame": 0.0, "rtt_median_us": float(np.median(over)) + busy_us,
+            "sim_median_us": busy_us, "ipc_median_us": float(np.median(over)),
+            "ipc_p90_us": float(np.percentile(over, 90)), "ipc_min_us": float(over.min())}
 
 
 def run(backend: str, seed: int, brains: int, frames: int, warmup: int, frame_dt: float,
@@ -112,6 +160,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--frame-dt", type=float, default=1 / 60, help="game frame time (s)")
     ap.add_argument("--transports", default="tcp,shm,unix", help="comma list of tcp, shm, unix")
+    ap.add_argument("--no-control", action="store_true",
+                    help="skip the control row (plain socket ping-pong after the same CPU time as the simulation)")
     args = ap.parse_args(argv)
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
     for t in transports:
@@ -120,6 +170,12 @@ def main(argv: list[str]) -> int:
     if args.brains < 1 or args.frames < 1 or args.warmup < 0:
         ap.error("--brains and --frames must be >= 1, --warmup >= 0")
     rows = run(args.backend, args.seed, args.brains, args.frames, args.warmup, args.frame_dt, transports)
+    if not args.no_control:
+        sims = [r["sim_median_us"] for r in rows if r["mode"] == "sim-subtracted"]
+        busy = float(np.median(sims)) if sims else 10_000.0
+        rows.append({"bench": "ipc", "transport": "plain-socket", "mode": "control", "backend": "-",
+                     "seed": args.seed, **control(busy, min(args.frames, 300)), "goal_us": None,
+                     "met": None})
     if args.json:
         for r in rows:
             print(json.dumps(r))
@@ -129,13 +185,13 @@ def main(argv: list[str]) -> int:
 
     table = Table(title=f"spikeforge bench ipc: {args.brains} brains x 16 sensor / 8 actuator channels, "
                         f"dt 1 ms, frame {args.frame_dt * 1000:.2f} ms")
-    for col in ("transport", "mode", "backend", "steps/frame", "round trip µs", "sim µs", "IPC µs (median)", "IPC p90",
-                "goal", "met"):
+    for col in ("transport", "mode", "backend", "steps", "rtt µs", "sim µs", "IPC µs", "IPC p90", "goal", "met"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["transport"], r["mode"], r["backend"], f"{r['steps_per_frame']:.2f}",
                       f"{r['rtt_median_us']:.0f}", f"{r['sim_median_us']:.0f}",
                       f"{r['ipc_median_us']:.0f}", f"{r['ipc_p90_us']:.0f}",
-                      f"< {r['goal_us']:.0f}", "yes" if r["met"] else "NO")
+                      "-" if r["met"] is None else f"< {r['goal_us']:.0f}",
+                      "-" if r["met"] is None else ("yes" if r["met"] else "NO"))
     Console().print(table)
     return 0
