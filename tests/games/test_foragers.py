@@ -1,0 +1,104 @@
+"""The foragers game: vectorized arena, organ views, headless runner, plot, pygame view, learning."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikeforge.engine.backend import available_backends
+from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, forager_circuit, main
+
+NATIVE = available_backends().get("native") is None
+
+
+def test_arena_senses_direction_and_eats() -> None:
+    cfg = ForagerConfig(foragers=3, food=2)
+    A = Arena(cfg, seed=1)
+    A.pos[:] = [[0.5, 0.5], [0.1, 0.1], [0.95, 0.5]]
+    A.heading[:] = [0.0, 0.0, 0.0]
+    A.food[:] = [[0.5, 0.6], [0.03, 0.5]]  # forager 0: food straight left (+90 deg); 2: food ahead across the wrap
+    ang, close = A.sense()
+    assert ang[0] == pytest.approx(math.pi / 2)
+    assert ang[2] == pytest.approx(0.0, abs=1e-9)
+    assert 0 < close[2] < 1 and close[0] > close[1]
+    A.pos[2] = [0.02, 0.5]  # within eat radius of food 1 (across nothing)
+    eaten = A.eat()
+    assert eaten.tolist() == [0, 0, 1]
+    assert not np.allclose(A.food[1], [0.03, 0.5])  # respawned
+    A.move(np.array([math.pi, 0.0, 0.0]), np.array([0.0, 0.1, 0.0]), 0.5)
+    assert A.heading[0] == pytest.approx(math.pi / 2)
+    assert A.pos[1] == pytest.approx([0.15, 0.1])
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="foragers: must be an integer >= 1"):
+        ForagerGame(ForagerConfig(foragers=0))
+    with pytest.raises(ValueError, match="frame_dt: must be >= dt"):
+        ForagerGame(ForagerConfig(frame_dt=0.0005))
+    with pytest.raises(ValueError, match="mode: must be one of"):
+        ForagerGame(ForagerConfig(foragers=2), mode="greedy")
+
+
+def test_game_writes_organs_through_zero_copy_group_views() -> None:
+    game = ForagerGame(ForagerConfig(foragers=5), seed=2, mode="learn", backend="numpy")
+    L = game.world.layout
+    assert np.shares_memory(game.eye, L.sensor_values) and game.eye.shape == (5, 1)
+    assert np.shares_memory(game.motor, L.act_out) and game.motor.shape == (5, 2)
+    w0 = L.synapse["w"].copy()
+    for _ in range(20):
+        game.frame()
+    assert np.all(np.abs(game.eye[:, 0]) <= 1.0)
+    assert game.world.step_count == 20 * 25
+    assert game.motor.sum() > 0, "motors fire (exploration noise at least)"
+    assert not np.array_equal(L.synapse["w"], w0), "eye->motor weights learn"
+    c = forager_circuit(game.cfg)
+    assert {pr.name for pr in c.projections} >= {"eye->motor", "noise->motor", "motor-|motor"}
+
+
+def test_random_and_frozen_modes_do_not_learn() -> None:
+    for mode in ("frozen", "random"):
+        game = ForagerGame(ForagerConfig(foragers=4), seed=3, mode=mode, backend="numpy")
+        w0 = game.world.layout.synapse["w"].copy()
+        res = game.run(0.01, bins=2)
+        assert np.array_equal(game.world.layout.synapse["w"], w0)
+        assert res.mode == mode and len(res.curve_food) == 2 and res.food_per_min >= 0
+
+
+def test_headless_runner_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "curve.png"
+    assert main(["--foragers", "4", "--minutes", "0.02", "--plot", str(png), "--json", "--backend", "numpy"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["mode"] == "learn" and out["steps"] == 24 * 25 and len(out["curve_food"]) >= 1
+    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pygame_view_saves_a_nonempty_screenshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    shot = tmp_path / "view.png"
+    assert main(["--view", "--frames", "5", "--screenshot", str(shot), "--foragers", "6", "--backend", "numpy"]) == 0
+    assert shot.stat().st_size > 1000
+    img = pygame.image.load(str(shot))
+    arr = pygame.surfarray.array3d(img)
+    assert arr.shape[:2] == (640, 680)
+    colours = {tuple(int(x) for x in arr[i, j]) for i in range(0, 640, 4) for j in range(0, 680, 4)}
+    assert (18, 20, 28) in colours and len(colours) >= 3, "background plus foragers and food drawn"
+    assert os.environ["SDL_VIDEODRIVER"] == "dummy"
+
+
+@pytest.mark.slow
+@pytest.mark.native
+@pytest.mark.skipif(not NATIVE, reason="native backend not built")
+def test_foragers_learn_to_find_food() -> None:
+    """90 s of game: trained foragers find clearly more food than the same brains frozen."""
+    cfg = ForagerConfig(foragers=16)
+    learned = ForagerGame(cfg, seed=7, mode="learn", backend="native").run(1.5, bins=3, eval_fraction=0.33)
+    frozen = ForagerGame(cfg, seed=7, mode="frozen", backend="native").run(1.5, bins=3, eval_fraction=0.33)
+    assert learned.food_per_min > 1.6 * frozen.food_per_min, (learned.food_per_min, frozen.food_per_min)
+    assert learned.curve_food[-1] > learned.curve_food[0]
