@@ -77,7 +77,8 @@ namespace Spikeforge.Tests
             Check.Equal(-1, agents[0].BrainId, "brain is spawned at the next step, not before");
             Check.Equal("bearing", agents[0].Sensors[0].OrganName, "sensors ordered by organ name");
 
-            var start = agents[0].transform.position;
+            var starts = new List<Vector3>();
+            foreach (var a in agents) starts.Add(a.transform.position);
             for (int step = 0; step < 120; step++)
             {
                 Time.fixedDeltaTime = 0.02f;
@@ -89,8 +90,14 @@ namespace Spikeforge.Tests
             Check.True(agents[0].BrainId >= 0 && agents[0].Circuit != null, "agent bound to its brain");
             Check.True(world.LastFrame.Steps == 20, "20 fixed steps of 1 ms per 0.02 s step (got " + world.LastFrame.Steps + ")");
             Check.True(spikeCounts[0] + spikeCounts[1] + spikeCounts[2] > 0, "spike events reached the agents");
-            Check.True(Vector3.Distance(start, agents[0].transform.position) > 0f || agents[0].GetComponent<MovementActuator>().Forward == 0f,
-                       "movement follows the actuator");
+            int moved = 0;
+            foreach (var a in agents)
+            {
+                var m = a.GetComponent<MovementActuator>();
+                Check.True(m.Turn >= -1f && m.Turn <= 1f && m.Forward >= 0f && m.Forward <= 1f, "actuator outputs mapped into range");
+                if (Vector3.Distance(starts[agents.IndexOf(a)], a.transform.position) > 0.01f) moved++;
+            }
+            Check.True(moved > 0, "agents moved by their brains' speed output (" + moved + " of 3)");
             var stats = Json.ParseObject(world.Session.Stats());
             Check.Equal(120, Json.GetLong(Json.GetObject(stats, "session", "stats"), "exchanges", "stats.session"), "one exchange per step for all agents");
 
