@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import pytest
 from hypothesis import settings
 
 from spikeforge import Brain, Circuit, World
@@ -94,11 +93,6 @@ def assert_states_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> N
         assert a[k].dtype == b[k].dtype, k
         assert a[k].shape == b[k].shape, k
         assert a[k].tobytes() == b[k].tobytes(), f"{k} differs"
-
-
-@pytest.fixture
-def numpy_world() -> World:
-    return World(dt=0.001, backend="numpy", seed=0)
 
 
 def rich_circuit(name: str = "rich") -> Circuit:
