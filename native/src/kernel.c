@@ -27,6 +27,7 @@
 #define INV_2_24 (1.0f / 16777216.0f)
 #define PURPOSE_EXCITABILITY 1u
 #define PURPOSE_FORCE 2u
+#define PLEN(net) ((net)->plast.enabled)
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t mix32(uint32_t x) {
@@ -414,6 +415,118 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
     return 0;
 }
 
+/* The common case, branch-free so the compiler vectorizes it: LIF, excitability 1, no
+   bursts, no learning, no forced-spike probability in the range (one-shot forced spikes
+   are fine). Same float32 operations in the same order as the general loop. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
+#define SF_CLONES __attribute__((target_clones("avx2", "default"), noinline))
+#else
+#define SF_CLONES
+#endif
+/* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
+   no FMA, no reassociation, only wider vectors of the same operations). */
+SF_CLONES static void lif_fast(
+    float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,
+    float *restrict MOD, const float *restrict IEXT, int32_t *restrict HOLD, int32_t *restrict CONS,
+    int32_t *restrict BUR, uint8_t *restrict FO, uint8_t *restrict FL, int32_t *restrict r0,
+    int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo, int64_t hi,
+    const float *restrict fp, const int32_t *restrict ip) {
+    const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];
+    const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],
+                pvd = fp[SF_F_PVD];
+    const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],
+                pmod = fp[SF_F_PMOD];
+    const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],
+                thjump = fp[SF_F_THJUMP];
+    const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];
+    for (int64_t i = lo; i < hi; i++) {
+        float xe = (float)r0[i] * FIXED_INV;
+        float xi = (float)r1[i] * FIXED_INV;
+        float xm = (float)r2[i] * FIXED_INV;
+        r0[i] = 0;
+        r1[i] = 0;
+        r2[i] = 0;
+        float mod = MOD[i] * pmod + xm;
+        float gain = 1.0f + modgain * mod;
+        float ie = IE[i] + xe * gain;
+        float ii = II[i] + xi;
+        float igap = (float)ACC[i] * FIXED_INV; /* ACC is all zero without gap junctions */
+        ACC[i] = 0;
+        float v = V[i], w = W[i], theta = TH[i];
+        int32_t hold = HOLD[i];
+        int32_t held = hold > 0;
+        float drive = (bias + IEXT[i]) + igap;
+        float vl = vrest + (v - vrest) * pvv;
+        vl = vl + ie * pve;
+        vl = vl + ii * pvi;
+        vl = vl - w * pvw;
+        vl = vl + drive * pvd;
+        float nv = held ? v : vl;
+        float nw = w * pww;
+        ie = ie * pee;
+        ii = ii * pii;
+        theta = theta * pth;
+        hold = held ? hold - 1 : hold;
+        float thr = vth + theta;
+        int32_t fo = FO[i];
+        int32_t fire = (held == 0) & ((nv >= thr) | (fo != 0));
+        int32_t burst = BUR[i];
+        int32_t bspike = (fire == 0) & (burst > 0);
+        int32_t bm1 = burst - 1;
+        burst = bspike ? bm1 : burst;
+        burst = fire ? 0 : burst;
+        /* computed unconditionally so the compiler may select (no trapping difference) */
+        float nwj = nw + wjump;
+        float thj = theta + thjump;
+        nv = fire ? vreset : nv;
+        nw = fire ? nwj : nw;
+        theta = fire ? thj : theta;
+        int32_t consec = CONS[i];
+        int32_t c1 = (int32_t)((uint32_t)consec + 1u);
+        int32_t hit = fire & (climit > 0) & (c1 >= climit);
+        int32_t cf = hit ? 0 : c1;
+        int32_t cn = held ? consec : 0;
+        consec = fire ? cf : cn;
+        int32_t hf = hit ? snooze : ref;
+        hold = fire ? hf : hold;
+        V[i] = nv;
+        IE[i] = ie;
+        II[i] = ii;
+        W[i] = nw;
+        TH[i] = theta;
+        MOD[i] = mod;
+        HOLD[i] = hold;
+        CONS[i] = consec;
+        BUR[i] = burst;
+        FO[i] = 0;
+        FL[i] = (uint8_t)(fire | bspike);
+    }
+}
+
+static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
+    int any = 0;
+    for (int64_t i = lo; i < hi; i++) any |= x[i] > 0.0f;
+    return any;
+}
+
+/* Append the indices of nonzero flags in lo..hi (ascending). */
+static int64_t collect(const uint8_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
+                       int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
+    int64_t cnt = 0, i = lo;
+    for (; i < hi && (i & 7); i++)
+        if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
+    for (; i + 8 <= hi; i += 8) {
+        uint64_t word;
+        memcpy(&word, FL + i, 8);
+        if (!word) continue;
+        for (int j = 0; j < 8; j++)
+            if (FL[i + j]) { out[cnt] = (int32_t)(i + j); outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
+    }
+    for (; i < hi; i++)
+        if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
+    return cnt;
+}
+
 /* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
 static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t k,
                          sf_thread_buf *tb) {
@@ -454,6 +567,11 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict outsb = tb->sb + tb->len;
     int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
+    if (!izh && !rng_excit && binv == 0.0f && !PLEN(net) && !any_positive(PF, lo, hi)) {
+        lif_fast(V, IE, II, W, TH, MOD, IEXT, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip);
+        tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+        return;
+    }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
     const sf_plast *PL = &net->plast;
     const int learn = PL->enabled;
