@@ -685,7 +685,8 @@ class ServerCore:
                        "sessions": len(self.sessions), "exchanges": self.exchanges,
                        "exchanges_per_s": float(len(times)), "sim_us_median": sim[len(sim) // 2] if sim else 0,
                        "uptime_s": round(now - self.started, 3), "learning": self.learning_mode(),
-                       "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}"},
+                       "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
+                       "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps},
         }
         if s is not None:
             out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,
