@@ -2,10 +2,11 @@
 
 The whole layout lives in persistent GPU buffers. One :meth:`GpuBackend.advance`
 records every kernel of every step into ONE command submission: sensor encoders,
-actuator reset, then per step gap junctions -> neurons -> prep -> propagation
-(indirect dispatch, one workgroup per spike), then actuator decoders. Per frame only
-the sensor values and a per-brain table (RNG step, ring slot, active flag) go up; the
-actuator arrays, a few counters and the compact (step, neuron) spike list come back.
+actuator reset, then per step gap junctions -> neurons (incl. learning P2-P4) -> prep ->
+propagation (indirect dispatch) -> learning (P1, P5-P7 of ``engine/plasticity.py``, only
+for layouts that learn), then actuator decoders. Per frame only the sensor values and a
+per-brain table (RNG step, ring slot, active/learn flags; dopamine when learning) go up;
+the actuator arrays, a few counters and the compact (step, neuron) spike list come back.
 
 Arrays larger than the device's ``max_storage_buffer_binding_size`` (128 MiB on
 lavapipe) are split into power-of-two chunks bound side by side; generated accessor
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -276,10 +276,6 @@ class _Checkpoint:
     dopamine: F32
     dopamine_sum: F32
     frames: list[_Frame] = field(default_factory=list)
-
-
-class GpuFailure(RuntimeError):
-    """A GPU submission or read-back failed (device lost, out of memory, ...)."""
 
 
 # ---------------------------------------------------------------------------- backend
@@ -989,8 +985,6 @@ class GpuBackend(Backend):
 
 def _is_gpu_error(exc: BaseException) -> bool:
     """Whether ``exc`` comes from the device (and not from a bug in the caller's arguments)."""
-    if isinstance(exc, GpuFailure):
-        return True
     gpu_error = getattr(wgpu, "GPUError", None)
     if gpu_error is not None and isinstance(exc, gpu_error):
         return True
@@ -1024,18 +1018,6 @@ def refuse_unsupported(layout: Layout) -> None:
     why = unsupported_reason(layout)
     if why is not None:
         raise ValueError(f"layout: {why}")
-
-
-def measure_step_seconds(layout: Layout, steps: int = 20) -> float:
-    """Wall time of one step of ``layout`` on the GPU (s), averaged over one ``steps``-step advance."""
-    be = GpuBackend(layout)
-    try:
-        be.advance(1, 0, None)  # warm-up (pipelines, first submission)
-        t0 = time.perf_counter()
-        be.advance(steps, 1, None)
-        return (time.perf_counter() - t0) / steps
-    finally:
-        be.close()
 
 
 def _predict_gain(n_neurons: int, n_synapses: int) -> bool:
