@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.conftest import assert_states_equal, drive, layout_state, rich_circuit
 
 from spikeforge import LIF, Brain, Circuit, World
@@ -153,3 +155,42 @@ def test_partial_advance_path_matches_the_all_brains_path() -> None:
     assert got == ref and len(ref) > 100
     assert_states_equal(_own_state(mixed, x), _own_state(alone, y))
     assert 0 < slow.steps < x.steps and sleeper.steps == 0
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["spawn_small", "spawn_echo", "despawn", "sleep", "wake", "lod", "frame"]),
+                          st.integers(0, 7)), min_size=1, max_size=12)
+
+
+@given(_OPS)
+@settings(max_examples=15)
+def test_random_world_histories_never_perturb_a_brain(ops: list[tuple[str, int]]) -> None:
+    """Brain 0 runs through random spawns, despawns, sleeps and LOD changes of others;
+    its trajectory equals the same brain alone in a world (same seed, same serial)."""
+    small = Circuit("small").add_population("p", 6, LIF(bias=15.0, excitability=0.6), v_init=(-65.0, -50.0))
+    small.connect("p", "p", weight=1.0, delay=(1, 3))
+    busy = World(dt=0.001, backend="numpy", seed=4)
+    (x,) = busy.spawn(rich_circuit())
+    others: list[Brain] = []
+    got = []
+    frame = 0
+    for op, k in [*ops, ("frame", 0)]:
+        if op == "spawn_small":
+            others += busy.spawn(small, count=k % 3 + 1)
+        elif op == "spawn_echo":
+            others += busy.spawn(_big_delay())
+        elif others and op == "despawn":
+            busy.despawn(others.pop(k % len(others)))
+        elif others and op == "sleep":
+            others[k % len(others)].sleep()
+        elif others and op == "wake":
+            others[k % len(others)].wake()
+        elif others and op == "lod":
+            others[k % len(others)].lod_every = k % 4 + 1
+        elif op == "frame":
+            got += [s for s in _run(busy, [x], range(frame, frame + 2)) if s[1] == x.id]
+            frame += 2
+    alone = World(dt=0.001, backend="numpy", seed=4)
+    (y,) = alone.spawn(rich_circuit())
+    ref = _run(alone, [y], range(frame))
+    assert got == ref
+    assert_states_equal(_own_state(busy, x), _own_state(alone, y))
