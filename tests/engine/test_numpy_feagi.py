@@ -86,6 +86,8 @@ def test_consec_counter_resets_when_a_step_is_missed() -> None:
     model = LIF(consec_limit=3, snooze=5.0, excitability=0.5, **ALWAYS_ABOVE)
     world, brain = single_brain(one_population(model, size=50, v_init=V0), seed=3)
     tr = record(world, brain, "n", 60, keys=("consec", "hold"))
+    hold = tr.state["hold"]
+    snoozes = 0
     for i in range(50):
         s = set(tr.spikes_of(i).tolist())
         run = 0
@@ -94,10 +96,14 @@ def test_consec_counter_resets_when_a_step_is_missed() -> None:
             if t in s:
                 run += 1
                 if run == 3:  # limit hit: 5 snoozed steps without spikes
+                    assert hold[t, i] == 5
                     assert not s.intersection(range(t + 1, t + 6))
+                    snoozes += 1
                     run = 0
                     t += 6
                     continue
+                assert hold[t, i] == 0  # a broken run never snoozes
             else:
                 run = 0
             t += 1
+    assert snoozes > 10
