@@ -717,10 +717,9 @@ class GpuBackend(Backend):
             self._take_shadow()
 
     def _host_patches(self) -> list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]:
-        """Find host writes since the last pull and patch them into the device."""
+        """Host writes since the last pull: (array, indices, new values, old values)."""
         if self._shadow is None:
             return []
-        L = self.layout
         patches = []
         for k, host in self._tracked().items():
             old = self._shadow[k]
@@ -731,8 +730,13 @@ class GpuBackend(Backend):
                 continue
             patches.append((k, diff, host[diff].copy(), old[diff].copy()))
             self._shadow[k] = host.copy()
+        return patches
+
+    def _apply_patches(self, patches: list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]) -> None:
+        """Write host patches into the device arrays (downloading them first if the device is ahead)."""
         if not patches:
-            return patches
+            return
+        L = self.layout
         n = L.n_neurons
         for group, names, dtype in (("fstate", FSTATE, np.float32), ("istate", ISTATE, np.int32)):
             touched = [p for p in patches if p[0].startswith("neuron.") and p[0][7:] in names]
@@ -753,7 +757,6 @@ class GpuBackend(Backend):
                 el = self._download("elig", np.float32, L.n_synapses).copy() if self._dev_ahead else self._elig()
                 el[idx] = vals
                 self._write("elig", el)
-        return patches
 
     # ------------------------------------------------------------ the step
     def _ensure_out_capacity(self, n_steps: int) -> int:
@@ -823,6 +826,7 @@ class GpuBackend(Backend):
         self._ckpt.frames.append(frame)
         try:
             frame.patches = self._host_patches()
+            self._apply_patches(frame.patches)
             record = self._advance_gpu(n_steps, world_step, active)
         except Exception as exc:
             if wgpu is None or not _is_gpu_error(exc):
