@@ -3,8 +3,8 @@
 in-process through pythonnet (CPython embedded in the C# program, as in Unity).
 
 Every mode runs the same scenario (100 brains, 1,000 frames; ``Tests/Mono/Scenario.cs``)
-and its actuator record must be bit-equal to the Python reference client's on a fresh
-server with the same seed. The C# programs also check resume after dropped connections,
+and its actuator record must be bit-equal, and its spike batches identical, to the Python
+reference client's on a fresh server with the same seed. The C# programs also check resume after dropped connections,
 rewards, snapshots, subscriptions and error reporting; their failures are reported here.
 A scripted fake server checks the bytes against PROTOCOL.md's hex examples.
 
@@ -71,14 +71,18 @@ def sensor_value(frame: int, brain: int, channel: int, low: float, high: float) 
     return np.float32(low + (float(high) - low) * k / 16.0)
 
 
-def reference_record(port: int, token_path: Path, frames: int) -> bytes:
-    """The scenario run by the Python reference client: the expected actuator record."""
+def reference_record(port: int, token_path: Path, frames: int) -> tuple[bytes, bytes]:
+    """The scenario run by the Python reference client: the expected actuator record and
+    spike record (per exchange: i32 count, then per spike i64 step, i64 brain, i32 neuron)."""
     genome = GENOME.read_text(encoding="utf-8")
     out: list[np.ndarray] = []
+    spikes: list[bytes] = []
+    spike_dtype = np.dtype([("step", "<i8"), ("brain", "<i8"), ("neuron", "<i4")])
     with Client.connect("127.0.0.1", port, token_file=token_path, name="reference") as c:
         info = c.upload_genome(genome)
         ids = c.spawn(info.name, BRAINS)
         assert len(ids) == BRAINS
+        c.subscribe("")
         (name, group_ids), = c.layout.groups
         rows = {bid: r for r, bid in enumerate(group_ids)}
         order = [rows[b] for b in sorted(group_ids)]
@@ -91,10 +95,14 @@ def reference_record(port: int, token_path: Path, frames: int) -> bytes:
                 k = (7 * f + 13 * gid[:, None] + 5 * ch[None, :]) % 17
                 view[...] = (spec.low + (float(spec.high) - spec.low) * k / 16.0).astype(np.float32)
                 base += spec.size
-            c.exchange(FRAME_DT)
+            res = c.exchange(FRAME_DT)
             per = [c.actuator(name, a.name)[order] for a in info.actuators]
             out.append(np.concatenate(per, axis=1).astype("<f4").reshape(-1))
-    return b"".join(a.tobytes() for a in out)
+            (batch,) = res.batches
+            rec = np.zeros(len(batch), spike_dtype)
+            rec["step"], rec["brain"], rec["neuron"] = batch.steps, batch.brains, batch.neurons
+            spikes.append(np.int32(len(batch)).tobytes() + rec.tobytes())
+    return b"".join(a.tobytes() for a in out), b"".join(spikes)
 
 
 def test_sensor_formula_matches_vectorised_reference() -> None:
@@ -120,7 +128,7 @@ def test_csharp_client_speaks_the_documented_hex_examples(toolchain: Toolchain, 
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
     tmp = tmp_path_factory.mktemp("unity-reference")
     with running_server(tmp, backend=BACKEND, seed=SEED) as srv:
         return reference_record(srv.port, srv.token_path, FRAMES)
@@ -129,7 +137,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["tcp", "shm"])
 def test_csharp_protocol_client_matches_python_reference(mode: str, toolchain: Toolchain, programs: dict[str, Path],
-                                                         reference: bytes, tmp_path: Path) -> None:
+                                                         reference: tuple[bytes, bytes], tmp_path: Path) -> None:
     record = tmp_path / f"{mode}.bin"
     with running_server(tmp_path / "srv", backend=BACKEND, seed=SEED) as srv:
         out = run_mono(toolchain, programs["client"], [
@@ -138,15 +146,17 @@ def test_csharp_protocol_client_matches_python_reference(mode: str, toolchain: T
             "--frame-dt", repr(FRAME_DT)])
         log = srv.stderr
     assert "resumed" in log, "the server saw the C# client resume its session"
+    actuators, spikes = reference
     got = record.read_bytes()
-    assert len(got) == len(reference), out
-    assert got == reference, "C# actuator outputs differ from the Python reference client's"
+    assert len(got) == len(actuators), out
+    assert got == actuators, "C# actuator outputs differ from the Python reference client's"
+    assert Path(f"{record}.spikes").read_bytes() == spikes, "C# spike batches differ from the reference client's"
     assert f"{mode}: " in out
 
 
 @pytest.mark.slow
 def test_csharp_inprocess_pythonnet_matches_python_reference(toolchain: Toolchain, programs: dict[str, Path],
-                                                             reference: bytes, tmp_path: Path) -> None:
+                                                             reference: tuple[bytes, bytes], tmp_path: Path) -> None:
     if not python_home_ok():
         pytest.fail("this Python has no shared libpython; the in-process mode needs one")
     record = tmp_path / "inprocess.bin"
@@ -154,6 +164,9 @@ def test_csharp_inprocess_pythonnet_matches_python_reference(toolchain: Toolchai
         "--python", sys.executable, "--genome", str(GENOME), "--out", str(record),
         "--frames", str(FRAMES), "--brains", str(BRAINS), "--frame-dt", repr(FRAME_DT), "--seed", str(SEED),
         "--backend", BACKEND])
+    actuators, spikes = reference
     got = record.read_bytes()
-    assert len(got) == len(reference)
-    assert got == reference, "in-process (pythonnet) actuator outputs differ from the protocol reference"
+    assert len(got) == len(actuators)
+    assert got == actuators, "in-process (pythonnet) actuator outputs differ from the protocol reference"
+    # in-process spike batches use the protocol's conventions (brain-own step counter, brain id)
+    assert Path(f"{record}.spikes").read_bytes() == spikes, "in-process spike batches differ from the protocol's"

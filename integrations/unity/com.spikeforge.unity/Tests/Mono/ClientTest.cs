@@ -76,6 +76,7 @@ namespace Spikeforge.Tests
                 var sw = new Stopwatch();
                 double simUs = 0;
                 using (var w = new BinaryWriter(File.Create(outPath)))
+                using (var sp = new BinaryWriter(File.Create(outPath + ".spikes")))
                 {
                     for (int f = 0; f < frames; f++)
                     {
@@ -95,6 +96,7 @@ namespace Spikeforge.Tests
                             if (!s.Layout.Contains(batch.Brains[i]) || batch.Neurons[i] < 0 || batch.Neurons[i] >= info.Neurons)
                                 throw new Exception("bad spike: brain " + batch.Brains[i] + " neuron " + batch.Neurons[i]);
                         spikes += batch.Count;
+                        Scenario.RecordSpikes(batch, sp);
                         Scenario.Record(s, circuits, w);
                     }
                 }

@@ -66,6 +66,7 @@ namespace Spikeforge.Tests
                 var sw = new Stopwatch();
                 double simUs = 0;
                 using (var w = new BinaryWriter(File.Create(outPath)))
+                using (var sp = new BinaryWriter(File.Create(outPath + ".spikes")))
                 {
                     for (int f = 0; f < frames; f++)
                     {
@@ -81,6 +82,7 @@ namespace Spikeforge.Tests
                             if (batch.Neurons[i] < 0 || batch.Neurons[i] >= info.Neurons) throw new Exception("spike neuron out of range");
                         }
                         spikes += batch.Count;
+                        Scenario.RecordSpikes(batch, sp);
                         Scenario.Record(s, circuits, w);
                     }
                 }

@@ -39,6 +39,18 @@ namespace Spikeforge.Tests
             }
         }
 
+        /// <summary>Appends one exchange's spike batch: i32 count, then per spike i64 step, i64 brain, i32 neuron.</summary>
+        public static void RecordSpikes(SpikeBatch b, BinaryWriter w)
+        {
+            w.Write(b.Count);
+            for (int i = 0; i < b.Count; i++)
+            {
+                w.Write(b.Steps[i]);
+                w.Write(b.Brains[i]);
+                w.Write(b.Neurons[i]);
+            }
+        }
+
         /// <summary>Appends this frame's actuators (brains ascending, actuators by name) to a writer.</summary>
         public static void Record(ISpikeforgeSession s, Dictionary<string, CircuitInfo> circuits, BinaryWriter w)
         {
