@@ -62,3 +62,36 @@ def test_plan_masks_other_brains_and_indices_point_at_own_rows() -> None:
     assert world.group("p2").sensor("input").tolist() == [[1, 2, 3], [4, 5, 6]]
     assert world.brain(3).sensor("input").tolist() == [7, 8, 9, 10]  # a's probe brain (id 3)
     assert world.brain(0).sensor("input").tolist() == [0, 0, 0, 0]  # b's brain untouched
+
+
+def test_server_times_out_silent_and_half_frame_connections() -> None:
+    """A connection that never says HELLO, and one that stops mid-frame, are closed with TIMEOUT."""
+    import asyncio
+
+    from spikeforge.ipc.server import Server
+
+    async def scenario() -> list[tuple[int, bool]]:
+        core = ServerCore(World(dt=0.001, backend="numpy"), "tok", {"probe": probe_circuit()}, grace_seconds=5)
+        server = Server(core, port=0, hello_timeout=0.3, frame_timeout=0.3)
+        await server.start()
+        assert server.port
+        results = []
+        silent_r, silent_w = await asyncio.open_connection("127.0.0.1", server.port)
+        half_r, half_w = await asyncio.open_connection("127.0.0.1", server.port)
+        half_w.write(P.frame(Msg.HELLO, 1, P.Hello("h", "tok").encode()))
+        half_w.write(P.frame(Msg.PING, 2, b"abcdef")[:9])  # stops in the middle of a frame
+        await half_w.drain()
+        for reader in (silent_r, half_r):
+            data = await asyncio.wait_for(reader.read(), timeout=10)  # read to EOF: the server closed
+            frames = P.FrameDecoder().feed(data)
+            err = frames[-1]
+            assert err.msg == Msg.ERROR and err.seq == 0
+            e = P.decode_error(err.payload, 0)
+            results.append((e.code, e.fatal))
+        assert len(core.sessions) == 1  # the half-frame client's session waits out its grace period
+        server.stop()
+        silent_w.close()
+        half_w.close()
+        return results
+
+    assert asyncio.run(scenario()) == [(Err.TIMEOUT, True), (Err.TIMEOUT, True)]

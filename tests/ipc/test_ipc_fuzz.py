@@ -14,6 +14,7 @@ import asyncio
 import random
 import socket
 import struct
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def run_example(server: Server, raw_frames: list[bytes], chunk: int) -> None:
     assert world.layout.n_brains == 0
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+@settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.lists(frame_specs, min_size=FRAMES_PER_EXAMPLE, max_size=FRAMES_PER_EXAMPLE), st.integers(1, 40))
 def test_fuzz_frames_are_answered_or_dropped(tmp_path_factory: Any, specs: list[tuple[int, int, int]],
