@@ -184,3 +184,26 @@ def test_shaders_are_found_in_the_repo_and_as_package_data() -> None:
         assert (shader_dir() / f"{k}.wgsl").is_file()
         assert (pkg / f"{k}.wgsl").read_text(encoding="utf-8") == (shader_dir() / f"{k}.wgsl").read_text(
             encoding="utf-8")
+
+
+def test_push_after_pull_uploads_only_what_changed(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    ref, gpu = make_world("numpy"), make_world("gpu")
+    for w in (ref, gpu):
+        run_frames(w, 2, 3)
+    writes: list[str] = []
+    orig = gpu.backend._write
+
+    def spy(name: str, data: np.ndarray) -> None:
+        writes.append(name)
+        orig(name, data)
+
+    monkeypatch.setattr(gpu.backend, "_write", spy)
+    for w in (ref, gpu):
+        w.backend.pull_state()
+        w.layout.neuron["v"][5] = np.float32(-52.0)
+        w.backend.push_state()
+    assert "fstate" in writes and "ring" not in writes and "istate" not in writes
+    a, b = run_frames(ref, 3, 3), run_frames(gpu, 3, 3)
+    for x, y in zip(a, b, strict=True):
+        assert all(p.tobytes() == q.tobytes() for p, q in zip(x, y, strict=True))
+    assert_same(host_state(ref), host_state(gpu))

@@ -699,22 +699,33 @@ class GpuBackend(Backend):
             self._take_shadow()
 
     def push_state(self) -> None:
-        """Upload every mutable host array (neurons, rings, synaptic weights, actuators)."""
+        """Make the device match the host arrays (they were changed outside a step).
+
+        After a :meth:`pull_state` (the runtime's pattern: pull, modify, push) only what
+        changed is uploaded: host patches of the tracked arrays, the synaptic weights of a
+        layout that does not learn (not tracked, so re-sent whole) and the actuator arrays.
+        Otherwise every mutable array is uploaded: the host arrays are taken as the truth.
+        """
         if self._cpu is not None:
             self._cpu.push_state()
             return
         L = self.layout
-        self._write("fstate", self._fstate())
-        self._write("istate", self._istate())
-        self._write("ring", L.ring.reshape(-1))
-        self._write("syn", self._syn())
-        self._write("elig", self._elig())
+        if self._shadow is not None and not self._dev_ahead:
+            self._apply_patches(self._host_patches())
+            if self.plast is None:
+                self._write("syn", self._syn())
+        else:
+            self._write("fstate", self._fstate())
+            self._write("istate", self._istate())
+            self._write("ring", L.ring.reshape(-1))
+            self._write("syn", self._syn())
+            self._write("elig", self._elig())
+            if self._shadow is not None:
+                self._take_shadow()
         self._write("act_counts", L.act_counts)
         self._write("act_out", L.act_out)
         self._dev_ahead = False
         self._ckpt = self._checkpoint()
-        if self._shadow is not None:
-            self._take_shadow()
 
     def _host_patches(self) -> list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]:
         """Host writes since the last pull: (array, indices, new values, old values)."""
