@@ -109,13 +109,13 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    snapshot_dir = Path(args.snapshot_dir).expanduser().resolve()
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
     genomes = load_genomes(args.genome)
     if args.load:
         world = World.load(Path(args.load).expanduser(), backend=args.backend)
     else:
         world = World(dt=args.dt, backend=args.backend, seed=args.seed, max_substeps=args.max_substeps)
+    snapshot_dir = Path(args.snapshot_dir).expanduser().resolve()
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
     token_path = Path(args.token_file).expanduser().resolve()
     token = write_token(token_path)
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons)
