@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(_run(args))
-    except (GenomeError, SnapshotError, ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
+    except (GenomeError, SnapshotError, ValueError, RuntimeError, FileNotFoundError, FileExistsError, OSError) as exc:
         print(f"spikeforge serve: {exc}", file=sys.stderr)
         return 2
 
