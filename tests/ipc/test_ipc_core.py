@@ -95,3 +95,22 @@ def test_server_times_out_silent_and_half_frame_connections() -> None:
         return results
 
     assert asyncio.run(scenario()) == [(Err.TIMEOUT, True), (Err.TIMEOUT, True)]
+
+
+def test_spawn_limits_on_neurons_and_synapses() -> None:
+    from spikeforge.model.circuit import Circuit
+    from spikeforge.model.neurons import LIF
+    from spikeforge.model.synapses import AllToAll
+
+    dense = Circuit("dense").add_population("a", 2000, LIF()).connect("a", "a", rule=AllToAll())
+    world = World(dt=0.001, backend="numpy")
+    core = ServerCore(world, "tok", {"dense": dense, "probe": probe_circuit()}, max_world_neurons=100_000,
+                      max_world_synapses=10_000_000)
+    s = open_session(core, "a")
+    with pytest.raises(ProtocolError, match="synapses") as ei:
+        core.handle(s, Msg.SPAWN, 1, P.Spawn("dense", 3).encode())  # 3 x 4M synapses
+    assert ei.value.code == Err.LIMIT
+    with pytest.raises(ProtocolError, match="neurons") as ei:
+        core.handle(s, Msg.SPAWN, 2, P.Spawn("probe", 5001).encode())  # 5001 x 20 neurons
+    assert ei.value.code == Err.LIMIT
+    assert world.layout.n_brains == 0

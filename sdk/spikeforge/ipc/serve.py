@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--load", metavar="SNAPSHOT", help="start from this snapshot file (its brains are unowned until "
                     "a client CLAIMs them)")
     ap.add_argument("--max-neurons", type=int, default=4_000_000, help="neuron limit of the world")
+    ap.add_argument("--max-synapses", type=int, default=100_000_000, help="synapse limit of the world (expected)")
     ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return ap
 
@@ -118,7 +119,8 @@ async def _run(args: argparse.Namespace) -> int:
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     token_path = Path(args.token_file).expanduser().resolve()
     token = write_token(token_path)
-    core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons)
+    core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
+                      max_world_synapses=args.max_synapses)
     server = Server(core, args.host, None if args.unix else args.port, args.unix)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -41,6 +41,7 @@ from spikeforge.ipc.shm import ShmBlock, ShmError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit, loads
+from spikeforge.model.synapses import AllToAll, FixedInDegree, FixedProbability, OneToOne, Pairs
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
 from spikeforge.runtime.world import World
@@ -116,6 +117,27 @@ def circuit_info(c: Circuit) -> P.CircuitInfo:
         populations=tuple((p.name, p.size) for p in flat.populations))
 
 
+def expected_synapses(c: Circuit) -> float:
+    """Synapses one brain of ``c`` is expected to have (``fixed_probability``: its mean)."""
+    flat = c.flatten()
+    size = {p.name: p.size for p in flat.populations}
+    total = 0.0
+    for pr in flat.projections:
+        n_pre, n_post = size.get(pr.pre, 0), size.get(pr.post, 0)
+        rule = pr.rule
+        if isinstance(rule, AllToAll):
+            total += n_pre * n_post
+        elif isinstance(rule, OneToOne):
+            total += n_pre
+        elif isinstance(rule, FixedProbability):
+            total += rule.p * n_pre * n_post
+        elif isinstance(rule, FixedInDegree):
+            total += rule.k * n_post
+        elif isinstance(rule, Pairs):
+            total += len(rule.pre)
+    return total
+
+
 def _same(a: Circuit, b: Circuit) -> bool:
     return json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)
 
@@ -138,11 +160,14 @@ class ServerCore:
         How long a dropped session's brains are kept for a resume.
     max_world_neurons : int
         Neuron limit of the world (spawns beyond it get ``LIMIT``).
+    max_world_synapses : int
+        Synapse limit of the world (expected count; spawns beyond it get ``LIMIT``).
     """
 
     def __init__(self, world: World, token: str, genomes: dict[str, Circuit] | None = None,
                  snapshot_dir: Path | None = None, grace_seconds: float = 30.0,
-                 max_world_neurons: int = P.MAX_WORLD_NEURONS, version: str = "0.1.0") -> None:
+                 max_world_neurons: int = P.MAX_WORLD_NEURONS, version: str = "0.1.0",
+                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES) -> None:
         if not token:
             raise ValueError("token: must be a non-empty string")
         if grace_seconds < 0:
@@ -155,6 +180,7 @@ class ServerCore:
         self.snapshot_dir = snapshot_dir
         self.grace_seconds = grace_seconds
         self.max_world_neurons = max_world_neurons
+        self.max_world_synapses = max_world_synapses
         self.version = version
         self.sessions: dict[int, Session] = {}
         self._by_token: dict[str, Session] = {}
@@ -392,6 +418,10 @@ class ServerCore:
         if total > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold {total} neurons, at most "
                                            f"{self.max_world_neurons} allowed")
+        syn = self.world.layout.n_synapses + expected_synapses(circuit) * req.count
+        if syn > self.max_world_synapses:
+            raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold about {syn:.3g} synapses, at most "
+                                           f"{self.max_world_synapses} allowed")
         try:
             brains = self.world.spawn(circuit, req.count)
         except (GenomeError, ValueError) as exc:
