@@ -46,6 +46,7 @@ def run_ours(n: int, indegree: int | None, duration: float, backend: str, seed: 
     L = world.layout
     spikes = int(rec.neurons.size)
     return {"bench": "cuba", "simulator": "spikeforge", "backend": world.backend.name,
+            "adapter": getattr(world.backend, "adapter", None),  # GPU: the wgpu adapter used
             "threads": threads_used(world), "n": n, "synapses": L.n_synapses, "indegree": indegree,
             "duration_s": duration, "steps": steps, "seed": seed, "setup_s": round(setup.wall, 3),
             "loop_s": round(loop.wall, 4), "loop_cpu_s": round(loop.cpu, 4),

@@ -306,6 +306,7 @@ class GpuBackend(Backend):
         refuse_unsupported(layout)
         self.gpu = gpu_device()
         self.dev = self.gpu.device
+        self.adapter = adapter_summary()  # e.g. "llvmpipe (...) (Vulkan, CPU)", for reports
         self.checkpoint_frames = int(checkpoint_frames)
         limit = self.gpu.binding_limit if chunk_bytes is None else min(int(chunk_bytes), self.gpu.binding_limit)
         if limit < 64:
