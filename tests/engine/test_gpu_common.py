@@ -51,6 +51,8 @@ def require_lavapipe() -> dict[str, Any]:
     from spikeforge.engine import wgpu_backend as G
 
     why = G.gpu_unavailable()
+    if why is not None and " runs on " in why:  # an adapter exists but not on Vulkan: GL fallback
+        pytest.fail(f"wgpu fell back to a non-Vulkan adapter (is lavapipe installed?): {why}")
     if why is not None:
         msg = f"no wgpu device: {why} (apt-get install mesa-vulkan-drivers libvulkan1)"
         if in_ci:
