@@ -114,3 +114,20 @@ def test_spawn_limits_on_neurons_and_synapses() -> None:
         core.handle(s, Msg.SPAWN, 2, P.Spawn("probe", 5001).encode())  # 5001 x 20 neurons
     assert ei.value.code == Err.LIMIT
     assert world.layout.n_brains == 0
+
+
+def test_upload_of_an_oversized_genome_is_refused_and_not_registered() -> None:
+    from spikeforge.model.circuit import Circuit
+    from spikeforge.model.genome import dumps
+    from spikeforge.model.neurons import LIF
+
+    huge = Circuit("huge").add_population("a", 3000, LIF())
+    core = ServerCore(World(dt=0.001, backend="numpy"), "tok", {}, max_world_neurons=2000)
+    s = open_session(core, "a")
+    payload = bytes(P.Writer().str32(dumps(huge)).buf)
+    with pytest.raises(ProtocolError) as ei:
+        core.handle(s, Msg.UPLOAD_GENOME, 1, payload)
+    assert ei.value.code == Err.LIMIT
+    assert "huge" not in core.genomes
+    reply = core.handle(s, Msg.LIST_CIRCUITS, 2, b"")
+    assert isinstance(reply, bytes) and P.decode_circuits(reply[P.HEADER_SIZE:]) == []

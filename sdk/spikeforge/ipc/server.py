@@ -401,8 +401,12 @@ class ServerCore:
             raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
                                              f"{circuit.name!r} is already registered")
         info = circuit_info(circuit)
+        if info.neurons > self.max_world_neurons:
+            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
+                                           f"the world may hold at most {self.max_world_neurons}")
+        reply = P.frame(Msg.CIRCUITS, seq, P.encode_circuits([info]))
         self.genomes[circuit.name] = circuit
-        return P.frame(Msg.CIRCUITS, seq, P.encode_circuits([info]))
+        return reply
 
     def _spawn(self, s: Session, seq: int, payload: bytes) -> bytes:
         req = P.Spawn.decode(payload)
