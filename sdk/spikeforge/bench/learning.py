@@ -72,7 +72,7 @@ def run_foragers(seeds: list[int], minutes: float, foragers: int, backend: str,
     return rows
 
 
-def crowd_circuit(plastic: bool) -> Circuit:
+def crowd_circuit(plastic: bool, update_every: int = 10) -> Circuit:
     """A crowd-like NPC brain: 80 exc + 20 inh LIF, in-degree 20 (16 exc + 4 inh), Poisson input."""
     model = LIF(tau_m=20.0, tau_e=5.0, tau_i=10.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0, t_ref=2.0)
     c = Circuit("crowd_plastic" if plastic else "crowd")
@@ -81,19 +81,23 @@ def crowd_circuit(plastic: bool) -> Circuit:
     c.add_sensor("input", "exc", channels=8, kind="poisson", max_rate=40.0)
     for pre, k, w, lo, hi in (("exc", 16, 2.0, 0.0, 6.0), ("inh", 4, -6.0, -12.0, 0.0)):
         for post in ("exc", "inh"):
-            rule = RewardSTDP(w_min=lo, w_max=hi, lr=0.001, tau_c=1000.0, tau_dopamine=200.0) if plastic else None
+            rule = RewardSTDP(w_min=lo, w_max=hi, lr=0.001, tau_c=1000.0, tau_dopamine=200.0,
+                              update_every=update_every) if plastic else None
             c.connect(pre, post, FixedInDegree(k), weight=w, name=f"{pre}->{post}", plasticity=rule)
     return c
 
 
-def run_cost(brains: int, frames: int, backend: str, seed: int, threads: int | None) -> list[dict[str, Any]]:
+def run_cost(brains: int, frames: int, backend: str, seed: int, threads: int | None,
+             update_every: int = 10) -> list[dict[str, Any]]:
     """Step time with and without reward-STDP on every synapse (same network, same inputs)."""
     rows: list[dict[str, Any]] = []
     per_step: dict[bool, float] = {}
+    cpu_step: dict[bool, float] = {}
     for plastic in (False, True):
         world = make_world(backend, seed, 0.001, threads)
-        world.spawn(crowd_circuit(plastic), brains)
-        g = world.group(crowd_circuit(plastic))
+        circuit = crowd_circuit(plastic, update_every)
+        world.spawn(circuit, brains)
+        g = world.group(circuit)
         rng = np.random.default_rng(seed)
         g.sensor("input")[...] = rng.random(g.sensor("input").shape).astype(np.float32)
         rewards = rng.normal(0.0, 0.1, size=(frames, brains))
@@ -108,14 +112,18 @@ def run_cost(brains: int, frames: int, backend: str, seed: int, threads: int | N
         L = world.layout
         ms = t.wall / steps * 1e3
         per_step[plastic] = ms
+        cpu_step[plastic] = t.cpu / steps * 1e3
         rows.append({"bench": "learning", "part": "cost", "plastic": plastic, "backend": world.backend.name,
+                     "update_every": update_every if plastic else None,
                      "threads": threads_used(world), "brains": brains, "neurons": L.n_neurons,
                      "synapses": L.n_synapses, "steps": steps, "ms_per_step": round(ms, 4),
                      "cpu_ms_per_step": round(t.cpu / steps * 1e3, 4),
                      "rate_hz": round(world.total_spikes / (L.n_neurons * world.time), 2),
                      "load_avg": load_average()})
     ratio = per_step[True] / per_step[False]
-    rows.append({"bench": "learning", "part": "cost-goal", "ratio": round(ratio, 3), "goal": GOAL_COST_RATIO,
+    rows.append({"bench": "learning", "part": "cost-goal", "update_every": update_every,
+                 "ratio": round(ratio, 3), "cpu_ratio": round(cpu_step[True] / cpu_step[False], 3),
+                 "goal": GOAL_COST_RATIO,
                  "met": bool(ratio <= GOAL_COST_RATIO)})
     return rows
 
@@ -205,6 +213,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--foragers", type=int, default=32)
     ap.add_argument("--crowd-brains", type=int, default=500)
     ap.add_argument("--frames", type=int, default=200, help="cost: frames of 16 steps per measurement")
+    ap.add_argument("--update-every", type=int, default=10,
+                    help="cost: reward-STDP update period (steps) of the crowd network")
     ap.add_argument("--soak-steps", type=int, default=1_000_000)
     a = ap.parse_args(argv)
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
@@ -212,7 +222,7 @@ def main(argv: list[str]) -> int:
     if bad:
         print(f"--parts: unknown part(s) {bad}; known: foragers, cost, soak", file=sys.stderr)
         return 2
-    for name in ("seeds", "foragers", "crowd_brains", "frames", "soak_steps"):
+    for name in ("seeds", "foragers", "crowd_brains", "frames", "soak_steps", "update_every"):
         if getattr(a, name) < 1:
             print(f"--{name.replace('_', '-')}: must be >= 1", file=sys.stderr)
             return 2
@@ -225,7 +235,7 @@ def main(argv: list[str]) -> int:
             rows += run_foragers([a.seed + i for i in range(a.seeds)], a.minutes, a.foragers, a.backend,
                                  progress=not a.json)
         if "cost" in parts:
-            rows += run_cost(a.crowd_brains, a.frames, a.backend, a.seed, a.threads)
+            rows += run_cost(a.crowd_brains, a.frames, a.backend, a.seed, a.threads, a.update_every)
         if "soak" in parts:
             rows += run_soak(a.soak_steps, a.backend, a.seed, a.threads)
     except (ValueError, RuntimeError) as exc:
@@ -239,7 +249,8 @@ def main(argv: list[str]) -> int:
         show_foragers(rows)
     if "cost" in parts or "soak" in parts:
         emit([r for r in rows if r["part"] in ("cost", "soak")], False, "cost and soak",
-             [("part", "part"), ("backend", "backend"), ("plastic", "plastic"), ("synapses", "synapses"),
+             [("part", "part"), ("backend", "backend"), ("plastic", "plastic"), ("update_every", "every"),
+          ("synapses", "synapses"),
               ("ms_per_step", "ms/step"), ("rate_hz", "rate Hz"), ("steps", "steps"), ("nan", "NaN"),
               ("outside_bounds", "out of bounds"), ("met", "ok")])
     for r in rows:
