@@ -245,3 +245,26 @@ def test_bad_reward_input_is_rejected() -> None:
         b.weights("nope")
     with pytest.raises(ValueError, match="expected 20 values"):
         b.weights("syn").set(np.zeros(3))
+
+
+def test_sleeping_brain_does_not_learn_or_decay() -> None:
+    c = _credit_circuit()
+    world = World(dt=0.001, backend="numpy", seed=6)
+    b0, b1 = world.spawn(c, 2)
+    g = world.group(c)
+    g.sensor("pre_bg")[:] = 1.0
+    g.sensor("post_bg")[:] = 1.0
+    world.step(100)
+    world.reward(1.0)
+    b1.sleep()
+    before = (b1.weights("syn").w, b1.weights("syn").elig, b1.dopamine)
+    for _ in range(5):
+        g.sensor("pre_evt")[:, 0] = 1.0
+        world.step(5)
+        g.sensor("post_evt")[:, 0] = 1.0
+        world.step(100)
+        world.reward(np.array([1.0, 0.0]))
+    assert np.array_equal(b1.weights("syn").w, before[0])
+    assert np.array_equal(b1.weights("syn").elig, before[1])
+    assert b1.dopamine == before[2]
+    assert not np.array_equal(b0.weights("syn").w, np.full(N, W0, np.float32))
