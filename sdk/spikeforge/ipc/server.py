@@ -401,6 +401,20 @@ class ServerCore:
             raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
                                              f"{circuit.name!r} is already registered")
         info = circuit_info(circuit)
+        if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
+            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {P.MAX_CIRCUITS} circuits are registered already")
+        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
+            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
+                raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(organs)} {what}, at most "
+                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
+        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
+            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(info.populations)} populations, at most "
+                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
+        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
+        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
+        if long:
+            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: name {long[0][:40]!r}... is longer than "
+                                           f"{P.MAX_NAME_BYTES} bytes")
         if info.neurons > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
                                            f"the world may hold at most {self.max_world_neurons}")
@@ -417,6 +431,10 @@ class ServerCore:
         if len(s.owned) + req.count > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the session would own {len(s.owned) + req.count} "
                                            f"brains, at most {P.MAX_BRAINS_PER_SESSION} allowed")
+        mine = {self.world.brain(i).prototype for i in s.owned}
+        if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
+            raise ProtocolError(Err.LIMIT, f"SPAWN.circuit: the session has brains of {len(mine)} circuits, at most "
+                                           f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
         per = circuit.flatten().n_neurons
         total = self.world.layout.n_neurons + per * req.count
         if total > self.max_world_neurons:
