@@ -11,6 +11,7 @@ extends Node2D
 #   SPIKEFORGE_RECORD                       file to record every exchange into
 #   SPIKEFORGE_SEED                         seed of the arena's own random layout
 #   SPIKEFORGE_DROP_AT                      drop the connection after N exchanges (resume test)
+#   SPIKEFORGE_FRAME_DT                     step with this frame time (s); 0 = no simulation
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
 # It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
@@ -28,6 +29,8 @@ export(float) var time_limit = 0.0
 export(int) var arena_seed = 1
 # Drop the connection (SpikeforgeWorld.drop_connection) after this many exchanges (0: never).
 export(int) var drop_at = 0
+# >= 0: step the world from here with this frame time instead of the physics delta.
+export(float) var frame_dt_override = -1.0
 
 var rng = RandomNumberGenerator.new()
 var foragers = []
@@ -58,6 +61,10 @@ func _enter_tree() -> void:
 		time_limit = float(OS.get_environment("SPIKEFORGE_TIME_LIMIT"))
 	if OS.get_environment("SPIKEFORGE_SEED") != "":
 		arena_seed = int(OS.get_environment("SPIKEFORGE_SEED"))
+	if OS.get_environment("SPIKEFORGE_FRAME_DT") != "":
+		# drive the world by hand with this frame time (0 = exchange without simulation)
+		frame_dt_override = float(OS.get_environment("SPIKEFORGE_FRAME_DT"))
+		w.step_in_physics = false
 	if OS.get_environment("SPIKEFORGE_DROP_AT") != "":
 		drop_at = int(OS.get_environment("SPIKEFORGE_DROP_AT"))
 	if OS.get_environment("SPIKEFORGE_LAUNCH") != "":
@@ -163,6 +170,8 @@ func _on_exchanged(result: Dictionary) -> void:
 
 
 func _physics_process(_delta: float) -> void:
+	if frame_dt_override >= 0.0:
+		world.step(frame_dt_override)
 	if not headless:
 		for f in foragers:
 			f.update()
@@ -198,7 +207,7 @@ func _brain_count() -> int:
 
 func _timing_summary() -> Dictionary:
 	var out = {}
-	for key in ["sense", "read", "io", "act", "apply", "sim", "total", "exchange"]:
+	for key in ["sense", "read", "io", "wait", "act", "apply", "sim", "total", "exchange", "gdscript"]:
 		var values = []
 		for row in timing_rows:
 			values.append(row.get(key, 0))

@@ -34,6 +34,7 @@ func _enter_tree() -> void:
 ## Add [param amount] to the reward delivered to this brain with the next exchange.
 func add_reward(amount: float) -> void:
 	pending_reward += amount
+	add_to_group(&"spikeforge_rewarded")  # SpikeforgeWorld sends it with the next exchange
 
 
 ## The node this agent drives (its parent).

@@ -373,7 +373,8 @@ static func decode_spawned(payload: PackedByteArray) -> Dictionary:
 
 ## EXCHANGE_RESULT payload: {"epoch", "steps", "alpha", "flags", "sim_us", "actuators",
 ## "batches": [{"sub_id", "truncated", "steps", "brain_ids", "neurons"}]}.
-## Spike steps are decoded as ints (i64 on the wire).
+## Spike arrays are converted natively (steps: PackedInt64Array, ids and neurons:
+## PackedInt32Array), never by a GDScript loop.
 static func decode_exchange_result(payload: PackedByteArray) -> Dictionary:
 	var b := _reader(payload)
 	if not _has(b, 24):
@@ -394,21 +395,11 @@ static func decode_exchange_result(payload: PackedByteArray) -> Dictionary:
 			var count := b.get_u32()
 			if not _has(b, 16 * count):
 				return {"error": "EXCHANGE_RESULT spike batch too short"}
-			var steps := PackedInt64Array()
-			steps.resize(count)
-			for k in count:
-				steps[k] = b.get_64()
-			var brains := PackedInt32Array()
-			brains.resize(count)
-			for k in count:
-				brains[k] = b.get_u32()
-			var neurons := PackedInt32Array()
-			neurons.resize(count)
-			for k in count:
-				neurons[k] = b.get_u32()
-			batch["steps"] = steps
-			batch["brain_ids"] = brains
-			batch["neurons"] = neurons
+			var pos := b.get_position()
+			batch["steps"] = payload.slice(pos, pos + 8 * count).to_int64_array()
+			batch["brain_ids"] = payload.slice(pos + 8 * count, pos + 12 * count).to_int32_array()
+			batch["neurons"] = payload.slice(pos + 12 * count, pos + 16 * count).to_int32_array()
+			b.seek(pos + 16 * count)
 			batches.append(batch)
 	out["batches"] = batches
 	return out

@@ -53,9 +53,11 @@ var layout: Dictionary = {}
 var circuits: Dictionary = {}
 ## Microseconds spent by the last step: "sense" (reading sensor nodes + packing), "read"
 ## (inside the sensor nodes' get_values), "io" (encode, round trip, decode), "act"
-## (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "sim" (server
-## simulation), "total", and "exchange" = total - read - apply - sim: the cost of the
-## exchange itself, GDScript side included, without scene work and simulation.
+## (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "wait" (from the
+## request sent to the reply read: wire + server), "sim" (server simulation), "total";
+## "exchange" = total - read - apply - sim: the cost of the exchange itself, GDScript
+## side included, without scene work and simulation; "gdscript" = total - read - apply
+## - wait: the adapter's own GDScript work (packing, encoding, decoding, slicing).
 var timings: Dictionary = {}
 ## Exchanges done since start.
 var exchanges: int = 0
@@ -77,6 +79,8 @@ var _spike_nodes: Dictionary = {}
 var _subscriptions: Dictionary = {}
 var _failed_subscriptions: Dictionary = {}
 var _rewards_supported: bool = true
+var _sensor_floats: int = 0
+var _bad_sensors: Dictionary = {}
 var _reward_error_reported: bool = false
 var _server_pid: int = -1
 var _retry_at_msec: int = 0
@@ -200,15 +204,10 @@ func _step(frame_dt: float) -> Dictionary:
 	var read_usec := t_read - t0
 	var apply_usec := 0
 	var sensors := PackedFloat32Array()
-	for i in _sensor_plan.size():
-		var entry: Array = _sensor_plan[i]
-		if sensors.size() != int(entry[1]):
-			sensors.resize(int(entry[1]))
-		var values: PackedFloat32Array = read[i]
-		if values.size() != int(entry[2]):
-			values.resize(int(entry[2]))
+	for values in read:  # fast path: every sensor returned its organ's channel count
 		sensors.append_array(values)
-	sensors.resize(int(layout.get("sensor_floats", 0)))
+	if sensors.size() != _sensor_floats:
+		sensors = _pack_checked(read)
 	var t1 := Time.get_ticks_usec()
 	last_sensors = sensors
 	last_frame_dt = frame_dt
@@ -218,6 +217,7 @@ func _step(frame_dt: float) -> Dictionary:
 	)
 	if not _client.send(frame):
 		return _client.last_error
+	var w0 := Time.get_ticks_usec()
 	if reward_sent:
 		var ack := _client.receive()
 		if ack.has("error"):
@@ -234,6 +234,7 @@ func _step(frame_dt: float) -> Dictionary:
 		if int(reply.get("code", 0)) == SpikeforgeProtocol.ERR_STALE_LAYOUT:
 			_refresh_layout()
 		return reply
+	var wait_usec := Time.get_ticks_usec() - w0
 	var result := SpikeforgeProtocol.decode_exchange_result(reply["payload"])
 	var t2 := Time.get_ticks_usec()
 	var outputs: PackedFloat32Array = result.get("actuators", PackedFloat32Array())
@@ -253,11 +254,36 @@ func _step(frame_dt: float) -> Dictionary:
 	exchanges += 1
 	var sim := int(result.get("sim_us", 0))
 	timings = {
-		"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "act": t3 - t2, "apply": apply_usec,
-		"sim": sim, "total": t3 - t0, "exchange": (t3 - t0) - read_usec - apply_usec - sim
+		"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "wait": wait_usec, "act": t3 - t2,
+		"apply": apply_usec, "sim": sim, "total": t3 - t0,
+		"exchange": (t3 - t0) - read_usec - apply_usec - sim,
+		"gdscript": (t3 - t0) - read_usec - apply_usec - wait_usec
 	}
 	exchanged.emit(result)
 	return result
+
+
+# Slow path of the packing: place every sensor's values at its offset, padding or cutting
+# values of the wrong length (and reporting each such sensor once).
+func _pack_checked(read: Array[PackedFloat32Array]) -> PackedFloat32Array:
+	var sensors := PackedFloat32Array()
+	for i in _sensor_plan.size():
+		var entry: Array = _sensor_plan[i]
+		if sensors.size() != int(entry[1]):
+			sensors.resize(int(entry[1]))
+		var values: PackedFloat32Array = read[i]
+		if values.size() != int(entry[2]):
+			var node: Node = entry[0]
+			if node != null and not _bad_sensors.has(node):
+				_bad_sensors[node] = true
+				push_error(
+					"SpikeforgeWorld: sensor %s gave %d values, its organ has %d channels"
+					% [node.get_path(), values.size(), int(entry[2])]
+				)
+			values.resize(int(entry[2]))
+		sensors.append_array(values)
+	sensors.resize(_sensor_floats)
+	return sensors
 
 
 func _send_rewards() -> bool:
@@ -267,13 +293,14 @@ func _send_rewards() -> bool:
 		return false
 	var ids := PackedInt32Array()
 	var rewards := PackedFloat32Array()
-	for id: int in _agents_by_id:
-		var entry: Variant = _agents_by_id[id]
-		if not is_instance_valid(entry):
-			continue
-		var agent := entry as BrainAgent
-		if agent.pending_reward != 0.0:
-			ids.append(id)
+	# only the agents that got add_reward() since the last exchange are in this group
+	for node in get_tree().get_nodes_in_group(&"spikeforge_rewarded"):
+		var agent := node as BrainAgent
+		if agent == null or agent.brain_id < 0:
+			continue  # no brain yet: keep the reward for later
+		agent.remove_from_group(&"spikeforge_rewarded")
+		if agent.pending_reward != 0.0 and _agents_by_id.get(agent.brain_id) == agent:
+			ids.append(agent.brain_id)
 			rewards.append(agent.pending_reward)
 			agent.pending_reward = 0.0
 	if ids.is_empty():
@@ -404,6 +431,7 @@ func _set_layout(new_layout: Dictionary) -> void:
 		push_error("SpikeforgeWorld: bad LAYOUT from the server: %s" % new_layout["error"])
 		return
 	layout = new_layout
+	_sensor_floats = int(layout["sensor_floats"])
 	var ids_of := {}
 	for group: Dictionary in layout["groups"]:
 		ids_of[group["circuit"]] = group["brain_ids"]
@@ -512,6 +540,7 @@ func _forget_brains() -> void:
 	_spike_nodes = {}
 	_sensor_plan = []
 	_actuator_plan = []
+	_sensor_floats = 0
 	layout = {}
 
 

@@ -24,6 +24,7 @@ func _enter_tree() -> void:
 
 func add_reward(amount: float) -> void:
 	pending_reward += amount
+	add_to_group("spikeforge_rewarded")  # SpikeforgeWorld sends it with the next exchange
 
 
 func body() -> Node:

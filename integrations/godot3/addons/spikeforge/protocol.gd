@@ -66,6 +66,25 @@ static func bytes_to_floats(raw: PoolByteArray, n: int) -> PoolRealArray:
 	return bytes2var(full)
 
 
+# Same trick for 32-bit integers (PoolIntArray, Variant type 21): u32 values below 2^31
+# (brain ids, neuron indices) come out as they are.
+static func bytes_to_ints(raw: PoolByteArray, n: int) -> PoolIntArray:
+	if n == 0:
+		return PoolIntArray()
+	var h = StreamPeerBuffer.new()
+	h.big_endian = false
+	h.put_u32(TYPE_INT_ARRAY)
+	h.put_u32(n)
+	var full: PoolByteArray = h.data_array
+	full.append_array(raw)
+	return bytes2var(full)
+
+
+# Spike k's step from a batch's "step_words" (the i64 steps as pairs of 32-bit words).
+static func spike_step(step_words: PoolIntArray, k: int) -> int:
+	return (step_words[2 * k] & 0xFFFFFFFF) | (step_words[2 * k + 1] << 32)
+
+
 # ------------------------------------------------------------------ encoding
 static func _writer() -> StreamPeerBuffer:
 	var b = StreamPeerBuffer.new()
@@ -355,8 +374,10 @@ static func decode_spawned(payload: PoolByteArray) -> Dictionary:
 	return {"brain_ids": ids, "layout": _read_layout(b)}
 
 
-# Spike steps (i64 on the wire) come back as a plain Array of ints (Godot 3 has no
-# 64-bit packed array).
+# Spike batches: "brain_ids" and "neurons" are PoolIntArrays; the i64 steps stay as
+# "step_words" (PoolIntArray, two 32-bit words per spike; Godot 3 has no 64-bit packed
+# array): spike_step(step_words, k) gives spike k's step. All three are converted by
+# the engine (bytes2var), not by a GDScript loop.
 static func decode_exchange_result(payload: PoolByteArray) -> Dictionary:
 	var b = _reader(payload)
 	if not _has(b, 24):
@@ -375,21 +396,16 @@ static func decode_exchange_result(payload: PoolByteArray) -> Dictionary:
 			var count = b.get_u32()
 			if not _has(b, 16 * count):
 				return {"error": "EXCHANGE_RESULT spike batch too short"}
-			var steps = []
-			steps.resize(count)
-			for k in count:
-				steps[k] = b.get_64()
-			var brains = PoolIntArray()
-			brains.resize(count)
-			for k in count:
-				brains[k] = b.get_u32()
-			var neurons = PoolIntArray()
-			neurons.resize(count)
-			for k in count:
-				neurons[k] = b.get_u32()
-			batch["steps"] = steps
-			batch["brain_ids"] = brains
-			batch["neurons"] = neurons
+			var pos = b.get_position()
+			if count > 0:
+				batch["step_words"] = bytes_to_ints(payload.subarray(pos, pos + 8 * count - 1), 2 * count)
+				batch["brain_ids"] = bytes_to_ints(payload.subarray(pos + 8 * count, pos + 12 * count - 1), count)
+				batch["neurons"] = bytes_to_ints(payload.subarray(pos + 12 * count, pos + 16 * count - 1), count)
+			else:
+				batch["step_words"] = PoolIntArray()
+				batch["brain_ids"] = PoolIntArray()
+				batch["neurons"] = PoolIntArray()
+			b.seek(pos + 16 * count)
 			batches.append(batch)
 	out["batches"] = batches
 	return out

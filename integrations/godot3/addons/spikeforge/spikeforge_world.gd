@@ -47,9 +47,11 @@ var layout = {}
 var circuits = {}
 # Microseconds spent by the last step: "sense" (reading sensor nodes + packing), "read"
 # (inside the sensor nodes' get_values), "io" (encode, round trip, decode), "act"
-# (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "sim" (server
-# simulation), "total", and "exchange" = total - read - apply - sim: the cost of the
-# exchange itself, GDScript side included, without scene work and simulation.
+# (slicing outputs + actuator nodes), "apply" (inside apply_outputs), "wait" (from the
+# request sent to the reply read: wire + server), "sim" (server simulation), "total";
+# "exchange" = total - read - apply - sim: the cost of the exchange itself, GDScript
+# side included, without scene work and simulation; "gdscript" = total - read - apply
+# - wait: the adapter's own GDScript work (packing, encoding, decoding, slicing).
 var timings = {}
 var exchanges = 0
 # The sensor array and frame time sent by the last exchange (layout order).
@@ -68,6 +70,8 @@ var _spike_nodes = {}
 var _subscriptions = {}
 var _failed_subscriptions = {}
 var _rewards_supported = true
+var _sensor_floats = 0
+var _bad_sensors = {}
 var _reward_error_reported = false
 var _server_pid = -1
 var _retry_at_msec = 0
@@ -180,23 +184,18 @@ func _step(frame_dt: float) -> Dictionary:
 	var read_usec = t_read - t0
 	var apply_usec = 0
 	var sensors = PoolRealArray()
-	for i in _sensor_plan.size():
-		var entry = _sensor_plan[i]
-		if sensors.size() != entry[1]:
-			sensors.resize(entry[1])
-		var values = read[i]
-		if values == null:
-			values = PoolRealArray()
-		if values.size() != entry[2]:
-			values.resize(entry[2])
-		sensors.append_array(values)
-	sensors.resize(int(layout.get("sensor_floats", 0)))
+	for values in read:  # fast path: every sensor returned its organ's channel count
+		if values != null:
+			sensors.append_array(values)
+	if sensors.size() != _sensor_floats:
+		sensors = _pack_checked(read)
 	var t1 = OS.get_ticks_usec()
 	last_sensors = sensors
 	last_frame_dt = frame_dt
 	var reward_sent = _send_rewards()
 	if not _client.send(Proto.exchange(_client.next_seq(), int(layout.get("epoch", 0)), frame_dt, sensors)):
 		return _client.last_error
+	var w0 = OS.get_ticks_usec()
 	if reward_sent:
 		var ack = _client.receive()
 		if ack.has("error"):
@@ -213,6 +212,7 @@ func _step(frame_dt: float) -> Dictionary:
 		if int(reply.get("code", 0)) == Proto.ERR_STALE_LAYOUT:
 			_refresh_layout()
 		return reply
+	var wait_usec = OS.get_ticks_usec() - w0
 	var result = Proto.decode_exchange_result(reply["payload"])
 	var t2 = OS.get_ticks_usec()
 	var outputs = result.get("actuators", PoolRealArray())
@@ -221,11 +221,17 @@ func _step(frame_dt: float) -> Dictionary:
 	for k in _actuator_plan.size():
 		var entry = _actuator_plan[k]
 		var offset = entry[1]
-		var part = PoolRealArray()
-		part.resize(entry[2])
-		for i in entry[2]:
-			part[i] = outputs[offset + i]
-		parts[k] = part
+		var cols = entry[2]
+		if cols == 1:
+			parts[k] = PoolRealArray([outputs[offset]])
+		elif cols == 2:
+			parts[k] = PoolRealArray([outputs[offset], outputs[offset + 1]])
+		else:
+			var part = PoolRealArray()
+			part.resize(cols)
+			for i in cols:
+				part[i] = outputs[offset + i]
+			parts[k] = part
 	var a0 = OS.get_ticks_usec()
 	for k in _actuator_plan.size():
 		for node in _actuator_plan[k][0]:
@@ -236,10 +242,33 @@ func _step(frame_dt: float) -> Dictionary:
 	var t3 = OS.get_ticks_usec()
 	exchanges += 1
 	var sim = int(result.get("sim_us", 0))
-	timings = {"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "act": t3 - t2, "apply": apply_usec,
-		"sim": sim, "total": t3 - t0, "exchange": (t3 - t0) - read_usec - apply_usec - sim}
+	timings = {"sense": t1 - t0, "read": read_usec, "io": t2 - t1, "wait": wait_usec, "act": t3 - t2,
+		"apply": apply_usec, "sim": sim, "total": t3 - t0,
+		"exchange": (t3 - t0) - read_usec - apply_usec - sim,
+		"gdscript": (t3 - t0) - read_usec - apply_usec - wait_usec}
 	emit_signal("exchanged", result)
 	return result
+
+
+# Slow path of the packing: place every sensor's values at its offset, padding or
+# cutting values of the wrong length (and reporting them once).
+func _pack_checked(read: Array) -> PoolRealArray:
+	var sensors = PoolRealArray()
+	for i in _sensor_plan.size():
+		var entry = _sensor_plan[i]
+		if sensors.size() != entry[1]:
+			sensors.resize(entry[1])
+		var values = read[i]
+		if values == null:
+			values = PoolRealArray()
+		if values.size() != entry[2]:
+			if entry[0] != null and not _bad_sensors.has(entry[0]):
+				_bad_sensors[entry[0]] = true
+				push_error("SpikeforgeWorld: sensor %s gave %d values, its organ has %d channels" % [entry[0].get_path(), values.size(), entry[2]])
+			values.resize(entry[2])
+		sensors.append_array(values)
+	sensors.resize(_sensor_floats)
+	return sensors
 
 
 func _send_rewards() -> bool:
@@ -249,10 +278,12 @@ func _send_rewards() -> bool:
 		return false
 	var ids = PoolIntArray()
 	var rewards = PoolRealArray()
-	for id in _agents_by_id:
-		var agent = _agents_by_id[id]
-		if is_instance_valid(agent) and agent.pending_reward != 0.0:
-			ids.append(id)
+	for agent in get_tree().get_nodes_in_group("spikeforge_rewarded"):  # agents that got add_reward()
+		if agent.brain_id < 0:
+			continue  # no brain yet: keep the reward for later
+		agent.remove_from_group("spikeforge_rewarded")
+		if agent.pending_reward != 0.0 and _agents_by_id.get(agent.brain_id) == agent:
+			ids.append(agent.brain_id)
 			rewards.append(agent.pending_reward)
 			agent.pending_reward = 0.0
 	if ids.size() == 0:
@@ -366,6 +397,7 @@ func _set_layout(new_layout: Dictionary) -> void:
 		push_error("SpikeforgeWorld: bad LAYOUT from the server: %s" % new_layout["error"])
 		return
 	layout = new_layout
+	_sensor_floats = int(layout["sensor_floats"])
 	var ids_of = {}
 	for group in layout["groups"]:
 		ids_of[group["circuit"]] = group["brain_ids"]
@@ -401,7 +433,7 @@ func _dispatch_spikes(batches: Array) -> void:
 	for batch in batches:
 		var population = _subscriptions.get(batch["sub_id"], "")
 		var brains = batch["brain_ids"]
-		var steps = batch["steps"]
+		var step_words = batch["step_words"]
 		var neurons = batch["neurons"]
 		# spikes come ordered by step, brains interleaved: gather each brain's own (into
 		# plain Arrays: a PoolIntArray inside an Array would be copied on append)
@@ -412,7 +444,7 @@ func _dispatch_spikes(batches: Array) -> void:
 				continue
 			if not per_brain.has(id):
 				per_brain[id] = [[], []]
-			per_brain[id][0].append(steps[k])
+			per_brain[id][0].append(Proto.spike_step(step_words, k))
 			per_brain[id][1].append(neurons[k])
 		for id in per_brain:
 			var brain_neurons = PoolIntArray(per_brain[id][1])
@@ -476,6 +508,7 @@ func _forget_brains() -> void:
 	_spike_nodes = {}
 	_sensor_plan = []
 	_actuator_plan = []
+	_sensor_floats = 0
 	layout = {}
 
 
