@@ -131,3 +131,28 @@ def test_upload_of_an_oversized_genome_is_refused_and_not_registered() -> None:
     assert "huge" not in core.genomes
     reply = core.handle(s, Msg.LIST_CIRCUITS, 2, b"")
     assert isinstance(reply, bytes) and P.decode_circuits(reply[P.HEADER_SIZE:]) == []
+
+
+def test_spike_batches_are_truncated_to_fit_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.model.circuit import Circuit
+    from spikeforge.model.neurons import LIF
+
+    # neurons that fire every few steps under a strong bias
+    loud = Circuit("loud").add_population("n", 50, LIF(bias=40.0, t_ref=0.0))
+    loud.add_sensor("s", "n", 1, kind="current").add_actuator("a", "n", 1, kind="rate", high=1000.0)
+    core = ServerCore(World(dt=0.001, backend="numpy"), "tok", {"loud": loud})
+    s = open_session(core, "a")
+    core.handle(s, Msg.SPAWN, 1, P.Spawn("loud", 2).encode())
+    core.handle(s, Msg.SUBSCRIBE, 2, P.Subscribe("", np.zeros(0, np.uint32)).encode())
+    core.handle(s, Msg.SUBSCRIBE, 3, P.Subscribe("n", np.zeros(0, np.uint32)).encode())
+    ex = P.Exchange(s.epoch, 0.02, 0, np.zeros(2, np.float32)).encode()
+    full = P.ExchangeResult.decode(b"".join(core.handle(s, Msg.EXCHANGE, 4, ex))[P.HEADER_SIZE:])
+    n_spikes = len(full.batches[0])
+    assert n_spikes > 100 and not full.batches[0].truncated
+    # shrink the frame limit so only 40 spikes fit: the first subscription is cut, the second gets none
+    fixed = P.MIN_LENGTH + 24 + 4 * 2 + 2 + 9 * 2
+    monkeypatch.setattr(P, "MAX_FRAME_BYTES", fixed + 16 * 40)
+    res = P.ExchangeResult.decode(b"".join(core.handle(s, Msg.EXCHANGE, 5, ex))[P.HEADER_SIZE:])
+    assert [len(b) for b in res.batches] == [40, 0]
+    assert res.batches[0].truncated and res.batches[1].truncated
+    assert res.steps == 20

@@ -523,6 +523,11 @@ class ServerCore:
             if not finite.all():
                 i = int(np.flatnonzero(~finite)[0])
                 raise ProtocolError(Err.INVALID, f"EXCHANGE.sensors[{i}]: must be finite, got {float(sens[i])!r}")
+        fixed = P.MIN_LENGTH + 24 + (0 if use_shm else 4 * plan.info.actuator_floats) + 2 + 9 * len(s.subs)
+        if fixed > P.MAX_FRAME_BYTES:
+            raise ProtocolError(Err.TOO_LARGE, f"EXCHANGE: the reply would need {fixed} bytes, the frame limit is "
+                                              f"{P.MAX_FRAME_BYTES}; use shared memory or fewer brains")
+        spike_budget = (P.MAX_FRAME_BYTES - fixed) // 16  # bytes per spike: i64 + u32 + u32
         # ---- validated: from here on the request is applied
         world = self.world
         L = world.layout
@@ -544,7 +549,7 @@ class ServerCore:
             else:
                 record = world.step(n)
             if before is not None:
-                batches = self._batches(s, plan, record, ws, before)
+                batches = self._batches(s, plan, record, ws, before, spike_budget)
         elif s.subs:
             batches = [self._empty_batch(sub) for sub in s.subs]
         sim_us = int((time.perf_counter() - t0) * 1e6)
@@ -561,16 +566,17 @@ class ServerCore:
         res = P.ExchangeResult(s.epoch, n, s.clock.alpha, P.FLAG_SHM if use_shm else 0, sim_us, act, tuple(batches))
         parts = res.encode_parts()
         size = sum(len(p) for p in parts)
-        if size + P.MIN_LENGTH > P.MAX_FRAME_BYTES:
-            raise ProtocolError(Err.TOO_LARGE, f"EXCHANGE_RESULT: reply of {size} bytes exceeds the frame limit; "
-                                              "subscribe to fewer brains or a smaller population")
+        if size + P.MIN_LENGTH > P.MAX_FRAME_BYTES:  # unreachable: the budget above bounds the reply
+            raise ProtocolError(Err.INTERNAL, f"EXCHANGE_RESULT: reply of {size} bytes exceeds the frame limit")
         return [P.HEADER.pack(P.MIN_LENGTH + size, Msg.EXCHANGE_RESULT, 0, seq), *parts]
 
     @staticmethod
     def _empty_batch(sub: Subscription) -> P.SpikeBatch:
         return P.SpikeBatch(sub.sub_id, False, np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
 
-    def _batches(self, s: Session, plan: Plan, record: SpikeRecord, ws: int, before: I64) -> list[P.SpikeBatch]:
+    def _batches(self, s: Session, plan: Plan, record: SpikeRecord, ws: int, before: I64,
+                 budget: int) -> list[P.SpikeBatch]:
+        """One batch per subscription; at most MAX_SPIKES_PER_BATCH each and ``budget`` in all."""
         if record.neurons.size == 0:
             return [self._empty_batch(sub) for sub in s.subs]
         L = self.world.layout
@@ -590,9 +596,11 @@ class ServerCore:
                 nloc = local - po
                 mask &= (po >= 0) & (nloc >= 0) & (nloc < sizes[protos])
             sel = np.flatnonzero(mask)
-            trunc = sel.size > P.MAX_SPIKES_PER_BATCH
+            cap = max(0, min(P.MAX_SPIKES_PER_BATCH, budget))
+            trunc = sel.size > cap
             if trunc:
-                sel = sel[:P.MAX_SPIKES_PER_BATCH]
+                sel = sel[:cap]
+            budget -= sel.size
             out.append(P.SpikeBatch(sub.sub_id, trunc, steps[sel], ids[sel].astype(np.uint32),
                                     nloc[sel].astype(np.uint32)))
         return out
