@@ -188,6 +188,9 @@ def run_example(server: Server, raw_frames: list[bytes], chunk: int) -> None:
             assert P.decode_error(last_payload, 0).fatal
         else:
             assert last_msg == Msg.OK  # BYE
+        for m, seq, p in replies:
+            if m == Msg.ERROR:
+                assert P.decode_error(p, seq).code != P.Err.INTERNAL, P.decode_error(p, seq).message
     else:
         COUNT["answered"] += 1
         sent_seqs = [struct.unpack_from("<I", f, 8)[0] for f in raw_frames]
@@ -196,6 +199,7 @@ def run_example(server: Server, raw_frames: list[bytes], chunk: int) -> None:
             if m == Msg.ERROR:
                 err = P.decode_error(p, s)
                 assert not err.fatal and err.message
+                assert err.code != P.Err.INTERNAL, f"server bug surfaced as INTERNAL: {err.message}"
     conn.connection_lost(None)
     world = server.core.world
     # the world stays consistent: every session's brains are alive, no unowned leftovers
