@@ -22,6 +22,7 @@ import pytest
 from tests.integration.godot_support.harness import (
     GODOT3_SAMPLE,
     REWARD_ERRORS,
+    Record,
     check_scripts,
     class_registry,
     copy_project,
@@ -32,7 +33,7 @@ from tests.integration.godot_support.harness import (
     timing_table,
 )
 
-from spikeforge.ipc.testing import start_server
+from spikeforge.ipc.testing import ServerProcess, start_server
 
 pytestmark = pytest.mark.godot
 
@@ -52,11 +53,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return proj
 
 
-def _server(tmp: Path, args: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _server(tmp: Path, args: list[str] | None = None) -> ServerProcess:
     return start_server(tmp, genomes=[GENOME], backend=BACKEND, seed=SEED, args=args)
 
 
-def _check_matches_python_client(tmp: Path, records: list, agents: int) -> int:  # type: ignore[type-arg]
+def _check_matches_python_client(tmp: Path, records: list[Record], agents: int) -> int:
     """Replay each server session's records on a fresh server; returns frames compared."""
     genome_text = GENOME.read_text(encoding="utf-8")
     compared = 0
@@ -153,7 +154,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     server_dir = tmp_path / "server"
     srv = _server(server_dir)
     port = srv.port
-    restarted: list[object] = []
+    restarted: list[ServerProcess] = []
     lock = threading.Lock()
 
     def on_line(line: str) -> None:
@@ -173,7 +174,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     finally:
         srv.stop()
         for s in restarted:
-            s.stop()  # type: ignore[attr-defined]
+            s.stop()
     summary = json.loads(run.marker("SPIKEFORGE_DONE"))
     assert restarted, "the scene never reported 100 exchanges"
     assert summary["exchanges"] == frames and not summary["timed_out"]

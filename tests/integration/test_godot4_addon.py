@@ -27,11 +27,13 @@ from tests.integration.godot_support.frames import (
 from tests.integration.godot_support.harness import (
     FRAMES_DIR,
     GODOT3_ADDON,
+    GODOT3_SAMPLE,
     GODOT4_ADDON,
     GODOT4_SAMPLE,
     REPO,
     godot3_binary,
 )
+from tests.integration.godot_support.scenes import check_scene
 
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
@@ -115,6 +117,23 @@ def test_plugin_registers_every_node_with_its_class_name() -> None:
 def test_raycast_sensors_preview_in_the_editor() -> None:
     for path in ("sensors/raycast_sensor_2d.gd", "sensors/raycast_sensor_3d.gd"):
         assert (GODOT4_ADDON / path).read_text(encoding="utf-8").startswith("@tool\n"), path
+
+
+@pytest.mark.parametrize("sample", [GODOT4_SAMPLE, GODOT3_SAMPLE], ids=["godot4", "godot3"])
+def test_sample_scenes_match_their_scripts(sample: Path) -> None:
+    scenes = sorted(sample.glob("*.tscn"))
+    assert scenes
+    problems = {scene.name: check_scene(sample, scene) for scene in scenes}
+    assert not any(problems.values()), problems
+
+
+def test_scene_check_catches_a_misspelt_property(tmp_path: Path) -> None:
+    scene = tmp_path / "forager.tscn"
+    text = (GODOT4_SAMPLE / "forager.tscn").read_text(encoding="utf-8")
+    scene.write_text(text.replace("n_rays = 5", "n_ray = 5", 1).replace('method="_on_motor_spiked"',
+                                                                         'method="_on_spiked"'), encoding="utf-8")
+    problems = check_scene(GODOT4_SAMPLE, scene)
+    assert any("n_ray" in p for p in problems) and any("_on_spiked" in p for p in problems), problems
 
 
 # ---------------------------------------------------------------------- same encoder in Godot 3 and 4
