@@ -80,3 +80,17 @@ def test_empty_world_advances() -> None:
     frame = world.advance(1 / 60)
     assert frame.steps == 16 and frame.spikes.neurons.size == 0
     assert world.brains == []
+
+
+def test_group_by_name_is_an_error_when_two_circuits_share_it() -> None:
+    from spikeforge import LIF, Circuit, World
+
+    a = Circuit("npc").add_population("n", 2, LIF())
+    b = Circuit("npc").add_population("n", 3, LIF())
+    world = World(backend="numpy")
+    world.spawn(a, 1)
+    world.spawn(b, 2)
+    assert len(world.group(a).brains) == 1
+    assert len(world.group(b).brains) == 2
+    with pytest.raises(KeyError, match="pass the Circuit"):
+        world.group("npc")

@@ -114,12 +114,23 @@ class World:
             raise LookupError(f"brain: no live brain with id {brain_id}") from None
 
     def group(self, prototype: Circuit | str) -> PrototypeGroup:
-        """The (brains x channels) organ arrays of one prototype (by circuit or name)."""
-        name = prototype if isinstance(prototype, str) else prototype.name
-        for p in self._prototypes:
-            if p.circuit.name == name:
-                return PrototypeGroup(self, p.index)
-        raise KeyError(f"prototype: no circuit named {name!r} was spawned in this world")
+        """The (brains x channels) organ arrays of one prototype.
+
+        A :class:`Circuit` selects the prototype compiled from exactly that circuit; a name
+        selects the prototype of that name and is an error when several circuits share it.
+        """
+        if isinstance(prototype, Circuit):
+            key = json.dumps(prototype.to_dict(), sort_keys=True)
+            if key not in self._proto_by_genome:
+                raise KeyError(f"prototype: circuit {prototype.name!r} was not spawned in this world")
+            return PrototypeGroup(self, self._proto_by_genome[key])
+        matches = [p.index for p in self._prototypes if p.circuit.name == prototype]
+        if not matches:
+            raise KeyError(f"prototype: no circuit named {prototype!r} was spawned in this world")
+        if len(matches) > 1:
+            raise KeyError(f"prototype: {len(matches)} different circuits are named {prototype!r}; "
+                           "pass the Circuit object to choose one")
+        return PrototypeGroup(self, matches[0])
 
     @property
     def prototypes(self) -> list[PrototypeInfo]:
