@@ -20,3 +20,5 @@ from spikeforge.ipc.testing import ServerProcess, running_server
 def ipc_server(tmp_path: Path) -> Iterator[ServerProcess]:
     with running_server(tmp_path, args=["--grace-seconds", "20"]) as srv:
         yield srv
+    # no test here provokes a server bug: an internal error or traceback in its log is a failure
+    assert "Traceback" not in srv.stderr and "internal error" not in srv.stderr, srv.stderr[-4000:]
