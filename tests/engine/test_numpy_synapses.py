@@ -182,3 +182,16 @@ def test_huge_weights_saturate_instead_of_wrapping_per_synapse() -> None:
     brain.set_sensor("go", [1.0])
     world.step(2)
     assert float(brain["t"].ie[0]) == pytest.approx(2147483520 / 65536 * math.exp(-1 / 5), rel=1e-6)
+
+
+def test_electrical_projection_within_a_population_has_one_junction_per_pair() -> None:
+    from spikeforge import LIF, AllToAll, Circuit, World
+
+    c = Circuit("gap").add_population("a", 5, LIF())
+    c.connect("a", "a", AllToAll(), weight=0.1, kind="electrical")
+    world = World(backend="numpy")
+    world.spawn(c)
+    L = world.layout
+    pairs = {(int(x), int(y)) for x, y in zip(L.gap_a, L.gap_b, strict=True)}
+    assert len(pairs) == L.gap_a.size == 10  # C(5, 2): no (j, i) twin, no (i, i)
+    assert all(x < y for x, y in pairs)

@@ -74,6 +74,11 @@ def instantiate(proto: PrototypeInfo, serial: int, key: int, world_seed: int, de
         post = post + proto.pop_offset[b]
         w = draw_weights(pr, pre.size, rng)
         if pr.kind == "electrical":
+            if a == b:  # a junction is symmetric: one per unordered pair, none to itself
+                lo, hi = np.minimum(pre, post), np.maximum(pre, post)
+                _, first = np.unique(lo * proto.n_neurons + hi, return_index=True)
+                first = first[lo[first] != hi[first]]
+                pre, post, w = lo[first], hi[first], w[first]
             gap_a.append(pre.astype(np.int32))
             gap_b.append(post.astype(np.int32))
             gap_g.append(w)
