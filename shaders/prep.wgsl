@@ -1,6 +1,7 @@
 // Between the neuron pass and propagation of one step (a single invocation): hand this
-// step's spike count to propagate.wgsl, size its indirect dispatch (one workgroup per
-// spike or per 64 spikes, see propagate.wgsl; at most 65535), reset the per-step list, and move to the next step.
+// step's spike count to propagate.wgsl (and the learning kernels), size their indirect
+// dispatch (one workgroup per spike or per 64 spikes, see propagate.wgsl; at most 65535),
+// reset the per-step list, and move to the next step.
 
 @compute @workgroup_size(1)
 fn main() {

@@ -1,7 +1,7 @@
 // Propagation of one step's spikes into the delay ring (numpy_backend.step part 6):
 // for every synapse of every spiking neuron, add quantize(w) to the ring cell of
 // (slot (brain_step + delay) % DEPTH, channel of the row, target). int32 atomics make
-// the sum independent of order. 
+// the sum independent of order. ``row_dc`` packs delay << 4 | plasticity kind << 2 | channel.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
