@@ -82,3 +82,17 @@ def test_errors_of_the_caller_are_not_swallowed(adapter: dict[str, Any], monkeyp
     with pytest.raises(KeyError):
         gpu.step(2)
     assert gpu.backend.name == "gpu"
+
+
+def test_a_new_world_after_a_failure_gets_a_fresh_device(adapter: dict[str, Any],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.engine import wgpu_backend as G
+
+    gpu = make_world("gpu")
+    old = gpu.backend.gpu
+    monkeypatch.setattr(gpu.backend, "_submit", injected)
+    gpu.step(2)
+    assert gpu.backend.name in ("native", "numpy")
+    again = make_world("gpu")
+    assert again.backend.name == "gpu" and again.backend.gpu is not old and G.gpu_device() is again.backend.gpu
+    again.step(2)

@@ -157,6 +157,13 @@ def gpu_device() -> GpuDevice:
     return _DEVICE
 
 
+def forget_device(dev: GpuDevice) -> None:
+    """Drop the shared device after it failed, so the next GPU backend requests a new one."""
+    global _DEVICE
+    if _DEVICE is dev:
+        _DEVICE = None
+
+
 def gpu_unavailable() -> str | None:
     """Why the GPU backend cannot run here, or None."""
     if wgpu is None:
@@ -980,6 +987,7 @@ class GpuBackend(Backend):
             record = cpu.advance(fr.n_steps, fr.world_step, fr.active)
         self._cpu = cpu
         self.replacement = cpu
+        forget_device(self.gpu)
         self.fallback_reason = f"{type(exc).__name__}: {exc}"
         self._release()
         return record
