@@ -11,7 +11,9 @@ row per transport (``no-steps``) sends the same exchange with ``frame_dt = 0`` (
 runs), so the round trip there is pure protocol cost with nothing to subtract. A last
 ``control`` row runs a plain-socket ping-pong (no spikeforge code) whose server computes
 for the median simulation time before replying: the delay the machine's scheduler alone
-adds after that much CPU work, to compare the ``sim-subtracted`` rows with.
+adds after that much CPU work, to compare the ``sim-subtracted`` rows with. ``server µs``
+(``server_overhead_median_us``) is the server's own time per exchange outside the
+simulation (decode, checks, scatter, gather, encode), measured inside the server.
 
 Goals: < 300 µs over TCP, < 150 µs with shared memory.
 
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from spikeforge.ipc.client import Client
-from spikeforge.ipc.testing import probe_genome_text, start_server
+from spikeforge.ipc.testing import ServerProcess, probe_genome_text, start_server
 
 GOALS_US = {"tcp": 300.0, "unix": 300.0, "shm": 150.0}
 CIRCUIT = "bench16x8"
@@ -122,27 +124,32 @@ def run(backend: str, seed: int, brains: int, frames: int, warmup: int, frame_dt
         usrv = None
         try:
             for transport in transports:
-                if transport == "unix":
-                    if usrv is None:
-                        usrv = start_server(Path(tmp) / "u", genomes=[gdir], backend=backend, seed=seed,
-                                            args=["--grace-seconds", "0", "--unix", str(sock)])
-                    c = Client.connect(unix=sock, token_file=usrv.token_path, name="bench-unix")
-                else:
-                    c = Client.connect(srv.host, srv.port, token_file=srv.token_path, name=f"bench-{transport}")
-                try:
-                    c.spawn(CIRCUIT, brains)
-                    if transport == "shm":
-                        c.open_shm()
-                    backend_name = c.stats()["world"]["backend"]
-                    goal = GOALS_US[transport]
-                    for mode, fdt in (("sim-subtracted", frame_dt), ("no-steps", 0.0)):
+                if transport == "unix" and usrv is None:
+                    usrv = start_server(Path(tmp) / "u", genomes=[gdir], backend=backend, seed=seed,
+                                        args=["--grace-seconds", "0", "--unix", str(sock)])
+
+                def connect(transport: str = transport, usrv: ServerProcess | None = usrv) -> Client:
+                    if transport == "unix":
+                        assert usrv is not None
+                        return Client.connect(unix=sock, token_file=usrv.token_path, name="bench-unix")
+                    return Client.connect(srv.host, srv.port, token_file=srv.token_path, name=f"bench-{transport}")
+
+                for mode, fdt in (("sim-subtracted", frame_dt), ("no-steps", 0.0)):
+                    c = connect()  # a fresh session per row: its server-side medians cover this row only
+                    try:
+                        c.spawn(CIRCUIT, brains)
+                        if transport == "shm":
+                            c.open_shm()
                         m = measure(c, frames, warmup, fdt, seed)
-                        rows.append({"bench": "ipc", "transport": transport, "mode": mode, "backend": backend_name,
-                                     "seed": seed, "brains": brains, "sensor_channels": 16, "actuator_channels": 8,
-                                     "dt_s": 0.001, "frame_dt_s": fdt, **m, "goal_us": goal,
-                                     "met": m["ipc_median_us"] < goal})
-                finally:
-                    c.close()
+                        st = c.stats()
+                    finally:
+                        c.close()
+                    goal = GOALS_US[transport]
+                    rows.append({"bench": "ipc", "transport": transport, "mode": mode,
+                                 "backend": st["world"]["backend"], "seed": seed, "brains": brains,
+                                 "sensor_channels": 16, "actuator_channels": 8, "dt_s": 0.001, "frame_dt_s": fdt, **m,
+                                 "server_overhead_median_us": st["session"]["exchange_overhead_us_median"],
+                                 "goal_us": goal, "met": m["ipc_median_us"] < goal})
         finally:
             srv.stop()
             if usrv is not None:
@@ -185,12 +192,14 @@ def main(argv: list[str]) -> int:
 
     table = Table(title=f"spikeforge bench ipc: {args.brains} brains x 16 sensor / 8 actuator channels, "
                         f"dt 1 ms, frame {args.frame_dt * 1000:.2f} ms")
-    for col in ("transport", "mode", "backend", "steps", "rtt µs", "sim µs", "IPC µs", "IPC p90", "goal", "met"):
+    for col in ("transport", "mode", "backend", "steps", "rtt µs", "sim µs", "IPC µs", "IPC p90", "server µs", "goal",
+                "met"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["transport"], r["mode"], r["backend"], f"{r['steps_per_frame']:.2f}",
                       f"{r['rtt_median_us']:.0f}", f"{r['sim_median_us']:.0f}",
                       f"{r['ipc_median_us']:.0f}", f"{r['ipc_p90_us']:.0f}",
+                      f"{r['server_overhead_median_us']:.0f}" if "server_overhead_median_us" in r else "-",
                       "-" if r["met"] is None else f"< {r['goal_us']:.0f}",
                       "-" if r["met"] is None else ("yes" if r["met"] else "NO"))
     Console().print(table)

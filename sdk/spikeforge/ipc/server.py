@@ -97,6 +97,7 @@ class Session:
     steps: int = 0
     exchanges: int = 0
     connected_at: float = field(default_factory=time.monotonic)
+    overhead_us: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
 
     def changed(self) -> None:
         """The session's brain set changed: new epoch."""
@@ -191,6 +192,7 @@ class ServerCore:
         self.exchanges = 0
         self.started = time.monotonic()
         self._sim_us: deque[int] = deque(maxlen=1000)
+        self._handle_us: deque[int] = deque(maxlen=1000)
         self._ex_times: deque[float] = deque(maxlen=1000)
         self.scheduler: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None
         self._handlers: dict[int, Callable[[Session, int, bytes], bytes | list[bytes]]] = {
@@ -494,6 +496,7 @@ class ServerCore:
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
 
     def _exchange(self, s: Session, seq: int, payload: bytes) -> list[bytes]:
+        t_in = time.perf_counter()
         ex = P.Exchange.decode(payload)
         if ex.epoch != s.epoch:
             raise ProtocolError(Err.STALE_LAYOUT, f"EXCHANGE.epoch: {ex.epoch} is not the session's layout epoch "
@@ -568,6 +571,9 @@ class ServerCore:
         size = sum(len(p) for p in parts)
         if size + P.MIN_LENGTH > P.MAX_FRAME_BYTES:  # unreachable: the budget above bounds the reply
             raise ProtocolError(Err.INTERNAL, f"EXCHANGE_RESULT: reply of {size} bytes exceeds the frame limit")
+        handle_us = int((time.perf_counter() - t_in) * 1e6)
+        self._handle_us.append(handle_us)
+        s.overhead_us.append(handle_us - sim_us)
         return [P.HEADER.pack(P.MIN_LENGTH + size, Msg.EXCHANGE_RESULT, 0, seq), *parts]
 
     @staticmethod
@@ -739,11 +745,15 @@ class ServerCore:
         now = time.monotonic()
         times = [t for t in self._ex_times if now - t <= 1.0]
         sim = sorted(self._sim_us)
+        handle = sorted(self._handle_us)
+        overhead = sorted(h - x for h, x in zip(self._handle_us, self._sim_us, strict=False))
         out: dict[str, Any] = {
             "world": self.world.stats(),
             "server": {"clients": sum(1 for x in self.sessions.values() if x.conn is not None),
                        "sessions": len(self.sessions), "exchanges": self.exchanges,
                        "exchanges_per_s": float(len(times)), "sim_us_median": sim[len(sim) // 2] if sim else 0,
+                       "exchange_us_median": handle[len(handle) // 2] if handle else 0,
+                       "exchange_overhead_us_median": overhead[len(overhead) // 2] if overhead else 0,
                        "uptime_s": round(now - self.started, 3), "learning": self.learning_mode(),
                        "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
                        "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps},
@@ -751,7 +761,8 @@ class ServerCore:
         if s is not None:
             out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,
                               "exchanges": s.exchanges, "shm": s.shm is not None, "epoch": s.epoch,
-                              "subscriptions": len(s.subs)}
+                              "subscriptions": len(s.subs),
+                              "exchange_overhead_us_median": float(np.median(s.overhead_us)) if s.overhead_us else 0.0}
         return out
 
     def _stats(self, s: Session, seq: int, payload: bytes) -> bytes:
