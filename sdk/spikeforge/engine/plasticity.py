@@ -113,7 +113,7 @@ class PlasticityCache:
     in_syn: I64
     in_pre: I64
     in_proj: I64
-    rs_ptr: I64        # per brain (n_brains+1): reward-STDP synapses sorted by post
+    rs_ptr: I64        # per brain (n_brains+1): reward-STDP synapses, ascending synapse index
     rs_syn: I64
     rs_post: I64
     rs_proj: I64
@@ -226,10 +226,12 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     post_sorted = post[order]
     in_ptr = np.searchsorted(post_sorted, np.arange(n + 1), side="left").astype(np.int64)
     in_proj = syn_proj[in_syn]
-    is_rs = kinds[in_proj] == KIND_RSTDP
-    rs_syn = in_syn[is_rs]
-    rs_post = post_sorted[is_rs]
-    rs_ptr = np.searchsorted(rs_post, L.brain_start, side="left").astype(np.int64)
+    # reward-STDP synapses in layout (CSR) order: P7 is elementwise, so the order is free, and
+    # ascending synapse indices stream w/elig (a brain's synapses are one contiguous range)
+    rs_syn = ps[kinds[syn_proj[ps]] == KIND_RSTDP].astype(np.int64)
+    rs_post = L.synapse["post"][rs_syn].astype(np.int64)
+    brain_syn = L.row_syn[L.row_ptr[L.brain_start]]
+    rs_ptr = np.searchsorted(rs_syn, brain_syn, side="left").astype(np.int64)
     if rs_syn.size and "elig" not in L.synapse:
         raise ValueError("layout.synapse.elig: reward-STDP synapses exist but no eligibility array")
     bp = L.brain_proto
