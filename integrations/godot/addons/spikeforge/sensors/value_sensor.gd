@@ -80,8 +80,10 @@ func _read_source() -> void:
 		TYPE_VECTOR3:
 			var v3: Vector3 = v
 			flat.append_array(PackedFloat32Array([v3.x, v3.y, v3.z]))
-		TYPE_PACKED_FLOAT32_ARRAY, TYPE_PACKED_FLOAT64_ARRAY, TYPE_PACKED_INT32_ARRAY:
-			flat = PackedFloat32Array(v)
+		TYPE_PACKED_FLOAT32_ARRAY:
+			flat = v
+		TYPE_PACKED_FLOAT64_ARRAY, TYPE_PACKED_INT32_ARRAY, TYPE_ARRAY:
+			flat = PackedFloat32Array(Array(v))
 		_:
 			push_error(
 				"ValueSensor %s: property %s has type %s, expected a number or vector"

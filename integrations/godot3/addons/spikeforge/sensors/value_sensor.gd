@@ -63,8 +63,10 @@ func _read_source() -> void:
 			flat.append_array(PoolRealArray([v.x, v.y]))
 		TYPE_VECTOR3:
 			flat.append_array(PoolRealArray([v.x, v.y, v.z]))
-		TYPE_REAL_ARRAY, TYPE_INT_ARRAY:
-			flat = PoolRealArray(v)
+		TYPE_REAL_ARRAY:
+			flat = v
+		TYPE_INT_ARRAY, TYPE_ARRAY:
+			flat = PoolRealArray(Array(v))
 		_:
 			push_error("ValueSensor %s: property %s has type %d, expected a number or vector" % [name, property, typeof(v)])
 			return
