@@ -783,7 +783,9 @@ class GpuBackend(Backend):
         if want > self._out_cap:
             for b in self._bufs["out_spk"]:
                 b.destroy()
-            self._buffer("out_spk", np.zeros(2 * want, np.uint32))
+            # write-only from the GPU's side: allocate (wgpu zero-fills), upload nothing
+            self._bufs["out_spk"] = [self.dev.create_buffer(
+                size=8 * want, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)]
             self._out_cap = want
             self._rebind({"out_spk"})
         return self._out_cap
