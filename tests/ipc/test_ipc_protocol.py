@@ -168,3 +168,12 @@ def test_frame_decoder_returns_good_frames_before_a_bad_length() -> None:
     with pytest.raises(ProtocolError) as ei:
         dec.feed(b"")
     assert ei.value.code == Err.TOO_LARGE
+
+
+def test_doc_tables_list_every_message_type_and_error_code() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for m in Msg:
+        assert re.search(rf"\| 0x{int(m):04X} \| {m.name} \|", text), f"PROTOCOL.md lacks message {m.name}"
+    for e in Err:
+        assert re.search(rf"\| {int(e)} \| {e.name} \|", text), f"PROTOCOL.md lacks error code {e.name}"
+    assert f"`length <= {P.MAX_FRAME_BYTES}`" in text and f"`length <= {P.MAX_HELLO_BYTES}`" in text
