@@ -37,7 +37,7 @@ def _align64(n: int) -> int:
 
 
 def block_size(sensor_capacity: int, actuator_capacity: int) -> tuple[int, int, int]:
-    """(actuator_offset, total size) in bytes for the given capacities (floats), and the sensor offset."""
+    """(sensor_offset, actuator_offset, total size) in bytes for capacities given in floats."""
     a_off = SHM_HEADER_SIZE + _align64(4 * sensor_capacity)
     return SHM_HEADER_SIZE, a_off, a_off + _align64(max(4 * actuator_capacity, 4))
 
