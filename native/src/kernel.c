@@ -110,6 +110,9 @@ typedef struct {
     int64_t step_cap;
     sf_piece *pieces;
     int64_t n_pieces, pieces_cap;
+    int64_t bm0, bm1;   /* brain-major mode: this thread's brains */
+    int64_t *boff;      /* brain-major mode: per active brain, n_steps + 1 spike offsets */
+    int64_t boff_cap;
     int sense;
     int oom;
 } sf_thread_buf;
@@ -129,6 +132,10 @@ struct sf_engine {
     int32_t *gap_acc;
     uint8_t *flags;
     int64_t n_neurons;
+    int has_mod; /* some row targets the modulator channel (or the ring holds some) */
+    int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
+    int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
+    int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
     int64_t *active_segs;
     int64_t *active_cum;
     /* threads */
@@ -157,6 +164,7 @@ typedef struct sf_job {
     int64_t n_steps;
     int threads;
     int sense0;
+    int brain_major;
 } sf_job;
 
 static void set_err(sf_engine *e, const char *msg) {
@@ -211,6 +219,7 @@ void sf_engine_free(sf_engine *e) {
         free(e->tb[t].br);
         free(e->tb[t].step_off);
         free(e->tb[t].pieces);
+        free(e->tb[t].boff);
     }
     free(e->tb);
     free(e->th);
@@ -221,6 +230,8 @@ void sf_engine_free(sf_engine *e) {
     free(e->flags);
     free(e->active_segs);
     free(e->active_cum);
+    free(e->gap_ptr);
+    free(e->bseg_ptr);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -244,6 +255,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->flags);
     free(e->active_segs);
     free(e->active_cum);
+    free(e->gap_ptr);
+    free(e->bseg_ptr);
+    e->gap_ptr = NULL;
+    e->bseg_ptr = NULL;
     e->segs = NULL;
     e->gap_brain = NULL;
     e->gap_acc = NULL;
@@ -279,6 +294,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     e->active_segs = (int64_t *)calloc((size_t)(e->n_segs + 1), sizeof *e->active_segs);
     e->active_cum = (int64_t *)calloc((size_t)(e->n_segs + 2), sizeof *e->active_cum);
     if (!e->gap_brain || !e->gap_acc || !e->flags || !e->active_segs || !e->active_cum) goto oom;
+    e->has_mod = 0;
+    for (int64_t r = 0; r < net->n_rows && !e->has_mod; r++) e->has_mod = net->row_chan[r] == 2;
+    for (int64_t d = 0; d < net->depth && !e->has_mod; d++)
+        for (int64_t i = 0; i < n && !e->has_mod; i++) e->has_mod = net->ring[((size_t)d * 3 + 2) * (size_t)n + i] != 0;
     for (int64_t g = 0; g < net->n_gap; g++) {
         int64_t a = net->gap_a[g], lo = 0, hi = nb; /* last brain with start <= a */
         while (hi - lo > 1) {
@@ -287,6 +306,49 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
             else hi = mid;
         }
         e->gap_brain[g] = lo;
+    }
+    /* brain-major mode needs brains that never touch each other */
+    e->gap_ptr = (int64_t *)calloc((size_t)(nb + 1), sizeof *e->gap_ptr);
+    e->bseg_ptr = (int64_t *)calloc((size_t)(nb + 1), sizeof *e->bseg_ptr);
+    if (!e->gap_ptr || !e->bseg_ptr) goto oom;
+    for (int64_t q = 0, b = 0; b <= nb; b++) {
+        while (q < e->n_segs && e->segs[q].brain < b) q++;
+        e->bseg_ptr[b] = q;
+    }
+    e->local_ok = 1;
+    for (int64_t b = 0; b < nb && e->local_ok; b++) {
+        int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
+        for (int64_t y = net->row_syn[net->row_ptr[s0]]; y < net->row_syn[net->row_ptr[s1]]; y++)
+            if (net->post[y] < s0 || net->post[y] >= s1) { e->local_ok = 0; break; }
+    }
+    for (int64_t g = 0; g < net->n_gap && e->local_ok; g++) {
+        int64_t b = e->gap_brain[g];
+        if ((g > 0 && b < e->gap_brain[g - 1]) || net->gap_b[g] < net->brain_start[b] ||
+            net->gap_b[g] >= net->brain_start[b + 1])
+            e->local_ok = 0;
+    }
+    if (e->local_ok) {
+        for (int64_t q = 0, b = 0; b <= nb; b++) {
+            while (q < net->n_gap && e->gap_brain[q] < b) q++;
+            e->gap_ptr[b] = q;
+        }
+    }
+    if (e->local_ok && net->plast.enabled) {
+        const sf_plast *P = &net->plast;
+        for (int64_t b = 0; b < nb && e->local_ok; b++) {
+            int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
+            for (int64_t x = P->in_ptr[s0]; x < P->in_ptr[s1]; x++) {
+                int64_t y = P->in_syn[x];
+                if (P->in_pre[x] < s0 || P->in_pre[x] >= s1 || net->post[y] < s0 || net->post[y] >= s1) {
+                    e->local_ok = 0;
+                    break;
+                }
+            }
+            for (int64_t x = P->rs_ptr[b]; x < P->rs_ptr[b + 1] && e->local_ok; x++)
+                if (P->rs_post[x] < s0 || P->rs_post[x] >= s1 || net->post[P->rs_syn[x]] < s0 ||
+                    net->post[P->rs_syn[x]] >= s1)
+                    e->local_ok = 0;
+        }
     }
     e->err[0] = 0;
     return 0;
@@ -425,83 +487,121 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
 #endif
 /* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
    no FMA, no reassociation, only wider vectors of the same operations). */
-SF_CLONES static void lif_fast(
-    float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,
-    float *restrict MOD, const float *restrict IEXT, int32_t *restrict HOLD, int32_t *restrict CONS,
-    int32_t *restrict BUR, uint8_t *restrict FO, uint8_t *restrict FL, int32_t *restrict r0,
-    int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo, int64_t hi,
-    const float *restrict fp, const int32_t *restrict ip) {
-    const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];
-    const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],
-                pvd = fp[SF_F_PVD];
-    const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],
-                pmod = fp[SF_F_PMOD];
-    const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],
-                thjump = fp[SF_F_THJUMP];
-    const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];
-    for (int64_t i = lo; i < hi; i++) {
-        float xe = (float)r0[i] * FIXED_INV;
-        float xi = (float)r1[i] * FIXED_INV;
-        float xm = (float)r2[i] * FIXED_INV;
-        r0[i] = 0;
-        r1[i] = 0;
-        r2[i] = 0;
-        float mod = MOD[i] * pmod + xm;
-        float gain = 1.0f + modgain * mod;
-        float ie = IE[i] + xe * gain;
-        float ii = II[i] + xi;
-        float igap = (float)ACC[i] * FIXED_INV; /* ACC is all zero without gap junctions */
-        ACC[i] = 0;
-        float v = V[i], w = W[i], theta = TH[i];
-        int32_t hold = HOLD[i];
-        int32_t held = hold > 0;
-        float drive = (bias + IEXT[i]) + igap;
-        float vl = vrest + (v - vrest) * pvv;
-        vl = vl + ie * pve;
-        vl = vl + ii * pvi;
-        vl = vl - w * pvw;
-        vl = vl + drive * pvd;
-        float nv = held ? v : vl;
-        float nw = w * pww;
-        ie = ie * pee;
-        ii = ii * pii;
-        theta = theta * pth;
-        hold = held ? hold - 1 : hold;
-        float thr = vth + theta;
-        int32_t fo = FO[i];
-        int32_t fire = (held == 0) & ((nv >= thr) | (fo != 0));
-        int32_t burst = BUR[i];
-        int32_t bspike = (fire == 0) & (burst > 0);
-        int32_t bm1 = burst - 1;
-        burst = bspike ? bm1 : burst;
-        burst = fire ? 0 : burst;
-        /* computed unconditionally so the compiler may select (no trapping difference) */
-        float nwj = nw + wjump;
-        float thj = theta + thjump;
-        nv = fire ? vreset : nv;
-        nw = fire ? nwj : nw;
-        theta = fire ? thj : theta;
-        int32_t consec = CONS[i];
-        int32_t c1 = (int32_t)((uint32_t)consec + 1u);
-        int32_t hit = fire & (climit > 0) & (c1 >= climit);
-        int32_t cf = hit ? 0 : c1;
-        int32_t cn = held ? consec : 0;
-        consec = fire ? cf : cn;
-        int32_t hf = hit ? snooze : ref;
-        hold = fire ? hf : hold;
-        V[i] = nv;
-        IE[i] = ie;
-        II[i] = ii;
-        W[i] = nw;
-        TH[i] = theta;
-        MOD[i] = mod;
-        HOLD[i] = hold;
-        CONS[i] = consec;
-        BUR[i] = burst;
-        FO[i] = 0;
-        FL[i] = (uint8_t)(fire | bspike);
+#define SF_LIF_FAST(NAME, GAPS, MODCH, RNG)                                                                  \
+    SF_CLONES static void NAME(                                                                                \
+        float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,       \
+        float *restrict MOD, const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD,      \
+        int32_t *restrict CONS, int32_t *restrict BUR, uint8_t *restrict FO, uint8_t *restrict FL,             \
+        int32_t *restrict r0, int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo,   \
+        int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
+        int64_t bs0) {                                                                                         \
+        const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                  \
+        const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],             \
+                    pvd = fp[SF_F_PVD];                                                                        \
+        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],             \
+                    pmod = fp[SF_F_PMOD];                                                                      \
+        const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],                   \
+                    thjump = fp[SF_F_THJUMP], excit = fp[SF_F_EXCIT];                                          \
+        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
+        const int32_t sure = excit >= 1.0f;                                                                    \
+        (void)PF; (void)r2; (void)ACC; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)excit;             \
+        for (int64_t i = lo; i < hi; i++) {                                                                    \
+            float xe = (float)r0[i] * FIXED_INV;                                                               \
+            float xi = (float)r1[i] * FIXED_INV;                                                               \
+            float xm = 0.0f; /* the modulator channel is all zero when no row targets it */                    \
+            if (MODCH) {                                                                                       \
+                xm = (float)r2[i] * FIXED_INV;                                                                 \
+                r2[i] = 0;                                                                                     \
+            }                                                                                                  \
+            r0[i] = 0;                                                                                         \
+            r1[i] = 0;                                                                                         \
+            float mod = MOD[i] * pmod + xm;                                                                    \
+            float gain = 1.0f + modgain * mod;                                                                 \
+            float ie = IE[i] + xe * gain;                                                                      \
+            float ii = II[i] + xi;                                                                             \
+            float igap = 0.0f;                                                                                 \
+            if (GAPS) {                                                                                        \
+                igap = (float)ACC[i] * FIXED_INV;                                                              \
+                ACC[i] = 0;                                                                                    \
+            }                                                                                                  \
+            float v = V[i], w = W[i], theta = TH[i];                                                           \
+            int32_t hold = HOLD[i];                                                                            \
+            int32_t held = hold > 0;                                                                           \
+            float drive = (bias + IEXT[i]) + igap;                                                             \
+            float vl = vrest + (v - vrest) * pvv;                                                              \
+            vl = vl + ie * pve;                                                                                \
+            vl = vl + ii * pvi;                                                                                \
+            vl = vl - w * pvw;                                                                                 \
+            vl = vl + drive * pvd;                                                                             \
+            float nv = held ? v : vl;                                                                          \
+            float nw = w * pww;                                                                                \
+            ie = ie * pee;                                                                                     \
+            ii = ii * pii;                                                                                     \
+            theta = theta * pth;                                                                               \
+            hold = held ? hold - 1 : hold;                                                                     \
+            float thr = vth + theta;                                                                           \
+            int32_t fo = FO[i];                                                                                \
+            int32_t above = (held == 0) & (nv >= thr);                                                         \
+            int32_t forced = fo != 0;                                                                          \
+            if (RNG) {                                                                                         \
+                uint32_t local = (uint32_t)(i - bs0);                                                          \
+                float ue = uniform01(pre_e, local);                                                            \
+                float uf = uniform01(pre_f, local);                                                            \
+                above = above & (sure | (ue < excit));                                                         \
+                forced = forced | (uf < PF[i]);                                                                \
+            }                                                                                                  \
+            int32_t fire = above | ((held == 0) & forced);                                                     \
+            int32_t burst = BUR[i];                                                                            \
+            int32_t bspike = (fire == 0) & (burst > 0);                                                        \
+            int32_t bm1 = burst - 1;                                                                           \
+            burst = bspike ? bm1 : burst;                                                                      \
+            burst = fire ? 0 : burst;                                                                          \
+            float nwj = nw + wjump;                                                                            \
+            float thj = theta + thjump;                                                                        \
+            nv = fire ? vreset : nv;                                                                           \
+            nw = fire ? nwj : nw;                                                                              \
+            theta = fire ? thj : theta;                                                                        \
+            int32_t consec = CONS[i];                                                                          \
+            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
+            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
+            int32_t cf = hit ? 0 : c1;                                                                         \
+            int32_t cn = held ? consec : 0;                                                                    \
+            consec = fire ? cf : cn;                                                                           \
+            int32_t hf = hit ? snooze : ref;                                                                   \
+            hold = fire ? hf : hold;                                                                           \
+            V[i] = nv;                                                                                         \
+            IE[i] = ie;                                                                                        \
+            II[i] = ii;                                                                                        \
+            W[i] = nw;                                                                                         \
+            TH[i] = theta;                                                                                     \
+            MOD[i] = mod;                                                                                      \
+            HOLD[i] = hold;                                                                                    \
+            CONS[i] = consec;                                                                                  \
+            BUR[i] = burst;                                                                                    \
+            FO[i] = 0;                                                                                         \
+            FL[i] = (uint8_t)(fire | bspike);                                                                  \
+        }                                                                                                      \
     }
-}
+
+/* The common case, branch-free so the compiler vectorizes it: LIF without bursts or
+   learning. Same float32 operations in the same order as the general loop; the
+   excitability and forced-spike draws are computed for every neuron (RNG variants),
+   which gives the same result because u < p is false whenever p <= 0. Variants are
+   specialized on gap junctions, the modulator channel and the draws. */
+SF_LIF_FAST(lif_g0_m0_r0, 0, 0, 0)
+SF_LIF_FAST(lif_g0_m0_r1, 0, 0, 1)
+SF_LIF_FAST(lif_g0_m1_r0, 0, 1, 0)
+SF_LIF_FAST(lif_g0_m1_r1, 0, 1, 1)
+SF_LIF_FAST(lif_g1_m0_r0, 1, 0, 0)
+SF_LIF_FAST(lif_g1_m0_r1, 1, 0, 1)
+SF_LIF_FAST(lif_g1_m1_r0, 1, 1, 0)
+SF_LIF_FAST(lif_g1_m1_r1, 1, 1, 1)
+
+typedef void (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
+                          int32_t *, int32_t *, int32_t *, uint8_t *, uint8_t *, int32_t *, int32_t *, int32_t *,
+                          int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
+static const sf_lif_fn LIF_FAST[8] = {lif_g0_m0_r0, lif_g0_m0_r1, lif_g0_m1_r0, lif_g0_m1_r1,
+                                      lif_g1_m0_r0, lif_g1_m0_r1, lif_g1_m1_r0, lif_g1_m1_r1};
 
 static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
     int any = 0;
@@ -567,8 +667,11 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict outsb = tb->sb + tb->len;
     int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
-    if (!izh && !rng_excit && binv == 0.0f && !PLEN(net) && !any_positive(PF, lo, hi)) {
-        lif_fast(V, IE, II, W, TH, MOD, IEXT, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip);
+    if (!izh && binv == 0.0f && !PLEN(net)) {
+        int rng = rng_excit || any_positive(PF, lo, hi);
+        sf_lif_fn fn = LIF_FAST[(gaps ? 4 : 0) + (e->has_mod ? 2 : 0) + (rng ? 1 : 0)];
+        fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip,
+           pre_e, pre_f, bs0);
         tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
         return;
     }
@@ -713,6 +816,53 @@ static void propagate(sf_net *net, const int32_t *spk, const int32_t *sbs, int64
     }
 }
 
+/* Brain-major order: brains never touch each other, so a thread runs all n steps of
+   one brain while its state is in cache, then the next brain; no barriers at all.
+   The same operations happen in the same order within each brain, so the results
+   (and, after the merge, the spike list) are those of the step-major order. */
+static void run_thread_bm(sf_job *job, int t) {
+    sf_engine *e = job->e;
+    sf_net *net = job->net;
+    sf_thread_buf *tb = &e->tb[t];
+    const int64_t n = job->n_steps;
+    tb->sense = job->sense0; /* brain-major threads meet only at the final barrier */
+    tb->len = 0;
+    tb->oom = 0;
+    int64_t idx = 0;
+    uint32_t *acc = (uint32_t *)e->gap_acc;
+    for (int64_t b = tb->bm0; b < tb->bm1; b++) {
+        if (job->active && !job->active[b]) continue;
+        int64_t *off = tb->boff + idx * (n + 1);
+        idx++;
+        const int64_t size = net->brain_start[b + 1] - net->brain_start[b];
+        for (int64_t k = 0; k < n; k++) {
+            for (int64_t g = e->gap_ptr[b]; g < e->gap_ptr[b + 1]; g++) {
+                int32_t a = net->gap_a[g], bb = net->gap_b[g];
+                uint32_t q = quantize(net->gap_g[g] * (net->v[bb] - net->v[a]));
+                acc[a] += q;
+                acc[bb] -= q;
+            }
+            if (!tb->oom && grow_spikes(tb, tb->len + size) != 0) tb->oom = 1;
+            if (tb->oom) tb->len = 0;
+            off[k] = tb->len;
+            int64_t before = tb->len;
+            for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++)
+                update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, k, tb);
+            int64_t cnt = tb->len - before;
+            propagate(net, tb->spk + before, tb->sb + before, cnt, 0);
+            if (net->plast.enabled) {
+                if (net->plast.learning && net->plast.any_events) {
+                    sf_learn_pre(net, tb->spk + before, tb->br + before, cnt);
+                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt);
+                }
+                sf_learn_traces(net, tb->spk + before, cnt);
+                sf_learn_brains(net, b, b + 1, k, job->active);
+            }
+        }
+        off[n] = tb->len;
+    }
+}
+
 static void run_thread(sf_job *job, int t) {
     sf_engine *e = job->e;
     sf_net *net = job->net;
@@ -789,7 +939,8 @@ static void *worker_main(void *arg) {
         int participants = e->job_threads; /* read under the lock: job lives only while they run */
         pthread_mutex_unlock(&e->mu);
         if (wa->id < participants) {
-            run_thread(job, wa->id);
+            if (job->brain_major) run_thread_bm(job, wa->id);
+            else run_thread(job, wa->id);
             barrier_wait(&e->bar, &e->tb[wa->id].sense); /* job done */
         }
         pthread_mutex_lock(&e->mu);
@@ -852,36 +1003,68 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
     int T = e->threads;
     int64_t by_size = A / e->min_per_thread;
     if (by_size < T) T = by_size < 1 ? 1 : (int)by_size;
-    /* split the active neurons into T contiguous ranges */
-    int64_t s = 0;
-    for (int t = 0; t < T; t++) {
-        sf_thread_buf *tb = &e->tb[t];
-        tb->n_pieces = 0;
-        int64_t a0 = A * t / T, a1 = A * (t + 1) / T;
-        while (s < na && e->active_cum[s + 1] <= a0) s++;
-        for (int64_t q = s; q < na && e->active_cum[q] < a1; q++) {
-            const sf_segment *sg = &e->segs[e->active_segs[q]];
-            int64_t c0 = e->active_cum[q];
-            int64_t lo = sg->start + (a0 > c0 ? a0 - c0 : 0);
-            int64_t hi = sg->start + ((a1 < e->active_cum[q + 1] ? a1 : e->active_cum[q + 1]) - c0);
-            if (hi > lo && add_piece(tb, q, lo, hi) != 0) goto oom;
+    int64_t nab = 0;
+    for (int64_t b = 0; b < net->n_brains; b++) nab += !active || active[b];
+    const int bm = e->local_ok && nab >= 2 && nab * (n_steps + 1) <= ((int64_t)1 << 23);
+    if (bm) {
+        if (nab < T) T = (int)nab;
+        if (T > 1 && start_workers(e, T) != 0) T = 1;
+        /* whole brains per thread, balanced by neurons */
+        int64_t b = 0, cum = 0;
+        for (int t = 0; t < T; t++) {
+            sf_thread_buf *tb = &e->tb[t];
+            int64_t a1 = A * (t + 1) / T, cnt = 0, biggest = 0;
+            tb->bm0 = b;
+            while (b < net->n_brains && (t == T - 1 || cum < a1)) {
+                if (!active || active[b]) {
+                    int64_t size = net->brain_start[b + 1] - net->brain_start[b];
+                    cum += size;
+                    cnt++;
+                    if (size > biggest) biggest = size;
+                }
+                b++;
+            }
+            tb->bm1 = b;
+            if (tb->boff_cap < cnt * (n_steps + 1)) {
+                int64_t *bo = (int64_t *)realloc(tb->boff, (size_t)(cnt * (n_steps + 1) + 1) * sizeof *bo);
+                if (!bo) goto oom;
+                tb->boff = bo;
+                tb->boff_cap = cnt * (n_steps + 1);
+            }
+            if (grow_spikes(tb, biggest) != 0) goto oom;
         }
-        if (tb->step_cap < n_steps + 1) {
-            int64_t *so = (int64_t *)realloc(tb->step_off, (size_t)(n_steps + 1) * sizeof *so);
-            if (!so) goto oom;
-            tb->step_off = so;
-            tb->step_cap = n_steps + 1;
+    } else {
+        /* split the active neurons into T contiguous ranges */
+        int64_t s = 0;
+        for (int t = 0; t < T; t++) {
+            sf_thread_buf *tb = &e->tb[t];
+            tb->n_pieces = 0;
+            int64_t a0 = A * t / T, a1 = A * (t + 1) / T;
+            while (s < na && e->active_cum[s + 1] <= a0) s++;
+            for (int64_t q = s; q < na && e->active_cum[q] < a1; q++) {
+                const sf_segment *sg = &e->segs[e->active_segs[q]];
+                int64_t c0 = e->active_cum[q];
+                int64_t lo = sg->start + (a0 > c0 ? a0 - c0 : 0);
+                int64_t hi = sg->start + ((a1 < e->active_cum[q + 1] ? a1 : e->active_cum[q + 1]) - c0);
+                if (hi > lo && add_piece(tb, q, lo, hi) != 0) goto oom;
+            }
+            if (tb->step_cap < n_steps + 1) {
+                int64_t *so = (int64_t *)realloc(tb->step_off, (size_t)(n_steps + 1) * sizeof *so);
+                if (!so) goto oom;
+                tb->step_off = so;
+                tb->step_cap = n_steps + 1;
+            }
+            if (grow_spikes(tb, a1 - a0) != 0) goto oom;
         }
-        if (grow_spikes(tb, a1 - a0) != 0) goto oom;
-    }
-    if (T > 1 && start_workers(e, T) != 0) {
-        T = 1; /* could not start threads: run on the calling thread (same results) */
-        e->tb[0].n_pieces = 0;
-        for (int64_t q = 0; q < na; q++) {
-            const sf_segment *sg = &e->segs[e->active_segs[q]];
-            if (add_piece(&e->tb[0], q, sg->start, sg->end) != 0) goto oom;
+        if (T > 1 && start_workers(e, T) != 0) {
+            T = 1; /* could not start threads: run on the calling thread (same results) */
+            e->tb[0].n_pieces = 0;
+            for (int64_t q = 0; q < na; q++) {
+                const sf_segment *sg = &e->segs[e->active_segs[q]];
+                if (add_piece(&e->tb[0], q, sg->start, sg->end) != 0) goto oom;
+            }
+            if (grow_spikes(&e->tb[0], A) != 0) goto oom;
         }
-        if (grow_spikes(&e->tb[0], A) != 0) goto oom;
     }
 
     encode_sensors(net, active);
@@ -894,6 +1077,7 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
     job.n_steps = n_steps;
     job.threads = T;
     job.sense0 = e->bar.sense;
+    job.brain_major = bm;
     e->bar.n = T;
     e->bar.count = T;
     if (T > 1) {
@@ -903,8 +1087,11 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
         e->gen++;
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
-        run_thread(&job, 0);
+        if (bm) run_thread_bm(&job, 0);
+        else run_thread(&job, 0);
         barrier_wait(&e->bar, &e->tb[0].sense);
+    } else if (bm) {
+        run_thread_bm(&job, 0);
     } else {
         run_thread(&job, 0);
     }
@@ -940,6 +1127,19 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
     for (int64_t k = 0; k < n_steps; k++) {
         for (int t = 0; t < T; t++) {
             const sf_thread_buf *tb = &e->tb[t];
+            if (bm) {
+                int64_t idx = 0;
+                for (int64_t b = tb->bm0; b < tb->bm1; b++) {
+                    if (active && !active[b]) continue;
+                    const int64_t *off = tb->boff + idx * (n_steps + 1);
+                    idx++;
+                    int64_t c0 = off[k], c1 = off[k + 1];
+                    memcpy(e->out_neurons + o, tb->spk + c0, (size_t)(c1 - c0) * sizeof(int32_t));
+                    for (int64_t j = 0; j < c1 - c0; j++) e->out_steps[o + j] = world_step + k;
+                    o += c1 - c0;
+                }
+                continue;
+            }
             int64_t c0 = tb->step_off[k], c1 = tb->step_off[k + 1];
             memcpy(e->out_neurons + o, tb->spk + c0, (size_t)(c1 - c0) * sizeof(int32_t));
             for (int64_t j = 0; j < c1 - c0; j++) e->out_steps[o + j] = world_step + k;
