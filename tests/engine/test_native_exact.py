@@ -156,3 +156,15 @@ def test_random_circuits_bit_exact(circ: Circuit, count: int, seed: int) -> None
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
     assert_same_state(a, b)
+
+
+@pytest.mark.parametrize("make", [feature_net, learning_net], ids=["features", "learning"])
+def test_one_brain_step_major_threads_bit_exact(make: object) -> None:
+    """A single brain runs step by step across threads (barriers, atomics): same bits as numpy."""
+    assert callable(make)
+    a, b = pair([make()], count=1)
+    sa, sb = drive(a, 20, 11), drive(b, 20, 11, threads=2)
+    assert sum(s[1].size for s in sa) > 20
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)

@@ -40,14 +40,14 @@ def cuba_circuit(n: int, p: float | None = None, indegree: int | None = None) ->
     """
     if n < 10:
         raise ValueError(f"--n: a CUBA network needs at least 10 neurons, got {n}")
-    n_exc = int(round(0.8 * n))
+    n_exc = round(0.8 * n)
     c = Circuit(f"cuba{n}")
     c.add_population("exc", n_exc, CUBA_MODEL, v_init=(-60.0, -50.0))
     c.add_population("inh", n - n_exc, CUBA_MODEL, v_init=(-60.0, -50.0))
     for pre, w in (("exc", CUBA_WE), ("inh", CUBA_WI)):
         for post in ("exc", "inh"):
             if indegree is not None:
-                k_exc = int(round(0.8 * indegree))
+                k_exc = round(0.8 * indegree)
                 rule: Any = FixedInDegree(k_exc if pre == "exc" else indegree - k_exc)
             else:
                 rule = FixedProbability(0.02 if p is None else p)

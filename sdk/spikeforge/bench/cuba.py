@@ -39,7 +39,7 @@ def run_ours(n: int, indegree: int | None, duration: float, backend: str, seed: 
     with timed() as setup:
         world = make_world(backend, seed, 0.0001, threads)
         world.spawn(cuba_circuit(n, indegree=indegree))
-    steps = int(round(duration / 0.0001))
+    steps = round(duration / 0.0001)
     world.step(1)  # first call: lazy thread start-up, page faults of the ring (not part of the loop)
     with timed() as loop:
         rec = world.step(steps)
