@@ -45,5 +45,9 @@ test: apt venv
 	$(VENV)/bin/mypy
 	$(VPY) -m pytest -q -p no:cacheprovider tests
 
+# Plain shared library of the C kernels + C API (the Python extension is built by pip install).
+native:
+	$(MAKE) -C native all host
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info native/build
