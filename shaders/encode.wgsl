@@ -33,17 +33,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let n = q.x;
     var x = sensor_values[q.y];
     if (sg.kind == 3u) {  // event
-        istate[S_FORCE * N + n] = select(0, 1, x >= 0.5);
+        is_set(S_FORCE * N + n, select(0, 1, x >= 0.5));
         return;
     }
     x = select(sg.lo, x, x >= sg.lo);  // NaN -> lo
     x = select(sg.hi, x, x <= sg.hi);
     if (sg.kind == 0u) {  // current
-        fstate[S_IEXT * N + n] = sg.gain * x;
+        fs_set(S_IEXT * N + n, sg.gain * x);
     } else if (sg.kind == 1u) {  // poisson
-        fstate[S_PFORCE * N + n] = ((x - sg.lo) * sg.inv_range) * sg.rate_dt;
+        fs_set(S_PFORCE * N + n, ((x - sg.lo) * sg.inv_range) * sg.rate_dt);
     } else {  // gaussian
         let pref = bitcast<f32>(q.z);
-        fstate[S_PFORCE * N + n] = sg.rate_dt * gauss_lookup(abs(x - pref) * sg.inv_width);
+        fs_set(S_PFORCE * N + n, sg.rate_dt * gauss_lookup(abs(x - pref) * sg.inv_width));
     }
 }

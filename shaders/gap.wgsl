@@ -11,7 +11,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let b = gap[3u * j + 1u];
     let g = bitcast<f32>(gap[3u * j + 2u]);
     if ((binfo[ninfo[a].y * BSTRIDE + 4u] & 1u) == 0u) { return; }
-    let q = quantize(g * (fstate[S_V * N + b] - fstate[S_V * N + a]));
+    let q = quantize(g * (fs_get(S_V * N + b) - fs_get(S_V * N + a)));
     atomicAdd(&gap_acc[a], q);
     atomicSub(&gap_acc[b], q);
 }

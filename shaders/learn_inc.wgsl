@@ -7,7 +7,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let count = ctl[M_PCOUNT];
     for (var s = flat_index(wid, nwg, lid); s < count; s = s + nwg.x * nwg.y * WG) {
         let n = step_spk[s];
-        fstate[S_XPRE * N + n] = fstate[S_XPRE * N + n] + 1.0;
-        fstate[S_XPOST * N + n] = fstate[S_XPOST * N + n] + 1.0;
+        fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) + 1.0);
+        fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) + 1.0);
     }
 }

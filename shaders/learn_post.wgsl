@@ -27,8 +27,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let wmax = bitcast<f32>(pproj[pj + PF_WMAX]);
             let wy = bitcast<f32>(syn_at(y).y);
             var ap = bitcast<f32>(pproj[pj + PF_APLUS]);
-            if (kind == KIND_HEBB) { ap = ap * fstate[S_MOD * N + post]; }
-            var p = ap * fstate[S_XPRE * N + pre];
+            if (kind == KIND_HEBB) { ap = ap * fs_get(S_MOD * N + post); }
+            var p = ap * fs_get(S_XPRE * N + pre);
             if (pproj[pj + NPF + PI_SOFT] != 0u) { p = p * (wmax - wy); }
             if (kind == KIND_RSTDP) {
                 elig_set(y, elig_get(y) + p);

@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             for (var y = row_syn[r]; y < y1; y = y + 1u) {
                 let sw = syn_at(y);
                 let wy = bitcast<f32>(sw.y);
-                var d = aminus * fstate[S_XPOST * N + sw.x];
+                var d = aminus * fs_get(S_XPOST * N + sw.x);
                 if (soft) { d = d * (wy - wmin); }
                 if (kind == KIND_STDP) {
                     syn_set_w(y, clip_w(wy - d, wmin, wmax));

@@ -11,6 +11,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let every = binfo[b * BSTRIDE + 6u];
     if (every == 0u || (binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return; }
     if ((binfo[b * BSTRIDE + 5u] + ctl[M_KPROP] + 1u) % every != 0u) { return; }
-    fstate[S_MSUM * N + n] = 0.0;
+    fs_set(S_MSUM * N + n, 0.0);
     if (info.w == 0u) { dopa[2u * b + 1u] = 0.0; }
 }

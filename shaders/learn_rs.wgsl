@@ -25,7 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let b = e.w;
     if (!due(b, ctl[M_KPROP])) { return; }
     let pj = e.z * PROJ_STRIDE;
-    let D = dopa[2u * b + 1u] + bitcast<f32>(pproj[pj + PF_MODW]) * fstate[S_MSUM * N + e.y];
+    let D = dopa[2u * b + 1u] + bitcast<f32>(pproj[pj + PF_MODW]) * fs_get(S_MSUM * N + e.y);
     let c = elig_get(e.x);
     if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u) {
         let wy = bitcast<f32>(syn_at(e.x).y);

@@ -28,10 +28,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let xe = f32(ring_take((slot * 3u + 0u) * N + n)) * FIXED_INV;
     let xi = f32(ring_take((slot * 3u + 1u) * N + n)) * FIXED_INV;
     let xm = f32(ring_take((slot * 3u + 2u) * N + n)) * FIXED_INV;
-    let mod_ = fstate[S_MOD * N + n] * pf(p, F_PMOD) + xm;
+    let mod_ = fs_get(S_MOD * N + n) * pf(p, F_PMOD) + xm;
     let gain = 1.0 + pf(p, F_MODGAIN) * mod_;
-    var ie = fstate[S_IE * N + n] + xe * gain;
-    var ii = fstate[S_II * N + n] + xi;
+    var ie = fs_get(S_IE * N + n) + xe * gain;
+    var ii = fs_get(S_II * N + n) + xi;
 
     // 2. gap junctions (accumulated by gap.wgsl from v at the start of the step)
     var igap: f32 = 0.0;
@@ -40,12 +40,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 
     // 3. integration (held neurons keep v)
-    let v0 = fstate[S_V * N + n];
-    let w0 = fstate[S_W * N + n];
-    var theta = fstate[S_THETA * N + n];
-    var hold = istate[S_HOLD * N + n];
+    let v0 = fs_get(S_V * N + n);
+    let w0 = fs_get(S_W * N + n);
+    var theta = fs_get(S_THETA * N + n);
+    var hold = is_get(S_HOLD * N + n);
     let held = hold > 0;
-    let drive = (pf(p, F_BIAS) + fstate[S_IEXT * N + n]) + igap;
+    let drive = (pf(p, F_BIAS) + fs_get(S_IEXT * N + n)) + igap;
     let vrest = pf(p, F_VREST);
     var v: f32;
     var w: f32;
@@ -77,21 +77,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let pre_e = brain_stream(key, lo, hi, PURPOSE_EXCITABILITY);
         above = uniform01(pre_e, info.w) < excit;
     }
-    var forced = istate[S_FORCE * N + n] != 0;
-    let pforce = fstate[S_PFORCE * N + n];
+    var forced = is_get(S_FORCE * N + n) != 0;
+    let pforce = fs_get(S_PFORCE * N + n);
     if (!forced && pforce > 0.0) {
         let pre_f = brain_stream(key, lo, hi, PURPOSE_FORCE);
         forced = uniform01(pre_f, info.w) < pforce;
     }
     forced = forced && can;
     let fire = above || forced;
-    var burst = istate[S_BURST * N + n];
+    var burst = is_get(S_BURST * N + n);
     let burst_spike = !fire && (burst > 0);
     if (burst_spike) { burst = burst - 1; }
     let spike = fire || burst_spike;
 
     // 5. effects of firing
-    var consec = istate[S_CONSEC * N + n];
+    var consec = is_get(S_CONSEC * N + n);
     if (fire) {
         let bmax = f32(pi(p, I_BURST_MAX));
         var qb = floor((v - thr) * pf(p, F_BURST_INV));
@@ -114,10 +114,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // 7b. learning P2-P4 (engine/plasticity.py): modulator sum, trace decay, homeostasis
     if (PLASTIC) {
         if (ANY_RSTDP) {
-            fstate[S_MSUM * N + n] = fstate[S_MSUM * N + n] + mod_;
+            fs_set(S_MSUM * N + n, fs_get(S_MSUM * N + n) + mod_);
         }
-        fstate[S_XPRE * N + n] = fstate[S_XPRE * N + n] * pp(p, PP_DPRE);
-        fstate[S_XPOST * N + n] = fstate[S_XPOST * N + n] * pp(p, PP_DPOST);
+        fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) * pp(p, PP_DPRE));
+        fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) * pp(p, PP_DPOST));
         let eta = pp(p, PP_HETA);
         if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u && eta > 0.0) {
             var t = theta - pp(p, PP_HDROP);
@@ -126,16 +126,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
 
-    fstate[S_V * N + n] = v;
-    fstate[S_IE * N + n] = ie;
-    fstate[S_II * N + n] = ii;
-    fstate[S_W * N + n] = w;
-    fstate[S_THETA * N + n] = theta;
-    fstate[S_MOD * N + n] = mod_;
-    istate[S_HOLD * N + n] = hold;
-    istate[S_CONSEC * N + n] = consec;
-    istate[S_BURST * N + n] = burst;
-    istate[S_FORCE * N + n] = 0;
+    fs_set(S_V * N + n, v);
+    fs_set(S_IE * N + n, ie);
+    fs_set(S_II * N + n, ii);
+    fs_set(S_W * N + n, w);
+    fs_set(S_THETA * N + n, theta);
+    fs_set(S_MOD * N + n, mod_);
+    is_set(S_HOLD * N + n, hold);
+    is_set(S_CONSEC * N + n, consec);
+    is_set(S_BURST * N + n, burst);
+    is_set(S_FORCE * N + n, 0);
 
     if (spike) {
         // 6. (propagate.wgsl) needs this step's list; 7. actuator counts; host list

@@ -108,6 +108,17 @@ def test_learning_survives_a_device_loss(adapter: dict[str, Any], monkeypatch: p
     assert_learning_state_equal(ref, gpu)
 
 
+def test_learning_with_chunked_buffers(adapter: dict[str, Any]) -> None:
+    from spikeforge.engine.wgpu_backend import GpuBackend
+
+    ref, gpu = world("numpy"), world("numpy")
+    gpu.backend.close()
+    gpu.backend = GpuBackend(gpu.layout, chunk_bytes=2048)
+    assert min(len(gpu.backend._bufs[k]) for k in ("syn", "elig", "fstate")) > 1
+    assert run(ref, range(12)) == run(gpu, range(12))
+    assert_learning_state_equal(ref, gpu)
+
+
 def test_host_weight_writes_reach_the_device(adapter: dict[str, Any]) -> None:
     ref, gpu = world("numpy"), world("gpu")
     for w in (ref, gpu):

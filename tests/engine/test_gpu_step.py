@@ -83,7 +83,8 @@ def test_chunked_buffers_give_the_same_answers(adapter: dict[str, Any], wg_per_s
     # force several synapse and ring chunks, and both propagation strategies
     gpu.backend = GpuBackend(gpu.layout, chunk_bytes=8192, wg_per_spike=wg_per_spike)
     assert len(gpu.backend._bufs["syn"]) > 2 and len(gpu.backend._bufs["ring"]) > 2
-    assert "syn_2" in gpu.backend.kernel_source("propagate")
+    assert len(gpu.backend._bufs["fstate"]) > 1
+    assert "syn_2" in gpu.backend.kernel_source("propagate") and "fstate_1" in gpu.backend.kernel_source("neuron")
     a = run_frames(ref, 6, 5)
     b = run_frames(gpu, 6, 5)
     for x, y in zip(a, b, strict=True):

@@ -75,7 +75,8 @@ OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
 WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
-CHUNKED = {"syn": 8, "ring": 4, "elig": 4}  # chunked arrays and their element sizes (bytes)
+# chunked arrays and their element sizes (bytes)
+CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 
 try:  # the extra "gpu"
     import wgpu
@@ -197,9 +198,9 @@ def _b(name: str, t: str, write: bool = False, chunked: bool = False) -> Binding
 
 
 KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
-    "gap": (_b("gap", "u32"), _b("binfo", "u32"), _b("ninfo", "vec4<u32>"), _b("fstate", "f32"),
+    "gap": (_b("gap", "u32"), _b("binfo", "u32"), _b("ninfo", "vec4<u32>"), _b("fstate", "f32", False, True),
             _b("gap_acc", "atomic<i32>", True)),
-    "neuron": (_b("fstate", "f32", True), _b("istate", "i32", True), _b("ninfo", "vec4<u32>"),
+    "neuron": (_b("fstate", "f32", True, True), _b("istate", "i32", True, True), _b("ninfo", "vec4<u32>"),
                _b("binfo", "u32"), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
                _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
                _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True)),
@@ -208,23 +209,23 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
                   _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"),
                   _b("syn", "vec2<u32>", False, True), _b("ring", "atomic<i32>", True, True)),
     "encode": (_b("enc", "vec4<u32>"), _b("binfo", "u32"), _b("sensor_values", "f32"),
-               _b("istate", "i32", True), _b("fstate", "f32", True), _b("gauss_lut", "f32")),
+               _b("istate", "i32", True, True), _b("fstate", "f32", True, True), _b("gauss_lut", "f32")),
     "reset": (_b("act_brain", "u32"), _b("binfo", "u32"), _b("act_counts", "atomic<i32>", True)),
     "decode": (_b("binfo", "u32"), _b("act_counts", "atomic<i32>", True), _b("act_out", "f32", True),
                _b("prefs", "f32")),
     "learn_brain": (_b("binfo", "u32"), _b("dopa", "f32", True)),
     "learn_pre": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
                   _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("row_proj", "u32"),
-                  _b("pproj", "u32"), _b("fstate", "f32"), _b("syn", "vec2<u32>", True, True),
+                  _b("pproj", "u32"), _b("fstate", "f32", False, True), _b("syn", "vec2<u32>", True, True),
                   _b("elig", "f32", True, True)),
     "learn_post": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
-                   _b("in_ptr", "u32"), _b("in_tab", "u32"), _b("pproj", "u32"), _b("fstate", "f32"),
+                   _b("in_ptr", "u32"), _b("in_tab", "u32"), _b("pproj", "u32"), _b("fstate", "f32", False, True),
                    _b("syn", "vec2<u32>", True, True), _b("elig", "f32", True, True)),
-    "learn_inc": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("fstate", "f32", True)),
+    "learn_inc": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("fstate", "f32", True, True)),
     "learn_rs": (_b("ctl", "u32"), _b("rs_tab", "vec4<u32>"), _b("binfo", "u32"), _b("dopa", "f32"),
-                 _b("pproj", "u32"), _b("fstate", "f32"), _b("syn", "vec2<u32>", True, True),
+                 _b("pproj", "u32"), _b("fstate", "f32", False, True), _b("syn", "vec2<u32>", True, True),
                  _b("elig", "f32", True, True)),
-    "learn_reset": (_b("ctl", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"), _b("fstate", "f32", True),
+    "learn_reset": (_b("ctl", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"), _b("fstate", "f32", True, True),
                     _b("dopa", "f32", True)),
 }
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
@@ -249,6 +250,10 @@ def _chunk_accessors(b: Binding, n_chunks: int, shift: int) -> str:
                  ("ring_add(i: u32, x: i32)", "atomicAdd(&ring_{c}[j], x); return;")],
         "elig": [("elig_get(i: u32) -> f32", "return elig_{c}[j];"),
                  ("elig_set(i: u32, x: f32)", "elig_{c}[j] = x; return;")],
+        "fstate": [("fs_get(i: u32) -> f32", "return fstate_{c}[j];")]
+        + ([("fs_set(i: u32, x: f32)", "fstate_{c}[j] = x; return;")] if b.write else []),
+        "istate": [("is_get(i: u32) -> i32", "return istate_{c}[j];")]
+        + ([("is_set(i: u32, x: i32)", "istate_{c}[j] = x; return;")] if b.write else []),
     }
     if b.name not in funcs:  # pragma: no cover - only these arrays are chunked
         raise ValueError(f"no accessor for chunked array {b.name!r}")
