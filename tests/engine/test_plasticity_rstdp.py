@@ -268,3 +268,16 @@ def test_sleeping_brain_does_not_learn_or_decay() -> None:
     assert np.array_equal(b1.weights("syn").elig, before[1])
     assert b1.dopamine == before[2]
     assert not np.array_equal(b0.weights("syn").w, np.full(N, W0, np.float32))
+
+
+def test_group_reward_touches_only_its_prototype() -> None:
+    c = _credit_circuit()
+    plain = Circuit("plain").add_population("z", 3, LIF())
+    world = World(dt=0.001, backend="numpy", seed=0)
+    world.spawn(plain, 1)
+    b0, b1 = world.spawn(c, 2)
+    world.group(c).reward(np.array([0.5, -0.25]))
+    assert (b0.dopamine, b1.dopamine) == (0.5, -0.25)
+    assert world.brains[0].dopamine == 0.0
+    with pytest.raises(ValueError, match="has 2 brains"):
+        world.group(c).reward(np.zeros(3))

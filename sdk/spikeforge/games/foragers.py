@@ -263,7 +263,7 @@ class ForagerGame:
         da = r - self.baseline
         self.baseline = self.baseline + k * (r - self.baseline)
         if self.mode == "learn":
-            self.world.reward(da)
+            self.group.reward(da)
         self.last_turn, self.last_reward = turn, da
         self.frames += 1
         return eaten

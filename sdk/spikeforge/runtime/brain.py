@@ -336,3 +336,17 @@ class PrototypeGroup:
                              "values must be finite")
         view[...] = arr
 
+
+    def reward(self, values: npt.ArrayLike) -> None:
+        """Add one reward per brain of this prototype (rows in ``brains`` order, or a scalar for
+        all) to their dopamine levels; other prototypes' brains are untouched."""
+        L = self._world.layout
+        rows = np.flatnonzero(L.brain_proto == self._p)
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            arr = np.full(rows.size, float(arr))
+        if arr.shape != (rows.size,):
+            raise ValueError(f"reward: prototype {self.name!r} has {rows.size} brains, got shape {arr.shape}")
+        full = np.zeros(L.n_brains, np.float64)
+        full[rows] = arr
+        self._world.reward(full)
