@@ -168,3 +168,17 @@ def test_one_brain_step_major_threads_bit_exact(make: object) -> None:
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
     assert_same_state(a, b)
+
+
+def test_close_frees_engine_and_relayout_keeps_state() -> None:
+    w = World(dt=0.001, backend="native", seed=2)
+    w.spawn(lif_net(), count=2)
+    w.step(30)
+    old = w.backend
+    v_before = w.layout.neuron["v"].copy()
+    w.spawn(lif_net(), count=1)  # relayout: a new backend, the old one closed
+    assert old.threads == 0  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="after close"):
+        old.advance(1, 0, None)
+    assert np.array_equal(w.layout.neuron["v"][: v_before.size], v_before)
+    w.step(5)

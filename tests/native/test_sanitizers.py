@@ -21,7 +21,7 @@ def test_host_and_loader_fuzz_clean_under_asan_ubsan(tmp_path: Path) -> None:
     r = subprocess.run([str(bdir / "host"), str(path), "6", "16", "0.6"], capture_output=True, text=True,
                        timeout=120, env=SAN_ENV)
     assert r.returncode == 0 and r.stdout.rstrip().endswith("ok"), r.stdout + r.stderr
-    r = subprocess.run([str(bdir / "fuzz_loader"), str(path), "1500", "7"], capture_output=True, text=True,
+    r = subprocess.run([str(bdir / "fuzz_loader"), str(path), "1000", "7"], capture_output=True, text=True,
                        timeout=300, env=SAN_ENV)
     assert r.returncode == 0, r.stdout + r.stderr[-4000:]
     assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr

@@ -108,7 +108,7 @@ class NativeBackend(Backend):
         eng = lib.sf_engine_new(self.max_threads)
         if eng == ffi.NULL:
             raise MemoryError("native engine: out of memory")
-        self._engine = ffi.gc(eng, lib.sf_engine_free)
+        self._engine: Any = ffi.gc(eng, lib.sf_engine_free)
         self._keep: list[Any] = []
         self._arrays: list[np.ndarray] = []
         self._net: Any = None
@@ -261,14 +261,18 @@ class NativeBackend(Backend):
         ``min_neurons_per_thread`` active neurons. Results do not depend on either."""
         if threads < 1 or min_neurons_per_thread < 1:
             raise ValueError("threads and min_neurons_per_thread: must be >= 1")
+        if self._engine is None:
+            raise RuntimeError("native backend: set_threads() after close()")
         lib.sf_engine_set_threads(self._engine, int(threads), int(min_neurons_per_thread))
 
     @property
     def threads(self) -> int:
-        """Most threads one advance may use."""
-        return int(lib.sf_engine_threads(self._engine))
+        """Most threads one advance may use (0 after close)."""
+        return 0 if self._engine is None else int(lib.sf_engine_threads(self._engine))
 
     def advance(self, n_steps: int, world_step: int, active: npt.NDArray[np.bool_] | None) -> SpikeRecord:
+        if self._engine is None:
+            raise RuntimeError("native backend: advance() after close()")
         if n_steps < 1:
             return SpikeRecord.empty()
         current = self._gather()
@@ -296,6 +300,10 @@ class NativeBackend(Backend):
         return SpikeRecord(steps, neurons)
 
     def close(self) -> None:
+        """Stop the worker threads and free the engine now (not at garbage collection)."""
+        if self._engine is not None:
+            ffi.release(self._engine)
+            self._engine = None
         self._net = None
         self._keep = []
 
