@@ -270,9 +270,7 @@ namespace Spikeforge
                     }
                 }
             }
-            foreach (var a in agents)
-                foreach (var pop in a.SpikePopulations())
-                    if (!subscriptions.ContainsKey(pop)) subscriptions[pop] = session.Subscribe(pop, null);
+            EnsureSubscriptions();
             if (invalid != null) throw invalid;
         }
 
@@ -285,6 +283,75 @@ namespace Spikeforge
             foreach (var kv in pendingRewards) { ids[i] = kv.Key; values[i] = kv.Value; i++; }
             pendingRewards.Clear();
             session.Reward(ids, values);
+        }
+
+        // ------------------------------------------------------------------ game saves
+        /// <summary>
+        /// Writes a snapshot of the whole world (every brain's state and learned weights) under
+        /// a name ([A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}) in the server's snapshot folder.
+        /// Pending spawns, despawns and rewards are sent first.
+        /// </summary>
+        public void SaveSnapshot(string snapshotName)
+        {
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.SaveSnapshot: not from inside a step");
+            FlushDespawns();
+            FlushSpawns();
+            FlushRewards();
+            session.Save(snapshotName);
+        }
+
+        /// <summary>
+        /// Replaces the world by a snapshot (resuming is bit-exact). Each agent gets back the brain
+        /// with its current id when the snapshot has it; other agents take the remaining restored
+        /// brains of their circuit in ascending id order; agents left over get fresh brains at the
+        /// next step, and restored brains no agent takes are despawned.
+        /// </summary>
+        public void LoadSnapshot(string snapshotName)
+        {
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.LoadSnapshot: not from inside a step");
+            FlushDespawns();
+            session.Load(snapshotName);
+            var L = session.Layout;
+            var unclaimed = new HashSet<long>(L.BrainIds);
+            var keep = new List<BrainAgent>();
+            var waiting = new List<BrainAgent>();
+            foreach (var a in agents)
+            {
+                if (a.HasBrain && unclaimed.Contains(a.BrainId) && L.CircuitOf(a.BrainId) == a.Circuit.Name)
+                {
+                    unclaimed.Remove(a.BrainId);
+                    keep.Add(a);
+                }
+                else waiting.Add(a);
+            }
+            waiting.AddRange(pendingSpawn);
+            pendingSpawn.Clear();
+            byId.Clear();
+            foreach (var a in keep) byId[a.BrainId] = a;
+            var free = new List<long>(unclaimed);
+            free.Sort();
+            foreach (var a in waiting)
+            {
+                CircuitInfo info = CircuitFor(a.GenomeText());
+                long id = -1;
+                foreach (var f in free) if (L.CircuitOf(f) == info.Name) { id = f; break; }
+                a.Unbind();
+                if (id < 0) { agents.Remove(a); pendingSpawn.Add(a); continue; }
+                free.Remove(id);
+                a.Validate(info);
+                a.Bind(id, info);
+                if (!agents.Contains(a)) agents.Add(a);
+                byId[id] = a;
+            }
+            if (free.Count > 0) session.Despawn(free.ToArray());
+            EnsureSubscriptions(); // subscriptions survive LOAD; add any new agent's populations
+        }
+
+        void EnsureSubscriptions()
+        {
+            foreach (var a in agents)
+                foreach (var pop in a.SpikePopulations())
+                    if (!subscriptions.ContainsKey(pop)) subscriptions[pop] = session.Subscribe(pop, null);
         }
 
         // ------------------------------------------------------------------ the step

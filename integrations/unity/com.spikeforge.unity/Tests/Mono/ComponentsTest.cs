@@ -118,6 +118,31 @@ namespace Spikeforge.Tests
             Check.Equal(2, world.Session.Layout.BrainCount, "brain despawned with its GameObject");
             Check.True(!world.Session.Layout.Contains(gone), "despawned id is gone");
 
+            // game save: snapshot, play on, load -> the same agents own the same brains again
+            long[] before = { agents[0].BrainId, agents[2].BrainId };
+            world.SaveSnapshot("unity-components");
+            for (int i = 0; i < 5; i++) world.Step(0.02f);
+            var extra = new GameObject("late");
+            extra.SetActive(false);
+            var et = extra.AddComponent<TargetSensor>();
+            et.OrganName = "bearing";
+            et.Configure(food.transform, TargetSensor.Encoding.SinCos, 20f);
+            var lateAgent = extra.AddComponent<BrainAgent>();
+            lateAgent.SetGenome(genome);
+            lateAgent.SetWorld(world);
+            extra.SetActive(true);
+            world.Step(0.02f);
+            Check.Equal(3, world.Session.Layout.BrainCount, "late agent spawned after the save");
+            world.LoadSnapshot("unity-components");
+            Check.Equal(before[0], agents[0].BrainId, "agent 0 owns its saved brain again");
+            Check.Equal(before[1], agents[2].BrainId, "agent 2 owns its saved brain again");
+            Check.True(!lateAgent.HasBrain, "an agent the snapshot did not have waits for a fresh brain");
+            world.Step(0.02f);
+            Check.True(lateAgent.HasBrain, "and gets one at the next step");
+            Check.Equal(3, world.Session.Layout.BrainCount, "restored brains + the fresh one");
+            UnityEngine.Object.Destroy(extra);
+            world.Step(0.02f);
+
             // a sensor whose declared size does not match the circuit is reported by organ name
             var bad = new GameObject("bad");
             bad.SetActive(false);
