@@ -95,6 +95,8 @@ def test_frozen_brain_and_world_switch_keep_weights() -> None:
     world.step(300)
     assert np.array_equal(world.layout.synapse["w"], before)
     assert not world.learning()
+    world.spawn(c, 1)  # a relayout keeps the switch
+    assert not world.learning()
 
 
 def test_frozen_brain_spikes_like_a_brain_without_plasticity() -> None:
@@ -193,6 +195,10 @@ def test_learning_is_deterministic_and_resumes_bit_exact(tmp_path: Path) -> None
     a.brains[1].freeze()
     run(a, 10)
     a.save(tmp_path / "mid.zip")
+    a.learning(False)
+    a.save(tmp_path / "off.zip")
+    assert not World.load(tmp_path / "off.zip", backend="numpy").learning()
+    a.learning(True)
     run(a, 10, 10)
     b = World.load(tmp_path / "mid.zip", backend="numpy")
     assert b.brains[1].frozen
