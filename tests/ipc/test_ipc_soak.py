@@ -48,4 +48,5 @@ def test_soak_100k_exchanges_memory_flat(tmp_path: Path) -> None:
         assert srv.proc.poll() is None
     # after warm-up (first sample), growth over 90,000 exchanges stays under 4 MiB
     growth = max(samples[1:]) - samples[0]
+    print("server RSS KiB every 10,000 exchanges:", samples)
     assert growth < 4096, f"server RSS grew by {growth} KiB: {samples}"
