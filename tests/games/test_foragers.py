@@ -71,9 +71,11 @@ def test_random_and_frozen_modes_do_not_learn() -> None:
 
 def test_headless_runner_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "curve.png"
-    assert main(["--foragers", "4", "--minutes", "0.02", "--plot", str(png), "--json", "--backend", "numpy"]) == 0
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["mode"] == "learn" and out["steps"] == 24 * 25 and len(out["curve_food"]) >= 1
+    assert main(["--foragers", "4", "--minutes", "0.02", "--plot", str(png), "--json", "--backend", "numpy",
+                 "--compare"]) == 0
+    outs = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [o["mode"] for o in outs] == ["learn", "frozen", "random"]
+    assert outs[0]["steps"] == 24 * 25 and len(outs[0]["curve_food"]) >= 1 and outs[2]["steps"] == 0
     assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -383,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, help="with --view: stop after this many frames")
     ap.add_argument("--screenshot", type=Path, help="with --view: save the last frame here and quit")
     ap.add_argument("--save", type=Path, help="save the trained world (snapshot) here")
+    ap.add_argument("--compare", action="store_true",
+                    help="headless: run learn, frozen and random on the same seed and compare (one plot)")
     a = ap.parse_args(argv)
     cfg = ForagerConfig(foragers=a.foragers)
     try:
@@ -393,28 +395,42 @@ def main(argv: list[str] | None = None) -> int:
     if a.view:
         return view(game, a.frames, a.screenshot)
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn(f"[bold]{a.mode}[/] seed {a.seed}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeRemainingColumn(), console=console, disable=a.json) as prog:
-        task = prog.add_task("run", total=1)
+    results: list[RunResult] = []
+    for mode in (MODES if a.compare else (a.mode,)):
+        if mode != game.mode:
+            game = ForagerGame(cfg, seed=a.seed, mode=mode, backend=a.backend)
+        with Progress(TextColumn(f"[bold]{mode}[/] seed {a.seed}"), BarColumn(),
+                      TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), console=console,
+                      disable=a.json) as prog:
+            task = prog.add_task("run", total=1)
 
-        def tick(i: int, n: int) -> None:
-            if i % 20 == 0 or i == n:
-                prog.update(task, completed=i, total=n)
+            def tick(i: int, n: int, prog: Progress = prog, task: TaskID = task) -> None:
+                if i % 20 == 0 or i == n:
+                    prog.update(task, completed=i, total=n)
 
-        res = game.run(a.minutes, progress=tick)
-    if a.save:
-        game.world.save(a.save)
+            results.append(game.run(a.minutes, progress=tick))
+        if a.save and mode == "learn":
+            game.world.save(a.save)
     if a.plot:
-        plot_curves([res], a.plot)
-    if a.json:
+        plot_curves(results, a.plot)
+    for res in results:
+        report(res, cfg, a.json)
+    return 0
+
+
+def report(res: RunResult, cfg: ForagerConfig, as_json: bool) -> None:
+    """Print one run: a JSON line, or a rich table of the learning curve."""
+    from rich.console import Console
+
+    if as_json:
         print(json.dumps(res.to_dict()))
     else:
         from rich.table import Table
 
-        t = Table(title=f"foragers ({a.mode}, seed {a.seed}, {cfg.foragers} foragers)")
+        t = Table(title=f"foragers ({res.mode}, seed {res.seed}, {cfg.foragers} foragers)")
         t.add_column("minute")
         t.add_column("food / forager / min", justify="right")
         for x, y in zip(res.curve_t, res.curve_food, strict=True):
@@ -422,7 +438,6 @@ def main(argv: list[str] | None = None) -> int:
         Console().print(t)
         Console().print(f"final window: {res.food_per_min:.2f} food/forager/min; "
                         f"{res.steps} steps in {res.wall_s:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
