@@ -328,7 +328,8 @@ def view(game: ForagerGame, frames: int | None, screenshot: Path | None, size: i
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
-    pygame.init()
+    pygame.display.init()
+    pygame.font.init()
     screen = pygame.display.set_mode((size, size + 40))
     pygame.display.set_caption("spikeforge foragers")
     font = pygame.font.Font(None, 22)
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, help="write the learning curve to this PNG")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ap.add_argument("--view", action="store_true", help="show the arena live (pygame)")
+    ap.add_argument("--train", type=float, default=0.0,
+                    help="with --view: first train headless for this many game minutes")
     ap.add_argument("--frames", type=int, help="with --view: stop after this many frames")
     ap.add_argument("--screenshot", type=Path, help="with --view: save the last frame here and quit")
     ap.add_argument("--save", type=Path, help="save the trained world (snapshot) here")
@@ -393,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"foragers: {exc}", file=sys.stderr)
         return 2
     if a.view:
+        if a.train > 0:
+            game.run(a.train)
         return view(game, a.frames, a.screenshot)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
