@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--foragers", type=int, default=32)
     ap.add_argument("--minutes", type=float, default=3.0, help="game minutes to run headless")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="numpy")
+    ap.add_argument("--backend", default="auto", help="auto (native when built), numpy, native, gpu")
     ap.add_argument("--mode", choices=MODES, default="learn")
     ap.add_argument("--plot", type=Path, help="write the learning curve to this PNG")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
