@@ -12,10 +12,11 @@ NOTE FOR THE NATIVE / WGSL PORTS — the exact order of one learning step
 For the brains advanced this step (``active``), with ``s`` = this step's spike flag
 (after forced and burst spikes) and ``on(b) = layout.learning && learn[b]``:
 
-P1  dopamine (brains whose prototype has reward-STDP, i.e. ``da_decay`` row exists):
+P1  dopamine (every advanced brain, only when the world has a reward-STDP synapse,
+    ``any_rstdp``; brains without reward-STDP have da_decay = 1, every = 0: inert):
         dopamine_sum[b] = dopamine_sum[b] + dopamine[b]
         dopamine[b]     = dopamine[b] * da_decay[b]
-P2  msum[n]  = msum[n] + mod[n]           (mod as updated by step 1 of this step)
+P2  (same condition) msum[n] = msum[n] + mod[n]   (mod as updated by step 1 of this step)
 P3  xpre[n]  = xpre[n]  * dpre[pid[n]]
     xpost[n] = xpost[n] * dpost[pid[n]]
 P4  homeostasis, only if on(b) and eta[pid] > 0:
