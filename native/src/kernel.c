@@ -123,6 +123,7 @@ struct sf_worker_arg;
 struct sf_engine {
     int max_threads;
     int threads;
+    int last_threads;
     int64_t min_per_thread;
     /* derived tables */
     sf_segment *segs;
@@ -130,7 +131,7 @@ struct sf_engine {
     int64_t *gap_brain;
     int64_t n_gap;
     int32_t *gap_acc;
-    uint8_t *flags;
+    int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
@@ -245,6 +246,7 @@ void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_th
 }
 
 int sf_engine_threads(const sf_engine *e) { return e->threads; }
+int sf_engine_last_threads(const sf_engine *e) { return e->last_threads; }
 
 /* ------------------------------------------------------------------ prepare */
 int sf_engine_prepare(sf_engine *e, const sf_net *net) {
@@ -290,7 +292,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     }
     e->gap_brain = (int64_t *)calloc((size_t)(net->n_gap + 1), sizeof *e->gap_brain);
     e->gap_acc = (int32_t *)calloc((size_t)(n + 1), sizeof *e->gap_acc);
-    e->flags = (uint8_t *)calloc((size_t)(n + 1), 1);
+    e->flags = (int32_t *)calloc((size_t)(n + 1), sizeof(int32_t));
     e->active_segs = (int64_t *)calloc((size_t)(e->n_segs + 1), sizeof *e->active_segs);
     e->active_cum = (int64_t *)calloc((size_t)(e->n_segs + 2), sizeof *e->active_cum);
     if (!e->gap_brain || !e->gap_acc || !e->flags || !e->active_segs || !e->active_cum) goto oom;
@@ -487,11 +489,11 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
 #endif
 /* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
    no FMA, no reassociation, only wider vectors of the same operations). */
-#define SF_LIF_FAST(NAME, GAPS, MODCH, RNG)                                                                  \
+#define SF_LIF_FAST(NAME, GAPS, MODCH, RNG, EV)                                                                  \
     SF_CLONES static void NAME(                                                                                \
         float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,       \
         float *restrict MOD, const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD,      \
-        int32_t *restrict CONS, int32_t *restrict BUR, uint8_t *restrict FO, uint8_t *restrict FL,             \
+        int32_t *restrict CONS, int32_t *restrict BUR, uint8_t *restrict FO, int32_t *restrict FL,             \
         int32_t *restrict r0, int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo,   \
         int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
         int64_t bs0) {                                                                                         \
@@ -540,9 +542,9 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
             theta = theta * pth;                                                                               \
             hold = held ? hold - 1 : hold;                                                                     \
             float thr = vth + theta;                                                                           \
-            int32_t fo = FO[i];                                                                                \
             int32_t above = (held == 0) & (nv >= thr);                                                         \
-            int32_t forced = fo != 0;                                                                          \
+            int32_t forced = 0; /* without events in the range force_once is all zero: not read or written */  \
+            if (EV) forced = FO[i] != 0;                                                                       \
             if (RNG) {                                                                                         \
                 uint32_t local = (uint32_t)(i - bs0);                                                          \
                 float ue = uniform01(pre_e, local);                                                            \
@@ -578,8 +580,8 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
             HOLD[i] = hold;                                                                                    \
             CONS[i] = consec;                                                                                  \
             BUR[i] = burst;                                                                                    \
-            FO[i] = 0;                                                                                         \
-            FL[i] = (uint8_t)(fire | bspike);                                                                  \
+            if (EV) FO[i] = 0;                                                                                 \
+            FL[i] = fire | bspike;                                                                             \
         }                                                                                                      \
     }
 
@@ -588,20 +590,33 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
    excitability and forced-spike draws are computed for every neuron (RNG variants),
    which gives the same result because u < p is false whenever p <= 0. Variants are
    specialized on gap junctions, the modulator channel and the draws. */
-SF_LIF_FAST(lif_g0_m0_r0, 0, 0, 0)
-SF_LIF_FAST(lif_g0_m0_r1, 0, 0, 1)
-SF_LIF_FAST(lif_g0_m1_r0, 0, 1, 0)
-SF_LIF_FAST(lif_g0_m1_r1, 0, 1, 1)
-SF_LIF_FAST(lif_g1_m0_r0, 1, 0, 0)
-SF_LIF_FAST(lif_g1_m0_r1, 1, 0, 1)
-SF_LIF_FAST(lif_g1_m1_r0, 1, 1, 0)
-SF_LIF_FAST(lif_g1_m1_r1, 1, 1, 1)
+SF_LIF_FAST(lif_g0_m0_r0_e0, 0, 0, 0, 0)
+SF_LIF_FAST(lif_g0_m0_r0_e1, 0, 0, 0, 1)
+SF_LIF_FAST(lif_g0_m0_r1_e0, 0, 0, 1, 0)
+SF_LIF_FAST(lif_g0_m0_r1_e1, 0, 0, 1, 1)
+SF_LIF_FAST(lif_g0_m1_r0_e0, 0, 1, 0, 0)
+SF_LIF_FAST(lif_g0_m1_r0_e1, 0, 1, 0, 1)
+SF_LIF_FAST(lif_g0_m1_r1_e0, 0, 1, 1, 0)
+SF_LIF_FAST(lif_g0_m1_r1_e1, 0, 1, 1, 1)
+SF_LIF_FAST(lif_g1_m0_r0_e0, 1, 0, 0, 0)
+SF_LIF_FAST(lif_g1_m0_r0_e1, 1, 0, 0, 1)
+SF_LIF_FAST(lif_g1_m0_r1_e0, 1, 0, 1, 0)
+SF_LIF_FAST(lif_g1_m0_r1_e1, 1, 0, 1, 1)
+SF_LIF_FAST(lif_g1_m1_r0_e0, 1, 1, 0, 0)
+SF_LIF_FAST(lif_g1_m1_r0_e1, 1, 1, 0, 1)
+SF_LIF_FAST(lif_g1_m1_r1_e0, 1, 1, 1, 0)
+SF_LIF_FAST(lif_g1_m1_r1_e1, 1, 1, 1, 1)
 
 typedef void (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
-                          int32_t *, int32_t *, int32_t *, uint8_t *, uint8_t *, int32_t *, int32_t *, int32_t *,
+                          int32_t *, int32_t *, int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int32_t *,
                           int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
-static const sf_lif_fn LIF_FAST[8] = {lif_g0_m0_r0, lif_g0_m0_r1, lif_g0_m1_r0, lif_g0_m1_r1,
-                                      lif_g1_m0_r0, lif_g1_m0_r1, lif_g1_m1_r0, lif_g1_m1_r1};
+static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_m0_r1_e0, lif_g0_m0_r1_e1, lif_g0_m1_r0_e0, lif_g0_m1_r0_e1, lif_g0_m1_r1_e0, lif_g0_m1_r1_e1, lif_g1_m0_r0_e0, lif_g1_m0_r0_e1, lif_g1_m0_r1_e0, lif_g1_m0_r1_e1, lif_g1_m1_r0_e0, lif_g1_m1_r0_e1, lif_g1_m1_r1_e0, lif_g1_m1_r1_e1};
+
+static int any_nonzero_u8(const uint8_t *restrict x, int64_t lo, int64_t hi) {
+    int any = 0;
+    for (int64_t i = lo; i < hi; i++) any |= x[i];
+    return any != 0;
+}
 
 static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
     int any = 0;
@@ -610,15 +625,12 @@ static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
 }
 
 /* Append the indices of nonzero flags in lo..hi (ascending). */
-static int64_t collect(const uint8_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
+static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
                        int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
     int64_t cnt = 0, i = lo;
-    for (; i < hi && (i & 7); i++)
-        if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
     for (; i + 8 <= hi; i += 8) {
-        uint64_t word;
-        memcpy(&word, FL + i, 8);
-        if (!word) continue;
+        int32_t any = FL[i] | FL[i + 1] | FL[i + 2] | FL[i + 3] | FL[i + 4] | FL[i + 5] | FL[i + 6] | FL[i + 7];
+        if (!any) continue;
         for (int j = 0; j < 8; j++)
             if (FL[i + j]) { out[cnt] = (int32_t)(i + j); outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
     }
@@ -669,7 +681,8 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int64_t cnt = 0;
     if (!izh && binv == 0.0f && !PLEN(net)) {
         int rng = rng_excit || any_positive(PF, lo, hi);
-        sf_lif_fn fn = LIF_FAST[(gaps ? 4 : 0) + (e->has_mod ? 2 : 0) + (rng ? 1 : 0)];
+        int ev = any_nonzero_u8(FO, lo, hi);
+        sf_lif_fn fn = LIF_FAST[(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)];
         fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip,
            pre_e, pre_f, bs0);
         tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
@@ -1078,6 +1091,7 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
     job.threads = T;
     job.sense0 = e->bar.sense;
     job.brain_major = bm;
+    e->last_threads = T;
     e->bar.n = T;
     e->bar.count = T;
     if (T > 1) {

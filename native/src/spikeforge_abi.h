@@ -199,6 +199,8 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net);
 /* Threads used at most, and the fewest active neurons per thread before another one is used. */
 void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_thread);
 int sf_engine_threads(const sf_engine *e);
+/* Threads the last advance actually used (1 for small worlds). */
+int sf_engine_last_threads(const sf_engine *e);
 /* Encode sensors, run n_steps steps of the active brains (all if active is NULL), decode actuators.
    Spikes are stamped world_step + k. Returns 0, or -1 with sf_engine_error() set. */
 int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_step, const uint8_t *active);

@@ -76,7 +76,8 @@ def make_world(backend: str, seed: int, dt: float, threads: int | None, max_subs
 
 
 def threads_used(world: Any) -> int:
-    return int(getattr(world.backend, "threads", 1))
+    """Threads the backend's last advance used (native), else 1."""
+    return int(getattr(world.backend, "last_threads", 1)) or 1
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.bench import common_args, emit, load_average, make_world, timed
+from spikeforge.bench import common_args, emit, load_average, make_world, threads_used, timed
 from spikeforge.model import LIF, Circuit, FixedInDegree, Uniform
 
 GOAL_MS_PER_FRAME = 4.0
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
     L = world.layout
     med = float(np.median(frame_ms))
     row: dict[str, Any] = {
-        "bench": "crowd", "backend": world.backend.name, "threads": int(getattr(world.backend, "threads", 1)),
+        "bench": "crowd", "backend": world.backend.name, "threads": threads_used(world),
         "seed": args.seed, "brains": L.n_brains, "neurons": L.n_neurons, "synapses": L.n_synapses,
         "build_s": round(build.wall, 2), "frames": args.frames, "steps_per_frame": round(steps / args.frames, 2),
         "ms_per_frame_median": round(med, 3), "ms_per_frame_p90": round(float(np.percentile(frame_ms, 90)), 3),

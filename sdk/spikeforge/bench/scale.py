@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.bench import common_args, cuba_circuit, emit, load_average, make_world, max_rss_mb, timed
+from spikeforge.bench import common_args, cuba_circuit, emit, load_average, make_world, max_rss_mb, threads_used, timed
 
 GOAL_MS_PER_STEP = 3.0
 GOAL_BYTES_PER_SYNAPSE = 8.0
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
     events = spikes_per_step * (s / max(n, 1))
     moved = 2 * per_neuron_rw * n + events * (8 + 8)
     row: dict[str, Any] = {
-        "bench": "scale", "backend": world.backend.name, "threads": int(getattr(world.backend, "threads", 1)),
+        "bench": "scale", "backend": world.backend.name, "threads": threads_used(world),
         "seed": args.seed, "n": n, "synapses": s, "build_s": round(build.wall, 2),
         "ms_per_step": round(ms, 3), "cpu_ms_per_step": round(float(np.median(cpus)) * 1e3, 3),
         "spikes_per_step": round(spikes_per_step, 1), "rate_hz": round(spikes_per_step / n / args.dt, 2),

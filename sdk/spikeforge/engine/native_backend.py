@@ -270,6 +270,11 @@ class NativeBackend(Backend):
         """Most threads one advance may use (0 after close)."""
         return 0 if self._engine is None else int(lib.sf_engine_threads(self._engine))
 
+    @property
+    def last_threads(self) -> int:
+        """Threads the last ``advance`` actually used (small worlds run on one)."""
+        return 0 if self._engine is None else int(lib.sf_engine_last_threads(self._engine))
+
     def advance(self, n_steps: int, world_step: int, active: npt.NDArray[np.bool_] | None) -> SpikeRecord:
         if self._engine is None:
             raise RuntimeError("native backend: advance() after close()")
