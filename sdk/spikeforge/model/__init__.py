@@ -5,6 +5,7 @@ from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import dumps, load_genome, loads, save_genome
 from spikeforge.model.neurons import LIF, AdaptiveLIF, Izhikevich, ModulatedLIF, NeuronModel
 from spikeforge.model.organs import ActuatorSpec, SensorSpec
+from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
 from spikeforge.model.synapses import (
     AllToAll,
     Constant,
@@ -19,6 +20,7 @@ from spikeforge.model.synapses import (
 
 __all__ = [
     "LIF",
+    "STDP",
     "ActuatorSpec",
     "AdaptiveLIF",
     "AllToAll",
@@ -28,7 +30,9 @@ __all__ = [
     "FixedProbability",
     "FlatCircuit",
     "GenomeError",
+    "Homeostasis",
     "Izhikevich",
+    "ModulatedHebbian",
     "ModulatedLIF",
     "NeuronModel",
     "Normal",
@@ -36,6 +40,7 @@ __all__ = [
     "Pairs",
     "Population",
     "Projection",
+    "RewardSTDP",
     "SensorSpec",
     "Uniform",
     "dumps",
