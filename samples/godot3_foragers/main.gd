@@ -12,6 +12,8 @@ extends Node2D
 #   SPIKEFORGE_SEED                         seed of the arena's own random layout
 #   SPIKEFORGE_DROP_AT                      drop the connection after N exchanges (resume test)
 #   SPIKEFORGE_FRAME_DT                     step with this frame time (s); 0 = no simulation
+#   SPIKEFORGE_LEARNING                     0: switch plasticity off for this client's brains
+#   SPIKEFORGE_SPIKES                       0: remove the foragers' SpikeSignal nodes
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
 # It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
@@ -102,12 +104,18 @@ func _ready() -> void:
 		f.position = Vector2(rng.randf_range(arena.position.x + 40, arena.end.x - 40),
 			rng.randf_range(arena.position.y + 40, arena.end.y - 40))
 		f.rotation = rng.randf_range(-PI, PI)
+		if OS.get_environment("SPIKEFORGE_SPIKES") == "0":  # no spike subscription (benchmarks)
+			var spikes = f.get_node("MotorSpikes")
+			f.remove_child(spikes)
+			spikes.free()
 		add_child(f)
 		foragers.append(f)
 	world.connect("exchanged", self, "_on_exchanged")
 	world.connect("connected", self, "_on_connected")
 	if world.is_online():
 		fresh_sessions = 1
+		if OS.get_environment("SPIKEFORGE_LEARNING") == "0":
+			world.set_learning(false)  # also applied to the brains spawned on the first frame
 
 
 func _on_connected(resumed: bool) -> void:

@@ -1,8 +1,8 @@
 extends Node2D
 ## Foragers arena: walls, food and foragers; the SpikeforgeWorld child gives every
 ## forager a spiking brain and runs one exchange per physics frame for all of them.
-## Eating food rewards the forager's brain (reward-modulated STDP in the genome), so
-## the foragers get better at steering towards food while you watch.
+## Eating food rewards the forager's brain (reward-modulated STDP in the genome; see the
+## README for how far that gets today).
 
 const ForagerScene: PackedScene = preload("res://forager.tscn")
 const FoodScript: Script = preload("res://food.gd")

@@ -2,10 +2,10 @@
 
 A forager sees food with 5 rays and walls with 5 rays (``food_eyes``/``wall_eyes``
 sensors, closeness 0..1 per ray, Poisson rate coding) and drives two wheels
-(``motor``, a 2-channel ``rate`` actuator: left, right, in Hz). Food rays reach the
-wheels through reward-modulated STDP, so food eaten (a reward from the scene) makes
-the turn towards food stronger; wall rays are wired crossed and fixed (an inborn
-"steer away from walls" reflex).
+(``motor``, a 2-channel ``rate`` actuator: left, right, in Hz). It is born with two weak
+fixed reflexes (turn towards food, turn away from walls); on top of them random
+food->motor and hidden->motor synapses learn by reward-modulated STDP from the reward
+the scene sends when food is eaten.
 
 Run ``python samples/godot_foragers/make_genome.py`` to regenerate
 ``brains/forager.json`` here and in ``samples/godot3_foragers/brains/``.
@@ -23,31 +23,39 @@ PER_RAY = 4
 PER_WHEEL = 6
 
 
+def _ray_to_wheel(crossed: bool) -> Pairs:
+    """Rays on the left (the first ones, negative angles) to the left wheel (channel 0)
+    or, ``crossed``, to the right wheel; the middle ray to both wheels."""
+    pre, post = [], []
+    for ray in range(RAYS):
+        side = 0 if ray < RAYS // 2 else (1 if ray > RAYS // 2 else -1)
+        wheels = [0, 1] if side == -1 else [1 - side if crossed else side]
+        for n in range(ray * PER_RAY, (ray + 1) * PER_RAY):
+            for wheel in wheels:
+                for m in range(wheel * PER_WHEEL, (wheel + 1) * PER_WHEEL):
+                    pre.append(n)
+                    post.append(m)
+    return Pairs(tuple(pre), tuple(post))
+
+
 def forager() -> Circuit:
     """The forager circuit (see the module docstring)."""
     c = Circuit("forager")
     c.add_population("food_in", RAYS * PER_RAY, LIF(tau_m=10.0))
     c.add_population("wall_in", RAYS * PER_RAY, LIF(tau_m=10.0))
     c.add_population("hidden", 24, LIF(tau_m=20.0, bias=8.0))
-    # a little bias makes the wheels turn slowly with nothing in sight (wandering)
-    c.add_population("motor", 2 * PER_WHEEL, LIF(tau_m=15.0, bias=14.0), v_init=(-65.0, -52.0))
-    c.connect("food_in", "motor", rule=FixedProbability(0.6), weight=Uniform(0.5, 3.0),
+    # a bias just above threshold keeps both wheels turning (~20 Hz): foragers wander
+    c.add_population("motor", 2 * PER_WHEEL, LIF(tau_m=15.0, bias=16.0), v_init=(-65.0, -52.0))
+    # learned: random food->motor and hidden->motor synapses under reward-modulated STDP
+    c.connect("food_in", "motor", rule=FixedProbability(0.5), weight=Uniform(0.2, 1.5),
               plasticity=RewardSTDP(w_min=0.0, w_max=6.0, lr=0.002))
     c.connect("food_in", "hidden", rule=FixedProbability(0.3), weight=4.0)
-    c.connect("hidden", "motor", rule=FixedProbability(0.3), weight=Uniform(0.5, 2.0),
+    c.connect("hidden", "motor", rule=FixedProbability(0.3), weight=Uniform(0.2, 1.5),
               plasticity=RewardSTDP(w_min=0.0, w_max=6.0, lr=0.002))
-    # walls: rays on the left (first rays, negative angles) excite the left wheel, which
-    # turns the body right, away from the wall, and vice versa
-    pre, post = [], []
-    for ray in range(RAYS):
-        side = 0 if ray < RAYS // 2 else (1 if ray > RAYS // 2 else -1)
-        wheels = [0, 1] if side == -1 else [side]
-        for n in range(ray * PER_RAY, (ray + 1) * PER_RAY):
-            for wheel in wheels:
-                for m in range(wheel * PER_WHEEL, (wheel + 1) * PER_WHEEL):
-                    pre.append(n)
-                    post.append(m)
-    c.connect("wall_in", "motor", rule=Pairs(tuple(pre), tuple(post)), weight=2.5)
+    # inborn, fixed: food seen on one side speeds up the other wheel (turn towards it),
+    # walls seen on one side speed up the wheel on that side (turn away from it)
+    c.connect("food_in", "motor", rule=_ray_to_wheel(crossed=True), weight=1.5, name="food->motor innate")
+    c.connect("wall_in", "motor", rule=_ray_to_wheel(crossed=False), weight=2.5)
     c.add_sensor("food_eyes", "food_in", RAYS, kind="poisson", max_rate=250.0, low=0.0, high=1.0)
     c.add_sensor("wall_eyes", "wall_in", RAYS, kind="poisson", max_rate=250.0, low=0.0, high=1.0)
     c.add_actuator("motor", "motor", 2, kind="rate", low=0.0, high=200.0)

@@ -46,6 +46,9 @@ signal exchanged(result: Dictionary)
 @export var fixed_frame_dt: float = 0.0
 ## Run exchanges from _physics_process; turn off to call [method step] yourself.
 @export var step_in_physics: bool = true
+## Plasticity of this client's brains; off freezes their weights (also for brains
+## spawned later: it is sent again after every spawn). Change it with [method set_learning].
+@export var learning: bool = true
 
 ## Last LAYOUT from the server (see PROTOCOL.md).
 var layout: Dictionary = {}
@@ -143,8 +146,12 @@ func session() -> Dictionary:
 	return _client.welcome
 
 
-## Switch plasticity on or off for this client's brains; false if unsupported.
+## Switch plasticity on or off for this client's brains (now and spawned later); false
+## if the server refused (no learning in its World) or is not connected.
 func set_learning(enabled: bool) -> bool:
+	learning = enabled
+	if not _client.is_connected_to_server():
+		return false
 	var reply := _client.request(SpikeforgeProtocol.set_learning(_client.next_seq(), enabled))
 	if reply.has("error"):
 		push_warning("SpikeforgeWorld: set_learning: %s" % reply["error"])
@@ -364,6 +371,10 @@ func _sync_agents() -> Dictionary:
 			_agents_by_id[ids[i]] = group[i]
 			group[i].set_brain(ids[i])
 		_set_layout(spawned["layout"])
+		if not learning:  # the server's switch covers the brains that exist when it is sent
+			var frozen := _client.request(SpikeforgeProtocol.set_learning(_client.next_seq(), false))
+			if frozen.has("error") and not _client.is_connected_to_server():
+				return frozen
 	if not pending.is_empty() or not gone.is_empty():
 		return _ensure_subscriptions()
 	return {}

@@ -42,6 +42,9 @@ export(float) var reply_timeout = 10.0
 export(float) var fixed_frame_dt = 0.0
 # Run exchanges from _physics_process; off: call step() yourself.
 export(bool) var step_in_physics = true
+# Plasticity of this client's brains; off freezes their weights (sent again after every
+# spawn, so it covers brains spawned later). Change it with set_learning().
+export(bool) var learning = true
 
 var layout = {}
 var circuits = {}
@@ -131,6 +134,9 @@ func session() -> Dictionary:
 
 
 func set_learning(enabled: bool) -> bool:
+	learning = enabled
+	if not _client.is_connected_to_server():
+		return false
 	var reply = _client.request(Proto.set_learning(_client.next_seq(), enabled))
 	if reply.has("error"):
 		push_warning("SpikeforgeWorld: set_learning: %s" % reply["error"])
@@ -336,6 +342,10 @@ func _sync_agents() -> Dictionary:
 			_agents_by_id[ids[i]] = group[i]
 			group[i].set_brain(ids[i])
 		_set_layout(spawned["layout"])
+		if not learning:  # the server's switch covers the brains that exist when it is sent
+			var frozen = _client.request(Proto.set_learning(_client.next_seq(), false))
+			if frozen.has("error") and not _client.is_connected_to_server():
+				return frozen
 	if pending.size() > 0 or gone.size() > 0:
 		return _ensure_subscriptions()
 	return {}
