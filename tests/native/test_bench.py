@@ -35,7 +35,8 @@ def test_cuba_compare_reports_missing_reference(capsys: pytest.CaptureFixture[st
     assert all("skipped" in r for r in out[1:])
 
 
-def test_scale_crowd_overhead_small(capsys: pytest.CaptureFixture[str]) -> None:
+def test_scale_crowd_overhead_small(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPIKEFORGE_THREADS", "2")  # --threads sets it; restored after the test
     assert scale_bench.main(["--n", "3000", "--indegree", "20", "--steps", "3", "--repeats", "2", "--json"]) == 0
     assert crowd_bench.main(["--brains", "6", "--frames", "5", "--warmup", "2", "--json", "--threads", "2"]) == 0
     assert overhead.main(["--calls", "20", "--json"]) == 0
