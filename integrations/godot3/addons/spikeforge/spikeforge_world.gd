@@ -449,13 +449,15 @@ func _dispatch_spikes(batches: Array) -> void:
 		# plain Arrays: a PoolIntArray inside an Array would be copied on append)
 		var per_brain = {}
 		for k in brains.size():
-			var id = brains[k]
-			if not _spike_nodes.has(id):
-				continue
-			if not per_brain.has(id):
-				per_brain[id] = [[], []]
-			per_brain[id][0].append(Proto.spike_step(step_words, k))
-			per_brain[id][1].append(neurons[k])
+			var entry = per_brain.get(brains[k])
+			if entry == null:
+				if not _spike_nodes.has(brains[k]):
+					continue
+				entry = [[], []]
+				per_brain[brains[k]] = entry
+			# the i64 step from its two 32-bit words (inline: a call per spike costs more)
+			entry[0].append((step_words[2 * k] & 0xFFFFFFFF) | (step_words[2 * k + 1] << 32))
+			entry[1].append(neurons[k])
 		for id in per_brain:
 			var brain_neurons = PoolIntArray(per_brain[id][1])
 			for node in _spike_nodes[id]:
