@@ -333,6 +333,14 @@ def test_recorded_frames_drive_a_real_server_like_the_python_client(tmp_path: Pa
         ref = _client_replay(srv.host, srv.port, srv.token_path)
     cases = [c for c in load_cases() if c["replay"]]
     assert len(raw) == len(ref) == len(cases)
+    expected = {"hello_doc_example": P.Msg.WELCOME, "list_circuits": P.Msg.CIRCUITS,
+                "upload_genome": P.Msg.CIRCUITS, "spawn_3": P.Msg.SPAWNED, "get_layout": P.Msg.LAYOUT,
+                "subscribe_out": P.Msg.SUBSCRIBED, "exchange_1": P.Msg.EXCHANGE_RESULT, "reward": P.Msg.OK,
+                "exchange_2": P.Msg.EXCHANGE_RESULT, "set_learning_off": P.Msg.OK, "despawn_1": P.Msg.LAYOUT,
+                "exchange_3": P.Msg.EXCHANGE_RESULT, "unsubscribe": P.Msg.OK, "stats": P.Msg.STATS_RESULT,
+                "ping": P.Msg.PONG, "bye": P.Msg.OK}
+    got = {c["name"]: msg for c, (msg, _seq, _payload) in zip(cases, raw, strict=True)}
+    assert got == expected, {k: (hex(got[k]), hex(v)) for k, v in expected.items() if got.get(k) != v}
     exchanges = 0
     for case, (msg, seq, payload), (kind, value) in zip(cases, raw, ref, strict=True):
         args = _decode_args(case)
