@@ -119,7 +119,7 @@ def test_foragers_100_agents_600_frames_match_python_client(project: Path, tmp_p
     finally:
         srv.stop()
     summary = json.loads(run.marker("SPIKEFORGE_DONE"))
-    assert not [line for line in run.stdout.splitlines() + run.stderr.splitlines() if "SCRIPT ERROR" in line]
+    assert not run.script_errors(), run.script_errors()
     assert summary["exchanges"] == frames and not summary["timed_out"]
     assert summary["brains"] == agents
     records = read_records(record)
@@ -176,6 +176,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
         for s in restarted:
             s.stop()
     summary = json.loads(run.marker("SPIKEFORGE_DONE"))
+    assert not run.script_errors(), run.script_errors()
     assert restarted, "the scene never reported 100 exchanges"
     assert summary["exchanges"] == frames and not summary["timed_out"]
     assert len(summary["sessions"]) == 2, summary["sessions"]
@@ -206,6 +207,7 @@ def test_resumes_the_session_after_a_dropped_connection(project: Path, tmp_path:
     finally:
         srv.stop()
     summary = json.loads(run.marker("SPIKEFORGE_DONE"))
+    assert not run.script_errors(), run.script_errors()
     assert run.markers.get("SPIKEFORGE_CONNECTED") == ["resumed=True"], run.stdout[-3000:]
     assert summary["exchanges"] == frames and summary["sessions"] == {"1": frames}
     records = read_records(record)
@@ -229,6 +231,7 @@ def test_spikeforge_world_launches_and_stops_the_server(project: Path, tmp_path:
         "SPIKEFORGE_LAUNCH_ARGS": args,
     }, timeout=120, args=["--fixed-fps", "60"])
     summary = json.loads(run.marker("SPIKEFORGE_DONE"))
+    assert not run.script_errors(), run.script_errors()
     assert summary["exchanges"] == 60 and summary["brains"] == 10
     assert token.exists()
     deadline = time.monotonic() + 10

@@ -116,6 +116,10 @@ class GodotRun:
     timed_out: bool
     markers: dict[str, list[str]] = field(default_factory=dict)
 
+    def script_errors(self) -> list[str]:
+        """Runtime GDScript errors reported during the run (they never stop Godot)."""
+        return errors_in(self.stdout + self.stderr)
+
     def marker(self, name: str) -> str:
         """Text after the last ``name`` marker line; fails the test with the output when absent."""
         values = self.markers.get(name)
