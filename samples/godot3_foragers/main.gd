@@ -14,6 +14,7 @@ extends Node2D
 #   SPIKEFORGE_FRAME_DT                     step with this frame time (s); 0 = no simulation
 #   SPIKEFORGE_LEARNING                     0: switch plasticity off for this client's brains
 #   SPIKEFORGE_SPIKES                       0: remove the foragers' SpikeSignal nodes
+#   SPIKEFORGE_MIXED                        1: every other forager gets the forager_fast brain
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
 # It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
@@ -104,6 +105,8 @@ func _ready() -> void:
 		f.position = Vector2(rng.randf_range(arena.position.x + 40, arena.end.x - 40),
 			rng.randf_range(arena.position.y + 40, arena.end.y - 40))
 		f.rotation = rng.randf_range(-PI, PI)
+		if OS.get_environment("SPIKEFORGE_MIXED") == "1" and i % 2 == 1:  # two breeds, two circuits
+			f.get_node("BrainAgent").genome_file = "res://brains/forager_fast.json"
 		if OS.get_environment("SPIKEFORGE_SPIKES") == "0":  # no spike subscription (benchmarks)
 			var spikes = f.get_node("MotorSpikes")
 			f.remove_child(spikes)

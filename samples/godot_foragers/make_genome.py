@@ -8,11 +8,13 @@ food->motor and hidden->motor synapses learn by reward-modulated STDP from the r
 the scene sends when food is eaten.
 
 Run ``python samples/godot_foragers/make_genome.py`` to regenerate
-``brains/forager.json`` here and in ``samples/godot3_foragers/brains/``.
+``brains/forager.json`` (and ``forager_fast.json``, a second breed for mixed scenes) here
+and in ``samples/godot3_foragers/brains/``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from spikeforge.model import LIF, Circuit, FixedProbability, Pairs, Uniform, dumps
@@ -62,13 +64,23 @@ def forager() -> Circuit:
     return c
 
 
+def fast_forager() -> Circuit:
+    """A second breed for mixed scenes: the same circuit, named ``forager_fast``, with
+    livelier wheels (motor bias 17 mV instead of 16)."""
+    c = forager()
+    c.name = "forager_fast"
+    c.populations = [p if p.name != "motor" else replace(p, model=LIF(tau_m=15.0, bias=17.0))
+                     for p in c.populations]
+    return c
+
+
 def main() -> None:
-    text = dumps(forager()) + "\n"
     here = Path(__file__).resolve().parent
     for folder in (here / "brains", here.parent / "godot3_foragers" / "brains"):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "forager.json").write_text(text, encoding="utf-8")
-        print(f"wrote {folder / 'forager.json'}")
+        for circuit, name in ((forager(), "forager.json"), (fast_forager(), "forager_fast.json")):
+            (folder / name).write_text(dumps(circuit) + "\n", encoding="utf-8")
+            print(f"wrote {folder / name}")
 
 
 if __name__ == "__main__":

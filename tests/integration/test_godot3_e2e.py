@@ -54,18 +54,24 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _server(tmp: Path, args: list[str] | None = None) -> ServerProcess:
-    return start_server(tmp, genomes=[GENOME], backend=BACKEND, seed=SEED, args=args)
+    return start_server(tmp, genomes=[GENOME.parent], backend=BACKEND, seed=SEED, args=args)
 
 
-def _check_matches_python_client(tmp: Path, records: list[Record], agents: int) -> int:
-    """Replay each server session's records on a fresh server; returns frames compared."""
-    genome_text = GENOME.read_text(encoding="utf-8")
+def _check_matches_python_client(tmp: Path, records: list[Record], agents: int, mixed: bool = False) -> int:
+    """Replay each server session's records on a fresh server; returns frames compared.
+    ``mixed``: the scene gave every other agent the ``forager_fast`` genome (spawned second)."""
+    text = GENOME.read_text(encoding="utf-8")
+    if mixed:
+        fast = (GENOME.parent / "forager_fast.json").read_text(encoding="utf-8")
+        spawns = [(text, (agents + 1) // 2), (fast, agents // 2)]
+    else:
+        spawns = [(text, agents)]
     compared = 0
     for session in sorted({r.session for r in records}):
         recs = [r for r in records if r.session == session]
         srv = _server(tmp / f"replay-{session}")
         try:
-            got = replay(srv.host, srv.port, srv.token_path, genome_text, agents, recs, spike_population="motor")
+            got = replay(srv.host, srv.port, srv.token_path, spawns, recs, spike_population="motor")
         finally:
             srv.stop()
         for i, (rec, (act, spikes)) in enumerate(zip(recs, got, strict=True)):
@@ -150,7 +156,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     """Kill the server mid-run, start a new one on the same port: Godot reconnects, its
     agents get fresh brains, and both sessions match the Python client."""
     godot = godot3_binary()
-    agents, frames = 20, 360
+    agents, frames = 20, 360  # two breeds: two circuits, two layout groups
     server_dir = tmp_path / "server"
     srv = _server(server_dir)
     port = srv.port
@@ -168,7 +174,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     try:
         run = run_godot(godot, project, tmp_path, {
             "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
-            "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames),
+            "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_MIXED": "1",
             "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
         }, timeout=150, args=["--fixed-fps", "60"], on_line=on_line)
     finally:
@@ -187,7 +193,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     n_first = sum(1 for r in records if r.session == 1)
     assert 100 <= n_first < frames
     assert [r.session for r in records] == [1] * n_first + [2] * (frames - n_first)
-    assert _check_matches_python_client(tmp_path, records, agents) == frames
+    assert _check_matches_python_client(tmp_path, records, agents, mixed=True) == frames
 
 
 def test_resumes_the_session_after_a_dropped_connection(project: Path, tmp_path: Path) -> None:

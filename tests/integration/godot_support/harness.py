@@ -223,14 +223,14 @@ def read_records(path: Path) -> list[Record]:
     return out
 
 
-def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
+def replay(host: str, port: int, token_path: Path, spawns: list[tuple[str, int]],
            records: list[Record], spike_population: str = "") -> list[tuple[npt.NDArray[np.float32], int]]:
     """Replay ``records`` (one session) through the Python reference client on a fresh server.
 
-    Spawns ``count`` brains of the genome's circuit (ids 0..count-1 on a fresh server, as
-    Godot got them), subscribes to ``spike_population`` (when given) as the scene's
-    SpikeSignal nodes do, then for each record sends its rewards and its sensor array with
-    its frame time; returns (actuator array, spike count) per exchange.
+    ``spawns`` is the (genome JSON text, count) sequence the Godot side spawned, in its
+    order (so the brain ids match); subscribes to ``spike_population`` (when given) as the
+    scene's SpikeSignal nodes do, then for each record sends its rewards and its sensor
+    array with its frame time; returns (actuator array, spike count) per exchange.
     """
     from spikeforge.ipc.client import Client
     from spikeforge.ipc.protocol import RemoteError
@@ -238,8 +238,9 @@ def replay(host: str, port: int, token_path: Path, genome_text: str, count: int,
     out = []
     rejected: list[str] = []
     with Client.connect(host, port, token_file=token_path, name="python-replay") as client:
-        info = client.upload_genome(genome_text)
-        client.spawn(info.name, count)
+        for genome_text, count in spawns:
+            info = client.upload_genome(genome_text)
+            client.spawn(info.name, count)
         if spike_population:
             client.subscribe(spike_population, [])
         for rec in records:
