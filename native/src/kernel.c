@@ -134,6 +134,7 @@ struct sf_engine {
     int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
+    uint8_t *seg_inert; /* per segment, this advance: the lean variant applies */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
@@ -233,6 +234,7 @@ void sf_engine_free(sf_engine *e) {
     free(e->active_cum);
     free(e->gap_ptr);
     free(e->bseg_ptr);
+    free(e->seg_inert);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -259,6 +261,8 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->active_cum);
     free(e->gap_ptr);
     free(e->bseg_ptr);
+    free(e->seg_inert);
+    e->seg_inert = NULL;
     e->gap_ptr = NULL;
     e->bseg_ptr = NULL;
     e->segs = NULL;
@@ -312,7 +316,8 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     /* brain-major mode needs brains that never touch each other */
     e->gap_ptr = (int64_t *)calloc((size_t)(nb + 1), sizeof *e->gap_ptr);
     e->bseg_ptr = (int64_t *)calloc((size_t)(nb + 1), sizeof *e->bseg_ptr);
-    if (!e->gap_ptr || !e->bseg_ptr) goto oom;
+    e->seg_inert = (uint8_t *)calloc((size_t)(e->n_segs + 1), 1);
+    if (!e->gap_ptr || !e->bseg_ptr || !e->seg_inert) goto oom;
     for (int64_t q = 0, b = 0; b <= nb; b++) {
         while (q < e->n_segs && e->segs[q].brain < b) q++;
         e->bseg_ptr[b] = q;
@@ -612,6 +617,113 @@ typedef void (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, 
                           int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
 static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_m0_r1_e0, lif_g0_m0_r1_e1, lif_g0_m1_r0_e0, lif_g0_m1_r0_e1, lif_g0_m1_r1_e0, lif_g0_m1_r1_e1, lif_g1_m0_r0_e0, lif_g1_m0_r0_e1, lif_g1_m0_r1_e0, lif_g1_m0_r1_e1, lif_g1_m1_r0_e0, lif_g1_m1_r0_e1, lif_g1_m1_r1_e0, lif_g1_m1_r1_e1};
 
+/* The lean variant: LIF populations whose adaptation, habituation, modulator and burst
+   state is inert (parameters that never change it, and every value +0.0 / 0 at the start
+   of the advance, checked by seg_inert). Those four arrays keep their values bit for bit
+   through such steps (w*1 = w, theta*1 = theta, mod*1 + 0 = mod, +0 + 0 = +0, bursts stay
+   0), and the terms they feed are exact no-ops (vl - (+0)*0 = vl, vth + (+0) = vth, ie +
+   xe*1 = ie + xe), so they are neither read nor written: ~32 B less per neuron-step. No
+   gap junctions, no modulator channel. */
+#define SF_LIF_LEAN(NAME, RNG, EV)                                                                            \
+    SF_CLONES static void NAME(                                                                                \
+        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
+        const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
+        int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
+        const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f, int64_t bs0) {    \
+        const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                  \
+        const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvd = fp[SF_F_PVD];             \
+        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
+        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
+        const int32_t sure = excit >= 1.0f;                                                                    \
+        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO;                                   \
+        for (int64_t i = lo; i < hi; i++) {                                                                    \
+            float xe = (float)r0[i] * FIXED_INV;                                                               \
+            float xi = (float)r1[i] * FIXED_INV;                                                               \
+            r0[i] = 0;                                                                                         \
+            r1[i] = 0;                                                                                         \
+            float ie = IE[i] + xe;                                                                             \
+            float ii = II[i] + xi;                                                                             \
+            float v = V[i];                                                                                    \
+            int32_t hold = HOLD[i];                                                                            \
+            int32_t held = hold > 0;                                                                           \
+            float drive = (bias + IEXT[i]) + 0.0f;                                                             \
+            float vl = vrest + (v - vrest) * pvv;                                                              \
+            vl = vl + ie * pve;                                                                                \
+            vl = vl + ii * pvi;                                                                                \
+            vl = vl + drive * pvd;                                                                             \
+            float nv = held ? v : vl;                                                                          \
+            ie = ie * pee;                                                                                     \
+            ii = ii * pii;                                                                                     \
+            hold = held ? hold - 1 : hold;                                                                     \
+            int32_t above = (held == 0) & (nv >= vth);                                                         \
+            int32_t forced = 0;                                                                                \
+            if (EV) forced = FO[i] != 0;                                                                       \
+            if (RNG) {                                                                                         \
+                uint32_t local = (uint32_t)(i - bs0);                                                          \
+                float ue = uniform01(pre_e, local);                                                            \
+                float uf = uniform01(pre_f, local);                                                            \
+                above = above & (sure | (ue < excit));                                                         \
+                forced = forced | (uf < PF[i]);                                                                \
+            }                                                                                                  \
+            int32_t fire = above | ((held == 0) & forced);                                                     \
+            nv = fire ? vreset : nv;                                                                           \
+            int32_t consec = CONS[i];                                                                          \
+            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
+            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
+            int32_t cf = hit ? 0 : c1;                                                                         \
+            int32_t cn = held ? consec : 0;                                                                    \
+            consec = fire ? cf : cn;                                                                           \
+            int32_t hf = hit ? snooze : ref;                                                                   \
+            hold = fire ? hf : hold;                                                                           \
+            V[i] = nv;                                                                                         \
+            IE[i] = ie;                                                                                        \
+            II[i] = ii;                                                                                        \
+            HOLD[i] = hold;                                                                                    \
+            CONS[i] = consec;                                                                                  \
+            if (EV) FO[i] = 0;                                                                                 \
+            FL[i] = fire;                                                                                      \
+        }                                                                                                      \
+    }
+SF_LIF_LEAN(lean_r0_e0, 0, 0)
+SF_LIF_LEAN(lean_r0_e1, 0, 1)
+SF_LIF_LEAN(lean_r1_e0, 1, 0)
+SF_LIF_LEAN(lean_r1_e1, 1, 1)
+typedef void (*sf_lean_fn)(float *, float *, float *, const float *, const float *, int32_t *, int32_t *, uint8_t *,
+                           int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t,
+                           uint32_t, int64_t);
+static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1};
+
+static int bits_are(const float *restrict x, int64_t lo, int64_t hi, uint32_t bits) {
+    int bad = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        bad |= u != bits;
+    }
+    return !bad;
+}
+
+static int all_zero_i32(const int32_t *restrict x, int64_t lo, int64_t hi) {
+    int bad = 0;
+    for (int64_t i = lo; i < hi; i++) bad |= x[i] != 0;
+    return !bad;
+}
+
+/* Is segment sg inert for the lean variant (parameters and current state)? */
+static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg) {
+    const float *fp = net->fparams + (size_t)sg->pid * SF_NF;
+    const int32_t *ip = net->iparams + (size_t)sg->pid * SF_NI;
+    uint32_t vth_bits;
+    memcpy(&vth_bits, &fp[SF_F_VTHRESH], 4);
+    if (ip[SF_I_MODEL] != SF_MODEL_LIF || fp[SF_F_BURST_INV] != 0.0f || fp[SF_F_PWW] != 1.0f ||
+        fp[SF_F_WJUMP] != 0.0f || fp[SF_F_PVW] != 0.0f || fp[SF_F_PTH] != 1.0f || fp[SF_F_THJUMP] != 0.0f ||
+        fp[SF_F_PMOD] != 1.0f || fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 ||
+        e->has_mod || net->plast.enabled)
+        return 0;
+    return bits_are(net->w, sg->start, sg->end, 0u) && bits_are(net->theta, sg->start, sg->end, 0u) &&
+           bits_are(net->mod, sg->start, sg->end, 0u) && all_zero_i32(net->burst, sg->start, sg->end);
+}
+
 static int any_nonzero_u8(const uint8_t *restrict x, int64_t lo, int64_t hi) {
     int any = 0;
     for (int64_t i = lo; i < hi; i++) any |= x[i];
@@ -682,6 +794,12 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     if (!izh && binv == 0.0f && !PLEN(net)) {
         int rng = rng_excit || any_positive(PF, lo, hi);
         int ev = any_nonzero_u8(FO, lo, hi);
+        if (e->seg_inert[sg - e->segs]) {
+            LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp,
+                                                   ip, pre_e, pre_f, bs0);
+            tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+            return;
+        }
         sf_lif_fn fn = LIF_FAST[(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)];
         fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip,
            pre_e, pre_f, bs0);
@@ -1082,6 +1200,8 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
 
     encode_sensors(net, active);
     reset_actuators(net, active);
+    for (int64_t q = 0; q < e->n_segs; q++)
+        e->seg_inert[q] = (uint8_t)((!active || active[e->segs[q].brain]) && seg_inert(e, net, &e->segs[q]));
 
     sf_job job;
     job.e = e;

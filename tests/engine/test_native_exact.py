@@ -182,3 +182,19 @@ def test_close_frees_engine_and_relayout_keeps_state() -> None:
         old.advance(1, 0, None)
     assert np.array_equal(w.layout.neuron["v"][: v_before.size], v_before)
     w.step(5)
+
+
+def test_inert_state_shortcut_respects_written_state() -> None:
+    """Plain LIF populations skip their inert arrays only while those hold +0.0 / 0: state a
+    game writes (-0.0 too) makes them take the full path, still bit-exact with numpy."""
+    a, b = pair([lif_net()], count=2)
+    for w in (a, b):
+        S = w.layout.neuron
+        S["theta"][3] = np.float32(0.5)
+        S["w"][60] = np.float32(-0.0)
+        S["mod"][61] = np.float32(0.25)
+        S["burst"][62] = 2
+    sa, sb = drive(a, 10, 5), drive(b, 10, 5)
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
