@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.integration.godot_support.harness import GODOT3_ADDON, REPO, errors_in, godot3_binary, godot_env
+from tests.integration.godot_support.harness import (
+    GODOT3_ADDON,
+    REPO,
+    errors_in,
+    godot3_binary,
+    godot_env,
+    timeout_prefix,
+)
 
 from spikeforge.ipc import protocol as P
 
@@ -40,11 +47,11 @@ def test_godot3_nodes_in_a_real_engine(tmp_path: Path) -> None:
         "file_logging/enable_file_logging=false\n", encoding="utf-8")
     payload, res = _payload()
     env = godot_env(tmp_path, {"SPIKEFORGE_RESULT_HEX": payload.hex()})
-    check = subprocess.run([godot, "--path", str(project), "--check-only", "-s", "units.gd"], capture_output=True,
-                           text=True, timeout=60, env=env)
+    check = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s", "units.gd"],
+                           capture_output=True, text=True, timeout=70, env=env)
     assert check.returncode == 0 and not errors_in(check.stdout + check.stderr), check.stdout + check.stderr
-    proc = subprocess.run([godot, "--path", str(project), "-s", "units.gd"], capture_output=True, text=True,
-                          timeout=60, env=env)
+    proc = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "-s", "units.gd"],
+                          capture_output=True, text=True, timeout=70, env=env)
     out = proc.stdout
     assert "SPIKEFORGE_UNITS_DONE" in out, out[-3000:] + proc.stderr[-3000:]
     assert not [line for line in (out + proc.stderr).splitlines() if "SCRIPT ERROR" in line], proc.stderr[-3000:]

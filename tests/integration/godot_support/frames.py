@@ -27,6 +27,7 @@ from tests.integration.godot_support.harness import (
     REPO,
     errors_in,
     godot_env,
+    timeout_prefix,
 )
 
 RUNNER = REPO / "tests" / "integration" / "godot3_codec" / "run_cases.gd"
@@ -66,12 +67,12 @@ def run_godot3_codec(godot: str, tmp: Path) -> dict[str, bytes]:
         'config_version=4\n\n[application]\n\nconfig/name="codec"\n\n[debug]\n\n'
         "file_logging/enable_file_logging=false\n", encoding="utf-8")
     env = godot_env(tmp, {"SPIKEFORGE_CASES": str(FRAMES_DIR / "cases.json")})
-    check = subprocess.run([godot, "--path", str(project), "--check-only", "-s", "run_cases.gd"],
-                           capture_output=True, text=True, timeout=60, env=env)
+    check = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s",
+                            "run_cases.gd"], capture_output=True, text=True, timeout=70, env=env)
     if check.returncode != 0 or errors_in(check.stdout + check.stderr):
         raise RuntimeError(f"run_cases.gd does not parse:\n{check.stdout}\n{check.stderr}")
-    proc = subprocess.run([godot, "--path", str(project), "-s", "run_cases.gd"], capture_output=True,
-                          text=True, timeout=60, env=env)
+    proc = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "-s", "run_cases.gd"],
+                          capture_output=True, text=True, timeout=70, env=env)
     out = proc.stdout + proc.stderr
     if errors_in(out) or "SPIKEFORGE_CODEC_DONE" not in proc.stdout:
         raise RuntimeError(f"the Godot 3 codec run failed (rc={proc.returncode}):\n{out[-4000:]}")

@@ -72,6 +72,12 @@ def copy_project(src: Path, dest: Path) -> Path:
     return dest
 
 
+def timeout_prefix(seconds: float) -> list[str]:
+    """``timeout -k 5 N`` (coreutils) when available, so a hung Godot is killed by the OS."""
+    exe = shutil.which("timeout")
+    return [exe, "-k", "5", str(int(seconds))] if exe else []
+
+
 def errors_in(output: str) -> list[str]:
     """Lines of Godot output that report a script error."""
     return [line for line in output.splitlines() if any(m in line for m in ERROR_MARKERS)]
@@ -85,8 +91,8 @@ def check_scripts(godot: str, project: Path, tmp: Path, only: list[str] | None =
         rel = script.relative_to(project).as_posix()
         if only is not None and rel not in only:
             continue
-        proc = subprocess.run([godot, "--path", str(project), "--check-only", "-s", rel], capture_output=True,
-                              text=True, timeout=60, env=godot_env(tmp))
+        proc = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s", rel],
+                              capture_output=True, text=True, timeout=70, env=godot_env(tmp))
         out = proc.stdout + proc.stderr
         if proc.returncode != 0 or errors_in(out):
             failures[rel] = "\n".join(errors_in(out)) or out[-2000:]
@@ -137,7 +143,8 @@ def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], t
     ``on_line`` is called with each stdout line as it arrives (to act during the run,
     e.g. restart the server). Marker lines (``SPIKEFORGE_XXX rest``) are collected.
     """
-    cmd = [godot, "--path", str(project), *(args or [])]
+    # `timeout` as well as our own deadline: Godot dies even if this Python process does
+    cmd = [*timeout_prefix(timeout + 10), godot, "--path", str(project), *(args or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=godot_env(tmp, env_extra), start_new_session=True)
     out_lines: list[str] = []
