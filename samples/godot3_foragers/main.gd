@@ -15,6 +15,7 @@ extends Node2D
 #   SPIKEFORGE_LEARNING                     0: switch plasticity off for this client's brains
 #   SPIKEFORGE_SPIKES                       0: remove the foragers' SpikeSignal nodes
 #   SPIKEFORGE_MIXED                        1: every other forager gets the forager_fast brain
+#                                           (and no SpikeSignal)
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
 # It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
@@ -105,9 +106,10 @@ func _ready() -> void:
 		f.position = Vector2(rng.randf_range(arena.position.x + 40, arena.end.x - 40),
 			rng.randf_range(arena.position.y + 40, arena.end.y - 40))
 		f.rotation = rng.randf_range(-PI, PI)
-		if OS.get_environment("SPIKEFORGE_MIXED") == "1" and i % 2 == 1:  # two breeds, two circuits
+		var fast = OS.get_environment("SPIKEFORGE_MIXED") == "1" and i % 2 == 1
+		if fast:  # two breeds, two circuits; only the first breed listens to its spikes
 			f.get_node("BrainAgent").genome_file = "res://brains/forager_fast.json"
-		if OS.get_environment("SPIKEFORGE_SPIKES") == "0":  # no spike subscription (benchmarks)
+		if OS.get_environment("SPIKEFORGE_SPIKES") == "0" or fast:  # no SpikeSignal node
 			var spikes = f.get_node("MotorSpikes")
 			f.remove_child(spikes)
 			spikes.free()

@@ -64,14 +64,17 @@ def _check_matches_python_client(tmp: Path, records: list[Record], agents: int, 
     if mixed:
         fast = (GENOME.parent / "forager_fast.json").read_text(encoding="utf-8")
         spawns = [(text, (agents + 1) // 2), (fast, agents // 2)]
+        listening: list[int] | None = list(range((agents + 1) // 2))  # only the first breed
     else:
         spawns = [(text, agents)]
+        listening = None
     compared = 0
     for session in sorted({r.session for r in records}):
         recs = [r for r in records if r.session == session]
         srv = _server(tmp / f"replay-{session}")
         try:
-            got = replay(srv.host, srv.port, srv.token_path, spawns, recs, spike_population="motor")
+            got = replay(srv.host, srv.port, srv.token_path, spawns, recs, spike_population="motor",
+                         spike_brains=listening)
         finally:
             srv.stop()
         for i, (rec, (act, spikes)) in enumerate(zip(recs, got, strict=True)):
@@ -193,6 +196,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
     n_first = sum(1 for r in records if r.session == 1)
     assert 100 <= n_first < frames
     assert [r.session for r in records] == [1] * n_first + [2] * (frames - n_first)
+    assert sum(r.spikes for r in records) > 0  # the first breed's SpikeSignal nodes got spikes
     assert _check_matches_python_client(tmp_path, records, agents, mixed=True) == frames
 
 

@@ -231,12 +231,14 @@ def read_records(path: Path) -> list[Record]:
 
 
 def replay(host: str, port: int, token_path: Path, spawns: list[tuple[str, int]],
-           records: list[Record], spike_population: str = "") -> list[tuple[npt.NDArray[np.float32], int]]:
+           records: list[Record], spike_population: str = "",
+           spike_brains: list[int] | None = None) -> list[tuple[npt.NDArray[np.float32], int]]:
     """Replay ``records`` (one session) through the Python reference client on a fresh server.
 
     ``spawns`` is the (genome JSON text, count) sequence the Godot side spawned, in its
-    order (so the brain ids match); subscribes to ``spike_population`` (when given) as the
-    scene's SpikeSignal nodes do, then for each record sends its rewards and its sensor
+    order (so the brain ids match); subscribes to ``spike_population`` (when given) of
+    ``spike_brains`` (None: all) as the scene's SpikeSignal nodes do, then for each record
+    sends its rewards and its sensor
     array with its frame time; returns (actuator array, spike count) per exchange.
     """
     from spikeforge.ipc.client import Client
@@ -249,7 +251,7 @@ def replay(host: str, port: int, token_path: Path, spawns: list[tuple[str, int]]
             info = client.upload_genome(genome_text)
             client.spawn(info.name, count)
         if spike_population:
-            client.subscribe(spike_population, [])
+            client.subscribe(spike_population, spike_brains or [])
         for rec in records:
             if rec.reward_ids.size:
                 try:

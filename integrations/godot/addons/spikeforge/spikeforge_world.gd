@@ -81,6 +81,7 @@ var _actuator_plan: Array = []
 var _spike_nodes: Dictionary = {}
 var _subscriptions: Dictionary = {}
 var _failed_subscriptions: Dictionary = {}
+var _sub_of: Dictionary = {}
 var _rewards_supported: bool = true
 var _sensor_floats: int = 0
 var _bad_sensors: Dictionary = {}
@@ -380,17 +381,38 @@ func _sync_agents() -> Dictionary:
 	return {}
 
 
+# One subscription per population, listing exactly the brains that have a listener for
+# it (the server filters, so brains nobody listens to cost nothing); re-subscribed when
+# that set changes (after spawns and despawns).
 func _ensure_subscriptions() -> Dictionary:
 	var wanted := {}
 	for id: int in _spike_nodes:
 		for node: Node in _spike_nodes[id]:
-			wanted[String(node.get(&"population"))] = true
-	for population: String in wanted:
-		if _subscriptions.values().has(population) or _failed_subscriptions.has(population):
+			var population := String(node.get(&"population"))
+			if not wanted.has(population):
+				wanted[population] = []
+			if not wanted[population].has(id):
+				wanted[population].append(id)
+	for population: String in _sub_of.keys():
+		var current: Dictionary = _sub_of[population]
+		var ids: Array = wanted.get(population, [])
+		ids.sort()
+		if current["ids"] == ids:
 			continue
 		var seq := _client.next_seq()
+		var reply := _client.request(SpikeforgeProtocol.unsubscribe(seq, int(current["sub_id"])))
+		if reply.has("error") and not _client.is_connected_to_server():
+			return reply
+		_subscriptions.erase(current["sub_id"])
+		_sub_of.erase(population)
+	for population: String in wanted:
+		if _sub_of.has(population) or _failed_subscriptions.has(population):
+			continue
+		var ids: Array = wanted[population]
+		ids.sort()
+		var seq := _client.next_seq()
 		var reply := _client.request(
-			SpikeforgeProtocol.subscribe(seq, population, PackedInt32Array())
+			SpikeforgeProtocol.subscribe(seq, population, PackedInt32Array(ids))
 		)
 		if reply.has("error"):
 			push_error("SpikeforgeWorld: subscribe %s: %s" % [population, reply["error"]])
@@ -398,8 +420,9 @@ func _ensure_subscriptions() -> Dictionary:
 				return reply
 			_failed_subscriptions[population] = true
 			continue
-		var sub := SpikeforgeProtocol.decode_subscribed(reply["payload"])
-		_subscriptions[sub["sub_id"]] = population
+		var sub_id: int = SpikeforgeProtocol.decode_subscribed(reply["payload"])["sub_id"]
+		_subscriptions[sub_id] = population
+		_sub_of[population] = {"sub_id": sub_id, "ids": ids}
 	return {}
 
 
@@ -548,6 +571,7 @@ func _forget_brains() -> void:
 	_uploaded = {}
 	_subscriptions = {}
 	_failed_subscriptions = {}
+	_sub_of = {}
 	_spike_nodes = {}
 	_sensor_plan = []
 	_actuator_plan = []

@@ -72,6 +72,7 @@ var _actuator_plan = []
 var _spike_nodes = {}
 var _subscriptions = {}
 var _failed_subscriptions = {}
+var _sub_of = {}
 var _rewards_supported = true
 var _sensor_floats = 0
 var _bad_sensors = {}
@@ -351,22 +352,44 @@ func _sync_agents() -> Dictionary:
 	return {}
 
 
+# One subscription per population, listing exactly the brains that have a listener for
+# it (the server filters, so brains nobody listens to cost nothing); re-subscribed when
+# that set changes (after spawns and despawns).
 func _ensure_subscriptions() -> Dictionary:
 	var wanted = {}
 	for id in _spike_nodes:
 		for node in _spike_nodes[id]:
-			wanted[str(node.population)] = true
-	for population in wanted:
-		if population in _subscriptions.values() or _failed_subscriptions.has(population):
+			var population = str(node.population)
+			if not wanted.has(population):
+				wanted[population] = []
+			if not id in wanted[population]:
+				wanted[population].append(id)
+	for population in _sub_of.keys():
+		var current = _sub_of[population]
+		var ids = wanted.get(population, [])
+		ids.sort()
+		if current["ids"] == ids:
 			continue
-		var reply = _client.request(Proto.subscribe(_client.next_seq(), population, PoolIntArray()))
+		var reply = _client.request(Proto.unsubscribe(_client.next_seq(), current["sub_id"]))
+		if reply.has("error") and not _client.is_connected_to_server():
+			return reply
+		_subscriptions.erase(current["sub_id"])
+		_sub_of.erase(population)
+	for population in wanted:
+		if _sub_of.has(population) or _failed_subscriptions.has(population):
+			continue
+		var ids = wanted[population]
+		ids.sort()
+		var reply = _client.request(Proto.subscribe(_client.next_seq(), population, PoolIntArray(ids)))
 		if reply.has("error"):
 			push_error("SpikeforgeWorld: subscribe %s: %s" % [population, reply["error"]])
 			if not _client.is_connected_to_server():
 				return reply
 			_failed_subscriptions[population] = true
 			continue
-		_subscriptions[Proto.decode_subscribed(reply["payload"])["sub_id"]] = population
+		var sub_id = Proto.decode_subscribed(reply["payload"])["sub_id"]
+		_subscriptions[sub_id] = population
+		_sub_of[population] = {"sub_id": sub_id, "ids": ids}
 	return {}
 
 
@@ -517,6 +540,7 @@ func _forget_brains() -> void:
 	_uploaded = {}
 	_subscriptions = {}
 	_failed_subscriptions = {}
+	_sub_of = {}
 	_spike_nodes = {}
 	_sensor_plan = []
 	_actuator_plan = []
