@@ -1,14 +1,20 @@
 /*
  * The step of docs/semantics.md in C99, bit for bit the same as
  * sdk/spikeforge/engine/numpy_backend.py (same float32 operations in the same
- * order; build without fast-math and with -ffp-contract=off).
+ * order; built without fast-math and with -ffp-contract=off).
  *
  * One call (sf_engine_advance) encodes sensors, runs n steps and decodes the
- * actuators. Inside a step every thread owns a contiguous range of the active
- * neurons: it updates them (one SoA loop per run of neurons sharing a parameter
- * set, so parameters are scalars), collects its spikes, and after a barrier
- * propagates them into the delay ring with integer atomics. Integer sums do not
- * depend on order, so spikes and state are identical for any thread count.
+ * actuators. The neurons are visited in *segments*: runs of one brain sharing one
+ * parameter set, so parameters are scalars and plain LIF runs take a branch-free
+ * loop the compiler vectorizes (AVX2 and baseline clones; a lean variant when the
+ * adaptation/habituation/modulator/burst state is inert). Two orders:
+ *   - brain-major (brains never touch each other): each thread takes whole brains
+ *     and runs all n steps of one brain while it is in cache; no barriers;
+ *   - step-major (one big brain, or cross-brain tables): each thread owns a
+ *     contiguous range of neurons; per step it updates them, then after a barrier
+ *     propagates its spikes into the delay ring with integer atomics.
+ * Integer sums do not depend on order, so spikes and state are identical for any
+ * thread count and either order (the spike list is merged into step, neuron order).
  */
 #define _GNU_SOURCE
 #include "spikeforge_abi.h"
