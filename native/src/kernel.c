@@ -34,6 +34,9 @@
 #define PURPOSE_EXCITABILITY 1u
 #define PURPOSE_FORCE 2u
 #define PLEN(net) ((net)->plast.enabled)
+#define SEG_INERT 1 /* the lean LIF variant applies */
+#define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
+#define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t mix32(uint32_t x) {
@@ -140,7 +143,7 @@ struct sf_engine {
     int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
-    uint8_t *seg_inert; /* per segment, this advance: the lean variant applies */
+    uint8_t *seg_inert; /* per segment, this advance: SEG_INERT | SEG_PFORCE | SEG_EVENT */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
@@ -501,7 +504,7 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
 /* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
    no FMA, no reassociation, only wider vectors of the same operations). */
 #define SF_LIF_FAST(NAME, GAPS, MODCH, RNG, EV)                                                                  \
-    SF_CLONES static void NAME(                                                                                \
+    SF_CLONES static int64_t NAME(                                                                             \
         float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,       \
         float *restrict MOD, const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD,      \
         int32_t *restrict CONS, int32_t *restrict BUR, uint8_t *restrict FO, int32_t *restrict FL,             \
@@ -518,6 +521,7 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
         const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
         const int32_t sure = excit >= 1.0f;                                                                    \
         (void)PF; (void)r2; (void)ACC; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)excit;             \
+        int32_t nf = 0;                                                                                        \
         for (int64_t i = lo; i < hi; i++) {                                                                    \
             float xe = (float)r0[i] * FIXED_INV;                                                               \
             float xi = (float)r1[i] * FIXED_INV;                                                               \
@@ -593,7 +597,9 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
             BUR[i] = burst;                                                                                    \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire | bspike;                                                                             \
+            nf |= fire | bspike;                                                                               \
         }                                                                                                      \
+        return nf;                                                                                             \
     }
 
 /* The common case, branch-free so the compiler vectorizes it: LIF without bursts or
@@ -618,7 +624,7 @@ SF_LIF_FAST(lif_g1_m1_r0_e1, 1, 1, 0, 1)
 SF_LIF_FAST(lif_g1_m1_r1_e0, 1, 1, 1, 0)
 SF_LIF_FAST(lif_g1_m1_r1_e1, 1, 1, 1, 1)
 
-typedef void (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
+typedef int64_t (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
                           int32_t *, int32_t *, int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int32_t *,
                           int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
 static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_m0_r1_e0, lif_g0_m0_r1_e1, lif_g0_m1_r0_e0, lif_g0_m1_r0_e1, lif_g0_m1_r1_e0, lif_g0_m1_r1_e1, lif_g1_m0_r0_e0, lif_g1_m0_r0_e1, lif_g1_m0_r1_e0, lif_g1_m0_r1_e1, lif_g1_m1_r0_e0, lif_g1_m1_r0_e1, lif_g1_m1_r1_e0, lif_g1_m1_r1_e1};
@@ -631,7 +637,7 @@ static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_
    xe*1 = ie + xe), so they are neither read nor written: ~32 B less per neuron-step. No
    gap junctions, no modulator channel. */
 #define SF_LIF_LEAN(NAME, RNG, EV)                                                                            \
-    SF_CLONES static void NAME(                                                                                \
+    SF_CLONES static int64_t NAME(                                                                             \
         float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
         const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
         int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
@@ -689,12 +695,13 @@ static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
         }                                                                                                      \
+        return 1; /* a count folded into this loop stops vectorization; the caller scans FL */                 \
     }
 SF_LIF_LEAN(lean_r0_e0, 0, 0)
 SF_LIF_LEAN(lean_r0_e1, 0, 1)
 SF_LIF_LEAN(lean_r1_e0, 1, 0)
 SF_LIF_LEAN(lean_r1_e1, 1, 1)
-typedef void (*sf_lean_fn)(float *, float *, float *, const float *, const float *, int32_t *, int32_t *, uint8_t *,
+typedef int64_t (*sf_lean_fn)(float *, float *, float *, const float *, const float *, int32_t *, int32_t *, uint8_t *,
                            int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t,
                            uint32_t, int64_t);
 static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1};
@@ -784,7 +791,8 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     const int rng_excit = !(excit >= 1.0f);
     const uint32_t key = net->brain_key[b];
     const uint32_t pre_e = rng_excit ? brain_stream(key, bstep, PURPOSE_EXCITABILITY) : 0u;
-    const uint32_t pre_f = brain_stream(key, bstep, PURPOSE_FORCE);
+    const uint8_t segf = e->seg_inert[sg - e->segs];
+    const uint32_t pre_f = (segf & SEG_PFORCE) ? brain_stream(key, bstep, PURPOSE_FORCE) : 0u;
     const int64_t bs0 = net->brain_start[b];
     const int gaps = e->n_gap > 0;
     float *restrict V = net->v, *restrict IE = net->ie, *restrict II = net->ii, *restrict W = net->w;
@@ -798,18 +806,18 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
     if (!izh && binv == 0.0f && !PLEN(net)) {
-        int rng = rng_excit || any_positive(PF, lo, hi);
-        int ev = any_nonzero_u8(FO, lo, hi);
-        if (e->seg_inert[sg - e->segs]) {
-            LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp,
-                                                   ip, pre_e, pre_f, bs0);
-            tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
-            return;
+        int rng = rng_excit || (segf & SEG_PFORCE);
+        int ev = (segf & SEG_EVENT) != 0;
+        int64_t fired; /* nonzero when some neuron spiked */
+        if (segf & SEG_INERT) {
+            fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
+                                                           hi, fp, ip, pre_e, pre_f, bs0);
+        } else {
+            sf_lif_fn fn = LIF_FAST[(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)];
+            fired = fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp,
+                       ip, pre_e, pre_f, bs0);
         }
-        sf_lif_fn fn = LIF_FAST[(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)];
-        fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp, ip,
-           pre_e, pre_f, bs0);
-        tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+        if (fired) tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
         return;
     }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
@@ -1206,8 +1214,18 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
 
     encode_sensors(net, active);
     reset_actuators(net, active);
-    for (int64_t q = 0; q < e->n_segs; q++)
-        e->seg_inert[q] = (uint8_t)((!active || active[e->segs[q].brain]) && seg_inert(e, net, &e->segs[q]));
+    /* per-segment facts that hold for the whole advance: pforce and force_once change only in
+       encode_sensors (above) and the kernel only clears force_once; inert state stays inert */
+    for (int64_t q = 0; q < e->n_segs; q++) {
+        const sf_segment *sg = &e->segs[q];
+        if (active && !active[sg->brain]) {
+            e->seg_inert[q] = 0;
+            continue;
+        }
+        e->seg_inert[q] = (uint8_t)((seg_inert(e, net, sg) ? SEG_INERT : 0) |
+                                    (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
+                                    (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
+    }
 
     sf_job job;
     job.e = e;
