@@ -79,6 +79,9 @@ SF_API void sf_world_destroy(sf_world *w);
 
 /* Encode sensors, run n_steps (>= 1) steps of every brain, decode actuators, report spikes. */
 SF_API int sf_world_run(sf_world *w, int64_t n_steps);
+/* By default a world uses up to all cores, one thread per 32,768 neurons. This forces up to
+   `threads` threads (capped by the cores found at load) even for small worlds. Results do
+   not depend on the thread count. */
 SF_API int sf_world_set_threads(sf_world *w, int threads);
 SF_API void sf_world_set_spike_callback(sf_world *w, sf_spike_fn fn, void *user);
 /* 0 = learning paused (traces still evolve), 1 = on. */

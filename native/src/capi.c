@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_RECORDS 256
 #define N_GROUP_I 9
@@ -307,7 +308,8 @@ SF_API int sf_world_load_memory(const void *data, size_t size, sf_world **out) {
     int rc = parse(w, (const unsigned char *)data, size);
     if (rc == SF_OK) rc = assemble_net(w);
     if (rc == SF_OK) {
-        w->eng = sf_engine_new(4);
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        w->eng = sf_engine_new(cores < 1 ? 1 : cores > 256 ? 256 : (int)cores); /* all cores by default */
         if (!w->eng) rc = seterr(SF_ERR_NOMEM, "out of memory creating the engine");
         else if (sf_engine_prepare(w->eng, &w->net) != 0) rc = seterr(SF_ERR_NOMEM, "%s", sf_engine_error(w->eng));
     }
@@ -366,7 +368,7 @@ SF_API int sf_world_run(sf_world *w, int64_t n_steps) {
 
 SF_API int sf_world_set_threads(sf_world *w, int threads) {
     if (!w || threads < 1) return seterr(SF_ERR_ARG, "sf_world_set_threads: threads must be >= 1");
-    sf_engine_set_threads(w->eng, threads, 1);
+    sf_engine_set_threads(w->eng, threads, 1); /* at most the cores found at load time */
     return SF_OK;
 }
 
