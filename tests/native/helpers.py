@@ -17,16 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 
 
-def build(*targets: str, san: bool = False) -> Path:
-    """``make -C native [SAN=1] targets``; return the build directory."""
+def build(*targets: str, san: bool = False, tsan: bool = False) -> Path:
+    """``make -C native [SAN=1|TSAN=1] targets``; return the build directory."""
     if shutil.which("make") is None or shutil.which("cc") is None:
         pytest.skip("make and a C compiler are needed")
     cmd = ["make", "-s", "-C", str(NATIVE), *targets]
-    if san:
-        cmd.insert(4, "SAN=1")
+    if san or tsan:
+        cmd.insert(4, "SAN=1" if san else "TSAN=1")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    return NATIVE / ("build-san" if san else "build")
+    return NATIVE / ("build-san" if san else "build-tsan" if tsan else "build")
 
 
 def make_world(seed: int = 4, count: int = 2) -> World:

@@ -27,3 +27,30 @@ def test_host_and_loader_fuzz_clean_under_asan_ubsan(tmp_path: Path) -> None:
     assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr
     ok, rejected = (int(x.split("=")[1]) for x in r.stdout.split()[1:3])
     assert rejected > 500 and ok > 0  # most mutations are caught; the rest run cleanly
+
+
+def test_threads_clean_under_tsan(tmp_path: Path) -> None:
+    """Two threads inside one brain (barriers, atomic ring adds, learning phases) and across
+    brains, under ThreadSanitizer (ASLR off for this process: TSan's shadow layout)."""
+    import shutil
+
+    from tests.engine.native_nets import feature_net, learning_net
+
+    from spikeforge import World
+    from spikeforge.engine.export import export_world
+
+    setarch = shutil.which("setarch")
+    if setarch is None:
+        pytest.skip("setarch (util-linux) is needed to run TSan with ASLR off")
+    bdir = build("fuzz", tsan=True)
+    files = []
+    for name, circ in (("learn", learning_net()), ("feat", feature_net())):
+        w = World(dt=0.001, backend="numpy", seed=3)
+        w.spawn(circ, count=1)
+        files.append(export_world(w, tmp_path / f"{name}.sfb"))
+    files.append(exported(tmp_path)[0])  # several brains: brain-major threads
+    for f in files:
+        r = subprocess.run([setarch, os.uname().machine, "-R", str(bdir / "fuzz_loader"), str(f), "120", "3"],
+                           capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "TSAN_OPTIONS": "halt_on_error=1"})
+        assert r.returncode == 0 and "WARNING: ThreadSanitizer" not in r.stderr, r.stdout + r.stderr[-4000:]
