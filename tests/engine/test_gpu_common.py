@@ -12,18 +12,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.engine.native_nets import feature_net  # the same feature network the native tests use
 
 from spikeforge import World
 from spikeforge.model import (
     LIF,
-    AdaptiveLIF,
     Circuit,
     FixedInDegree,
     FixedProbability,
-    Izhikevich,
-    ModulatedLIF,
     Normal,
-    OneToOne,
     Uniform,
 )
 
@@ -70,40 +67,6 @@ def lif_net() -> Circuit:
     c.connect("e", "e", FixedProbability(0.2), weight=Uniform(0.5, 3.0), delay=(1, 4))
     c.connect("e", "i", FixedInDegree(8), weight=2.0, delay=2)
     c.connect("i", "e", FixedProbability(0.3), weight=Normal(-4.0, 1.0), delay=1)
-    return c
-
-
-def feature_net() -> Circuit:
-    """Adaptation, modulation, bursts, habituation, excitability, snooze, gap junctions,
-    Izhikevich, all four sensor kinds and all three actuator kinds."""
-    c = Circuit("features")
-    c.add_population("sense", 12, LIF(bias=0.0, t_ref=1.0))
-    c.add_population("cur", 6, LIF(bias=2.0))
-    c.add_population("gauss", 10, LIF())
-    c.add_population("evt", 4, LIF())
-    c.add_population("adapt", 20, AdaptiveLIF(bias=18.0, b=1.5, tau_w=50.0), v_init=(-70.0, -52.0))
-    c.add_population("modl", 16, ModulatedLIF(bias=16.0, burst_overshoot=0.5, burst_max=3, habituation=0.5,
-                                              consec_limit=3, snooze=4.0, excitability=0.7),
-                     v_init=(-65.0, -50.0))
-    c.add_population("izh", 12, Izhikevich(bias=8.0), v_init=(-70.0, -60.0))
-    c.add_population("out", 9, LIF(bias=5.0))
-    c.connect("sense", "adapt", FixedProbability(0.5), weight=Uniform(1.0, 4.0), delay=(1, 3))
-    c.connect("cur", "modl", FixedProbability(0.5), weight=3.0, delay=1)
-    c.connect("gauss", "izh", FixedProbability(0.5), weight=Uniform(2.0, 6.0), delay=2)
-    c.connect("evt", "out", FixedProbability(0.7), weight=6.0, delay=1)
-    c.connect("adapt", "modl", FixedProbability(0.3), weight=Uniform(0.5, 2.5), delay=(1, 5))
-    c.connect("modl", "modl", FixedProbability(0.3), weight=0.4, kind="modulatory", delay=2)
-    c.connect("izh", "out", FixedProbability(0.4), weight=Normal(3.0, 1.0), delay=(1, 3))
-    c.connect("modl", "adapt", FixedProbability(0.3), weight=-3.0, delay=1)
-    c.connect("adapt", "adapt", OneToOne(), weight=0.05, kind="electrical")
-    c.connect("izh", "izh", FixedProbability(0.2), weight=0.1, kind="electrical")
-    c.add_sensor("eyes", "sense", channels=3, kind="poisson", low=0.0, high=1.0, max_rate=300.0)
-    c.add_sensor("push", "cur", channels=2, kind="current", low=-1.0, high=1.0, gain=30.0)
-    c.add_sensor("angle", "gauss", channels=2, kind="gaussian", low=-1.0, high=1.0, max_rate=400.0, sigma=0.2)
-    c.add_sensor("bump", "evt", channels=4, kind="event")
-    c.add_actuator("speed", "out", channels=3, kind="rate")
-    c.add_actuator("dir", "modl", channels=4, kind="population_vector", low=-1.0, high=1.0)
-    c.add_actuator("pick", "adapt", channels=5, kind="wta")
     return c
 
 

@@ -61,6 +61,17 @@ SENSOR_KIND_ID = {k: i for i, k in enumerate(SENSOR_KINDS)}
 ACTUATOR_KIND_ID = {"rate": 0, "population_vector": 1, "wta": 2}
 
 
+def expand_ranges(starts: I64, ends: I64) -> tuple[I64, I64]:
+    """Concatenate ``range(starts[i], ends[i])``; also return the owner ``i`` of each element."""
+    lens = (ends - starts).astype(np.int64)
+    total = int(lens.sum())
+    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
+    if total == 0:
+        return np.zeros(0, np.int64), owner
+    first = np.cumsum(lens) - lens
+    return starts[owner] + (np.arange(total, dtype=np.int64) - first[owner]), owner
+
+
 @dataclass
 class PrototypeInfo:
     """A compiled circuit: everything shared by the brains spawned from it."""

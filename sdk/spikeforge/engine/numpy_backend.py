@@ -19,7 +19,7 @@ import numpy.typing as npt
 from spikeforge.engine import params as P
 from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
-from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup
+from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup, expand_ranges
 from spikeforge.engine.plasticity import PlasticityCache, learn_step
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 
@@ -44,17 +44,6 @@ def quantize(x: F32) -> I32:
     y = np.where(y < -FIXED_LIMIT, -FIXED_LIMIT, y)
     q: I32 = np.rint(y).astype(np.int32)
     return q
-
-
-def expand_ranges(starts: I64, ends: I64) -> tuple[I64, I64]:
-    """Concatenate ``range(starts[i], ends[i])``; also return the owner ``i`` of each element."""
-    lens = (ends - starts).astype(np.int64)
-    total = int(lens.sum())
-    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
-    if total == 0:
-        return np.zeros(0, np.int64), owner
-    first = np.cumsum(lens) - lens
-    return starts[owner] + (np.arange(total, dtype=np.int64) - first[owner]), owner
 
 
 def clip_sensor(x: F32, lo: np.float32, hi: np.float32) -> F32:

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from spikeforge.engine.layout import Layout
+from spikeforge.engine.layout import Layout, expand_ranges
 from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
 
 F32 = npt.NDArray[np.float32]
@@ -249,17 +249,6 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     )
 
 
-def _expand(starts: I64, ends: I64) -> tuple[I64, I64]:
-    """Concatenated ``range(starts[i], ends[i])`` and the owner ``i`` of each element."""
-    lens = (ends - starts).astype(np.int64)
-    total = int(lens.sum())
-    owner = np.repeat(np.arange(lens.size, dtype=np.int64), lens)
-    if total == 0:
-        return np.zeros(0, np.int64), owner
-    first = np.cumsum(lens) - lens
-    return starts[owner] + (np.arange(total, dtype=np.int64) - first[owner]), owner
-
-
 def clip(x: F32, lo: F32, hi: F32) -> F32:
     """``x < lo ? lo : x`` then ``x > hi ? hi : x`` (NaN passes through)."""
     y = np.where(x < lo, lo, x)
@@ -320,11 +309,11 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
         if pc.any_events and spk.size:
             src = spk[on_b[brain_of[spk]]]
             # a) depression at pre spikes (STDP and reward-STDP rows)
-            rows, _ = _expand(L.row_ptr[src], L.row_ptr[src + 1])
+            rows, _ = expand_ranges(L.row_ptr[src], L.row_ptr[src + 1])
             rk = pc.row_kind[rows]
             rows = rows[(rk == KIND_STDP) | (rk == KIND_RSTDP)]
             if rows.size:
-                syn, rown = _expand(L.row_syn[rows], L.row_syn[rows + 1])
+                syn, rown = expand_ranges(L.row_syn[rows], L.row_syn[rows + 1])
                 proj = L.row_proj[rows][rown]
                 post = L.synapse["post"][syn]
                 wy = w[syn]
@@ -337,7 +326,7 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 s2 = syn[~k1]
                 elig[s2] = elig[s2] - d[~k1]
             # b) potentiation at post spikes (all plastic synapses onto the spiking neuron)
-            idx, _ = _expand(pc.in_ptr[src], pc.in_ptr[src + 1])
+            idx, _ = expand_ranges(pc.in_ptr[src], pc.in_ptr[src + 1])
             if idx.size:
                 syn = pc.in_syn[idx]
                 proj = pc.in_proj[idx]
@@ -369,7 +358,7 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
             due &= active
         bdue = np.flatnonzero(due)
         if bdue.size:
-            idx, own = _expand(pc.rs_ptr[bdue], pc.rs_ptr[bdue + 1])
+            idx, own = expand_ranges(pc.rs_ptr[bdue], pc.rs_ptr[bdue + 1])
             if idx.size:
                 syn = pc.rs_syn[idx]
                 proj = pc.rs_proj[idx]
@@ -381,7 +370,7 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 w[syn] = np.where(on_b[bdue][own], wn, wy)
                 elig[syn] = c * pf[proj, PF_CDECAY]
             L.dopamine_sum[bdue] = np.float32(0.0)
-            nrn, _ = _expand(L.brain_start[bdue], L.brain_start[bdue + 1])
+            nrn, _ = expand_ranges(L.brain_start[bdue], L.brain_start[bdue + 1])
             S["msum"][nrn] = np.float32(0.0)
 
 
@@ -396,7 +385,7 @@ def projection_synapses(layout: Layout, brain: int, proj_global: int) -> I64:
     r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
     rows = np.arange(r0, r1, dtype=np.int64)
     rows = rows[L.row_proj[r0:r1] == proj_global]
-    syn, _ = _expand(L.row_syn[rows], L.row_syn[rows + 1])
+    syn, _ = expand_ranges(L.row_syn[rows], L.row_syn[rows + 1])
     return syn
 
 
