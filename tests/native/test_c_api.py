@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.native.helpers import build, exported, make_world, run_python
 
+import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge.engine.export import MAGIC, layout_records, main, write_records
 
-native = pytest.importorskip("spikeforge.engine.native_backend")
 pytestmark = pytest.mark.native
 if native.unavailable() is not None:  # pragma: no cover
-    pytest.skip(native.unavailable() or "", allow_module_level=True)
+    pytest.fail(f"the native backend is not built: {native.unavailable()}", pytrace=False)
 from spikeforge.engine._native_ext import ffi, lib  # noqa: E402
 
 
