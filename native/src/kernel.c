@@ -731,7 +731,7 @@ static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg
     if (ip[SF_I_MODEL] != SF_MODEL_LIF || fp[SF_F_BURST_INV] != 0.0f || fp[SF_F_PWW] != 1.0f ||
         fp[SF_F_WJUMP] != 0.0f || fp[SF_F_PVW] != 0.0f || fp[SF_F_PTH] != 1.0f || fp[SF_F_THJUMP] != 0.0f ||
         fp[SF_F_PMOD] != 1.0f || fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 ||
-        e->has_mod || net->plast.enabled)
+        e->has_mod)
         return 0;
     return bits_are(net->w, sg->start, sg->end, 0u) && bits_are(net->theta, sg->start, sg->end, 0u) &&
            bits_are(net->mod, sg->start, sg->end, 0u) && all_zero_i32(net->burst, sg->start, sg->end);
@@ -765,6 +765,21 @@ static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32
 }
 
 /* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
+/* Learning phases P2 (modulator sum) and P3 (trace decay) of neurons lo..hi, for
+   segments whose neuron update ran in a vectorized loop (no homeostasis there). */
+SF_CLONES static void learn_neurons(const sf_plast *PL, const float *restrict MOD, int64_t lo, int64_t hi,
+                                    size_t pid) {
+    const float dpre = PL->pid_f[pid * SF_NPP + SF_PP_DPRE];
+    const float dpost = PL->pid_f[pid * SF_NPP + SF_PP_DPOST];
+    float *restrict XPRE = PL->xpre, *restrict XPOST = PL->xpost, *restrict MSUM = PL->msum;
+    if (PL->any_rstdp)
+        for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];
+    for (int64_t i = lo; i < hi; i++) {
+        XPRE[i] = XPRE[i] * dpre;
+        XPOST[i] = XPOST[i] * dpost;
+    }
+}
+
 static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t k,
                          sf_thread_buf *tb) {
     const int64_t N = net->n_neurons;
@@ -805,7 +820,13 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict outsb = tb->sb + tb->len;
     int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
-    if (!izh && binv == 0.0f && !PLEN(net)) {
+    const sf_plast *PL = &net->plast;
+    const int learn = PLEN(net);
+    const float heta = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HETA] : 0.0f;
+    /* Plastic segments take the vectorized loops too unless homeostasis may move theta
+       (P4 needs the spike flag inside the neuron loop); P2 and P3 are per neuron and
+       independent of the step's other state, so they run after it, same ops, same bits. */
+    if (!izh && binv == 0.0f && !(learn && PL->any_homeo && heta > 0.0f)) {
         int rng = rng_excit || (segf & SEG_PFORCE);
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */
@@ -818,15 +839,13 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
                        ip, pre_e, pre_f, bs0);
         }
         if (fired) tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+        if (learn) learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid);
         return;
     }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
-    const sf_plast *PL = &net->plast;
-    const int learn = PL->enabled;
     const int msum_on = learn && PL->any_rstdp;
     const float dpre = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_DPRE] : 1.0f;
     const float dpost = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_DPOST] : 1.0f;
-    const float heta = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HETA] : 0.0f;
     const float hdrop = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HDROP] : 0.0f;
     const int homeo = learn && PL->learning && PL->any_homeo && PL->learn[b] && heta > 0.0f;
 

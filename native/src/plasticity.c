@@ -89,15 +89,27 @@ void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8
         if (every <= 0 || (bstep + 1) % every != 0) continue;
         int on = on_brain(net, b);
         float dsum = P->dopamine_sum[b];
-        for (int64_t x = P->rs_ptr[b]; x < P->rs_ptr[b + 1]; x++) {
-            int64_t y = P->rs_syn[x], proj = P->rs_proj[x], post = P->rs_post[x];
-            const float *pf = P->proj_f + proj * SF_NPF;
-            float D = dsum + pf[SF_PF_MODW] * P->msum[post];
-            float c = P->elig[y];
-            float wy = W[y];
-            float wn = clipw(wy + (pf[SF_PF_RLR] * c) * D, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
-            W[y] = on ? wn : wy;
-            P->elig[y] = c * pf[SF_PF_CDECAY];
+        /* The brain's reward-STDP synapses, walked through its rows (storage order, the
+           order of rs_syn): per synapse only w, elig and the int32 post are touched.
+           Every synapse's update is independent of the others. */
+        float *restrict E = P->elig;
+        const float *restrict MS = P->msum;
+        for (int64_t s = net->brain_start[b]; s < net->brain_start[b + 1]; s++) {
+            for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+                int64_t proj = net->row_proj[r];
+                if (P->proj_i[proj * SF_NPI + SF_PI_KIND] != SF_KIND_RSTDP) continue;
+                const float *pf = P->proj_f + proj * SF_NPF;
+                const float modw = pf[SF_PF_MODW], rlr = pf[SF_PF_RLR], wmin = pf[SF_PF_WMIN];
+                const float wmax = pf[SF_PF_WMAX], cdecay = pf[SF_PF_CDECAY];
+                for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
+                    float D = dsum + modw * MS[net->post[y]];
+                    float c = E[y];
+                    float wy = W[y];
+                    float wn = clipw(wy + (rlr * c) * D, wmin, wmax);
+                    W[y] = on ? wn : wy;
+                    E[y] = c * cdecay;
+                }
+            }
         }
         P->dopamine_sum[b] = 0.0f;
         for (int64_t i = net->brain_start[b]; i < net->brain_start[b + 1]; i++) P->msum[i] = 0.0f;
