@@ -74,6 +74,33 @@ void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) {
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
+#define SF_CLONES __attribute__((target_clones("avx2", "default"), noinline))
+#else
+#define SF_CLONES
+#endif
+
+/* P7 for synapses y0..y1 of one reward-STDP projection (each synapse independent of the
+   others; written branch-free so it vectorizes, with the same float32 ops as the spec). */
+SF_CLONES static void rstdp_sweep(float *restrict W, float *restrict E, const int32_t *restrict post,
+                                  const float *restrict MS, int64_t y0, int64_t y1, const float *pf, float dsum,
+                                  int on) {
+    const float modw = pf[SF_PF_MODW], rlr = pf[SF_PF_RLR], wmin = pf[SF_PF_WMIN];
+    const float wmax = pf[SF_PF_WMAX], cdecay = pf[SF_PF_CDECAY];
+    if (!on) { /* weights frozen: only the eligibility decays */
+        for (int64_t y = y0; y < y1; y++) E[y] = E[y] * cdecay;
+        return;
+    }
+    for (int64_t y = y0; y < y1; y++) {
+        float D = dsum + modw * MS[post[y]];
+        float c = E[y];
+        float x = W[y] + (rlr * c) * D;
+        x = x < wmin ? wmin : x;
+        W[y] = x > wmax ? wmax : x;
+        E[y] = c * cdecay;
+    }
+}
+
 void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active) {
     sf_plast *P = &net->plast;
     if (!P->any_rstdp) return;
@@ -92,24 +119,16 @@ void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8
         /* The brain's reward-STDP synapses, walked through its rows (storage order, the
            order of rs_syn): per synapse only w, elig and the int32 post are touched.
            Every synapse's update is independent of the others. */
-        float *restrict E = P->elig;
-        const float *restrict MS = P->msum;
-        for (int64_t s = net->brain_start[b]; s < net->brain_start[b + 1]; s++) {
-            for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
-                int64_t proj = net->row_proj[r];
-                if (P->proj_i[proj * SF_NPI + SF_PI_KIND] != SF_KIND_RSTDP) continue;
-                const float *pf = P->proj_f + proj * SF_NPF;
-                const float modw = pf[SF_PF_MODW], rlr = pf[SF_PF_RLR], wmin = pf[SF_PF_WMIN];
-                const float wmax = pf[SF_PF_WMAX], cdecay = pf[SF_PF_CDECAY];
-                for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
-                    float D = dsum + modw * MS[net->post[y]];
-                    float c = E[y];
-                    float wy = W[y];
-                    float wn = clipw(wy + (rlr * c) * D, wmin, wmax);
-                    W[y] = on ? wn : wy;
-                    E[y] = c * cdecay;
-                }
-            }
+        /* runs of consecutive rows of one projection are one contiguous synapse range */
+        const int64_t r_end = net->row_ptr[net->brain_start[b + 1]];
+        for (int64_t r = net->row_ptr[net->brain_start[b]]; r < r_end;) {
+            const int64_t proj = net->row_proj[r];
+            int64_t r2 = r + 1;
+            while (r2 < r_end && net->row_proj[r2] == proj) r2++;
+            if (P->proj_i[proj * SF_NPI + SF_PI_KIND] == SF_KIND_RSTDP)
+                rstdp_sweep(W, P->elig, net->post, P->msum, net->row_syn[r], net->row_syn[r2],
+                            P->proj_f + proj * SF_NPF, dsum, on);
+            r = r2;
         }
         P->dopamine_sum[b] = 0.0f;
         for (int64_t i = net->brain_start[b]; i < net->brain_start[b + 1]; i++) P->msum[i] = 0.0f;
