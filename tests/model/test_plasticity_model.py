@@ -80,3 +80,13 @@ def test_init_clips_weights_and_creates_eligibility() -> None:
     RewardSTDP(w_min=0.0, w_max=2.0).init_synapse_state(syn, mask)
     assert syn["w"].tolist() == [0.0, 0.5, 2.0, 9.0]
     assert syn["elig"].dtype == np.float32 and syn["elig"].shape == (4,) and not syn["elig"].any()
+
+
+def test_plasticity_rejects_values_beyond_float32_range() -> None:
+    from spikeforge.model import GenomeError
+    from spikeforge.model.plasticity import STDP
+
+    with pytest.raises(GenomeError) as err:
+        STDP(w_max=1e39).validate("projections[0].plasticity")
+    assert err.value.field == "projections[0].plasticity.w_max"
+    assert "float32" in err.value.problem

@@ -1,8 +1,10 @@
-"""The one error type of model validation: it names the field and the problem."""
+"""Model validation: the one error type (it names the field and the problem) and the checks
+every part of the model uses, so a parameter is judged the same way everywhere."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 FLOAT32_MAX = 3.4028234663852886e38  # kernels hold every parameter and state value as float32
 
@@ -27,3 +29,34 @@ class GenomeError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+def number(path: str, value: Any) -> float:
+    """``value`` as a float; an error unless it is a real number in float32 range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GenomeError(path, f"must be a number, got {value!r}")
+    if not finite32(value):
+        raise GenomeError(path, f"must be finite (in float32 range), got {value!r}")
+    return float(value)
+
+
+def positive(path: str, value: Any) -> float:
+    x = number(path, value)
+    if x <= 0:
+        raise GenomeError(path, f"must be > 0, got {value!r}")
+    return x
+
+
+def nonneg(path: str, value: Any) -> float:
+    x = number(path, value)
+    if x < 0:
+        raise GenomeError(path, f"must be >= 0, got {value!r}")
+    return x
+
+
+def int_nonneg(path: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GenomeError(path, f"must be an integer, got {value!r}")
+    if value < 0:
+        raise GenomeError(path, f"must be >= 0, got {value!r}")
+    return value

@@ -20,35 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from spikeforge.model.errors import GenomeError, finite32
+from spikeforge.model.errors import GenomeError, int_nonneg, nonneg, number, positive
 
 ModelKind = Literal["lif", "adaptive_lif", "modulated_lif", "izhikevich"]
 
 
-def _check_finite(path: str, name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GenomeError(f"{path}.{name}", f"must be a number, got {type(value).__name__}")
-    if not finite32(value):
-        raise GenomeError(f"{path}.{name}", f"must be finite (in float32 range), got {value!r}")
 
 
-def _check_positive(path: str, name: str, value: float) -> None:
-    _check_finite(path, name, value)
-    if value <= 0:
-        raise GenomeError(f"{path}.{name}", f"must be > 0, got {value!r}")
 
 
-def _check_nonneg(path: str, name: str, value: float) -> None:
-    _check_finite(path, name, value)
-    if value < 0:
-        raise GenomeError(f"{path}.{name}", f"must be >= 0, got {value!r}")
 
 
-def _check_int_nonneg(path: str, name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GenomeError(f"{path}.{name}", f"must be an integer, got {value!r}")
-    if value < 0:
-        raise GenomeError(f"{path}.{name}", f"must be >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +42,7 @@ class NeuronModel:
     def validate(self, path: str) -> None:
         """Raise :class:`GenomeError` naming ``path.field`` for a bad parameter."""
         for f in fields(self):
-            _check_finite(path, f.name, getattr(self, f.name))
+            number(f"{path}.{f.name}", getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"model": self.kind}
@@ -115,10 +97,10 @@ class LIF(NeuronModel):
     def validate(self, path: str) -> None:
         super().validate(path)
         for name in ("tau_m", "tau_e", "tau_i"):
-            _check_positive(path, name, getattr(self, name))
-        _check_nonneg(path, "t_ref", self.t_ref)
-        _check_nonneg(path, "snooze", self.snooze)
-        _check_int_nonneg(path, "consec_limit", self.consec_limit)
+            positive(f"{path}.{name}", getattr(self, name))
+        nonneg(f"{path}.t_ref", self.t_ref)
+        nonneg(f"{path}.snooze", self.snooze)
+        int_nonneg(f"{path}.consec_limit", self.consec_limit)
         if not 0.0 <= self.excitability <= 1.0:
             raise GenomeError(f"{path}.excitability", f"must be in [0, 1], got {self.excitability!r}")
         if self.v_reset >= self.v_thresh:
@@ -139,8 +121,8 @@ class AdaptiveLIF(LIF):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        _check_positive(path, "tau_w", self.tau_w)
-        _check_nonneg(path, "b", self.b)
+        positive(f"{path}.tau_w", self.tau_w)
+        nonneg(f"{path}.b", self.b)
 
 
 @dataclass(frozen=True)
@@ -178,11 +160,11 @@ class ModulatedLIF(LIF):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        _check_nonneg(path, "habituation", self.habituation)
-        _check_positive(path, "tau_habituation", self.tau_habituation)
-        _check_positive(path, "tau_mod", self.tau_mod)
-        _check_nonneg(path, "burst_overshoot", self.burst_overshoot)
-        _check_int_nonneg(path, "burst_max", self.burst_max)
+        nonneg(f"{path}.habituation", self.habituation)
+        positive(f"{path}.tau_habituation", self.tau_habituation)
+        positive(f"{path}.tau_mod", self.tau_mod)
+        nonneg(f"{path}.burst_overshoot", self.burst_overshoot)
+        int_nonneg(f"{path}.burst_max", self.burst_max)
 
 
 @dataclass(frozen=True)
@@ -225,8 +207,8 @@ class Izhikevich(NeuronModel):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        _check_positive(path, "tau_e", self.tau_e)
-        _check_positive(path, "tau_i", self.tau_i)
+        positive(f"{path}.tau_e", self.tau_e)
+        positive(f"{path}.tau_i", self.tau_i)
 
 
 MODELS: dict[str, type[NeuronModel]] = {

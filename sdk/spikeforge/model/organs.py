@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from spikeforge.model.errors import GenomeError, finite32
+from spikeforge.model.errors import GenomeError, number
 
 SensorKind = Literal["current", "poisson", "gaussian", "event"]
 ActuatorKind = Literal["rate", "population_vector", "wta"]
@@ -36,10 +36,6 @@ SENSOR_KINDS: tuple[SensorKind, ...] = ("current", "poisson", "gaussian", "event
 ACTUATOR_KINDS: tuple[ActuatorKind, ...] = ("rate", "population_vector", "wta")
 
 
-def _finite(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite32(value):
-        raise GenomeError(path, f"must be a finite number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -83,10 +79,10 @@ class SensorSpec:
         if self.kind not in SENSOR_KINDS:
             raise GenomeError(f"{path}.kind", f"unknown sensor kind {self.kind!r}; known: {list(SENSOR_KINDS)}")
         _validate_common(self.name, self.population, self.channels, self.low, self.high, path)
-        _finite(f"{path}.gain", self.gain)
-        if _finite(f"{path}.max_rate", self.max_rate) < 0:
+        number(f"{path}.gain", self.gain)
+        if number(f"{path}.max_rate", self.max_rate) < 0:
             raise GenomeError(f"{path}.max_rate", f"must be >= 0 Hz, got {self.max_rate}")
-        if _finite(f"{path}.sigma", self.sigma) <= 0:
+        if number(f"{path}.sigma", self.sigma) <= 0:
             raise GenomeError(f"{path}.sigma", f"must be > 0, got {self.sigma}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +130,7 @@ def _validate_common(name: str, population: str, channels: int, low: float, high
         raise GenomeError(f"{path}.population", "must name a population")
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise GenomeError(f"{path}.channels", f"must be an integer >= 1, got {channels!r}")
-    lo, hi = _finite(f"{path}.low", low), _finite(f"{path}.high", high)
+    lo, hi = number(f"{path}.low", low), number(f"{path}.high", high)
     if not lo < hi:
         raise GenomeError(f"{path}.high", f"must be greater than low ({lo}), got {hi}")
 

@@ -38,35 +38,12 @@ units (mV of drive for the LIF family), ``eta`` in mV of threshold per spike.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError
-
-
-def _num(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GenomeError(path, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise GenomeError(path, f"must be finite, got {value!r}")
-    return float(value)
-
-
-def _pos(path: str, value: Any) -> float:
-    x = _num(path, value)
-    if x <= 0:
-        raise GenomeError(path, f"must be > 0, got {value!r}")
-    return x
-
-
-def _nonneg(path: str, value: Any) -> float:
-    x = _num(path, value)
-    if x < 0:
-        raise GenomeError(path, f"must be >= 0, got {value!r}")
-    return x
+from spikeforge.model.errors import GenomeError, nonneg, number, positive
 
 
 @dataclass(frozen=True)
@@ -87,8 +64,8 @@ class Homeostasis:
     eta: float = 0.05
 
     def validate(self, path: str) -> None:
-        _nonneg(f"{path}.target_rate", self.target_rate)
-        _pos(f"{path}.eta", self.eta)
+        nonneg(f"{path}.target_rate", self.target_rate)
+        positive(f"{path}.eta", self.eta)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "target_rate": self.target_rate, "eta": self.eta}
@@ -129,16 +106,16 @@ class STDP:
     homeostasis: Homeostasis | None = None
 
     def validate(self, path: str) -> None:
-        _nonneg(f"{path}.a_plus", self.a_plus)
-        _nonneg(f"{path}.a_minus", self.a_minus)
-        _pos(f"{path}.tau_plus", self.tau_plus)
-        _pos(f"{path}.tau_minus", self.tau_minus)
-        lo, hi = _num(f"{path}.w_min", self.w_min), _num(f"{path}.w_max", self.w_max)
+        nonneg(f"{path}.a_plus", self.a_plus)
+        nonneg(f"{path}.a_minus", self.a_minus)
+        positive(f"{path}.tau_plus", self.tau_plus)
+        positive(f"{path}.tau_minus", self.tau_minus)
+        lo, hi = number(f"{path}.w_min", self.w_min), number(f"{path}.w_max", self.w_max)
         if lo > hi:
             raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")
         if not isinstance(self.soft_bound, bool):
             raise GenomeError(f"{path}.soft_bound", f"must be true or false, got {self.soft_bound!r}")
-        _nonneg(f"{path}.lr", self.lr)
+        nonneg(f"{path}.lr", self.lr)
         _validate_homeostasis(path, self.homeostasis)
 
     def init_synapse_state(self, synapse: dict[str, np.ndarray], mask: np.ndarray) -> None:
@@ -183,9 +160,9 @@ class RewardSTDP(STDP):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        _pos(f"{path}.tau_c", self.tau_c)
-        _pos(f"{path}.tau_dopamine", self.tau_dopamine)
-        _num(f"{path}.modulator_weight", self.modulator_weight)
+        positive(f"{path}.tau_c", self.tau_c)
+        positive(f"{path}.tau_dopamine", self.tau_dopamine)
+        number(f"{path}.modulator_weight", self.modulator_weight)
         k = self.update_every
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
             raise GenomeError(f"{path}.update_every", f"must be an integer in [1, 1000000], got {k!r}")
@@ -222,9 +199,9 @@ class ModulatedHebbian:
     homeostasis: Homeostasis | None = None
 
     def validate(self, path: str) -> None:
-        _nonneg(f"{path}.lr", self.lr)
-        _pos(f"{path}.tau_pre", self.tau_pre)
-        lo, hi = _num(f"{path}.w_min", self.w_min), _num(f"{path}.w_max", self.w_max)
+        nonneg(f"{path}.lr", self.lr)
+        positive(f"{path}.tau_pre", self.tau_pre)
+        lo, hi = number(f"{path}.w_min", self.w_min), number(f"{path}.w_max", self.w_max)
         if lo > hi:
             raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")
         _validate_homeostasis(path, self.homeostasis)

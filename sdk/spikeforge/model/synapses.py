@@ -13,19 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from spikeforge.model.errors import GenomeError, finite32
+from spikeforge.model.errors import GenomeError, number
 
 SynapseKind = Literal["chemical", "modulatory", "electrical"]
 SYNAPSE_KINDS: tuple[SynapseKind, ...] = ("chemical", "modulatory", "electrical")
 MAX_DELAY_STEPS = 1024
 
 
-def _num(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GenomeError(path, f"must be a number, got {value!r}")
-    if not finite32(value):
-        raise GenomeError(path, f"must be finite (in float32 range), got {value!r}")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -185,7 +179,7 @@ class Projection:
             raise GenomeError(f"{path}.kind", f"unknown synapse kind {self.kind!r}; known: {list(SYNAPSE_KINDS)}")
         r = self.rule
         if isinstance(r, FixedProbability):
-            p = _num(f"{path}.rule.p", r.p)
+            p = number(f"{path}.rule.p", r.p)
             if not 0.0 <= p <= 1.0:
                 raise GenomeError(f"{path}.rule.p", f"must be in [0, 1], got {p}")
         elif isinstance(r, FixedInDegree):
@@ -199,16 +193,16 @@ class Projection:
                     raise GenomeError(f"{path}.rule.pairs[{i}]", f"must be an index >= 0, got {x!r}")
         w = self.weight
         if isinstance(w, Constant):
-            _num(f"{path}.weight.value", w.value)
+            number(f"{path}.weight.value", w.value)
         elif isinstance(w, Uniform):
-            lo, hi = _num(f"{path}.weight.low", w.low), _num(f"{path}.weight.high", w.high)
+            lo, hi = number(f"{path}.weight.low", w.low), number(f"{path}.weight.high", w.high)
             if lo > hi:
                 raise GenomeError(f"{path}.weight", f"low ({lo}) > high ({hi})")
             if lo < 0 < hi and self.kind == "chemical":
                 raise GenomeError(f"{path}.weight", "a chemical projection's weights must not change sign")
         elif isinstance(w, Normal):
-            _num(f"{path}.weight.mean", w.mean_)
-            if _num(f"{path}.weight.std", w.std) < 0:
+            number(f"{path}.weight.mean", w.mean_)
+            if number(f"{path}.weight.std", w.std) < 0:
                 raise GenomeError(f"{path}.weight.std", f"must be >= 0, got {w.std}")
         else:
             raise GenomeError(f"{path}.weight", f"unknown weight distribution {w!r}")
@@ -255,7 +249,7 @@ def rule_from_dict(d: Any, path: str) -> Rule:
         if name == "one_to_one":
             return OneToOne()
         if name == "fixed_probability":
-            return FixedProbability(p=_num(f"{path}.p", d.get("p")), allow_self=bool(d.get("allow_self", True)))
+            return FixedProbability(p=number(f"{path}.p", d.get("p")), allow_self=bool(d.get("allow_self", True)))
         if name == "fixed_in_degree":
             k = d.get("k")
             if isinstance(k, bool) or not isinstance(k, int):
@@ -273,16 +267,16 @@ def rule_from_dict(d: Any, path: str) -> Rule:
 
 def weight_from_dict(d: Any, path: str) -> Weight:
     if isinstance(d, (int, float)) and not isinstance(d, bool):
-        return Constant(_num(path, d))
+        return Constant(number(path, d))
     if not isinstance(d, dict):
         raise GenomeError(path, f"must be a number or an object, got {type(d).__name__}")
     dist = d.get("dist")
     if dist == "constant":
-        return Constant(_num(f"{path}.value", d.get("value")))
+        return Constant(number(f"{path}.value", d.get("value")))
     if dist == "uniform":
-        return Uniform(_num(f"{path}.low", d.get("low")), _num(f"{path}.high", d.get("high")))
+        return Uniform(number(f"{path}.low", d.get("low")), number(f"{path}.high", d.get("high")))
     if dist == "normal":
-        return Normal(_num(f"{path}.mean", d.get("mean")), _num(f"{path}.std", d.get("std")))
+        return Normal(number(f"{path}.mean", d.get("mean")), number(f"{path}.std", d.get("std")))
     raise GenomeError(f"{path}.dist", f"unknown weight distribution {dist!r}")
 
 
