@@ -149,8 +149,9 @@ class World:
         return proto
 
     def _depth(self) -> int:
-        return max([1, self.layout.depth if hasattr(self, "layout") else 1,
-                    *(max_delay(p) for p in self._prototypes)])
+        """Delay-ring depth: the longest delay of any prototype (prototypes are never removed,
+        so the depth never shrinks and pending spikes always keep their slot)."""
+        return max([1, *(max_delay(p) for p in self._prototypes)])
 
     def _assemble(self, blocks: list[BrainBlock]) -> Layout:
         blocks = sorted(blocks, key=lambda b: b.proto)  # stable: spawn order within a prototype
