@@ -1,6 +1,12 @@
 extends Node2D
 # Foragers arena (Godot 3). Builds walls and food, spawns the foragers; the
-# SpikeforgeWorld child gives each one a brain. Food eaten = reward 1 for that brain.
+# SpikeforgeWorld child gives each one a brain. Every physics frame, before the exchange,
+# it computes each forager's senses as the Python foragers game does: the angle of the
+# nearest food relative to the heading (ValueSensor "eye", angle / pi in [-1, 1]) and
+# how close it is (ValueSensor "nose", 1 - distance / 500 px); the "explore" sensor is
+# held at 1 (exploration noise). With learning on it sends each brain a reward: 1 per
+# food item eaten plus `shaping` per radian turned toward the nearest food, minus a
+# running-average baseline (time constant `baseline_tau`).
 #
 # Settings come from the exported variables, or from environment variables (used by the
 # end-to-end test, tests/integration/test_godot3_e2e.py):
@@ -18,7 +24,9 @@ extends Node2D
 #                                           (and no SpikeSignal)
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
-# It prints "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
+# It prints "SPIKEFORGE_FOOD <frame> <food eaten so far> <forager-frames touching a wall
+# so far>" every 600 physics frames,
+# "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
 # "SPIKEFORGE_DONE <json>" (counts and timings) at the end.
 
 const Proto = preload("res://addons/spikeforge/protocol.gd")
@@ -26,7 +34,14 @@ const ForagerScene = preload("res://forager.tscn")
 const FoodScript = preload("res://food.gd")
 
 export(int) var agents = 100
-export(int) var food_count = 40
+export(int) var food_count = 64
+export(float) var food_radius = 20.0
+# Reward per radian of turn toward the nearest food (shaping), and the time constant (s)
+# of the running-average reward baseline.
+export(float) var shaping = 2.0
+export(float) var baseline_tau = 5.0
+# Distance (px) at which the nose reads 0.
+export(float) var nose_range = 500.0
 export(Rect2) var arena = Rect2(0, 0, 1600, 1000)
 export(int) var exchanges_to_run = 0
 export(float) var time_limit = 0.0
@@ -46,6 +61,12 @@ var online_exchanges = 0
 var fresh_sessions = 0
 var start_msec = 0
 var headless = OS.get_name() == "Server"
+var learning = true
+var frames = 0
+var foods = []
+var inner_wall = Rect2()
+# Microseconds main.gd spent per frame computing senses and rewards (outside the adapter).
+var scene_sense_us = []
 
 onready var world = $SpikeforgeWorld
 
@@ -69,6 +90,8 @@ func _enter_tree() -> void:
 		# drive the world by hand with this frame time (0 = exchange without simulation)
 		frame_dt_override = float(OS.get_environment("SPIKEFORGE_FRAME_DT"))
 		w.step_in_physics = false
+	if OS.get_environment("SPIKEFORGE_LEARNING") == "0":
+		learning = false
 	if OS.get_environment("SPIKEFORGE_DROP_AT") != "":
 		drop_at = int(OS.get_environment("SPIKEFORGE_DROP_AT"))
 	if OS.get_environment("SPIKEFORGE_LAUNCH") != "":
@@ -94,12 +117,15 @@ func _ready() -> void:
 		food.collision_mask = 4
 		var shape = CollisionShape2D.new()
 		shape.shape = CircleShape2D.new()
-		shape.shape.radius = 6.0
+		shape.shape.radius = food_radius
 		food.add_child(shape)
 		food.rng = rng
 		food.arena = arena
+		food.avoid = inner_wall
+		food.radius = food_radius
 		add_child(food)
 		food.relocate()
+		foods.append(food)
 	for i in agents:
 		var f = ForagerScene.instance()
 		f.name = "Forager%03d" % i
@@ -113,13 +139,15 @@ func _ready() -> void:
 			var spikes = f.get_node("MotorSpikes")
 			f.remove_child(spikes)
 			spikes.free()
+		f.get_node("Explore").set_values(PoolRealArray([1.0, 1.0]))
 		add_child(f)
 		foragers.append(f)
+	_sense(false)
 	world.connect("exchanged", self, "_on_exchanged")
 	world.connect("connected", self, "_on_connected")
 	if world.is_online():
 		fresh_sessions = 1
-		if OS.get_environment("SPIKEFORGE_LEARNING") == "0":
+		if not learning:
 			world.set_learning(false)  # also applied to the brains spawned on the first frame
 
 
@@ -132,12 +160,13 @@ func _on_connected(resumed: bool) -> void:
 func _build_walls() -> void:
 	var t = 20.0
 	var r = arena
+	inner_wall = Rect2(r.position.x + r.size.x * 0.45, r.position.y + r.size.y * 0.3, 40, r.size.y * 0.4)
 	var rects = [
 		Rect2(r.position.x - t, r.position.y - t, r.size.x + 2 * t, t),
 		Rect2(r.position.x - t, r.end.y, r.size.x + 2 * t, t),
 		Rect2(r.position.x - t, r.position.y, t, r.size.y),
 		Rect2(r.end.x, r.position.y, t, r.size.y),
-		Rect2(r.position.x + r.size.x * 0.45, r.position.y + r.size.y * 0.3, 40, r.size.y * 0.4),
+		inner_wall,
 	]
 	for rect in rects:
 		var body = StaticBody2D.new()
@@ -182,7 +211,48 @@ func _on_exchanged(result: Dictionary) -> void:
 		print("SPIKEFORGE_PROGRESS %d %d" % [online_exchanges, session])
 
 
+func _sense(reward: bool) -> void:
+	# eye, nose (and, with `reward`, the reward for the last frame) of every forager
+	var dt = world.fixed_frame_dt if world.fixed_frame_dt > 0.0 else 1.0 / 60.0
+	var k = dt / baseline_tau
+	for f in foragers:
+		var best = INF
+		var nearest = Vector2.ZERO
+		for food in foods:
+			var d = food.position - f.position
+			var dd = d.length_squared()
+			if dd < best:
+				best = dd
+				nearest = d
+		var angle = wrapf(nearest.angle() - f.rotation, -PI, PI)
+		f.get_node("Eye").set_value(0, angle / PI)
+		f.get_node("Nose").set_value(0, clamp(1.0 - sqrt(best) / nose_range, 0.0, 1.0))
+		if reward:
+			var gain = abs(f.last_angle) - abs(angle)
+			if abs(gain) >= 1.0:  # the nearest food changed: no shaping
+				gain = 0.0
+			var r = f.eaten_unrewarded + shaping * gain
+			f.eaten_unrewarded = 0
+			var da = r - f.baseline
+			f.baseline += k * (r - f.baseline)
+			if learning:
+				f.get_node("BrainAgent").add_reward(da)
+		f.last_angle = angle
+
+
 func _physics_process(_delta: float) -> void:
+	frames += 1
+	var t0 = OS.get_ticks_usec()
+	_sense(true)
+	scene_sense_us.append(OS.get_ticks_usec() - t0)
+	if frames % 600 == 0:
+		var eaten = 0
+		for f in foragers:
+			eaten += f.eaten
+		var contact = 0
+		for f in foragers:
+			contact += f.get_node("Wheels").contact_frames
+		print("SPIKEFORGE_FOOD %d %d %d" % [frames, eaten, contact])
 	if frame_dt_override >= 0.0:
 		world.step(frame_dt_override)
 	if not headless:
@@ -203,7 +273,7 @@ func _finish(timed_out: bool) -> void:
 	var summary = {
 		"exchanges": online_exchanges, "timed_out": timed_out, "agents": foragers.size(),
 		"sessions": sessions, "eaten": eaten, "timings": _timing_summary(),
-		"brains": _brain_count(),
+		"brains": _brain_count(), "frames": frames, "learning": learning,
 	}
 	world.stop()
 	print("SPIKEFORGE_DONE " + JSON.print(summary))
@@ -229,6 +299,7 @@ func _timing_summary() -> Dictionary:
 	for row in timing_rows:
 		net.append(row.get("io", 0) - row.get("sim", 0))
 	out["io_minus_sim"] = _stats(net)
+	out["scene_sense"] = _stats(scene_sense_us.duplicate())
 	return out
 
 

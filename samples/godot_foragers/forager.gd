@@ -1,18 +1,31 @@
 extends CharacterBody2D
-## A forager: its BrainAgent child gets a spiking brain; food calls [method eat].
+## A forager: its BrainAgent child gets a spiking brain; food calls [method eat]. The arena
+## (main.gd) sets its Eye / Nose / Explore ValueSensors every frame and sends the reward.
 
 ## Food pellets eaten so far.
 var eaten: int = 0
+## Food eaten since the arena last computed this forager's reward.
+var eaten_unrewarded: int = 0
+## Angle (rad) of the nearest food relative to the heading last frame (shaping reward).
+var last_angle: float = 0.0
+## Running average of the reward (the baseline subtracted from it).
+var baseline: float = 0.0
 ## How bright the body flashes: set by motor spikes, fades every frame.
 var flash: float = 0.0
 
-@onready var _agent: BrainAgent = $BrainAgent
+@onready var agent: BrainAgent = $BrainAgent
+@onready var eye: ValueSensor = $Eye
+@onready var nose: ValueSensor = $Nose
 
 
-## Called by a food pellet this forager touched: count it and reward the brain.
+func _ready() -> void:
+	($Explore as ValueSensor).set_values(PackedFloat32Array([1.0, 1.0]))
+
+
+## Called by a food pellet this forager touched: count it (the arena rewards the brain).
 func eat() -> void:
 	eaten += 1
-	_agent.add_reward(1.0)
+	eaten_unrewarded += 1
 	queue_redraw()
 
 

@@ -1,11 +1,22 @@
 """Write the forager genome used by the Godot foragers samples (Godot 4 and Godot 3).
 
-A forager sees food with 5 rays and walls with 5 rays (``food_eyes``/``wall_eyes``
-sensors, closeness 0..1 per ray, Poisson rate coding) and drives two wheels
-(``motor``, a 2-channel ``rate`` actuator: left, right, in Hz). It is born with two weak
-fixed reflexes (turn towards food, turn away from walls); on top of them random
-food->motor and hidden->motor synapses learn by reward-modulated STDP from the reward
-the scene sends when food is eaten.
+The circuit is the one of the Python foragers game (``spikeforge.games.foragers``,
+``forager_circuit`` with the default ``ForagerConfig``), which learns robustly, plus wall
+avoidance for the Godot arena (the Python arena is a torus without walls):
+
+* ``eye`` (1 channel, Gaussian population code over 12 neurons): the angle of the nearest
+  food item relative to the heading, in [-1, 1] (= angle / pi), computed by the scene;
+* ``nose`` (1 channel, Poisson): how close that food item is, 0..1;
+* ``explore`` (2 channels, Poisson, the scene holds them at 1): exploration noise, one
+  noise neuron per motor neuron;
+* ``wall_eyes`` (5 raycast channels, closeness 0..1, Poisson): an inborn, fixed reflex
+  speeds up the wheel on the side of a wall (turns away from it);
+* ``motor`` (2-channel ``rate`` actuator, left and right, Hz); the two sides inhibit
+  each other (a soft decision).
+
+Nothing innate steers to food: the eye->motor synapses start random and learn by
+reward-modulated STDP from the reward the scene sends (food eaten plus a small shaping
+term for turning toward the nearest food, minus a running-average baseline).
 
 Run ``python samples/godot_foragers/make_genome.py`` to regenerate
 ``brains/forager.json`` (and ``forager_fast.json``, a second breed for mixed scenes) here
@@ -14,63 +25,48 @@ and in ``samples/godot3_foragers/brains/``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from spikeforge.model import LIF, Circuit, FixedProbability, Pairs, Uniform, dumps
-from spikeforge.model.plasticity import RewardSTDP
+from spikeforge.games.foragers import ForagerConfig, forager_circuit
+from spikeforge.model import LIF, Circuit, Pairs, dumps
 
 RAYS = 5
 PER_RAY = 4
-PER_WHEEL = 6
+WALL_WEIGHT = 12.0
 
 
-def _ray_to_wheel(crossed: bool) -> Pairs:
-    """Rays on the left (the first ones, negative angles) to the left wheel (channel 0)
-    or, ``crossed``, to the right wheel; the middle ray to both wheels."""
+def _ray_to_wheel(per_wheel: int) -> Pairs:
+    """Wall rays on the left (the first ones, negative angles) to the left wheel (channel
+    0; the drive turns away from the faster wheel's side), rays on the right to the right
+    wheel, the middle ray to both."""
     pre, post = [], []
     for ray in range(RAYS):
         side = 0 if ray < RAYS // 2 else (1 if ray > RAYS // 2 else -1)
-        wheels = [0, 1] if side == -1 else [1 - side if crossed else side]
+        wheels = [0, 1] if side == -1 else [side]
         for n in range(ray * PER_RAY, (ray + 1) * PER_RAY):
             for wheel in wheels:
-                for m in range(wheel * PER_WHEEL, (wheel + 1) * PER_WHEEL):
+                for m in range(wheel * per_wheel, (wheel + 1) * per_wheel):
                     pre.append(n)
                     post.append(m)
     return Pairs(tuple(pre), tuple(post))
 
 
-def forager() -> Circuit:
+def forager(cfg: ForagerConfig | None = None) -> Circuit:
     """The forager circuit (see the module docstring)."""
-    c = Circuit("forager")
-    c.add_population("food_in", RAYS * PER_RAY, LIF(tau_m=10.0))
+    cfg = cfg or ForagerConfig()
+    c = forager_circuit(cfg)
     c.add_population("wall_in", RAYS * PER_RAY, LIF(tau_m=10.0))
-    c.add_population("hidden", 24, LIF(tau_m=20.0, bias=8.0))
-    # a bias just above threshold keeps both wheels turning (~20 Hz): foragers wander
-    c.add_population("motor", 2 * PER_WHEEL, LIF(tau_m=15.0, bias=16.0), v_init=(-65.0, -52.0))
-    # learned: random food->motor and hidden->motor synapses under reward-modulated STDP
-    c.connect("food_in", "motor", rule=FixedProbability(0.5), weight=Uniform(0.2, 1.5),
-              plasticity=RewardSTDP(w_min=0.0, w_max=6.0, lr=0.002))
-    c.connect("food_in", "hidden", rule=FixedProbability(0.3), weight=4.0)
-    c.connect("hidden", "motor", rule=FixedProbability(0.3), weight=Uniform(0.2, 1.5),
-              plasticity=RewardSTDP(w_min=0.0, w_max=6.0, lr=0.002))
-    # inborn, fixed: food seen on one side speeds up the other wheel (turn towards it),
-    # walls seen on one side speed up the wheel on that side (turn away from it)
-    c.connect("food_in", "motor", rule=_ray_to_wheel(crossed=True), weight=1.5, name="food->motor innate")
-    c.connect("wall_in", "motor", rule=_ray_to_wheel(crossed=False), weight=2.5)
-    c.add_sensor("food_eyes", "food_in", RAYS, kind="poisson", max_rate=250.0, low=0.0, high=1.0)
     c.add_sensor("wall_eyes", "wall_in", RAYS, kind="poisson", max_rate=250.0, low=0.0, high=1.0)
-    c.add_actuator("motor", "motor", 2, kind="rate", low=0.0, high=200.0)
+    c.connect("wall_in", "motor", rule=_ray_to_wheel(cfg.motor_per_side), weight=WALL_WEIGHT,
+              name="wall->motor innate")
     return c
 
 
 def fast_forager() -> Circuit:
-    """A second breed for mixed scenes: the same circuit, named ``forager_fast``, with
-    livelier wheels (motor bias 17 mV instead of 16)."""
-    c = forager()
+    """A second breed for mixed scenes: the same circuit, named ``forager_fast``, that
+    explores more (exploration noise 16 Hz instead of 12)."""
+    c = forager(ForagerConfig(noise_rate=16.0))
     c.name = "forager_fast"
-    c.populations = [p if p.name != "motor" else replace(p, model=LIF(tau_m=15.0, bias=17.0))
-                     for p in c.populations]
     return c
 
 

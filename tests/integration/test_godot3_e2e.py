@@ -33,6 +33,7 @@ from tests.integration.godot_support.harness import (
     timing_table,
 )
 
+from spikeforge.bench.godot import sensor_floats_per_agent
 from spikeforge.ipc.testing import ServerProcess, start_server
 
 pytestmark = pytest.mark.godot
@@ -134,9 +135,14 @@ def test_foragers_100_agents_600_frames_match_python_client(project: Path, tmp_p
     records = read_records(record)
     assert len(records) == frames
     assert len({r.session for r in records}) == 1
-    # the scene drives the sensors: rays see things, and what they see changes over time
+    # the scene drives the sensors (eye, nose, explore, wall rays: see sensor_floats_per_agent),
+    # and what they sense changes over time
     sensors = np.stack([r.sensors for r in records])
-    assert sensors.shape == (frames, agents * 10)
+    per_agent = sensor_floats_per_agent(GODOT3_SAMPLE)
+    assert per_agent == 9  # eye 1 + nose 1 + explore 2 + wall_eyes 5
+    assert sensors.shape == (frames, agents * per_agent)
+    assert float(sensors.min()) >= -1.0 and float(sensors.max()) <= 1.0
+    assert float(sensors.min()) < -0.1  # the eye: food angle / pi, both signs
     seen = float((sensors > 0).mean())
     changing = float((np.diff(sensors, axis=0) != 0).mean())
     assert 0.002 < seen < 0.9, f"fraction of rays that hit something: {seen}"

@@ -19,19 +19,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+
+from spikeforge.bench.godot import GodotRun as _BenchGodotRun
+from spikeforge.bench.godot import copy_project, errors_in, godot_env, timeout_prefix
+from spikeforge.bench.godot import run_godot as _bench_run_godot
+
+__all__ = ["copy_project", "errors_in", "godot_env", "timeout_prefix"]
 
 REPO = Path(__file__).resolve().parents[3]
 GODOT3_ADDON = REPO / "integrations" / "godot3" / "addons" / "spikeforge"
@@ -40,7 +43,6 @@ GODOT3_SAMPLE = REPO / "samples" / "godot3_foragers"
 GODOT4_SAMPLE = REPO / "samples" / "godot_foragers"
 FRAMES_DIR = GODOT4_ADDON / "tests" / "frames"
 
-ERROR_MARKERS = ("SCRIPT ERROR", "Parse Error", "Invalid call", "Invalid get index", "Invalid set index")
 
 
 def godot3_binary() -> str:
@@ -52,35 +54,6 @@ def godot3_binary() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-def godot_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a Godot run: private XDG/HOME dirs, C.UTF-8 locale, extra variables."""
-    home = tmp / "godot-home"
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    (home / "config").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.update({"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
-                "HOME": str(home), "LANG": "C.UTF-8"})
-    env.update(extra or {})
-    return env
-
-
-def copy_project(src: Path, dest: Path) -> Path:
-    """Copy a Godot project (resolving the addon symlink) to ``dest``; returns ``dest``."""
-    shutil.copytree(src, dest, symlinks=False, ignore=shutil.ignore_patterns(".import", "*.import", "__pycache__"))
-    return dest
-
-
-def timeout_prefix(seconds: float) -> list[str]:
-    """``timeout -k 5 N`` (coreutils) when available, so a hung Godot is killed by the OS."""
-    exe = shutil.which("timeout")
-    return [exe, "-k", "5", str(int(seconds))] if exe else []
-
-
-def errors_in(output: str) -> list[str]:
-    """Lines of Godot output that report a script error."""
-    return [line for line in output.splitlines() if any(m in line for m in ERROR_MARKERS)]
 
 
 def check_scripts(godot: str, project: Path, tmp: Path, only: list[str] | None = None) -> dict[str, str]:
@@ -112,19 +85,8 @@ def class_registry(project_godot: str) -> list[dict[str, str]]:
 
 
 @dataclass
-class GodotRun:
-    """The outcome of one Godot run."""
-
-    returncode: int | None
-    stdout: str
-    stderr: str
-    seconds: float
-    timed_out: bool
-    markers: dict[str, list[str]] = field(default_factory=dict)
-
-    def script_errors(self) -> list[str]:
-        """Runtime GDScript errors reported during the run (they never stop Godot)."""
-        return errors_in(self.stdout + self.stderr)
+class GodotRun(_BenchGodotRun):
+    """The outcome of one Godot run (``spikeforge.bench.godot.GodotRun``) with a test helper."""
 
     def marker(self, name: str) -> str:
         """Text after the last ``name`` marker line; fails the test with the output when absent."""
@@ -138,50 +100,10 @@ class GodotRun:
 def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], timeout: float,
               args: list[str] | None = None,
               on_line: Callable[[str], None] | None = None) -> GodotRun:
-    """Run the project's main scene headless under a hard timeout, streaming stdout.
-
-    ``on_line`` is called with each stdout line as it arrives (to act during the run,
-    e.g. restart the server). Marker lines (``SPIKEFORGE_XXX rest``) are collected.
-    """
-    # `timeout` as well as our own deadline: Godot dies even if this Python process does
-    cmd = [*timeout_prefix(timeout + 10), godot, "--path", str(project), *(args or [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=godot_env(tmp, env_extra), start_new_session=True)
-    out_lines: list[str] = []
-    err_lines: list[str] = []
-    markers: dict[str, list[str]] = {}
-
-    def pump_err() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            err_lines.append(line)
-
-    def pump_out() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out_lines.append(line)
-            m = re.match(r"(SPIKEFORGE_[A-Z_]+) ?(.*)$", line.rstrip("\n"))
-            if m:
-                markers.setdefault(m.group(1), []).append(m.group(2))
-            if on_line is not None:
-                on_line(line)
-
-    t_err = threading.Thread(target=pump_err, daemon=True)
-    t_out = threading.Thread(target=pump_out, daemon=True)
-    t_err.start()
-    t_out.start()
-    t0 = time.monotonic()
-    timed_out = False
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    t_out.join(10)
-    t_err.join(10)
-    return GodotRun(proc.returncode, "".join(out_lines), "".join(err_lines), time.monotonic() - t0, timed_out,
-                    markers)
+    """Run the project's main scene headless under a hard timeout, streaming stdout
+    (``spikeforge.bench.godot.run_godot``); ``on_line`` gets each stdout line as it arrives."""
+    run = _bench_run_godot(godot, project, tmp, env_extra, timeout, args=args, on_line=on_line)
+    return GodotRun(**{f.name: getattr(run, f.name) for f in fields(run)})
 
 
 # ---------------------------------------------------------------------- records
