@@ -85,7 +85,7 @@ def errors_in(output: str) -> list[str]:
 
 @dataclass
 class GodotRun:
-    """The outcome of one Godot run (``markers``: text after each ``SPIKEFORGE_XXX`` line)."""
+    """The outcome of one Godot run (``markers``: text after each ``SPIKEFORGE_<NAME>`` line)."""
 
     returncode: int | None
     stdout: str
@@ -104,7 +104,7 @@ def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], t
     """Run the project's main scene headless under a hard timeout (s), streaming stdout.
 
     ``on_line`` is called with each stdout line as it arrives. Marker lines
-    (``SPIKEFORGE_XXX rest``) are collected into ``GodotRun.markers``.
+    (``SPIKEFORGE_<NAME> rest``) are collected into ``GodotRun.markers``.
     """
     cmd = [*timeout_prefix(timeout + 10), godot, "--path", str(project), *(args or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
