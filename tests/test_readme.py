@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeforge.runtime.handles import LiveArray
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -17,5 +19,5 @@ def test_quickstart_runs_and_drives_actuators() -> None:
     exec(compile(code, str(README), "exec"), scope)
     world, move = scope["world"], scope["move"]
     assert world.step_count == 10_000  # type: ignore[attr-defined]  # 600 frames of 1/60 s at 1 ms
-    assert isinstance(move, np.ndarray) and move.shape == (100, 2)
+    assert isinstance(move, LiveArray) and move.shape == (100, 2)
     assert float(np.abs(move).sum()) > 0.0, "the motor population never fired"

@@ -65,9 +65,29 @@ def test_filters_by_brain_and_population() -> None:
 def test_no_event_when_nothing_matched() -> None:
     world, _brains = _world()
     got: list[SpikeEvent] = []
-    world.bus.subscribe(got.append, population="nonexistent")
+    world.bus.subscribe(got.append, brains=[10_000])  # no such brain: nothing ever matches
     world.advance(0.05)
     assert got == []
+
+
+def test_mistyped_population_raises_naming_the_known_ones() -> None:
+    world, _brains = _world()
+    with pytest.raises(KeyError, match=r"'nonexistent'.*known populations: \['a', 'b'\]"):
+        world.bus.subscribe(lambda ev: None, population="nonexistent")
+    assert world.bus.subscriptions == ()
+
+
+def test_population_subscribed_before_spawn_is_checked_on_first_publish() -> None:
+    from spikeforge import LIF, Circuit, World
+
+    world = World(backend="numpy", seed=1)
+    bad = world.bus.subscribe(lambda ev: None, population="typo")
+    good: list[SpikeEvent] = []
+    world.bus.subscribe(good.append, population="n")
+    world.spawn(Circuit("c").add_population("n", 5, LIF(bias=30.0)), count=2)
+    world.advance(0.05)
+    assert not bad.active and isinstance(bad.last_error, KeyError) and "typo" in str(bad.last_error)
+    assert world.stats()["bus_errors"] == 1 and len(good) == 1
 
 
 def test_raising_callback_is_isolated_counted_and_dropped(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,11 @@
 """Game-facing handles: a :class:`Brain` per NPC, population views, and the per-prototype
 :class:`PrototypeGroup` whose organ arrays are (brains x channels) for bulk writes.
 
-Every array handed out here is a numpy *view* into the world's flat layout: writing it
-is writing the memory the kernel reads. Views stay valid until the next spawn or
-despawn (which re-lays the world out); fetch them again after that.
+Every array handed out here is a :class:`~spikeforge.runtime.handles.LiveArray`: a handle
+that re-binds to the world's flat layout on every use, so writing it is writing the memory
+the kernel reads *now*, however many brains were spawned or despawned since it was taken.
+A handle on a despawned brain raises :class:`~spikeforge.runtime.handles.StaleHandleError`
+on its next use (see ``docs/semantics.md``, "Handles across spawn and despawn").
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.layout import OrganGroup
+from spikeforge.runtime.handles import LiveArray, StaleHandleError
 
 if TYPE_CHECKING:
     from spikeforge.runtime.world import World
@@ -23,56 +26,75 @@ F32 = npt.NDArray[np.float32]
 
 
 class PopulationView:
-    """State arrays of one population of one brain (views; units as in ``docs/semantics.md``)."""
+    """State arrays of one population of one brain (:class:`LiveArray` handles; units as in
+    ``docs/semantics.md``). The view follows its brain across spawns/despawns."""
 
-    def __init__(self, world: World, brain_index: int, name: str) -> None:
+    def __init__(self, brain: Brain, name: str) -> None:
+        world = brain._world
         L = world.layout
-        proto = L.prototypes[int(L.brain_proto[brain_index])]
+        proto = L.prototypes[int(L.brain_proto[brain.index])]
         if name not in proto.pop_names:
-            raise KeyError(f"population: brain has no population {name!r}; it has {proto.pop_names}")
+            raise KeyError(f"population: brain {brain.id} ({brain.prototype}) has no population {name!r}; "
+                           f"it has {proto.pop_names}")
         sl = proto.pop_slice(name)
-        base = int(L.brain_start[brain_index])
-        self._world = world
-        self._slice = slice(base + sl.start, base + sl.stop)
+        self._brain = brain
+        self._local = sl
         self.name = name
         self.size = sl.stop - sl.start
 
-    def _get(self, key: str) -> np.ndarray:
-        self._world.backend.pull_state()
-        return self._world.layout.neuron[key][self._slice]
+    def _slice(self) -> slice:
+        L = self._brain._world.layout
+        base = int(L.brain_start[self._brain.index])
+        return slice(base + self._local.start, base + self._local.stop)
+
+    def _get(self, key: str) -> LiveArray:
+        world = self._brain._world
+        if key not in world.layout.neuron:
+            raise KeyError(f"state: no per-neuron state {key!r}; known: {sorted(world.layout.neuron)}")
+
+        def resolve() -> np.ndarray:
+            sl = self._slice()  # raises StaleHandleError once the brain is despawned
+            world.backend.pull_state()
+            return world.layout.neuron[key][sl]
+
+        return LiveArray(resolve, f"{key} of population {self.name!r} of brain {self._brain.id}")
 
     @property
-    def v(self) -> F32:
+    def v(self) -> LiveArray:
         """Membrane potential (mV)."""
         return self._get("v")
 
     @property
-    def ie(self) -> F32:
+    def ie(self) -> LiveArray:
+        """Excitatory synaptic current (mV of drive)."""
         return self._get("ie")
 
     @property
-    def ii(self) -> F32:
+    def ii(self) -> LiveArray:
+        """Inhibitory synaptic current (mV of drive)."""
         return self._get("ii")
 
     @property
-    def w(self) -> F32:
+    def w(self) -> LiveArray:
         """Adaptation current (AdaptiveLIF) or recovery variable u (Izhikevich)."""
         return self._get("w")
 
     @property
-    def theta(self) -> F32:
+    def theta(self) -> LiveArray:
+        """Threshold offset (mV; habituation, homeostasis)."""
         return self._get("theta")
 
     @property
-    def mod(self) -> F32:
+    def mod(self) -> LiveArray:
+        """Modulator level."""
         return self._get("mod")
 
     @property
-    def iext(self) -> F32:
+    def iext(self) -> LiveArray:
         """External drive (mV); writable, held until changed."""
         return self._get("iext")
 
-    def state(self, key: str) -> np.ndarray:
+    def state(self, key: str) -> LiveArray:
         """Any per-neuron state array by name (see ``NEURON_STATE``)."""
         return self._get(key)
 
@@ -81,60 +103,103 @@ class SynapseView:
     """One projection's synapses in one brain.
 
     A brain's synapses of one projection are not contiguous in the layout (CSR by source,
-    rows of (pre, projection, delay)), so this view holds their documented global index
-    array ``index`` into ``world.layout.synapse[...]`` (ascending: by pre neuron, then
-    delay, then post neuron) and the brain-local ``pre``/``post`` neuron of each.
-    ``w`` reads a copy; :meth:`set` writes through (bounds are not applied). For bulk
-    zero-copy access use ``world.layout.synapse["w"][view.index]`` or the whole array.
-    Valid until the next spawn/despawn.
+    rows of (pre, projection, delay)), so no zero-copy array of them exists. The view
+    holds their global index array ``index`` into ``world.layout.synapse[...]``
+    (ascending: by pre neuron, then delay, then post neuron) and the brain-local
+    ``pre``/``post`` neuron of each; these are recomputed when the world's layout changed,
+    so the view follows its brain across spawns/despawns (and raises
+    :class:`StaleHandleError` once the brain is despawned).
+
+    ``w`` and ``elig`` are **copies** (read-only arrays, so writing into them raises
+    instead of being lost); :meth:`set` is the write-back path (bounds are not applied).
     """
 
-    def __init__(self, world: World, brain_index: int, projection: str) -> None:
-        from spikeforge.engine.plasticity import projection_synapses, row_source
-
-        L = world.layout
-        proto = L.prototypes[int(L.brain_proto[brain_index])]
+    def __init__(self, brain: Brain, projection: str) -> None:
+        L = brain._world.layout
+        proto = L.prototypes[int(L.brain_proto[brain.index])]
         names = [pr.name for pr in proto.circuit.projections]
         if projection not in names:
-            raise KeyError(f"projection: brain has no projection {projection!r}; it has {names}")
-        j = names.index(projection)
-        self._world = world
+            raise KeyError(f"projection: brain {brain.id} ({brain.prototype}) has no projection {projection!r}; "
+                           f"it has {names}")
+        self._j = names.index(projection)
+        self._brain = brain
+        self._world = brain._world
         self.name = projection
-        self.rule = proto.circuit.projections[j].plasticity
-        base = int(L.brain_start[brain_index])
-        pr = proto.circuit.projections[j]
+        pr = proto.circuit.projections[self._j]
+        self.rule = pr.plasticity
+        self._proj_base = proto.proj_base
         self._pre_pop, self._post_pop = proto.pop_slice(pr.pre), proto.pop_slice(pr.post)
-        self.index = projection_synapses(L, brain_index, proto.proj_base + j)
-        self.pre = (row_source(L, self.index) - base).astype(np.int64)
-        self.post = (L.synapse["post"][self.index].astype(np.int64) - base)
+        self._gen = -1
+        self._index = np.zeros(0, np.int64)
+        self._pre = np.zeros(0, np.int64)
+        self._post = np.zeros(0, np.int64)
+
+    def _bind(self) -> None:
+        from spikeforge.engine.plasticity import projection_synapses, row_source
+
+        i = self._brain.index  # raises StaleHandleError once the brain is despawned
+        w = self._world
+        if self._gen == w.layout_generation:
+            return
+        L = w.layout
+        base = int(L.brain_start[i])
+        self._index = projection_synapses(L, i, self._proj_base + self._j)
+        self._pre = (row_source(L, self._index) - base).astype(np.int64)
+        self._post = L.synapse["post"][self._index].astype(np.int64) - base
+        self._gen = w.layout_generation
+
+    @property
+    def index(self) -> npt.NDArray[np.int64]:
+        """Global synapse indices into ``world.layout.synapse[...]`` (current layout)."""
+        self._bind()
+        return self._index
+
+    @property
+    def pre(self) -> npt.NDArray[np.int64]:
+        """Brain-local pre neuron of each synapse."""
+        self._bind()
+        return self._pre
+
+    @property
+    def post(self) -> npt.NDArray[np.int64]:
+        """Brain-local post neuron of each synapse."""
+        self._bind()
+        return self._post
 
     def __len__(self) -> int:
         return int(self.index.size)
 
     @property
     def w(self) -> F32:
-        """Current weights (a copy, float32)."""
+        """Current weights: a read-only float32 **copy** (write with :meth:`set`)."""
+        idx = self.index
         self._world.backend.pull_state()
-        return self._world.layout.synapse["w"][self.index]
+        out = self._world.layout.synapse["w"][idx]
+        out.flags.writeable = False
+        return out
 
     @property
     def elig(self) -> F32:
-        """Eligibility traces (reward-STDP projections; zeros otherwise)."""
+        """Eligibility traces (reward-STDP projections; zeros otherwise): a read-only copy."""
+        idx = self.index
         self._world.backend.pull_state()
         syn = self._world.layout.synapse
-        return syn["elig"][self.index] if "elig" in syn else np.zeros(self.index.size, np.float32)
+        out = syn["elig"][idx] if "elig" in syn else np.zeros(idx.size, np.float32)
+        out.flags.writeable = False
+        return out
 
     def set(self, values: npt.ArrayLike) -> None:
         """Write the weights (one value per synapse, or a scalar); must be finite."""
+        idx = self.index
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 0:
-            arr = np.full(self.index.size, float(arr))
-        if arr.shape != self.index.shape:
-            raise ValueError(f"weights {self.name!r}: expected {self.index.size} values, got shape {arr.shape}")
+            arr = np.full(idx.size, float(arr))
+        if arr.shape != idx.shape:
+            raise ValueError(f"weights {self.name!r}: expected {idx.size} values, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"weights {self.name!r}: values must be finite")
         self._world.backend.pull_state()
-        self._world.layout.synapse["w"][self.index] = arr.astype(np.float32)
+        self._world.layout.synapse["w"][idx] = arr.astype(np.float32)
         self._world.backend.push_state()
 
     def matrix(self) -> F32:
@@ -149,7 +214,8 @@ class SynapseView:
 
 
 class Brain:
-    """A handle on one spawned brain. ``brain["pop"].v`` etc. are zero-copy views."""
+    """A handle on one spawned brain. ``brain["pop"].v``, ``brain.sensor(...)`` etc. are
+    :class:`LiveArray` handles on the layout's memory (zero-copy, re-bound on every use)."""
 
     def __init__(self, world: World, serial: int, prototype: str) -> None:
         self._world = world
@@ -161,46 +227,60 @@ class Brain:
 
     @property
     def alive(self) -> bool:
+        """False once the brain was despawned (its handles then raise on use)."""
         return self.id in self._world._index
 
     @property
     def index(self) -> int:
-        """Current position in the layout (changes on spawn/despawn)."""
+        """Current position in the layout (changes on spawn/despawn; handles follow it)."""
         try:
             return self._world._index[self.id]
         except KeyError:
-            raise LookupError(f"brain {self.id} has been despawned") from None
+            raise StaleHandleError(f"brain {self.id} ({self.prototype}) has been despawned") from None
 
     def __getitem__(self, population: str) -> PopulationView:
-        return PopulationView(self._world, self.index, population)
+        return PopulationView(self, population)
 
     @property
     def neurons(self) -> slice:
+        """This brain's global neuron range in the *current* layout (re-ask after spawn/despawn)."""
         L = self._world.layout
         i = self.index
         return slice(int(L.brain_start[i]), int(L.brain_start[i + 1]))
 
-    def _organ(self, groups: list[OrganGroup], name: str, buf: np.ndarray, width_attr: str,
-               off_attr: str) -> np.ndarray:
-        L = self._world.layout
-        i = self.index
-        p = int(L.brain_proto[i])
-        for g in groups:
-            if g.proto == p and g.name == name:
-                row = i - g.brain0
-                width = getattr(g, width_attr)
-                off = getattr(g, off_attr)
-                return buf[off + row * width: off + (row + 1) * width]
-        raise KeyError(f"organ: brain {self.id} ({self.prototype}) has no organ {name!r}")
+    def _organ_handle(self, kind: str, name: str) -> LiveArray:
+        world = self._world
+        sensor = kind == "sensor"
 
-    def sensor(self, name: str) -> F32:
-        """The sensor's values for this brain: a writable (channels,) view."""
-        L = self._world.layout
-        return self._organ(L.sensor_groups, name, L.sensor_values, "channels", "offset")
+        def find() -> tuple[OrganGroup, int]:
+            L = world.layout
+            i = self.index
+            p = int(L.brain_proto[i])
+            groups = L.sensor_groups if sensor else L.actuator_groups
+            for g in groups:
+                if g.proto == p and g.name == name:
+                    return g, i - g.brain0
+            known = [g.name for g in groups if g.proto == p]
+            raise KeyError(f"{kind}: brain {self.id} ({self.prototype}) has no {kind} {name!r}; it has {known}")
+
+        find()  # a bad name raises now, not on first use
+
+        def resolve() -> np.ndarray:
+            g, row = find()
+            L = world.layout
+            if sensor:
+                return L.sensor_values[g.offset + row * g.channels: g.offset + (row + 1) * g.channels]
+            return L.act_out[g.out_offset + row * g.width: g.out_offset + (row + 1) * g.width]
+
+        return LiveArray(resolve, f"{kind} {name!r} of brain {self.id}")
+
+    def sensor(self, name: str) -> LiveArray:
+        """The sensor's values for this brain: a writable (channels,) :class:`LiveArray`."""
+        return self._organ_handle("sensor", name)
 
     def set_sensor(self, name: str, values: npt.ArrayLike) -> None:
         """Write sensor values, rejecting NaN/inf and wrong shapes (nothing is written then)."""
-        view = self.sensor(name)
+        view = self.sensor(name).current()
         arr = np.asarray(values, dtype=np.float64).reshape(-1) if np.ndim(values) else np.full(view.size, float(values))  # type: ignore[arg-type]
         if arr.size != view.size:
             raise ValueError(f"sensor {name!r}: expected {view.size} values, got {arr.size}")
@@ -209,19 +289,18 @@ class Brain:
             raise ValueError(f"sensor {name!r}: channel {bad} is {arr[bad]!r}; values must be finite")
         view[:] = arr
 
-    def actuator(self, name: str) -> F32:
-        """Decoded actuator output of the last advance: a (width,) view."""
-        L = self._world.layout
-        return self._organ(L.actuator_groups, name, L.act_out, "width", "out_offset")
+    def actuator(self, name: str) -> LiveArray:
+        """Decoded actuator output of the last advance: a (width,) :class:`LiveArray`."""
+        return self._organ_handle("actuator", name)
 
     @property
-    def sensors(self) -> dict[str, F32]:
+    def sensors(self) -> dict[str, LiveArray]:
         L = self._world.layout
         p = int(L.brain_proto[self.index])
         return {g.name: self.sensor(g.name) for g in L.sensor_groups if g.proto == p}
 
     @property
-    def actuators(self) -> dict[str, F32]:
+    def actuators(self) -> dict[str, LiveArray]:
         L = self._world.layout
         p = int(L.brain_proto[self.index])
         return {g.name: self.actuator(g.name) for g in L.actuator_groups if g.proto == p}
@@ -286,7 +365,7 @@ class Brain:
 
     def weights(self, projection: str) -> SynapseView:
         """The synapses of one projection of this brain (see :class:`SynapseView`)."""
-        return SynapseView(self._world, self.index, projection)
+        return SynapseView(self, projection)
 
     @property
     def steps(self) -> int:
@@ -308,25 +387,42 @@ class PrototypeGroup:
         idx = np.flatnonzero(L.brain_proto == self._p)
         return [self._world._brains[int(L.brain_serial[i])] for i in idx]
 
-    def _find(self, groups: list[OrganGroup], name: str) -> OrganGroup:
+    def _find(self, groups: list[OrganGroup], name: str, kind: str) -> OrganGroup:
         for g in groups:
             if g.proto == self._p and g.name == name:
                 return g
-        raise KeyError(f"organ: prototype {self.name!r} has no organ {name!r}")
+        known = [g.name for g in groups if g.proto == self._p]
+        raise KeyError(f"{kind}: prototype {self.name!r} has no {kind} {name!r}; it has {known}")
 
-    def sensor(self, name: str) -> F32:
-        L = self._world.layout
-        g = self._find(L.sensor_groups, name)
-        return L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+    def sensor(self, name: str) -> LiveArray:
+        """The (brains x channels) sensor values of this prototype's brains, rows in
+        :attr:`brains` order: a :class:`LiveArray` that follows spawns and despawns."""
+        world = self._world
+        self._find(world.layout.sensor_groups, name, "sensor")
 
-    def actuator(self, name: str) -> F32:
-        L = self._world.layout
-        g = self._find(L.actuator_groups, name)
-        return L.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+        def resolve() -> np.ndarray:
+            L = world.layout
+            g = self._find(L.sensor_groups, name, "sensor")
+            return L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+
+        return LiveArray(resolve, f"sensor {name!r} of prototype {self.name!r}")
+
+    def actuator(self, name: str) -> LiveArray:
+        """The (brains x width) decoded actuator outputs of the last advance, rows in
+        :attr:`brains` order: a :class:`LiveArray` that follows spawns and despawns."""
+        world = self._world
+        self._find(world.layout.actuator_groups, name, "actuator")
+
+        def resolve() -> np.ndarray:
+            L = world.layout
+            g = self._find(L.actuator_groups, name, "actuator")
+            return L.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+
+        return LiveArray(resolve, f"actuator {name!r} of prototype {self.name!r}")
 
     def set_sensor(self, name: str, values: npt.ArrayLike) -> None:
         """Bulk write with validation: shape (brains, channels), finite values."""
-        view = self.sensor(name)
+        view = self.sensor(name).current()
         arr = np.asarray(values, dtype=np.float64)
         if arr.shape != view.shape:
             raise ValueError(f"sensor {name!r}: expected shape {view.shape}, got {arr.shape}")
@@ -335,7 +431,6 @@ class PrototypeGroup:
             raise ValueError(f"sensor {name!r}: value at brain row {r}, channel {c} is {arr[r, c]!r}; "
                              "values must be finite")
         view[...] = arr
-
 
     def reward(self, values: npt.ArrayLike) -> None:
         """Add one reward per brain of this prototype (rows in ``brains`` order, or a scalar for

@@ -60,6 +60,7 @@ class Subscription:
     failures: int = 0
     total_failures: int = 0
     active: bool = True
+    checked: bool = False  # population name checked against the spawned circuits
     last_error: BaseException | None = field(default=None, repr=False)
 
 
@@ -68,6 +69,17 @@ class SpikeBus:
         self._subs: list[Subscription] = []
         self.publishing = False
         self.errors = 0
+        # set by the World: population names per prototype name (None before any spawn)
+        self.known_populations: Callable[[], dict[str, list[str]] | None] = lambda: None
+
+    def _check_population(self, population: str) -> str | None:
+        """Why ``population`` cannot match any spike (no spawned circuit has it), or None."""
+        known = self.known_populations()
+        if known is None or any(population in pops for pops in known.values()):
+            return None
+        names = sorted({n for pops in known.values() for n in pops})
+        return (f"population: no spawned circuit has a population {population!r}; "
+                f"known populations: {names}")
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -83,7 +95,14 @@ class SpikeBus:
         if not callable(callback):
             raise TypeError("callback: must be callable")
         ids = None if brains is None else frozenset(int(getattr(b, "id", b)) for b in brains)  # type: ignore[call-overload]
+        if population is not None:
+            if not isinstance(population, str):
+                raise TypeError(f"population: expected a population name, got {type(population).__name__}")
+            why = self._check_population(population)
+            if why is not None:
+                raise KeyError(why)
         sub = Subscription(callback, ids, population, max_failures)
+        sub.checked = self.known_populations() is not None
         self._subs.append(sub)
         return sub
 
@@ -103,6 +122,15 @@ class SpikeBus:
             for sub in list(self._subs):
                 if not sub.active:
                     continue
+                if sub.population is not None and not sub.checked:
+                    why = self._check_population(sub.population)  # subscribed before any spawn
+                    sub.checked = True
+                    if why is not None:
+                        self.errors += 1
+                        sub.last_error = KeyError(why)
+                        log.error("dropping spike subscription %r: %s", sub.callback, why)
+                        self.unsubscribe(sub)
+                        continue
                 mask = np.ones(neurons.size, dtype=bool)
                 if sub.brains is not None:
                     mask &= np.isin(ids, np.fromiter(sub.brains, dtype=np.int64))

@@ -70,7 +70,9 @@ class World:
     seed : int
         World seed; brain ``i`` (in spawn order) gets RNG key ``brain_key(seed, i)``.
     max_substeps : int
-        Most steps one ``advance`` runs (the rest of a long frame is dropped and counted).
+        Most steps one ``advance`` runs (the rest of a long frame is dropped, counted in
+        ``stats()["dropped_steps"]`` and warned about once per burst of dropping frames);
+        settable later as :attr:`max_substeps`.
     """
 
     def __init__(self, dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64) -> None:
@@ -93,10 +95,31 @@ class World:
         self._brains: dict[int, Brain] = {}
         self._index: dict[int, int] = {}
         self._in_advance = False
+        self._dropping = False  # inside a burst of frames that drop steps (warned once)
+        self.drop_bursts = 0
+        self.layout_generation = 0  # bumped whenever the layout's arrays are replaced
+        self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def max_substeps(self) -> int:
+        """Most fixed steps one :meth:`advance` runs; a longer frame's rest is dropped."""
+        return self.clock.max_substeps
+
+    @max_substeps.setter
+    def max_substeps(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"max_substeps: must be an integer >= 1, got {n!r}")
+        self.clock.max_substeps = n
+
+    def _known_populations(self) -> dict[str, list[str]] | None:
+        """Population names per prototype name (None before the first spawn)."""
+        if not self._prototypes:
+            return None
+        return {p.circuit.name: list(p.pop_names) for p in self._prototypes}
+
     @property
     def time(self) -> float:
         """World time (s): steps run times dt."""
@@ -161,6 +184,7 @@ class World:
         return layout
 
     def _relayout(self, keep: list[int], new_blocks: list[BrainBlock]) -> None:
+        self.layout_generation += 1
         self.backend.pull_state()
         blocks = [self.layout.extract(i) for i in keep] + new_blocks
         layout = self._assemble(blocks)
@@ -176,12 +200,30 @@ class World:
         self.backend_name = backend.name
         return backend
 
-    def spawn(self, circuit: Circuit, count: int = 1) -> list[Brain]:
-        """Spawn ``count`` brains of ``circuit``; other brains' state is untouched."""
+    def _circuit_named(self, name: object) -> Circuit:
+        """The circuit a ``spawn`` argument names: a Circuit, or the name of one spawned before."""
+        if isinstance(name, Circuit):
+            return name
+        known = sorted({p.circuit.name for p in self._prototypes})
+        if not isinstance(name, str):
+            raise TypeError(f"circuit: expected a Circuit or the name of a circuit spawned in this world, "
+                            f"got {type(name).__name__}; known circuits: {known}")
+        matches = [p for p in self._prototypes if p.circuit.name == name]
+        if not matches:
+            raise KeyError(f"circuit: no circuit named {name!r} was spawned in this world; known circuits: {known} "
+                           "(pass a Circuit object to spawn a new one)")
+        if len(matches) > 1:
+            raise KeyError(f"circuit: {len(matches)} different circuits are named {name!r}; "
+                           "pass the Circuit object to choose one")
+        return genome_to_circuit(matches[0].genome)
+
+    def spawn(self, circuit: Circuit | str, count: int = 1) -> list[Brain]:
+        """Spawn ``count`` brains of ``circuit`` (a Circuit, or the name of a circuit already
+        spawned here); other brains' state is untouched and held handles stay valid."""
         self._check_not_in_advance("spawn")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
-        proto = self._prototype_for(circuit)
+        proto = self._prototype_for(self._circuit_named(circuit))
         new_blocks, handles = [], []
         depth = self._depth()
         for _ in range(count):
@@ -253,10 +295,25 @@ class World:
         if self._in_advance or self.bus.publishing:
             raise RuntimeError("advance() was called from inside a spike callback; "
                                "re-entering the world's step is not allowed")
+        dropped = self.clock.dropped_steps
         n = self.clock.accumulate(frame_dt)
         self.frame_count += 1
+        self._note_dropped(self.clock.dropped_steps - dropped, frame_dt)
         record = self._run(n, use_lod=True)
         return FrameResult(n, self.clock.alpha, record)
+
+    def _note_dropped(self, lost: int, frame_dt: float) -> None:
+        """Warn once per burst of frames that drop steps (counted in ``stats()``)."""
+        if lost <= 0:
+            self._dropping = False
+            return
+        if not self._dropping:
+            self.drop_bursts += 1
+            log.warning("advance(%g s) needed %d more steps than max_substeps=%d allows: dropped them "
+                        "(the world now runs slower than real time; stats()['dropped_steps'] counts every "
+                        "dropped step; raise World.max_substeps to drop fewer). Warned once per burst.",
+                        frame_dt, lost, self.clock.max_substeps)
+        self._dropping = True
 
     def step(self, n: int = 1) -> SpikeRecord:
         """Run exactly ``n`` steps of every awake brain (ignores the clock and LOD)."""
@@ -304,6 +361,7 @@ class World:
             "mean_rate_hz": (self.total_spikes / (L.n_neurons * self.time)
                              if L.n_neurons and self.time > 0 else 0.0),
             "backend": self.backend.name, "dropped_steps": self.clock.dropped_steps,
+            "drop_bursts": self.drop_bursts, "max_substeps": self.clock.max_substeps,
             "bus_errors": self.bus.errors, "bytes": mem,
         }
 
@@ -326,6 +384,7 @@ class World:
     def _restore(self, manifest: dict[str, Any], layout: Layout) -> None:
         """Install a loaded layout (used by the snapshot loader)."""
         self.backend.close()
+        self.layout_generation += 1
         self._prototypes = list(layout.prototypes)
         self._proto_by_genome = {
             json.dumps(genome_to_circuit(p.genome).to_dict(), sort_keys=True): p.index for p in self._prototypes}
