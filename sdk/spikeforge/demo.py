@@ -119,6 +119,15 @@ def plot_raster(raster: tuple[np.ndarray, np.ndarray, float], path: str) -> None
     plt.close(fig)
 
 
+def need_matplotlib(ap: argparse.ArgumentParser) -> None:
+    """Exit with a one-line error before any work when ``--plot`` cannot be honoured."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        ap.error(f"--plot needs matplotlib, which is not importable ({exc}); "
+                 "install it with pip install 'spikeforge[plot]'")
+
+
 def main(argv: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -135,6 +144,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.brains < 1 or args.seconds <= 0 or args.fps <= 0:
         ap.error("--brains, --seconds and --fps must be positive")
+    if args.plot:
+        need_matplotlib(ap)
     summary = run_demo(args.brains, args.seconds, args.fps, args.dt, args.backend, args.seed,
                        progress=not args.quiet, record_brains=5 if args.plot else 0)
     table = Table(title="spikeforge demo: wandering NPCs")

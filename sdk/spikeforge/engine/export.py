@@ -153,7 +153,12 @@ def main(argv: list[str]) -> int:
     if args.count < 0:
         ap.error(f"--count: must be >= 0, got {args.count}")
     if args.snapshot:
-        world = World.load(args.snapshot, backend="numpy")
+        from spikeforge.runtime.snapshot import SnapshotError
+
+        try:
+            world = World.load(args.snapshot, backend="numpy")
+        except (SnapshotError, OSError) as exc:
+            ap.exit(2, f"spikeforge export: cannot load --snapshot {args.snapshot}: {exc}\n")
     else:
         world = World(dt=args.dt, backend="numpy", seed=args.seed)
         for g in args.genomes:

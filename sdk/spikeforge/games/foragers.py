@@ -389,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", action="store_true",
                     help="headless: run learn, frozen and random on the same seed and compare (one plot)")
     a = ap.parse_args(argv)
+    if a.plot:
+        from spikeforge.demo import need_matplotlib
+
+        need_matplotlib(ap)  # before the run, not after it
     cfg = ForagerConfig(foragers=a.foragers)
     try:
         game = ForagerGame(cfg, seed=a.seed, mode=a.mode, backend=a.backend)
