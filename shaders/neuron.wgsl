@@ -1,6 +1,6 @@
 // One step of every neuron of the active brains (numpy_backend.step, parts 1-5 and 7):
-// delivery from the delay ring, gap-junction input, integration (LIF family and
-// Izhikevich), threshold / excitability / forced / burst spikes, effects of firing,
+// delivery from the delay ring, gap-junction input, integration (the row's model:
+// shaders/models/<model>.wgsl), threshold / excitability / forced / burst spikes, effects of firing,
 // actuator counts, and the compact spike lists (this step's list for propagation and
 // the whole advance's (step, neuron) list for the host).
 
@@ -46,23 +46,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var hold = is_get(S_HOLD * N + n);
     let held = hold > 0;
     let drive = (pf(p, F_BIAS) + fs_get(S_IEXT * N + n)) + igap;
-    let vrest = pf(p, F_VREST);
-    var v: f32;
-    var w: f32;
-    if (pi(p, I_MODEL) == MODEL_IZH) {
-        let h = pf(p, F_IZH_H);
-        let i_izh = (ie + ii) + drive;
-        let v1 = v0 + h * ((((IZH_K2 * v0 + IZH_K1) * v0 + IZH_K0) - w0) + i_izh);
-        let v2 = v1 + h * ((((IZH_K2 * v1 + IZH_K1) * v1 + IZH_K0) - w0) + i_izh);
-        let u = w0 + pf(p, F_IZH_A) * (pf(p, F_IZH_B) * v2 - w0);
-        v = select(v2, v0, held);
-        w = select(u, w0, held);
-    } else {
-        let v_lif = ((((vrest + (v0 - vrest) * pf(p, F_PVV)) + ie * pf(p, F_PVE)) + ii * pf(p, F_PVI))
-                     - w0 * pf(p, F_PVW)) + drive * pf(p, F_PVD);
-        v = select(v_lif, v0, held);
-        w = w0 * pf(p, F_PWW);
-    }
+    // the row's model (shaders/models/<model>.wgsl, dispatched in the generated models.wgsl)
+    let vw = integrate(pi(p, I_MODEL), p, v0, w0, ie, ii, drive, held);
+    var v = vw.x;
+    var w = vw.y;
     ie = ie * pf(p, F_PEE);
     ii = ii * pf(p, F_PII);
     theta = theta * pf(p, F_PTH);

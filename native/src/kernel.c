@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "spikeforge_abi.h"
 #include "plasticity.h"
+#include "models.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -31,8 +32,8 @@
 #define FIXED_INV (1.0f / 65536.0f)
 #define FIXED_LIMIT 2147483520.0f
 #define INV_2_24 (1.0f / 16777216.0f)
-#define PURPOSE_EXCITABILITY 1u
-#define PURPOSE_FORCE 2u
+#define PURPOSE_EXCITABILITY ((uint32_t)SF_PURPOSE_EXCITABILITY)
+#define PURPOSE_FORCE ((uint32_t)SF_PURPOSE_FORCE)
 #define PLEN(net) ((net)->plast.enabled)
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
@@ -502,8 +503,14 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
 #define SF_CLONES
 #endif
 /* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
-   no FMA, no reassociation, only wider vectors of the same operations). */
-#define SF_LIF_FAST(NAME, GAPS, MODCH, RNG, EV)                                                                  \
+   no FMA, no reassociation, only wider vectors of the same operations).
+   One loop for every model: MODEL's integration (native/src/models/<model>.h) is inlined
+   into the shared part of the step. Branch-free: the excitability and forced-spike draws
+   are computed for every neuron (RNG variants), which gives the same result because
+   u < p is false whenever p <= 0; the burst count is computed for every neuron and kept
+   only where it fired (BURST variants; numpy does the same). Variants are specialized on
+   bursts, gap junctions, the modulator channel, the draws and one-shot events. */
+#define SF_FAST(NAME, MODEL, BURST, GAPS, MODCH, RNG, EV)                                                        \
     SF_CLONES static int64_t NAME(                                                                             \
         float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,       \
         float *restrict MOD, const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD,      \
@@ -511,16 +518,15 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
         int32_t *restrict r0, int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo,   \
         int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
         int64_t bs0) {                                                                                         \
-        const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                  \
-        const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],             \
-                    pvd = fp[SF_F_PVD];                                                                        \
-        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],             \
-                    pmod = fp[SF_F_PMOD];                                                                      \
+        const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                                          \
+        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pth = fp[SF_F_PTH], pmod = fp[SF_F_PMOD];          \
         const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],                   \
-                    thjump = fp[SF_F_THJUMP], excit = fp[SF_F_EXCIT];                                          \
+                    thjump = fp[SF_F_THJUMP], excit = fp[SF_F_EXCIT], binv = fp[SF_F_BURST_INV];               \
+        const float bmaxf = (float)ip[SF_I_BURST_MAX];                                                         \
         const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
         const int32_t sure = excit >= 1.0f;                                                                    \
         (void)PF; (void)r2; (void)ACC; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)excit;             \
+        (void)binv; (void)bmaxf;                                                                               \
         int32_t nf = 0;                                                                                        \
         for (int64_t i = lo; i < hi; i++) {                                                                    \
             float xe = (float)r0[i] * FIXED_INV;                                                               \
@@ -545,13 +551,8 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
             int32_t hold = HOLD[i];                                                                            \
             int32_t held = hold > 0;                                                                           \
             float drive = (bias + IEXT[i]) + igap;                                                             \
-            float vl = vrest + (v - vrest) * pvv;                                                              \
-            vl = vl + ie * pve;                                                                                \
-            vl = vl + ii * pvi;                                                                                \
-            vl = vl - w * pvw;                                                                                 \
-            vl = vl + drive * pvd;                                                                             \
-            float nv = held ? v : vl;                                                                          \
-            float nw = w * pww;                                                                                \
+            float nv, nw;                                                                                      \
+            sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
             ie = ie * pee;                                                                                     \
             ii = ii * pii;                                                                                     \
             theta = theta * pth;                                                                               \
@@ -572,7 +573,13 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
             int32_t bspike = (fire == 0) & (burst > 0);                                                        \
             int32_t bm1 = burst - 1;                                                                           \
             burst = bspike ? bm1 : burst;                                                                      \
-            burst = fire ? 0 : burst;                                                                          \
+            int32_t nb = 0;                                                                                    \
+            if (BURST) {                                                                                       \
+                float q = floorf((nv - thr) * binv);                                                           \
+                q = q > bmaxf ? bmaxf : q;                                                                     \
+                nb = q >= 1.0f ? (int32_t)q : 0;                                                               \
+            }                                                                                                  \
+            burst = fire ? nb : burst;                                                                         \
             float nwj = nw + wjump;                                                                            \
             float thj = theta + thjump;                                                                        \
             nv = fire ? vreset : nv;                                                                           \
@@ -602,32 +609,25 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
         return nf;                                                                                             \
     }
 
-/* The common case, branch-free so the compiler vectorizes it: LIF without bursts or
-   learning. Same float32 operations in the same order as the general loop; the
-   excitability and forced-spike draws are computed for every neuron (RNG variants),
-   which gives the same result because u < p is false whenever p <= 0. Variants are
-   specialized on gap junctions, the modulator channel and the draws. */
-SF_LIF_FAST(lif_g0_m0_r0_e0, 0, 0, 0, 0)
-SF_LIF_FAST(lif_g0_m0_r0_e1, 0, 0, 0, 1)
-SF_LIF_FAST(lif_g0_m0_r1_e0, 0, 0, 1, 0)
-SF_LIF_FAST(lif_g0_m0_r1_e1, 0, 0, 1, 1)
-SF_LIF_FAST(lif_g0_m1_r0_e0, 0, 1, 0, 0)
-SF_LIF_FAST(lif_g0_m1_r0_e1, 0, 1, 0, 1)
-SF_LIF_FAST(lif_g0_m1_r1_e0, 0, 1, 1, 0)
-SF_LIF_FAST(lif_g0_m1_r1_e1, 0, 1, 1, 1)
-SF_LIF_FAST(lif_g1_m0_r0_e0, 1, 0, 0, 0)
-SF_LIF_FAST(lif_g1_m0_r0_e1, 1, 0, 0, 1)
-SF_LIF_FAST(lif_g1_m0_r1_e0, 1, 0, 1, 0)
-SF_LIF_FAST(lif_g1_m0_r1_e1, 1, 0, 1, 1)
-SF_LIF_FAST(lif_g1_m1_r0_e0, 1, 1, 0, 0)
-SF_LIF_FAST(lif_g1_m1_r0_e1, 1, 1, 0, 1)
-SF_LIF_FAST(lif_g1_m1_r1_e0, 1, 1, 1, 0)
-SF_LIF_FAST(lif_g1_m1_r1_e1, 1, 1, 1, 1)
-
-typedef int64_t (*sf_lif_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
-                          int32_t *, int32_t *, int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int32_t *,
-                          int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
-static const sf_lif_fn LIF_FAST[16] = {lif_g0_m0_r0_e0, lif_g0_m0_r0_e1, lif_g0_m0_r1_e0, lif_g0_m0_r1_e1, lif_g0_m1_r0_e0, lif_g0_m1_r0_e1, lif_g0_m1_r1_e0, lif_g0_m1_r1_e1, lif_g1_m0_r0_e0, lif_g1_m0_r0_e1, lif_g1_m0_r1_e0, lif_g1_m0_r1_e1, lif_g1_m1_r0_e0, lif_g1_m1_r0_e1, lif_g1_m1_r1_e0, lif_g1_m1_r1_e1};
+typedef int64_t (*sf_fast_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
+                              int32_t *, int32_t *, int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int32_t *,
+                              int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
+/* The 32 variants of one model, indexed burst*16 + gaps*8 + modch*4 + rng*2 + ev. */
+#define SF_FAST_E(M, B, G, C, R) SF_FAST(sf_fast_##M##_##B##G##C##R##0, M, B, G, C, R, 0) \
+                                 SF_FAST(sf_fast_##M##_##B##G##C##R##1, M, B, G, C, R, 1)
+#define SF_FAST_R(M, B, G, C) SF_FAST_E(M, B, G, C, 0) SF_FAST_E(M, B, G, C, 1)
+#define SF_FAST_C(M, B, G) SF_FAST_R(M, B, G, 0) SF_FAST_R(M, B, G, 1)
+#define SF_FAST_G(M, B) SF_FAST_C(M, B, 0) SF_FAST_C(M, B, 1)
+#define SF_FAST_N(M, B, G, C, R) sf_fast_##M##_##B##G##C##R##0, sf_fast_##M##_##B##G##C##R##1,
+#define SF_FAST_NR(M, B, G, C) SF_FAST_N(M, B, G, C, 0) SF_FAST_N(M, B, G, C, 1)
+#define SF_FAST_NC(M, B, G) SF_FAST_NR(M, B, G, 0) SF_FAST_NR(M, B, G, 1)
+#define SF_FAST_NG(M, B) SF_FAST_NC(M, B, 0) SF_FAST_NC(M, B, 1)
+#define SF_FAST_SET(M)                                                                                         \
+    SF_FAST_G(M, 0) SF_FAST_G(M, 1)                                                                            \
+    static const sf_fast_fn SF_FAST_TAB_##M[32] = {SF_FAST_NG(M, 0) SF_FAST_NG(M, 1)};
+SF_FOR_EACH_MODEL(SF_FAST_SET)
+#define SF_FAST_ROW(M) SF_FAST_TAB_##M,
+static const sf_fast_fn *const SF_FAST_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_FAST_ROW)};
 
 /* The lean variant: LIF populations whose adaptation, habituation, modulator and burst
    state is inert (parameters that never change it, and every value +0.0 / 0 at the start
@@ -791,16 +791,12 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict r2 = net->ring + ((size_t)sb * 3 + 2) * (size_t)N;
     const float *fp = net->fparams + (size_t)sg->pid * SF_NF;
     const int32_t *ip = net->iparams + (size_t)sg->pid * SF_NI;
-    const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];
-    const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvw = fp[SF_F_PVW],
-                pvd = fp[SF_F_PVD];
-    const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pww = fp[SF_F_PWW], pth = fp[SF_F_PTH],
-                pmod = fp[SF_F_PMOD];
+    const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];
+    const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pth = fp[SF_F_PTH], pmod = fp[SF_F_PMOD];
     const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],
                 thjump = fp[SF_F_THJUMP];
     const float excit = fp[SF_F_EXCIT], binv = fp[SF_F_BURST_INV];
-    const float iza = fp[SF_F_IZH_A], izb = fp[SF_F_IZH_B], izh_h = fp[SF_F_IZH_H];
-    const int izh = ip[SF_I_MODEL] == SF_MODEL_IZH;
+    const int32_t model = ip[SF_I_MODEL];
     const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];
     const float bmaxf = (float)ip[SF_I_BURST_MAX];
     const int rng_excit = !(excit >= 1.0f);
@@ -826,7 +822,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     /* Plastic segments take the vectorized loops too unless homeostasis may move theta
        (P4 needs the spike flag inside the neuron loop); P2 and P3 are per neuron and
        independent of the step's other state, so they run after it, same ops, same bits. */
-    if (!izh && binv == 0.0f && !(learn && PL->any_homeo && heta > 0.0f)) {
+    if (model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
         int rng = rng_excit || (segf & SEG_PFORCE);
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */
@@ -834,7 +830,8 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
                                                            hi, fp, ip, pre_e, pre_f, bs0);
         } else {
-            sf_lif_fn fn = LIF_FAST[(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)];
+            sf_fast_fn fn = SF_FAST_TABS[model][(binv != 0.0f ? 16 : 0) + (gaps ? 8 : 0) + (e->has_mod ? 4 : 0) +
+                                                (rng ? 2 : 0) + (ev ? 1 : 0)];
             fired = fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp,
                        ip, pre_e, pre_f, bs0);
         }
@@ -873,22 +870,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         int held = hold > 0;
         float drive = (bias + IEXT[i]) + igap;
         float nv, nw;
-        if (!izh) {
-            float vl = vrest + (v - vrest) * pvv;
-            vl = vl + ie * pve;
-            vl = vl + ii * pvi;
-            vl = vl - w * pvw;
-            vl = vl + drive * pvd;
-            nv = held ? v : vl;
-            nw = w * pww;
-        } else {
-            float iz = (ie + ii) + drive;
-            float v1 = v + izh_h * ((((0.04f * v + 5.0f) * v + 140.0f) - w) + iz);
-            float v2 = v1 + izh_h * ((((0.04f * v1 + 5.0f) * v1 + 140.0f) - w) + iz);
-            float u = w + iza * (izb * v2 - w);
-            nv = held ? v : v2;
-            nw = held ? w : u;
-        }
+        sf_integrate(model, fp, v, w, ie, ii, drive, held, &nv, &nw);
         ie = ie * pee;
         ii = ii * pii;
         theta = theta * pth;

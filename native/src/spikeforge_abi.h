@@ -3,9 +3,10 @@
  *
  * Every pointer below points straight into memory owned by someone else (the
  * numpy arrays of a Python ``Layout``, or the buffers of a world loaded from a
- * compiled brain file): the kernels never copy state. The column numbers of the
- * parameter table are those of ``sdk/spikeforge/engine/params.py`` (a test checks
- * that they agree). The text between CDEF BEGIN and CDEF END is also handed to
+ * compiled brain file): the kernels never copy state. The constants and the
+ * per-neuron state fields between GENERATED markers are written by
+ * ``python -m spikeforge.engine.gen_tables`` from ``sdk/spikeforge/engine/tables.py``
+ * (a test fails when they are stale): edit the Python, never this text. The text between CDEF BEGIN and CDEF END is also handed to
  * cffi as its ``cdef``, so it must stay plain C declarations and integer defines.
  */
 #ifndef SPIKEFORGE_ABI_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 /* CDEF BEGIN */
+/* GENERATED BEGIN tables (python -m spikeforge.engine.gen_tables) */
 #define SF_F_VREST 0
 #define SF_F_VRESET 1
 #define SF_F_VTHRESH 2
@@ -34,21 +36,24 @@
 #define SF_F_THJUMP 16
 #define SF_F_EXCIT 17
 #define SF_F_BURST_INV 18
+#define SF_F_MODEL 19
 #define SF_F_IZH_A 19
 #define SF_F_IZH_B 20
 #define SF_F_IZH_H 21
+#define SF_F_QIF_H 19
+#define SF_F_QIF_K 20
+#define SF_F_QIF_VC 21
 #define SF_NF 22
-
 #define SF_I_MODEL 0
 #define SF_I_REF_STEPS 1
 #define SF_I_CONSEC 2
 #define SF_I_SNOOZE_STEPS 3
 #define SF_I_BURST_MAX 4
 #define SF_NI 5
-
 #define SF_MODEL_LIF 0
 #define SF_MODEL_IZH 1
-
+#define SF_MODEL_QIF 2
+#define SF_N_MODELS 3
 #define SF_SENSOR_CURRENT 0
 #define SF_SENSOR_POISSON 1
 #define SF_SENSOR_GAUSSIAN 2
@@ -56,10 +61,10 @@
 #define SF_ACT_RATE 0
 #define SF_ACT_POPVEC 1
 #define SF_ACT_WTA 2
-
 #define SF_GAUSS_LUT_SIZE 257
-
-/* plasticity tables (sdk/spikeforge/engine/plasticity.py) */
+#define SF_GAUSS_PER_UNIT 64
+#define SF_PURPOSE_EXCITABILITY 1
+#define SF_PURPOSE_FORCE 2
 #define SF_KIND_NONE 0
 #define SF_KIND_STDP 1
 #define SF_KIND_RSTDP 2
@@ -71,15 +76,16 @@
 #define SF_PF_RLR 4
 #define SF_PF_CDECAY 5
 #define SF_PF_MODW 6
-#define SF_NPF 7
 #define SF_PI_KIND 0
 #define SF_PI_SOFT 1
-#define SF_NPI 2
 #define SF_PP_DPRE 0
 #define SF_PP_DPOST 1
 #define SF_PP_HETA 2
 #define SF_PP_HDROP 3
+#define SF_NPF 7
+#define SF_NPI 2
 #define SF_NPP 4
+/* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */
 typedef struct sf_plast {
@@ -96,9 +102,11 @@ typedef struct sf_plast {
     float *dopamine;         /* per brain */
     float *dopamine_sum;     /* per brain */
     uint8_t *learn;          /* per brain: 0 = frozen */
-    float *xpre;             /* per neuron */
-    float *xpost;
-    float *msum;
+    /* GENERATED BEGIN plast_state (engine/tables.py NEURON_VARS) */
+    float *xpre;        /* plasticity: pre-synaptic trace */
+    float *xpost;       /* plasticity: post-synaptic trace */
+    float *msum;        /* plasticity: modulator summed since the last reward-STDP update */
+    /* GENERATED END plast_state */
     float *elig;             /* per synapse, NULL if no reward-STDP projection */
     int64_t n_in;            /* plastic synapses, sorted by post */
     int64_t *in_ptr;         /* n_neurons + 1 */
@@ -151,18 +159,20 @@ typedef struct sf_net {
     uint32_t *brain_key;
     int64_t *brain_step;
     /* neurons */
-    float *v;
-    float *ie;
-    float *ii;
-    float *w;
-    float *theta;
-    float *mod;
-    float *iext;
-    float *pforce;
-    int32_t *hold;
-    int32_t *consec;
-    int32_t *burst;
-    uint8_t *force_once;
+    /* GENERATED BEGIN net_state (engine/tables.py NEURON_VARS) */
+    float *v;           /* membrane potential (mV) */
+    float *ie;          /* excitatory synaptic current (as drive) (mV) */
+    float *ii;          /* inhibitory synaptic current (as drive) (mV) */
+    float *w;           /* adaptation current (AdaptiveLIF) / recovery u (Izhikevich) (mV) */
+    float *theta;       /* threshold offset (habituation, homeostasis) (mV) */
+    float *mod;         /* modulator level */
+    float *iext;        /* external drive written by sensor encoders (mV) */
+    float *pforce;      /* per-step forced-spike probability written by encoders */
+    int32_t *hold;        /* steps left in refractory / snooze (steps) */
+    int32_t *consec;      /* consecutive spikes (FEAGI) (spikes) */
+    int32_t *burst;       /* extra burst spikes still to emit (FLUX) (spikes) */
+    uint8_t *force_once;  /* one-shot forced spike (event sensors) */
+    /* GENERATED END net_state */
     int32_t *pid;
     int32_t *act_slot;
     float *fparams;          /* n_params x SF_NF */

@@ -85,7 +85,7 @@ int sf_net_validate(const sf_net *net, char *msg, size_t size) {
              "brain_step[%lld]: must be in 0..2^62", (long long)b);
     for (int64_t p = 0; p < net->n_params; p++) {
         const int32_t *ip = net->iparams + p * SF_NI;
-        NEED(ip[SF_I_MODEL] == SF_MODEL_LIF || ip[SF_I_MODEL] == SF_MODEL_IZH, "iparams[%lld].model: unknown %d",
+        NEED(ip[SF_I_MODEL] >= 0 && ip[SF_I_MODEL] < SF_N_MODELS, "iparams[%lld].model: unknown %d",
              (long long)p, ip[SF_I_MODEL]);
         NEED(ip[SF_I_BURST_MAX] >= 0 && ip[SF_I_BURST_MAX] <= (1 << 24), "iparams[%lld].burst_max: outside 0..2^24",
              (long long)p);

@@ -10,8 +10,6 @@ from tests.engine.native_nets import all_nets, feature_net, learning_net, lif_ne
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge import World
-from spikeforge.engine import params as P
-from spikeforge.engine import plasticity as PL
 from spikeforge.engine.backend import available_backends, resolve_backend
 from spikeforge.model import LIF, AdaptiveLIF, Circuit, FixedProbability, Izhikevich, ModulatedLIF, Uniform
 
@@ -65,16 +63,6 @@ def pair(circuits: list[Circuit], count: int, seed: int = 3, dt: float = 0.001) 
 def test_registered_and_preferred_by_auto() -> None:
     assert available_backends()["native"] is None
     assert resolve_backend("auto")[0] == "native"
-
-
-def test_abi_columns_match_python() -> None:
-    c = native.abi_constants()
-    for name in dir(P):
-        if (name[:2] in ("F_", "I_") and name not in ("F_", "I_")) or name in ("NF", "NI", "MODEL_LIF", "MODEL_IZH"):
-            assert c["SF_" + name] == getattr(P, name), name
-    for name in dir(PL):
-        if name.startswith(("PF_", "PI_", "PP_", "KIND_")) or name in ("NPF", "NPI", "NPP"):
-            assert c["SF_" + name] == getattr(PL, name), name
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -14,7 +14,7 @@ from spikeforge.engine.layout import NEURON_STATE, SYNAPSE_STATE, BrainBlock, Pr
 from spikeforge.engine.params import NF, NI, param_row, rest_state
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.genome import circuit_to_genome
-from spikeforge.model.neurons import Izhikevich
+from spikeforge.model.neurons import kernel_of
 
 
 def compile_prototype(circuit: Circuit, index: int, dt_ms: float, pid_base: int, proj_base: int) -> PrototypeInfo:
@@ -61,8 +61,9 @@ def instantiate(proto: PrototypeInfo, serial: int, key: int, world_seed: int, de
         else:
             neuron["v"][sl] = np.float32(v0 if vi is None else vi)
         neuron["w"][sl] = np.float32(w0)
-        if isinstance(pop.model, Izhikevich) and vi is not None:  # u starts at b*v
-            neuron["w"][sl] = (np.float32(pop.model.b) * neuron["v"][sl]).astype(np.float32)
+        w_from_v = kernel_of(pop.model)[1].w_from_v
+        if w_from_v is not None and vi is not None:  # e.g. Izhikevich: u starts at b*v
+            neuron["w"][sl] = w_from_v(pop.model, neuron["v"][sl])
     index = {name: i for i, name in enumerate(proto.pop_names)}
     pres, posts, ws, ds, projs = [], [], [], [], []
     gap_a, gap_b, gap_g = [], [], []

@@ -20,31 +20,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
+from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
+from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
-from spikeforge.model.organs import SENSOR_KINDS
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 
-# Per-neuron state: name -> dtype. Every kernel and snapshot uses this list.
-NEURON_STATE: dict[str, type[np.generic]] = {
-    "v": np.float32,        # membrane potential (mV)
-    "ie": np.float32,       # excitatory synaptic current (mV of drive)
-    "ii": np.float32,       # inhibitory synaptic current (mV of drive)
-    "w": np.float32,        # adaptation current (AdaptiveLIF) / recovery u (Izhikevich)
-    "theta": np.float32,    # threshold offset (habituation, homeostasis)
-    "mod": np.float32,      # modulator level
-    "iext": np.float32,     # external drive written by sensor encoders (mV)
-    "pforce": np.float32,   # per-step forced-spike probability written by encoders
-    "hold": np.int32,       # steps left in refractory / snooze
-    "consec": np.int32,     # consecutive spikes (FEAGI)
-    "burst": np.int32,      # extra burst spikes still to emit (FLUX)
-    "force_once": np.uint8,  # one-shot forced spike (event sensors)
-    "xpre": np.float32,     # plasticity: pre-synaptic trace (decays with tau_plus / tau_pre)
-    "xpost": np.float32,    # plasticity: post-synaptic trace (decays with tau_minus)
-    "msum": np.float32,     # plasticity: modulator level summed since the last reward-STDP update
-}
+# Per-neuron state (name -> dtype): declared with units in engine/tables.py.
 # Per-synapse arrays (ordered like the rows). Learning adds its own: reward-modulated STDP
 # creates "elig" (float32 eligibility) when a circuit has such a projection (see plasticity).
 SYNAPSE_STATE: dict[str, type[np.generic]] = {
@@ -57,8 +42,6 @@ FIXED_SCALE = np.float32(1 << FIXED_SHIFT)
 FIXED_INV = np.float32(1.0 / (1 << FIXED_SHIFT))
 FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
 
-SENSOR_KIND_ID = {k: i for i, k in enumerate(SENSOR_KINDS)}
-ACTUATOR_KIND_ID = {"rate": 0, "population_vector": 1, "wta": 2}
 
 
 def expand_ranges(starts: I64, ends: I64) -> tuple[I64, I64]:

@@ -22,6 +22,8 @@ from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup, expand_ranges
 from spikeforge.engine.plasticity import PlasticityCache, learn_step
 from spikeforge.engine.plasticity import build_cache as build_plasticity
+from spikeforge.model.neurons import KERNELS
+from spikeforge.model.neurons.base import Integration
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -167,6 +169,7 @@ class StepCache:
     cols: dict[int, F32]
     icols: dict[int, I32]
     any_excit: bool
+    models: tuple[int, ...]  # model codes present (kernels to run)
     plast: PlasticityCache | None = None  # learning (engine/plasticity.py); None: nothing learns
 
 
@@ -178,7 +181,9 @@ def make_cache(layout: Layout) -> StepCache:
         c: np.zeros(0, np.float32) for c in range(P.NF)}
     icols = {c: L.iparams[L.pid, c].astype(np.int32) for c in range(P.NI)} if L.n_neurons else {
         c: np.zeros(0, np.int32) for c in range(P.NI)}
-    return StepCache(brain_of, local, cols, icols, bool(np.any(cols[P.F_EXCIT] < ONE)), build_plasticity(L))
+    models = tuple(int(m) for m in np.unique(icols[P.I_MODEL]))
+    return StepCache(brain_of, local, cols, icols, bool(np.any(cols[P.F_EXCIT] < ONE)), models,
+                     build_plasticity(L))
 
 
 def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None) -> I64:
@@ -229,24 +234,21 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
         np.subtract.at(acc, gb, q)
         igap = acc[nidx].astype(np.float32) * FIXED_INV
 
-    # 3. integration (held neurons keep v)
+    # 3. integration (held neurons keep v): each model's kernel (model/neurons/<model>.py)
     v, w, theta = g("v"), g("w"), g("theta")
     hold = g("hold")
     held = hold > 0
     drive = (col(P.F_BIAS) + g("iext")) + igap
-    vrest = col(P.F_VREST)
-    with np.errstate(all="ignore"):
-        v_lif = vrest + (v - vrest) * col(P.F_PVV) + ie * col(P.F_PVE) + ii * col(P.F_PVI) \
-            - w * col(P.F_PVW) + drive * col(P.F_PVD)
-        w_lif = w * col(P.F_PWW)
-        h = col(P.F_IZH_H)
-        i_izh = (ie + ii) + drive
-        v1 = v + h * ((((P.IZH_K2 * v + P.IZH_K1) * v + P.IZH_K0) - w) + i_izh)
-        v2 = v1 + h * ((((P.IZH_K2 * v1 + P.IZH_K1) * v1 + P.IZH_K0) - w) + i_izh)
-        u = w + col(P.F_IZH_A) * (col(P.F_IZH_B) * v2 - w)
-    izh = icol(P.I_MODEL) == P.MODEL_IZH
-    v = np.where(held, v, np.where(izh, v2, v_lif)).astype(np.float32)
-    w = np.where(izh, np.where(held, w, u), w_lif).astype(np.float32)
+    x = Integration(v=v, w=w, ie=ie, ii=ii, drive=drive, held=held, col=col)
+    code = icol(P.I_MODEL)
+    v_new, w_new = v, w
+    for m in C.models:
+        vm, wm = KERNELS[m].integrate(x)
+        if len(C.models) == 1:
+            v_new, w_new = vm, wm
+        else:
+            v_new, w_new = np.where(code == m, vm, v_new), np.where(code == m, wm, w_new)
+    v, w = v_new.astype(np.float32), w_new.astype(np.float32)
     ie = ie * col(P.F_PEE)
     ii = ii * col(P.F_PII)
     theta = theta * col(P.F_PTH)

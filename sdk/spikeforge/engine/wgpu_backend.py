@@ -40,15 +40,11 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from spikeforge.engine import params as P
 from spikeforge.engine import plasticity as PL
-from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
 from spikeforge.engine.layout import Layout
 from spikeforge.engine.numpy_backend import (
     GAUSS_LUT,
-    GAUSS_LUT_PER_UNIT,
-    GAUSS_LUT_SIZE,
     channel_prefs,
     gaussian_prefs,
     organ_neurons,
@@ -529,25 +525,13 @@ class GpuBackend(Backend):
         L = self.layout
         c: dict[str, str] = {
             "N": f"{L.n_neurons}u", "N_GAP": f"{L.gap_a.size}u", "N_ACT": f"{L.act_counts.size}u",
-            "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u", "NF": f"{P.NF}u",
-            "PRM_STRIDE": f"{P.NF + P.NI + PL.NPP}u",
-            "MODEL_IZH": f"{P.MODEL_IZH}", "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
+            "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u",
+            "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
-            "IZH_K2": _f32_const(P.IZH_K2), "IZH_K1": _f32_const(P.IZH_K1), "IZH_K0": _f32_const(P.IZH_K0),
-            "PURPOSE_EXCITABILITY": f"{rng.PURPOSE_EXCITABILITY}u", "PURPOSE_FORCE": f"{rng.PURPOSE_FORCE}u",
-            "GAUSS_PER_UNIT": f"{GAUSS_LUT_PER_UNIT}u", "GAUSS_SIZE": f"{GAUSS_LUT_SIZE}u",
-            "NI": f"{P.NI}u", "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
+            "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
             "ANY_RSTDP": "true" if self.plast is not None and self.plast.any_rstdp else "false",
-            "NPF": f"{PL.NPF}u", "PROJ_STRIDE": f"{PL.NPF + PL.NPI}u",
-            "KIND_STDP": f"{PL.KIND_STDP}u", "KIND_RSTDP": f"{PL.KIND_RSTDP}u", "KIND_HEBB": f"{PL.KIND_HEBB}u",
-        }
-        for name in dir(PL):
-            if name[:3] in ("PF_", "PI_", "PP_") and isinstance(getattr(PL, name), int):
-                c[name] = f"{getattr(PL, name)}u"
-        for name in dir(P):
-            if (name.startswith("F_") or name.startswith("I_")) and isinstance(getattr(P, name), int):
-                c[name] = f"{getattr(P, name)}u"
+        }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
         c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
         c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u"})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
@@ -563,7 +547,10 @@ class GpuBackend(Backend):
         for b in KERNEL_BINDINGS[kernel]:
             if b.chunked:
                 parts.append(_chunk_accessors(b, len(self._bufs[b.name]), self._shift[b.name]))
+        parts.append(shader_source("tables"))
         parts.append(shader_source("common"))
+        if kernel == "neuron":
+            parts.append(shader_source("models"))
         parts.append(shader_source(kernel))
         return "\n".join(parts)
 

@@ -1,0 +1,83 @@
+"""Every table the backends share, declared once (the generator writes the C and WGSL copies).
+
+* per-neuron state variables: name, dtype, unit, meaning, and which C struct points at
+  them (``NEURON_VARS``; ``NEURON_STATE`` is the name -> dtype view layouts and
+  snapshots use);
+* the parameter-table columns (:mod:`spikeforge.model.neurons.base` and each model's
+  kernel) and the model codes (the kernel registry);
+* organ kind codes (sensor and actuator kinds, in the order of
+  :mod:`spikeforge.model.organs`);
+* the learning tables (:mod:`spikeforge.engine.plasticity`) and RNG purposes
+  (:mod:`spikeforge.engine.rng`).
+
+``python -m spikeforge.engine.gen_tables`` writes them into
+``native/src/spikeforge_abi.h`` (between ``GENERATED`` markers), ``native/src/models.h``,
+``shaders/tables.wgsl`` and ``shaders/models.wgsl``; ``tests/engine/test_tables.py`` fails when a checked-in
+copy differs from what the generator would write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikeforge.model.organs import ACTUATOR_KINDS, SENSOR_KINDS
+
+
+@dataclass(frozen=True)
+class StateVar:
+    """One per-neuron state array.
+
+    Attributes
+    ----------
+    name : str
+        Key in ``layout.neuron`` and snapshots; C field name.
+    dtype : type
+        numpy scalar type of the array.
+    unit : str
+        Physical unit ("" for counts and flags).
+    doc : str
+        Meaning.
+    c_struct : str
+        ``"net"`` (``sf_net``) or ``"plast"`` (``sf_plast``, learning state).
+    """
+
+    name: str
+    dtype: type[np.generic]
+    unit: str
+    doc: str
+    c_struct: str = "net"
+
+
+NEURON_VARS: tuple[StateVar, ...] = (
+    StateVar("v", np.float32, "mV", "membrane potential"),
+    StateVar("ie", np.float32, "mV", "excitatory synaptic current (as drive)"),
+    StateVar("ii", np.float32, "mV", "inhibitory synaptic current (as drive)"),
+    StateVar("w", np.float32, "mV", "adaptation current (AdaptiveLIF) / recovery u (Izhikevich)"),
+    StateVar("theta", np.float32, "mV", "threshold offset (habituation, homeostasis)"),
+    StateVar("mod", np.float32, "", "modulator level"),
+    StateVar("iext", np.float32, "mV", "external drive written by sensor encoders"),
+    StateVar("pforce", np.float32, "", "per-step forced-spike probability written by encoders"),
+    StateVar("hold", np.int32, "steps", "steps left in refractory / snooze"),
+    StateVar("consec", np.int32, "spikes", "consecutive spikes (FEAGI)"),
+    StateVar("burst", np.int32, "spikes", "extra burst spikes still to emit (FLUX)"),
+    StateVar("force_once", np.uint8, "", "one-shot forced spike (event sensors)"),
+    StateVar("xpre", np.float32, "", "plasticity: pre-synaptic trace", "plast"),
+    StateVar("xpost", np.float32, "", "plasticity: post-synaptic trace", "plast"),
+    StateVar("msum", np.float32, "", "plasticity: modulator summed since the last reward-STDP update", "plast"),
+)
+NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VARS}
+
+C_TYPE: dict[type[np.generic], str] = {np.float32: "float", np.int32: "int32_t", np.uint8: "uint8_t",
+                                       np.int64: "int64_t", np.uint32: "uint32_t"}
+
+SENSOR_KIND_ID: dict[str, int] = {k: i for i, k in enumerate(SENSOR_KINDS)}
+ACTUATOR_KIND_ID: dict[str, int] = {k: i for i, k in enumerate(ACTUATOR_KINDS)}
+# C/WGSL constant suffix of each kind
+SENSOR_KIND_CONST: dict[str, str] = {"current": "CURRENT", "poisson": "POISSON", "gaussian": "GAUSSIAN",
+                                     "event": "EVENT"}
+ACTUATOR_KIND_CONST: dict[str, str] = {"rate": "RATE", "population_vector": "POPVEC", "wta": "WTA"}
+
+__all__ = ["ACTUATOR_KIND_CONST", "ACTUATOR_KIND_ID", "C_TYPE", "NEURON_STATE", "NEURON_VARS", "SENSOR_KIND_CONST",
+           "SENSOR_KIND_ID", "StateVar"]
