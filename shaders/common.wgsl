@@ -5,7 +5,14 @@
 //   2. generated bindings and chunk accessors (syn_at, ring_take, ring_add),
 //   3. this file, 4. the kernel file.
 // Every float32 operation follows engine/numpy_backend.py in the same order; only
-// +, -, *, /, floor, round and comparisons are used, and only u32 arithmetic in the RNG.
+// +, -, *, floor, round and comparisons are used, and only u32 arithmetic in the RNG.
+//
+// No fused multiply-add: WGSL (and SPIR-V without NoContraction, which naga does not
+// emit) lets a driver contract a*b+c into one fma, and NVIDIA's compiler does. Every
+// product that feeds an addition is therefore written nc(a * b): its bits are XORed
+// with NCZ, a zero the kernel loads from a buffer at run time (ctl[M_ZERO] or a uniform
+// pad word), so no compiler can prove the XOR is a no-op and the product must be
+// rounded to float32 on its own before the add (one integer op per product).
 
 const FIXED_SCALE: f32 = 65536.0;
 const FIXED_INV: f32 = 1.52587890625e-05;   // 2^-16
@@ -13,6 +20,14 @@ const FIXED_LIMIT: f32 = 2147483520.0;       // largest float32 below 2^31
 const INV_2_24: f32 = 5.9604644775390625e-08; // 2^-24
 const GOLDEN: u32 = 0x9E3779B9u;
 const WG: u32 = 64u;
+
+var<private> NCZ: u32 = 0u;  // set from a buffer by every kernel that calls nc()
+
+// x rounded to float32 and kept out of any fused multiply-add (see above); the identity.
+fn nc(x: f32) -> f32 {
+    if (NO_CONTRACT) { return bitcast<f32>(bitcast<u32>(x) ^ NCZ); }
+    return x;
+}
 
 // lowbias32 (Chris Wellons): a bijection on u32, same as engine/rng.py mix32.
 fn mix32(x0: u32) -> u32 {

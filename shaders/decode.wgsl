@@ -1,7 +1,7 @@
 // Actuator decoders (numpy_backend.decode_actuators) for one actuator group: one
-// invocation per brain row. rate: count * scale (Hz); population vector: sequential
-// sums over channels, channel 0 first; winner-take-all: first channel with the most
-// spikes, -1 if none.
+// invocation per brain row. rate: count * scale (Hz); winner-take-all: first channel
+// with the most spikes, -1 if none. Population vectors are decoded on the host from the
+// counts read back (WGSL f32 division is only 2.5 ULP accurate).
 
 struct ActuatorGroup {
     kind: u32, channels: u32, width: u32, offset: u32,
@@ -22,15 +22,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var ch = 0u; ch < ag.channels; ch = ch + 1u) {
             act_out[o0 + ch] = f32(atomicLoad(&act_counts[c0 + ch])) * ag.scale;
         }
-    } else if (ag.kind == 1u) {
-        var num: f32 = 0.0;
-        var den: f32 = 0.0;
-        for (var ch = 0u; ch < ag.channels; ch = ch + 1u) {
-            let c = f32(atomicLoad(&act_counts[c0 + ch]));
-            num = num + c * prefs[ag.pref_offset + ch];
-            den = den + c;
-        }
-        act_out[o0] = select(ag.mid, num / select(1.0, den, den > 0.0), den > 0.0);
     } else {
         var best: i32 = 0;
         var win: u32 = 0u;

@@ -20,7 +20,7 @@ fn gauss_lookup(z: f32) -> f32 {
     let frac = t - f32(i);
     let lo = gauss_lut[i];
     let hi = gauss_lut[i + 1u];
-    return lo + (hi - lo) * frac;
+    return lo + nc((hi - lo) * frac);
 }
 
 @compute @workgroup_size(64)
@@ -28,6 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let e = flat_index(wid, nwg, lid);
     if (e >= sg.count) { return; }
+    NCZ = sg.pad;
     let q = enc[sg.first + e];
     if ((binfo[q.w * BSTRIDE + 4u] & 1u) == 0u) { return; }
     let n = q.x;

@@ -14,6 +14,7 @@ fn clip_w(x: f32, lo: f32, hi: f32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let count = ctl[M_PCOUNT];
+    NCZ = ctl[M_ZERO];
     for (var s = flat_index(wid, nwg, lid); s < count; s = s + nwg.x * nwg.y * WG) {
         let post = step_spk[s];
         if ((binfo[ninfo[post].y * BSTRIDE + 4u] & 2u) == 0u) { continue; }
@@ -31,9 +32,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             var p = ap * fs_get(S_XPRE * N + pre);
             if (pproj[pj + NPF + PI_SOFT] != 0u) { p = p * (wmax - wy); }
             if (kind == KIND_RSTDP) {
-                elig_set(y, elig_get(y) + p);
+                elig_set(y, elig_get(y) + nc(p));
             } else {
-                syn_set_w(y, clip_w(wy + p, wmin, wmax));
+                syn_set_w(y, clip_w(wy + nc(p), wmin, wmax));
             }
         }
     }

@@ -13,6 +13,7 @@ fn clip_w(x: f32, lo: f32, hi: f32) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let count = ctl[M_PCOUNT];
+    NCZ = ctl[M_ZERO];
     for (var s = flat_index(wid, nwg, lid); s < count; s = s + nwg.x * nwg.y * WG) {
         let src = step_spk[s];
         if ((binfo[ninfo[src].y * BSTRIDE + 4u] & 2u) == 0u) { continue; }
@@ -32,9 +33,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 var d = aminus * fs_get(S_XPOST * N + sw.x);
                 if (soft) { d = d * (wy - wmin); }
                 if (kind == KIND_STDP) {
-                    syn_set_w(y, clip_w(wy - d, wmin, wmax));
+                    syn_set_w(y, clip_w(wy - nc(d), wmin, wmax));
                 } else {
-                    elig_set(y, elig_get(y) - d);
+                    elig_set(y, elig_get(y) - nc(d));
                 }
             }
         }

@@ -21,15 +21,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= N_RS) { return; }
+    NCZ = ctl[M_ZERO];
     let e = rs_tab[i];
     let b = e.w;
     if (!due(b, ctl[M_KPROP])) { return; }
     let pj = e.z * PROJ_STRIDE;
-    let D = dopa[2u * b + 1u] + bitcast<f32>(pproj[pj + PF_MODW]) * fs_get(S_MSUM * N + e.y);
+    let D = dopa[2u * b + 1u] + nc(bitcast<f32>(pproj[pj + PF_MODW]) * fs_get(S_MSUM * N + e.y));
     let c = elig_get(e.x);
     if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u) {
         let wy = bitcast<f32>(syn_at(e.x).y);
-        let wn = wy + (bitcast<f32>(pproj[pj + PF_RLR]) * c) * D;
+        let wn = wy + nc((bitcast<f32>(pproj[pj + PF_RLR]) * c) * D);
         syn_set_w(e.x, clip_w(wn, bitcast<f32>(pproj[pj + PF_WMIN]), bitcast<f32>(pproj[pj + PF_WMAX])));
     }
     elig_set(e.x, c * bitcast<f32>(pproj[pj + PF_CDECAY]));

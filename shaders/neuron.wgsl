@@ -13,6 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let n = flat_index(wid, nwg, lid);
     if (n >= N) { return; }
+    NCZ = atomicLoad(&ctl[M_ZERO]);
     let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
     let b = info.y;
     if ((binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return; }  // brain not active this advance
@@ -28,9 +29,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let xe = f32(ring_take((slot * 3u + 0u) * N + n)) * FIXED_INV;
     let xi = f32(ring_take((slot * 3u + 1u) * N + n)) * FIXED_INV;
     let xm = f32(ring_take((slot * 3u + 2u) * N + n)) * FIXED_INV;
-    let mod_ = fs_get(S_MOD * N + n) * pf(p, F_PMOD) + xm;
-    let gain = 1.0 + pf(p, F_MODGAIN) * mod_;
-    var ie = fs_get(S_IE * N + n) + xe * gain;
+    let mod_ = nc(fs_get(S_MOD * N + n) * pf(p, F_PMOD)) + xm;
+    let gain = 1.0 + nc(pf(p, F_MODGAIN) * mod_);
+    var ie = fs_get(S_IE * N + n) + nc(xe * gain);
     var ii = fs_get(S_II * N + n) + xi;
 
     // 2. gap junctions (accumulated by gap.wgsl from v at the start of the step)

@@ -68,6 +68,16 @@ class Backend(ABC):
     def push_state(self) -> None:
         """Tell the backend the host arrays were changed outside a step (device backends upload)."""
 
+    def add_reward(self, values: npt.NDArray[np.float32]) -> None:
+        """Add ``values`` (float32, one per brain) to each brain's dopamine level.
+
+        CPU backends add to the host array in place. A device backend may override this
+        with a small targeted upload instead of a whole-state round trip.
+        """
+        self.pull_state()
+        self.layout.dopamine[...] = self.layout.dopamine + values
+        self.push_state()
+
     def close(self) -> None:
         """Release backend resources."""
 

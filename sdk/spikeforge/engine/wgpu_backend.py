@@ -60,8 +60,8 @@ BoolA = npt.NDArray[np.bool_]
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
 FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
 ISTATE = ("hold", "consec", "burst", "force_once")
-META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, pad, pad
-M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP = range(6)
+META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, zero, pad
+M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO = range(7)
 # per-brain words: key, step lo, step hi, ring slot of the first step, flags (1 active, 2 learns),
 # brain_step % update_every, update_every (0: no reward-STDP), dopamine decay (f32 bits)
 BSTRIDE = 8
@@ -207,8 +207,7 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
     "encode": (_b("enc", "vec4<u32>"), _b("binfo", "u32"), _b("sensor_values", "f32"),
                _b("istate", "i32", True, True), _b("fstate", "f32", True, True), _b("gauss_lut", "f32")),
     "reset": (_b("act_brain", "u32"), _b("binfo", "u32"), _b("act_counts", "atomic<i32>", True)),
-    "decode": (_b("binfo", "u32"), _b("act_counts", "atomic<i32>", True), _b("act_out", "f32", True),
-               _b("prefs", "f32")),
+    "decode": (_b("binfo", "u32"), _b("act_counts", "atomic<i32>", True), _b("act_out", "f32", True)),
     "learn_brain": (_b("binfo", "u32"), _b("dopa", "f32", True)),
     "learn_pre": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
                   _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("row_proj", "u32"),
@@ -274,6 +273,7 @@ class _Frame:
     active: BoolA | None
     sensors: F32
     patches: list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]
+    dopamine: F32 | None = None  # (dopamine, dopamine_sum) at the frame's start (rewards are host adds)
 
 
 @dataclass
@@ -304,13 +304,19 @@ class GpuBackend(Backend):
     checkpoint_frames : int
         Frames between automatic host checkpoints (full download) that bound the replay
         log used for the CPU fallback. 0 disables automatic checkpoints.
+    no_contract : bool, optional
+        Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
+        default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
+        contraction changes, see ``tools/gpu/diagnose.py``).
     """
 
     name: ClassVar[str] = "gpu"
 
     def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256,
-                 wg_per_spike: bool | None = None) -> None:
+                 wg_per_spike: bool | None = None, no_contract: bool | None = None) -> None:
         super().__init__(layout)
+        self.no_contract = (os.environ.get("SPIKEFORGE_GPU_CONTRACT", "") in ("", "0")) if no_contract is None \
+            else bool(no_contract)
         refuse_unsupported(layout)
         self.gpu = gpu_device()
         self.dev = self.gpu.device
@@ -403,18 +409,16 @@ class GpuBackend(Backend):
                              L.gap_g.astype(np.float32).view(np.uint32)], axis=1).reshape(-1)
         # actuators: brain of every count
         act_brain = np.zeros(L.act_counts.size, np.uint32)
-        pref_tab: list[F32] = []
-        self._dec_groups: list[tuple[Any, int]] = []
-        p_off = 0
+        self._dec_groups: list[Any] = []   # rate and winner-take-all: decoded on the device
+        self._host_dec: list[tuple[Any, F32]] = []  # population vectors: decoded here (exact division)
         for g in L.actuator_groups:
             act_brain[g.offset:g.offset + g.brains * g.channels] = np.repeat(
                 np.arange(g.brain0, g.brain0 + g.brains, dtype=np.uint32), g.channels)
-            prefs = channel_prefs(g)
-            pref_tab.append(prefs)
-            self._dec_groups.append((g, p_off))
-            p_off += prefs.size
+            if g.kind == 1:
+                self._host_dec.append((g, channel_prefs(g)))
+            else:
+                self._dec_groups.append(g)
         self.act_brain = act_brain
-        self.prefs = np.concatenate(pref_tab) if pref_tab else np.zeros(1, np.float32)
         # sensors: one entry per channel neuron (all rows; inactive rows are skipped in the kernel)
         entries: list[U32] = []
         self._enc_groups: list[tuple[Any, int, int]] = []
@@ -500,7 +504,6 @@ class GpuBackend(Backend):
         self._buffer("enc", self.enc)
         self._buffer("sensor_values", L.sensor_values)
         self._buffer("gauss_lut", GAUSS_LUT)
-        self._buffer("prefs", self.prefs)
         nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
         self._readback = self.dev.create_buffer(size=max(16, nbytes),
                                                 usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
@@ -528,6 +531,7 @@ class GpuBackend(Backend):
             "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u",
             "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
+            "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
             "ANY_RSTDP": "true" if self.plast is not None and self.plast.any_rstdp else "false",
@@ -535,7 +539,7 @@ class GpuBackend(Backend):
         c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
         c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u"})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
-                  "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u"})
+                  "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u"})
         return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
 
     def kernel_source(self, kernel: str) -> str:
@@ -605,10 +609,9 @@ class GpuBackend(Backend):
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
             self._enc_bg.append((bg, count))
         self._dec_bg: list[tuple[Any, Any, Any, int]] = []
-        for g, p_off in self._dec_groups:
+        for g in self._dec_groups:
             u = np.zeros(12, np.uint32)
-            u[0:8] = (g.kind, g.channels, g.width, g.offset, g.out_offset, g.brain0, g.brains, p_off)
-            u.view(np.float32)[9] = np.float32(0.5 * (g.low + g.high))
+            u[0:7] = (g.kind, g.channels, g.width, g.offset, g.out_offset, g.brain0, g.brains)
             buf = self.dev.create_buffer_with_data(data=u, usage=U)
             bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
@@ -727,6 +730,16 @@ class GpuBackend(Backend):
         self._dev_ahead = False
         self._ckpt = self._checkpoint()
 
+    def add_reward(self, values: F32) -> None:
+        """Device-side dopamine add: dopamine is host-authoritative between advances (each
+        advance uploads the per-brain (dopamine, dopamine_sum) pairs, 8 bytes a brain, and
+        reads them back), so a reward is a host add, no state transfer."""
+        if self._cpu is not None:
+            self._cpu.add_reward(values)
+            return
+        L = self.layout
+        L.dopamine[...] = L.dopamine + values
+
     def _host_patches(self) -> list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]:
         """Host writes since the last pull: (array, indices, new values, old values)."""
         if self._shadow is None:
@@ -835,7 +848,8 @@ class GpuBackend(Backend):
         if active is not None and bool(active.all()):
             active = None
         frame = _Frame(n_steps, world_step, None if active is None else active.copy(),
-                       L.sensor_values.copy(), [])
+                       L.sensor_values.copy(), [],
+                       np.stack([L.dopamine, L.dopamine_sum]) if self.plast is not None else None)
         self._ckpt.frames.append(frame)
         try:
             frame.patches = self._host_patches()
@@ -876,7 +890,7 @@ class GpuBackend(Backend):
         q.write_buffer(self._bufs["ctl"][0], 0, meta)
         if n_steps != self._dec_steps:
             dt_s = L.dt_ms / 1000.0
-            for (g, _), (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
+            for g, (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
                 if g.kind == 0:
                     u.view(np.float32)[8] = np.float32(1.0 / (g.per_chan * n_steps * dt_s))
                     q.write_buffer(buf, 0, u)
@@ -936,6 +950,8 @@ class GpuBackend(Backend):
             dopa = raw[META_WORDS + na + no:].view(np.float32).reshape(B, 2)
             L.dopamine[...] = dopa[:, 0]
             L.dopamine_sum[...] = dopa[:, 1]
+        for g, prefs in self._host_dec:
+            _decode_population_vector(L, g, prefs, active)
         # host-side bookkeeping the numpy step does on the host arrays
         for g in L.sensor_groups:
             if g.kind == 3:
@@ -978,6 +994,9 @@ class GpuBackend(Backend):
             for k, idx, vals, _ in fr.patches:
                 tracked[k][idx] = vals
             L.sensor_values[...] = fr.sensors
+            if fr.dopamine is not None:
+                L.dopamine[...] = fr.dopamine[0]
+                L.dopamine_sum[...] = fr.dopamine[1]
             record = cpu.advance(fr.n_steps, fr.world_step, fr.active)
         self._cpu = cpu
         self.replacement = cpu
@@ -999,6 +1018,25 @@ class GpuBackend(Backend):
         if self._cpu is not None:
             self._cpu.close()
         self._release()
+
+
+def _decode_population_vector(L: Layout, g: Any, prefs: F32, active: BoolA | None) -> None:
+    """numpy_backend.decode_actuators for one population-vector group, from the counts read
+    back (same float32 operations; the division is IEEE-exact here, not on every GPU)."""
+    rows = organ_rows(L, g, active)
+    if rows.size == 0:
+        return
+    c = L.act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)[rows] \
+        .astype(np.float32)
+    out = L.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+    num = np.zeros(rows.size, np.float32)
+    den = np.zeros(rows.size, np.float32)
+    for ch in range(g.channels):
+        num = num + c[:, ch] * prefs[ch]
+        den = den + c[:, ch]
+    zero = np.float32(0.0)
+    safe = np.where(den > zero, den, np.float32(1.0))
+    out[rows, 0] = np.where(den > zero, num / safe, np.float32(0.5 * (g.low + g.high)))
 
 
 def _is_gpu_error(exc: BaseException) -> bool:

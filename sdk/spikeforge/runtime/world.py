@@ -346,9 +346,7 @@ class World:
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
             raise ValueError(f"reward: value for brain row {bad} is {arr[bad]!r}; rewards must be finite")
-        self.backend.pull_state()
-        L.dopamine[...] = L.dopamine + arr.astype(np.float32)
-        self.backend.push_state()
+        self.backend.add_reward(arr.astype(np.float32))
 
     # ------------------------------------------------------------------ reports
     def stats(self) -> dict[str, Any]:

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | bench | figures
+# carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
+# they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-$PWD/out-gpu}; mkdir -p "$OUT"
+gl=.gl; whl=.whl
+[ -d "$gl" ] || gl=../../.gl
+[ -d "$whl" ] || whl=../../.whl
+for f in "$gl"/*.deb; do dpkg -x "$f" /; done; ldconfig
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$whl"/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD/sdk:$PWD
+export XDG_RUNTIME_DIR=$(mktemp -d); chmod 700 "$XDG_RUNTIME_DIR"
+unset CI
+t0=$(date +%s)
+python3 setup.py -q build_ext --inplace >"$OUT/build.log" 2>&1 || { echo "native build failed"; tail -20 "$OUT/build.log"; }
+python3 -c 'import spikeforge.engine.wgpu_backend as G; print("adapter:", G.adapter_summary())'
+nproc; nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader || true
+echo "setup $(( $(date +%s) - t0 )) s"
+sf="python3 -m spikeforge.cli"
+for part in "$@"; do
+  t1=$(date +%s)
+  case $part in
+    diag)
+      timeout 200 python3 tools/gpu/diagnose.py --steps 200 --free-steps 2000 --out "$OUT/diag.jsonl" \
+        | cut -c1-1500 ;;
+    tests)
+      timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
+        tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
+        tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+    bench|figures)
+      reps=1; [ "$part" = figures ] && reps=1
+      {
+      for be in gpu native; do
+        timeout 100 $sf bench crowd --backend $be --json --frames 200 --warmup 20
+        timeout 100 $sf bench crowd --backend $be --json --brains 10000 --frames 40 --warmup 5
+        timeout 150 $sf bench scale --backend $be --json --steps 50 --repeats 5
+        timeout 60 $sf bench cuba --backend $be --json --duration 1.0
+        timeout 120 $sf bench learning --backend $be --json --parts cost --crowd-brains 500 --frames 100
+      done
+      timeout 60 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
+      timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
+      timeout 60 python3 -m spikeforge.engine.gpu_bench --backend gpu --sizes 4000,40000 --steps 2000 --json --check 300
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$part.jsonl" | cut -c1-700 ;;
+    *) echo "unknown part $part" ;;
+  esac
+  echo "== $part: $(( $(date +%s) - t1 )) s"
+done
