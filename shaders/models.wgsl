@@ -3,29 +3,32 @@
 
 // LIF family (LIF, AdaptiveLIF, ModulatedLIF): new (v, w) before threshold.
 // Bit for bit sdk/spikeforge/model/neurons/lif.py _integrate. Held neurons keep v; w decays.
+// nc(): no fused multiply-add (shaders/common.wgsl).
 fn integrate_lif(p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: bool) -> vec2<f32> {
     let vrest = pf(p, F_VREST);
-    let v_lif = ((((vrest + (v0 - vrest) * pf(p, F_PVV)) + ie * pf(p, F_PVE)) + ii * pf(p, F_PVI))
-                 - w0 * pf(p, F_PVW)) + drive * pf(p, F_PVD);
+    let v_lif = ((((vrest + nc((v0 - vrest) * pf(p, F_PVV))) + nc(ie * pf(p, F_PVE))) + nc(ii * pf(p, F_PVI)))
+                 - nc(w0 * pf(p, F_PVW))) + nc(drive * pf(p, F_PVD));
     return vec2<f32>(select(v_lif, v0, held), w0 * pf(p, F_PWW));
 }
 
 // Izhikevich (2003): two half steps of v, one step of u (kept in w).
 // Bit for bit sdk/spikeforge/model/neurons/izhikevich.py _integrate. Held neurons keep both.
+// nc(): no fused multiply-add (shaders/common.wgsl).
 fn integrate_izh(p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: bool) -> vec2<f32> {
     let h = pf(p, F_IZH_H);
     let i_izh = (ie + ii) + drive;
-    let v1 = v0 + h * ((((0.04 * v0 + 5.0) * v0 + 140.0) - w0) + i_izh);
-    let v2 = v1 + h * ((((0.04 * v1 + 5.0) * v1 + 140.0) - w0) + i_izh);
-    let u = w0 + pf(p, F_IZH_A) * (pf(p, F_IZH_B) * v2 - w0);
+    let v1 = v0 + nc(h * (((nc((nc(0.04 * v0) + 5.0) * v0) + 140.0) - w0) + i_izh));
+    let v2 = v1 + nc(h * (((nc((nc(0.04 * v1) + 5.0) * v1) + 140.0) - w0) + i_izh));
+    let u = w0 + nc(pf(p, F_IZH_A) * (nc(pf(p, F_IZH_B) * v2) - w0));
     return vec2<f32>(select(v2, v0, held), select(u, w0, held));
 }
 
 // Quadratic integrate-and-fire: v + h * (((k * (v - v_rest)) * (v - v_crit) + (ie + ii)) + drive).
 // Bit for bit sdk/spikeforge/model/neurons/quadratic_if.py _integrate. Held neurons keep v; w is kept.
+// nc(): no fused multiply-add (shaders/common.wgsl).
 fn integrate_qif(p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: bool) -> vec2<f32> {
-    let dv = ((pf(p, F_QIF_K) * (v0 - pf(p, F_VREST))) * (v0 - pf(p, F_QIF_VC)) + (ie + ii)) + drive;
-    let v1 = v0 + pf(p, F_QIF_H) * dv;
+    let dv = (nc((pf(p, F_QIF_K) * (v0 - pf(p, F_VREST))) * (v0 - pf(p, F_QIF_VC))) + (ie + ii)) + drive;
+    let v1 = v0 + nc(pf(p, F_QIF_H) * dv);
     return vec2<f32>(select(v1, v0, held), w0);
 }
 
