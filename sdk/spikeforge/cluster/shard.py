@@ -1,0 +1,225 @@
+"""One shard of a :class:`~spikeforge.cluster.world.ClusterWorld`: a plain :class:`World` that
+holds some of the brains, driven by the coordinator.
+
+:class:`Shard` is Ray-free (it is tested in-process too); :func:`shard_actor_class` wraps it as
+a Ray actor. The coordinator hands every shard the same prototypes in the same order and
+chooses the brains' serials, so a brain's RNG key (``brain_key(seed, serial)``) and its
+connectivity draw do not depend on which shard holds it: a sharded run is bit-for-bit a
+single-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.model.circuit import Circuit
+from spikeforge.runtime.world import World
+
+ShardInfo = dict[str, Any]
+"""What a shard reports after its layout changed (see :meth:`Shard.info`)."""
+
+RunResult = dict[str, Any]
+"""What one :meth:`Shard.run` returns (see there)."""
+
+
+class Shard:
+    """A World holding one shard's brains.
+
+    Parameters
+    ----------
+    index : int
+        Shard number (for messages).
+    dt : float
+        Fixed step (s).
+    seed : int
+        The cluster world's seed (the same on every shard).
+    max_substeps : int
+        As :class:`World`.
+    backend : str
+        Backend of the shard's World (``"native"`` normally).
+    threads : int
+        Native worker threads of this shard (``SPIKEFORGE_THREADS``).
+    """
+
+    def __init__(self, index: int, dt: float, seed: int, max_substeps: int, backend: str, threads: int) -> None:
+        os.environ["SPIKEFORGE_THREADS"] = str(int(threads))
+        self.index = index
+        self.backend_request = backend
+        self.world = World(dt=dt, backend=backend, seed=seed, max_substeps=max_substeps)
+        self.started = time.time()
+
+    # ------------------------------------------------------------------ identity
+    def ping(self) -> dict[str, Any]:
+        """Process id, node, start time and brain count (used to wait for a restarted actor)."""
+        node = ""
+        restarted = False
+        try:
+            import ray
+
+            if ray.is_initialized():
+                ctx = ray.get_runtime_context()
+                node = ctx.get_node_id()
+                restarted = bool(ctx.was_current_actor_reconstructed)
+        except ImportError:  # in-process use without Ray
+            pass
+        return {"pid": os.getpid(), "node": node, "started": self.started, "restarted": restarted,
+                "brains": self.world.layout.n_brains, "backend": self.world.backend_name}
+
+    def info(self) -> ShardInfo:
+        """The shard's layout as the coordinator needs it to map rows, organs and neurons."""
+        L = self.world.layout
+        return {
+            "brain_serial": L.brain_serial.astype(np.int64),
+            "brain_start": L.brain_start.astype(np.int64),
+            "brain_step": L.brain_step.astype(np.int64),
+            "sensor_groups": [(g.proto, g.name, g.brain0, g.brains, g.channels, g.offset) for g in L.sensor_groups],
+            "actuator_groups": [(g.proto, g.name, g.brain0, g.brains, g.width, g.out_offset)
+                                for g in L.actuator_groups],
+            "sensor_size": int(L.sensor_values.size), "act_size": int(L.act_out.size),
+            "neurons": L.n_neurons, "synapses": L.n_synapses, "prototypes": len(L.prototypes),
+            "step_count": self.world.step_count,
+        }
+
+    # ------------------------------------------------------------------ brains
+    def spawn(self, circuit: Circuit, first_serial: int, count: int) -> ShardInfo:
+        """Spawn ``count`` brains of ``circuit`` with serials ``first_serial ...``.
+
+        Only prototypes with brains are compiled here, so a shard's prototype order is its own
+        (the coordinator maps it); prototype indices do not enter the numbers a brain computes.
+        """
+        if count:
+            # the brain's serial (and so its RNG key and connectivity) is the cluster's spawn index
+            self.world._next_serial = first_serial
+            got = self.world.spawn(circuit, count)
+            ids = [b.id for b in got]
+            if ids != list(range(first_serial, first_serial + count)):
+                raise RuntimeError(f"shard {self.index}: World.spawn gave ids {ids[:3]}..., expected serials "
+                                   f"{first_serial}..{first_serial + count - 1}")
+        return self.info()
+
+    def despawn(self, ids: list[int]) -> ShardInfo:
+        self.world.despawn(ids)
+        return self.info()
+
+    # ------------------------------------------------------------------ running
+    def run(self, mode: str, arg: float, clock: tuple[float, int], sensors: npt.NDArray[np.float32],
+            flags: npt.NDArray[np.int32], checkpoint: bool) -> RunResult:
+        """Run one frame.
+
+        Parameters
+        ----------
+        mode : str
+            ``"advance"`` (``arg`` = frame time in s; the shard's clock is first set to the
+            coordinator's ``clock`` = (accumulator s, frames) so LOD and step counts match) or
+            ``"step"`` (``arg`` = exact number of steps, LOD ignored).
+        sensors : float32 array
+            The shard's whole ``sensor_values`` buffer.
+        flags : int32 array, shape (3, brains)
+            Rows: sleeping (0/1), lod_every, learn (0/1) per shard brain.
+        checkpoint : bool
+            Also return a snapshot (bytes) taken after the frame.
+
+        Returns
+        -------
+        dict
+            ``steps``, ``act_out`` (float32), ``brain_step`` (int64), ``spike_steps`` (int64),
+            ``spike_neurons`` (int32, shard-local global indices), ``checkpoint`` (bytes or None),
+            ``sim_s`` (seconds spent in the World).
+        """
+        w = self.world
+        L = w.layout
+        if sensors.shape != L.sensor_values.shape:
+            raise ValueError(f"shard {self.index}: sensors: expected {L.sensor_values.size} values, got "
+                             f"{sensors.size} (stale layout?)")
+        if flags.shape != (3, L.n_brains):
+            raise ValueError(f"shard {self.index}: flags: expected shape (3, {L.n_brains}), got {flags.shape}")
+        t0 = time.perf_counter()
+        L.sensor_values[...] = sensors
+        L.sleeping[...] = flags[0] != 0
+        L.lod_every[...] = flags[1]
+        learn = flags[2].astype(np.uint8)
+        if not np.array_equal(L.learn, learn):
+            w.backend.pull_state()
+            L.learn[...] = learn
+            w.backend.push_state()
+        if mode == "advance":
+            w.clock.accumulator, w.clock.frames = float(clock[0]), int(clock[1])
+            res = w.advance(float(arg))
+            steps, record = res.steps, res.spikes
+        elif mode == "step":
+            steps, record = int(arg), w.step(int(arg))
+        else:
+            raise ValueError(f"mode: must be 'advance' or 'step', got {mode!r}")
+        sim = time.perf_counter() - t0
+        L = w.layout  # a GPU->CPU fallback may have replaced nothing here, but re-read anyway
+        return {"steps": steps, "act_out": L.act_out, "brain_step": L.brain_step,
+                "spike_steps": record.steps, "spike_neurons": record.neurons,
+                "checkpoint": self.checkpoint() if checkpoint else None, "sim_s": sim}
+
+    def reward(self, values: npt.NDArray[np.float64]) -> None:
+        """Add one reward per shard brain (shard row order)."""
+        self.world.reward(values)
+
+    def learning(self, enabled: bool | None) -> bool:
+        return self.world.learning(enabled)
+
+    def set_step_count(self, step: int) -> None:
+        self.world.step_count = int(step)
+
+    # ------------------------------------------------------------------ brain state reads
+    def brain_state(self, serial: int, population: str, key: str) -> npt.NDArray[Any]:
+        """A copy of one per-neuron state array of one population of one brain."""
+        return np.array(self.world.brain(serial)[population].state(key))
+
+    def weights(self, serial: int, projection: str) -> dict[str, npt.NDArray[Any]]:
+        """Weights (copy), eligibility, and brain-local pre/post neuron of one projection of one brain."""
+        v = self.world.brain(serial).weights(projection)
+        return {"w": np.array(v.w), "elig": np.array(v.elig), "pre": v.pre, "post": v.post}
+
+    def set_weights(self, serial: int, projection: str, values: npt.NDArray[np.float64]) -> None:
+        self.world.brain(serial).weights(projection).set(values)
+
+    def dopamine(self) -> npt.NDArray[np.float32]:
+        self.world.backend.pull_state()
+        return np.array(self.world.layout.dopamine)
+
+    def stats(self) -> dict[str, Any]:
+        out = self.world.stats()
+        out.update(self.ping())
+        return out
+
+    # ------------------------------------------------------------------ snapshots
+    def checkpoint(self) -> bytes:
+        """The shard's whole state as snapshot-file bytes (``World.save``)."""
+        with tempfile.TemporaryDirectory(prefix="spikeforge-shard-") as d:
+            p = Path(d) / "shard.snapshot"
+            self.world.save(p)
+            return p.read_bytes()
+
+    def restore(self, data: bytes, step_count: int) -> ShardInfo:
+        """Replace the shard's World by a snapshot (bytes) and stamp it at the cluster's step."""
+        with tempfile.TemporaryDirectory(prefix="spikeforge-shard-") as d:
+            p = Path(d) / "shard.snapshot"
+            p.write_bytes(data)
+            world = World.load(p, backend=self.backend_request)
+        self.world.backend.close()
+        self.world = world
+        self.world.step_count = int(step_count)
+        return self.info()
+
+    def close(self) -> None:
+        self.world.backend.close()
+
+
+def shard_actor_class(max_restarts: int) -> Any:
+    """The Ray actor class of :class:`Shard` (Ray imported lazily: it is the ``[cluster]`` extra)."""
+    import ray
+
+    return ray.remote(max_restarts=max_restarts, max_task_retries=0)(Shard)
