@@ -71,7 +71,8 @@ class Rollback:
     reason : str
         What happened (actor died, timed out, ...).
     seconds : float
-        Wall time from detecting the failure to the shard being back (s).
+        Wall time from the start of the failed frame (kill detection included) to the shard
+        being back with its checkpoint restored (s).
     """
 
     shard: int
@@ -582,7 +583,7 @@ class ClusterWorld:
         self._in_advance = True
         try:
             for k, reason in sorted(failed.items()):
-                rb = self._recover(k, reason)
+                rb = self._recover(k, reason, t0)
                 if rb is None:
                     lost.append(k)
                     continue
@@ -641,8 +642,9 @@ class ClusterWorld:
         return SpikeRecord(steps[order], neurons[order].astype(np.int32))
 
     # ------------------------------------------------------------------ faults
-    def _recover(self, k: int, reason: str) -> Rollback | None:
-        """Bring shard ``k`` back (Ray restarts the actor), restore its checkpoint; None if lost."""
+    def _recover(self, k: int, reason: str, since: float) -> Rollback | None:
+        """Bring shard ``k`` back (Ray restarts the actor), restore its checkpoint; None if lost.
+        ``since``: ``time.perf_counter()`` when the failed frame started (for the report)."""
         import ray
 
         t0 = time.monotonic()
@@ -677,7 +679,7 @@ class ClusterWorld:
             raise ClusterError(f"shard {k}: its checkpoint holds other brains than the coordinator expects")
         self._apply_info(k, info)
         after = self.layout.brain_step[m.rows]
-        rb = Rollback(k, m.serials.copy(), (before - after).astype(np.int64), reason, time.monotonic() - t0)
+        rb = Rollback(k, m.serials.copy(), (before - after).astype(np.int64), reason, time.perf_counter() - since)
         log.warning("shard %d restored from its checkpoint at step %d in %.2f s: %d brains rolled back by up to "
                     "%d steps", k, self._ckpt_step[k], rb.seconds, rb.brains.size,
                     int(rb.steps.max()) if rb.steps.size else 0)

@@ -1,0 +1,196 @@
+"""Faults on a real multi-node Ray cluster: shard actors killed (by Ray and by signal), hung,
+and lost for good. Killed shards come back from their checkpoint and report the rollback;
+nobody else's brains change; the frame loop never hangs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import ray
+from tests.cluster.cluster_nets import learner_circuit, npc_circuit
+
+from spikeforge import World
+from spikeforge.cluster import ClusterWorld
+
+pytestmark = pytest.mark.native
+ORGANS = (("npc", "eyes"), ("forager", "eye"), ("forager", "explore"))
+OUTS = (("npc", "legs"), ("forager", "motor"))
+
+
+def spawn_all(w: Any) -> None:
+    w.spawn(npc_circuit(), 6)
+    w.spawn(learner_circuit(), 6)
+
+
+def frame(worlds: list[Any], rng: np.random.Generator, f: int) -> list[Any]:
+    """One frame with the same sensors (and every third frame the same rewards) everywhere."""
+    for name, organ in ORGANS:
+        vals = rng.random(worlds[0].group(name).sensor(organ).shape, dtype=np.float32)
+        for w in worlds:
+            w.group(name).sensor(organ)[...] = vals
+    if f % 3 == 2:
+        r = rng.normal(size=worlds[0].layout.n_brains)
+        for w in worlds:
+            w.reward(r)
+    return [w.advance(1 / 60) for w in worlds]
+
+
+def rows_of(w: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Actuator rows and step counters of the brains ``ids`` (by id, prototype by prototype)."""
+    out = {}
+    for name, organ in OUTS:
+        g = w.group(name)
+        serial = np.array([b.id for b in g.brains])
+        sel = np.isin(serial, ids)
+        out[name] = np.asarray(g.actuator(organ))[sel]
+    idx = np.array([w.brain(int(i)).index for i in ids])
+    out["steps"] = np.asarray(w.layout.brain_step)[idx]
+    return out
+
+
+def assert_rows_equal(a: Any, b: Any, ids: np.ndarray) -> None:
+    ra, rb = rows_of(a, ids), rows_of(b, ids)
+    for k in ra:
+        np.testing.assert_array_equal(ra[k], rb[k], err_msg=k)
+
+
+def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path) -> None:
+    ref = World(dt=0.001, backend="native", seed=11)
+    cw = ClusterWorld(shards=3, seed=11, checkpoint_every=40, max_restarts=3, restart_timeout=60.0)
+    try:
+        spawn_all(ref)
+        spawn_all(cw)
+        rng = np.random.default_rng(5)
+        worlds: list[Any] = [cw, ref]
+        track = {b.id: ref for b in ref.brains}  # which reference world each brain must equal
+        ckpts: dict[int, Path] = {}
+        f = 0
+
+        def check() -> None:
+            for w in {id(w): w for w in track.values()}.values():
+                assert_rows_equal(w, cw, np.array(sorted(i for i, t in track.items() if t is w)))
+
+        for kill, victim in (("ray.kill", 1), ("SIGKILL", 2)):
+            for _ in range(7):
+                frame(worlds, rng, f)
+                f += 1
+                check()
+                step = max(cw.checkpoint_steps)
+                if step == cw.step_count and step not in ckpts:  # the reference at the checkpoint's step
+                    ckpts[step] = tmp_path / f"ref-{step}.snapshot"
+                    ref.save(ckpts[step])
+            ids = np.array([b.id for b in cw.brains if cw.shard_of(b.id) == victim])
+            assert ids.size and all(track[int(i)] is ref for i in ids)
+            ck = cw.checkpoint_steps[victim]
+            assert ck in ckpts and ck < cw.step_count
+            at_ckpt = World.load(ckpts[ck], backend="native")
+            # a rollback restores brains, not the world clock: frames keep their step counts
+            at_ckpt.clock.accumulator, at_ckpt.clock.frames = ref.clock.accumulator, ref.clock.frames
+            if kill == "ray.kill":
+                ray.kill(cw.actor(victim), no_restart=False)
+            else:
+                os.kill(int(ray.get(cw.actor(victim).ping.remote())["pid"]), signal.SIGKILL)
+            before = cw.step_count
+            t0 = time.monotonic()
+            worlds.append(at_ckpt)
+            res = frame(worlds, rng, f)
+            f += 1
+            wall = time.monotonic() - t0
+            (rb,) = res[0].rolled_back
+            assert rb.shard == victim and sorted(rb.brains.tolist()) == sorted(ids.tolist())
+            np.testing.assert_array_equal(rb.steps, np.full(ids.size, before - ck))
+            assert rb.seconds < 30.0 and wall < 60.0, (rb.seconds, wall)
+            print(f"{kill}: shard {victim} back in {rb.seconds:.2f} s (frame {wall:.2f} s), "
+                  f"{ids.size} brains rolled back {before - ck} steps")
+            # the rolled-back brains are exactly the reference brains restarted at the checkpoint;
+            # every other brain still equals its uninterrupted reference
+            for i in ids:
+                track[int(i)] = at_ckpt
+            check()
+            for _ in range(4):
+                frame(worlds, rng, f)
+                f += 1
+                check()
+        for i, w in track.items():  # weights and state, not just outputs
+            b, c = w.brain(i), cw.brain(i)
+            if b.prototype == "forager":
+                np.testing.assert_array_equal(b.weights("eye->motor").w, c.weights("eye->motor")["w"])
+            else:
+                np.testing.assert_array_equal(b["hid"].v, c.state("hid", "v"))
+        assert len(cw.rollbacks) == 2 and not cw.lost_shards
+    finally:
+        cw.close()
+
+
+def test_hung_shard_times_out_and_is_replaced(ray_cluster: Any) -> None:
+    ref = World(dt=0.001, backend="native", seed=3)
+    cw = ClusterWorld(shards=2, seed=3, checkpoint_every=20, frame_timeout=3.0, restart_timeout=60.0)
+    try:
+        spawn_all(ref)
+        spawn_all(cw)
+        rng = np.random.default_rng(1)
+        for f in range(4):
+            frame([cw, ref], rng, f)
+        pid = int(ray.get(cw.actor(0).ping.remote())["pid"])
+        os.kill(pid, signal.SIGSTOP)  # alive but silent
+        try:
+            t0 = time.monotonic()
+            res = frame([cw, ref], rng, 4)[0]
+            wall = time.monotonic() - t0
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        (rb,) = res.rolled_back
+        assert rb.shard == 0 and "no answer" in rb.reason
+        assert 3.0 <= wall < 60.0
+        others = np.array([b.id for b in cw.brains if cw.shard_of(b.id) == 1])
+        assert_rows_equal(ref, cw, others)
+    finally:
+        cw.close()
+
+
+def test_lost_shard_leaves_the_others_running(ray_cluster: Any) -> None:
+    ref = World(dt=0.001, backend="native", seed=5)
+    cw = ClusterWorld(shards=3, seed=5, checkpoint_every=0, max_restarts=0, restart_timeout=2.0)
+    try:
+        spawn_all(ref)
+        spawn_all(cw)
+        rng = np.random.default_rng(2)
+        for f in range(3):
+            frame([cw, ref], rng, f)
+        ray.kill(cw.actor(2), no_restart=True)  # no restart possible: the shard is gone for good
+        t0 = time.monotonic()
+        res = frame([cw, ref], rng, 3)[0]
+        assert time.monotonic() - t0 < 30.0
+        assert res.lost == (2,) and cw.lost_shards == {2}
+        gone = np.array(sorted(cw.lost_brains))
+        alive = np.array([b.id for b in cw.brains if b.id not in cw.lost_brains])
+        assert gone.size and alive.size and all(cw.brain(int(i)).lost for i in gone)
+        for f in range(4, 8):
+            res = frame([cw, ref], rng, f)[0]
+            assert not res.rolled_back and not res.lost
+            assert_rows_equal(ref, cw, alive)
+        legs = cw.group("npc").actuator("legs")
+        lost_rows = [r for r, b in enumerate(cw.group("npc").brains) if b.id in cw.lost_brains]
+        assert not np.any(legs[lost_rows])
+        with pytest.raises(Exception, match="lost"):
+            cw.brain(int(gone[0])).state("hid", "v")
+        # the game can drop the lost brains and spawn replacements on the surviving shards
+        cw.despawn([int(i) for i in gone])
+        ref.despawn([int(i) for i in gone])
+        cw.spawn(npc_circuit(), 3)
+        ref.spawn(npc_circuit(), 3)
+        assert {cw.shard_of(b.id) for b in cw.brains} <= {0, 1}
+        for f in range(8, 11):
+            frame([cw, ref], rng, f)
+            assert_rows_equal(ref, cw, np.array([b.id for b in cw.brains]))
+    finally:
+        cw.close()
