@@ -7,7 +7,7 @@ VPY := $(VENV)/bin/python
 APT_PACKAGES := mono-devel godot3-server mesa-vulkan-drivers libvulkan1
 export XDG_RUNTIME_DIR ?= $(CURDIR)/.venv/xdg-runtime
 
-.PHONY: demo test venv apt lint typecheck native clean bench
+.PHONY: demo test venv apt godot4 lint typecheck native clean bench
 
 $(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -31,6 +31,12 @@ apt:
 	  fi; \
 	else echo "not root: expecting $(APT_PACKAGES) to be installed already"; fi
 
+# Godot 4 for the Godot 4 tests and `spikeforge bench godot`: $$GODOT4, `godot` 4.2+ on PATH,
+# or Debian sid's `godot` unpacked into .venv/godot4-root with a private apt configuration
+# (nothing installed system-wide; package names resolved from the sid index at install time).
+godot4:
+	$(PY) integrations/godot/install_godot4.py --root $(VENV)/godot4-root
+
 demo: venv
 	$(VENV)/bin/spikeforge demo
 
@@ -40,7 +46,7 @@ lint: venv
 
 typecheck: lint
 
-test: apt venv
+test: apt venv godot4
 	$(VENV)/bin/ruff check sdk tests samples
 	$(VENV)/bin/mypy
 	$(VPY) -m pytest -q -p no:cacheprovider tests

@@ -16,6 +16,9 @@ extends Node
 ## Extra speed at rate_ref on both wheels (px/s).
 @export var speed_gain: float = 20.0
 
+## Physics frames in which the body touched a wall (it slid along it).
+var contact_frames: int = 0
+
 
 ## The organ's channel count (left, right).
 func channel_count() -> int:
@@ -35,4 +38,5 @@ func apply_outputs(outputs: PackedFloat32Array, delta: float) -> void:
 	)
 	var speed := min_speed + speed_gain * minf((left + right) / (2.0 * rate_ref), 1.5)
 	body.velocity = Vector2.RIGHT.rotated(body.rotation) * speed
-	body.move_and_slide()
+	if body.move_and_slide():
+		contact_frames += 1

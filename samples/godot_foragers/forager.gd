@@ -12,6 +12,8 @@ var last_angle: float = 0.0
 var baseline: float = 0.0
 ## How bright the body flashes: set by motor spikes, fades every frame.
 var flash: float = 0.0
+## Motor spikes delivered by the SpikeSignal child since the arena last read them.
+var motor_spikes: int = 0
 
 @onready var agent: BrainAgent = $BrainAgent
 @onready var eye: ValueSensor = $Eye
@@ -36,6 +38,7 @@ func _physics_process(delta: float) -> void:
 
 
 func _on_motor_spiked(_steps: PackedInt64Array, neurons: PackedInt32Array) -> void:
+	motor_spikes += neurons.size()
 	flash = clampf(flash + 0.02 * neurons.size(), 0.0, 1.0)
 
 

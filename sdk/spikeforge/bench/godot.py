@@ -1,8 +1,11 @@
-"""``spikeforge bench godot``: the Godot 3 foragers sample in real headless Godot 3.
+"""``spikeforge bench godot``: the Godot foragers sample in real headless Godot 4 (default)
+or Godot 3 (``--engine 3``).
 
-Runs ``samples/godot3_foragers`` (Debian's ``godot3-server``, ``--fixed-fps 60``: physics
-frames back to back, 1/60 s of game time each) against a real ``spikeforge serve`` and
-measures two things:
+Runs ``samples/godot_foragers`` in Godot 4.2+ (found by :func:`find_godot4`: ``$GODOT4``,
+``godot`` on PATH, or the private root ``make godot4`` caches under ``.venv/godot4-root``)
+or ``samples/godot3_foragers`` in Debian's ``godot3-server``, headless with ``--fixed-fps
+60`` (physics frames back to back, 1/60 s of game time each), against a real ``spikeforge
+serve``, and measures two things:
 
 ``learning``
     Food per forager per minute of game time with reward-modulated STDP on against the
@@ -23,6 +26,7 @@ Example
 -------
 ``spikeforge bench godot --parts learning --minutes 4 --seeds 3``
 ``spikeforge bench godot --parts exchange --agents 100 --frames 600 --json``
+``spikeforge bench godot --engine 3 --parts exchange``
 """
 
 from __future__ import annotations
@@ -46,8 +50,69 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
 GODOT3_SAMPLE = REPO / "samples" / "godot3_foragers"
+GODOT4_SAMPLE = REPO / "samples" / "godot_foragers"
+GODOT4_ROOT = REPO / ".venv" / "godot4-root"
+"""Where ``make godot4`` (``integrations/godot/install_godot4.py``) caches Debian sid's Godot 4."""
+GODOT4_MIN = (4, 2)
 PARTS = ("learning", "exchange")
 ERROR_MARKERS = ("SCRIPT ERROR", "Parse Error", "Invalid call", "Invalid get index", "Invalid set index")
+ERROR_MARKERS_4 = (*ERROR_MARKERS, "ERROR:")
+"""Godot 4 prefixes every engine and script error (push_error included) with ``ERROR:``."""
+
+
+def godot_version(cmd: str) -> tuple[int, int] | None:
+    """(major, minor) that ``cmd --headless --version`` prints; None when it does not run."""
+    try:
+        proc = subprocess.run([cmd, "--headless", "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.strip().splitlines()
+    m = re.match(r"(\d+)\.(\d+)", lines[-1] if lines else "")
+    if proc.returncode != 0 or m is None:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def find_godot4() -> str | None:
+    """The Godot 4.2+ command to run, or None.
+
+    Looks, in order, at ``$GODOT4`` (an executable or wrapper; when set it must work),
+    ``godot`` and ``godot4`` on PATH (taken when ``--version`` says 4.2+), and the wrapper
+    ``.venv/godot4-root/godot4`` that ``make godot4`` writes.
+    """
+    env = os.environ.get("GODOT4", "").strip()
+    if env:
+        path = shutil.which(env) or env
+        version = godot_version(path)
+        return path if version is not None and version >= GODOT4_MIN else None
+    for name in ("godot", "godot4"):
+        found = shutil.which(name)
+        if found is not None:
+            version = godot_version(found)
+            if version is not None and version >= GODOT4_MIN:
+                return found
+    wrapper = GODOT4_ROOT / "godot4"
+    if wrapper.exists() and godot_version(str(wrapper)) is not None:
+        return str(wrapper)
+    return None
+
+
+GODOT4_MISSING = ("no Godot 4.2+ found: set GODOT4 to a Godot 4 executable, put `godot` 4.2+ on PATH, "
+                  "or run `make godot4` (Debian sid's godot unpacked under .venv/godot4-root)")
+
+
+def import_godot4_project(godot: str, project: Path, tmp: Path, timeout: float = 180) -> str:
+    """``godot --headless --import``: build a copied Godot 4 project's class cache (``class_name``
+    registry) and imports; returns the output; raises RuntimeError on errors or a timeout."""
+    cmd = [*timeout_prefix(timeout), godot, "--headless", "--import", "--path", str(project)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 15, env=godot_env(tmp))
+    out = proc.stdout + proc.stderr
+    bad = errors_in(out, engine=4)
+    if proc.returncode != 0 or bad:
+        raise RuntimeError(f"godot --import of {project} failed (rc={proc.returncode}): {bad[:10]}\n{out[-3000:]}")
+    if not (project / ".godot" / "global_script_class_cache.cfg").exists():
+        raise RuntimeError(f"godot --import wrote no class cache for {project}:\n{out[-3000:]}")
+    return out
 FPS = 60
 FOOD_EVERY = 600
 """Physics frames between two ``SPIKEFORGE_FOOD`` lines of the scene (10 s of game time)."""
@@ -78,9 +143,10 @@ def timeout_prefix(seconds: float) -> list[str]:
     return [exe, "-k", "5", str(int(seconds))] if exe else []
 
 
-def errors_in(output: str) -> list[str]:
-    """Lines of Godot output that report a script error."""
-    return [line for line in output.splitlines() if any(m in line for m in ERROR_MARKERS)]
+def errors_in(output: str, engine: int = 3) -> list[str]:
+    """Lines of Godot output that report an error (Godot 4: every ``ERROR:`` line too)."""
+    markers = ERROR_MARKERS_4 if engine == 4 else ERROR_MARKERS
+    return [line for line in output.splitlines() if any(m in line for m in markers)]
 
 
 @dataclass
@@ -93,20 +159,25 @@ class GodotRun:
     seconds: float
     timed_out: bool
     markers: dict[str, list[str]] = field(default_factory=dict)
+    engine: int = 3
 
     def script_errors(self) -> list[str]:
         """Runtime GDScript errors reported during the run (they never stop Godot)."""
-        return errors_in(self.stdout + self.stderr)
+        return errors_in(self.stdout + self.stderr, self.engine)
 
 
 def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], timeout: float,
-              args: list[str] | None = None, on_line: Callable[[str], None] | None = None) -> GodotRun:
+              args: list[str] | None = None, on_line: Callable[[str], None] | None = None,
+              engine: int = 3) -> GodotRun:
     """Run the project's main scene headless under a hard timeout (s), streaming stdout.
 
     ``on_line`` is called with each stdout line as it arrives. Marker lines
-    (``SPIKEFORGE_<NAME> rest``) are collected into ``GodotRun.markers``.
+    (``SPIKEFORGE_<NAME> rest``) are collected into ``GodotRun.markers``. ``engine=4``
+    adds ``--headless`` (Godot 3's server build is headless already) and counts every
+    ``ERROR:`` line as an error.
     """
-    cmd = [*timeout_prefix(timeout + 10), godot, "--path", str(project), *(args or [])]
+    head = ["--headless"] if engine == 4 else []
+    cmd = [*timeout_prefix(timeout + 10), godot, *head, "--path", str(project), *(args or [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=godot_env(tmp, env_extra), start_new_session=True)
     out_lines: list[str] = []
@@ -142,11 +213,20 @@ def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], t
     for t in threads:
         t.join(10)
     return GodotRun(proc.returncode, "".join(out_lines), "".join(err_lines), time.monotonic() - t0, timed_out,
-                    markers)
+                    markers, engine)
+
+
+def scene_args(engine: int, frames: int) -> list[str]:
+    """Command-line arguments of a scene run: ``--fixed-fps 60`` (frames back to back) and,
+    on Godot 4, ``--quit-after`` a safety bound of physics frames beyond ``frames`` exchanges."""
+    args = ["--fixed-fps", str(FPS)]
+    if engine == 4:
+        args += ["--quit-after", str(2 * frames + 1200)]
+    return args
 
 
 def _run_scene(godot: str, project: Path, tmp: Path, env: dict[str, str], backend: str, seed: int,
-               timeout: float) -> tuple[dict[str, Any], GodotRun]:
+               timeout: float, engine: int = 3) -> tuple[dict[str, Any], GodotRun]:
     """Start a server (``seed``), run the scene with ``env``; returns (SPIKEFORGE_DONE json, run)."""
     from spikeforge.ipc.testing import start_server
 
@@ -155,7 +235,8 @@ def _run_scene(godot: str, project: Path, tmp: Path, env: dict[str, str], backen
     try:
         run = run_godot(godot, project, tmp, {"SPIKEFORGE_PORT": str(srv.port),
                                               "SPIKEFORGE_TOKEN_FILE": str(srv.token_path), **env},
-                        timeout=timeout, args=["--fixed-fps", str(FPS)])
+                        timeout=timeout, args=scene_args(engine, int(env.get("SPIKEFORGE_EXCHANGES", "0"))),
+                        engine=engine)
     finally:
         srv.stop()
     done = run.markers.get("SPIKEFORGE_DONE")
@@ -166,14 +247,14 @@ def _run_scene(godot: str, project: Path, tmp: Path, env: dict[str, str], backen
 
 
 def measure_exchange(godot: str, project: Path, tmp: Path, agents: int, frames: int, frame_dt: float,
-                     spikes: bool, backend: str, seed: int) -> dict[str, Any]:
+                     spikes: bool, backend: str, seed: int, engine: int = 3) -> dict[str, Any]:
     """One exchange-timing run; returns the scene's timing summary (µs) plus the settings."""
     summary, _ = _run_scene(godot, project, tmp / f"exchange-{frame_dt:.4f}-{spikes}", {
         "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames),
         "SPIKEFORGE_TIME_LIMIT": "600", "SPIKEFORGE_FRAME_DT": repr(frame_dt),
         "SPIKEFORGE_SPIKES": "1" if spikes else "0",
-    }, backend, seed, timeout=900)
-    return {"bench": "godot", "part": "exchange", "agents": agents, "frames": summary["exchanges"],
+    }, backend, seed, timeout=900, engine=engine)
+    return {"bench": "godot", "part": "exchange", "engine": engine, "agents": agents, "frames": summary["exchanges"],
             "frame_dt": frame_dt, "spike_signals": spikes, "backend": backend, "seed": seed,
             "sensor_floats": agents * sensor_floats_per_agent(project), "actuator_floats": agents * 2,
             "timings_us": summary["timings"]}
@@ -211,7 +292,7 @@ def food_rate(food_lines: list[str], agents: int, frames: int,
 
 
 def measure_learning(godot: str, project: Path, tmp: Path, agents: int, minutes: float, learning: bool,
-                     backend: str, seed: int, eval_fraction: float) -> dict[str, Any]:
+                     backend: str, seed: int, eval_fraction: float, engine: int = 3) -> dict[str, Any]:
     """One foragers run (learning on or frozen); food per forager per game minute."""
     frames = max(2 * FOOD_EVERY, round(minutes * 60.0 * FPS / FOOD_EVERY) * FOOD_EVERY)
     t0 = time.perf_counter()
@@ -219,11 +300,12 @@ def measure_learning(godot: str, project: Path, tmp: Path, agents: int, minutes:
         "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames),
         "SPIKEFORGE_TIME_LIMIT": str(max(600, int(frames / 20))), "SPIKEFORGE_SEED": str(seed),
         "SPIKEFORGE_SPIKES": "0", "SPIKEFORGE_LEARNING": "1" if learning else "0",
-    }, backend, seed, timeout=max(900.0, frames / 15.0))
+    }, backend, seed, timeout=max(900.0, frames / 15.0), engine=engine)
     if summary["timed_out"]:
         raise RuntimeError(f"Godot hit its time limit after {summary['exchanges']} of {frames} frames")
     rate, contact, curve = food_rate(run.markers.get("SPIKEFORGE_FOOD", []), agents, frames, eval_fraction)
-    return {"bench": "godot", "part": "learning", "mode": "learn" if learning else "frozen", "seed": seed,
+    return {"bench": "godot", "part": "learning", "engine": engine, "mode": "learn" if learning else "frozen",
+            "seed": seed,
             "backend": backend, "agents": agents, "minutes": frames / FPS / 60.0, "eval_fraction": eval_fraction,
             "food_per_forager_min": round(rate, 3), "wall_contact": round(contact, 4), "eaten": summary["eaten"],
             "curve_food_per_forager_min": [round(c, 2) for c in curve], "wall_s": round(time.perf_counter() - t0, 1)}
@@ -239,7 +321,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--eval-fraction", type=float, default=0.25,
                     help="learning: measure food over this last fraction of the run")
     ap.add_argument("--frames", type=int, default=600, help="exchange: physics frames per run")
-    ap.add_argument("--project", type=Path, default=GODOT3_SAMPLE, help="the Godot 3 foragers project")
+    ap.add_argument("--engine", type=int, choices=(3, 4), default=4,
+                    help="4: samples/godot_foragers in Godot 4.2+ (default); "
+                         "3: samples/godot3_foragers in godot3-server")
+    ap.add_argument("--project", type=Path, default=None,
+                    help="the foragers project (default: the sample of --engine)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement")
@@ -255,13 +341,16 @@ def main(argv: list[str]) -> int:
     if args.minutes <= 0 or args.seeds < 1 or args.frames < 1 or (args.agents is not None and args.agents < 1):
         print("--minutes, --seeds, --frames, --agents: must be positive", file=sys.stderr)
         return 2
-    godot = shutil.which("godot3-server")
-    if godot is None:
-        print("godot3-server is not installed (apt-get install godot3-server)", file=sys.stderr)
-        return 1
+    if args.project is None:
+        args.project = GODOT4_SAMPLE if args.engine == 4 else GODOT3_SAMPLE
     if not (args.project / "project.godot").exists():
         print(f"--project: {args.project} is not a Godot project (no project.godot)", file=sys.stderr)
         return 2
+    godot = find_godot4() if args.engine == 4 else shutil.which("godot3-server")
+    if godot is None:
+        print(GODOT4_MISSING if args.engine == 4 else
+              "godot3-server is not installed (apt-get install godot3-server)", file=sys.stderr)
+        return 1
     rows: list[dict[str, Any]] = []
 
     def emit(row: dict[str, Any]) -> None:
@@ -275,26 +364,28 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
             project = copy_project(args.project, tmp / "project")
+            if args.engine == 4:
+                import_godot4_project(godot, project, tmp)
             if "learning" in parts:
                 agents = args.agents or 32
                 for seed in range(args.seed, args.seed + args.seeds):
                     for learning in (True, False):
                         emit(measure_learning(godot, project, tmp, agents, args.minutes, learning, args.backend,
-                                              seed, args.eval_fraction))
+                                              seed, args.eval_fraction, engine=args.engine))
             if "exchange" in parts:
                 agents = args.agents or 100
                 for frame_dt, spikes in ((0.0, False), (1.0 / 60.0, False), (1.0 / 60.0, True)):
                     emit(measure_exchange(godot, project, tmp, agents, args.frames, frame_dt, spikes,
-                                          args.backend, args.seed))
+                                          args.backend, args.seed, engine=args.engine))
     except RuntimeError as exc:
         print(f"bench godot: {exc}", file=sys.stderr)
         return 1
     if not args.json:
-        _print_tables(rows)
+        _print_tables(rows, args.engine)
     return 0
 
 
-def _print_tables(rows: list[dict[str, Any]]) -> None:
+def _print_tables(rows: list[dict[str, Any]], engine: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -302,7 +393,7 @@ def _print_tables(rows: list[dict[str, Any]]) -> None:
     learn = [r for r in rows if r["part"] == "learning"]
     if learn:
         first = learn[0]
-        t = Table(title="Godot 3 foragers: food per forager per game minute (last "
+        t = Table(title=f"Godot {engine} foragers: food per forager per game minute (last "
                         f"{first['eval_fraction']:.0%} of {first['minutes']:.1f} min, {first['agents']} agents)")
         for col in ("seed", "learning", "frozen", "ratio", "wall contact learning / frozen"):
             t.add_column(col, justify="right")
@@ -315,7 +406,7 @@ def _print_tables(rows: list[dict[str, Any]]) -> None:
         console.print(t)
     ex = [r for r in rows if r["part"] == "exchange"]
     if ex:
-        t = Table(title=f"Godot 3 adapter, {ex[0]['agents']} agents, {ex[0]['frames']} frames (µs per frame)")
+        t = Table(title=f"Godot {engine} adapter, {ex[0]['agents']} agents, {ex[0]['frames']} frames (µs per frame)")
         for col in ("frame_dt", "spikes", "part", "median", "p95", "mean", "max"):
             t.add_column(col, justify="right")
         for row in ex:

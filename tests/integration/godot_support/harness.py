@@ -11,7 +11,10 @@ The traps (see ENVIRONMENT.md) and how this module handles them:
   folder before Godot touches them (it writes ``.import/`` and rewrites project.godot).
 
 If ``godot3-server`` is missing the tests skip, except under CI (``CI=true``) where they
-fail: CI installs it through ``make apt``.
+fail: CI installs it through ``make apt``. Godot 4 is found by
+:func:`spikeforge.bench.godot.find_godot4` (``$GODOT4``, ``godot`` 4.2+ on PATH, or the
+private root ``make godot4`` caches under ``.venv/godot4-root``); missing, the Godot 4
+tests skip, and fail under CI.
 """
 
 from __future__ import annotations
@@ -30,11 +33,19 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from spikeforge.bench.godot import (
+    GODOT4_MISSING,
+    copy_project,
+    errors_in,
+    find_godot4,
+    godot_env,
+    import_godot4_project,
+    timeout_prefix,
+)
 from spikeforge.bench.godot import GodotRun as _BenchGodotRun
-from spikeforge.bench.godot import copy_project, errors_in, godot_env, timeout_prefix
 from spikeforge.bench.godot import run_godot as _bench_run_godot
 
-__all__ = ["copy_project", "errors_in", "godot_env", "timeout_prefix"]
+__all__ = ["copy_project", "errors_in", "godot_env", "import_godot4_project", "timeout_prefix"]
 
 REPO = Path(__file__).resolve().parents[3]
 GODOT3_ADDON = REPO / "integrations" / "godot3" / "addons" / "spikeforge"
@@ -53,6 +64,21 @@ def godot3_binary() -> str:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
+    return path
+
+
+_GODOT4: list[str | None] = []
+
+
+def godot4_binary() -> str:
+    """The Godot 4.2+ command (``find_godot4``); skip the test (fail under CI) when none."""
+    if not _GODOT4:
+        _GODOT4.append(find_godot4())
+    path = _GODOT4[0]
+    if path is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(GODOT4_MISSING)
+        pytest.skip(GODOT4_MISSING)
     return path
 
 
@@ -99,10 +125,10 @@ class GodotRun(_BenchGodotRun):
 
 def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], timeout: float,
               args: list[str] | None = None,
-              on_line: Callable[[str], None] | None = None) -> GodotRun:
+              on_line: Callable[[str], None] | None = None, engine: int = 3) -> GodotRun:
     """Run the project's main scene headless under a hard timeout, streaming stdout
     (``spikeforge.bench.godot.run_godot``); ``on_line`` gets each stdout line as it arrives."""
-    run = _bench_run_godot(godot, project, tmp, env_extra, timeout, args=args, on_line=on_line)
+    run = _bench_run_godot(godot, project, tmp, env_extra, timeout, args=args, on_line=on_line, engine=engine)
     return GodotRun(**{f.name: getattr(run, f.name) for f in fields(run)})
 
 
