@@ -3,6 +3,10 @@
 // shaders/models/<model>.wgsl), threshold / excitability / forced / burst spikes, effects of firing,
 // actuator counts, and the compact spike lists (this step's list for propagation and
 // the whole advance's (step, neuron) list for the host).
+//
+// ``neuron_step`` is one neuron's step ``k`` of the advance; the per-step kernel ``main``
+// below runs it for every neuron, and the per-brain kernel (brain.wgsl) runs it inside
+// its loop over the steps.
 
 fn pf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + c]); }
 fn pi(p: u32, c: u32) -> i32 { return bitcast<i32>(prm[p * PRM_STRIDE + NF + c]); }
@@ -14,11 +18,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let n = flat_index(wid, nwg, lid);
     if (n >= N) { return; }
     NCZ = atomicLoad(&ctl[M_ZERO]);
+    if (neuron_step(n, atomicLoad(&ctl[M_K]))) {
+        // 6. (propagate.wgsl) needs this step's list
+        let i = atomicAdd(&ctl[M_STEP], 1u);
+        step_spk[i] = n;
+    }
+}
+
+// Step ``k`` of neuron ``n`` (NCZ must be set); true if it spiked (then its actuator count
+// and the host's (step, neuron) list are updated here).
+fn neuron_step(n: u32, k: u32) -> bool {
     let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
     let b = info.y;
-    if ((binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return; }  // brain not active this advance
+    if ((binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
     let p = info.x;
-    let k = atomicLoad(&ctl[M_K]);
     let key = binfo[b * BSTRIDE];
     let lo0 = binfo[b * BSTRIDE + 1u];
     let lo = lo0 + k;
@@ -126,9 +139,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     is_set(S_FORCE * N + n, 0);
 
     if (spike) {
-        // 6. (propagate.wgsl) needs this step's list; 7. actuator counts; host list
-        let i = atomicAdd(&ctl[M_STEP], 1u);
-        step_spk[i] = n;
+        // 7. actuator counts; host list
         let a = bitcast<i32>(info.z);
         if (a >= 0) { atomicAdd(&act_counts[u32(a)], 1); }
         let j = atomicAdd(&ctl[M_OUT], 1u);
@@ -137,4 +148,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             out_spk[2u * j + 1u] = n;
         }
     }
+    return spike;
 }

@@ -1,7 +1,9 @@
 """The GPU backend: the step of :mod:`spikeforge.engine.numpy_backend` in WGSL, run by wgpu.
 
 The whole layout lives in persistent GPU buffers. One :meth:`GpuBackend.advance`
-records every kernel of every step into ONE command submission: sensor encoders,
+records every kernel of every step into ONE command submission (brains without learning
+or gap junctions: ONE dispatch of the per-brain kernel, shaders/brain.wgsl, runs all steps
+with workgroup barriers between phases; else per step:) sensor encoders,
 actuator reset, then per step gap junctions -> neurons (incl. learning P2-P4) -> prep ->
 propagation (indirect dispatch) -> learning (P1, P5-P7 of ``engine/plasticity.py``, only
 for layouts that learn), then actuator decoders. Per frame only the sensor values and a
@@ -60,8 +62,8 @@ BoolA = npt.NDArray[np.bool_]
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
 FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
 ISTATE = ("hold", "consec", "burst", "force_once")
-META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, zero, pad
-M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO = range(7)
+META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps
+M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS = range(8)
 # per-brain words: key, step lo, step hi, ring slot of the first step, flags (1 active, 2 learns),
 # brain_step % update_every, update_every (0: no reward-STDP), dopamine decay (f32 bits)
 BSTRIDE = 8
@@ -69,6 +71,8 @@ WG = 64
 MAX_GROUPS = 65535
 OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
 WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
+BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl)
+BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default (one workgroup per brain)
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
@@ -200,6 +204,12 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
                _b("binfo", "u32"), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
                _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
                _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True)),
+    "brain": (_b("fstate", "f32", True, True), _b("istate", "i32", True, True), _b("ninfo", "vec4<u32>"),
+              _b("binfo", "u32"), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
+              _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
+              _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True),
+              _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("syn", "vec2<u32>", False, True),
+              _b("bstart", "u32")),
     "prep": (_b("ctl", "atomic<u32>", True), _b("indirect", "u32", True)),
     "propagate": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
                   _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"),
@@ -304,6 +314,11 @@ class GpuBackend(Backend):
     checkpoint_frames : int
         Frames between automatic host checkpoints (full download) that bound the replay
         log used for the CPU fallback. 0 disables automatic checkpoints.
+    fused : bool, optional
+        Run every step of an advance in ONE dispatch of the per-brain kernel
+        (``shaders/brain.wgsl``: one workgroup per brain). Default: when nothing learns, there
+        are no gap junctions and no brain exceeds ``BRAIN_MAX_NEURONS`` neurons; otherwise
+        the per-step kernels (several dispatches per step).
     no_contract : bool, optional
         Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
@@ -313,7 +328,8 @@ class GpuBackend(Backend):
     name: ClassVar[str] = "gpu"
 
     def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256,
-                 wg_per_spike: bool | None = None, no_contract: bool | None = None) -> None:
+                 wg_per_spike: bool | None = None, no_contract: bool | None = None,
+                 fused: bool | None = None) -> None:
         super().__init__(layout)
         self.no_contract = (os.environ.get("SPIKEFORGE_GPU_CONTRACT", "") in ("", "0")) if no_contract is None \
             else bool(no_contract)
@@ -341,8 +357,19 @@ class GpuBackend(Backend):
         self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1) if wg_per_spike is None else wg_per_spike
         self.plast = PL.build_cache(L)
         self.kernels = KERNELS + (LEARN_KERNELS if self.plast is not None else ())
+        sizes = np.diff(L.brain_start) if L.n_brains else np.zeros(1, np.int64)
+        can_fuse = self.plast is None and L.gap_a.size == 0
+        if fused is None:
+            fused = can_fuse and int(sizes.max()) <= BRAIN_MAX_NEURONS
+        elif fused and not can_fuse:
+            raise ValueError("fused: the per-brain kernel does not run gap junctions or learning")
+        self.fused = bool(fused)
         self._build_tables()
         self._upload_all()
+        if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
+            self.fused = False  # too many bindings on this device: the per-step kernels
+        if self.fused:
+            self.kernels = (*self.kernels, "brain")
         self._compile()
         self._ckpt = self._checkpoint()
 
@@ -489,6 +516,7 @@ class GpuBackend(Backend):
         self._buffer("ctl", np.zeros(META_WORDS, np.uint32))
         self._buffer("indirect", np.zeros(4, np.uint32), wgpu.BufferUsage.INDIRECT)
         self._buffer("step_spk", np.zeros(max(n, 1), np.uint32))
+        self._buffer("bstart", L.brain_start.astype(np.uint32))
         self._buffer("out_spk", np.zeros(2, np.uint32))
         self._buffer("row_ptr", L.row_ptr.astype(np.uint32))
         self._buffer("row_syn", L.row_syn.astype(np.uint32))
@@ -507,7 +535,7 @@ class GpuBackend(Backend):
         nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
         self._readback = self.dev.create_buffer(size=max(16, nbytes),
                                                 usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
-        n_bind = max(len(self._expand(k)) for k in self.kernels)
+        n_bind = max(len(self._expand(k)) for k in self.kernels)  # (not "brain": optional)
         if n_bind > self.gpu.max_buffers:
             raise ValueError(f"layout: needs {n_bind} storage bindings in one kernel; the device allows "
                              f"{self.gpu.max_buffers} (max_storage_buffers_per_shader_stage)")
@@ -531,6 +559,7 @@ class GpuBackend(Backend):
             "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u",
             "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
+            "BRAIN_WG": f"{BRAIN_WG}u", "M_NSTEPS": f"{M_NSTEPS}u",
             "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
@@ -553,9 +582,11 @@ class GpuBackend(Backend):
                 parts.append(_chunk_accessors(b, len(self._bufs[b.name]), self._shift[b.name]))
         parts.append(shader_source("tables"))
         parts.append(shader_source("common"))
-        if kernel == "neuron":
+        if kernel in ("neuron", "brain"):
             parts.append(shader_source("models"))
-        parts.append(shader_source(kernel))
+            parts.append(shader_source("neuron"))
+        if kernel != "neuron":
+            parts.append(shader_source(kernel))
         return "\n".join(parts)
 
     def _compile(self) -> None:
@@ -582,7 +613,8 @@ class GpuBackend(Backend):
             if pipe is None:
                 module = self.dev.create_shader_module(code=src)
                 pl = self.dev.create_pipeline_layout(bind_group_layouts=layouts)
-                pipe = self.dev.create_compute_pipeline(layout=pl, compute={"module": module, "entry_point": "main"})
+                entry = "main_brain" if k == "brain" else "main"
+                pipe = self.dev.create_compute_pipeline(layout=pl, compute={"module": module, "entry_point": entry})
                 if len(self.gpu.pipelines) > 64:
                     self.gpu.pipelines.clear()
                 self.gpu.pipelines[key] = pipe
@@ -887,6 +919,7 @@ class GpuBackend(Backend):
             q.write_buffer(self._bufs["sensor_values"][0], 0, L.sensor_values)
         meta = np.zeros(META_WORDS, np.uint32)
         meta[M_CAP] = cap
+        meta[M_NSTEPS] = n_steps
         q.write_buffer(self._bufs["ctl"][0], 0, meta)
         if n_steps != self._dec_steps:
             dt_s = L.dt_ms / 1000.0
@@ -908,7 +941,12 @@ class GpuBackend(Backend):
                 cp.set_pipeline(self._pipes["reset"])
                 cp.set_bind_group(0, self._groups0["reset"])
                 self._dispatch_1d(cp, L.act_counts.size)
-            for _ in range(n_steps):
+            if self.fused:  # one workgroup per brain runs every step (brain.wgsl)
+                cp.set_pipeline(self._pipes["brain"])
+                cp.set_bind_group(0, self._groups0["brain"])
+                gx = min(B, MAX_GROUPS)
+                cp.dispatch_workgroups(gx, (B + gx - 1) // gx, 1)
+            for _ in range(0 if self.fused else n_steps):
                 if L.gap_a.size:
                     cp.set_pipeline(self._pipes["gap"])
                     cp.set_bind_group(0, self._groups0["gap"])

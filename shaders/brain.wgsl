@@ -1,0 +1,59 @@
+// The per-brain kernel: one workgroup per brain runs ALL steps of an advance in one
+// dispatch (brains never touch each other: synapses stay inside a brain). Per step:
+// every neuron of the brain (neuron.wgsl's neuron_step, BRAIN_WG invocations striding over
+// the brain's neurons), a barrier, propagation of the brain's spikes of the step into its
+// delay ring (the workgroup's invocations share each row's synapses), a barrier.
+// Used for layouts without gap junctions and learning whose brains are at most
+// BRAIN_MAX_NEURONS neurons (wgpu_backend.GpuBackend decides); the per-step kernels
+// handle the rest. Same operations in the same order as neuron.wgsl + propagate.wgsl,
+// so it is exact in the same sense.
+//
+// The brain's spike list of the step lives in step_spk[brain_start .. brain_start + count).
+
+var<workgroup> wg_count: atomic<u32>;
+var<workgroup> wg_u: u32;
+
+@compute @workgroup_size(BRAIN_WG)
+fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    NCZ = atomicLoad(&ctl[M_ZERO]);
+    let b = wid.y * nwg.x + wid.x;
+    if (b >= N_BRAINS) { return; }
+    if (lid == 0u) { wg_u = binfo[b * BSTRIDE + 4u] & 1u; }
+    if (workgroupUniformLoad(&wg_u) == 0u) { return; }  // brain not active this advance
+    if (lid == 0u) { wg_u = atomicLoad(&ctl[M_NSTEPS]); }
+    let steps = workgroupUniformLoad(&wg_u);
+    let n0 = bstart[b];
+    let n1 = bstart[b + 1u];
+    let base0 = binfo[b * BSTRIDE + 3u];
+    for (var k = 0u; k < steps; k = k + 1u) {
+        if (lid == 0u) { atomicStore(&wg_count, 0u); }
+        workgroupBarrier();
+        for (var n = n0 + lid; n < n1; n = n + BRAIN_WG) {
+            if (neuron_step(n, k)) {
+                step_spk[n0 + atomicAdd(&wg_count, 1u)] = n;
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+        // 6. propagation (propagate.wgsl, one spike at a time, lanes over the synapses)
+        let count = atomicLoad(&wg_count);
+        let base = base0 + k;
+        for (var s = 0u; s < count; s = s + 1u) {
+            let src = step_spk[n0 + s];
+            let r1 = row_ptr[src + 1u];
+            for (var r = row_ptr[src]; r < r1; r = r + 1u) {
+                let dc = row_dc[r];
+                let slot = (base + (dc >> 4u)) % DEPTH;
+                let cell = (slot * 3u + (dc & 3u)) * N;
+                let y1 = row_syn[r + 1u];
+                for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
+                    let sw = syn_at(y);
+                    ring_add(cell + sw.x, quantize(bitcast<f32>(sw.y)));
+                }
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+    }
+}

@@ -1,0 +1,96 @@
+"""The per-brain kernel (shaders/brain.wgsl: one workgroup per brain runs every step of an
+advance in one dispatch) gives the numpy step's answers bit for bit on lavapipe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.engine.test_gpu_common import drive, host_state, lif_net, require_lavapipe
+
+from spikeforge import World
+from spikeforge.bench.crowd import npc_circuit
+from spikeforge.engine import wgpu_backend as G
+from spikeforge.model import LIF, Circuit, FixedInDegree
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def adapter() -> dict[str, Any]:
+    return require_lavapipe()
+
+
+def big_net() -> Circuit:
+    """A brain larger than the workgroup (each invocation strides over several neurons)."""
+    c = Circuit("big")
+    c.add_population("e", 700, LIF(bias=15.5, t_ref=2.0), v_init=(-65.0, -50.0))
+    c.connect("e", "e", FixedInDegree(20), weight=1.5, delay=(1, 3))
+    c.add_sensor("push", "e", channels=7, kind="current", low=-1.0, high=1.0, gain=3.0)
+    c.add_actuator("out", "e", channels=7, kind="population_vector", low=-1.0, high=1.0)
+    return c
+
+
+def world(backend: str) -> World:
+    w = World(dt=0.001, backend=backend, seed=11)
+    w.spawn(npc_circuit(), 4)
+    w.spawn(lif_net(), 2)
+    w.spawn(big_net(), 1)
+    return w
+
+
+def frames(w: World, n: int) -> list[tuple[bytes, ...]]:
+    out = []
+    for f in range(n):
+        drive(w, f)
+        if f == 2:
+            w.brains[1].sleep()
+            w.brains[5].lod_every = 2
+        if f == 6:
+            w.brains[1].wake()
+        r = w.advance(7 * w.dt + 1e-9).spikes
+        L = w.layout
+        out.append((r.steps.tobytes(), r.neurons.tobytes(), L.act_out.tobytes(), L.act_counts.tobytes()))
+    return out
+
+
+def test_brain_kernel_matches_numpy_bit_for_bit(adapter: dict[str, Any]) -> None:
+    ref, gpu = world("numpy"), world("gpu")
+    be = gpu.backend
+    assert isinstance(be, G.GpuBackend) and be.fused, "the per-brain kernel should be chosen here"
+    a, b = frames(ref, 10), frames(gpu, 10)
+    assert sum(len(x[1]) for x in a) > 0
+    for f, (x, y) in enumerate(zip(a, b, strict=True)):
+        assert x == y, f"frame {f} differs"
+    sa, sb = host_state(ref), host_state(gpu)
+    for k in sa:
+        assert sa[k].tobytes() == sb[k].tobytes(), k
+
+
+def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any]) -> None:
+    w1, w2 = World(dt=0.001, backend="numpy", seed=4), World(dt=0.001, backend="numpy", seed=4)
+    for w in (w1, w2):
+        w.spawn(npc_circuit(), 3)
+        w.layout.sensor_values[...] = 0.9
+    b1, b2 = G.GpuBackend(w1.layout, fused=True), G.GpuBackend(w2.layout, fused=False)
+    assert b1.fused and not b2.fused
+    r1, r2 = b1.advance(40, 0, None), b2.advance(40, 0, None)
+    assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons)
+    assert r1.neurons.size > 0
+    b1.pull_state()
+    b2.pull_state()
+    for k in w1.layout.neuron:
+        assert w1.layout.neuron[k].tobytes() == w2.layout.neuron[k].tobytes(), k
+    b1.close()
+    b2.close()
+
+
+def test_brain_kernel_refuses_learning_or_gap_junctions(adapter: dict[str, Any]) -> None:
+    from tests.engine.native_nets import feature_net
+
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(feature_net(), 1)
+    with pytest.raises(ValueError, match="fused"):
+        G.GpuBackend(w.layout, fused=True)
+    assert not G.GpuBackend(w.layout).fused
