@@ -24,12 +24,12 @@ for part in "$@"; do
   t1=$(date +%s)
   case $part in
     diag)
-      timeout 200 python3 tools/gpu/diagnose.py --steps 200 --free-steps 2000 --out "$OUT/diag.jsonl" \
+      timeout 200 python3 tools/gpu/diagnose.py ${DIAG_ARGS:---steps 200 --free-steps 2000} --out "$OUT/diag.jsonl" \
         | cut -c1-1500 ;;
     tests)
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
-        tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+        tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {
@@ -40,6 +40,7 @@ for part in "$@"; do
         timeout 60 $sf bench cuba --backend $be --json --duration 1.0
         timeout 120 $sf bench learning --backend $be --json --parts cost --crowd-brains 500 --frames 100
       done
+      timeout 100 $sf bench crowd --backend auto --json --frames 100 --warmup 20
       timeout 60 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
       timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
       timeout 60 python3 -m spikeforge.engine.gpu_bench --backend gpu --sizes 4000,40000 --steps 2000 --json --check 300
