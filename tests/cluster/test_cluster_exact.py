@@ -11,6 +11,7 @@ from tests.cluster.cluster_nets import learner_circuit, npc_circuit, spike_tripl
 
 from spikeforge import World
 from spikeforge.cluster import ClusterWorld
+from spikeforge.runtime.handles import StaleHandleError
 
 pytestmark = pytest.mark.native
 
@@ -55,12 +56,17 @@ def test_sharded_equals_single_process(ray_cluster: Any, tmp_path: Path) -> None
         rng = np.random.default_rng(3)
         drive([ref, cw], 12, rng, lambda r: assert_same(ref, cw, r))
         # churn: despawn across shards, spawn more, sleep / LOD / freeze flags
+        held = cw.group("npc").actuator("legs")  # a handle held across spawn/despawn follows them
+        gone = cw.brain(1).sensor("eyes")
         for w in (ref, cw):
             w.despawn([1, 8, 10])
             w.spawn(npc_circuit(), 4)
             w.brain(2).sleep()
             w.brain(3).lod_every = 2
             w.brain(9).freeze()
+        assert held.shape == (10, 4)
+        with pytest.raises(StaleHandleError, match="brain 1"):
+            gone[0] = 1.0
         drive([ref, cw], 12, rng, lambda r: assert_same(ref, cw, r))
         for w in (ref, cw):
             w.learning(False)

@@ -44,6 +44,7 @@ from spikeforge.engine.rng import brain_key
 from spikeforge.model.circuit import Circuit
 from spikeforge.runtime.bus import SpikeBus
 from spikeforge.runtime.clock import FixedClock
+from spikeforge.runtime.handles import LiveArray, StaleHandleError
 from spikeforge.runtime.world import FrameResult
 
 log = logging.getLogger("spikeforge.cluster")
@@ -805,8 +806,9 @@ class ClusterWorld:
 class ClusterBrain:
     """A handle on one brain of a :class:`ClusterWorld`.
 
-    Organ arrays are views into the coordinator's mirror (zero-copy, sent with the next frame);
-    neuron and synapse state lives on the brain's shard and is read as copies.
+    Organ arrays are :class:`LiveArray` handles on the coordinator's mirror (zero-copy; sensors
+    travel with the next frame); neuron and synapse state lives on the brain's shard and is read
+    as copies. A despawned brain's handles raise :class:`StaleHandleError`.
     """
 
     def __init__(self, world: ClusterWorld, serial: int, prototype: str) -> None:
@@ -836,27 +838,42 @@ class ClusterBrain:
         try:
             return self._world._index[self.id]
         except KeyError:
-            raise LookupError(f"brain {self.id} has been despawned") from None
+            raise StaleHandleError(f"brain {self.id} has been despawned") from None
 
-    def _organ(self, groups: list[OrganGroup], name: str, buf: F32, width_attr: str, off_attr: str) -> F32:
-        L = self._world.layout
-        i = self.index
-        p = int(L.brain_proto[i])
-        for g in groups:
-            if g.proto == p and g.name == name:
-                w = getattr(g, width_attr)
-                off = getattr(g, off_attr) + (i - g.brain0) * w
-                return buf[off:off + w]
-        raise KeyError(f"organ: brain {self.id} ({self.prototype}) has no organ {name!r}")
+    def _organ(self, kind: str, name: str) -> LiveArray:
+        world = self._world
+        sensor = kind == "sensor"
 
-    def sensor(self, name: str) -> F32:
-        """The sensor's values for this brain: a writable (channels,) view into the mirror."""
-        L = self._world.layout
-        return self._organ(L.sensor_groups, name, L.sensor_values, "channels", "offset")
+        def find() -> tuple[OrganGroup, int]:
+            L = world.layout
+            i = self.index
+            p = int(L.brain_proto[i])
+            groups = L.sensor_groups if sensor else L.actuator_groups
+            for g in groups:
+                if g.proto == p and g.name == name:
+                    return g, i - g.brain0
+            known = [g.name for g in groups if g.proto == p]
+            raise KeyError(f"{kind}: brain {self.id} ({self.prototype}) has no {kind} {name!r}; it has {known}")
+
+        find()  # a bad name raises now, not on first use
+
+        def resolve() -> np.ndarray:
+            g, row = find()
+            L = world.layout
+            if sensor:
+                return L.sensor_values[g.offset + row * g.channels: g.offset + (row + 1) * g.channels]
+            return L.act_out[g.out_offset + row * g.width: g.out_offset + (row + 1) * g.width]
+
+        return LiveArray(resolve, f"{kind} {name!r} of brain {self.id}")
+
+    def sensor(self, name: str) -> LiveArray:
+        """The sensor's values for this brain: a writable (channels,) :class:`LiveArray` on the
+        coordinator's mirror (sent to the shard with the next frame)."""
+        return self._organ("sensor", name)
 
     def set_sensor(self, name: str, values: npt.ArrayLike) -> None:
         """Write sensor values, rejecting NaN/inf and wrong shapes (nothing is written then)."""
-        view = self.sensor(name)
+        view = self.sensor(name).current()
         arr = np.asarray(values, dtype=np.float64).reshape(-1)
         if arr.size == 1 and view.size != 1:
             arr = np.full(view.size, float(arr[0]))
@@ -867,10 +884,9 @@ class ClusterBrain:
             raise ValueError(f"sensor {name!r}: channel {bad} is {arr[bad]!r}; values must be finite")
         view[:] = arr
 
-    def actuator(self, name: str) -> F32:
-        """Decoded actuator output of the last advance: a (width,) view into the mirror."""
-        L = self._world.layout
-        return self._organ(L.actuator_groups, name, L.act_out, "width", "out_offset")
+    def actuator(self, name: str) -> LiveArray:
+        """Decoded actuator output of the last advance: a (width,) :class:`LiveArray`."""
+        return self._organ("actuator", name)
 
     @property
     def lod_every(self) -> int:
@@ -949,19 +965,34 @@ class ClusterGroup:
         L = self._world.layout
         return [self._world._handles[int(s)] for s in L.brain_serial[L.brain_proto == self._p]]
 
-    def sensor(self, name: str) -> F32:
-        L = self._world.layout
-        g = _find_group(L.sensor_groups, self._p, name, self.name)
-        return L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+    def _organ(self, kind: str, name: str) -> LiveArray:
+        world = self._world
+        sensor = kind == "sensor"
+        L0 = world.layout
+        _find_group(L0.sensor_groups if sensor else L0.actuator_groups, self._p, name, self.name)
 
-    def actuator(self, name: str) -> F32:
-        L = self._world.layout
-        g = _find_group(L.actuator_groups, self._p, name, self.name)
-        return L.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+        def resolve() -> np.ndarray:
+            L = world.layout
+            if sensor:
+                g = _find_group(L.sensor_groups, self._p, name, self.name)
+                return L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+            g = _find_group(L.actuator_groups, self._p, name, self.name)
+            return L.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+
+        return LiveArray(resolve, f"{kind} {name!r} of prototype {self.name!r}")
+
+    def sensor(self, name: str) -> LiveArray:
+        """The (brains x channels) sensor values, rows in :attr:`brains` order: a :class:`LiveArray`
+        on the coordinator's mirror that follows spawns and despawns."""
+        return self._organ("sensor", name)
+
+    def actuator(self, name: str) -> LiveArray:
+        """The (brains x width) actuator outputs of the last advance: a :class:`LiveArray`."""
+        return self._organ("actuator", name)
 
     def set_sensor(self, name: str, values: npt.ArrayLike) -> None:
         """Bulk write with validation: shape (brains, channels), finite values."""
-        view = self.sensor(name)
+        view = self.sensor(name).current()
         arr = np.asarray(values, dtype=np.float64)
         if arr.shape != view.shape:
             raise ValueError(f"sensor {name!r}: expected shape {view.shape}, got {arr.shape}")

@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-neurons", type=int, default=4_000_000, help="neuron limit of the world")
     ap.add_argument("--max-synapses", type=int, default=100_000_000, help="synapse limit of the world (expected)")
     ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    ap.add_argument("--cluster", metavar="ADDRESS|local:N",
+                    help="shard the world's brains over a Ray cluster (the [cluster] extra): a Ray address "
+                         "(e.g. 'auto', 'host:6379') or 'local:N' for N shards on a local Ray; clients see no "
+                         "difference (docs/cluster.md)")
+    ap.add_argument("--shards", type=int, default=0, help="with --cluster ADDRESS: shard count (default: one per "
+                    "alive Ray node)")
+    ap.add_argument("--shard-threads", type=int, default=1, help="with --cluster: native threads (Ray CPUs) per "
+                    "shard (default 1)")
+    ap.add_argument("--checkpoint-every", type=int, default=1000,
+                    help="with --cluster: steps between shard checkpoints for fault recovery (default 1000)")
     return ap
 
 
@@ -109,12 +119,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def make_world(args: argparse.Namespace) -> World:
+    """The served world: a :class:`World`, or with ``--cluster`` a ``ClusterWorld`` (same API)."""
+    if not args.cluster:
+        if args.load:
+            return World.load(Path(args.load).expanduser(), backend=args.backend)
+        return World(dt=args.dt, backend=args.backend, seed=args.seed, max_substeps=args.max_substeps)
+    from spikeforge.cluster.serve import cluster_world
+
+    return cluster_world(args)  # type: ignore[return-value]  # ClusterWorld duck-types the World API
+
+
 async def _run(args: argparse.Namespace) -> int:
     genomes = load_genomes(args.genome)
-    if args.load:
-        world = World.load(Path(args.load).expanduser(), backend=args.backend)
-    else:
-        world = World(dt=args.dt, backend=args.backend, seed=args.seed, max_substeps=args.max_substeps)
+    world = make_world(args)
     snapshot_dir = Path(args.snapshot_dir).expanduser().resolve()
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     token_path = Path(args.token_file).expanduser().resolve()

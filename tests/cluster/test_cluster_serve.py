@@ -1,0 +1,58 @@
+"""``spikeforge serve --cluster``: a real server process whose world is sharded over the test's
+multi-node Ray cluster answers a protocol client exactly as a single-process server does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spikeforge.ipc.client import Client
+from spikeforge.ipc.testing import running_server
+
+pytestmark = pytest.mark.native
+
+
+def session(srv: Any, frames: int = 12) -> tuple[list[tuple[np.ndarray, list[tuple[np.ndarray, ...]]]], Any]:
+    """Spawn, subscribe, exchange ``frames`` frames of seeded sensors, reward; the replies."""
+    host, port, token_path, _ = srv
+    out = []
+    with Client.connect(host, port, token_file=token_path) as c:
+        ids = c.spawn("probe", 7)
+        c.subscribe()
+        c.subscribe("out", ids[2:5])
+        rng = np.random.default_rng(9)
+        for f in range(frames):
+            if f == 6:
+                c.despawn(ids[:2])
+                c.spawn("probe", 3)
+            c.sensors[:] = rng.random(c.sensors.size, dtype=np.float32)
+            res = c.exchange(1 / 60)
+            out.append((c.actuators.copy(), [(b.steps, b.brains, b.neurons) for b in res.batches]))
+        c.save("after")
+        stats = c.stats()
+    return out, stats["world"]
+
+
+def test_serve_cluster_is_the_single_process_server(ray_cluster: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path / "one", backend="native", seed=4) as one:
+        ref, st_ref = session(one)
+    args = ["--cluster", ray_cluster.address, "--shards", "2", "--checkpoint-every", "100"]
+    with running_server(tmp_path / "many", backend="native", seed=4, args=args) as many:
+        assert many.ready["backend"] == "cluster"
+        got, st = session(many)
+        assert st["backend"] == "cluster" and len(st["shards"]) == 2
+        assert st["brains"] == st_ref["brains"] == 8 and all(s["brains"] >= 3 for s in st["shards"])
+    assert "Traceback" not in many.stderr, many.stderr[-3000:]
+    assert (tmp_path / "many" / "snapshots" / "after").is_file()
+    spikes = 0
+    for (a_ref, b_ref), (a_got, b_got) in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(a_ref, a_got)
+        assert len(b_ref) == len(b_got)
+        for x, y in zip(b_ref, b_got, strict=True):
+            for u, v in zip(x, y, strict=True):
+                np.testing.assert_array_equal(u, v)
+            spikes += len(x[0])
+    assert spikes > 100
