@@ -3,7 +3,7 @@
 Sub-commands that live in their own modules are dispatched by name, each module
 exposing ``main(argv: list[str]) -> int``:
 
-* ``spikeforge demo`` -> :mod:`spikeforge.demo` (``demo foragers`` -> :mod:`spikeforge.games.foragers`)
+* ``spikeforge demo [NAME]`` -> the module named in :data:`DEMOS` (default: the learning showcase)
 * ``spikeforge serve`` -> :mod:`spikeforge.ipc.serve`
 * ``spikeforge bench NAME`` -> :mod:`spikeforge.bench.NAME`
 * ``spikeforge export`` -> :mod:`spikeforge.engine.export`
@@ -13,10 +13,13 @@ exposing ``main(argv: list[str]) -> int``:
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 MainFn = Callable[[list[str]], int]
@@ -87,42 +90,104 @@ def inspect_main(argv: list[str]) -> int:
     return 0
 
 
+DEMOS: dict[str, tuple[str, str]] = {
+    "learning": ("spikeforge.showcase", "foragers that learn vs frozen vs random brains, side by side (default)"),
+    "foragers": ("spikeforge.games.foragers", "one foragers run: learn, frozen or random; --view for a live window"),
+    "wanderers": ("spikeforge.demo", "a headless world of 200 wandering NPC brains and a spike raster"),
+}
+"""``spikeforge demo NAME``: module and one-line description of each demo."""
+
+
+def _first_line(module: str) -> str:
+    """First docstring paragraph (without its ``spikeforge x:`` prefix) of ``module``, read from its source (the module is not imported)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    first = " ".join(doc.strip().split("\n\n")[0].split()).replace("``", "")
+    return first.split(": ", 1)[1] if first.startswith("spikeforge ") and ": " in first else first
+
+
+COMMANDS: dict[str, str] = {
+    "demo": "run a demo (default: NPCs that learn, beside frozen and random brains)",
+    "serve": "host a World for Godot/Unity/any client over the wire protocol",
+    "bench": "run a benchmark",
+    "inspect": "validate and describe a genome file",
+    "export": "compile a genome into a brain file for the C API",
+}
+"""Top-level sub-commands and their one-line help."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (its help lists the sub-commands; each sub-command parses its own options)."""
+    from spikeforge import __version__
+
+    ap = argparse.ArgumentParser(
+        prog="spikeforge",
+        description="Spiking-neural-network brains for game NPCs: demos, the protocol server, benchmarks, tools.",
+        epilog="Run `spikeforge COMMAND --help` for the options of one command.")
+    ap.add_argument("--version", action="version", version=f"spikeforge {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        sub.add_parser(name, help=text)
+    return ap
+
+
+def _listing_parser(prog: str, description: str, usage: str, title: str, rows: dict[str, str]
+                    ) -> argparse.ArgumentParser:
+    listing = "\n".join(f"  {n:14s} {d}" for n, d in rows.items())
+    return argparse.ArgumentParser(prog=prog, usage=usage, description=description, epilog=f"{title}:\n{listing}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _dispatch_named(prog: str, rest: list[str], rows: dict[str, str], modules: dict[str, str], default: str | None,
+                    description: str) -> int:
+    """``prog [NAME] [ARGS]``: print the listing on ``--help`` or a bad name, else run ``modules[NAME]``."""
+    what = prog.split()[-1]
+    usage = f"{prog} {'[NAME]' if default else 'NAME'} [ARGS...]"
+    help_ap = _listing_parser(prog, description, usage, f"{what}s" if what == "demo" else "benchmarks", rows)
+    if (not rest and default is None) or (rest and rest[0] in ("-h", "--help")):
+        help_ap.print_help(sys.stdout if rest else sys.stderr)
+        return 0 if rest else 2
+    name = default or ""
+    if rest and not rest[0].startswith("-"):
+        name, rest = rest[0], rest[1:]
+    if name not in modules:
+        print(f"{prog}: unknown name {name!r}; known: {', '.join(modules)}", file=sys.stderr)
+        return 2
+    return _load_main(modules[name])(rest)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spikeforge`` command; returns the process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {
-        "demo": "run the sample world of NPC brains (or `demo foragers`) and print a summary",
-        "serve": "host a World for Godot/Unity/any client over the wire protocol",
-        "bench": "benchmarks (" + ", ".join(bench_names()) + ")",
-        "inspect": "validate and describe a genome file",
-        "export": "compile a genome into a brain file for the C API",
-    }
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: spikeforge COMMAND [ARGS]\n\ncommands:")
-        for name, text in commands.items():
-            print(f"  {name:8s} {text}")
-        return 0 if argv else 2
+    ap = build_parser()
+    if not argv or argv[0].startswith("-"):
+        if not argv:
+            ap.print_help(sys.stderr)
+            return 2
+        try:
+            ap.parse_args(argv)  # --help / --version print and exit 0; anything else is a usage error
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        ap.print_help(sys.stderr)
+        return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "demo":
-        if rest and rest[0] == "foragers":
-            return _load_main("spikeforge.games.foragers")(rest[1:])
-        return _load_main("spikeforge.demo")(rest)
+        return _dispatch_named("spikeforge demo", rest, {n: d for n, (_, d) in DEMOS.items()},
+                               {n: m for n, (m, _) in DEMOS.items()}, "learning", "Run a demo.")
+    if cmd == "bench":
+        names = bench_names()
+        return _dispatch_named("spikeforge bench", rest, {n: _first_line(f"spikeforge.bench.{n}") for n in names},
+                               {n: f"spikeforge.bench.{n}" for n in names}, None,
+                               "Run one benchmark; `spikeforge bench NAME --help` lists its options.")
     if cmd == "serve":
         return _load_main("spikeforge.ipc.serve")(rest)
     if cmd == "export":
         return _load_main("spikeforge.engine.export")(rest)
     if cmd == "inspect":
         return inspect_main(rest)
-    if cmd == "bench":
-        names = bench_names()
-        if not rest or rest[0] in ("-h", "--help"):
-            print("usage: spikeforge bench NAME [--backend B] [--seed S] [--json] ...\n\nbenchmarks: "
-                  + ", ".join(names))
-            return 0 if rest else 2
-        if rest[0] not in names:
-            print(f"spikeforge bench: unknown benchmark {rest[0]!r}; known: {', '.join(names)}", file=sys.stderr)
-            return 2
-        return _load_main(f"spikeforge.bench.{rest[0]}")(rest[1:])
-    print(f"spikeforge: unknown command {cmd!r}; known: {', '.join(commands)}", file=sys.stderr)
+    print(f"spikeforge: unknown command {cmd!r}; known: {', '.join(COMMANDS)} (spikeforge --help)", file=sys.stderr)
     return 2
 
 
