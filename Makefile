@@ -7,16 +7,25 @@ VPY := $(VENV)/bin/python
 APT_PACKAGES := mono-devel godot3-server mesa-vulkan-drivers libvulkan1
 export XDG_RUNTIME_DIR ?= $(CURDIR)/.venv/xdg-runtime
 
-.PHONY: demo test venv apt godot4 lint typecheck native clean bench
+.PHONY: demo test docs venv apt godot4 lint typecheck native clean bench
 
 $(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[dev,gpu,unity,plot,cluster]' pygame
+	$(VPY) -m pip install -q -e '.[dev,docs,gpu,unity,plot,cluster]' pygame
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	touch $@
 
 venv: $(VENV)/.installed
+
+# `make demo` needs only the core and matplotlib: a cold clone reaches the demo in well under a minute.
+$(VENV)/.demo-installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
+	@echo "spikeforge demo setup: creating the virtual environment $(VENV) ..."
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	@echo "spikeforge demo setup: installing spikeforge with numpy, cffi, rich, matplotlib and compiling the C kernels (~30-60 s) ..."
+	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[plot]'
+	@echo "spikeforge demo setup: done."
+	@touch $@
 
 # System packages the tests use for real: Mono (Unity client), Godot 3 (engine e2e),
 # lavapipe (wgpu on Vulkan without a GPU). Installed when we are root.
@@ -37,8 +46,13 @@ apt:
 godot4:
 	$(PY) integrations/godot/install_godot4.py --root $(VENV)/godot4-root
 
-demo: venv
-	$(VENV)/bin/spikeforge demo
+demo: $(VENV)/.demo-installed
+	@$(VENV)/bin/spikeforge demo
+
+# The documentation site (Sphinx + MyST, API reference from the docstrings); warnings are errors.
+docs: venv
+	$(VPY) -m sphinx -W --keep-going -q -b html docs build/docs
+	@echo "documentation: build/docs/index.html"
 
 lint: venv
 	$(VENV)/bin/ruff check sdk tests samples
@@ -46,7 +60,7 @@ lint: venv
 
 typecheck: lint
 
-test: apt venv godot4
+test: apt venv godot4 docs
 	$(VENV)/bin/ruff check sdk tests samples
 	$(VENV)/bin/mypy
 	$(VPY) -m pytest -q -p no:cacheprovider tests

@@ -99,7 +99,10 @@ DEMOS: dict[str, tuple[str, str]] = {
 
 
 def _first_line(module: str) -> str:
-    """First docstring paragraph (without its ``spikeforge x:`` prefix) of ``module``, read from its source (the module is not imported)."""
+    """First docstring paragraph of ``module`` without its ``spikeforge x:`` prefix.
+
+    Read from the source, so listing the benchmarks imports none of them.
+    """
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         return ""

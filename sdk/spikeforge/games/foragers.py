@@ -339,6 +339,7 @@ def view(game: ForagerGame, frames: int | None, screenshot: Path | None, size: i
     done = 0
     running = True
     total = 0
+    start_min = game.minutes  # the rate counts food eaten in this view only, not in earlier training
     while running:
         for ev in pygame.event.get():
             if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE):
@@ -352,7 +353,7 @@ def view(game: ForagerGame, frames: int | None, screenshot: Path | None, size: i
             col = (240, 200, 80) if r > 0 else (200, 120, 240)
             pygame.draw.circle(screen, col, (int(x), int(y)), 6)
             pygame.draw.line(screen, (255, 255, 255), (int(x), int(y)), (int(ex), int(ey)), 2)
-        rate = total / cfg.foragers / max(game.minutes, 1e-9)
+        rate = total / cfg.foragers / max(game.minutes - start_min, 1e-9)
         text = f"{game.mode}  t={game.minutes * 60:6.1f}s  food/forager/min={rate:5.1f}  foragers={cfg.foragers}"
         screen.blit(font.render(text, True, (230, 230, 230)), (10, size + 12))
         pygame.display.flip()
