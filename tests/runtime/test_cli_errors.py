@@ -37,11 +37,15 @@ def test_export_of_a_missing_snapshot_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("cmd", [["demo", "--seconds", "1000"], ["demo", "foragers"]])
-def test_plot_without_matplotlib_fails_before_the_run(tmp_path: Path, cmd: list[str]) -> None:
+@pytest.mark.parametrize(("cmd", "message"), [
+    (["demo", "wanderers", "--seconds", "1000", "--plot", "x.png"], "--plot needs matplotlib"),
+    (["demo", "foragers", "--plot", "x.png"], "--plot needs matplotlib"),
+    (["demo", "--minutes", "1000"], "the pictures need matplotlib"),  # the default demo writes pictures
+])
+def test_plot_without_matplotlib_fails_before_the_run(tmp_path: Path, cmd: list[str], message: str) -> None:
     fake = tmp_path / "shadow"
     (fake / "matplotlib").mkdir(parents=True)
     (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('matplotlib hidden by the test')\n")
-    r = _cli([*cmd, "--plot", str(tmp_path / "x.png")], extra_path=str(fake))
+    r = _cli([str(tmp_path / a) if a.endswith(".png") else a for a in cmd], extra_path=str(fake))
     assert r.returncode == 2, r.stderr
-    assert "--plot needs matplotlib" in r.stderr and "Traceback" not in r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
