@@ -30,6 +30,20 @@ for part in "$@"; do
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+    final)
+      {
+      for wg in 64 128 256; do
+        SPIKEFORGE_GPU_BRAIN_WG=$wg timeout 60 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 | sed "s/^{/{\"brain_wg\": $wg, /"
+      done
+      timeout 60 $sf bench crowd --backend native --json --frames 200 --warmup 20
+      for wg in 64 256; do
+        SPIKEFORGE_GPU_BRAIN_WG=$wg timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 30 --warmup 5 | sed "s/^{/{\"brain_wg\": $wg, /"
+      done
+      timeout 90 $sf bench crowd --backend native --json --brains 10000 --frames 30 --warmup 5
+      timeout 60 $sf bench cuba --backend gpu --json --duration 1.0
+      timeout 60 $sf bench cuba --backend native --json --duration 1.0
+      timeout 60 $sf bench cuba --backend native --threads 16 --json --duration 1.0
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/final.jsonl" | cut -c1-420 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {

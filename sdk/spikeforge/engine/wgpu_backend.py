@@ -71,7 +71,7 @@ WG = 64
 MAX_GROUPS = 65535
 OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
 WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
-BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl)
+BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl); SPIKEFORGE_GPU_BRAIN_WG overrides
 BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default (one workgroup per brain)
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
@@ -364,6 +364,9 @@ class GpuBackend(Backend):
         elif fused and not can_fuse:
             raise ValueError("fused: the per-brain kernel does not run gap junctions or learning")
         self.fused = bool(fused)
+        self.brain_wg = int(os.environ.get("SPIKEFORGE_GPU_BRAIN_WG", "") or BRAIN_WG)
+        if self.brain_wg not in (32, 64, 128, 256):
+            raise ValueError(f"SPIKEFORGE_GPU_BRAIN_WG: must be 32, 64, 128 or 256, got {self.brain_wg}")
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
@@ -559,7 +562,7 @@ class GpuBackend(Backend):
             "DEPTH": f"{L.depth}u", "BSTRIDE": f"{BSTRIDE}u",
             "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
-            "BRAIN_WG": f"{BRAIN_WG}u", "M_NSTEPS": f"{M_NSTEPS}u",
+            "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
             "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
