@@ -237,7 +237,10 @@ class ClusterWorld:
         self.total_spikes = 0
         self.rollbacks: list[Rollback] = []
         self.lost_shards: set[int] = set()
-        self.ray_overhead_s: list[float] = []  # per frame: wall time minus the slowest shard's sim time
+        # per frame: the frame's wall time in the coordinator minus the slowest shard's time inside
+        # its World (= Ray's scheduling, transfers, (de)serialisation and the mirror scatter/gather)
+        self.ray_overhead_s: list[float] = []
+        self.last_frame: dict[str, float] = {}
         self._next_serial = 0
         self._closed = False
         self._in_advance = False
@@ -599,10 +602,12 @@ class ClusterWorld:
                     results.pop(k, None)
         finally:
             self._in_advance = False
-        wall = time.perf_counter() - t0
         record = self._gather(results, n)
+        wall = time.perf_counter() - t0
         if not failed and results:
-            self.ray_overhead_s.append(wall - max(r["sim_s"] for r in results.values()))
+            sim = max(r["sim_s"] for r in results.values())
+            self.ray_overhead_s.append(wall - sim)
+            self.last_frame = {"wall_s": wall, "sim_max_s": sim, "overhead_s": wall - sim}
         for k, r in results.items():
             if r["checkpoint"] is not None:
                 self._ckpt[k], self._ckpt_step[k] = r["checkpoint"], self.step_count + n

@@ -1,0 +1,144 @@
+"""``spikeforge bench cluster``: a crowd of NPC brains sharded over Ray actors vs one process.
+
+The crowd of ``spikeforge bench crowd`` (256-neuron brains, a 16-channel Poisson sensor
+redrawn every frame, an 8-channel rate actuator read back, frames of 1/60 s) runs first in
+one process (native backend, ``--threads`` and ``max(shards) x threads`` threads) and then as
+a :class:`~spikeforge.cluster.ClusterWorld` on a local Ray instance with each shard count of
+``--shards`` (each shard a Ray actor asking for ``--threads`` CPUs and running that many native
+threads). Reported per row: median / p90 ms per frame (sensor write + advance + actuator
+read), brain-steps per second, scaling efficiency against one shard, Ray's overhead per frame
+(frame wall time in the coordinator minus the slowest shard's time inside its World: task
+submission, transfers, (de)serialisation, the mirror's scatter/gather), and whether every
+frame's actuator outputs were bit-identical to the single-process run.
+
+Goals: Ray overhead <= 1 ms per frame with 4 shards on one host; >= 0.75 x linear scaling of
+brain-steps/s from 1 to 4 shards of 4 threads each (16-core host).
+
+Example
+-------
+``spikeforge bench cluster --brains 2000 --shards 1,2,4 --threads 4``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from spikeforge.bench import emit, load_average, make_world, threads_used, timed
+from spikeforge.bench.crowd import npc_circuit
+
+GOAL_OVERHEAD_MS = 1.0
+GOAL_SCALING = 0.75
+
+
+def run_frames(world: Any, values: np.ndarray, warmup: int, fps: float) -> dict[str, Any]:
+    """Drive ``world`` with the prepared sensor ``values``; times, steps and an actuator digest."""
+    group = world.group("npc256")
+    eyes, legs = group.sensor("eyes"), group.actuator("legs")
+    digest = hashlib.sha256()
+    frame_ms: list[float] = []
+    overhead_ms: list[float] = []
+    steps = 0
+    for f in range(values.shape[0]):
+        t0 = time.perf_counter()
+        eyes[...] = values[f]
+        res = world.advance(1.0 / fps)
+        out = np.asarray(legs)
+        t1 = time.perf_counter()
+        digest.update(out.tobytes())
+        if f >= warmup:
+            frame_ms.append((t1 - t0) * 1e3)
+            steps += res.steps
+            last = getattr(world, "last_frame", None)
+            if last:
+                overhead_ms.append(last["overhead_s"] * 1e3)
+    return {"frame_ms": frame_ms, "steps": steps, "digest": digest.hexdigest(),
+            "overhead_ms": overhead_ms}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="spikeforge bench cluster", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--brains", type=int, default=400, help="brains in the crowd (default 400)")
+    ap.add_argument("--shards", default="1,2", help="comma-separated shard counts (default 1,2)")
+    ap.add_argument("--threads", type=int, default=1, help="native threads (Ray CPUs) per shard (default 1)")
+    ap.add_argument("--frames", type=int, default=120, help="timed frames (default 120)")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed frames first (default 20)")
+    ap.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
+    ap.add_argument("--seed", type=int, default=1, help="world seed (default 1)")
+    ap.add_argument("--checkpoint-every", type=int, default=0,
+                    help="steps between shard checkpoints (default 0: none during the timed frames)")
+    ap.add_argument("--address", default=None, help="Ray address to use instead of a local Ray instance")
+    ap.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
+    args = ap.parse_args(argv)
+    try:
+        counts = sorted({int(x) for x in args.shards.split(",") if x.strip()})
+    except ValueError:
+        ap.error(f"--shards: expected comma-separated whole numbers, got {args.shards!r}")
+    if not counts or min(counts) < 1 or args.brains < 1 or args.frames < 1 or args.threads < 1 or args.fps <= 0:
+        ap.error("--shards, --brains, --frames, --threads: >= 1; --fps: > 0")
+    import ray
+
+    from spikeforge.cluster import ClusterWorld
+
+    rng = np.random.default_rng(args.seed)
+    circuit = npc_circuit()
+    values = rng.random((args.warmup + args.frames, args.brains, 16), dtype=np.float32)
+    rows: list[dict[str, Any]] = []
+    ref_digest = ""
+    for threads in sorted({args.threads, max(counts) * args.threads}):
+        with timed() as build:
+            world = make_world("native", args.seed, 0.001, threads)
+            world.spawn(circuit, count=args.brains)
+        r = run_frames(world, values, args.warmup, args.fps)
+        ref_digest = ref_digest or r["digest"]
+        rows.append(_row("single", 0, threads_used(world), args, r, build.wall, ref_digest))
+        world.backend.close()
+    if not ray.is_initialized():
+        if args.address:
+            ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(num_cpus=max(counts) * args.threads, include_dashboard=False,
+                     logging_level=logging.WARNING, log_to_driver=False)
+    for n in counts:
+        with timed() as build:
+            cw = ClusterWorld(shards=n, seed=args.seed, threads=args.threads, checkpoint_every=args.checkpoint_every)
+            cw.spawn(circuit, count=args.brains)
+        try:
+            r = run_frames(cw, values, args.warmup, args.fps)
+        finally:
+            cw.close()
+        rows.append(_row("cluster", n, args.threads, args, r, build.wall, ref_digest))
+    base = next((x["brain_steps_per_s"] for x in rows if x["shards"] == 1), None)
+    for x in rows:
+        if x["mode"] == "cluster" and base:
+            x["scaling"] = round(x["brain_steps_per_s"] / (x["shards"] * base), 3)
+    title = f"cluster: {args.brains} brains x 256 neurons at {args.fps:g} fps (load {load_average():.1f})"
+    emit(rows, args.json, title,
+         [("mode", "mode"), ("shards", "shards"), ("threads", "threads/shard"), ("ms_per_frame_median", "ms/frame"),
+          ("ms_per_frame_p90", "p90"), ("brain_steps_per_s", "brain-steps/s"), ("scaling", "vs linear"),
+          ("ray_overhead_ms_median", "Ray ms/frame"), ("bit_equal", "= single")])
+    return 0
+
+
+def _row(mode: str, shards: int, threads: int, args: argparse.Namespace, r: dict[str, Any], build_s: float,
+         ref_digest: str) -> dict[str, Any]:
+    ms = r["frame_ms"]
+    total_s = sum(ms) / 1e3
+    ov = r["overhead_ms"]
+    return {
+        "bench": "cluster", "mode": mode, "shards": shards, "threads": threads, "brains": args.brains,
+        "frames": args.frames, "build_s": round(build_s, 2), "steps_per_frame": round(r["steps"] / args.frames, 2),
+        "ms_per_frame_median": round(float(np.median(ms)), 3),
+        "ms_per_frame_p90": round(float(np.percentile(ms, 90)), 3),
+        "brain_steps_per_s": round(args.brains * r["steps"] / total_s) if total_s > 0 else 0,
+        "ray_overhead_ms_median": round(float(np.median(ov)), 3) if ov else None,
+        "ray_overhead_ms_p90": round(float(np.percentile(ov, 90)), 3) if ov else None,
+        "bit_equal": r["digest"] == ref_digest, "scaling": None,
+        "overhead_goal_met": (float(np.median(ov)) <= GOAL_OVERHEAD_MS) if ov else None,
+        "load_avg": load_average(),
+    }
