@@ -78,6 +78,26 @@ LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_r
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 
+
+
+def _ensure_xdg_runtime_dir() -> None:
+    """Give the Vulkan loader a valid ``XDG_RUNTIME_DIR`` (a private 0700 temp dir) when the
+    environment has none: without it Mesa prints ``error: XDG_RUNTIME_DIR is invalid`` on every
+    adapter request, which is harmless (no display is used) but reads like a failure."""
+    import stat
+    import tempfile
+
+    current = os.environ.get("XDG_RUNTIME_DIR", "")
+    try:
+        st = os.stat(current) if current else None
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="spikeforge-xdg-")  # mkdtemp makes it 0700
+
+
+_ensure_xdg_runtime_dir()
+
 try:  # the extra "gpu"
     import wgpu
 
