@@ -74,7 +74,7 @@ def fit(mirror: CircuitMirror, sensors: dict[str, npt.NDArray[np.float32]],
         tb = {k: torch.from_numpy(np.ascontiguousarray(v[sl][:, idx])) for k, v in targets.items()}
         loss = loss_fn(out, tb)
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         mirror.clamp_()
         res.losses.append(float(loss.detach()))
@@ -106,7 +106,6 @@ def run_runtime(mirror: CircuitMirror, sensors: dict[str, npt.NDArray[np.float32
     assert brains is not None
     apply_weights(brains, mirror.trained())
     world.learning(False)
-    group = world.group(mirror.circuit)
     N = mirror.n
     raster = np.zeros((frames * steps_per_frame, B, N), bool)
     L = world.layout
@@ -119,7 +118,10 @@ def run_runtime(mirror: CircuitMirror, sensors: dict[str, npt.NDArray[np.float32
     s0 = world.step_count
     for f in range(frames):
         for name, x in sensors.items():
-            group.sensor(name)[rows] = x[f]
+            g = next((g for g in L.sensor_groups if g.proto == proto and g.name == name), None)
+            if g is None:
+                raise KeyError(f"sensors: the brains have no sensor {name!r}")
+            L.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)[rows] = x[f]
         rec = world.step(steps_per_frame)
         bi = np.searchsorted(start, rec.neurons, side="right") - 1
         keep = pos[bi] >= 0

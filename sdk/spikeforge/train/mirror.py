@@ -281,7 +281,8 @@ class CircuitMirror(torch.nn.Module):
                 raise KeyError(f"train_thresholds: circuit has no population {nm!r}; it has {pops}")
             model = flat.populations[pops.index(nm)].model
             assert isinstance(model, LIF)
-            self.thresholds[f"n{pops.index(nm)}"] = torch.nn.Parameter(torch.tensor(float(np.float32(model.v_thresh)), dtype=dtype))
+            thr0 = torch.tensor(float(np.float32(model.v_thresh)), dtype=dtype)
+            self.thresholds[f"n{pops.index(nm)}"] = torch.nn.Parameter(thr0)
         for nm in train_tau_m:
             if nm not in pops:
                 raise KeyError(f"train_tau_m: circuit has no population {nm!r}; it has {pops}")
@@ -364,7 +365,6 @@ class CircuitMirror(torch.nn.Module):
         """Per-neuron parameter columns (N,), with trained thresholds / tau_m spliced in."""
         dt = self.dtype
         cols = {k: torch.from_numpy(v).to(dt) for k, v in self._fnp.items()}
-        pops = [p.name for p in self.flat.populations]
         for key, thr in self.thresholds.items():
             mask = torch.from_numpy(self.pop_rows == int(key[1:]))
             cols["vthresh"] = torch.where(mask, thr.to(dt), cols["vthresh"])
@@ -551,7 +551,7 @@ class CircuitMirror(torch.nn.Module):
             for (d, c), m in mats.items():
                 if t - d >= 0:
                     x[c] = x[c] + hist[t - d] @ m
-            xe, xi, xm = (xc.to(torch.float32).to(dt) for xc in x)
+            xe, xi, xm = (xc.to(dt) for xc in x)  # one rounding of the exact sum
             mod = s["mod"] * cols["pmod"] + xm
             gain = one + cols["modgain"] * mod
             ie = s["ie"] + xe * gain
@@ -579,9 +579,12 @@ class CircuitMirror(torch.nn.Module):
             spike = torch.where(forced, one, above)
             fire = ((v >= thr) & gate) | forced
             # 5. effects of firing
-            v_new = torch.where(fire, cols["vreset"], v)
-            if not self.detach_reset:
-                v_new = v_new + (spike - spike.detach()) * (cols["vreset"] - v).detach()
+            if self.smooth and not self.detach_reset:  # gradient checks: the reset the backward assumes
+                v_new = v + spike * (cols["vreset"] - v)
+            else:
+                v_new = torch.where(fire, cols["vreset"], v)
+                if not self.detach_reset:  # forward unchanged (+0), backward through the spike
+                    v_new = v_new + (spike - spike.detach()) * (cols["vreset"] - v).detach()
             w = torch.where(fire, w + cols["wjump"], w)
             theta = torch.where(fire, theta + cols["thjump"], theta)
             hold = torch.where(fire, ref_steps, hold)

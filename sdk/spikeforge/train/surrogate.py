@@ -78,7 +78,7 @@ def spike_fn(v: torch.Tensor, thr: torch.Tensor, kind: str = "fast_sigmoid", slo
         raise ValueError(f"surrogate: must be one of {SURROGATES}, got {kind!r}")
     if smooth:
         return surrogate_primitive(v - thr, kind, slope)
-    out: torch.Tensor = _SpikeFn.apply(v, thr, kind, slope)
+    out: torch.Tensor = _SpikeFn.apply(v, thr, kind, slope)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -95,5 +95,5 @@ class _QuantizeSTE(torch.autograd.Function):
 def quantize_ste(w: torch.Tensor) -> torch.Tensor:
     """Weights as the runtime stores their input (multiples of ``2^-16`` mV), with a
     straight-through gradient (identity backward)."""
-    out: torch.Tensor = _QuantizeSTE.apply(w)
+    out: torch.Tensor = _QuantizeSTE.apply(w)  # type: ignore[no-untyped-call]
     return out

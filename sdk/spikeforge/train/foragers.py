@@ -1,0 +1,117 @@
+"""Worked example: imitate a scripted foragers controller, deploy, keep learning online.
+
+1. **Demonstrations.** A hand-written controller ("steer to food": turn toward the
+   nearest food item, ``turn = turn_max * tanh(gain * angle)``, cruise with both motors
+   at ``rate_ref``) plays :class:`spikeforge.games.foragers.Arena`; every frame records
+   what the brain would sense (``eye`` = angle / pi, ``nose`` = closeness,
+   ``explore`` = 1) and the controller's turn fraction.
+2. **Imitation.** A :class:`~spikeforge.train.CircuitMirror` of the foragers brain
+   (``forager_circuit``) learns its ``eye->motor`` weights by BPTT so that the game's
+   read-out of the motor rates, ``tanh((rate_right - rate_left) / rate_ref)``, matches the
+   controller's turn fraction and the mean motor rate matches ``rate_ref``.
+3. **Deployment.** The weights are written into every forager brain of a
+   :class:`~spikeforge.games.foragers.ForagerGame` (``apply_weights``), which then plays
+   with reward-modulated STDP on (``learn``) or off (``frozen``), against the
+   untrained learner and random steering.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, forager_circuit
+from spikeforge.train.fit import FitResult, fit
+from spikeforge.train.mirror import CircuitMirror, MirrorOutput
+
+F32 = npt.NDArray[np.float32]
+STEER_GAIN = 2.5  # 1/rad: the scripted controller's turn = turn_max * tanh(STEER_GAIN * angle)
+
+
+def scripted_turn(angle: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The scripted controller's turn fraction in [-1, 1] for the food angle (rad)."""
+    return np.asarray(np.tanh(STEER_GAIN * angle), dtype=np.float64)
+
+
+@dataclass
+class Demos:
+    """Recorded demonstrations: sensors (frames, foragers, channels) and targets."""
+
+    sensors: dict[str, F32]
+    turn: F32           # (frames, foragers) scripted turn fraction
+    food_per_min: float  # the scripted controller's food rate (per forager per minute)
+
+
+def record_demos(cfg: ForagerConfig, seed: int, minutes: float) -> Demos:
+    """Play the scripted controller for ``minutes`` of game time and record it."""
+    A = Arena(cfg, seed)
+    n = max(1, round(minutes * 60.0 / cfg.frame_dt))
+    eye = np.zeros((n, cfg.foragers, 1), np.float32)
+    nose = np.zeros((n, cfg.foragers, 1), np.float32)
+    turn = np.zeros((n, cfg.foragers), np.float32)
+    speed = np.full(cfg.foragers, cfg.speed_min + cfg.speed_gain)  # both motors at rate_ref
+    eaten = 0
+    for f in range(n):
+        ang, close = A.sense()
+        u = scripted_turn(ang)
+        eye[f, :, 0] = ang / np.pi
+        nose[f, :, 0] = close
+        turn[f] = u
+        A.move(cfg.turn_max * u, speed, cfg.frame_dt)
+        eaten += int(A.eat().sum())
+    sensors = {"eye": eye, "nose": nose, "explore": np.ones((n, cfg.foragers, 2), np.float32)}
+    return Demos(sensors, turn, eaten / cfg.foragers / (n * cfg.frame_dt / 60.0))
+
+
+def scripted_food_rate(cfg: ForagerConfig, seed: int, minutes: float) -> float:
+    """Food per forager per minute of the scripted controller."""
+    return record_demos(cfg, seed, minutes).food_per_min
+
+
+def imitation_loss(cfg: ForagerConfig, speed_weight: float = 0.1) -> Any:
+    """Loss of the game's read-out of the motor rates against the scripted turn fraction."""
+    def loss(out: MirrorOutput, tb: dict[str, torch.Tensor]) -> torch.Tensor:
+        rates = out.actuators["motor"]  # (frames, B, 2) Hz
+        rl, rr = rates[..., 0], rates[..., 1]
+        turn = torch.tanh((rr - rl) / cfg.rate_ref)
+        mean = (rl + rr) / (2.0 * cfg.rate_ref)
+        return ((turn - tb["turn"]) ** 2).mean() + speed_weight * ((mean - 1.0) ** 2).mean()
+    return loss
+
+
+def make_mirror(cfg: ForagerConfig, seed: int = 0, surrogate: str = "fast_sigmoid",
+                slope: float = 0.5) -> CircuitMirror:
+    """A mirror of the foragers brain training ``eye->motor`` (bounds: the R-STDP rule's)."""
+    return CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=seed, trainable=["eye->motor"],
+                         surrogate=surrogate, slope=slope)
+
+
+def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 60, batch: int = 32,
+                    window: int = 8, lr: float = 0.5, seed: int = 0, threads: int = 2,
+                    callback: Any = None) -> tuple[CircuitMirror, FitResult]:
+    """Train the mirror on ``demos``; returns it and the loss curve."""
+    torch.set_num_threads(threads)
+    mirror = make_mirror(cfg, seed)
+    steps = round(cfg.frame_dt / cfg.dt)
+    res = fit(mirror, demos.sensors, {"turn": demos.turn}, imitation_loss(cfg), steps_per_frame=steps,
+              iterations=iterations, batch=batch, window=window, lr=lr, seed=seed, callback=callback)
+    return mirror, res
+
+
+def play(cfg: ForagerConfig, seed: int, mode: str, minutes: float, weights: Any = None,
+         backend: str = "auto", bins: int = 4) -> dict[str, Any]:
+    """One game: ``mode`` in learn / frozen / random, optionally with deployed ``weights``."""
+    from spikeforge.train.deploy import apply_weights
+
+    game = ForagerGame(cfg, seed=seed, mode=mode, backend=backend)
+    if weights is not None:
+        apply_weights(game.brains, weights)
+    t0 = time.perf_counter()
+    r = game.run(minutes, bins=bins, eval_fraction=1.0)
+    return {"mode": mode, "seed": seed, "pretrained": weights is not None, "curve_t": r.curve_t,
+            "curve_food": r.curve_food, "food_per_min": r.food_per_min, "wall_s": time.perf_counter() - t0}
