@@ -1,12 +1,10 @@
-extends Node
+extends SpikeforgeActuator
 ## The foragers' wheels: reads the 2-channel "motor" rate organ (left, right, Hz) and
 ## moves the parent [CharacterBody2D] with the movement law of the Python foragers game
 ## ([code]spikeforge.games.foragers[/code]): turn = max_turn * tanh((left - right) / rate_ref)
 ## rad/s (the side of the faster wheel turns away), speed = min_speed + speed_gain *
 ## min((left + right) / (2 rate_ref), 1.5) px/s, so a forager always moves on.
 
-## Name of the actuator organ (kind "rate") this node reads.
-@export var organ: StringName = &"motor"
 ## Rate (Hz) that sets the scale of turning and of the speed bonus.
 @export var rate_ref: float = 40.0
 ## Turning speed at saturation (rad/s).
@@ -18,6 +16,10 @@ extends Node
 
 ## Physics frames in which the body touched a wall (it slid along it).
 var contact_frames: int = 0
+
+
+func _init() -> void:
+	organ = &"motor"
 
 
 ## The organ's channel count (left, right).

@@ -28,6 +28,7 @@ extends Node2D
 ## SPIKEFORGE_MIXED                        1: every other forager gets the forager_fast
 ##                                         brain (and no SpikeSignal)
 ## SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
+## SPIKEFORGE_REPLY_TIMEOUT                SpikeforgeWorld.reply_timeout (s)
 ## [/codeblock]
 ## It prints "SPIKEFORGE_FOOD <frame> <food eaten so far> <forager-frames touching a wall
 ## so far>" every 600 physics frames, "SPIKEFORGE_PROGRESS <exchanges> <session number>"
@@ -111,6 +112,8 @@ func _enter_tree() -> void:
 		w.launch_server = true
 		w.server_command = OS.get_environment("SPIKEFORGE_LAUNCH")
 		w.server_arguments = OS.get_environment("SPIKEFORGE_LAUNCH_ARGS").split(" ", false)
+	if OS.get_environment("SPIKEFORGE_REPLY_TIMEOUT") != "":
+		w.reply_timeout = float(OS.get_environment("SPIKEFORGE_REPLY_TIMEOUT"))
 	var record_path := OS.get_environment("SPIKEFORGE_RECORD")
 	if record_path != "":
 		_record = FileAccess.open(record_path, FileAccess.WRITE)

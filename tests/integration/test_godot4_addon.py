@@ -1,6 +1,6 @@
-"""Checks of the Godot 4 addon that can run without a Godot 4 engine (none is installable
-here): every script parses and lints with gdtoolkit, the exports are documented, the
-encoder is the same code as the Godot 3 encoder that does run, and the exact frames the
+"""Checks of the Godot 4 addon that need no engine (real Godot 4 runs it in
+test_godot4_e2e.py): every script parses and lints with gdtoolkit, the exports are
+documented, the encoder is the same code as the Godot 3 encoder that does run, and the exact frames the
 encoder builds (recorded in ``integrations/godot/addons/spikeforge/tests/frames``) match
 PROTOCOL.md, decode with the Python reference codec, and drive a real server to the same
 results as the Python reference client.
@@ -101,17 +101,51 @@ def test_every_export_has_a_doc_comment_and_every_node_a_class_name() -> None:
     assert not missing, "exports without a ## doc comment:\n" + "\n".join(missing)
 
 
-def test_plugin_registers_every_node_with_its_class_name() -> None:
+NODES = {
+    "SpikeforgeWorld": ("Node", "spikeforge_world.gd"), "BrainAgent": ("Node", "brain_agent.gd"),
+    "SpikeforgeSensor": ("Node", "sensors/spikeforge_sensor.gd"),
+    "SpikeforgeSensor2D": ("Node2D", "sensors/spikeforge_sensor_2d.gd"),
+    "SpikeforgeSensor3D": ("Node3D", "sensors/spikeforge_sensor_3d.gd"),
+    "SpikeforgeActuator": ("Node", "actuators/spikeforge_actuator.gd"),
+    "RaycastSensor2D": ("SpikeforgeSensor2D", "sensors/raycast_sensor_2d.gd"),
+    "RaycastSensor3D": ("SpikeforgeSensor3D", "sensors/raycast_sensor_3d.gd"),
+    "ValueSensor": ("SpikeforgeSensor", "sensors/value_sensor.gd"),
+    "MotorActuator": ("SpikeforgeActuator", "actuators/motor_actuator.gd"),
+    "ActionActuator": ("SpikeforgeActuator", "actuators/action_actuator.gd"),
+    "SpikeSignal": ("Node", "actuators/spike_signal.gd"),
+}
+
+
+def test_nodes_use_class_name_and_icon_and_the_plugin_registers_no_custom_type() -> None:
+    """Godot's docs: a script with class_name must not also be add_custom_type()'d (it would
+    be listed twice in the Create Node dialog); icons come from @icon."""
     plugin = (GODOT4_ADDON / "plugin.gd").read_text(encoding="utf-8")
     cfg = (GODOT4_ADDON / "plugin.cfg").read_text(encoding="utf-8")
     assert 'script="plugin.gd"' in cfg
-    types = re.findall(r'\["(\w+)", "(\w+)", "([\w/]+\.gd)", "(\w+)"\]', plugin)
-    assert {t[0] for t in types} == {"SpikeforgeWorld", "BrainAgent", "RaycastSensor2D", "RaycastSensor3D",
-                                     "ValueSensor", "MotorActuator", "ActionActuator", "SpikeSignal"}
-    for name, base, path, _icon in types:
+    assert not re.search(r"^\s*[^#\s].*add_custom_type\(", plugin, re.M)
+    for name, (base, path) in NODES.items():
         text = (GODOT4_ADDON / path).read_text(encoding="utf-8")
         assert f"class_name {name}\n" in text, path
         assert f"extends {base}\n" in text, path
+        icon = re.search(r'^@icon\("res://addons/spikeforge/([\w/]+\.svg)"\)$', text, re.M)
+        assert icon, f"{path}: no @icon"
+        svg = (GODOT4_ADDON / icon.group(1)).read_text(encoding="utf-8")
+        assert svg.startswith("<svg ") and 'viewBox="0 0 16 16"' in svg, icon.group(1)
+
+
+def test_custom_sensors_extend_the_base_classes() -> None:
+    """The base classes carry organ + the methods a custom sensor/actuator overrides; the
+    sample's own actuator (drive.gd) is written that way, and the README shows how."""
+    for path, method in (("sensors/spikeforge_sensor.gd", "get_values"),
+                         ("sensors/spikeforge_sensor_2d.gd", "get_values"),
+                         ("sensors/spikeforge_sensor_3d.gd", "get_values"),
+                         ("actuators/spikeforge_actuator.gd", "apply_outputs")):
+        text = (GODOT4_ADDON / path).read_text(encoding="utf-8")
+        assert "@export var organ: StringName" in text and f"func {method}(" in text
+        assert "func channel_count() -> int:" in text
+    assert (GODOT4_SAMPLE / "drive.gd").read_text(encoding="utf-8").startswith("extends SpikeforgeActuator\n")
+    readme = (GODOT4_ADDON / "README.md").read_text(encoding="utf-8")
+    assert "extends SpikeforgeSensor" in readme
 
 
 def test_raycast_sensors_preview_in_the_editor() -> None:

@@ -45,6 +45,8 @@ pytestmark = pytest.mark.godot
 GENOME = GODOT4_SAMPLE / "brains" / "forager.json"
 SEED = 11
 BACKEND = "auto"
+SLOW_MACHINE = {"SPIKEFORGE_REPLY_TIMEOUT": "60"}
+"""A loaded 2-core CI machine can take more than the default 10 s to spawn 100 brains."""
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,8 @@ def _server(tmp: Path, args: list[str] | None = None) -> ServerProcess:
 
 def _run(project: Path, tmp: Path, env: dict[str, str], frames: int,
          timeout: float) -> tuple[GodotRun, dict[str, Any]]:
-    run = run_godot(godot4_binary(), project, tmp, env, timeout=timeout, args=scene_args(4, frames), engine=4)
+    run = run_godot(godot4_binary(), project, tmp, {**SLOW_MACHINE, **env}, timeout=timeout,
+                    args=scene_args(4, frames), engine=4)
     assert not run.timed_out, run.stdout[-3000:] + run.stderr[-3000:]
     summary: dict[str, Any] = json.loads(run.marker("SPIKEFORGE_DONE"))
     assert not run.script_errors(), run.script_errors()
@@ -122,8 +125,8 @@ def test_foragers_100_agents_600_frames_match_python_client(project: Path, tmp_p
         _done, summary = _run(project, tmp_path, {
             "SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames),
-            "SPIKEFORGE_TIME_LIMIT": "150", "SPIKEFORGE_RECORD": str(record),
-        }, frames, timeout=180)
+            "SPIKEFORGE_TIME_LIMIT": "300", "SPIKEFORGE_RECORD": str(record),
+        }, frames, timeout=330)
     finally:
         srv.stop()
     assert summary["exchanges"] == frames and not summary["timed_out"]
@@ -178,8 +181,8 @@ def test_reconnects_after_the_server_restarts_two_breeds(project: Path, tmp_path
         run = run_godot(godot4_binary(), project, tmp_path, {
             "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_MIXED": "1",
-            "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
-        }, timeout=150, args=scene_args(4, frames), on_line=on_line, engine=4)
+            "SPIKEFORGE_TIME_LIMIT": "240", "SPIKEFORGE_RECORD": str(record), **SLOW_MACHINE,
+        }, timeout=270, args=scene_args(4, frames), on_line=on_line, engine=4)
     finally:
         srv.stop()
         for s in restarted:
@@ -212,8 +215,8 @@ def test_resumes_the_session_after_a_dropped_connection(project: Path, tmp_path:
         run, summary = _run(project, tmp_path, {
             "SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_DROP_AT": "120",
-            "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
-        }, frames, timeout=150)
+            "SPIKEFORGE_TIME_LIMIT": "240", "SPIKEFORGE_RECORD": str(record),
+        }, frames, timeout=270)
     finally:
         srv.stop()
     assert run.markers.get("SPIKEFORGE_CONNECTED") == ["resumed=true"], run.stdout[-3000:]
@@ -234,9 +237,9 @@ def test_spikeforge_world_launches_and_stops_the_server(project: Path, tmp_path:
     args = f"--genome {GENOME.parent} --seed {SEED} --backend {BACKEND} --snapshot-dir {tmp_path / 'snap'}"
     _run_result, summary = _run(project, tmp_path, {
         "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(token), "SPIKEFORGE_AGENTS": "10",
-        "SPIKEFORGE_EXCHANGES": "60", "SPIKEFORGE_TIME_LIMIT": "90", "SPIKEFORGE_LAUNCH": str(exe),
+        "SPIKEFORGE_EXCHANGES": "60", "SPIKEFORGE_TIME_LIMIT": "180", "SPIKEFORGE_LAUNCH": str(exe),
         "SPIKEFORGE_LAUNCH_ARGS": args,
-    }, 60, timeout=120)
+    }, 60, timeout=210)
     assert summary["exchanges"] == 60 and summary["brains"] == 10
     assert token.exists()
     deadline = time.monotonic() + 10

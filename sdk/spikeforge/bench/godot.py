@@ -234,7 +234,8 @@ def _run_scene(godot: str, project: Path, tmp: Path, env: dict[str, str], backen
     srv = start_server(tmp / "server", genomes=[project / "brains"], backend=backend, seed=seed)
     try:
         run = run_godot(godot, project, tmp, {"SPIKEFORGE_PORT": str(srv.port),
-                                              "SPIKEFORGE_TOKEN_FILE": str(srv.token_path), **env},
+                                              "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+                                              "SPIKEFORGE_REPLY_TIMEOUT": "60", **env},
                         timeout=timeout, args=scene_args(engine, int(env.get("SPIKEFORGE_EXCHANGES", "0"))),
                         engine=engine)
     finally:

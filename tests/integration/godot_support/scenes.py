@@ -1,7 +1,7 @@
 """A static check of Godot text scenes (.tscn, format 2 and 3) against their scripts.
 
-Godot 4 scenes cannot be loaded here (no Godot 4 engine), so this catches what a typo
-would break: resources whose files do not exist, ids used but never declared,
+A quick check before any engine runs (the e2e tests then load the scenes in real Godot);
+it catches what a typo would break: resources whose files do not exist, ids used but never declared,
 ``load_steps`` that do not count the resources, properties set on a scripted node that
 are neither exported by its script nor in the short list of engine properties the
 samples use, and signal connections whose signal or method does not exist.
@@ -9,6 +9,7 @@ samples use, and signal connections whose signal or method does not exist.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,32 @@ def parse_tscn(text: str) -> list[Section]:
     return sections
 
 
-def script_members(path: Path) -> tuple[set[str], set[str], set[str]]:
-    """(exported variables, signals, functions) declared in a GDScript 1 or 2 file."""
+def _class_index(root: Path) -> dict[str, Path]:
+    """{class_name: script} over every .gd under ``root`` (symlinked addons followed)."""
+    index: dict[str, Path] = {}
+    for dirpath, _dirs, files in os.walk(root, followlinks=True):
+        for name in files:
+            if name.endswith(".gd"):
+                path = Path(dirpath) / name
+                m = re.search(r"^class_name (\w+)", path.read_text(encoding="utf-8"), re.M)
+                if m:
+                    index[m.group(1)] = path
+    return index
+
+
+def script_members(path: Path, classes: dict[str, Path] | None = None) -> tuple[set[str], set[str], set[str]]:
+    """(exported variables, signals, functions) declared in a GDScript 1 or 2 file and, given
+    ``classes`` ({class_name: script}), in the script classes it extends."""
     text = path.read_text(encoding="utf-8")
     exports = set(re.findall(r"^(?:@export\w*(?:\([^)]*\))?|export(?:\([^)]*\))?) var (\w+)", text, re.M))
     signals = set(re.findall(r"^signal (\w+)", text, re.M))
     funcs = set(re.findall(r"^(?:static )?func (\w+)", text, re.M))
+    base = re.search(r"^extends (\w+)", text, re.M)
+    if classes and base and base.group(1) in classes and classes[base.group(1)] != path:
+        e, s, f = script_members(classes[base.group(1)], classes)
+        exports |= e
+        signals |= s
+        funcs |= f
     return exports, signals, funcs
 
 
@@ -68,6 +89,7 @@ def _ref(value: str) -> str:
 def check_scene(project: Path, scene: Path) -> list[str]:
     """Problems found in one scene (empty: none)."""
     problems: list[str] = []
+    classes = _class_index(project)
     sections = parse_tscn(scene.read_text(encoding="utf-8"))
     header = sections[0]
     ext = {s.attrs["id"]: s.attrs["path"] for s in sections if s.kind == "ext_resource"}
@@ -96,7 +118,7 @@ def check_scene(project: Path, scene: Path) -> list[str]:
         if not script.exists():
             continue
         scripts_of[node_path] = script
-        exports, _signals, _funcs = script_members(script)
+        exports, _signals, _funcs = script_members(script, classes)
         for prop in s.props:
             if prop not in exports and prop not in ENGINE_PROPERTIES:
                 problems.append(f"node {node_path}: {script.name} exports no property {prop!r}")
@@ -106,12 +128,12 @@ def check_scene(project: Path, scene: Path) -> list[str]:
         src, dst = s.attrs["from"], s.attrs["to"]
         signal, method = s.attrs["signal"], s.attrs["method"]
         if src in scripts_of:
-            if signal not in script_members(scripts_of[src])[1] and signal not in ENGINE_SIGNALS:
+            if signal not in script_members(scripts_of[src], classes)[1] and signal not in ENGINE_SIGNALS:
                 problems.append(f"connection: {src} has no signal {signal!r}")
         else:
             problems.append(f"connection: no scripted node {src!r}")
         if dst in scripts_of:
-            if method not in script_members(scripts_of[dst])[2]:
+            if method not in script_members(scripts_of[dst], classes)[2]:
                 problems.append(f"connection: {dst} has no method {method!r}")
         else:
             problems.append(f"connection: no scripted node {dst!r}")

@@ -1,3 +1,4 @@
+@icon("res://addons/spikeforge/icons/brain_agent.svg")
 class_name BrainAgent
 extends Node
 ## A spikeforge brain for its parent node (the "body").
@@ -7,9 +8,11 @@ extends Node
 ## agent (all agents of a circuit in one request) and, every physics frame, reads the
 ## agent's sensor nodes and hands the decoded actuator outputs to its actuator nodes.
 ## [br]Sensor and actuator nodes are found among the descendants of the body (so a
-## [RaycastSensor2D] can sit directly under a CharacterBody2D and follow it); a node is a
-## sensor if it has [code]organ[/code] and [code]get_values()[/code], an actuator if it
-## has [code]organ[/code] and [code]apply_outputs()[/code]. Use one BrainAgent per body.
+## [RaycastSensor2D] can sit directly under a CharacterBody2D and follow it). Sensors extend
+## [SpikeforgeSensor] (or [SpikeforgeSensor2D] / [SpikeforgeSensor3D]), actuators extend
+## [SpikeforgeActuator]; any other node with an [code]organ[/code] property and a
+## [code]get_values()[/code] (sensor) or [code]apply_outputs()[/code] (actuator) method is
+## accepted too. Use one BrainAgent per body.
 
 ## Emitted when the agent got a brain (after a spawn or a re-spawn after reconnecting).
 signal brain_spawned(brain_id: int)

@@ -1,3 +1,4 @@
+@icon("res://addons/spikeforge/icons/spikeforge_world.svg")
 class_name SpikeforgeWorld
 extends Node
 ## The one sync node of a scene: connects to (or launches) [code]spikeforge serve[/code],

@@ -1,5 +1,6 @@
+@icon("res://addons/spikeforge/icons/action_actuator.svg")
 class_name ActionActuator
-extends Node
+extends SpikeforgeActuator
 ## Discrete actions from a winner-take-all ("wta") actuator organ.
 ##
 ## The organ's output is the index of the channel whose neurons fired most during
@@ -13,8 +14,6 @@ signal action_selected(action: int)
 ## Emitted when the winning action differs from the previous frame's (may be -1).
 signal action_changed(action: int, previous: int)
 
-## Name of the actuator organ (kind "wta") in the circuit this actuator reads.
-@export var organ: StringName = &"action"
 ## Optional names of the actions, by channel index.
 @export var action_names: PackedStringArray = PackedStringArray()
 ## Keep the last winning action when no channel fired this frame (instead of -1).
@@ -22,6 +21,10 @@ signal action_changed(action: int, previous: int)
 
 ## The current action index (-1: none).
 var action: int = -1
+
+
+func _init() -> void:
+	organ = &"action"
 
 
 ## A "wta" organ outputs one value per brain.

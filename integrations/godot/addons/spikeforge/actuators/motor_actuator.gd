@@ -1,5 +1,6 @@
+@icon("res://addons/spikeforge/icons/motor_actuator.svg")
 class_name MotorActuator
-extends Node
+extends SpikeforgeActuator
 ## Turns a "rate" actuator organ (firing rates in Hz) into movement of a body.
 ##
 ## Modes:
@@ -14,8 +15,6 @@ extends Node
 
 enum Mode { DIFFERENTIAL, AXES }
 
-## Name of the actuator organ (kind "rate") in the circuit this actuator reads.
-@export var organ: StringName = &"motor"
 ## How channels map to movement (see the class description).
 @export var mode: Mode = Mode.DIFFERENTIAL
 ## Firing rate, in Hz, that means full speed.
@@ -31,6 +30,10 @@ enum Mode { DIFFERENTIAL, AXES }
 var command: Vector2 = Vector2.ZERO
 
 var _target_cache: Node = null
+
+
+func _init() -> void:
+	organ = &"motor"
 
 
 ## Channels the organ must have for the chosen [member mode].

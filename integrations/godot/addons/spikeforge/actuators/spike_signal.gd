@@ -1,3 +1,4 @@
+@icon("res://addons/spikeforge/icons/spike_signal.svg")
 class_name SpikeSignal
 extends Node
 ## Emits Godot signals when the agent's brain spikes.

@@ -1,6 +1,7 @@
 @tool
+@icon("res://addons/spikeforge/icons/sensor_2d.svg")
 class_name RaycastSensor2D
-extends Node2D
+extends SpikeforgeSensor2D
 ## A fan of rays that turns what the agent "sees" into sensor values.
 ##
 ## One channel per ray: [code]1 - distance / ray_length[/code] when the ray hits
@@ -11,8 +12,6 @@ extends Node2D
 ## (for example one for food, one for walls).
 ## In the editor the rays are drawn so the fan can be tuned by eye.
 
-## Name of the sensor organ in the circuit (genome) this sensor feeds.
-@export var organ: StringName = &"eyes"
 ## Number of rays (= channels of the organ).
 @export_range(1, 256) var n_rays: int = 8:
 	set(value):
@@ -42,6 +41,10 @@ extends Node2D
 		queue_redraw()
 
 var _last: PackedFloat32Array = PackedFloat32Array()
+
+
+func _init() -> void:
+	organ = &"eyes"
 
 
 ## The organ's channel count.

@@ -1,6 +1,7 @@
 @tool
+@icon("res://addons/spikeforge/icons/sensor_3d.svg")
 class_name RaycastSensor3D
-extends Node3D
+extends SpikeforgeSensor3D
 ## A grid of rays (width x height) that turns what the agent "sees" into sensor values.
 ##
 ## One channel per ray, row-major (height rows of width rays, each row from left to right):
@@ -10,8 +11,6 @@ extends Node3D
 ## (Godot's forward). In the editor the rays are drawn as lines (an ImmediateMesh
 ## child that is not saved with the scene).
 
-## Name of the sensor organ in the circuit (genome) this sensor feeds.
-@export var organ: StringName = &"eyes"
 ## Rays across (horizontal).
 @export_range(1, 64) var rays_wide: int = 6:
 	set(value):
@@ -50,6 +49,10 @@ extends Node3D
 		_update_preview()
 
 var _preview: MeshInstance3D = null
+
+
+func _init() -> void:
+	organ = &"eyes"
 
 
 ## The organ's channel count.

@@ -1,5 +1,6 @@
+@icon("res://addons/spikeforge/icons/value_sensor.svg")
 class_name ValueSensor
-extends Node
+extends SpikeforgeSensor
 ## Scalar (or vector) values from the game, fed to a sensor organ as they are.
 ##
 ## Either read a property every physics frame ([member source] + [member property];
@@ -9,8 +10,6 @@ extends Node
 ## to the organ's [low, high] range; NaN and infinities are replaced by 0 here so
 ## one bad value never fails the whole exchange.
 
-## Name of the sensor organ in the circuit (genome) this sensor feeds.
-@export var organ: StringName = &"value"
 ## Number of channels the organ has.
 @export_range(1, 4096) var channels: int = 1:
 	set(value):
@@ -25,6 +24,10 @@ extends Node
 
 ## Current values (one per channel), sent with the next exchange.
 var values: PackedFloat32Array = PackedFloat32Array([0.0])
+
+
+func _init() -> void:
+	organ = &"value"
 
 
 ## The organ's channel count.
