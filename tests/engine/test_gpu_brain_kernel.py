@@ -94,3 +94,13 @@ def test_brain_kernel_refuses_learning_or_gap_junctions(adapter: dict[str, Any])
     with pytest.raises(ValueError, match="fused"):
         G.GpuBackend(w.layout, fused=True)
     assert not G.GpuBackend(w.layout).fused
+
+
+def test_spike_list_longer_than_the_read_back_guess(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """More spikes than the prefix copied with the counters: a second read, then a bigger guess."""
+    monkeypatch.setattr(G, "SPIKE_GUESS_MIN", 2)
+    ref, gpu = world("numpy"), world("gpu")
+    be = gpu.backend
+    assert isinstance(be, G.GpuBackend) and be._spk_guess == 2
+    assert frames(ref, 4) == frames(gpu, 4)
+    assert be._spk_guess > 2

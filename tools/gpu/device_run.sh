@@ -30,6 +30,9 @@ for part in "$@"; do
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+    profile)
+      timeout 240 python3 tools/gpu/profile_advance.py --brains 1000,10000 --cuba 4000,40000 2>&1 \
+        | grep -v XDG_RUNTIME | tee "$OUT/profile.jsonl" ;;
     final)
       {
       for wg in 64 128 256; do
