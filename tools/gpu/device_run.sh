@@ -31,8 +31,14 @@ for part in "$@"; do
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     profile)
-      timeout 240 python3 tools/gpu/profile_advance.py --brains 1000,10000 --cuba 4000,40000 2>&1 \
+      timeout 240 python3 tools/gpu/profile_advance.py ${PROFILE_ARGS:---brains 1000 --cuba 4000,40000} 2>&1 \
         | grep -v XDG_RUNTIME | tee "$OUT/profile.jsonl" ;;
+    gpubench)  # the GPU side of the benches only
+      {
+      timeout 150 $sf bench scale --backend gpu --json --steps 50 --repeats 5
+      timeout 120 $sf bench learning --backend gpu --json --parts cost --crowd-brains 500 --frames 100
+      timeout 60 $sf bench cuba --backend gpu --json --duration 1.0
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpubench.jsonl" | cut -c1-600 ;;
     final)
       {
       for wg in 64 128 256; do
