@@ -7,7 +7,8 @@ import pytest
 from tests.conftest import drive, rich_circuit
 
 from spikeforge import LIF, Circuit, World
-from spikeforge.engine.layout import assemble, validate_layout
+from spikeforge.engine.layout import BrainBlock, assemble, validate_layout
+from spikeforge.engine.slots import build_layout, strip_pad
 from spikeforge.runtime.snapshot import layout_arrays
 
 
@@ -27,8 +28,16 @@ def _busy_world() -> World:
 def test_extract_then_assemble_is_identity() -> None:
     world = _busy_world()
     L = world.layout
-    blocks = [L.extract(i) for i in range(L.n_brains)]
-    again = assemble(L.dt_ms, L.depth, L.prototypes, blocks, L.proj_chan)
+    blocks = [strip_pad(L.extract(i), world._pad) for i in range(L.n_brains) if L.brain_serial[i] >= 0]
+    assert not any(b.syn_proj.size and b.syn_proj.max() == world._pad for b in blocks)
+    flat = assemble(L.dt_ms, L.depth, L.prototypes, sorted(blocks, key=lambda b: b.proto), L.proj_chan)
+    validate_layout(flat)  # a slot-free layout of the same brains is valid too
+    per: dict[int, list[BrainBlock | None]] = {}
+    for i in range(L.n_brains):
+        per.setdefault(int(L.brain_proto[i]), []).append(
+            strip_pad(L.extract(i), world._pad) if L.brain_serial[i] >= 0 else None)
+    again = build_layout(L.dt_ms, L.depth, L.prototypes, world._shapes, per, world._pad, L.proj_chan,
+                         {k: a.dtype for k, a in L.synapse.items()})
     validate_layout(again)
     a, b = layout_arrays(L), layout_arrays(again)
     assert a.keys() == b.keys()
@@ -42,7 +51,7 @@ def test_layout_invariants() -> None:
     validate_layout(L)
     # brains of a prototype are contiguous, in spawn order
     assert L.brain_proto.tolist() == sorted(L.brain_proto.tolist())
-    assert L.brain_serial.tolist() == [0, 1, 3, 2]
+    assert L.brain_serial.tolist() == [0, 1, 3, -1, 2]  # "rich" grew to 4 slots, one free
     # every synapse stays inside its source's brain
     pre = L.syn_pre()
     bo = L.brain_of_neuron()
@@ -52,8 +61,8 @@ def test_layout_invariants() -> None:
     assert np.all(np.diff(L.row_ptr) >= 0)
     # organ buffers are (brains x channels) blocks per prototype
     g = world.group("rich")
-    assert g.sensor("eye").shape == (3, 4)
-    assert g.actuator("move").shape == (3, 3) and g.actuator("dir").shape == (3, 1)
+    assert g.sensor("eye").shape == (4, 4) and g.live.tolist() == [True, True, True, False]
+    assert g.actuator("move").shape == (4, 3) and g.actuator("dir").shape == (4, 1)
     assert L.nbytes()["synapses"] == L.n_synapses * 8
 
 

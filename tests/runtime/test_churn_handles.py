@@ -84,16 +84,19 @@ def test_quickstart_loop_with_churn_every_frame(backend: str) -> None:
         sight[:] = x
         world.advance(1 / 60)
         fresh = world.group(npc).actuator("move")
-        assert move.shape == (len(group.brains), 2)
+        assert move.shape == (len(group.slots), 2)
         assert np.array_equal(np.asarray(move), np.asarray(fresh))
         assert np.shares_memory(move, world.layout.act_out)
         assert np.shares_memory(sight, world.layout.sensor_values)
-        for row, b in enumerate(group.brains):
+        for row, b in enumerate(group.slots):
+            if b is None:
+                continue
             # the write reached this brain: its channel neurons' drive is gain * value
             want = np.repeat(GAIN * x[row], 1).astype(np.float32)
             assert np.array_equal(np.asarray(held_iext[b.id]), want), (frame, row, b.id)
             assert np.array_equal(np.asarray(b.sensor("sight")), x[row])
         assert np.all(move[::2] == 0.0), "an NPC that saw nothing reports a rate"
+        assert np.all(np.asarray(move)[~group.live] == 0.0)
     assert float(np.abs(np.asarray(move)).sum()) > 0.0, "no NPC ever moved"
 
 
@@ -110,15 +113,19 @@ def test_live_array_behaves_like_the_array() -> None:
     assert sight.dtype == np.float32 and sight.ndim == 2 and sight.size == 12
     with pytest.raises(ValueError, match=r"sensor 'sight' of prototype 'npc'.*shape \(3, 4\)"):
         sight[:] = np.zeros((7, 4))
+    mine = brains[2].sensor("sight")
     world.despawn(brains[1])
-    assert sight.shape == (2, 4)
-    mine = brains[0].sensor("sight")
+    group = world.group("npc")
+    assert sight.shape == (3, 4) and group.live.tolist() == [True, False, True]  # the row is free
+    assert np.all(sight[1] == 0.0)
     gone = brains[1].sensor
     with pytest.raises(StaleHandleError, match="brain 1"):
         gone("sight")
-    world.spawn("npc", count=2)  # by name: a circuit spawned before
+    new = world.spawn("npc", count=2)  # by name; one fills the free row, one grows the rows (x2)
+    assert sight.shape == (6, 4) and group.slots[:3] == [brains[0], new[0], brains[2]]
+    assert world.stats()["rebuilds"] == 2 and world.stats()["brains"] == 4
     mine[:] = 1.0
-    assert np.array_equal(np.asarray(world.group("npc").sensor("sight"))[0], np.ones(4, np.float32))
+    assert np.array_equal(np.asarray(sight)[2], np.ones(4, np.float32))
     assert "stale" not in repr(mine)
 
 

@@ -78,6 +78,12 @@ class Backend(ABC):
         self.layout.dopamine[...] = self.layout.dopamine + values
         self.push_state()
 
+    def write_slots(self, slots: list[int]) -> bool:
+        """Brains ``slots`` were rewritten in place in the layout's arrays (spawn into a free
+        slot, despawn; see ``engine/slots.py``): take them over without a rebuild and return
+        True, or return False and the World makes a new backend for the layout."""
+        return False
+
     def close(self) -> None:
         """Release backend resources."""
 

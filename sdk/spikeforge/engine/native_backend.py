@@ -255,6 +255,25 @@ class NativeBackend(Backend):
         keep.append(arr)
         return arr
 
+    def write_slots(self, slots: list[int]) -> bool:
+        """The kernels read the layout's arrays in place, so slot writes need no copy; the
+        engine's prepared segments depend only on neurons and parameter sets (a slot keeps
+        both). Learning tables are re-derived (a full re-bind) and a slot that gained
+        modulatory rows re-prepares the engine."""
+        if self._engine is None or self._net is None:
+            return False
+        L = self.layout
+        if self._net.plast.enabled or build_plasticity(L) is not None:
+            self._bind()
+            return True
+        for i in slots:
+            s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
+            if np.any(L.row_chan[int(L.row_ptr[s]):int(L.row_ptr[e])] == 2):
+                if lib.sf_engine_prepare(self._engine, self._net) != 0:
+                    raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
+                break
+        return True
+
     # ------------------------------------------------------------------ running
     def set_threads(self, threads: int, min_neurons_per_thread: int = DEFAULT_MIN_NEURONS_PER_THREAD) -> None:
         """Use at most ``threads`` threads (capped by the engine's size), one per

@@ -346,6 +346,12 @@ class NumpyBackend(Backend):
         super().__init__(layout)
         self.cache = make_cache(layout)
 
+    def write_slots(self, slots: list[int]) -> bool:
+        """Slot writes keep every slot's neurons and parameter sets, so the per-neuron cache
+        stands; the learning cache (rows and synapses by rule) is re-derived."""
+        self.cache.plast = build_plasticity(self.layout)
+        return True
+
     def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
         L = self.layout
         dt_s = L.dt_ms / 1000.0

@@ -374,18 +374,36 @@ class Brain:
 
 
 class PrototypeGroup:
-    """All brains of one prototype; organ arrays are (brains x channels) views."""
+    """All brains of one prototype. Its organ arrays are (slots x channels)
+    :class:`LiveArray` handles: row ``r`` is the prototype's slot ``r``, which holds
+    ``slots[r]`` (a :class:`Brain`, or None for a free slot whose row is ignored by the
+    step and reads 0). A brain keeps its row from spawn to despawn; spawns fill free rows
+    first, and the row count grows (doubling) only when every row is taken."""
 
     def __init__(self, world: World, proto_index: int) -> None:
         self._world = world
         self._p = proto_index
         self.name = world.layout.prototypes[proto_index].circuit.name
 
+    def _rows(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(self._world.layout.brain_proto == self._p).astype(np.int64)
+
+    @property
+    def slots(self) -> list[Brain | None]:
+        """The brain in each row of the organ arrays (None: a free row)."""
+        L = self._world.layout
+        return [self._world._brains.get(int(L.brain_serial[i])) if L.brain_serial[i] >= 0 else None
+                for i in self._rows()]
+
+    @property
+    def live(self) -> npt.NDArray[np.bool_]:
+        """Which rows of the organ arrays hold a brain (a fresh bool array)."""
+        return np.asarray(self._world.layout.brain_serial[self._rows()] >= 0)
+
     @property
     def brains(self) -> list[Brain]:
-        L = self._world.layout
-        idx = np.flatnonzero(L.brain_proto == self._p)
-        return [self._world._brains[int(L.brain_serial[i])] for i in idx]
+        """The live brains of this prototype, in row order."""
+        return [b for b in self.slots if b is not None]
 
     def _find(self, groups: list[OrganGroup], name: str, kind: str) -> OrganGroup:
         for g in groups:
@@ -433,15 +451,16 @@ class PrototypeGroup:
         view[...] = arr
 
     def reward(self, values: npt.ArrayLike) -> None:
-        """Add one reward per brain of this prototype (rows in ``brains`` order, or a scalar for
+        """Add one reward per live brain of this prototype (in ``brains`` order, or a scalar for
         all) to their dopamine levels; other prototypes' brains are untouched."""
         L = self._world.layout
-        rows = np.flatnonzero(L.brain_proto == self._p)
+        rows = np.flatnonzero((L.brain_proto == self._p) & (L.brain_serial >= 0))
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 0:
             arr = np.full(rows.size, float(arr))
         if arr.shape != (rows.size,):
             raise ValueError(f"reward: prototype {self.name!r} has {rows.size} brains, got shape {arr.shape}")
-        full = np.zeros(L.n_brains, np.float64)
-        full[rows] = arr
+        live = np.flatnonzero(L.brain_serial >= 0)
+        full = np.zeros(live.size, np.float64)
+        full[np.searchsorted(live, rows)] = arr
         self._world.reward(full)

@@ -27,8 +27,20 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, resolve_backend
-from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
-from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo, assemble
+from spikeforge.engine.compiler import compile_prototype, max_delay, proj_channels
+from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo
+from spikeforge.engine.slots import (
+    SlotShape,
+    block_rows,
+    build_layout,
+    free_slot,
+    instantiate_many,
+    live_slots,
+    shape_for,
+    strip_pad,
+    synapse_keys,
+    write_slot,
+)
 from spikeforge.engine.rng import brain_key
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.genome import genome_to_circuit
@@ -98,6 +110,10 @@ class World:
         self._dropping = False  # inside a burst of frames that drop steps (warned once)
         self.drop_bursts = 0
         self.layout_generation = 0  # bumped whenever the layout's arrays are replaced
+        self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
+        self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
+        self._shapes: dict[int, SlotShape] = {}
+        self._pad = 0
         self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
@@ -127,8 +143,8 @@ class World:
 
     @property
     def brains(self) -> list[Brain]:
-        """Live brains in layout order (prototypes contiguous, spawn order within)."""
-        return [self._brains[int(s)] for s in self.layout.brain_serial]
+        """Live brains in layout (slot) order: prototypes contiguous, slots in order within."""
+        return [self._brains[int(s)] for s in self.layout.brain_serial if s >= 0]
 
     def brain(self, brain_id: int) -> Brain:
         try:
@@ -176,29 +192,77 @@ class World:
         so the depth never shrinks and pending spikes always keep their slot)."""
         return max([1, *(max_delay(p) for p in self._prototypes)])
 
+    def _pad_projection(self) -> int:
+        """The world's pad projection id (see engine/slots.py): one past every prototype's."""
+        return sum(len(p.circuit.projections) for p in self._prototypes)
+
     def _assemble(self, blocks: list[BrainBlock]) -> Layout:
-        blocks = sorted(blocks, key=lambda b: b.proto)  # stable: spawn order within a prototype
-        chans = np.array([c for p in self._prototypes for c in proj_channels(p)], dtype=np.int32)
-        layout = assemble(self.dt * 1000.0, self._depth(), list(self._prototypes), blocks, chans)
-        self._index = {int(s): i for i, s in enumerate(layout.brain_serial)}
+        """A slot layout holding exactly ``blocks`` (used at construction)."""
+        per: dict[int, list[BrainBlock | None]] = {}
+        for blk in blocks:
+            per.setdefault(blk.proto, []).append(blk)
+        return self._build(per)
+
+    def _build(self, per: dict[int, list[BrainBlock | None]]) -> Layout:
+        pad = self._pad_projection()
+        for p in self._prototypes:
+            live = [b for b in per.get(p.index, []) if b is not None]
+            self._shapes[p.index] = shape_for(p, live, self._shapes.get(p.index))
+        chans = np.array([c for p in self._prototypes for c in proj_channels(p)] + [0], dtype=np.int32)
+        keys = synapse_keys(self.layout.synapse if hasattr(self, "layout") else None,
+                            [b for lst in per.values() for b in lst if b is not None])
+        layout = build_layout(self.dt * 1000.0, self._depth(), list(self._prototypes), self._shapes, per,
+                              pad, chans, keys)
+        self._pad = pad
+        self._index = {int(x): i for i, x in enumerate(layout.brain_serial) if x >= 0}
         return layout
 
-    def _relayout(self, keep: list[int], new_blocks: list[BrainBlock]) -> None:
-        self.layout_generation += 1
+    def _slots(self) -> dict[int, list[BrainBlock | None]]:
+        """Every slot of the current layout as a block (None: free), per prototype."""
+        L = self.layout
         self.backend.pull_state()
-        blocks = [self.layout.extract(i) for i in keep] + new_blocks
-        layout = self._assemble(blocks)
-        layout.learning = self.layout.learning
+        per: dict[int, list[BrainBlock | None]] = {}
+        for i in range(L.n_brains):
+            blk = strip_pad(L.extract(i), self._pad) if L.brain_serial[i] >= 0 else None
+            per.setdefault(int(L.brain_proto[i]), []).append(blk)
+        return per
+
+    def _rebuild(self, per: dict[int, list[BrainBlock | None]]) -> None:
+        """Replace the layout (growth, a new prototype, electrical synapses): every brain keeps
+        its slot and its state bit for bit; a new backend is made for the new arrays."""
+        self.layout_generation += 1
+        learning = self.layout.learning
+        layout = self._build(per)
+        layout.learning = learning
         self.backend.close()
         self.layout = layout
         self.backend = self._new_backend(layout)
+        self.rebuilds += 1
 
     def _new_backend(self, layout: Layout) -> Backend:
-        """A backend for ``layout``; ``"auto"`` decides again for the new size (GPU cost model)."""
-        backend = create_backend(self.backend_request if self.backend_request == "auto" else self.backend_name,
-                                 layout)
+        """A backend for ``layout``; ``"auto"`` decides again for the live size (GPU cost model:
+        free slots are never stepped, so they do not count)."""
+        name = self.backend_name
+        if self.backend_request == "auto":
+            live = live_slots(layout)
+            r0, r1 = layout.row_ptr[layout.brain_start[live]], layout.row_ptr[layout.brain_start[live + 1]]
+            size = (int((layout.brain_start[live + 1] - layout.brain_start[live]).sum()),
+                    int((layout.row_syn[r1 - 1] - layout.row_syn[r0]).sum()) if live.size else 0)
+            name, reasons = resolve_backend("auto", size=size, layout=layout)
+            for r in reasons:
+                log.info("backend auto-selection passed over %s", r)
+        backend = create_backend(name, layout)
         self.backend_name = backend.name
         return backend
+
+    def _slots_written(self, slots: list[int]) -> None:
+        """Tell the backend that these slots were rewritten in place (or rebuild it)."""
+        take = getattr(self.backend, "write_slots", None)
+        if take is not None and take(slots):
+            return
+        self.backend.close()
+        self.backend = self._new_backend(self.layout)
+        self.backend_rebuilds += 1
 
     def _circuit_named(self, name: object) -> Circuit:
         """The circuit a ``spawn`` argument names: a Circuit, or the name of one spawned before."""
@@ -219,33 +283,96 @@ class World:
 
     def spawn(self, circuit: Circuit | str, count: int = 1) -> list[Brain]:
         """Spawn ``count`` brains of ``circuit`` (a Circuit, or the name of a circuit already
-        spawned here); other brains' state is untouched and held handles stay valid."""
+        spawned here); other brains' state is untouched and held handles stay valid.
+
+        A brain goes into a free slot of its prototype, written in place; only a new
+        prototype, a full prototype (capacity doubles) or a brain that does not fit its
+        prototype's slot shape rebuilds the layout (see ``docs/semantics.md``)."""
         self._check_not_in_advance("spawn")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
-        proto = self._prototype_for(self._circuit_named(circuit))
-        new_blocks, handles = [], []
-        depth = self._depth()
-        for _ in range(count):
-            serial = self._next_serial
-            self._next_serial += 1
-            new_blocks.append(instantiate(proto, serial, brain_key(self.seed, serial), self.seed, depth))
-            handle = Brain(self, serial, proto.circuit.name)
-            self._brains[serial] = handle
-            handles.append(handle)
-        self._relayout(list(range(self.layout.n_brains)), new_blocks)
+        circ = self._circuit_named(circuit)
+        is_new = json.dumps(circ.to_dict(), sort_keys=True) not in self._proto_by_genome
+        old = self._slots() if is_new else None  # before the pad projection id moves
+        proto = self._prototype_for(circ)
+        serials = list(range(self._next_serial, self._next_serial + count))
+        blocks = instantiate_many(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed,
+                                  self._depth())
+        self._next_serial += count
+        handles = [Brain(self, x, proto.circuit.name) for x in serials]
+        self._place(proto, blocks, old)
+        for h in handles:
+            self._brains[h.id] = h
         return handles
 
+    def spawn_blocks(self, proto: PrototypeInfo, blocks: list[BrainBlock]) -> None:
+        """Place ready brain blocks of ``proto`` (used by :meth:`spawn` and brain assets)."""
+        self._place(proto, blocks, None)
+
+    def _place(self, proto: PrototypeInfo, blocks: list[BrainBlock], old: dict[int, list[BrainBlock | None]] | None
+               ) -> None:
+        if not blocks:
+            if old is not None:
+                self._rebuild(old)
+            return
+        L = self.layout
+        shape = self._shapes.get(proto.index)
+        free = np.flatnonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)) if old is None else []
+        fast = (old is None and shape is not None and proto.index not in self._gap_protos()
+                and len(free) >= len(blocks)
+                and all(shape.fits(int(block_rows(b)[2].size), int(b.syn_pre.size)) for b in blocks))
+        if fast:
+            self.backend.pull_state()
+            slots = [int(i) for i in free[:len(blocks)]]
+            for i, blk in zip(slots, blocks, strict=True):
+                write_slot(L, i, blk, self._pad)
+                self._index[blk.serial] = i
+            self._slots_written(slots)
+            return
+        per = old if old is not None else self._slots()
+        lst = per.setdefault(proto.index, [])
+        pending = list(blocks)
+        for j, cur in enumerate(lst):  # fill free slots first: every brain keeps its slot
+            if cur is None and pending:
+                lst[j] = pending.pop(0)
+        if pending:
+            grow = len(lst) + len(pending)
+            cap = grow if not lst else max(grow, 2 * len(lst))
+            lst.extend(pending)
+            lst.extend([None] * (cap - len(lst)))
+        self._rebuild(per)
+
+    def _gap_protos(self) -> set[int]:
+        return {p.index for p in self._prototypes
+                if any(pr.kind == "electrical" for pr in p.circuit.projections)}
+
     def despawn(self, brains: Brain | int | Iterable[Brain | int]) -> None:
-        """Remove brains; other brains' state is untouched."""
+        """Remove brains: their slots become free; other brains' state is untouched."""
         self._check_not_in_advance("despawn")
         items = [brains] if isinstance(brains, (Brain, int)) else list(brains)
         ids = {int(b.id) if isinstance(b, Brain) else int(b) for b in items}
         missing = ids - set(self._index)
         if missing:
             raise LookupError(f"despawn: no live brain with id(s) {sorted(missing)}")
-        keep = [i for i in range(self.layout.n_brains) if int(self.layout.brain_serial[i]) not in ids]
-        self._relayout(keep, [])
+        L = self.layout
+        slots = sorted(self._index[i] for i in ids)
+        gaps = self._gap_protos()
+        if any(int(L.brain_proto[i]) in gaps for i in slots):  # electrical synapses: rebuild
+            per = self._slots()
+            for i in slots:
+                p = int(L.brain_proto[i])
+                first = int(np.searchsorted(L.brain_proto, p, side="left"))
+                per[p][i - first] = None
+            for i in ids:
+                self._index.pop(i)
+            self._rebuild(per)
+        else:
+            self.backend.pull_state()
+            for i in slots:
+                free_slot(L, i)
+            for i in ids:
+                self._index.pop(i)
+            self._slots_written(slots)
         for i in ids:
             self._brains.pop(i, None)
 
@@ -338,26 +465,35 @@ class World:
         """Add ``values`` (one per brain, in ``world.brains`` order, or one scalar for all) to
         each brain's dopamine level (reward-modulated STDP; see ``docs/semantics.md``)."""
         L = self.layout
+        live = live_slots(L)
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 0:
-            arr = np.full(L.n_brains, float(arr))
-        if arr.shape != (L.n_brains,):
-            raise ValueError(f"reward: expected {L.n_brains} values (one per brain), got shape {arr.shape}")
+            arr = np.full(live.size, float(arr))
+        if arr.shape != (live.size,):
+            raise ValueError(f"reward: expected {live.size} values (one per brain), got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
             raise ValueError(f"reward: value for brain row {bad} is {arr[bad]!r}; rewards must be finite")
-        self.backend.add_reward(arr.astype(np.float32))
+        full = np.zeros(L.n_brains, np.float32)
+        full[live] = arr.astype(np.float32)
+        self.backend.add_reward(full)
 
     # ------------------------------------------------------------------ reports
     def stats(self) -> dict[str, Any]:
         """Counts for dashboards: brains, neurons, synapses, steps, spikes, memory."""
         L = self.layout
         mem = L.nbytes()
+        live = live_slots(L)
+        neurons = int((L.brain_start[live + 1] - L.brain_start[live]).sum())
+        r0 = L.row_ptr[L.brain_start[live]]
+        r1 = L.row_ptr[L.brain_start[live + 1]]
+        synapses = int((L.row_syn[r1 - 1] - L.row_syn[r0]).sum()) if live.size else 0  # last row: the pad
         return {
-            "brains": L.n_brains, "neurons": L.n_neurons, "synapses": L.n_synapses,
+            "brains": int(live.size), "neurons": neurons, "synapses": synapses,
+            "slots": L.n_brains, "rebuilds": self.rebuilds, "backend_rebuilds": self.backend_rebuilds,
             "steps": self.step_count, "time_s": self.time, "spikes": self.total_spikes,
-            "mean_rate_hz": (self.total_spikes / (L.n_neurons * self.time)
-                             if L.n_neurons and self.time > 0 else 0.0),
+            "mean_rate_hz": (self.total_spikes / (neurons * self.time)
+                             if neurons and self.time > 0 else 0.0),
             "backend": self.backend.name, "dropped_steps": self.clock.dropped_steps,
             "drop_bursts": self.drop_bursts, "max_substeps": self.clock.max_substeps,
             "bus_errors": self.bus.errors, "bytes": mem,
@@ -379,6 +515,36 @@ class World:
 
         return load_world(Path(path), backend)
 
+    def _adopt(self, layout: Layout) -> Layout:
+        """Take a loaded layout as this world's slot layout; a layout without slots (a snapshot
+        written before slots existed) is rebuilt into one, every brain's state bit for bit."""
+        pad = self._pad_projection()
+        self._shapes = {}
+        regular = layout.proj_chan.size == pad + 1
+        for p in self._prototypes:
+            idx = np.flatnonzero(layout.brain_proto == p.index)
+            if not regular or idx.size == 0:
+                continue
+            s, e = layout.brain_start[idx], layout.brain_start[idx + 1]
+            rows = layout.row_ptr[e] - layout.row_ptr[s]
+            syn = layout.row_syn[layout.row_ptr[e]] - layout.row_syn[layout.row_ptr[s]]
+            if np.unique(rows).size != 1 or np.unique(syn).size != 1:
+                regular = False
+                break
+            self._shapes[p.index] = SlotShape(int(rows[0]), int(syn[0]))
+        self._pad = pad
+        if regular:
+            return layout
+        self._shapes = {}
+        per: dict[int, list[BrainBlock | None]] = {}
+        for i in range(layout.n_brains):
+            if layout.brain_serial[i] >= 0:
+                per.setdefault(int(layout.brain_proto[i]), []).append(layout.extract(i))
+        learning = layout.learning
+        out = self._build(per)
+        out.learning = learning
+        return out
+
     def _restore(self, manifest: dict[str, Any], layout: Layout) -> None:
         """Install a loaded layout (used by the snapshot loader)."""
         self.backend.close()
@@ -386,10 +552,11 @@ class World:
         self._prototypes = list(layout.prototypes)
         self._proto_by_genome = {
             json.dumps(genome_to_circuit(p.genome).to_dict(), sort_keys=True): p.index for p in self._prototypes}
-        self.layout = layout
-        self._index = {int(s): i for i, s in enumerate(layout.brain_serial)}
+        self.layout = self._adopt(layout)
+        layout = self.layout
+        self._index = {int(s): i for i, s in enumerate(layout.brain_serial) if s >= 0}
         self._brains = {int(s): Brain(self, int(s), layout.prototypes[int(layout.brain_proto[i])].circuit.name)
-                        for i, s in enumerate(layout.brain_serial)}
+                        for i, s in enumerate(layout.brain_serial) if s >= 0}
         self.step_count = int(manifest["step_count"])
         self.frame_count = int(manifest["frame_count"])
         self.total_spikes = int(manifest["total_spikes"])

@@ -1,0 +1,303 @@
+"""Brain slots: per-prototype capacity in the flat layout, so that spawn and despawn touch
+only one brain's memory.
+
+A prototype owns ``capacity`` consecutive *slots*. Every slot of a prototype has the same
+shape: the prototype's neurons, ``rows`` CSR rows and ``synapses`` synapses. A live slot
+holds a brain (its real rows and synapses first, then padding); a free slot (a *ghost*:
+``brain_serial == -1``, ``sleeping``) holds nothing the step reads, because a sleeping
+brain is never stepped. Padding is inert by construction: pad rows belong to the slot's
+last neuron, have delay 1, channel 0 and the world's pad projection (the last entry of
+``proj_chan``, which no plasticity rule names); all pad synapses but none of the real
+ones live in the last pad row, with ``w = 0`` and ``post`` = the slot's first neuron, so
+delivering them adds ``quantize(0) = 0``. Empty pad rows deliver nothing.
+
+Spawning into a free slot writes the slot's ranges of every array in place
+(:func:`write_slot`); despawning marks the slot free (:func:`free_slot`). Only when a
+prototype runs out of free slots, or a brain does not fit its prototype's slot shape, is
+the layout rebuilt (:func:`build_layout`), keeping every brain in its slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from spikeforge.engine.compiler import instantiate
+from spikeforge.engine.layout import (
+    N_CHANNELS,
+    NEURON_STATE,
+    SYNAPSE_STATE,
+    BrainBlock,
+    Layout,
+    PrototypeInfo,
+    organ_groups,
+)
+from spikeforge.model.synapses import FixedProbability
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class SlotShape:
+    """Rows and synapses of every slot of one prototype (``rows`` includes >= 1 pad row)."""
+
+    rows: int
+    synapses: int
+    gaps: int = 0
+
+    def fits(self, rows: int, synapses: int) -> bool:
+        return rows + 1 <= self.rows and synapses <= self.synapses
+
+
+def block_rows(block: BrainBlock) -> tuple[I64, I64, I64, I64]:
+    """The rows of a block: (local row_ptr (n+1), local row_syn (r+1), row_delay, row_proj)."""
+    pre = block.syn_pre.astype(np.int64)
+    proj, delay = block.syn_proj, block.syn_delay
+    s = pre.size
+    new_row = np.ones(s, dtype=bool)
+    if s > 1:
+        new_row[1:] = (pre[1:] != pre[:-1]) | (proj[1:] != proj[:-1]) | (delay[1:] != delay[:-1])
+    first = np.flatnonzero(new_row)
+    row_syn = np.append(first, s).astype(np.int64)
+    row_ptr = np.searchsorted(pre[first], np.arange(block.n + 1), side="left").astype(np.int64)
+    return row_ptr, row_syn, delay[first].astype(np.int64), proj[first].astype(np.int64)
+
+
+def shape_for(proto: PrototypeInfo, blocks: list[BrainBlock], old: SlotShape | None) -> SlotShape:
+    """A slot shape holding every block (and ``old``); random synapse counts get headroom."""
+    rows = max([int(block_rows(b)[1].size - 1) for b in blocks] or [0]) + 1
+    syn = max([int(b.syn_pre.size) for b in blocks] or [0])
+    variable = any(isinstance(pr.rule, FixedProbability) for pr in proto.circuit.projections)
+    if variable:  # binomial counts: ~6 standard deviations of headroom
+        syn += int(6 * np.sqrt(max(syn, 1))) + 8
+        rows += int(6 * np.sqrt(max(rows, 1))) + 8
+    if old is not None:
+        rows, syn = max(rows, old.rows), max(syn, old.synapses)
+    return SlotShape(rows, syn)
+
+
+def strip_pad(block: BrainBlock, pad_proj: int) -> BrainBlock:
+    """A block extracted from a slot, without its padding synapses."""
+    keep = block.syn_proj != pad_proj
+    if bool(keep.all()):
+        return block
+    block.syn_pre, block.syn_delay, block.syn_proj = block.syn_pre[keep], block.syn_delay[keep], block.syn_proj[keep]
+    block.synapse = {k: a[keep] for k, a in block.synapse.items()}
+    return block
+
+
+def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int
+               ) -> tuple[I64, I64, I64, I64, I64]:
+    """Padded local (row_ptr (n+1), row_syn (R+1), row_delay (R), row_proj (R), syn_count)."""
+    R, S = shape.rows, shape.synapses
+    row_ptr = np.zeros(n + 1, np.int64)
+    row_syn = np.empty(R + 1, np.int64)
+    row_delay = np.ones(R, np.int64)
+    row_proj = np.full(R, pad_proj, np.int64)
+    real_rows = real_syn = 0
+    if block is not None:
+        rp, rs, rd, rj = block_rows(block)
+        real_rows, real_syn = int(rd.size), int(rs[-1])
+        row_ptr[:n] = rp[:n]
+        row_syn[:real_rows] = rs[:real_rows]
+        row_delay[:real_rows] = rd
+        row_proj[:real_rows] = rj
+    row_ptr[n] = R  # the last neuron owns the pad rows
+    row_syn[real_rows:R] = real_syn  # empty pad rows ...
+    row_syn[R - 1] = real_syn        # ... the last one holds every pad synapse
+    row_syn[R] = S
+    return row_ptr, row_syn, row_delay, row_proj, np.int64(real_syn)
+
+
+def _slot_synapses(block: BrainBlock | None, S: int, keys: dict[str, np.dtype[np.generic]]
+                   ) -> dict[str, np.ndarray]:
+    out = {k: np.zeros(S, dt) for k, dt in keys.items()}
+    if block is not None:
+        m = int(block.syn_pre.size)
+        for k in keys:
+            if k in block.synapse:
+                out[k][:m] = block.synapse[k]
+    return out
+
+
+def synapse_keys(layout_synapse: dict[str, np.ndarray] | None, blocks: list[BrainBlock]) -> dict[str, np.dtype[np.generic]]:
+    keys: dict[str, np.dtype[np.generic]] = {k: np.dtype(dt) for k, dt in SYNAPSE_STATE.items()}
+    if layout_synapse is not None:
+        for k, a in layout_synapse.items():
+            keys.setdefault(k, a.dtype)
+    for b in blocks:
+        for k, a in b.synapse.items():
+            keys.setdefault(k, a.dtype)
+    return keys
+
+
+def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shapes: dict[int, SlotShape],
+                 slots: dict[int, list[BrainBlock | None]], pad_proj: int, proj_chan: npt.NDArray[np.int32],
+                 syn_keys: dict[str, np.dtype[np.generic]]) -> Layout:
+    """A layout of every prototype's slots, in prototype order (``None``: a free slot)."""
+    order = [(p, blk) for p in prototypes for blk in slots.get(p.index, [])]
+    B = len(order)
+    sizes = np.array([p.n_neurons for p, _ in order], np.int64)
+    brain_start = np.zeros(B + 1, np.int64)
+    np.cumsum(sizes, out=brain_start[1:])
+    n = int(brain_start[-1])
+    R = np.array([shapes[p.index].rows for p, _ in order], np.int64)
+    S = np.array([shapes[p.index].synapses for p, _ in order], np.int64)
+    r_start = np.zeros(B + 1, np.int64)
+    np.cumsum(R, out=r_start[1:])
+    y_start = np.zeros(B + 1, np.int64)
+    np.cumsum(S, out=y_start[1:])
+    neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
+    pid = np.zeros(n, np.int32)
+    row_ptr = np.zeros(n + 1, np.int64)
+    row_syn = np.zeros(int(r_start[-1]) + 1, np.int64)
+    row_delay = np.ones(int(r_start[-1]), np.int32)
+    row_proj = np.zeros(int(r_start[-1]), np.int32)
+    synapse = {k: np.zeros(int(y_start[-1]), dt) for k, dt in syn_keys.items()}
+    ring = np.zeros((depth, N_CHANNELS, n), np.int32)
+    gap_a: list[np.ndarray] = []
+    gap_b: list[np.ndarray] = []
+    gap_g: list[np.ndarray] = []
+    key = np.zeros(B, np.uint32)
+    step = np.zeros(B, np.int64)
+    serial = np.full(B, -1, np.int64)
+    lod = np.ones(B, np.int32)
+    sleeping = np.ones(B, bool)
+    dop = np.zeros(B, np.float32)
+    dsum = np.zeros(B, np.float32)
+    learn = np.zeros(B, np.uint8)
+    for i, (p, blk) in enumerate(order):
+        s = int(brain_start[i])
+        for q in range(len(p.pop_names)):
+            a = s + p.pop_offset[q]
+            pid[a:a + p.pop_size[q]] = p.pid_base + q
+        rp, rs, rd, rj, _ = _slot_rows(blk, p.n_neurons, shapes[p.index], pad_proj)
+        row_ptr[s:s + p.n_neurons + 1] = rp + r_start[i]
+        r0, r1 = int(r_start[i]), int(r_start[i + 1])
+        row_syn[r0:r1 + 1] = rs + y_start[i]
+        row_delay[r0:r1] = rd
+        row_proj[r0:r1] = rj
+        y0, y1 = int(y_start[i]), int(y_start[i + 1])
+        for k, arr in _slot_synapses(blk, y1 - y0, syn_keys).items():
+            synapse[k][y0:y1] = arr
+        synapse["post"][y0:y1] += s
+        if blk is None:
+            continue
+        for k in NEURON_STATE:
+            neuron[k][s:s + p.n_neurons] = blk.neuron[k]
+        kd = min(depth, blk.pending.shape[0])
+        if kd:
+            ring[(blk.step + np.arange(kd)) % depth, :, s:s + p.n_neurons] = blk.pending[:kd]
+        if blk.gap_a.size:
+            gap_a.append(blk.gap_a.astype(np.int64) + s)
+            gap_b.append(blk.gap_b.astype(np.int64) + s)
+            gap_g.append(blk.gap_g)
+        key[i], step[i], serial[i], lod[i] = blk.key, blk.step, blk.serial, blk.lod_every
+        sleeping[i], dop[i], dsum[i], learn[i] = blk.sleeping, blk.dopamine, blk.dopamine_sum, blk.learn
+    brain_proto = np.array([p.index for p, _ in order], np.int32)
+    sg, ag, act_slot, osz = organ_groups(prototypes, brain_proto, brain_start)
+    row_proj_i = row_proj.astype(np.int32)
+    fparams = (np.concatenate([p.fparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.float32)).astype(np.float32)
+    iparams = (np.concatenate([p.iparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.int32)).astype(np.int32)
+
+    def cat(xs: list[np.ndarray], dt: type[np.generic]) -> np.ndarray:
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+
+    L = Layout(
+        dt_ms=dt_ms, depth=depth, prototypes=prototypes, brain_start=brain_start, brain_key=key,
+        brain_step=step, brain_proto=brain_proto, brain_serial=serial, neuron=neuron, pid=pid,
+        fparams=fparams, iparams=iparams, row_ptr=row_ptr, row_syn=row_syn, row_delay=row_delay,
+        row_chan=proj_chan[row_proj_i].astype(np.int32) if row_proj_i.size else np.zeros(0, np.int32),
+        row_proj=row_proj_i, synapse=synapse, proj_chan=proj_chan,
+        gap_a=cat(gap_a, np.int32), gap_b=cat(gap_b, np.int32), gap_g=cat(gap_g, np.float32), ring=ring,
+        sensor_values=np.zeros(osz[0], np.float32), act_counts=np.zeros(osz[1], np.int32),
+        act_out=np.zeros(osz[2], np.float32), sensor_groups=sg, actuator_groups=ag, act_slot=act_slot,
+        lod_every=lod, sleeping=sleeping, dopamine=dop, dopamine_sum=dsum, learn=learn,
+    )
+    for i, (_, blk) in enumerate(order):
+        if blk is not None:
+            _write_organs(L, i, blk)
+    return L
+
+
+def _organ_rows(L: Layout, i: int) -> tuple[list[tuple[str, slice]], list[tuple[str, slice, slice]]]:
+    p = int(L.brain_proto[i])
+    sens = [(g.name, slice(g.offset + (i - g.brain0) * g.channels, g.offset + (i - g.brain0 + 1) * g.channels))
+            for g in L.sensor_groups if g.proto == p]
+    acts = [(g.name, slice(g.offset + (i - g.brain0) * g.channels, g.offset + (i - g.brain0 + 1) * g.channels),
+             slice(g.out_offset + (i - g.brain0) * g.width, g.out_offset + (i - g.brain0 + 1) * g.width))
+            for g in L.actuator_groups if g.proto == p]
+    return sens, acts
+
+
+def _write_organs(L: Layout, i: int, blk: BrainBlock | None) -> None:
+    sens, acts = _organ_rows(L, i)
+    for name, sl in sens:
+        L.sensor_values[sl] = blk.sensors[name] if blk is not None and name in blk.sensors else 0.0
+    for name, cl, ol in acts:
+        L.act_counts[cl] = blk.act_counts[name] if blk is not None and name in blk.act_counts else 0
+        L.act_out[ol] = blk.act_out[name] if blk is not None and name in blk.act_out else 0.0
+
+
+def slot_ranges(L: Layout, i: int) -> tuple[int, int, int, int, int, int]:
+    """(neuron start, end, row start, end, synapse start, end) of slot ``i``."""
+    s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
+    r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
+    return s, e, r0, r1, int(L.row_syn[r0]), int(L.row_syn[r1])
+
+
+def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int) -> None:
+    """Write brain ``blk`` into free slot ``i`` of ``L`` in place (every array's slot range).
+
+    The block must fit the slot (see :class:`SlotShape`) and have no electrical synapses.
+    """
+    s, e, r0, r1, y0, y1 = slot_ranges(L, i)
+    n = e - s
+    if blk.n != n or blk.gap_a.size:
+        raise ValueError("write_slot: block does not match the slot (size or electrical synapses)")
+    shape = SlotShape(r1 - r0, y1 - y0)
+    rp, rs, rd, rj, _ = _slot_rows(blk, n, shape, pad_proj)
+    if rs[-2] > shape.synapses or int(block_rows(blk)[2].size) + 1 > shape.rows:
+        raise ValueError("write_slot: block does not fit the slot shape")
+    L.row_ptr[s:e] = rp[:n] + r0  # row_ptr[e] is the next slot's first row: unchanged
+    L.row_syn[r0:r1] = rs[:-1] + y0
+    L.row_delay[r0:r1] = rd
+    L.row_proj[r0:r1] = rj
+    L.row_chan[r0:r1] = L.proj_chan[rj]
+    for k, arr in _slot_synapses(blk, y1 - y0, {k: a.dtype for k, a in L.synapse.items()}).items():
+        L.synapse[k][y0:y1] = arr
+    L.synapse["post"][y0:y1] += s
+    for k, a in L.neuron.items():
+        a[s:e] = blk.neuron[k] if k in blk.neuron else 0
+    L.ring[:, :, s:e] = 0
+    kd = min(L.depth, blk.pending.shape[0])
+    if kd:
+        L.ring[(blk.step + np.arange(kd)) % L.depth, :, s:e] = blk.pending[:kd]
+    L.brain_key[i], L.brain_step[i], L.brain_serial[i] = blk.key, blk.step, blk.serial
+    L.lod_every[i], L.sleeping[i] = blk.lod_every, blk.sleeping
+    L.dopamine[i], L.dopamine_sum[i], L.learn[i] = blk.dopamine, blk.dopamine_sum, blk.learn
+    _write_organs(L, i, blk)
+
+
+def free_slot(L: Layout, i: int) -> None:
+    """Mark slot ``i`` free: never stepped again; its organ rows read 0 until reused."""
+    L.brain_serial[i] = -1
+    L.sleeping[i] = True
+    L.learn[i] = 0
+    L.dopamine[i] = L.dopamine_sum[i] = 0.0
+    _write_organs(L, i, None)
+
+
+def live_slots(L: Layout) -> I64:
+    """Indices of the slots that hold a brain."""
+    return np.flatnonzero(L.brain_serial >= 0).astype(np.int64)
+
+
+def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], world_seed: int, depth: int
+                     ) -> list[BrainBlock]:
+    """Draw brains ``serials`` of ``proto`` (each a function of its own seed and serial)."""
+    return [instantiate(proto, s, k, world_seed, depth) for s, k in zip(serials, keys, strict=True)]
