@@ -50,8 +50,8 @@ def main(argv: list[str]) -> int:
     group = world.group(circuit)
     eyes, legs = group.sensor("eyes"), group.actuator("legs")  # held across all the churn
     rng = np.random.default_rng(args.seed)
-    warm = int(round(args.warmup * args.fps))
-    frames = int(round(args.seconds * args.fps))
+    warm = round(args.warmup * args.fps)
+    frames = round(args.seconds * args.fps)
     per_frame = args.rate / args.fps
     owed = 0.0
     frame_ms: list[float] = []

@@ -52,7 +52,8 @@ class Shard:
         os.environ["SPIKEFORGE_THREADS"] = str(int(threads))
         self.index = index
         self.backend_request = backend
-        self.world = World(dt=dt, backend=backend, seed=seed, max_substeps=max_substeps)
+        # compact: the coordinator mirrors the shard's layout row for row (no free slots)
+        self.world = World(dt=dt, backend=backend, seed=seed, max_substeps=max_substeps, compact=True)
         self.started = time.time()
 
     # ------------------------------------------------------------------ identity
@@ -209,6 +210,7 @@ class Shard:
             p = Path(d) / "shard.snapshot"
             p.write_bytes(data)
             world = World.load(p, backend=self.backend_request)
+        world.compact = True  # a shard's snapshot has no free slots (see __init__)
         self.world.backend.close()
         self.world = world
         self.world.step_count = int(step_count)

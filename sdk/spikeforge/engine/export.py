@@ -130,9 +130,10 @@ def export_layout(layout: Layout, path: str | os.PathLike[str], world_step: int 
 
 
 def export_world(world: World, path: str | os.PathLike[str]) -> Path:
-    """Write ``world``'s current state (all brains) as a brain file for the C API."""
+    """Write ``world``'s current state (all live brains; free slots left out, since the C
+    API steps every brain) as a brain file for the C API."""
     world.backend.pull_state()
-    return export_layout(world.layout, path, world.step_count)
+    return export_layout(world.live_layout(), path, world.step_count)
 
 
 def main(argv: list[str]) -> int:

@@ -89,7 +89,7 @@ def strip_pad(block: BrainBlock, pad_proj: int) -> BrainBlock:
 
 
 def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int
-               ) -> tuple[I64, I64, I64, I64, I64]:
+               ) -> tuple[I64, I64, I64, I64, int]:
     """Padded local (row_ptr (n+1), row_syn (R+1), row_delay (R), row_proj (R), syn_count)."""
     R, S = shape.rows, shape.synapses
     row_ptr = np.zeros(n + 1, np.int64)
@@ -108,7 +108,7 @@ def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int
     row_syn[real_rows:R] = real_syn  # empty pad rows ...
     row_syn[R - 1] = real_syn        # ... the last one holds every pad synapse
     row_syn[R] = S
-    return row_ptr, row_syn, row_delay, row_proj, np.int64(real_syn)
+    return row_ptr, row_syn, row_delay, row_proj, real_syn
 
 
 def _slot_synapses(block: BrainBlock | None, S: int, keys: dict[str, np.dtype[np.generic]]
@@ -122,7 +122,8 @@ def _slot_synapses(block: BrainBlock | None, S: int, keys: dict[str, np.dtype[np
     return out
 
 
-def synapse_keys(layout_synapse: dict[str, np.ndarray] | None, blocks: list[BrainBlock]) -> dict[str, np.dtype[np.generic]]:
+def synapse_keys(layout_synapse: dict[str, np.ndarray] | None, blocks: list[BrainBlock]
+                 ) -> dict[str, np.dtype[np.generic]]:
     keys: dict[str, np.dtype[np.generic]] = {k: np.dtype(dt) for k, dt in SYNAPSE_STATE.items()}
     if layout_synapse is not None:
         for k, a in layout_synapse.items():

@@ -311,7 +311,8 @@ class ServerCore:
 
     def _index(self) -> dict[int, int]:
         if self._serial_gen != self.generation:
-            self._serial_index = {int(x): i for i, x in enumerate(self.world.layout.brain_serial)}
+            self._serial_index = {int(x): i for i, x in enumerate(self.world.layout.brain_serial)
+                                  if x >= 0}  # -1: a free slot (engine/slots.py)
             self._serial_gen = self.generation
         return self._serial_index
 
@@ -736,7 +737,7 @@ class ServerCore:
         for p in world.prototypes:
             self.genomes[p.circuit.name] = genome_to_circuit(p.genome)
         self._relaid()
-        s.owned = {int(x) for x in world.layout.brain_serial}
+        s.owned = {int(x) for x in world.layout.brain_serial if x >= 0}
         s.clock = FixedClock(world.dt, world.clock.max_substeps, accumulator=world.clock.accumulator)
         s.changed()
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))

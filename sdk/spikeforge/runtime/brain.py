@@ -11,6 +11,7 @@ on its next use (see ``docs/semantics.md``, "Handles across spawn and despawn").
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -366,6 +367,15 @@ class Brain:
     def weights(self, projection: str) -> SynapseView:
         """The synapses of one projection of this brain (see :class:`SynapseView`)."""
         return SynapseView(self, projection)
+
+    def save(self, path: str | Path, state: bool = True) -> Path:
+        """Write this brain as a brain asset: circuit, wiring, weights, learned thresholds and
+        (``state=True``) all dynamic state incl. its RNG stream position; versioned and
+        checksummed (see :mod:`spikeforge.runtime.brain_asset`). Spawn it with
+        ``world.spawn_from(path)`` in any world of the same ``dt``."""
+        from spikeforge.runtime.brain_asset import save_brain
+
+        return save_brain(self, path, state)
 
     @property
     def steps(self) -> int:

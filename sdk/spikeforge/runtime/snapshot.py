@@ -49,9 +49,10 @@ def layout_arrays(layout: Layout) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_world(world: World, path: Path) -> None:
-    L = world.layout
-    arrays = layout_arrays(L)
+def write_archive(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``manifest`` (+ an ``arrays`` table of dtype, shape and SHA-256 per array) and
+    one ``.npy`` per array as a zip, atomically (temp file, fsync, rename, fsync of the
+    folder). Shared by world snapshots and brain assets (``runtime/brain_asset.py``)."""
     entries: dict[str, dict[str, Any]] = {}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -64,20 +65,7 @@ def save_world(world: World, path: Path) -> None:
                     entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
                                      "sha256": hashlib.sha256(data).hexdigest()}
                     zf.writestr(f"arrays/{name}.npy", data)
-                manifest = {
-                    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
-                    "world": {"dt": world.dt, "seed": world.seed, "max_substeps": world.clock.max_substeps},
-                    "clock": {"accumulator": world.clock.accumulator, "frames": world.clock.frames,
-                              "dropped_steps": world.clock.dropped_steps},
-                    "step_count": world.step_count, "frame_count": world.frame_count,
-                    "total_spikes": world.total_spikes, "next_serial": world._next_serial,
-                    "depth": L.depth,
-                    "learning": bool(L.learning),
-                    "prototypes": [p.genome for p in L.prototypes],
-                    "extra_state": getattr(world, "extra_manifest", lambda: {})(),
-                    "arrays": entries,
-                }
-                zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+                zf.writestr("manifest.json", json.dumps({**manifest, "arrays": entries}, indent=1))
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
@@ -91,34 +79,60 @@ def save_world(world: World, path: Path) -> None:
             tmp.unlink()
 
 
-def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and verify a snapshot file: (manifest, arrays). Raises SnapshotError."""
+def save_world(world: World, path: Path) -> None:
+    L = world.layout
+    manifest = {
+        "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
+        "world": {"dt": world.dt, "seed": world.seed, "max_substeps": world.clock.max_substeps},
+        "clock": {"accumulator": world.clock.accumulator, "frames": world.clock.frames,
+                  "dropped_steps": world.clock.dropped_steps},
+        "step_count": world.step_count, "frame_count": world.frame_count,
+        "total_spikes": world.total_spikes, "next_serial": world._next_serial,
+        "depth": L.depth,
+        "learning": bool(L.learning),
+        "prototypes": [p.genome for p in L.prototypes],
+        "extra_state": getattr(world, "extra_manifest", lambda: {})(),
+    }
+    write_archive(path, manifest, layout_arrays(L))
+
+
+def read_archive(path: Path, fmt: str, version: int, error: type[ValueError] = ValueError,
+                 what: str = "snapshot") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify an archive written by :func:`write_archive`: (manifest, arrays).
+
+    Checks the format name, the version, every array's SHA-256, dtype and shape; raises
+    ``error`` saying why (unreadable, truncated, corrupt, wrong format or version)."""
     try:
         with zipfile.ZipFile(path, "r") as zf:
             try:
                 manifest = json.loads(zf.read("manifest.json"))
             except KeyError:
-                raise SnapshotError(f"{path}: no manifest.json (not a spikeforge snapshot)") from None
-            if not isinstance(manifest, dict) or manifest.get("format") != SNAPSHOT_FORMAT:
-                raise SnapshotError(f"{path}: format is not {SNAPSHOT_FORMAT!r}")
-            if isinstance(manifest.get("version"), bool) or manifest.get("version") != SNAPSHOT_VERSION:
-                raise SnapshotError(f"{path}: unsupported snapshot version {manifest.get('version')!r}; "
-                                    f"this reader supports {SNAPSHOT_VERSION}")
+                raise error(f"{path}: no manifest.json (not a spikeforge {what})") from None
+            if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+                raise error(f"{path}: format is not {fmt!r}")
+            if isinstance(manifest.get("version"), bool) or manifest.get("version") != version:
+                raise error(f"{path}: unsupported {what} version {manifest.get('version')!r}; "
+                            f"this reader supports {version}")
             arrays: dict[str, np.ndarray] = {}
             for name, meta in manifest["arrays"].items():
                 data = zf.read(f"arrays/{name}.npy")
                 if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                    raise SnapshotError(f"{path}: array {name!r} is corrupt (SHA-256 mismatch)")
+                    raise error(f"{path}: array {name!r} is corrupt (SHA-256 mismatch)")
                 arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
                 if arr.dtype.str != meta["dtype"] or list(arr.shape) != meta["shape"]:
-                    raise SnapshotError(f"{path}: array {name!r} has dtype/shape {arr.dtype.str}{arr.shape}, "
-                                        f"manifest says {meta['dtype']}{meta['shape']}")
+                    raise error(f"{path}: array {name!r} has dtype/shape {arr.dtype.str}{arr.shape}, "
+                                f"manifest says {meta['dtype']}{meta['shape']}")
                 arrays[name] = arr
-    except SnapshotError:
+    except error:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, ValueError, TypeError) as exc:
-        raise SnapshotError(f"{path}: unreadable snapshot ({type(exc).__name__}: {exc})") from None
+        raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
     return manifest, arrays
+
+
+def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a snapshot file: (manifest, arrays). Raises SnapshotError."""
+    return read_archive(path, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SnapshotError, "snapshot")
 
 
 def load_world(path: Path, backend: str) -> World:

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, resolve_backend
 from spikeforge.engine.compiler import compile_prototype, max_delay, proj_channels
 from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo
+from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import (
     SlotShape,
     block_rows,
@@ -41,7 +42,6 @@ from spikeforge.engine.slots import (
     synapse_keys,
     write_slot,
 )
-from spikeforge.engine.rng import brain_key
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.genome import genome_to_circuit
 from spikeforge.runtime.brain import Brain, PrototypeGroup
@@ -85,9 +85,14 @@ class World:
         Most steps one ``advance`` runs (the rest of a long frame is dropped, counted in
         ``stats()["dropped_steps"]`` and warned about once per burst of dropping frames);
         settable later as :attr:`max_substeps`.
+    compact : bool
+        Keep no free slots: every spawn and despawn rebuilds the layout so that layout row
+        ``i`` is the ``i``-th live brain (the layout before slots existed; slow churn). For
+        code that mirrors a layout row for row (e.g. cluster shards).
     """
 
-    def __init__(self, dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64) -> None:
+    def __init__(self, dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64,
+                 compact: bool = False) -> None:
         self.clock = FixedClock(dt, max_substeps)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
@@ -114,6 +119,7 @@ class World:
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
         self._shapes: dict[int, SlotShape] = {}
         self._pad = 0
+        self.compact = bool(compact)
         self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
@@ -227,6 +233,21 @@ class World:
             per.setdefault(int(L.brain_proto[i]), []).append(blk)
         return per
 
+    def live_layout(self) -> Layout:
+        """The current layout, or (when it has free slots) a copy without them: the live
+        brains only, same state bit for bit (for consumers that step every brain)."""
+        L = self.layout
+        if bool(np.all(L.brain_serial >= 0)):
+            return L
+        per: dict[int, list[BrainBlock | None]] = {
+            p: [b for b in lst if b is not None] for p, lst in self._slots().items()}
+        shapes = dict(self._shapes)
+        keys = synapse_keys(L.synapse, [])
+        chans = L.proj_chan
+        out = build_layout(L.dt_ms, L.depth, list(self._prototypes), shapes, per, self._pad, chans, keys)
+        out.learning = L.learning
+        return out
+
     def _rebuild(self, per: dict[int, list[BrainBlock | None]]) -> None:
         """Replace the layout (growth, a new prototype, electrical synapses): every brain keeps
         its slot and its state bit for bit; a new backend is made for the new arrays."""
@@ -305,9 +326,16 @@ class World:
             self._brains[h.id] = h
         return handles
 
-    def spawn_blocks(self, proto: PrototypeInfo, blocks: list[BrainBlock]) -> None:
-        """Place ready brain blocks of ``proto`` (used by :meth:`spawn` and brain assets)."""
-        self._place(proto, blocks, None)
+    def spawn_from(self, path: str | Path, state: bool = True) -> Brain:
+        """Spawn the brain asset at ``path`` (written by :meth:`Brain.save`) as a new brain.
+
+        With ``state`` (and a file holding state) it continues bit for bit where the saved
+        brain was; otherwise it starts fresh with the saved wiring, weights and thresholds.
+        A truncated, corrupt, wrong-version or mismatched file raises
+        :class:`~spikeforge.runtime.brain_asset.BrainAssetError` and spawns nothing."""
+        from spikeforge.runtime.brain_asset import spawn_from
+
+        return spawn_from(self, path, state)
 
     def _place(self, proto: PrototypeInfo, blocks: list[BrainBlock], old: dict[int, list[BrainBlock | None]] | None
                ) -> None:
@@ -317,8 +345,9 @@ class World:
             return
         L = self.layout
         shape = self._shapes.get(proto.index)
-        free = np.flatnonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)) if old is None else []
-        fast = (old is None and shape is not None and proto.index not in self._gap_protos()
+        free: npt.NDArray[np.intp] | list[int] = (
+            np.flatnonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)) if old is None else [])
+        fast = (old is None and shape is not None and not self.compact and proto.index not in self._gap_protos()
                 and len(free) >= len(blocks)
                 and all(shape.fits(int(block_rows(b)[2].size), int(b.syn_pre.size)) for b in blocks))
         if fast:
@@ -337,7 +366,7 @@ class World:
                 lst[j] = pending.pop(0)
         if pending:
             grow = len(lst) + len(pending)
-            cap = grow if not lst else max(grow, 2 * len(lst))
+            cap = grow if not lst or self.compact else max(grow, 2 * len(lst))
             lst.extend(pending)
             lst.extend([None] * (cap - len(lst)))
         self._rebuild(per)
@@ -357,12 +386,14 @@ class World:
         L = self.layout
         slots = sorted(self._index[i] for i in ids)
         gaps = self._gap_protos()
-        if any(int(L.brain_proto[i]) in gaps for i in slots):  # electrical synapses: rebuild
+        if self.compact or any(int(L.brain_proto[i]) in gaps for i in slots):  # rebuild
             per = self._slots()
             for i in slots:
                 p = int(L.brain_proto[i])
                 first = int(np.searchsorted(L.brain_proto, p, side="left"))
                 per[p][i - first] = None
+            if self.compact:
+                per = {p: [b for b in lst if b is not None] for p, lst in per.items()}
             for i in ids:
                 self._index.pop(i)
             self._rebuild(per)
