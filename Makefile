@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
-APT_PACKAGES := mono-devel godot3-server mesa-vulkan-drivers libvulkan1
+APT_PACKAGES := mono-devel nunit-console godot3-server mesa-vulkan-drivers libvulkan1
 export XDG_RUNTIME_DIR ?= $(CURDIR)/.venv/xdg-runtime
 
 .PHONY: demo test docs venv apt godot4 lint typecheck native clean bench

@@ -18,8 +18,11 @@ namespace Spikeforge
         [SerializeField] SpikeforgeWorld world;
 
         string genomeOverride;
-        readonly List<SensorComponentBase> sensors = new List<SensorComponentBase>();
-        readonly List<ActuatorComponentBase> actuators = new List<ActuatorComponentBase>();
+        readonly List<SensorComponent> sensorComponents = new List<SensorComponent>();
+        readonly List<ActuatorComponent> actuatorComponents = new List<ActuatorComponent>();
+        // the created sensors/actuators, in organ-name order, each with its component
+        readonly List<KeyValuePair<SensorComponent, ISensor>> sensors = new List<KeyValuePair<SensorComponent, ISensor>>();
+        readonly List<KeyValuePair<ActuatorComponent, IActuator>> actuators = new List<KeyValuePair<ActuatorComponent, IActuator>>();
         readonly List<SpikeEventActuator> spikeListeners = new List<SpikeEventActuator>();
 
         /// <summary>The brain's id, or -1 before it is spawned (the first step after OnEnable).</summary>
@@ -28,8 +31,10 @@ namespace Spikeforge
         public bool HasBrain { get { return BrainId >= 0; } }
         /// <summary>The circuit of the brain (organs, populations), once spawned.</summary>
         public CircuitInfo Circuit { get; private set; }
-        public IList<SensorComponentBase> Sensors { get { return sensors.AsReadOnly(); } }
-        public IList<ActuatorComponentBase> Actuators { get { return actuators.AsReadOnly(); } }
+        /// <summary>The sensors created by this GameObject's sensor components, in organ-name order.</summary>
+        public IList<ISensor> Sensors { get { return sensors.ConvertAll(p => p.Value).AsReadOnly(); } }
+        /// <summary>The actuators created by this GameObject's actuator components, in name order.</summary>
+        public IList<IActuator> Actuators { get { return actuators.ConvertAll(p => p.Value).AsReadOnly(); } }
 
         /// <summary>Use genome text instead of the asset (set before enabling).</summary>
         public void SetGenome(string genomeJson) { genomeOverride = genomeJson; }
@@ -60,16 +65,30 @@ namespace Spikeforge
         /// <summary>Finds the organ components on this GameObject and orders them by organ name.</summary>
         public void CollectOrgans()
         {
-            GetComponents(sensors);
-            GetComponents(actuators);
-            sensors.Sort((a, b) => string.CompareOrdinal(a.OrganName, b.OrganName));
-            actuators.Sort((a, b) => string.CompareOrdinal(a.SortKey, b.SortKey));
+            GetComponents(sensorComponents);
+            GetComponents(actuatorComponents);
+            sensors.Clear();
+            actuators.Clear();
+            foreach (var c in sensorComponents)
+            {
+                var s = c.CreateSensor();
+                if (s == null) throw new SpikeforgeException("organ", "BrainAgent '" + name + "': " + c.GetType().Name + ".CreateSensor() returned null");
+                sensors.Add(new KeyValuePair<SensorComponent, ISensor>(c, s));
+            }
+            foreach (var c in actuatorComponents)
+            {
+                var a = c.CreateActuator();
+                if (a == null) throw new SpikeforgeException("organ", "BrainAgent '" + name + "': " + c.GetType().Name + ".CreateActuator() returned null");
+                actuators.Add(new KeyValuePair<ActuatorComponent, IActuator>(c, a));
+            }
+            sensors.Sort((a, b) => string.CompareOrdinal(a.Value.Name, b.Value.Name));
+            actuators.Sort((a, b) => string.CompareOrdinal(a.Value.Name, b.Value.Name));
             spikeListeners.Clear();
-            foreach (var a in actuators) { var s = a as SpikeEventActuator; if (s != null) spikeListeners.Add(s); }
+            foreach (var a in actuators) { var s = a.Value as SpikeEventActuator; if (s != null) spikeListeners.Add(s); }
             var seen = new HashSet<string>();
             foreach (var s in sensors)
-                if (!seen.Add(s.OrganName))
-                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': two sensor components write organ '" + s.OrganName + "'");
+                if (!seen.Add(s.Value.Name))
+                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': two sensor components write organ '" + s.Value.Name + "'");
         }
 
         internal IEnumerable<string> SpikePopulations()
@@ -80,16 +99,17 @@ namespace Spikeforge
         /// <summary>Checks every component's declared spec against the circuit; names the organ on mismatch.</summary>
         internal void Validate(CircuitInfo circuit)
         {
-            foreach (var s in sensors)
+            foreach (var pair in sensors)
             {
-                var spec = circuit.Sensor(s.OrganName);
+                var s = pair.Value;
+                var spec = circuit.Sensor(s.Name);
                 if (spec == null)
-                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': circuit '" + circuit.Name + "' has no sensor '" + s.OrganName + "'");
+                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': circuit '" + circuit.Name + "' has no sensor '" + s.Name + "'");
                 if (spec.Size != s.Size)
-                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': sensor '" + s.OrganName + "' declares " + s.Size +
+                    throw new SpikeforgeException("organ", "BrainAgent '" + name + "': sensor '" + s.Name + "' declares " + s.Size +
                                                   " channels, the circuit has " + spec.Size);
             }
-            foreach (var a in actuators) a.Validate(circuit, name);
+            foreach (var a in actuators) a.Value.Validate(circuit, name);
         }
 
         internal void Bind(long brainId, CircuitInfo circuit)
@@ -115,10 +135,10 @@ namespace Spikeforge
         {
             for (int i = 0; i < sensors.Count; i++)
             {
-                var c = sensors[i];
-                if (!c.isActiveAndEnabled) continue;
+                if (!sensors[i].Key.isActiveAndEnabled) continue;
+                var c = sensors[i].Value;
                 int off, cnt;
-                if (s.Layout.TryGetSensor(BrainId, c.OrganName, out off, out cnt)) c.Write(s.Sensors, off, cnt);
+                if (s.Layout.TryGetSensor(BrainId, c.Name, out off, out cnt)) c.Write(s.Sensors, off, cnt);
             }
         }
 
@@ -132,7 +152,7 @@ namespace Spikeforge
         {
             var view = new ActuatorView(s, BrainId, Circuit);
             for (int i = 0; i < actuators.Count; i++)
-                if (actuators[i].isActiveAndEnabled) actuators[i].Apply(view, frameDt);
+                if (actuators[i].Key.isActiveAndEnabled) actuators[i].Value.Apply(view, frameDt);
         }
     }
 }

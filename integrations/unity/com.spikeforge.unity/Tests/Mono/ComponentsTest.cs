@@ -75,7 +75,7 @@ namespace Spikeforge.Tests
                 agents.Add(agent);
             }
             Check.Equal(-1, agents[0].BrainId, "brain is spawned at the next step, not before");
-            Check.Equal("bearing", agents[0].Sensors[0].OrganName, "sensors ordered by organ name");
+            Check.Equal("bearing", agents[0].Sensors[0].Name, "sensors ordered by organ name");
 
             var starts = new List<Vector3>();
             foreach (var a in agents) starts.Add(a.transform.position);
