@@ -56,6 +56,7 @@ def test_sdist_builds_a_wheel_that_installs_and_runs_the_quickstart(tmp_path: Pa
     assert "spikeforge/py.typed" in wnames
     assert any(n.startswith("spikeforge/engine/_native_ext") for n in wnames), "the wheel has no native extension"
     assert "spikeforge/shaders/common.wgsl" in wnames
+    assert any(n.startswith("spikeforge/shaders/models/") for n in wnames), "per-model shaders missing"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wnames)
     for field in ("Version: " + __version__, "License-Expression: MIT", "Project-URL: Source", "Author: ",
                   "Requires-Python: >=3.11"):
