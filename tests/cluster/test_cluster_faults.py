@@ -61,7 +61,7 @@ def assert_rows_equal(a: Any, b: Any, ids: np.ndarray) -> None:
 
 
 def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path) -> None:
-    ref = World(dt=0.001, backend="native", seed=11)
+    ref = World(dt=0.001, backend="native", seed=11, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=3, seed=11, checkpoint_every=40, max_restarts=3, restart_timeout=60.0)
     try:
         spawn_all(ref)
@@ -129,7 +129,7 @@ def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path)
 
 
 def test_hung_shard_times_out_and_is_replaced(ray_cluster: Any) -> None:
-    ref = World(dt=0.001, backend="native", seed=3)
+    ref = World(dt=0.001, backend="native", seed=3, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=2, seed=3, checkpoint_every=20, frame_timeout=3.0, restart_timeout=60.0)
     try:
         spawn_all(ref)
@@ -158,7 +158,7 @@ def test_hung_shard_times_out_and_is_replaced(ray_cluster: Any) -> None:
 
 
 def test_lost_shard_leaves_the_others_running(ray_cluster: Any) -> None:
-    ref = World(dt=0.001, backend="native", seed=5)
+    ref = World(dt=0.001, backend="native", seed=5, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=3, seed=5, checkpoint_every=0, max_restarts=0, restart_timeout=2.0)
     try:
         spawn_all(ref)

@@ -417,7 +417,7 @@ class World:
         L = self.layout
         if L.n_brains == 0:
             return None
-        awake = ~L.sleeping
+        awake = ~L.sleeping & (L.brain_serial >= 0)  # free slots never run, even if woken by hand
         if use_lod:
             awake &= ((self.clock.frames + L.brain_serial) % L.lod_every) == 0
         return None if bool(awake.all()) else awake
@@ -494,12 +494,16 @@ class World:
 
     def reward(self, values: npt.ArrayLike) -> None:
         """Add ``values`` (one per brain, in ``world.brains`` order, or one scalar for all) to
-        each brain's dopamine level (reward-modulated STDP; see ``docs/semantics.md``)."""
+        each brain's dopamine level (reward-modulated STDP; see ``docs/semantics.md``).
+        One value per layout slot (``layout.n_brains``, layout order) is accepted too; values
+        of free slots are ignored."""
         L = self.layout
         live = live_slots(L)
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 0:
             arr = np.full(live.size, float(arr))
+        if arr.shape == (L.n_brains,) and L.n_brains != live.size:
+            arr = arr[live]
         if arr.shape != (live.size,):
             raise ValueError(f"reward: expected {live.size} values (one per brain), got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
