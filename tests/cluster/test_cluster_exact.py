@@ -53,8 +53,16 @@ def test_sharded_equals_single_process(ray_cluster: Any, tmp_path: Path) -> None
             w.spawn(npc_circuit(), 7)
             w.spawn(learner_circuit(), 5)
         assert sorted(cw.stats()["shards"][k]["brains"] for k in range(3))[0] >= 3  # balanced
+        events: list[list[Any]] = [[], []]
+        for w, ev in zip((ref, cw), events, strict=True):  # SpikeBus: same batched events
+            w.bus.subscribe(lambda e, ev=ev: ev.append((e.steps.copy(), e.brains.copy(), e.neurons.copy())),
+                            brains=[2, 8, 9], population="motor")
         rng = np.random.default_rng(3)
         drive([ref, cw], 12, rng, lambda r: assert_same(ref, cw, r))
+        assert len(events[0]) == len(events[1]) > 0
+        for a, b in zip(*events, strict=True):
+            for x, y in zip(a, b, strict=True):
+                np.testing.assert_array_equal(x, y)
         # churn: despawn across shards, spawn more, sleep / LOD / freeze flags
         held = cw.group("npc").actuator("legs")  # a handle held across spawn/despawn follows them
         gone = cw.brain(1).sensor("eyes")

@@ -130,9 +130,9 @@ class Shard:
         Returns
         -------
         dict
-            ``steps``, ``act_out`` (float32), ``brain_step`` (int64), ``spike_steps`` (int64),
-            ``spike_neurons`` (int32, shard-local global indices), ``checkpoint`` (bytes or None),
-            ``sim_s`` (seconds spent in the World).
+            ``steps``, ``act_out`` (float32), ``brain_step`` (int64), ``spike_counts`` (int32, spikes
+            per step of the frame), ``spike_neurons`` (int32, shard layout indices, by step then
+            neuron), ``checkpoint`` (bytes or None), ``sim_s`` (seconds spent in the World).
         """
         w = self.world
         L = w.layout
@@ -159,9 +159,13 @@ class Shard:
         else:
             raise ValueError(f"mode: must be 'advance' or 'step', got {mode!r}")
         sim = time.perf_counter() - t0
-        L = w.layout  # a GPU->CPU fallback may have replaced nothing here, but re-read anyway
+        L = w.layout
+        # spikes are sorted by step: send a count per step instead of an int64 stamp per spike
+        # (keeps a frame's reply small enough to travel inline, not through the object store)
+        first = w.step_count - steps
+        counts = np.bincount((record.steps - first).astype(np.int64), minlength=steps).astype(np.int32)
         return {"steps": steps, "act_out": L.act_out, "brain_step": L.brain_step,
-                "spike_steps": record.steps, "spike_neurons": record.neurons,
+                "spike_counts": counts, "spike_neurons": record.neurons,
                 "checkpoint": self.checkpoint() if checkpoint else None, "sim_s": sim}
 
     def reward(self, values: npt.NDArray[np.float64]) -> None:

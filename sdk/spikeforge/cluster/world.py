@@ -133,6 +133,55 @@ class ClusterLayout:
         return int(self.brain_start[-1]) if self.brain_start.size else 0
 
 
+class MergedSpikes(SpikeRecord):
+    """A frame's spikes from all shards: a :class:`SpikeRecord` whose merge into the
+    single-process order runs on first use of :attr:`steps` or :attr:`neurons` (a frame loop
+    that never looks at the spikes never pays for it). ``len()`` is free."""
+
+    _parts: list[tuple[Any, ...]]
+    _n: int
+    _n_total: int
+    _first: int
+    _count: int
+    _merged: tuple[I64, npt.NDArray[np.int32]] | None
+
+    def __init__(self, parts: list[tuple[Any, ...]], n: int, n_total: int, first_step: int, count: int) -> None:
+        object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_n", n)
+        object.__setattr__(self, "_n_total", n_total)
+        object.__setattr__(self, "_first", first_step)
+        object.__setattr__(self, "_count", count)
+        object.__setattr__(self, "_merged", None)
+
+    def __len__(self) -> int:
+        return int(self._count)
+
+    def _merge(self) -> tuple[I64, npt.NDArray[np.int32]]:
+        got: tuple[I64, npt.NDArray[np.int32]] | None = self._merged
+        if got is None:
+            keys = []
+            for neurons, counts, local_start, global_start in self._parts:
+                nr = np.asarray(neurons, dtype=np.int64)
+                b = np.searchsorted(local_start, nr, side="right") - 1
+                g = global_start[b] + (nr - local_start[b])
+                st = np.repeat(np.arange(self._n, dtype=np.int64), np.asarray(counts, dtype=np.int64))
+                keys.append(st * self._n_total + g)
+            # each shard's keys are one or a few sorted runs: a stable sort merges them
+            key = np.sort(np.concatenate(keys), kind="stable")
+            got = (self._first + key // self._n_total, (key % self._n_total).astype(np.int32))
+            object.__setattr__(self, "_merged", got)
+            object.__setattr__(self, "_parts", [])
+        return got
+
+    @property
+    def steps(self) -> I64:
+        return self._merge()[0]
+
+    @property
+    def neurons(self) -> npt.NDArray[np.int32]:
+        return self._merge()[1]
+
+
 @dataclass
 class _ShardMap:
     """How one shard's arrays map into the mirror (rebuilt after each relayout)."""
@@ -567,6 +616,11 @@ class ClusterWorld:
         failed: dict[int, str] = {}
         deadline = time.monotonic() + self.frame_timeout
         pending = dict(refs)
+        try:  # the common case: every shard answers in time (one ray.get for all)
+            results = dict(zip(refs, ray.get(list(refs.values()), timeout=self.frame_timeout), strict=True))
+            pending = {}
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError, ray.exceptions.GetTimeoutError):
+            pass  # find out which shards failed, below
         while pending:
             ready, _ = ray.wait(list(pending.values()), num_returns=len(pending),
                                 timeout=max(0.0, deadline - time.monotonic()))
@@ -612,9 +666,10 @@ class ClusterWorld:
             if r["checkpoint"] is not None:
                 self._ckpt[k], self._ckpt_step[k] = r["checkpoint"], self.step_count + n
         self.step_count += n
-        self.total_spikes += int(record.neurons.size)
+        self.total_spikes += len(record) if isinstance(record, MergedSpikes) else int(record.neurons.size)
         self.rollbacks.extend(rolled)
-        self.bus.publish(L, record)  # type: ignore[arg-type]  # the mirror has the fields the bus reads
+        if self.bus.subscriptions:
+            self.bus.publish(L, record)  # type: ignore[arg-type]  # the mirror has the fields the bus reads
         return ClusterFrameResult(n, self.clock.alpha, record, tuple(rolled), tuple(lost))
 
     def _frame_args(self, k: int, mode: str, arg: float, clock: tuple[float, int], ckpt: bool) -> tuple[Any, ...]:
@@ -627,25 +682,23 @@ class ClusterWorld:
         return (mode, arg, clock, L.sensor_values[m.sens_idx], flags, ckpt)
 
     def _gather(self, results: dict[int, dict[str, Any]], n: int) -> SpikeRecord:
+        """Scatter actuators and step counters into the mirror; the shards' spikes become one
+        record in the single-process order (by step, then global neuron), merged on first use."""
         L = self.layout
-        steps_parts, neuron_parts = [], []
+        parts = []
+        count = 0
         for k, r in results.items():
             m = self._maps[k]
             if r["steps"] != n:
                 raise ClusterError(f"shard {k} ran {r['steps']} steps, the cluster clock says {n}")
             L.act_out[m.act_idx] = r["act_out"]
             L.brain_step[m.rows] = r["brain_step"]
-            nr = np.asarray(r["spike_neurons"], dtype=np.int64)
-            if nr.size:
-                b = np.searchsorted(m.local_start, nr, side="right") - 1
-                neuron_parts.append(m.global_start[b] + (nr - m.local_start[b]))
-                steps_parts.append(np.asarray(r["spike_steps"], dtype=np.int64))
-        if not neuron_parts:
+            if r["spike_neurons"].size:
+                parts.append((r["spike_neurons"], r["spike_counts"], m.local_start, m.global_start))
+                count += int(r["spike_neurons"].size)
+        if not parts:
             return SpikeRecord.empty()
-        steps = np.concatenate(steps_parts)
-        neurons = np.concatenate(neuron_parts)
-        order = np.lexsort((neurons, steps))
-        return SpikeRecord(steps[order], neurons[order].astype(np.int32))
+        return MergedSpikes(parts, n, max(L.n_neurons, 1), self.step_count, count)
 
     # ------------------------------------------------------------------ faults
     def _recover(self, k: int, reason: str, since: float) -> Rollback | None:
