@@ -38,6 +38,7 @@
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
 #define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
+#define SEG_LEANW 8 /* the model's lean variant applies (theta, mod, burst inert) */
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t mix32(uint32_t x) {
@@ -706,6 +707,83 @@ typedef int64_t (*sf_lean_fn)(float *, float *, float *, const float *, const fl
                            uint32_t, int64_t);
 static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1};
 
+/* The lean variant of every model: populations whose habituation, modulator and burst state
+   is inert (as for the lean LIF variant, checked by seg_leanw) but whose w the model uses
+   (Izhikevich's u, adaptation): theta, mod and burst are neither read nor written. No gap
+   junctions, no modulator channel. */
+#define SF_LEANW(NAME, MODEL, RNG, EV)                                                                         \
+    SF_CLONES static int64_t NAME(                                                                             \
+        float *restrict V, float *restrict IE, float *restrict II, float *restrict W,                          \
+        const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS,  \
+        uint8_t *restrict FO, int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo,    \
+        int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
+        int64_t bs0) {                                                                                         \
+        const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH], wjump = fp[SF_F_WJUMP];                  \
+        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
+        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
+        const int32_t sure = excit >= 1.0f;                                                                    \
+        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO;                                   \
+        for (int64_t i = lo; i < hi; i++) {                                                                    \
+            float xe = (float)r0[i] * FIXED_INV;                                                               \
+            float xi = (float)r1[i] * FIXED_INV;                                                               \
+            r0[i] = 0;                                                                                         \
+            r1[i] = 0;                                                                                         \
+            float ie = IE[i] + xe;                                                                             \
+            float ii = II[i] + xi;                                                                             \
+            float v = V[i], w = W[i];                                                                          \
+            int32_t hold = HOLD[i];                                                                            \
+            int32_t held = hold > 0;                                                                           \
+            float drive = (bias + IEXT[i]) + 0.0f;                                                             \
+            float nv, nw;                                                                                      \
+            sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
+            ie = ie * pee;                                                                                     \
+            ii = ii * pii;                                                                                     \
+            hold = held ? hold - 1 : hold;                                                                     \
+            int32_t above = (held == 0) & (nv >= vth);                                                         \
+            int32_t forced = 0;                                                                                \
+            if (EV) forced = FO[i] != 0;                                                                       \
+            if (RNG) {                                                                                         \
+                uint32_t local = (uint32_t)(i - bs0);                                                          \
+                float ue = uniform01(pre_e, local);                                                            \
+                float uf = uniform01(pre_f, local);                                                            \
+                above = above & (sure | (ue < excit));                                                         \
+                forced = forced | (uf < PF[i]);                                                                \
+            }                                                                                                  \
+            int32_t fire = above | ((held == 0) & forced);                                                     \
+            float nwj = nw + wjump;                                                                            \
+            nv = fire ? vreset : nv;                                                                           \
+            nw = fire ? nwj : nw;                                                                              \
+            int32_t consec = CONS[i];                                                                          \
+            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
+            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
+            int32_t cf = hit ? 0 : c1;                                                                         \
+            int32_t cn = held ? consec : 0;                                                                    \
+            consec = fire ? cf : cn;                                                                           \
+            int32_t hf = hit ? snooze : ref;                                                                   \
+            hold = fire ? hf : hold;                                                                           \
+            V[i] = nv;                                                                                         \
+            W[i] = nw;                                                                                         \
+            IE[i] = ie;                                                                                        \
+            II[i] = ii;                                                                                        \
+            HOLD[i] = hold;                                                                                    \
+            CONS[i] = consec;                                                                                  \
+            if (EV) FO[i] = 0;                                                                                 \
+            FL[i] = fire;                                                                                      \
+        }                                                                                                      \
+        return 1; /* the caller scans FL */                                                                    \
+    }
+typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *, const float *, int32_t *,
+                               int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *,
+                               const int32_t *, uint32_t, uint32_t, int64_t);
+#define SF_LEANW_SET(M)                                                                                        \
+    SF_LEANW(sf_leanw_##M##_00, M, 0, 0) SF_LEANW(sf_leanw_##M##_01, M, 0, 1)                                  \
+    SF_LEANW(sf_leanw_##M##_10, M, 1, 0) SF_LEANW(sf_leanw_##M##_11, M, 1, 1)                                  \
+    static const sf_leanw_fn SF_LEANW_TAB_##M[4] = {sf_leanw_##M##_00, sf_leanw_##M##_01, sf_leanw_##M##_10,   \
+                                                    sf_leanw_##M##_11};
+SF_FOR_EACH_MODEL(SF_LEANW_SET)
+#define SF_LEANW_ROW(M) SF_LEANW_TAB_##M,
+static const sf_leanw_fn *const SF_LEANW_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_LEANW_ROW)};
+
 static int bits_are(const float *restrict x, int64_t lo, int64_t hi, uint32_t bits) {
     int bad = 0;
     for (int64_t i = lo; i < hi; i++) {
@@ -735,6 +813,18 @@ static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg
         return 0;
     return bits_are(net->w, sg->start, sg->end, 0u) && bits_are(net->theta, sg->start, sg->end, 0u) &&
            bits_are(net->mod, sg->start, sg->end, 0u) && all_zero_i32(net->burst, sg->start, sg->end);
+}
+
+/* Is segment sg inert but for w (the model's own lean variant: theta, mod, burst untouched)? */
+static int seg_leanw(const sf_engine *e, const sf_net *net, const sf_segment *sg) {
+    const float *fp = net->fparams + (size_t)sg->pid * SF_NF;
+    uint32_t vth_bits;
+    memcpy(&vth_bits, &fp[SF_F_VTHRESH], 4);
+    if (fp[SF_F_BURST_INV] != 0.0f || fp[SF_F_PTH] != 1.0f || fp[SF_F_THJUMP] != 0.0f || fp[SF_F_PMOD] != 1.0f ||
+        fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 || e->has_mod)
+        return 0;
+    return bits_are(net->theta, sg->start, sg->end, 0u) && bits_are(net->mod, sg->start, sg->end, 0u) &&
+           all_zero_i32(net->burst, sg->start, sg->end);
 }
 
 static int any_nonzero_u8(const uint8_t *restrict x, int64_t lo, int64_t hi) {
@@ -829,6 +919,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         if (segf & SEG_INERT) {
             fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
                                                            hi, fp, ip, pre_e, pre_f, bs0);
+        } else if (segf & SEG_LEANW) {
+            fired = SF_LEANW_TABS[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags,
+                                                                       r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
         } else {
             sf_fast_fn fn = SF_FAST_TABS[model][(binv != 0.0f ? 16 : 0) + (gaps ? 8 : 0) + (e->has_mod ? 4 : 0) +
                                                 (rng ? 2 : 0) + (ev ? 1 : 0)];
@@ -1223,7 +1316,8 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
             e->seg_inert[q] = 0;
             continue;
         }
-        e->seg_inert[q] = (uint8_t)((seg_inert(e, net, sg) ? SEG_INERT : 0) |
+        const int inert = seg_inert(e, net, sg);
+        e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (!inert && seg_leanw(e, net, sg) ? SEG_LEANW : 0) |
                                     (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
                                     (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
     }

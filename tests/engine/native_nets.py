@@ -59,8 +59,35 @@ def feature_net() -> Circuit:
     return c
 
 
+def static_net() -> Circuit:
+    """Every model without gap junctions or a modulator channel: each takes its lean vectorized loop
+    (Izhikevich, adaptive LIF and quadratic IF keep w; plain LIF drops it), with draws and events."""
+    from spikeforge.model.neurons import QuadraticIF
+
+    c = Circuit("static")
+    c.add_population("sense", 12, LIF(bias=0.0, t_ref=1.0))
+    c.add_population("evt", 4, LIF())
+    c.add_population("lif", 16, LIF(bias=16.0, excitability=0.8), v_init=(-65.0, -50.0))
+    c.add_population("adapt", 16, AdaptiveLIF(bias=18.0, b=1.5, tau_w=50.0, consec_limit=2, snooze=3.0),
+                     v_init=(-70.0, -52.0))
+    c.add_population("izh", 16, Izhikevich(bias=8.0), v_init=(-70.0, -60.0))
+    c.add_population("fs", 8, Izhikevich.preset("FS", bias=5.0), v_init=(-70.0, -60.0))
+    c.add_population("qif", 16, QuadraticIF(bias=3.5, excitability=0.7), v_init=(-66.0, -45.0))
+    c.connect("sense", "izh", FixedProbability(0.5), weight=Uniform(2.0, 6.0), delay=(1, 3))
+    c.connect("evt", "qif", FixedProbability(0.7), weight=6.0, delay=1)
+    c.connect("izh", "fs", FixedProbability(0.4), weight=Normal(3.0, 1.0), delay=(1, 3))
+    c.connect("fs", "izh", FixedProbability(0.4), weight=-4.0, delay=1)
+    c.connect("lif", "adapt", FixedProbability(0.3), weight=Uniform(0.5, 2.5), delay=(1, 5))
+    c.connect("adapt", "qif", FixedProbability(0.3), weight=Uniform(0.5, 2.5), delay=(1, 2))
+    c.connect("qif", "lif", FixedProbability(0.3), weight=-2.0, delay=1)
+    c.add_sensor("eyes", "sense", channels=3, kind="poisson", low=0.0, high=1.0, max_rate=300.0)
+    c.add_sensor("bump", "evt", channels=4, kind="event")
+    c.add_actuator("pick", "adapt", channels=4, kind="wta")
+    return c
+
+
 def all_nets() -> list[Circuit]:
-    return [lif_net(), feature_net(), learning_net()]
+    return [lif_net(), feature_net(), learning_net(), static_net()]
 
 
 def learning_net() -> Circuit:

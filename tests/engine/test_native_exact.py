@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.engine.native_nets import all_nets, feature_net, learning_net, lif_net
+from tests.engine.native_nets import all_nets, feature_net, learning_net, lif_net, static_net
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge import World
@@ -66,7 +66,8 @@ def test_registered_and_preferred_by_auto() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net], ids=["lif", "features", "learning"])
+@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net],
+                         ids=["lif", "features", "learning", "static"])
 def test_every_test_net_bit_exact(make: object, threads: int) -> None:
     assert callable(make)
     a, b = pair([make()], count=3)

@@ -51,3 +51,17 @@ def test_bad_arguments_are_rejected() -> None:
         cuba.main(["--duration", "0"])
     with pytest.raises(ValueError, match="--n"):
         cuba.main(["--n", "5", "--json"])
+
+
+def test_models_bench_small(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.bench import models as models_bench
+
+    monkeypatch.setenv("SPIKEFORGE_THREADS", "1")
+    assert models_bench.main(["--n", "400", "--indegree", "20", "--steps", "200", "--repeats", "1", "--json",
+                              "--threads", "1"]) == 0
+    out = rows(capsys)
+    assert [r["model"] for r in out] == list(models_bench.MODELS)
+    assert all(r["backend"] == "native" and float(r["cpu_us_per_step"]) > 0 for r in out)  # type: ignore[arg-type]
+    assert float(out[0]["rate_hz"]) > 0  # type: ignore[arg-type]
+    assert out[0]["vs_lif"] == 1.0
+    assert models_bench.main(["--model", "nope"]) == 2
