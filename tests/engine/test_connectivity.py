@@ -187,3 +187,37 @@ def test_fixed_probability_small_draw_is_one_bernoulli_mask() -> None:
     ref_pre, ref_post = np.nonzero(_rng(5).random((40, 50)) < 0.3)
     np.testing.assert_array_equal(pre, ref_pre)
     np.testing.assert_array_equal(post, ref_post)
+
+
+@pytest.mark.parametrize(("k", "n_pre", "n_post", "same"), [(12, 64, 160, False), (16, 160, 160, True),
+                                                            (32, 40, 20, False), (5, 9, 9, True)])
+def test_connect_many_is_connect_per_brain_bit_for_bit(k: int, n_pre: int, n_post: int, same: bool) -> None:
+    from spikeforge.engine.connectivity import connect, connect_many
+    from spikeforge.model import FixedInDegree
+
+    rule = FixedInDegree(k)
+    one = [np.random.default_rng([7, s, 3]) for s in range(6)]
+    many = [np.random.default_rng([7, s, 3]) for s in range(6)]
+    want = [connect(rule, n_pre, n_post, same, g) for g in one]
+    got = connect_many(rule, n_pre, n_post, same, many)
+    for (a, b), (c, d), g1, g2 in zip(want, got, one, many, strict=True):
+        assert a.tobytes() == c.tobytes() and b.tobytes() == d.tobytes()
+        assert g1.integers(0, 1 << 30) == g2.integers(0, 1 << 30)  # generators left in the same state
+
+
+def test_instantiate_many_is_instantiate_per_brain() -> None:
+    from spikeforge.bench.crowd import npc_circuit
+    from spikeforge.engine.compiler import compile_prototype, instantiate
+    from spikeforge.engine.slots import instantiate_many
+
+    p = compile_prototype(npc_circuit(), 0, 1.0, 0, 0)
+    serials = [3, 4, 9]
+    keys = [11, 12, 13]
+    for a, b in zip([instantiate(p, s, k, 5, 4) for s, k in zip(serials, keys, strict=True)],
+                    instantiate_many(p, serials, keys, 5, 4), strict=True):
+        for f in ("syn_pre", "syn_delay", "syn_proj"):
+            assert getattr(a, f).tobytes() == getattr(b, f).tobytes()
+        for key in a.synapse:
+            assert a.synapse[key].tobytes() == b.synapse[key].tobytes()
+        for key in a.neuron:
+            assert a.neuron[key].tobytes() == b.neuron[key].tobytes()

@@ -44,8 +44,14 @@ def proj_channels(proto: PrototypeInfo) -> list[int]:
     return [pr.channel for pr in proto.circuit.projections]
 
 
-def instantiate(proto: PrototypeInfo, serial: int, key: int, world_seed: int, depth: int) -> BrainBlock:
-    """Draw one brain of ``proto``: connectivity and initial state (seeded by seed and serial)."""
+def instantiate(proto: PrototypeInfo, serial: int, key: int, world_seed: int, depth: int,
+                pairs: dict[int, tuple[tuple[np.ndarray, np.ndarray], np.random.Generator]] | None = None
+                ) -> BrainBlock:
+    """Draw one brain of ``proto``: connectivity and initial state (seeded by seed and serial).
+
+    ``pairs[j]``, if given, is projection ``j``'s (pre, post) already drawn with its
+    generator, and that generator (``engine/slots.instantiate_many`` draws many brains'
+    connectivity at once this way; the result is the same bits)."""
     n = proto.n_neurons
     flat = proto.circuit
     neuron = {k: np.zeros(n, dtype=dt) for k, dt in NEURON_STATE.items()}
@@ -68,9 +74,12 @@ def instantiate(proto: PrototypeInfo, serial: int, key: int, world_seed: int, de
     pres, posts, ws, ds, projs = [], [], [], [], []
     gap_a, gap_b, gap_g = [], [], []
     for j, pr in enumerate(flat.projections):
-        rng = np.random.default_rng([world_seed & 0xFFFFFFFFFFFFFFFF, serial, j + 1])
         a, b = index[pr.pre], index[pr.post]
-        pre, post = connect(pr.rule, proto.pop_size[a], proto.pop_size[b], a == b, rng, f"projections[{j}]")
+        if pairs is not None and j in pairs:
+            (pre, post), rng = pairs[j]
+        else:
+            rng = np.random.default_rng([world_seed & 0xFFFFFFFFFFFFFFFF, serial, j + 1])
+            pre, post = connect(pr.rule, proto.pop_size[a], proto.pop_size[b], a == b, rng, f"projections[{j}]")
         pre = pre + proto.pop_offset[a]
         post = post + proto.pop_offset[b]
         w = draw_weights(pr, pre.size, rng)

@@ -107,19 +107,20 @@ def _redraw_duplicates(fixed: I64, drawn: I64, n_draw: int, no_self: bool,
                        rng: np.random.Generator) -> tuple[I64, I64]:
     """Redraw entries of ``drawn`` that repeat within a group of equal ``fixed`` (or are self).
 
-    Returns both arrays sorted by (fixed, drawn)."""
+    Each round sorts the (fixed, drawn) keys, finds the repeats (and self pairs) in sorted
+    order and redraws them in that order. Returns both arrays sorted by (fixed, drawn)."""
+    key = fixed * n_draw + drawn
     for _ in range(1000):
-        key = np.sort(fixed * n_draw + drawn)  # one int64 sort instead of a lexsort
-        fixed, drawn = key // n_draw, key % n_draw
+        key = np.sort(key)  # one int64 sort instead of a lexsort
         dup = np.zeros(key.size, dtype=bool)
         if key.size > 1:
             dup[1:] = key[1:] == key[:-1]
         if no_self:
-            dup |= fixed == drawn
+            dup |= (key // n_draw) == (key % n_draw)
         n_bad = int(dup.sum())
         if n_bad == 0:
-            return fixed, drawn
-        drawn[dup] = rng.integers(0, n_draw, size=n_bad, dtype=np.int64)
+            return key // n_draw, key % n_draw
+        key[dup] = (key[dup] // n_draw) * n_draw + rng.integers(0, n_draw, size=n_bad, dtype=np.int64)
     raise RuntimeError("could not draw distinct partners")  # pragma: no cover - needs k close to n
 
 
@@ -142,3 +143,56 @@ def draw_delays(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDArr
     if lo == hi:
         return np.full(n, lo, dtype=np.int32)
     return rng.integers(lo, hi + 1, size=n).astype(np.int32)
+
+
+def connect_many(rule: object, n_pre: int, n_post: int, same: bool, rngs: list[np.random.Generator],
+                 path: str = "projection") -> list[tuple[I64, I64]]:
+    """:func:`connect` for many brains at once, one generator each: result ``b`` is bit for
+    bit ``connect(rule, n_pre, n_post, same, rngs[b])`` and leaves ``rngs[b]`` in the same
+    state. Fixed in-degree (the crowd rule) is drawn as one (brains x synapses) array per
+    round; other rules fall back to one call per brain."""
+    if isinstance(rule, FixedInDegree) and len(rngs) > 1 and n_pre and n_post and rule.k:
+        no_self = same and not rule.allow_self
+        if rule.k > n_pre - (1 if no_self else 0):
+            raise GenomeError(f"{path}.rule.k", f"k={rule.k} exceeds the available pre neurons")
+        return _fixed_in_degree_many(rule.k, n_pre, n_post, no_self, rngs)
+    return [connect(rule, n_pre, n_post, same, rng, path) for rng in rngs]
+
+
+def _fixed_in_degree_many(k: int, n_pre: int, n_post: int, no_self: bool,
+                          rngs: list[np.random.Generator]) -> list[tuple[I64, I64]]:
+    B = len(rngs)
+    m = n_post * k
+    if 2 * k > n_pre:  # dense: a random permutation per post neuron (argsort row by row)
+        keys = np.stack([rng.random((n_post, n_pre)) for rng in rngs])
+        if no_self:
+            idx = np.arange(min(n_pre, n_post))
+            keys[:, idx, idx] = 2.0
+        pre = np.argsort(keys, axis=2)[:, :, :k].reshape(B, m).astype(np.int64)
+        post = np.broadcast_to(np.repeat(np.arange(n_post, dtype=np.int64), k), (B, m))
+    else:  # sparse: _redraw_duplicates, every brain's rounds in one array
+        fixed = np.repeat(np.arange(n_post, dtype=np.int64), k)
+        key = fixed[None, :] * n_pre + np.stack([rng.integers(0, n_pre, size=m, dtype=np.int64) for rng in rngs])
+        rows = np.arange(B)  # brains that may still hold repeats: the others are final
+        for _ in range(1000):
+            sub = np.sort(key[rows], axis=1)
+            key[rows] = sub
+            dup = np.zeros(sub.shape, dtype=bool)
+            if m > 1:
+                dup[:, 1:] = sub[:, 1:] == sub[:, :-1]
+            if no_self:
+                dup |= (sub // n_pre) == (sub % n_pre)
+            n_bad = dup.sum(axis=1)
+            if not n_bad.any():
+                break
+            for r in np.flatnonzero(n_bad):  # each brain's generator, in its own order
+                b = int(rows[r])
+                sel = dup[r]
+                key[b, sel] = (sub[r, sel] // n_pre) * n_pre + rngs[b].integers(0, n_pre, size=int(n_bad[r]),
+                                                                                 dtype=np.int64)
+            rows = rows[n_bad > 0]
+        else:  # pragma: no cover - needs k close to n
+            raise RuntimeError("could not draw distinct partners")
+        post, pre = key // n_pre, key % n_pre
+    key2 = np.sort(pre * n_post + post, axis=1)
+    return [(key2[b] // n_post, key2[b] % n_post) for b in range(B)]

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.compiler import instantiate
+from spikeforge.engine.connectivity import connect_many
 from spikeforge.engine.layout import (
     N_CHANNELS,
     NEURON_STATE,
@@ -300,5 +301,19 @@ def live_slots(L: Layout) -> I64:
 
 def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], world_seed: int, depth: int
                      ) -> list[BrainBlock]:
-    """Draw brains ``serials`` of ``proto`` (each a function of its own seed and serial)."""
-    return [instantiate(proto, s, k, world_seed, depth) for s, k in zip(serials, keys, strict=True)]
+    """Draw brains ``serials`` of ``proto``: each brain's draw is a function of its own seed
+    and serial only (bit for bit :func:`~spikeforge.engine.compiler.instantiate`), the
+    connectivity of all of them drawn together per projection (``connect_many``)."""
+    if len(serials) < 2:
+        return [instantiate(proto, s, k, world_seed, depth) for s, k in zip(serials, keys, strict=True)]
+    seed = world_seed & 0xFFFFFFFFFFFFFFFF
+    index = {name: i for i, name in enumerate(proto.pop_names)}
+    drawn: list[dict[int, tuple[tuple[np.ndarray, np.ndarray], np.random.Generator]]] = [{} for _ in serials]
+    for j, pr in enumerate(proto.circuit.projections):
+        rngs = [np.random.default_rng([seed, s, j + 1]) for s in serials]
+        a, b = index[pr.pre], index[pr.post]
+        got = connect_many(pr.rule, proto.pop_size[a], proto.pop_size[b], a == b, rngs, f"projections[{j}]")
+        for d, pairs, rng in zip(drawn, got, rngs, strict=True):
+            d[j] = (pairs, rng)
+    return [instantiate(proto, s, k, world_seed, depth, pairs=d)
+            for s, k, d in zip(serials, keys, drawn, strict=True)]
