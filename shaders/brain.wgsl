@@ -9,6 +9,9 @@
 // so it is exact in the same sense.
 //
 // The brain's spike list of the step lives in step_spk[brain_start .. brain_start + count).
+// When the brain's delay ring fits in workgroup memory (WG_RING, generated with
+// ring_in/ring_out/wring_load/wring_store by wgpu_backend), it is loaded at the start of
+// the advance, delivered and propagated there with workgroup atomics, and stored back.
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
@@ -26,6 +29,8 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let n0 = bstart[b];
     let n1 = bstart[b + 1u];
     let base0 = binfo[b * BSTRIDE + 3u];
+    wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
+    workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
         workgroupBarrier();
@@ -49,11 +54,12 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
                 let y1 = row_syn[r + 1u];
                 for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
                     let sw = syn_at(y);
-                    ring_add(cell + sw.x, quantize(bitcast<f32>(sw.y)));
+                    ring_out(cell + sw.x, quantize(bitcast<f32>(sw.y)));
                 }
             }
         }
         storageBarrier();
         workgroupBarrier();
     }
+    wring_store(n0, n1, lid);
 }

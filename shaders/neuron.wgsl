@@ -39,9 +39,10 @@ fn neuron_step(n: u32, k: u32) -> bool {
     let slot = (binfo[b * BSTRIDE + 3u] + k) % DEPTH;
 
     // 1. delivery: this step's ring slot -> currents and modulator; clear the slot
-    let xe = f32(ring_take((slot * 3u + 0u) * N + n)) * FIXED_INV;
-    let xi = f32(ring_take((slot * 3u + 1u) * N + n)) * FIXED_INV;
-    let xm = f32(ring_take((slot * 3u + 2u) * N + n)) * FIXED_INV;
+    //    (ring_in: the global ring, or the brain kernel's copy in workgroup memory)
+    let xe = f32(ring_in((slot * 3u + 0u) * N + n)) * FIXED_INV;
+    let xi = f32(ring_in((slot * 3u + 1u) * N + n)) * FIXED_INV;
+    let xm = f32(ring_in((slot * 3u + 2u) * N + n)) * FIXED_INV;
     let mod_ = nc(fs_get(S_MOD * N + n) * pf(p, F_PMOD)) + xm;
     let gain = 1.0 + nc(pf(p, F_MODGAIN) * mod_);
     var ie = fs_get(S_IE * N + n) + nc(xe * gain);

@@ -32,11 +32,13 @@ def big_net() -> Circuit:
     return c
 
 
-def world(backend: str) -> World:
+def world(backend: str, big: bool = True) -> World:
+    """Small brains (their delay rings fit in workgroup memory) and, with ``big``, one that
+    does not (then the per-brain kernel uses the global ring)."""
     w = World(dt=0.001, backend=backend, seed=11)
     w.spawn(npc_circuit(), 4)
     w.spawn(lif_net(), 2)
-    w.spawn(big_net(), 1)
+    w.spawn(big_net() if big else npc_circuit(), 1)
     return w
 
 
@@ -55,10 +57,12 @@ def frames(w: World, n: int) -> list[tuple[bytes, ...]]:
     return out
 
 
-def test_brain_kernel_matches_numpy_bit_for_bit(adapter: dict[str, Any]) -> None:
-    ref, gpu = world("numpy"), world("gpu")
+@pytest.mark.parametrize("big", [True, False], ids=["global-ring", "workgroup-ring"])
+def test_brain_kernel_matches_numpy_bit_for_bit(adapter: dict[str, Any], big: bool) -> None:
+    ref, gpu = world("numpy", big), world("gpu", big)
     be = gpu.backend
     assert isinstance(be, G.GpuBackend) and be.fused, "the per-brain kernel should be chosen here"
+    assert be.wg_ring == (not big)
     a, b = frames(ref, 10), frames(gpu, 10)
     assert sum(len(x[1]) for x in a) > 0
     for f, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -74,7 +78,7 @@ def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any]) -> None:
         w.spawn(npc_circuit(), 3)
         w.layout.sensor_values[...] = 0.9
     b1, b2 = G.GpuBackend(w1.layout, fused=True), G.GpuBackend(w2.layout, fused=False)
-    assert b1.fused and not b2.fused
+    assert b1.fused and b1.wg_ring and not b2.fused
     r1, r2 = b1.advance(40, 0, None), b2.advance(40, 0, None)
     assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons)
     assert r1.neurons.size > 0

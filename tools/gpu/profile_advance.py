@@ -31,8 +31,10 @@ from spikeforge.engine import wgpu_backend as G  # noqa: E402
 from spikeforge.engine.gpu_bench import cuba_circuit  # noqa: E402
 
 
-def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, wg: int) -> dict[str, Any]:
+def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, wg: int,
+            ring: bool = True) -> dict[str, Any]:
     os.environ["SPIKEFORGE_GPU_BRAIN_WG"] = str(wg)
+    os.environ["SPIKEFORGE_GPU_WG_RING"] = "1" if ring else "0"
     w = World(dt=0.001 if net == "crowd" else 0.0001, backend="numpy", seed=1)
     w.spawn(npc_circuit() if net == "crowd" else cuba_circuit(count), count if net == "crowd" else 1)
     L = w.layout
@@ -76,7 +78,7 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
         done += 1
     med = {k: statistics.median(v) * 1e3 for k, v in rows.items()}
     out = {"net": net, "brains" if net == "crowd" else "neurons": count, "steps": steps, "fused": be.fused,
-           "brain_wg": wg, "raw": G._RAW is not None, "ms_advance": round(med["wall"], 4),
+           "brain_wg": wg, "wg_ring": be.wg_ring, "raw": G._RAW is not None, "ms_advance": round(med["wall"], 4),
            "ms_record": round(med["record"], 4), "ms_gpu_wait": round(med["wait"], 4),
            "ms_post": round(med["post"], 4), "ms_advance_1_step": round(med["wall1"], 4),
            "ms_per_extra_step": round((med["wall"] - med["wall1"]) / max(steps - 1, 1), 4),
@@ -97,6 +99,7 @@ def main(argv: list[str]) -> int:
     for b in (int(x) for x in a.brains.split(",") if x):
         for wg in (int(x) for x in a.wgs.split(",")):
             print(json.dumps(profile("crowd", b, a.steps, a.repeats, True, wg)), flush=True)
+        print(json.dumps(profile("crowd", b, a.steps, a.repeats, True, 256, ring=False)), flush=True)
         print(json.dumps(profile("crowd", b, a.steps, a.repeats, False, 256)), flush=True)
     for n in (int(x) for x in a.cuba.split(",") if x):
         for fused in (True, False):

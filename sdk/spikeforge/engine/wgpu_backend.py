@@ -150,6 +150,7 @@ class GpuDevice:
     info: dict[str, Any]
     binding_limit: int
     max_buffers: int
+    wg_storage: int = 16384  # max_compute_workgroup_storage_size (bytes)
     pipelines: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
@@ -187,10 +188,11 @@ def gpu_device() -> GpuDevice:
         "max-storage-buffer-binding-size": int(lim["max-storage-buffer-binding-size"]),
         "max-buffer-size": int(lim["max-buffer-size"]),
         "max-compute-workgroups-per-dimension": int(lim["max-compute-workgroups-per-dimension"]),
+        "max-compute-workgroup-storage-size": int(lim["max-compute-workgroup-storage-size"]),
     }
     device = adapter.request_device_sync(required_limits=want)
     _DEVICE = GpuDevice(adapter, device, dict(adapter.info), want["max-storage-buffer-binding-size"],
-                        want["max-storage-buffers-per-shader-stage"])
+                        want["max-storage-buffers-per-shader-stage"], want["max-compute-workgroup-storage-size"])
     return _DEVICE
 
 
@@ -404,6 +406,11 @@ class GpuBackend(Backend):
         self.brain_wg = int(os.environ.get("SPIKEFORGE_GPU_BRAIN_WG", "") or BRAIN_WG)
         if self.brain_wg not in (32, 64, 128, 256):
             raise ValueError(f"SPIKEFORGE_GPU_BRAIN_WG: must be 32, 64, 128 or 256, got {self.brain_wg}")
+        # the per-brain kernel keeps a brain's delay ring in workgroup memory when it fits
+        self.brain_max = int(sizes.max()) if L.n_brains else 0
+        ring_bytes = 4 * L.depth * 3 * max(self.brain_max, 1)
+        self.wg_ring = (self.fused and self.brain_max > 0 and ring_bytes + 256 <= self.gpu.wg_storage
+                        and os.environ.get("SPIKEFORGE_GPU_WG_RING", "1") not in ("0", ""))
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
@@ -626,9 +633,49 @@ class GpuBackend(Backend):
         if kernel in ("neuron", "brain"):
             parts.append(shader_source("models"))
             parts.append(shader_source("neuron"))
+            parts.append(self._ring_functions(kernel == "brain" and self.wg_ring))
         if kernel != "neuron":
             parts.append(shader_source(kernel))
         return "\n".join(parts)
+
+    def _ring_functions(self, in_workgroup: bool) -> str:
+        """ring_in / ring_out (delivery, propagation) and the per-brain kernel's ring copy."""
+        if not in_workgroup:
+            return ("fn ring_in(i: u32) -> i32 { return ring_take(i); }\n"
+                    "fn ring_out(i: u32, x: i32) { ring_add(i, x); }\n"
+                    "fn wring_load(n0: u32, n1: u32, lid: u32) {}\n"
+                    "fn wring_store(n0: u32, n1: u32, lid: u32) {}")
+        L = self.layout
+        return f"""// the brain's delay ring in workgroup memory: cell (slot*3 + channel, local neuron)
+const WB: u32 = {self.brain_max}u;
+var<workgroup> wring: array<atomic<i32>, {L.depth * 3 * self.brain_max}>;
+var<private> BN0: u32;
+fn wr_index(i: u32) -> u32 {{ let sc = i / N; return sc * WB + (i - sc * N - BN0); }}
+fn ring_in(i: u32) -> i32 {{
+    let j = wr_index(i);
+    let x = atomicLoad(&wring[j]);
+    if (x != 0) {{ atomicStore(&wring[j], 0); }}
+    return x;
+}}
+fn ring_out(i: u32, x: i32) {{ atomicAdd(&wring[wr_index(i)], x); }}
+fn wring_load(n0: u32, n1: u32, lid: u32) {{
+    BN0 = n0;
+    let m = n1 - n0;
+    for (var j = lid; j < DEPTH * 3u * m; j = j + BRAIN_WG) {{
+        let sc = j / m;
+        let l = j - sc * m;
+        atomicStore(&wring[sc * WB + l], ring_take(sc * N + n0 + l));
+    }}
+}}
+fn wring_store(n0: u32, n1: u32, lid: u32) {{
+    let m = n1 - n0;
+    for (var j = lid; j < DEPTH * 3u * m; j = j + BRAIN_WG) {{
+        let sc = j / m;
+        let l = j - sc * m;
+        let x = atomicLoad(&wring[sc * WB + l]);
+        if (x != 0) {{ ring_add(sc * N + n0 + l, x); }}
+    }}
+}}"""
 
     def _compile(self) -> None:
         S = wgpu.ShaderStage.COMPUTE
