@@ -61,8 +61,7 @@ def test_subthreshold_gradient_matches_finite_differences() -> None:
     check(m, loss, list(m.weights.values()))
 
 
-@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "arctan"])
-@pytest.mark.parametrize("detach_reset", [True, False])
+@pytest.mark.parametrize(("surrogate", "detach_reset"), [("fast_sigmoid", True), ("arctan", False)])
 def test_spiking_gradient_matches_the_surrogate(surrogate: str, detach_reset: bool) -> None:
     m = CircuitMirror(tiny(strong=True), dt=0.001, dtype=torch.float64, quantize=False, smooth=True,
                       surrogate=surrogate, slope=0.7, detach_reset=detach_reset, train_thresholds=["a"])

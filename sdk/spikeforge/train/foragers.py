@@ -87,8 +87,9 @@ def imitation_loss(cfg: ForagerConfig, speed_weight: float = 0.1) -> Any:
 def make_mirror(cfg: ForagerConfig, seed: int = 0, surrogate: str = "fast_sigmoid",
                 slope: float = 0.5) -> CircuitMirror:
     """A mirror of the foragers brain training ``eye->motor`` (bounds: the R-STDP rule's)."""
+    no_grad = ["motor-|motor"] if cfg.inhibition > 0 else []
     return CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=seed, trainable=["eye->motor"],
-                         surrogate=surrogate, slope=slope)
+                         surrogate=surrogate, slope=slope, no_grad_through=no_grad)
 
 
 def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 60, batch: int = 32,

@@ -31,7 +31,7 @@ runtime's with learning on until the first weight change).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,11 @@ class CircuitMirror(torch.nn.Module):
     detach_reset : bool
         If True (default) the reset ``v -> v_reset`` carries no gradient through the
         spike (Zenke & Vogels 2021); if False it does (the forward is unchanged).
+    no_grad_through : iterable of str
+        Projections whose input carries no gradient back to the presynaptic spikes (the
+        forward is unchanged). Strong recurrent loops (e.g. mutual inhibition of 8 x 30 mV)
+        make the surrogate gradient grow exponentially over a BPTT window; truncating them
+        keeps it finite (as e-prop truncates recurrent paths).
     dtype : torch.dtype
         float32 (exact mirror of the runtime) or float64 (gradient checks only).
     quantize : bool
@@ -199,7 +204,8 @@ class CircuitMirror(torch.nn.Module):
                  bounds: dict[str, tuple[float, float]] | None = None,
                  train_thresholds: Iterable[str] = (), train_tau_m: Iterable[str] = (),
                  surrogate: str = "fast_sigmoid", slope: float = 1.0, detach_reset: bool = True,
-                 dtype: torch.dtype = torch.float32, quantize: bool = True, smooth: bool = False) -> None:
+                 no_grad_through: Iterable[str] = (), dtype: torch.dtype = torch.float32, quantize: bool = True,
+                 smooth: bool = False) -> None:
         super().__init__()
         if surrogate not in SURROGATES:
             raise ValueError(f"surrogate: must be one of {SURROGATES}, got {surrogate!r}")
@@ -236,6 +242,10 @@ class CircuitMirror(torch.nn.Module):
             if nm not in names:
                 raise KeyError(f"trainable: circuit has no projection {nm!r}; it has {names}")
         bounds = dict(bounds or {})
+        self.no_grad_through = set(no_grad_through)
+        for nm in self.no_grad_through:
+            if nm not in names:
+                raise KeyError(f"no_grad_through: circuit has no projection {nm!r}; it has {names}")
         for nm in bounds:
             if nm not in names:
                 raise KeyError(f"bounds: circuit has no projection {nm!r}; it has {names}")
@@ -268,9 +278,7 @@ class CircuitMirror(torch.nn.Module):
             else:
                 self._fixed_w[pr.name] = w0
         # (delay, channel) groups of synapses, for the dense per-group matrices
-        self.groups: list[tuple[int, int]] = sorted({(int(d), p.channel) for p in self.projs
-                                                     for d in np.unique(self.syn_delay[p.syn])})
-        self.max_delay = max([1] + [d for d, _ in self.groups])
+        self.max_delay = max([1] + [int(self.syn_delay[p.syn].max()) for p in self.projs if p.syn.size])
 
         # trainable neuron parameters (per population)
         pops = [p.name for p in flat.populations]
@@ -347,14 +355,16 @@ class CircuitMirror(torch.nn.Module):
                 return (self.syn_pre.numpy()[p.syn], self.syn_post.numpy()[p.syn], self.syn_delay[p.syn])
         raise KeyError(f"projection: no chemical/modulatory projection {projection!r}")
 
-    def _matrices(self) -> dict[tuple[int, int], torch.Tensor]:
-        """Dense (N, N) float64 input matrices per (delay, channel): quantised weights."""
-        mats: dict[tuple[int, int], torch.Tensor] = {}
+    def _matrices(self) -> dict[tuple[int, int, bool], torch.Tensor]:
+        """Dense (N, N) float64 input matrices per (delay, channel, gradient-blocked):
+        quantised weights."""
+        mats: dict[tuple[int, int, bool], torch.Tensor] = {}
         for p in self.projs:
             w = self.weight(p.name).to(torch.float64)
+            blocked = p.name in self.no_grad_through
             for d in np.unique(self.syn_delay[p.syn]):
                 sel = np.flatnonzero(self.syn_delay[p.syn] == d)
-                key = (int(d), p.channel)
+                key = (int(d), p.channel, blocked)
                 m = mats.get(key, torch.zeros(self.n, self.n, dtype=torch.float64))
                 idx = torch.from_numpy(p.syn[sel])
                 m = m.index_put((self.syn_pre[idx], self.syn_post[idx]), w[torch.from_numpy(sel)], accumulate=True)
@@ -431,7 +441,8 @@ class CircuitMirror(torch.nn.Module):
                            torch.from_numpy(pend), keys.copy(), steps.copy())
 
     # ------------------------------------------------------------------ encoding
-    def encode(self, sensors: dict[str, npt.ArrayLike], state: MirrorState) -> tuple[F32, F32, npt.NDArray[np.bool_]]:
+    def encode(self, sensors: Mapping[str, npt.ArrayLike],
+               state: MirrorState) -> tuple[F32, F32, npt.NDArray[np.bool_]]:
         """Per-frame ``iext``, ``pforce`` and ``force_once`` (frames, B, N) from sensor values
         ``{name: (frames, B, channels)}``, exactly as the runtime's encoders (numpy)."""
         names = [s.name for s in self.sensors]
@@ -485,7 +496,7 @@ class CircuitMirror(torch.nn.Module):
         return iext, pforce.astype(np.float32), once
 
     # ------------------------------------------------------------------ run
-    def run(self, sensors: dict[str, npt.ArrayLike], steps_per_frame: int, state: MirrorState | None = None,
+    def run(self, sensors: Mapping[str, npt.ArrayLike], steps_per_frame: int, state: MirrorState | None = None,
             record_v: bool = False) -> MirrorOutput:
         """Run ``frames`` advances of ``steps_per_frame`` steps each (sensors held per frame).
 
@@ -520,18 +531,17 @@ class CircuitMirror(torch.nn.Module):
         forced_all = np.zeros((T, B, N), bool)
         excit_ok = np.ones((T, B, N), bool) if self.any_excit else None
         excit = self._fnp["excit"]
-        for t in range(T):
-            f, k = divmod(t, steps_per_frame)
-            steps = state.steps + t
-            pf = pforce_f[f]
-            if np.any(pf > 0):
-                pre = rng.brain_stream(state.keys, steps, rng.PURPOSE_FORCE)
-                forced_all[t] = rng.uniform(pre[:, None], local[None, :]) < pf
-            if k == 0:
-                forced_all[t] |= once_f[f]
-            if excit_ok is not None:
-                pre = rng.brain_stream(state.keys, steps, rng.PURPOSE_EXCITABILITY)
-                excit_ok[t] = (excit >= np.float32(1.0))[None, :] | (rng.uniform(pre[:, None], local[None, :]) < excit)
+        steps_tb = state.steps[None, :] + np.arange(T, dtype=np.int64)[:, None]  # (T, B)
+        keys_tb = np.broadcast_to(state.keys[None, :], (T, B))
+        pf_t = np.repeat(pforce_f, steps_per_frame, axis=0)  # (T, B, N): sensors hold per frame
+        if np.any(pf_t > 0):
+            pre = rng.brain_stream(keys_tb, steps_tb, rng.PURPOSE_FORCE)
+            forced_all = rng.uniform(pre[:, :, None], local[None, None, :]) < pf_t
+        forced_all[::steps_per_frame] |= once_f  # event sensors: the first step of each advance
+        if excit_ok is not None:
+            pre = rng.brain_stream(keys_tb, steps_tb, rng.PURPOSE_EXCITABILITY)
+            excit_ok = (excit >= np.float32(1.0))[None, None, :] | \
+                (rng.uniform(pre[:, :, None], local[None, None, :]) < excit[None, None, :])
         forced_t = torch.from_numpy(forced_all)
         excit_t = torch.from_numpy(excit_ok) if excit_ok is not None else None
 
@@ -544,21 +554,25 @@ class CircuitMirror(torch.nn.Module):
         v_out: list[torch.Tensor] = []
         one = torch.tensor(1.0, dtype=dt)
         iext_t = torch.from_numpy(iext_f).to(dt)
+        drive_f = (cols["bias"] + iext_t) + torch.zeros((), dtype=dt)  # (BIAS + iext) + igap, igap = 0
+        zero_in = torch.zeros(B, N, dtype=dt)
         for t in range(T):
             f = t // steps_per_frame
             # 1. delivery (float64 exact fixed-point sums, rounded once to float32)
-            x = [pend[t, c] if t < depth else torch.zeros(B, N, dtype=torch.float64) for c in range(3)]
-            for (d, c), m in mats.items():
+            x: list[torch.Tensor | None] = [pend[t, c] if t < depth else None for c in range(3)]
+            for (d, c, blocked), m in mats.items():
                 if t - d >= 0:
-                    x[c] = x[c] + hist[t - d] @ m
-            xe, xi, xm = (xc.to(dt) for xc in x)  # one rounding of the exact sum
+                    term = (hist[t - d].detach() if blocked else hist[t - d]) @ m
+                    prev = x[c]
+                    x[c] = term if prev is None else prev + term
+            xe, xi, xm = (zero_in if xc is None else xc.to(dt) for xc in x)  # one rounding of the exact sum
             mod = s["mod"] * cols["pmod"] + xm
             gain = one + cols["modgain"] * mod
             ie = s["ie"] + xe * gain
             ii = s["ii"] + xi
             # 3. integration (no gap junctions: igap = 0)
             held = hold > 0
-            drive = (cols["bias"] + iext_t[f]) + torch.zeros((), dtype=dt)
+            drive = drive_f[f]
             v, w, theta = s["v"], s["w"], s["theta"]
             vrest = cols["vrest"]
             v_lif = vrest + (v - vrest) * cols["pvv"] + ie * cols["pve"] + ii * cols["pvi"] \
@@ -623,7 +637,7 @@ class CircuitMirror(torch.nn.Module):
         for k in range(depth):
             tt = T + k
             acc = [pend[tt, c] if tt < depth else torch.zeros(B, N, dtype=torch.float64) for c in range(3)]
-            for (d, c), m in mats.items():
+            for (d, c, _), m in mats.items():
                 src = tt - d
                 if 0 <= src < T:
                     acc[c] = acc[c] + hist[src].detach() @ m.detach()

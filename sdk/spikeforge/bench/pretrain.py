@@ -1,0 +1,200 @@
+"""``spikeforge bench pretrain``: imitate a scripted forager offline, deploy it, keep learning online.
+
+1. Records the scripted "steer to food" controller (:mod:`spikeforge.train.foragers`) for
+   ``--demo-minutes`` game minutes (32 foragers, its own arena seed).
+2. Trains the foragers brain's ``eye->motor`` weights on the demonstrations with
+   surrogate-gradient BPTT (:class:`spikeforge.train.CircuitMirror`), timing wall and
+   CPU time with ``--threads`` torch threads.
+3. Checks the deployed brain reproduces the mirror's spikes in the runtime (numpy and the
+   ``--backend``) on held-out demonstration sequences.
+4. Plays ``--minutes`` game minutes on each of ``--seeds`` seeds for: the scripted
+   controller, the pretrained brain with reward-STDP on (``pretrained+learn``) and off
+   (``pretrained+frozen``), the untrained brain learning from scratch (``learn``) and random
+   steering; food per forager per minute in 1-minute bins.
+
+Goals: training <= 120 s; agreement >= 99 %; the deployed brain (frozen) >= 80 % of the
+scripted controller's food rate, and with learning on no 1-minute bin below that.
+
+Example
+-------
+``spikeforge bench pretrain --seeds 3 --minutes 4 --plot pretrain.png``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GOAL_FRACTION = 0.8
+GOAL_TRAIN_S = 120.0
+GOAL_AGREEMENT = 0.99
+CONDITIONS = ("scripted", "pretrained+learn", "pretrained+frozen", "learn", "random")
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def scripted_curve(cfg: Any, seed: int, minutes: float, bins: int) -> list[float]:
+    """Food per forager per minute of the scripted controller in ``bins`` equal bins."""
+    from spikeforge.games.foragers import Arena
+    from spikeforge.train.foragers import scripted_turn
+
+    A = Arena(cfg, seed)
+    n = max(1, round(minutes * 60.0 / cfg.frame_dt))
+    per = max(1, n // bins)
+    speed = np.full(cfg.foragers, cfg.speed_min + cfg.speed_gain)
+    out: list[float] = []
+    acc = 0
+    for f in range(n):
+        ang, _ = A.sense()
+        A.move(cfg.turn_max * scripted_turn(ang), speed, cfg.frame_dt)
+        acc += int(A.eat().sum())
+        if (f + 1) % per == 0 or f + 1 == n:
+            span = ((f % per) + 1) * cfg.frame_dt / 60.0
+            out.append(acc / cfg.foragers / span)
+            acc = 0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="spikeforge bench pretrain", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", default="native", help="runtime backend of the games (default native)")
+    ap.add_argument("--seeds", type=int, default=3, help="game seeds 1..N (default 3)")
+    ap.add_argument("--minutes", type=float, default=4.0, help="game minutes per run (default 4)")
+    ap.add_argument("--foragers", type=int, default=32)
+    ap.add_argument("--demo-minutes", type=float, default=2.0, help="game minutes of demonstrations (default 2)")
+    ap.add_argument("--iterations", type=int, default=60, help="training iterations (default 60)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--window", type=int, default=8, help="frames per BPTT window (default 8 = 200 steps)")
+    ap.add_argument("--lr", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
+    ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
+    ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
+    a = ap.parse_args(argv)
+    for name in ("seeds", "foragers", "iterations", "batch", "window", "threads"):
+        if getattr(a, name) < 1:
+            print(f"spikeforge bench pretrain: --{name}: must be >= 1", file=sys.stderr)
+            return 2
+    try:
+        import torch
+    except ModuleNotFoundError:
+        print("spikeforge bench pretrain: needs PyTorch (pip install 'spikeforge[train]')", file=sys.stderr)
+        return 2
+    from spikeforge.bench import load_average
+    from spikeforge.games.foragers import ForagerConfig
+    from spikeforge.train import run_runtime, save_weights, spike_agreement
+    from spikeforge.train.foragers import play, record_demos, train_imitation
+
+    def emit(row: dict[str, Any], text: str) -> None:
+        print(json.dumps(row) if a.json else text, flush=True)
+
+    cfg = ForagerConfig(foragers=a.foragers)
+    steps = round(cfg.frame_dt / cfg.dt)
+    demos = record_demos(cfg, 1000, a.demo_minutes)
+    load0 = load_average()
+    t0, c0 = time.perf_counter(), _cpu_s()
+    mirror, res = train_imitation(cfg, demos, iterations=a.iterations, batch=a.batch, window=a.window, lr=a.lr,
+                                  threads=a.threads)
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    emit({"bench": "pretrain", "part": "train", "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+          "threads": a.threads, "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
+          "loss_first10": round(float(np.mean(res.losses[:10])), 4),
+          "loss_last10": round(float(np.mean(res.losses[-10:])), 4), "load_average": [load0, load_average()],
+          "goal_s": GOAL_TRAIN_S, "met": wall <= GOAL_TRAIN_S},
+         f"train: {a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
+         f"({cpu:.1f} s CPU, {a.threads} threads, load {load0}); loss {np.mean(res.losses[:10]):.3f} -> "
+         f"{np.mean(res.losses[-10:]):.3f}")
+    weights = mirror.trained()
+    if a.weights:
+        save_weights(a.weights, weights)
+
+    # mirror vs runtime on held-out demonstration sequences (other arena seed, other RNG keys)
+    held = record_demos(cfg, 2000, 0.25)
+    sens = {k: v[:40, :8] for k, v in held.sensors.items()}
+    with torch.no_grad():
+        out = mirror.run(sens, steps)
+    mine = out.spikes.numpy() > 0
+    for be in dict.fromkeys(["numpy", a.backend]):
+        raster, _, _ = run_runtime(mirror, sens, steps, backend=be)
+        ag = spike_agreement(mine, raster)
+        emit({"bench": "pretrain", "part": "agreement", "backend": be, **ag, "goal": GOAL_AGREEMENT,
+              "met": ag["identical"] >= GOAL_AGREEMENT},
+             f"agreement mirror vs {be}: {ag['identical'] * 100:.2f} % of {ag['spikes_a']} spikes identical "
+             f"(only mirror {ag['only_a']}, only runtime {ag['only_b']})")
+
+    bins = max(1, round(a.minutes))
+    results: dict[str, list[dict[str, Any]]] = {c: [] for c in CONDITIONS}
+    for seed in range(1, a.seeds + 1):
+        runs: list[tuple[str, dict[str, Any]]] = []
+        sc = scripted_curve(cfg, seed, a.minutes, bins)
+        runs.append(("scripted", {"curve_food": sc, "food_per_min": float(np.mean(sc)), "wall_s": 0.0}))
+        runs.append(("pretrained+learn", play(cfg, seed, "learn", a.minutes, weights, a.backend, bins)))
+        runs.append(("pretrained+frozen", play(cfg, seed, "frozen", a.minutes, weights, a.backend, bins)))
+        runs.append(("learn", play(cfg, seed, "learn", a.minutes, None, a.backend, bins)))
+        runs.append(("random", play(cfg, seed, "random", a.minutes, None, a.backend, bins)))
+        for cond, r in runs:
+            results[cond].append(r)
+            emit({"bench": "pretrain", "part": "game", "condition": cond, "seed": seed, "minutes": a.minutes,
+                  "foragers": a.foragers, "food_per_forager_min": round(r["food_per_min"], 3),
+                  "per_minute": [round(x, 2) for x in r["curve_food"]], "wall_s": round(r["wall_s"], 2)},
+                 f"  seed {seed} {cond:>17}: {r['food_per_min']:6.2f} food/forager/min; per minute "
+                 + " ".join(f"{x:5.1f}" for x in r["curve_food"]))
+    ok = True
+    for seed_i in range(a.seeds):
+        ref = results["scripted"][seed_i]["food_per_min"]
+        frozen = results["pretrained+frozen"][seed_i]["food_per_min"]
+        low = min(results["pretrained+learn"][seed_i]["curve_food"])
+        met = frozen >= GOAL_FRACTION * ref and low >= GOAL_FRACTION * ref
+        ok = ok and met
+        emit({"bench": "pretrain", "part": "goal", "seed": seed_i + 1, "scripted": round(ref, 3),
+              "frozen_fraction": round(frozen / ref, 3), "learn_min_minute_fraction": round(low / ref, 3),
+              "goal": GOAL_FRACTION, "met": met},
+             f"seed {seed_i + 1}: deployed (frozen) {frozen / ref * 100:.0f} % of scripted; with learning the "
+             f"worst minute {low / ref * 100:.0f} % (goal >= {GOAL_FRACTION * 100:.0f} %): "
+             + ("met" if met else "NOT met"))
+    summary = {c: round(statistics.mean(r["food_per_min"] for r in rs), 3) for c, rs in results.items()}
+    emit({"bench": "pretrain", "part": "summary", "mean_food_per_forager_min": summary, "goals_met": ok},
+         "mean food/forager/min: " + ", ".join(f"{c} {v:.2f}" for c, v in summary.items()))
+    if a.plot:
+        plot(results, a.minutes, a.plot)
+    return 0
+
+
+def plot(results: dict[str, list[dict[str, Any]]], minutes: float, path: Path) -> None:
+    """Mean food rate per minute (with the min/max over seeds) per condition, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for cond, rs in results.items():
+        curves = np.array([r["curve_food"] for r in rs], dtype=float)
+        x = np.arange(1, curves.shape[1] + 1) * (minutes / curves.shape[1])
+        ax.plot(x, curves.mean(axis=0), marker="o", label=cond)
+        ax.fill_between(x, curves.min(axis=0), curves.max(axis=0), alpha=0.15)
+    ref = np.mean([r["food_per_min"] for r in results["scripted"]])
+    ax.axhline(GOAL_FRACTION * ref, color="gray", ls="--", lw=1, label="80 % of scripted")
+    ax.set_xlabel("game time (min)")
+    ax.set_ylabel("food per forager per minute")
+    ax.set_title(f"foragers: imitation pretraining, then R-STDP online ({len(results['scripted'])} seeds)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
