@@ -50,7 +50,6 @@ MAGIC = b"SFBRAIN\0"
 FORMAT_VERSION = 1
 DTYPE_CODE = {np.dtype(np.uint8): 1, np.dtype(np.int32): 2, np.dtype(np.uint32): 3, np.dtype(np.int64): 4,
               np.dtype(np.float32): 5, np.dtype(np.float64): 6}
-CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
 
 
 def _groups(groups: list[OrganGroup]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -90,9 +90,6 @@ class FlatCircuit:
     projections: tuple[Projection, ...]
     organs: tuple[Organ, ...]
 
-    def population_index(self) -> dict[str, int]:
-        return {p.name: i for i, p in enumerate(self.populations)}
-
     @property
     def n_neurons(self) -> int:
         return sum(p.size for p in self.populations)

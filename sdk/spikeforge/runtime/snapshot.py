@@ -91,7 +91,6 @@ def save_world(world: World, path: Path) -> None:
         "depth": L.depth,
         "learning": bool(L.learning),
         "prototypes": [p.genome for p in L.prototypes],
-        "extra_state": getattr(world, "extra_manifest", lambda: {})(),
     }
     write_archive(path, manifest, layout_arrays(L))
 
@@ -158,9 +157,6 @@ def load_world(path: Path, backend: str) -> World:
     except (GenomeError, KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"{path}: inconsistent snapshot ({exc})") from None
     world._restore(manifest, layout)
-    restore = getattr(world, "restore_extra", None)
-    if restore is not None:
-        restore(manifest.get("extra_state", {}))
     return world
 
 
