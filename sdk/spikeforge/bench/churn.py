@@ -40,12 +40,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--warmup", type=float, default=1.0, help="untimed game seconds first (default 1)")
     ap.add_argument("--rate", type=float, default=10.0, help="spawns and despawns per second, each (default 10)")
     ap.add_argument("--fps", type=float, default=60.0, help="frame rate (default 60)")
+    ap.add_argument("--compact", action="store_true",
+                    help="World(compact=True): rebuild the layout on every spawn/despawn (the layout before "
+                         "slots; for a side-by-side)")
     args = ap.parse_args(argv)
     if args.brains < 1 or args.seconds <= 0 or args.warmup < 0 or args.rate < 0 or args.fps <= 0:
         ap.error("--brains: >= 1; --seconds, --fps: > 0; --warmup, --rate: >= 0")
     circuit = npc_circuit()
     with timed() as build:
         world = make_world(args.backend, args.seed, 0.001, args.threads)
+        world.compact = bool(args.compact)
         world.spawn(circuit, count=args.brains)
     group = world.group(circuit)
     eyes, legs = group.sensor("eyes"), group.actuator("legs")  # held across all the churn
@@ -93,7 +97,8 @@ def main(argv: list[str]) -> int:
     sp = np.array(spawn_ms or [np.nan])
     de = np.array(despawn_ms or [np.nan])
     row: dict[str, Any] = {
-        "bench": "churn", "backend": world.backend.name, "threads": threads_used(world), "seed": args.seed,
+        "bench": "churn", "layout": "compact" if args.compact else "slots", "backend": world.backend.name,
+        "threads": threads_used(world), "seed": args.seed,
         "brains": st["brains"], "slots": st["slots"], "neurons": st["neurons"], "build_s": round(build.wall, 2),
         "frames": frames, "spawns": len(spawn_ms), "despawns": len(despawn_ms),
         "spawn_ms_median": round(float(np.median(sp)), 3), "spawn_ms_max": round(float(np.max(sp)), 3),

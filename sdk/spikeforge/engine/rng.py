@@ -48,9 +48,20 @@ def uniform(prefix: U32, local_index: U32) -> npt.NDArray[np.float32]:
     return (h >> np.uint32(8)).astype(np.float32) * INV_2_24
 
 
+def _mix32_int(x: int) -> int:
+    """:func:`mix32` of one value in Python integers (same bits, no array overhead)."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x
+
+
 def brain_key(world_seed: int, serial: int) -> int:
-    """The RNG key of the ``serial``-th brain spawned in a world seeded with ``world_seed``."""
-    s = np.array([world_seed & 0xFFFFFFFF], dtype=np.uint32)
-    hi = np.array([(world_seed >> 32) & 0xFFFFFFFF], dtype=np.uint32)
-    k = mix32(mix32(s ^ mix32(hi)) ^ mix32(np.array([serial & 0xFFFFFFFF], dtype=np.uint32) + GOLDEN))
-    return int(k[0])
+    """The RNG key of the ``serial``-th brain spawned in a world seeded with ``world_seed``:
+    ``mix32(mix32(lo32(seed) ^ mix32(hi32(seed))) ^ mix32(lo32(serial) + GOLDEN))`` (uint32)."""
+    s, hi = world_seed & 0xFFFFFFFF, (world_seed >> 32) & 0xFFFFFFFF
+    t = _mix32_int(((serial & 0xFFFFFFFF) + 0x9E3779B9) & 0xFFFFFFFF)
+    return _mix32_int(_mix32_int(s ^ _mix32_int(hi)) ^ t)

@@ -89,9 +89,10 @@ def strip_pad(block: BrainBlock, pad_proj: int) -> BrainBlock:
     return block
 
 
-def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int
-               ) -> tuple[I64, I64, I64, I64, int]:
-    """Padded local (row_ptr (n+1), row_syn (R+1), row_delay (R), row_proj (R), syn_count)."""
+def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int,
+               rows: tuple[I64, I64, I64, I64] | None = None) -> tuple[I64, I64, I64, I64, int]:
+    """Padded local (row_ptr (n+1), row_syn (R+1), row_delay (R), row_proj (R), syn_count);
+    ``rows`` is :func:`block_rows` of the block when already computed."""
     R, S = shape.rows, shape.synapses
     row_ptr = np.zeros(n + 1, np.int64)
     row_syn = np.empty(R + 1, np.int64)
@@ -99,7 +100,7 @@ def _slot_rows(block: BrainBlock | None, n: int, shape: SlotShape, pad_proj: int
     row_proj = np.full(R, pad_proj, np.int64)
     real_rows = real_syn = 0
     if block is not None:
-        rp, rs, rd, rj = block_rows(block)
+        rp, rs, rd, rj = block_rows(block) if rows is None else rows
         real_rows, real_syn = int(rd.size), int(rs[-1])
         row_ptr[:n] = rp[:n]
         row_syn[:real_rows] = rs[:real_rows]
@@ -252,7 +253,8 @@ def slot_ranges(L: Layout, i: int) -> tuple[int, int, int, int, int, int]:
     return s, e, r0, r1, int(L.row_syn[r0]), int(L.row_syn[r1])
 
 
-def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int) -> None:
+def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int,
+               rows: tuple[I64, I64, I64, I64] | None = None) -> None:
     """Write brain ``blk`` into free slot ``i`` of ``L`` in place (every array's slot range).
 
     The block must fit the slot (see :class:`SlotShape`) and have no electrical synapses.
@@ -262,9 +264,10 @@ def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int) -> None:
     if blk.n != n or blk.gap_a.size:
         raise ValueError("write_slot: block does not match the slot (size or electrical synapses)")
     shape = SlotShape(r1 - r0, y1 - y0)
-    rp, rs, rd, rj, _ = _slot_rows(blk, n, shape, pad_proj)
-    if rs[-2] > shape.synapses or int(block_rows(blk)[2].size) + 1 > shape.rows:
+    rows = block_rows(blk) if rows is None else rows
+    if not shape.fits(int(rows[2].size), int(blk.syn_pre.size)):
         raise ValueError("write_slot: block does not fit the slot shape")
+    rp, rs, rd, rj, _ = _slot_rows(blk, n, shape, pad_proj, rows)
     L.row_ptr[s:e] = rp[:n] + r0  # row_ptr[e] is the next slot's first row: unchanged
     L.row_syn[r0:r1] = rs[:-1] + y0
     L.row_delay[r0:r1] = rd

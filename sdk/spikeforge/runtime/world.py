@@ -348,13 +348,14 @@ class World:
         free: npt.NDArray[np.intp] | list[int] = (
             np.flatnonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)) if old is None else [])
         fast = (old is None and shape is not None and not self.compact and proto.index not in self._gap_protos()
-                and len(free) >= len(blocks)
-                and all(shape.fits(int(block_rows(b)[2].size), int(b.syn_pre.size)) for b in blocks))
-        if fast:
+                and len(free) >= len(blocks))
+        rows = [block_rows(b) for b in blocks] if fast else []
+        if fast and shape is not None and all(shape.fits(int(r[2].size), int(b.syn_pre.size))
+                                              for r, b in zip(rows, blocks, strict=True)):
             self.backend.pull_state()
             slots = [int(i) for i in free[:len(blocks)]]
-            for i, blk in zip(slots, blocks, strict=True):
-                write_slot(L, i, blk, self._pad)
+            for i, blk, r in zip(slots, blocks, rows, strict=True):
+                write_slot(L, i, blk, self._pad, r)
                 self._index[blk.serial] = i
             self._slots_written(slots)
             return
