@@ -406,11 +406,13 @@ class GpuBackend(Backend):
         self.brain_wg = int(os.environ.get("SPIKEFORGE_GPU_BRAIN_WG", "") or BRAIN_WG)
         if self.brain_wg not in (32, 64, 128, 256):
             raise ValueError(f"SPIKEFORGE_GPU_BRAIN_WG: must be 32, 64, 128 or 256, got {self.brain_wg}")
-        # the per-brain kernel keeps a brain's delay ring in workgroup memory when it fits
+        # SPIKEFORGE_GPU_WG_RING=1: the per-brain kernel keeps a brain's delay ring in workgroup
+        # memory when it fits. Off by default: on an H200 the crowd bench was 6 % slower with it
+        # (tools/gpu/profile_advance.py; the global ring's atomics mostly hit L2 there).
         self.brain_max = int(sizes.max()) if L.n_brains else 0
         ring_bytes = 4 * L.depth * 3 * max(self.brain_max, 1)
         self.wg_ring = (self.fused and self.brain_max > 0 and ring_bytes + 256 <= self.gpu.wg_storage
-                        and os.environ.get("SPIKEFORGE_GPU_WG_RING", "1") not in ("0", ""))
+                        and os.environ.get("SPIKEFORGE_GPU_WG_RING", "0") not in ("0", ""))
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
