@@ -7,7 +7,8 @@ frames (a spawn and a despawn every 6th frame at the defaults). Each frame: sens
 through the held group handle, the frame's spawn/despawn, ``World.advance``, actuator
 read through the held handle. Reported: spawn and despawn cost (median, worst), frame
 time (median, p99, worst), worst frame / median frame, layout rebuilds and backend
-rebuilds during the timed frames.
+rebuilds during the timed frames, and the draw of one brain alone (connectivity and
+initial state, the part of a spawn that is not the slot write).
 
 Goals (2 cores, native): spawn <= 1 ms, despawn <= 0.3 ms, worst frame <= 2x median.
 
@@ -26,6 +27,8 @@ import numpy as np
 
 from spikeforge.bench import common_args, emit, load_average, make_world, threads_used, timed
 from spikeforge.bench.crowd import npc_circuit
+from spikeforge.engine.rng import brain_key
+from spikeforge.engine.slots import instantiate_many
 
 GOAL_SPAWN_MS = 1.0
 GOAL_DESPAWN_MS = 0.3
@@ -91,6 +94,13 @@ def main(argv: list[str]) -> int:
         else:
             spawn_ms.clear()
             despawn_ms.clear()
+    # the draw alone (connectivity + initial state of one brain), without touching the world
+    proto = world.layout.prototypes[0]
+    draw_ms = []
+    for s in range(20):
+        t = time.perf_counter()
+        instantiate_many(proto, [10**6 + s], [brain_key(args.seed, 10**6 + s)], args.seed, world.layout.depth)
+        draw_ms.append((time.perf_counter() - t) * 1e3)
     st = world.stats()
     med = float(np.median(frame_ms))
     worst = float(np.max(frame_ms))
@@ -102,6 +112,7 @@ def main(argv: list[str]) -> int:
         "brains": st["brains"], "slots": st["slots"], "neurons": st["neurons"], "build_s": round(build.wall, 2),
         "frames": frames, "spawns": len(spawn_ms), "despawns": len(despawn_ms),
         "spawn_ms_median": round(float(np.median(sp)), 3), "spawn_ms_max": round(float(np.max(sp)), 3),
+        "draw_ms_median": round(float(np.median(draw_ms)), 3),
         "despawn_ms_median": round(float(np.median(de)), 3), "despawn_ms_max": round(float(np.max(de)), 3),
         "frame_ms_median": round(med, 3), "frame_ms_p99": round(float(np.percentile(frame_ms, 99)), 3),
         "frame_ms_worst": round(worst, 3), "worst_over_median": round(worst / med, 2),
@@ -113,6 +124,7 @@ def main(argv: list[str]) -> int:
          f"at {args.fps:g} fps",
          [("backend", "backend"), ("threads", "threads"), ("spawns", "spawns"),
           ("spawn_ms_median", "spawn ms (med)"), ("spawn_ms_max", "spawn ms (max)"),
+          ("draw_ms_median", "of which draw ms (med)"),
           ("despawn_ms_median", "despawn ms (med)"), ("despawn_ms_max", "despawn ms (max)"),
           ("frame_ms_median", "frame ms (med)"), ("frame_ms_p99", "frame ms (p99)"),
           ("frame_ms_worst", "frame ms (worst)"), ("worst_over_median", "worst/med"),

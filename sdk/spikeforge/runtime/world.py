@@ -182,8 +182,8 @@ class World:
         return list(self._prototypes)
 
     # ------------------------------------------------------------------ spawning
-    def _prototype_for(self, circuit: Circuit) -> PrototypeInfo:
-        key = json.dumps(circuit.to_dict(), sort_keys=True)
+    def _prototype_for(self, circuit: Circuit, key: str | None = None) -> PrototypeInfo:
+        key = json.dumps(circuit.to_dict(), sort_keys=True) if key is None else key
         if key in self._proto_by_genome:
             return self._prototypes[self._proto_by_genome[key]]
         pid_base = sum(len(p.pop_names) for p in self._prototypes)
@@ -313,9 +313,10 @@ class World:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
         circ = self._circuit_named(circuit)
-        is_new = json.dumps(circ.to_dict(), sort_keys=True) not in self._proto_by_genome
+        gkey = json.dumps(circ.to_dict(), sort_keys=True)
+        is_new = gkey not in self._proto_by_genome
         old = self._slots() if is_new else None  # before the pad projection id moves
-        proto = self._prototype_for(circ)
+        proto = self._prototype_for(circ, gkey)
         serials = list(range(self._next_serial, self._next_serial + count))
         blocks = instantiate_many(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed,
                                   self._depth())
