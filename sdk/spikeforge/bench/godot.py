@@ -218,10 +218,12 @@ def run_godot(godot: str, project: Path, tmp: Path, env_extra: dict[str, str], t
 
 def scene_args(engine: int, frames: int) -> list[str]:
     """Command-line arguments of a scene run: ``--fixed-fps 60`` (frames back to back) and,
-    on Godot 4, ``--quit-after`` a safety bound of physics frames beyond ``frames`` exchanges."""
+    on Godot 4, ``--quit-after`` a safety bound of main-loop iterations beyond ``frames``
+    exchanges (generous: frames without a server, e.g. while one restarts, pass fast; the
+    scene's wall-clock limit and the process timeout are the real bounds)."""
     args = ["--fixed-fps", str(FPS)]
     if engine == 4:
-        args += ["--quit-after", str(2 * frames + 1200)]
+        args += ["--quit-after", str(2 * frames + 300 * FPS)]
     return args
 
 
