@@ -36,6 +36,7 @@ def _load_main(module: str) -> MainFn:
 
 
 def bench_names() -> list[str]:
+    """Names of the benchmarks ``spikeforge bench NAME`` runs (the modules of :mod:`spikeforge.bench`)."""
     try:
         import spikeforge.bench as bench_pkg
     except ImportError:

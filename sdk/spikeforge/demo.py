@@ -103,6 +103,7 @@ def run_demo(brains: int, seconds: float, fps: float, dt: float, backend: str, s
 
 
 def plot_raster(raster: tuple[np.ndarray, np.ndarray, float], path: str) -> None:
+    """Spike raster of the recorded brains (time in s vs neuron) to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,6 +130,7 @@ def need_matplotlib(ap: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Command line of ``spikeforge demo wanderers``; returns the exit status."""
     from rich.console import Console
     from rich.table import Table
 

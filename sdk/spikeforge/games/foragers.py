@@ -82,6 +82,7 @@ class ForagerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        """Check every knob; :class:`ValueError` names the first bad one."""
         for name in ("foragers", "food", "eye_neurons", "nose_neurons", "motor_per_side"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -160,6 +161,7 @@ class Arena:
         return ang, close
 
     def move(self, turn: F64, speed: F64, dt: float) -> None:
+        """Turn by ``turn`` (rad/s) and walk ``speed`` (arena/s) for ``dt`` seconds on the torus."""
         self.heading = wrap_angle(self.heading + turn * dt)
         step = speed * dt
         self.pos = (self.pos + np.stack([np.cos(self.heading), np.sin(self.heading)], axis=1) * step[:, None]) \
@@ -193,6 +195,7 @@ class RunResult:
     steps: int
 
     def to_dict(self) -> dict[str, Any]:
+        """This result as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -235,6 +238,7 @@ class ForagerGame:
 
     @property
     def minutes(self) -> float:
+        """Game time played so far (minutes)."""
         return self.frames * self.cfg.frame_dt / 60.0
 
     def frame(self) -> npt.NDArray[np.int64]:

@@ -55,6 +55,7 @@ class Population:
     v_init: float | tuple[float, float] | None = None
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         if not isinstance(self.name, str) or not self.name or "." in self.name:
             raise GenomeError(f"{path}.name", f"must be a non-empty name without '.', got {self.name!r}")
         if isinstance(self.size, bool) or not isinstance(self.size, int):
@@ -75,6 +76,7 @@ class Population:
             raise GenomeError(f"{path}.v_init", f"a range is (low, high) with low <= high, got {vi!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this population (JSON-ready)."""
         d: dict[str, Any] = {"name": self.name, "size": self.size, "model": self.model.to_dict()}
         if self.v_init is not None:
             d["v_init"] = list(self.v_init) if isinstance(self.v_init, tuple) else self.v_init
@@ -92,14 +94,17 @@ class FlatCircuit:
 
     @property
     def n_neurons(self) -> int:
+        """Neurons per brain of this circuit (sum of the population sizes)."""
         return sum(p.size for p in self.populations)
 
     @property
     def sensors(self) -> tuple[SensorSpec, ...]:
+        """The sensor specs, in organ order (by name)."""
         return tuple(sorted((o for o in self.organs if isinstance(o, SensorSpec)), key=lambda o: o.name))
 
     @property
     def actuators(self) -> tuple[ActuatorSpec, ...]:
+        """The actuator specs, in organ order (by name)."""
         return tuple(sorted((o for o in self.organs if isinstance(o, ActuatorSpec)), key=lambda o: o.name))
 
 
@@ -122,6 +127,26 @@ class Circuit:
         model: NeuronModel | None = None,
         v_init: float | tuple[float, float] | None = None,
     ) -> Circuit:
+        """Add a population of ``size`` neurons sharing one neuron model.
+
+        Parameters
+        ----------
+        name : str
+            Unique within the circuit; sensors, actuators and projections refer to it.
+        size : int
+            Number of neurons, >= 1.
+        model : NeuronModel, optional
+            :class:`LIF` (the default), :class:`AdaptiveLIF`, :class:`Izhikevich`, ... with
+            its parameters (mV, ms).
+        v_init : float or (float, float), optional
+            Initial membrane potential (mV), or a range drawn uniformly per neuron from the
+            brain's seed; the model's resting potential when omitted.
+
+        Returns
+        -------
+        Circuit
+            ``self``, so calls chain.
+        """
         self.populations.append(Population(name, size, model if model is not None else LIF(), v_init))
         return self
 
@@ -136,6 +161,33 @@ class Circuit:
         name: str = "",
         plasticity: Any = None,
     ) -> Circuit:
+        """Add a projection (synapses) from population ``pre`` to population ``post``.
+
+        Parameters
+        ----------
+        pre, post : str
+            Source and target populations (``sub.pop`` or a port of a sub-circuit too).
+        rule : AllToAll, OneToOne, FixedProbability, FixedInDegree or Pairs, optional
+            Which neurons connect; :class:`AllToAll` when omitted. Random rules draw from the
+            brain's seed, so every brain of a prototype gets its own wiring.
+        weight : float or Constant, Uniform, Normal
+            mV of drive added to the target's synaptic current per spike (negative:
+            inhibitory). Electrical synapses: the coupling conductance.
+        delay : int or (int, int)
+            Transmission delay in steps (>= 1), or a range drawn per synapse.
+        kind : {"chemical", "modulatory", "electrical"}
+            ``modulatory`` synapses raise the target's modulator (dopamine) level instead of its
+            current; ``electrical`` are gap junctions.
+        name : str
+            The projection's name (``brain.weights(name)``); ``"pre->post"`` when empty.
+        plasticity : STDP, RewardSTDP, ModulatedHebbian or Homeostasis, optional
+            A learning rule that changes these synapses while the game runs.
+
+        Returns
+        -------
+        Circuit
+            ``self``, so calls chain.
+        """
         w = Constant(float(weight)) if isinstance(weight, (int, float)) else weight
         self.projections.append(
             Projection(pre, post, rule if rule is not None else AllToAll(), w, delay,
@@ -144,10 +196,51 @@ class Circuit:
         return self
 
     def add_sensor(self, name: str, population: str, channels: int = 1, **spec: Any) -> Circuit:
+        """Add a sensor: ``channels`` values per brain per frame that drive ``population``.
+
+        Parameters
+        ----------
+        name : str
+            The sensor's name (``world.group(c).sensor(name)``); organs are ordered by name.
+        population : str
+            The population it drives; its neurons are split evenly over the channels.
+        channels : int
+            Values per brain, >= 1.
+        **spec
+            The other fields of :class:`SensorSpec`: ``kind`` (``"current"``, ``"poisson"``
+            (default), ``"gaussian"``, ``"event"``), ``low``/``high`` (the value range),
+            ``gain`` (mV of drive per unit, ``current``), ``max_rate`` (Hz at ``high``,
+            ``poisson``/``gaussian``), ``sigma`` (tuning width in units of the range, ``gaussian``).
+
+        Returns
+        -------
+        Circuit
+            ``self``, so calls chain.
+        """
         self.organs.append(SensorSpec(name, population, channels, **spec))
         return self
 
     def add_actuator(self, name: str, population: str, channels: int = 1, **spec: Any) -> Circuit:
+        """Add an actuator: what ``population`` did over a frame, decoded for the game.
+
+        Parameters
+        ----------
+        name : str
+            The actuator's name (``world.group(c).actuator(name)``); organs are ordered by name.
+        population : str
+            The population it reads; its neurons are split evenly over the channels.
+        channels : int
+            Channels, >= 1.
+        **spec
+            The other fields of :class:`ActuatorSpec`: ``kind`` (``"rate"``: Hz per channel
+            (default); ``"population_vector"``: one value in ``[low, high]``; ``"wta"``: the
+            index of the most active channel), ``low``/``high``.
+
+        Returns
+        -------
+        Circuit
+            ``self``, so calls chain.
+        """
         self.organs.append(ActuatorSpec(name, population, channels, **spec))
         return self
 
@@ -323,6 +416,7 @@ class Circuit:
 
     # ------------------------------------------------------------------ genome dict
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this circuit (JSON-ready; genome_to_circuit reads it back)."""
         return {
             "name": self.name,
             "populations": [p.to_dict() for p in self.populations],

@@ -41,6 +41,7 @@ def number(path: str, value: Any) -> float:
 
 
 def positive(path: str, value: Any) -> float:
+    """``value`` as a float when it is a finite number > 0, else :class:`GenomeError` at ``path``."""
     x = number(path, value)
     if x <= 0:
         raise GenomeError(path, f"must be > 0, got {value!r}")
@@ -48,6 +49,7 @@ def positive(path: str, value: Any) -> float:
 
 
 def nonneg(path: str, value: Any) -> float:
+    """``value`` as a float when it is a finite number >= 0, else :class:`GenomeError` at ``path``."""
     x = number(path, value)
     if x < 0:
         raise GenomeError(path, f"must be >= 0, got {value!r}")
@@ -55,6 +57,7 @@ def nonneg(path: str, value: Any) -> float:
 
 
 def int_nonneg(path: str, value: Any) -> int:
+    """``value`` when it is an integer >= 0 (not a bool), else :class:`GenomeError` at ``path``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise GenomeError(path, f"must be an integer, got {value!r}")
     if value < 0:

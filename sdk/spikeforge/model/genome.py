@@ -34,6 +34,7 @@ def circuit_to_genome(circuit: Circuit) -> dict[str, Any]:
 
 
 def dumps(circuit: Circuit) -> str:
+    """The genome JSON text of ``circuit`` (validated first)."""
     return json.dumps(circuit_to_genome(circuit), indent=2, allow_nan=False)
 
 
@@ -71,11 +72,13 @@ def loads(text: str | bytes) -> Circuit:
 
 
 def load_genome(path: str | os.PathLike[str]) -> Circuit:
+    """Read and validate a genome file; :class:`GenomeError` names the bad field."""
     with open(path, "rb") as f:
         return loads(f.read())
 
 
 def genome_to_circuit(doc: Any) -> Circuit:
+    """A :class:`Circuit` from a parsed genome document (version checked, every field validated)."""
     if not isinstance(doc, dict):
         raise GenomeError("genome", "must be a JSON object")
     if doc.get("format") != GENOME_FORMAT:
@@ -89,6 +92,7 @@ def genome_to_circuit(doc: Any) -> Circuit:
 
 
 def circuit_from_dict(d: Any, path: str) -> Circuit:
+    """A :class:`Circuit` from the circuit part of a genome; :class:`GenomeError` at ``path`` when malformed."""
     if not isinstance(d, dict):
         raise GenomeError(path, "must be an object")
     known = {"name", "populations", "projections", "organs", "subcircuits", "ports"}

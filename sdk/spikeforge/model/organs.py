@@ -73,9 +73,11 @@ class SensorSpec:
 
     @property
     def shape(self) -> tuple[int]:
+        """The (channels,) shape of this sensor's values for one brain."""
         return (self.channels,)
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         if self.kind not in SENSOR_KINDS:
             raise GenomeError(f"{path}.kind", f"unknown sensor kind {self.kind!r}; known: {list(SENSOR_KINDS)}")
         _validate_common(self.name, self.population, self.channels, self.low, self.high, path)
@@ -86,6 +88,7 @@ class SensorSpec:
             raise GenomeError(f"{path}.sigma", f"must be > 0, got {self.sigma}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this sensor (JSON-ready)."""
         return {"organ": "sensor", "name": self.name, "population": self.population,
                 "channels": self.channels, "kind": self.kind, "low": self.low, "high": self.high,
                 "gain": self.gain, "max_rate": self.max_rate, "sigma": self.sigma}
@@ -107,18 +110,22 @@ class ActuatorSpec:
 
     @property
     def width(self) -> int:
+        """Values per brain: ``channels`` for ``rate``, 1 for ``population_vector`` and ``wta``."""
         return self.channels if self.kind == "rate" else 1
 
     @property
     def shape(self) -> tuple[int]:
+        """The (width,) shape of this actuator's values for one brain."""
         return (self.width,)
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         if self.kind not in ACTUATOR_KINDS:
             raise GenomeError(f"{path}.kind", f"unknown actuator kind {self.kind!r}; known: {list(ACTUATOR_KINDS)}")
         _validate_common(self.name, self.population, self.channels, self.low, self.high, path)
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this actuator (JSON-ready)."""
         return {"organ": "actuator", "name": self.name, "population": self.population,
                 "channels": self.channels, "kind": self.kind, "low": self.low, "high": self.high}
 
@@ -139,6 +146,7 @@ Organ = SensorSpec | ActuatorSpec
 
 
 def organ_from_dict(d: Any, path: str) -> Organ:
+    """A sensor or actuator spec from its genome form; :class:`GenomeError` at ``path`` when malformed."""
     if not isinstance(d, dict):
         raise GenomeError(path, f"must be an object, got {type(d).__name__}")
     what = d.get("organ")

@@ -64,10 +64,12 @@ class Homeostasis:
     eta: float = 0.05
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         nonneg(f"{path}.target_rate", self.target_rate)
         positive(f"{path}.eta", self.eta)
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": self.rule, "target_rate": self.target_rate, "eta": self.eta}
 
 
@@ -106,6 +108,7 @@ class STDP:
     homeostasis: Homeostasis | None = None
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         nonneg(f"{path}.a_plus", self.a_plus)
         nonneg(f"{path}.a_minus", self.a_minus)
         positive(f"{path}.tau_plus", self.tau_plus)
@@ -124,6 +127,7 @@ class STDP:
         w[mask] = np.clip(w[mask], np.float32(self.w_min), np.float32(self.w_max))
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return _to_dict(self)
 
 
@@ -159,6 +163,7 @@ class RewardSTDP(STDP):
     lr: float = 0.001
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         super().validate(path)
         positive(f"{path}.tau_c", self.tau_c)
         positive(f"{path}.tau_dopamine", self.tau_dopamine)
@@ -199,6 +204,7 @@ class ModulatedHebbian:
     homeostasis: Homeostasis | None = None
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         nonneg(f"{path}.lr", self.lr)
         positive(f"{path}.tau_pre", self.tau_pre)
         lo, hi = number(f"{path}.w_min", self.w_min), number(f"{path}.w_max", self.w_max)
@@ -207,10 +213,12 @@ class ModulatedHebbian:
         _validate_homeostasis(path, self.homeostasis)
 
     def init_synapse_state(self, synapse: dict[str, np.ndarray], mask: np.ndarray) -> None:
+        """Clip the initial weights to the rule's bounds (no extra per-synapse state)."""
         w = synapse["w"]
         w[mask] = np.clip(w[mask], np.float32(self.w_min), np.float32(self.w_max))
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return _to_dict(self)
 
 

@@ -32,6 +32,7 @@ class AllToAll:
     allow_self: bool = True
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": "all_to_all", "allow_self": self.allow_self}
 
 
@@ -40,6 +41,7 @@ class OneToOne:
     """Pre neuron i to post neuron i; both populations must have the same size."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": "one_to_one"}
 
 
@@ -51,6 +53,7 @@ class FixedProbability:
     allow_self: bool = True
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": "fixed_probability", "p": self.p, "allow_self": self.allow_self}
 
 
@@ -62,6 +65,7 @@ class FixedInDegree:
     allow_self: bool = True
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": "fixed_in_degree", "k": self.k, "allow_self": self.allow_self}
 
 
@@ -73,6 +77,7 @@ class Pairs:
     post: tuple[int, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this rule (JSON-ready)."""
         return {"rule": "pairs", "pre": list(self.pre), "post": list(self.post)}
 
 
@@ -86,10 +91,12 @@ class Constant:
     value: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this weight (JSON-ready)."""
         return {"dist": "constant", "value": self.value}
 
     @property
     def mean(self) -> float:
+        """Expected weight (mV of drive): the constant itself."""
         return self.value
 
 
@@ -99,10 +106,12 @@ class Uniform:
     high: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this weight distribution (JSON-ready)."""
         return {"dist": "uniform", "low": self.low, "high": self.high}
 
     @property
     def mean(self) -> float:
+        """Expected weight (mV of drive): the middle of the range."""
         return 0.5 * (self.low + self.high)
 
 
@@ -114,10 +123,12 @@ class Normal:
     std: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this weight distribution (JSON-ready)."""
         return {"dist": "normal", "mean": self.mean_, "std": self.std}
 
     @property
     def mean(self) -> float:
+        """Expected weight (mV of drive) of the distribution."""
         return self.mean_
 
 
@@ -170,11 +181,13 @@ class Projection:
         return 0 if self.weight.mean >= 0 else 1
 
     def delay_range(self) -> tuple[int, int]:
+        """The (lowest, highest) delay in steps of this projection."""
         if isinstance(self.delay, tuple):
             return self.delay
         return (self.delay, self.delay)
 
     def validate(self, path: str) -> None:
+        """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         if self.kind not in SYNAPSE_KINDS:
             raise GenomeError(f"{path}.kind", f"unknown synapse kind {self.kind!r}; known: {list(SYNAPSE_KINDS)}")
         r = self.rule
@@ -223,6 +236,7 @@ class Projection:
                 validate(f"{path}.plasticity")
 
     def to_dict(self) -> dict[str, Any]:
+        """The genome form of this projection (JSON-ready)."""
         d: dict[str, Any] = {
             "name": self.name,
             "pre": self.pre,
@@ -238,6 +252,7 @@ class Projection:
 
 
 def rule_from_dict(d: Any, path: str) -> Rule:
+    """A connectivity rule from its genome form; :class:`GenomeError` at ``path`` when malformed."""
     if not isinstance(d, dict):
         raise GenomeError(path, f"must be an object, got {type(d).__name__}")
     if not isinstance(d.get("allow_self", True), bool):
@@ -266,6 +281,7 @@ def rule_from_dict(d: Any, path: str) -> Rule:
 
 
 def weight_from_dict(d: Any, path: str) -> Weight:
+    """A weight (number or distribution) from its genome form; :class:`GenomeError` at ``path`` when malformed."""
     if isinstance(d, (int, float)) and not isinstance(d, bool):
         return Constant(number(path, d))
     if not isinstance(d, dict):
@@ -281,6 +297,7 @@ def weight_from_dict(d: Any, path: str) -> Weight:
 
 
 def projection_from_dict(d: Any, path: str) -> Projection:
+    """A projection from its genome form; :class:`GenomeError` at ``path`` when malformed."""
     if not isinstance(d, dict):
         raise GenomeError(path, f"must be an object, got {type(d).__name__}")
     known = {"name", "pre", "post", "kind", "rule", "weight", "delay", "plasticity"}

@@ -296,12 +296,14 @@ class Brain:
 
     @property
     def sensors(self) -> dict[str, LiveArray]:
+        """Every sensor of this brain by name: live (channels,) arrays over the engine's memory."""
         L = self._world.layout
         p = int(L.brain_proto[self.index])
         return {g.name: self.sensor(g.name) for g in L.sensor_groups if g.proto == p}
 
     @property
     def actuators(self) -> dict[str, LiveArray]:
+        """Every actuator of this brain by name: live (width,) arrays over the engine's memory."""
         L = self._world.layout
         p = int(L.brain_proto[self.index])
         return {g.name: self.actuator(g.name) for g in L.actuator_groups if g.proto == p}
@@ -320,6 +322,7 @@ class Brain:
 
     @property
     def sleeping(self) -> bool:
+        """True while this brain is asleep (skipped by every advance; see :meth:`sleep`)."""
         return bool(self._world.layout.sleeping[self.index])
 
     def sleep(self) -> None:
@@ -327,6 +330,7 @@ class Brain:
         self._world.layout.sleeping[self.index] = True
 
     def wake(self) -> None:
+        """Resume a sleeping brain: the next advance steps it again (it does not catch up)."""
         self._world.layout.sleeping[self.index] = False
 
     # ------------------------------------------------------------------ learning
@@ -340,6 +344,7 @@ class Brain:
         self._set_learn(0)
 
     def unfreeze(self) -> None:
+        """Switch this brain's plasticity back on (see :meth:`freeze`)."""
         self._set_learn(1)
 
     def _set_learn(self, flag: int) -> None:

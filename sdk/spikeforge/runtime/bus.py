@@ -65,6 +65,7 @@ class Subscription:
 
 
 class SpikeBus:
+    """The batched spike event bus of a World (``world.bus``): one event per subscription per advance."""
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self.publishing = False
@@ -83,6 +84,7 @@ class SpikeBus:
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
+        """The active subscriptions, in subscription order."""
         return tuple(s for s in self._subs if s.active)
 
     def subscribe(self, callback: SpikeCallback, brains: Iterable[object] | None = None,
@@ -107,10 +109,12 @@ class SpikeBus:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to ``sub`` (it is marked inactive)."""
         sub.active = False
         self._subs = [s for s in self._subs if s is not sub]
 
     def publish(self, layout: Layout, record: SpikeRecord) -> None:
+        """Deliver one advance's spikes: one :class:`SpikeEvent` per matching subscription (called by the World)."""
         if not self._subs or record.neurons.size == 0:
             return
         neurons = record.neurons.astype(np.int64)

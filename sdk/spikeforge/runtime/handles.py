@@ -101,18 +101,22 @@ class LiveArray(NDArrayOperatorsMixin):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the array this handle resolves to now."""
         return tuple(self._resolve().shape)
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """Element type of the array this handle resolves to now."""
         return self._resolve().dtype
 
     @property
     def ndim(self) -> int:
+        """Number of dimensions of the array this handle resolves to now."""
         return int(self._resolve().ndim)
 
     @property
     def size(self) -> int:
+        """Number of elements of the array this handle resolves to now."""
         return int(self._resolve().size)
 
     def __float__(self) -> float:

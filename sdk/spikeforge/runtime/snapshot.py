@@ -42,6 +42,7 @@ class SnapshotError(ValueError):
 
 
 def layout_arrays(layout: Layout) -> dict[str, np.ndarray]:
+    """Every array a snapshot stores, by its name in the archive (layout, neuron and synapse state)."""
     arrays = {name: getattr(layout, name) for name in _LAYOUT_ARRAYS}
     arrays.update({f"neuron.{k}": a for k, a in layout.neuron.items()})
     arrays.update({f"synapse.{k}": a for k, a in layout.synapse.items()})
@@ -80,6 +81,7 @@ def write_archive(path: Path, manifest: dict[str, Any], arrays: dict[str, np.nda
 
 
 def save_world(world: World, path: Path) -> None:
+    """Write ``world`` as a snapshot at ``path`` (manifest + arrays with checksums; atomic)."""
     L = world.layout
     manifest = {
         "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
@@ -135,6 +137,7 @@ def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def load_world(path: Path, backend: str) -> World:
+    """A World restored bit-exactly from the snapshot at ``path`` on ``backend``; :class:`SnapshotError` names what is wrong."""
     from spikeforge.runtime.world import World
 
     manifest, arrays = read_snapshot(path)

@@ -153,6 +153,7 @@ class World:
         return [self._brains[int(s)] for s in self.layout.brain_serial if s >= 0]
 
     def brain(self, brain_id: int) -> Brain:
+        """The live brain with id ``brain_id``; :class:`LookupError` when it was despawned or never existed."""
         try:
             return self._brains[brain_id]
         except KeyError:
@@ -179,6 +180,7 @@ class World:
 
     @property
     def prototypes(self) -> list[PrototypeInfo]:
+        """The compiled circuits of this world (one per distinct circuit spawned), in spawn order."""
         return list(self._prototypes)
 
     # ------------------------------------------------------------------ spawning
