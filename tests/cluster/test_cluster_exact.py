@@ -12,6 +12,7 @@ from tests.cluster.cluster_nets import learner_circuit, npc_circuit, spike_tripl
 from spikeforge import World
 from spikeforge.cluster import ClusterWorld
 from spikeforge.runtime.handles import StaleHandleError
+from spikeforge.runtime.world import FrameResult
 
 pytestmark = pytest.mark.native
 
@@ -83,6 +84,21 @@ def test_sharded_equals_single_process(ray_cluster: Any, tmp_path: Path) -> None
             w.learning(True)
         drive([ref, cw], 6, rng, lambda r: assert_same(ref, cw, r))
         assert ref.step(5).neurons.size == cw.step(5).neurons.size
+        # the server core's calls: step only some brains, freeze some by id
+        rows = cw.rows([0, 3, 9, 11])
+        np.testing.assert_array_equal(rows, [ref.brain(i).index for i in (0, 3, 9, 11)])
+        only = np.zeros(cw.layout.n_brains, bool)
+        only[rows] = True
+        cw.set_learning([9], False)
+        ref.brain(9).freeze()
+        saved = ref.layout.sleeping.copy()
+        ref.layout.sleeping[~only] = True
+        a = ref.step(7)
+        ref.layout.sleeping[:] = saved
+        b = cw.step(7, only=only)
+        assert_same(ref, cw, [FrameResult(7, 0.0, a), FrameResult(7, 0.0, b)])
+        moved_steps = cw.layout.brain_step - ref.layout.brain_step
+        assert not moved_steps.any()
         # learning really happened, and the learned weights are the same bits
         moved = 0
         for b in ref.group("forager").brains:

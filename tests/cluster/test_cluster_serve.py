@@ -56,3 +56,21 @@ def test_serve_cluster_is_the_single_process_server(ray_cluster: Any, tmp_path: 
                 np.testing.assert_array_equal(u, v)
             spikes += len(x[0])
     assert spikes > 100
+
+
+def test_cluster_option_parsing_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spikeforge.cluster.serve import parse_cluster
+    from spikeforge.ipc import serve
+
+    assert parse_cluster("local:3") == (None, 3)
+    assert parse_cluster("local") == (None, 2)
+    assert parse_cluster("10.0.0.7:6379") == ("10.0.0.7:6379", 0)
+    for bad, msg in (("local:x", "whole number"), ("local:0", "N must be >= 1")):
+        with pytest.raises(ValueError, match=msg):
+            parse_cluster(bad)
+        rc = serve.main(["--cluster", bad, "--port", "0", "--token-file", str(tmp_path / "t"),
+                         "--snapshot-dir", str(tmp_path / "s")])
+        assert rc == 2 and "--cluster" in capsys.readouterr().err
+    rc = serve.main(["--cluster", "local:2", "--backend", "gpu", "--port", "0", "--token-file", str(tmp_path / "t"),
+                     "--snapshot-dir", str(tmp_path / "s")])
+    assert rc == 2 and "native" in capsys.readouterr().err

@@ -123,6 +123,7 @@ class ClusterLayout:
     actuator_groups: list[OrganGroup]
     n_synapses: int = 0
     learning: bool = True
+    depth: int = 1
 
     @property
     def n_brains(self) -> int:
@@ -313,6 +314,7 @@ class ClusterWorld:
         self._actor_cls = shard_actor_class(max_restarts)
         self._actors: list[Any] = [self._new_actor(k) for k in range(shards)]
         self._maps = [_ShardMap() for _ in range(shards)]
+        self.layout_generation = -1  # bumped whenever the mirror's arrays are replaced
         self.layout = self._build_mirror()
         self.nodes = self._call_all("ping", timeout=max(self.frame_timeout, 120.0))  # first start imports numpy etc.
 
@@ -420,7 +422,9 @@ class ClusterWorld:
             brain_start=start, brain_step=np.zeros(n, np.int64), sleeping=np.zeros(n, bool),
             lod_every=np.ones(n, np.int32), learn=np.ones(n, np.uint8),
             sensor_values=np.zeros(s_size, np.float32), act_out=np.zeros(o_size, np.float32),
-            sensor_groups=sg, actuator_groups=ag)
+            sensor_groups=sg, actuator_groups=ag,
+            depth=max([1, *(max_delay(p) for p in self._prototypes)]))
+        self.layout_generation += 1
         old = getattr(self, "layout", None)
         if old is not None:
             new.learning = old.learning
@@ -590,14 +594,42 @@ class ClusterWorld:
         self.frame_count += 1
         return self._frame("advance", float(frame_dt), clock, n)
 
-    def step(self, n: int = 1) -> SpikeRecord:
-        """Run exactly ``n`` steps of every awake brain on every shard (ignores the clock and LOD)."""
+    def step(self, n: int = 1, only: npt.ArrayLike | None = None) -> SpikeRecord:
+        """Run exactly ``n`` steps of every awake brain on every shard (ignores the clock and LOD).
+
+        ``only``: a bool array over ``brains`` (rows as :meth:`rows` gives them); brains where it
+        is False do not run this time (as if asleep)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: must be an integer >= 0, got {n!r}")
         self._check_usable("step")
-        return self._frame("step", float(n), (0.0, 0), n).spikes
+        mask = None
+        if only is not None:
+            mask = np.asarray(only)
+            if mask.dtype != np.bool_ or mask.shape != (self.layout.n_brains,):
+                raise ValueError(f"only: expected a bool array of shape ({self.layout.n_brains},), got "
+                                 f"{mask.dtype}{mask.shape}")
+        return self._frame("step", float(n), (0.0, 0), n, mask).spikes
 
-    def _frame(self, mode: str, arg: float, clock: tuple[float, int], n: int) -> ClusterFrameResult:
+    def rows(self, brain_ids: Iterable[int]) -> I64:
+        """Position of each brain id in ``brains`` order (the rows of :meth:`step`'s mask and of
+        :meth:`reward`'s values); valid until ``layout_generation`` changes."""
+        out = []
+        for i in brain_ids:
+            try:
+                out.append(self._index[int(i)])
+            except KeyError:
+                raise LookupError(f"brain_ids: no live brain with id {int(i)}") from None
+        return np.array(out, dtype=np.int64)
+
+    def set_learning(self, brain_ids: Iterable[int], enabled: bool) -> None:
+        """Freeze (``enabled=False``) or unfreeze many brains at once (sent with the next frame)."""
+        if not isinstance(enabled, (bool, np.bool_)):
+            raise ValueError(f"enabled: must be true or false, got {enabled!r}")
+        idx = self.rows(brain_ids)
+        self.layout.learn[idx] = 1 if enabled else 0
+
+    def _frame(self, mode: str, arg: float, clock: tuple[float, int], n: int,
+               only: npt.NDArray[np.bool_] | None = None) -> ClusterFrameResult:
         import ray
 
         L = self.layout
@@ -610,7 +642,8 @@ class ClusterWorld:
         due = self.checkpoint_every > 0 and any(
             self.step_count + n - self._ckpt_step[k] >= self.checkpoint_every for k in self._live())
         t0 = time.perf_counter()
-        args = {k: self._frame_args(k, mode, arg, clock, due) for k in self._live() if self._maps[k].serials.size}
+        args = {k: self._frame_args(k, mode, arg, clock, due, only) for k in self._live()
+                if self._maps[k].serials.size}
         refs = {k: self._actors[k].run.remote(*a) for k, a in args.items()}
         results: dict[int, dict[str, Any]] = {}
         failed: dict[int, str] = {}
@@ -647,8 +680,8 @@ class ClusterWorld:
                     continue
                 rolled.append(rb)
                 try:  # the restored shard runs this frame too, from its checkpoint state
-                    results[k] = ray.get(self._actors[k].run.remote(*self._frame_args(k, mode, arg, clock, False)),
-                                         timeout=self.frame_timeout)
+                    redo = self._frame_args(k, mode, arg, clock, False, only)
+                    results[k] = ray.get(self._actors[k].run.remote(*redo), timeout=self.frame_timeout)
                 except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
                     log.error("shard %d failed again right after its restore (%r): marking it lost", k, exc)
                     self._mark_lost(k)
@@ -672,11 +705,12 @@ class ClusterWorld:
             self.bus.publish(L, record)  # type: ignore[arg-type]  # the mirror has the fields the bus reads
         return ClusterFrameResult(n, self.clock.alpha, record, tuple(rolled), tuple(lost))
 
-    def _frame_args(self, k: int, mode: str, arg: float, clock: tuple[float, int], ckpt: bool) -> tuple[Any, ...]:
+    def _frame_args(self, k: int, mode: str, arg: float, clock: tuple[float, int], ckpt: bool,
+                    only: npt.NDArray[np.bool_] | None = None) -> tuple[Any, ...]:
         L = self.layout
         m = self._maps[k]
         flags = np.empty((3, m.rows.size), np.int32)
-        flags[0] = L.sleeping[m.rows]
+        flags[0] = L.sleeping[m.rows] if only is None else L.sleeping[m.rows] | ~only[m.rows]
         flags[1] = L.lod_every[m.rows]
         flags[2] = L.learn[m.rows]
         return (mode, arg, clock, L.sensor_values[m.sens_idx], flags, ckpt)
