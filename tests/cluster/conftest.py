@@ -1,5 +1,6 @@
 """One real multi-node Ray cluster (``ray.cluster_utils.Cluster``: a head and two worker nodes,
-each its own raylet and object store) shared by every cluster test of the session."""
+each its own raylet and object store) shared by every test in tests/cluster (package scope:
+Ray stops when they are done, not at the end of the whole session)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ NODES = 3
 STORE = 100 * 1024 * 1024
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/cluster, not at session end
 def ray_cluster() -> Iterator[Any]:
     from ray.cluster_utils import Cluster
 
