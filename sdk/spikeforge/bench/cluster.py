@@ -9,7 +9,9 @@ threads). Reported per row: median / p90 ms per frame (sensor write + advance + 
 read), brain-steps per second, scaling efficiency against one shard, Ray's overhead per frame
 (frame wall time in the coordinator minus the slowest shard's time inside its World: task
 submission, transfers, (de)serialisation, the mirror's scatter/gather), and whether every
-frame's actuator outputs were bit-identical to the single-process run.
+frame's actuator outputs were bit-identical to the single-process run; for cluster rows also
+the time and size of one checkpoint of every shard (what ``checkpoint_every`` costs) and the
+round trip of one empty actor call (Ray's floor under the per-frame overhead).
 
 Goals: Ray overhead <= 1 ms per frame with 4 shards on one host; >= 0.75 x linear scaling of
 brain-steps/s from 1 to 4 shards of 4 threads each (16-core host).
@@ -110,9 +112,21 @@ def main(argv: list[str]) -> int:
             cw.spawn(circuit, count=args.brains)
         try:
             r = run_frames(cw, values, args.warmup, args.fps)
+            pings = []
+            for _ in range(50):  # Ray's floor: one empty actor call, round trip
+                t0 = time.perf_counter()
+                ray.get(cw.actor(0).ping.remote())
+                pings.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            cw.checkpoint()  # what one checkpoint of every shard costs (fault recovery)
+            ckpt_s = time.perf_counter() - t0
+            ckpt_mb = sum(len(b) for b in cw._ckpt if b) / 1e6
         finally:
             cw.close()
-        rows.append(_row("cluster", n, args.threads, args, r, build.wall, ref_digest))
+        row = _row("cluster", n, args.threads, args, r, build.wall, ref_digest)
+        row.update(checkpoint_s=round(ckpt_s, 3), checkpoint_mb=round(ckpt_mb, 1),
+                   ray_ping_ms=round(float(np.median(pings)) * 1e3, 3))
+        rows.append(row)
     base = next((x["brain_steps_per_s"] for x in rows if x["shards"] == 1), None)
     for x in rows:
         if x["mode"] == "cluster" and base:
@@ -121,7 +135,9 @@ def main(argv: list[str]) -> int:
     emit(rows, args.json, title,
          [("mode", "mode"), ("shards", "shards"), ("threads", "threads/shard"), ("ms_per_frame_median", "ms/frame"),
           ("ms_per_frame_p90", "p90"), ("brain_steps_per_s", "brain-steps/s"), ("scaling", "vs linear"),
-          ("ray_overhead_ms_median", "Ray ms/frame"), ("bit_equal", "= single")])
+          ("ray_overhead_ms_median", "Ray ms/frame"), ("ray_ping_ms", "Ray ping ms"), ("bit_equal", "= single"),
+          ("checkpoint_s", "ckpt s"),
+          ("checkpoint_mb", "ckpt MB")])
     return 0
 
 

@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "alive Ray node)")
     ap.add_argument("--shard-threads", type=int, default=1, help="with --cluster: native threads (Ray CPUs) per "
                     "shard (default 1)")
-    ap.add_argument("--checkpoint-every", type=int, default=1000,
-                    help="with --cluster: steps between shard checkpoints for fault recovery (default 1000)")
+    ap.add_argument("--checkpoint-every", type=int, default=10_000,
+                    help="with --cluster: steps between shard checkpoints for fault recovery (default 10000)")
     return ap
 
 
