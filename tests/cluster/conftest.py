@@ -24,6 +24,7 @@ def ray_cluster() -> Iterator[Any]:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.environ["PYTHONPATH"] = os.pathsep.join([os.path.join(root, "sdk"), root,
                                                 os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from the test cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": STORE,
                                                             "include_dashboard": False})
     for _ in range(NODES - 1):
