@@ -137,7 +137,10 @@ def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def load_world(path: Path, backend: str) -> World:
-    """A World restored bit-exactly from the snapshot at ``path`` on ``backend``; :class:`SnapshotError` names what is wrong."""
+    """A World restored bit-exactly from the snapshot at ``path`` on ``backend``.
+
+    :class:`SnapshotError` names what is wrong.
+    """
     from spikeforge.runtime.world import World
 
     manifest, arrays = read_snapshot(path)
