@@ -980,11 +980,6 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 else:
                     dispatch(h, grid[0], grid[1], grid[2])
 
-    def _dispatch_1d(self, cp: Any, count: int) -> None:
-        grid = _grid_1d(count)
-        if grid is not None:
-            cp.dispatch_workgroups(*grid)
-
     def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
         if self._cpu is not None:
             return self._cpu.advance(n_steps, world_step, active)
@@ -1046,38 +1041,39 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
         enc = self.dev.create_command_encoder()
         cp = enc.begin_compute_pass()
+        rec = _PassRecorder(cp, self._raw_ok)
         if n:
-            cp.set_pipeline(self._pipes["encode"])
-            cp.set_bind_group(0, self._groups0["encode"])
+            rec.pipeline(self._pipes["encode"])
+            rec.group(0, self._groups0["encode"])
             for bg, count in self._enc_bg:
-                cp.set_bind_group(1, bg)
-                self._dispatch_1d(cp, count)
+                rec.group(1, bg)
+                rec.grid(_grid_1d(count))
             if L.act_counts.size:
-                cp.set_pipeline(self._pipes["reset"])
-                cp.set_bind_group(0, self._groups0["reset"])
-                self._dispatch_1d(cp, L.act_counts.size)
+                rec.pipeline(self._pipes["reset"])
+                rec.group(0, self._groups0["reset"])
+                rec.grid(_grid_1d(L.act_counts.size))
             if self.fused:  # one workgroup per brain runs every step (brain.wgsl)
-                cp.set_pipeline(self._pipes["brain"])
-                cp.set_bind_group(0, self._groups0["brain"])
+                rec.pipeline(self._pipes["brain"])
+                rec.group(0, self._groups0["brain"])
                 gx = min(B, MAX_GROUPS)
-                cp.dispatch_workgroups(gx, (B + gx - 1) // gx, 1)
-            elif _RAW is not None and self._raw_ok:
+                rec.grid((gx, (B + gx - 1) // gx, 1))
+            elif rec.raw:
                 self._record_steps_raw(cp, n_steps)
             else:
                 for _ in range(n_steps):
                     for k, grid in self._step_program():
-                        cp.set_pipeline(self._pipes[k])
-                        cp.set_bind_group(0, self._groups0[k])
+                        rec.pipeline(self._pipes[k])
+                        rec.group(0, self._groups0[k])
                         if grid is None:
-                            cp.dispatch_workgroups_indirect(self._bufs["indirect"][0], 0)
+                            rec.indirect(self._bufs["indirect"][0])
                         else:
-                            cp.dispatch_workgroups(*grid)
+                            rec.grid(grid)
             if self._dec_bg:
-                cp.set_pipeline(self._pipes["decode"])
-                cp.set_bind_group(0, self._groups0["decode"])
+                rec.pipeline(self._pipes["decode"])
+                rec.group(0, self._groups0["decode"])
                 for bg, _, _, brains in self._dec_bg:
-                    cp.set_bind_group(1, bg)
-                    self._dispatch_1d(cp, brains)
+                    rec.group(1, bg)
+                    rec.grid(_grid_1d(brains))
         cp.end()
         na, no = L.act_counts.size, L.act_out.size
         enc.copy_buffer_to_buffer(self._bufs["ctl"][0], 0, self._readback, 0, 4 * META_WORDS)
@@ -1177,6 +1173,42 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         if self._cpu is not None:
             self._cpu.close()
         self._release()
+
+
+class _PassRecorder:
+    """Compute-pass commands through wgpu-py's checked calls, or (``raw``) straight through
+    wgpu-native's C functions (see ``_RAW``)."""
+
+    def __init__(self, cp: Any, raw: bool) -> None:
+        self.cp = cp
+        self.raw = bool(raw and _RAW is not None)
+        self.h = cp._internal if self.raw else None
+
+    def pipeline(self, pipe: Any) -> None:
+        if self.raw:
+            _RAW[0](self.h, pipe._internal)
+        else:
+            self.cp.set_pipeline(pipe)
+
+    def group(self, index: int, group: Any) -> None:
+        if self.raw:
+            _RAW[1](self.h, index, group._internal, 0, _RAW[4])
+        else:
+            self.cp.set_bind_group(index, group)
+
+    def grid(self, grid: tuple[int, int, int] | None) -> None:
+        if grid is None:
+            return
+        if self.raw:
+            _RAW[2](self.h, grid[0], grid[1], grid[2])
+        else:
+            self.cp.dispatch_workgroups(*grid)
+
+    def indirect(self, buf: Any) -> None:
+        if self.raw:
+            _RAW[3](self.h, buf._internal, 0)
+        else:
+            self.cp.dispatch_workgroups_indirect(buf, 0)
 
 
 def _grid_1d(count: int) -> tuple[int, int, int] | None:
