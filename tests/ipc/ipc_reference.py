@@ -35,10 +35,10 @@ def reference(frames: Frames, brains: int, first_id: int = 0, seed: int = 0,
     if population is not None:
         w.bus.subscribe(lambda ev: spikes.extend(zip(ev.steps.tolist(), ev.brains.tolist(), ev.neurons.tolist(),
                                                      strict=True)), population=population)
-    g = w.group("probe")
     out = []
-    for dt, sens in frames:
-        g.sensor("input")[...] = sens
+    for dt, sens in frames:  # per brain: the prototype's group also holds free slots
+        for k, b in enumerate(got):
+            b.sensor("input")[...] = sens[k]
         w.advance(dt)
-        out.append(g.actuator("rate").copy())
+        out.append(np.stack([np.array(b.actuator("rate")) for b in got]))
     return out, spikes
