@@ -77,6 +77,7 @@ namespace Spikeforge.Client
                 var b = groups[g].BrainIds;
                 for (int r = 0; r < b.Length; r++)
                 {
+                    if (b[r] < 0) continue;  // a free slot row (stable slots): no brain lives there
                     if (index.ContainsKey(b[r])) throw new ArgumentException("layout: brain " + b[r] + " appears twice");
                     index[b[r]] = new Slot { Group = g, Row = r };
                     ids.Add(b[r]);
