@@ -171,21 +171,123 @@ class Reader:
         return view
 
     def u8(self, name: str) -> int:
+        """Read one little-endian ``u8`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        int
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return int(_U8.unpack(self._take(1, name))[0])
 
     def u16(self, name: str) -> int:
+        """Read one little-endian ``u16`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        int
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return int(_U16.unpack(self._take(2, name))[0])
 
     def u32(self, name: str) -> int:
+        """Read one little-endian ``u32`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        int
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return int(_U32.unpack(self._take(4, name))[0])
 
     def u64(self, name: str) -> int:
+        """Read one little-endian ``u64`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        int
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return int(_U64.unpack(self._take(8, name))[0])
 
     def f32(self, name: str) -> float:
+        """Read one little-endian ``f32`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        float
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return float(_F32.unpack(self._take(4, name))[0])
 
     def f64(self, name: str) -> float:
+        """Read one little-endian ``f64`` field.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        float
+            The value.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when the payload ends before the field.
+        """
         return float(_F64.unpack(self._take(8, name))[0])
 
     def _text(self, n: int, name: str) -> str:
@@ -197,18 +299,75 @@ class Reader:
                                                f"{exc.start})") from None
 
     def str16(self, name: str, limit: int = 0xFFFF) -> str:
+        """Read a ``str16``: a ``u16`` byte count, then that many bytes of UTF-8.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in error messages.
+        limit : int, optional
+            Most bytes accepted (default 65535, the format's own limit).
+
+        Returns
+        -------
+        str
+            The decoded text.
+
+        Raises
+        ------
+        ProtocolError
+            ``TOO_LARGE`` above ``limit``; ``MALFORMED`` on a short payload or invalid UTF-8.
+        """
         n = self.u16(name)
         if n > limit:
             raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} bytes, at most {limit} allowed")
         return self._text(n, name)
 
     def str32(self, name: str, limit: int) -> str:
+        """Read a ``str32``: a ``u32`` byte count, then that many bytes of UTF-8 (genome JSON, STATS).
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in error messages.
+        limit : int
+            Most bytes accepted (e.g. ``MAX_GENOME_BYTES``); checked before anything is copied.
+
+        Returns
+        -------
+        str
+            The decoded text.
+
+        Raises
+        ------
+        ProtocolError
+            ``TOO_LARGE`` above ``limit``; ``MALFORMED`` on a short payload or invalid UTF-8.
+        """
         n = self.u32(name)
         if n > limit:
             raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} bytes, at most {limit} allowed")
         return self._text(n, name)
 
     def raw(self, n: int, name: str) -> bytes:
+        """Read ``n`` bytes as they are (e.g. a PING payload).
+
+        Parameters
+        ----------
+        n : int
+            Number of bytes.
+        name : str
+            The field's name, used in the error message.
+
+        Returns
+        -------
+        bytes
+            A copy of the bytes.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` when fewer than ``n`` bytes remain.
+        """
         return bytes(self._take(n, name))
 
     def array(self, dtype: str, n: int, name: str) -> np.ndarray:
@@ -218,18 +377,47 @@ class Reader:
         return np.frombuffer(view, dtype=dtype, count=n)
 
     def count(self, name: str, limit: int) -> int:
+        """Read a ``u32`` element count and check it against a limit before anything is allocated.
+
+        Parameters
+        ----------
+        name : str
+            The field's name, used in error messages.
+        limit : int
+            Largest count accepted (a PROTOCOL.md section 9 limit).
+
+        Returns
+        -------
+        int
+            The count.
+
+        Raises
+        ------
+        ProtocolError
+            ``TOO_LARGE`` above ``limit``; ``MALFORMED`` on a short payload.
+        """
         n = self.u32(name)
         if n > limit:
             raise ProtocolError(Err.TOO_LARGE, f"{self._what}.{name}: {n} elements, at most {limit} allowed")
         return n
 
     def end(self) -> None:
+        """Check that the whole payload was read.
+
+        Call it after the last field: trailing bytes mean the peer speaks another format.
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED``, naming how many bytes are left over.
+        """
         if self._pos != len(self._buf):
             raise ProtocolError(Err.MALFORMED, f"{self._what}: {len(self._buf) - self._pos} unexpected bytes "
                                                f"after the last field")
 
     @property
     def remaining(self) -> int:
+        """Bytes of the payload not read yet."""
         return len(self._buf) - self._pos
 
 
@@ -242,34 +430,135 @@ class Writer:
         self.buf = bytearray()
 
     def u8(self, v: int) -> Writer:
+        """Append one little-endian ``u8``.
+
+        Parameters
+        ----------
+        v : int
+            The value; it must fit the type (0..255), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _U8.pack(v)
         return self
 
     def u16(self, v: int) -> Writer:
+        """Append one little-endian ``u16``.
+
+        Parameters
+        ----------
+        v : int
+            The value; it must fit the type (0..65535), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _U16.pack(v)
         return self
 
     def u32(self, v: int) -> Writer:
+        """Append one little-endian ``u32``.
+
+        Parameters
+        ----------
+        v : int
+            The value; it must fit the type (0..2**32-1), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _U32.pack(v)
         return self
 
     def u64(self, v: int) -> Writer:
+        """Append one little-endian ``u64``.
+
+        Parameters
+        ----------
+        v : int
+            The value; it must fit the type (0..2**64-1), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _U64.pack(v)
         return self
 
     def i64(self, v: int) -> Writer:
+        """Append one little-endian ``i64``.
+
+        Parameters
+        ----------
+        v : int
+            The value; it must fit the type (-2**63..2**63-1), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _I64.pack(v)
         return self
 
     def f32(self, v: float) -> Writer:
+        """Append one little-endian ``f32``.
+
+        Parameters
+        ----------
+        v : float
+            The value; it must fit the type (rounded to single precision), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _F32.pack(v)
         return self
 
     def f64(self, v: float) -> Writer:
+        """Append one little-endian ``f64``.
+
+        Parameters
+        ----------
+        v : float
+            The value; it must fit the type (any float), else :class:`struct.error`.
+
+        Returns
+        -------
+        Writer
+            ``self``, so that calls chain: ``Writer().u32(1).str16("x").buf``.
+        """
         self.buf += _F64.pack(v)
         return self
 
     def str16(self, s: str) -> Writer:
+        """Append a ``str16``: the UTF-8 byte count as ``u16``, then the bytes.
+
+        Parameters
+        ----------
+        s : str
+            The text; at most 65535 bytes once encoded.
+
+        Returns
+        -------
+        Writer
+            ``self``, for chaining.
+
+        Raises
+        ------
+        ValueError
+            If the encoded text is longer than 65535 bytes.
+        """
         b = s.encode("utf-8")
         if len(b) > 0xFFFF:
             raise ValueError(f"string of {len(b)} bytes does not fit a str16")
@@ -278,6 +567,18 @@ class Writer:
         return self
 
     def str32(self, s: str) -> Writer:
+        """Append a ``str32``: the UTF-8 byte count as ``u32``, then the bytes (genome JSON, STATS).
+
+        Parameters
+        ----------
+        s : str
+            The text.
+
+        Returns
+        -------
+        Writer
+            ``self``, for chaining.
+        """
         b = s.encode("utf-8")
         self.buf += _U32.pack(len(b))
         self.buf += b
@@ -289,6 +590,18 @@ class Writer:
         return self
 
     def raw(self, b: bytes | bytearray | memoryview) -> Writer:
+        """Append bytes as they are (an already encoded part, a PING payload).
+
+        Parameters
+        ----------
+        b : bytes, bytearray or memoryview
+            The bytes.
+
+        Returns
+        -------
+        Writer
+            ``self``, for chaining.
+        """
         self.buf += b
         return self
 
@@ -327,6 +640,24 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add bytes received from the stream and return the frames they complete.
+
+        Parameters
+        ----------
+        data : bytes, bytearray or memoryview
+            Any number of bytes, split anywhere (TCP delivers frames in arbitrary pieces).
+            ``b""`` only surfaces an error held back from the previous call.
+
+        Returns
+        -------
+        list of Frame
+            The complete frames, in stream order; an incomplete tail is kept for the next call.
+
+        Raises
+        ------
+        ProtocolError
+            Fatal ``MALFORMED`` (length below 8) or ``TOO_LARGE`` (length above ``max_length``).
+        """
         self._buf += data
         out: list[Frame] = []
         buf = self._buf
@@ -355,6 +686,21 @@ class FrameDecoder:
 # ------------------------------------------------------------------ messages
 @dataclass(frozen=True)
 class Hello:
+    """HELLO (0x0001): the client's first frame, opening or resuming a session.
+
+    Attributes
+    ----------
+    client_name : str
+        Shown in the server's logs and STATS; at most 256 bytes.
+    token : str
+        The server's token file content (whitespace stripped); a wrong token is a fatal ``AUTH``.
+    resume_token : str
+        Empty for a new session, else the ``resume_token`` of an earlier WELCOME: reconnecting with
+        it within the grace period gives the client its brains, layout and subscriptions back.
+    major, minor : int
+        Protocol version the client speaks (1.0).
+    """
+
     client_name: str
     token: str
     resume_token: str = ""
@@ -362,11 +708,28 @@ class Hello:
     minor: int = MINOR
 
     def encode(self) -> bytes:
+        """The HELLO payload (magic ``SPKF``, version, names), without the frame header."""
         return bytes(Writer().u32(MAGIC).u16(self.major).u16(self.minor).str16(self.client_name)
                      .str16(self.token).str16(self.resume_token).buf)
 
     @staticmethod
     def decode(payload: bytes) -> Hello:
+        """Parse a HELLO payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Hello
+
+        Raises
+        ------
+        ProtocolError
+            Fatal ``VERSION`` on a wrong magic; ``MALFORMED`` or ``TOO_LARGE`` on bad fields.
+        """
         r = Reader(payload, "HELLO")
         magic = r.u32("magic")
         if magic != MAGIC:
@@ -382,6 +745,30 @@ class Hello:
 
 @dataclass(frozen=True)
 class Welcome:
+    """WELCOME (0x0002): the server's answer to HELLO.
+
+    Attributes
+    ----------
+    session_id : int
+        The session's id (> 0), unique while the server runs.
+    resume_token : str
+        32 hex characters; send it in a later HELLO to resume this session after a disconnect.
+    resumed : bool
+        True when the HELLO resumed an existing session.
+    dt : float
+        The World's fixed simulation step, in seconds (e.g. 0.001 = 1 ms).
+    max_substeps : int
+        Most simulation steps one EXCHANGE runs; the rest of a long frame is dropped and counted.
+    max_frame_bytes : int
+        Largest frame ``length`` the server accepts, in bytes.
+    server_version : str
+        The server's spikeforge version, e.g. ``"0.1.0"``.
+    epoch : int
+        The session's current layout epoch (0 for a new session).
+    major, minor : int
+        The server's protocol version; use only messages of ``min(client, server)`` minor.
+    """
+
     session_id: int
     resume_token: str
     resumed: bool
@@ -394,12 +781,29 @@ class Welcome:
     minor: int = MINOR
 
     def encode(self) -> bytes:
+        """The WELCOME payload, without the frame header."""
         return bytes(Writer().u16(self.major).u16(self.minor).u32(self.session_id).str16(self.resume_token)
                      .u8(int(self.resumed)).f64(self.dt).u32(self.max_substeps).u32(self.max_frame_bytes)
                      .str16(self.server_version).u32(self.epoch).buf)
 
     @staticmethod
     def decode(payload: bytes) -> Welcome:
+        """Parse a WELCOME payload (a later minor version may append fields; they are ignored).
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Welcome
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` on a short or (same minor) over-long payload.
+        """
         r = Reader(payload, "WELCOME")
         major, minor, sid = r.u16("major"), r.u16("minor"), r.u32("session_id")
         token = r.str16("resume_token")
@@ -413,11 +817,40 @@ class Welcome:
 
 
 def encode_error(code: Err, message: str, fatal: bool) -> bytes:
+    """The payload of an ERROR frame.
+
+    Parameters
+    ----------
+    code : Err
+        The error code.
+    message : str
+        Human-readable text naming the field and the problem; cut to 4000 bytes of UTF-8.
+    fatal : bool
+        True when the server closes the connection after this frame.
+
+    Returns
+    -------
+    bytes
+    """
     msg = message.encode("utf-8")[:4000].decode("utf-8", "ignore")
     return bytes(Writer().u16(int(code)).u8(int(fatal)).str16(msg).buf)
 
 
 def decode_error(payload: bytes, seq: int) -> RemoteError:
+    """Parse an ERROR payload into the exception a client raises.
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+    seq : int
+        The frame's sequence number: the request the error answers (0 for SHUTDOWN/TIMEOUT).
+
+    Returns
+    -------
+    RemoteError
+        Not raised here: the caller decides.
+    """
     r = Reader(payload, "ERROR")
     code, fatal = r.u16("code"), bool(r.u8("fatal"))
     msg = r.str16("message")
@@ -426,6 +859,21 @@ def decode_error(payload: bytes, seq: int) -> RemoteError:
 
 @dataclass(frozen=True)
 class OrganInfo:
+    """A sensor or actuator of a circuit as listed by CIRCUITS.
+
+    Attributes
+    ----------
+    name : str
+        The organ's name (``add_sensor``/``add_actuator``).
+    size : int
+        Sensor: channels (floats written per brain). Actuator: width (floats read per brain:
+        ``channels`` for ``rate``, 1 for ``population_vector`` and ``wta``).
+    low, high : float
+        The organ's value range. Sensor: values are clipped into it before encoding. Actuator: the
+        range of ``population_vector`` outputs; ``rate`` outputs Hz and ``wta`` a channel index,
+        whatever ``low``/``high`` say.
+    """
+
     name: str
     size: int  # channels (sensor) or width (actuator)
     low: float
@@ -434,6 +882,20 @@ class OrganInfo:
 
 @dataclass(frozen=True)
 class CircuitInfo:
+    """One circuit the server knows, as listed by CIRCUITS (and after UPLOAD_GENOME).
+
+    Attributes
+    ----------
+    name : str
+        The circuit's name, used by SPAWN.
+    neurons : int
+        Neurons per brain.
+    sensors, actuators : tuple of OrganInfo
+        Sorted by name: the order of their blocks in the exchange arrays.
+    populations : tuple of (str, int)
+        ``(name, size)`` of every population, in layout order (the neuron numbering of spikes).
+    """
+
     name: str
     neurons: int
     sensors: tuple[OrganInfo, ...]
@@ -442,6 +904,17 @@ class CircuitInfo:
 
 
 def encode_circuits(items: list[CircuitInfo]) -> bytes:
+    """The CIRCUITS payload listing ``items``.
+
+    Parameters
+    ----------
+    items : list of CircuitInfo
+        At most 65535 circuits.
+
+    Returns
+    -------
+    bytes
+    """
     w = Writer().u16(len(items))
     for c in items:
         w.str16(c.name).u32(c.neurons)
@@ -456,6 +929,22 @@ def encode_circuits(items: list[CircuitInfo]) -> bytes:
 
 
 def decode_circuits(payload: bytes) -> list[CircuitInfo]:
+    """Parse a CIRCUITS payload.
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+
+    Returns
+    -------
+    list of CircuitInfo
+
+    Raises
+    ------
+    ProtocolError
+        ``MALFORMED`` on a short payload, bad UTF-8 or trailing bytes.
+    """
     r = Reader(payload, "CIRCUITS")
     out = []
     for _ in range(r.u16("n_circuits")):
@@ -482,6 +971,7 @@ class Block:
 
     @property
     def size(self) -> int:
+        """Floats in the block: ``rows * cols``."""
         return self.rows * self.cols
 
 
@@ -498,15 +988,56 @@ class LayoutInfo:
 
     @property
     def brain_ids(self) -> list[int]:
+        """Every brain id of this client, ascending, over all circuits."""
         return sorted(i for _, ids in self.groups for i in ids)
 
     def sensor_block(self, circuit: str, organ: str) -> Block:
+        """The block of the EXCHANGE sensor array that feeds one sensor of one circuit.
+
+        Write brain ``k`` (the ``k``-th id of the circuit's group, ascending) at
+        ``sensors[b.offset + k * b.cols : b.offset + (k + 1) * b.cols]``.
+
+        Parameters
+        ----------
+        circuit : str
+            Circuit name.
+        organ : str
+            Sensor name.
+
+        Returns
+        -------
+        Block
+
+        Raises
+        ------
+        KeyError
+            If this client has no brains of ``circuit`` or the circuit has no such sensor.
+        """
         for b in self.sensor_blocks:
             if b.circuit == circuit and b.organ == organ:
                 return b
         raise KeyError(f"sensor: no block for circuit {circuit!r} organ {organ!r} in this layout")
 
     def actuator_block(self, circuit: str, organ: str) -> Block:
+        """The block of the EXCHANGE_RESULT actuator array that holds one actuator of one circuit.
+
+        Parameters
+        ----------
+        circuit : str
+            Circuit name.
+        organ : str
+            Actuator name.
+
+        Returns
+        -------
+        Block
+            ``rows`` brains (ascending id) by ``cols`` values (the actuator's width).
+
+        Raises
+        ------
+        KeyError
+            If this client has no brains of ``circuit`` or the circuit has no such actuator.
+        """
         for b in self.actuator_blocks:
             if b.circuit == circuit and b.organ == organ:
                 return b
@@ -514,6 +1045,20 @@ class LayoutInfo:
 
 
 def encode_layout(w: Writer, lay: LayoutInfo) -> Writer:
+    """Append a LAYOUT body to ``w`` (it also follows SPAWNED).
+
+    Parameters
+    ----------
+    w : Writer
+        The payload being built.
+    lay : LayoutInfo
+        The layout.
+
+    Returns
+    -------
+    Writer
+        ``w``, for chaining.
+    """
     w.u32(lay.epoch).u16(len(lay.groups))
     for name, ids in lay.groups:
         w.str16(name).u32(len(ids)).array(np.asarray(ids, dtype=np.uint32), "<u4")
@@ -526,6 +1071,24 @@ def encode_layout(w: Writer, lay: LayoutInfo) -> Writer:
 
 
 def decode_layout(r: Reader) -> LayoutInfo:
+    """Read a LAYOUT body from ``r`` (LAYOUT, or the tail of SPAWNED).
+
+    Does not call :meth:`Reader.end`: the caller does, after any fields that follow.
+
+    Parameters
+    ----------
+    r : Reader
+        Positioned at the LAYOUT body.
+
+    Returns
+    -------
+    LayoutInfo
+
+    Raises
+    ------
+    ProtocolError
+        ``MALFORMED`` or ``TOO_LARGE`` on bad fields.
+    """
     epoch = r.u32("epoch")
     groups = []
     for _ in range(r.u16("n_groups")):
@@ -543,14 +1106,41 @@ def decode_layout(r: Reader) -> LayoutInfo:
 
 @dataclass(frozen=True)
 class Spawn:
+    """SPAWN (0x0020): create ``count`` brains of a registered circuit for this client.
+
+    Attributes
+    ----------
+    circuit : str
+        The circuit's name (from ``--genome``, UPLOAD_GENOME or a loaded snapshot).
+    count : int
+        Brains to create, 1..10000 per request.
+    """
+
     circuit: str
     count: int
 
     def encode(self) -> bytes:
+        """The SPAWN payload, without the frame header."""
         return bytes(Writer().str16(self.circuit).u32(self.count).buf)
 
     @staticmethod
     def decode(payload: bytes) -> Spawn:
+        """Parse and check a SPAWN payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Spawn
+
+        Raises
+        ------
+        ProtocolError
+            ``INVALID`` for count 0, ``LIMIT`` above ``MAX_SPAWN_COUNT``, ``MALFORMED`` on bad bytes.
+        """
         r = Reader(payload, "SPAWN")
         name, count = r.str16("circuit", 1024), r.u32("count")
         r.end()
@@ -562,11 +1152,41 @@ class Spawn:
 
 
 def encode_ids(ids: npt.ArrayLike) -> bytes:
+    """The ``u32 n, u32 brain_ids[n]`` payload of DESPAWN, CLAIM and SPAWNED.
+
+    Parameters
+    ----------
+    ids : array_like of int
+        Brain ids (flattened, cast to ``uint32``).
+
+    Returns
+    -------
+    bytes
+    """
     a = np.asarray(ids, dtype=np.uint32).reshape(-1)
     return bytes(Writer().u32(a.size).array(a, "<u4").buf)
 
 
 def decode_ids(payload: bytes, what: str) -> U32:
+    """Parse a ``u32 n, u32 brain_ids[n]`` payload.
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+    what : str
+        The message name, used in error messages (``"DESPAWN"``, ``"CLAIM"``).
+
+    Returns
+    -------
+    numpy.ndarray of uint32
+        The ids, in the order sent (not checked for ownership here).
+
+    Raises
+    ------
+    ProtocolError
+        ``TOO_LARGE`` above ``MAX_BRAINS_PER_SESSION`` ids; ``MALFORMED`` on a short or long payload.
+    """
     r = Reader(payload, what)
     n = r.count("n", MAX_BRAINS_PER_SESSION)
     ids = r.array("<u4", n, "brain_ids")
@@ -576,17 +1196,53 @@ def decode_ids(payload: bytes, what: str) -> U32:
 
 @dataclass(frozen=True)
 class Exchange:
+    """EXCHANGE (0x0030): one game frame for all of a client's brains.
+
+    The server writes the sensors, advances this session's clock by ``frame_dt`` and runs the whole
+    steps due (``floor(accumulated / dt)``, at most ``max_substeps``), then answers EXCHANGE_RESULT.
+
+    Attributes
+    ----------
+    epoch : int
+        The layout epoch the sensor array was built for; another epoch gets ``STALE_LAYOUT`` and runs nothing.
+    frame_dt : float
+        Game frame time in seconds, finite, in ``[0, 1]``.
+    flags : int
+        Bit 0 (``FLAG_SHM``): the sensors are in the shared-memory block.
+    sensors : numpy.ndarray of float32
+        ``sensor_floats`` values in layout order; empty with ``FLAG_SHM``.
+    """
+
     epoch: int
     frame_dt: float
     flags: int
     sensors: F32  # empty with FLAG_SHM
 
     def encode(self) -> bytes:
+        """The EXCHANGE payload (a 20-byte head, then the sensor floats)."""
         s = np.ascontiguousarray(self.sensors, dtype="<f4").reshape(-1)
         return b"".join((_EX_HEAD.pack(self.epoch, self.frame_dt, self.flags, s.size), s.tobytes()))
 
     @staticmethod
     def decode(payload: bytes) -> Exchange:
+        """Parse and check an EXCHANGE payload; the sensors are a zero-copy view of ``payload``.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Exchange
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` if ``n`` does not match the payload size; ``INVALID`` for unknown flags,
+            sensors sent inline together with ``FLAG_SHM``, or a ``frame_dt`` outside ``[0, 1]`` s.
+            The sensor values' finiteness is checked by the server, not here.
+        """
         if len(payload) < _EX_HEAD.size:
             raise ProtocolError(Err.MALFORMED, f"EXCHANGE: payload of {len(payload)} bytes is shorter than the "
                                                f"{_EX_HEAD.size}-byte header")
@@ -625,6 +1281,27 @@ class SpikeBatch:
 
 @dataclass(frozen=True)
 class ExchangeResult:
+    """EXCHANGE_RESULT (0x0031): what one EXCHANGE produced.
+
+    Attributes
+    ----------
+    epoch : int
+        The layout epoch of the actuator array.
+    steps : int
+        Simulation steps this exchange ran (0 when ``frame_dt`` did not complete a step).
+    alpha : float
+        Leftover fraction of a step in the session clock, in ``[0, 1)``: interpolate visuals with it.
+    flags : int
+        Bit 0 (``FLAG_SHM``): the actuators are in the shared-memory block.
+    sim_us : int
+        Server time spent simulating, in microseconds.
+    actuators : numpy.ndarray of float32
+        ``actuator_floats`` values in layout order (empty with ``FLAG_SHM``); decoded over the steps of
+        this exchange, unchanged when ``steps`` is 0.
+    batches : tuple of SpikeBatch
+        One per subscription, in SUBSCRIBE order (also when empty).
+    """
+
     epoch: int
     steps: int
     alpha: float
@@ -634,6 +1311,7 @@ class ExchangeResult:
     batches: tuple[SpikeBatch, ...] = field(default_factory=tuple)
 
     def encode_parts(self) -> list[bytes]:
+        """The payload as a list of byte strings, to be written without joining them (large spike batches)."""
         a = np.ascontiguousarray(self.actuators, dtype="<f4").reshape(-1)
         parts = [_RES_HEAD.pack(self.epoch, self.steps, self.alpha, self.flags, min(self.sim_us, 0xFFFFFFFF),
                                 a.size), a.tobytes(), _U16.pack(len(self.batches))]
@@ -645,10 +1323,27 @@ class ExchangeResult:
         return parts
 
     def encode(self) -> bytes:
+        """The EXCHANGE_RESULT payload as one byte string."""
         return b"".join(self.encode_parts())
 
     @staticmethod
     def decode(payload: bytes) -> ExchangeResult:
+        """Parse an EXCHANGE_RESULT payload; arrays are zero-copy views of ``payload``.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        ExchangeResult
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` or ``TOO_LARGE`` on bad fields.
+        """
         r = Reader(payload, "EXCHANGE_RESULT")
         epoch, steps, alpha, flags, sim_us = (r.u32("epoch"), r.u32("steps"), r.f32("alpha"), r.u32("flags"),
                                               r.u32("sim_us"))
@@ -666,14 +1361,41 @@ class ExchangeResult:
 
 @dataclass(frozen=True)
 class Subscribe:
+    """SUBSCRIBE (0x0032): receive the spikes of a population with every EXCHANGE_RESULT.
+
+    Attributes
+    ----------
+    population : str
+        A population name, or ``""`` for every neuron of the brain.
+    brain_ids : numpy.ndarray of uint32
+        The brains to watch (the client's own); empty = all of them, also those spawned later.
+    """
+
     population: str
     brain_ids: U32
 
     def encode(self) -> bytes:
+        """The SUBSCRIBE payload, without the frame header."""
         return bytes(Writer().str16(self.population).raw(encode_ids(self.brain_ids)).buf)
 
     @staticmethod
     def decode(payload: bytes) -> Subscribe:
+        """Parse a SUBSCRIBE payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Subscribe
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` or ``TOO_LARGE`` on bad fields.
+        """
         r = Reader(payload, "SUBSCRIBE")
         pop = r.str16("population", 1024)
         n = r.count("n", MAX_BRAINS_PER_SESSION)
@@ -684,10 +1406,30 @@ class Subscribe:
 
 @dataclass(frozen=True)
 class Reward:
+    """REWARD (0x0040): reward signals for reward-modulated plasticity, one per brain.
+
+    The values reach :meth:`spikeforge.World.reward` and act during the next EXCHANGE.
+
+    Attributes
+    ----------
+    brain_ids : numpy.ndarray of uint32
+        The client's own brains.
+    values : numpy.ndarray of float32
+        One finite reward per brain, added to its dopamine level: reward-STDP synapses that were just
+        active together (positive eligibility) are strengthened by a positive reward, weakened by a negative one.
+    """
+
     brain_ids: U32
     values: F32
 
     def encode(self) -> bytes:
+        """The REWARD payload.
+
+        Raises
+        ------
+        ValueError
+            If ``brain_ids`` and ``values`` differ in length.
+        """
         ids = np.asarray(self.brain_ids, np.uint32).reshape(-1)
         vals = np.asarray(self.values, np.float32).reshape(-1)
         if ids.size != vals.size:
@@ -696,6 +1438,22 @@ class Reward:
 
     @staticmethod
     def decode(payload: bytes) -> Reward:
+        """Parse and check a REWARD payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        Reward
+
+        Raises
+        ------
+        ProtocolError
+            ``INVALID`` for a non-finite reward (naming its index); ``MALFORMED``/``TOO_LARGE`` on bad fields.
+        """
         r = Reader(payload, "REWARD")
         n = r.count("n", MAX_BRAINS_PER_SESSION)
         ids = r.array("<u4", n, "brain_ids").astype(np.uint32)
@@ -709,6 +1467,24 @@ class Reward:
 
 @dataclass(frozen=True)
 class ShmReady:
+    """SHM_READY (0x0071): where the shared-memory block of a session lives (PROTOCOL.md section 8).
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the file to map, e.g. ``/dev/shm/spikeforge-<pid>-<session>-<random>``.
+    size_bytes : int
+        Size of the file, in bytes.
+    sensor_offset : int
+        Byte offset of the sensor floats.
+    sensor_capacity : int
+        Sensor floats the block holds.
+    actuator_offset : int
+        Byte offset of the actuator floats.
+    actuator_capacity : int
+        Actuator floats the block holds.
+    """
+
     path: str
     size_bytes: int
     sensor_offset: int
@@ -717,11 +1493,28 @@ class ShmReady:
     actuator_capacity: int
 
     def encode(self) -> bytes:
+        """The SHM_READY payload, without the frame header."""
         return bytes(Writer().str16(self.path).u32(self.size_bytes).u32(self.sensor_offset)
                      .u32(self.sensor_capacity).u32(self.actuator_offset).u32(self.actuator_capacity).buf)
 
     @staticmethod
     def decode(payload: bytes) -> ShmReady:
+        """Parse a SHM_READY payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        ShmReady
+
+        Raises
+        ------
+        ProtocolError
+            ``MALFORMED`` on a short or long payload.
+        """
         r = Reader(payload, "SHM_READY")
         out = ShmReady(r.str16("path"), r.u32("size_bytes"), r.u32("sensor_offset"), r.u32("sensor_capacity"),
                        r.u32("actuator_offset"), r.u32("actuator_capacity"))
@@ -730,6 +1523,25 @@ class ShmReady:
 
 
 def decode_name(payload: bytes, what: str) -> str:
+    """Parse a payload that is one ``str16`` name (SAVE, LOAD: a snapshot name).
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+    what : str
+        The message name, used in error messages.
+
+    Returns
+    -------
+    str
+        The name (at most 1024 bytes; its characters are checked by the server).
+
+    Raises
+    ------
+    ProtocolError
+        ``MALFORMED`` or ``TOO_LARGE``.
+    """
     r = Reader(payload, what)
     name = r.str16("name", 1024)
     r.end()
@@ -737,6 +1549,20 @@ def decode_name(payload: bytes, what: str) -> str:
 
 
 def decode_empty(payload: bytes, what: str) -> None:
+    """Check that a message that carries nothing (LIST_CIRCUITS, GET_LAYOUT, STATS) has an empty payload.
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+    what : str
+        The message name, used in the error message.
+
+    Raises
+    ------
+    ProtocolError
+        ``MALFORMED`` if the payload is not empty.
+    """
     Reader(payload, what).end()
 
 
