@@ -64,7 +64,40 @@ class Client:
     def connect(cls, host: str = "127.0.0.1", port: int = 47800, token: str | None = None,
                 token_file: str | Path | None = None, name: str = "python", resume_token: str = "",
                 unix: str | Path | None = None, timeout: float = 30.0) -> Client:
-        """Connect, handshake, and (when resuming) fetch the session's layout."""
+        """Connect to a ``spikeforge serve`` server, handshake, and (when resuming) fetch the session's layout.
+
+        Parameters
+        ----------
+        host, port : str, int
+            TCP address of the server (default ``127.0.0.1:47800``); ignored when ``unix`` is given.
+        token, token_file : str, str or Path
+            The server's access token, or the file it is in (``~`` expanded; the server writes
+            ``~/.spikeforge/server.token``). One of the two is required.
+        name : str
+            Shown in the server's logs and STATS.
+        resume_token : str
+            :attr:`resume_token` of an earlier connection: get that session's brains, layout and
+            subscriptions back if it reconnects within the server's grace period.
+        unix : str or Path, optional
+            Path of a Unix socket to connect to instead of TCP (same machine, lower latency).
+        timeout : float
+            Socket timeout in seconds, for connecting and for every reply.
+
+        Returns
+        -------
+        Client
+            Connected; use it as a context manager to close it (and despawn its brains) on exit.
+
+        Raises
+        ------
+        ValueError
+            If neither ``token`` nor ``token_file`` is given.
+        RemoteError
+            ``AUTH`` for a wrong token, ``VERSION`` for an incompatible server, ``NOT_FOUND`` for an
+            expired ``resume_token``.
+        OSError
+            If the server cannot be reached (e.g. :class:`ConnectionRefusedError`).
+        """
         if token is None:
             if token_file is None:
                 raise ValueError("token: pass token= or token_file=")
@@ -146,6 +179,10 @@ class Client:
         return msg, rseq, self._recv_exact(length - P.MIN_LENGTH) if length > P.MIN_LENGTH else b""
 
     def next_seq(self) -> int:
+        """The sequence number for the next request (1, 2, ... wrapping to 1 after 2**32-1, never 0).
+
+        Use it with :meth:`send_raw` to hand-build a request; :meth:`request` calls it for you.
+        """
         seq = self._seq
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return seq
@@ -161,12 +198,49 @@ class Client:
 
     # ------------------------------------------------------------------ messages
     def ping(self, data: bytes = b"") -> bytes:
+        """Round-trip a PING: measure latency or check the server is alive.
+
+        Parameters
+        ----------
+        data : bytes, optional
+            Up to 1024 bytes the server echoes back.
+
+        Returns
+        -------
+        bytes
+            The PONG payload (equal to ``data``).
+        """
         return self.request(Msg.PING, data, Msg.PONG)
 
     def list_circuits(self) -> list[P.CircuitInfo]:
+        """Every circuit the server can spawn (from ``--genome`` files, uploads, a loaded snapshot).
+
+        Returns
+        -------
+        list of protocol.CircuitInfo
+            Sorted by name; each names its sensors and actuators with their sizes and ranges, which is
+            what a game needs to build its sensor arrays.
+        """
         return P.decode_circuits(self.request(Msg.LIST_CIRCUITS, b"", Msg.CIRCUITS))
 
     def upload_genome(self, text: str) -> P.CircuitInfo:
+        """Register a circuit from its genome JSON, so that :meth:`spawn` can use it.
+
+        Parameters
+        ----------
+        text : str
+            A ``spikeforge-genome`` document (``save_genome`` / ``Circuit.to_json`` writes one), at most 4 MiB.
+
+        Returns
+        -------
+        protocol.CircuitInfo
+            The registered circuit.
+
+        Raises
+        ------
+        RemoteError
+            ``GENOME`` naming the bad field; ``INVALID`` if a different circuit of the same name exists.
+        """
         payload = bytes(P.Writer().str32(text).buf)
         return P.decode_circuits(self.request(Msg.UPLOAD_GENOME, payload, Msg.CIRCUITS))[0]
 
@@ -199,12 +273,52 @@ class Client:
         return lay
 
     def despawn(self, ids: list[int]) -> P.LayoutInfo:
+        """Remove some of this client's brains.
+
+        Parameters
+        ----------
+        ids : list of int
+            Brain ids owned by this client.
+
+        Returns
+        -------
+        protocol.LayoutInfo
+            The new layout (next epoch); fetch :meth:`sensor`/:meth:`actuator` views again.
+
+        Raises
+        ------
+        RemoteError
+            ``NOT_FOUND`` or ``NOT_OWNER`` for an id that is not this client's (nothing is despawned).
+        """
         return self._layout_reply(Msg.DESPAWN, P.encode_ids(ids))
 
     def get_layout(self) -> P.LayoutInfo:
+        """Fetch the session's current exchange layout (and re-create :attr:`sensors`/:attr:`actuators`).
+
+        Returns
+        -------
+        protocol.LayoutInfo
+        """
         return self._layout_reply(Msg.GET_LAYOUT, b"")
 
     def claim(self, ids: list[int] | None = None) -> P.LayoutInfo:
+        """Take ownership of brains no session owns, e.g. those a server restored with ``serve --load``.
+
+        Parameters
+        ----------
+        ids : list of int, optional
+            The brains to claim; omitted or empty claims every unowned brain.
+
+        Returns
+        -------
+        protocol.LayoutInfo
+            The new layout, including the claimed brains.
+
+        Raises
+        ------
+        RemoteError
+            ``NOT_OWNER`` if a brain is owned by a session, ``NOT_FOUND`` for an unknown id.
+        """
         return self._layout_reply(Msg.CLAIM, P.encode_ids(ids or []))
 
     def sensor(self, circuit: str, organ: str) -> F32:
@@ -245,6 +359,25 @@ class Client:
         return res
 
     def subscribe(self, population: str = "", brain_ids: list[int] | None = None) -> int:
+        """Receive the spikes of a population with every exchange (for rasters, debugging, analysis).
+
+        Parameters
+        ----------
+        population : str, optional
+            A population name; ``""`` (default) for every neuron of the brain.
+        brain_ids : list of int, optional
+            The brains to watch; omitted = all of this client's brains, also those spawned later.
+
+        Returns
+        -------
+        int
+            The subscription id; its spikes arrive as ``exchange(...).batches`` in subscription order.
+
+        Raises
+        ------
+        RemoteError
+            ``LIMIT`` beyond 64 subscriptions, ``NOT_FOUND`` for an unknown population.
+        """
         req = P.Subscribe(population, np.asarray(brain_ids or [], np.uint32))
         r = P.Reader(self.request(Msg.SUBSCRIBE, req.encode(), Msg.SUBSCRIBED), "SUBSCRIBED")
         sid = r.u32("sub_id")
@@ -252,22 +385,104 @@ class Client:
         return sid
 
     def unsubscribe(self, sub_id: int) -> None:
+        """Stop a subscription.
+
+        Parameters
+        ----------
+        sub_id : int
+            The id :meth:`subscribe` returned.
+
+        Raises
+        ------
+        RemoteError
+            ``NOT_FOUND`` for an unknown id.
+        """
         self.request(Msg.UNSUBSCRIBE, struct.pack("<I", sub_id), Msg.OK)
 
     def reward(self, brain_ids: list[int], values: npt.ArrayLike) -> None:
+        """Send reward signals to reward-modulated plasticity; they act during the next :meth:`exchange`.
+
+        Parameters
+        ----------
+        brain_ids : list of int
+            Brains of this client.
+        values : array_like of float
+            One finite reward per brain (added to its dopamine level; positive reinforces what the brain
+            just did, negative discourages it). Dimensionless; sending ``reward - running mean`` (a
+            reward prediction error, as ``spikeforge.games.foragers`` does) keeps learning stable.
+
+        Raises
+        ------
+        ValueError
+            If the lengths differ.
+        RemoteError
+            ``UNSUPPORTED`` if the server's World has no reward input; ``INVALID`` for a non-finite value.
+        """
         req = P.Reward(np.asarray(brain_ids, np.uint32), np.asarray(values, np.float32))
         self.request(Msg.REWARD, req.encode(), Msg.OK)
 
     def set_learning(self, enabled: bool) -> None:
+        """Switch plasticity on or off for this client's brains.
+
+        Freeze learning to evaluate or ship a trained NPC; switch it on to let it adapt while playing.
+        Some servers only have a world-wide switch: ``stats()["server"]["learning"]`` says which.
+
+        Parameters
+        ----------
+        enabled : bool
+
+        Raises
+        ------
+        RemoteError
+            ``UNSUPPORTED`` if the World has no learning switch.
+        """
         self.request(Msg.SET_LEARNING, bytes([1 if enabled else 0]), Msg.OK)
 
     def save(self, name: str) -> None:
+        """Snapshot the whole World on the server (atomically, to ``<snapshot-dir>/<name>``).
+
+        Parameters
+        ----------
+        name : str
+            ``[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}``: no path separators, no leading dot.
+
+        Raises
+        ------
+        RemoteError
+            ``INVALID`` for a bad name, ``IO`` if the file cannot be written.
+        """
         self.request(Msg.SAVE, bytes(P.Writer().str16(name).buf), Msg.OK)
 
     def load(self, name: str) -> P.LayoutInfo:
+        """Replace the server's World by a snapshot; all its brains become this session's.
+
+        Parameters
+        ----------
+        name : str
+            A snapshot written by :meth:`save` (or ``spikeforge serve``).
+
+        Returns
+        -------
+        protocol.LayoutInfo
+            The layout of the loaded brains.
+
+        Raises
+        ------
+        RemoteError
+            ``BUSY`` while other sessions exist, ``NOT_FOUND``/``IO`` for a missing or unreadable snapshot.
+        """
         return self._layout_reply(Msg.LOAD, bytes(P.Writer().str16(name).buf))
 
     def stats(self) -> dict[str, Any]:
+        """The server's counters as a dict (keys are only ever added).
+
+        Returns
+        -------
+        dict
+            ``"world"`` (brains, neurons, steps, ``mean_rate_hz``, backend ...), ``"server"`` (clients,
+            ``exchanges_per_s``, ``sim_us_median``, ``uptime_s``, ``learning``) and ``"session"``
+            (id, brains, steps, exchanges, shm).
+        """
         r = P.Reader(self.request(Msg.STATS, b"", Msg.STATS_RESULT), "STATS_RESULT")
         text = r.str32("json", P.MAX_FRAME_BYTES)
         r.end()
@@ -291,6 +506,7 @@ class Client:
         return block
 
     def close_shm(self) -> None:
+        """Stop using shared memory: :attr:`sensors` becomes an inline array again (values kept)."""
         self.request(Msg.SHM_CLOSE, b"", Msg.OK)
         if self.shm is not None:
             old = self.sensors.copy()
@@ -302,6 +518,7 @@ class Client:
 
     @property
     def resume_token(self) -> str:
+        """The token to pass as ``Client.connect(resume_token=...)`` to get this session back after a disconnect."""
         return self.welcome.resume_token
 
 
