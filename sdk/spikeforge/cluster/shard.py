@@ -106,6 +106,18 @@ class Shard:
         return self.info()
 
     def despawn(self, ids: list[int]) -> ShardInfo:
+        """Remove brains from this shard.
+
+        Parameters
+        ----------
+        ids : list of int
+            Brain serials (cluster-wide ids) held by this shard.
+
+        Returns
+        -------
+        ShardInfo
+            The shard's new layout, for the coordinator's mirror.
+        """
         self.world.despawn(ids)
         return self.info()
 
@@ -173,9 +185,28 @@ class Shard:
         self.world.reward(values)
 
     def learning(self, enabled: bool | None) -> bool:
+        """Read or set the shard World's world-wide learning switch (``World.learning``).
+
+        Parameters
+        ----------
+        enabled : bool or None
+            ``True``/``False`` to switch plasticity on/off; ``None`` only reads it.
+
+        Returns
+        -------
+        bool
+            The switch's state afterwards.
+        """
         return self.world.learning(enabled)
 
     def set_step_count(self, step: int) -> None:
+        """Stamp the shard World's step counter with the cluster's (after a restore or a lost frame).
+
+        Parameters
+        ----------
+        step : int
+            World steps run so far, as counted by the coordinator.
+        """
         self.world.step_count = int(step)
 
     # ------------------------------------------------------------------ brain state reads
@@ -189,13 +220,26 @@ class Shard:
         return {"w": np.array(v.w), "elig": np.array(v.elig), "pre": v.pre, "post": v.post}
 
     def set_weights(self, serial: int, projection: str, values: npt.NDArray[np.float64]) -> None:
+        """Overwrite one projection's weights in one brain (``SynapseView.set``).
+
+        Parameters
+        ----------
+        serial : int
+            The brain's cluster-wide id.
+        projection : str
+            Projection name.
+        values : float64 array
+            One finite value per synapse, in :meth:`weights` order (mV of drive per spike).
+        """
         self.world.brain(serial).weights(projection).set(values)
 
     def dopamine(self) -> npt.NDArray[np.float32]:
+        """A copy of the dopamine level of every shard brain (shard row order), for tests and dashboards."""
         self.world.backend.pull_state()
         return np.array(self.world.layout.dopamine)
 
     def stats(self) -> dict[str, Any]:
+        """``World.stats()`` of the shard merged with :meth:`ping` (pid, node, uptime)."""
         out = self.world.stats()
         out.update(self.ping())
         return out
@@ -221,6 +265,7 @@ class Shard:
         return self.info()
 
     def close(self) -> None:
+        """Release the shard World's backend (native threads, GPU buffers)."""
         self.world.backend.close()
 
 

@@ -127,10 +127,12 @@ class ClusterLayout:
 
     @property
     def n_brains(self) -> int:
+        """Live brains in the mirror (rows of every per-brain array)."""
         return int(self.brain_serial.size)
 
     @property
     def n_neurons(self) -> int:
+        """Neurons of all live brains together (the neuron numbering of :class:`MergedSpikes`)."""
         return int(self.brain_start[-1]) if self.brain_start.size else 0
 
 
@@ -176,10 +178,12 @@ class MergedSpikes(SpikeRecord):
 
     @property
     def steps(self) -> I64:
+        """World step of each spike (int64), merged over shards into single-process order."""
         return self._merge()[0]
 
     @property
     def neurons(self) -> npt.NDArray[np.int32]:
+        """Mirror-layout neuron index of each spike (int32), in the order of :attr:`steps`."""
         return self._merge()[1]
 
 
@@ -333,6 +337,7 @@ class ClusterWorld:
 
     @property
     def shards(self) -> int:
+        """Number of shard actors (lost ones included)."""
         return len(self._actors)
 
     def actor(self, shard: int) -> Any:
@@ -369,6 +374,7 @@ class ClusterWorld:
 
     @property
     def prototypes(self) -> list[PrototypeInfo]:
+        """The distinct circuits spawned so far, in prototype order (the same on every shard)."""
         return list(self._prototypes)
 
     @property
@@ -377,6 +383,22 @@ class ClusterWorld:
         return [self._handles[int(s)] for s in self.layout.brain_serial]
 
     def brain(self, brain_id: int) -> ClusterBrain:
+        """The handle of a live brain.
+
+        Parameters
+        ----------
+        brain_id : int
+            The id :meth:`spawn` gave it (cluster spawn order).
+
+        Returns
+        -------
+        ClusterBrain
+
+        Raises
+        ------
+        LookupError
+            If no live brain has this id (never spawned, or despawned).
+        """
         try:
             return self._handles[brain_id]
         except KeyError:
@@ -915,6 +937,7 @@ class ClusterBrain:
 
     @property
     def alive(self) -> bool:
+        """False once the brain has been despawned (its handles then raise :class:`StaleHandleError`)."""
         return self.id in self._world._index
 
     @property
@@ -924,6 +947,7 @@ class ClusterBrain:
 
     @property
     def shard(self) -> int:
+        """The shard that holds this brain."""
         return self._world.shard_of(self.id)
 
     @property
@@ -984,6 +1008,11 @@ class ClusterBrain:
 
     @property
     def lod_every(self) -> int:
+        """Level of detail: the brain ticks on every ``lod_every``-th frame of ``advance`` (1 = every frame).
+
+        Raise it for NPCs far from the player to save CPU; setting it raises :class:`ValueError` unless it is
+        an integer >= 1. Takes effect with the next frame.
+        """
         return int(self._world.layout.lod_every[self.index])
 
     @lod_every.setter
@@ -994,16 +1023,20 @@ class ClusterBrain:
 
     @property
     def sleeping(self) -> bool:
+        """True while this brain is asleep (skipped by every advance; see :meth:`sleep`)."""
         return bool(self._world.layout.sleeping[self.index])
 
     def sleep(self) -> None:
+        """Pause this brain: every advance skips it until :meth:`wake` (from the next frame on)."""
         self._world.layout.sleeping[self.index] = True
 
     def wake(self) -> None:
+        """Resume a sleeping brain: the next frame steps it again (it does not catch up)."""
         self._world.layout.sleeping[self.index] = False
 
     @property
     def frozen(self) -> bool:
+        """True when this brain's plasticity is switched off (see :meth:`freeze`)."""
         return not bool(self._world.layout.learn[self.index])
 
     def freeze(self) -> None:
@@ -1011,6 +1044,7 @@ class ClusterBrain:
         self._world.layout.learn[self.index] = 0
 
     def unfreeze(self) -> None:
+        """Switch this brain's learning back on (takes effect with the next frame)."""
         self._world.layout.learn[self.index] = 1
 
     @property
@@ -1043,6 +1077,21 @@ class ClusterBrain:
         return dict(self._shard_call("weights", self.id, projection))
 
     def set_weights(self, projection: str, values: npt.ArrayLike) -> None:
+        """Overwrite one projection's weights in this brain (on its shard).
+
+        Parameters
+        ----------
+        projection : str
+            Projection name (``Circuit.connect(..., name=...)``, else ``"pre->post"``).
+        values : array_like of float
+            One finite value per synapse in :meth:`weights` order, or a scalar for all (mV of drive per
+            spike). Learning-rule bounds are not applied.
+
+        Raises
+        ------
+        ClusterError
+            If the brain's shard is lost or does not answer.
+        """
         self._shard_call("set_weights", self.id, projection, np.asarray(values, dtype=np.float64))
 
 
@@ -1056,6 +1105,7 @@ class ClusterGroup:
 
     @property
     def brains(self) -> list[ClusterBrain]:
+        """The live brains of this prototype, in row order of the organ arrays."""
         L = self._world.layout
         return [self._world._handles[int(s)] for s in L.brain_serial[L.brain_proto == self._p]]
 
