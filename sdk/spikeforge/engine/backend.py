@@ -39,6 +39,7 @@ class SpikeRecord:
 
     @staticmethod
     def empty() -> SpikeRecord:
+        """A record with no spikes (what an advance of 0 steps returns)."""
         return SpikeRecord(np.zeros(0, np.int64), np.zeros(0, np.int32))
 
 
@@ -163,6 +164,30 @@ def resolve_backend(name: str, size: tuple[int, int] | None = None,
 
 
 def create_backend(name: str, layout: Layout) -> Backend:
+    """Instantiate the backend ``name`` selects for ``layout``.
+
+    ``World`` calls this; call it yourself only to run a layout on a specific backend (benchmarks,
+    backend tests). With ``"auto"`` the reasons for passing over other backends are logged at INFO.
+
+    Parameters
+    ----------
+    name : str
+        ``"numpy"``, ``"native"``, ``"gpu"``, a registered third-party name, or ``"auto"``
+        (see :func:`resolve_backend`).
+    layout : Layout
+        The layout to run; CPU backends work on its arrays in place.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    RuntimeError
+        If the named backend is not available here (the message says why).
+    """
     chosen, reasons = resolve_backend(name, layout=layout)
     for r in reasons:
         log.info("backend auto-selection passed over %s", r)

@@ -37,10 +37,36 @@ def compile_prototype(circuit: Circuit, index: int, dt_ms: float, pid_base: int,
 
 
 def max_delay(proto: PrototypeInfo) -> int:
+    """Longest transmission delay of a compiled circuit, in steps (1 when it has only gap junctions).
+
+    Sizes the spike delay ring: a World's ring depth is the largest ``max_delay`` of its prototypes.
+
+    Parameters
+    ----------
+    proto : PrototypeInfo
+        The compiled circuit.
+
+    Returns
+    -------
+    int
+        Steps, >= 1; electrical synapses (no delay) do not count.
+    """
     return max((pr.delay_range()[1] for pr in proto.circuit.projections if pr.kind != "electrical"), default=1)
 
 
 def proj_channels(proto: PrototypeInfo) -> list[int]:
+    """Input channel of each projection of a compiled circuit, in projection order.
+
+    Parameters
+    ----------
+    proto : PrototypeInfo
+        The compiled circuit.
+
+    Returns
+    -------
+    list of int
+        0 excitatory, 1 inhibitory, 2 modulator (see ``Projection.channel``).
+    """
     return [pr.channel for pr in proto.circuit.projections]
 
 

@@ -139,6 +139,23 @@ def draw_weights(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDAr
 
 
 def draw_delays(proj: Projection, n: int, rng: np.random.Generator) -> npt.NDArray[np.int32]:
+    """Transmission delays of ``n`` synapses of one projection, in steps.
+
+    Parameters
+    ----------
+    proj : Projection
+        Its ``delay`` is an int (all equal, ``rng`` untouched) or a ``(lo, hi)`` range, drawn
+        uniformly per synapse, both ends included.
+    n : int
+        Number of synapses.
+    rng : numpy.random.Generator
+        The brain's connectivity generator (so each brain gets its own, reproducible draw).
+
+    Returns
+    -------
+    numpy.ndarray of int32
+        ``n`` delays, each >= 1 step.
+    """
     lo, hi = proj.delay_range()
     if lo == hi:
         return np.full(n, lo, dtype=np.int32)

@@ -75,15 +75,30 @@ def int_tables() -> list[tuple[str, int, str]]:
 
 
 def c_tables() -> str:
+    """The ``#define SF_<NAME> <value>`` lines of every shared integer constant (for ``spikeforge_abi.h``)."""
     return "\n".join(f"#define SF_{name} {value}" for name, value, _ in int_tables())
 
 
 def c_state(struct: str) -> str:
+    """The pointer members of a C struct for the per-neuron state variables that struct holds.
+
+    Parameters
+    ----------
+    struct : str
+        ``"net"`` or ``"plast"``: the ``c_struct`` of the state variables to list (members of the C
+        structs ``sf_net`` and ``sf_plast``).
+
+    Returns
+    -------
+    str
+        One ``<type> *<name>; /* doc (unit) */`` line per variable, in table order.
+    """
     return "\n".join(f"    {C_TYPE[s.dtype]} *{s.name};{' ' * max(1, 12 - len(s.name))}/* {s.doc}"
                      f"{f' ({s.unit})' if s.unit else ''} */" for s in NEURON_VARS if s.c_struct == struct)
 
 
 def wgsl_tables() -> str:
+    """The text of ``shaders/tables.wgsl``: the shared constants as WGSL ``const`` declarations."""
     lines = [f"// {HEADER}", "// Parameter columns, model codes, organ kinds, learning tables, RNG purposes."]
     lines += [f"const {name} = {value}{suffix};" for name, value, suffix in int_tables() if name != "GAUSS_LUT_SIZE"]
     lines += [f"const GAUSS_SIZE = {GAUSS_LUT_SIZE}u;",
@@ -93,6 +108,7 @@ def wgsl_tables() -> str:
 
 
 def c_models() -> str:
+    """The text of ``native/src/models.h``: includes every model's kernel and the X-macro dispatch."""
     args = "fp, v, w, ie, ii, drive, held, nv, nw"
     lines = [f"/* {HEADER}. */",
              "/* Every neuron model's integration (native/src/models/<name>.h) and the dispatch. */",
@@ -111,6 +127,17 @@ def c_models() -> str:
 
 
 def wgsl_models(shaders: Path) -> str:
+    """The text of ``shaders/models.wgsl``: every model's WGSL kernel and the ``integrate`` dispatch.
+
+    Parameters
+    ----------
+    shaders : Path
+        The ``shaders`` folder holding ``models/<name>.wgsl``.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"// {HEADER}", "// Every neuron model's integration (shaders/models/<name>.wgsl) and the dispatch.", ""]
     for k in KERNELS:
         lines.append((shaders / "models" / f"{k.name}.wgsl").read_text(encoding="utf-8").rstrip("\n"))
@@ -125,6 +152,29 @@ def wgsl_models(shaders: Path) -> str:
 
 
 def splice(text: str, part: str, body: str, path: Path) -> str:
+    """Replace the generated part ``part`` of a source file.
+
+    Parameters
+    ----------
+    text : str
+        The file's current text.
+    part : str
+        The name in its ``/* GENERATED BEGIN <part> ... */`` and ``/* GENERATED END <part> */`` markers.
+    body : str
+        The new text between the markers (the markers themselves are kept).
+    path : Path
+        The file, for the error message.
+
+    Returns
+    -------
+    str
+        ``text`` with that part replaced.
+
+    Raises
+    ------
+    ValueError
+        If the markers are missing.
+    """
     pat = re.compile(rf"(/\* GENERATED BEGIN {part} [^\n]*\*/\n).*?([ \t]*/\* GENERATED END {part} \*/)", re.S)
     if not pat.search(text):
         raise ValueError(f"{path}: no GENERATED BEGIN/END {part} markers")
@@ -151,6 +201,18 @@ def stale(repo: Path = REPO) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: rewrite the generated files, or with ``--check`` list those that differ.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when ``--check`` found stale files.
+    """
     ap = argparse.ArgumentParser(prog="python -m spikeforge.engine.gen_tables", description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="only report files that differ (exit 1)")
     args = ap.parse_args(argv)

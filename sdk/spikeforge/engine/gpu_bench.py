@@ -51,6 +51,32 @@ def adapter_name(backend: str) -> str:
 
 
 def run_size(n: int, backend: str, seed: int, steps: int, substeps: int, check: int) -> dict[str, Any]:
+    """Benchmark one CUBA network of ``n`` neurons on ``backend`` (dt = 0.1 ms).
+
+    The first step is a warm-up (run, not timed); only the backend's own calls are timed.
+
+    Parameters
+    ----------
+    n : int
+        Neurons (80 % excitatory, 80 synapses per neuron on average).
+    backend : str
+        Backend name (``"gpu"``, ``"native"``, ``"numpy"``).
+    seed : int
+        World seed.
+    steps : int
+        Steps to run in all.
+    substeps : int
+        Steps per backend call (one GPU submission per call).
+    check : int
+        Also run the numpy reference for the first ``check`` steps and compare the spikes (0: no check).
+
+    Returns
+    -------
+    dict
+        One JSON-ready row: ``neurons``, ``synapses``, ``ms_per_step``, ``realtime_factor`` (simulated
+        seconds per wall second), ``rate_hz`` (mean firing rate), ``setup_s``, ``wall_s``, ``adapter``,
+        ``matches_numpy`` (None without ``check``) ...
+    """
     world = World(dt=0.0001, backend="numpy", seed=seed)
     world.spawn(cuba_circuit(n))
     L = world.layout
@@ -93,6 +119,18 @@ def run_size(n: int, backend: str, seed: int, steps: int, substeps: int, check: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m spikeforge.engine.gpu_bench`` (see the module docstring).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
     ap = argparse.ArgumentParser(prog="python -m spikeforge.engine.gpu_bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", default="gpu", help="gpu (default), native, numpy or auto")

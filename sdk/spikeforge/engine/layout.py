@@ -72,6 +72,23 @@ class PrototypeInfo:
     iparams: I32
 
     def pop_slice(self, name: str) -> slice:
+        """Brain-local neuron range of a population of this circuit.
+
+        Parameters
+        ----------
+        name : str
+            Population name (flattened: ``sub.pop`` for a sub-circuit's population).
+
+        Returns
+        -------
+        slice
+            ``[start, stop)`` of its neurons within one brain of this prototype.
+
+        Raises
+        ------
+        ValueError
+            If the circuit has no such population.
+        """
         i = self.pop_names.index(name)
         return slice(self.pop_offset[i], self.pop_offset[i] + self.pop_size[i])
 
@@ -108,6 +125,7 @@ class BrainBlock:
 
     @property
     def n(self) -> int:
+        """Neurons in this brain."""
         return int(self.pid.size)
 
 
@@ -179,18 +197,22 @@ class Layout:
 
     @property
     def n_brains(self) -> int:
+        """Brain slots in the layout (free slots of stable-slot worlds included)."""
         return int(self.brain_key.size)
 
     @property
     def n_neurons(self) -> int:
+        """Neurons in the layout, all slots together."""
         return int(self.pid.size)
 
     @property
     def n_synapses(self) -> int:
+        """Synapses in the layout (pad entries of slots included)."""
         return int(self.synapse["post"].size)
 
     @property
     def n_rows(self) -> int:
+        """Synapse rows: runs of synapses sharing (pre neuron, projection, delay), the unit of spike delivery."""
         return int(self.row_delay.size)
 
     def brain_of_neuron(self) -> I32:

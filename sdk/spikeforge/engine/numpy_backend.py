@@ -128,6 +128,16 @@ def channel_prefs(g: OrganGroup) -> F32:
 
 
 def reset_actuators(layout: Layout, active: BoolA | None) -> None:
+    """Zero the actuator spike counters of the brains about to advance.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout whose ``act_counts`` are reset.
+    active : bool array or None
+        Per brain slot: True for brains that run this advance; None for all. Rows of brains that
+        do not run keep their counts (and so their last decoded outputs).
+    """
     for g in layout.actuator_groups:
         rows = organ_rows(layout, g, active)
         counts = layout.act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
@@ -174,6 +184,20 @@ class StepCache:
 
 
 def make_cache(layout: Layout) -> StepCache:
+    """Per-neuron lookups the numpy step needs, derived once from a layout.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout.
+
+    Returns
+    -------
+    StepCache
+        Each neuron's brain and brain-local index, its parameter columns gathered per neuron, the
+        neuron models present, and the learning rules' synapse sets. The backend builds it once,
+        when it is created for a layout.
+    """
     L = layout
     brain_of = L.brain_of_neuron()
     local = (np.arange(L.n_neurons, dtype=np.int64) - L.brain_start[:-1][brain_of]).astype(np.uint32)
@@ -330,6 +354,20 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
 
 
 def active_neurons(layout: Layout, active: BoolA | None) -> I64 | None:
+    """Global indices of the neurons of the brains that run this advance.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout.
+    active : bool array or None
+        Per brain slot: True for brains that run.
+
+    Returns
+    -------
+    int64 array or None
+        The neurons, ascending; None when every brain runs (the step then works on whole arrays).
+    """
     if active is None or bool(active.all()):
         return None
     idx: I64

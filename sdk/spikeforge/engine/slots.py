@@ -49,6 +49,19 @@ class SlotShape:
     gaps: int = 0
 
     def fits(self, rows: int, synapses: int) -> bool:
+        """Whether one brain's wiring fits a slot of this shape.
+
+        Parameters
+        ----------
+        rows : int
+            The brain's synapse rows (one pad row is added).
+        synapses : int
+            The brain's synapses.
+
+        Returns
+        -------
+        bool
+        """
         return rows + 1 <= self.rows and synapses <= self.synapses
 
 
@@ -126,6 +139,20 @@ def _slot_synapses(block: BrainBlock | None, S: int, keys: dict[str, np.dtype[np
 
 def synapse_keys(layout_synapse: dict[str, np.ndarray] | None, blocks: list[BrainBlock]
                  ) -> dict[str, np.dtype[np.generic]]:
+    """The per-synapse arrays a layout needs, with their dtypes.
+
+    Parameters
+    ----------
+    layout_synapse : dict or None
+        The current layout's ``synapse`` arrays (kept, e.g. learning state added by a rule).
+    blocks : list of BrainBlock
+        The brains to place; arrays only they have are added.
+
+    Returns
+    -------
+    dict of str to numpy.dtype
+        The base ``SYNAPSE_STATE`` keys first, then the others in order of appearance.
+    """
     keys: dict[str, np.dtype[np.generic]] = {k: np.dtype(dt) for k, dt in SYNAPSE_STATE.items()}
     if layout_synapse is not None:
         for k, a in layout_synapse.items():
