@@ -36,6 +36,12 @@ DEFAULT_HOME = Path("~/.spikeforge")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``spikeforge serve`` (every option with its default and help text).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     ap = argparse.ArgumentParser(prog="spikeforge serve", description="Serve a spikeforge World over the wire "
                                  "protocol (integrations/PROTOCOL.md).")
     ap.add_argument("--host", default="127.0.0.1", help="TCP address to bind (default 127.0.0.1, loopback)")

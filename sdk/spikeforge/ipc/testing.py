@@ -93,10 +93,12 @@ class ServerProcess:
 
     @property
     def token(self) -> str:
+        """The handshake token the server wrote (``Client.connect(token=...)``)."""
         return self.token_path.read_text(encoding="utf-8").strip()
 
     @property
     def stderr(self) -> str:
+        """Everything the server printed on stderr so far (its log), for assertions and failure messages."""
         return "".join(self.stderr_lines)
 
     def stop(self, timeout: float = 20.0) -> int:

@@ -181,7 +181,16 @@ class Circuit:
         name : str
             The projection's name (``brain.weights(name)``); ``"pre->post"`` when empty.
         plasticity : STDP, RewardSTDP, ModulatedHebbian or Homeostasis, optional
-            A learning rule that changes these synapses while the game runs.
+            A learning rule that changes these synapses while the game runs (chemical projections
+            only; None: fixed weights). Pick :class:`RewardSTDP` for an NPC that learns from
+            rewards you send (``brain.reward(x)``, ``world.group(c).reward(values)``): synapses
+            that just helped cause post spikes are strengthened when a reward follows. Pick
+            :class:`STDP` for unsupervised learning of input correlations, :class:`ModulatedHebbian`
+            when learning should be gated by modulatory synapses, :class:`Homeostasis` to keep the
+            target population near a firing rate (Hz). Weights stay within the rule's
+            ``w_min``/``w_max`` (mV); ``world.learning(False)`` or ``brain.freeze()`` stops learning.
+            Example: ``c.connect("eyes", "motor", weight=Uniform(2.0, 6.0),
+            plasticity=RewardSTDP(w_min=0.0, w_max=8.0))``.
 
         Returns
         -------

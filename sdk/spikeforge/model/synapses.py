@@ -88,6 +88,15 @@ Rule = AllToAll | OneToOne | FixedProbability | FixedInDegree | Pairs
 
 @dataclass(frozen=True)
 class Constant:
+    """The same weight for every synapse of a projection (a plain float in ``connect`` means this).
+
+    Parameters
+    ----------
+    value : float
+        mV of drive added to the target's synaptic current per spike; negative for inhibition.
+        For electrical synapses, the coupling conductance.
+    """
+
     value: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +111,18 @@ class Constant:
 
 @dataclass(frozen=True)
 class Uniform:
+    """Weights drawn uniformly from ``[low, high]``, independently per synapse and per brain.
+
+    Use it to break the symmetry of a projection that learns, so that different synapses (and
+    different NPCs) start from different weights. Draws come from the brain's seed: reproducible.
+
+    Parameters
+    ----------
+    low, high : float
+        mV of drive per spike, ``low <= high``. A chemical projection's range must not straddle 0
+        (a synapse is excitatory or inhibitory, never both).
+    """
+
     low: float
     high: float
 

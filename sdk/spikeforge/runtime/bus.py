@@ -53,6 +53,28 @@ SpikeCallback = Callable[[SpikeEvent], object]
 
 @dataclass(eq=False)
 class Subscription:
+    """One listener of the spike bus, as returned by :meth:`SpikeBus.subscribe`.
+
+    Keep it to :meth:`SpikeBus.unsubscribe` later, or to check on a callback that misbehaves.
+
+    Attributes
+    ----------
+    callback : callable
+        Called with one :class:`SpikeEvent` per advance that produced matching spikes.
+    brains : frozenset of int or None
+        Ids of the brains listened to; None for every brain (also those spawned later).
+    population : str or None
+        The population listened to; None for every neuron of the brain.
+    max_failures : int
+        Consecutive raising calls after which the subscription is dropped.
+    failures, total_failures : int
+        Raising calls in a row, and in all.
+    active : bool
+        False once unsubscribed or dropped.
+    last_error : BaseException or None
+        The last exception the callback raised (or why the subscription was dropped).
+    """
+
     callback: SpikeCallback
     brains: frozenset[int] | None
     population: str | None
@@ -65,7 +87,32 @@ class Subscription:
 
 
 class SpikeBus:
-    """The batched spike event bus of a World (``world.bus``): one event per subscription per advance."""
+    """The batched spike event bus of a World (``world.bus``): one event per subscription per advance.
+
+    Use it to watch what brains do without polling their state: spike rasters, debug overlays,
+    sound or particle effects on spikes, logging for analysis. Each event holds arrays (step,
+    brain id, neuron), never one call per spike, so it stays cheap with thousands of NPCs.
+
+    Examples
+    --------
+    Count the motor spikes of every NPC per frame::
+
+        def on_spikes(ev):                       # ev: SpikeEvent (arrays steps, brains, neurons)
+            ids, counts = np.unique(ev.brains, return_counts=True)
+            hud.show(dict(zip(ids.tolist(), counts.tolist())))
+
+        sub = world.bus.subscribe(on_spikes, population="motor")
+        world.advance(1 / 60)                    # on_spikes runs here, once, if motor neurons spiked
+        world.bus.unsubscribe(sub)
+
+    Attributes
+    ----------
+    errors : int
+        Callback errors so far (also ``world.stats()["bus_errors"]``).
+    publishing : bool
+        True while events are being delivered.
+    """
+
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self.publishing = False
@@ -91,8 +138,35 @@ class SpikeBus:
                   population: str | None = None, max_failures: int = 3) -> Subscription:
         """Call ``callback(SpikeEvent)`` once per advance with the matching spikes.
 
-        ``brains``: brain handles or ids (all if None); ``population``: a population name
-        (all if None). Events are delivered even when empty only if spikes matched.
+        The callback runs inside ``world.advance``, after the frame's steps, and only when at least
+        one spike matched (it never receives an empty event). Keep it short: it runs on the game's
+        frame; calling ``world.advance`` from it raises.
+
+        Parameters
+        ----------
+        callback : callable
+            ``callback(event: SpikeEvent)``; its return value is ignored. If it raises, the error
+            is logged and counted (``world.stats()["bus_errors"]``) and the frame goes on.
+        brains : iterable of Brain or int, optional
+            Brain handles or ids to listen to; None (default) for every brain, also those spawned later.
+        population : str, optional
+            Only spikes of this population, numbered within it; None (default) for every neuron,
+            numbered within the brain.
+        max_failures : int
+            Drop the subscription after this many raising calls in a row (default 3).
+
+        Returns
+        -------
+        Subscription
+            Pass it to :meth:`unsubscribe` to stop.
+
+        Raises
+        ------
+        TypeError
+            If ``callback`` is not callable or ``population`` is not a string.
+        KeyError
+            If no spawned circuit has ``population`` (checked at the first advance when nothing
+            is spawned yet; the subscription is then dropped and the error logged).
         """
         if not callable(callback):
             raise TypeError("callback: must be callable")

@@ -89,6 +89,35 @@ class World:
         Keep no free slots: every spawn and despawn rebuilds the layout so that layout row
         ``i`` is the ``i``-th live brain (the layout before slots existed; slow churn). For
         code that mirrors a layout row for row (e.g. cluster shards).
+
+    Attributes
+    ----------
+    bus : SpikeBus
+        The spike event bus: ``world.bus.subscribe(callback, brains=None, population=None)`` calls
+        ``callback(SpikeEvent)`` once per :meth:`advance` with that frame's matching spikes (arrays
+        of step, brain id, neuron). Use it for rasters, debug views and effects on spikes.
+    layout : Layout
+        Every brain's state as flat arrays (replaced when the layout grows; do not hold on to it).
+    backend_name : str
+        The backend actually running (``"numpy"``, ``"native"`` or ``"gpu"``); with ``"auto"``,
+        ``backend_reasons`` says why the others were passed over.
+    step_count, frame_count : int
+        Fixed steps and :meth:`advance` calls run so far.
+    clock : FixedClock
+        The fixed-timestep accumulator: ``clock.alpha`` is the leftover fraction of a step.
+
+    Examples
+    --------
+    A game's frame loop::
+
+        world = World(dt=0.001, seed=1)
+        world.spawn(guard, 10)
+        eyes = world.group(guard).sensor("eyes")    # (10 x channels) array: write it each frame
+        turn = world.group(guard).actuator("turn")  # (10 x width) array: read it each frame
+        while running:
+            eyes[:] = observations()
+            world.advance(frame_dt)                 # seconds since the last frame
+            steer(np.tanh((turn[:, 1] - turn[:, 0]) / 40.0))  # Hz -> [-1, 1]
     """
 
     def __init__(self, dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64,

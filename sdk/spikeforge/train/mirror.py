@@ -107,6 +107,7 @@ class MirrorState:
 
     @property
     def batch(self) -> int:
+        """Number of brains ``B`` in the batch."""
         return int(self.keys.size)
 
 
