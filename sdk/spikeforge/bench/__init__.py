@@ -90,6 +90,14 @@ class Timer:
 
 @contextmanager
 def timed() -> Iterator[Timer]:
+    """Time a block: ``with timed() as t: ...``, then ``t.wall`` and ``t.cpu`` in seconds.
+
+    Yields
+    ------
+    Timer
+        Filled in when the block ends (also when it raises). CPU time is this process's; a wall
+        time well above it means other processes competed for the cores.
+    """
     t = Timer()
     w0, c0 = time.perf_counter(), time.process_time()
     try:
@@ -108,6 +116,7 @@ def load_average() -> float:
 
 
 def max_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (``ru_maxrss``; Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

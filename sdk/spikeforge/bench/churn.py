@@ -36,6 +36,21 @@ GOAL_WORST_OVER_MEDIAN = 2.0
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench churn``: frame times of a crowd while NPCs are spawned and despawned.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench churn`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench churn", description=__doc__.split("\n\n")[0])
     common_args(ap)
     ap.add_argument("--brains", type=int, default=1000, help="brains alive at the start (default 1000)")

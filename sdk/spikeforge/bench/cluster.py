@@ -64,6 +64,21 @@ def run_frames(world: Any, values: np.ndarray, warmup: int, fps: float) -> dict[
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench cluster``: a crowd sharded over Ray actors against one process.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench cluster`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench cluster", description=__doc__.split("\n\n")[0])
     ap.add_argument("--brains", type=int, default=400, help="brains in the crowd (default 400)")
     ap.add_argument("--shards", default="1,2", help="comma-separated shard counts (default 1,2)")

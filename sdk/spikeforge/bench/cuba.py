@@ -79,6 +79,21 @@ def can_import(python: str, module: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench cuba``: the CUBA network, optionally against Brian2 and NEST (``--compare``).
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench cuba`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench cuba", description=__doc__.split("\n\n")[0])
     common_args(ap)
     ap.add_argument("--n", type=int, default=4000, help="neurons (default 4000)")

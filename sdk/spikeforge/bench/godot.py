@@ -315,6 +315,21 @@ def measure_learning(godot: str, project: Path, tmp: Path, agents: int, minutes:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench godot``: the Godot foragers sample in real headless Godot (learning and exchange cost).
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench godot`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0; 1 when Godot is not installed or a run failed; 2 for invalid arguments.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench godot", description=__doc__.split("\n\n")[0])
     ap.add_argument("--parts", default="learning,exchange", help="comma-separated: learning, exchange")
     ap.add_argument("--agents", type=int, default=None,

@@ -111,6 +111,32 @@ def control(busy_us: float, frames: int) -> dict[str, Any]:
 
 def run(backend: str, seed: int, brains: int, frames: int, warmup: int, frame_dt: float,
         transports: list[str]) -> list[dict[str, Any]]:
+    """Measure the exchange round trip of a real ``spikeforge serve`` subprocess on each transport.
+
+    Parameters
+    ----------
+    backend : str
+        The server's simulation backend.
+    seed : int
+        World seed (and the seed of the sensor inputs).
+    brains : int
+        Brains spawned (16-channel sensor, 8-channel actuator each).
+    frames : int
+        Timed exchanges per row.
+    warmup : int
+        Untimed exchanges before them.
+    frame_dt : float
+        Game frame time per exchange, in seconds (1/60 s: 16-17 steps of 1 ms).
+    transports : list of str
+        Any of ``"tcp"``, ``"unix"``, ``"shm"``.
+
+    Returns
+    -------
+    list of dict
+        Two rows per transport: ``sim-subtracted`` (round trip minus the server's simulation time)
+        and ``no-steps`` (``frame_dt = 0``: pure protocol cost); medians and 90th percentiles in µs,
+        with the goal and whether it was met.
+    """
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sf-bench-ipc-") as tmp:
         gdir = Path(tmp) / "bench-genomes"
@@ -158,6 +184,21 @@ def run(backend: str, seed: int, brains: int, frames: int, warmup: int, frame_dt
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench ipc``: protocol round-trip cost over TCP, a Unix socket and shm (µs).
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench ipc`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench ipc", description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="auto", help="server backend (auto, numpy, native, gpu)")
     ap.add_argument("--seed", type=int, default=0)

@@ -205,6 +205,21 @@ def run_soak(steps: int, backend: str, seed: int, threads: int | None) -> list[d
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench learning``: does online learning work, what does it cost, is it stable.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench learning`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0; 2 for invalid arguments.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench learning", description=__doc__.split("\n\n")[0])
     common_args(ap, backend="auto")
     ap.add_argument("--parts", default="foragers,cost,soak", help="comma list of foragers,cost,soak")
@@ -260,6 +275,13 @@ def main(argv: list[str]) -> int:
 
 
 def show_foragers(rows: list[dict[str, Any]]) -> None:
+    """Print the foragers part of the results as two tables: per seed and mode, then over seeds.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as ``run_foragers`` returns them (other parts are ignored).
+    """
     emit([r for r in rows if r["part"] == "foragers"], False, "foragers: food per forager per minute (final quarter)",
          [("seed", "seed"), ("mode", "mode"), ("food_per_forager_min", "food/forager/min"), ("wall_s", "wall s")])
     emit([r for r in rows if r["part"] == "foragers-summary"], False, "foragers: over seeds",

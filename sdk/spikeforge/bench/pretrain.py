@@ -67,6 +67,21 @@ def scripted_curve(cfg: Any, seed: int, minutes: float, bins: int) -> list[float
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``spikeforge bench pretrain``: train a forager offline by imitation, deploy it, compare.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``spikeforge bench pretrain`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0; 2 for invalid arguments.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench pretrain", description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="native", help="runtime backend of the games (default native)")
     ap.add_argument("--seeds", type=int, default=3, help="game seeds 1..N (default 3)")

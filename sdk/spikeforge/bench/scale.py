@@ -47,6 +47,21 @@ def copy_bandwidth(mib: int = 256, repeats: int = 5) -> float:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench scale``: one large network: build time, ms per step and memory bandwidth.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measurement with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench scale`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
     ap = argparse.ArgumentParser(prog="spikeforge bench scale", description=__doc__.split("\n\n")[0])
     common_args(ap)
     ap.add_argument("--n", type=int, default=1_200_000, help="neurons (default 1.2 M)")
