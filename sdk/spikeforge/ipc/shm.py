@@ -108,19 +108,36 @@ class ShmBlock:
     # ------------------------------------------------------------------ header fields
     @property
     def epoch(self) -> int:
+        """The session's layout epoch as the server last wrote it (header offset 32).
+
+        A client compares it with its own layout's epoch to notice a layout change.
+        """
         return int(self._u32[_EPOCH_AT // 4])
 
     def set_layout(self, epoch: int, sensor_count: int, actuator_count: int) -> None:
+        """Write the layout fields of the header (server side, on every layout change).
+
+        Parameters
+        ----------
+        epoch : int
+            The session's layout epoch.
+        sensor_count : int
+            Sensor floats of the layout (the client writes that many at :attr:`sensor_offset`).
+        actuator_count : int
+            Actuator floats of the layout (the server writes that many at :attr:`actuator_offset`).
+        """
         self._u32[_EPOCH_AT // 4] = epoch
         self._u32[_COUNTS_AT // 4] = sensor_count
         self._u32[_COUNTS_AT // 4 + 1] = actuator_count
 
     @property
     def sensor_count(self) -> int:
+        """Sensor floats of the current layout (header offset 36), at most :attr:`sensor_capacity`."""
         return int(self._u32[_COUNTS_AT // 4])
 
     @property
     def actuator_count(self) -> int:
+        """Actuator floats of the current layout (header offset 40), at most :attr:`actuator_capacity`."""
         return int(self._u32[_COUNTS_AT // 4 + 1])
 
     @property
@@ -129,14 +146,28 @@ class ShmBlock:
         return int(self._u64[_COUNTER_AT // 8])
 
     def bump(self) -> None:
+        """Increment the exchange counter (server side, after writing the actuators of an exchange)."""
         self._u64[_COUNTER_AT // 8] += np.uint64(1)
 
     def fits(self, sensor_count: int, actuator_count: int) -> bool:
+        """Whether a layout of this size fits the block's capacities.
+
+        Parameters
+        ----------
+        sensor_count, actuator_count : int
+            Floats of the layout.
+
+        Returns
+        -------
+        bool
+            False means: open a bigger block (``Client.open_shm``); inline exchanges keep working.
+        """
         return sensor_count <= self.sensor_capacity and actuator_count <= self.actuator_capacity
 
     # ------------------------------------------------------------------ lifetime
     @property
     def closed(self) -> bool:
+        """True after :meth:`close`: the arrays are gone and the mapping released."""
         return self._mm is None
 
     def close(self) -> None:
