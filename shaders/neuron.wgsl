@@ -47,6 +47,10 @@ fn neuron_step(n: u32, k: u32) -> bool {
     let gain = 1.0 + nc(pf(p, F_MODGAIN) * mod_);
     var ie = fs_get(S_IE * N + n) + nc(xe * gain);
     var ii = fs_get(S_II * N + n) + xi;
+    let ppois = pf(p, F_POIS_P);
+    if (ppois > 0.0) {  // background Poisson drive: an event adds POIS_W to ie
+        if (uniform01(brain_stream(key, lo, hi, PURPOSE_POISSON), info.w) < ppois) { ie = ie + pf(p, F_POIS_W); }
+    }
 
     // 2. gap junctions (accumulated by gap.wgsl from v at the start of the step)
     var igap: f32 = 0.0;
@@ -60,7 +64,18 @@ fn neuron_step(n: u32, k: u32) -> bool {
     var theta = fs_get(S_THETA * N + n);
     var hold = is_get(S_HOLD * N + n);
     let held = hold > 0;
-    let drive = (pf(p, F_BIAS) + fs_get(S_IEXT * N + n)) + igap;
+    var drive = (pf(p, F_BIAS) + fs_get(S_IEXT * N + n)) + igap;
+    let nkind = pi(p, I_NOISE);
+    if (nkind != 0) {  // background noise current, this step only (numpy_backend.background_noise)
+        let pre_n = brain_stream(key, lo, hi, PURPOSE_NOISE);
+        var r = uniform01(pre_n, info.w);
+        if (nkind == NOISE_GAUSSIAN) {
+            var sum = uniform01(mix32(pre_n ^ 0u), info.w);
+            for (var k = 1u; k < GAUSS_DRAWS; k = k + 1u) { sum = sum + uniform01(mix32(pre_n ^ k), info.w); }
+            r = sum - f32(GAUSS_DRAWS / 2u);
+        }
+        drive = drive + (pf(p, F_NOISE_A) + nc(pf(p, F_NOISE_B) * r));
+    }
     // the row's model (shaders/models/<model>.wgsl, dispatched in the generated models.wgsl)
     let vw = integrate(pi(p, I_MODEL), p, v0, w0, ie, ii, drive, held);
     var v = vw.x;

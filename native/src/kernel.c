@@ -34,6 +34,8 @@
 #define INV_2_24 (1.0f / 16777216.0f)
 #define PURPOSE_EXCITABILITY ((uint32_t)SF_PURPOSE_EXCITABILITY)
 #define PURPOSE_FORCE ((uint32_t)SF_PURPOSE_FORCE)
+#define PURPOSE_NOISE ((uint32_t)SF_PURPOSE_NOISE)
+#define PURPOSE_POISSON ((uint32_t)SF_PURPOSE_POISSON)
 #define PLEN(net) ((net)->plast.enabled)
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
@@ -909,10 +911,15 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     const sf_plast *PL = &net->plast;
     const int learn = PLEN(net);
     const float heta = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HETA] : 0.0f;
+    /* background input (model/background.py): noise current and Poisson drive */
+    const int32_t nkind = ip[SF_I_NOISE];
+    const float na = fp[SF_F_NOISE_A], nbw = fp[SF_F_NOISE_B];
+    const float ppois = fp[SF_F_POIS_P], pwt = fp[SF_F_POIS_W];
+    const int bg = nkind != 0 || ppois > 0.0f;
     /* Plastic segments take the vectorized loops too unless homeostasis may move theta
        (P4 needs the spike flag inside the neuron loop); P2 and P3 are per neuron and
        independent of the step's other state, so they run after it, same ops, same bits. */
-    if (model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
+    if (!bg && model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
         int rng = rng_excit || (segf & SEG_PFORCE);
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */
@@ -938,6 +945,10 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     const float dpost = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_DPOST] : 1.0f;
     const float hdrop = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HDROP] : 0.0f;
     const int homeo = learn && PL->learning && PL->any_homeo && PL->learn[b] && heta > 0.0f;
+    const uint32_t pre_n = nkind != 0 ? brain_stream(key, bstep, PURPOSE_NOISE) : 0u;
+    const uint32_t pre_p = ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u;
+    uint32_t pre_g[SF_GAUSS_DRAWS];
+    for (uint32_t k = 0; k < SF_GAUSS_DRAWS; k++) pre_g[k] = nkind == SF_NOISE_GAUSSIAN ? mix32(pre_n ^ k) : 0u;
 
     for (int64_t i = lo; i < hi; i++) {
         /* 1. delivery */
@@ -951,6 +962,8 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         float gain = 1.0f + modgain * mod;
         float ie = IE[i] + xe * gain;
         float ii = II[i] + xi;
+        uint32_t local = (uint32_t)(i - bs0);
+        if (ppois > 0.0f && uniform01(pre_p, local) < ppois) ie = ie + pwt; /* background Poisson drive */
         /* 2. gap junctions */
         float igap = 0.0f;
         if (gaps) {
@@ -962,6 +975,17 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         int32_t hold = HOLD[i];
         int held = hold > 0;
         float drive = (bias + IEXT[i]) + igap;
+        if (nkind != 0) { /* background noise current, this step only */
+            float r;
+            if (nkind == SF_NOISE_GAUSSIAN) {
+                float sum = uniform01(pre_g[0], local);
+                for (uint32_t k = 1; k < SF_GAUSS_DRAWS; k++) sum = sum + uniform01(pre_g[k], local);
+                r = sum - (float)(SF_GAUSS_DRAWS / 2);
+            } else {
+                r = uniform01(pre_n, local);
+            }
+            drive = drive + (na + nbw * r);
+        }
         float nv, nw;
         sf_integrate(model, fp, v, w, ie, ii, drive, held, &nv, &nw);
         ie = ie * pee;
@@ -972,7 +996,6 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         int can = !held;
         float thr = vth + theta;
         int above = can && nv >= thr;
-        uint32_t local = (uint32_t)(i - bs0);
         if (above && rng_excit) above = uniform01(pre_e, local) < excit;
         int forced = FO[i] != 0;
         float pf = PF[i];

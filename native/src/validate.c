@@ -87,6 +87,8 @@ int sf_net_validate(const sf_net *net, char *msg, size_t size) {
         const int32_t *ip = net->iparams + p * SF_NI;
         NEED(ip[SF_I_MODEL] >= 0 && ip[SF_I_MODEL] < SF_N_MODELS, "iparams[%lld].model: unknown %d",
              (long long)p, ip[SF_I_MODEL]);
+        NEED(ip[SF_I_NOISE] >= 0 && ip[SF_I_NOISE] <= SF_NOISE_GAUSSIAN, "iparams[%lld].noise: unknown kind %d",
+             (long long)p, ip[SF_I_NOISE]);
         NEED(ip[SF_I_BURST_MAX] >= 0 && ip[SF_I_BURST_MAX] <= (1 << 24), "iparams[%lld].burst_max: outside 0..2^24",
              (long long)p);
     }

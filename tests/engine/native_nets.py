@@ -87,7 +87,7 @@ def static_net() -> Circuit:
 
 
 def all_nets() -> list[Circuit]:
-    return [lif_net(), feature_net(), learning_net(), static_net()]
+    return [lif_net(), feature_net(), learning_net(), static_net(), background_net()]
 
 
 def learning_net() -> Circuit:
@@ -112,4 +112,25 @@ def learning_net() -> Circuit:
               plasticity=ModulatedHebbian(lr=0.05, w_min=0.0, w_max=3.0))
     c.add_sensor("eyes", "inp", channels=4, kind="poisson", max_rate=200.0)
     c.add_actuator("act", "mot", channels=2, kind="wta")
+    return c
+
+
+def background_net() -> Circuit:
+    """Background input inside the step: uniform and gaussian noise currents, Poisson drive
+    (alone and with noise), on LIF, Izhikevich and adaptive LIF, with plain recurrent synapses."""
+    from spikeforge.model import Background
+
+    c = Circuit("background")
+    c.add_population("uni", 12, LIF(bias=10.0), v_init=(-65.0, -55.0),
+                     background=Background(noise="uniform", low=-5.0, high=12.0))
+    c.add_population("gau", 12, LIF(bias=12.0, t_ref=1.0), background=Background(noise="gaussian", mean=2.0, std=6.0))
+    c.add_population("poi", 10, Izhikevich(tau_e=1.0), v_init=(-70.0, -60.0),
+                     background=Background(rate=40.0, weight=25.0))
+    c.add_population("both", 10, AdaptiveLIF(bias=8.0, b=1.0, tau_w=40.0),
+                     background=Background(noise="gaussian", mean=0.0, std=4.0, rate=100.0, weight=6.0))
+    c.add_population("quiet", 6, LIF(bias=5.0))
+    c.connect("uni", "poi", FixedProbability(0.4), weight=Uniform(2.0, 5.0), delay=(1, 3))
+    c.connect("poi", "both", FixedProbability(0.5), weight=3.0, delay=1)
+    c.connect("gau", "quiet", FixedProbability(0.5), weight=4.0, delay=2)
+    c.connect("both", "uni", FixedProbability(0.3), weight=-2.0, delay=1)
     return c

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.engine.native_nets import all_nets, feature_net, learning_net, lif_net, static_net
+from tests.engine.native_nets import all_nets, background_net, feature_net, learning_net, lif_net, static_net
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge import World
 from spikeforge.engine.backend import available_backends, resolve_backend
-from spikeforge.model import LIF, AdaptiveLIF, Circuit, FixedProbability, Izhikevich, ModulatedLIF, Uniform
+from spikeforge.model import LIF, AdaptiveLIF, Background, Circuit, FixedProbability, Izhikevich, ModulatedLIF, Uniform
 
 pytestmark = pytest.mark.native
 if native.unavailable() is not None:  # pragma: no cover
@@ -66,8 +66,8 @@ def test_registered_and_preferred_by_auto() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net],
-                         ids=["lif", "features", "learning", "static"])
+@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net, background_net],
+                         ids=["lif", "features", "learning", "static", "background"])
 def test_every_test_net_bit_exact(make: object, threads: int) -> None:
     assert callable(make)
     a, b = pair([make()], count=3)
@@ -110,13 +110,19 @@ _models = st.sampled_from([
 ])
 
 
+_backgrounds = st.sampled_from([
+    None, None, Background(noise="uniform", low=-3.0, high=9.0), Background(noise="gaussian", mean=1.0, std=5.0),
+    Background(rate=80.0, weight=4.0), Background(noise="gaussian", std=2.0, rate=30.0, weight=-3.0),
+])
+
+
 @st.composite
 def circuits(draw: st.DrawFn) -> Circuit:
     c = Circuit("rand")
     npop = draw(st.integers(1, 4))
     sizes = [draw(st.integers(1, 12)) for _ in range(npop)]
     for i, size in enumerate(sizes):
-        c.add_population(f"p{i}", size, draw(_models), v_init=(-70.0, -50.0))
+        c.add_population(f"p{i}", size, draw(_models), v_init=(-70.0, -50.0), background=draw(_backgrounds))
     for j in range(draw(st.integers(0, 5))):
         a, b = draw(st.integers(0, npop - 1)), draw(st.integers(0, npop - 1))
         kind = draw(st.sampled_from(["chemical", "chemical", "modulatory", "electrical"]))
@@ -147,7 +153,8 @@ def test_random_circuits_bit_exact(circ: Circuit, count: int, seed: int) -> None
     assert_same_state(a, b)
 
 
-@pytest.mark.parametrize("make", [feature_net, learning_net], ids=["features", "learning"])
+@pytest.mark.parametrize("make", [feature_net, learning_net, background_net],
+                         ids=["features", "learning", "background"])
 def test_one_brain_step_major_threads_bit_exact(make: object) -> None:
     """A single brain runs step by step across threads (barriers, atomics): same bits as numpy."""
     assert callable(make)

@@ -30,7 +30,7 @@ def compile_prototype(circuit: Circuit, index: int, dt_ms: float, pid_base: int,
         offs.append(off)
         sizes.append(pop.size)
         off += pop.size
-        fp[i], ip[i] = param_row(pop.model, dt_ms)
+        fp[i], ip[i] = param_row(pop.model, dt_ms, pop.background)
     return PrototypeInfo(index=index, circuit=flat, genome=genome, pop_names=names, pop_offset=offs,
                          pop_size=sizes, pid_base=pid_base, proj_base=proj_base, n_neurons=off,
                          fparams=fp, iparams=ip)

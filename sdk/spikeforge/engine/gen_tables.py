@@ -66,6 +66,11 @@ def int_tables() -> list[tuple[str, int, str]]:
     out.append(("GAUSS_PER_UNIT", GAUSS_LUT_PER_UNIT, "u"))
     out.append(("PURPOSE_EXCITABILITY", rng.PURPOSE_EXCITABILITY, "u"))
     out.append(("PURPOSE_FORCE", rng.PURPOSE_FORCE, "u"))
+    out.append(("PURPOSE_NOISE", rng.PURPOSE_NOISE, "u"))
+    out.append(("PURPOSE_POISSON", rng.PURPOSE_POISSON, "u"))
+    out.append(("NOISE_UNIFORM", B.NOISE_UNIFORM, ""))
+    out.append(("NOISE_GAUSSIAN", B.NOISE_GAUSSIAN, ""))
+    out.append(("GAUSS_DRAWS", B.GAUSS_DRAWS, "u"))
     for prefix in ("KIND_", "PF_", "PI_", "PP_"):
         names = sorted((n for n in dir(PL) if n.startswith(prefix) and isinstance(getattr(PL, n), int)),
                        key=lambda n: getattr(PL, n))

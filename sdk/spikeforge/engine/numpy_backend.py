@@ -23,6 +23,7 @@ from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout
 from spikeforge.engine.plasticity import PlasticityCache, learn_step
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 from spikeforge.model.neurons import KERNELS
+from spikeforge.model.neurons.base import GAUSS_DRAWS as B_GAUSS_DRAWS
 from spikeforge.model.neurons.base import Integration
 
 F32 = npt.NDArray[np.float32]
@@ -181,6 +182,8 @@ class StepCache:
     any_excit: bool
     models: tuple[int, ...]  # model codes present (kernels to run)
     plast: PlasticityCache | None = None  # learning (engine/plasticity.py); None: nothing learns
+    any_noise: bool = False  # some neuron has a background noise current
+    any_poisson: bool = False  # some neuron has a background Poisson drive
 
 
 def make_cache(layout: Layout) -> StepCache:
@@ -207,7 +210,27 @@ def make_cache(layout: Layout) -> StepCache:
         c: np.zeros(0, np.int32) for c in range(P.NI)}
     models = tuple(int(m) for m in np.unique(icols[P.I_MODEL]))
     return StepCache(brain_of, local, cols, icols, bool(np.any(cols[P.F_EXCIT] < ONE)), models,
-                     build_plasticity(L))
+                     build_plasticity(L), bool(np.any(icols[P.I_NOISE] != 0)), bool(np.any(cols[P.F_POIS_P] > ZERO)))
+
+
+def background_noise(keys: npt.NDArray[np.uint32], bstep: I64, local: npt.NDArray[np.uint32], kind: I32,
+                     a: F32, b: F32) -> F32:
+    """This step's background noise current of each neuron (0 where ``kind`` is 0).
+
+    Uniform: ``a + b * u``; gaussian: ``a + b * z`` with ``z = (u_0 + ... + u_11) - 6``
+    summed in order, ``u_k = uniform(mix32(prefix ^ k), i)``; the prefix is the brain's
+    stream for purpose ``PURPOSE_NOISE`` at its step, ``i`` the brain-local index.
+    """
+    pre = rng.brain_stream(keys, bstep, rng.PURPOSE_NOISE)
+    u = rng.uniform(pre, local)
+    z = np.zeros(local.size, np.float32)
+    if np.any(kind == P.NOISE_GAUSSIAN):
+        s = rng.uniform(rng.mix32(pre ^ np.uint32(0)), local)
+        for k in range(1, B_GAUSS_DRAWS):
+            s = s + rng.uniform(rng.mix32(pre ^ np.uint32(k)), local)
+        z = (s - np.float32(B_GAUSS_DRAWS // 2)).astype(np.float32)
+    r = np.where(kind == P.NOISE_GAUSSIAN, z, u)
+    return np.where(kind != 0, a + b * r, ZERO).astype(np.float32)
 
 
 def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None) -> I64:
@@ -242,6 +265,11 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
     gain = ONE + col(P.F_MODGAIN) * mod
     ie = g("ie") + xe * gain
     ii = g("ii") + xi
+    if C.any_poisson:  # background Poisson drive: an event adds POIS_W to ie
+        ppois = col(P.F_POIS_P)
+        pre_p = rng.brain_stream(L.brain_key[brain], bstep, rng.PURPOSE_POISSON)
+        ev = (ppois > ZERO) & (rng.uniform(pre_p, C.local[nidx]) < ppois)
+        ie = np.where(ev, ie + col(P.F_POIS_W), ie).astype(np.float32)
 
     # 2. gap junctions, from v at the start of the step
     igap = np.zeros(nidx.size, np.float32)
@@ -263,6 +291,11 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
     hold = g("hold")
     held = hold > 0
     drive = (col(P.F_BIAS) + g("iext")) + igap
+    if C.any_noise:  # background noise current, this step only
+        nkind = icol(P.I_NOISE)
+        noise = background_noise(L.brain_key[brain], bstep, C.local[nidx], nkind, col(P.F_NOISE_A),
+                                 col(P.F_NOISE_B))
+        drive = np.where(nkind != 0, drive + noise, drive).astype(np.float32)
     x = Integration(v=v, w=w, ie=ie, ii=ii, drive=drive, held=held, col=col)
     code = icol(P.I_MODEL)
     v_new, w_new = v, w

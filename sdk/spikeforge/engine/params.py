@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from spikeforge.model.background import Background
 from spikeforge.model.neurons import KERNELS, kernel_of
 from spikeforge.model.neurons.base import (
     F_BIAS,
@@ -19,9 +20,13 @@ from spikeforge.model.neurons.base import (
     F_EXCIT,
     F_MODEL,
     F_MODGAIN,
+    F_NOISE_A,
+    F_NOISE_B,
     F_PEE,
     F_PII,
     F_PMOD,
+    F_POIS_P,
+    F_POIS_W,
     F_PTH,
     F_PVD,
     F_PVE,
@@ -37,10 +42,14 @@ from spikeforge.model.neurons.base import (
     I_BURST_MAX,
     I_CONSEC,
     I_MODEL,
+    I_NOISE,
     I_REF_STEPS,
     I_SNOOZE_STEPS,
     NF,
     NI,
+    NOISE_GAUSSIAN,
+    NOISE_NONE,
+    NOISE_UNIFORM,
     NeuronModel,
     steps_of,
 )
@@ -51,8 +60,24 @@ MODEL_LIF = MODEL_CODES["LIF"]
 MODEL_IZH = MODEL_CODES["IZH"]
 
 
-def param_row(model: NeuronModel, dt_ms: float) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
-    """The ``fparams``/``iparams`` row of one population at step ``dt_ms``."""
+def param_row(model: NeuronModel, dt_ms: float, background: Background | None = None
+              ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
+    """The ``fparams``/``iparams`` row of one population at step ``dt_ms`` (ms).
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The population's neuron model.
+    dt_ms : float
+        Step (ms).
+    background : Background, optional
+        The population's per-step noise current and Poisson drive.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The float32 row (``NF`` columns) and the int32 row (``NI`` columns).
+    """
     code, kernel = kernel_of(model)
     f = np.zeros(NF, dtype=np.float64)
     i = np.zeros(NI, dtype=np.int64)
@@ -62,6 +87,16 @@ def param_row(model: NeuronModel, dt_ms: float) -> tuple[npt.NDArray[np.float32]
     f[F_PWW] = 1.0
     i[I_MODEL] = code
     kernel.fill(model, dt_ms, f, i)
+    if background is not None:
+        if background.noise == "uniform":
+            i[I_NOISE] = NOISE_UNIFORM
+            f[F_NOISE_A], f[F_NOISE_B] = background.low, background.high - background.low
+        elif background.noise == "gaussian":
+            i[I_NOISE] = NOISE_GAUSSIAN
+            f[F_NOISE_A], f[F_NOISE_B] = background.mean, background.std
+        if background.rate > 0.0:
+            f[F_POIS_P] = background.rate * dt_ms / 1000.0
+            f[F_POIS_W] = background.weight
     return f.astype(np.float32), i.astype(np.int32)
 
 
@@ -79,9 +114,13 @@ __all__ = [
     "F_IZH_H",
     "F_MODEL",
     "F_MODGAIN",
+    "F_NOISE_A",
+    "F_NOISE_B",
     "F_PEE",
     "F_PII",
     "F_PMOD",
+    "F_POIS_P",
+    "F_POIS_W",
     "F_PTH",
     "F_PVD",
     "F_PVE",
@@ -100,6 +139,7 @@ __all__ = [
     "I_BURST_MAX",
     "I_CONSEC",
     "I_MODEL",
+    "I_NOISE",
     "I_REF_STEPS",
     "I_SNOOZE_STEPS",
     "MODEL_CODES",
@@ -107,6 +147,9 @@ __all__ = [
     "MODEL_LIF",
     "NF",
     "NI",
+    "NOISE_GAUSSIAN",
+    "NOISE_NONE",
+    "NOISE_UNIFORM",
     "param_row",
     "rest_state",
     "steps_of",

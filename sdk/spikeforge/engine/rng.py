@@ -17,6 +17,8 @@ U32 = npt.NDArray[np.uint32]
 
 PURPOSE_EXCITABILITY = 1
 PURPOSE_FORCE = 2
+PURPOSE_NOISE = 3  # background noise current (model/background.py)
+PURPOSE_POISSON = 4  # background Poisson drive
 GOLDEN = np.uint32(0x9E3779B9)
 INV_2_24 = np.float32(1.0 / 16777216.0)
 

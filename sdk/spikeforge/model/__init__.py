@@ -1,5 +1,6 @@
 """What a brain *is*: neuron models, projections, organs, circuits and genomes (pure data)."""
 
+from spikeforge.model.background import Background
 from spikeforge.model.circuit import Circuit, FlatCircuit, Population
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import dumps, load_genome, loads, save_genome
@@ -24,6 +25,7 @@ __all__ = [
     "ActuatorSpec",
     "AdaptiveLIF",
     "AllToAll",
+    "Background",
     "Circuit",
     "Constant",
     "FixedInDegree",

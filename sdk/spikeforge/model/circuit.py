@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from spikeforge.model.background import Background
 from spikeforge.model.errors import GenomeError, finite32
 from spikeforge.model.neurons import LIF, NeuronModel
 from spikeforge.model.organs import ActuatorSpec, Organ, SensorSpec
@@ -47,12 +48,15 @@ class Population:
     v_init : float or (float, float)
         Initial membrane potential (mV), or a uniform range drawn per neuron from the
         brain's seeded RNG stream. ``None`` starts at the model's rest/reset value.
+    background : Background, optional
+        Per-step noise current and Poisson drive of every neuron (``None``: none).
     """
 
     name: str
     size: int
     model: NeuronModel = field(default_factory=LIF)
     v_init: float | tuple[float, float] | None = None
+    background: Background | None = None
 
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
@@ -74,12 +78,18 @@ class Population:
                 raise GenomeError(f"{path}.v_init", f"must be finite numbers, got {vi!r}")
         if isinstance(vi, tuple) and (len(vi) != 2 or vi[0] > vi[1]):
             raise GenomeError(f"{path}.v_init", f"a range is (low, high) with low <= high, got {vi!r}")
+        if self.background is not None:
+            if not isinstance(self.background, Background):
+                raise GenomeError(f"{path}.background", f"must be a Background, got {self.background!r}")
+            self.background.validate(f"{path}.background")
 
     def to_dict(self) -> dict[str, Any]:
         """The genome form of this population (JSON-ready)."""
         d: dict[str, Any] = {"name": self.name, "size": self.size, "model": self.model.to_dict()}
         if self.v_init is not None:
             d["v_init"] = list(self.v_init) if isinstance(self.v_init, tuple) else self.v_init
+        if self.background is not None:
+            d["background"] = self.background.to_dict()
         return d
 
 
@@ -126,6 +136,7 @@ class Circuit:
         size: int,
         model: NeuronModel | None = None,
         v_init: float | tuple[float, float] | None = None,
+        background: Background | None = None,
     ) -> Circuit:
         """Add a population of ``size`` neurons sharing one neuron model.
 
@@ -141,13 +152,17 @@ class Circuit:
         v_init : float or (float, float), optional
             Initial membrane potential (mV), or a range drawn uniformly per neuron from the
             brain's seed; the model's resting potential when omitted.
+        background : Background, optional
+            Noise current and Poisson drive every neuron receives on every step, inside the
+            step (see :class:`Background`).
 
         Returns
         -------
         Circuit
             ``self``, so calls chain.
         """
-        self.populations.append(Population(name, size, model if model is not None else LIF(), v_init))
+        self.populations.append(Population(name, size, model if model is not None else LIF(), v_init,
+                                           background))
         return self
 
     def connect(
@@ -293,7 +308,7 @@ class Circuit:
                 return
         for i, p in enumerate(self.populations):
             if p.name == target:
-                if attr in ("size", "v_init"):
+                if attr in ("size", "v_init", "background"):
                     self.populations[i] = dataclasses.replace(p, **{attr: value})
                 elif attr in {f.name for f in dataclasses.fields(p.model)}:
                     self.populations[i] = dataclasses.replace(p, model=dataclasses.replace(p.model, **{attr: value}))

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from spikeforge.model.background import background_from_dict
 from spikeforge.model.circuit import Circuit, Population
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.neurons import model_from_dict
@@ -132,7 +133,7 @@ def _population_from_dict(d: Any, path: str) -> Population:
     if not isinstance(d, dict):
         raise GenomeError(path, "must be an object")
     for key in d:
-        if key not in {"name", "size", "model", "v_init"}:
+        if key not in {"name", "size", "model", "v_init", "background"}:
             raise GenomeError(f"{path}.{key}", "unknown field")
     vi = d.get("v_init")
     if isinstance(vi, list):
@@ -144,6 +145,8 @@ def _population_from_dict(d: Any, path: str) -> Population:
     if "size" not in d:
         raise GenomeError(f"{path}.size", "is required")
     pop = Population(name=d.get("name", ""), size=d["size"],
-                     model=model_from_dict(d.get("model", {"model": "lif"}), f"{path}.model"), v_init=vi)
+                     model=model_from_dict(d.get("model", {"model": "lif"}), f"{path}.model"), v_init=vi,
+                     background=(background_from_dict(d["background"], f"{path}.background")
+                                 if "background" in d else None))
     pop.validate(path)
     return pop

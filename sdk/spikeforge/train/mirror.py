@@ -327,6 +327,9 @@ class CircuitMirror(torch.nn.Module):
                 raise ValueError(f"{where}.model.burst_overshoot: bursts are not supported by the training mirror")
             if int(ip[P.I_CONSEC]) > 0:
                 raise ValueError(f"{where}.model.consec_limit: snooze is not supported by the training mirror")
+            if pop.background is not None and pop.background.active:
+                raise ValueError(f"{where}.background: background noise / Poisson drive is not supported by the "
+                                 "training mirror")
         if block.gap_a.size:
             raise ValueError("projections: electrical synapses (gap junctions) are not supported by the mirror")
 

@@ -62,6 +62,10 @@ SHARED_FCOLUMNS: tuple[tuple[str, str], ...] = (
     ("THJUMP", "theta += at spike (habituation)"),
     ("EXCIT", "firing probability when above threshold (FEAGI excitability)"),
     ("BURST_INV", "1 / burst_overshoot (0: no bursts)"),
+    ("NOISE_A", "background noise current: uniform low / gaussian mean (drive units)"),
+    ("NOISE_B", "background noise current: uniform high - low / gaussian std (drive units)"),
+    ("POIS_P", "background Poisson drive: event probability per step (rate * dt)"),
+    ("POIS_W", "background Poisson drive: added to ie per event (drive units)"),
 )
 # Shared int32 columns.
 ICOLUMNS: tuple[tuple[str, str], ...] = (
@@ -70,14 +74,18 @@ ICOLUMNS: tuple[tuple[str, str], ...] = (
     ("CONSEC", "FEAGI consecutive-fire limit (0: off)"),
     ("SNOOZE_STEPS", "FEAGI snooze steps after hitting the limit"),
     ("BURST_MAX", "longest FLUX burst train"),
+    ("NOISE", "background noise current kind: 0 none, 1 uniform, 2 gaussian"),
 )
 MODEL_COLUMNS = 3  # float32 columns a model may own, from F_MODEL on
 
 (F_VREST, F_VRESET, F_VTHRESH, F_PVV, F_PVE, F_PVI, F_PVW, F_PVD, F_PEE, F_PII, F_PWW, F_PTH, F_PMOD,
- F_MODGAIN, F_BIAS, F_WJUMP, F_THJUMP, F_EXCIT, F_BURST_INV) = range(len(SHARED_FCOLUMNS))
+ F_MODGAIN, F_BIAS, F_WJUMP, F_THJUMP, F_EXCIT, F_BURST_INV, F_NOISE_A, F_NOISE_B, F_POIS_P,
+ F_POIS_W) = range(len(SHARED_FCOLUMNS))
 F_MODEL = len(SHARED_FCOLUMNS)
 NF = F_MODEL + MODEL_COLUMNS
-I_MODEL, I_REF_STEPS, I_CONSEC, I_SNOOZE_STEPS, I_BURST_MAX = range(len(ICOLUMNS))
+I_MODEL, I_REF_STEPS, I_CONSEC, I_SNOOZE_STEPS, I_BURST_MAX, I_NOISE = range(len(ICOLUMNS))
+NOISE_NONE, NOISE_UNIFORM, NOISE_GAUSSIAN = 0, 1, 2
+GAUSS_DRAWS = 12  # gaussian noise: sum of 12 uniform draws minus 6 (Irwin-Hall)
 NI = len(ICOLUMNS)
 
 
