@@ -51,6 +51,10 @@ class SensorSpec:
     channels : int
         Number of scalar values the game writes per brain and frame.
     kind : {"current", "poisson", "gaussian", "event"}
+        How a value becomes neural input: ``current`` injects ``gain * x`` mV of drive,
+        ``poisson`` fires each channel's neurons at up to ``max_rate`` Hz (rate code, the
+        default), ``gaussian`` a population code over ``[low, high]``, ``event`` one spike when
+        the value is >= 0.5 (then cleared). See the module docstring for the exact formulas.
     low, high : float
         Value range; values are clipped into it (NaN is rejected on write).
     gain : float
@@ -99,6 +103,23 @@ class ActuatorSpec:
     """An actuator organ reading population ``population`` (channels x neurons per channel).
 
     The decoded output per brain has width ``channels`` for ``rate`` and 1 otherwise.
+
+    Parameters
+    ----------
+    name : str
+        Unique organ name in the circuit.
+    population : str
+        Source population; its size must be ``channels * k`` for a whole ``k``.
+    channels : int
+        Number of channels the population is split into.
+    kind : {"rate", "population_vector", "wta"}
+        ``rate`` (default): the firing rate of each channel over the frame, in Hz (not
+        normalised: map it to an action yourself, e.g. ``np.tanh((right - left) / 40.0)``).
+        ``population_vector``: one value in ``[low, high]``, the spike-count-weighted mean of the
+        channels' preferred values (the midpoint if none fired). ``wta``: the index of the
+        channel with the most spikes, -1 when none fired.
+    low, high : float
+        The range of the channels' preferred values (``population_vector`` only).
     """
 
     name: str

@@ -291,7 +291,14 @@ class Brain:
         view[:] = arr
 
     def actuator(self, name: str) -> LiveArray:
-        """Decoded actuator output of the last advance: a (width,) :class:`LiveArray`."""
+        """Decoded actuator output of the last advance: a (width,) :class:`LiveArray`.
+
+        Units depend on the actuator's kind: ``rate`` gives the firing rate of each channel in Hz
+        (mean over the channel's neurons and the frame's steps); ``population_vector`` one value in
+        ``[low, high]``; ``wta`` the index of the most active channel (-1 if none fired). To get an
+        action in ``[-1, 1]`` from rates, divide by a reference rate you choose, e.g.
+        ``np.tanh((right - left) / 40.0)`` or ``np.clip(rate / 50.0, 0.0, 1.0)``.
+        """
         return self._organ_handle("actuator", name)
 
     @property
@@ -442,7 +449,12 @@ class PrototypeGroup:
 
     def actuator(self, name: str) -> LiveArray:
         """The (brains x width) decoded actuator outputs of the last advance, rows in
-        :attr:`brains` order: a :class:`LiveArray` that follows spawns and despawns."""
+        :attr:`brains` order: a :class:`LiveArray` that follows spawns and despawns.
+
+        ``rate`` actuators give Hz per channel, ``population_vector`` a value in ``[low, high]``,
+        ``wta`` a channel index (see :meth:`Brain.actuator`, also for mapping Hz to ``[-1, 1]``).
+        Read it after ``world.advance``; it holds until the next advance.
+        """
         world = self._world
         self._find(world.layout.actuator_groups, name, "actuator")
 
