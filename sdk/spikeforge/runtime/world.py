@@ -482,7 +482,34 @@ class World:
         return record
 
     def advance(self, frame_dt: float) -> FrameResult:
-        """Accumulate ``frame_dt`` seconds and run the whole fixed steps due (one backend call)."""
+        """Accumulate ``frame_dt`` seconds and run the whole fixed steps due (one backend call).
+
+        Call it once per game frame, after writing the sensors and before reading the actuators.
+        Frame times vary; the simulation step does not: with ``dt = 0.001`` a 1/60 s frame runs 16
+        or 17 steps, the leftover carries to the next frame (``FrameResult.alpha``). Sensors hold
+        their values over all steps of the frame; actuators are decoded over them (a NaN written
+        into a sensor array is read as the range's low end, with a warning). Brains asleep, or
+        skipped this frame by their ``lod_every``, do not run.
+
+        Parameters
+        ----------
+        frame_dt : float
+            Game time since the last frame, in seconds (finite, >= 0; 0 runs nothing). At most
+            ``max_substeps`` steps run; the rest of a long frame (a hitch) is dropped and counted.
+
+        Returns
+        -------
+        FrameResult
+            ``steps`` run, ``alpha`` (leftover fraction of a step, for interpolating visuals) and
+            the frame's ``spikes``.
+
+        Raises
+        ------
+        ValueError
+            If ``frame_dt`` is negative or not finite.
+        RuntimeError
+            If called from inside a spike-bus callback.
+        """
         if self._in_advance or self.bus.publishing:
             raise RuntimeError("advance() was called from inside a spike callback; "
                                "re-entering the world's step is not allowed")
