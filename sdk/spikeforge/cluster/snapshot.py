@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from spikeforge.files import atomic_write
 from spikeforge.model.genome import circuit_to_genome, genome_to_circuit
 from spikeforge.runtime.snapshot import SnapshotError
 
@@ -58,24 +58,14 @@ def save_cluster(world: ClusterWorld, path: Path, shard_bytes: list[bytes]) -> N
         "shard_prototypes": world._shard_protos,
         "entries": entries,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
-                for name, data in blobs.items():
-                    zf.writestr(name, data)
-                zf.writestr("manifest.json", json.dumps(manifest))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    def write(raw: BinaryIO) -> None:
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, data in blobs.items():
+                zf.writestr(name, data)
+            zf.writestr("manifest.json", json.dumps(manifest))
+
+    atomic_write(path, write)  # mkstemp temp file, 0600, fsync, rename, fsync of the folder
 
 
 def read_cluster(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:

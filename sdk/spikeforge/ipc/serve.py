@@ -22,6 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
+from spikeforge.files import atomic_write_bytes, private_dir
 from spikeforge.ipc.server import FINAL_SNAPSHOT, Server, ServerCore
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
@@ -103,16 +104,8 @@ def load_genomes(paths: list[str]) -> dict[str, Circuit]:
 def write_token(path: Path) -> str:
     """Draw a random token and write it to ``path`` with mode 0600 (parent created 0700)."""
     token = secrets.token_hex(32)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, (token + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    private_dir(path.parent)
+    atomic_write_bytes(path, (token + "\n").encode("ascii"))  # mkstemp temp file: no planted link followed
     return token
 
 
@@ -140,7 +133,7 @@ async def _run(args: argparse.Namespace) -> int:
     genomes = load_genomes(args.genome)
     world = make_world(args)
     snapshot_dir = Path(args.snapshot_dir).expanduser().resolve()
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(snapshot_dir)  # created 0700: its snapshots (0600) hold every client's brains
     token_path = Path(args.token_file).expanduser().resolve()
     token = write_token(token_path)
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
@@ -156,12 +149,17 @@ async def _run(args: argparse.Namespace) -> int:
         log.info("%s received: writing the final snapshot and stopping", signame)
         path = snapshot_dir / FINAL_SNAPSHOT
         try:
-            core.save(path)
-            log.info("final snapshot written to %s", path)
-        except Exception as exc:  # report, but still stop cleanly
-            log.error("final snapshot to %s failed: %r", path, exc)
-        server.stop()
-        done.set()
+            try:
+                core.save(path)
+                log.info("final snapshot written to %s", path)
+            except Exception as exc:  # report, but still stop cleanly
+                log.error("final snapshot to %s failed: %r", path, exc)
+            try:
+                server.stop()
+            except Exception:  # whatever a client left behind, stopping must finish
+                log.exception("error while stopping the server; exiting anyway")
+        finally:
+            done.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)

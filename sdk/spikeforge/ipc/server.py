@@ -37,7 +37,7 @@ import numpy.typing as npt
 from spikeforge.engine.backend import SpikeRecord
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.protocol import Err, Msg, ProtocolError
-from spikeforge.ipc.shm import ShmBlock, ShmError
+from spikeforge.ipc.shm import ServerShmBlock, ShmError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit, loads
@@ -90,7 +90,7 @@ class Session:
     epoch: int = 0
     subs: list[Subscription] = field(default_factory=list)
     next_sub: int = 1
-    shm: ShmBlock | None = None
+    shm: ServerShmBlock | None = None
     conn: Conn | None = None
     expiry: asyncio.TimerHandle | None = None
     plan: Plan | None = None
@@ -276,15 +276,17 @@ class ServerCore:
         if s.expiry is not None:
             s.expiry.cancel()
             s.expiry = None
-        if s.shm is not None:
-            s.shm.close()
-            s.shm = None
-        if s.owned:
-            alive = [i for i in s.owned if self._alive(i)]
-            if alive:
-                self.world.despawn(alive)
-                self._relaid()
-            s.owned.clear()
+        shm, s.shm = s.shm, None
+        try:
+            if shm is not None:
+                shm.close()
+        finally:  # total: whatever the client did to its block, its brains go
+            if s.owned:
+                alive = [i for i in s.owned if self._alive(i)]
+                s.owned.clear()
+                if alive:
+                    self.world.despawn(alive)
+                    self._relaid()
 
     def close(self) -> None:
         """Release every session's shared memory (server stopping)."""
@@ -514,9 +516,13 @@ class ServerCore:
                 raise ProtocolError(Err.LIMIT, f"EXCHANGE: the layout needs {n_sens} sensor and "
                                                f"{plan.info.actuator_floats} actuator floats, the block holds "
                                                f"{shm.sensor_capacity} and {shm.actuator_capacity}; open a bigger one")
-            # one small copy out of the (zero-copy) block view, so a client writing the block
-            # while we work cannot slip a value past the finiteness check
-            sens = np.array(shm.sensors[:n_sens])
+            # one pread into a private copy (checked against the file's size), so a client writing
+            # or truncating the block while we work can neither slip a value past the finiteness
+            # check nor fault the server
+            try:
+                sens = shm.read_sensors(n_sens)
+            except ShmError as exc:
+                raise ProtocolError(Err.IO, str(exc)) from None
         else:
             if ex.sensors.size != n_sens:
                 raise ProtocolError(Err.INVALID, f"EXCHANGE.n: the layout (epoch {s.epoch}) has {n_sens} sensor "
@@ -564,8 +570,10 @@ class ServerCore:
         self._ex_times.append(time.monotonic())
         act = L.act_out[plan.act_idx]
         if use_shm and shm is not None:
-            shm.actuators[:act.size] = act
-            shm.bump()
+            try:
+                shm.write_actuators(act)
+            except ShmError as exc:  # the step ran; the client's block is broken (e.g. /dev/shm full)
+                raise ProtocolError(Err.IO, str(exc)) from None
             act = np.zeros(0, np.float32)
         res = P.ExchangeResult(s.epoch, n, s.clock.alpha, P.FLAG_SHM if use_shm else 0, sim_us, act, tuple(batches))
         parts = res.encode_parts()
@@ -782,7 +790,7 @@ class ServerCore:
             if v > P.MAX_SHM_FLOATS:
                 raise ProtocolError(Err.LIMIT, f"SHM_OPEN.{nm}: {v} floats, at most {P.MAX_SHM_FLOATS} allowed")
         try:
-            block = ShmBlock.create(max(s_cap, 1), max(a_cap, 1), f"{s.id}")
+            block = ServerShmBlock.create(max(s_cap, 1), max(a_cap, 1), f"{s.id}")
         except (OSError, ShmError) as exc:
             raise ProtocolError(Err.IO, f"SHM_OPEN: cannot create the block ({exc})") from None
         if s.shm is not None:

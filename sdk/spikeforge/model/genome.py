@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
+from spikeforge.files import atomic_write_bytes
 from spikeforge.model.background import background_from_dict
 from spikeforge.model.circuit import Circuit, Population
 from spikeforge.model.errors import GenomeError
@@ -40,19 +40,12 @@ def dumps(circuit: Circuit) -> str:
 
 
 def save_genome(circuit: Circuit, path: str | os.PathLike[str]) -> None:
-    """Write ``circuit`` as a genome file (atomically: temp file, fsync, rename)."""
-    text = dumps(circuit)
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    finally:  # a failed write leaves neither a temp file nor a clobbered genome
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``circuit`` as a genome file (mode 0644), atomically and link-proof.
+
+    See :func:`spikeforge.files.atomic_write`: a failed write leaves neither a temporary
+    file nor a clobbered genome, and no planted link is followed.
+    """
+    atomic_write_bytes(path, dumps(circuit).encode("utf-8"), mode=0o644)
 
 
 def _reject_constant(value: str) -> float:

@@ -2,7 +2,8 @@
 
 The manifest holds the format name and version, the world's settings and counters, the
 prototypes' genomes, and for every array its dtype, shape and SHA-256. Writes are
-atomic (temp file in the same folder, fsync, rename, fsync of the folder). Loading
+atomic and link-proof (:func:`spikeforge.files.atomic_write`: a ``mkstemp`` temp file
+in the same folder, mode 0600, fsync, rename, fsync of the folder). Loading
 checks the format, the version, every digest and every index before anything is
 installed, so a truncated or corrupt file raises :class:`SnapshotError` and loads
 nothing. Resuming is bit-exact: all state, the delay rings and the RNG counters
@@ -14,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from spikeforge.engine.compiler import compile_prototype
 from spikeforge.engine.layout import Layout, organ_groups, validate_layout
+from spikeforge.files import atomic_write
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit
 
@@ -52,32 +53,41 @@ def layout_arrays(layout: Layout) -> dict[str, np.ndarray]:
 
 def write_archive(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Write ``manifest`` (+ an ``arrays`` table of dtype, shape and SHA-256 per array) and
-    one ``.npy`` per array as a zip, atomically (temp file, fsync, rename, fsync of the
-    folder). Shared by world snapshots and brain assets (``runtime/brain_asset.py``)."""
+    one ``.npy`` per array as a zip.
+
+    The file is written by :func:`spikeforge.files.atomic_write`: a ``mkstemp`` temporary
+    file in the target's folder (never a planted link), mode 0600, fsync, atomic rename,
+    fsync of the folder. Shared by world snapshots and brain assets
+    (``runtime/brain_asset.py``).
+
+    Parameters
+    ----------
+    path : Path
+        Target file; its folder must exist.
+    manifest : dict
+        JSON-ready manifest (the ``arrays`` table is added).
+    arrays : dict of str to ndarray
+        The arrays, by archive name.
+
+    Raises
+    ------
+    OSError
+        The file cannot be written; the target is then unchanged.
+    """
     entries: dict[str, dict[str, Any]] = {}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
-                for name, arr in arrays.items():
-                    buf = io.BytesIO()
-                    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                    data = buf.getvalue()
-                    entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
-                                     "sha256": hashlib.sha256(data).hexdigest()}
-                    zf.writestr(f"arrays/{name}.npy", data)
-                zf.writestr("manifest.json", json.dumps({**manifest, "arrays": entries}, indent=1))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    def write(raw: BinaryIO) -> None:
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                data = buf.getvalue()
+                entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                                 "sha256": hashlib.sha256(data).hexdigest()}
+                zf.writestr(f"arrays/{name}.npy", data)
+            zf.writestr("manifest.json", json.dumps({**manifest, "arrays": entries}, indent=1))
+
+    atomic_write(path, write)
 
 
 def save_world(world: World, path: Path) -> None:
