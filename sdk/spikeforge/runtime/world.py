@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, resolve_backend
-from spikeforge.engine.compiler import compile_prototype, max_delay, proj_channels
+from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
 from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo
 from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import (
@@ -70,6 +72,21 @@ class FrameResult:
     spikes: SpikeRecord
 
 
+_SWITCH_WHILE_DRAWING = 2e-4  # s: how long the draw thread may keep the GIL from the game thread
+
+
+def _draw_politely(proto: PrototypeInfo, serial: int, key: int, seed: int, depth: int) -> BrainBlock:
+    """``instantiate`` on the draw-ahead thread, with a short GIL switch interval while it runs
+    so that the game thread, waiting for the GIL when the kernel call returns, gets it back
+    within ~0.2 ms instead of Python's default 5 ms (a frame hitch)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, _SWITCH_WHILE_DRAWING))
+    try:
+        return instantiate(proto, serial, key, seed, depth)
+    finally:
+        sys.setswitchinterval(before)
+
+
 class World:
     """A simulation of many brains.
 
@@ -105,6 +122,13 @@ class World:
         Fixed steps and :meth:`advance` calls run so far.
     clock : FixedClock
         The fixed-timestep accumulator: ``clock.alpha`` is the leftover fraction of a step.
+    draw_ahead : bool
+        Default True. After a spawn, the next brain of the same circuit (the next serial)
+        is drawn (connectivity, initial state) on a worker thread during the next kernel
+        step (which releases the GIL), so the next single spawn of that circuit only
+        writes its slot. The draw is a pure function of (seed, serial): results are bit for
+        bit those of a synchronous draw; a spawn of another circuit, or of several brains,
+        draws synchronously.
 
     Examples
     --------
@@ -149,6 +173,11 @@ class World:
         self._shapes: dict[int, SlotShape] = {}
         self._pad = 0
         self.compact = bool(compact)
+        self.draw_ahead = True
+        self._ahead: tuple[int, int, int, Future[BrainBlock]] | None = None  # (proto, serial, depth, draw)
+        self._drawer: ThreadPoolExecutor | None = None
+        self._ahead_next: PrototypeInfo | None = None  # queued for the next kernel call
+        self.spawns_drawn_ahead = 0  # spawns that took a brain drawn ahead (see draw_ahead)
         self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
@@ -349,14 +378,53 @@ class World:
         old = self._slots() if is_new else None  # before the pad projection id moves
         proto = self._prototype_for(circ, gkey)
         serials = list(range(self._next_serial, self._next_serial + count))
-        blocks = instantiate_many(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed,
-                                  self._depth())
+        depth = self._depth()
+        blocks = self._take_ahead(proto, serials, depth)
+        if blocks is None:
+            blocks = instantiate_many(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed, depth)
         self._next_serial += count
         handles = [Brain(self, x, proto.circuit.name) for x in serials]
         self._place(proto, blocks, old)
         for h in handles:
             self._brains[h.id] = h
+        if count:
+            self._start_ahead(proto)
         return handles
+
+    def _take_ahead(self, proto: PrototypeInfo, serials: list[int], depth: int) -> list[BrainBlock] | None:
+        """The brain drawn ahead, if it is exactly the one asked for (same prototype, serial
+        and ring depth); any other draw ahead is dropped."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        p, serial, d, fut = ahead
+        if len(serials) != 1 or (p, serial, d) != (proto.index, serials[0], depth):
+            fut.cancel()
+            return None
+        try:
+            blocks = [fut.result()]
+            self.spawns_drawn_ahead += 1
+            return blocks
+        except Exception:  # the synchronous draw below raises the same error, with context
+            return None
+
+    def _start_ahead(self, proto: PrototypeInfo) -> None:
+        """Queue the draw of the next serial's brain of ``proto`` (see ``draw_ahead``); it starts
+        with the next kernel call, which releases the GIL, so it runs beside the step instead
+        of taking the game thread's time."""
+        if self.draw_ahead and not self.compact:
+            self._ahead_next = proto
+
+    def _launch_ahead(self) -> None:
+        proto, self._ahead_next = self._ahead_next, None
+        if proto is None or (self._ahead is not None and self._ahead[1] == self._next_serial):
+            return
+        if self._drawer is None:
+            self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spikeforge-draw")
+        serial = self._next_serial
+        depth = self._depth()
+        fut = self._drawer.submit(_draw_politely, proto, serial, brain_key(self.seed, serial), self.seed, depth)
+        self._ahead = (proto.index, serial, depth, fut)
 
     def spawn_from(self, path: str | Path, state: bool = True) -> Brain:
         """Spawn the brain asset at ``path`` (written by :meth:`Brain.save`) as a new brain.
@@ -466,6 +534,8 @@ class World:
             log.warning("%d NaN sensor value(s) this frame were read as the range's low end",
                         int(nan_mask.sum()))
         active = self._active_mask(use_lod)
+        if self._ahead_next is not None:
+            self._launch_ahead()
         self._in_advance = True
         try:
             record = self.backend.advance(n, self.step_count, active)
@@ -591,7 +661,7 @@ class World:
                              if neurons and self.time > 0 else 0.0),
             "backend": self.backend.name, "dropped_steps": self.clock.dropped_steps,
             "drop_bursts": self.drop_bursts, "max_substeps": self.clock.max_substeps,
-            "bus_errors": self.bus.errors, "bytes": mem,
+            "bus_errors": self.bus.errors, "bytes": mem, "spawns_drawn_ahead": self.spawns_drawn_ahead,
         }
 
     # ------------------------------------------------------------------ snapshots
