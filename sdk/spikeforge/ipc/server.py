@@ -981,6 +981,17 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        """Open the listeners (TCP and/or Unix socket) on the running asyncio loop and start the timeout watchdog.
+
+        After it returns, :attr:`port` holds the bound TCP port (useful with ``port=0``).
+
+        Raises
+        ------
+        FileExistsError
+            If ``unix_path`` exists and is not a socket (it is never replaced).
+        OSError
+            If the address cannot be bound.
+        """
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.core.scheduler = loop.call_later
@@ -1028,4 +1039,5 @@ class Server:
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
+        """Wait until :meth:`stop` has run (SIGINT/SIGTERM, or a caller); ``spikeforge serve`` awaits this."""
         await self._stopped.wait()
