@@ -1,5 +1,9 @@
-// Learning P6 (engine/plasticity.py): traces of this step's spiking neurons += 1, after
-// P5 read them (so spikes of the same step never pair).
+// Learning P6 (engine/plasticity.py): traces of this step's spiking neurons += the
+// increment of their parameter set, saturated at its maximum (defaults 1 and +inf;
+// nearest-spike pairing: max = increment), after P5 read them (so spikes of the same
+// step never pair).
+
+fn ppf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + NF + NI + c]); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -7,7 +11,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let count = ctl[M_PCOUNT];
     for (var s = flat_index(wid, nwg, lid); s < count; s = s + nwg.x * nwg.y * WG) {
         let n = step_spk[s];
-        fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) + 1.0);
-        fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) + 1.0);
+        let p = ninfo[n].x;
+        var x = fs_get(S_XPRE * N + n) + ppf(p, PP_PREINC);
+        fs_set(S_XPRE * N + n, select(x, ppf(p, PP_PREMAX), x > ppf(p, PP_PREMAX)));
+        x = fs_get(S_XPOST * N + n) + ppf(p, PP_POSTINC);
+        fs_set(S_XPOST * N + n, select(x, ppf(p, PP_POSTMAX), x > ppf(p, PP_POSTMAX)));
     }
 }

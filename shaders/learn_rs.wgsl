@@ -1,7 +1,7 @@
 // Learning P7 (engine/plasticity.py): reward-STDP weight update of the brains due this
 // step ((brain_step + 1) % update_every == 0), one invocation per reward-STDP synapse
 // (``rs_tab``: synapse, post, projection, brain):
-//   D = dopamine_sum[b] + modulator_weight * msum[post]
+//   D = (dopamine_sum[b] + update_every * dopamine_baseline) + modulator_weight * msum[post]
 //   if the brain learns: w = clip(w + (lr * elig) * D);  elig = elig * cdecay
 // learn_reset.wgsl then clears dopamine_sum and msum of those brains.
 
@@ -26,7 +26,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let b = e.w;
     if (!due(b, ctl[M_KPROP])) { return; }
     let pj = e.z * PROJ_STRIDE;
-    let D = dopa[2u * b + 1u] + nc(bitcast<f32>(pproj[pj + PF_MODW]) * fs_get(S_MSUM * N + e.y));
+    let D = (dopa[2u * b + 1u] + bitcast<f32>(pproj[pj + PF_DABASE]))
+            + nc(bitcast<f32>(pproj[pj + PF_MODW]) * fs_get(S_MSUM * N + e.y));
     let c = elig_get(e.x);
     if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u) {
         let wy = bitcast<f32>(syn_at(e.x).y);

@@ -5,7 +5,7 @@
  *   sf_learn_pre    P5a  depression at pre spikes (synapses owned by the spiking pre
  *                        neuron: one thread each, right after it propagated them)
  *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron)
- *   sf_learn_traces P6   trace increments of this step's spikes
+ *   sf_learn_traces P6   trace increments (with saturation) of this step's spikes
  *   sf_learn_brains P1+P7 dopamine and the reward-STDP weight update, per brain
  */
 #include "plasticity.h"
@@ -68,9 +68,14 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
 
 void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) {
     float *xpre = net->plast.xpre, *xpost = net->plast.xpost;
+    const float *pid_f = net->plast.pid_f;
     for (int64_t j = 0; j < count; j++) {
-        xpre[spk[j]] = xpre[spk[j]] + 1.0f;
-        xpost[spk[j]] = xpost[spk[j]] + 1.0f;
+        const int32_t n = spk[j];
+        const float *pp = pid_f + (size_t)net->pid[n] * SF_NPP;
+        float x = xpre[n] + pp[SF_PP_PREINC];
+        xpre[n] = x > pp[SF_PP_PREMAX] ? pp[SF_PP_PREMAX] : x;
+        x = xpost[n] + pp[SF_PP_POSTINC];
+        xpost[n] = x > pp[SF_PP_POSTMAX] ? pp[SF_PP_POSTMAX] : x;
     }
 }
 
@@ -87,6 +92,7 @@ SF_CLONES static void rstdp_sweep(float *restrict W, float *restrict E, const in
                                   int on) {
     const float modw = pf[SF_PF_MODW], rlr = pf[SF_PF_RLR], wmin = pf[SF_PF_WMIN];
     const float wmax = pf[SF_PF_WMAX], cdecay = pf[SF_PF_CDECAY];
+    dsum = dsum + pf[SF_PF_DABASE]; /* tonic dopamine of this projection's update */
     if (!on) { /* weights frozen: only the eligibility decays */
         for (int64_t y = y0; y < y1; y++) E[y] = E[y] * cdecay;
         return;

@@ -86,15 +86,20 @@
 #define SF_PF_RLR 4
 #define SF_PF_CDECAY 5
 #define SF_PF_MODW 6
+#define SF_PF_DABASE 7
 #define SF_PI_KIND 0
 #define SF_PI_SOFT 1
 #define SF_PP_DPRE 0
 #define SF_PP_DPOST 1
 #define SF_PP_HETA 2
 #define SF_PP_HDROP 3
-#define SF_NPF 7
+#define SF_PP_PREINC 4
+#define SF_PP_PREMAX 5
+#define SF_PP_POSTINC 6
+#define SF_PP_POSTMAX 7
+#define SF_NPF 8
 #define SF_NPI 2
-#define SF_NPP 4
+#define SF_NPP 8
 /* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */

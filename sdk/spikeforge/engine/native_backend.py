@@ -23,6 +23,7 @@ from spikeforge.engine import params as P
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import N_CHANNELS, Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
+from spikeforge.engine.plasticity import NPF
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 
 try:
@@ -219,7 +220,7 @@ class NativeBackend(Backend):
             keep.append(a)
             setattr(pl, name, ptr(a, ctype, dt, f"plasticity.{name}"))
         n_proj = int(L.proj_chan.size)
-        if T.proj_f.shape != (n_proj, 7) or T.pid_f.shape[0] != L.fparams.shape[0]:
+        if T.proj_f.shape != (n_proj, NPF) or T.pid_f.shape[0] != L.fparams.shape[0]:
             raise ValueError("layout.plasticity: table shapes do not match the layout")
         if pc.in_ptr.size != L.n_neurons + 1 or pc.rs_ptr.size != L.n_brains + 1:
             raise ValueError("layout.plasticity: in_ptr/rs_ptr sizes do not match the layout")

@@ -34,11 +34,14 @@ P5  events, only if on(b):
            kind 3 (modulated Hebbian): p = (a_plus[proj] * mod[post]) * xpre[pre]
                                         w[y] = clip(w[y] + p)
        ``a_plus``/``a_minus`` already include the projection's ``lr`` for kinds 1 and 3.
-P6  xpre[n] = xpre[n] + 1 and xpost[n] = xpost[n] + 1 for spiking neurons
-    (so spikes of the same step never pair: P5 reads the traces before P6).
+P6  for spiking neurons: x = xpre[n] + preinc[pid]; xpre[n] = x > premax[pid] ? premax[pid] : x,
+    and the same for xpost with postinc/postmax (defaults 1 and +inf: ``x + 1``; nearest-spike
+    pairing has max = inc, so the trace is set to inc). Spikes of the same step never pair:
+    P5 reads the traces before P6.
 P7  reward-STDP update, for brains with (brain_step + 1) % update_every == 0, for each
     of their reward-STDP synapses y (post n):
-           D = dopamine_sum[b] + modw[proj] * msum[n]
+           D = (dopamine_sum[b] + dabase[proj]) + modw[proj] * msum[n]
+                                    (dabase = update_every * dopamine_baseline, rounded once)
            if on(b): w[y] = clip(w[y] + (rlr[proj] * elig[y]) * D)
            elig[y] = elig[y] * cdecay[proj]          (cdecay = exp(-update_every*dt/tau_c))
     then dopamine_sum[b] = 0 and msum[n] = 0 for every neuron of those brains.
@@ -76,7 +79,8 @@ PF_WMAX = 3
 PF_RLR = 4     # reward-STDP: dw = rlr * elig * D
 PF_CDECAY = 5  # reward-STDP: exp(-update_every * dt / tau_c)
 PF_MODW = 6    # reward-STDP: weight of the post modulator level in D
-NPF = 7
+PF_DABASE = 7  # reward-STDP: update_every * dopamine_baseline (tonic dopamine per update)
+NPF = 8
 # per-projection int32 columns
 PI_KIND = 0
 PI_SOFT = 1
@@ -86,7 +90,11 @@ PP_DPRE = 0    # exp(-dt/tau_plus) of the pre trace (1 when unused)
 PP_DPOST = 1   # exp(-dt/tau_minus) of the post trace
 PP_HETA = 2    # homeostasis eta (mV per spike), 0 = off
 PP_HDROP = 3   # eta * target_rate * dt (mV per step)
-NPP = 4
+PP_PREINC = 4  # pre trace increment per spike (1)
+PP_PREMAX = 5  # pre trace saturation (+inf: none; = PREINC for nearest-spike pairing)
+PP_POSTINC = 6  # post trace increment per spike (1)
+PP_POSTMAX = 7  # post trace saturation
+NPP = 8
 
 
 @dataclass
@@ -109,6 +117,10 @@ class PlasticityCache:
     dpost: F32
     heta: F32
     hdrop: F32
+    preinc: F32        # per neuron: trace increments and saturations (P6)
+    premax: F32
+    postinc: F32
+    postmax: F32
     row_kind: I32      # per row: kind of its projection
     in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post
     in_syn: I64
@@ -145,6 +157,10 @@ def compile_tables(layout: Layout) -> PlasticityTables:
     pid = np.zeros((n_pid, NPP), np.float64)
     pid[:, PP_DPRE] = 1.0
     pid[:, PP_DPOST] = 1.0
+    pid[:, PP_PREINC] = 1.0
+    pid[:, PP_POSTINC] = 1.0
+    pid[:, PP_PREMAX] = np.inf
+    pid[:, PP_POSTMAX] = np.inf
     owner: dict[tuple[int, int], tuple[float, str]] = {}
     da = np.ones(len(L.prototypes), np.float64)
     every = np.zeros(len(L.prototypes), np.int32)
@@ -179,6 +195,8 @@ def compile_tables(layout: Layout) -> PlasticityTables:
                 pi[g, PI_KIND] = KIND_HEBB
                 pf[g, PF_APLUS] = rule.lr
                 claim(pre_pid, PP_DPRE, rule.tau_pre, path, "tau_pre")
+                claim(pre_pid, PP_PREINC, 1.0, path, "pre trace increment")
+                claim(pre_pid, PP_PREMAX, np.inf, path, "pre trace saturation")
                 pid[pre_pid, PP_DPRE] = math.exp(-dt / rule.tau_pre)
                 continue
             assert isinstance(rule, STDP)
@@ -186,6 +204,13 @@ def compile_tables(layout: Layout) -> PlasticityTables:
             claim(post_pid, PP_DPOST, rule.tau_minus, path, "tau_minus")
             pid[pre_pid, PP_DPRE] = math.exp(-dt / rule.tau_plus)
             pid[post_pid, PP_DPOST] = math.exp(-dt / rule.tau_minus)
+            inc, top = rule.trace_limits()
+            claim(pre_pid, PP_PREINC, inc, path, "trace_increment (pre trace)")
+            claim(pre_pid, PP_PREMAX, top, path, "trace saturation / pairing (pre trace)")
+            claim(post_pid, PP_POSTINC, inc, path, "trace_increment (post trace)")
+            claim(post_pid, PP_POSTMAX, top, path, "trace saturation / pairing (post trace)")
+            pid[pre_pid, PP_PREINC], pid[pre_pid, PP_PREMAX] = inc, top
+            pid[post_pid, PP_POSTINC], pid[post_pid, PP_POSTMAX] = inc, top
             pi[g, PI_SOFT] = 1 if rule.soft_bound else 0
             if isinstance(rule, RewardSTDP):
                 pi[g, PI_KIND] = KIND_RSTDP
@@ -193,6 +218,7 @@ def compile_tables(layout: Layout) -> PlasticityTables:
                 pf[g, PF_RLR] = rule.lr
                 pf[g, PF_CDECAY] = math.exp(-rule.update_every * dt / rule.tau_c)
                 pf[g, PF_MODW] = rule.modulator_weight
+                pf[g, PF_DABASE] = rule.update_every * rule.dopamine_baseline
                 prev = da_owner.get(p.index)
                 if prev is not None and (prev[0], prev[1]) != (rule.tau_dopamine, rule.update_every):
                     raise ValueError(f"{path}: tau_dopamine/update_every ({rule.tau_dopamine}, {rule.update_every}) "
@@ -240,6 +266,8 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
         tables=T,
         dpre=T.pid_f[pidv, PP_DPRE].astype(np.float32), dpost=T.pid_f[pidv, PP_DPOST].astype(np.float32),
         heta=T.pid_f[pidv, PP_HETA].astype(np.float32), hdrop=T.pid_f[pidv, PP_HDROP].astype(np.float32),
+        preinc=T.pid_f[pidv, PP_PREINC].astype(np.float32), premax=T.pid_f[pidv, PP_PREMAX].astype(np.float32),
+        postinc=T.pid_f[pidv, PP_POSTINC].astype(np.float32), postmax=T.pid_f[pidv, PP_POSTMAX].astype(np.float32),
         row_kind=row_kind.astype(np.int32), in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
         in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=syn_proj[rs_syn],
         da_decay=T.proto_da_decay[bp].astype(np.float32) if bp.size else np.zeros(0, np.float32),
@@ -348,8 +376,10 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 w[s13] = clip(wy[k13] + p[k13], pf[proj[k13], PF_WMIN], pf[proj[k13], PF_WMAX])
     # P6 trace increments
     if spk.size:
-        S["xpre"][spk] = S["xpre"][spk] + np.float32(1.0)
-        S["xpost"][spk] = S["xpost"][spk] + np.float32(1.0)
+        x = S["xpre"][spk] + pc.preinc[spk]
+        S["xpre"][spk] = np.where(x > pc.premax[spk], pc.premax[spk], x)
+        x = S["xpost"][spk] + pc.postinc[spk]
+        S["xpost"][spk] = np.where(x > pc.postmax[spk], pc.postmax[spk], x)
 
     # P7 reward-STDP weight update
     if pc.any_rstdp:
@@ -363,7 +393,7 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 syn = pc.rs_syn[idx]
                 proj = pc.rs_proj[idx]
                 post = pc.rs_post[idx]
-                D = L.dopamine_sum[bdue][own] + pf[proj, PF_MODW] * S["msum"][post]
+                D = (L.dopamine_sum[bdue][own] + pf[proj, PF_DABASE]) + pf[proj, PF_MODW] * S["msum"][post]
                 c = elig[syn]
                 wy = w[syn]
                 wn = clip(wy + (pf[proj, PF_RLR] * c) * D, pf[proj, PF_WMIN], pf[proj, PF_WMAX])

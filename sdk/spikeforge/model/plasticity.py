@@ -94,6 +94,19 @@ class STDP:
         Learning rate of this projection (multiplies both amplitudes), >= 0.
     homeostasis : Homeostasis or None
         Optional adaptive threshold of the post population.
+    pairing : {"all_to_all", "nearest"}
+        Which spike pairs interact (Morrison, Diesmann & Gerstner 2008). ``"all_to_all"``:
+        every earlier spike contributes (a trace adds ``trace_increment`` per spike).
+        ``"nearest"``: only the nearest earlier spike of the other side (symmetric
+        nearest-spike: a trace is *set* to ``trace_increment`` at a spike, i.e.
+        ``trace_max = trace_increment``).
+    trace_increment : float
+        What a spike adds to its neuron's pre and post traces (dimensionless), > 0.
+        Shared by every plastic projection leaving (pre trace) or entering (post
+        trace) the population, like the time constants.
+    trace_max : float or None
+        Saturation of the traces (dimensionless, >= ``trace_increment``); ``None``: no
+        saturation. Not with ``pairing="nearest"`` (which saturates at the increment).
     """
 
     rule: ClassVar[str] = "stdp"
@@ -106,9 +119,22 @@ class STDP:
     soft_bound: bool = False
     lr: float = 1.0
     homeostasis: Homeostasis | None = None
+    pairing: str = "all_to_all"
+    trace_increment: float = 1.0
+    trace_max: float | None = None
 
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
+        if self.pairing not in PAIRINGS:
+            raise GenomeError(f"{path}.pairing", f"must be one of {list(PAIRINGS)}, got {self.pairing!r}")
+        positive(f"{path}.trace_increment", self.trace_increment)
+        if self.trace_max is not None:
+            if self.pairing == "nearest":
+                raise GenomeError(f"{path}.trace_max", "nearest-spike pairing saturates at trace_increment; "
+                                  "leave trace_max unset")
+            if number(f"{path}.trace_max", self.trace_max) < self.trace_increment:
+                raise GenomeError(f"{path}.trace_max", f"must be >= trace_increment ({self.trace_increment}), "
+                                  f"got {self.trace_max!r}")
         nonneg(f"{path}.a_plus", self.a_plus)
         nonneg(f"{path}.a_minus", self.a_minus)
         positive(f"{path}.tau_plus", self.tau_plus)
@@ -130,6 +156,15 @@ class STDP:
         """The genome form of this rule (JSON-ready)."""
         return _to_dict(self)
 
+    def trace_limits(self) -> tuple[float, float]:
+        """(increment, saturation) of the traces this rule's spikes write (``inf``: none)."""
+        if self.pairing == "nearest":
+            return self.trace_increment, self.trace_increment
+        return self.trace_increment, float("inf") if self.trace_max is None else float(self.trace_max)
+
+
+PAIRINGS: tuple[str, ...] = ("all_to_all", "nearest")
+
 
 @dataclass(frozen=True)
 class RewardSTDP(STDP):
@@ -149,8 +184,15 @@ class RewardSTDP(STDP):
         Steps between weight updates from the eligibility (the eligibility decays by
         ``exp(-update_every*dt/tau_c)`` at each update). All reward-modulated
         projections of one circuit must agree. >= 1.
+        ``update_every=1`` applies dopamine every step: ``dw = lr * c * d`` and
+        ``c`` decays by ``exp(-dt/tau_c)`` each step (the model of Izhikevich 2007,
+        eqs. 1-2), at the cost of one sweep of the synapses per step.
     lr : float
         ``dw = lr * c * D`` with ``D`` the dopamine summed over ``update_every`` steps.
+    dopamine_baseline : float
+        Tonic dopamine level added to the phasic level on every step (Izhikevich 2007's
+        0.002 per ms): ``D`` gains ``update_every * dopamine_baseline`` per update.
+        The phasic level (rewards) decays to 0 with ``tau_dopamine``.
     """
 
     rule: ClassVar[str] = "reward_stdp"
@@ -161,6 +203,7 @@ class RewardSTDP(STDP):
     modulator_weight: float = 0.0
     update_every: int = 10
     lr: float = 0.001
+    dopamine_baseline: float = 0.0
 
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
@@ -168,6 +211,7 @@ class RewardSTDP(STDP):
         positive(f"{path}.tau_c", self.tau_c)
         positive(f"{path}.tau_dopamine", self.tau_dopamine)
         number(f"{path}.modulator_weight", self.modulator_weight)
+        number(f"{path}.dopamine_baseline", self.dopamine_baseline)
         k = self.update_every
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
             raise GenomeError(f"{path}.update_every", f"must be an integer in [1, 1000000], got {k!r}")
@@ -234,10 +278,17 @@ def _validate_homeostasis(path: str, h: Any) -> None:
     h.validate(f"{path}.homeostasis")
 
 
+# options written into a genome only when set (older genomes and readers stay unchanged)
+_OMIT_DEFAULT: dict[str, Any] = {"pairing": "all_to_all", "trace_increment": 1.0, "trace_max": None,
+                                 "dopamine_baseline": 0.0}
+
+
 def _to_dict(rule: Any) -> dict[str, Any]:
     d: dict[str, Any] = {"rule": rule.rule}
     for f in fields(rule):
         value = getattr(rule, f.name)
+        if f.name in _OMIT_DEFAULT and value == _OMIT_DEFAULT[f.name] and type(value) is type(_OMIT_DEFAULT[f.name]):
+            continue
         if f.name == "homeostasis":
             if value is not None:
                 d[f.name] = value.to_dict()
@@ -273,6 +324,7 @@ def plasticity_from_dict(d: Any, path: str) -> PlasticityRule:
 
 
 __all__ = [
+    "PAIRINGS",
     "RULES",
     "STDP",
     "Homeostasis",
