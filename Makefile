@@ -12,7 +12,7 @@ export XDG_RUNTIME_DIR ?= $(CURDIR)/.venv/xdg-runtime
 $(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[dev,docs,gpu,unity,plot,cluster,train]' pygame
+	$(VPY) -m pip install -q -e '.[dev,docs,gpu,unity,plot,cluster,train,rl]' pygame
 	mkdir -p $(XDG_RUNTIME_DIR) && chmod 700 $(XDG_RUNTIME_DIR)
 	touch $@
 

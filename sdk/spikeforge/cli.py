@@ -94,6 +94,7 @@ def inspect_main(argv: list[str]) -> int:
 DEMOS: dict[str, tuple[str, str]] = {
     "learning": ("spikeforge.showcase", "foragers that learn vs frozen vs random brains, side by side (default)"),
     "foragers": ("spikeforge.games.foragers", "one foragers run: learn, frozen or random; --view for a live window"),
+    "poison": ("spikeforge.games.poison", "foragers that must learn to tell food from look-alike poison (by smell)"),
     "wanderers": ("spikeforge.demo", "a headless world of 200 wandering NPC brains and a spike raster"),
 }
 """``spikeforge demo NAME``: module and one-line description of each demo."""

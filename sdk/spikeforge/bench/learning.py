@@ -1,12 +1,19 @@
 """``spikeforge bench learning``: does online learning work, what does it cost, is it stable?
 
-Three parts (``--parts``, default all):
+Four parts (``--parts``, default all):
 
 ``foragers``
     The foragers game (:mod:`spikeforge.games.foragers`) over ``--seeds`` seeds: food per
     forager per minute over the last quarter of ``--minutes`` game minutes for (a)
     learning on, (b) the same initial brains frozen (``world.learning(False)``), (c)
     random motor actions. Goal: (a) >= 2 x (b) in every seed.
+``poison``
+    The poison game (:mod:`spikeforge.games.poison`): food and a look-alike hazard that only
+    a second sense (smell) tells apart. Score: **net food** (food - poison eaten) per forager
+    per minute over the last quarter of ``--poison-minutes``, for learning, frozen, random and
+    ``blind`` (learning with the smell held at "fresh": can learn to steer, not to
+    discriminate). Goals: learning >= 2 x frozen in every seed, and learning > blind in every
+    seed (the discrimination is learned, not just the steering).
 ``cost``
     Step time of a crowd-like world (``--crowd-brains`` brains of 80 excitatory + 20
     inhibitory LIF neurons, fixed in-degree 20, Poisson input, ~10-20 Hz) with
@@ -20,7 +27,8 @@ Three parts (``--parts``, default all):
 
 Example
 -------
-``spikeforge bench learning --backend native --seeds 5 --minutes 4``
+``spikeforge bench learning --backend native --seeds 5 --minutes 4``;
+``spikeforge bench learning --parts poison --seeds 3 --poison-minutes 3``
 (``--json``: one JSON object per measurement on stdout).
 """
 
@@ -37,6 +45,7 @@ import numpy as np
 
 from spikeforge.bench import common_args, emit, load_average, make_world, threads_used, timed
 from spikeforge.games.foragers import MODES, ForagerConfig, ForagerGame
+from spikeforge.games.poison import POISON_MODES, PoisonConfig, run_poison
 from spikeforge.model import LIF, Circuit, FixedInDegree
 from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
 
@@ -69,6 +78,41 @@ def run_foragers(seeds: list[int], minutes: float, foragers: int, backend: str,
     rows.append({"bench": "learning", "part": "foragers-goal", "ratio_learn_vs_frozen": [round(r, 2) for r in ratios],
                  "min_ratio": round(min(ratios), 3), "goal": GOAL_TRAINED_VS_FROZEN,
                  "met": bool(min(ratios) >= GOAL_TRAINED_VS_FROZEN)})
+    return rows
+
+
+def run_poison_part(seeds: list[int], minutes: float, foragers: int, backend: str,
+                    progress: bool) -> list[dict[str, Any]]:
+    """The poison game: one row per (seed, mode), a summary per mode and the goal row."""
+    rows: list[dict[str, Any]] = []
+    cfg = PoisonConfig(foragers=foragers)
+    for seed in seeds:
+        for mode in POISON_MODES:
+            res = run_poison(cfg, seed, mode, minutes, backend)
+            rows.append({"bench": "learning", "part": "poison", "mode": mode, "seed": seed, "foragers": foragers,
+                         "food_items": cfg.food, "poison_items": cfg.poison, "minutes": minutes,
+                         "net_per_forager_min": round(res.net_per_min, 3),
+                         "food_per_forager_min": round(res.food_per_min, 3),
+                         "poison_per_forager_min": round(res.poison_per_min, 3),
+                         "curve_net": [round(x, 2) for x in res.curve_net], "wall_s": round(res.wall_s, 2)})
+            if progress:
+                print(f"  poison seed {seed} {mode:>6}: net {res.net_per_min:6.2f} = food {res.food_per_min:6.2f} "
+                      f"- poison {res.poison_per_min:5.2f} ({res.wall_s:.1f} s)", file=sys.stderr, flush=True)
+    by = {m: [r["net_per_forager_min"] for r in rows if r["mode"] == m] for m in POISON_MODES}
+    for m in POISON_MODES:
+        v = by[m]
+        share = [r["poison_per_forager_min"] / max(r["food_per_forager_min"] + r["poison_per_forager_min"], 1e-9)
+                 for r in rows if r["mode"] == m]
+        rows.append({"bench": "learning", "part": "poison-summary", "mode": m, "seeds": len(v),
+                     "mean": round(statistics.fmean(v), 3), "std": round(statistics.pstdev(v), 3),
+                     "min": round(min(v), 3), "max": round(max(v), 3),
+                     "poison_share_of_eaten": round(statistics.fmean(share), 3)})
+    vs_frozen = [a / b if b > 0 else math.inf for a, b in zip(by["learn"], by["frozen"], strict=True)]
+    vs_blind = [a / b if b > 0 else math.inf for a, b in zip(by["learn"], by["blind"], strict=True)]
+    rows.append({"bench": "learning", "part": "poison-goal", "score": "net food = food - poison",
+                 "ratio_learn_vs_frozen": [round(r, 2) for r in vs_frozen], "min_ratio": round(min(vs_frozen), 3),
+                 "goal": GOAL_TRAINED_VS_FROZEN, "ratio_learn_vs_blind": [round(r, 2) for r in vs_blind],
+                 "met": bool(min(vs_frozen) >= GOAL_TRAINED_VS_FROZEN and min(vs_blind) > 1.0)})
     return rows
 
 
@@ -222,10 +266,11 @@ def main(argv: list[str]) -> int:
     """
     ap = argparse.ArgumentParser(prog="spikeforge bench learning", description=__doc__.split("\n\n")[0])
     common_args(ap, backend="auto")
-    ap.add_argument("--parts", default="foragers,cost,soak", help="comma list of foragers,cost,soak")
+    ap.add_argument("--parts", default="foragers,poison,cost,soak", help="comma list of foragers,poison,cost,soak")
     ap.add_argument("--seeds", type=int, default=5, help="foragers: number of seeds (seed, seed+1, ...)")
     ap.add_argument("--minutes", type=float, default=4.0, help="foragers: game minutes per run")
     ap.add_argument("--foragers", type=int, default=32)
+    ap.add_argument("--poison-minutes", type=float, default=3.0, help="poison: game minutes per run")
     ap.add_argument("--crowd-brains", type=int, default=500)
     ap.add_argument("--frames", type=int, default=200, help="cost: frames of 16 steps per measurement")
     ap.add_argument("--update-every", type=int, default=10,
@@ -233,22 +278,26 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--soak-steps", type=int, default=1_000_000)
     a = ap.parse_args(argv)
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
-    bad = [p for p in parts if p not in ("foragers", "cost", "soak")]
+    bad = [p for p in parts if p not in ("foragers", "poison", "cost", "soak")]
     if bad:
-        print(f"--parts: unknown part(s) {bad}; known: foragers, cost, soak", file=sys.stderr)
+        print(f"--parts: unknown part(s) {bad}; known: foragers, poison, cost, soak", file=sys.stderr)
         return 2
     for name in ("seeds", "foragers", "crowd_brains", "frames", "soak_steps", "update_every"):
         if getattr(a, name) < 1:
             print(f"--{name.replace('_', '-')}: must be >= 1", file=sys.stderr)
             return 2
-    if not a.minutes > 0:
-        print("--minutes: must be > 0", file=sys.stderr)
-        return 2
+    for name in ("minutes", "poison_minutes"):
+        if not getattr(a, name) > 0:
+            print(f"--{name.replace('_', '-')}: must be > 0", file=sys.stderr)
+            return 2
     rows: list[dict[str, Any]] = []
     try:
         if "foragers" in parts:
             rows += run_foragers([a.seed + i for i in range(a.seeds)], a.minutes, a.foragers, a.backend,
                                  progress=not a.json)
+        if "poison" in parts:
+            rows += run_poison_part([a.seed + i for i in range(a.seeds)], a.poison_minutes, a.foragers, a.backend,
+                                    progress=not a.json)
         if "cost" in parts:
             rows += run_cost(a.crowd_brains, a.frames, a.backend, a.seed, a.threads, a.update_every)
         if "soak" in parts:
@@ -262,6 +311,14 @@ def main(argv: list[str]) -> int:
         return 0
     if "foragers" in parts:
         show_foragers(rows)
+    if "poison" in parts:
+        emit([r for r in rows if r["part"] == "poison"], False,
+             "poison: net food (food - poison) per forager per minute (final quarter)",
+             [("seed", "seed"), ("mode", "mode"), ("net_per_forager_min", "net"), ("food_per_forager_min", "food"),
+              ("poison_per_forager_min", "poison"), ("wall_s", "wall s")])
+        emit([r for r in rows if r["part"] == "poison-summary"], False, "poison: net food over seeds",
+             [("mode", "mode"), ("seeds", "seeds"), ("mean", "mean"), ("std", "std"), ("min", "min"), ("max", "max"),
+              ("poison_share_of_eaten", "poison share")])
     if "cost" in parts or "soak" in parts:
         emit([r for r in rows if r["part"] in ("cost", "soak")], False, "cost and soak",
              [("part", "part"), ("backend", "backend"), ("plastic", "plastic"), ("update_every", "every"),

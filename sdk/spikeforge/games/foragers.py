@@ -126,6 +126,38 @@ def forager_circuit(cfg: ForagerConfig) -> Circuit:
     return c
 
 
+def motor_law(cfg: ForagerConfig, rate_left: F64, rate_right: F64) -> tuple[F64, F64]:
+    """Differential drive: the two motor channels' firing rates to a turn and a speed.
+
+    Parameters
+    ----------
+    cfg : ForagerConfig
+        Uses ``turn_max`` (rad/s), ``rate_ref`` (Hz), ``speed_min`` and ``speed_gain`` (arena/s).
+    rate_left, rate_right : ndarray
+        Firing rate (Hz) of the left and right motor channel, one per forager.
+
+    Returns
+    -------
+    turn : ndarray
+        ``turn_max * tanh((right - left) / rate_ref)`` (rad/s, positive = counter-clockwise).
+    speed : ndarray
+        ``speed_min + speed_gain * min((left + right) / (2 rate_ref), 1.5)`` (arena/s).
+    """
+    turn = cfg.turn_max * np.tanh((rate_right - rate_left) / cfg.rate_ref)
+    speed = cfg.speed_min + cfg.speed_gain * np.minimum((rate_left + rate_right) / (2.0 * cfg.rate_ref), 1.5)
+    return np.asarray(turn, np.float64), np.asarray(speed, np.float64)
+
+
+def alignment_gain(ang_before: F64, ang_after: F64) -> F64:
+    """Shaping term: alignment gained (rad) toward the item that was nearest before moving.
+
+    ``|ang_before| - |ang_after|``, set to 0 where it jumps by 1 rad or more (the nearest
+    item changed: eaten, or another one came closer).
+    """
+    gain = np.abs(ang_before) - np.abs(ang_after)
+    return np.asarray(np.where(np.abs(gain) < 1.0, gain, 0.0), np.float64)
+
+
 def wrap_angle(a: F64) -> F64:
     """Angles into [-pi, pi)."""
     return np.asarray((a + np.pi) % (2.0 * np.pi) - np.pi, dtype=np.float64)
@@ -218,10 +250,10 @@ class ForagerGame:
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
         self.cfg, self.seed, self.mode = cfg, seed, mode
-        self.arena = Arena(cfg, seed)
+        self.arena = self.make_arena(cfg, seed)
         substeps = max(64, round(cfg.frame_dt / cfg.dt) + 2)
         self.world = World(dt=cfg.dt, backend=backend, seed=seed, max_substeps=substeps)
-        self.circuit = forager_circuit(cfg)
+        self.circuit = self.make_circuit(cfg)
         self.brains = self.world.spawn(self.circuit, cfg.foragers)
         self.world.learning(mode == "learn")
         self.group = self.world.group(self.circuit)
@@ -235,6 +267,17 @@ class ForagerGame:
         self.frames = 0
         self.last_turn = np.zeros(cfg.foragers)
         self.last_reward = np.zeros(cfg.foragers)
+        self.brain_cpu_s = 0.0
+        """Process CPU time (s) spent choosing actions so far: the brains' advance and the motor
+        read-out (``random``: drawing the random turns); the arena is not counted."""
+
+    def make_arena(self, cfg: ForagerConfig, seed: int) -> Arena:
+        """The arena (a hook for games built on this one)."""
+        return Arena(cfg, seed)
+
+    def make_circuit(self, cfg: ForagerConfig) -> Circuit:
+        """The brain every forager gets (a hook for games built on this one)."""
+        return forager_circuit(cfg)
 
     @property
     def minutes(self) -> float:
@@ -248,21 +291,20 @@ class ForagerGame:
         self.eye[:, 0] = ang / np.pi
         self.nose[:, 0] = close
         if self.mode == "random":
+            c0 = time.process_time()
             turn = self.rng.uniform(-cfg.turn_max, cfg.turn_max, size=cfg.foragers)
             speed = np.full(cfg.foragers, cfg.speed_min + 0.5 * cfg.speed_gain)
+            self.brain_cpu_s += time.process_time() - c0
             self.world.step(0)
         else:
+            c0 = time.process_time()
             self.world.advance(cfg.frame_dt)
-            rl, rr = self.motor[:, 0].astype(np.float64), self.motor[:, 1].astype(np.float64)
-            turn = cfg.turn_max * np.tanh((rr - rl) / cfg.rate_ref)
-            speed = cfg.speed_min + cfg.speed_gain * np.minimum((rl + rr) / (2.0 * cfg.rate_ref), 1.5)
+            turn, speed = motor_law(cfg, self.motor[:, 0].astype(np.float64), self.motor[:, 1].astype(np.float64))
+            self.brain_cpu_s += time.process_time() - c0
         A.move(turn, speed, cfg.frame_dt)
         eaten = A.eat()
         ang2, _ = A.sense()
-        # shaping: alignment gained toward the food that was nearest before moving (skip if it changed)
-        gain = np.abs(ang) - np.abs(ang2)
-        gain = np.where(np.abs(gain) < 1.0, gain, 0.0)
-        r = cfg.reward_eat * eaten + cfg.reward_shaping * gain
+        r = cfg.reward_eat * eaten + cfg.reward_shaping * alignment_gain(ang, ang2)
         k = cfg.frame_dt / cfg.baseline_tau
         da = r - self.baseline
         self.baseline = self.baseline + k * (r - self.baseline)
