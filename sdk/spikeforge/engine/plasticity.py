@@ -141,6 +141,22 @@ def _f32(x: float) -> np.float32:
     return np.float32(x)
 
 
+def default_pid_rows(n_pid: int) -> npt.NDArray[np.float64]:
+    """Per-population plasticity rows of a population no rule touches, shape ``(n_pid, NPP)``.
+
+    Traces that never decay or grow (decay 1, increment 1, no saturation) and no
+    homeostasis: the rows every backend uploads when a world has no plasticity at all.
+    """
+    pid = np.zeros((n_pid, NPP), np.float64)
+    pid[:, PP_DPRE] = 1.0
+    pid[:, PP_DPOST] = 1.0
+    pid[:, PP_PREINC] = 1.0
+    pid[:, PP_POSTINC] = 1.0
+    pid[:, PP_PREMAX] = np.inf
+    pid[:, PP_POSTMAX] = np.inf
+    return pid
+
+
 def compile_tables(layout: Layout) -> PlasticityTables:
     """Compile every prototype's rules into the parameter tables at the layout's dt.
 
@@ -154,13 +170,7 @@ def compile_tables(layout: Layout) -> PlasticityTables:
     n_pid = int(L.fparams.shape[0])
     pf = np.zeros((n_proj, NPF), np.float64)
     pi = np.zeros((n_proj, NPI), np.int32)
-    pid = np.zeros((n_pid, NPP), np.float64)
-    pid[:, PP_DPRE] = 1.0
-    pid[:, PP_DPOST] = 1.0
-    pid[:, PP_PREINC] = 1.0
-    pid[:, PP_POSTINC] = 1.0
-    pid[:, PP_PREMAX] = np.inf
-    pid[:, PP_POSTMAX] = np.inf
+    pid = default_pid_rows(n_pid)
     owner: dict[tuple[int, int], tuple[float, str]] = {}
     da = np.ones(len(L.prototypes), np.float64)
     every = np.zeros(len(L.prototypes), np.int32)

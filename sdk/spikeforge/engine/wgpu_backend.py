@@ -458,8 +458,7 @@ class GpuBackend(Backend):
                                L.act_slot.astype(np.int32).view(np.uint32), local], axis=1).astype(np.uint32)
         pc = self.plast
         n_pid = L.fparams.shape[0]
-        pid_f = pc.tables.pid_f if pc is not None else np.tile(
-            np.array([1.0, 1.0, 0.0, 0.0], np.float32), (n_pid, 1))
+        pid_f = pc.tables.pid_f if pc is not None else PL.default_pid_rows(n_pid)
         self.prm = np.concatenate([L.fparams.astype(np.float32).view(np.uint32),
                                    L.iparams.astype(np.int32).view(np.uint32),
                                    pid_f.astype(np.float32).reshape(n_pid, PL.NPP).view(np.uint32)],
