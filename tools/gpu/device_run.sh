@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | bench | figures
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | bench | figures
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -29,7 +29,8 @@ for part in "$@"; do
     tests)
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
-        tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+        tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py \
+        tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     profile)
       timeout 240 python3 tools/gpu/profile_advance.py ${PROFILE_ARGS:---brains 1000 --cuba 4000,40000} 2>&1 \
         | grep -v XDG_RUNTIME | tee "$OUT/profile.jsonl" ;;
@@ -53,6 +54,13 @@ for part in "$@"; do
       timeout 60 $sf bench cuba --backend native --json --duration 1.0
       timeout 60 $sf bench cuba --backend native --threads 16 --json --duration 1.0
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/final.jsonl" | cut -c1-420 ;;
+    churn)  # NPC spawn/despawn hitches on an idle machine: pinned to 2 cores (like the dev box), then all cores
+      {
+      timeout 120 taskset -c 0,1 $sf bench churn --backend native --threads 2 --json
+      timeout 120 taskset -c 0,1 $sf bench churn --backend native --threads 2 --json --compact
+      timeout 120 $sf bench churn --backend native --json
+      timeout 120 $sf bench churn --backend gpu --json
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/churn.jsonl" | cut -c1-700 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {
