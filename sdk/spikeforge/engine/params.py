@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.model.background import Background
+from spikeforge.model.errors import INT32_MAX
 from spikeforge.model.neurons import KERNELS, kernel_of
 from spikeforge.model.neurons.base import (
     F_BIAS,
@@ -97,6 +98,9 @@ def param_row(model: NeuronModel, dt_ms: float, background: Background | None = 
         if background.rate > 0.0:
             f[F_POIS_P] = background.rate * dt_ms / 1000.0
             f[F_POIS_W] = background.weight
+    if np.abs(i).max() > INT32_MAX:  # unreachable for validated models (model/errors.py bounds); never wrap
+        raise ValueError(f"parameter row of {type(model).__name__}: an integer column does not fit int32 "
+                         f"({i.tolist()})")
     return f.astype(np.float32), i.astype(np.int32)
 
 

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError, nonneg, number, positive
+from spikeforge.model.errors import GenomeError, nonneg, number, positive, time_constant
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ class STDP:
                                   f"got {self.trace_max!r}")
         nonneg(f"{path}.a_plus", self.a_plus)
         nonneg(f"{path}.a_minus", self.a_minus)
-        positive(f"{path}.tau_plus", self.tau_plus)
-        positive(f"{path}.tau_minus", self.tau_minus)
+        time_constant(f"{path}.tau_plus", self.tau_plus)
+        time_constant(f"{path}.tau_minus", self.tau_minus)
         lo, hi = number(f"{path}.w_min", self.w_min), number(f"{path}.w_max", self.w_max)
         if lo > hi:
             raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")
@@ -208,8 +208,8 @@ class RewardSTDP(STDP):
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         super().validate(path)
-        positive(f"{path}.tau_c", self.tau_c)
-        positive(f"{path}.tau_dopamine", self.tau_dopamine)
+        time_constant(f"{path}.tau_c", self.tau_c)
+        time_constant(f"{path}.tau_dopamine", self.tau_dopamine)
         number(f"{path}.modulator_weight", self.modulator_weight)
         number(f"{path}.dopamine_baseline", self.dopamine_baseline)
         k = self.update_every
@@ -250,7 +250,7 @@ class ModulatedHebbian:
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         nonneg(f"{path}.lr", self.lr)
-        positive(f"{path}.tau_pre", self.tau_pre)
+        time_constant(f"{path}.tau_pre", self.tau_pre)
         lo, hi = number(f"{path}.w_min", self.w_min), number(f"{path}.w_max", self.w_max)
         if lo > hi:
             raise GenomeError(f"{path}.w_min", f"must be <= w_max ({hi}), got {lo}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from spikeforge.model.errors import INT32_MAX, time_step
+
 
 @dataclass
 class FixedClock:
@@ -25,8 +27,10 @@ class FixedClock:
     def __post_init__(self) -> None:
         if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"dt: must be a finite number of seconds > 0, got {self.dt!r}")
-        if not isinstance(self.max_substeps, int) or self.max_substeps < 1:
-            raise ValueError(f"max_substeps: must be an integer >= 1, got {self.max_substeps!r}")
+        time_step("dt", self.dt)  # the bounds genome periods are checked against (model/errors.py)
+        if (isinstance(self.max_substeps, bool) or not isinstance(self.max_substeps, int)
+                or not 1 <= self.max_substeps <= INT32_MAX):
+            raise ValueError(f"max_substeps: must be an integer in [1, {INT32_MAX}], got {self.max_substeps!r}")
 
     def accumulate(self, frame_dt: float) -> int:
         """Add a frame of ``frame_dt`` seconds; return how many fixed steps to run now."""

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError, positive
+from spikeforge.model.errors import GenomeError, time_constant
 from spikeforge.model.neurons import base as B
 from spikeforge.model.neurons.base import F32, F64, I64, Integration, NeuronKernel, NeuronModel
 
@@ -64,8 +64,8 @@ class Izhikevich(NeuronModel):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        positive(f"{path}.tau_e", self.tau_e)
-        positive(f"{path}.tau_i", self.tau_i)
+        time_constant(f"{path}.tau_e", self.tau_e)
+        time_constant(f"{path}.tau_i", self.tau_i)
 
 
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError, int_nonneg, nonneg, positive
+from spikeforge.model.errors import GenomeError, int32, nonneg, period, time_constant
 from spikeforge.model.neurons import base as B
 from spikeforge.model.neurons.base import F32, F64, I64, Integration, NeuronKernel, NeuronModel
 
@@ -69,10 +69,10 @@ class LIF(NeuronModel):
     def validate(self, path: str) -> None:
         super().validate(path)
         for name in ("tau_m", "tau_e", "tau_i"):
-            positive(f"{path}.{name}", getattr(self, name))
-        nonneg(f"{path}.t_ref", self.t_ref)
-        nonneg(f"{path}.snooze", self.snooze)
-        int_nonneg(f"{path}.consec_limit", self.consec_limit)
+            time_constant(f"{path}.{name}", getattr(self, name))
+        period(f"{path}.t_ref", self.t_ref)
+        period(f"{path}.snooze", self.snooze)
+        int32(f"{path}.consec_limit", self.consec_limit)
         if not 0.0 <= self.excitability <= 1.0:
             raise GenomeError(f"{path}.excitability", f"must be in [0, 1], got {self.excitability!r}")
         if self.v_reset >= self.v_thresh:
@@ -93,7 +93,7 @@ class AdaptiveLIF(LIF):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        positive(f"{path}.tau_w", self.tau_w)
+        time_constant(f"{path}.tau_w", self.tau_w)
         nonneg(f"{path}.b", self.b)
 
 
@@ -133,10 +133,10 @@ class ModulatedLIF(LIF):
     def validate(self, path: str) -> None:
         super().validate(path)
         nonneg(f"{path}.habituation", self.habituation)
-        positive(f"{path}.tau_habituation", self.tau_habituation)
-        positive(f"{path}.tau_mod", self.tau_mod)
+        time_constant(f"{path}.tau_habituation", self.tau_habituation)
+        time_constant(f"{path}.tau_mod", self.tau_mod)
         nonneg(f"{path}.burst_overshoot", self.burst_overshoot)
-        int_nonneg(f"{path}.burst_max", self.burst_max)
+        int32(f"{path}.burst_max", self.burst_max)
 
 
 

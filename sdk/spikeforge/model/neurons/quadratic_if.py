@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError, int_nonneg, nonneg, positive
+from spikeforge.model.errors import GenomeError, int32, period, positive, time_constant
 from spikeforge.model.neurons import base as B
 from spikeforge.model.neurons.base import F32, F64, I64, Integration, NeuronKernel, NeuronModel
 
@@ -64,11 +64,12 @@ class QuadraticIF(NeuronModel):
 
     def validate(self, path: str) -> None:
         super().validate(path)
-        for name in ("tau_m", "tau_e", "tau_i", "k"):
-            positive(f"{path}.{name}", getattr(self, name))
-        nonneg(f"{path}.t_ref", self.t_ref)
-        nonneg(f"{path}.snooze", self.snooze)
-        int_nonneg(f"{path}.consec_limit", self.consec_limit)
+        for name in ("tau_m", "tau_e", "tau_i"):
+            time_constant(f"{path}.{name}", getattr(self, name))
+        positive(f"{path}.k", self.k)
+        period(f"{path}.t_ref", self.t_ref)
+        period(f"{path}.snooze", self.snooze)
+        int32(f"{path}.consec_limit", self.consec_limit)
         if not 0.0 <= self.excitability <= 1.0:
             raise GenomeError(f"{path}.excitability", f"must be in [0, 1], got {self.excitability!r}")
         if self.v_crit <= self.v_rest:
