@@ -645,6 +645,14 @@ class ClusterWorld:
                 raise LookupError(f"brain_ids: no live brain with id {int(i)}") from None
         return np.array(out, dtype=np.int64)
 
+    def brain_ids(self) -> I64:
+        """Ids of the live brains, in ``brains`` (row) order."""
+        return np.array(sorted(self._index, key=self._index.__getitem__), dtype=np.int64)
+
+    def has_brain(self, brain_id: int) -> bool:
+        """True when ``brain_id`` is a live brain of this world."""
+        return int(brain_id) in self._index
+
     def set_learning(self, brain_ids: Iterable[int], enabled: bool) -> None:
         """Freeze (``enabled=False``) or unfreeze many brains at once (sent with the next frame)."""
         if not isinstance(enabled, (bool, np.bool_)):

@@ -41,7 +41,6 @@ from spikeforge.ipc.shm import ServerShmBlock, ShmError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit, loads
-from spikeforge.model.synapses import AllToAll, FixedInDegree, FixedProbability, OneToOne, Pairs
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
 from spikeforge.runtime.world import World
@@ -122,21 +121,7 @@ def expected_synapses(c: Circuit) -> float:
     """Synapses one brain of ``c`` is expected to have (``fixed_probability``: its mean)."""
     flat = c.flatten()
     size = {p.name: p.size for p in flat.populations}
-    total = 0.0
-    for pr in flat.projections:
-        n_pre, n_post = size.get(pr.pre, 0), size.get(pr.post, 0)
-        rule = pr.rule
-        if isinstance(rule, AllToAll):
-            total += n_pre * n_post
-        elif isinstance(rule, OneToOne):
-            total += n_pre
-        elif isinstance(rule, FixedProbability):
-            total += rule.p * n_pre * n_post
-        elif isinstance(rule, FixedInDegree):
-            total += rule.k * n_post
-        elif isinstance(rule, Pairs):
-            total += len(rule.pre)
-    return total
+    return float(sum(pr.rule.expected_count(size.get(pr.pre, 0), size.get(pr.post, 0)) for pr in flat.projections))
 
 
 def _same(a: Circuit, b: Circuit) -> bool:
@@ -187,8 +172,6 @@ class ServerCore:
         self._by_token: dict[str, Session] = {}
         self._next_session = 1
         self.generation = 0
-        self._serial_index: dict[int, int] = {}
-        self._serial_gen = -1
         self.exchanges = 0
         self.started = time.monotonic()
         self._sim_us: deque[int] = deque(maxlen=1000)
@@ -309,14 +292,7 @@ class ServerCore:
 
     # ------------------------------------------------------------------ helpers
     def _alive(self, brain_id: int) -> bool:
-        return brain_id in self._index()
-
-    def _index(self) -> dict[int, int]:
-        if self._serial_gen != self.generation:
-            self._serial_index = {int(x): i for i, x in enumerate(self.world.layout.brain_serial)
-                                  if x >= 0}  # -1: a free slot (engine/slots.py)
-            self._serial_gen = self.generation
-        return self._serial_index
+        return bool(self.world.has_brain(brain_id))
 
     def _relaid(self) -> None:
         self.generation += 1
@@ -337,9 +313,8 @@ class ServerCore:
         if s.plan is not None and s.plan.generation == self.generation and s.plan.epoch == s.epoch:
             return s.plan
         L = self.world.layout
-        index = self._index()
         ids = sorted(s.owned)
-        idx = np.array([index[i] for i in ids], dtype=np.int64)
+        idx = np.asarray(self.world.rows(ids), dtype=np.int64)
         protos = L.brain_proto[idx] if idx.size else np.zeros(0, np.int32)
         by_name = sorted((L.prototypes[p].circuit.name, int(p)) for p in set(protos.tolist()))
         groups: list[tuple[str, tuple[int, ...]]] = []
@@ -476,7 +451,7 @@ class ServerCore:
         owned: set[int] = set()
         for other in self.sessions.values():
             owned |= other.owned
-        return set(self._index()) - owned
+        return {int(i) for i in self.world.brain_ids()} - owned
 
     def _claim(self, s: Session, seq: int, payload: bytes) -> bytes:
         ids = [int(i) for i in P.decode_ids(payload, "CLAIM")]
@@ -549,15 +524,7 @@ class ServerCore:
         if n and plan.indices.size:
             before = L.brain_step.copy() if s.subs else None
             ws = world.step_count
-            if plan.mask is not None:
-                saved = L.sleeping.copy()
-                np.logical_or(saved, ~plan.mask, out=L.sleeping)
-                try:
-                    record = world.step(n)
-                finally:
-                    L.sleeping[:] = saved
-            else:
-                record = world.step(n)
+            record = world.step(n) if plan.mask is None else world.step(n, only=plan.mask)
             if before is not None:
                 batches = self._batches(s, plan, record, ws, before, spike_budget)
         elif s.subs:
@@ -666,9 +633,8 @@ class ServerCore:
             raise ProtocolError(Err.UNSUPPORTED, "REWARD: this World has no reward input (World.reward)")
         ids = self._owned_ids(s, req.brain_ids, "REWARD")
         if ids:
-            index = self._index()
             values = np.zeros(self.world.layout.n_brains, np.float64)  # 0 = no change for other brains
-            values[[index[i] for i in ids]] = req.values.astype(np.float64)
+            values[self.world.rows(ids)] = req.values.astype(np.float64)
             try:
                 fn(values)
             except (ValueError, TypeError, LookupError) as exc:
@@ -676,9 +642,8 @@ class ServerCore:
         return P.frame(Msg.OK, seq)
 
     def learning_mode(self) -> str:
-        """``per-brain`` (the layout has a per-brain learn flag), ``world`` or ``unsupported``."""
-        L = self.world.layout
-        if getattr(L, "learn", None) is not None and np.asarray(L.learn).shape == (L.n_brains,):
+        """``per-brain`` (the world has ``set_learning(brain_ids, enabled)``), ``world`` or ``unsupported``."""
+        if callable(getattr(self.world, "set_learning", None)):
             return "per-brain"
         if callable(getattr(self.world, "learning", None)):
             return "world"
@@ -691,15 +656,11 @@ class ServerCore:
         if on > 1:
             raise ProtocolError(Err.INVALID, f"SET_LEARNING.enabled: must be 0 or 1, got {on}")
         mode = self.learning_mode()
-        w = self.world
         if mode == "per-brain":
-            idx = self.plan(s).indices
-            if idx.size:
-                w.backend.pull_state()
-                w.layout.learn[idx] = on
-                w.backend.push_state()
+            if s.owned:
+                self.world.set_learning(sorted(s.owned), bool(on))
         elif mode == "world":
-            w.learning(bool(on))
+            self.world.learning(bool(on))
         else:
             raise ProtocolError(Err.UNSUPPORTED, "SET_LEARNING: this World has no learning switch")
         return P.frame(Msg.OK, seq)
@@ -745,7 +706,7 @@ class ServerCore:
         for p in world.prototypes:
             self.genomes[p.circuit.name] = genome_to_circuit(p.genome)
         self._relaid()
-        s.owned = {int(x) for x in world.layout.brain_serial if x >= 0}
+        s.owned = {int(x) for x in world.brain_ids()}
         s.clock = FixedClock(world.dt, world.clock.max_substeps, accumulator=world.clock.accumulator)
         s.changed()
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))

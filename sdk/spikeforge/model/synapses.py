@@ -35,6 +35,22 @@ class AllToAll:
         """The genome form of this rule (JSON-ready)."""
         return {"rule": "all_to_all", "allow_self": self.allow_self}
 
+    def expected_count(self, n_pre: int, n_post: int) -> float:
+        """Synapses expected between populations of these sizes: every pair, ``n_pre * n_post``
+        (an upper bound when ``allow_self`` is False and pre is post).
+
+        Parameters
+        ----------
+        n_pre, n_post : int
+            Sizes of the pre and post populations (neurons).
+
+        Returns
+        -------
+        float
+            Synapses this rule makes, on average over seeds (count, not a rate).
+        """
+        return float(n_pre * n_post)
+
 
 @dataclass(frozen=True)
 class OneToOne:
@@ -43,6 +59,21 @@ class OneToOne:
     def to_dict(self) -> dict[str, Any]:
         """The genome form of this rule (JSON-ready)."""
         return {"rule": "one_to_one"}
+
+    def expected_count(self, n_pre: int, n_post: int) -> float:
+        """Synapses expected between populations of these sizes: one per pre neuron.
+
+        Parameters
+        ----------
+        n_pre, n_post : int
+            Sizes of the pre and post populations (neurons).
+
+        Returns
+        -------
+        float
+            Synapses this rule makes, on average over seeds (count, not a rate).
+        """
+        return float(n_pre)
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,21 @@ class FixedProbability:
         """The genome form of this rule (JSON-ready)."""
         return {"rule": "fixed_probability", "p": self.p, "allow_self": self.allow_self}
 
+    def expected_count(self, n_pre: int, n_post: int) -> float:
+        """Synapses expected between populations of these sizes: the mean ``p * n_pre * n_post``.
+
+        Parameters
+        ----------
+        n_pre, n_post : int
+            Sizes of the pre and post populations (neurons).
+
+        Returns
+        -------
+        float
+            Synapses this rule makes, on average over seeds (count, not a rate).
+        """
+        return self.p * n_pre * n_post
+
 
 @dataclass(frozen=True)
 class FixedInDegree:
@@ -68,6 +114,21 @@ class FixedInDegree:
         """The genome form of this rule (JSON-ready)."""
         return {"rule": "fixed_in_degree", "k": self.k, "allow_self": self.allow_self}
 
+    def expected_count(self, n_pre: int, n_post: int) -> float:
+        """Synapses expected between populations of these sizes: ``k`` per post neuron.
+
+        Parameters
+        ----------
+        n_pre, n_post : int
+            Sizes of the pre and post populations (neurons).
+
+        Returns
+        -------
+        float
+            Synapses this rule makes, on average over seeds (count, not a rate).
+        """
+        return float(self.k * n_post)
+
 
 @dataclass(frozen=True)
 class Pairs:
@@ -79,6 +140,21 @@ class Pairs:
     def to_dict(self) -> dict[str, Any]:
         """The genome form of this rule (JSON-ready)."""
         return {"rule": "pairs", "pre": list(self.pre), "post": list(self.post)}
+
+    def expected_count(self, n_pre: int, n_post: int) -> float:
+        """Synapses expected between populations of these sizes: one per listed pair (sizes unused).
+
+        Parameters
+        ----------
+        n_pre, n_post : int
+            Sizes of the pre and post populations (neurons).
+
+        Returns
+        -------
+        float
+            Synapses this rule makes, on average over seeds (count, not a rate).
+        """
+        return float(len(self.pre))
 
 
 Rule = AllToAll | OneToOne | FixedProbability | FixedInDegree | Pairs

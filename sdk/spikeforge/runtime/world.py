@@ -514,16 +514,19 @@ class World:
             raise RuntimeError(f"{what}() was called from inside World.advance (a spike callback?); "
                                "defer it until advance returns")
 
-    def _active_mask(self, use_lod: bool) -> npt.NDArray[np.bool_] | None:
+    def _active_mask(self, use_lod: bool, only: npt.NDArray[np.bool_] | None = None
+                     ) -> npt.NDArray[np.bool_] | None:
         L = self.layout
         if L.n_brains == 0:
             return None
         awake = ~L.sleeping & (L.brain_serial >= 0)  # free slots never run, even if woken by hand
         if use_lod:
             awake &= ((self.clock.frames + L.brain_serial) % L.lod_every) == 0
+        if only is not None:  # exactly as if the unselected brains were asleep for this call
+            awake &= only
         return None if bool(awake.all()) else awake
 
-    def _run(self, n: int, use_lod: bool) -> SpikeRecord:
+    def _run(self, n: int, use_lod: bool, only: npt.NDArray[np.bool_] | None = None) -> SpikeRecord:
         self._check_not_in_advance("advance")
         if n == 0 or self.layout.n_brains == 0:
             self.step_count += n
@@ -533,7 +536,7 @@ class World:
             self.sensor_nan_frames += 1
             log.warning("%d NaN sensor value(s) this frame were read as the range's low end",
                         int(nan_mask.sum()))
-        active = self._active_mask(use_lod)
+        active = self._active_mask(use_lod, only)
         if self._ahead_next is not None:
             self._launch_ahead()
         self._in_advance = True
@@ -603,12 +606,106 @@ class World:
                         frame_dt, lost, self.clock.max_substeps)
         self._dropping = True
 
-    def step(self, n: int = 1) -> SpikeRecord:
-        """Run exactly ``n`` steps of every awake brain (ignores the clock and LOD)."""
+    def step(self, n: int = 1, only: npt.ArrayLike | None = None) -> SpikeRecord:
+        """Run exactly ``n`` steps of every awake brain, or of the selected ones (ignores the clock and LOD).
+
+        Parameters
+        ----------
+        n : int
+            Fixed steps to run (each ``dt`` seconds of simulated time), >= 0.
+        only : array-like or None
+            Which brains run this call: a bool array over layout rows (shape
+            ``(layout.n_brains,)``, rows as :meth:`rows` gives them), or a sequence of brain
+            ids. The other brains are frozen for this call exactly as if they were asleep
+            (state, RNG, delay rings and step counter untouched; they do not catch up).
+            ``None`` (default) runs every awake brain. Sleeping brains never run.
+
+        Returns
+        -------
+        SpikeRecord
+            The spikes of the ``n`` steps (global neuron indices, world step stamps).
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not an integer >= 0 or ``only`` has the wrong shape or type.
+        LookupError
+            If ``only`` names a brain id that is not alive.
+        RuntimeError
+            If called from inside a spike-bus callback.
+
+        Examples
+        --------
+        >>> from spikeforge import World, Circuit, LIF
+        >>> w = World(backend="numpy")
+        >>> a, b = w.spawn(Circuit("c").add_population("n", 4, LIF(bias=20.0)), 2)
+        >>> _ = w.step(5, only=[a.id])
+        >>> int(w.layout.brain_step[a.index]), int(w.layout.brain_step[b.index])
+        (5, 0)
+        """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: must be an integer >= 0, got {n!r}")
         self._check_not_in_advance("step")
-        return self._run(n, use_lod=False)
+        mask = None if only is None else self._only_mask(only)
+        return self._run(n, use_lod=False, only=mask)
+
+    def _only_mask(self, only: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """``step``'s ``only`` as a bool array over layout rows."""
+        n_rows = self.layout.n_brains
+        arr = np.asarray(only)
+        if arr.dtype == np.bool_:
+            if arr.shape != (n_rows,):
+                raise ValueError(f"only: a bool mask must have shape ({n_rows},) (one per layout row), got "
+                                 f"{arr.shape}")
+            return arr
+        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"only: expected a bool mask over layout rows or a sequence of brain ids, got "
+                             f"{arr.dtype}{arr.shape}")
+        mask = np.zeros(n_rows, dtype=bool)
+        mask[self.rows(arr.tolist())] = True
+        return mask
+
+    def rows(self, brain_ids: Iterable[int]) -> npt.NDArray[np.int64]:
+        """Layout row of each brain id (the index into per-brain layout arrays and ``step``'s mask).
+
+        Parameters
+        ----------
+        brain_ids : iterable of int
+            Ids of live brains (``Brain.id``).
+
+        Returns
+        -------
+        ndarray of int64
+            One row per id, in the order given. Valid until the next spawn, despawn or load
+            (a spawn may re-lay the world out).
+
+        Raises
+        ------
+        LookupError
+            If an id is not a live brain.
+        """
+        out = []
+        for i in brain_ids:
+            try:
+                out.append(self._index[int(i)])
+            except KeyError:
+                raise LookupError(f"brain_ids: no live brain with id {int(i)}") from None
+        return np.array(out, dtype=np.int64)
+
+    def brain_ids(self) -> npt.NDArray[np.int64]:
+        """Ids of the live brains, in layout row order (free slots left out).
+
+        Returns
+        -------
+        ndarray of int64
+            A new array; ``rows(brain_ids())`` is ascending.
+        """
+        serial = self.layout.brain_serial
+        return np.asarray(serial[serial >= 0], dtype=np.int64).copy()
+
+    def has_brain(self, brain_id: int) -> bool:
+        """True when ``brain_id`` is a live brain of this world."""
+        return int(brain_id) in self._index
 
     # ------------------------------------------------------------------ learning
     def learning(self, enabled: bool | None = None) -> bool:
@@ -621,6 +718,35 @@ class World:
             self.layout.learning = bool(enabled)
             self.backend.push_state()
         return bool(self.layout.learning)
+
+    def set_learning(self, brain_ids: Iterable[int], enabled: bool) -> None:
+        """Switch plasticity on or off for some brains (per brain; the world switch is :meth:`learning`).
+
+        A brain with learning off keeps its weights and thresholds (traces and dopamine still
+        evolve), as :meth:`Brain.freeze`; other brains are untouched.
+
+        Parameters
+        ----------
+        brain_ids : iterable of int
+            Ids of live brains.
+        enabled : bool
+            ``True`` to learn, ``False`` to freeze.
+
+        Raises
+        ------
+        ValueError
+            If ``enabled`` is not a bool.
+        LookupError
+            If an id is not a live brain (nothing is changed then).
+        """
+        if not isinstance(enabled, (bool, np.bool_)):
+            raise ValueError(f"enabled: must be true or false, got {enabled!r}")
+        idx = self.rows(brain_ids)
+        if idx.size == 0:
+            return
+        self.backend.pull_state()
+        self.layout.learn[idx] = 1 if enabled else 0
+        self.backend.push_state()
 
     def reward(self, values: npt.ArrayLike) -> None:
         """Add ``values`` (one per brain, in ``world.brains`` order, or one scalar for all) to
