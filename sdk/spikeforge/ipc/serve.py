@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from spikeforge.files import atomic_write_bytes, private_dir
-from spikeforge.ipc.server import FINAL_SNAPSHOT, Server, ServerCore
+from spikeforge.ipc.core import FINAL_SNAPSHOT, ServerCore
+from spikeforge.ipc.server import Server
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import load_genome

@@ -1,779 +1,42 @@
-"""The ``spikeforge serve`` server: one :class:`~spikeforge.runtime.world.World` shared by
-several clients speaking ``integrations/PROTOCOL.md``.
-
-Two layers:
-
-* :class:`ServerCore` is sans-IO: it turns complete request frames of a session into
-  reply frames and owns the world, the genome registry and the sessions. Every handler
-  validates the whole request before changing anything, so a refused request has no
-  effect.
-* :class:`Server` is the asyncio layer: listeners (TCP and/or Unix socket), framing,
-  timeouts, back-pressure, grace timers and shutdown.
-
-Several clients: each client's brains advance on that client's own fixed-timestep clock
-when that client sends EXCHANGE (the other brains are masked off in the same backend
-call); nobody waits for anybody, and a brain's outputs depend only on its own genome,
-id and inputs.
+"""The ``spikeforge serve`` transport: asyncio listeners (TCP and/or Unix socket), one
+:class:`Connection` per client (socket I/O, timeouts, back-pressure) and :class:`Server`
+(accept, watchdog, shutdown). Everything a message means lives in :mod:`spikeforge.ipc.core`
+(:class:`ServerCore` for sessions and handlers, :class:`Endpoint` for framing, handshake and
+error accounting), shared with every other transport (e.g. :class:`InProcessServer`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
-import re
-import secrets
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-from spikeforge.engine.backend import SpikeRecord
 from spikeforge.ipc import protocol as P
-from spikeforge.ipc.protocol import Err, Msg, ProtocolError
-from spikeforge.ipc.shm import ServerShmBlock, ShmError
-from spikeforge.model.circuit import Circuit
-from spikeforge.model.errors import GenomeError
-from spikeforge.model.genome import genome_to_circuit, loads
-from spikeforge.runtime.clock import FixedClock
-from spikeforge.runtime.snapshot import SnapshotError
-from spikeforge.runtime.world import World
+from spikeforge.ipc.core import (  # re-exported (__all__): older code imports them from here
+    FINAL_SNAPSHOT,
+    SNAPSHOT_NAME,
+    Endpoint,
+    InProcessServer,
+    Plan,
+    ServerCore,
+    Session,
+    Subscription,
+    circuit_info,
+    expected_synapses,
+)
+from spikeforge.ipc.protocol import Err
+
+__all__ = ["FINAL_SNAPSHOT", "SNAPSHOT_NAME", "Connection", "Endpoint", "InProcessServer", "Plan", "Server",
+           "ServerCore", "Session", "Subscription", "circuit_info", "expected_synapses"]
 
 log = logging.getLogger("spikeforge.ipc")
-
-SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
-FINAL_SNAPSHOT = "final.snapshot"
-I64 = npt.NDArray[np.int64]
-
-
-class Conn(Protocol):
-    """What the core needs of a connection."""
-
-    def drop(self, code: Err, message: str) -> None: ...
-
-
-@dataclass
-class Subscription:
-    sub_id: int
-    population: str
-    ids: npt.NDArray[np.int64] | None  # None = all of the session's brains
-
-
-@dataclass
-class Plan:
-    """A session's exchange plan for one world generation: flat gather/scatter indices."""
-
-    generation: int
-    epoch: int
-    indices: I64                       # layout index of each owned brain (ascending id)
-    mask: npt.NDArray[np.bool_] | None  # active mask, None if the session owns every brain
-    sens_idx: I64
-    act_idx: I64
-    info: P.LayoutInfo
-    pop_cache: dict[str, tuple[I64, I64]] = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class Session:
-    id: int
-    resume_token: str
-    name: str
-    clock: FixedClock
-    owned: set[int] = field(default_factory=set)
-    epoch: int = 0
-    subs: list[Subscription] = field(default_factory=list)
-    next_sub: int = 1
-    shm: ServerShmBlock | None = None
-    conn: Conn | None = None
-    expiry: asyncio.TimerHandle | None = None
-    plan: Plan | None = None
-    steps: int = 0
-    exchanges: int = 0
-    connected_at: float = field(default_factory=time.monotonic)
-    overhead_us: deque[int] = field(default_factory=lambda: deque(maxlen=4096))
-
-    def changed(self) -> None:
-        """The session's brain set changed: new epoch."""
-        self.epoch += 1
-        self.plan = None
-
-
-def _f32(x: float) -> float:
-    return float(np.float32(x))
-
-
-def circuit_info(c: Circuit) -> P.CircuitInfo:
-    flat = c.flatten()
-    return P.CircuitInfo(
-        name=c.name, neurons=flat.n_neurons,
-        sensors=tuple(P.OrganInfo(o.name, o.channels, _f32(o.low), _f32(o.high)) for o in flat.sensors),
-        actuators=tuple(P.OrganInfo(o.name, o.width, _f32(o.low), _f32(o.high)) for o in flat.actuators),
-        populations=tuple((p.name, p.size) for p in flat.populations))
-
-
-def expected_synapses(c: Circuit) -> float:
-    """Synapses one brain of ``c`` is expected to have (``fixed_probability``: its mean)."""
-    flat = c.flatten()
-    size = {p.name: p.size for p in flat.populations}
-    return float(sum(pr.rule.expected_count(size.get(pr.pre, 0), size.get(pr.post, 0)) for pr in flat.projections))
-
-
-def _same(a: Circuit, b: Circuit) -> bool:
-    return json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)
-
-
-class ServerCore:
-    """Sessions, genome registry and the world; request frames in, reply frames out.
-
-    Parameters
-    ----------
-    world : World
-        The shared world (may already hold brains, e.g. from ``--load``: they are unowned
-        until a client CLAIMs them).
-    token : str
-        The handshake token.
-    genomes : dict
-        Circuit name -> circuit, known before any upload.
-    snapshot_dir : Path or None
-        Where SAVE/LOAD read and write; None disables them.
-    grace_seconds : float
-        How long a dropped session's brains are kept for a resume.
-    max_world_neurons : int
-        Neuron limit of the world (spawns beyond it get ``LIMIT``).
-    max_world_synapses : int
-        Synapse limit of the world (expected count; spawns beyond it get ``LIMIT``).
-    """
-
-    def __init__(self, world: World, token: str, genomes: dict[str, Circuit] | None = None,
-                 snapshot_dir: Path | None = None, grace_seconds: float = 30.0,
-                 max_world_neurons: int = P.MAX_WORLD_NEURONS, version: str = "0.1.0",
-                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES) -> None:
-        if not token:
-            raise ValueError("token: must be a non-empty string")
-        if grace_seconds < 0:
-            raise ValueError(f"grace_seconds: must be >= 0, got {grace_seconds}")
-        self.world = world
-        self.token = token
-        self.genomes: dict[str, Circuit] = dict(genomes or {})
-        for p in world.prototypes:
-            self.genomes.setdefault(p.circuit.name, genome_to_circuit(p.genome))
-        self.snapshot_dir = snapshot_dir
-        self.grace_seconds = grace_seconds
-        self.max_world_neurons = max_world_neurons
-        self.max_world_synapses = max_world_synapses
-        self.version = version
-        self.sessions: dict[int, Session] = {}
-        self._by_token: dict[str, Session] = {}
-        self._next_session = 1
-        self.generation = 0
-        self.exchanges = 0
-        self.started = time.monotonic()
-        self._sim_us: deque[int] = deque(maxlen=1000)
-        self._handle_us: deque[int] = deque(maxlen=1000)
-        self._ex_times: deque[float] = deque(maxlen=1000)
-        self.scheduler: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None
-        self._handlers: dict[int, Callable[[Session, int, bytes], bytes | list[bytes]]] = {
-            Msg.PING: self._ping, Msg.LIST_CIRCUITS: self._list_circuits, Msg.UPLOAD_GENOME: self._upload,
-            Msg.SPAWN: self._spawn, Msg.DESPAWN: self._despawn, Msg.GET_LAYOUT: self._get_layout,
-            Msg.CLAIM: self._claim, Msg.EXCHANGE: self._exchange, Msg.SUBSCRIBE: self._subscribe,
-            Msg.UNSUBSCRIBE: self._unsubscribe, Msg.REWARD: self._reward, Msg.SET_LEARNING: self._set_learning,
-            Msg.SAVE: self._save, Msg.LOAD: self._load, Msg.STATS: self._stats, Msg.SHM_OPEN: self._shm_open,
-            Msg.SHM_CLOSE: self._shm_close,
-        }
-
-    # ------------------------------------------------------------------ sessions
-    def hello(self, payload: bytes, conn: Conn) -> tuple[Session, bytes]:
-        """Check a HELLO payload; return the (new or resumed) session and the WELCOME payload."""
-        h = P.Hello.decode(payload)
-        if h.major != P.MAJOR:
-            raise ProtocolError(Err.VERSION, f"HELLO.major: server speaks protocol {P.MAJOR}.{P.MINOR}, client "
-                                             f"{h.major}.{h.minor}", fatal=True)
-        if not hmac.compare_digest(h.token.strip().encode("utf-8"), self.token.encode("utf-8")):
-            raise ProtocolError(Err.AUTH, "HELLO.token: wrong token (read it from the server's token file)",
-                                fatal=True)
-        connected = sum(1 for s in self.sessions.values() if s.conn is not None)
-        if h.resume_token:
-            s = self._by_token.get(h.resume_token)
-            if s is None:
-                raise ProtocolError(Err.NOT_FOUND, "HELLO.resume_token: no such session (expired after the grace "
-                                                   "period, or the server restarted)", fatal=True)
-            if s.conn is not None and s.conn is not conn:
-                old = s.conn
-                s.conn = None
-                old.drop(Err.BAD_STATE, "session resumed by a new connection")
-            if s.expiry is not None:
-                s.expiry.cancel()
-                s.expiry = None
-            resumed = True
-        else:
-            if connected >= P.MAX_CLIENTS:
-                raise ProtocolError(Err.LIMIT, f"server: {P.MAX_CLIENTS} clients are connected already", fatal=True)
-            token = secrets.token_hex(16)
-            s = Session(self._next_session, token, h.client_name,
-                        FixedClock(self.world.dt, self.world.clock.max_substeps))
-            self._next_session += 1
-            self.sessions[s.id] = s
-            self._by_token[token] = s
-            resumed = False
-        s.conn = conn
-        s.name = h.client_name
-        log.info("session %d (%s) %s", s.id, s.name, "resumed" if resumed else "opened")
-        w = P.Welcome(s.id, s.resume_token, resumed, self.world.dt, self.world.clock.max_substeps,
-                      P.MAX_FRAME_BYTES, self.version, s.epoch)
-        return s, w.encode()
-
-    def disconnected(self, s: Session, conn: Conn) -> None:
-        """The session's connection went away without BYE: keep it for the grace period."""
-        if s.conn is not conn:
-            return
-        s.conn = None
-        if s.id not in self.sessions:
-            return
-        log.info("session %d (%s) disconnected; keeping its %d brain(s) for %.1f s", s.id, s.name, len(s.owned),
-                 self.grace_seconds)
-        if self.grace_seconds <= 0 or self.scheduler is None:
-            self.end_session(s)
-        else:
-            s.expiry = self.scheduler(self.grace_seconds, lambda: self._expire(s))
-
-    def _expire(self, s: Session) -> None:
-        s.expiry = None
-        if s.conn is None and s.id in self.sessions:
-            log.info("session %d (%s) expired; despawning %d brain(s)", s.id, s.name, len(s.owned))
-            self.end_session(s)
-
-    def end_session(self, s: Session, keep: bool = False) -> None:
-        """Remove a session; despawn its brains unless ``keep`` (then a grace timer ends it)."""
-        if keep and self.grace_seconds > 0 and self.scheduler is not None:
-            s.conn = None
-            s.expiry = self.scheduler(self.grace_seconds, lambda: self._expire(s))
-            return
-        self.sessions.pop(s.id, None)
-        self._by_token.pop(s.resume_token, None)
-        if s.expiry is not None:
-            s.expiry.cancel()
-            s.expiry = None
-        shm, s.shm = s.shm, None
-        try:
-            if shm is not None:
-                shm.close()
-        finally:  # total: whatever the client did to its block, its brains go
-            if s.owned:
-                alive = [i for i in s.owned if self._alive(i)]
-                s.owned.clear()
-                if alive:
-                    self.world.despawn(alive)
-                    self._relaid()
-
-    def close(self) -> None:
-        """Release every session's shared memory (server stopping)."""
-        for s in list(self.sessions.values()):
-            if s.expiry is not None:
-                s.expiry.cancel()
-            if s.shm is not None:
-                s.shm.close()
-                s.shm = None
-
-    # ------------------------------------------------------------------ dispatch
-    def handle(self, s: Session, msg: int, seq: int, payload: bytes) -> bytes | list[bytes]:
-        """One request of an authenticated session -> its reply frame(s)."""
-        if msg == Msg.HELLO:
-            raise ProtocolError(Err.BAD_STATE, "HELLO: the session is already established")
-        handler = self._handlers.get(msg)
-        if handler is None:
-            raise ProtocolError(Err.UNKNOWN_TYPE, f"frame.type: unknown or server-only message type 0x{msg:04X}")
-        return handler(s, seq, payload)
-
-    # ------------------------------------------------------------------ helpers
-    def _alive(self, brain_id: int) -> bool:
-        return bool(self.world.has_brain(brain_id))
-
-    def _relaid(self) -> None:
-        self.generation += 1
-
-    def _owned_ids(self, s: Session, ids: npt.NDArray[np.uint32], what: str) -> list[int]:
-        out = [int(i) for i in ids]
-        if len(set(out)) != len(out):
-            raise ProtocolError(Err.INVALID, f"{what}.brain_ids: contains duplicates")
-        for i in out:
-            if i not in s.owned:
-                if self._alive(i):
-                    raise ProtocolError(Err.NOT_OWNER, f"{what}.brain_ids: brain {i} belongs to another client")
-                raise ProtocolError(Err.NOT_FOUND, f"{what}.brain_ids: no live brain with id {i}")
-        return out
-
-    def plan(self, s: Session) -> Plan:
-        """The session's exchange plan (rebuilt after any relayout of the world)."""
-        if s.plan is not None and s.plan.generation == self.generation and s.plan.epoch == s.epoch:
-            return s.plan
-        L = self.world.layout
-        ids = sorted(s.owned)
-        idx = np.asarray(self.world.rows(ids), dtype=np.int64)
-        protos = L.brain_proto[idx] if idx.size else np.zeros(0, np.int32)
-        by_name = sorted((L.prototypes[p].circuit.name, int(p)) for p in set(protos.tolist()))
-        groups: list[tuple[str, tuple[int, ...]]] = []
-        sens_parts: list[I64] = []
-        act_parts: list[I64] = []
-        s_blocks: list[P.Block] = []
-        a_blocks: list[P.Block] = []
-        s_off = a_off = 0
-        ids_arr = np.array(ids, dtype=np.int64)
-        for name, p in by_name:
-            sel = protos == p
-            rows_idx = idx[sel]
-            groups.append((name, tuple(int(x) for x in ids_arr[sel])))
-            for g in sorted((g for g in L.sensor_groups if g.proto == p), key=lambda g: g.name):
-                rows = rows_idx - g.brain0
-                sens_parts.append((g.offset + rows[:, None] * g.channels + np.arange(g.channels)).reshape(-1))
-                s_blocks.append(P.Block(name, g.name, rows.size, g.channels, s_off))
-                s_off += rows.size * g.channels
-            for g in sorted((g for g in L.actuator_groups if g.proto == p), key=lambda g: g.name):
-                rows = rows_idx - g.brain0
-                act_parts.append((g.out_offset + rows[:, None] * g.width + np.arange(g.width)).reshape(-1))
-                a_blocks.append(P.Block(name, g.name, rows.size, g.width, a_off))
-                a_off += rows.size * g.width
-        mask: npt.NDArray[np.bool_] | None = None
-        if idx.size != L.n_brains:
-            mask = np.zeros(L.n_brains, dtype=bool)
-            mask[idx] = True
-        empty = np.zeros(0, np.int64)
-        info = P.LayoutInfo(s.epoch, tuple(groups), s_off, a_off, tuple(s_blocks), tuple(a_blocks))
-        s.plan = Plan(self.generation, s.epoch, idx, mask,
-                      np.concatenate(sens_parts).astype(np.int64) if sens_parts else empty,
-                      np.concatenate(act_parts).astype(np.int64) if act_parts else empty, info)
-        if s.shm is not None:
-            s.shm.set_layout(s.epoch, s_off, a_off)
-        return s.plan
-
-    def _layout_payload(self, s: Session) -> bytes:
-        return bytes(P.encode_layout(P.Writer(), self.plan(s).info).buf)
-
-    # ------------------------------------------------------------------ handlers
-    def _ping(self, s: Session, seq: int, payload: bytes) -> bytes:
-        if len(payload) > P.MAX_PING_BYTES:
-            raise ProtocolError(Err.TOO_LARGE, f"PING: payload of {len(payload)} bytes, at most "
-                                               f"{P.MAX_PING_BYTES} allowed")
-        return P.frame(Msg.PONG, seq, payload)
-
-    def _list_circuits(self, s: Session, seq: int, payload: bytes) -> bytes:
-        P.decode_empty(payload, "LIST_CIRCUITS")
-        items = [circuit_info(self.genomes[n]) for n in sorted(self.genomes)]
-        return P.frame(Msg.CIRCUITS, seq, P.encode_circuits(items))
-
-    def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
-        r = P.Reader(payload, "UPLOAD_GENOME")
-        text = r.str32("genome", P.MAX_GENOME_BYTES)
-        r.end()
-        try:
-            circuit = loads(text)
-        except GenomeError as exc:
-            raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: {exc}") from None
-        except (RecursionError, ValueError, TypeError) as exc:
-            raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: invalid genome ({type(exc).__name__}: {exc})") from None
-        known = self.genomes.get(circuit.name)
-        if known is not None and not _same(known, circuit):
-            raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
-                                             f"{circuit.name!r} is already registered")
-        info = circuit_info(circuit)
-        if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {P.MAX_CIRCUITS} circuits are registered already")
-        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
-            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
-                raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(organs)} {what}, at most "
-                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
-        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(info.populations)} populations, at most "
-                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
-        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
-        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
-        if long:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: name {long[0][:40]!r}... is longer than "
-                                           f"{P.MAX_NAME_BYTES} bytes")
-        if info.neurons > self.max_world_neurons:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
-                                           f"the world may hold at most {self.max_world_neurons}")
-        reply = P.frame(Msg.CIRCUITS, seq, P.encode_circuits([info]))
-        self.genomes[circuit.name] = circuit
-        return reply
-
-    def _spawn(self, s: Session, seq: int, payload: bytes) -> bytes:
-        req = P.Spawn.decode(payload)
-        circuit = self.genomes.get(req.circuit)
-        if circuit is None:
-            raise ProtocolError(Err.NOT_FOUND, f"SPAWN.circuit: no circuit named {req.circuit!r}; known: "
-                                               f"{sorted(self.genomes)}")
-        if len(s.owned) + req.count > P.MAX_BRAINS_PER_SESSION:
-            raise ProtocolError(Err.LIMIT, f"SPAWN.count: the session would own {len(s.owned) + req.count} "
-                                           f"brains, at most {P.MAX_BRAINS_PER_SESSION} allowed")
-        mine = {self.world.brain(i).prototype for i in s.owned}
-        if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
-            raise ProtocolError(Err.LIMIT, f"SPAWN.circuit: the session has brains of {len(mine)} circuits, at most "
-                                           f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
-        per = circuit.flatten().n_neurons
-        total = self.world.layout.n_neurons + per * req.count
-        if total > self.max_world_neurons:
-            raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold {total} neurons, at most "
-                                           f"{self.max_world_neurons} allowed")
-        syn = self.world.layout.n_synapses + expected_synapses(circuit) * req.count
-        if syn > self.max_world_synapses:
-            raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold about {syn:.3g} synapses, at most "
-                                           f"{self.max_world_synapses} allowed")
-        try:
-            brains = self.world.spawn(circuit, req.count)
-        except (GenomeError, ValueError) as exc:
-            raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
-        self._relaid()
-        ids = [b.id for b in brains]
-        s.owned.update(ids)
-        s.changed()
-        return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
-
-    def _despawn(self, s: Session, seq: int, payload: bytes) -> bytes:
-        ids = self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN")
-        if ids:
-            self.world.despawn(ids)
-            self._relaid()
-            s.owned.difference_update(ids)
-            s.changed()
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
-
-    def _get_layout(self, s: Session, seq: int, payload: bytes) -> bytes:
-        P.decode_empty(payload, "GET_LAYOUT")
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
-
-    def _unowned(self) -> set[int]:
-        owned: set[int] = set()
-        for other in self.sessions.values():
-            owned |= other.owned
-        return {int(i) for i in self.world.brain_ids()} - owned
-
-    def _claim(self, s: Session, seq: int, payload: bytes) -> bytes:
-        ids = [int(i) for i in P.decode_ids(payload, "CLAIM")]
-        free = self._unowned()
-        if ids:
-            for i in ids:
-                if i not in free:
-                    if self._alive(i):
-                        raise ProtocolError(Err.NOT_OWNER, f"CLAIM.brain_ids: brain {i} is owned by a session")
-                    raise ProtocolError(Err.NOT_FOUND, f"CLAIM.brain_ids: no live brain with id {i}")
-            take = set(ids)
-        else:
-            take = free
-        if len(s.owned) + len(take) > P.MAX_BRAINS_PER_SESSION:
-            raise ProtocolError(Err.LIMIT, f"CLAIM: the session would own more than {P.MAX_BRAINS_PER_SESSION} "
-                                           "brains")
-        if take:
-            s.owned |= take
-            s.changed()
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
-
-    def _exchange(self, s: Session, seq: int, payload: bytes) -> list[bytes]:
-        t_in = time.perf_counter()
-        ex = P.Exchange.decode(payload)
-        if ex.epoch != s.epoch:
-            raise ProtocolError(Err.STALE_LAYOUT, f"EXCHANGE.epoch: {ex.epoch} is not the session's layout epoch "
-                                                  f"{s.epoch}; fetch the layout (GET_LAYOUT) and rebuild the arrays")
-        plan = self.plan(s)
-        n_sens = plan.info.sensor_floats
-        use_shm = bool(ex.flags & P.FLAG_SHM)
-        shm = s.shm
-        if use_shm:
-            if shm is None:
-                raise ProtocolError(Err.BAD_STATE, "EXCHANGE.flags: shared-memory flag set but no block is open "
-                                                   "(send SHM_OPEN first)")
-            if not shm.fits(n_sens, plan.info.actuator_floats):
-                raise ProtocolError(Err.LIMIT, f"EXCHANGE: the layout needs {n_sens} sensor and "
-                                               f"{plan.info.actuator_floats} actuator floats, the block holds "
-                                               f"{shm.sensor_capacity} and {shm.actuator_capacity}; open a bigger one")
-            # one pread into a private copy (checked against the file's size), so a client writing
-            # or truncating the block while we work can neither slip a value past the finiteness
-            # check nor fault the server
-            try:
-                sens = shm.read_sensors(n_sens)
-            except ShmError as exc:
-                raise ProtocolError(Err.IO, str(exc)) from None
-        else:
-            if ex.sensors.size != n_sens:
-                raise ProtocolError(Err.INVALID, f"EXCHANGE.n: the layout (epoch {s.epoch}) has {n_sens} sensor "
-                                                 f"floats, got {ex.sensors.size}")
-            sens = ex.sensors
-        if n_sens:
-            finite = np.isfinite(sens)
-            if not finite.all():
-                i = int(np.flatnonzero(~finite)[0])
-                raise ProtocolError(Err.INVALID, f"EXCHANGE.sensors[{i}]: must be finite, got {float(sens[i])!r}")
-        fixed = P.MIN_LENGTH + 24 + (0 if use_shm else 4 * plan.info.actuator_floats) + 2 + 9 * len(s.subs)
-        if fixed > P.MAX_FRAME_BYTES:
-            raise ProtocolError(Err.TOO_LARGE, f"EXCHANGE: the reply would need {fixed} bytes, the frame limit is "
-                                              f"{P.MAX_FRAME_BYTES}; use shared memory or fewer brains")
-        spike_budget = (P.MAX_FRAME_BYTES - fixed) // 16  # bytes per spike: i64 + u32 + u32
-        # ---- validated: from here on the request is applied
-        world = self.world
-        L = world.layout
-        if n_sens:
-            L.sensor_values[plan.sens_idx] = sens
-        n = s.clock.accumulate(ex.frame_dt)
-        t0 = time.perf_counter()
-        batches: list[P.SpikeBatch] = []
-        if n and plan.indices.size:
-            before = L.brain_step.copy() if s.subs else None
-            ws = world.step_count
-            record = world.step(n) if plan.mask is None else world.step(n, only=plan.mask)
-            if before is not None:
-                batches = self._batches(s, plan, record, ws, before, spike_budget)
-        elif s.subs:
-            batches = [self._empty_batch(sub) for sub in s.subs]
-        sim_us = int((time.perf_counter() - t0) * 1e6)
-        s.steps += n
-        s.exchanges += 1
-        self.exchanges += 1
-        self._sim_us.append(sim_us)
-        self._ex_times.append(time.monotonic())
-        act = L.act_out[plan.act_idx]
-        if use_shm and shm is not None:
-            try:
-                shm.write_actuators(act)
-            except ShmError as exc:  # the step ran; the client's block is broken (e.g. /dev/shm full)
-                raise ProtocolError(Err.IO, str(exc)) from None
-            act = np.zeros(0, np.float32)
-        res = P.ExchangeResult(s.epoch, n, s.clock.alpha, P.FLAG_SHM if use_shm else 0, sim_us, act, tuple(batches))
-        parts = res.encode_parts()
-        size = sum(len(p) for p in parts)
-        if size + P.MIN_LENGTH > P.MAX_FRAME_BYTES:  # unreachable: the budget above bounds the reply
-            raise ProtocolError(Err.INTERNAL, f"EXCHANGE_RESULT: reply of {size} bytes exceeds the frame limit")
-        handle_us = int((time.perf_counter() - t_in) * 1e6)
-        self._handle_us.append(handle_us)
-        s.overhead_us.append(handle_us - sim_us)
-        return [P.HEADER.pack(P.MIN_LENGTH + size, Msg.EXCHANGE_RESULT, 0, seq), *parts]
-
-    @staticmethod
-    def _empty_batch(sub: Subscription) -> P.SpikeBatch:
-        return P.SpikeBatch(sub.sub_id, False, np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.uint32))
-
-    def _batches(self, s: Session, plan: Plan, record: SpikeRecord, ws: int, before: I64,
-                 budget: int) -> list[P.SpikeBatch]:
-        """One batch per subscription; at most MAX_SPIKES_PER_BATCH each and ``budget`` in all."""
-        if record.neurons.size == 0:
-            return [self._empty_batch(sub) for sub in s.subs]
-        L = self.world.layout
-        neurons = record.neurons.astype(np.int64)
-        b_idx = np.searchsorted(L.brain_start, neurons, side="right") - 1
-        local = neurons - L.brain_start[b_idx]
-        ids = L.brain_serial[b_idx].astype(np.int64)
-        steps = (record.steps - ws) + before[b_idx].astype(np.int64)
-        protos = L.brain_proto[b_idx]
-        out = []
-        for sub in s.subs:
-            mask = np.ones(neurons.size, dtype=bool) if sub.ids is None else np.isin(ids, sub.ids)
-            nloc = local
-            if sub.population:
-                offs, sizes = self._pop_offsets(plan, sub.population)
-                po = offs[protos]
-                nloc = local - po
-                mask &= (po >= 0) & (nloc >= 0) & (nloc < sizes[protos])
-            sel = np.flatnonzero(mask)
-            cap = max(0, min(P.MAX_SPIKES_PER_BATCH, budget))
-            trunc = sel.size > cap
-            if trunc:
-                sel = sel[:cap]
-            budget -= sel.size
-            out.append(P.SpikeBatch(sub.sub_id, trunc, steps[sel], ids[sel].astype(np.uint32),
-                                    nloc[sel].astype(np.uint32)))
-        return out
-
-    def _pop_offsets(self, plan: Plan, population: str) -> tuple[I64, I64]:
-        got = plan.pop_cache.get(population)
-        if got is None:
-            L = self.world.layout
-            offs = np.full(len(L.prototypes), -1, np.int64)
-            sizes = np.zeros(len(L.prototypes), np.int64)
-            for p in L.prototypes:
-                if population in p.pop_names:
-                    sl = p.pop_slice(population)
-                    offs[p.index], sizes[p.index] = sl.start, sl.stop - sl.start
-            got = plan.pop_cache[population] = (offs, sizes)
-        return got
-
-    def _subscribe(self, s: Session, seq: int, payload: bytes) -> bytes:
-        req = P.Subscribe.decode(payload)
-        if len(s.subs) >= P.MAX_SUBSCRIPTIONS:
-            raise ProtocolError(Err.LIMIT, f"SUBSCRIBE: at most {P.MAX_SUBSCRIPTIONS} subscriptions per session")
-        ids = self._owned_ids(s, req.brain_ids, "SUBSCRIBE")
-        if req.population:
-            names = {n for p in self.world.layout.prototypes for n in p.pop_names}
-            names |= {pp.name for c in self.genomes.values() for pp in c.flatten().populations}
-            if req.population not in names:
-                raise ProtocolError(Err.NOT_FOUND, f"SUBSCRIBE.population: no circuit has a population named "
-                                                   f"{req.population!r}")
-        sub = Subscription(s.next_sub, req.population, np.array(sorted(ids), np.int64) if ids else None)
-        s.next_sub += 1
-        s.subs.append(sub)
-        return P.frame(Msg.SUBSCRIBED, seq, bytes(P.Writer().u32(sub.sub_id).buf))
-
-    def _unsubscribe(self, s: Session, seq: int, payload: bytes) -> bytes:
-        r = P.Reader(payload, "UNSUBSCRIBE")
-        sid = r.u32("sub_id")
-        r.end()
-        for sub in s.subs:
-            if sub.sub_id == sid:
-                s.subs.remove(sub)
-                return P.frame(Msg.OK, seq)
-        raise ProtocolError(Err.NOT_FOUND, f"UNSUBSCRIBE.sub_id: no subscription {sid} in this session")
-
-    def _reward(self, s: Session, seq: int, payload: bytes) -> bytes:
-        req = P.Reward.decode(payload)
-        fn = getattr(self.world, "reward", None)
-        if not callable(fn):
-            raise ProtocolError(Err.UNSUPPORTED, "REWARD: this World has no reward input (World.reward)")
-        ids = self._owned_ids(s, req.brain_ids, "REWARD")
-        if ids:
-            values = np.zeros(self.world.layout.n_brains, np.float64)  # 0 = no change for other brains
-            values[self.world.rows(ids)] = req.values.astype(np.float64)
-            try:
-                fn(values)
-            except (ValueError, TypeError, LookupError) as exc:
-                raise ProtocolError(Err.INVALID, f"REWARD: {exc}") from None
-        return P.frame(Msg.OK, seq)
-
-    def learning_mode(self) -> str:
-        """``per-brain`` (the world has ``set_learning(brain_ids, enabled)``), ``world`` or ``unsupported``."""
-        if callable(getattr(self.world, "set_learning", None)):
-            return "per-brain"
-        if callable(getattr(self.world, "learning", None)):
-            return "world"
-        return "unsupported"
-
-    def _set_learning(self, s: Session, seq: int, payload: bytes) -> bytes:
-        r = P.Reader(payload, "SET_LEARNING")
-        on = r.u8("enabled")
-        r.end()
-        if on > 1:
-            raise ProtocolError(Err.INVALID, f"SET_LEARNING.enabled: must be 0 or 1, got {on}")
-        mode = self.learning_mode()
-        if mode == "per-brain":
-            if s.owned:
-                self.world.set_learning(sorted(s.owned), bool(on))
-        elif mode == "world":
-            self.world.learning(bool(on))
-        else:
-            raise ProtocolError(Err.UNSUPPORTED, "SET_LEARNING: this World has no learning switch")
-        return P.frame(Msg.OK, seq)
-
-    def _snapshot_path(self, name: str, what: str) -> Path:
-        if self.snapshot_dir is None:
-            raise ProtocolError(Err.UNSUPPORTED, f"{what}: the server was started without a snapshot directory")
-        if not SNAPSHOT_NAME.fullmatch(name) or name in {".", ".."}:
-            raise ProtocolError(Err.INVALID, f"{what}.name: {name!r} is not a plain file name "
-                                             "([A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}: no path, no leading dot)")
-        path = (self.snapshot_dir / name).resolve()
-        if path.parent != self.snapshot_dir.resolve():
-            raise ProtocolError(Err.INVALID, f"{what}.name: {name!r} resolves outside the snapshot directory")
-        return path
-
-    def save(self, path: Path) -> None:
-        self.world.save(path)
-
-    def _save(self, s: Session, seq: int, payload: bytes) -> bytes:
-        path = self._snapshot_path(P.decode_name(payload, "SAVE"), "SAVE")
-        try:
-            self.save(path)
-        except OSError as exc:
-            raise ProtocolError(Err.IO, f"SAVE: cannot write the snapshot ({exc.strerror or exc})") from None
-        return P.frame(Msg.OK, seq)
-
-    def _load(self, s: Session, seq: int, payload: bytes) -> bytes:
-        path = self._snapshot_path(P.decode_name(payload, "LOAD"), "LOAD")
-        others = [o.id for o in self.sessions.values() if o is not s]
-        if others:
-            raise ProtocolError(Err.BUSY, f"LOAD: {len(others)} other session(s) exist; LOAD replaces the whole "
-                                          "world and is allowed only for the only session")
-        if not path.is_file():
-            raise ProtocolError(Err.NOT_FOUND, f"LOAD.name: no snapshot named {path.name!r}")
-        try:
-            world = World.load(path, backend=self.world.backend_name)
-        except SnapshotError as exc:
-            raise ProtocolError(Err.IO, f"LOAD: {exc}") from None
-        except OSError as exc:
-            raise ProtocolError(Err.IO, f"LOAD: cannot read the snapshot ({exc.strerror or exc})") from None
-        self.world.backend.close()
-        self.world = world
-        for p in world.prototypes:
-            self.genomes[p.circuit.name] = genome_to_circuit(p.genome)
-        self._relaid()
-        s.owned = {int(x) for x in world.brain_ids()}
-        s.clock = FixedClock(world.dt, world.clock.max_substeps, accumulator=world.clock.accumulator)
-        s.changed()
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
-
-    def stats(self, s: Session | None = None) -> dict[str, Any]:
-        now = time.monotonic()
-        times = [t for t in self._ex_times if now - t <= 1.0]
-        sim = sorted(self._sim_us)
-        handle = sorted(self._handle_us)
-        overhead = sorted(h - x for h, x in zip(self._handle_us, self._sim_us, strict=False))
-        out: dict[str, Any] = {
-            "world": self.world.stats(),
-            "server": {"clients": sum(1 for x in self.sessions.values() if x.conn is not None),
-                       "sessions": len(self.sessions), "exchanges": self.exchanges,
-                       "exchanges_per_s": float(len(times)), "sim_us_median": sim[len(sim) // 2] if sim else 0,
-                       "exchange_us_median": handle[len(handle) // 2] if handle else 0,
-                       "exchange_overhead_us_median": overhead[len(overhead) // 2] if overhead else 0,
-                       "uptime_s": round(now - self.started, 3), "learning": self.learning_mode(),
-                       "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
-                       "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps},
-        }
-        if s is not None:
-            out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,
-                              "exchanges": s.exchanges, "shm": s.shm is not None, "epoch": s.epoch,
-                              "subscriptions": len(s.subs),
-                              "exchange_overhead_us_median": float(np.median(s.overhead_us)) if s.overhead_us else 0.0}
-        return out
-
-    def _stats(self, s: Session, seq: int, payload: bytes) -> bytes:
-        P.decode_empty(payload, "STATS")
-        text = json.dumps(self.stats(s), default=str)
-        return P.frame(Msg.STATS_RESULT, seq, bytes(P.Writer().str32(text).buf))
-
-    def _shm_open(self, s: Session, seq: int, payload: bytes) -> bytes:
-        r = P.Reader(payload, "SHM_OPEN")
-        s_cap, a_cap = r.u32("sensor_capacity"), r.u32("actuator_capacity")
-        r.end()
-        plan = self.plan(s)
-        s_cap = s_cap or plan.info.sensor_floats
-        a_cap = a_cap or plan.info.actuator_floats
-        for nm, v in (("sensor_capacity", s_cap), ("actuator_capacity", a_cap)):
-            if v > P.MAX_SHM_FLOATS:
-                raise ProtocolError(Err.LIMIT, f"SHM_OPEN.{nm}: {v} floats, at most {P.MAX_SHM_FLOATS} allowed")
-        try:
-            block = ServerShmBlock.create(max(s_cap, 1), max(a_cap, 1), f"{s.id}")
-        except (OSError, ShmError) as exc:
-            raise ProtocolError(Err.IO, f"SHM_OPEN: cannot create the block ({exc})") from None
-        if s.shm is not None:
-            s.shm.close()
-        s.shm = block
-        block.set_layout(s.epoch, plan.info.sensor_floats, plan.info.actuator_floats)
-        ready = P.ShmReady(str(block.path), block.size, block.sensor_offset, block.sensor_capacity,
-                           block.actuator_offset, block.actuator_capacity)
-        return P.frame(Msg.SHM_READY, seq, ready.encode())
-
-    def _shm_close(self, s: Session, seq: int, payload: bytes) -> bytes:
-        P.decode_empty(payload, "SHM_CLOSE")
-        if s.shm is None:
-            raise ProtocolError(Err.BAD_STATE, "SHM_CLOSE: no shared-memory block is open")
-        s.shm.close()
-        s.shm = None
-        return P.frame(Msg.OK, seq)
 
 
 # ====================================================================== asyncio layer
 class Connection(asyncio.Protocol):
-    """One client connection: framing, handshake, error accounting, back-pressure."""
+    """One client connection: socket I/O and back-pressure around an :class:`Endpoint`
+    (framing, handshake, error accounting), which hands requests to the :class:`ServerCore`."""
 
     MAX_WRITE_BUFFER = 64 * 1024 * 1024
 
@@ -781,19 +44,31 @@ class Connection(asyncio.Protocol):
         self.server = server
         self.core = server.core
         self.transport: asyncio.Transport | None = None
-        self.decoder = P.FrameDecoder(P.MAX_HELLO_BYTES)
-        self.session: Session | None = None
-        self.errors = 0
         self.opened = time.monotonic()
-        self.partial_since: float | None = None
-        self.closing = False
         self.peer = "?"
+        self.endpoint = Endpoint(self.core, self._write, self._close_transport)
+
+    # the endpoint's state, as the watchdog and older code read it
+    @property
+    def session(self) -> Session | None:
+        """The client's session (None before HELLO and after BYE or a drop)."""
+        return self.endpoint.session
+
+    @property
+    def closing(self) -> bool:
+        """True once the connection is being closed."""
+        return self.endpoint.closing
+
+    @property
+    def partial_since(self) -> float | None:
+        """When the current partial frame began arriving (None: none pending)."""
+        return self.endpoint.partial_since
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.peer = str(transport.get_extra_info("peername"))
+        self.peer = self.endpoint.peer = str(transport.get_extra_info("peername"))
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -806,93 +81,20 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        self.closing = True
-        if self.session is not None:
-            self.core.disconnected(self.session, self)
-            self.session = None
+        self.endpoint.lost()
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return
-        chunk = data
-        while True:
-            try:
-                frames = self.decoder.feed(chunk)
-            except ProtocolError as exc:
-                self._send_error(0, exc)
-                self.drop(exc.code, exc.message, quiet=True)
-                return
-            for f in frames:
-                if self.closing:
-                    return
-                self._on_frame(f)
-            # frames may have stopped short of a bad length (raised by the next feed), or the
-            # HELLO just raised the frame limit for the bytes after it: parse the rest again
-            if not frames or not self.decoder.pending or self.closing:
-                break
-            chunk = b""
-        self.partial_since = (self.partial_since or time.monotonic()) if self.decoder.pending else None
+        self.endpoint.feed(data)
 
-    # frames
-    def _on_frame(self, f: P.Frame) -> None:
-        try:
-            if f.flags != 0:
-                raise ProtocolError(Err.MALFORMED, f"frame.flags: reserved, must be 0, got {f.flags}")
-            if self.session is None:
-                if f.msg != Msg.HELLO:
-                    raise ProtocolError(Err.BAD_STATE, f"frame.type: expected HELLO (0x0001) first, got 0x{f.msg:04X}",
-                                        fatal=True)
-                try:
-                    session, welcome = self.core.hello(f.payload, self)
-                except ProtocolError as exc:
-                    exc.fatal = True
-                    raise
-                self.session = session
-                self.decoder.max_length = P.MAX_FRAME_BYTES
-                self._write(P.frame(Msg.WELCOME, f.seq, welcome))
-            elif f.msg == Msg.BYE:
-                r = P.Reader(f.payload, "BYE")
-                keep = r.u8("keep") if r.remaining else 0
-                r.end()
-                s, self.session = self.session, None
-                self.core.end_session(s, keep=bool(keep))
-                self._write(P.frame(Msg.OK, f.seq))
-                self.drop(Err.SHUTDOWN, "bye", quiet=True)
-                return
-            else:
-                out = self.core.handle(self.session, f.msg, f.seq, f.payload)
-                if isinstance(out, list):
-                    self._writelines(out)
-                else:
-                    self._write(out)
-            self.errors = 0
-        except ProtocolError as exc:
-            self._fail(f.seq, exc)
-        except Exception as exc:  # a bug must not take the server or other clients down
-            log.exception("internal error handling message 0x%04X from %s", f.msg, self.peer)
-            self._fail(f.seq, ProtocolError(Err.INTERNAL, f"{type(exc).__name__}: {exc}"))
-
-    def _fail(self, seq: int, exc: ProtocolError) -> None:
-        self.errors += 1
-        self._send_error(seq, exc)
-        if exc.fatal:
-            self.drop(exc.code, exc.message, quiet=True)
-        elif self.errors >= P.MAX_CONSECUTIVE_ERRORS:
-            self._send_error(0, ProtocolError(Err.LIMIT, f"{self.errors} consecutive errors; closing", fatal=True))
-            self.drop(Err.LIMIT, "too many consecutive errors", quiet=True)
-
-    def _send_error(self, seq: int, exc: ProtocolError) -> None:
-        self._write(P.frame(Msg.ERROR, seq, P.encode_error(exc.code, exc.message, exc.fatal)))
-
+    # the endpoint's transport
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
             self._check_backlog()
 
-    def _writelines(self, parts: list[bytes]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(parts))
-            self._check_backlog()
+    def _close_transport(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def _check_backlog(self) -> None:
         if self.transport is not None and self.transport.get_write_buffer_size() > self.MAX_WRITE_BUFFER:
@@ -901,16 +103,7 @@ class Connection(asyncio.Protocol):
 
     def drop(self, code: Err, message: str, quiet: bool = False) -> None:
         """Close this connection (after an ERROR frame with seq 0 unless ``quiet``)."""
-        if self.closing:
-            return
-        if not quiet:
-            self._write(P.frame(Msg.ERROR, 0, P.encode_error(code, message, True)))
-        self.closing = True
-        if self.session is not None:
-            s, self.session = self.session, None
-            self.core.disconnected(s, self)
-        if self.transport is not None:
-            self.transport.close()
+        self.endpoint.drop(code, message, quiet)
 
 
 class Server:
