@@ -22,6 +22,7 @@ import numpy.typing as npt
 MAGIC = 0x464B5053  # bytes 53 50 4B 46 = "SPKF"
 MAJOR = 1
 MINOR = 0
+DEFAULT_PORT = 47800  # TCP port of `spikeforge serve` and of every adapter's default
 
 HEADER = struct.Struct("<IHHI")  # length, type, flags, seq
 HEADER_SIZE = HEADER.size  # 12

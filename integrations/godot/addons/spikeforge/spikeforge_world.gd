@@ -24,7 +24,7 @@ signal exchanged(result: Dictionary)
 ## Server address (loopback unless the server was started with --allow-remote).
 @export var host: String = "127.0.0.1"
 ## Server TCP port.
-@export_range(1, 65535) var port: int = 47800
+@export_range(1, 65535) var port: int = SpikeforgeProtocol.DEFAULT_PORT
 ## Token file written by the server; empty means ~/.spikeforge/server.token.
 @export_global_file var token_file: String = ""
 ## Name this client reports to the server (logs and stats).

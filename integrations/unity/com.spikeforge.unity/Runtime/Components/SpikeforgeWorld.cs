@@ -32,7 +32,7 @@ namespace Spikeforge
         [Tooltip("Server modes: put the sensor/actuator arrays in shared memory (same machine only).")]
         [SerializeField] bool sharedMemory = true;
         [SerializeField] string host = "127.0.0.1";
-        [SerializeField] int port = 47800;
+        [SerializeField] int port = Wire.DefaultPort;
         [Tooltip("Token file of the server (empty: ~/.spikeforge/server.token).")]
         [SerializeField] string tokenFile = "";
         [Tooltip("Python with spikeforge installed (StartServer and InProcess), e.g. /path/to/.venv/bin/python.")]
