@@ -4,13 +4,17 @@ items 4 and 5). Every test is bounded in time (a few seconds) and cleans up its 
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
-from spikeforge.ipc.protocol import Err, RemoteError
+from spikeforge.ipc.protocol import Err, Msg, RemoteError
 from spikeforge.ipc.testing import ServerProcess, probe_genome_text, start_server
 
 FRAME = 1.0 / 60.0
@@ -49,3 +53,185 @@ def test_genome_file_with_unrepresentable_value_stops_serve_with_the_field(tmp_p
     bad.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"populations\[1\]\.model\.consec_limit"):
         start_server(tmp_path / "s", genomes=[bad], timeout=20.0)
+
+
+# ---------------------------------------------------------------------- transport fairness (item 4)
+def raw(srv: ServerProcess) -> socket.socket:
+    s = socket.create_connection((srv.host, srv.port), timeout=5.0)
+    return s
+
+
+def read_error(s: socket.socket, timeout: float = 5.0) -> tuple[int, str] | None:
+    """The fatal ERROR frame the server sends before closing, or None if it just closed."""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    if len(buf) < P.HEADER.size:
+        return None
+    length, msg, _, seq = P.HEADER.unpack_from(buf)
+    assert msg == Msg.ERROR
+    err = P.decode_error(buf[P.HEADER.size:4 + length], seq)
+    assert err.fatal
+    return err.code, err.message
+
+
+def stats(srv: ServerProcess) -> dict[str, Any]:
+    with connect(srv, "stats") as c:
+        return c.stats()
+
+
+def test_handshake_deadline_drops_a_silent_connection(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, args=["--hello-timeout", "1"])
+    try:
+        s = raw(srv)
+        t0 = time.monotonic()
+        got = read_error(s, timeout=4.0)
+        waited = time.monotonic() - t0
+        s.close()
+        assert got is not None and got[0] == Err.TIMEOUT
+        assert 0.8 <= waited <= 2.5
+        st = stats(srv)["server"]["limits"]
+        assert st["hello_timeouts"] == 1 and st["hello_timeout_s"] == 1.0
+    finally:
+        srv.stop()
+
+
+def test_pending_cap_drops_the_oldest_and_a_prompt_client_gets_in(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, args=["--max-pending", "4"])
+    try:
+        silent = [raw(srv) for _ in range(10)]
+        time.sleep(0.3)
+        with connect(srv, "prompt") as c:  # completes HELLO at once: evicts a silent one, not itself
+            c.spawn("probe", 1)
+            c.exchange(FRAME)
+            lim = c.stats()["server"]["limits"]
+        assert lim["max_pending"] == 4 and lim["pending"] <= 4
+        assert lim["pending_evicted"] >= 6
+        codes = []
+        for s in silent[:6]:  # the oldest ones went first
+            got = read_error(s, timeout=2.0)
+            codes.append(got[0] if got else None)
+            s.close()
+        assert codes == [Err.LIMIT] * 6
+        for s in silent[6:]:
+            s.close()
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.stderr
+
+
+def test_grace_sessions_count_against_the_client_cap_and_resume_fits(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, args=["--max-clients", "2", "--grace-seconds", "20"])
+    try:
+        a = connect(srv, "a")
+        a.spawn("probe", 1)
+        a.open_shm(64, 64)
+        token = a.resume_token
+        a.close(bye=False)  # dropped: its session (brains, shm block) waits out its grace
+        b = connect(srv, "b")
+        deadline = time.monotonic() + 3.0
+        while b.stats()["server"]["limits"]["grace_sessions"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(RemoteError) as ei:
+            connect(srv, "c")
+        assert ei.value.code == Err.LIMIT and "grace" in ei.value.message
+        a2 = connect(srv, "a", resume_token=token)  # its own slot
+        assert a2.welcome.resumed
+        a2.exchange(FRAME)
+        lim = a2.stats()["server"]["limits"]
+        assert lim["max_clients"] == 2 and lim["grace_sessions"] == 0 and lim["refused_clients"] == 1
+        assert a2.stats()["server"]["clients"] == 2
+        a2.close()
+        b.close()
+    finally:
+        srv.stop()
+
+
+def test_session_churn_keeps_descriptors_bounded(tmp_path: Path) -> None:
+    """connect / HELLO / SHM_OPEN / drop cycles: sessions in grace are capped, so are their fds."""
+    srv = start_server(tmp_path, args=["--max-clients", "4", "--grace-seconds", "30"])
+    try:
+        fd_dir = Path(f"/proc/{srv.proc.pid}/fd")
+        base = len(list(fd_dir.iterdir()))
+        refused = 0
+        for i in range(40):
+            try:
+                c = connect(srv, f"churn{i}")
+            except RemoteError as exc:
+                assert exc.code == Err.LIMIT
+                refused += 1
+                continue
+            c.spawn("probe", 1)
+            c.open_shm(64, 64)
+            c.close(bye=False)
+        assert refused >= 36
+        time.sleep(0.2)
+        assert len(list(fd_dir.iterdir())) <= base + 2 * 4 + 2
+    finally:
+        srv.stop()
+
+
+def test_idle_timeout_drops_a_silent_client_and_spares_a_pinging_one(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, args=["--idle-timeout", "1", "--grace-seconds", "0"])
+    try:
+        idle = connect(srv, "idle")
+        busy = connect(srv, "busy")
+        t_end = time.monotonic() + 2.2
+        while time.monotonic() < t_end:
+            busy.ping(b"k")
+            time.sleep(0.2)
+        with pytest.raises((RemoteError, OSError)) as ei:
+            idle.ping(b"x")
+        if isinstance(ei.value, RemoteError):
+            assert ei.value.code == Err.TIMEOUT and "idle" in ei.value.message
+        lim = busy.stats()["server"]["limits"]
+        assert lim["idle_timeouts"] == 1 and lim["idle_timeout_s"] == 1.0
+        busy.close()
+        idle.sock.close()
+    finally:
+        srv.stop()
+
+
+def test_descriptor_exhaustion_backs_off_with_one_log_line(tmp_path: Path) -> None:
+    """Under a tiny fd limit a connection storm hits EMFILE: no traceback flood, the server
+    sheds stale pre-HELLO connections and a prompt client gets in again."""
+    srv = start_server(tmp_path, args=["--max-pending", "500"], nofile=80)
+    socks: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 3.0
+        while "file descriptor limit 80 is below" not in srv.stderr:  # warned at start (stderr is pumped)
+            assert time.monotonic() < deadline, srv.stderr
+            time.sleep(0.05)
+        for _ in range(150):
+            try:
+                socks.append(socket.create_connection((srv.host, srv.port), timeout=1.0))
+            except OSError:
+                break
+        time.sleep(2.5)  # asyncio retries accept every second; stale ones are shed meanwhile
+        for s in socks:
+            s.close()
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                with connect(srv, "after") as c:
+                    lim = c.stats()["server"]["limits"]
+                break
+            except (OSError, RemoteError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert lim["accept_errors"] >= 1
+        log_lines = [ln for ln in srv.stderr.splitlines() if "accept failed" in ln]
+        assert len(log_lines) == 1, srv.stderr[-3000:]
+        assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+    finally:
+        for s in socks:
+            s.close()
+        srv.stop()

@@ -152,16 +152,24 @@ class ServerCore:
         Neuron limit of the world (spawns beyond it get ``LIMIT``).
     max_world_synapses : int
         Synapse limit of the world (expected count; spawns beyond it get ``LIMIT``).
+    max_clients : int
+        Most sessions at once, counting sessions in their reconnect grace (they keep their
+        brains and their shared-memory block's descriptor); a HELLO beyond it gets a fatal ``LIMIT``.
     """
 
     def __init__(self, world: World, token: str, genomes: dict[str, Circuit] | None = None,
                  snapshot_dir: Path | None = None, grace_seconds: float = 30.0,
                  max_world_neurons: int = P.MAX_WORLD_NEURONS, version: str = "0.1.0",
-                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES) -> None:
+                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES, max_clients: int = P.MAX_CLIENTS) -> None:
         if not token:
             raise ValueError("token: must be a non-empty string")
         if grace_seconds < 0:
             raise ValueError(f"grace_seconds: must be >= 0, got {grace_seconds}")
+        if isinstance(max_clients, bool) or not isinstance(max_clients, int) or max_clients < 1:
+            raise ValueError(f"max_clients: must be an integer >= 1, got {max_clients!r}")
+        self.max_clients = max_clients
+        self.refused_clients = 0  # HELLOs refused by the client cap
+        self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
         self.token = token
         self.genomes: dict[str, Circuit] = dict(genomes or {})
@@ -201,12 +209,12 @@ class ServerCore:
         if not hmac.compare_digest(h.token.strip().encode("utf-8"), self.token.encode("utf-8")):
             raise ProtocolError(Err.AUTH, "HELLO.token: wrong token (read it from the server's token file)",
                                 fatal=True)
-        connected = sum(1 for s in self.sessions.values() if s.conn is not None)
         if h.resume_token:
             s = self._by_token.get(h.resume_token)
             if s is None:
                 raise ProtocolError(Err.NOT_FOUND, "HELLO.resume_token: no such session (expired after the grace "
                                                    "period, or the server restarted)", fatal=True)
+            self._check_resume_cap(s)
             if s.conn is not None and s.conn is not conn:
                 old = s.conn
                 s.conn = None
@@ -216,8 +224,7 @@ class ServerCore:
                 s.expiry = None
             resumed = True
         else:
-            if connected >= P.MAX_CLIENTS:
-                raise ProtocolError(Err.LIMIT, f"server: {P.MAX_CLIENTS} clients are connected already", fatal=True)
+            self._check_client_cap()
             token = secrets.token_hex(16)
             s = Session(self._next_session, token, h.client_name,
                         FixedClock(self.world.dt, self.world.clock.max_substeps))
@@ -231,6 +238,35 @@ class ServerCore:
         w = P.Welcome(s.id, s.resume_token, resumed, self.world.dt, self.world.clock.max_substeps,
                       P.MAX_FRAME_BYTES, self.version, s.epoch)
         return s, w.encode()
+
+    def _check_client_cap(self) -> None:
+        """A new session must fit the client cap; sessions in reconnect grace count (issue 17)."""
+        if len(self.sessions) >= self.max_clients:
+            grace = sum(1 for x in self.sessions.values() if x.conn is None)
+            self.refused_clients += 1
+            raise ProtocolError(Err.LIMIT, f"server: {len(self.sessions)} sessions exist ({grace} of them in their "
+                                           f"reconnect grace), at most {self.max_clients} allowed (--max-clients)",
+                                fatal=True)
+
+    def _check_resume_cap(self, s: Session) -> None:
+        """A resumed session takes back its own slot; it never pushes the connected count past the cap."""
+        connected = sum(1 for x in self.sessions.values() if x.conn is not None and x is not s)
+        if connected >= self.max_clients:
+            self.refused_clients += 1
+            raise ProtocolError(Err.LIMIT, f"server: {connected} clients are connected, at most "
+                                           f"{self.max_clients} allowed (--max-clients)", fatal=True)
+
+    def limit_stats(self) -> dict[str, Any]:
+        """The ``limits`` part of STATS ``server``: every limit in force and what it refused."""
+        grace = sum(1 for x in self.sessions.values() if x.conn is None)
+        out: dict[str, Any] = {"max_clients": self.max_clients, "grace_seconds": self.grace_seconds,
+                               "grace_sessions": grace, "refused_clients": self.refused_clients,
+                               "shm_blocks": sum(1 for x in self.sessions.values() if x.shm is not None),
+                               "max_world_neurons": self.max_world_neurons,
+                               "max_world_synapses": self.max_world_synapses}
+        if self.transport_stats is not None:
+            out.update(self.transport_stats())
+        return out
 
     def disconnected(self, s: Session, conn: Conn) -> None:
         """The session's connection went away without BYE: keep it for the grace period."""
@@ -730,7 +766,8 @@ class ServerCore:
                        "exchange_overhead_us_median": overhead[len(overhead) // 2] if overhead else 0,
                        "uptime_s": round(now - self.started, 3), "learning": self.learning_mode(),
                        "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
-                       "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps},
+                       "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps,
+                       "limits": self.limit_stats()},
         }
         if s is not None:
             out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,

@@ -49,7 +49,9 @@ MAX_FRAME_DT = 1.0
 MAX_CONSECUTIVE_ERRORS = 32
 MAX_PING_BYTES = 1024
 MAX_SHM_FLOATS = 8 * 1024 * 1024
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 5.0  # a connection must complete HELLO this soon (--hello-timeout)
+MAX_PENDING = 64  # connections still before HELLO (--max-pending): the oldest is dropped beyond it
+IDLE_TIMEOUT_S = 300.0  # an authenticated connection sending nothing this long is dropped (--idle-timeout; 0 = off)
 FRAME_TIMEOUT_S = 30.0
 
 FLAG_SHM = 1

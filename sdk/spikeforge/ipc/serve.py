@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from spikeforge.files import atomic_write_bytes, private_dir
+from spikeforge.ipc import protocol as P
 from spikeforge.ipc.core import FINAL_SNAPSHOT, ServerCore
 from spikeforge.ipc.server import Server
 from spikeforge.model.circuit import Circuit
@@ -66,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "a client CLAIMs them)")
     ap.add_argument("--max-neurons", type=int, default=4_000_000, help="neuron limit of the world")
     ap.add_argument("--max-synapses", type=int, default=100_000_000, help="synapse limit of the world (expected)")
+    ap.add_argument("--max-clients", type=int, default=P.MAX_CLIENTS,
+                    help=f"most sessions at once, counting those in their reconnect grace (default {P.MAX_CLIENTS})")
+    ap.add_argument("--max-pending", type=int, default=P.MAX_PENDING,
+                    help="most connections still before HELLO; beyond it the oldest is dropped "
+                         f"(default {P.MAX_PENDING})")
+    ap.add_argument("--hello-timeout", type=float, default=P.HELLO_TIMEOUT_S,
+                    help=f"seconds a new connection has to complete HELLO (default {P.HELLO_TIMEOUT_S:g})")
+    ap.add_argument("--frame-timeout", type=float, default=P.FRAME_TIMEOUT_S,
+                    help=f"seconds to complete a started frame (default {P.FRAME_TIMEOUT_S:g})")
+    ap.add_argument("--idle-timeout", type=float, default=P.IDLE_TIMEOUT_S,
+                    help="seconds an authenticated client may send nothing before it is dropped; its session "
+                         f"then waits out its grace (default {P.IDLE_TIMEOUT_S:g}; 0 = never)")
     ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     ap.add_argument("--cluster", metavar="ADDRESS|local:N",
                     help="shard the world's brains over a Ray cluster (the [cluster] extra): a Ray address "
@@ -138,8 +151,9 @@ async def _run(args: argparse.Namespace) -> int:
     token_path = Path(args.token_file).expanduser().resolve()
     token = write_token(token_path)
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
-                      max_world_synapses=args.max_synapses)
-    server = Server(core, args.host, None if args.unix else args.port, args.unix)
+                      max_world_synapses=args.max_synapses, max_clients=args.max_clients)
+    server = Server(core, args.host, None if args.unix else args.port, args.unix, hello_timeout=args.hello_timeout,
+                    frame_timeout=args.frame_timeout, max_pending=args.max_pending, idle_timeout=args.idle_timeout)
     await server.start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

@@ -114,8 +114,13 @@ class ServerProcess:
 
 
 def start_server(tmp: Path, genomes: list[str | Path] | None = None, args: list[str] | None = None,
-                 backend: str = "numpy", seed: int = 0, timeout: float = 60.0) -> ServerProcess:
-    """Start ``spikeforge serve`` on a free loopback port; return once it printed its ready line."""
+                 backend: str = "numpy", seed: int = 0, timeout: float = 60.0,
+                 nofile: int | None = None) -> ServerProcess:
+    """Start ``spikeforge serve`` on a free loopback port; return once it printed its ready line.
+
+    ``nofile``: run the server under this file-descriptor limit (soft and hard), e.g. to
+    exercise descriptor exhaustion.
+    """
     tmp = Path(tmp)
     genome_dir = tmp / "genomes"
     genome_dir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +135,15 @@ def start_server(tmp: Path, genomes: list[str | Path] | None = None, args: list[
     cmd += list(args or [])
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    preexec = None
+    if nofile is not None:
+        import resource
+
+        def preexec() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=preexec)
     stderr_lines: list[str] = []
 
     def pump() -> None:
