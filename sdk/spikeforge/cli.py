@@ -6,7 +6,7 @@ exposing ``main(argv: list[str]) -> int``:
 * ``spikeforge demo [NAME]`` -> the module named in :data:`DEMOS` (default: the learning showcase)
 * ``spikeforge serve`` -> :mod:`spikeforge.ipc.serve`
 * ``spikeforge bench NAME`` -> :mod:`spikeforge.bench.NAME`
-* ``spikeforge export`` -> :mod:`spikeforge.engine.export`
+* ``spikeforge export`` -> :mod:`spikeforge.runtime.export`
 * ``spikeforge inspect genome.json`` (here)
 """
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "serve":
         return _load_main("spikeforge.ipc.serve")(rest)
     if cmd == "export":
-        return _load_main("spikeforge.engine.export")(rest)
+        return _load_main("spikeforge.runtime.export")(rest)
     if cmd == "inspect":
         return inspect_main(rest)
     print(f"spikeforge: unknown command {cmd!r}; known: {', '.join(COMMANDS)} (spikeforge --help)", file=sys.stderr)

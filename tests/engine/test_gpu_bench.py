@@ -7,14 +7,14 @@ import json
 import pytest
 from tests.engine.test_gpu_common import require_lavapipe
 
-from spikeforge.engine import gpu_bench
+from spikeforge.bench import gpu_kernels
 
 pytestmark = pytest.mark.gpu
 
 
 def test_bench_reports_adapter_and_matches_numpy(capsys: pytest.CaptureFixture[str]) -> None:
     require_lavapipe()
-    assert gpu_bench.main(["--backend", "gpu", "--sizes", "300", "--steps", "40", "--substeps", "15",
+    assert gpu_kernels.main(["--backend", "gpu", "--sizes", "300", "--steps", "40", "--substeps", "15",
                            "--check", "40", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(rows) == 1
@@ -26,4 +26,4 @@ def test_bench_reports_adapter_and_matches_numpy(capsys: pytest.CaptureFixture[s
 
 def test_bench_rejects_bad_sizes() -> None:
     with pytest.raises(SystemExit):
-        gpu_bench.main(["--sizes", "a,b"])
+        gpu_kernels.main(["--sizes", "a,b"])

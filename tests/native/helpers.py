@@ -11,7 +11,7 @@ import pytest
 from tests.engine.native_nets import all_nets
 
 from spikeforge import World
-from spikeforge.engine.export import export_world
+from spikeforge.runtime.export import export_world
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.native.helpers import build, exported, make_world, run_python
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
-from spikeforge.engine.export import MAGIC, layout_records, main, write_records
+from spikeforge.runtime.export import MAGIC, layout_records, main, write_records
 
 pytestmark = pytest.mark.native
 if native.unavailable() is not None:  # pragma: no cover

@@ -37,7 +37,7 @@ def test_threads_clean_under_tsan(tmp_path: Path) -> None:
     from tests.engine.native_nets import feature_net, learning_net
 
     from spikeforge import World
-    from spikeforge.engine.export import export_world
+    from spikeforge.runtime.export import export_world
 
     setarch = shutil.which("setarch")
     if setarch is None:

@@ -72,9 +72,9 @@ for part in "$@"; do
         timeout 120 $sf bench learning --backend $be --json --parts cost --crowd-brains 500 --frames 100
       done
       timeout 100 $sf bench crowd --backend auto --json --frames 100 --warmup 20
-      timeout 60 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
-      timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.engine.gpu_bench --backend native --sizes 4000 --steps 2000 --json
-      timeout 60 python3 -m spikeforge.engine.gpu_bench --backend gpu --sizes 4000,40000 --steps 2000 --json --check 300
+      timeout 60 python3 -m spikeforge.bench.gpu_kernels --backend native --sizes 4000 --steps 2000 --json
+      timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.bench.gpu_kernels --backend native --sizes 4000 --steps 2000 --json
+      timeout 60 python3 -m spikeforge.bench.gpu_kernels --backend gpu --sizes 4000,40000 --steps 2000 --json --check 300
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$part.jsonl" | cut -c1-700 ;;
     *) echo "unknown part $part" ;;
   esac

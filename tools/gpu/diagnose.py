@@ -42,7 +42,7 @@ def nets() -> dict[str, Callable[[World], None]]:
     from tests.engine.native_nets import feature_net, learning_net, lif_net
 
     from spikeforge.bench.crowd import npc_circuit
-    from spikeforge.engine.gpu_bench import cuba_circuit
+    from spikeforge.bench.gpu_kernels import cuba_circuit
 
     def spawn(*parts: tuple[Circuit, int]) -> Callable[[World], None]:
         def f(w: World) -> None:

@@ -163,6 +163,11 @@ def resolve_backend(name: str, size: tuple[int, int] | None = None,
     return "numpy", reasons
 
 
+def best_cpu_backend() -> str:
+    """The fastest CPU backend available here: ``"native"`` when its C extension loads, else ``"numpy"``."""
+    return "native" if available_backends().get("native", "missing") is None else "numpy"
+
+
 def create_backend(name: str, layout: Layout) -> Backend:
     """Instantiate the backend ``name`` selects for ``layout``.
 

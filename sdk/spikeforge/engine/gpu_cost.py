@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from spikeforge.engine.layout import Layout
+
 log = logging.getLogger("spikeforge.engine.gpu")
 
 MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
@@ -44,31 +46,34 @@ def cache_path() -> Path:
 
 
 def _key() -> str:
-    from spikeforge.engine.wgpu_backend import _cpu_backend_name, gpu_device
+    from spikeforge.engine.backend import best_cpu_backend
+    from spikeforge.engine.wgpu_backend import gpu_device
 
     info = gpu_device().info
     return (f"v{CACHE_VERSION}|{info.get('device', '?')}|{info.get('description', '?')}|"
-            f"{info.get('backend_type', '?')}|cpu={_cpu_backend_name()}")
+            f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_world(n: int, k: int) -> Any:
-    """A numpy-backed World with one recurrently connected LIF brain of ``n`` neurons."""
+def _synthetic_layout(n: int, k: int) -> Layout:
+    """The layout of one recurrently connected LIF brain of ``n`` neurons, ``k`` inputs each."""
+    from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
+    from spikeforge.engine.layout import assemble
     from spikeforge.model import LIF, Circuit, FixedInDegree
-    from spikeforge.runtime.world import World
 
     c = Circuit(f"cal{n}x{k}")
     c.add_population("e", n, LIF(bias=16.0), v_init=(-65.0, -50.0))
     c.connect("e", "e", FixedInDegree(k), weight=0.5, delay=(1, 4))
-    w = World(dt=0.001, backend="numpy", seed=1)
-    w.spawn(c)
-    return w
+    proto = compile_prototype(c, 0, 1.0, 0, 0)
+    depth = max(1, max_delay(proto))
+    block = instantiate(proto, 0, 1, 1, depth)
+    return assemble(1.0, depth, [proto], [block], np.asarray(proj_channels(proto), np.int32))
 
 
-def _time_backend(name: str, world: Any) -> float:
+def _time_backend(name: str, layout: Layout) -> float:
     """Seconds per step: the best of ``CAL_REPEATS`` advances of ``CAL_STEPS`` steps."""
     from spikeforge.engine.backend import create_backend
 
-    be = create_backend(name, world.layout)
+    be = create_backend(name, layout)
     try:
         be.advance(1, 0, None)
         best = float("inf")
@@ -104,23 +109,23 @@ def _fit(rows: list[tuple[int, int, float]]) -> list[float]:
 
 def calibrate() -> dict[str, Any]:
     """Measure both backends at ``CAL_SIZES``, fit, cache and return the model."""
-    from spikeforge.engine.wgpu_backend import _cpu_backend_name
+    from spikeforge.engine.backend import best_cpu_backend
 
-    cpu = _cpu_backend_name()
+    cpu = best_cpu_backend()
     gpu_rows: list[tuple[int, int, float]] = []
     cpu_rows: list[tuple[int, int, float]] = []
     t_start = time.perf_counter()
     for n, k in CAL_SIZES:
-        world = _synthetic_world(n, k)
-        s = world.layout.n_synapses
+        layout = _synthetic_layout(n, k)
+        s = layout.n_synapses
         # each backend starts from the same host state; the timed copy is discarded
-        snap = {key: a.copy() for key, a in world.layout.neuron.items()}
-        ring = world.layout.ring.copy()
-        cpu_rows.append((n, s, _time_backend(cpu, world)))
+        snap = {key: a.copy() for key, a in layout.neuron.items()}
+        ring = layout.ring.copy()
+        cpu_rows.append((n, s, _time_backend(cpu, layout)))
         for key, a in snap.items():
-            world.layout.neuron[key][...] = a
-        world.layout.ring[...] = ring
-        gpu_rows.append((n, s, _time_backend("gpu", world)))
+            layout.neuron[key][...] = a
+        layout.ring[...] = ring
+        gpu_rows.append((n, s, _time_backend("gpu", layout)))
     model = {"key": _key(), "cpu_backend": cpu, "gpu": _fit(gpu_rows), "cpu": _fit(cpu_rows),
              "samples": {"gpu": gpu_rows, "cpu": cpu_rows},
              "calibration_seconds": time.perf_counter() - t_start}

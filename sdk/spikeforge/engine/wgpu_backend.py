@@ -1248,10 +1248,9 @@ def _is_gpu_error(exc: BaseException) -> bool:
 
 
 def _cpu_backend_name() -> str:
-    from spikeforge.engine.backend import available_backends
+    from spikeforge.engine.backend import best_cpu_backend
 
-    avail = available_backends()
-    return "native" if avail.get("native", "missing") is None else "numpy"
+    return best_cpu_backend()
 
 
 def unsupported_reason(layout: Layout) -> str | None:

@@ -1,7 +1,7 @@
 """GPU benchmark: the classic CUBA network (Vogels & Abbott 2005) on one backend, with the
 adapter named, so GPU figures can be compared with the CPU backends on the same machine.
 
-Run ``python -m spikeforge.engine.gpu_bench --backend gpu --sizes 4000,40000``. Each size
+Run ``python -m spikeforge.bench.gpu_kernels --backend gpu --sizes 4000,40000``. Each size
 is one brain of ``n`` LIF neurons (80 % excitatory), 80 synapses per neuron on average
 (p = 80 / n, as in the Brian2 scaling runs), dt = 0.1 ms, advanced ``--substeps`` steps
 per call (one GPU submission per call) for ``--steps`` steps; the first step is a
@@ -119,7 +119,7 @@ def run_size(n: int, backend: str, seed: int, steps: int, substeps: int, check: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line of ``python -m spikeforge.engine.gpu_bench`` (see the module docstring).
+    """Command line of ``python -m spikeforge.bench.gpu_kernels`` (see the module docstring).
 
     Parameters
     ----------
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         Exit status.
     """
-    ap = argparse.ArgumentParser(prog="python -m spikeforge.engine.gpu_bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m spikeforge.bench.gpu_kernels", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", default="gpu", help="gpu (default), native, numpy or auto")
     ap.add_argument("--seed", type=int, default=1)
