@@ -27,8 +27,8 @@ sys.path[:0] = [str(ROOT / "sdk"), str(ROOT)]
 
 from spikeforge import World  # noqa: E402
 from spikeforge.bench.crowd import npc_circuit  # noqa: E402
-from spikeforge.engine import wgpu_backend as G  # noqa: E402
 from spikeforge.bench.gpu_kernels import cuba_circuit  # noqa: E402
+from spikeforge.engine import wgpu_backend as G  # noqa: E402
 
 
 def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, wg: int,
