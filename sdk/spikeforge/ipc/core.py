@@ -59,11 +59,15 @@ I64 = npt.NDArray[np.int64]
 class Conn(Protocol):
     """What the core needs of a connection."""
 
-    def drop(self, code: Err, message: str) -> None: ...
+    def drop(self, code: Err, message: str) -> None:
+        """Close the connection with error ``code`` and ``message``; its session enters the reconnect grace."""
+        ...
 
 
 @dataclass
 class Subscription:
+    """One SUBSCRIBE of a session: spikes of ``population`` for brains ``ids`` (None: all it owns)."""
+
     sub_id: int
     population: str
     ids: npt.NDArray[np.int64] | None  # None = all of the session's brains
@@ -85,6 +89,9 @@ class Plan:
 
 @dataclass(eq=False)
 class Session:
+    """One client's session: its brains, subscriptions, fixed-step clock, shm block and
+    reconnect state; it outlives a dropped connection for the resume grace."""
+
     id: int
     resume_token: str
     name: str
@@ -113,6 +120,7 @@ def _f32(x: float) -> float:
 
 
 def circuit_info(c: Circuit) -> P.CircuitInfo:
+    """The CIRCUITS entry of ``c``: name, neuron count and its sensors and actuators (channels, range)."""
     flat = c.flatten()
     return P.CircuitInfo(
         name=c.name, neurons=flat.n_neurons,
@@ -717,6 +725,7 @@ class ServerCore:
         return path
 
     def save(self, path: Path) -> None:
+        """Write a snapshot of the whole world (every client's brains) to ``path``."""
         self.world.save(path)
 
     def _save(self, s: Session, seq: int, payload: bytes) -> bytes:
@@ -752,6 +761,8 @@ class ServerCore:
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
 
     def stats(self, s: Session | None = None) -> dict[str, Any]:
+        """The STATS document: ``world`` (World.stats), ``server`` (clients, exchange rates and
+        medians in µs, uptime in s, learning mode, circuits, limits) and, given ``s``, ``session``."""
         now = time.monotonic()
         times = [t for t in self._ex_times if now - t <= 1.0]
         sim = sorted(self._sim_us)
