@@ -14,6 +14,7 @@ Without Mono these tests skip locally and FAIL under CI=true.
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from spikeforge.bench.unity import (
     mono_sources,
     python_home_ok,
 )
+from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
 from spikeforge.ipc.testing import running_server
 
@@ -62,6 +64,8 @@ def programs(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> 
         "inprocess": build_program(mono_sources("InProcessTest.cs"), out / "inprocess" / "InProcessTest.exe",
                                    inprocess=True, toolchain=toolchain),
         "wire": build_program(mono_sources("WireTest.cs"), out / "wire" / "WireTest.exe", toolchain=toolchain),
+        "scripted": build_program(mono_sources("ScriptedSessionTest.cs"), out / "scripted" / "ScriptedSessionTest.exe",
+                                  inprocess=True, toolchain=toolchain, defines=["SPIKEFORGE_PYTHONNET"]),
     }
 
 
@@ -170,3 +174,50 @@ def test_csharp_inprocess_pythonnet_matches_python_reference(toolchain: Toolchai
     assert got == actuators, "in-process (pythonnet) actuator outputs differ from the protocol reference"
     # in-process spike batches use the protocol's conventions (brain-own step counter, brain id)
     assert Path(f"{record}.spikes").read_bytes() == spikes, "in-process spike batches differ from the protocol's"
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """A reply recording (``ProtocolSettings.ReplyLog``) as whole frames, with the two fields
+    that cannot match blanked: WELCOME's random ``resume_token`` and EXCHANGE_RESULT's
+    wall-time ``sim_us`` (see tests/ipc/test_ipc_inprocess.py)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        length, msg, _, _ = P.HEADER.unpack_from(data, pos)
+        f = bytearray(data[pos:pos + 4 + length])
+        pos += 4 + length
+        if msg == P.Msg.WELCOME:
+            off = 12 + 2 + 2 + 4
+            (n,) = struct.unpack_from("<H", f, off)
+            f[off + 2:off + 2 + n] = b"x" * n
+        elif msg == P.Msg.EXCHANGE_RESULT:
+            f[12 + 16:12 + 20] = b"\0\0\0\0"
+        out.append(bytes(f))
+    return out
+
+
+@pytest.mark.slow
+def test_csharp_inprocess_and_tcp_get_the_same_reply_bytes(toolchain: Toolchain, programs: dict[str, Path],
+                                                           tmp_path: Path) -> None:
+    """The same scripted session through the C# TCP session and the C# in-process session
+    (pythonnet, spikeforge.ipc.InProcessServer): every reply frame equal, byte for byte."""
+    if not python_home_ok():
+        pytest.fail("this Python has no shared libpython; the in-process mode needs one")
+    tcp, inproc = tmp_path / "tcp.bin", tmp_path / "inprocess" / "inprocess.bin"
+    inproc.parent.mkdir()
+    with running_server(tmp_path / "srv", backend=BACKEND, seed=SEED) as srv:
+        run_mono(toolchain, programs["scripted"], ["--mode", "tcp", "--port", str(srv.port), "--token-file",
+                                                   str(srv.token_path), "--genome", str(GENOME), "--out", str(tcp)])
+    # the same circuits known from the start (the test server's --genome folder)
+    run_mono(toolchain, programs["scripted"], ["--mode", "inprocess", "--python", sys.executable, "--seed", str(SEED),
+                                               "--backend", BACKEND, "--genome-dir", str(srv.genome_dir),
+                                               "--genome", str(GENOME), "--out", str(inproc)])
+    a, b = split_frames(tcp.read_bytes()), split_frames(inproc.read_bytes())
+    kinds = [P.HEADER.unpack_from(f)[1] for f in a]
+    assert kinds.count(P.Msg.EXCHANGE_RESULT) == 90 and P.Msg.ERROR in kinds and P.Msg.LAYOUT in kinds
+    assert len(a) == len(b)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        assert x == y, f"reply {i} (0x{P.HEADER.unpack_from(x)[1]:04X}) differs between TCP and in-process"
+    spikes = sum(len(bt.steps) for f in a if P.HEADER.unpack_from(f)[1] == P.Msg.EXCHANGE_RESULT
+                 for bt in P.ExchangeResult.decode(f[12:]).batches)
+    assert spikes > 100

@@ -258,3 +258,23 @@ def test_inprocess_first_frame_must_be_hello(bad: bytes) -> None:
     c = server.connect()
     replies = c.handle_frame(bad)
     assert replies and P.HEADER.unpack_from(replies[0])[1] == Msg.ERROR and c.closed
+
+
+def test_handle_frame_at_reads_and_writes_raw_memory() -> None:
+    import ctypes
+
+    server = InProcessServer(token="t", backend="numpy")
+    c = server.connect()
+    req = P.frame(Msg.HELLO, 1, P.Hello("ffi", "t").encode()) + P.frame(Msg.PING, 2, b"abc")
+    src = ctypes.create_string_buffer(req, len(req))
+    small = ctypes.create_string_buffer(8)
+    need = c.handle_frame_at(ctypes.addressof(src), len(req), ctypes.addressof(small), 8)
+    assert need < 0
+    big = ctypes.create_string_buffer(-need)
+    assert c.take_replies_at(ctypes.addressof(big), -need) == -need
+    welcome_len = struct.unpack_from("<I", big.raw)[0] + 4
+    assert big.raw[welcome_len:] == P.frame(Msg.PONG, 2, b"abc")
+    ping = P.frame(Msg.PING, 3)
+    src = ctypes.create_string_buffer(ping, len(ping))
+    assert c.handle_frame_at(ctypes.addressof(src), len(ping), ctypes.addressof(big), len(big)) == 12
+    assert big.raw[:12] == P.frame(Msg.PONG, 3)

@@ -30,7 +30,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -980,6 +980,7 @@ class InProcessConnection:
         self.server = server
         self.name = name
         self._out: list[bytes] = []
+        self._pending = b""
         self._closed = False
         self.endpoint = Endpoint(server.core, self._out.append, self._on_close, peer=f"in-process:{name}")
 
@@ -1012,6 +1013,51 @@ class InProcessConnection:
         out, self._out[:] = list(self._out), []
         return out
 
+    def handle_frame_at(self, address: int, length: int, out_address: int, out_capacity: int) -> int:
+        """:meth:`handle_frame` for hosts that call through an FFI (e.g. C# through pythonnet),
+        where passing byte strings would copy them element by element.
+
+        Parameters
+        ----------
+        address, length : int
+            Where the request bytes are (a raw pointer into the host's memory) and how many.
+        out_address, out_capacity : int
+            Where the reply bytes go and how many fit there.
+
+        Returns
+        -------
+        int
+            Reply bytes written at ``out_address`` (whole frames, back to back), or, when they do
+            not fit, minus their size: they are then kept for :meth:`take_replies_at`.
+        """
+        import ctypes
+
+        if length < 0 or out_capacity < 0:
+            raise ValueError("length, out_capacity: must be >= 0")
+        self._pending = b"".join(self.handle_frame(ctypes.string_at(address, length) if length else b""))
+        n = len(self._pending)
+        if n > out_capacity:
+            return -n
+        return self.take_replies_at(out_address, out_capacity)
+
+    def take_replies_at(self, out_address: int, out_capacity: int) -> int:
+        """Write the replies kept by :meth:`handle_frame_at` at ``out_address``; returns their size.
+
+        Raises
+        ------
+        ValueError
+            If they do not fit in ``out_capacity`` bytes.
+        """
+        import ctypes
+
+        data = self._pending
+        if len(data) > out_capacity:
+            raise ValueError(f"out_capacity: the replies need {len(data)} bytes, got {out_capacity}")
+        if data:
+            ctypes.memmove(out_address, data, len(data))
+        self._pending = b""
+        return len(data)
+
     def close(self) -> None:
         """Drop the connection without BYE: the session ends (or waits out its grace)."""
         if not self._closed:
@@ -1035,6 +1081,9 @@ class InProcessServer:
         The handshake token clients must send; None draws a random one (see :attr:`token`).
     genomes : dict or None
         Circuit name -> circuit, known before any upload.
+    genome_files : sequence of str or Path
+        Genome files and folders of ``*.json`` genomes to register too, as ``spikeforge serve
+        --genome`` does (a name given twice is an error).
     snapshot_dir : str, Path or None
         Where SAVE/LOAD read and write (created 0700); None disables them.
     dt, backend, seed, max_substeps
@@ -1057,7 +1106,8 @@ class InProcessServer:
 
     def __init__(self, world: World | None = None, token: str | None = None,
                  genomes: dict[str, Circuit] | None = None, snapshot_dir: str | Path | None = None, *,
-                 dt: float = 0.001, backend: str = "auto", seed: int = 0, max_substeps: int = 64,
+                 genome_files: Sequence[str | Path] = (), dt: float = 0.001, backend: str = "auto", seed: int = 0,
+                 max_substeps: int = 64,
                  grace_seconds: float = 0.0, max_world_neurons: int = P.MAX_WORLD_NEURONS,
                  max_world_synapses: int = P.MAX_WORLD_SYNAPSES, version: str = "0.1.0") -> None:
         if world is None:
@@ -1068,8 +1118,16 @@ class InProcessServer:
 
             snap = Path(snapshot_dir).expanduser().resolve()
             private_dir(snap)
+        known = dict(genomes or {})
+        if genome_files:
+            from spikeforge.ipc.serve import load_genomes
+
+            for name, c in load_genomes([str(p) for p in genome_files]).items():
+                if name in known:
+                    raise ValueError(f"genome_files: circuit name {name!r} is also in genomes")
+                known[name] = c
         self.token = token if token else secrets.token_hex(32)
-        self.core = ServerCore(world, self.token, genomes, snap, grace_seconds, max_world_neurons, version,
+        self.core = ServerCore(world, self.token, known, snap, grace_seconds, max_world_neurons, version,
                                max_world_synapses)
         self.connections: list[InProcessConnection] = []
 

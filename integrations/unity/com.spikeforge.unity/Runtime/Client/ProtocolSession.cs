@@ -42,6 +42,9 @@ namespace Spikeforge.Client
         /// idle CPU (large on virtual machines: milliseconds) at the cost of some CPU.
         /// </summary>
         public ReplyWait Wait = ReplyWait.Block;
+        /// <summary>When set, every frame received (header and payload, as it came) is appended here,
+        /// e.g. to compare two transports byte for byte. Null (default): nothing is recorded.</summary>
+        public Stream ReplyLog;
 
         public static string DefaultTokenFile()
         {
@@ -56,6 +59,9 @@ namespace Spikeforge.Client
     {
         readonly ProtocolSettings settings;
         Socket socket;
+        readonly Func<IFrameChannel> channelFactory;
+        readonly string channelMode;
+        IFrameChannel channel;
         readonly FrameWriter tx = new FrameWriter();
         readonly FrameReader rx = new FrameReader();
         readonly byte[] header = new byte[Wire.HeaderSize];
@@ -94,7 +100,22 @@ namespace Spikeforge.Client
             this.settings = settings;
         }
 
-        public string Mode { get { return settings.UseSharedMemory ? "shm" : "tcp"; } }
+        /// <summary>
+        /// A session over a <see cref="IFrameChannel"/> instead of a socket (no shared memory, no
+        /// reconnect: a new channel from <paramref name="channel"/> per connection). The protocol,
+        /// its checks and its decoding are the TCP session's, byte for byte.
+        /// </summary>
+        public ProtocolSession(ProtocolSettings settings, Func<IFrameChannel> channel, string mode)
+        {
+            if (settings == null) throw new ArgumentNullException("settings");
+            if (channel == null) throw new ArgumentNullException("channel");
+            if (settings.UseSharedMemory) throw new ArgumentException("settings.UseSharedMemory: not over a frame channel");
+            this.settings = settings;
+            channelFactory = channel;
+            channelMode = mode ?? "channel";
+        }
+
+        public string Mode { get { return channelMode ?? (settings.UseSharedMemory ? "shm" : "tcp"); } }
         public bool IsOpen { get { return open; } }
         public double Dt { get { return dt; } }
         public int MaxSubsteps { get { return maxSubsteps; } }
@@ -126,6 +147,16 @@ namespace Spikeforge.Client
         bool Connect()
         {
             CloseSocket();
+            if (channelFactory != null)
+                channel = channelFactory();
+            else
+                ConnectSocket();
+            tx.Begin(Wire.Hello, NextSeq());
+            return Hello();
+        }
+
+        void ConnectSocket()
+        {
             var s = new Socket(AddressFamilyOf(settings.Host), SocketType.Stream, ProtocolType.Tcp);
             try
             {
@@ -140,7 +171,11 @@ namespace Spikeforge.Client
                 throw;
             }
             socket = s;
-            tx.Begin(Wire.Hello, NextSeq());
+        }
+
+        /// <summary>Says HELLO on the fresh connection (the frame is begun); returns WELCOME's resumed flag.</summary>
+        bool Hello()
+        {
             tx.U32(Wire.Magic);
             tx.U16(Wire.Major);
             tx.U16(Wire.Minor);
@@ -183,6 +218,12 @@ namespace Spikeforge.Client
 
         void CloseSocket()
         {
+            if (channel != null)
+            {
+                var c = channel;
+                channel = null;
+                c.Dispose();
+            }
             if (socket == null) return;
             try { socket.Close(); } catch (ObjectDisposedException) { }
             socket = null;
@@ -232,8 +273,13 @@ namespace Spikeforge.Client
         void Send()
         {
             int n = tx.Finish();
-            if (socket == null) throw new IOException("not connected");
+            if (socket == null && channel == null) throw new IOException("not connected");
             if ((uint)(n - 4) > maxFrameBytes) throw new SpikeforgeException("TOO_LARGE", "request of " + n + " bytes exceeds the server's frame limit " + maxFrameBytes);
+            if (channel != null)
+            {
+                channel.Send(tx.Data, n);
+                return;
+            }
             int sent = 0;
             while (sent < n)
             {
@@ -245,10 +291,10 @@ namespace Spikeforge.Client
 
         void ReadExactly(byte[] buf, int off, int n)
         {
-            if (socket == null) throw new IOException("not connected");
+            if (socket == null && channel == null) throw new IOException("not connected");
             while (n > 0)
             {
-                int k = socket.Receive(buf, off, n, SocketFlags.None);
+                int k = channel != null ? channel.Receive(buf, off, n) : socket.Receive(buf, off, n, SocketFlags.None);
                 if (k <= 0) throw new IOException("connection closed by the server");
                 off += k;
                 n -= k;
@@ -273,6 +319,11 @@ namespace Spikeforge.Client
             int payload = (int)length - 8;
             if (rx.Data.Length < payload) rx.Data = new byte[Math.Max(payload, rx.Data.Length * 2)];
             ReadExactly(rx.Data, 0, payload);
+            if (settings.ReplyLog != null)
+            {
+                settings.ReplyLog.Write(header, 0, Wire.HeaderSize);
+                settings.ReplyLog.Write(rx.Data, 0, payload);
+            }
             rx.Reset(type, rseq, payload);
             if (type == Wire.Error)
             {
@@ -568,7 +619,7 @@ namespace Spikeforge.Client
                         Thread.Sleep(20);
                         DropConnectionForTest();
                     }
-                    if (settings.Wait == ReplyWait.Poll) WaitForReply();
+                    if (settings.Wait == ReplyWait.Poll && channel == null) WaitForReply();
                     Receive(Wire.ExchangeResult, "EXCHANGE");
                 }
                 catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)

@@ -20,6 +20,10 @@ namespace Spikeforge.Client
         public int MaxSubsteps = 64;
         /// <summary>Folder for Save/Load snapshots (names as in the protocol).</summary>
         public string SnapshotDir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "spikeforge-snapshots");
+        /// <summary>Genome files and folders of <c>*.json</c> genomes known from the start (as <c>spikeforge serve --genome</c>).</summary>
+        public string[] GenomePaths = new string[0];
+        /// <summary>When set, every reply frame is appended here (see <see cref="ProtocolSettings.ReplyLog"/>).</summary>
+        public System.IO.Stream ReplyLog;
     }
 
     /// <summary>How a game reaches spikeforge.</summary>
