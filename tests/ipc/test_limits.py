@@ -235,3 +235,85 @@ def test_descriptor_exhaustion_backs_off_with_one_log_line(tmp_path: Path) -> No
         for s in socks:
             s.close()
         srv.stop()
+
+
+# ---------------------------------------------------------------------- memory quota (item 4)
+def test_spawn_beyond_the_client_memory_quota_is_refused(tmp_path: Path) -> None:
+    from spikeforge.ipc.quota import brain_bytes
+    from spikeforge.ipc.testing import probe_circuit
+
+    per = brain_bytes(probe_circuit())
+    fit = (1 << 20) // per
+    srv = start_server(tmp_path, args=["--client-memory-mb", "1"])
+    try:
+        with connect(srv, "a") as a, connect(srv, "b") as b:
+            a.spawn("probe", fit)
+            with pytest.raises(RemoteError) as ei:
+                a.spawn("probe", 1)
+            assert ei.value.code == Err.LIMIT and "--client-memory-mb" in ei.value.message
+            st = a.stats()
+            mem = st["session"]["memory"]
+            assert mem["brains"] == fit * per and mem["total"] <= mem["quota"] == 1 << 20
+            assert st["server"]["limits"]["refused_memory"] == 1
+            b.spawn("probe", fit)  # the quota is per client
+            a.despawn([min(_owned(a))])
+            a.spawn("probe", 1)  # room again
+    finally:
+        srv.stop()
+
+
+def _owned(c: Client) -> list[int]:
+    return [i for _, ids in c.layout.groups for i in ids]
+
+
+def _genome(name: str, populations: int) -> str:
+    """A genome of ``populations`` one-neuron populations (built as JSON: fast)."""
+    from spikeforge.model.circuit import Circuit
+    from spikeforge.model.genome import dumps
+    from spikeforge.model.neurons import LIF
+
+    doc = json.loads(dumps(Circuit(name).add_population("p0", 1, LIF())))
+    first = doc["circuit"]["populations"][0]
+    doc["circuit"]["populations"] = [{**first, "name": f"p{i}"} for i in range(populations)]
+    return json.dumps(doc)
+
+
+def _upload_bytes(text: str) -> int:
+    from spikeforge.ipc.quota import circuit_bytes
+    from spikeforge.model.genome import loads
+
+    return circuit_bytes(loads(text), len(text.encode("utf-8")))
+
+
+def test_uploads_are_charged_evicted_lru_and_dropped_with_their_session(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, args=["--client-memory-mb", "1"])
+    try:
+        other = connect(srv, "other")
+        with connect(srv, "up") as c:
+            with pytest.raises(RemoteError) as ei:  # one circuit alone above the quota
+                c.upload_genome(_genome("huge", 1000))
+            assert ei.value.code == Err.LIMIT and "--client-memory-mb" in ei.value.message
+            texts = [_genome(f"mid{k}", 225) for k in range(4)]
+            each = _upload_bytes(texts[0])
+            assert 3 * each <= 1 << 20 < 4 * each  # three fit the quota, the fourth does not
+            for text in texts:  # the fourth upload evicts the least recently used unused one
+                c.upload_genome(text)
+            names = {x.name for x in c.list_circuits()}
+            assert "mid0" not in names and {"mid1", "mid2", "mid3", "probe"} <= names
+            st = c.stats()
+            lim = st["server"]["limits"]
+            assert lim["circuits_evicted"] == 1 and lim["uploaded_circuits"] == 3
+            assert st["session"]["memory"]["circuits"] == lim["uploaded_circuit_bytes"] == 3 * each
+            with pytest.raises(RemoteError) as ei:
+                c.spawn("mid0", 1)
+            assert ei.value.code == Err.NOT_FOUND
+            c.upload_genome(probe_genome_text("small"))  # evicts mid1 (quota)
+            other.spawn("small", 1)  # in use by another client: kept after its uploader leaves
+        names = {x.name for x in other.list_circuits()}
+        assert not ({"mid1", "mid2", "mid3"} & names)  # unused uploads went with their session
+        assert {"small", "probe"} <= names  # in use, and a --genome circuit (never evicted)
+        lim = other.stats()["server"]["limits"]
+        assert lim["uploaded_circuits"] == 1 and lim["circuits_evicted"] == 4
+        other.close()
+    finally:
+        srv.stop()

@@ -41,6 +41,7 @@ import numpy.typing as npt
 from spikeforge.engine.backend import SpikeRecord
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.protocol import Err, Msg, ProtocolError
+from spikeforge.ipc.quota import DEFAULT_CLIENT_MEMORY_MB, MemoryQuota, circuit_bytes
 from spikeforge.ipc.shm import ServerShmBlock, ShmError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
@@ -163,12 +164,16 @@ class ServerCore:
     max_clients : int
         Most sessions at once, counting sessions in their reconnect grace (they keep their
         brains and their shared-memory block's descriptor); a HELLO beyond it gets a fatal ``LIMIT``.
+    client_memory : int
+        Per-session memory quota in estimated bytes (brains and uploaded circuits, see
+        :mod:`spikeforge.ipc.quota`); 0: none.
     """
 
     def __init__(self, world: World, token: str, genomes: dict[str, Circuit] | None = None,
                  snapshot_dir: Path | None = None, grace_seconds: float = 30.0,
                  max_world_neurons: int = P.MAX_WORLD_NEURONS, version: str = "0.1.0",
-                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES, max_clients: int = P.MAX_CLIENTS) -> None:
+                 max_world_synapses: int = P.MAX_WORLD_SYNAPSES, max_clients: int = P.MAX_CLIENTS,
+                 client_memory: int = DEFAULT_CLIENT_MEMORY_MB << 20) -> None:
         if not token:
             raise ValueError("token: must be a non-empty string")
         if grace_seconds < 0:
@@ -176,6 +181,8 @@ class ServerCore:
         if isinstance(max_clients, bool) or not isinstance(max_clients, int) or max_clients < 1:
             raise ValueError(f"max_clients: must be an integer >= 1, got {max_clients!r}")
         self.max_clients = max_clients
+        self.quota = MemoryQuota(client_memory)
+        self._info_cache: dict[str, tuple[Circuit, P.CircuitInfo]] = {}
         self.refused_clients = 0  # HELLOs refused by the client cap
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
@@ -271,7 +278,7 @@ class ServerCore:
                                "grace_sessions": grace, "refused_clients": self.refused_clients,
                                "shm_blocks": sum(1 for x in self.sessions.values() if x.shm is not None),
                                "max_world_neurons": self.max_world_neurons,
-                               "max_world_synapses": self.max_world_synapses}
+                               "max_world_synapses": self.max_world_synapses, **self.quota.stats(self)}
         if self.transport_stats is not None:
             out.update(self.transport_stats())
         return out
@@ -318,6 +325,7 @@ class ServerCore:
                 if alive:
                     self.world.despawn(alive)
                     self._relaid()
+            self.quota.session_ended(self, s)  # its uploads no brain uses go
 
     def close(self) -> None:
         """Release every session's shared memory (server stopping)."""
@@ -411,7 +419,7 @@ class ServerCore:
 
     def _list_circuits(self, s: Session, seq: int, payload: bytes) -> bytes:
         P.decode_empty(payload, "LIST_CIRCUITS")
-        items = [circuit_info(self.genomes[n]) for n in sorted(self.genomes)]
+        items = [self._circuit_info(n) for n in sorted(self.genomes)]
         return P.frame(Msg.CIRCUITS, seq, P.encode_circuits(items))
 
     def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
@@ -429,8 +437,6 @@ class ServerCore:
             raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
                                              f"{circuit.name!r} is already registered")
         info = circuit_info(circuit)
-        if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {P.MAX_CIRCUITS} circuits are registered already")
         for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
             if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
                 raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(organs)} {what}, at most "
@@ -446,9 +452,38 @@ class ServerCore:
         if info.neurons > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
                                            f"the world may hold at most {self.max_world_neurons}")
+        nbytes = self._admit_upload(s, circuit, len(text.encode("utf-8"))) if known is None else 0
         reply = P.frame(Msg.CIRCUITS, seq, P.encode_circuits([info]))
-        self.genomes[circuit.name] = circuit
+        if known is None:
+            self.genomes[circuit.name] = circuit
+            self.quota.register(s, circuit.name, nbytes)
+        else:
+            self.quota.touch(circuit.name)
         return reply
+
+    # ------------------------------------------------------------------ memory quota (issue 17)
+    def _admit_upload(self, s: Session, circuit: Circuit, text_bytes: int) -> int:
+        """Room for a new registered circuit: evict unused uploads if that helps, else ``LIMIT``."""
+        nbytes = circuit_bytes(circuit, text_bytes)
+        self.quota.make_room(self, s, nbytes, registry_full=len(self.genomes) >= P.MAX_CIRCUITS)
+        if len(self.genomes) >= P.MAX_CIRCUITS:
+            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {P.MAX_CIRCUITS} circuits are registered already "
+                                           "and each has live brains or a connected uploader")
+        self.quota.check(self, s, nbytes, "UPLOAD_GENOME")
+        return nbytes
+
+    def _check_claim_quota(self, s: Session, take: set[int]) -> None:
+        extra = sum(k * self.quota.brain_cost(self.genomes[n])
+                    for n, k in self.quota.brains_by_circuit(self, take).items() if n in self.genomes)
+        self.quota.check(self, s, extra, "CLAIM")
+
+    def _circuit_info(self, name: str) -> P.CircuitInfo:
+        """CIRCUITS entry of a registered circuit, flattened once (not on every LIST_CIRCUITS)."""
+        c = self.genomes[name]
+        got = self._info_cache.get(name)
+        if got is None or got[0] is not c:
+            got = self._info_cache[name] = (c, circuit_info(c))
+        return got[1]
 
     def _spawn(self, s: Session, seq: int, payload: bytes) -> bytes:
         req = P.Spawn.decode(payload)
@@ -472,6 +507,8 @@ class ServerCore:
         if syn > self.max_world_synapses:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold about {syn:.3g} synapses, at most "
                                            f"{self.max_world_synapses} allowed")
+        self.quota.check(self, s, self.quota.brain_cost(circuit) * req.count, "SPAWN.count")
+        self.quota.touch(circuit.name)
         try:
             brains = self.world.spawn(circuit, req.count)
         except (GenomeError, ValueError) as exc:
@@ -516,6 +553,7 @@ class ServerCore:
         if len(s.owned) + len(take) > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"CLAIM: the session would own more than {P.MAX_BRAINS_PER_SESSION} "
                                            "brains")
+        self._check_claim_quota(s, take)
         if take:
             s.owned |= take
             s.changed()
@@ -784,6 +822,7 @@ class ServerCore:
             out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,
                               "exchanges": s.exchanges, "shm": s.shm is not None, "epoch": s.epoch,
                               "subscriptions": len(s.subs),
+                              "memory": {**self.quota.usage(self, s), "quota": self.quota.quota_bytes},
                               "exchange_overhead_us_median": float(np.median(s.overhead_us)) if s.overhead_us else 0.0}
         return out
 

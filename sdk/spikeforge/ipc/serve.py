@@ -25,6 +25,7 @@ from pathlib import Path
 from spikeforge.files import atomic_write_bytes, private_dir
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.core import FINAL_SNAPSHOT, ServerCore
+from spikeforge.ipc.quota import DEFAULT_CLIENT_MEMORY_MB
 from spikeforge.ipc.server import Server
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--idle-timeout", type=float, default=P.IDLE_TIMEOUT_S,
                     help="seconds an authenticated client may send nothing before it is dropped; its session "
                          f"then waits out its grace (default {P.IDLE_TIMEOUT_S:g}; 0 = never)")
+    ap.add_argument("--client-memory-mb", type=int, default=DEFAULT_CLIENT_MEMORY_MB,
+                    help="per-client memory quota in MiB (estimated bytes of its brains and uploaded circuits; "
+                         f"0 = none; default {DEFAULT_CLIENT_MEMORY_MB})")
     ap.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     ap.add_argument("--cluster", metavar="ADDRESS|local:N",
                     help="shard the world's brains over a Ray cluster (the [cluster] extra): a Ray address "
@@ -151,7 +155,8 @@ async def _run(args: argparse.Namespace) -> int:
     token_path = Path(args.token_file).expanduser().resolve()
     token = write_token(token_path)
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
-                      max_world_synapses=args.max_synapses, max_clients=args.max_clients)
+                      max_world_synapses=args.max_synapses, max_clients=args.max_clients,
+                      client_memory=max(0, args.client_memory_mb) << 20)
     server = Server(core, args.host, None if args.unix else args.port, args.unix, hello_timeout=args.hello_timeout,
                     frame_timeout=args.frame_timeout, max_pending=args.max_pending, idle_timeout=args.idle_timeout)
     await server.start()
