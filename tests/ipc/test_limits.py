@@ -317,3 +317,42 @@ def test_uploads_are_charged_evicted_lru_and_dropped_with_their_session(tmp_path
         other.close()
     finally:
         srv.stop()
+
+
+def _deep_genome(name: str, delay: int) -> str:
+    from spikeforge.model.circuit import Circuit
+    from spikeforge.model.genome import dumps
+    from spikeforge.model.neurons import LIF
+
+    c = Circuit(name).add_population("n", 2, LIF())
+    c.connect("n", "n", weight=1.0, delay=delay)
+    return dumps(c)
+
+
+def test_a_long_delay_is_charged_for_the_ring_it_deepens_under_the_whole_world(tmp_path: Path) -> None:
+    """One brain with delay 1,024 deepens the World's delay ring under every neuron: its SPAWN
+    is charged that, and brains spawned into a deep World are charged the deep ring."""
+    srv = start_server(tmp_path / "big", args=["--client-memory-mb", "4"])
+    try:
+        with connect(srv, "crowd") as crowd, connect(srv, "deep") as deep:
+            crowd.spawn("probe", 100)  # 2,000 neurons: deepening them by 1,023 steps is ~24 MB
+            deep.upload_genome(_deep_genome("deep", 1024))
+            with pytest.raises(RemoteError) as ei:
+                deep.spawn("deep", 1)
+            assert ei.value.code == Err.LIMIT and "--client-memory-mb" in ei.value.message
+            assert deep.stats()["world"]["bytes"]["ring"] < 12 * 2 * crowd.stats()["world"]["neurons"]  # unchanged
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path / "small", args=["--client-memory-mb", "4"])
+    try:
+        with connect(srv, "crowd") as crowd, connect(srv, "deep") as deep:
+            crowd.spawn("probe", 5)  # 100 neurons: deepening them is ~1.2 MB, within the quota
+            deep.upload_genome(_deep_genome("deep", 1024))
+            deep.spawn("deep", 1)
+            assert deep.stats()["world"]["bytes"]["ring"] >= 12 * 1024 * 100
+            assert crowd.stats()["session"]["memory"]["brains"] >= 5 * 20 * 12 * 1024  # on the deep ring now
+            with pytest.raises(RemoteError) as ei:  # 100 more brains on a 1,024-step ring: ~24 MB
+                crowd.spawn("probe", 100)
+            assert ei.value.code == Err.LIMIT
+    finally:
+        srv.stop()

@@ -473,7 +473,8 @@ class ServerCore:
         return nbytes
 
     def _check_claim_quota(self, s: Session, take: set[int]) -> None:
-        extra = sum(k * self.quota.brain_cost(self.genomes[n])
+        depth = self.quota.world_depth(self)
+        extra = sum(k * self.quota.brain_cost(self.genomes[n], depth)
                     for n, k in self.quota.brains_by_circuit(self, take).items() if n in self.genomes)
         self.quota.check(self, s, extra, "CLAIM")
 
@@ -507,7 +508,7 @@ class ServerCore:
         if syn > self.max_world_synapses:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold about {syn:.3g} synapses, at most "
                                            f"{self.max_world_synapses} allowed")
-        self.quota.check(self, s, self.quota.brain_cost(circuit) * req.count, "SPAWN.count")
+        self.quota.check(self, s, self.quota.spawn_cost(self, circuit, req.count), "SPAWN.count")
         self.quota.touch(circuit.name)
         try:
             brains = self.world.spawn(circuit, req.count)

@@ -2,10 +2,12 @@
 
 Every session is charged, in estimated bytes, for what the server keeps because of it:
 
-* its **brains**: per brain of a circuit, its neurons (state, parameters, the delay ring at
-  the circuit's own longest delay), its expected synapses and their rows, and its organ
-  buffers (sensor and actuator floats plus the server's exchange indices), see
-  :func:`brain_bytes`;
+* its **brains**: per brain of a circuit, its neurons (state, parameters, and the delay ring
+  at the World's depth, which is the longest delay of any brain ever spawned), its expected
+  synapses and their rows, and its organ buffers (sensor and actuator floats plus the
+  server's exchange indices), see :func:`brain_bytes`; a SPAWN that deepens the ring is
+  also charged the deepening under every neuron already in the World
+  (:meth:`MemoryQuota.spawn_cost`);
 * the **circuits it uploaded** (UPLOAD_GENOME) while they stay registered, see
   :func:`circuit_bytes`.
 
@@ -46,12 +48,18 @@ CIRCUIT_BASE_BYTES = 4096
 DEFAULT_CLIENT_MEMORY_MB = 1024
 
 
-def brain_bytes(circuit: Circuit) -> int:
-    """Estimated bytes the server holds for one brain of ``circuit``."""
+def ring_depth(circuit: Circuit) -> int:
+    """The delay-ring depth a brain of ``circuit`` needs: its longest chemical delay (steps, >= 1)."""
+    return max([1, *(pr.delay_range()[1] for pr in circuit.flatten().projections if pr.kind != "electrical")])
+
+
+def brain_bytes(circuit: Circuit, world_depth: int = 1) -> int:
+    """Estimated bytes the server holds for one brain of ``circuit`` in a World whose delay
+    ring is ``world_depth`` steps deep (the ring spans every neuron at the World's depth)."""
     flat = circuit.flatten()
     n = flat.n_neurons
     sizes = {p.name: p.size for p in flat.populations}
-    depth = 1
+    depth = max(1, world_depth)
     synapses = 0.0
     rows = 0
     for pr in flat.projections:
@@ -101,16 +109,30 @@ class MemoryQuota:
         self.uploads: dict[str, Upload] = {}
         self.evicted = 0
         self.refused = 0
-        self._brain_cost: dict[tuple[str, int], int] = {}
+        self._brain_cost: dict[tuple[str, int, int], int] = {}
 
     # ------------------------------------------------------------------ costs
-    def brain_cost(self, circuit: Circuit) -> int:
-        """:func:`brain_bytes`, cached per circuit object."""
-        key = (circuit.name, id(circuit))
+    def brain_cost(self, circuit: Circuit, world_depth: int = 1) -> int:
+        """:func:`brain_bytes`, cached per circuit object and ring depth."""
+        key = (circuit.name, id(circuit), world_depth)
         got = self._brain_cost.get(key)
         if got is None:
-            got = self._brain_cost[key] = brain_bytes(circuit)
+            got = self._brain_cost[key] = brain_bytes(circuit, world_depth)
         return got
+
+    @staticmethod
+    def world_depth(core: ServerCore) -> int:
+        """The World's delay-ring depth (steps); it never shrinks."""
+        return int(getattr(core.world.layout, "depth", 1))
+
+    def spawn_cost(self, core: ServerCore, circuit: Circuit, count: int) -> int:
+        """What SPAWNing ``count`` brains of ``circuit`` really adds: the brains at the ring depth
+        the World will have, plus the deepening of the ring under every neuron already there
+        (one brain with a long delay deepens the ring of the whole World)."""
+        d_w = self.world_depth(core)
+        d_new = max(d_w, ring_depth(circuit))
+        deepen = RING_BYTES_PER_STEP * (d_new - d_w) * int(core.world.layout.n_neurons)
+        return count * self.brain_cost(circuit, d_new) + deepen
 
     def brains_by_circuit(self, core: ServerCore, ids: set[int] | list[int]) -> dict[str, int]:
         """How many of the live brains ``ids`` each circuit has."""
@@ -124,10 +146,11 @@ class MemoryQuota:
     def usage(self, core: ServerCore, s: Session) -> dict[str, int]:
         """Estimated bytes charged to ``s``: ``brains``, ``circuits`` (its uploads) and ``total``."""
         brains = 0
+        depth = self.world_depth(core)
         for name, k in self.brains_by_circuit(core, s.owned).items():
             c = core.genomes.get(name)
             if c is not None:
-                brains += k * self.brain_cost(c)
+                brains += k * self.brain_cost(c, depth)
         circuits = sum(u.nbytes for u in self.uploads.values() if u.session == s.id)
         return {"brains": brains, "circuits": circuits, "total": brains + circuits}
 
