@@ -79,6 +79,12 @@ class Backend(ABC):
         self.layout.dopamine[...] = self.layout.dopamine + values
         self.push_state()
 
+    def begin_slot_write(self) -> None:
+        """Called before the World rewrites slots in place (then :meth:`write_slots`): make the
+        host arrays current (by default :meth:`pull_state`). A backend whose ``write_slots``
+        takes the slot writes while the device is ahead of the host arrays may skip that."""
+        self.pull_state()
+
     def write_slots(self, slots: list[int]) -> bool:
         """Brains ``slots`` were rewritten in place in the layout's arrays (spawn into a free
         slot, despawn; see ``engine/slots.py``): take them over without a rebuild and return

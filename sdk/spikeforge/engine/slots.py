@@ -264,6 +264,27 @@ def _organ_rows(L: Layout, i: int) -> tuple[list[tuple[str, slice]], list[tuple[
     return sens, acts
 
 
+def organ_ranges(L: Layout, i: int) -> tuple[list[slice], list[slice]]:
+    """The ranges of slot ``i`` in the organ arrays: (``act_counts`` ranges, ``act_out`` ranges),
+    one per actuator of its prototype (what :func:`write_slot` and :func:`free_slot` write there
+    besides ``sensor_values``).
+
+    Parameters
+    ----------
+    L : Layout
+        The layout.
+    i : int
+        The slot (brain index).
+
+    Returns
+    -------
+    tuple of (list of slice, list of slice)
+        Element ranges of ``L.act_counts`` and of ``L.act_out``.
+    """
+    _, acts = _organ_rows(L, i)
+    return [c for _, c, _ in acts], [o for _, _, o in acts]
+
+
 def _write_organs(L: Layout, i: int, blk: BrainBlock | None) -> None:
     sens, acts = _organ_rows(L, i)
     for name, sl in sens:

@@ -52,6 +52,7 @@ from spikeforge.engine.numpy_backend import (
     organ_neurons,
     organ_rows,
 )
+from spikeforge.engine.slots import organ_ranges, slot_ranges
 
 log = logging.getLogger("spikeforge.engine.gpu")
 
@@ -78,6 +79,7 @@ KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
+DIRECT_WRITES = 4  # slot uploads of at most this many ranges: queue writes, no staging copy submission
 
 
 
@@ -118,7 +120,8 @@ if wgpu is not None and os.environ.get("SPIKEFORGE_GPU_RAW", "1") not in ("0", "
 
         _RAW = (_raw_lib.wgpuComputePassEncoderSetPipeline, _raw_lib.wgpuComputePassEncoderSetBindGroup,
                 _raw_lib.wgpuComputePassEncoderDispatchWorkgroups,
-                _raw_lib.wgpuComputePassEncoderDispatchWorkgroupsIndirect, _raw_ffi.NULL)
+                _raw_lib.wgpuComputePassEncoderDispatchWorkgroupsIndirect, _raw_ffi.NULL,
+                _raw_lib.wgpuCommandEncoderCopyBufferToBuffer)
     except (ImportError, AttributeError):  # pragma: no cover - another wgpu build
         _RAW = None
 
@@ -323,6 +326,21 @@ class _Frame:
     sensors: F32
     patches: list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]
     dopamine: F32 | None = None  # (dopamine, dopamine_sum) at the frame's start (rewards are host adds)
+    slots: list[_SlotWrite] = field(default_factory=list)  # slot writes made before the frame
+
+
+@dataclass
+class _SlotWrite:
+    """One slot's contents right after a slot write made while the device was ahead of the
+    host arrays (so without a checkpoint): the CPU fallback's replay writes it back between
+    the frames it was made between. ``arrays``: (host array, index, values)."""
+
+    slot: int
+    arrays: list[tuple[np.ndarray, Any, np.ndarray]]
+
+    def apply(self) -> None:
+        for a, idx, vals in self.arrays:
+            a[idx] = vals
 
 
 @dataclass
@@ -333,6 +351,7 @@ class _Checkpoint:
     dopamine: F32
     dopamine_sum: F32
     frames: list[_Frame] = field(default_factory=list)
+    pending: list[_SlotWrite] = field(default_factory=list)  # slot writes since the last frame
 
 
 # ---------------------------------------------------------------------------- backend
@@ -388,6 +407,8 @@ class GpuBackend(Backend):
         self._out_cap = 0
         self._dec_steps = -1
         self._bufs: dict[str, list[Any]] = {}
+        self._staging: Any = None  # slot uploads (write_slots)
+        self._copy_ok = False  # the slot copies go through wgpu-py once before the raw calls
         L = layout
         n = L.n_neurons
         if L.depth * 3 * max(n, 1) >= 2**32 or L.n_synapses >= 2**32:
@@ -473,9 +494,7 @@ class GpuBackend(Backend):
                                          T.proj_i.astype(np.int32).view(np.uint32)], axis=1).reshape(-1)
             self.in_ptr = pc.in_ptr.astype(np.uint32)
             self.in_tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
-            rs_brain = brain_of[pc.rs_post].astype(np.uint32) if pc.rs_post.size else np.zeros(0, np.uint32)
-            self.rs_tab = np.stack([pc.rs_syn.astype(np.uint32), pc.rs_post.astype(np.uint32),
-                                    pc.rs_proj.astype(np.uint32), rs_brain], axis=1).reshape(-1, 4)
+            self.rs_tab = self._rs_table(pc, brain_of, 0)
         else:
             self.pproj = np.zeros(1, np.uint32)
             self.in_ptr = np.zeros(1, np.uint32)
@@ -512,7 +531,8 @@ class GpuBackend(Backend):
             self._enc_groups.append((sg, first, int(e.shape[0])))
             first += int(e.shape[0])
         self.enc = np.concatenate(entries) if entries else np.zeros((1, 4), np.uint32)
-        self.binfo = np.zeros((max(B, 1), BSTRIDE), np.uint32)
+        # row B: an always-inactive brain that the padding entries of rs_tab name
+        self.binfo = np.zeros((B + 1, BSTRIDE), np.uint32)
         if B:
             self.binfo[:B, 0] = L.brain_key
             if pc is not None:
@@ -520,6 +540,22 @@ class GpuBackend(Backend):
                 self.binfo[:B, 7] = pc.da_decay.astype(np.float32).view(np.uint32)
             else:
                 self.binfo[:B, 7] = np.float32(1.0).view(np.uint32)
+
+    def _rs_table(self, pc: PL.PlasticityCache, brain_of: npt.NDArray[np.int32], capacity: int) -> U32:
+        """The reward-STDP table (synapse, post, projection, brain), padded to ``capacity`` rows (or,
+        when it holds more, to its size plus headroom, so that spawns rarely outgrow it) with
+        entries naming brain ``n_brains`` (binfo's always-inactive row: they do nothing)."""
+        m = int(pc.rs_syn.size)
+        if m == 0:
+            return np.zeros((0, 4), np.uint32)
+        cap = capacity if capacity >= m else m + _headroom(m)
+        out = np.zeros((cap, 4), np.uint32)
+        out[m:, 3] = self.layout.n_brains
+        out[:m, 0] = pc.rs_syn
+        out[:m, 1] = pc.rs_post
+        out[:m, 2] = pc.rs_proj
+        out[:m, 3] = brain_of[pc.rs_post]
+        return out
 
     def _fstate(self) -> F32:
         L = self.layout
@@ -680,39 +716,11 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 }}"""
 
     def _compile(self) -> None:
-        S = wgpu.ShaderStage.COMPUTE
         self._pipes: dict[str, Any] = {}
         self._groups0: dict[str, Any] = {}
         self._bgl1: dict[str, Any] = {}
         for k in self.kernels:
-            src = self.kernel_source(k)
-            exp = self._expand(k)
-            entries = [{"binding": i, "visibility": S,
-                        "buffer": {"type": wgpu.BufferBindingType.storage if b.write
-                                   else wgpu.BufferBindingType.read_only_storage}}
-                       for i, (b, _, _) in enumerate(exp)]
-            bgl0 = self.dev.create_bind_group_layout(entries=entries)
-            layouts = [bgl0]
-            if k in UNIFORM_GROUP:
-                bgl1 = self.dev.create_bind_group_layout(entries=[
-                    {"binding": 0, "visibility": S, "buffer": {"type": wgpu.BufferBindingType.uniform}}])
-                self._bgl1[k] = bgl1
-                layouts.append(bgl1)
-            key = (k, src)
-            pipe = self.gpu.pipelines.get(key)
-            if pipe is None:
-                module = self.dev.create_shader_module(code=src)
-                pl = self.dev.create_pipeline_layout(bind_group_layouts=layouts)
-                entry = "main_brain" if k == "brain" else "main"
-                pipe = self.dev.create_compute_pipeline(layout=pl, compute={"module": module, "entry_point": entry})
-                if len(self.gpu.pipelines) > 64:
-                    self.gpu.pipelines.clear()
-                self.gpu.pipelines[key] = pipe
-            self._pipes[k] = pipe
-            self._groups0[k] = self.dev.create_bind_group(
-                layout=pipe.get_bind_group_layout(0),
-                entries=[{"binding": i, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
-                         for i, (_, _, buf) in enumerate(exp)])
+            self._compile_kernel(k)
         # per-organ-group uniforms
         U = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
         L = self.layout
@@ -738,6 +746,38 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
             self._dec_bg.append((bg, buf, u, g.brains))
+
+    def _compile_kernel(self, k: str) -> None:
+        """The pipeline (cached per source text) and the @group(0) bind group of kernel ``k``."""
+        S = wgpu.ShaderStage.COMPUTE
+        src = self.kernel_source(k)
+        exp = self._expand(k)
+        entries = [{"binding": i, "visibility": S,
+                    "buffer": {"type": wgpu.BufferBindingType.storage if b.write
+                               else wgpu.BufferBindingType.read_only_storage}}
+                   for i, (b, _, _) in enumerate(exp)]
+        bgl0 = self.dev.create_bind_group_layout(entries=entries)
+        layouts = [bgl0]
+        if k in UNIFORM_GROUP:
+            bgl1 = self.dev.create_bind_group_layout(entries=[
+                {"binding": 0, "visibility": S, "buffer": {"type": wgpu.BufferBindingType.uniform}}])
+            self._bgl1[k] = bgl1
+            layouts.append(bgl1)
+        key = (k, src)
+        pipe = self.gpu.pipelines.get(key)
+        if pipe is None:
+            module = self.dev.create_shader_module(code=src)
+            pl = self.dev.create_pipeline_layout(bind_group_layouts=layouts)
+            entry = "main_brain" if k == "brain" else "main"
+            pipe = self.dev.create_compute_pipeline(layout=pl, compute={"module": module, "entry_point": entry})
+            if len(self.gpu.pipelines) > 64:
+                self.gpu.pipelines.clear()
+            self.gpu.pipelines[key] = pipe
+        self._pipes[k] = pipe
+        self._groups0[k] = self.dev.create_bind_group(
+            layout=pipe.get_bind_group_layout(0),
+            entries=[{"binding": i, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+                     for i, (_, _, buf) in enumerate(exp)])
 
     def _rebind(self, names: set[str]) -> None:
         """Recreate the bind groups of kernels using any of ``names`` (after reallocation)."""
@@ -862,6 +902,225 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         L = self.layout
         L.dopamine[...] = L.dopamine + values
 
+    # ------------------------------------------------------------ slots
+    def begin_slot_write(self) -> None:
+        """Nothing to download: :meth:`write_slots` uploads the slots' ranges, and a slot write
+        covers every array of its slot that the device changes (see ``engine/slots.py``)."""
+        if self._cpu is not None:
+            self._cpu.begin_slot_write()
+
+    def write_slots(self, slots: list[int]) -> bool:
+        """Take over brains ``slots`` rewritten in place in the layout's arrays (spawn into a
+        free slot: :func:`~spikeforge.engine.slots.write_slot`; despawn:
+        :func:`~spikeforge.engine.slots.free_slot`) without a rebuild: no pipeline is compiled
+        and no buffer is re-made (except a learning table that outgrew its buffer).
+
+        A spawned slot's ranges of every device array the slot write changed (neuron state
+        planes, its columns of the delay ring, rows, synapses with weights, targets and
+        eligibility, actuator rows) go up in ONE staging write and ONE submission of buffer
+        copies; a despawned slot sends only its actuator rows. Per-brain arrays (key, step,
+        sleeping, level of detail, learn flag, dopamine) and sensor values are uploaded with
+        every advance anyway. With learning, the plasticity index tables are re-derived and
+        only their changed span goes up.
+
+        The rest of the host arrays need not be current (:meth:`begin_slot_write` downloads
+        nothing): the shadow copy takes the slots' ranges (a slot write is not a host patch).
+        When the host arrays were current, a new checkpoint starts the CPU fallback's replay
+        log; otherwise the slots' new contents join the log, to be written back between the
+        replayed frames they came between.
+
+        Parameters
+        ----------
+        slots : list of int
+            The slots (brain indices) just written; a slot whose ``brain_serial`` is -1 was freed.
+
+        Returns
+        -------
+        bool
+            True when taken over. False (the World then makes a new backend, from host arrays
+            made current here) when a spawn gives a learning world its first reward-STDP
+            synapse or removes its last one (the compiled step program changes). A device
+            failure during the upload hands over to the CPU as a failed advance does.
+        """
+        if self._cpu is not None:
+            return self._cpu.write_slots(slots)
+        if not self._bufs:
+            return False
+        L = self.layout
+        n = L.n_neurons
+        spawned = [int(i) for i in slots if L.brain_serial[int(i)] >= 0]
+        writes = [self._slot_contents(int(i)) for i in slots]
+        pc = old = self.plast
+        if spawned and old is not None:
+            pc = PL.build_cache(L)  # (never None here: the rules belong to the prototypes, which stay)
+            if pc is None or pc.any_rstdp != old.any_rstdp or pc.any_events != old.any_events:
+                if self._dev_ahead:
+                    self._download_state()
+                    for sw in writes:
+                        sw.apply()
+                return False
+        up: list[tuple[str, int, np.ndarray]] = []  # (device array, byte offset, data)
+        for i in slots:
+            self.binfo[i, 0] = L.brain_key[i]
+            counts, outs = organ_ranges(L, int(i))
+            up += [("act_counts", 4 * sl.start, L.act_counts[sl]) for sl in counts]
+            up += [("act_out", 4 * sl.start, L.act_out[sl]) for sl in outs]
+        ring = L.ring.reshape(L.ring.shape[0] * L.ring.shape[1], n)  # (slot * 3 + channel, neuron), as on the device
+        for i in spawned:
+            s, e, r0, r1, y0, y1 = slot_ranges(L, i)
+            up += [("fstate", 4 * (j * n + s), L.neuron[k][s:e].astype(np.float32)) for j, k in enumerate(FSTATE)]
+            up += [("istate", 4 * (j * n + s), L.neuron[k][s:e].astype(np.int32)) for j, k in enumerate(ISTATE)]
+            up += [("ring", 4 * (row * n + s), ring[row, s:e]) for row in range(ring.shape[0])]
+            kind = pc.row_kind[r0:r1].astype(np.uint32) if pc is not None else np.zeros(r1 - r0, np.uint32)
+            self.row_dc[r0:r1] = ((L.row_delay[r0:r1].astype(np.uint32) << np.uint32(4)) | (kind << np.uint32(2))
+                                  | L.row_chan[r0:r1].astype(np.uint32))
+            up += [("row_ptr", 4 * s, L.row_ptr[s:e].astype(np.uint32)),
+                   ("row_syn", 4 * r0, L.row_syn[r0:r1].astype(np.uint32)),
+                   ("row_dc", 4 * r0, self.row_dc[r0:r1]),
+                   ("row_proj", 4 * r0, L.row_proj[r0:r1].astype(np.uint32)),
+                   ("syn", 8 * y0, np.stack([L.synapse["post"][y0:y1].astype(np.int32).view(np.uint32),
+                                             L.synapse["w"][y0:y1].astype(np.float32).view(np.uint32)], axis=1))]
+            if "elig" in L.synapse:
+                up.append(("elig", 4 * y0, L.synapse["elig"][y0:y1].astype(np.float32)))
+            if self._shadow is not None:  # the device gets the host's values there: not a host patch
+                for k, a in self._tracked().items():
+                    sl = slice(s, e) if k.startswith("neuron.") else slice(y0, y1)
+                    self._shadow[k][sl] = a[sl]
+        if self._dev_ahead:
+            self._ckpt.pending += writes
+        try:
+            if spawned and pc is not None:
+                self._learning_tables(pc, up)
+            self._upload_ranges(up)
+        except Exception as exc:
+            if wgpu is None or not _is_gpu_error(exc):
+                raise
+            if self._dev_ahead:
+                self._fall_back(exc)  # replays the log, the slot writes included
+            else:
+                self._fall_back_here(exc)
+            return True
+        if not self._dev_ahead:
+            self._ckpt = self._checkpoint()
+        return True
+
+    def _slot_contents(self, i: int) -> _SlotWrite:
+        """Copies of slot ``i``'s ranges after a slot write: every array :func:`write_slot` writes
+        (a freed slot: the per-brain values and actuator rows only; sensor values are logged
+        with every frame)."""
+        L = self.layout
+        arrays: list[tuple[np.ndarray, Any, np.ndarray]] = []
+        for a in (L.brain_key, L.brain_step, L.brain_serial, L.lod_every, L.sleeping, L.dopamine,
+                  L.dopamine_sum, L.learn):
+            arrays.append((a, i, a[i].copy()))
+        counts, outs = organ_ranges(L, i)
+        arrays += [(L.act_counts, sl, L.act_counts[sl].copy()) for sl in counts]
+        arrays += [(L.act_out, sl, L.act_out[sl].copy()) for sl in outs]
+        if L.brain_serial[i] >= 0:
+            s, e, r0, r1, y0, y1 = slot_ranges(L, i)
+            arrays += [(a, slice(s, e), a[s:e].copy()) for a in (*L.neuron.values(), L.row_ptr)]
+            arrays += [(a, slice(r0, r1), a[r0:r1].copy()) for a in (L.row_syn, L.row_delay, L.row_proj, L.row_chan)]
+            arrays += [(a, slice(y0, y1), a[y0:y1].copy()) for a in L.synapse.values()]
+            arrays.append((L.ring, (slice(None), slice(None), slice(s, e)), L.ring[:, :, s:e].copy()))
+        return _SlotWrite(i, arrays)
+
+    def _fall_back_here(self, exc: BaseException) -> None:
+        """Hand over to the CPU when the host arrays are current (nothing to replay)."""
+        log.warning("GPU backend failed (%s: %s); continuing on the CPU", type(exc).__name__, exc)
+        self._cpu = create_backend(_cpu_backend_name(), self.layout)
+        self.replacement = self._cpu
+        forget_device(self.gpu)
+        self.fallback_reason = f"{type(exc).__name__}: {exc}"
+        self._release()
+
+    def _learning_tables(self, pc: PL.PlasticityCache, up: list[tuple[str, int, np.ndarray]]) -> None:
+        """Re-derived plasticity index tables after spawns: upload the changed span of each (a
+        table that outgrew its buffer gets a new one, rebound; rs_tab's kernel is recompiled,
+        its size being a constant of the shader)."""
+        L = self.layout
+        self.plast = pc
+
+        def changed(name: str, old: U32, new: U32) -> None:
+            d = np.flatnonzero(old != new)
+            if d.size:
+                a, b = int(d[0]), int(d[-1]) + 1
+                up.append((name, 4 * a, new[a:b]))
+
+        in_ptr = pc.in_ptr.astype(np.uint32)
+        changed("in_ptr", self.in_ptr, in_ptr)
+        self.in_ptr = in_ptr
+        tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
+        if tab.size > self.in_tab.size:
+            self.in_tab = np.zeros(tab.size + _headroom(tab.size), np.uint32)
+            self.in_tab[:tab.size] = tab
+            self._replace_buffer("in_tab", self.in_tab)
+            self._rebind({"in_tab"})
+        else:
+            new = np.zeros_like(self.in_tab)
+            new[:tab.size] = tab
+            changed("in_tab", self.in_tab, new)
+            self.in_tab = new
+        rs = self._rs_table(pc, L.brain_of_neuron(), self.rs_tab.shape[0])
+        if rs.shape[0] != self.rs_tab.shape[0]:
+            self.rs_tab = rs
+            self._replace_buffer("rs_tab", rs)
+            self._compile_kernel("learn_rs")  # N_RS changed
+        else:
+            changed("rs_tab", self.rs_tab.reshape(-1), rs.reshape(-1))
+            self.rs_tab = rs
+
+    def _replace_buffer(self, name: str, data: np.ndarray) -> None:
+        for b in self._bufs.get(name, []):
+            b.destroy()
+        self._buffer(name, data)
+
+    def _upload_ranges(self, pieces: list[tuple[str, int, np.ndarray]]) -> None:
+        """Write ``(array, byte offset, data)`` pieces into the device arrays: one write into a
+        staging buffer, then one submission copying each piece (split where it crosses chunks)."""
+        raws = [np.ascontiguousarray(d).view(np.uint8).reshape(-1) for _, _, d in pieces]
+        if not any(r.size for r in raws):
+            return
+        q = self.dev.queue
+        if len(pieces) <= DIRECT_WRITES:  # a despawn's actuator rows: no submission
+            for (name, off, _), r in zip(pieces, raws, strict=True):
+                for buf, dst, a, b in self._chunk_spans(name, off, int(r.size)):
+                    q.write_buffer(buf, dst, r[a:b])
+            return
+        blob = np.concatenate(raws)
+        if self._staging is None or self._staging.size < blob.size:
+            if self._staging is not None:
+                self._staging.destroy()
+            self._staging = self.dev.create_buffer(size=max(4096, 1 << int(blob.size - 1).bit_length()),
+                                                   usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST)
+        q.write_buffer(self._staging, 0, blob)
+        enc = self.dev.create_command_encoder()
+        raw = _RAW[5] if (_RAW is not None and self._copy_ok) else None
+        stage = self._staging
+        src = 0
+        for (name, off, _), r in zip(pieces, raws, strict=True):
+            for buf, dst, a, b in self._chunk_spans(name, off, int(r.size)):
+                if raw is not None:
+                    raw(enc._internal, stage._internal, src + a, buf._internal, dst, b - a)
+                else:
+                    enc.copy_buffer_to_buffer(stage, src + a, buf, dst, b - a)
+            src += int(r.size)
+        self._submit(enc.finish())
+        self._copy_ok = True
+
+    def _chunk_spans(self, name: str, off: int, size: int) -> list[tuple[Any, int, int, int]]:
+        """(buffer, byte offset in it, start, end in the data) of ``size`` bytes written at byte
+        ``off`` of array ``name`` (split where the range crosses chunks)."""
+        bufs = self._bufs[name]
+        per = (1 << self._shift[name]) * CHUNKED[name] if name in CHUNKED else 1 << 62
+        out = []
+        done = 0
+        while done < size:
+            c = (off + done) // per
+            take = min(size - done, (c + 1) * per - (off + done))
+            out.append((bufs[c], off + done - c * per, done, done + take))
+            done += take
+        return out
+
     def _host_patches(self) -> list[tuple[str, npt.NDArray[np.int64], np.ndarray, np.ndarray]]:
         """Host writes since the last pull: (array, indices, new values, old values)."""
         if self._shadow is None:
@@ -966,7 +1225,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
     def _record_steps_raw(self, cp: Any, n_steps: int) -> None:
         """Record ``n_steps`` steps of the per-step path with wgpu-native's C calls (see _RAW)."""
-        set_pipe, set_group, dispatch, dispatch_ind, null = _RAW
+        set_pipe, set_group, dispatch, dispatch_ind, null, _ = _RAW
         h = cp._internal
         ind = self._bufs["indirect"][0]._internal
         prog = [(self._pipes[k]._internal, self._groups0[k]._internal, grid)
@@ -991,6 +1250,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         frame = _Frame(n_steps, world_step, None if active is None else active.copy(),
                        L.sensor_values.copy(), [],
                        np.stack([L.dopamine, L.dopamine_sum]) if self.plast is not None else None)
+        frame.slots, self._ckpt.pending = self._ckpt.pending, []
         self._ckpt.frames.append(frame)
         try:
             frame.patches = self._host_patches()
@@ -1146,6 +1406,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         cpu = create_backend(_cpu_backend_name(), L)
         record = SpikeRecord.empty()
         for fr in ck.frames:
+            for sw in fr.slots:  # the slot as written (what the replay steps there before is dropped)
+                sw.apply()
+            if fr.slots:
+                cpu.write_slots([sw.slot for sw in fr.slots])
             for k, idx, vals, _ in fr.patches:
                 tracked[k][idx] = vals
             L.sensor_values[...] = fr.sensors
@@ -1153,6 +1417,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 L.dopamine[...] = fr.dopamine[0]
                 L.dopamine_sum[...] = fr.dopamine[1]
             record = cpu.advance(fr.n_steps, fr.world_step, fr.active)
+        for sw in ck.pending:  # slot writes after the last frame
+            sw.apply()
+        if ck.pending:
+            cpu.write_slots([sw.slot for sw in ck.pending])
         self._cpu = cpu
         self.replacement = cpu
         forget_device(self.gpu)
@@ -1168,6 +1436,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 except Exception:  # a lost device may refuse; nothing else to free
                     log.debug("buffer destroy failed", exc_info=True)
         self._bufs = {}
+        if self._staging is not None:
+            try:
+                self._staging.destroy()
+            except Exception:
+                log.debug("buffer destroy failed", exc_info=True)
+            self._staging = None
 
     def close(self) -> None:
         if self._cpu is not None:
@@ -1209,6 +1483,11 @@ class _PassRecorder:
             _RAW[3](self.h, buf._internal, 0)
         else:
             self.cp.dispatch_workgroups_indirect(buf, 0)
+
+
+def _headroom(m: int) -> int:
+    """Spare entries given to a learning table of ``m`` entries that write_slots must grow."""
+    return m // 8 + 64
 
 
 def _grid_1d(count: int) -> tuple[int, int, int] | None:

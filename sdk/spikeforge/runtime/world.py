@@ -340,6 +340,11 @@ class World:
         """Tell the backend that these slots were rewritten in place (or rebuild it)."""
         take = getattr(self.backend, "write_slots", None)
         if take is not None and take(slots):
+            if self.backend.replacement is not None:  # the device failed during the upload
+                log.warning("backend %r failed and handed the world to %r", self.backend_name,
+                            self.backend.replacement.name)
+                self.backend = self.backend.replacement
+                self.backend_name = self.backend_request = self.backend.name
             return
         self.backend.close()
         self.backend = self._new_backend(self.layout)
@@ -452,7 +457,7 @@ class World:
         rows = [block_rows(b) for b in blocks] if fast else []
         if fast and shape is not None and all(shape.fits(int(r[2].size), int(b.syn_pre.size))
                                               for r, b in zip(rows, blocks, strict=True)):
-            self.backend.pull_state()
+            self.backend.begin_slot_write()
             slots = [int(i) for i in free[:len(blocks)]]
             for i, blk, r in zip(slots, blocks, rows, strict=True):
                 write_slot(L, i, blk, self._pad, r)
@@ -499,7 +504,7 @@ class World:
                 self._index.pop(i)
             self._rebuild(per)
         else:
-            self.backend.pull_state()
+            self.backend.begin_slot_write()
             for i in slots:
                 free_slot(L, i)
             for i in ids:
