@@ -356,3 +356,27 @@ def test_a_long_delay_is_charged_for_the_ring_it_deepens_under_the_whole_world(t
             assert ei.value.code == Err.LIMIT
     finally:
         srv.stop()
+
+
+def test_world_memory_stays_within_the_sum_of_client_quotas(tmp_path: Path) -> None:
+    """Every client spawns until its quota refuses: the World's arrays stay below
+    --max-clients x --client-memory-mb (the estimate is conservative)."""
+    srv = start_server(tmp_path, args=["--client-memory-mb", "2", "--max-clients", "3"])
+    try:
+        clients = [connect(srv, f"c{i}") for i in range(3)]
+        for c in clients:
+            batch = 64
+            while batch:
+                try:
+                    c.spawn("probe", batch)
+                except RemoteError as exc:
+                    assert exc.code == Err.LIMIT
+                    batch //= 2
+            assert c.stats()["session"]["memory"]["total"] <= 2 << 20
+        world = clients[0].stats()["world"]
+        assert world["brains"] > 3 * 100
+        assert sum(world["bytes"].values()) <= 3 * (2 << 20)
+        for c in clients:
+            c.close()
+    finally:
+        srv.stop()
