@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | bench | figures
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | gpuchurn | bench | figures
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -61,6 +61,9 @@ for part in "$@"; do
       timeout 120 $sf bench churn --backend native --json
       timeout 120 $sf bench churn --backend gpu --json
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/churn.jsonl" | cut -c1-700 ;;
+    gpuchurn)  # the GPU's in-place slot writes: exactness on the real GPU, then the churn bench
+      timeout 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_slots.py 2>&1 | tee "$OUT/gpu_slots.log" | tail -5
+      timeout 120 $sf bench churn --backend gpu --json 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpuchurn.jsonl" | cut -c1-900 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {
