@@ -12,6 +12,7 @@ from tests.engine.test_gpu_common import assert_same, drive, feature_net, host_s
 from tests.engine.test_gpu_learning import learner
 
 from spikeforge import World
+from spikeforge.engine.plasticity import build_cache
 from spikeforge.model import LIF, Circuit, FixedProbability, Uniform
 
 pytestmark = pytest.mark.gpu
@@ -129,6 +130,18 @@ def test_churn_with_learning(adapter: dict[str, Any], chunk_bytes: int | None) -
     w0 = gpu.layout.synapse["w"].copy()
     check_churn(ref, gpu, cs, frames=14)
     assert int((gpu.layout.synapse["w"] != w0).sum()) > 100  # weights learned through the churn
+    assert_cache_equal(gpu.backend.plast, build_cache(gpu.layout))  # spliced = derived from scratch
+
+
+def assert_cache_equal(a: Any, b: Any) -> None:
+    import dataclasses
+
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), f.name
+        elif f.name != "tables":
+            assert x == y, f.name
 
 
 def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,6 +153,7 @@ def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypa
     rs0, tab0 = gpu.backend.rs_tab.shape[0], gpu.backend.in_tab.size
     check_churn(ref, gpu, cs, frames=14)
     assert gpu.backend.rs_tab.shape[0] > rs0 and gpu.backend.in_tab.size > tab0
+    assert_cache_equal(gpu.backend.plast, build_cache(gpu.layout))
 
 
 def test_churn_with_electrical_synapses_still_rebuilds(adapter: dict[str, Any]) -> None:
@@ -197,3 +211,20 @@ def test_device_loss_during_a_slot_upload(adapter: dict[str, Any], monkeypatch: 
     assert gpu.backend.name in ("native", "numpy") and gpu.stats()["backend_rebuilds"] == 0
     assert churn(ref, cs, 3) == churn(gpu, cs, 3)
     assert_same(full_state(ref), full_state(gpu))
+
+
+def test_spliced_learning_cache_equals_a_fresh_one() -> None:
+    """plasticity.update_cache (what write_slots uses) = build_cache, several slots at once."""
+    from spikeforge.engine.plasticity import update_cache
+
+    cs = [learner(), small_net()]
+    w = with_free_slots("numpy", cs, count=4, seed=8)
+    for f in range(4):
+        pc = build_cache(w.layout)
+        assert pc is not None
+        before = w.layout.brain_serial.copy()
+        w.despawn(w.group(cs[0]).brains[f % 2])
+        w.spawn(cs[0], 2)
+        changed = np.flatnonzero(w.layout.brain_serial != before).tolist()
+        assert len(changed) >= 2
+        assert_cache_equal(update_cache(w.layout, pc, changed), build_cache(w.layout))

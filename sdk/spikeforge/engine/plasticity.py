@@ -53,7 +53,7 @@ as in C with plain comparisons). All products are float32 in the order written.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -285,6 +285,61 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
         any_rstdp=bool(rs_syn.size), any_homeo=any_homeo,
         any_events=bool(np.any(kinds != KIND_NONE)),
     )
+
+
+def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> PlasticityCache:
+    """:func:`build_cache` of ``layout`` after brains ``slots`` were rewritten in place
+    (``engine/slots.py``), spliced from ``pc`` (the cache before): a slot keeps its neurons,
+    parameter sets and row/synapse ranges, and its synapses' targets stay inside it, so only
+    its rows' kinds and its segments of the incoming (by post) and reward-STDP tables change.
+    Equal, array for array, to ``build_cache(layout)``.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout, with the slots already written.
+    pc : PlasticityCache
+        The cache of the layout before the slot writes.
+    slots : list of int
+        The rewritten slots (freed slots may be left out: freeing changes no wiring).
+
+    Returns
+    -------
+    PlasticityCache
+        A new cache (``pc`` is not modified).
+    """
+    L = layout
+    kinds = pc.tables.proj_i[:, PI_KIND] if pc.tables.proj_i.size else np.zeros(0, np.int32)
+    row_kind = pc.row_kind.copy()
+    in_ptr, in_syn, in_pre, in_proj = pc.in_ptr.copy(), pc.in_syn, pc.in_pre, pc.in_proj
+    rs_ptr, rs_syn, rs_post, rs_proj = pc.rs_ptr.copy(), pc.rs_syn, pc.rs_post, pc.rs_proj
+    for i in sorted(set(int(x) for x in slots)):
+        s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
+        r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
+        y0 = int(L.row_syn[r0])
+        row_kind[r0:r1] = kinds[L.row_proj[r0:r1]]
+        per_row = np.diff(L.row_syn[r0:r1 + 1])
+        syn_proj = np.repeat(L.row_proj[r0:r1], per_row).astype(np.int64)
+        syn_pre = np.repeat(np.repeat(np.arange(s, e, dtype=np.int64), np.diff(L.row_ptr[s:e + 1])), per_row)
+        ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
+        post = L.synapse["post"][y0 + ps].astype(np.int64)
+        order = np.argsort(post, kind="stable")
+        a, b = int(in_ptr[s]), int(in_ptr[e])
+        seg = ps[order]
+        in_syn = np.concatenate([in_syn[:a], y0 + seg, in_syn[b:]])
+        in_pre = np.concatenate([in_pre[:a], syn_pre[seg], in_pre[b:]])
+        in_proj = np.concatenate([in_proj[:a], syn_proj[seg], in_proj[b:]])
+        in_ptr[e + 1:] += seg.size - (b - a)
+        in_ptr[s:e + 1] = a + np.searchsorted(post[order], np.arange(s, e + 1), side="left")
+        rs = ps[kinds[syn_proj[ps]] == KIND_RSTDP]
+        a, b = int(rs_ptr[i]), int(rs_ptr[i + 1])
+        rs_syn = np.concatenate([rs_syn[:a], y0 + rs, rs_syn[b:]]).astype(np.int64)
+        rs_post = np.concatenate([rs_post[:a], L.synapse["post"][y0 + rs].astype(np.int64), rs_post[b:]])
+        rs_proj = np.concatenate([rs_proj[:a], syn_proj[rs], rs_proj[b:]])
+        rs_ptr[i + 1:] += rs.size - (b - a)
+    return replace(pc, row_kind=row_kind, in_ptr=in_ptr, in_syn=in_syn.astype(np.int64),
+                   in_pre=in_pre.astype(np.int64), in_proj=in_proj.astype(np.int64), rs_ptr=rs_ptr, rs_syn=rs_syn,
+                   rs_post=rs_post, rs_proj=rs_proj.astype(np.int64), any_rstdp=bool(rs_syn.size))
 
 
 def clip(x: F32, lo: F32, hi: F32) -> F32:

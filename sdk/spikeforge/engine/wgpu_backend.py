@@ -952,8 +952,8 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         writes = [self._slot_contents(int(i)) for i in slots]
         pc = old = self.plast
         if spawned and old is not None:
-            pc = PL.build_cache(L)  # (never None here: the rules belong to the prototypes, which stay)
-            if pc is None or pc.any_rstdp != old.any_rstdp or pc.any_events != old.any_events:
+            pc = PL.update_cache(L, old, spawned)
+            if pc.any_rstdp != old.any_rstdp:
                 if self._dev_ahead:
                     self._download_state()
                     for sw in writes:
