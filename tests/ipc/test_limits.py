@@ -380,3 +380,13 @@ def test_world_memory_stays_within_the_sum_of_client_quotas(tmp_path: Path) -> N
             c.close()
     finally:
         srv.stop()
+
+
+def test_reward_beyond_the_bound_is_invalid_not_nan_weights(server: ServerProcess) -> None:
+    with connect(server) as c:
+        ids = c.spawn("probe", 2)
+        with pytest.raises(RemoteError) as ei:
+            c.reward(ids, [3e38, 1.0])
+        assert ei.value.code == Err.INVALID and "REWARD.rewards[0]" in ei.value.message
+        c.reward(ids, [1e6, -1e6])
+        c.exchange(FRAME)

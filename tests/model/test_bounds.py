@@ -69,3 +69,16 @@ def test_world_step_is_bounded(dt: float) -> None:
 def test_max_substeps_fits_int32() -> None:
     with pytest.raises(ValueError, match="max_substeps"):
         FixedClock(0.001, 2**31)
+
+
+def test_rewards_and_dopamine_baseline_are_bounded_so_weights_stay_finite() -> None:
+    from spikeforge.model.errors import MAX_REWARD
+    from spikeforge.model.plasticity import RewardSTDP
+
+    with pytest.raises(GenomeError, match="dopamine_baseline"):
+        RewardSTDP(dopamine_baseline=1e30).validate("p")
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(Circuit("r").add_population("a", 2, LIF()), 2)
+    with pytest.raises(ValueError, match=r"\|reward\|"):
+        w.reward([3e38, 0.0])
+    w.reward([MAX_REWARD, -MAX_REWARD])  # the bound itself is fine

@@ -694,7 +694,7 @@ class ServerCore:
         ids = self._owned_ids(s, req.brain_ids, "SUBSCRIBE")
         if req.population:
             names = {n for p in self.world.layout.prototypes for n in p.pop_names}
-            names |= {pp.name for c in self.genomes.values() for pp in c.flatten().populations}
+            names |= {pop for n in self.genomes for pop, _ in self._circuit_info(n).populations}  # cached
             if req.population not in names:
                 raise ProtocolError(Err.NOT_FOUND, f"SUBSCRIBE.population: no circuit has a population named "
                                                    f"{req.population!r}")

@@ -19,6 +19,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from spikeforge.model.errors import MAX_REWARD
+
 MAGIC = 0x464B5053  # bytes 53 50 4B 46 = "SPKF"
 MAJOR = 1
 MINOR = 0
@@ -1465,6 +1467,10 @@ class Reward:
         if not np.isfinite(vals).all():
             i = int(np.flatnonzero(~np.isfinite(vals))[0])
             raise ProtocolError(Err.INVALID, f"REWARD.rewards[{i}]: must be finite, got {float(vals[i])!r}")
+        if n and float(np.abs(vals).max()) > MAX_REWARD:  # the genome rules' bound (model/errors.py)
+            i = int(np.argmax(np.abs(vals)))
+            raise ProtocolError(Err.INVALID, f"REWARD.rewards[{i}]: |reward| must be <= {MAX_REWARD:g}, "
+                                             f"got {float(vals[i])!r}")
         return Reward(ids, vals)
 
 

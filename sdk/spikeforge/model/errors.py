@@ -11,7 +11,9 @@ validation), listed in ``integrations/PROTOCOL.md`` section 9:
   (:func:`period`);
 * time constants are in ``[MIN_TIME_CONSTANT_MS, MAX_TIME_CONSTANT_MS]`` so every
   propagator ``exp(-dt/tau)`` and coupling term is a finite number (:func:`time_constant`);
-* integer parameters the kernels hold as int32 fit an int32 (:func:`int32`).
+* integer parameters the kernels hold as int32 fit an int32 (:func:`int32`);
+* rewards and the tonic dopamine baseline are at most ``MAX_REWARD`` in magnitude, so the
+  dopamine level and its sums stay finite (an infinite level turns weights into NaN).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ MAX_DT_MS = 1e3  # largest World step (ms): 1 second
 MAX_PERIOD_MS = 1e6  # longest period that becomes a step count (ms): 1e9 steps at MIN_DT_MS, fits int32
 MIN_TIME_CONSTANT_MS = 1e-6  # shortest time constant (ms): dt/tau stays finite for any allowed dt
 MAX_TIME_CONSTANT_MS = 1e12  # longest time constant (ms), about 30 years
+MAX_REWARD = 1e6  # largest |reward| per REWARD/World.reward and |dopamine_baseline|: dopamine stays finite
 
 
 def finite32(value: float) -> bool:
@@ -82,6 +85,14 @@ def int_nonneg(path: str, value: Any) -> int:
     if value < 0:
         raise GenomeError(path, f"must be >= 0, got {value!r}")
     return value
+
+
+def bounded(path: str, value: Any, bound: float) -> float:
+    """``value`` as a float when it is a finite number with ``|value| <= bound``, else :class:`GenomeError`."""
+    x = number(path, value)
+    if abs(x) > bound:
+        raise GenomeError(path, f"must be in [-{bound:g}, {bound:g}], got {value!r}")
+    return x
 
 
 def period(path: str, value: Any) -> float:

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from spikeforge.model.errors import GenomeError, nonneg, number, positive, time_constant
+from spikeforge.model.errors import MAX_REWARD, GenomeError, bounded, nonneg, number, positive, time_constant
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class RewardSTDP(STDP):
         time_constant(f"{path}.tau_c", self.tau_c)
         time_constant(f"{path}.tau_dopamine", self.tau_dopamine)
         number(f"{path}.modulator_weight", self.modulator_weight)
-        number(f"{path}.dopamine_baseline", self.dopamine_baseline)
+        bounded(f"{path}.dopamine_baseline", self.dopamine_baseline, MAX_REWARD)
         k = self.update_every
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
             raise GenomeError(f"{path}.update_every", f"must be an integer in [1, 1000000], got {k!r}")

@@ -45,6 +45,7 @@ from spikeforge.engine.slots import (
     write_slot,
 )
 from spikeforge.model.circuit import Circuit
+from spikeforge.model.errors import MAX_REWARD
 from spikeforge.model.genome import genome_to_circuit
 from spikeforge.runtime.brain import Brain, PrototypeGroup
 from spikeforge.runtime.bus import SpikeBus
@@ -770,6 +771,9 @@ class World:
         if not np.all(np.isfinite(arr)):
             bad = int(np.flatnonzero(~np.isfinite(arr))[0])
             raise ValueError(f"reward: value for brain row {bad} is {arr[bad]!r}; rewards must be finite")
+        if arr.size and float(np.abs(arr).max()) > MAX_REWARD:  # the shared bound (model/errors.py)
+            bad = int(np.argmax(np.abs(arr)))
+            raise ValueError(f"reward: value for brain row {bad} is {arr[bad]!r}; |reward| must be <= {MAX_REWARD:g}")
         full = np.zeros(L.n_brains, np.float32)
         full[live] = arr.astype(np.float32)
         self.backend.add_reward(full)
