@@ -265,6 +265,67 @@ class Client:
         r.end()
         return ids
 
+    def export_brain(self, brain_id: int, state: bool = True) -> bytes:
+        """One of this client's brains as a brain file: keep the bytes as a game asset.
+
+        The bytes are exactly what ``Brain.save`` writes (versioned, checksummed). Spawn them
+        later with :meth:`spawn_asset` on any server of the same ``dt``, or with
+        ``World.spawn_from(data)`` in Python.
+
+        Parameters
+        ----------
+        brain_id : int
+            A brain of this client.
+        state : bool
+            Include all dynamic state and the RNG stream position (the spawned brain continues
+            bit for bit); False: wiring, weights and learned thresholds only.
+
+        Returns
+        -------
+        bytes
+            The brain file.
+
+        Raises
+        ------
+        RemoteError
+            ``NOT_OWNER`` for another client's brain, ``NOT_FOUND`` for an unknown id, ``LIMIT``
+            if the file would not fit a frame, ``UNSUPPORTED`` if the server's world cannot export.
+        """
+        data = self.request(Msg.EXPORT_BRAIN, P.ExportBrain(brain_id, state).encode(), Msg.BRAIN_ASSET)
+        return P.BrainAsset.decode(data).data
+
+    def spawn_asset(self, data: bytes, state: bool = True) -> list[int]:
+        """Spawn one brain from a brain file's bytes (:meth:`export_brain`, ``Brain.save``) for this client.
+
+        Parameters
+        ----------
+        data : bytes
+            The brain file, at most ``protocol.MAX_ASSET_BYTES``.
+        state : bool
+            Use the file's state, if it holds any (continue bit for bit); False starts fresh
+            with the saved wiring, weights and thresholds.
+
+        Returns
+        -------
+        list of int
+            The new brain's id (one element, as :meth:`spawn`); :attr:`layout` is updated.
+
+        Raises
+        ------
+        RemoteError
+            ``INVALID`` for a corrupt, truncated, wrong-version or other-``dt`` file, or a circuit
+            that differs from a registered one of the same name (the message says why; nothing is
+            spawned); ``GENOME`` for an invalid genome in the file; ``LIMIT`` when a session or
+            world limit would be exceeded; ``TOO_LARGE`` above ``MAX_ASSET_BYTES``.
+        """
+        reply = self.request(Msg.SPAWN_ASSET, P.SpawnAsset(bytes(data), state).encode(), Msg.SPAWNED)
+        r = P.Reader(reply, "SPAWNED")
+        n = r.count("count", P.MAX_SPAWN_COUNT)
+        ids = [int(x) for x in r.array("<u4", n, "brain_ids")]
+        self._set_layout(P.decode_layout(r))
+        r.end()
+        return ids
+
     def _layout_reply(self, msg: int, payload: bytes) -> P.LayoutInfo:
         r = P.Reader(self.request(msg, payload, Msg.LAYOUT), "LAYOUT")
         lay = P.decode_layout(r)

@@ -46,6 +46,7 @@ from spikeforge.ipc.shm import ServerShmBlock, ShmError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit, loads
+from spikeforge.runtime.brain_asset import BrainAssetError, brain_bytes, read_brain, spawn_read
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
 from spikeforge.runtime.world import World
@@ -212,6 +213,7 @@ class ServerCore:
             Msg.UNSUBSCRIBE: self._unsubscribe, Msg.REWARD: self._reward, Msg.SET_LEARNING: self._set_learning,
             Msg.SAVE: self._save, Msg.LOAD: self._load, Msg.STATS: self._stats, Msg.SHM_OPEN: self._shm_open,
             Msg.SHM_CLOSE: self._shm_close,
+            Msg.EXPORT_BRAIN: self._export_brain, Msg.SPAWN_ASSET: self._spawn_asset,
         }
 
     # ------------------------------------------------------------------ sessions
@@ -798,6 +800,85 @@ class ServerCore:
         s.clock = FixedClock(world.dt, world.clock.max_substeps, accumulator=world.clock.accumulator)
         s.changed()
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
+
+    # ------------------------------------------------------------------ brain assets (issue 12)
+    def _export_brain(self, s: Session, seq: int, payload: bytes) -> bytes:
+        """EXPORT_BRAIN -> BRAIN_ASSET: one of the session's brains as a brain file's bytes."""
+        req = P.ExportBrain.decode(payload)
+        (bid,) = self._owned_ids(s, np.array([req.brain_id], np.uint32), "EXPORT_BRAIN")
+        if not isinstance(self.world, World):
+            raise ProtocolError(Err.UNSUPPORTED, "EXPORT_BRAIN: this server's world cannot export brains")
+        data = brain_bytes(self.world.brain(bid), req.with_state)
+        if len(data) > P.MAX_ASSET_BYTES:
+            raise ProtocolError(Err.LIMIT, f"EXPORT_BRAIN: brain {bid} makes a file of {len(data)} bytes, at most "
+                                           f"{P.MAX_ASSET_BYTES} fit a frame")
+        return P.frame(Msg.BRAIN_ASSET, seq, P.BrainAsset(bid, data).encode())
+
+    def _spawn_asset(self, s: Session, seq: int, payload: bytes) -> bytes:
+        """SPAWN_ASSET -> SPAWNED: spawn a brain file for the session; a bad file spawns nothing."""
+        req = P.SpawnAsset.decode(payload)
+        if not isinstance(self.world, World):
+            raise ProtocolError(Err.UNSUPPORTED, "SPAWN_ASSET: this server's world cannot spawn brain files")
+        label = f"SPAWN_ASSET.data ({len(req.data)} bytes)"
+        try:  # verified in memory: format, version, every digest, bounded unpacked size
+            manifest, arrays = read_brain(req.data, max_unpacked=P.MAX_ASSET_UNPACKED)
+        except BrainAssetError as exc:
+            raise ProtocolError(Err.INVALID, f"SPAWN_ASSET: {exc}") from None
+        try:
+            circuit = genome_to_circuit(manifest["genome"])
+        except GenomeError as exc:
+            raise ProtocolError(Err.GENOME, f"SPAWN_ASSET: the brain file's genome: {exc}") from None
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise ProtocolError(Err.GENOME, f"SPAWN_ASSET: the brain file's genome is invalid "
+                                            f"({type(exc).__name__}: {exc})") from None
+        self._check_asset_limits(s, circuit, int(arrays["syn_pre"].size) if "syn_pre" in arrays else 0)
+        try:  # checks every size and index against the circuit before the world changes
+            brain = spawn_read(self.world, manifest, arrays, req.with_state, label)
+        except BrainAssetError as exc:
+            msg = str(exc)
+            raise ProtocolError(Err.INVALID, msg if msg.startswith("SPAWN_ASSET") else f"SPAWN_ASSET: {msg}") from None
+        self.genomes.setdefault(circuit.name, circuit)
+        self._relaid()
+        s.owned.add(brain.id)
+        s.changed()
+        return P.frame(Msg.SPAWNED, seq, P.encode_ids([brain.id]) + self._layout_payload(s))
+
+    def _check_asset_limits(self, s: Session, circuit: Circuit, n_synapses: int) -> None:
+        """The limits of SPAWN and UPLOAD_GENOME, for one brain of ``circuit`` from a file."""
+        known = self.genomes.get(circuit.name)
+        if known is not None and not _same(known, circuit):
+            raise ProtocolError(Err.INVALID, f"SPAWN_ASSET: the brain file's circuit {circuit.name!r} differs from the "
+                                             f"circuit of that name registered here")
+        if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {P.MAX_CIRCUITS} circuits are registered already")
+        info = circuit_info(circuit)
+        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
+            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
+                raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {len(organs)} {what}, at most "
+                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
+        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {len(info.populations)} populations, at most "
+                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
+        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
+        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
+        if long:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: name {long[0][:40]!r}... is longer than "
+                                           f"{P.MAX_NAME_BYTES} bytes")
+        if len(s.owned) + 1 > P.MAX_BRAINS_PER_SESSION:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session would own {len(s.owned) + 1} brains, at most "
+                                           f"{P.MAX_BRAINS_PER_SESSION} allowed")
+        mine = {self.world.brain(i).prototype for i in s.owned}
+        if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session has brains of {len(mine)} circuits, at most "
+                                           f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
+        total = self.world.layout.n_neurons + info.neurons
+        if total > self.max_world_neurons:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the world would hold {total} neurons, at most "
+                                           f"{self.max_world_neurons} allowed")
+        syn = self.world.layout.n_synapses + n_synapses
+        if syn > self.max_world_synapses:
+            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the world would hold {syn} synapses, at most "
+                                           f"{self.max_world_synapses} allowed")
 
     def stats(self, s: Session | None = None) -> dict[str, Any]:
         """The STATS document: ``world`` (World.stats), ``server`` (clients, exchange rates and

@@ -51,6 +51,8 @@ MAX_FRAME_DT = 1.0
 MAX_CONSECUTIVE_ERRORS = 32
 MAX_PING_BYTES = 1024
 MAX_SHM_FLOATS = 8 * 1024 * 1024
+MAX_ASSET_BYTES = MAX_FRAME_BYTES - 64  # a brain file (BRAIN_ASSET, SPAWN_ASSET): one frame with its fields
+MAX_ASSET_UNPACKED = 2 * MAX_ASSET_BYTES  # a brain file's arrays once unzipped (stored, so ~ its size)
 HELLO_TIMEOUT_S = 5.0  # a connection must complete HELLO this soon (--hello-timeout)
 MAX_PENDING = 64  # connections still before HELLO (--max-pending): the oldest is dropped beyond it
 IDLE_TIMEOUT_S = 300.0  # an authenticated connection sending nothing this long is dropped (--idle-timeout; 0 = off)
@@ -87,6 +89,9 @@ class Msg(IntEnum):
     SET_LEARNING = 0x0041
     SAVE = 0x0050
     LOAD = 0x0051
+    EXPORT_BRAIN = 0x0052
+    BRAIN_ASSET = 0x0053
+    SPAWN_ASSET = 0x0054
     STATS = 0x0060
     STATS_RESULT = 0x0061
     SHM_OPEN = 0x0070
@@ -1531,6 +1536,156 @@ class ShmReady:
         return out
 
 
+@dataclass(frozen=True)
+class ExportBrain:
+    """EXPORT_BRAIN (0x0052): ask for one of this client's brains as a brain file.
+
+    The reply is BRAIN_ASSET: the bytes of the file ``Brain.save`` writes (versioned,
+    checksummed; see :mod:`spikeforge.runtime.brain_asset`). The game keeps them as its own
+    asset and spawns them later, in this or another server or process, with SPAWN_ASSET or
+    ``World.spawn_from``.
+
+    Attributes
+    ----------
+    brain_id : int
+        A brain of this client.
+    with_state : bool
+        Include all dynamic state and the brain's RNG stream position, so that the spawned
+        brain continues bit for bit; False saves wiring, weights and learned thresholds only.
+    """
+
+    brain_id: int
+    with_state: bool = True
+
+    def encode(self) -> bytes:
+        """The EXPORT_BRAIN payload (``u32 brain_id, u8 with_state``)."""
+        return bytes(Writer().u32(self.brain_id).u8(int(self.with_state)).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> ExportBrain:
+        """Parse and check an EXPORT_BRAIN payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        ExportBrain
+
+        Raises
+        ------
+        ProtocolError
+            ``INVALID`` for ``with_state`` other than 0 or 1; ``MALFORMED`` on a short or long payload.
+        """
+        r = Reader(payload, "EXPORT_BRAIN")
+        bid, ws = r.u32("brain_id"), r.u8("with_state")
+        r.end()
+        if ws > 1:
+            raise ProtocolError(Err.INVALID, f"EXPORT_BRAIN.with_state: must be 0 or 1, got {ws}")
+        return ExportBrain(bid, bool(ws))
+
+
+@dataclass(frozen=True)
+class BrainAsset:
+    """BRAIN_ASSET (0x0053): the server's answer to EXPORT_BRAIN.
+
+    Attributes
+    ----------
+    brain_id : int
+        The exported brain.
+    data : bytes
+        The brain file, exactly as ``Brain.save`` writes it (a zip archive of format
+        ``spikeforge-brain``); at most ``MAX_ASSET_BYTES``.
+    """
+
+    brain_id: int
+    data: bytes
+
+    def encode(self) -> bytes:
+        """The BRAIN_ASSET payload (``u32 brain_id, u32 nbytes, nbytes bytes``)."""
+        return bytes(Writer().u32(self.brain_id).u32(len(self.data)).raw(self.data).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> BrainAsset:
+        """Parse a BRAIN_ASSET payload.
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        BrainAsset
+
+        Raises
+        ------
+        ProtocolError
+            ``TOO_LARGE`` above ``MAX_ASSET_BYTES``; ``MALFORMED`` on a short or long payload.
+        """
+        r = Reader(payload, "BRAIN_ASSET")
+        bid = r.u32("brain_id")
+        n = r.count("nbytes", MAX_ASSET_BYTES)
+        data = r.raw(n, "data")
+        r.end()
+        return BrainAsset(bid, data)
+
+
+@dataclass(frozen=True)
+class SpawnAsset:
+    """SPAWN_ASSET (0x0054): spawn one brain from a brain file's bytes for this client.
+
+    The reply is SPAWNED (one id, then the session's new LAYOUT), as for SPAWN. The file is
+    verified completely (format, version, every SHA-256, every size and index, the world's
+    ``dt``) before anything is spawned: a bad file spawns nothing.
+
+    Attributes
+    ----------
+    data : bytes
+        A brain file (BRAIN_ASSET data, or a file written by ``Brain.save``); at most ``MAX_ASSET_BYTES``.
+    with_state : bool
+        Use the file's state (if it has any): the brain continues bit for bit. False spawns
+        the saved wiring, weights and thresholds with fresh state.
+    """
+
+    data: bytes
+    with_state: bool = True
+
+    def encode(self) -> bytes:
+        """The SPAWN_ASSET payload (``u8 with_state, u32 nbytes, nbytes bytes``)."""
+        return bytes(Writer().u8(int(self.with_state)).u32(len(self.data)).raw(self.data).buf)
+
+    @staticmethod
+    def decode(payload: bytes) -> SpawnAsset:
+        """Parse and check a SPAWN_ASSET payload (the file itself is checked by the server).
+
+        Parameters
+        ----------
+        payload : bytes
+            The frame's payload.
+
+        Returns
+        -------
+        SpawnAsset
+
+        Raises
+        ------
+        ProtocolError
+            ``INVALID`` for ``with_state`` other than 0 or 1; ``TOO_LARGE`` above ``MAX_ASSET_BYTES``;
+            ``MALFORMED`` on a short or long payload.
+        """
+        r = Reader(payload, "SPAWN_ASSET")
+        ws = r.u8("with_state")
+        n = r.count("nbytes", MAX_ASSET_BYTES)
+        data = r.raw(n, "data")
+        r.end()
+        if ws > 1:
+            raise ProtocolError(Err.INVALID, f"SPAWN_ASSET.with_state: must be 0 or 1, got {ws}")
+        return SpawnAsset(data, bool(ws))
+
+
 def decode_name(payload: bytes, what: str) -> str:
     """Parse a payload that is one ``str16`` name (SAVE, LOAD: a snapshot name).
 
@@ -1580,10 +1735,12 @@ __all__ = [
     "MAJOR",
     "MINOR",
     "Block",
+    "BrainAsset",
     "CircuitInfo",
     "Err",
     "Exchange",
     "ExchangeResult",
+    "ExportBrain",
     "Frame",
     "FrameDecoder",
     "Hello",
@@ -1596,6 +1753,7 @@ __all__ = [
     "Reward",
     "ShmReady",
     "Spawn",
+    "SpawnAsset",
     "SpikeBatch",
     "Subscribe",
     "Welcome",

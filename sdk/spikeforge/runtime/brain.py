@@ -389,6 +389,24 @@ class Brain:
 
         return save_brain(self, path, state)
 
+    def asset_bytes(self, state: bool = True) -> bytes:
+        """This brain as a brain file's bytes, in memory: exactly what :meth:`save` writes.
+
+        Parameters
+        ----------
+        state : bool
+            Include all dynamic state and the RNG stream position (the spawned brain
+            continues bit-exactly).
+
+        Returns
+        -------
+        bytes
+            A versioned, checksummed brain file; ``world.spawn_from(data)`` spawns it.
+        """
+        from spikeforge.runtime.brain_asset import brain_bytes
+
+        return brain_bytes(self, state)
+
     @property
     def steps(self) -> int:
         """Steps this brain has run (its own clock; it stops while asleep)."""

@@ -33,9 +33,10 @@ from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import strip_pad
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit
-from spikeforge.runtime.snapshot import read_archive, write_archive
+from spikeforge.runtime.snapshot import archive_bytes, read_archive, write_archive
 
 if TYPE_CHECKING:
+    from spikeforge.model.circuit import Circuit
     from spikeforge.runtime.brain import Brain
     from spikeforge.runtime.world import World
 
@@ -47,8 +48,8 @@ class BrainAssetError(ValueError):
     """A brain file is unreadable, corrupt, truncated, of another version, or does not fit."""
 
 
-def save_brain(brain: Brain, path: str | Path, state: bool = True) -> Path:
-    """Write ``brain`` to ``path`` (see module docstring); returns the path."""
+def _collect(brain: Brain, state: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest and arrays of one brain's file."""
     world = brain._world
     world._check_not_in_advance("save")
     world.backend.pull_state()
@@ -76,26 +77,87 @@ def save_brain(brain: Brain, path: str | Path, state: bool = True) -> Path:
                   "sleeping": bool(blk.sleeping), "learn": bool(blk.learn), "dopamine": float(blk.dopamine),
                   "dopamine_sum": float(blk.dopamine_sum)},
     }
+    return manifest, arrays
+
+
+def save_brain(brain: Brain, path: str | Path, state: bool = True) -> Path:
+    """Write ``brain`` to ``path`` (see module docstring); returns the path."""
     out = Path(path)
-    write_archive(out, manifest, arrays)
+    write_archive(out, *_collect(brain, state))
     return out
 
 
-def read_brain(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read and verify a brain file: (manifest, arrays). Raises :class:`BrainAssetError`."""
-    return read_archive(Path(path), BRAIN_FORMAT, BRAIN_VERSION, BrainAssetError, "brain file")
+def brain_bytes(brain: Brain, state: bool = True) -> bytes:
+    """The bytes :func:`save_brain` would write for ``brain``, in memory.
+
+    What a server sends for EXPORT_BRAIN (``integrations/PROTOCOL.md``): a game stores
+    them as its own asset file and spawns it with :func:`spawn_from` (path or bytes) or
+    SPAWN_ASSET.
+
+    Parameters
+    ----------
+    brain : Brain
+        A live brain.
+    state : bool
+        Include all dynamic state and the RNG stream position (continue bit-exactly).
+
+    Returns
+    -------
+    bytes
+        A complete brain file.
+    """
+    return archive_bytes(*_collect(brain, state))
 
 
-def spawn_from(world: World, path: str | Path, state: bool = True) -> Brain:
-    """Spawn the brain saved in ``path`` into ``world`` (see module docstring).
+def read_brain(path: str | Path | bytes,
+               max_unpacked: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a brain file (a path, or its bytes): (manifest, arrays).
+
+    ``max_unpacked`` bounds the archive's unpacked size in bytes (untrusted uploads).
+    Raises :class:`BrainAssetError`."""
+    if isinstance(path, bytes | bytearray | memoryview):
+        return read_archive(bytes(path), BRAIN_FORMAT, BRAIN_VERSION, BrainAssetError, "brain file",
+                            max_unpacked=max_unpacked)
+    return read_archive(Path(path), BRAIN_FORMAT, BRAIN_VERSION, BrainAssetError, "brain file",
+                        max_unpacked=max_unpacked)
+
+
+def asset_circuit(manifest: dict[str, Any], label: str = "brain file") -> Circuit:
+    """The circuit of a verified brain file's manifest (:func:`read_brain`).
+
+    Raises
+    ------
+    BrainAssetError
+        The genome is missing or invalid (the message names the field).
+    """
+    try:
+        return genome_to_circuit(manifest["genome"])
+    except (GenomeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise BrainAssetError(f"{label}: inconsistent brain file ({type(exc).__name__}: {exc})") from None
+
+
+def spawn_from(world: World, path: str | Path | bytes, state: bool = True) -> Brain:
+    """Spawn the brain saved in ``path`` (a file, or a brain file's bytes) into ``world``
+    (see module docstring).
 
     ``state=False`` spawns the saved wiring, weights and thresholds with fresh state even
     when the file holds state."""
+    world._check_not_in_advance("spawn_from")
+    label = f"brain file ({len(path)} bytes)" if isinstance(path, bytes | bytearray | memoryview) else str(path)
+    manifest, arrays = read_brain(path)
+    return spawn_read(world, manifest, arrays, state, label)
+
+
+def spawn_read(world: World, manifest: dict[str, Any], arrays: dict[str, np.ndarray], state: bool = True,
+               label: str = "brain file") -> Brain:
+    """Spawn a brain file already read and verified by :func:`read_brain`.
+
+    Every size and index is checked against the circuit before anything changes: on
+    :class:`BrainAssetError` (saying why, prefixed by ``label``) the world is unchanged."""
     from spikeforge.runtime.brain import Brain
 
     world._check_not_in_advance("spawn_from")
-    p = Path(path)
-    manifest, arrays = read_brain(p)
+    p = label
     try:
         dt = float(manifest["dt"])
         if dt != world.dt:
@@ -133,7 +195,7 @@ def spawn_from(world: World, path: str | Path, state: bool = True) -> Brain:
 
 
 def _fill(blk: Any, proto: Any, arrays: dict[str, np.ndarray], manifest: dict[str, Any], with_state: bool,
-          p: Path) -> None:
+          p: str) -> None:
     """Overwrite a freshly drawn block with the file's wiring, weights, thresholds (and state),
     checking every size and index against the circuit."""
     n = proto.n_neurons

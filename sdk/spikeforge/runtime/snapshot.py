@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -51,6 +52,20 @@ def layout_arrays(layout: Layout) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _write_zip(raw: BinaryIO, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The archive itself: one ``.npy`` per array, then ``manifest.json`` with their digests."""
+    entries: dict[str, dict[str, Any]] = {}
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            data = buf.getvalue()
+            entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                             "sha256": hashlib.sha256(data).hexdigest()}
+            zf.writestr(f"arrays/{name}.npy", data)
+        zf.writestr("manifest.json", json.dumps({**manifest, "arrays": entries}, indent=1))
+
+
 def write_archive(path: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Write ``manifest`` (+ an ``arrays`` table of dtype, shape and SHA-256 per array) and
     one ``.npy`` per array as a zip.
@@ -74,20 +89,27 @@ def write_archive(path: Path, manifest: dict[str, Any], arrays: dict[str, np.nda
     OSError
         The file cannot be written; the target is then unchanged.
     """
-    entries: dict[str, dict[str, Any]] = {}
+    atomic_write(path, lambda raw: _write_zip(raw, manifest, arrays))
 
-    def write(raw: BinaryIO) -> None:
-        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
-            for name, arr in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                data = buf.getvalue()
-                entries[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape),
-                                 "sha256": hashlib.sha256(data).hexdigest()}
-                zf.writestr(f"arrays/{name}.npy", data)
-            zf.writestr("manifest.json", json.dumps({**manifest, "arrays": entries}, indent=1))
 
-    atomic_write(path, write)
+def archive_bytes(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes :func:`write_archive` would write, in memory (brain assets sent over the wire).
+
+    Parameters
+    ----------
+    manifest : dict
+        JSON-ready manifest (the ``arrays`` table is added).
+    arrays : dict of str to ndarray
+        The arrays, by archive name.
+
+    Returns
+    -------
+    bytes
+        The whole zip archive; written to a file it is what :func:`write_archive` writes.
+    """
+    buf = io.BytesIO()
+    _write_zip(buf, manifest, arrays)
+    return buf.getvalue()
 
 
 def save_world(world: World, path: Path) -> None:
@@ -107,38 +129,64 @@ def save_world(world: World, path: Path) -> None:
     write_archive(path, manifest, layout_arrays(L))
 
 
-def read_archive(path: Path, fmt: str, version: int, error: type[ValueError] = ValueError,
-                 what: str = "snapshot") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_archive(path: Path | bytes, fmt: str, version: int, error: type[ValueError] = ValueError,
+                 what: str = "snapshot", label: str | None = None,
+                 max_unpacked: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and verify an archive written by :func:`write_archive`: (manifest, arrays).
 
     Checks the format name, the version, every array's SHA-256, dtype and shape; raises
-    ``error`` saying why (unreadable, truncated, corrupt, wrong format or version)."""
+    ``error`` saying why (unreadable, truncated, corrupt, wrong format or version).
+    ``path`` may also be the archive's bytes (:func:`archive_bytes`); messages then start
+    with ``label`` (default: the path, or ``"<what> (N bytes)"``). ``max_unpacked`` bounds
+    the archive's total unpacked size in bytes (untrusted input: a server's brain uploads)."""
+    if label is None:
+        label = f"{what} ({len(path)} bytes)" if isinstance(path, bytes | bytearray) else str(path)
+    source: Path | io.BytesIO = io.BytesIO(path) if isinstance(path, bytes | bytearray) else path
     try:
-        with zipfile.ZipFile(path, "r") as zf:
+        with zipfile.ZipFile(source, "r") as zf:
+            unpacked = sum(i.file_size for i in zf.infolist())
+            if max_unpacked is not None and unpacked > max_unpacked:
+                raise error(f"{label}: unpacks to {unpacked} bytes, at most {max_unpacked} allowed")
             try:
                 manifest = json.loads(zf.read("manifest.json"))
             except KeyError:
-                raise error(f"{path}: no manifest.json (not a spikeforge {what})") from None
+                raise error(f"{label}: no manifest.json (not a spikeforge {what})") from None
             if not isinstance(manifest, dict) or manifest.get("format") != fmt:
-                raise error(f"{path}: format is not {fmt!r}")
+                raise error(f"{label}: format is not {fmt!r}")
             if isinstance(manifest.get("version"), bool) or manifest.get("version") != version:
-                raise error(f"{path}: unsupported {what} version {manifest.get('version')!r}; "
+                raise error(f"{label}: unsupported {what} version {manifest.get('version')!r}; "
                             f"this reader supports {version}")
             arrays: dict[str, np.ndarray] = {}
             for name, meta in manifest["arrays"].items():
                 data = zf.read(f"arrays/{name}.npy")
                 if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                    raise error(f"{path}: array {name!r} is corrupt (SHA-256 mismatch)")
-                arr = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+                    raise error(f"{label}: array {name!r} is corrupt (SHA-256 mismatch)")
+                arr = _npy(data)
                 if arr.dtype.str != meta["dtype"] or list(arr.shape) != meta["shape"]:
-                    raise error(f"{path}: array {name!r} has dtype/shape {arr.dtype.str}{arr.shape}, "
+                    raise error(f"{label}: array {name!r} has dtype/shape {arr.dtype.str}{arr.shape}, "
                                 f"manifest says {meta['dtype']}{meta['shape']}")
                 arrays[name] = arr
     except error:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, ValueError, TypeError) as exc:
-        raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, ValueError, TypeError,
+            AttributeError, RecursionError) as exc:
+        raise error(f"{label}: unreadable {what} ({type(exc).__name__}: {exc})") from None
     return manifest, arrays
+
+
+def _npy(data: bytes) -> np.ndarray:
+    """One ``.npy`` array, its header checked against its size before anything is allocated."""
+    f = io.BytesIO(data)
+    major, _minor = np.lib.format.read_magic(f)
+    if major == 1:
+        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    need = math.prod(shape) * dtype.itemsize
+    if need > len(data) - f.tell():
+        raise ValueError(f"array of shape {shape} needs {need} bytes, the entry holds {len(data) - f.tell()}")
+    f.seek(0)
+    return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def read_snapshot(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -432,8 +432,9 @@ class World:
         fut = self._drawer.submit(_draw_politely, proto, serial, brain_key(self.seed, serial), self.seed, depth)
         self._ahead = (proto.index, serial, depth, fut)
 
-    def spawn_from(self, path: str | Path, state: bool = True) -> Brain:
-        """Spawn the brain asset at ``path`` (written by :meth:`Brain.save`) as a new brain.
+    def spawn_from(self, path: str | Path | bytes, state: bool = True) -> Brain:
+        """Spawn the brain asset at ``path`` (written by :meth:`Brain.save`), or a brain file's
+        bytes (:meth:`Brain.asset_bytes`, a server's EXPORT_BRAIN), as a new brain.
 
         With ``state`` (and a file holding state) it continues bit for bit where the saved
         brain was; otherwise it starts fresh with the saved wiring, weights and thresholds.

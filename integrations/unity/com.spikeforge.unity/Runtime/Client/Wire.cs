@@ -42,6 +42,9 @@ namespace Spikeforge.Client
         public const ushort SetLearning = 0x0041;
         public const ushort Save = 0x0050;
         public const ushort Load = 0x0051;
+        public const ushort ExportBrain = 0x0052;
+        public const ushort BrainAsset = 0x0053;
+        public const ushort SpawnAsset = 0x0054;
         public const ushort Stats = 0x0060;
         public const ushort StatsResult = 0x0061;
         public const ushort ShmOpen = 0x0070;
@@ -126,6 +129,9 @@ namespace Spikeforge.Client
                 case SetLearning: return "SET_LEARNING";
                 case Save: return "SAVE";
                 case Load: return "LOAD";
+                case ExportBrain: return "EXPORT_BRAIN";
+                case BrainAsset: return "BRAIN_ASSET";
+                case SpawnAsset: return "SPAWN_ASSET";
                 case Stats: return "STATS";
                 case StatsResult: return "STATS_RESULT";
                 case ShmOpen: return "SHM_OPEN";
