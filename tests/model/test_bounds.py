@@ -82,3 +82,11 @@ def test_rewards_and_dopamine_baseline_are_bounded_so_weights_stay_finite() -> N
     with pytest.raises(ValueError, match=r"\|reward\|"):
         w.reward([3e38, 0.0])
     w.reward([MAX_REWARD, -MAX_REWARD])  # the bound itself is fine
+
+
+def test_brain_reward_shares_the_bound() -> None:
+    w = World(dt=0.001, backend="numpy", seed=1)
+    (b,) = w.spawn(Circuit("r").add_population("a", 2, LIF()), 1)
+    with pytest.raises(ValueError, match=r"\|reward\|"):
+        b.reward(1e30)
+    b.reward(1.0)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.layout import OrganGroup
+from spikeforge.model.errors import MAX_REWARD
 from spikeforge.runtime.handles import LiveArray, StaleHandleError
 
 if TYPE_CHECKING:
@@ -365,6 +366,8 @@ class Brain:
         x = float(value)
         if not math.isfinite(x):
             raise ValueError(f"reward: value must be finite, got {value!r}")
+        if abs(x) > MAX_REWARD:  # the shared bound (model/errors.py): dopamine stays finite
+            raise ValueError(f"reward: |reward| must be <= {MAX_REWARD:g}, got {value!r}")
         w = self._world
         w.backend.pull_state()
         w.layout.dopamine[self.index] += np.float32(x)
