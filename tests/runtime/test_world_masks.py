@@ -185,3 +185,58 @@ def test_expected_count_matches_what_is_drawn_for_exact_rules() -> None:
     size = {p.name: p.size for p in flat.populations}
     expected = sum(pr.rule.expected_count(size[pr.pre], size[pr.post]) for pr in flat.projections)
     assert expected == w.stats()["synapses"] == 24 + 8 + 2
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("native", marks=pytest.mark.native)])
+def test_prepare_draw_commit_is_spawn(backend: str) -> None:
+    """prepare_spawn + draw (on another thread, the world stepping meanwhile) + commit_spawn
+    gives exactly what spawn gives; single brains and new circuits return None (spawn them)."""
+    import threading
+
+    a, b = World(backend=backend, seed=9), World(backend=backend, seed=9)
+    c = rich_circuit()
+    for w in (a, b):
+        w.spawn(c, 3)
+        w.despawn([1])
+    assert a.prepare_spawn(c, 1) is None and a.prepare_spawn(rich_circuit("other"), 5) is None
+    for count in (4, 2):
+        want = [x.id for x in a.spawn(c, count)]
+        prep = b.prepare_spawn(c, count)
+        assert prep is not None and prep.serials == want
+        th = threading.Thread(target=prep.draw)
+        th.start()
+        th.join()
+        brains = b.commit_spawn(prep)
+        assert [x.id for x in brains] == prep.serials
+        with pytest.raises(RuntimeError, match="committed"):
+            b.commit_spawn(prep)
+        for w in (a, b):
+            for br in w.brains:
+                drive(br, count)
+            w.advance(1 / 60)
+    a.spawn(c, 1)
+    b.spawn(c, 1)  # the draw ahead after a commit
+    assert [x.id for x in a.brains] == [x.id for x in b.brains]
+    assert_states_equal(_arrays(a), _arrays(b))
+
+
+def test_commit_redraws_when_the_ring_grew() -> None:
+    """A draw made for a shallower delay ring than the world has at commit is drawn again."""
+    c = rich_circuit()
+    long = Circuit("long").add_population("n", 4, LIF(bias=20.0))
+    long.connect("n", "n", AllToAll(), weight=1.0, delay=40)
+    b, d = World(backend="numpy", seed=2), World(backend="numpy", seed=2)
+    preps = []
+    for w in (b, d):
+        w.spawn(c, 2)
+        prep = w.prepare_spawn(c, 3)
+        assert prep is not None
+        preps.append(prep)
+    preps[0].draw()  # b draws for the old ring; d draws nothing before the commit
+    for w, prep in zip((b, d), preps, strict=True):
+        w.spawn(long, 1)  # the ring deepens between prepare and commit
+        w.commit_spawn(prep)
+    assert b.layout.depth == d.layout.depth >= 40 and preps[0].depth == b.layout.depth
+    for w in (b, d):
+        w.step(5)
+    assert_states_equal(_arrays(b), _arrays(d))

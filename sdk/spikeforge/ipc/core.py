@@ -28,6 +28,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -184,6 +185,9 @@ class ServerCore:
         self.max_clients = max_clients
         self.quota = MemoryQuota(client_memory)
         self._info_cache: dict[str, tuple[Circuit, P.CircuitInfo]] = {}
+        # guards the world and the sessions: the transport's event loop and its worker thread
+        # (SPAWN, DESPAWN, SAVE, LOAD, UPLOAD_GENOME off the loop) both call in
+        self.lock = threading.RLock()
         self.refused_clients = 0  # HELLOs refused by the client cap
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
@@ -219,6 +223,10 @@ class ServerCore:
     # ------------------------------------------------------------------ sessions
     def hello(self, payload: bytes, conn: Conn) -> tuple[Session, bytes]:
         """Check a HELLO payload; return the (new or resumed) session and the WELCOME payload."""
+        with self.lock:
+            return self._hello(payload, conn)
+
+    def _hello(self, payload: bytes, conn: Conn) -> tuple[Session, bytes]:
         h = P.Hello.decode(payload)
         if h.major != P.MAJOR:
             raise ProtocolError(Err.VERSION, f"HELLO.major: server speaks protocol {P.MAJOR}.{P.MINOR}, client "
@@ -287,6 +295,10 @@ class ServerCore:
 
     def disconnected(self, s: Session, conn: Conn) -> None:
         """The session's connection went away without BYE: keep it for the grace period."""
+        with self.lock:
+            self._disconnected(s, conn)
+
+    def _disconnected(self, s: Session, conn: Conn) -> None:
         if s.conn is not conn:
             return
         s.conn = None
@@ -300,13 +312,18 @@ class ServerCore:
             s.expiry = self.scheduler(self.grace_seconds, lambda: self._expire(s))
 
     def _expire(self, s: Session) -> None:
-        s.expiry = None
-        if s.conn is None and s.id in self.sessions:
-            log.info("session %d (%s) expired; despawning %d brain(s)", s.id, s.name, len(s.owned))
-            self.end_session(s)
+        with self.lock:
+            s.expiry = None
+            if s.conn is None and s.id in self.sessions:
+                log.info("session %d (%s) expired; despawning %d brain(s)", s.id, s.name, len(s.owned))
+                self.end_session(s)
 
     def end_session(self, s: Session, keep: bool = False) -> None:
         """Remove a session; despawn its brains unless ``keep`` (then a grace timer ends it)."""
+        with self.lock:
+            self._end_session(s, keep)
+
+    def _end_session(self, s: Session, keep: bool) -> None:
         if keep and self.grace_seconds > 0 and self.scheduler is not None:
             s.conn = None
             s.expiry = self.scheduler(self.grace_seconds, lambda: self._expire(s))
@@ -331,6 +348,10 @@ class ServerCore:
 
     def close(self) -> None:
         """Release every session's shared memory (server stopping)."""
+        with self.lock:
+            self._close()
+
+    def _close(self) -> None:
         for s in list(self.sessions.values()):
             if s.expiry is not None:
                 s.expiry.cancel()
@@ -346,7 +367,10 @@ class ServerCore:
         handler = self._handlers.get(msg)
         if handler is None:
             raise ProtocolError(Err.UNKNOWN_TYPE, f"frame.type: unknown or server-only message type 0x{msg:04X}")
-        return handler(s, seq, payload)
+        if msg == Msg.SPAWN:  # takes the lock itself, and not while the new brains are drawn
+            return handler(s, seq, payload)
+        with self.lock:
+            return handler(s, seq, payload)
 
     # ------------------------------------------------------------------ helpers
     def _alive(self, brain_id: int) -> bool:
@@ -489,7 +513,35 @@ class ServerCore:
         return got[1]
 
     def _spawn(self, s: Session, seq: int, payload: bytes) -> bytes:
+        # three steps so that a large spawn does not stop other clients' exchanges while its
+        # brains are drawn: check and reserve the ids (locked), draw (unlocked: the draw reads
+        # nothing the world changes), place (locked). Bit for bit World.spawn.
         req = P.Spawn.decode(payload)
+        with self.lock:
+            circuit = self._spawn_checks(s, req)
+            world = self.world
+            prepare = getattr(world, "prepare_spawn", None)  # a ClusterWorld spawns in one call
+            try:
+                prepared = prepare(circuit, req.count) if callable(prepare) else None
+            except (GenomeError, ValueError) as exc:
+                raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
+        if prepared is not None:
+            prepared.draw()
+        with self.lock:
+            if self.world is not world or s.id not in self.sessions:
+                raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn")
+            try:
+                brains = world.commit_spawn(prepared) if prepared is not None else world.spawn(circuit, req.count)
+            except (GenomeError, ValueError) as exc:
+                raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
+            self._relaid()
+            ids = [b.id for b in brains]
+            s.owned.update(ids)
+            s.changed()
+            return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
+
+    def _spawn_checks(self, s: Session, req: P.Spawn) -> Circuit:
+        """SPAWN's request checks against the registry, the session's and the world's limits."""
         circuit = self.genomes.get(req.circuit)
         if circuit is None:
             raise ProtocolError(Err.NOT_FOUND, f"SPAWN.circuit: no circuit named {req.circuit!r}; known: "
@@ -512,15 +564,7 @@ class ServerCore:
                                            f"{self.max_world_synapses} allowed")
         self.quota.check(self, s, self.quota.spawn_cost(self, circuit, req.count), "SPAWN.count")
         self.quota.touch(circuit.name)
-        try:
-            brains = self.world.spawn(circuit, req.count)
-        except (GenomeError, ValueError) as exc:
-            raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
-        self._relaid()
-        ids = [b.id for b in brains]
-        s.owned.update(ids)
-        s.changed()
-        return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
+        return circuit
 
     def _despawn(self, s: Session, seq: int, payload: bytes) -> bytes:
         ids = self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN")
@@ -767,7 +811,8 @@ class ServerCore:
 
     def save(self, path: Path) -> None:
         """Write a snapshot of the whole world (every client's brains) to ``path``."""
-        self.world.save(path)
+        with self.lock:
+            self.world.save(path)
 
     def _save(self, s: Session, seq: int, payload: bytes) -> bytes:
         path = self._snapshot_path(P.decode_name(payload, "SAVE"), "SAVE")
@@ -881,6 +926,11 @@ class ServerCore:
                                            f"{self.max_world_synapses} allowed")
 
     def stats(self, s: Session | None = None) -> dict[str, Any]:
+        """The STATS document (world, server, limits and, with ``s``, that session)."""
+        with self.lock:
+            return self._stats_doc(s)
+
+    def _stats_doc(self, s: Session | None) -> dict[str, Any]:
         """The STATS document: ``world`` (World.stats), ``server`` (clients, exchange rates and
         medians in µs, uptime in s, learning mode, circuits, limits) and, given ``s``, ``session``."""
         now = time.monotonic()
@@ -945,6 +995,11 @@ class ServerCore:
 
 
 # ====================================================================== one client's frame stream
+OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME})
+"""Requests a transport may run off its event loop (see :class:`Endpoint`'s ``offload``)."""
+
+Offload = Callable[[Callable[[], "bytes | list[bytes]"], Callable[[Callable[[], "bytes | list[bytes]"]], None]], None]
+
 class Endpoint:
     """One client's byte stream, whatever carries it: framing, handshake, BYE and error accounting.
 
@@ -963,6 +1018,15 @@ class Endpoint:
         ``close()`` closes the transport (the endpoint writes nothing afterwards).
     peer : str
         The client's address, for logs.
+    offload : callable or None
+        ``offload(job, done)`` runs ``job()`` (a request of :data:`OFFLOADED` kinds: SPAWN,
+        DESPAWN, SAVE, LOAD, UPLOAD_GENOME) off the transport's thread and later calls
+        ``done(result)`` back on it, ``result()`` returning the reply or raising. Meanwhile
+        this client's further frames wait (replies stay in order) while other clients go on.
+        None (default): every request is handled at once, in the caller's thread.
+    pause : callable or None
+        ``pause(True)`` / ``pause(False)``: stop / resume reading from this client while an
+        offloaded request runs (back-pressure); None: frames received meanwhile are queued.
 
     Attributes
     ----------
@@ -977,8 +1041,13 @@ class Endpoint:
     """
 
     def __init__(self, core: ServerCore, write: Callable[[bytes], None], close: Callable[[], None],
-                 peer: str = "?") -> None:
+                 peer: str = "?", offload: Offload | None = None,
+                 pause: Callable[[bool], None] | None = None) -> None:
         self.core = core
+        self.offload = offload
+        self._pause = pause
+        self._busy = False  # an offloaded request of this client is running
+        self._queue: deque[P.Frame] = deque()
         self._send = write
         self._close = close
         self.peer = peer
@@ -1006,7 +1075,10 @@ class Endpoint:
                 if self.closing:
                     return
                 self.last_frame = time.monotonic()
-                self._on_frame(f)
+                if self._busy:
+                    self._queue.append(f)
+                else:
+                    self._on_frame(f)
             # frames may have stopped short of a bad length (raised by the next feed), or the
             # HELLO just raised the frame limit for the bytes after it: parse the rest again
             if not frames or not self.decoder.pending or self.closing:
@@ -1039,6 +1111,14 @@ class Endpoint:
                 self.write(P.frame(Msg.OK, f.seq))
                 self.drop(Err.SHUTDOWN, "bye", quiet=True)
                 return
+            elif self.offload is not None and f.msg in OFFLOADED:
+                session = self.session
+                self._busy = True
+                if self._pause is not None:
+                    self._pause(True)
+                self.offload(lambda: self.core.handle(session, f.msg, f.seq, f.payload),
+                             lambda result: self._offloaded(f, result))
+                return
             else:
                 out = self.core.handle(self.session, f.msg, f.seq, f.payload)
                 self.write(b"".join(out) if isinstance(out, list) else out)
@@ -1048,6 +1128,32 @@ class Endpoint:
         except Exception as exc:  # a bug must not take the server or other clients down
             log.exception("internal error handling message 0x%04X from %s", f.msg, self.peer)
             self._fail(f.seq, ProtocolError(Err.INTERNAL, f"{type(exc).__name__}: {exc}"))
+
+    @property
+    def busy(self) -> bool:
+        """True while an offloaded request of this client runs (its later frames wait)."""
+        return self._busy
+
+    def _offloaded(self, f: P.Frame, result: Callable[[], bytes | list[bytes]]) -> None:
+        """An offloaded request finished (on the transport's thread): reply, then go on with
+        the frames that arrived meanwhile."""
+        self._busy = False
+        if self.closing:
+            self._queue.clear()
+            return
+        try:
+            out = result()
+            self.write(b"".join(out) if isinstance(out, list) else out)
+            self.errors = 0
+        except ProtocolError as exc:
+            self._fail(f.seq, exc)
+        except Exception as exc:  # a bug must not take the server or other clients down
+            log.error("internal error handling message 0x%04X from %s", f.msg, self.peer, exc_info=exc)
+            self._fail(f.seq, ProtocolError(Err.INTERNAL, f"{type(exc).__name__}: {exc}"))
+        while self._queue and not self._busy and not self.closing:
+            self._on_frame(self._queue.popleft())
+        if not self._busy and not self.closing and self._pause is not None:
+            self._pause(False)
 
     def _fail(self, seq: int, exc: ProtocolError) -> None:
         self.errors += 1
@@ -1083,6 +1189,7 @@ class Endpoint:
     def lost(self) -> None:
         """The transport went away (peer closed, reset): the session enters the reconnect grace."""
         self.closing = True
+        self._queue.clear()
         self._closed = True
         if self.session is not None:
             s, self.session = self.session, None

@@ -11,6 +11,8 @@ import asyncio
 import errno
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.opened = time.monotonic()
         self.peer = "?"
-        self.endpoint = Endpoint(self.core, self._write, self._close_transport)
+        self.endpoint = Endpoint(self.core, self._write, self._close_transport, offload=server.offload,
+                                 pause=self._pause_reading)
 
     # the endpoint's state, as the watchdog and older code read it
     @property
@@ -68,8 +71,9 @@ class Connection(asyncio.Protocol):
 
     @property
     def partial_since(self) -> float | None:
-        """When the current partial frame began arriving (None: none pending)."""
-        return self.endpoint.partial_since
+        """When the current partial frame began arriving (None: none pending, or reading is
+        paused while this client's offloaded request runs)."""
+        return None if self.endpoint.busy else self.endpoint.partial_since
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -99,6 +103,20 @@ class Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
             self._check_backlog()
+
+    def _pause_reading(self, pause: bool) -> None:
+        # while this client's SPAWN/DESPAWN/SAVE/LOAD runs on the worker, read no more of its
+        # frames (they would only queue up); other clients are read as usual
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        try:
+            if pause:
+                t.pause_reading()
+            else:
+                t.resume_reading()
+        except RuntimeError:  # already paused / not paused: nothing to change
+            pass
 
     def _close_transport(self) -> None:
         if self.transport is not None:
@@ -168,6 +186,9 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._stopped = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # one worker thread: SPAWN, DESPAWN, SAVE, LOAD and UPLOAD_GENOME run there, one at a
+        # time, so the event loop keeps answering every other client (see ipc.core.Endpoint)
+        self._worker: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         """Open the listeners (TCP and/or Unix socket) on the running asyncio loop and start the timeout watchdog.
@@ -183,6 +204,7 @@ class Server:
         """
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spikeforge-serve-worker")
         self.core.scheduler = loop.call_later
         self.core.transport_stats = self.limit_stats
         loop.set_exception_handler(self._loop_exception)
@@ -208,6 +230,27 @@ class Server:
             os.chmod(p, 0o600)
             self._servers.append(srv)
         loop.call_later(0.5, self._watchdog)
+
+    def offload(self, job: Callable[[], bytes | list[bytes]],
+                done: Callable[[Callable[[], bytes | list[bytes]]], None]) -> None:
+        """Run ``job`` on the worker thread; ``done(result)`` is called on the event loop when it
+        finished (``result()`` returns its reply or raises its error). Before :meth:`start`,
+        or after :meth:`stop`, the job runs at once on the caller's thread."""
+        if self._loop is None or self._worker is None or self._stopped.is_set():
+            try:
+                out = job()
+            except Exception as exc:  # handed to done() exactly as from the worker
+                err = exc
+
+                def fail() -> bytes | list[bytes]:
+                    raise err
+
+                done(fail)
+                return
+            done(lambda: out)
+            return
+        fut = self._loop.run_in_executor(self._worker, job)
+        fut.add_done_callback(lambda f: None if f.cancelled() else done(f.result))
 
     # ------------------------------------------------------------------ fairness (issue 17)
     def pending(self) -> list[Connection]:
@@ -308,6 +351,8 @@ class Server:
         if self.unix_path is not None:
             Path(self.unix_path).unlink(missing_ok=True)
         self._stopped.set()
+        if self._worker is not None:  # a job still running finishes; its reply goes nowhere
+            self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def wait_stopped(self) -> None:
         """Wait until :meth:`stop` has run (SIGINT/SIGTERM, or a caller); ``spikeforge serve`` awaits this."""

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,16 +78,64 @@ class FrameResult:
 _SWITCH_WHILE_DRAWING = 2e-4  # s: how long the draw thread may keep the GIL from the game thread
 
 
-def _draw_politely(proto: PrototypeInfo, serial: int, key: int, seed: int, depth: int) -> BrainBlock:
-    """``instantiate`` on the draw-ahead thread, with a short GIL switch interval while it runs
-    so that the game thread, waiting for the GIL when the kernel call returns, gets it back
-    within ~0.2 ms instead of Python's default 5 ms (a frame hitch)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, _SWITCH_WHILE_DRAWING))
+_polite_lock = threading.Lock()
+_polite_count = 0
+_polite_before = 0.005
+
+
+@contextmanager
+def _polite() -> Iterator[None]:
+    """A short GIL switch interval while a draw runs on a side thread, so that the thread
+    stepping the world, waiting for the GIL when the kernel call returns, gets it back within
+    ~0.2 ms instead of Python's default 5 ms (a frame hitch). Nested and concurrent draws
+    share one setting; the interval before the first is restored after the last."""
+    global _polite_count, _polite_before
+    with _polite_lock:
+        if _polite_count == 0:
+            _polite_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_polite_before, _SWITCH_WHILE_DRAWING))
+        _polite_count += 1
     try:
-        return instantiate(proto, serial, key, seed, depth)
+        yield
     finally:
-        sys.setswitchinterval(before)
+        with _polite_lock:
+            _polite_count -= 1
+            if _polite_count == 0:
+                sys.setswitchinterval(_polite_before)
+
+
+def _draw_politely(proto: PrototypeInfo, serial: int, key: int, seed: int, depth: int) -> BrainBlock:
+    """``instantiate`` on the draw-ahead thread, politely (see :func:`_polite`)."""
+    with _polite():
+        return instantiate(proto, serial, key, seed, depth)
+
+
+class PreparedSpawn:
+    """A spawn reserved by :meth:`World.prepare_spawn`: its ids are fixed, its brains not drawn yet.
+
+    Attributes
+    ----------
+    serials : list of int
+        The ids the new brains get.
+    blocks : list of BrainBlock or None
+        The drawn brains (None until :meth:`draw` ran).
+    """
+
+    def __init__(self, proto: PrototypeInfo, serials: list[int], keys: list[int], seed: int, depth: int) -> None:
+        self.proto = proto
+        self.serials = serials
+        self.keys = keys
+        self.seed = seed
+        self.depth = depth
+        self.blocks: list[BrainBlock] | None = None
+        self.committed = False
+
+    def draw(self) -> None:
+        """Draw the brains (wiring, weights, initial state): a pure function of (seed, id), safe
+        on any thread while the world steps. Keeps the GIL switch interval short meanwhile so
+        that the thread stepping the world is not held up (as the draw ahead does)."""
+        with _polite():
+            self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
 
 
 class World:
@@ -394,6 +444,71 @@ class World:
         for h in handles:
             self._brains[h.id] = h
         if count:
+            self._start_ahead(proto)
+        return handles
+
+    def prepare_spawn(self, circuit: Circuit | str, count: int) -> PreparedSpawn | None:
+        """Reserve the ids of a spawn whose drawing may run on another thread (a server's worker).
+
+        ``prepare_spawn`` + :meth:`PreparedSpawn.draw` + :meth:`commit_spawn` give bit for bit
+        what :meth:`spawn` gives; the draw (wiring and initial state of every new brain, the
+        slow part of a large spawn) touches nothing of the world, so the world may step
+        meanwhile. Call ``prepare_spawn`` and ``commit_spawn`` where you would call
+        :meth:`spawn` (the thread that owns the world, or under the lock that guards it).
+
+        Parameters
+        ----------
+        circuit : Circuit or str
+            As for :meth:`spawn`.
+        count : int
+            Brains to spawn, >= 0.
+
+        Returns
+        -------
+        PreparedSpawn or None
+            None when this spawn gains nothing from a separate draw (a circuit new to the world,
+            which re-lays the world out anyway, or fewer than 2 brains, drawn ahead already):
+            call :meth:`spawn` then.
+
+        Raises
+        ------
+        ValueError, TypeError, KeyError
+            As :meth:`spawn`.
+        """
+        self._check_not_in_advance("spawn")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"count: must be an integer >= 0, got {count!r}")
+        circ = self._circuit_named(circuit)
+        gkey = json.dumps(circ.to_dict(), sort_keys=True)
+        if count < 2 or gkey not in self._proto_by_genome:
+            return None
+        proto = self._prototypes[self._proto_by_genome[gkey]]
+        serials = list(range(self._next_serial, self._next_serial + count))
+        depth = self._depth()
+        self._take_ahead(proto, serials, depth)  # drops a draw ahead (it is for a single spawn)
+        self._next_serial += count
+        return PreparedSpawn(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed, depth)
+
+    def commit_spawn(self, prepared: PreparedSpawn) -> list[Brain]:
+        """Place the brains of :meth:`prepare_spawn` (drawing them now if :meth:`PreparedSpawn.draw`
+        did not run, or ran for a ring depth the world no longer has); returns their handles."""
+        self._check_not_in_advance("spawn")
+        if prepared.committed:
+            raise RuntimeError("commit_spawn: this spawn was committed already")
+        proto = prepared.proto
+        if self._prototypes[proto.index] is not proto:
+            raise RuntimeError("commit_spawn: the world was replaced (load) since prepare_spawn")
+        depth = self._depth()
+        blocks = prepared.blocks
+        if blocks is None or prepared.depth != depth:
+            prepared.depth = depth
+            blocks = instantiate_many(proto, prepared.serials, prepared.keys, self.seed, depth)
+        prepared.committed = True
+        handles = [Brain(self, x, proto.circuit.name) for x in prepared.serials]
+        self._place(proto, blocks, None)
+        for h in handles:
+            self._brains[h.id] = h
+        if handles:
             self._start_ahead(proto)
         return handles
 

@@ -1,0 +1,98 @@
+"""SPAWN, DESPAWN, SAVE, LOAD and UPLOAD_GENOME run on the server's worker thread, off the event
+loop: while one client spawns thousands of brains (drawn without holding the world), another
+client's exchanges keep being answered; the spawning client's own later frames wait, so its
+replies stay in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikeforge.ipc import protocol as P
+from spikeforge.ipc.client import Client
+from spikeforge.ipc.protocol import Msg
+from spikeforge.ipc.testing import running_server
+
+pytestmark = pytest.mark.native
+
+BIG = 3000
+
+
+def test_other_clients_exchange_during_a_large_spawn(tmp_path: Path) -> None:
+    with running_server(tmp_path, backend="native", seed=1) as srv:
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path, name="player") as a, \
+                Client.connect(srv.host, srv.port, token_file=srv.token_path, name="spawner") as b:
+            a.spawn("probe", 20)
+            ids = b.spawn("probe", BIG)  # capacity for the measured spawn: it then only writes slots
+            b.despawn(ids)
+            done: list[tuple[float, float]] = []  # (start, end) of each of a's exchanges
+            stop = threading.Event()
+
+            def play() -> None:
+                rng = np.random.default_rng(0)
+                while not stop.is_set():
+                    a.sensors[:] = rng.random(a.sensors.size, dtype=np.float32)
+                    t = time.perf_counter()
+                    a.exchange(1 / 60)
+                    done.append((t, time.perf_counter()))
+
+            th = threading.Thread(target=play)
+            th.start()
+            try:
+                time.sleep(0.3)
+                t0 = time.perf_counter()
+                got = b.spawn("probe", BIG)
+                t1 = time.perf_counter()
+                time.sleep(0.1)
+            finally:
+                stop.set()
+                th.join(30)
+            assert len(got) == BIG
+            stats = b.stats()
+        assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+    spawn_s = t1 - t0
+    inside = [(s, e) for s, e in done if s >= t0 and e <= t1]
+    waits = [e - s for s, e in done if e >= t0 and s <= t1]
+    # on the event loop (before), no exchange could complete while the spawn ran
+    assert len(inside) >= 3, (spawn_s, len(done), waits[:10])
+    assert max(waits) < 0.8 * spawn_s, (spawn_s, max(waits))
+    assert stats["world"]["brains"] == 20 + BIG
+
+
+def test_frames_behind_an_offloaded_request_are_answered_in_order(tmp_path: Path) -> None:
+    with running_server(tmp_path, backend="numpy", seed=1) as srv:
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path) as c:
+            seq = [c.next_seq() for _ in range(4)]
+            c.send_raw(P.frame(Msg.SPAWN, seq[0], P.Spawn("probe", 50).encode())
+                       + P.frame(Msg.PING, seq[1], b"x")
+                       + P.frame(Msg.SPAWN, seq[2], P.Spawn("nope", 1).encode())
+                       + P.frame(Msg.PING, seq[3], b"y"))
+            replies = [c.read_frame() for _ in range(4)]
+            assert [(m, s) for m, s, _ in replies] == [(Msg.SPAWNED, seq[0]), (Msg.PONG, seq[1]),
+                                                       (Msg.ERROR, seq[2]), (Msg.PONG, seq[3])]
+            assert replies[1][2] == b"x" and replies[3][2] == b"y"
+            st = c.stats()
+            assert st["world"]["brains"] == 50
+        assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+
+
+def test_a_client_that_leaves_during_its_spawn_leaves_no_brains(tmp_path: Path) -> None:
+    with running_server(tmp_path, backend="native", seed=1, args=["--grace-seconds", "0"]) as srv:
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path) as keep:
+            keep.spawn("probe", 5)
+            c = Client.connect(srv.host, srv.port, token_file=srv.token_path)
+            c.send_raw(P.frame(Msg.SPAWN, c.next_seq(), P.Spawn("probe", 2000).encode()))
+            time.sleep(0.05)
+            c.close(bye=False)  # gone while its brains are drawn (or placed)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if keep.stats()["world"]["brains"] == 5:
+                    break
+                time.sleep(0.1)
+            assert keep.stats()["world"]["brains"] == 5
+            keep.exchange(1 / 60)
+        assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
