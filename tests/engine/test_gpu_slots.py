@@ -105,7 +105,11 @@ def test_churn_is_bit_exact_without_rebuilds(adapter: dict[str, Any], fused: boo
     check_churn(ref, gpu, cs)
 
 
-def test_churn_with_chunked_buffers(adapter: dict[str, Any]) -> None:
+@pytest.mark.parametrize("direct", [0, 64], ids=["staged-copies", "queue-writes"])
+def test_churn_with_chunked_buffers(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch, direct: int) -> None:
+    from spikeforge.engine import wgpu_backend as G
+
+    monkeypatch.setattr(G, "DIRECT_WRITES", direct)
     cs = [small_net(), lif_net()]
     ref = with_free_slots("numpy", cs)
     gpu = gpu_world(lambda b: with_free_slots(b, cs), chunk_bytes=8192)
@@ -115,7 +119,10 @@ def test_churn_with_chunked_buffers(adapter: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("chunk_bytes", [None, 8192])
-def test_churn_with_learning(adapter: dict[str, Any], chunk_bytes: int | None) -> None:
+def test_churn_with_learning(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch, chunk_bytes: int | None) -> None:
+    from spikeforge.engine import wgpu_backend as G
+
+    monkeypatch.setattr(G, "DIRECT_WRITES", 0 if chunk_bytes else 64)
     cs = [learner(), small_net()]
 
     def make(b: str) -> World:

@@ -79,7 +79,7 @@ KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
-DIRECT_WRITES = 4  # slot uploads of at most this many ranges: queue writes, no staging copy submission
+DIRECT_WRITES = 64  # slot uploads of at most this many ranges: queue writes (no submission of their own)
 
 
 
@@ -917,8 +917,9 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
         A spawned slot's ranges of every device array the slot write changed (neuron state
         planes, its columns of the delay ring, rows, synapses with weights, targets and
-        eligibility, actuator rows) go up in ONE staging write and ONE submission of buffer
-        copies; a despawned slot sends only its actuator rows. Per-brain arrays (key, step,
+        eligibility, actuator rows) go up as queue writes (up to ``DIRECT_WRITES`` ranges) or
+        as ONE staging write and ONE submission of buffer copies; a despawned slot sends only
+        its actuator rows. Per-brain arrays (key, step,
         sleeping, level of detail, learn flag, dopamine) and sensor values are uploaded with
         every advance anyway. With learning, the plasticity index tables are re-derived and
         only their changed span goes up.
@@ -1075,13 +1076,15 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         self._buffer(name, data)
 
     def _upload_ranges(self, pieces: list[tuple[str, int, np.ndarray]]) -> None:
-        """Write ``(array, byte offset, data)`` pieces into the device arrays: one write into a
-        staging buffer, then one submission copying each piece (split where it crosses chunks)."""
+        """Write ``(array, byte offset, data)`` pieces into the device arrays (split where a piece
+        crosses chunks): few pieces as queue writes, more as one write into a staging buffer
+        and one submission copying each piece (a queue write costs ~10 us of Python and FFI,
+        a submission more than a few dozen of them on lavapipe)."""
         raws = [np.ascontiguousarray(d).view(np.uint8).reshape(-1) for _, _, d in pieces]
         if not any(r.size for r in raws):
             return
         q = self.dev.queue
-        if len(pieces) <= DIRECT_WRITES:  # a despawn's actuator rows: no submission
+        if len(pieces) <= DIRECT_WRITES:  # e.g. one spawn: queue writes ride on the next submission
             for (name, off, _), r in zip(pieces, raws, strict=True):
                 for buf, dst, a, b in self._chunk_spans(name, off, int(r.size)):
                     q.write_buffer(buf, dst, r[a:b])
