@@ -126,6 +126,9 @@ typedef struct {
     int64_t bm0, bm1;   /* brain-major mode: this thread's brains */
     int64_t *boff;      /* brain-major mode: per active brain, n_steps + 1 spike offsets */
     int64_t boff_cap;
+    float *bgn;         /* background noise current of the segment being updated (per neuron) */
+    int32_t *bgp;       /* background Poisson event flags of that segment */
+    int64_t bg_cap;
     int sense;
     int oom;
 } sf_thread_buf;
@@ -153,6 +156,7 @@ struct sf_engine {
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
     int64_t *active_segs;
     int64_t *active_cum;
+    sf_rs_runs rs_runs; /* reward-STDP synapse ranges per brain (plasticity.h) */
     /* threads */
     sf_thread_buf *tb;
     pthread_t *th;
@@ -235,6 +239,8 @@ void sf_engine_free(sf_engine *e) {
         free(e->tb[t].step_off);
         free(e->tb[t].pieces);
         free(e->tb[t].boff);
+        free(e->tb[t].bgn);
+        free(e->tb[t].bgp);
     }
     free(e->tb);
     free(e->th);
@@ -248,6 +254,7 @@ void sf_engine_free(sf_engine *e) {
     free(e->gap_ptr);
     free(e->bseg_ptr);
     free(e->seg_inert);
+    sf_rs_runs_free(&e->rs_runs);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -335,6 +342,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         while (q < e->n_segs && e->segs[q].brain < b) q++;
         e->bseg_ptr[b] = q;
     }
+    if (sf_rs_runs_build(&e->rs_runs, net) != 0) goto oom;
     e->local_ok = 1;
     for (int64_t b = 0; b < nb && e->local_ok; b++) {
         int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
@@ -501,11 +509,11 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
    bursts, no learning, no forced-spike probability in the range (one-shot forced spikes
    are fine). Same float32 operations in the same order as the general loop. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
-#define SF_CLONES __attribute__((target_clones("avx2", "default"), noinline))
+#define SF_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
 #else
 #define SF_CLONES
 #endif
-/* Compiled for AVX2 and for the baseline; the loader picks one at run time (same bits:
+/* Compiled for AVX-512F, AVX2 and the baseline; the loader picks one at run time (same bits:
    no FMA, no reassociation, only wider vectors of the same operations).
    One loop for every model: MODEL's integration (native/src/models/<model>.h) is inlined
    into the shared part of the step. Branch-free: the excitability and forced-spike draws
@@ -713,29 +721,38 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
    is inert (as for the lean LIF variant, checked by seg_leanw) but whose w the model uses
    (Izhikevich's u, adaptation): theta, mod and burst are neither read nor written. No gap
    junctions, no modulator channel. */
-#define SF_LEANW(NAME, MODEL, RNG, EV)                                                                         \
+#define SF_LEANW(NAME, MODEL, RNG, EV, BG)                                                                     \
     SF_CLONES static int64_t NAME(                                                                             \
         float *restrict V, float *restrict IE, float *restrict II, float *restrict W,                          \
         const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS,  \
         uint8_t *restrict FO, int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo,    \
         int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
-        int64_t bs0) {                                                                                         \
+        int64_t bs0, const float *restrict BGN, const int32_t *restrict BGP) {                                 \
         const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH], wjump = fp[SF_F_WJUMP];                  \
         const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
         const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
         const int32_t sure = excit >= 1.0f;                                                                    \
-        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO;                                   \
+        const float BGP_W = fp[SF_F_POIS_W];                                                                   \
+        (void)BGP_W;                                                                                           \
+        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO; (void)BGN; (void)BGP;             \
         for (int64_t i = lo; i < hi; i++) {                                                                    \
             float xe = (float)r0[i] * FIXED_INV;                                                               \
             float xi = (float)r1[i] * FIXED_INV;                                                               \
             r0[i] = 0;                                                                                         \
             r1[i] = 0;                                                                                         \
             float ie = IE[i] + xe;                                                                             \
+            if (BG) { /* background Poisson drive (flags drawn by bg_fill) */                                  \
+                float iep = ie + BGP_W;                                                                        \
+                ie = BGP[i - lo] ? iep : ie;                                                                   \
+            }                                                                                                  \
             float ii = II[i] + xi;                                                                             \
             float v = V[i], w = W[i];                                                                          \
             int32_t hold = HOLD[i];                                                                            \
             int32_t held = hold > 0;                                                                           \
             float drive = (bias + IEXT[i]) + 0.0f;                                                             \
+            /* background noise current; never -0.0 + 0.0 here (drive is not -0.0), so a */                   \
+            /* population without noise (BGN[i] = +0.0) keeps its drive bit for bit */                       \
+            if (BG) drive = drive + BGN[i - lo];                                                               \
             float nv, nw;                                                                                      \
             sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
             ie = ie * pee;                                                                                     \
@@ -776,12 +793,16 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
     }
 typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *, const float *, int32_t *,
                                int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *,
-                               const int32_t *, uint32_t, uint32_t, int64_t);
+                               const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *);
+/* index: BG * 4 + RNG * 2 + EV (BG: background input from bg_fill's arrays) */
 #define SF_LEANW_SET(M)                                                                                        \
-    SF_LEANW(sf_leanw_##M##_00, M, 0, 0) SF_LEANW(sf_leanw_##M##_01, M, 0, 1)                                  \
-    SF_LEANW(sf_leanw_##M##_10, M, 1, 0) SF_LEANW(sf_leanw_##M##_11, M, 1, 1)                                  \
-    static const sf_leanw_fn SF_LEANW_TAB_##M[4] = {sf_leanw_##M##_00, sf_leanw_##M##_01, sf_leanw_##M##_10,   \
-                                                    sf_leanw_##M##_11};
+    SF_LEANW(sf_leanw_##M##_000, M, 0, 0, 0) SF_LEANW(sf_leanw_##M##_001, M, 0, 1, 0)                          \
+    SF_LEANW(sf_leanw_##M##_010, M, 1, 0, 0) SF_LEANW(sf_leanw_##M##_011, M, 1, 1, 0)                          \
+    SF_LEANW(sf_leanw_##M##_100, M, 0, 0, 1) SF_LEANW(sf_leanw_##M##_101, M, 0, 1, 1)                          \
+    SF_LEANW(sf_leanw_##M##_110, M, 1, 0, 1) SF_LEANW(sf_leanw_##M##_111, M, 1, 1, 1)                          \
+    static const sf_leanw_fn SF_LEANW_TAB_##M[8] = {sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, \
+                                                    sf_leanw_##M##_011, sf_leanw_##M##_100, sf_leanw_##M##_101, \
+                                                    sf_leanw_##M##_110, sf_leanw_##M##_111};
 SF_FOR_EACH_MODEL(SF_LEANW_SET)
 #define SF_LEANW_ROW(M) SF_LEANW_TAB_##M,
 static const sf_leanw_fn *const SF_LEANW_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_LEANW_ROW)};
@@ -872,6 +893,48 @@ SF_CLONES static void learn_neurons(const sf_plast *PL, const float *restrict MO
     }
 }
 
+/* Background input of neurons lo..hi (brain-local index i - bs0) for the lean variants:
+   BGN[i - lo] the noise current (na + nbw * r, as the general loop; +0.0 without noise),
+   BGP[i - lo] 1 where a Poisson event arrives. Branch-free loops per kind, so the
+   counter-based draws vectorize (the general loop draws them one neuron at a time). */
+SF_CLONES static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int64_t lo, int64_t hi, int64_t bs0,
+                              int32_t nkind, float na, float nbw, uint32_t pre_n, float ppois, uint32_t pre_p) {
+    const int64_t m = hi - lo;
+    const uint32_t l0 = (uint32_t)(lo - bs0);
+    if (nkind == SF_NOISE_UNIFORM) {
+        for (int64_t j = 0; j < m; j++) BGN[j] = na + nbw * uniform01(pre_n, l0 + (uint32_t)j);
+    } else if (nkind == SF_NOISE_GAUSSIAN) {
+        uint32_t g[SF_GAUSS_DRAWS];
+        for (uint32_t k = 0; k < SF_GAUSS_DRAWS; k++) g[k] = mix32(pre_n ^ k);
+        for (int64_t j = 0; j < m; j++) BGN[j] = uniform01(g[0], l0 + (uint32_t)j);
+        for (uint32_t k = 1; k < SF_GAUSS_DRAWS; k++)
+            for (int64_t j = 0; j < m; j++) BGN[j] = BGN[j] + uniform01(g[k], l0 + (uint32_t)j);
+        const float half = (float)(SF_GAUSS_DRAWS / 2);
+        for (int64_t j = 0; j < m; j++) BGN[j] = na + nbw * (BGN[j] - half);
+    } else {
+        for (int64_t j = 0; j < m; j++) BGN[j] = 0.0f;
+    }
+    if (ppois > 0.0f) {
+        for (int64_t j = 0; j < m; j++) BGP[j] = uniform01(pre_p, l0 + (uint32_t)j) < ppois;
+    } else {
+        for (int64_t j = 0; j < m; j++) BGP[j] = 0;
+    }
+}
+
+static int grow_bg(sf_thread_buf *tb, int64_t need) {
+    if (need <= tb->bg_cap) return 0;
+    int64_t cap = tb->bg_cap ? tb->bg_cap : 256;
+    while (cap < need) cap *= 2;
+    float *a = (float *)realloc(tb->bgn, (size_t)cap * sizeof(float));
+    if (!a) return -1;
+    tb->bgn = a;
+    int32_t *b = (int32_t *)realloc(tb->bgp, (size_t)cap * sizeof(int32_t));
+    if (!b) return -1;
+    tb->bgp = b;
+    tb->bg_cap = cap;
+    return 0;
+}
+
 static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t k,
                          sf_thread_buf *tb) {
     const int64_t N = net->n_neurons;
@@ -919,16 +982,27 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     /* Plastic segments take the vectorized loops too unless homeostasis may move theta
        (P4 needs the spike flag inside the neuron loop); P2 and P3 are per neuron and
        independent of the step's other state, so they run after it, same ops, same bits. */
-    if (!bg && model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
+    /* With background input only the model's lean variant takes it (its draws come from
+       bg_fill); otherwise the general loop below. */
+    const int lean_bg = bg && (segf & (SEG_INERT | SEG_LEANW)) && grow_bg(tb, hi - lo) == 0;
+    if ((!bg || lean_bg) && model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
         int rng = rng_excit || (segf & SEG_PFORCE);
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */
-        if (segf & SEG_INERT) {
+        if (lean_bg) {
+            bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw,
+                    nkind != 0 ? brain_stream(key, bstep, PURPOSE_NOISE) : 0u, ppois,
+                    ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
+            fired = SF_LEANW_TABS[model][4 + (rng ? 2 : 0) + (ev ? 1 : 0)](
+                V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, tb->bgn,
+                tb->bgp);
+        } else if (segf & SEG_INERT) {
             fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
                                                            hi, fp, ip, pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
             fired = SF_LEANW_TABS[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags,
-                                                                       r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
+                                                                       r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0,
+                                                                       NULL, NULL);
         } else {
             sf_fast_fn fn = SF_FAST_TABS[model][(binv != 0.0f ? 16 : 0) + (gaps ? 8 : 0) + (e->has_mod ? 4 : 0) +
                                                 (rng ? 2 : 0) + (ev ? 1 : 0)];
@@ -1118,7 +1192,7 @@ static void run_thread_bm(sf_job *job, int t) {
                     sf_learn_post(net, tb->spk + before, tb->br + before, cnt);
                 }
                 sf_learn_traces(net, tb->spk + before, cnt);
-                sf_learn_brains(net, b, b + 1, k, job->active);
+                sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
             }
         }
         off[n] = tb->len;
@@ -1175,7 +1249,7 @@ static void run_thread(sf_job *job, int t) {
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);
-            sf_learn_brains(net, net->n_brains * t / T, net->n_brains * (t + 1) / T, k, job->active);
+            sf_learn_brains(net, net->n_brains * t / T, net->n_brains * (t + 1) / T, k, job->active, &e->rs_runs);
         }
         barrier_wait(&e->bar, &tb->sense);
     }

@@ -12,6 +12,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static inline float clipw(float x, float lo, float hi) {
     float y = x < lo ? lo : x;
@@ -80,21 +82,34 @@ void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
-#define SF_CLONES __attribute__((target_clones("avx2", "default"), noinline))
+#define SF_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
 #else
 #define SF_CLONES
 #endif
 
 /* P7 for synapses y0..y1 of one reward-STDP projection (each synapse independent of the
-   others; written branch-free so it vectorizes, with the same float32 ops as the spec). */
+   others; written branch-free so it vectorizes, with the same float32 ops as the spec).
+   ms_zero: every msum of the brain is +0.0, so modw * MS[post[y]] is modw * +0.0 for every
+   synapse: computed once, the loop needs no gather (same bits). */
 SF_CLONES static void rstdp_sweep(float *restrict W, float *restrict E, const int32_t *restrict post,
                                   const float *restrict MS, int64_t y0, int64_t y1, const float *pf, float dsum,
-                                  int on) {
+                                  int on, int ms_zero) {
     const float modw = pf[SF_PF_MODW], rlr = pf[SF_PF_RLR], wmin = pf[SF_PF_WMIN];
     const float wmax = pf[SF_PF_WMAX], cdecay = pf[SF_PF_CDECAY];
     dsum = dsum + pf[SF_PF_DABASE]; /* tonic dopamine of this projection's update */
     if (!on) { /* weights frozen: only the eligibility decays */
         for (int64_t y = y0; y < y1; y++) E[y] = E[y] * cdecay;
+        return;
+    }
+    if (ms_zero) {
+        const float D = dsum + modw * 0.0f;
+        for (int64_t y = y0; y < y1; y++) {
+            float c = E[y];
+            float x = W[y] + (rlr * c) * D;
+            x = x < wmin ? wmin : x;
+            W[y] = x > wmax ? wmax : x;
+            E[y] = c * cdecay;
+        }
         return;
     }
     for (int64_t y = y0; y < y1; y++) {
@@ -107,7 +122,78 @@ SF_CLONES static void rstdp_sweep(float *restrict W, float *restrict E, const in
     }
 }
 
-void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active) {
+static int all_pos_zero(const float *restrict x, int64_t lo, int64_t hi) {
+    uint32_t any = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        any |= u;
+    }
+    return any == 0;
+}
+
+void sf_rs_runs_free(sf_rs_runs *R) {
+    free(R->run_ptr);
+    free(R->run_y0);
+    free(R->run_y1);
+    free(R->run_proj);
+    memset(R, 0, sizeof *R);
+}
+
+static int push_run(sf_rs_runs *R, int64_t y0, int64_t y1, int64_t proj) {
+    if (R->n_runs == R->cap) {
+        int64_t cap = R->cap ? 2 * R->cap : 64;
+        int64_t *a = (int64_t *)realloc(R->run_y0, (size_t)cap * sizeof(int64_t));
+        if (!a) return -1;
+        R->run_y0 = a;
+        a = (int64_t *)realloc(R->run_y1, (size_t)cap * sizeof(int64_t));
+        if (!a) return -1;
+        R->run_y1 = a;
+        a = (int64_t *)realloc(R->run_proj, (size_t)cap * sizeof(int64_t));
+        if (!a) return -1;
+        R->run_proj = a;
+        R->cap = cap;
+    }
+    R->run_y0[R->n_runs] = y0;
+    R->run_y1[R->n_runs] = y1;
+    R->run_proj[R->n_runs] = proj;
+    R->n_runs++;
+    return 0;
+}
+
+int sf_rs_runs_build(sf_rs_runs *R, const sf_net *net) {
+    sf_rs_runs_free(R);
+    const sf_plast *P = &net->plast;
+    if (!P->enabled || !P->any_rstdp) return 0;
+    const int64_t nb = net->n_brains;
+    R->run_ptr = (int64_t *)calloc((size_t)(nb + 1), sizeof(int64_t));
+    if (!R->run_ptr) return -1;
+    for (int64_t b = 0; b < nb; b++) {
+        R->run_ptr[b] = R->n_runs;
+        const int64_t r_end = net->row_ptr[net->brain_start[b + 1]];
+        for (int64_t r = net->row_ptr[net->brain_start[b]]; r < r_end; r++) {
+            const int64_t proj = net->row_proj[r];
+            if (P->proj_i[proj * SF_NPI + SF_PI_KIND] != SF_KIND_RSTDP) continue;
+            const int64_t y0 = net->row_syn[r], y1 = net->row_syn[r + 1];
+            if (y0 == y1) continue;
+            /* extend the last run when it ends here and its projection's P7 parameters are
+               the same bits (then one sweep over both is the same operations) */
+            if (R->n_runs > R->run_ptr[b] && R->run_y1[R->n_runs - 1] == y0) {
+                const int64_t pq = R->run_proj[R->n_runs - 1];
+                if (pq == proj ||
+                    memcmp(P->proj_f + pq * SF_NPF, P->proj_f + proj * SF_NPF, SF_NPF * sizeof(float)) == 0) {
+                    R->run_y1[R->n_runs - 1] = y1;
+                    continue;
+                }
+            }
+            if (push_run(R, y0, y1, proj) != 0) return -1;
+        }
+    }
+    R->run_ptr[nb] = R->n_runs;
+    return 0;
+}
+
+void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active, const sf_rs_runs *R) {
     sf_plast *P = &net->plast;
     if (!P->any_rstdp) return;
     float *W = net->weight;
@@ -122,22 +208,15 @@ void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8
         if (every <= 0 || (bstep + 1) % every != 0) continue;
         int on = on_brain(net, b);
         float dsum = P->dopamine_sum[b];
-        /* The brain's reward-STDP synapses, walked through its rows (storage order, the
-           order of rs_syn): per synapse only w, elig and the int32 post are touched.
-           Every synapse's update is independent of the others. */
-        /* runs of consecutive rows of one projection are one contiguous synapse range */
-        const int64_t r_end = net->row_ptr[net->brain_start[b + 1]];
-        for (int64_t r = net->row_ptr[net->brain_start[b]]; r < r_end;) {
-            const int64_t proj = net->row_proj[r];
-            int64_t r2 = r + 1;
-            while (r2 < r_end && net->row_proj[r2] == proj) r2++;
-            if (P->proj_i[proj * SF_NPI + SF_PI_KIND] == SF_KIND_RSTDP)
-                rstdp_sweep(W, P->elig, net->post, P->msum, net->row_syn[r], net->row_syn[r2],
-                            P->proj_f + proj * SF_NPF, dsum, on);
-            r = r2;
-        }
+        const int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
+        const int ms_zero = all_pos_zero(P->msum, s0, s1);
+        /* The brain's reward-STDP synapses in storage order, as merged ranges (every
+           synapse's update is independent of the others). */
+        for (int64_t q = R->run_ptr[b]; q < R->run_ptr[b + 1]; q++)
+            rstdp_sweep(W, P->elig, net->post, P->msum, R->run_y0[q], R->run_y1[q],
+                        P->proj_f + R->run_proj[q] * SF_NPF, dsum, on, ms_zero);
         P->dopamine_sum[b] = 0.0f;
-        for (int64_t i = net->brain_start[b]; i < net->brain_start[b + 1]; i++) P->msum[i] = 0.0f;
+        for (int64_t i = s0; i < s1; i++) P->msum[i] = 0.0f;
     }
 }
 

@@ -36,12 +36,19 @@ def _load_main(module: str) -> MainFn:
 
 
 def bench_names() -> list[str]:
-    """Names of the benchmarks ``spikeforge bench NAME`` runs (the modules of :mod:`spikeforge.bench`)."""
+    """Names of the benchmarks ``spikeforge bench NAME`` runs: the modules of :mod:`spikeforge.bench`,
+    with ``_`` written as ``-`` (``distal_reward`` runs as ``spikeforge bench distal-reward``)."""
     try:
         import spikeforge.bench as bench_pkg
     except ImportError:
         return []
-    return sorted(m.name for m in pkgutil.iter_modules(bench_pkg.__path__) if not m.name.startswith("_"))
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(bench_pkg.__path__)
+                  if not m.name.startswith("_"))
+
+
+def bench_module(name: str) -> str:
+    """The module that runs ``spikeforge bench NAME``."""
+    return f"spikeforge.bench.{name.replace('-', '_')}"
 
 
 def inspect_main(argv: list[str]) -> int:
@@ -183,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                                {n: m for n, (m, _) in DEMOS.items()}, "learning", "Run a demo.")
     if cmd == "bench":
         names = bench_names()
-        return _dispatch_named("spikeforge bench", rest, {n: _first_line(f"spikeforge.bench.{n}") for n in names},
-                               {n: f"spikeforge.bench.{n}" for n in names}, None,
+        return _dispatch_named("spikeforge bench", rest, {n: _first_line(bench_module(n)) for n in names},
+                               {n: bench_module(n) for n in names}, None,
                                "Run one benchmark; `spikeforge bench NAME --help` lists its options.")
     if cmd == "serve":
         return _load_main("spikeforge.ipc.serve")(rest)
