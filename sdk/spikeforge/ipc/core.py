@@ -995,7 +995,8 @@ class ServerCore:
 
 
 # ====================================================================== one client's frame stream
-OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME})
+OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME, Msg.SPAWN_ASSET,
+                       Msg.EXPORT_BRAIN})
 """Requests a transport may run off its event loop (see :class:`Endpoint`'s ``offload``)."""
 
 Offload = Callable[[Callable[[], "bytes | list[bytes]"], Callable[[Callable[[], "bytes | list[bytes]"]], None]], None]
@@ -1020,7 +1021,7 @@ class Endpoint:
         The client's address, for logs.
     offload : callable or None
         ``offload(job, done)`` runs ``job()`` (a request of :data:`OFFLOADED` kinds: SPAWN,
-        DESPAWN, SAVE, LOAD, UPLOAD_GENOME) off the transport's thread and later calls
+        DESPAWN, SAVE, LOAD, UPLOAD_GENOME, SPAWN_ASSET, EXPORT_BRAIN) off the transport's thread and later calls
         ``done(result)`` back on it, ``result()`` returning the reply or raising. Meanwhile
         this client's further frames wait (replies stay in order) while other clients go on.
         None (default): every request is handled at once, in the caller's thread.

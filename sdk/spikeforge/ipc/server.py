@@ -186,7 +186,7 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._stopped = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # one worker thread: SPAWN, DESPAWN, SAVE, LOAD and UPLOAD_GENOME run there, one at a
+        # one worker thread: SPAWN, DESPAWN, SAVE, LOAD, UPLOAD_GENOME (ipc.core.OFFLOADED) run there, one at a
         # time, so the event loop keeps answering every other client (see ipc.core.Endpoint)
         self._worker: ThreadPoolExecutor | None = None
 
