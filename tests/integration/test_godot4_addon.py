@@ -281,6 +281,10 @@ def test_recorded_frames_decode_with_the_python_codec() -> None:
             assert payload == struct.pack("<H", len(args[1].encode())) + args[1].encode()
         elif call == "ping":
             assert (msg, payload) == (P.Msg.PING, args[1])
+        elif call == "export_brain":
+            assert (msg, P.ExportBrain.decode(payload)) == (P.Msg.EXPORT_BRAIN, P.ExportBrain(args[1], args[2]))
+        elif call == "spawn_asset":
+            assert (msg, P.SpawnAsset.decode(payload)) == (P.Msg.SPAWN_ASSET, P.SpawnAsset(args[1], args[2]))
         else:
             pytest.fail(f"case {case['name']}: unknown call {call}")
 

@@ -24,6 +24,13 @@ signal brain_lost(brain_id: int)
 ## Genome JSON file (res:// or absolute) uploaded to the server before spawning;
 ## leave empty when the server already knows [member circuit] (spikeforge serve --genome).
 @export_file("*.json") var genome_file: String
+## Brain asset file (a [code].sfbrain[/code] written by [method SpikeforgeWorld.export_brain_asset]
+## or Python's [code]Brain.save[/code]): when set, the agent's brain is spawned from it
+## (SPAWN_ASSET: "the wolf that learned") instead of a fresh brain of [member circuit].
+@export_file("*.sfbrain") var brain_asset_file: String
+## Spawn [member brain_asset_file] with its saved state (continues bit-exactly); off starts
+## it fresh with the saved wiring, weights and learned thresholds.
+@export var brain_asset_state: bool = true
 ## The brain id on the server, -1 while the agent has no brain.
 var brain_id: int = -1
 ## Reward collected by [method add_reward], sent with the next exchange (then reset).

@@ -206,6 +206,25 @@ static func snapshot(seq: int, snapshot_name: String, load_instead: bool) -> Pac
 	return frame(MSG_LOAD if load_instead else MSG_SAVE, seq, b.data_array)
 
 
+## EXPORT_BRAIN: ask for brain [param brain_id] as a brain file (reply BRAIN_ASSET);
+## [param with_state] true includes its state and RNG position (it continues bit-exactly).
+static func export_brain(seq: int, brain_id: int, with_state: bool) -> PackedByteArray:
+	var b := _writer()
+	b.put_u32(brain_id)
+	b.put_u8(1 if with_state else 0)
+	return frame(MSG_EXPORT_BRAIN, seq, b.data_array)
+
+
+## SPAWN_ASSET: spawn one brain from a brain file's bytes [param data] (reply SPAWNED);
+## [param with_state] false starts it fresh with the saved wiring and weights.
+static func spawn_asset(seq: int, data: PackedByteArray, with_state: bool) -> PackedByteArray:
+	var b := _writer()
+	b.put_u8(1 if with_state else 0)
+	b.put_u32(data.size())
+	b.put_data(data)
+	return frame(MSG_SPAWN_ASSET, seq, b.data_array)
+
+
 ## PING with up to 1024 bytes of [param data] (echoed in PONG).
 static func ping(seq: int, data: PackedByteArray) -> PackedByteArray:
 	return frame(MSG_PING, seq, data)
@@ -449,3 +468,15 @@ static func decode_stats(payload: PackedByteArray) -> Dictionary:
 	var text := b.get_utf8_string(n)
 	var parsed: Variant = JSON.parse_string(text)
 	return {"json": text, "stats": parsed if parsed is Dictionary else {}}
+
+
+## BRAIN_ASSET payload: {"brain_id", "data": PackedByteArray (the brain file)}.
+static func decode_brain_asset(payload: PackedByteArray) -> Dictionary:
+	var b := _reader(payload)
+	if not _has(b, 8):
+		return {"error": "BRAIN_ASSET payload too short"}
+	var brain_id := b.get_u32()
+	var n := b.get_u32()
+	if b.get_available_bytes() != n:
+		return {"error": "BRAIN_ASSET: nbytes %d, payload holds %d" % [n, b.get_available_bytes()]}
+	return {"brain_id": brain_id, "data": payload.slice(8, 8 + n)}

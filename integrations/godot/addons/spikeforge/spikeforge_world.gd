@@ -171,6 +171,73 @@ func save_snapshot(snapshot_name: String) -> bool:
 	return true
 
 
+## One of this client's brains as a brain file: the bytes Python's [code]Brain.save[/code]
+## writes (versioned, checksummed). Keep them as a game asset (e.g. store them in a
+## [code].sfbrain[/code] file with [method FileAccess.store_buffer]) and spawn them later,
+## in this or another scene, server or engine, with [method spawn_from_asset] or a
+## [BrainAgent]'s [member BrainAgent.brain_asset_file]. [param with_state] true includes
+## the brain's state and random stream (it continues bit-exactly); false keeps the wiring,
+## weights and learned thresholds only. Empty on error (pushed; [code]NOT_OWNER[/code] for
+## another client's brain).
+func export_brain_asset(brain_id: int, with_state: bool = true) -> PackedByteArray:
+	if not _client.is_connected_to_server():
+		push_error("SpikeforgeWorld: export_brain_asset: not connected")
+		return PackedByteArray()
+	var seq := _client.next_seq()
+	var reply := _client.request(SpikeforgeProtocol.export_brain(seq, brain_id, with_state))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: export brain %d: %s" % [brain_id, reply["error"]])
+		return PackedByteArray()
+	var asset := SpikeforgeProtocol.decode_brain_asset(reply["payload"])
+	if asset.has("error"):
+		push_error("SpikeforgeWorld: export brain %d: %s" % [brain_id, asset["error"]])
+		return PackedByteArray()
+	return asset["data"]
+
+
+## Spawn one brain from a brain file's bytes ([method export_brain_asset], or a file
+## written by Python's [code]Brain.save[/code]) and give it to [param agent] (which must
+## have no brain yet). With [param agent] null the brain is this client's but has no
+## body: it runs on zero input until [method stop]. [param with_state] false starts it
+## fresh with the saved wiring, weights and thresholds. Returns the brain id, or -1 on
+## error (pushed: a corrupt, truncated or other-version file, another dt, a limit; nothing
+## is spawned then).
+func spawn_from_asset(
+	data: PackedByteArray, agent: BrainAgent = null, with_state: bool = true
+) -> int:
+	if not _client.is_connected_to_server():
+		push_error("SpikeforgeWorld: spawn_from_asset: not connected")
+		return -1
+	if agent != null and agent.brain_id >= 0:
+		push_error(
+			"SpikeforgeWorld: spawn_from_asset: %s already has brain %d" % [agent.name, agent.brain_id]
+		)
+		return -1
+	var id := _spawn_asset(data, agent, with_state)
+	if id >= 0:
+		_ensure_subscriptions()
+	return id
+
+
+func _spawn_asset(data: PackedByteArray, agent: BrainAgent, with_state: bool) -> int:
+	var reply := _client.request(SpikeforgeProtocol.spawn_asset(_client.next_seq(), data, with_state))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: spawn from asset: %s" % reply["error"])
+		return -1
+	var spawned := SpikeforgeProtocol.decode_spawned(reply["payload"])
+	var ids: PackedInt32Array = spawned["brain_ids"]
+	if ids.size() != 1:
+		push_error("SpikeforgeWorld: spawn from asset: bad SPAWNED reply")
+		return -1
+	if agent != null:
+		_agents_by_id[ids[0]] = agent
+		agent.set_brain(ids[0])
+	_set_layout(spawned["layout"])
+	if not learning:
+		_client.request(SpikeforgeProtocol.set_learning(_client.next_seq(), false))
+	return ids[0]
+
+
 ## The server's STATS as a Dictionary (empty on error).
 func server_stats() -> Dictionary:
 	var seq := _client.next_seq()
@@ -343,10 +410,20 @@ func _sync_agents() -> Dictionary:
 		if reply.has("error"):
 			return reply
 		_set_layout(SpikeforgeProtocol.decode_layout(reply["payload"]))
-	# agents without a brain, grouped by circuit
+	# agents without a brain: from their brain asset file, else grouped by circuit
 	var pending := {}
+	var from_assets := false
 	for agent: BrainAgent in agents:
 		if agent.brain_id >= 0:
+			continue
+		if not agent.brain_asset_file.is_empty():
+			var data := FileAccess.get_file_as_bytes(agent.brain_asset_file)
+			if data.is_empty() or _spawn_asset(data, agent, agent.brain_asset_state) < 0:
+				push_error("BrainAgent %s: cannot spawn %s" % [agent.name, agent.brain_asset_file])
+				if not _client.is_connected_to_server():
+					return _client.last_error
+				agent.brain_asset_file = ""  # do not retry every frame
+			from_assets = true
 			continue
 		var circuit_name := _circuit_for(agent)
 		if circuit_name.is_empty():
@@ -377,7 +454,7 @@ func _sync_agents() -> Dictionary:
 			var frozen := _client.request(SpikeforgeProtocol.set_learning(_client.next_seq(), false))
 			if frozen.has("error") and not _client.is_connected_to_server():
 				return frozen
-	if not pending.is_empty() or not gone.is_empty():
+	if not pending.is_empty() or not gone.is_empty() or from_assets:
 		return _ensure_subscriptions()
 	return {}
 

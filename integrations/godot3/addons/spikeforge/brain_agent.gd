@@ -13,6 +13,11 @@ export(String) var circuit = ""
 # Genome JSON file (res:// or absolute) uploaded before spawning; empty when the
 # server already knows `circuit`.
 export(String, FILE, "*.json") var genome_file = ""
+# Brain asset file (.sfbrain from export_brain_asset() or Python's Brain.save): when set,
+# the brain is spawned from it (SPAWN_ASSET) instead of a fresh brain of `circuit`.
+export(String, FILE, "*.sfbrain") var brain_asset_file = ""
+# Spawn brain_asset_file with its saved state (continues bit-exactly); off: fresh state.
+export(bool) var brain_asset_state = true
 var brain_id = -1
 # Reward collected by add_reward(), sent with the next exchange (then reset to 0).
 var pending_reward = 0.0

@@ -223,6 +223,21 @@ static func snapshot(seq: int, snapshot_name: String, load_instead: bool) -> Poo
 	return frame(MSG_LOAD if load_instead else MSG_SAVE, seq, b.data_array)
 
 
+static func export_brain(seq: int, brain_id: int, with_state: bool) -> PoolByteArray:
+	var b = _writer()
+	b.put_u32(brain_id)
+	b.put_u8(1 if with_state else 0)
+	return frame(MSG_EXPORT_BRAIN, seq, b.data_array)
+
+
+static func spawn_asset(seq: int, data: PoolByteArray, with_state: bool) -> PoolByteArray:
+	var b = _writer()
+	b.put_u8(1 if with_state else 0)
+	b.put_u32(data.size())
+	b.put_data(data)
+	return frame(MSG_SPAWN_ASSET, seq, b.data_array)
+
+
 static func ping(seq: int, data: PoolByteArray) -> PoolByteArray:
 	return frame(MSG_PING, seq, data)
 
@@ -453,3 +468,17 @@ static func decode_stats(payload: PoolByteArray) -> Dictionary:
 	var text = b.get_utf8_string(n)
 	var parsed = JSON.parse(text)
 	return {"json": text, "stats": parsed.result if parsed.error == OK and typeof(parsed.result) == TYPE_DICTIONARY else {}}
+
+
+static func decode_brain_asset(payload: PoolByteArray) -> Dictionary:
+	var b = _reader(payload)
+	if not _has(b, 8):
+		return {"error": "BRAIN_ASSET payload too short"}
+	var brain_id = b.get_u32()
+	var n = b.get_u32()
+	if b.get_available_bytes() != n:
+		return {"error": "BRAIN_ASSET: nbytes %d, payload holds %d" % [n, b.get_available_bytes()]}
+	var data = PoolByteArray()
+	if n > 0:
+		data = payload.subarray(8, 8 + n - 1)
+	return {"brain_id": brain_id, "data": data}

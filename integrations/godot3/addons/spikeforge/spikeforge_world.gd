@@ -153,6 +153,69 @@ func save_snapshot(snapshot_name: String) -> bool:
 	return true
 
 
+# One of this client's brains as a brain file (the bytes Python's Brain.save writes):
+# keep it as a game asset and spawn it later with spawn_from_asset() or a BrainAgent's
+# brain_asset_file. with_state: include its state and random stream (it continues
+# bit-exactly). Empty on error (pushed; NOT_OWNER for another client's brain).
+func export_brain_asset(brain_id: int, with_state: bool = true) -> PoolByteArray:
+	if not _client.is_connected_to_server():
+		push_error("SpikeforgeWorld: export_brain_asset: not connected")
+		return PoolByteArray()
+	var reply = _client.request(Proto.export_brain(_client.next_seq(), brain_id, with_state))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: export brain %d: %s" % [brain_id, reply["error"]])
+		return PoolByteArray()
+	var asset = Proto.decode_brain_asset(reply["payload"])
+	if asset.has("error"):
+		push_error("SpikeforgeWorld: export brain %d: %s" % [brain_id, asset["error"]])
+		return PoolByteArray()
+	return asset["data"]
+
+
+# Spawn one brain from a brain file's bytes and give it to `agent` (which must have no
+# brain yet; null: a bodiless brain of this client, on zero input until stop()). Returns
+# the brain id, or -1 on error (pushed; nothing is spawned then).
+func spawn_from_asset(data: PoolByteArray, agent = null, with_state: bool = true) -> int:
+	if not _client.is_connected_to_server():
+		push_error("SpikeforgeWorld: spawn_from_asset: not connected")
+		return -1
+	if agent != null and agent.brain_id >= 0:
+		push_error("SpikeforgeWorld: spawn_from_asset: %s already has a brain" % agent.name)
+		return -1
+	var id = _spawn_asset(data, agent, with_state)
+	if id >= 0:
+		_ensure_subscriptions()
+	return id
+
+
+func _spawn_asset(data: PoolByteArray, agent, with_state: bool) -> int:
+	var reply = _client.request(Proto.spawn_asset(_client.next_seq(), data, with_state))
+	if reply.has("error"):
+		push_error("SpikeforgeWorld: spawn from asset: %s" % reply["error"])
+		return -1
+	var spawned = Proto.decode_spawned(reply["payload"])
+	var ids = spawned["brain_ids"]
+	if ids.size() != 1:
+		push_error("SpikeforgeWorld: spawn from asset: bad SPAWNED reply")
+		return -1
+	if agent != null:
+		_agents_by_id[ids[0]] = agent
+		agent.set_brain(ids[0])
+	_set_layout(spawned["layout"])
+	if not learning:
+		_client.request(Proto.set_learning(_client.next_seq(), false))
+	return ids[0]
+
+
+func _read_bytes(path: String) -> PoolByteArray:
+	var f = File.new()
+	if f.open(path, File.READ) != OK:
+		return PoolByteArray()
+	var data = f.get_buffer(f.get_len())
+	f.close()
+	return data
+
+
 func server_stats() -> Dictionary:
 	var reply = _client.request(Proto.empty(Proto.MSG_STATS, _client.next_seq()))
 	if reply.has("error"):
@@ -316,8 +379,18 @@ func _sync_agents() -> Dictionary:
 		_set_layout(Proto.decode_layout(reply["payload"]))
 	var pending = {}
 	var pending_order = []
+	var from_assets = false
 	for agent in get_tree().get_nodes_in_group("spikeforge_agents"):
 		if not agent.has_method("set_brain") or agent.brain_id >= 0 or not agent.is_inside_tree():
+			continue
+		if agent.brain_asset_file != "":
+			var data = _read_bytes(agent.brain_asset_file)
+			if data.size() == 0 or _spawn_asset(data, agent, agent.brain_asset_state) < 0:
+				push_error("BrainAgent %s: cannot spawn %s" % [agent.name, agent.brain_asset_file])
+				if not _client.is_connected_to_server():
+					return _client.last_error
+				agent.brain_asset_file = ""  # do not retry every frame
+			from_assets = true
 			continue
 		var circuit_name = _circuit_for(agent)
 		if circuit_name == "":
@@ -347,7 +420,7 @@ func _sync_agents() -> Dictionary:
 			var frozen = _client.request(Proto.set_learning(_client.next_seq(), false))
 			if frozen.has("error") and not _client.is_connected_to_server():
 				return frozen
-	if pending.size() > 0 or gone.size() > 0:
+	if pending.size() > 0 or gone.size() > 0 or from_assets:
 		return _ensure_subscriptions()
 	return {}
 
