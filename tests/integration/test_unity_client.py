@@ -34,6 +34,8 @@ from spikeforge.bench.unity import (
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
 from spikeforge.ipc.testing import running_server
+from spikeforge.runtime.brain_asset import read_brain
+from spikeforge.runtime.world import World
 
 pytestmark = pytest.mark.mono
 
@@ -156,6 +158,16 @@ def test_csharp_protocol_client_matches_python_reference(mode: str, toolchain: T
     assert got == actuators, "C# actuator outputs differ from the Python reference client's"
     assert Path(f"{record}.spikes").read_bytes() == spikes, "C# spike batches differ from the reference client's"
     assert f"{mode}: " in out
+    # brains as assets (EXPORT_BRAIN / SPAWN_ASSET from C#): the exported bytes are a brain file
+    # Python reads and spawns, and the brain C# spawned from them exports the same arrays
+    manifest, arrays = read_brain(Path(f"{record}.sfbrain"))
+    clone_manifest, clone_arrays = read_brain(Path(f"{record}.clone.sfbrain"))
+    assert manifest["state"] and manifest["prototype"] == clone_manifest["prototype"]
+    assert manifest["brain"] == clone_manifest["brain"] and manifest["source_id"] != clone_manifest["source_id"]
+    assert arrays.keys() == clone_arrays.keys()
+    for name, a in arrays.items():
+        assert a.tobytes() == clone_arrays[name].tobytes(), name
+    assert World(backend="numpy").spawn_from(Path(f"{record}.sfbrain")).prototype == manifest["prototype"]
 
 
 @pytest.mark.slow

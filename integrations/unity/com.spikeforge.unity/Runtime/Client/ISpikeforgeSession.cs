@@ -115,6 +115,19 @@ namespace Spikeforge.Client
         void Save(string name);
         /// <summary>Replace the world by a named snapshot; resuming is bit-exact.</summary>
         void Load(string name);
+        /// <summary>
+        /// One of this session's brains as a brain file (EXPORT_BRAIN): the bytes Python's Brain.save writes,
+        /// versioned and checksummed. Keep them as a game asset and spawn them later with <see cref="SpawnAsset"/>
+        /// (any server or process of the same dt). <paramref name="withState"/>: include all state and the RNG
+        /// position, so the spawned brain continues bit for bit. Errors: NOT_OWNER (another client's brain),
+        /// NOT_FOUND, LIMIT (does not fit a frame).
+        /// </summary>
+        byte[] ExportBrain(long brainId, bool withState);
+        /// <summary>
+        /// Spawn one brain from a brain file's bytes (SPAWN_ASSET); returns its id (one element) and updates the
+        /// layout. A bad file spawns nothing: INVALID (corrupt, truncated, other version or dt), GENOME, LIMIT.
+        /// </summary>
+        long[] SpawnAsset(byte[] data, bool withState);
         /// <summary>Counters as a JSON object text (world, server, session).</summary>
         string Stats();
         /// <summary>End the session; <paramref name="keepBrains"/> keeps them for the grace period.</summary>

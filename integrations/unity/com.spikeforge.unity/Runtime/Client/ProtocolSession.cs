@@ -749,6 +749,30 @@ namespace Spikeforge.Client
             ReadLayout();
         }
 
+        // ------------------------------------------------------------------ brain assets
+        public byte[] ExportBrain(long brainId, bool withState)
+        {
+            if (brainId < 0 || brainId > uint.MaxValue) throw new ArgumentException("brainId: " + brainId + " is not a brain id");
+            Call(Wire.ExportBrain, Wire.BrainAsset, () => { tx.U32((uint)brainId); tx.U8(withState ? (byte)1 : (byte)0); }, true);
+            uint id = rx.U32("brain_id");
+            uint n = rx.U32("nbytes");
+            if (n > int.MaxValue) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.nbytes: " + n + " is too large");
+            byte[] data = rx.Bytes((int)n, "data");
+            rx.ExpectEnd();
+            if (id != (uint)brainId) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.brain_id: asked for " + brainId + ", got " + id);
+            return data;
+        }
+
+        public long[] SpawnAsset(byte[] data, bool withState)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            Call(Wire.SpawnAsset, Wire.Spawned, () => { tx.U8(withState ? (byte)1 : (byte)0); tx.U32((uint)data.Length); tx.Bytes(data, data.Length); }, false);
+            int n = (int)rx.U32("count");
+            long[] ids = rx.Ids(n, "brain_ids");
+            ReadLayout();
+            return ids;
+        }
+
         public string Stats()
         {
             Call(Wire.Stats, Wire.StatsResult, null, true);

@@ -308,6 +308,16 @@ namespace Spikeforge.Client
             Pos += 4 * n;
         }
 
+        /// <summary>Reads <paramref name="n"/> raw bytes (a copy).</summary>
+        public byte[] Bytes(int n, string f)
+        {
+            Need(n, f);
+            var res = new byte[n];
+            Buffer.BlockCopy(Data, Pos, res, 0, n);
+            Pos += n;
+            return res;
+        }
+
         public long[] Ids(int n, string f)
         {
             Need(4 * n, f);

@@ -148,6 +148,33 @@ namespace Spikeforge.Tests
                 s.Despawn(new[] { ids[0], ids[2] });
                 Check.Equal(brains - 2, s.Layout.BrainCount, "brains after despawn");
                 Check.True(!s.Layout.Contains(ids[0]) && s.Layout.Contains(ids[1]), "despawned ids gone");
+
+                // brains as assets: export one, spawn it back, bad bytes spawn nothing, others' brains refused
+                byte[] asset = s.ExportBrain(ids[1], true);
+                Check.True(asset.Length > 100 && asset[0] == 0x50 && asset[1] == 0x4B, "exported brain is a zip (" + asset.Length + " bytes)");
+                File.WriteAllBytes(outPath + ".sfbrain", asset);
+                long[] clone = s.SpawnAsset(asset, true);
+                Check.Equal(1, clone.Length, "one id from SPAWN_ASSET");
+                Check.True(clone[0] > ids[ids.Length - 1] && s.Layout.Contains(clone[0]), "spawned asset id " + clone[0] + " is new and in the layout");
+                Check.Equal(brains - 1, s.Layout.BrainCount, "brains after spawning the asset");
+                byte[] again = s.ExportBrain(clone[0], true);
+                File.WriteAllBytes(outPath + ".clone.sfbrain", again);
+                var truncated = new byte[asset.Length / 2];
+                Buffer.BlockCopy(asset, 0, truncated, 0, truncated.Length);
+                var badAsset = Check.Throws<ProtocolErrorException>(() => s.SpawnAsset(truncated, true), "truncated asset");
+                Check.Equal("INVALID", badAsset.Code, "truncated asset code (" + badAsset.Message + ")");
+                Check.Equal(brains - 1, s.Layout.BrainCount, "a bad asset spawns nothing");
+                var settings2 = new ProtocolSettings { Host = Check.Arg(args, "--host", "127.0.0.1"),
+                    Port = int.Parse(Check.Arg(args, "--port", null), CultureInfo.InvariantCulture),
+                    TokenFile = Check.Arg(args, "--token-file", null), ClientName = "unity-other", Reconnect = false };
+                using (var other = new ProtocolSession(settings2))
+                {
+                    other.Open();
+                    var notMine = Check.Throws<ProtocolErrorException>(() => other.ExportBrain(ids[1], true), "another client's brain");
+                    Check.Equal("NOT_OWNER", notMine.Code, "another client's brain code");
+                    other.Close(false);
+                }
+                s.Despawn(clone);
                 s.Exchange(frameDt);
                 Check.Equal(16, s.Ping(new byte[16]), "ping echoes");
                 s.Close(false);
