@@ -1,9 +1,10 @@
-"""Brains as assets in real headless Godot 4 (issue 12 item 3): the Godot 4 addon's
+"""Brains as assets in real headless Godot 4 and Godot 3 (issue 12 item 3): the addon's
 ``SpikeforgeWorld.export_brain_asset`` writes a brain file that Python reads and spawns,
 ``spawn_from_asset(bytes, agent)`` and a ``BrainAgent.brain_asset_file`` spawn it back
 on a real ``spikeforge serve`` (SPAWN_ASSET), and the copy exports the same arrays.
 
-Skips without Godot 4 (``make godot4``; fails under CI like the other Godot 4 tests).
+Skips without Godot 4 / Godot 3 (``make godot4``, ``godot3-server``; fails under CI like the
+other Godot tests).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pytest
 from tests.integration.godot_support.harness import (
+    GODOT3_SAMPLE,
     GODOT4_SAMPLE,
     REPO,
+    check_scripts,
     copy_project,
+    godot3_binary,
     godot4_binary,
     import_godot4_project,
     run_godot,
@@ -28,20 +32,25 @@ from spikeforge.runtime.world import World
 
 pytestmark = pytest.mark.godot
 
-SCRIPT = REPO / "tests" / "integration" / "godot4_assets" / "asset_probe.gd"
+HERE = REPO / "tests" / "integration"
 
 
-def test_godot4_exports_and_respawns_a_brain_asset(tmp_path: Path) -> None:
-    godot = godot4_binary()
-    project = copy_project(GODOT4_SAMPLE, tmp_path / "project")
-    shutil.copy(SCRIPT, project / "asset_probe.gd")
-    import_godot4_project(godot, project, tmp_path)
+@pytest.mark.parametrize("engine", [4, 3])
+def test_godot_exports_and_respawns_a_brain_asset(tmp_path: Path, engine: int) -> None:
+    godot = godot4_binary() if engine == 4 else godot3_binary()
+    project = copy_project(GODOT4_SAMPLE if engine == 4 else GODOT3_SAMPLE, tmp_path / "project")
+    shutil.copy(HERE / f"godot{engine}_assets" / "asset_probe.gd", project / "asset_probe.gd")
+    if engine == 4:
+        import_godot4_project(godot, project, tmp_path)
+    else:
+        failures = check_scripts(godot, project, tmp_path, only=["asset_probe.gd"])
+        assert not failures, failures
     asset = tmp_path / "wolf.sfbrain"
     with running_server(tmp_path / "server") as srv:
         run = run_godot(godot, project, tmp_path, {"SPIKEFORGE_PORT": str(srv.port),
                                                    "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
                                                    "SPIKEFORGE_ASSET_OUT": str(asset)},
-                        timeout=120, args=["-s", "res://asset_probe.gd"], engine=4)
+                        timeout=120, args=["-s", "res://asset_probe.gd"], engine=engine)
         log = srv.stderr
     out = run.stdout[-4000:] + run.stderr[-4000:]
     assert not run.timed_out, out
