@@ -135,6 +135,15 @@ fn neuron_step(n: u32, k: u32) -> bool {
         }
         fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) * pp(p, PP_DPRE));
         fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) * pp(p, PP_DPOST));
+        // P6 early half (equal_time): this spike's trace increment before P5 reads it
+        if (spike && pp(p, PP_PREEARLY) != 0.0) {
+            let x = fs_get(S_XPRE * N + n) + pp(p, PP_PREINC);
+            fs_set(S_XPRE * N + n, select(x, pp(p, PP_PREMAX), x > pp(p, PP_PREMAX)));
+        }
+        if (spike && pp(p, PP_POSTEARLY) != 0.0) {
+            let x = fs_get(S_XPOST * N + n) + pp(p, PP_POSTINC);
+            fs_set(S_XPOST * N + n, select(x, pp(p, PP_POSTMAX), x > pp(p, PP_POSTMAX)));
+        }
         let eta = pp(p, PP_HETA);
         if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u && eta > 0.0) {
             var t = theta - pp(p, PP_HDROP);

@@ -291,6 +291,10 @@ static int assemble_net(sf_world *w) {
         pl->rs_syn = (int64_t *)need(w, "rs_syn", 4, -1, &pl->n_rs, &rc);
         pl->rs_post = (int64_t *)need(w, "rs_post", 4, pl->n_rs, NULL, &rc);
         pl->rs_proj = (int64_t *)need(w, "rs_proj", 4, pl->n_rs, NULL, &rc);
+        if (rc == SF_OK)
+            for (int64_t q = 0; q < P; q++)
+                if (pl->pid_f[q * SF_NPP + SF_PP_PREEARLY] != 0.0f || pl->pid_f[q * SF_NPP + SF_PP_POSTEARLY] != 0.0f)
+                    pl->any_early = 1;
         pl->enabled = 1;
     }
     if (rc != SF_OK) return rc;

@@ -1185,6 +1185,7 @@ static void run_thread_bm(sf_job *job, int t) {
             for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++)
                 update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, k, tb);
             int64_t cnt = tb->len - before;
+            if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
             propagate(net, tb->spk + before, tb->sb + before, cnt, 0);
             if (net->plast.enabled) {
                 if (net->plast.learning && net->plast.any_events) {
@@ -1238,6 +1239,8 @@ static void run_thread(sf_job *job, int t) {
             const sf_piece *pc = &tb->pieces[p];
             update_piece(e, net, &e->segs[e->active_segs[pc->seg]], pc->lo, pc->hi, k, tb);
         }
+        /* P6 of equal_time traces before the barrier: other threads' P5 read them */
+        if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);
         barrier_wait(&e->bar, &tb->sense);
         propagate(net, tb->spk + before, tb->sb + before, tb->len - before, atomic);
         if (net->plast.enabled) {

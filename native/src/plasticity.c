@@ -5,7 +5,10 @@
  *   sf_learn_pre    P5a  depression at pre spikes (synapses owned by the spiking pre
  *                        neuron: one thread each, right after it propagated them)
  *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron)
- *   sf_learn_traces P6   trace increments (with saturation) of this step's spikes
+ *   sf_learn_traces_early P6 of the traces that pair same-step spikes (equal_time),
+ *                        after the neuron update and before P5 (kernel.c: before the
+ *                        barrier that precedes P5)
+ *   sf_learn_traces P6   trace increments (with saturation) of this step's other spikes
  *   sf_learn_brains P1+P7 dopamine and the reward-STDP weight update, per brain
  */
 #include "plasticity.h"
@@ -68,18 +71,31 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
     }
 }
 
-void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) {
+/* P6 for the traces whose early flag (PP_PREEARLY / PP_POSTEARLY, from equal_time) is
+   `early`: sf_learn_traces_early runs before P5 (so P5 sees this step's spike),
+   sf_learn_traces after it for the others. */
+static void learn_traces(sf_net *net, const int32_t *spk, int64_t count, int early) {
     float *xpre = net->plast.xpre, *xpost = net->plast.xpost;
     const float *pid_f = net->plast.pid_f;
     for (int64_t j = 0; j < count; j++) {
         const int32_t n = spk[j];
         const float *pp = pid_f + (size_t)net->pid[n] * SF_NPP;
-        float x = xpre[n] + pp[SF_PP_PREINC];
-        xpre[n] = x > pp[SF_PP_PREMAX] ? pp[SF_PP_PREMAX] : x;
-        x = xpost[n] + pp[SF_PP_POSTINC];
-        xpost[n] = x > pp[SF_PP_POSTMAX] ? pp[SF_PP_POSTMAX] : x;
+        if ((pp[SF_PP_PREEARLY] != 0.0f) == early) {
+            float x = xpre[n] + pp[SF_PP_PREINC];
+            xpre[n] = x > pp[SF_PP_PREMAX] ? pp[SF_PP_PREMAX] : x;
+        }
+        if ((pp[SF_PP_POSTEARLY] != 0.0f) == early) {
+            float x = xpost[n] + pp[SF_PP_POSTINC];
+            xpost[n] = x > pp[SF_PP_POSTMAX] ? pp[SF_PP_POSTMAX] : x;
+        }
     }
 }
+
+void sf_learn_traces_early(sf_net *net, const int32_t *spk, int64_t count) {
+    if (net->plast.any_early) learn_traces(net, spk, count, 1);
+}
+
+void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) { learn_traces(net, spk, count, 0); }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
 #define SF_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))

@@ -97,9 +97,11 @@
 #define SF_PP_PREMAX 5
 #define SF_PP_POSTINC 6
 #define SF_PP_POSTMAX 7
+#define SF_PP_PREEARLY 8
+#define SF_PP_POSTEARLY 9
 #define SF_NPF 8
 #define SF_NPI 2
-#define SF_NPP 8
+#define SF_NPP 10
 /* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */
@@ -109,6 +111,7 @@ typedef struct sf_plast {
     int32_t any_rstdp;       /* reward-STDP synapses exist (dopamine and msum run) */
     int32_t any_homeo;
     int32_t any_events;      /* some projection has an STDP-like rule */
+    int32_t any_early;       /* some parameter set increments a trace before P5 (equal_time) */
     float *proj_f;           /* n_proj x SF_NPF */
     int32_t *proj_i;         /* n_proj x SF_NPI */
     float *pid_f;            /* n_params x SF_NPP */

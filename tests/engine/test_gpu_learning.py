@@ -161,3 +161,20 @@ def test_literature_options_match_numpy_bit_for_bit(adapter: dict[str, Any]) -> 
     assert run(ref, range(20)) == run(gpu, range(20))
     assert_learning_state_equal(ref, gpu)
     assert (ref.layout.synapse["w"] != w0).sum() > 100
+
+
+def test_equal_time_options_match_numpy_bit_for_bit(adapter: dict[str, Any]) -> None:
+    """equal_time (issue 16): traces flagged to pair same-step spikes take their increment in
+    the neuron kernel, the others in learn_inc; byte-equal with numpy."""
+    from tests.engine.test_plasticity_equal_time import equal_time_net
+
+    worlds = []
+    for backend in ("numpy", "gpu"):
+        w = World(dt=0.001, backend=backend, seed=7)
+        w.spawn(equal_time_net(), 3)
+        worlds.append(w)
+    ref, gpu = worlds
+    w0 = ref.layout.synapse["w"].copy()
+    assert run(ref, range(20)) == run(gpu, range(20))
+    assert_learning_state_equal(ref, gpu)
+    assert (ref.layout.synapse["w"] != w0).sum() > 50

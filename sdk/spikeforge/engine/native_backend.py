@@ -239,6 +239,7 @@ class NativeBackend(Backend):
         pl.n_in = int(pc.in_syn.size)
         pl.n_rs = int(pc.rs_syn.size)
         pl.any_rstdp, pl.any_homeo, pl.any_events = int(pc.any_rstdp), int(pc.any_homeo), int(pc.any_events)
+        pl.any_early = int(bool(pc.preearly.any() or pc.postearly.any()))
         pl.learning = int(bool(L.learning))
         pl.enabled = 1
 

@@ -36,8 +36,11 @@ P5  events, only if on(b):
        ``a_plus``/``a_minus`` already include the projection's ``lr`` for kinds 1 and 3.
 P6  for spiking neurons: x = xpre[n] + preinc[pid]; xpre[n] = x > premax[pid] ? premax[pid] : x,
     and the same for xpost with postinc/postmax (defaults 1 and +inf: ``x + 1``; nearest-spike
-    pairing has max = inc, so the trace is set to inc). Spikes of the same step never pair:
-    P5 reads the traces before P6.
+    pairing has max = inc, so the trace is set to inc). By default spikes of the same step
+    never pair: P5 reads the traces before P6. A trace whose parameter set has
+    preearly[pid] (xpre) / postearly[pid] (xpost) set (``equal_time``) takes its P6
+    increment right after P3 instead (before P4/P5), so P5 sees this step's spike; the
+    trace's value after the step is the same either way (P5 does not write traces).
 P7  reward-STDP update, for brains with (brain_step + 1) % update_every == 0, for each
     of their reward-STDP synapses y (post n):
            D = (dopamine_sum[b] + dabase[proj]) + modw[proj] * msum[n]
@@ -94,7 +97,9 @@ PP_PREINC = 4  # pre trace increment per spike (1)
 PP_PREMAX = 5  # pre trace saturation (+inf: none; = PREINC for nearest-spike pairing)
 PP_POSTINC = 6  # post trace increment per spike (1)
 PP_POSTMAX = 7  # post trace saturation
-NPP = 8
+PP_PREEARLY = 8   # 1: a spike's pre trace increment happens before P5 (equal_time potentiate/both)
+PP_POSTEARLY = 9  # 1: a spike's post trace increment happens before P5 (equal_time depress/both)
+NPP = 10
 
 
 @dataclass
@@ -121,6 +126,8 @@ class PlasticityCache:
     premax: F32
     postinc: F32
     postmax: F32
+    preearly: BoolA    # per neuron: pre / post trace incremented before P5 (P6 early)
+    postearly: BoolA
     row_kind: I32      # per row: kind of its projection
     in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post
     in_syn: I64
@@ -207,6 +214,7 @@ def compile_tables(layout: Layout) -> PlasticityTables:
                 claim(pre_pid, PP_DPRE, rule.tau_pre, path, "tau_pre")
                 claim(pre_pid, PP_PREINC, 1.0, path, "pre trace increment")
                 claim(pre_pid, PP_PREMAX, np.inf, path, "pre trace saturation")
+                claim(pre_pid, PP_PREEARLY, 0.0, path, "equal_time (pre trace)")
                 pid[pre_pid, PP_DPRE] = math.exp(-dt / rule.tau_pre)
                 continue
             assert isinstance(rule, STDP)
@@ -221,6 +229,10 @@ def compile_tables(layout: Layout) -> PlasticityTables:
             claim(post_pid, PP_POSTMAX, top, path, "trace saturation / pairing (post trace)")
             pid[pre_pid, PP_PREINC], pid[pre_pid, PP_PREMAX] = inc, top
             pid[post_pid, PP_POSTINC], pid[post_pid, PP_POSTMAX] = inc, top
+            pre_early, post_early = (float(f) for f in rule.equal_time_flags())
+            claim(pre_pid, PP_PREEARLY, pre_early, path, "equal_time (pre trace)")
+            claim(post_pid, PP_POSTEARLY, post_early, path, "equal_time (post trace)")
+            pid[pre_pid, PP_PREEARLY], pid[post_pid, PP_POSTEARLY] = pre_early, post_early
             pi[g, PI_SOFT] = 1 if rule.soft_bound else 0
             if isinstance(rule, RewardSTDP):
                 pi[g, PI_KIND] = KIND_RSTDP
@@ -278,6 +290,7 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
         heta=T.pid_f[pidv, PP_HETA].astype(np.float32), hdrop=T.pid_f[pidv, PP_HDROP].astype(np.float32),
         preinc=T.pid_f[pidv, PP_PREINC].astype(np.float32), premax=T.pid_f[pidv, PP_PREMAX].astype(np.float32),
         postinc=T.pid_f[pidv, PP_POSTINC].astype(np.float32), postmax=T.pid_f[pidv, PP_POSTMAX].astype(np.float32),
+        preearly=T.pid_f[pidv, PP_PREEARLY] != 0, postearly=T.pid_f[pidv, PP_POSTEARLY] != 0,
         row_kind=row_kind.astype(np.int32), in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
         in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=syn_proj[rs_syn],
         da_decay=T.proto_da_decay[bp].astype(np.float32) if bp.size else np.zeros(0, np.float32),
@@ -348,6 +361,13 @@ def clip(x: F32, lo: F32, hi: F32) -> F32:
     return np.where(y > hi, hi, y).astype(np.float32)
 
 
+def _increment(x: F32, spk: I64, inc: F32, top: F32) -> None:
+    """P6 for neurons ``spk``: ``x = x + inc``, saturated at ``top`` (per-neuron arrays)."""
+    if spk.size:
+        y = x[spk] + inc[spk]
+        x[spk] = np.where(y > top[spk], top[spk], y)
+
+
 def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, brain_of: I32,
                active: BoolA | None) -> None:
     """One learning step (P1..P7 of the module docstring) for the neurons ``nidx``.
@@ -388,6 +408,11 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
     S["xpre"][nidx] = S["xpre"][nidx] * pc.dpre[nidx]
     S["xpost"][nidx] = S["xpost"][nidx] * pc.dpost[nidx]
     spk = nidx[spike]
+    # P6 (early half): traces whose population pairs same-step spikes (equal_time) take
+    # this step's increment before P5 reads them
+    if spk.size:
+        _increment(S["xpre"], spk[pc.preearly[spk]], pc.preinc, pc.premax)
+        _increment(S["xpost"], spk[pc.postearly[spk]], pc.postinc, pc.postmax)
 
     if bool(L.learning):
         # P4 homeostasis
@@ -439,12 +464,10 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 k13 = ~k2
                 s13 = syn[k13]
                 w[s13] = clip(wy[k13] + p[k13], pf[proj[k13], PF_WMIN], pf[proj[k13], PF_WMAX])
-    # P6 trace increments
+    # P6 trace increments (the rest: traces that did not take them early)
     if spk.size:
-        x = S["xpre"][spk] + pc.preinc[spk]
-        S["xpre"][spk] = np.where(x > pc.premax[spk], pc.premax[spk], x)
-        x = S["xpost"][spk] + pc.postinc[spk]
-        S["xpost"][spk] = np.where(x > pc.postmax[spk], pc.postmax[spk], x)
+        _increment(S["xpre"], spk[~pc.preearly[spk]], pc.preinc, pc.premax)
+        _increment(S["xpost"], spk[~pc.postearly[spk]], pc.postinc, pc.postmax)
 
     # P7 reward-STDP weight update
     if pc.any_rstdp:

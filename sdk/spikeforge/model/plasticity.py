@@ -11,9 +11,9 @@ Rules
     and one post trace (``tau_minus``) per neuron (all-to-all pairing). A post spike
     ``k`` steps after a pre spike changes the weight by ``+lr*a_plus*exp(-k dt/tau_plus)``,
     a pre spike ``k`` steps after a post spike by ``-lr*a_minus*exp(-k dt/tau_minus)``;
-    spikes in the same step do not pair. ``soft_bound=True`` is the multiplicative
-    variant (potentiation scaled by ``w_max - w``, depression by ``w - w_min``). Weights
-    are always clipped to the hard bounds ``[w_min, w_max]``.
+    spikes in the same step do not pair unless ``equal_time`` says how.
+    ``soft_bound=True`` is the multiplicative variant (potentiation scaled by
+    ``w_max - w``, depression by ``w - w_min``). Weights are always clipped to the hard bounds ``[w_min, w_max]``.
 :class:`RewardSTDP`
     Reward-modulated STDP (Izhikevich 2007): the STDP change is written into a
     per-synapse eligibility trace ``c`` instead of the weight; ``c`` decays with
@@ -107,6 +107,14 @@ class STDP:
     trace_max : float or None
         Saturation of the traces (dimensionless, >= ``trace_increment``); ``None``: no
         saturation. Not with ``pairing="nearest"`` (which saturates at the increment).
+    equal_time : {"none", "potentiate", "depress", "both"}
+        How a pre and a post spike of the same step pair. ``"none"`` (default): they do
+        not. ``"potentiate"``: as pre before post (the pre spike's trace increment is
+        visible to the potentiation at the post spike; Brian2's order of ``on_pre`` then
+        ``on_post``). ``"depress"``: as post before pre (the post trace increment is
+        visible to the depression at the pre spike). ``"both"``: both. The option belongs
+        to the traces (the pre trace for potentiation, the post trace for depression), so
+        projections sharing a trace must agree, like ``trace_increment``.
     """
 
     rule: ClassVar[str] = "stdp"
@@ -122,11 +130,14 @@ class STDP:
     pairing: str = "all_to_all"
     trace_increment: float = 1.0
     trace_max: float | None = None
+    equal_time: str = "none"
 
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
         if self.pairing not in PAIRINGS:
             raise GenomeError(f"{path}.pairing", f"must be one of {list(PAIRINGS)}, got {self.pairing!r}")
+        if self.equal_time not in EQUAL_TIMES:
+            raise GenomeError(f"{path}.equal_time", f"must be one of {list(EQUAL_TIMES)}, got {self.equal_time!r}")
         positive(f"{path}.trace_increment", self.trace_increment)
         if self.trace_max is not None:
             if self.pairing == "nearest":
@@ -163,7 +174,14 @@ class STDP:
         return self.trace_increment, float("inf") if self.trace_max is None else float(self.trace_max)
 
 
+    def equal_time_flags(self) -> tuple[bool, bool]:
+        """(pre trace incremented before the potentiation, post trace before the depression)
+        of a spike in the same step, from ``equal_time``."""
+        return self.equal_time in ("potentiate", "both"), self.equal_time in ("depress", "both")
+
+
 PAIRINGS: tuple[str, ...] = ("all_to_all", "nearest")
+EQUAL_TIMES: tuple[str, ...] = ("none", "potentiate", "depress", "both")
 
 
 @dataclass(frozen=True)
@@ -280,7 +298,7 @@ def _validate_homeostasis(path: str, h: Any) -> None:
 
 # options written into a genome only when set (older genomes and readers stay unchanged)
 _OMIT_DEFAULT: dict[str, Any] = {"pairing": "all_to_all", "trace_increment": 1.0, "trace_max": None,
-                                 "dopamine_baseline": 0.0}
+                                 "dopamine_baseline": 0.0, "equal_time": "none"}
 
 
 def _to_dict(rule: Any) -> dict[str, Any]:
@@ -324,6 +342,7 @@ def plasticity_from_dict(d: Any, path: str) -> PlasticityRule:
 
 
 __all__ = [
+    "EQUAL_TIMES",
     "PAIRINGS",
     "RULES",
     "STDP",
