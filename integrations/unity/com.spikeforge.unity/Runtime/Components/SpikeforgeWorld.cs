@@ -347,6 +347,58 @@ namespace Spikeforge
             EnsureSubscriptions(); // subscriptions survive LOAD; add any new agent's populations
         }
 
+        // ------------------------------------------------------------------ brains as assets
+        /// <summary>
+        /// The brain of <paramref name="agent"/> as a brain file: the bytes Python's Brain.save writes
+        /// (versioned, checksummed). Ship it as a game asset (File.WriteAllBytes, a TextAsset's bytes) and
+        /// give it to an agent later with <see cref="SpawnFromAsset"/>, in this or another scene or server of
+        /// the same dt. <paramref name="withState"/>: with its state and RNG position (continues bit-exactly);
+        /// false keeps the wiring, learned weights and thresholds only.
+        /// </summary>
+        public byte[] ExportBrain(BrainAgent agent, bool withState = true)
+        {
+            if (agent == null) throw new ArgumentNullException("agent");
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.ExportBrain: not from inside a step");
+            if (!agent.HasBrain) throw new InvalidOperationException("SpikeforgeWorld.ExportBrain: agent '" + agent.name + "' has no brain yet (step once first)");
+            return session.ExportBrain(agent.BrainId, withState);
+        }
+
+        /// <summary>
+        /// Gives <paramref name="agent"/> (enabled, without a brain yet) the brain in a brain file
+        /// (<see cref="ExportBrain"/>, or a file written by Python's Brain.save) instead of a fresh brain of
+        /// its genome ("the wolf that learned"). The file's circuit is checked against the agent's organs:
+        /// on a mismatch the brain is despawned again and the error names the organ. A corrupt, truncated
+        /// or other-version file throws ProtocolErrorException INVALID and spawns nothing. Returns the id.
+        /// </summary>
+        public long SpawnFromAsset(BrainAgent agent, byte[] data, bool withState = true)
+        {
+            if (agent == null) throw new ArgumentNullException("agent");
+            if (data == null) throw new ArgumentNullException("data");
+            if (stepping) throw new InvalidOperationException("SpikeforgeWorld.SpawnFromAsset: not from inside a step");
+            if (agent.HasBrain) throw new InvalidOperationException("SpikeforgeWorld.SpawnFromAsset: agent '" + agent.name + "' already has brain " + agent.BrainId);
+            FlushDespawns();
+            long id = session.SpawnAsset(data, withState)[0];
+            string circuit = session.Layout.CircuitOf(id);
+            CircuitInfo info = null;
+            try
+            {
+                foreach (var c in session.ListCircuits()) if (c.Name == circuit) info = c;
+                if (info == null) throw new SpikeforgeException("MALFORMED", "SpikeforgeWorld.SpawnFromAsset: the server does not list circuit '" + circuit + "'");
+                agent.Validate(info);
+            }
+            catch (SpikeforgeException)
+            {
+                session.Despawn(new[] { id });
+                throw;
+            }
+            pendingSpawn.Remove(agent);
+            agent.Bind(id, info);
+            if (!agents.Contains(agent)) agents.Add(agent);
+            byId[id] = agent;
+            EnsureSubscriptions();
+            return id;
+        }
+
         void EnsureSubscriptions()
         {
             foreach (var a in agents)

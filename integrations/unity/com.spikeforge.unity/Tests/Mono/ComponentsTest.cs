@@ -159,6 +159,38 @@ namespace Spikeforge.Tests
             world.Step(0.02f);
             Check.Equal(2, world.Session.Layout.BrainCount, "the invalid agent is not retried and spawned nothing");
 
+            // brains as assets: agent 0's brain exported, given to a new agent instead of a fresh brain
+            byte[] asset = world.ExportBrain(agents[0]);
+            Check.True(asset.Length > 100 && asset[0] == 0x50 && asset[1] == 0x4B, "ExportBrain gives a brain file (zip)");
+            var twin = new GameObject("twin");
+            twin.SetActive(false);
+            var tt = twin.AddComponent<TargetSensor>();
+            tt.OrganName = "bearing";
+            tt.Configure(food.transform, TargetSensor.Encoding.SinCos, 20f);
+            var twinAgent = twin.AddComponent<BrainAgent>();
+            twinAgent.SetGenome(genome);
+            twinAgent.SetWorld(world);
+            twin.SetActive(true);
+            long twinId = world.SpawnFromAsset(twinAgent, asset);
+            Check.True(twinAgent.HasBrain && twinAgent.BrainId == twinId, "the agent got the asset's brain");
+            world.Step(0.02f);
+            Check.Equal(3, world.Session.Layout.BrainCount, "the asset's brain, no extra fresh one");
+            var cut = new byte[asset.Length - 7];
+            Buffer.BlockCopy(asset, 0, cut, 0, cut.Length);
+            var twin2 = new GameObject("twin2");
+            twin2.SetActive(false);
+            var twin2Agent = twin2.AddComponent<BrainAgent>();
+            twin2Agent.SetGenome(genome);
+            twin2Agent.SetWorld(world);
+            twin2.SetActive(true);
+            var badAsset = Check.Throws<ProtocolErrorException>(() => world.SpawnFromAsset(twin2Agent, cut), "truncated asset");
+            Check.Equal("INVALID", badAsset.Code, "truncated asset code");
+            Check.True(!twin2Agent.HasBrain, "no brain from a bad asset");
+            UnityEngine.Object.Destroy(twin2);
+            UnityEngine.Object.Destroy(twin);
+            world.Step(0.02f);
+            Check.Equal(2, world.Session.Layout.BrainCount, "the asset's brain goes with its GameObject");
+
             // winner-take-all helper: lowest index wins ties, -1 when nothing is above threshold
             Check.Equal(1, DiscreteActionActuator.Winner(new[] { 0f, 3f, 3f, 1f }, 0, 4, 0f), "wta tie -> lowest index");
             Check.Equal(-1, DiscreteActionActuator.Winner(new[] { 0f, 0f }, 0, 2, 0f), "wta none");
