@@ -92,3 +92,19 @@ def test_components_drive_brains_in_stub_game_loop(toolchain: Toolchain, stub_dl
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     assert "components: " in out and " passed, 0 failed" in out
+
+
+def test_world_keeps_its_session_while_paused(toolchain: Toolchain, stub_dll: Path, tmp_path: Path) -> None:
+    # a game paused with Time.timeScale = 0 (Update calls, no FixedUpdate) for 5 s against a
+    # server that drops connections idle for 2 s: SpikeforgeWorld's keepalive (and a bare
+    # ProtocolSession calling KeepAlive) keep session and brain; an idle control is dropped
+    exe = build_program([*COMPONENTS, *mono_sources("KeepaliveTest.cs")], tmp_path / "KeepaliveTest.exe",
+                        extra_refs=[stub_dll], toolchain=toolchain)
+    (tmp_path / "UnityEngine.dll").write_bytes(stub_dll.read_bytes())
+    with running_server(tmp_path / "srv", seed=3, args=["--idle-timeout", "2"]) as srv:
+        res = subprocess.run([toolchain.mono, str(exe), "--port", str(srv.port), "--token-file", str(srv.token_path),
+                              "--genome", str(GENOME), "--pause", "5"], capture_output=True, text=True,
+                             timeout=60, check=False, cwd=tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-6000:]
+    assert "keepalive: " in out and " passed, 0 failed" in out

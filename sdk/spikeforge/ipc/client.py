@@ -198,7 +198,14 @@ class Client:
 
     # ------------------------------------------------------------------ messages
     def ping(self, data: bytes = b"") -> bytes:
-        """Round-trip a PING: measure latency or check the server is alive.
+        """Round-trip a PING: measure latency, check the server is alive, or keep the session alive.
+
+        The server closes a connection that sent no frame for its ``--idle-timeout`` (300 s by
+        default; the session then waits out its grace period). A program that may stay quiet
+        longer (waiting for user input, a paused game) calls ``ping()`` at least every half of
+        that timeout; any other request resets the timer too. The client is not thread-safe:
+        call it from the thread that makes the other requests, not from a background timer
+        thread that could interleave with them.
 
         Parameters
         ----------

@@ -17,6 +17,9 @@ var poll_sleep_usec: int = 20
 
 var welcome: Dictionary = {}
 var last_error: Dictionary = {}
+## [method Time.get_ticks_msec] when the last frame was sent (the server's idle timeout
+## counts from the last frame it received; see [method ping]).
+var last_send_msec: int = 0
 
 var _tcp: StreamPeerTCP = null
 var _seq: int = 0
@@ -88,7 +91,23 @@ func send(frame_bytes: PackedByteArray) -> bool:
 	if err != OK:
 		_fail(0, "send failed: %s" % error_string(err), true)
 		return false
+	last_send_msec = Time.get_ticks_msec()
 	return true
+
+
+## Round trip of a PING (its PONG is read here, checked by type and seq): keeps an idle
+## connection alive (the server drops one silent for its [code]--idle-timeout[/code]).
+## Returns the PONG reply, or an error Dictionary. Call it only between requests: every
+## request here waits for its own reply, so no other reply can be pending.
+func ping() -> Dictionary:
+	var seq := next_seq()
+	var reply := request(P.ping(seq, PackedByteArray()))
+	if reply.has("error"):
+		return reply
+	if int(reply["type"]) != P.MSG_PONG or int(reply["seq"]) != seq:
+		return _fail(0, "PING: expected PONG seq %d, got type %d seq %d" % [
+			seq, int(reply["type"]), int(reply["seq"])], true)
+	return reply
 
 
 ## Read one reply frame: {"type", "seq", "payload"}, or an error Dictionary

@@ -50,6 +50,12 @@ signal exchanged(result: Dictionary)
 ## Plasticity of this client's brains; off freezes their weights (also for brains
 ## spawned later: it is sent again after every spawn). Change it with [method set_learning].
 @export var learning: bool = true
+## Seconds without any frame sent after which a PING keeps the connection alive, also
+## while the scene tree is paused (a pause menu) or no exchange runs: the server closes a
+## connection silent for its [code]--idle-timeout[/code] (300 s by default) and the brains
+## are lost unless the game reconnects within the grace period. 0 turns it off. Keep it
+## at most half the server's idle timeout.
+@export_range(0.0, 3600.0, 0.5, "suffix:s") var keepalive_interval: float = 30.0
 
 ## Last LAYOUT from the server (see PROTOCOL.md).
 var layout: Dictionary = {}
@@ -73,6 +79,8 @@ var last_frame_dt: float = 0.0
 var last_reward_ids: PackedInt32Array = PackedInt32Array()
 ## Rewards sent with the last exchange, one per id in [member last_reward_ids].
 var last_rewards: PackedFloat32Array = PackedFloat32Array()
+## PINGs sent by the keepalive (see [member keepalive_interval]).
+var keepalives: int = 0
 
 var _client: SpikeforgeClient = SpikeforgeClient.new()
 var _agents_by_id: Dictionary = {}
@@ -98,7 +106,16 @@ func _ready() -> void:
 		start()
 
 
+func _enter_tree() -> void:
+	# SceneTree.process_frame is emitted every frame, also while the tree is paused (this
+	# node's own callbacks are not, and must not be: no exchange runs during a pause)
+	if not Engine.is_editor_hint() and not get_tree().process_frame.is_connected(_keepalive_tick):
+		get_tree().process_frame.connect(_keepalive_tick)
+
+
 func _exit_tree() -> void:
+	if get_tree().process_frame.is_connected(_keepalive_tick):
+		get_tree().process_frame.disconnect(_keepalive_tick)
 	stop()
 
 
@@ -661,6 +678,20 @@ func _lost(reason: String) -> void:
 	push_warning("SpikeforgeWorld: connection lost: %s" % reason)
 	_retry_at_msec = Time.get_ticks_msec() + int(reconnect_interval * 1000.0)
 	disconnected.emit(reason)
+
+
+# PING when nothing was sent for keepalive_interval seconds (wall clock: also while paused
+# or with Engine.time_scale 0). Every request of this node waits for its reply, so between
+# frames nothing is in flight and the PONG is read right here.
+func _keepalive_tick() -> void:
+	if keepalive_interval <= 0.0 or _in_step or not _client.is_connected_to_server():
+		return
+	if Time.get_ticks_msec() - _client.last_send_msec < int(keepalive_interval * 1000.0):
+		return
+	keepalives += 1
+	var reply := _client.ping()
+	if reply.has("error") and not _client.is_connected_to_server():
+		_lost(String(reply["error"]))
 
 
 func _maybe_reconnect() -> void:

@@ -10,6 +10,9 @@ var reply_timeout = 10.0
 var poll_sleep_usec = 20
 var welcome = {}
 var last_error = {}
+# OS.get_ticks_msec() when the last frame was sent (the server's idle timeout counts from
+# the last frame it received; see ping()).
+var last_send_msec = 0
 
 var _tcp: StreamPeerTCP = null
 var _seq = 0
@@ -71,7 +74,23 @@ func send(frame_bytes: PoolByteArray) -> bool:
 	if err != OK:
 		_fail(0, "send failed (error %d)" % err, true)
 		return false
+	last_send_msec = OS.get_ticks_msec()
 	return true
+
+
+# Round trip of a PING (its PONG is read here, checked by type and seq): keeps an idle
+# connection alive (the server drops one silent for its --idle-timeout). Returns the
+# PONG reply or an error Dictionary. Call it between requests only: every request here
+# waits for its own reply, so no other reply can be pending.
+func ping() -> Dictionary:
+	var seq = next_seq()
+	var reply = request(Proto.ping(seq, PoolByteArray()))
+	if reply.has("error"):
+		return reply
+	if int(reply["type"]) != Proto.MSG_PONG or int(reply["seq"]) != seq:
+		return _fail(0, "PING: expected PONG seq %d, got type %d seq %d" % [
+			seq, int(reply["type"]), int(reply["seq"])], true)
+	return reply
 
 
 func receive() -> Dictionary:

@@ -45,6 +45,12 @@ export(bool) var step_in_physics = true
 # Plasticity of this client's brains; off freezes their weights (sent again after every
 # spawn, so it covers brains spawned later). Change it with set_learning().
 export(bool) var learning = true
+# Seconds without any frame sent after which a PING keeps the connection alive, also
+# while the scene tree is paused (a pause menu) or no exchange runs: the server closes a
+# connection silent for its --idle-timeout (300 s by default) and the brains are lost
+# unless the game reconnects within the grace period. 0 turns it off. Keep it at most
+# half the server's idle timeout.
+export(float, 0.0, 3600.0, 0.5) var keepalive_interval = 30.0
 
 var layout = {}
 var circuits = {}
@@ -63,6 +69,8 @@ var last_frame_dt = 0.0
 # The rewards sent with the last exchange (brain ids and values; empty if none).
 var last_reward_ids = PoolIntArray()
 var last_rewards = PoolRealArray()
+# PINGs sent by the keepalive (see keepalive_interval).
+var keepalives = 0
 
 var _client = Client.new()
 var _agents_by_id = {}
@@ -88,7 +96,16 @@ func _ready() -> void:
 		start()
 
 
+func _enter_tree() -> void:
+	# SceneTree's idle_frame is emitted every frame, also while the tree is paused (this
+	# node's own callbacks are not, and must not be: no exchange runs during a pause)
+	if not Engine.editor_hint and not get_tree().is_connected("idle_frame", self, "_keepalive_tick"):
+		get_tree().connect("idle_frame", self, "_keepalive_tick")
+
+
 func _exit_tree() -> void:
+	if get_tree().is_connected("idle_frame", self, "_keepalive_tick"):
+		get_tree().disconnect("idle_frame", self, "_keepalive_tick")
 	stop()
 
 
@@ -625,6 +642,20 @@ func _lost(reason: String) -> void:
 	push_warning("SpikeforgeWorld: connection lost: %s" % reason)
 	_retry_at_msec = OS.get_ticks_msec() + int(reconnect_interval * 1000.0)
 	emit_signal("disconnected", reason)
+
+
+# PING when nothing was sent for keepalive_interval seconds (wall clock: also while paused
+# or with Engine.time_scale 0). Every request of this node waits for its reply, so between
+# frames nothing is in flight and the PONG is read right here.
+func _keepalive_tick() -> void:
+	if keepalive_interval <= 0.0 or _in_step or not _client.is_connected_to_server():
+		return
+	if OS.get_ticks_msec() - _client.last_send_msec < int(keepalive_interval * 1000.0):
+		return
+	keepalives += 1
+	var reply = _client.ping()
+	if reply.has("error") and not _client.is_connected_to_server():
+		_lost(String(reply["error"]))
 
 
 func _maybe_reconnect() -> void:

@@ -130,6 +130,14 @@ namespace Spikeforge.Client
         long[] SpawnAsset(byte[] data, bool withState);
         /// <summary>Counters as a JSON object text (world, server, session).</summary>
         string Stats();
+        /// <summary>
+        /// Keeps an idle connection alive: when no frame was sent for <paramref name="idleSeconds"/> seconds
+        /// of wall-clock time (unscaled: also while Time.timeScale is 0), sends a PING and reads its PONG.
+        /// A server drops a connection silent for its --idle-timeout (300 s by default; the session then
+        /// waits out its grace period). Call it every frame, e.g. from Update (SpikeforgeWorld does);
+        /// returns true when it pinged. In-process sessions have no idle timeout: always false.
+        /// </summary>
+        bool KeepAlive(double idleSeconds);
         /// <summary>End the session; <paramref name="keepBrains"/> keeps them for the grace period.</summary>
         void Close(bool keepBrains);
     }

@@ -78,6 +78,7 @@ namespace Spikeforge.Client
         float[] sensors = new float[0];
         float[] actuators = new float[0];
         long exchanges;
+        long lastSendTicks; // Stopwatch timestamp of the last frame sent (KeepAlive)
         readonly List<SpikeBatch> subscriptions = new List<SpikeBatch>();
 
         // shared memory
@@ -278,6 +279,7 @@ namespace Spikeforge.Client
             if (channel != null)
             {
                 channel.Send(tx.Data, n);
+                lastSendTicks = System.Diagnostics.Stopwatch.GetTimestamp();
                 return;
             }
             int sent = 0;
@@ -287,6 +289,7 @@ namespace Spikeforge.Client
                 if (k <= 0) throw new IOException("socket closed while sending");
                 sent += k;
             }
+            lastSendTicks = System.Diagnostics.Stopwatch.GetTimestamp();
         }
 
         void ReadExactly(byte[] buf, int off, int n)
@@ -787,6 +790,26 @@ namespace Spikeforge.Client
             payload = payload ?? new byte[0];
             Call(Wire.Ping, Wire.Pong, () => tx.Bytes(payload, payload.Length), true);
             return rx.End;
+        }
+
+        /// <summary>Wall-clock seconds since the last frame was sent (the server's idle timeout counts from the
+        /// last frame it received).</summary>
+        public double SecondsSinceLastSend
+        {
+            get { return (System.Diagnostics.Stopwatch.GetTimestamp() - lastSendTicks) / (double)System.Diagnostics.Stopwatch.Frequency; }
+        }
+
+        /// <summary>PINGs sent by <see cref="KeepAlive"/>.</summary>
+        public int KeepAlives { get; private set; }
+
+        public bool KeepAlive(double idleSeconds)
+        {
+            // every request here waits for its reply, so nothing is in flight between calls and
+            // the PONG is read (type and seq checked) before this returns
+            if (!open || !(idleSeconds > 0) || SecondsSinceLastSend < idleSeconds) return false;
+            Ping(null);
+            KeepAlives++;
+            return true;
         }
 
         bool dropAfterSend;

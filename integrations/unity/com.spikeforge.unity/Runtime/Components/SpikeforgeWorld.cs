@@ -45,6 +45,9 @@ namespace Spikeforge
         [SerializeField] float dt = 0.001f;
         [SerializeField] int maxSubsteps = 64;
 
+        [Tooltip("Server modes: wall-clock seconds without any frame sent (also while Time.timeScale is 0, e.g. a pause menu, or no step runs) after which a PING keeps the connection alive; the server drops a connection silent for its --idle-timeout (300 s by default). 0 = off. Keep it at most half the server's idle timeout. Needs Update calls: with Application.runInBackground off an unfocused game sends none.")]
+        [SerializeField] float keepaliveInterval = 30f;
+
         [Tooltip("When the session is lost for good (server gone, resume refused): reconnect (restarting our server if it died) and respawn every agent's brain. Learned state since the last snapshot is lost.")]
         [SerializeField] bool recoverLostSession = true;
 
@@ -70,6 +73,10 @@ namespace Spikeforge
         public bool IsStepping { get { return stepping; } }
         public int AgentCount { get { return agents.Count; } }
         public FrameInfo LastFrame { get; private set; }
+        /// <summary>Keepalive period in seconds (see the keepaliveInterval field); 0 = off.</summary>
+        public float KeepaliveInterval { get { return keepaliveInterval; } set { keepaliveInterval = value; } }
+        /// <summary>PINGs this world sent to keep an idle connection alive.</summary>
+        public int Keepalives { get; private set; }
         /// <summary>Times a lost session was replaced (see recoverLostSession).</summary>
         public int Recoveries { get; private set; }
         /// <summary>The server this world started (StartServer), or null.</summary>
@@ -145,6 +152,20 @@ namespace Spikeforge
         void Update()
         {
             if (stepMode == StepMode.Update) StepSafely(Time.deltaTime);
+            KeepAliveSafely(); // Update runs while Time.timeScale is 0, FixedUpdate does not
+        }
+
+        void KeepAliveSafely()
+        {
+            if (keepaliveInterval <= 0f || stepping || session == null || !session.IsOpen) return;
+            try
+            {
+                if (session.KeepAlive(keepaliveInterval)) Keepalives++;
+            }
+            catch (Exception e)
+            {
+                Debug.LogException(e, this); // the next step recovers a lost session
+            }
         }
 
         void StepSafely(float frameDt)

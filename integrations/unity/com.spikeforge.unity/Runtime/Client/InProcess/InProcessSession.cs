@@ -164,6 +164,8 @@ namespace Spikeforge.Client
         public void Save(string name) { Session.Save(name); }
         public void Load(string name) { Session.Load(name); }
         public string Stats() { return Session.Stats(); }
+        /// <summary>No idle timeout in process: nothing to keep alive (always false).</summary>
+        public bool KeepAlive(double idleSeconds) { return false; }
         public byte[] ExportBrain(long brainId, bool withState) { return Session.ExportBrain(brainId, withState); }
         public long[] SpawnAsset(byte[] data, bool withState) { return Session.SpawnAsset(data, withState); }
 

@@ -1,0 +1,64 @@
+"""Keepalive in real headless Godot 3 (``godot3-server``), the twin of
+``test_godot4_keepalive.py``: a ``SpikeforgeWorld`` whose scene tree is paused for longer
+than the server's ``--idle-timeout`` keeps its connection, session and brain (PING every
+``keepalive_interval`` seconds without other frames); the control world with the
+keepalive off is dropped by the server (``idle_timeouts`` = 1) and resumes.
+
+Skips without ``godot3-server`` (fails under CI like the other Godot 3 tests).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.integration.godot_support.harness import GODOT3_ADDON, REPO, errors_in, godot3_binary, timeout_prefix
+
+from spikeforge.bench.godot import godot_env
+from spikeforge.ipc.testing import running_server
+
+pytestmark = pytest.mark.godot
+
+SCRIPT = REPO / "tests" / "integration" / "godot3_keepalive" / "keepalive_probe.gd"
+IDLE_TIMEOUT_S = 2
+PAUSE_S = 5
+
+
+def test_godot3_paused_scene_keeps_its_session(tmp_path: Path) -> None:
+    godot = godot3_binary()
+    project = tmp_path / "keepalive"
+    (project / "addons").mkdir(parents=True)
+    shutil.copytree(GODOT3_ADDON, project / "addons" / "spikeforge")
+    shutil.copy(SCRIPT, project / "keepalive_probe.gd")
+    (project / "project.godot").write_text(
+        'config_version=4\n\n[application]\n\nconfig/name="keepalive"\n\n[debug]\n\n'
+        "file_logging/enable_file_logging=false\n", encoding="utf-8")
+    check = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s",
+                            "keepalive_probe.gd"], capture_output=True, text=True, timeout=70, env=godot_env(tmp_path))
+    assert check.returncode == 0 and not errors_in(check.stdout + check.stderr), check.stdout + check.stderr
+    with running_server(tmp_path / "server", args=["--idle-timeout", str(IDLE_TIMEOUT_S)]) as srv:
+        env = godot_env(tmp_path, {"SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+                                   "SPIKEFORGE_PAUSE_S": str(PAUSE_S)})
+        proc = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "-s", "keepalive_probe.gd"],
+                              capture_output=True, text=True, timeout=70, env=env)
+        log = srv.stderr
+    out = proc.stdout + proc.stderr
+    assert "SPIKEFORGE_KEEPALIVE_FAIL" not in out, out[-4000:]
+    assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("SPIKEFORGE_KEEPALIVE ")]
+    assert lines, out[-4000:]
+    s = json.loads(lines[-1].split(" ", 1)[1])
+    # no exchange while paused, and PINGs (0.5 s interval) kept the connection
+    assert s["paused_exchanges"] == s["exchanges_at_resume"], s
+    assert s["kept_online_at_resume"] and s["kept_drops"] == 0, s
+    assert s["keepalives"] >= PAUSE_S, s
+    assert s["kept_session_after"] == s["kept_session"] and s["kept_brain_after"] == s["kept_brain"] >= 0, s
+    # the control (keepalive off) was dropped for idling and came back through its grace
+    assert s["plain_keepalives"] == 0 and s["plain_drops"] >= 1, s
+    assert s["plain_resumed"] and s["plain_session_after"] == s["plain_session"], s
+    assert s["plain_brain_after"] == s["plain_brain"], s
+    assert s["limits"]["idle_timeouts"] == 1 and s["limits"]["idle_timeout_s"] == IDLE_TIMEOUT_S, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]

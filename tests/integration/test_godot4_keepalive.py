@@ -1,0 +1,61 @@
+"""Keepalive in real headless Godot 4: a ``SpikeforgeWorld`` whose scene tree is paused
+(``get_tree().paused = true``: a pause menu) for longer than the server's
+``--idle-timeout`` keeps its connection, session and brains, because it sends PING when
+nothing was sent for ``keepalive_interval`` seconds; a second world with the keepalive
+off (the control) is dropped by the server (``idle_timeouts`` = 1) and has to resume.
+
+Skips without Godot 4 (``make godot4``; fails under CI like the other Godot 4 tests).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.integration.godot_support.harness import (
+    GODOT4_SAMPLE,
+    REPO,
+    copy_project,
+    godot4_binary,
+    import_godot4_project,
+    run_godot,
+)
+
+from spikeforge.ipc.testing import running_server
+
+pytestmark = pytest.mark.godot
+
+SCRIPT = REPO / "tests" / "integration" / "godot4_keepalive" / "keepalive_probe.gd"
+IDLE_TIMEOUT_S = 2
+PAUSE_S = 5
+
+
+def test_godot4_paused_scene_keeps_its_session(tmp_path: Path) -> None:
+    godot = godot4_binary()
+    project = copy_project(GODOT4_SAMPLE, tmp_path / "project")
+    shutil.copy(SCRIPT, project / "keepalive_probe.gd")
+    import_godot4_project(godot, project, tmp_path)
+    with running_server(tmp_path / "server", args=["--idle-timeout", str(IDLE_TIMEOUT_S)]) as srv:
+        run = run_godot(godot, project, tmp_path, {"SPIKEFORGE_PORT": str(srv.port),
+                                                   "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+                                                   "SPIKEFORGE_PAUSE_S": str(PAUSE_S)},
+                        timeout=60, args=["-s", "res://keepalive_probe.gd"], engine=4)
+        log = srv.stderr
+    out = run.stdout[-4000:] + run.stderr[-4000:]
+    assert not run.timed_out, out
+    assert not run.markers.get("SPIKEFORGE_KEEPALIVE_FAIL"), out
+    assert not run.script_errors(), run.script_errors()
+    s = json.loads(run.marker("SPIKEFORGE_KEEPALIVE"))
+    # no exchange while paused, and PINGs (0.5 s interval) kept the connection
+    assert s["paused_exchanges"] == s["exchanges_at_resume"], s
+    assert s["kept_online_at_resume"] and s["kept_drops"] == 0, s
+    assert s["keepalives"] >= PAUSE_S, s
+    assert s["kept_session_after"] == s["kept_session"] and s["kept_brain_after"] == s["kept_brain"] >= 0, s
+    # the control (keepalive off) was dropped for idling and came back through its grace
+    assert s["plain_keepalives"] == 0 and s["plain_drops"] >= 1, s
+    assert s["plain_resumed"] and s["plain_session_after"] == s["plain_session"], s
+    assert s["plain_brain_after"] == s["plain_brain"], s
+    assert s["limits"]["idle_timeouts"] == 1 and s["limits"]["idle_timeout_s"] == IDLE_TIMEOUT_S, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]
