@@ -14,6 +14,7 @@ from spikeforge import World
 from spikeforge.games.foragers import ForagerConfig, forager_circuit
 from spikeforge.model import LIF, Circuit, FixedProbability, Izhikevich
 from spikeforge.train import CircuitMirror, apply_weights, load_weights, run_runtime, save_weights, spike_agreement
+from spikeforge.train.foragers import TRAINABLE
 
 torch.set_num_threads(1)
 BACKENDS = ["numpy", pytest.param("native", marks=pytest.mark.native)]
@@ -63,7 +64,8 @@ def test_foragers_identical_spikes(backend: str) -> None:
     if backend == "native" and native.unavailable() is not None:
         pytest.fail(f"the native backend is not built: {native.unavailable()}")
     cfg = ForagerConfig()
-    m = CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=3, trainable=["eye->motor"])
+    # what the worked example trains: eye->motor, the exploration weights and the mutual inhibition
+    m = CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=3, trainable=list(TRAINABLE))
     randomize(m, 2)
     rng = np.random.default_rng(4)
     sens = {"eye": rng.uniform(-1, 1, (6, 4, 1)).astype(np.float32),

@@ -2,7 +2,8 @@
 
 1. Records the scripted "steer to food" controller (:mod:`spikeforge.train.foragers`) for
    ``--demo-minutes`` game minutes (32 foragers, its own arena seed).
-2. Trains the foragers brain's ``eye->motor`` weights on the demonstrations with
+2. Trains the foragers brain's ``eye->motor``, ``noise->motor`` and ``motor-|motor``
+   weights (``spikeforge.train.foragers.TRAINABLE``) on the demonstrations with
    surrogate-gradient BPTT (:class:`spikeforge.train.CircuitMirror`), timing wall and
    CPU time with ``--threads`` torch threads.
 3. Checks the deployed brain reproduces the mirror's spikes in the runtime (numpy and the
@@ -88,19 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=4.0, help="game minutes per run (default 4)")
     ap.add_argument("--foragers", type=int, default=32)
     ap.add_argument("--demo-minutes", type=float, default=2.0, help="game minutes of demonstrations (default 2)")
-    ap.add_argument("--iterations", type=int, default=60, help="training iterations (default 60)")
+    ap.add_argument("--iterations", type=int, default=100, help="training iterations (default 100)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--window", type=int, default=8, help="frames per BPTT window (default 8 = 200 steps)")
     ap.add_argument("--lr", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--train", default=None,
+                    help="projections to train, comma-separated (default: eye->motor,noise->motor,motor-|motor = "
+                         "spikeforge.train.foragers.TRAINABLE; 'eye->motor' alone is the earlier setting)")
+    ap.add_argument("--speed-weight", type=float, default=1.0,
+                    help="weight of the cruise-rate term of the imitation loss (default 1.0)")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
     a = ap.parse_args(argv)
-    for name in ("seeds", "foragers", "iterations", "batch", "window", "threads"):
-        if getattr(a, name) < 1:
-            print(f"spikeforge bench pretrain: --{name}: must be >= 1", file=sys.stderr)
-            return 2
+    if not (a.speed_weight >= 0.0 and a.speed_weight < float("inf")):
+        print("spikeforge bench pretrain: --speed-weight: must be a finite number >= 0", file=sys.stderr)
+        return 2
     try:
         import torch
     except ModuleNotFoundError:
@@ -109,7 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     from spikeforge.bench import load_average
     from spikeforge.games.foragers import ForagerConfig
     from spikeforge.train import run_runtime, save_weights, spike_agreement
-    from spikeforge.train.foragers import play, record_demos, train_imitation
+    from spikeforge.train.foragers import TRAINABLE, play, record_demos, train_imitation
+
+    trainable = tuple(t.strip() for t in (a.train or ','.join(TRAINABLE)).split(",") if t.strip())
+    bad = [t for t in trainable if t not in TRAINABLE]
+    if not trainable or bad:
+        print(f"spikeforge bench pretrain: --train: expected names out of {', '.join(TRAINABLE)}, got {a.train!r}",
+              file=sys.stderr)
+        return 2
+    for name in ("seeds", "foragers", "iterations", "batch", "window", "threads"):
+        if getattr(a, name) < 1:
+            print(f"spikeforge bench pretrain: --{name}: must be >= 1", file=sys.stderr)
+            return 2
 
     def emit(row: dict[str, Any], text: str) -> None:
         print(json.dumps(row) if a.json else text, flush=True)
@@ -120,14 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     load0 = load_average()
     t0, c0 = time.perf_counter(), _cpu_s()
     mirror, res = train_imitation(cfg, demos, iterations=a.iterations, batch=a.batch, window=a.window, lr=a.lr,
-                                  threads=a.threads)
+                                  threads=a.threads, trainable=trainable,
+                                  speed_weight=a.speed_weight)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     emit({"bench": "pretrain", "part": "train", "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-          "threads": a.threads, "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
+          "threads": a.threads, "trainable": list(trainable),
+          "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
           "loss_first10": round(float(np.mean(res.losses[:10])), 4),
           "loss_last10": round(float(np.mean(res.losses[-10:])), 4), "load_average": [load0, load_average()],
           "goal_s": GOAL_TRAIN_S, "met": wall <= GOAL_TRAIN_S},
-         f"train: {a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
+         f"train {','.join(trainable)}: "
+         f"{a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
          f"({cpu:.1f} s CPU, {a.threads} threads, load {load0}); loss {np.mean(res.losses[:10]):.3f} -> "
          f"{np.mean(res.losses[-10:]):.3f}")
     weights = mirror.trained()

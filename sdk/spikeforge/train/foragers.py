@@ -6,9 +6,10 @@
    what the brain would sense (``eye`` = angle / pi, ``nose`` = closeness,
    ``explore`` = 1) and the controller's turn fraction.
 2. **Imitation.** A :class:`~spikeforge.train.CircuitMirror` of the foragers brain
-   (``forager_circuit``) learns its ``eye->motor`` weights by BPTT so that the game's
-   read-out of the motor rates, ``tanh((rate_right - rate_left) / rate_ref)``, matches the
-   controller's turn fraction and the mean motor rate matches ``rate_ref``.
+   (``forager_circuit``) learns its ``eye->motor``, ``noise->motor`` and ``motor-|motor``
+   weights (:data:`TRAINABLE`) by BPTT so that the game's read-out of the motor rates,
+   ``tanh((rate_right - rate_left) / rate_ref)``, matches the controller's turn fraction
+   and the mean motor rate matches ``rate_ref`` (the controller cruises at ``rate_ref``).
 3. **Deployment.** The weights are written into every forager brain of a
    :class:`~spikeforge.games.foragers.ForagerGame` (``apply_weights``), which then plays
    with reward-modulated STDP on (``learn``) or off (``frozen``), against the
@@ -31,6 +32,13 @@ from spikeforge.train.mirror import CircuitMirror, MirrorOutput
 
 F32 = npt.NDArray[np.float32]
 STEER_GAIN = 2.5  # 1/rad: the scripted controller's turn = turn_max * tanh(STEER_GAIN * angle)
+TRAINABLE = ("eye->motor", "noise->motor", "motor-|motor")
+"""Projections the worked example trains. ``eye->motor`` alone cannot reach the controller's
+cruise rate and full turns: the fixed 30 mV x 8 mutual inhibition holds the motor near the
+12 Hz exploration floor (mean ~13 Hz, turn fraction at most ~0.6); training the inhibition
+(it falls to ~2-7 mV) and the exploration weights lets the brain cruise at ``rate_ref`` and
+turn fully (docs/performance.md, "Training offline")."""
+SPEED_WEIGHT = 1.0  # weight of the cruise-rate term of :func:`imitation_loss` in the worked example
 
 
 def scripted_turn(angle: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -73,8 +81,13 @@ def scripted_food_rate(cfg: ForagerConfig, seed: int, minutes: float) -> float:
     return record_demos(cfg, seed, minutes).food_per_min
 
 
-def imitation_loss(cfg: ForagerConfig, speed_weight: float = 0.1) -> Any:
-    """Loss of the game's read-out of the motor rates against the scripted turn fraction."""
+def imitation_loss(cfg: ForagerConfig, speed_weight: float = SPEED_WEIGHT) -> Any:
+    """Loss of the game's read-out of the motor rates against the scripted controller.
+
+    Mean squared error of the turn fraction ``tanh((rate_right - rate_left) / rate_ref)``
+    against the controller's, plus ``speed_weight`` times the squared error of the mean
+    motor rate in units of ``rate_ref`` against 1 (the controller cruises at ``rate_ref``).
+    """
     def loss(out: MirrorOutput, tb: dict[str, torch.Tensor]) -> torch.Tensor:
         rates = out.actuators["motor"]  # (frames, B, 2) Hz
         rl, rr = rates[..., 0], rates[..., 1]
@@ -85,21 +98,36 @@ def imitation_loss(cfg: ForagerConfig, speed_weight: float = 0.1) -> Any:
 
 
 def make_mirror(cfg: ForagerConfig, seed: int = 0, surrogate: str = "fast_sigmoid",
-                slope: float = 0.5) -> CircuitMirror:
-    """A mirror of the foragers brain training ``eye->motor`` (bounds: the R-STDP rule's)."""
+                slope: float = 0.5, trainable: tuple[str, ...] = TRAINABLE) -> CircuitMirror:
+    """A mirror of the foragers brain training ``trainable`` (default :data:`TRAINABLE`).
+
+    ``eye->motor`` keeps the R-STDP rule's bounds ``[0, w_max]`` (it stays plastic in play);
+    the gradient through the motor's mutual inhibition is blocked (its weight is still
+    trained: the blocked path is the presynaptic spikes, not the weight).
+    """
     no_grad = ["motor-|motor"] if cfg.inhibition > 0 else []
-    return CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=seed, trainable=["eye->motor"],
-                         surrogate=surrogate, slope=slope, no_grad_through=no_grad)
+    circuit = forager_circuit(cfg)
+    if trainable == TRAINABLE:  # the default skips what this configuration lacks (no inhibition)
+        have = {p.name for p in circuit.projections}
+        trainable = tuple(t for t in trainable if t in have)
+    return CircuitMirror(circuit, dt=cfg.dt, seed=seed, trainable=list(trainable), surrogate=surrogate,
+                         slope=slope, no_grad_through=no_grad)
 
 
-def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 60, batch: int = 32,
+def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 100, batch: int = 32,
                     window: int = 8, lr: float = 0.5, seed: int = 0, threads: int = 2,
-                    callback: Any = None) -> tuple[CircuitMirror, FitResult]:
-    """Train the mirror on ``demos``; returns it and the loss curve."""
+                    callback: Any = None, trainable: tuple[str, ...] = TRAINABLE,
+                    speed_weight: float = SPEED_WEIGHT) -> tuple[CircuitMirror, FitResult]:
+    """Train the mirror on ``demos``; returns it and the loss curve.
+
+    ``trainable`` names the projections trained (:data:`TRAINABLE`; ``("eye->motor",)`` is
+    the earlier, weaker setting) and ``speed_weight`` weighs the cruise-rate term of
+    :func:`imitation_loss`.
+    """
     torch.set_num_threads(threads)
-    mirror = make_mirror(cfg, seed)
+    mirror = make_mirror(cfg, seed, trainable=trainable)
     steps = round(cfg.frame_dt / cfg.dt)
-    res = fit(mirror, demos.sensors, {"turn": demos.turn}, imitation_loss(cfg), steps_per_frame=steps,
+    res = fit(mirror, demos.sensors, {"turn": demos.turn}, imitation_loss(cfg, speed_weight), steps_per_frame=steps,
               iterations=iterations, batch=batch, window=window, lr=lr, seed=seed, callback=callback)
     return mirror, res
 
