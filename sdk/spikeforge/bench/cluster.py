@@ -119,7 +119,8 @@ def main(argv: list[str]) -> int:
         if args.address:
             ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=False)
         else:
-            ray.init(num_cpus=max(counts) * args.threads, include_dashboard=False,
+            # "local": a fresh instance even when another Ray runs on this host (it would be joined)
+            ray.init(address="local", num_cpus=max(counts) * args.threads, include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=False)
     for n in counts:
         with timed() as build:

@@ -146,6 +146,44 @@ class Shard:
             per step of the frame), ``spike_neurons`` (int32, shard layout indices, by step then
             neuron), ``checkpoint`` (bytes or None), ``sim_s`` (seconds spent in the World).
         """
+        steps, record, sim = self._run(mode, arg, clock, sensors, flags)
+        L = self.world.layout
+        # spikes are sorted by step: send a count per step instead of an int64 stamp per spike
+        first = self.world.step_count - steps
+        counts = np.bincount((record.steps - first).astype(np.int64), minlength=steps).astype(np.int32)
+        return {"steps": steps, "act_out": L.act_out, "brain_step": L.brain_step,
+                "spike_counts": counts, "spike_neurons": record.neurons,
+                "checkpoint": self.checkpoint() if checkpoint else None, "sim_s": sim}
+
+    def frame(self, request: bytes) -> bytes | tuple[bytes, bytes]:
+        """Run one frame sent as :func:`~spikeforge.cluster.wire.pack_request` bytes (the
+        coordinator's per-frame call: one bytes argument and one bytes reply are Ray's cheapest
+        payload).
+
+        Parameters
+        ----------
+        request : bytes
+            Mode, frame time or steps, the coordinator's clock, the checkpoint switch, the
+            shard's sensor values and per-brain flags (see :meth:`run`).
+
+        Returns
+        -------
+        bytes or tuple of (bytes, bytes)
+            The :func:`~spikeforge.cluster.wire.pack_reply` bytes; with the checkpoint switch on,
+            also the snapshot bytes taken after the frame.
+        """
+        from spikeforge.cluster.wire import pack_reply, unpack_request
+
+        req = unpack_request(request)
+        steps, record, sim = self._run(req.mode, req.arg, req.clock, req.sensors, req.flags)
+        L = self.world.layout
+        first = self.world.step_count - steps
+        reply = pack_reply(steps, sim, L.act_out, L.brain_step, record.steps - first, record.neurons, L.n_neurons)
+        return (reply, self.checkpoint()) if req.checkpoint else reply
+
+    def _run(self, mode: str, arg: float, clock: tuple[float, int], sensors: npt.NDArray[np.float32],
+             flags: npt.NDArray[np.int32]) -> tuple[int, Any, float]:
+        """Set the frame's inputs and run it: (steps, the World's SpikeRecord, seconds inside)."""
         w = self.world
         L = w.layout
         if sensors.shape != L.sensor_values.shape:
@@ -157,7 +195,7 @@ class Shard:
         L.sensor_values[...] = sensors
         L.sleeping[...] = flags[0] != 0
         L.lod_every[...] = flags[1]
-        learn = flags[2].astype(np.uint8)
+        learn = flags[2]
         if not np.array_equal(L.learn, learn):
             w.backend.pull_state()
             L.learn[...] = learn
@@ -170,15 +208,7 @@ class Shard:
             steps, record = int(arg), w.step(int(arg))
         else:
             raise ValueError(f"mode: must be 'advance' or 'step', got {mode!r}")
-        sim = time.perf_counter() - t0
-        L = w.layout
-        # spikes are sorted by step: send a count per step instead of an int64 stamp per spike
-        # (keeps a frame's reply small enough to travel inline, not through the object store)
-        first = w.step_count - steps
-        counts = np.bincount((record.steps - first).astype(np.int64), minlength=steps).astype(np.int32)
-        return {"steps": steps, "act_out": L.act_out, "brain_step": L.brain_step,
-                "spike_counts": counts, "spike_neurons": record.neurons,
-                "checkpoint": self.checkpoint() if checkpoint else None, "sim_s": sim}
+        return steps, record, time.perf_counter() - t0
 
     def reward(self, values: npt.NDArray[np.float64]) -> None:
         """Add one reward per shard brain (shard row order)."""

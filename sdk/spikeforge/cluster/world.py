@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.cluster.placement import brain_cost, split
+from spikeforge.cluster.wire import FrameReply, pack_request, request_size, unpack_reply
 from spikeforge.engine.backend import SpikeRecord
 from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay
 from spikeforge.engine.layout import OrganGroup, PrototypeInfo, organ_groups
@@ -163,11 +164,10 @@ class MergedSpikes(SpikeRecord):
         got: tuple[I64, npt.NDArray[np.int32]] | None = self._merged
         if got is None:
             keys = []
-            for neurons, counts, local_start, global_start in self._parts:
-                nr = np.asarray(neurons, dtype=np.int64)
+            for reply, local_start, global_start in self._parts:
+                st, nr = reply.spike_keys()
                 b = np.searchsorted(local_start, nr, side="right") - 1
                 g = global_start[b] + (nr - local_start[b])
-                st = np.repeat(np.arange(self._n, dtype=np.int64), np.asarray(counts, dtype=np.int64))
                 keys.append(st * self._n_total + g)
             # each shard's keys are one or a few sorted runs: a stable sort merges them
             key = np.sort(np.concatenate(keys), kind="stable")
@@ -676,8 +676,8 @@ class ClusterWorld:
         t0 = time.perf_counter()
         args = {k: self._frame_args(k, mode, arg, clock, due, only) for k in self._live()
                 if self._maps[k].serials.size}
-        refs = {k: self._actors[k].run.remote(*a) for k, a in args.items()}
-        results: dict[int, dict[str, Any]] = {}
+        refs = {k: self._actors[k].frame.remote(a) for k, a in args.items()}
+        results: dict[int, Any] = {}
         failed: dict[int, str] = {}
         deadline = time.monotonic() + self.frame_timeout
         pending = dict(refs)
@@ -713,7 +713,7 @@ class ClusterWorld:
                 rolled.append(rb)
                 try:  # the restored shard runs this frame too, from its checkpoint state
                     redo = self._frame_args(k, mode, arg, clock, False, only)
-                    results[k] = ray.get(self._actors[k].run.remote(*redo), timeout=self.frame_timeout)
+                    results[k] = ray.get(self._actors[k].frame.remote(redo), timeout=self.frame_timeout)
                 except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
                     log.error("shard %d failed again right after its restore (%r): marking it lost", k, exc)
                     self._mark_lost(k)
@@ -721,15 +721,18 @@ class ClusterWorld:
                     results.pop(k, None)
         finally:
             self._in_advance = False
-        record = self._gather(results, n)
+        replies: dict[int, FrameReply] = {}
+        for k, r in results.items():
+            if isinstance(r, tuple):  # (reply, checkpoint bytes)
+                r, self._ckpt[k] = r
+                self._ckpt_step[k] = self.step_count + n
+            replies[k] = unpack_reply(r)
+        record = self._gather(replies, n)
         wall = time.perf_counter() - t0
-        if not failed and results:
-            sim = max(r["sim_s"] for r in results.values())
+        if not failed and replies:
+            sim = max(r.sim_s for r in replies.values())
             self.ray_overhead_s.append(wall - sim)
             self.last_frame = {"wall_s": wall, "sim_max_s": sim, "overhead_s": wall - sim}
-        for k, r in results.items():
-            if r["checkpoint"] is not None:
-                self._ckpt[k], self._ckpt_step[k] = r["checkpoint"], self.step_count + n
         self.step_count += n
         self.total_spikes += len(record) if isinstance(record, MergedSpikes) else int(record.neurons.size)
         self.rollbacks.extend(rolled)
@@ -738,16 +741,19 @@ class ClusterWorld:
         return ClusterFrameResult(n, self.clock.alpha, record, tuple(rolled), tuple(lost))
 
     def _frame_args(self, k: int, mode: str, arg: float, clock: tuple[float, int], ckpt: bool,
-                    only: npt.NDArray[np.bool_] | None = None) -> tuple[Any, ...]:
+                    only: npt.NDArray[np.bool_] | None = None) -> bytes:
+        """Shard ``k``'s frame request: one bytes object (Ray's cheapest argument), filled in place."""
         L = self.layout
         m = self._maps[k]
-        flags = np.empty((3, m.rows.size), np.int32)
+        buf = bytearray(request_size(m.sens_idx.size, m.rows.size))
+        sens, flags = pack_request(buf, mode, arg, clock, ckpt, m.sens_idx.size, m.rows.size)
+        np.take(L.sensor_values, m.sens_idx, out=sens, mode="clip")  # indices valid: "clip" skips a buffer
         flags[0] = L.sleeping[m.rows] if only is None else L.sleeping[m.rows] | ~only[m.rows]
         flags[1] = L.lod_every[m.rows]
         flags[2] = L.learn[m.rows]
-        return (mode, arg, clock, L.sensor_values[m.sens_idx], flags, ckpt)
+        return bytes(buf)
 
-    def _gather(self, results: dict[int, dict[str, Any]], n: int) -> SpikeRecord:
+    def _gather(self, results: dict[int, FrameReply], n: int) -> SpikeRecord:
         """Scatter actuators and step counters into the mirror; the shards' spikes become one
         record in the single-process order (by step, then global neuron), merged on first use."""
         L = self.layout
@@ -755,13 +761,16 @@ class ClusterWorld:
         count = 0
         for k, r in results.items():
             m = self._maps[k]
-            if r["steps"] != n:
-                raise ClusterError(f"shard {k} ran {r['steps']} steps, the cluster clock says {n}")
-            L.act_out[m.act_idx] = r["act_out"]
-            L.brain_step[m.rows] = r["brain_step"]
-            if r["spike_neurons"].size:
-                parts.append((r["spike_neurons"], r["spike_counts"], m.local_start, m.global_start))
-                count += int(r["spike_neurons"].size)
+            if r.steps != n:
+                raise ClusterError(f"shard {k} ran {r.steps} steps, the cluster clock says {n}")
+            if r.act_out.size != m.act_idx.size or r.brain_step.size != m.rows.size:
+                raise ClusterError(f"shard {k} answered for {r.brain_step.size} brains, the coordinator expects "
+                                   f"{m.rows.size} (stale layout?)")
+            L.act_out[m.act_idx] = r.act_out
+            L.brain_step[m.rows] = r.brain_step
+            if r.n_spikes:
+                parts.append((r, m.local_start, m.global_start))
+                count += r.n_spikes
         if not parts:
             return SpikeRecord.empty()
         return MergedSpikes(parts, n, max(L.n_neurons, 1), self.step_count, count)
