@@ -13,6 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var s = flat_index(wid, nwg, lid); s < count; s = s + nwg.x * nwg.y * WG) {
         let n = step_spk[s];
         let p = ninfo[n].x;
+        if (ANY_DELIVERY) { is_set(S_SHIST * N + n, is_get(S_SHIST * N + n) | 1); }
         if (ppf(p, PP_PREEARLY) == 0.0) {
             let x = fs_get(S_XPRE * N + n) + ppf(p, PP_PREINC);
             fs_set(S_XPRE * N + n, select(x, ppf(p, PP_PREMAX), x > ppf(p, PP_PREMAX)));

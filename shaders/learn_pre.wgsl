@@ -22,6 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let kind = (row_dc[r] >> 2u) & 3u;
             if (kind != KIND_STDP && kind != KIND_RSTDP) { continue; }
             let pj = row_proj[r] * PROJ_STRIDE;
+            if (pproj[pj + NPF + PI_DELIVER] != 0u) { continue; }  // learn_deliver
             let aminus = bitcast<f32>(pproj[pj + PF_AMINUS]);
             let wmin = bitcast<f32>(pproj[pj + PF_WMIN]);
             let wmax = bitcast<f32>(pproj[pj + PF_WMAX]);

@@ -282,6 +282,7 @@ static int assemble_net(sf_world *w) {
         pl->xpre = (float *)need(w, "xpre", 5, n, NULL, &rc);
         pl->xpost = (float *)need(w, "xpost", 5, n, NULL, &rc);
         pl->msum = (float *)need(w, "msum", 5, n, NULL, &rc);
+        pl->shist = (int32_t *)need(w, "shist", 2, n, NULL, &rc);
         pl->elig = find(w, "elig") ? (float *)need(w, "elig", 5, S, NULL, &rc) : NULL;
         pl->in_ptr = (int64_t *)need(w, "in_ptr", 4, n + 1, NULL, &rc);
         pl->in_syn = (int64_t *)need(w, "in_syn", 4, -1, &pl->n_in, &rc);
@@ -295,6 +296,9 @@ static int assemble_net(sf_world *w) {
             for (int64_t q = 0; q < P; q++)
                 if (pl->pid_f[q * SF_NPP + SF_PP_PREEARLY] != 0.0f || pl->pid_f[q * SF_NPP + SF_PP_POSTEARLY] != 0.0f)
                     pl->any_early = 1;
+        if (rc == SF_OK)
+            for (int64_t q = 0; q < t->n_proj; q++)
+                if (pl->proj_i[q * SF_NPI + SF_PI_DELIVER] != 0) pl->any_delivery = 1;
         pl->enabled = 1;
     }
     if (rc != SF_OK) return rc;

@@ -1188,10 +1188,11 @@ static void run_thread_bm(sf_job *job, int t) {
             if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
             propagate(net, tb->spk + before, tb->sb + before, cnt, 0);
             if (net->plast.enabled) {
-                if (net->plast.learning && net->plast.any_events) {
+                if (net->plast.learning && net->plast.any_events)
                     sf_learn_pre(net, tb->spk + before, tb->br + before, cnt);
+                sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b);
+                if (net->plast.learning && net->plast.any_events)
                     sf_learn_post(net, tb->spk + before, tb->br + before, cnt);
-                }
                 sf_learn_traces(net, tb->spk + before, cnt);
                 sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
             }
@@ -1246,6 +1247,12 @@ static void run_thread(sf_job *job, int t) {
         if (net->plast.enabled) {
             const int events = net->plast.learning && net->plast.any_events;
             if (events) sf_learn_pre(net, tb->spk + before, tb->br + before, tb->len - before);
+            if (net->plast.any_delivery)
+                for (int64_t p = 0; p < tb->n_pieces; p++) {
+                    const sf_piece *pc = &tb->pieces[p];
+                    const int64_t sb = e->active_segs[pc->seg];
+                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain);
+                }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
                 sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before);

@@ -4,6 +4,9 @@
  * neuron loop (kernel.c); the phases here run between barriers:
  *   sf_learn_pre    P5a  depression at pre spikes (synapses owned by the spiking pre
  *                        neuron: one thread each, right after it propagated them)
+ *   sf_learn_deliver P5a' depression at delivery (rows of projections with
+ *                        depress_at="delivery", from the spike history shist), and
+ *                        the history's shift, over a neuron range of one brain
  *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron)
  *   sf_learn_traces_early P6 of the traces that pair same-step spikes (equal_time),
  *                        after the neuron update and before P5 (kernel.c: before the
@@ -27,9 +30,23 @@ static inline int on_brain(const sf_net *net, int64_t b) {
     return net->plast.learning && net->plast.learn[b];
 }
 
-void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+/* P5a on the synapses of row r (an STDP or reward-STDP row). */
+static void depress_row(sf_net *net, int64_t r, int64_t proj, int32_t kind) {
     const sf_plast *P = &net->plast;
     float *W = net->weight;
+    const float *pf = P->proj_f + proj * SF_NPF;
+    const int soft = P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0;
+    const float am = pf[SF_PF_AMINUS], wmin = pf[SF_PF_WMIN], wmax = pf[SF_PF_WMAX];
+    for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
+        float d = am * P->xpost[net->post[y]];
+        if (soft) d = d * (W[y] - wmin);
+        if (kind == SF_KIND_STDP) W[y] = clipw(W[y] - d, wmin, wmax);
+        else P->elig[y] = P->elig[y] - d;
+    }
+}
+
+void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+    const sf_plast *P = &net->plast;
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
         int64_t s = spk[j];
@@ -37,16 +54,29 @@ void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t co
             int64_t proj = net->row_proj[r];
             int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
             if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
-            const float *pf = P->proj_f + proj * SF_NPF;
-            const int soft = P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0;
-            const float am = pf[SF_PF_AMINUS], wmin = pf[SF_PF_WMIN], wmax = pf[SF_PF_WMAX];
-            for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
-                float d = am * P->xpost[net->post[y]];
-                if (soft) d = d * (W[y] - wmin);
-                if (kind == SF_KIND_STDP) W[y] = clipw(W[y] - d, wmin, wmax);
-                else P->elig[y] = P->elig[y] - d;
+            if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
+            depress_row(net, r, proj, kind);
+        }
+    }
+}
+
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b) {
+    sf_plast *P = &net->plast;
+    if (!P->any_delivery) return;
+    const int on = P->any_events && on_brain(net, b);
+    for (int64_t n = lo; n < hi; n++) {
+        const uint32_t h = (uint32_t)P->shist[n];
+        if (h == 0) continue;
+        if (on) {
+            for (int64_t r = net->row_ptr[n]; r < net->row_ptr[n + 1]; r++) {
+                const int64_t proj = net->row_proj[r];
+                const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+                if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
+                if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+                if ((h >> (uint32_t)(net->row_delay[r] - 1)) & 1u) depress_row(net, r, proj, kind);
             }
         }
+        P->shist[n] = (int32_t)(h << 1);
     }
 }
 
@@ -77,8 +107,10 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
 static void learn_traces(sf_net *net, const int32_t *spk, int64_t count, int early) {
     float *xpre = net->plast.xpre, *xpost = net->plast.xpost;
     const float *pid_f = net->plast.pid_f;
+    const int hist = !early && net->plast.any_delivery;
     for (int64_t j = 0; j < count; j++) {
         const int32_t n = spk[j];
+        if (hist) net->plast.shist[n] = (int32_t)((uint32_t)net->plast.shist[n] | 1u);
         const float *pp = pid_f + (size_t)net->pid[n] * SF_NPP;
         if ((pp[SF_PP_PREEARLY] != 0.0f) == early) {
             float x = xpre[n] + pp[SF_PP_PREINC];

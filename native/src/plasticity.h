@@ -6,6 +6,7 @@
 void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count);
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count);
 void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count);
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b);
 void sf_learn_traces_early(sf_net *net, const int32_t *spk, int64_t count);
 /* Reward-STDP synapse ranges, derived once per prepared net (sf_rs_runs_build): brain b's
    reward-STDP synapses are the ranges run_y0[q] .. run_y1[q] (projection run_proj[q]) for

@@ -89,6 +89,7 @@
 #define SF_PF_DABASE 7
 #define SF_PI_KIND 0
 #define SF_PI_SOFT 1
+#define SF_PI_DELIVER 2
 #define SF_PP_DPRE 0
 #define SF_PP_DPOST 1
 #define SF_PP_HETA 2
@@ -100,7 +101,7 @@
 #define SF_PP_PREEARLY 8
 #define SF_PP_POSTEARLY 9
 #define SF_NPF 8
-#define SF_NPI 2
+#define SF_NPI 3
 #define SF_NPP 10
 /* GENERATED END tables */
 
@@ -112,6 +113,7 @@ typedef struct sf_plast {
     int32_t any_homeo;
     int32_t any_events;      /* some projection has an STDP-like rule */
     int32_t any_early;       /* some parameter set increments a trace before P5 (equal_time) */
+    int32_t any_delivery;    /* some projection depresses at delivery (shist kept) */
     float *proj_f;           /* n_proj x SF_NPF */
     int32_t *proj_i;         /* n_proj x SF_NPI */
     float *pid_f;            /* n_params x SF_NPP */
@@ -124,6 +126,7 @@ typedef struct sf_plast {
     float *xpre;        /* plasticity: pre-synaptic trace */
     float *xpost;       /* plasticity: post-synaptic trace */
     float *msum;        /* plasticity: modulator summed since the last reward-STDP update */
+    int32_t *shist;       /* plasticity: spikes of the last 32 steps, bit k-1 = k steps ago (kept only when some projection depresses at delivery) */
     /* GENERATED END plast_state */
     float *elig;             /* per synapse, NULL if no reward-STDP projection */
     int64_t n_in;            /* plastic synapses, sorted by post */

@@ -178,3 +178,21 @@ def test_equal_time_options_match_numpy_bit_for_bit(adapter: dict[str, Any]) -> 
     assert run(ref, range(20)) == run(gpu, range(20))
     assert_learning_state_equal(ref, gpu)
     assert (ref.layout.synapse["w"] != w0).sum() > 50
+
+
+def test_depression_at_delivery_matches_numpy_bit_for_bit(adapter: dict[str, Any]) -> None:
+    """depress_at="delivery" (issue 16): learn_deliver depresses from the spike history, learn_inc
+    shifts this step's spikes in; byte-equal with numpy (weights, eligibility, shist)."""
+    from tests.engine.test_plasticity_delivery import delivery_net
+
+    worlds = []
+    for backend in ("numpy", "gpu"):
+        w = World(dt=0.001, backend=backend, seed=8)
+        w.spawn(delivery_net(), 3)
+        worlds.append(w)
+    ref, gpu = worlds
+    w0 = ref.layout.synapse["w"].copy()
+    assert run(ref, range(20)) == run(gpu, range(20))
+    assert_learning_state_equal(ref, gpu)
+    assert (ref.layout.synapse["w"] != w0).sum() > 50
+    assert np.any(ref.layout.neuron["shist"] != 0)

@@ -232,6 +232,7 @@ class NativeBackend(Backend):
             setattr(pl, name, ptr(arr, ctype, dt, name))
         for name in ("xpre", "xpost", "msum"):
             setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))
+        pl.shist = ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist")
         if "elig" in L.synapse:
             if L.synapse["elig"].shape != (L.n_synapses,):
                 raise ValueError(f"layout.synapse.elig: expected {L.n_synapses} values")
@@ -239,6 +240,7 @@ class NativeBackend(Backend):
         pl.n_in = int(pc.in_syn.size)
         pl.n_rs = int(pc.rs_syn.size)
         pl.any_rstdp, pl.any_homeo, pl.any_events = int(pc.any_rstdp), int(pc.any_homeo), int(pc.any_events)
+        pl.any_delivery = int(pc.any_delivery)
         pl.any_early = int(bool(pc.preearly.any() or pc.postearly.any()))
         pl.learning = int(bool(L.learning))
         pl.enabled = 1

@@ -27,6 +27,10 @@ P5  events, only if on(b):
        STDP (kind 1) or reward-STDP (kind 2):
            d = a_minus[proj] * xpost[post]           ; soft: d = d * (w[y] - w_min)
            kind 1: w[y] = clip(w[y] - d)             ; kind 2: elig[y] = elig[y] - d
+       Rows of projections with depress_at="delivery" (PI_DELIVER) are skipped here; instead
+    a') depression at delivery: for every advanced neuron m of a brain with on(b) and
+       shist[m] != 0, every PI_DELIVER row r of m with bit (row_delay[r] - 1) of shist[m]
+       set (m fired row_delay[r] steps ago) gets a)'s update with this step's xpost.
     b) potentiation, for every plastic synapse y of a spiking *post* neuron
        (after a), so a synapse whose pre and post both spiked sees a)'s result):
            kind 1/2: p = a_plus[proj] * xpre[pre]    ; soft: p = p * (w_max - w[y])
@@ -41,6 +45,8 @@ P6  for spiking neurons: x = xpre[n] + preinc[pid]; xpre[n] = x > premax[pid] ? 
     preearly[pid] (xpre) / postearly[pid] (xpost) set (``equal_time``) takes its P6
     increment right after P3 instead (before P4/P5), so P5 sees this step's spike; the
     trace's value after the step is the same either way (P5 does not write traces).
+P6' only when some projection has PI_DELIVER (any_delivery): for every neuron of nidx,
+    shist = (shist << 1) | s (uint32 bits in the int32 array), learning or not.
 P7  reward-STDP update, for brains with (brain_step + 1) % update_every == 0, for each
     of their reward-STDP synapses y (post n):
            D = (dopamine_sum[b] + dabase[proj]) + modw[proj] * msum[n]
@@ -62,7 +68,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.layout import Layout, expand_ranges
-from spikeforge.model.plasticity import STDP, Homeostasis, ModulatedHebbian, RewardSTDP
+from spikeforge.model.plasticity import MAX_DELIVERY_DELAY, STDP, Homeostasis, ModulatedHebbian, RewardSTDP
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -87,7 +93,8 @@ NPF = 8
 # per-projection int32 columns
 PI_KIND = 0
 PI_SOFT = 1
-NPI = 2
+PI_DELIVER = 2  # 1: depression at delivery (depress_at="delivery"), 0: at emission
+NPI = 3
 # per-parameter-set (pid) float32 columns
 PP_DPRE = 0    # exp(-dt/tau_plus) of the pre trace (1 when unused)
 PP_DPOST = 1   # exp(-dt/tau_minus) of the post trace
@@ -129,6 +136,7 @@ class PlasticityCache:
     preearly: BoolA    # per neuron: pre / post trace incremented before P5 (P6 early)
     postearly: BoolA
     row_kind: I32      # per row: kind of its projection
+    row_deliver: BoolA  # per row: STDP/reward-STDP row depressing at delivery (P5a')
     in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post
     in_syn: I64
     in_pre: I64
@@ -142,6 +150,7 @@ class PlasticityCache:
     any_rstdp: bool
     any_homeo: bool
     any_events: bool
+    any_delivery: bool  # some projection depresses at delivery: shist is kept
 
 
 def _f32(x: float) -> np.float32:
@@ -234,6 +243,11 @@ def compile_tables(layout: Layout) -> PlasticityTables:
             claim(post_pid, PP_POSTEARLY, post_early, path, "equal_time (post trace)")
             pid[pre_pid, PP_PREEARLY], pid[post_pid, PP_POSTEARLY] = pre_early, post_early
             pi[g, PI_SOFT] = 1 if rule.soft_bound else 0
+            if rule.depress_at == "delivery":
+                if pr.delay_range()[1] > MAX_DELIVERY_DELAY:
+                    raise ValueError(f"{path}.depress_at: 'delivery' needs delays <= {MAX_DELIVERY_DELAY} steps, "
+                                     f"the projection's reach {pr.delay_range()[1]}")
+                pi[g, PI_DELIVER] = 1
             if isinstance(rule, RewardSTDP):
                 pi[g, PI_KIND] = KIND_RSTDP
                 pf[g, PF_APLUS], pf[g, PF_AMINUS] = rule.a_plus, rule.a_minus
@@ -266,6 +280,7 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     n = L.n_neurons
     pidv = L.pid
     row_kind = kinds[L.row_proj] if L.n_rows else np.zeros(0, np.int32)
+    deliver = T.proj_i[:, PI_DELIVER] != 0 if T.proj_i.size else np.zeros(0, bool)
     syn_proj = np.repeat(L.row_proj, np.diff(L.row_syn)).astype(np.int64)
     syn_pre = L.syn_pre().astype(np.int64)
     ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
@@ -291,13 +306,21 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
         preinc=T.pid_f[pidv, PP_PREINC].astype(np.float32), premax=T.pid_f[pidv, PP_PREMAX].astype(np.float32),
         postinc=T.pid_f[pidv, PP_POSTINC].astype(np.float32), postmax=T.pid_f[pidv, PP_POSTMAX].astype(np.float32),
         preearly=T.pid_f[pidv, PP_PREEARLY] != 0, postearly=T.pid_f[pidv, PP_POSTEARLY] != 0,
-        row_kind=row_kind.astype(np.int32), in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
+        row_kind=row_kind.astype(np.int32), row_deliver=_row_deliver(L, deliver),
+        in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
         in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=syn_proj[rs_syn],
         da_decay=T.proto_da_decay[bp].astype(np.float32) if bp.size else np.zeros(0, np.float32),
         every=T.proto_every[bp].astype(np.int64) if bp.size else np.zeros(0, np.int64),
         any_rstdp=bool(rs_syn.size), any_homeo=any_homeo,
-        any_events=bool(np.any(kinds != KIND_NONE)),
+        any_events=bool(np.any(kinds != KIND_NONE)), any_delivery=bool(np.any(deliver)),
     )
+
+
+def _row_deliver(L: Layout, deliver: BoolA) -> BoolA:
+    """Per row: its projection depresses at delivery (only STDP/reward-STDP set PI_DELIVER)."""
+    if not L.n_rows or not deliver.size:
+        return np.zeros(L.n_rows, bool)
+    return deliver[L.row_proj].astype(bool)
 
 
 def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> PlasticityCache:
@@ -324,6 +347,8 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> Plast
     L = layout
     kinds = pc.tables.proj_i[:, PI_KIND] if pc.tables.proj_i.size else np.zeros(0, np.int32)
     row_kind = pc.row_kind.copy()
+    row_deliver = pc.row_deliver.copy()
+    deliver = pc.tables.proj_i[:, PI_DELIVER] != 0 if pc.tables.proj_i.size else np.zeros(0, bool)
     in_ptr, in_syn, in_pre, in_proj = pc.in_ptr.copy(), pc.in_syn, pc.in_pre, pc.in_proj
     rs_ptr, rs_syn, rs_post, rs_proj = pc.rs_ptr.copy(), pc.rs_syn, pc.rs_post, pc.rs_proj
     for i in sorted(set(int(x) for x in slots)):
@@ -331,6 +356,8 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> Plast
         r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
         y0 = int(L.row_syn[r0])
         row_kind[r0:r1] = kinds[L.row_proj[r0:r1]]
+        if deliver.size:
+            row_deliver[r0:r1] = deliver[L.row_proj[r0:r1]]
         per_row = np.diff(L.row_syn[r0:r1 + 1])
         syn_proj = np.repeat(L.row_proj[r0:r1], per_row).astype(np.int64)
         syn_pre = np.repeat(np.repeat(np.arange(s, e, dtype=np.int64), np.diff(L.row_ptr[s:e + 1])), per_row)
@@ -350,7 +377,7 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> Plast
         rs_post = np.concatenate([rs_post[:a], L.synapse["post"][y0 + rs].astype(np.int64), rs_post[b:]])
         rs_proj = np.concatenate([rs_proj[:a], syn_proj[rs], rs_proj[b:]])
         rs_ptr[i + 1:] += rs.size - (b - a)
-    return replace(pc, row_kind=row_kind, in_ptr=in_ptr, in_syn=in_syn.astype(np.int64),
+    return replace(pc, row_kind=row_kind, row_deliver=row_deliver, in_ptr=in_ptr, in_syn=in_syn.astype(np.int64),
                    in_pre=in_pre.astype(np.int64), in_proj=in_proj.astype(np.int64), rs_ptr=rs_ptr, rs_syn=rs_syn,
                    rs_post=rs_post, rs_proj=rs_proj.astype(np.int64), any_rstdp=bool(rs_syn.size))
 
@@ -359,6 +386,25 @@ def clip(x: F32, lo: F32, hi: F32) -> F32:
     """``x < lo ? lo : x`` then ``x > hi ? hi : x`` (NaN passes through)."""
     y = np.where(x < lo, lo, x)
     return np.where(y > hi, hi, y).astype(np.float32)
+
+
+def _depress(L: Layout, pc: PlasticityCache, rows: I64, w: F32, elig: F32) -> None:
+    """P5a on the synapses of ``rows`` (STDP / reward-STDP rows, each synapse at most once)."""
+    if not rows.size:
+        return
+    S, pf, pi = L.neuron, pc.tables.proj_f, pc.tables.proj_i
+    syn, rown = expand_ranges(L.row_syn[rows], L.row_syn[rows + 1])
+    proj = L.row_proj[rows][rown]
+    post = L.synapse["post"][syn]
+    wy = w[syn]
+    d = pf[proj, PF_AMINUS] * S["xpost"][post]
+    soft = pi[proj, PI_SOFT] != 0
+    d = np.where(soft, d * (wy - pf[proj, PF_WMIN]), d).astype(np.float32)
+    k1 = pi[proj, PI_KIND] == KIND_STDP
+    s1 = syn[k1]
+    w[s1] = clip(wy[k1] - d[k1], pf[proj[k1], PF_WMIN], pf[proj[k1], PF_WMAX])
+    s2 = syn[~k1]
+    elig[s2] = elig[s2] - d[~k1]
 
 
 def _increment(x: F32, spk: I64, inc: F32, top: F32) -> None:
@@ -426,23 +472,21 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
         # P5 events
         if pc.any_events and spk.size:
             src = spk[on_b[brain_of[spk]]]
-            # a) depression at pre spikes (STDP and reward-STDP rows)
+            # a) depression at pre spikes (STDP and reward-STDP rows depressing at emission)
             rows, _ = expand_ranges(L.row_ptr[src], L.row_ptr[src + 1])
             rk = pc.row_kind[rows]
-            rows = rows[(rk == KIND_STDP) | (rk == KIND_RSTDP)]
-            if rows.size:
-                syn, rown = expand_ranges(L.row_syn[rows], L.row_syn[rows + 1])
-                proj = L.row_proj[rows][rown]
-                post = L.synapse["post"][syn]
-                wy = w[syn]
-                d = pf[proj, PF_AMINUS] * S["xpost"][post]
-                soft = pi[proj, PI_SOFT] != 0
-                d = np.where(soft, d * (wy - pf[proj, PF_WMIN]), d).astype(np.float32)
-                k1 = pi[proj, PI_KIND] == KIND_STDP
-                s1 = syn[k1]
-                w[s1] = clip(wy[k1] - d[k1], pf[proj[k1], PF_WMIN], pf[proj[k1], PF_WMAX])
-                s2 = syn[~k1]
-                elig[s2] = elig[s2] - d[~k1]
+            rows = rows[((rk == KIND_STDP) | (rk == KIND_RSTDP)) & ~pc.row_deliver[rows]]
+            _depress(L, pc, rows, w, elig)
+        # a') depression at delivery: rows whose pre neuron spiked row_delay steps ago
+        if pc.any_events and pc.any_delivery:
+            src = nidx[(S["shist"][nidx] != 0) & on_b[brain_of[nidx]]]
+            rows, own = expand_ranges(L.row_ptr[src], L.row_ptr[src + 1])
+            keep = pc.row_deliver[rows]
+            rows, own = rows[keep], own[keep]
+            bit = (S["shist"][src[own]].view(np.uint32) >> (L.row_delay[rows].astype(np.uint32) - 1)) & 1
+            _depress(L, pc, rows[bit != 0], w, elig)
+        if pc.any_events and spk.size:
+            src = spk[on_b[brain_of[spk]]]
             # b) potentiation at post spikes (all plastic synapses onto the spiking neuron)
             idx, _ = expand_ranges(pc.in_ptr[src], pc.in_ptr[src + 1])
             if idx.size:
@@ -468,6 +512,10 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
     if spk.size:
         _increment(S["xpre"], spk[~pc.preearly[spk]], pc.preinc, pc.premax)
         _increment(S["xpost"], spk[~pc.postearly[spk]], pc.postinc, pc.postmax)
+    # P6' spike history (delivery): shift in this step's spikes
+    if pc.any_delivery:
+        h = S["shist"][nidx].view(np.uint32)
+        S["shist"][nidx] = ((h << np.uint32(1)) | spike.astype(np.uint32)).view(np.int32)
 
     # P7 reward-STDP weight update
     if pc.any_rstdp:

@@ -66,6 +66,8 @@ NEURON_VARS: tuple[StateVar, ...] = (
     StateVar("xpre", np.float32, "", "plasticity: pre-synaptic trace", "plast"),
     StateVar("xpost", np.float32, "", "plasticity: post-synaptic trace", "plast"),
     StateVar("msum", np.float32, "", "plasticity: modulator summed since the last reward-STDP update", "plast"),
+    StateVar("shist", np.int32, "", "plasticity: spikes of the last 32 steps, bit k-1 = k steps ago "
+             "(kept only when some projection depresses at delivery)", "plast"),
 )
 NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VARS}
 

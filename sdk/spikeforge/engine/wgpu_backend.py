@@ -62,7 +62,7 @@ BoolA = npt.NDArray[np.bool_]
 
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
 FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
-ISTATE = ("hold", "consec", "burst", "force_once")
+ISTATE = ("hold", "consec", "burst", "force_once", "shist")
 META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps
 M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS = range(8)
 # per-brain words: key, step lo, step hi, ring slot of the first step, flags (1 active, 2 learns),
@@ -76,7 +76,7 @@ WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles o
 BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl); SPIKEFORGE_GPU_BRAIN_WG overrides
 BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default (one workgroup per brain)
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
-LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_post", "learn_inc", "learn_rs", "learn_reset")
+LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_deliver", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 DIRECT_WRITES = 64  # slot uploads of at most this many ranges: queue writes (no submission of their own)
@@ -267,8 +267,12 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
     "learn_post": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
                    _b("in_ptr", "u32"), _b("in_tab", "u32"), _b("pproj", "u32"), _b("fstate", "f32", False, True),
                    _b("syn", "vec2<u32>", True, True), _b("elig", "f32", True, True)),
+    "learn_deliver": (_b("ctl", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
+                      _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("row_proj", "u32"),
+                      _b("pproj", "u32"), _b("fstate", "f32", False, True), _b("istate", "i32", True, True),
+                      _b("syn", "vec2<u32>", True, True), _b("elig", "f32", True, True)),
     "learn_inc": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("fstate", "f32", True, True), _b("ninfo", "vec4<u32>"),
-                  _b("prm", "u32")),
+                  _b("prm", "u32"), _b("istate", "i32", True, True)),
     "learn_rs": (_b("ctl", "u32"), _b("rs_tab", "vec4<u32>"), _b("binfo", "u32"), _b("dopa", "f32"),
                  _b("pproj", "u32"), _b("fstate", "f32", False, True), _b("syn", "vec2<u32>", True, True),
                  _b("elig", "f32", True, True)),
@@ -417,7 +421,8 @@ class GpuBackend(Backend):
         # propagation: a workgroup per spike pays off only for wide fan-out
         self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1) if wg_per_spike is None else wg_per_spike
         self.plast = PL.build_cache(L)
-        self.kernels = KERNELS + (LEARN_KERNELS if self.plast is not None else ())
+        self.kernels = KERNELS + (tuple(k for k in LEARN_KERNELS if k != "learn_deliver" or self.plast.any_delivery)
+                                  if self.plast is not None else ())
         sizes = np.diff(L.brain_start) if L.n_brains else np.zeros(1, np.int64)
         can_fuse = self.plast is None and L.gap_a.size == 0
         if fused is None:
@@ -650,9 +655,10 @@ class GpuBackend(Backend):
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
             "ANY_RSTDP": "true" if self.plast is not None and self.plast.any_rstdp else "false",
+            "ANY_DELIVERY": "true" if self.plast is not None and self.plast.any_delivery else "false",
         }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
         c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
-        c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u"})
+        c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u", "S_SHIST": "4u"})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
                   "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u"})
         return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
@@ -1218,7 +1224,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             if pc.any_rstdp:
                 direct("learn_brain", L.n_brains)
             if pc.any_events:
-                prog += [("learn_pre", None), ("learn_post", None)]
+                prog.append(("learn_pre", None))
+                if pc.any_delivery:
+                    direct("learn_deliver", L.n_neurons)
+                prog.append(("learn_post", None))
             prog.append(("learn_inc", None))
             if pc.any_rstdp:
                 if self.rs_tab.shape[0]:

@@ -115,6 +115,14 @@ class STDP:
         visible to the depression at the pre spike). ``"both"``: both. The option belongs
         to the traces (the pre trace for potentiation, the post trace for depression), so
         projections sharing a trace must agree, like ``trace_increment``.
+    depress_at : {"emission", "delivery"}
+        When the depression of a pre spike is applied. ``"emission"`` (default): in the
+        step the pre neuron fires, with the post trace of that step. ``"delivery"``: in the
+        step the spike arrives at the synapse, ``delay`` steps later (the step its input
+        is integrated), with the post trace of that step, so post spikes while the spike
+        is in flight depress (Izhikevich 2007's code). Needs the projection's delays
+        <= 32 steps (the per-neuron spike history is 32 bits). Potentiation is unchanged
+        (at the post spike, with the pre trace at the soma).
     """
 
     rule: ClassVar[str] = "stdp"
@@ -131,6 +139,7 @@ class STDP:
     trace_increment: float = 1.0
     trace_max: float | None = None
     equal_time: str = "none"
+    depress_at: str = "emission"
 
     def validate(self, path: str) -> None:
         """Check every field; raise :class:`GenomeError` naming ``path.field`` and the problem."""
@@ -138,6 +147,8 @@ class STDP:
             raise GenomeError(f"{path}.pairing", f"must be one of {list(PAIRINGS)}, got {self.pairing!r}")
         if self.equal_time not in EQUAL_TIMES:
             raise GenomeError(f"{path}.equal_time", f"must be one of {list(EQUAL_TIMES)}, got {self.equal_time!r}")
+        if self.depress_at not in DEPRESS_AT:
+            raise GenomeError(f"{path}.depress_at", f"must be one of {list(DEPRESS_AT)}, got {self.depress_at!r}")
         positive(f"{path}.trace_increment", self.trace_increment)
         if self.trace_max is not None:
             if self.pairing == "nearest":
@@ -182,6 +193,8 @@ class STDP:
 
 PAIRINGS: tuple[str, ...] = ("all_to_all", "nearest")
 EQUAL_TIMES: tuple[str, ...] = ("none", "potentiate", "depress", "both")
+DEPRESS_AT: tuple[str, ...] = ("emission", "delivery")
+MAX_DELIVERY_DELAY = 32  # steps: depress_at="delivery" keeps 32 steps of spike history per neuron
 
 
 @dataclass(frozen=True)
@@ -298,7 +311,7 @@ def _validate_homeostasis(path: str, h: Any) -> None:
 
 # options written into a genome only when set (older genomes and readers stay unchanged)
 _OMIT_DEFAULT: dict[str, Any] = {"pairing": "all_to_all", "trace_increment": 1.0, "trace_max": None,
-                                 "dopamine_baseline": 0.0, "equal_time": "none"}
+                                 "dopamine_baseline": 0.0, "equal_time": "none", "depress_at": "emission"}
 
 
 def _to_dict(rule: Any) -> dict[str, Any]:
@@ -342,7 +355,9 @@ def plasticity_from_dict(d: Any, path: str) -> PlasticityRule:
 
 
 __all__ = [
+    "DEPRESS_AT",
     "EQUAL_TIMES",
+    "MAX_DELIVERY_DELAY",
     "PAIRINGS",
     "RULES",
     "STDP",

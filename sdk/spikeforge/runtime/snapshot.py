@@ -246,5 +246,7 @@ def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, 
         dopamine=a["dopamine"], dopamine_sum=a["dopamine_sum"], learn=a["learn"],
     )
     layout.extra = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("extra.")}
+    if "shist" not in layout.neuron and "neuron.v" in a:  # snapshots from before the spike history
+        layout.neuron["shist"] = np.zeros(a["neuron.v"].shape, np.int32)
     validate_layout(layout)
     return layout
