@@ -221,16 +221,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spikeforge.engine.gen_tables", description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="only report files that differ (exit 1)")
     args = ap.parse_args(argv)
-    if args.check:
-        bad = stale()
-        for p in bad:
-            print(f"stale: {p.relative_to(REPO)}")
-        return 1 if bad else 0
-    for p, text in outputs().items():
-        if not p.exists() or p.read_text(encoding="utf-8") != text:
-            p.write_text(text, encoding="utf-8")
-            print(f"wrote {p.relative_to(REPO)}")
-    return 0
+    return write_or_check(outputs(), REPO, args.check)
+
+
+def write_or_check(files: dict[Path, str], repo: Path, check: bool) -> int:
+    """Write every generated file whose text differs, or with ``check`` only list them.
+
+    Parameters
+    ----------
+    files : dict of Path to str
+        Each generated file and the text it must hold.
+    repo : Path
+        The repository root (paths are printed relative to it).
+    check : bool
+        Only report (``stale: <path>``), write nothing.
+
+    Returns
+    -------
+    int
+        Exit status: 1 when ``check`` found stale files, else 0.
+    """
+    changed = [p for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+    for p in changed:
+        if check:
+            print(f"stale: {p.relative_to(repo)}")
+        else:
+            p.write_text(files[p], encoding="utf-8")
+            print(f"wrote {p.relative_to(repo)}")
+    return 1 if check and changed else 0
 
 
 if __name__ == "__main__":

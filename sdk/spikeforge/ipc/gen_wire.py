@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 
+from spikeforge.engine.gen_tables import write_or_check
 from spikeforge.ipc import protocol as P
 
 REPO = Path(__file__).resolve().parents[3]
@@ -144,16 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spikeforge.ipc.gen_wire", description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--check", action="store_true", help="only report files that differ (exit 1)")
     args = ap.parse_args(argv)
-    if args.check:
-        bad = stale()
-        for p in bad:
-            print(f"stale: {p.relative_to(REPO)}")
-        return 1 if bad else 0
-    for p, text in outputs().items():
-        if p.read_text(encoding="utf-8") != text:
-            p.write_text(text, encoding="utf-8")
-            print(f"wrote {p.relative_to(REPO)}")
-    return 0
+    return write_or_check(outputs(), REPO, args.check)
 
 
 if __name__ == "__main__":
