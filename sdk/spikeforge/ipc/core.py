@@ -448,6 +448,25 @@ class ServerCore:
         items = [self._circuit_info(n) for n in sorted(self.genomes)]
         return P.frame(Msg.CIRCUITS, seq, P.encode_circuits(items))
 
+    @staticmethod
+    def _checked_circuit_info(circuit: Circuit, req: str) -> P.CircuitInfo:
+        """``circuit``'s CIRCUITS entry, after the per-circuit limits (organs, populations, name
+        lengths) that UPLOAD_GENOME and SPAWN_ASSET share; LIMIT naming ``req`` otherwise."""
+        info = circuit_info(circuit)
+        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
+            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
+                raise ProtocolError(Err.LIMIT, f"{req}: {len(organs)} {what}, at most "
+                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
+        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
+            raise ProtocolError(Err.LIMIT, f"{req}: {len(info.populations)} populations, at most "
+                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
+        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
+        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
+        if long:
+            raise ProtocolError(Err.LIMIT, f"{req}: name {long[0][:40]!r}... is longer than "
+                                           f"{P.MAX_NAME_BYTES} bytes")
+        return info
+
     def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
         r = P.Reader(payload, "UPLOAD_GENOME")
         text = r.str32("genome", P.MAX_GENOME_BYTES)
@@ -462,19 +481,7 @@ class ServerCore:
         if known is not None and not _same(known, circuit):
             raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
                                              f"{circuit.name!r} is already registered")
-        info = circuit_info(circuit)
-        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
-            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
-                raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(organs)} {what}, at most "
-                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
-        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {len(info.populations)} populations, at most "
-                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
-        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
-        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
-        if long:
-            raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: name {long[0][:40]!r}... is longer than "
-                                           f"{P.MAX_NAME_BYTES} bytes")
+        info = self._checked_circuit_info(circuit, "UPLOAD_GENOME")
         if info.neurons > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
                                            f"the world may hold at most {self.max_world_neurons}")
@@ -896,19 +903,7 @@ class ServerCore:
                                              f"circuit of that name registered here")
         if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {P.MAX_CIRCUITS} circuits are registered already")
-        info = circuit_info(circuit)
-        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
-            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
-                raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {len(organs)} {what}, at most "
-                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
-        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
-            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {len(info.populations)} populations, at most "
-                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
-        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
-        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
-        if long:
-            raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: name {long[0][:40]!r}... is longer than "
-                                           f"{P.MAX_NAME_BYTES} bytes")
+        info = self._checked_circuit_info(circuit, "SPAWN_ASSET")
         if len(s.owned) + 1 > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session would own {len(s.owned) + 1} brains, at most "
                                            f"{P.MAX_BRAINS_PER_SESSION} allowed")
