@@ -385,6 +385,35 @@ oom:
     return -1;
 }
 
+int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slots, int64_t n_slots) {
+    /* A slot write keeps the slot's neurons, parameter sets (so the segments) and row and
+       synapse ranges, and its synapses stay inside it (so local_ok holds as before); what
+       can change is whether a modulatory row exists and the slot's reward-STDP runs. */
+    const int64_t n = net->n_neurons;
+    if (n != e->n_neurons || !e->segs) {
+        set_err(e, "engine: not prepared for this net (call sf_engine_prepare first)");
+        return -1;
+    }
+    for (int64_t k = 0; k < n_slots; k++) {
+        const int64_t b = slots[k];
+        if (b < 0 || b >= net->n_brains) {
+            set_err(e, "slots: brain index out of range");
+            return -1;
+        }
+        const int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
+        for (int64_t r = net->row_ptr[s0]; r < net->row_ptr[s1] && !e->has_mod; r++) e->has_mod = net->row_chan[r] == 2;
+        for (int64_t d = 0; d < net->depth && !e->has_mod; d++)
+            for (int64_t i = s0; i < s1 && !e->has_mod; i++)
+                e->has_mod = net->ring[((size_t)d * 3 + 2) * (size_t)n + i] != 0;
+        if (net->plast.enabled && net->plast.any_rstdp && sf_rs_runs_update(&e->rs_runs, net, b) != 0) {
+            set_err(e, "out of memory while updating the native engine");
+            return -1;
+        }
+    }
+    e->err[0] = 0;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ organs */
 static inline float clip_sensor(float x, float lo, float hi) {
     x = x >= lo ? x : lo;

@@ -188,9 +188,10 @@ void sf_rs_runs_free(sf_rs_runs *R) {
     memset(R, 0, sizeof *R);
 }
 
-static int push_run(sf_rs_runs *R, int64_t y0, int64_t y1, int64_t proj) {
-    if (R->n_runs == R->cap) {
+static int grow_runs(sf_rs_runs *R, int64_t need) {
+    if (need > R->cap) {
         int64_t cap = R->cap ? 2 * R->cap : 64;
+        if (cap < need) cap = need;
         int64_t *a = (int64_t *)realloc(R->run_y0, (size_t)cap * sizeof(int64_t));
         if (!a) return -1;
         R->run_y0 = a;
@@ -202,10 +203,40 @@ static int push_run(sf_rs_runs *R, int64_t y0, int64_t y1, int64_t proj) {
         R->run_proj = a;
         R->cap = cap;
     }
+    return 0;
+}
+
+static int push_run(sf_rs_runs *R, int64_t y0, int64_t y1, int64_t proj) {
+    if (grow_runs(R, R->n_runs + 1) != 0) return -1;
     R->run_y0[R->n_runs] = y0;
     R->run_y1[R->n_runs] = y1;
     R->run_proj[R->n_runs] = proj;
     R->n_runs++;
+    return 0;
+}
+
+/* Append brain b's runs to R (its first run, if any, goes at index R->n_runs). */
+static int brain_runs(sf_rs_runs *R, const sf_net *net, int64_t b) {
+    const sf_plast *P = &net->plast;
+    const int64_t first = R->n_runs;
+    const int64_t r_end = net->row_ptr[net->brain_start[b + 1]];
+    for (int64_t r = net->row_ptr[net->brain_start[b]]; r < r_end; r++) {
+        const int64_t proj = net->row_proj[r];
+        if (P->proj_i[proj * SF_NPI + SF_PI_KIND] != SF_KIND_RSTDP) continue;
+        const int64_t y0 = net->row_syn[r], y1 = net->row_syn[r + 1];
+        if (y0 == y1) continue;
+        /* extend the last run when it ends here and its projection's P7 parameters are
+           the same bits (then one sweep over both is the same operations) */
+        if (R->n_runs > first && R->run_y1[R->n_runs - 1] == y0) {
+            const int64_t pq = R->run_proj[R->n_runs - 1];
+            if (pq == proj ||
+                memcmp(P->proj_f + pq * SF_NPF, P->proj_f + proj * SF_NPF, SF_NPF * sizeof(float)) == 0) {
+                R->run_y1[R->n_runs - 1] = y1;
+                continue;
+            }
+        }
+        if (push_run(R, y0, y1, proj) != 0) return -1;
+    }
     return 0;
 }
 
@@ -218,26 +249,40 @@ int sf_rs_runs_build(sf_rs_runs *R, const sf_net *net) {
     if (!R->run_ptr) return -1;
     for (int64_t b = 0; b < nb; b++) {
         R->run_ptr[b] = R->n_runs;
-        const int64_t r_end = net->row_ptr[net->brain_start[b + 1]];
-        for (int64_t r = net->row_ptr[net->brain_start[b]]; r < r_end; r++) {
-            const int64_t proj = net->row_proj[r];
-            if (P->proj_i[proj * SF_NPI + SF_PI_KIND] != SF_KIND_RSTDP) continue;
-            const int64_t y0 = net->row_syn[r], y1 = net->row_syn[r + 1];
-            if (y0 == y1) continue;
-            /* extend the last run when it ends here and its projection's P7 parameters are
-               the same bits (then one sweep over both is the same operations) */
-            if (R->n_runs > R->run_ptr[b] && R->run_y1[R->n_runs - 1] == y0) {
-                const int64_t pq = R->run_proj[R->n_runs - 1];
-                if (pq == proj ||
-                    memcmp(P->proj_f + pq * SF_NPF, P->proj_f + proj * SF_NPF, SF_NPF * sizeof(float)) == 0) {
-                    R->run_y1[R->n_runs - 1] = y1;
-                    continue;
-                }
-            }
-            if (push_run(R, y0, y1, proj) != 0) return -1;
-        }
+        if (brain_runs(R, net, b) != 0) return -1;
     }
     R->run_ptr[nb] = R->n_runs;
+    return 0;
+}
+
+int sf_rs_runs_update(sf_rs_runs *R, const sf_net *net, int64_t b) {
+    const sf_plast *P = &net->plast;
+    if (!R->run_ptr || !P->enabled || !P->any_rstdp) return sf_rs_runs_build(R, net);
+    sf_rs_runs T;
+    memset(&T, 0, sizeof T);
+    if (brain_runs(&T, net, b) != 0) {
+        sf_rs_runs_free(&T);
+        return -1;
+    }
+    const int64_t a = R->run_ptr[b], z = R->run_ptr[b + 1], d = T.n_runs - (z - a);
+    if (grow_runs(R, R->n_runs + d) != 0) {
+        sf_rs_runs_free(&T);
+        return -1;
+    }
+    const size_t tail = (size_t)(R->n_runs - z) * sizeof(int64_t);
+    if (tail && d) {
+        memmove(R->run_y0 + z + d, R->run_y0 + z, tail);
+        memmove(R->run_y1 + z + d, R->run_y1 + z, tail);
+        memmove(R->run_proj + z + d, R->run_proj + z, tail);
+    }
+    if (T.n_runs) {
+        memcpy(R->run_y0 + a, T.run_y0, (size_t)T.n_runs * sizeof(int64_t));
+        memcpy(R->run_y1 + a, T.run_y1, (size_t)T.n_runs * sizeof(int64_t));
+        memcpy(R->run_proj + a, T.run_proj, (size_t)T.n_runs * sizeof(int64_t));
+    }
+    R->n_runs += d;
+    for (int64_t q = b + 1; q <= net->n_brains; q++) R->run_ptr[q] += d;
+    sf_rs_runs_free(&T);
     return 0;
 }
 

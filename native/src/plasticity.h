@@ -20,6 +20,9 @@ typedef struct {
 
 int sf_rs_runs_build(sf_rs_runs *R, const sf_net *net);
 void sf_rs_runs_free(sf_rs_runs *R);
+/* Re-derive brain b's runs only (after its rows were rewritten in place; the other
+   brains' runs are moved, not rebuilt). Equal to a full sf_rs_runs_build. 0 = ok. */
+int sf_rs_runs_update(sf_rs_runs *R, const sf_net *net, int64_t b);
 void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active, const sf_rs_runs *R);
 int sf_plast_validate(const sf_net *net, char *msg, size_t size);
 #endif

@@ -227,6 +227,12 @@ sf_engine *sf_engine_new(int max_threads);
 void sf_engine_free(sf_engine *e);
 /* Derive per-segment tables from the net; call again whenever its shape changes. 0 = ok. */
 int sf_engine_prepare(sf_engine *e, const sf_net *net);
+/* Brains slots[0..n_slots) were rewritten in place (spawn into a free slot: same neurons,
+   parameter sets and row/synapse ranges, synapses inside the slot) and net.plast points at
+   the re-derived learning index tables: update only what depends on the slots' rows
+   (modulatory rows present, the reward-STDP runs). Cheaper than sf_engine_prepare, same
+   result for such writes. 0 = ok, else -1 with sf_engine_error() set. */
+int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slots, int64_t n_slots);
 /* Threads used at most, and the fewest active neurons per thread before another one is used. */
 void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_thread);
 int sf_engine_threads(const sf_engine *e);

@@ -10,6 +10,10 @@ time (median, p99, worst), worst frame / median frame, layout rebuilds and backe
 rebuilds during the timed frames, and the draw of one brain alone (connectivity and
 initial state, the part of a spawn that is not the slot write).
 
+``--learning stdp`` / ``--learning rstdp`` puts STDP (with homeostasis) or reward-STDP
+on the hid->hid projection (a learning world: each spawn then re-indexes the learning
+tables, ``plasticity.update_cache``).
+
 Goals (2 cores, native): spawn <= 1 ms, despawn <= 0.3 ms, worst frame <= 2x median.
 
 Example
@@ -29,6 +33,7 @@ from spikeforge.bench import common_args, emit, load_average, make_world, thread
 from spikeforge.bench.crowd import npc_circuit
 from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import instantiate_many
+from spikeforge.model import STDP, Homeostasis, RewardSTDP
 
 GOAL_SPAWN_MS = 1.0
 GOAL_DESPAWN_MS = 0.3
@@ -61,10 +66,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--compact", action="store_true",
                     help="World(compact=True): rebuild the layout on every spawn/despawn (the layout before "
                          "slots; for a side-by-side)")
+    ap.add_argument("--learning", choices=("none", "stdp", "rstdp"), default="none",
+                    help="plasticity on hid->hid: none (default), stdp (with homeostasis) or rstdp (reward-STDP)")
     args = ap.parse_args(argv)
     if args.brains < 1 or args.seconds <= 0 or args.warmup < 0 or args.rate < 0 or args.fps <= 0:
         ap.error("--brains: >= 1; --seconds, --fps: > 0; --warmup, --rate: >= 0")
-    circuit = npc_circuit()
+    rule = {"none": None, "rstdp": RewardSTDP(update_every=10),
+            "stdp": STDP(soft_bound=True, homeostasis=Homeostasis())}[args.learning]
+    circuit = npc_circuit(rule)
     with timed() as build:
         world = make_world(args.backend, args.seed, 0.001, args.threads)
         world.compact = bool(args.compact)
@@ -122,7 +131,8 @@ def main(argv: list[str]) -> int:
     sp = np.array(spawn_ms or [np.nan])
     de = np.array(despawn_ms or [np.nan])
     row: dict[str, Any] = {
-        "bench": "churn", "layout": "compact" if args.compact else "slots", "backend": world.backend.name,
+        "bench": "churn", "learning": args.learning, "layout": "compact" if args.compact else "slots",
+        "backend": world.backend.name,
         "threads": threads_used(world), "seed": args.seed,
         "brains": st["brains"], "slots": st["slots"], "neurons": st["neurons"], "build_s": round(build.wall, 2),
         "frames": frames, "spawns": len(spawn_ms), "despawns": len(despawn_ms),

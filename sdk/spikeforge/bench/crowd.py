@@ -27,15 +27,21 @@ from spikeforge.model import LIF, Circuit, FixedInDegree, Uniform
 GOAL_MS_PER_FRAME = 4.0
 
 
-def npc_circuit() -> Circuit:
-    """256 LIF neurons, 32 synapses onto each, a Poisson sensor and a rate actuator."""
+def npc_circuit(plasticity: Any = None) -> Circuit:
+    """256 LIF neurons, 32 synapses onto each, a Poisson sensor and a rate actuator.
+
+    Parameters
+    ----------
+    plasticity : STDP, RewardSTDP, ModulatedHebbian, Homeostasis or None
+        Learning rule of the hid->hid projection (default None: nothing learns).
+    """
     c = Circuit("npc256")
     m = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, bias=8.0)
     c.add_population("in", 64, LIF(t_ref=2.0), v_init=(-65.0, -55.0))
     c.add_population("hid", 160, m, v_init=(-65.0, -52.0))
     c.add_population("out", 32, m, v_init=(-65.0, -52.0))
     c.connect("in", "hid", FixedInDegree(12), weight=Uniform(1.0, 3.0), delay=(1, 3))
-    c.connect("hid", "hid", FixedInDegree(16), weight=Uniform(0.2, 1.2), delay=(1, 4))
+    c.connect("hid", "hid", FixedInDegree(16), weight=Uniform(0.2, 1.2), delay=(1, 4), plasticity=plasticity)
     c.connect("out", "hid", FixedInDegree(4), weight=-2.0, delay=1)
     c.connect("hid", "out", FixedInDegree(32), weight=Uniform(0.3, 1.5), delay=2)
     c.connect("hid", "in", FixedInDegree(32), weight=Uniform(0.05, 0.2), delay=1)

@@ -23,7 +23,7 @@ from spikeforge.engine import params as P
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import N_CHANNELS, Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
-from spikeforge.engine.plasticity import NPF
+from spikeforge.engine.plasticity import NPF, PlasticityCache, update_cache
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 
 try:
@@ -114,6 +114,8 @@ class NativeBackend(Backend):
         self._arrays: list[np.ndarray] = []
         self._net: Any = None
         self._active_buf = np.zeros(0, np.uint8)
+        self._pc: PlasticityCache | None = None  # the learning cache net.plast points at
+        self._index_keep: list[np.ndarray] = []  # its index tables (replaced by write_slots)
         self.set_threads(self.max_threads, min_neurons_per_thread)
         self._bind()
 
@@ -186,7 +188,7 @@ class NativeBackend(Backend):
         lut = np.ascontiguousarray(GAUSS_LUT, dtype=np.float32)
         keep.append(lut)
         net.gauss_lut = ffi.cast("float *", lut.ctypes.data)
-        self._bind_plasticity(net, keep, ptr)
+        pc, index_keep = self._bind_plasticity(net, keep, ptr)
         msg = ffi.new("char[]", 512)
         if lib.sf_net_validate(net, msg, 512) != 0:
             raise ValueError("layout." + ffi.string(msg).decode("utf-8", "replace"))
@@ -194,31 +196,31 @@ class NativeBackend(Backend):
             raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
         self._net = net
         self._keep = keep
+        self._pc, self._index_keep = pc, index_keep
         self._arrays = self._gather()
         self._active_buf = np.zeros(L.n_brains, np.uint8)
 
-    def _bind_plasticity(self, net: Any, keep: list[Any], ptr: Any) -> None:
-        """Point ``net.plast`` at the learning tables (engine/plasticity.py) and state."""
+    def _bind_plasticity(self, net: Any, keep: list[Any], ptr: Any
+                         ) -> tuple[PlasticityCache | None, list[np.ndarray]]:
+        """Point ``net.plast`` at the learning tables (engine/plasticity.py) and state; the
+        learning cache and its index tables (kept apart: a slot write replaces them)."""
         L = self.layout
         pc = build_plasticity(L)
         pl = net.plast
         if pc is None:
             pl.enabled = 0
-            return
+            return None, []
         T = pc.tables
         tabs: list[tuple[str, np.ndarray, str, type[np.generic]]] = [
             ("proj_f", T.proj_f, "float *", np.float32), ("proj_i", T.proj_i, "int32_t *", np.int32),
             ("pid_f", T.pid_f, "float *", np.float32), ("da_decay", pc.da_decay, "float *", np.float32),
-            ("every", pc.every, "int64_t *", np.int64), ("in_ptr", pc.in_ptr, "int64_t *", np.int64),
-            ("in_syn", pc.in_syn, "int64_t *", np.int64), ("in_pre", pc.in_pre, "int64_t *", np.int64),
-            ("in_proj", pc.in_proj, "int64_t *", np.int64), ("rs_ptr", pc.rs_ptr, "int64_t *", np.int64),
-            ("rs_syn", pc.rs_syn, "int64_t *", np.int64), ("rs_post", pc.rs_post, "int64_t *", np.int64),
-            ("rs_proj", pc.rs_proj, "int64_t *", np.int64),
+            ("every", pc.every, "int64_t *", np.int64),
         ]
         for name, arr, ctype, dt in tabs:
             a = np.ascontiguousarray(arr, dtype=dt)
             keep.append(a)
             setattr(pl, name, ptr(a, ctype, dt, f"plasticity.{name}"))
+        index_keep = self._point_index_tables(pl, pc)
         n_proj = int(L.proj_chan.size)
         if T.proj_f.shape != (n_proj, NPF) or T.pid_f.shape[0] != L.fparams.shape[0]:
             raise ValueError("layout.plasticity: table shapes do not match the layout")
@@ -237,13 +239,27 @@ class NativeBackend(Backend):
             if L.synapse["elig"].shape != (L.n_synapses,):
                 raise ValueError(f"layout.synapse.elig: expected {L.n_synapses} values")
             pl.elig = ptr(L.synapse["elig"], "float *", np.float32, "synapse.elig")
-        pl.n_in = int(pc.in_syn.size)
-        pl.n_rs = int(pc.rs_syn.size)
-        pl.any_rstdp, pl.any_homeo, pl.any_events = int(pc.any_rstdp), int(pc.any_homeo), int(pc.any_events)
+        pl.any_homeo, pl.any_events = int(pc.any_homeo), int(pc.any_events)
         pl.any_delivery = int(pc.any_delivery)
         pl.any_early = int(bool(pc.preearly.any() or pc.postearly.any()))
         pl.learning = int(bool(L.learning))
         pl.enabled = 1
+        return pc, index_keep
+
+    @staticmethod
+    def _point_index_tables(pl: Any, pc: PlasticityCache) -> list[np.ndarray]:
+        """Point ``pl`` (an ``sf_plast``) at ``pc``'s index tables (incoming by post,
+        reward-STDP), the only learning arrays a slot write re-derives; the arrays pointed
+        at (to be kept alive)."""
+        keep: list[np.ndarray] = []
+        for name in ("in_ptr", "in_syn", "in_pre", "in_proj", "rs_ptr", "rs_syn", "rs_post", "rs_proj"):
+            a = np.ascontiguousarray(getattr(pc, name), dtype=np.int64)
+            keep.append(a)
+            setattr(pl, name, ffi.cast("int64_t *", a.ctypes.data))
+        pl.n_in = int(pc.in_syn.size)
+        pl.n_rs = int(pc.rs_syn.size)
+        pl.any_rstdp = int(pc.any_rstdp)
+        return keep
 
     @staticmethod
     def _organs(groups: list[OrganGroup], keep: list[Any]) -> Any:
@@ -260,22 +276,46 @@ class NativeBackend(Backend):
         return arr
 
     def write_slots(self, slots: list[int]) -> bool:
-        """The kernels read the layout's arrays in place, so slot writes need no copy; the
-        engine's prepared segments depend only on neurons and parameter sets (a slot keeps
-        both). Learning tables are re-derived (a full re-bind) and a slot that gained
-        modulatory rows re-prepares the engine."""
+        """Take over brains ``slots`` rewritten in place (spawn into a free slot, despawn).
+
+        The kernels read the layout's arrays in place, so a slot write needs no copy, and the
+        engine's segments depend only on neurons and parameter sets (a slot keeps both). With
+        learning, a spawn splices the slots' segments into the learning index tables
+        (:func:`~spikeforge.engine.plasticity.update_cache`) and re-points only those; the C
+        engine then updates what depends on the slots' rows (``sf_engine_slots_written``:
+        modulatory rows present, reward-STDP runs). A despawn changes no wiring: nothing to
+        do. A full re-bind only when a spawn gives the world its first reward-STDP synapse or
+        removes its last one.
+
+        Parameters
+        ----------
+        slots : list of int
+            The slots (brain indices) just written; a slot whose ``brain_serial`` is -1 was freed.
+
+        Returns
+        -------
+        bool
+            True (always taken over) while the engine is open.
+        """
         if self._engine is None or self._net is None:
             return False
         L = self.layout
-        if self._net.plast.enabled or build_plasticity(L) is not None:
-            self._bind()
+        spawned = sorted({int(i) for i in slots if L.brain_serial[int(i)] >= 0})
+        if not spawned:
             return True
-        for i in slots:
-            s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
-            if np.any(L.row_chan[int(L.row_ptr[s]):int(L.row_ptr[e])] == 2):
-                if lib.sf_engine_prepare(self._engine, self._net) != 0:
-                    raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
-                break
+        old = self._pc
+        if old is not None:
+            pc = update_cache(L, old, spawned)
+            if pc.any_rstdp != old.any_rstdp:
+                self._bind()  # the elig pointer and the reward-STDP runs appear or go
+                return True
+            # the old tables are released only after the pointers moved
+            self._index_keep = self._point_index_tables(self._net.plast, pc)
+            self._pc = pc
+        arr = np.asarray(spawned, np.int64)
+        if lib.sf_engine_slots_written(self._engine, self._net, ffi.cast("int64_t *", arr.ctypes.data),
+                                       int(arr.size)) != 0:
+            raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
         return True
 
     # ------------------------------------------------------------------ running

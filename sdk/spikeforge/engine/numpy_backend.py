@@ -20,7 +20,7 @@ from spikeforge.engine import params as P
 from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
 from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup, expand_ranges
-from spikeforge.engine.plasticity import PlasticityCache, learn_step
+from spikeforge.engine.plasticity import PlasticityCache, learn_step, update_cache
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 from spikeforge.model.neurons import KERNELS
 from spikeforge.model.neurons.base import GAUSS_DRAWS as B_GAUSS_DRAWS
@@ -419,8 +419,28 @@ class NumpyBackend(Backend):
 
     def write_slots(self, slots: list[int]) -> bool:
         """Slot writes keep every slot's neurons and parameter sets, so the per-neuron cache
-        stands; the learning cache (rows and synapses by rule) is re-derived."""
-        self.cache.plast = build_plasticity(self.layout)
+        stands. With learning, a spawn splices the slots' segments into the learning cache
+        (:func:`~spikeforge.engine.plasticity.update_cache`; a despawn changes no wiring); it
+        is derived anew only when the world gets its first reward-STDP synapse (that checks
+        the eligibility array) or loses its last.
+
+        Parameters
+        ----------
+        slots : list of int
+            The slots (brain indices) just written; a slot whose ``brain_serial`` is -1 was freed.
+
+        Returns
+        -------
+        bool
+            True: always taken over.
+        """
+        L = self.layout
+        old = self.cache.plast
+        spawned = sorted({int(i) for i in slots if L.brain_serial[int(i)] >= 0})
+        if old is None or not spawned:  # whether anything learns depends on the prototypes only
+            return True
+        pc = update_cache(L, old, spawned)
+        self.cache.plast = build_plasticity(L) if pc.any_rstdp != old.any_rstdp else pc
         return True
 
     def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
