@@ -16,7 +16,7 @@ import ray
 from tests.cluster.cluster_nets import learner_circuit, npc_circuit
 
 from spikeforge import World
-from spikeforge.cluster import ClusterWorld
+from spikeforge.cluster import ClusterError, ClusterWorld
 
 pytestmark = pytest.mark.native
 ORGANS = (("npc", "eyes"), ("forager", "eye"), ("forager", "explore"))
@@ -60,6 +60,21 @@ def assert_rows_equal(a: Any, b: Any, ids: np.ndarray) -> None:
         np.testing.assert_array_equal(ra[k], rb[k], err_msg=k)
 
 
+def wait_until_replaced(actor: Any, pid: int, timeout: float = 60.0) -> dict[str, Any] | None:
+    """Wait until ``actor`` no longer answers from process ``pid``: its ping fails (dead) or comes
+    from the restarted process (whose ping answer is returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info = ray.get(actor.ping.remote(), timeout=2.0)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return None
+        if int(info["pid"]) != pid:
+            return dict(info)
+        time.sleep(0.05)
+    raise AssertionError(f"actor process {pid} still answers after {timeout} s")
+
+
 def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path) -> None:
     ref = World(dt=0.001, backend="native", seed=11, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=3, seed=11, checkpoint_every=40, max_restarts=3, restart_timeout=60.0)
@@ -93,7 +108,10 @@ def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path)
             # a rollback restores brains, not the world clock: frames keep their step counts
             at_ckpt.clock.accumulator, at_ckpt.clock.frames = ref.clock.accumulator, ref.clock.frames
             if kill == "ray.kill":
+                pid = int(ray.get(cw.actor(victim).ping.remote())["pid"])
                 ray.kill(cw.actor(victim), no_restart=False)
+                # ray.kill is asynchronous: let it land first, or the frame may run on the old actor
+                wait_until_replaced(cw.actor(victim), pid)
             else:
                 os.kill(int(ray.get(cw.actor(victim).ping.remote())["pid"]), signal.SIGKILL)
             before = cw.step_count
@@ -124,6 +142,40 @@ def test_killed_shard_restarts_from_checkpoint(ray_cluster: Any, tmp_path: Path)
             else:
                 np.testing.assert_array_equal(b["hid"].v, c.state("hid", "v"))
         assert len(cw.rollbacks) == 2 and not cw.lost_shards
+    finally:
+        cw.close()
+
+
+def test_shard_dead_between_frames_is_restored_not_run_empty(ray_cluster: Any) -> None:
+    """A shard killed between frames is restarted by Ray before the next frame reaches it: the
+    restarted actor refuses to run empty, and the coordinator restores it like a mid-frame death."""
+    ref = World(dt=0.001, backend="native", seed=7, compact=True)  # row for row like the cluster mirror
+    cw = ClusterWorld(shards=2, seed=7, checkpoint_every=16, max_restarts=2, restart_timeout=60.0)
+    try:
+        spawn_all(ref)
+        spawn_all(cw)
+        rng = np.random.default_rng(3)
+        for f in range(3):  # frames of 16-17 steps, each checkpointed: the checkpoint is the current state
+            frame([cw, ref], rng, f)
+        assert cw.checkpoint_steps[1] == cw.step_count
+        pid = int(ray.get(cw.actor(1).ping.remote())["pid"])
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60.0
+        info = wait_until_replaced(cw.actor(1), pid)
+        while info is None or not info["restarted"]:  # until Ray has brought the actor back
+            assert time.monotonic() < deadline, "Ray did not restart the shard actor"
+            time.sleep(0.1)
+            info = wait_until_replaced(cw.actor(1), pid)
+        assert info["needs_restore"] and info["brains"] == 0
+        with pytest.raises(ClusterError, match="restarted by Ray"):  # control calls say so, clearly
+            cw.learning(True)
+        res = frame([cw, ref], rng, 3)[0]
+        (rb,) = res.rolled_back
+        assert rb.shard == 1 and "between frames" in rb.reason
+        assert not np.any(rb.steps)  # the checkpoint was the state before the frame: nothing lost
+        assert_rows_equal(ref, cw, np.array([b.id for b in cw.brains]))
+        frame([cw, ref], rng, 4)
+        assert_rows_equal(ref, cw, np.array([b.id for b in cw.brains]))
     finally:
         cw.close()
 

@@ -29,6 +29,25 @@ RunResult = dict[str, Any]
 """What one :meth:`Shard.run` returns (see there)."""
 
 
+class ShardRestartedError(RuntimeError):
+    """The shard's actor was restarted by Ray and holds none of its brains until the
+    coordinator restores its checkpoint (:meth:`Shard.restore`).
+
+    Raised instead of running a call on the empty World, so that a shard that died *between*
+    frames (the next call queued to its restarted actor) is recovered like one that died
+    during a frame, never run on silently.
+    """
+
+
+def _actor_was_restarted() -> bool:
+    """Whether this process is a Ray actor that Ray restarted (False outside Ray)."""
+    try:
+        import ray
+    except ImportError:  # in-process use without Ray
+        return False
+    return bool(ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed)
+
+
 class Shard:
     """A World holding one shard's brains.
 
@@ -55,23 +74,28 @@ class Shard:
         # compact: the coordinator mirrors the shard's layout row for row (no free slots)
         self.world = World(dt=dt, backend=backend, seed=seed, max_substeps=max_substeps, compact=True)
         self.started = time.time()
+        # a restarted actor starts empty: every call that needs the brains waits for restore()
+        self.needs_restore = _actor_was_restarted()
+
+    def _require_brains(self, call: str) -> None:
+        if self.needs_restore:
+            raise ShardRestartedError(f"shard {self.index}: {call}(): the actor was restarted by Ray and holds "
+                                      "no brains until its checkpoint is restored")
 
     # ------------------------------------------------------------------ identity
     def ping(self) -> dict[str, Any]:
         """Process id, node, start time and brain count (used to wait for a restarted actor)."""
         node = ""
-        restarted = False
         try:
             import ray
 
             if ray.is_initialized():
-                ctx = ray.get_runtime_context()
-                node = ctx.get_node_id()
-                restarted = bool(ctx.was_current_actor_reconstructed)
+                node = ray.get_runtime_context().get_node_id()
         except ImportError:  # in-process use without Ray
             pass
-        return {"pid": os.getpid(), "node": node, "started": self.started, "restarted": restarted,
-                "brains": self.world.layout.n_brains, "backend": self.world.backend_name}
+        return {"pid": os.getpid(), "node": node, "started": self.started, "restarted": _actor_was_restarted(),
+                "needs_restore": self.needs_restore, "brains": self.world.layout.n_brains,
+                "backend": self.world.backend_name}
 
     def info(self) -> ShardInfo:
         """The shard's layout as the coordinator needs it to map rows, organs and neurons."""
@@ -95,6 +119,7 @@ class Shard:
         Only prototypes with brains are compiled here, so a shard's prototype order is its own
         (the coordinator maps it); prototype indices do not enter the numbers a brain computes.
         """
+        self._require_brains("spawn")
         if count:
             # the brain's serial (and so its RNG key and connectivity) is the cluster's spawn index
             self.world._next_serial = first_serial
@@ -118,6 +143,7 @@ class Shard:
         ShardInfo
             The shard's new layout, for the coordinator's mirror.
         """
+        self._require_brains("despawn")
         self.world.despawn(ids)
         return self.info()
 
@@ -184,6 +210,7 @@ class Shard:
     def _run(self, mode: str, arg: float, clock: tuple[float, int], sensors: npt.NDArray[np.float32],
              flags: npt.NDArray[np.int32]) -> tuple[int, Any, float]:
         """Set the frame's inputs and run it: (steps, the World's SpikeRecord, seconds inside)."""
+        self._require_brains("frame")
         w = self.world
         L = w.layout
         if sensors.shape != L.sensor_values.shape:
@@ -212,6 +239,7 @@ class Shard:
 
     def reward(self, values: npt.NDArray[np.float64]) -> None:
         """Add one reward per shard brain (shard row order)."""
+        self._require_brains("reward")
         self.world.reward(values)
 
     def learning(self, enabled: bool | None) -> bool:
@@ -227,6 +255,7 @@ class Shard:
         bool
             The switch's state afterwards.
         """
+        self._require_brains("learning")
         return self.world.learning(enabled)
 
     def set_step_count(self, step: int) -> None:
@@ -261,6 +290,7 @@ class Shard:
         values : float64 array
             One finite value per synapse, in :meth:`weights` order (mV of drive per spike).
         """
+        self._require_brains("set_weights")
         self.world.brain(serial).weights(projection).set(values)
 
     def dopamine(self) -> npt.NDArray[np.float32]:
@@ -277,6 +307,7 @@ class Shard:
     # ------------------------------------------------------------------ snapshots
     def checkpoint(self) -> bytes:
         """The shard's whole state as snapshot-file bytes (``World.save``)."""
+        self._require_brains("checkpoint")
         with tempfile.TemporaryDirectory(prefix="spikeforge-shard-") as d:
             p = Path(d) / "shard.snapshot"
             self.world.save(p)
@@ -292,6 +323,7 @@ class Shard:
         self.world.backend.close()
         self.world = world
         self.world.step_count = int(step_count)
+        self.needs_restore = False
         return self.info()
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.cluster.placement import brain_cost, split
+from spikeforge.cluster.shard import ShardRestartedError
 from spikeforge.cluster.wire import FrameReply, pack_request, request_size, unpack_reply
 from spikeforge.engine.backend import SpikeRecord
 from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay
@@ -364,6 +365,11 @@ class ClusterWorld:
                                    f"{self.frame_timeout if timeout is None else timeout:g} s") from None
             except ray.exceptions.RayActorError as exc:
                 raise ClusterError(f"shard {k}: actor unavailable during {method}() ({type(exc).__name__})") from exc
+            except ray.exceptions.RayTaskError as exc:
+                if _is_restarted(exc):
+                    raise ClusterError(f"shard {k}: {method}(): the shard's actor was restarted by Ray and is empty; "
+                                       "the next advance()/step() restores it from its checkpoint") from exc
+                raise
         return out
 
     # ------------------------------------------------------------------ properties (World API)
@@ -696,7 +702,10 @@ class ClusterWorld:
                 except ray.exceptions.RayActorError as exc:
                     failed[k] = f"actor died ({type(exc).__name__})"
                 except ray.exceptions.RayTaskError as exc:
-                    raise ClusterError(f"shard {k}: frame failed: {exc}") from exc
+                    if not _is_restarted(exc):
+                        raise ClusterError(f"shard {k}: frame failed: {exc}") from exc
+                    # it died between frames: this frame went to its restarted, empty actor
+                    failed[k] = "actor died between frames (restarted by Ray)"
             if pending and time.monotonic() >= deadline:
                 for k in pending:
                     failed[k] = f"no answer within {self.frame_timeout:g} s"
@@ -1178,6 +1187,11 @@ class ClusterGroup:
 
 
 # ---------------------------------------------------------------------- helpers
+def _is_restarted(exc: BaseException) -> bool:
+    """Whether a Ray task error is a :class:`ShardRestartedError` raised in the shard actor."""
+    return isinstance(exc, ShardRestartedError) or isinstance(getattr(exc, "cause", None), ShardRestartedError)
+
+
 def _circuit_key(c: Circuit) -> str:
     import json
 
