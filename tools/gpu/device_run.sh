@@ -27,10 +27,11 @@ for part in "$@"; do
       timeout 200 python3 tools/gpu/diagnose.py ${DIAG_ARGS:---steps 200 --free-steps 2000} --out "$OUT/diag.jsonl" \
         | cut -c1-1500 ;;
     tests)
-      timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
+      timeout 360 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_step.py \
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py \
-        tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py 2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+        tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py tests/runtime/test_world_masks.py \
+        2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     profile)
       timeout 240 python3 tools/gpu/profile_advance.py ${PROFILE_ARGS:---brains 1000 --cuba 4000,40000} 2>&1 \
         | grep -v XDG_RUNTIME | tee "$OUT/profile.jsonl" ;;
@@ -63,7 +64,11 @@ for part in "$@"; do
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/churn.jsonl" | cut -c1-700 ;;
     gpuchurn)  # the GPU's in-place slot writes: exactness on the real GPU, then the churn bench
       timeout 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_slots.py 2>&1 | tee "$OUT/gpu_slots.log" | tail -5
-      timeout 120 $sf bench churn --backend gpu --json 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpuchurn.jsonl" | cut -c1-900 ;;
+      {
+      timeout 120 $sf bench churn --backend gpu --json
+      timeout 120 $sf bench churn --backend gpu --json --learning rstdp
+      timeout 120 taskset -c 0,1 $sf bench churn --backend native --threads 2 --json --learning rstdp
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpuchurn.jsonl" | cut -c1-900 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {

@@ -17,8 +17,9 @@ Four parts (``--parts``, default all):
 ``cost``
     Step time of a crowd-like world (``--crowd-brains`` brains of 80 excitatory + 20
     inhibitory LIF neurons, fixed in-degree 20, Poisson input, ~10-20 Hz) with
-    reward-STDP on *every* chemical synapse and a random reward per brain every frame,
-    against the same world without plasticity. Goal: ratio <= 2.
+    reward-STDP (``--rule``: or pair STDP depressing at emission or at delivery) on *every*
+    chemical synapse and a random reward per brain every frame, against the same world
+    without plasticity. Goal: ratio <= 2.
 ``soak``
     ``--soak-steps`` steps of a tiny network carrying every rule (additive and
     soft-bound STDP, reward-STDP, modulated Hebbian, homeostasis) under strong Poisson
@@ -116,8 +117,25 @@ def run_poison_part(seeds: list[int], minutes: float, foragers: int, backend: st
     return rows
 
 
-def crowd_circuit(plastic: bool, update_every: int = 10) -> Circuit:
-    """A crowd-like NPC brain: 80 exc + 20 inh LIF, in-degree 20 (16 exc + 4 inh), Poisson input."""
+COST_RULES = ("rstdp", "stdp", "stdp-delivery")
+"""Rules the cost part can put on every synapse: reward-STDP, pair STDP depressing at the pre
+spike's emission (the default), and pair STDP depressing at its delivery (``depress_at``)."""
+
+
+def crowd_circuit(plastic: bool, update_every: int = 10, rule: str = "rstdp") -> Circuit:
+    """A crowd-like NPC brain: 80 exc + 20 inh LIF, in-degree 20 (16 exc + 4 inh), Poisson input.
+
+    Parameters
+    ----------
+    plastic : bool
+        Put the learning rule ``rule`` on every chemical synapse.
+    update_every : int
+        Reward-STDP weight update period (steps).
+    rule : {"rstdp", "stdp", "stdp-delivery"}
+        See :data:`COST_RULES`.
+    """
+    if rule not in COST_RULES:
+        raise ValueError(f"rule: must be one of {', '.join(COST_RULES)}, got {rule!r}")
     model = LIF(tau_m=20.0, tau_e=5.0, tau_i=10.0, v_rest=-60.0, v_reset=-60.0, v_thresh=-50.0, t_ref=2.0)
     c = Circuit("crowd_plastic" if plastic else "crowd")
     c.add_population("exc", 80, model, v_init=(-60.0, -50.0))
@@ -125,21 +143,27 @@ def crowd_circuit(plastic: bool, update_every: int = 10) -> Circuit:
     c.add_sensor("input", "exc", channels=8, kind="poisson", max_rate=40.0)
     for pre, k, w, lo, hi in (("exc", 16, 2.0, 0.0, 6.0), ("inh", 4, -6.0, -12.0, 0.0)):
         for post in ("exc", "inh"):
-            rule = RewardSTDP(w_min=lo, w_max=hi, lr=0.001, tau_c=1000.0, tau_dopamine=200.0,
-                              update_every=update_every) if plastic else None
-            c.connect(pre, post, FixedInDegree(k), weight=w, name=f"{pre}->{post}", plasticity=rule)
+            learn: RewardSTDP | STDP | None = None
+            if plastic and rule == "rstdp":
+                learn = RewardSTDP(w_min=lo, w_max=hi, lr=0.001, tau_c=1000.0, tau_dopamine=200.0,
+                                   update_every=update_every)
+            elif plastic:
+                learn = STDP(w_min=lo, w_max=hi, a_plus=0.01, a_minus=0.012,
+                             depress_at="delivery" if rule == "stdp-delivery" else "emission")
+            c.connect(pre, post, FixedInDegree(k), weight=w, name=f"{pre}->{post}", plasticity=learn)
     return c
 
 
 def run_cost(brains: int, frames: int, backend: str, seed: int, threads: int | None,
-             update_every: int = 10) -> list[dict[str, Any]]:
-    """Step time with and without reward-STDP on every synapse (same network, same inputs)."""
+             update_every: int = 10, rule: str = "rstdp") -> list[dict[str, Any]]:
+    """Step time with and without the learning rule ``rule`` (see :data:`COST_RULES`) on every
+    synapse (same network, same inputs, a random reward per brain every frame)."""
     rows: list[dict[str, Any]] = []
     per_step: dict[bool, float] = {}
     cpu_step: dict[bool, float] = {}
     for plastic in (False, True):
         world = make_world(backend, seed, 0.001, threads)
-        circuit = crowd_circuit(plastic, update_every)
+        circuit = crowd_circuit(plastic, update_every, rule)
         world.spawn(circuit, brains)
         g = world.group(circuit)
         rng = np.random.default_rng(seed)
@@ -158,14 +182,14 @@ def run_cost(brains: int, frames: int, backend: str, seed: int, threads: int | N
         per_step[plastic] = ms
         cpu_step[plastic] = t.cpu / steps * 1e3
         rows.append({"bench": "learning", "part": "cost", "plastic": plastic, "backend": world.backend.name,
-                     "update_every": update_every if plastic else None,
+                     "rule": rule if plastic else None, "update_every": update_every if plastic else None,
                      "threads": threads_used(world), "brains": brains, "neurons": L.n_neurons,
                      "synapses": L.n_synapses, "steps": steps, "ms_per_step": round(ms, 4),
                      "cpu_ms_per_step": round(t.cpu / steps * 1e3, 4),
                      "rate_hz": round(world.total_spikes / (L.n_neurons * world.time), 2),
                      "load_avg": load_average()})
     ratio = per_step[True] / per_step[False]
-    rows.append({"bench": "learning", "part": "cost-goal", "update_every": update_every,
+    rows.append({"bench": "learning", "part": "cost-goal", "rule": rule, "update_every": update_every,
                  "ratio": round(ratio, 3), "cpu_ratio": round(cpu_step[True] / cpu_step[False], 3),
                  "goal": GOAL_COST_RATIO,
                  "met": bool(ratio <= GOAL_COST_RATIO)})
@@ -275,6 +299,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--frames", type=int, default=200, help="cost: frames of 16 steps per measurement")
     ap.add_argument("--update-every", type=int, default=10,
                     help="cost: reward-STDP update period (steps) of the crowd network")
+    ap.add_argument("--rule", choices=COST_RULES, default="rstdp",
+                    help="cost: the rule on every synapse (stdp-delivery: STDP depressing at delivery)")
     ap.add_argument("--soak-steps", type=int, default=1_000_000)
     a = ap.parse_args(argv)
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
@@ -299,7 +325,7 @@ def main(argv: list[str]) -> int:
             rows += run_poison_part([a.seed + i for i in range(a.seeds)], a.poison_minutes, a.foragers, a.backend,
                                     progress=not a.json)
         if "cost" in parts:
-            rows += run_cost(a.crowd_brains, a.frames, a.backend, a.seed, a.threads, a.update_every)
+            rows += run_cost(a.crowd_brains, a.frames, a.backend, a.seed, a.threads, a.update_every, a.rule)
         if "soak" in parts:
             rows += run_soak(a.soak_steps, a.backend, a.seed, a.threads)
     except (ValueError, RuntimeError) as exc:
