@@ -65,3 +65,15 @@ def test_models_bench_small(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     assert float(out[0]["rate_hz"]) > 0  # type: ignore[arg-type]
     assert out[0]["vs_lif"] == 1.0
     assert models_bench.main(["--model", "nope"]) == 2
+
+
+@pytest.mark.parametrize("rule", ["rstdp", "stdp", "stdp-delivery"])
+def test_learning_cost_small(capsys: pytest.CaptureFixture[str], rule: str) -> None:
+    from spikeforge.bench import learning as learning_bench
+
+    assert learning_bench.main(["--parts", "cost", "--crowd-brains", "4", "--frames", "3", "--json",
+                                "--threads", "1", "--rule", rule]) == 0
+    frozen, plastic, goal = rows(capsys)
+    assert frozen["plastic"] is False and plastic["plastic"] is True and plastic["rule"] == rule
+    assert frozen["synapses"] == plastic["synapses"] and goal["rule"] == rule
+    assert float(plastic["ms_per_step"]) > 0 and float(goal["ratio"]) > 0  # type: ignore[arg-type]
