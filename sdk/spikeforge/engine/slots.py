@@ -19,7 +19,7 @@ the layout rebuilt (:func:`build_layout`), keeping every brain in its slot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from spikeforge.engine.layout import (
     BrainBlock,
     Layout,
     PrototypeInfo,
+    expand_ranges,
     organ_groups,
 )
 from spikeforge.model.synapses import FixedProbability
@@ -81,8 +82,28 @@ def block_rows(block: BrainBlock) -> tuple[I64, I64, I64, I64]:
 
 def shape_for(proto: PrototypeInfo, blocks: list[BrainBlock], old: SlotShape | None) -> SlotShape:
     """A slot shape holding every block (and ``old``); random synapse counts get headroom."""
-    rows = max([int(block_rows(b)[1].size - 1) for b in blocks] or [0]) + 1
-    syn = max([int(b.syn_pre.size) for b in blocks] or [0])
+    return shape_of(proto, max([int(block_rows(b)[1].size - 1) for b in blocks] or [0]),
+                    max([int(b.syn_pre.size) for b in blocks] or [0]), old)
+
+
+def shape_of(proto: PrototypeInfo, rows: int, synapses: int, old: SlotShape | None) -> SlotShape:
+    """:func:`shape_for` from the largest brain's counts.
+
+    Parameters
+    ----------
+    proto : PrototypeInfo
+        The prototype (random synapse counts get headroom).
+    rows, synapses : int
+        Most synapse rows and most synapses of one brain (0 when there is none).
+    old : SlotShape or None
+        The prototype's current shape (never shrinks).
+
+    Returns
+    -------
+    SlotShape
+    """
+    rows += 1
+    syn = synapses
     variable = any(isinstance(pr.rule, FixedProbability) for pr in proto.circuit.projections)
     if variable:  # binomial counts: ~6 standard deviations of headroom
         syn += int(6 * np.sqrt(max(syn, 1))) + 8
@@ -368,3 +389,224 @@ def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], 
             d[j] = (pairs, rng)
     return [instantiate(proto, s, k, world_seed, depth, pairs=d)
             for s, k, d in zip(serials, keys, drawn, strict=True)]
+
+
+Slot = int | BrainBlock | None
+"""One slot of a re-layout: a live slot of the old layout (its index), a new brain, or None (free)."""
+
+
+def slot_counts(L: Layout, pad_proj: int) -> tuple[I64, I64]:
+    """Real (non-pad) synapse rows and synapses of every slot of a slot layout.
+
+    Parameters
+    ----------
+    L : Layout
+        A slot layout (every slot's real rows first, then its pad rows).
+    pad_proj : int
+        The layout's pad projection id.
+
+    Returns
+    -------
+    (ndarray of int64, ndarray of int64)
+        Rows and synapses per slot (0 and 0 for a free slot).
+    """
+    B = L.n_brains
+    if B == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    r0 = L.row_ptr[L.brain_start[:-1]]
+    real = (L.row_proj != pad_proj).astype(np.int64)
+    rows = np.add.reduceat(real, r0) if real.size else np.zeros(B, np.int64)  # every slot has >= 1 row
+    syn = L.row_syn[r0 + rows] - L.row_syn[r0]
+    return rows.astype(np.int64), syn.astype(np.int64)
+
+
+def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototypes: list[PrototypeInfo],
+             shapes: dict[int, SlotShape], slots: dict[int, list[Slot]], pad_proj: int,
+             proj_chan: npt.NDArray[np.int32], syn_keys: dict[str, np.dtype[np.generic]]) -> Layout:
+    """:func:`build_layout` from the old layout's slots without taking every brain out as a block.
+
+    Bit for bit what ``build_layout`` gives when every old slot index in ``slots`` is replaced by
+    ``strip_pad(old.extract(i), old_pad)``: the old brains are copied with whole-array gathers
+    (one per array, not one per brain), only new brains are written one by one (:func:`write_slot`).
+
+    Parameters
+    ----------
+    old : Layout or None
+        The current slot layout (host arrays current); None when ``slots`` holds no ints.
+    old_pad : int
+        ``old``'s pad projection id.
+    dt_ms, depth, prototypes, shapes, pad_proj, proj_chan, syn_keys
+        As :func:`build_layout` (``shapes`` must hold every brain placed).
+    slots : dict of int to list of (int, BrainBlock or None)
+        Per prototype index, the new layout's slots in order: an int is a live slot of ``old``
+        (its brain keeps its state), a block a new brain, None a free slot.
+
+    Returns
+    -------
+    Layout
+    """
+    order = [(p, src) for p in prototypes for src in slots.get(p.index, [])]
+    B = len(order)
+    n_of = np.array([p.n_neurons for p, _ in order], np.int64)
+    brain_start = np.zeros(B + 1, np.int64)
+    np.cumsum(n_of, out=brain_start[1:])
+    n = int(brain_start[-1])
+    R = np.array([shapes[p.index].rows for p, _ in order], np.int64)
+    S = np.array([shapes[p.index].synapses for p, _ in order], np.int64)
+    r_start = np.zeros(B + 1, np.int64)
+    np.cumsum(R, out=r_start[1:])
+    y_start = np.zeros(B + 1, np.int64)
+    np.cumsum(S, out=y_start[1:])
+    n_rows, n_syn = int(r_start[-1]), int(y_start[-1])
+    brain_proto = np.array([p.index for p, _ in order], np.int32)
+
+    # every slot as a free slot first (see _slot_rows(None, ...)): all rows belong to the last
+    # neuron, empty pad rows, the last holding the slot's S pad synapses (w 0, post = first neuron)
+    pid = np.zeros(n, np.int32)
+    for p in prototypes:
+        members = np.flatnonzero(brain_proto == p.index)
+        if members.size:
+            tmpl = np.zeros(p.n_neurons, np.int32)
+            for q in range(len(p.pop_names)):
+                tmpl[p.pop_offset[q]:p.pop_offset[q] + p.pop_size[q]] = p.pid_base + q
+            a = int(brain_start[members[0]])
+            pid[a:a + members.size * p.n_neurons] = np.tile(tmpl, members.size)
+    row_ptr = np.empty(n + 1, np.int64)
+    row_ptr[:n] = np.repeat(r_start[:-1], n_of)
+    row_ptr[n] = n_rows
+    row_syn = np.empty(n_rows + 1, np.int64)
+    row_syn[:n_rows] = np.repeat(y_start[:-1], R)
+    row_syn[n_rows] = n_syn
+    row_delay = np.ones(n_rows, np.int32)
+    row_proj = np.full(n_rows, pad_proj, np.int32)
+    synapse = {k: np.zeros(n_syn, dt) for k, dt in syn_keys.items()}
+    synapse["post"][:] = np.repeat(brain_start[:-1], S)
+    neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
+    ring = np.zeros((depth, N_CHANNELS, n), np.int32)
+    key = np.zeros(B, np.uint32)
+    step = np.zeros(B, np.int64)
+    serial = np.full(B, -1, np.int64)
+    lod = np.ones(B, np.int32)
+    sleeping = np.ones(B, bool)
+    dop = np.zeros(B, np.float32)
+    dsum = np.zeros(B, np.float32)
+    learn = np.zeros(B, np.uint8)
+
+    is_old = np.array([isinstance(src, int) for _, src in order], bool)
+    sel = np.flatnonzero(is_old)
+    gap_parts: list[tuple[I64, npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]] = []
+    if sel.size:
+        assert old is not None
+        o = np.array([src for _, src in order if isinstance(src, int)], np.int64)
+        rr_all, ss_all = slot_counts(old, old_pad)
+        rr, ss = rr_all[o], ss_all[o]
+        os0, os1 = old.brain_start[o], old.brain_start[o + 1]
+        or0 = old.row_ptr[os0]
+        oy0 = old.row_syn[or0]
+        ns0, nr0, ny0 = brain_start[sel], r_start[sel], y_start[sel]
+        # neurons
+        dst, own = expand_ranges(ns0, brain_start[sel + 1])
+        src, _ = expand_ranges(os0, os1)
+        for k in NEURON_STATE:
+            neuron[k][dst] = old.neuron[k][src]
+        row_ptr[dst] = old.row_ptr[src] - or0[own] + nr0[own]
+        if old.depth == depth:  # the ring slot of step s + k is the same in both
+            ring[:, :, dst] = old.ring[:, :, src]
+        else:
+            bstep = old.brain_step[o][own]
+            for j in range(min(old.depth, depth)):
+                ring[(bstep + j) % depth, :, dst] = old.ring[(bstep + j) % old.depth, :, src]
+        # real rows, then the live slots' pad rows (empty, the last one holding the pad synapses)
+        dst, own = expand_ranges(nr0, nr0 + rr)
+        src, _ = expand_ranges(or0, or0 + rr)
+        row_syn[dst] = old.row_syn[src] - oy0[own] + ny0[own]
+        row_delay[dst] = old.row_delay[src]
+        row_proj[dst] = old.row_proj[src]
+        dst, own = expand_ranges(nr0 + rr, r_start[sel + 1])
+        row_syn[dst] = (ny0 + ss)[own]
+        # real synapses (the pad ones stay as made above)
+        dst, own = expand_ranges(ny0, ny0 + ss)
+        src, _ = expand_ranges(oy0, oy0 + ss)
+        for k in synapse:
+            if k == "post":
+                synapse[k][dst] = (old.synapse[k][src].astype(np.int64) - os0[own] + ns0[own]).astype(np.int32)
+            elif k in old.synapse:
+                synapse[k][dst] = old.synapse[k][src]
+        # per brain
+        key[sel], step[sel], serial[sel], lod[sel] = old.brain_key[o], old.brain_step[o], old.brain_serial[o], \
+            old.lod_every[o]
+        sleeping[sel], dop[sel], dsum[sel] = old.sleeping[o], old.dopamine[o], old.dopamine_sum[o]
+        learn[sel] = (old.learn[o] != 0).astype(np.uint8)
+        # electrical synapses, kept in the old order within a brain
+        if old.gap_a.size:
+            new_of_old = np.full(old.n_brains, -1, np.int64)
+            new_of_old[o] = sel
+            owner = np.searchsorted(old.brain_start, old.gap_a, side="right") - 1
+            pos = new_of_old[owner]
+            keep = pos >= 0
+            shift = (brain_start[pos[keep]] - old.brain_start[owner[keep]])
+            gap_parts.append((pos[keep], (old.gap_a[keep] + shift).astype(np.int32),
+                              (old.gap_b[keep] + shift).astype(np.int32), old.gap_g[keep].astype(np.float32)))
+
+    sg, ag, act_slot, osz = organ_groups(prototypes, brain_proto, brain_start)
+    sensor_values = np.zeros(osz[0], np.float32)
+    act_counts = np.zeros(osz[1], np.int32)
+    act_out = np.zeros(osz[2], np.float32)
+    if sel.size:
+        assert old is not None
+        o_of = np.full(B, -1, np.int64)
+        o_of[sel] = o
+        olds = {(g.proto, g.name): g for g in old.sensor_groups}
+        olda = {(g.proto, g.name): g for g in old.actuator_groups}
+        for g in sg:
+            og = olds.get((g.proto, g.name))
+            mem = np.flatnonzero(is_old & (brain_proto == g.proto))
+            if og is None or not mem.size:
+                continue
+            new_v = sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+            old_v = old.sensor_values[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
+            new_v[mem - g.brain0] = old_v[o_of[mem] - og.brain0]
+        for g in ag:
+            og = olda.get((g.proto, g.name))
+            mem = np.flatnonzero(is_old & (brain_proto == g.proto))
+            if og is None or not mem.size:
+                continue
+            nc = act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+            oc = old.act_counts[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
+            nc[mem - g.brain0] = oc[o_of[mem] - og.brain0]
+            no = act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+            oo = old.act_out[og.out_offset:og.out_offset + og.brains * og.width].reshape(og.brains, og.width)
+            no[mem - g.brain0] = oo[o_of[mem] - og.brain0]
+
+    fparams = (np.concatenate([p.fparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.float32)).astype(np.float32)
+    iparams = (np.concatenate([p.iparams for p in prototypes]) if prototypes
+               else np.zeros((0, 0), np.int32)).astype(np.int32)
+    L = Layout(
+        dt_ms=dt_ms, depth=depth, prototypes=prototypes, brain_start=brain_start, brain_key=key,
+        brain_step=step, brain_proto=brain_proto, brain_serial=serial, neuron=neuron, pid=pid,
+        fparams=fparams, iparams=iparams, row_ptr=row_ptr, row_syn=row_syn, row_delay=row_delay,
+        row_chan=proj_chan[row_proj].astype(np.int32) if n_rows else np.zeros(0, np.int32),
+        row_proj=row_proj, synapse=synapse, proj_chan=proj_chan,
+        gap_a=np.zeros(0, np.int32), gap_b=np.zeros(0, np.int32), gap_g=np.zeros(0, np.float32), ring=ring,
+        sensor_values=sensor_values, act_counts=act_counts, act_out=act_out, sensor_groups=sg,
+        actuator_groups=ag, act_slot=act_slot, lod_every=lod, sleeping=sleeping, dopamine=dop,
+        dopamine_sum=dsum, learn=learn,
+    )
+    for i, (_, blk) in enumerate(order):  # the new brains, one by one
+        if isinstance(blk, BrainBlock):
+            if blk.gap_a.size:
+                s0 = int(brain_start[i])
+                gap_parts.append((np.full(blk.gap_a.size, i, np.int64),
+                                  (blk.gap_a.astype(np.int64) + s0).astype(np.int32),
+                                  (blk.gap_b.astype(np.int64) + s0).astype(np.int32), blk.gap_g.astype(np.float32)))
+                blk = replace(blk, gap_a=np.zeros(0, np.int32), gap_b=np.zeros(0, np.int32),
+                              gap_g=np.zeros(0, np.float32))
+            write_slot(L, i, blk, pad_proj)
+    if gap_parts:
+        pos = np.concatenate([g[0] for g in gap_parts])
+        by = np.argsort(pos, kind="stable")  # build_layout's order: slot by slot
+        L.gap_a = np.concatenate([g[1] for g in gap_parts])[by]
+        L.gap_b = np.concatenate([g[2] for g in gap_parts])[by]
+        L.gap_g = np.concatenate([g[3] for g in gap_parts])[by]
+    return L

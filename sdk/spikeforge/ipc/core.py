@@ -209,6 +209,9 @@ class ServerCore:
         self._sim_us: deque[int] = deque(maxlen=1000)
         self._handle_us: deque[int] = deque(maxlen=1000)
         self._ex_times: deque[float] = deque(maxlen=1000)
+        # SPAWN timing (s): the whole request and the part of it that held the world lock
+        self.spawns = 0
+        self.spawn_s_last = self.spawn_locked_s_last = self.spawn_locked_s_max = 0.0
         self.scheduler: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None
         self._handlers: dict[int, Callable[[Session, int, bytes], bytes | list[bytes]]] = {
             Msg.PING: self._ping, Msg.LIST_CIRCUITS: self._list_circuits, Msg.UPLOAD_GENOME: self._upload,
@@ -524,28 +527,54 @@ class ServerCore:
         # brains are drawn: check and reserve the ids (locked), draw (unlocked: the draw reads
         # nothing the world changes), place (locked). Bit for bit World.spawn.
         req = P.Spawn.decode(payload)
-        with self.lock:
-            circuit = self._spawn_checks(s, req)
-            world = self.world
-            prepare = getattr(world, "prepare_spawn", None)  # a ClusterWorld spawns in one call
-            try:
-                prepared = prepare(circuit, req.count) if callable(prepare) else None
-            except (GenomeError, ValueError) as exc:
-                raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
-        if prepared is not None:
-            prepared.draw()
-        with self.lock:
-            if self.world is not world or s.id not in self.sessions:
-                raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn")
-            try:
-                brains = world.commit_spawn(prepared) if prepared is not None else world.spawn(circuit, req.count)
-            except (GenomeError, ValueError) as exc:
-                raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
-            self._relaid()
-            ids = [b.id for b in brains]
-            s.owned.update(ids)
-            s.changed()
-            return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
+        t0 = time.perf_counter()
+        locked = 0.0
+        try:
+            with self.lock:
+                t1 = time.perf_counter()
+                try:
+                    circuit, world, prepared = self._spawn_reserve(s, req)
+                finally:
+                    locked += time.perf_counter() - t1
+            if prepared is not None:
+                prepared.draw()
+            with self.lock:
+                t1 = time.perf_counter()
+                try:
+                    return self._spawn_commit(s, seq, req, circuit, world, prepared)
+                finally:
+                    locked += time.perf_counter() - t1
+        finally:
+            self.spawns += 1
+            self.spawn_s_last = time.perf_counter() - t0
+            self.spawn_locked_s_last = locked
+            self.spawn_locked_s_max = max(self.spawn_locked_s_max, locked)
+
+    def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, Any]:
+        """SPAWN, first step (locked): the checks and the id reservation."""
+        circuit = self._spawn_checks(s, req)
+        world = self.world
+        prepare = getattr(world, "prepare_spawn", None)  # a ClusterWorld spawns in one call
+        try:
+            prepared = prepare(circuit, req.count) if callable(prepare) else None
+        except (GenomeError, ValueError) as exc:
+            raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
+        return circuit, world, prepared
+
+    def _spawn_commit(self, s: Session, seq: int, req: P.Spawn, circuit: Circuit, world: World, prepared: Any
+                      ) -> bytes:
+        """SPAWN, last step (locked): place the drawn brains and reply."""
+        if self.world is not world or s.id not in self.sessions:
+            raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn")
+        try:
+            brains = world.commit_spawn(prepared) if prepared is not None else world.spawn(circuit, req.count)
+        except (GenomeError, ValueError) as exc:
+            raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
+        self._relaid()
+        ids = [b.id for b in brains]
+        s.owned.update(ids)
+        s.changed()
+        return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
 
     def _spawn_checks(self, s: Session, req: P.Spawn) -> Circuit:
         """SPAWN's request checks against the registry, the session's and the world's limits."""
@@ -943,7 +972,10 @@ class ServerCore:
                        "uptime_s": round(now - self.started, 3), "learning": self.learning_mode(),
                        "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
                        "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps,
-                       "limits": self.limit_stats()},
+                       "limits": self.limit_stats(),
+                       "spawns": {"count": self.spawns, "last_s": round(self.spawn_s_last, 6),
+                                  "last_locked_s": round(self.spawn_locked_s_last, 6),
+                                  "locked_s_max": round(self.spawn_locked_s_max, 6)}},
         }
         if s is not None:
             out["session"] = {"id": s.id, "name": s.name, "brains": len(s.owned), "steps": s.steps,

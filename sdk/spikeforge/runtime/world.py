@@ -35,14 +35,15 @@ from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay
 from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo
 from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import (
+    Slot,
     SlotShape,
     block_rows,
-    build_layout,
     free_slot,
     instantiate_many,
     live_slots,
-    shape_for,
-    strip_pad,
+    relayout,
+    shape_of,
+    slot_counts,
     synapse_keys,
     write_slot,
 )
@@ -315,33 +316,48 @@ class World:
 
     def _assemble(self, blocks: list[BrainBlock]) -> Layout:
         """A slot layout holding exactly ``blocks`` (used at construction)."""
-        per: dict[int, list[BrainBlock | None]] = {}
+        per: dict[int, list[Slot]] = {}
         for blk in blocks:
             per.setdefault(blk.proto, []).append(blk)
         return self._build(per)
 
-    def _build(self, per: dict[int, list[BrainBlock | None]]) -> Layout:
+    def _build(self, per: dict[int, list[Slot]]) -> Layout:
+        """A new slot layout of ``per`` (see :func:`~spikeforge.engine.slots.relayout`: ints are
+        slots of the current layout, whose brains keep their state bit for bit)."""
         pad = self._pad_projection()
+        old = self.layout if hasattr(self, "layout") else None
+        counts = None
         for p in self._prototypes:
-            live = [b for b in per.get(p.index, []) if b is not None]
-            self._shapes[p.index] = shape_for(p, live, self._shapes.get(p.index))
+            entries = per.get(p.index, [])
+            olds = [x for x in entries if isinstance(x, int)]
+            news = [b for b in entries if isinstance(b, BrainBlock)]
+            rows = [int(block_rows(b)[1].size - 1) for b in news]
+            syn = [int(b.syn_pre.size) for b in news]
+            if olds:
+                assert old is not None
+                if counts is None:
+                    counts = slot_counts(old, self._pad)
+                idx = np.asarray(olds, np.int64)
+                rows.append(int(counts[0][idx].max()))
+                syn.append(int(counts[1][idx].max()))
+            self._shapes[p.index] = shape_of(p, max(rows or [0]), max(syn or [0]), self._shapes.get(p.index))
         chans = np.array([c for p in self._prototypes for c in proj_channels(p)] + [0], dtype=np.int32)
-        keys = synapse_keys(self.layout.synapse if hasattr(self, "layout") else None,
-                            [b for lst in per.values() for b in lst if b is not None])
-        layout = build_layout(self.dt * 1000.0, self._depth(), list(self._prototypes), self._shapes, per,
-                              pad, chans, keys)
+        keys = synapse_keys(old.synapse if old is not None else None,
+                            [b for lst in per.values() for b in lst if isinstance(b, BrainBlock)])
+        layout = relayout(old, self._pad, self.dt * 1000.0, self._depth(), list(self._prototypes), self._shapes,
+                          per, pad, chans, keys)
         self._pad = pad
         self._index = {int(x): i for i, x in enumerate(layout.brain_serial) if x >= 0}
         return layout
 
-    def _slots(self) -> dict[int, list[BrainBlock | None]]:
-        """Every slot of the current layout as a block (None: free), per prototype."""
+    def _slots(self) -> dict[int, list[Slot]]:
+        """Every slot of the current layout, per prototype: its index when it holds a brain,
+        None when it is free (host arrays made current first, for :meth:`_build`)."""
         L = self.layout
         self.backend.pull_state()
-        per: dict[int, list[BrainBlock | None]] = {}
-        for i in range(L.n_brains):
-            blk = strip_pad(L.extract(i), self._pad) if L.brain_serial[i] >= 0 else None
-            per.setdefault(int(L.brain_proto[i]), []).append(blk)
+        per: dict[int, list[Slot]] = {}
+        for i, (p, x) in enumerate(zip(L.brain_proto.tolist(), L.brain_serial.tolist(), strict=True)):
+            per.setdefault(p, []).append(i if x >= 0 else None)
         return per
 
     def live_layout(self) -> Layout:
@@ -350,16 +366,16 @@ class World:
         L = self.layout
         if bool(np.all(L.brain_serial >= 0)):
             return L
-        per: dict[int, list[BrainBlock | None]] = {
+        per: dict[int, list[Slot]] = {
             p: [b for b in lst if b is not None] for p, lst in self._slots().items()}
         shapes = dict(self._shapes)
         keys = synapse_keys(L.synapse, [])
         chans = L.proj_chan
-        out = build_layout(L.dt_ms, L.depth, list(self._prototypes), shapes, per, self._pad, chans, keys)
+        out = relayout(L, self._pad, L.dt_ms, L.depth, list(self._prototypes), shapes, per, self._pad, chans, keys)
         out.learning = L.learning
         return out
 
-    def _rebuild(self, per: dict[int, list[BrainBlock | None]]) -> None:
+    def _rebuild(self, per: dict[int, list[Slot]]) -> None:
         """Replace the layout (growth, a new prototype, electrical synapses): every brain keeps
         its slot and its state bit for bit; a new backend is made for the new arrays."""
         self.layout_generation += 1
@@ -559,8 +575,7 @@ class World:
 
         return spawn_from(self, path, state)
 
-    def _place(self, proto: PrototypeInfo, blocks: list[BrainBlock], old: dict[int, list[BrainBlock | None]] | None
-               ) -> None:
+    def _place(self, proto: PrototypeInfo, blocks: list[BrainBlock], old: dict[int, list[Slot]] | None) -> None:
         if not blocks:
             if old is not None:
                 self._rebuild(old)
@@ -952,7 +967,7 @@ class World:
         if regular:
             return layout
         self._shapes = {}
-        per: dict[int, list[BrainBlock | None]] = {}
+        per: dict[int, list[Slot]] = {}
         for i in range(layout.n_brains):
             if layout.brain_serial[i] >= 0:
                 per.setdefault(int(layout.brain_proto[i]), []).append(layout.extract(i))

@@ -1,0 +1,183 @@
+"""``spikeforge bench relayout``: what a re-layout spawn costs other clients of ``spikeforge serve``.
+
+A real ``spikeforge serve`` holds ``--brains`` brains of ``--circuit`` (``probe``: the
+14-neuron test circuit of ``ipc.testing``; ``npc256``: the ``bench crowd`` brain) for a
+holder client, and 20 probe brains for a player client that exchanges in a loop (1/60 s
+frames) on its own thread. The holder then sends SPAWNs that re-lay the world out:
+
+* ``grow``: one more brain of the holder's (full) prototype, so its capacity doubles;
+* ``new``: one brain of a circuit new to the world (``--repeat`` times, a new circuit each).
+
+Per spawn: the spawn's round trip seen by the holder, the server's own time for it and
+the part of it that held the world lock (STATS ``server.spawns``), and the player's
+exchange round trips that overlapped the spawn (count, median, p99, max). The issue-17
+goal: the player's p99 <= 5 ms while another client churns spawns.
+
+``--profile``: instead, cProfile one ``new`` re-layout of an in-process World holding the
+same brains (no server) and print where the time goes.
+
+Example
+-------
+``spikeforge bench relayout --brains 10000 --circuit probe``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeforge.bench import common_args, emit, load_average, make_world
+from spikeforge.bench.crowd import npc_circuit
+from spikeforge.model.circuit import Circuit
+from spikeforge.model.genome import dumps
+
+PLAYER_BRAINS = 20
+GOAL_P99_MS = 5.0
+
+
+def _circuit(name: str) -> Circuit:
+    from spikeforge.ipc.testing import probe_circuit
+
+    if name == "probe":
+        return probe_circuit()
+    if name == "npc256":
+        return npc_circuit()
+    raise ValueError(f"--circuit: expected probe or npc256, got {name!r}")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from spikeforge.ipc.testing import probe_circuit
+
+    world = make_world(args.backend, args.seed, 0.001, args.threads)
+    world.spawn(_circuit(args.circuit), args.brains)
+    world.step(5)
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    world.spawn(probe_circuit("new0"), 1)
+    prof.disable()
+    wall = time.perf_counter() - t0
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.top)
+    print(f"re-layout spawn (a new circuit) in a World of {args.brains} {args.circuit} brains, "
+          f"{world.backend_name}: {wall:.3f} s")
+    print(out.getvalue())
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from spikeforge.ipc.client import Client
+    from spikeforge.ipc.testing import probe_circuit, running_server
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="sf-relayout-") as tmp:
+        gdir = Path(tmp) / "extra"
+        gdir.mkdir()
+        if args.circuit != "probe":
+            (gdir / f"{args.circuit}.json").write_text(dumps(_circuit(args.circuit)), encoding="utf-8")
+        for k in range(args.repeat):
+            (gdir / f"new{k}.json").write_text(dumps(probe_circuit(f"new{k}")), encoding="utf-8")
+        with running_server(Path(tmp), genomes=[gdir], backend=args.backend, seed=args.seed,
+                            args=["--max-clients", "8", "--client-memory-mb", "0"]) as srv, \
+                Client.connect(srv.host, srv.port, token_file=srv.token_path, name="player") as player, \
+                Client.connect(srv.host, srv.port, token_file=srv.token_path, name="holder") as holder:
+            player.spawn("probe", PLAYER_BRAINS)
+            name = "probe" if args.circuit == "probe" else args.circuit
+            left = args.brains
+            while left > 0:  # at most the protocol's spawn count per request
+                n = min(left, 10000)
+                holder.spawn(name, n)
+                left -= n
+            if name != "probe":  # fill the holder prototype's capacity exactly, so that one more grows it
+                free = holder.stats()["world"]["slots"] - holder.stats()["world"]["brains"]
+                if free > PLAYER_BRAINS:
+                    holder.spawn(name, free - PLAYER_BRAINS)
+            done: list[tuple[float, float]] = []
+            stop = threading.Event()
+
+            def play() -> None:
+                rng = np.random.default_rng(0)
+                while not stop.is_set():
+                    player.sensors[:] = rng.random(player.sensors.size, dtype=np.float32)
+                    t = time.perf_counter()
+                    player.exchange(1 / 60)
+                    done.append((t, time.perf_counter()))
+
+            th = threading.Thread(target=play, daemon=True)
+            th.start()
+            try:
+                time.sleep(0.5)
+                plan = [("grow", name)] + [("new", f"new{k}") for k in range(args.repeat)]
+                for kind, circ in plan:
+                    before = holder.stats()["world"]
+                    t0 = time.perf_counter()
+                    holder.spawn(circ, 1)
+                    t1 = time.perf_counter()
+                    time.sleep(0.3)
+                    st = holder.stats()
+                    waits = [(e - s) * 1e3 for s, e in list(done) if e >= t0 and s <= t1]
+                    rows.append({
+                        "kind": kind, "brains": int(before["brains"]), "slots_before": int(before["slots"]),
+                        "slots_after": int(st["world"]["slots"]), "spawn_s": t1 - t0,
+                        "server_s": st["server"]["spawns"]["last_s"],
+                        "locked_s": st["server"]["spawns"]["last_locked_s"],
+                        "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+                        "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
+                        "backend": args.backend, "circuit": args.circuit,
+                    })
+            finally:
+                stop.set()
+                th.join(30)
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    """Run ``spikeforge bench relayout``: another client's exchange latency during re-layout spawns.
+
+    See the module docstring for the setup and what each figure means. Prints a table, or one JSON
+    object per measured spawn with ``--json``.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``spikeforge bench relayout`` (``--help`` lists them).
+
+    Returns
+    -------
+    int
+        Exit status: 0.
+    """
+    ap = argparse.ArgumentParser(prog="spikeforge bench relayout", description=__doc__.split("\n\n")[0])
+    common_args(ap)
+    ap.add_argument("--brains", type=int, default=1000, help="brains the holder client owns (default 1000)")
+    ap.add_argument("--circuit", choices=("probe", "npc256"), default="probe",
+                    help="the holder's circuit: probe (14 neurons, default) or npc256 (the crowd brain)")
+    ap.add_argument("--repeat", type=int, default=3, help="spawns of a new circuit (default 3)")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile one new-circuit re-layout of an in-process World instead")
+    ap.add_argument("--top", type=int, default=25, help="--profile: functions listed (default 25)")
+    args = ap.parse_args(argv)
+    if args.brains < 1 or args.repeat < 0:
+        ap.error("--brains: >= 1; --repeat: >= 0")
+    if args.profile:
+        return _profile(args)
+    rows = _measure(args)
+    emit(rows, args.json, f"relayout: {args.brains} {args.circuit} brains held, {args.backend}; player "
+                          f"{PLAYER_BRAINS} probe brains exchanging (goal p99 <= {GOAL_P99_MS:g} ms)",
+         [("kind", "spawn"), ("slots_before", "slots"), ("slots_after", "after"), ("spawn_s", "spawn s"),
+          ("server_s", "server s"), ("locked_s", "locked s"), ("exchanges", "player exch."),
+          ("median_ms", "median ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("load", "load")])
+    return 0

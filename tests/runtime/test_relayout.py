@@ -1,0 +1,134 @@
+"""Re-layouts (a new circuit, a prototype's capacity doubling, despawns that rebuild) copy the
+old brains with whole-array gathers (engine/slots.py: relayout) instead of taking every brain
+out as a block: the layouts must be bit for bit those of the block-by-block build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.engine.native_nets import feature_net
+
+from spikeforge import World
+from spikeforge.engine.compiler import proj_channels
+from spikeforge.engine.layout import BrainBlock, Layout
+from spikeforge.engine.slots import Slot, build_layout, shape_for, strip_pad, synapse_keys
+from spikeforge.ipc.testing import probe_circuit
+from spikeforge.model import LIF, Circuit, FixedInDegree, FixedProbability, RewardSTDP, Uniform
+
+
+class BlockWorld(World):
+    """A World that re-lays out as before the vectorized relayout: every brain out as a block."""
+
+    def _build(self, per: dict[int, list[Slot]]) -> Layout:
+        old = self.layout if hasattr(self, "layout") else None
+        blocks: dict[int, list[BrainBlock | None]] = {
+            p: [strip_pad(old.extract(x), self._pad) if isinstance(x, int) and old is not None else x
+                for x in lst if not isinstance(x, int) or old is not None]
+            for p, lst in per.items()}
+        pad = self._pad_projection()
+        for p in self._prototypes:
+            live = [b for b in blocks.get(p.index, []) if b is not None]
+            self._shapes[p.index] = shape_for(p, live, self._shapes.get(p.index))
+        chans = np.array([c for p in self._prototypes for c in proj_channels(p)] + [0], dtype=np.int32)
+        keys = synapse_keys(old.synapse if old is not None else None,
+                            [b for lst in blocks.values() for b in lst if b is not None])
+        layout = build_layout(self.dt * 1000.0, self._depth(), list(self._prototypes), self._shapes, blocks,
+                              pad, chans, keys)
+        self._pad = pad
+        self._index = {int(x): i for i, x in enumerate(layout.brain_serial) if x >= 0}
+        return layout
+
+
+def _arrays(L: Layout) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in vars(L).items():
+        if isinstance(v, np.ndarray):
+            out[k] = v
+        elif isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        elif k in ("sensor_groups", "actuator_groups"):
+            out[k] = [vars(g) for g in v]
+        elif k != "prototypes":
+            out[k] = v
+    return out
+
+
+def _same(a: World, b: World) -> None:
+    a.backend.pull_state()
+    b.backend.pull_state()
+    xa, xb = _arrays(a.layout), _arrays(b.layout)
+    assert sorted(xa) == sorted(xb)
+    for k in xa:
+        if isinstance(xa[k], np.ndarray):
+            assert xa[k].dtype == xb[k].dtype, k
+            assert np.array_equal(xa[k], xb[k]), k
+        else:
+            assert xa[k] == xb[k], k
+    assert a._shapes == b._shapes and a._pad == b._pad and a._index == b._index
+
+
+def _learner() -> Circuit:
+    c = Circuit("learner")
+    c.add_population("in", 10, LIF(t_ref=2.0), v_init=(-65.0, -55.0))
+    c.add_population("hid", 20, LIF(bias=16.0), v_init=(-65.0, -52.0))
+    c.connect("in", "hid", FixedProbability(0.4), weight=Uniform(1.0, 3.0), delay=(1, 3))
+    c.connect("hid", "hid", FixedInDegree(4), weight=Uniform(0.2, 1.2), delay=(1, 9),
+              plasticity=RewardSTDP(update_every=5))
+    c.add_sensor("eyes", "in", channels=5, kind="poisson", max_rate=200.0)
+    c.add_actuator("out", "hid", channels=4, kind="rate")
+    return c
+
+
+def _both(op: Any, worlds: tuple[World, World]) -> None:
+    for w in worlds:
+        op(w)
+    _same(*worlds)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+def test_relayouts_equal_the_block_by_block_build(backend: str) -> None:
+    worlds = (World(backend=backend, seed=3), BlockWorld(backend=backend, seed=3))
+    rng = np.random.default_rng(0)
+
+    def frames(w: World, k: int = 6) -> None:
+        r = np.random.default_rng(w.step_count)
+        for _ in range(k):
+            w.layout.sensor_values[:] = r.random(w.layout.sensor_values.size, dtype=np.float32)
+            w.advance(1 / 60)
+
+    _both(lambda w: w.spawn(probe_circuit(), 7), worlds)
+    _both(frames, worlds)
+    _both(lambda w: w.spawn(_learner(), 5), worlds)          # new circuit, deeper ring, learning arrays
+    _both(frames, worlds)
+    _both(lambda w: w.brain(2).sleep(), worlds)
+    _both(lambda w: w.set_learning([8, 9], False), worlds)
+    _both(lambda w: setattr(w.brain(10), "lod_every", 2), worlds)
+    _both(lambda w: w.despawn([1, 9]), worlds)               # free slots (in place)
+    _both(frames, worlds)
+    _both(lambda w: w.spawn(_learner(), 4), worlds)          # fills a free slot, then capacity doubles
+    _both(frames, worlds)
+    _both(lambda w: w.spawn(feature_net(), 3), worlds)       # electrical synapses, every organ kind
+    _both(frames, worlds)
+    _both(lambda w: w.despawn([w.brains[-2].id]), worlds)     # a gap-junction despawn rebuilds
+    _both(frames, worlds)
+    _both(lambda w: w.spawn(feature_net(), 3), worlds)
+    _both(lambda w: w.spawn(probe_circuit("late"), 2), worlds)
+    rewards = rng.random(len(worlds[0].brains))
+    _both(lambda w: w.reward(rewards), worlds)
+    _both(frames, worlds)
+    a, b = (w.live_layout() for w in worlds)
+    xa, xb = _arrays(a), _arrays(b)
+    for k in xa:
+        assert (np.array_equal(xa[k], xb[k]) if isinstance(xa[k], np.ndarray) else xa[k] == xb[k]), k
+
+
+def test_compact_world_relayouts_equal_the_block_by_block_build() -> None:
+    worlds = (World(backend="numpy", seed=5, compact=True), BlockWorld(backend="numpy", seed=5, compact=True))
+    _both(lambda w: w.spawn(_learner(), 6), worlds)
+    _both(lambda w: w.step(7), worlds)
+    _both(lambda w: w.despawn([0, 3]), worlds)
+    _both(lambda w: w.spawn(probe_circuit(), 2), worlds)
+    _both(lambda w: w.step(7), worlds)
+    _both(lambda w: w.spawn(_learner(), 1), worlds)
