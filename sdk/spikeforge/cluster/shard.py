@@ -45,7 +45,11 @@ def _actor_was_restarted() -> bool:
         import ray
     except ImportError:  # in-process use without Ray
         return False
-    return bool(ray.is_initialized() and ray.get_runtime_context().was_current_actor_reconstructed)
+    if not ray.is_initialized():
+        return False
+    ctx = ray.get_runtime_context()
+    # a Shard made in the driver (in-process use, tests) is no actor: Ray asserts on the question
+    return ctx.get_actor_id() is not None and bool(ctx.was_current_actor_reconstructed)
 
 
 class Shard:
