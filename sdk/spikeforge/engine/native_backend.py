@@ -281,7 +281,8 @@ class NativeBackend(Backend):
         The kernels read the layout's arrays in place, so a slot write needs no copy, and the
         engine's segments depend only on neurons and parameter sets (a slot keeps both). With
         learning, a spawn splices the slots' segments into the learning index tables
-        (:func:`~spikeforge.engine.plasticity.update_cache`) and re-points only those; the C
+        (:func:`~spikeforge.engine.plasticity.update_cache`, in place when the slots' segments
+        keep their lengths, else re-pointing only those tables); the C
         engine then updates what depends on the slots' rows (``sf_engine_slots_written``:
         modulatory rows present, reward-STDP runs). A despawn changes no wiring: nothing to
         do. A full re-bind only when a spawn gives the world its first reward-STDP synapse or
@@ -305,13 +306,16 @@ class NativeBackend(Backend):
             return True
         old = self._pc
         if old is not None:
-            pc = update_cache(L, old, spawned)
-            if pc.any_rstdp != old.any_rstdp:
+            any_rstdp = old.any_rstdp
+            # in place: the engine's index tables are written where they are when the slots'
+            # segments keep their lengths (update_cache then returns ``old`` itself)
+            pc = update_cache(L, old, spawned, in_place=True)
+            if pc.any_rstdp != any_rstdp:
                 self._bind()  # the elig pointer and the reward-STDP runs appear or go
                 return True
-            # the old tables are released only after the pointers moved
-            self._index_keep = self._point_index_tables(self._net.plast, pc)
-            self._pc = pc
+            if pc is not old:  # the old tables are released only after the pointers moved
+                self._index_keep = self._point_index_tables(self._net.plast, pc)
+                self._pc = pc
         arr = np.asarray(spawned, np.int64)
         if lib.sf_engine_slots_written(self._engine, self._net, ffi.cast("int64_t *", arr.ctypes.data),
                                        int(arr.size)) != 0:

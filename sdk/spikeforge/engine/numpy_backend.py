@@ -439,8 +439,9 @@ class NumpyBackend(Backend):
         spawned = sorted({int(i) for i in slots if L.brain_serial[int(i)] >= 0})
         if old is None or not spawned:  # whether anything learns depends on the prototypes only
             return True
-        pc = update_cache(L, old, spawned)
-        self.cache.plast = build_plasticity(L) if pc.any_rstdp != old.any_rstdp else pc
+        any_rstdp = old.any_rstdp
+        pc = update_cache(L, old, spawned, in_place=True)
+        self.cache.plast = build_plasticity(L) if pc.any_rstdp != any_rstdp else pc
         return True
 
     def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:

@@ -323,12 +323,64 @@ def _row_deliver(L: Layout, deliver: BoolA) -> BoolA:
     return deliver[L.row_proj].astype(bool)
 
 
-def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> PlasticityCache:
+@dataclass
+class _SlotSegment:
+    """One rewritten slot's part of the learning index tables (see :func:`update_cache`)."""
+
+    slot: int
+    s: int             # neurons s..e
+    e: int
+    r0: int            # rows r0..r1
+    r1: int
+    in_local: I64      # (e - s + 1,) in_ptr[s:e+1] relative to the segment's start
+    in_syn: I64        # the segment of in_syn / in_pre / in_proj
+    in_pre: I64
+    in_proj: I64
+    rs_syn: I64        # the segment of rs_syn / rs_post / rs_proj
+    rs_post: I64
+    rs_proj: I64
+
+
+def _slot_segment(L: Layout, kinds: I32, i: int) -> _SlotSegment:
+    """What :func:`build_cache` puts in the index tables for brain ``i``, from its rows alone."""
+    s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
+    r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
+    y0 = int(L.row_syn[r0])
+    per_row = np.diff(L.row_syn[r0:r1 + 1])
+    syn_proj = np.repeat(L.row_proj[r0:r1].astype(np.int64), per_row)
+    syn_pre = np.repeat(np.repeat(np.arange(s, e, dtype=np.int64), np.diff(L.row_ptr[s:e + 1])), per_row)
+    ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
+    post = L.synapse["post"][y0 + ps].astype(np.int64)
+    order = np.argsort(post, kind="stable")
+    seg = ps[order]
+    in_local = np.searchsorted(post[order], np.arange(s, e + 1, dtype=np.int64), side="left").astype(np.int64)
+    rs = ps[kinds[syn_proj[ps]] == KIND_RSTDP]
+    return _SlotSegment(i, s, e, r0, r1, in_local, (y0 + seg).astype(np.int64), syn_pre[seg], syn_proj[seg],
+                        (y0 + rs).astype(np.int64), L.synapse["post"][y0 + rs].astype(np.int64), syn_proj[rs])
+
+
+def _splice(old: I64, spans: list[tuple[int, int]], news: list[I64]) -> I64:
+    """``old`` with ``old[a:b]`` replaced by ``new`` for each (ascending, disjoint) span."""
+    parts: list[I64] = []
+    pos = 0
+    for (a, b), new in zip(spans, news, strict=True):
+        parts += [old[pos:a], new]
+        pos = b
+    parts.append(old[pos:])
+    return np.concatenate(parts).astype(np.int64, copy=False)
+
+
+def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place: bool = False) -> PlasticityCache:
     """:func:`build_cache` of ``layout`` after brains ``slots`` were rewritten in place
     (``engine/slots.py``), spliced from ``pc`` (the cache before): a slot keeps its neurons,
     parameter sets and row/synapse ranges, and its synapses' targets stay inside it, so only
     its rows' kinds and its segments of the incoming (by post) and reward-STDP tables change.
     Equal, array for array, to ``build_cache(layout)``.
+
+    Cost: O(slot) for each slot whose segments keep their lengths (the slot's plastic and
+    reward-STDP synapse counts are those of the brain it held before: always so for fixed
+    in/out-degree wiring) when ``in_place``; otherwise one copy of each index table (the
+    segments after a slot move).
 
     Parameters
     ----------
@@ -338,48 +390,58 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int]) -> Plast
         The cache of the layout before the slot writes.
     slots : list of int
         The rewritten slots (freed slots may be left out: freeing changes no wiring).
+    in_place : bool
+        Write into ``pc``'s arrays where the lengths allow (the CPU backends: a kernel
+        reading them keeps its pointers); ``pc`` is then no longer the cache before.
+        False (default): ``pc`` is not modified.
 
     Returns
     -------
     PlasticityCache
-        A new cache (``pc`` is not modified).
+        The cache: ``pc`` itself when ``in_place`` and every segment kept its length,
+        else a new one (whose unchanged arrays may be ``pc``'s when ``in_place``).
     """
     L = layout
     kinds = pc.tables.proj_i[:, PI_KIND] if pc.tables.proj_i.size else np.zeros(0, np.int32)
-    row_kind = pc.row_kind.copy()
-    row_deliver = pc.row_deliver.copy()
     deliver = pc.tables.proj_i[:, PI_DELIVER] != 0 if pc.tables.proj_i.size else np.zeros(0, bool)
-    in_ptr, in_syn, in_pre, in_proj = pc.in_ptr.copy(), pc.in_syn, pc.in_pre, pc.in_proj
-    rs_ptr, rs_syn, rs_post, rs_proj = pc.rs_ptr.copy(), pc.rs_syn, pc.rs_post, pc.rs_proj
-    for i in sorted(set(int(x) for x in slots)):
-        s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
-        r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
-        y0 = int(L.row_syn[r0])
-        row_kind[r0:r1] = kinds[L.row_proj[r0:r1]]
+    segs = [_slot_segment(L, kinds, i) for i in sorted({int(x) for x in slots})]
+    in_spans = [(int(pc.in_ptr[g.s]), int(pc.in_ptr[g.e])) for g in segs]
+    rs_spans = [(int(pc.rs_ptr[g.slot]), int(pc.rs_ptr[g.slot + 1])) for g in segs]
+    same = all(g.in_syn.size == b - a for g, (a, b) in zip(segs, in_spans, strict=True)) and all(
+        g.rs_syn.size == b - a for g, (a, b) in zip(segs, rs_spans, strict=True))
+
+    def own(a: np.ndarray) -> np.ndarray:
+        return a if in_place else a.copy()
+
+    row_kind, row_deliver, in_ptr, rs_ptr = own(pc.row_kind), own(pc.row_deliver), own(pc.in_ptr), own(pc.rs_ptr)
+    for g in segs:
+        row_kind[g.r0:g.r1] = kinds[L.row_proj[g.r0:g.r1]]
         if deliver.size:
-            row_deliver[r0:r1] = deliver[L.row_proj[r0:r1]]
-        per_row = np.diff(L.row_syn[r0:r1 + 1])
-        syn_proj = np.repeat(L.row_proj[r0:r1], per_row).astype(np.int64)
-        syn_pre = np.repeat(np.repeat(np.arange(s, e, dtype=np.int64), np.diff(L.row_ptr[s:e + 1])), per_row)
-        ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
-        post = L.synapse["post"][y0 + ps].astype(np.int64)
-        order = np.argsort(post, kind="stable")
-        a, b = int(in_ptr[s]), int(in_ptr[e])
-        seg = ps[order]
-        in_syn = np.concatenate([in_syn[:a], y0 + seg, in_syn[b:]])
-        in_pre = np.concatenate([in_pre[:a], syn_pre[seg], in_pre[b:]])
-        in_proj = np.concatenate([in_proj[:a], syn_proj[seg], in_proj[b:]])
-        in_ptr[e + 1:] += seg.size - (b - a)
-        in_ptr[s:e + 1] = a + np.searchsorted(post[order], np.arange(s, e + 1), side="left")
-        rs = ps[kinds[syn_proj[ps]] == KIND_RSTDP]
-        a, b = int(rs_ptr[i]), int(rs_ptr[i + 1])
-        rs_syn = np.concatenate([rs_syn[:a], y0 + rs, rs_syn[b:]]).astype(np.int64)
-        rs_post = np.concatenate([rs_post[:a], L.synapse["post"][y0 + rs].astype(np.int64), rs_post[b:]])
-        rs_proj = np.concatenate([rs_proj[:a], syn_proj[rs], rs_proj[b:]])
-        rs_ptr[i + 1:] += rs.size - (b - a)
-    return replace(pc, row_kind=row_kind, row_deliver=row_deliver, in_ptr=in_ptr, in_syn=in_syn.astype(np.int64),
-                   in_pre=in_pre.astype(np.int64), in_proj=in_proj.astype(np.int64), rs_ptr=rs_ptr, rs_syn=rs_syn,
-                   rs_post=rs_post, rs_proj=rs_proj.astype(np.int64), any_rstdp=bool(rs_syn.size))
+            row_deliver[g.r0:g.r1] = deliver[L.row_proj[g.r0:g.r1]]
+    if same:  # every segment keeps its place: write it there
+        in_syn, in_pre, in_proj = own(pc.in_syn), own(pc.in_pre), own(pc.in_proj)
+        rs_syn, rs_post, rs_proj = own(pc.rs_syn), own(pc.rs_post), own(pc.rs_proj)
+        for g, (a, b), (c, d) in zip(segs, in_spans, rs_spans, strict=True):
+            in_syn[a:b], in_pre[a:b], in_proj[a:b] = g.in_syn, g.in_pre, g.in_proj
+            in_ptr[g.s:g.e + 1] = a + g.in_local
+            rs_syn[c:d], rs_post[c:d], rs_proj[c:d] = g.rs_syn, g.rs_post, g.rs_proj
+        if in_place:
+            return pc
+    else:  # lengths changed: the segments after a slot move (one copy of each table)
+        in_syn = _splice(pc.in_syn, in_spans, [g.in_syn for g in segs])
+        in_pre = _splice(pc.in_pre, in_spans, [g.in_pre for g in segs])
+        in_proj = _splice(pc.in_proj, in_spans, [g.in_proj for g in segs])
+        rs_syn = _splice(pc.rs_syn, rs_spans, [g.rs_syn for g in segs])
+        rs_post = _splice(pc.rs_post, rs_spans, [g.rs_post for g in segs])
+        rs_proj = _splice(pc.rs_proj, rs_spans, [g.rs_proj for g in segs])
+        for g, (a, b), (c, d) in zip(segs, in_spans, rs_spans, strict=True):
+            start = int(in_ptr[g.s])  # includes the moves of the slots before
+            in_ptr[g.s:g.e + 1] = start + g.in_local
+            in_ptr[g.e + 1:] += g.in_syn.size - (b - a)
+            rs_ptr[g.slot + 1:] += g.rs_syn.size - (d - c)
+    return replace(pc, row_kind=row_kind, row_deliver=row_deliver, in_ptr=in_ptr, in_syn=in_syn, in_pre=in_pre,
+                   in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=rs_proj,
+                   any_rstdp=bool(rs_syn.size))
 
 
 def clip(x: F32, lo: F32, hi: F32) -> F32:
