@@ -1,7 +1,8 @@
 """Keepalive in real headless Godot 3 (``godot3-server``), the twin of
 ``test_godot4_keepalive.py``: a ``SpikeforgeWorld`` whose scene tree is paused for longer
 than the server's ``--idle-timeout`` keeps its connection, session and brain (PING every
-``keepalive_interval`` seconds without other frames); the control world with the
+``keepalive_period`` seconds without other frames: the default 30 s ``keepalive_interval``
+lowered to 1 s by the 2 s idle timeout WELCOME announced); the control world with the
 keepalive off is dropped by the server (``idle_timeouts`` = 1) and resumes.
 
 Skips without ``godot3-server`` (fails under CI like the other Godot 3 tests).
@@ -51,10 +52,13 @@ def test_godot3_paused_scene_keeps_its_session(tmp_path: Path) -> None:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("SPIKEFORGE_KEEPALIVE ")]
     assert lines, out[-4000:]
     s = json.loads(lines[-1].split(" ", 1)[1])
-    # no exchange while paused, and PINGs (0.5 s interval) kept the connection
+    # WELCOME announced the idle timeout: 30 s configured -> a PING after 1 s without a frame
+    assert s["idle_timeout"] == IDLE_TIMEOUT_S and s["keepalive_period"] == 1.0, s
+    assert s["plain_keepalive_period"] == 0.0, s
+    # no exchange while paused, and PINGs (every ~1 s) kept the connection
     assert s["paused_exchanges"] == s["exchanges_at_resume"], s
     assert s["kept_online_at_resume"] and s["kept_drops"] == 0, s
-    assert s["keepalives"] >= PAUSE_S, s
+    assert PAUSE_S - 2 <= s["keepalives"] <= PAUSE_S + 1, s
     assert s["kept_session_after"] == s["kept_session"] and s["kept_brain_after"] == s["kept_brain"] >= 0, s
     # the control (keepalive off) was dropped for idling and came back through its grace
     assert s["plain_keepalives"] == 0 and s["plain_drops"] >= 1, s

@@ -217,7 +217,8 @@ def test_csharp_inprocess_and_tcp_get_the_same_reply_bytes(toolchain: Toolchain,
         pytest.fail("this Python has no shared libpython; the in-process mode needs one")
     tcp, inproc = tmp_path / "tcp.bin", tmp_path / "inprocess" / "inprocess.bin"
     inproc.parent.mkdir()
-    with running_server(tmp_path / "srv", backend=BACKEND, seed=SEED) as srv:
+    # --idle-timeout 0: the in-process core's (it has none), so WELCOME's idle_timeout_s is compared too
+    with running_server(tmp_path / "srv", backend=BACKEND, seed=SEED, args=["--idle-timeout", "0"]) as srv:
         run_mono(toolchain, programs["scripted"], ["--mode", "tcp", "--port", str(srv.port), "--token-file",
                                                    str(srv.token_path), "--genome", str(GENOME), "--out", str(tcp)])
     # the same circuits known from the start (the test server's --genome folder)

@@ -95,9 +95,11 @@ def test_components_drive_brains_in_stub_game_loop(toolchain: Toolchain, stub_dl
 
 
 def test_world_keeps_its_session_while_paused(toolchain: Toolchain, stub_dll: Path, tmp_path: Path) -> None:
-    # a game paused with Time.timeScale = 0 (Update calls, no FixedUpdate) for 5 s against a
-    # server that drops connections idle for 2 s: SpikeforgeWorld's keepalive (and a bare
-    # ProtocolSession calling KeepAlive) keep session and brain; an idle control is dropped
+    # a game loop that calls nothing (no Update, no FixedUpdate: unfocused, runInBackground off)
+    # for 5 s against a server that drops connections idle for 2 s: SpikeforgeWorld's timer
+    # keepalive, a bare ProtocolSession's StartKeepAlive and one calling KeepAlive, all configured
+    # for 30 s, keep session and brain (WELCOME announced 2 s); an idle control is dropped; then
+    # the timer races the main thread's requests (2 ms keepalive) without a desync
     exe = build_program([*COMPONENTS, *mono_sources("KeepaliveTest.cs")], tmp_path / "KeepaliveTest.exe",
                         extra_refs=[stub_dll], toolchain=toolchain)
     (tmp_path / "UnityEngine.dll").write_bytes(stub_dll.read_bytes())

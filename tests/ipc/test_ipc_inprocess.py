@@ -6,7 +6,9 @@ gets the same reply bytes, frame for frame.
 
 Two fields are not compared because they cannot be equal: WELCOME's ``resume_token``
 (random per session) and EXCHANGE_RESULT's ``sim_us`` (wall time). Every other byte is.
-STATS is left out of the script (uptime, rates and timings).
+STATS is left out of the script (uptime, rates and timings). The TCP server runs with
+``--idle-timeout 0``, the in-process server's (it has no idle timeout), so WELCOME's
+``idle_timeout_s`` (1.1) is compared too.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def _read_frame(sock: socket.socket) -> bytes:
 
 
 def tcp_replies(tmp: Path) -> tuple[list[bytes], str]:
-    with running_server(tmp, backend="numpy", seed=SEED) as srv:
+    with running_server(tmp, backend="numpy", seed=SEED, args=["--idle-timeout", "0"]) as srv:
         with socket.create_connection((srv.host, srv.port), timeout=30) as sock:
             def send(frame: bytes) -> list[bytes]:
                 sock.sendall(frame)
@@ -200,6 +202,7 @@ def test_inprocess_replies_are_the_tcp_server_bytes(tmp_path: Path) -> None:
     assert {Msg.WELCOME, Msg.CIRCUITS, Msg.SPAWNED, Msg.ERROR, Msg.SUBSCRIBED, Msg.EXCHANGE_RESULT, Msg.OK,
             Msg.LAYOUT, Msg.PONG} <= kinds
     a, b = normalise(tcp), normalise(inproc)
+    assert P.Welcome.decode(inproc[0][12:]).idle_timeout_s == 0.0  # in process: no idle timeout
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         assert x == y, f"reply {i} (type 0x{P.HEADER.unpack_from(x)[1]:04X}) differs"
     # the session really ran: spikes were delivered and actuators moved

@@ -38,9 +38,47 @@ def test_doc_hello_example_matches_encoder() -> None:
 
 
 def test_doc_welcome_example_matches_encoder() -> None:
-    w = P.Welcome(7, "0123456789abcdef0123456789abcdef", False, 0.001, 64, P.MAX_FRAME_BYTES, "0.1.0", 0)
+    w = P.Welcome(7, "0123456789abcdef0123456789abcdef", False, 0.001, 64, P.MAX_FRAME_BYTES, "0.1.0", 0,
+                  idle_timeout_s=300.0)
     assert doc_hex("WELCOME, session 7") == P.frame(Msg.WELCOME, 1, w.encode())
+    assert len(doc_hex("WELCOME, session 7")) == 90
     assert P.Welcome.decode(w.encode()) == w
+
+
+def test_welcome_idle_timeout_follows_the_lower_minor() -> None:
+    # 1.1 appends f64 idle_timeout_s; a 1.0 peer on either side means the 1.0 payload, exactly
+    base = dict(session_id=7, resume_token="t" * 32, resumed=False, dt=0.001, max_substeps=64,
+                max_frame_bytes=P.MAX_FRAME_BYTES, server_version="0.1.0", epoch=0)
+    new = P.Welcome(**base, idle_timeout_s=20.0)  # type: ignore[arg-type]
+    v10 = P.Welcome(**base, minor=0)  # type: ignore[arg-type]
+    assert len(new.encode()) == len(v10.encode()) + 8
+    assert P.Welcome.decode(new.encode()).idle_timeout_s == 20.0
+    # a 1.1 server answering a 1.0 HELLO leaves the field out (the 1.0 decoders check the end)
+    old_client = P.Welcome(**base)  # type: ignore[arg-type]
+    assert P.Welcome.decode(old_client.encode(), client_minor=0) == old_client
+    assert old_client.encode()[4:] == v10.encode()[4:]
+    # a 1.1 client and a 1.0 server: no field, timeout unknown
+    assert P.Welcome.decode(v10.encode()).idle_timeout_s is None
+    with pytest.raises(ProtocolError, match="WELCOME"):  # a 1.1 WELCOME without the field is short
+        P.Welcome.decode(old_client.encode())
+    with pytest.raises(ProtocolError, match="idle_timeout_s"):
+        P.Welcome.decode(P.Welcome(**base, idle_timeout_s=-1.0).encode())  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="unexpected bytes"):
+        P.Welcome.decode(new.encode() + b"x")
+    # a later minor may append fields this codec does not know: ignored
+    later = P.Welcome(**base, minor=2, idle_timeout_s=5.0)  # type: ignore[arg-type]
+    assert P.Welcome.decode(later.encode() + b"\0" * 8).idle_timeout_s == 5.0
+
+
+def test_keepalive_interval_rule() -> None:
+    assert P.keepalive_interval(30.0, 300.0) == 30.0
+    assert P.keepalive_interval(30.0, 20.0) == 10.0
+    assert P.keepalive_interval(30.0, 2.0) == 1.0
+    assert P.keepalive_interval(30.0, 0.5) == P.KEEPALIVE_MIN_S == 1.0  # never below 1 s on the server's account
+    assert P.keepalive_interval(0.5, 2.0) == 0.5  # a shorter configured interval stays
+    assert P.keepalive_interval(30.0, 0.0) == 30.0  # the server never drops idle connections
+    assert P.keepalive_interval(30.0, None) == 30.0  # a 1.0 server: unknown
+    assert P.keepalive_interval(0.0, 2.0) == 0.0  # off stays off
 
 
 def test_doc_exchange_examples_match_encoder() -> None:

@@ -199,6 +199,46 @@ def test_idle_timeout_drops_a_silent_client_and_spares_a_pinging_one(tmp_path: P
         srv.stop()
 
 
+def test_keepalive_uses_the_idle_timeout_announced_in_welcome(tmp_path: Path) -> None:
+    """A client configured for a 30 s keepalive survives a 5 s pause on a server started with
+    ``--idle-timeout 2``: WELCOME (1.1) announced 2 s, so it pinged every second. A 1.0 client
+    (HELLO minor 0) gets the 1.0 WELCOME, learns nothing and, idle, is dropped."""
+    srv = start_server(tmp_path, args=["--idle-timeout", "2", "--grace-seconds", "0"])
+    try:
+        kept = connect(srv, "kept", keepalive_interval=30.0)
+        assert kept.welcome.minor == P.MINOR == 1
+        assert kept.idle_timeout == 2.0 and kept.keepalive_interval == 30.0 and kept.keepalive_period == 1.0
+        kept.upload_genome(probe_genome_text())
+        ids = kept.spawn("probe", 2)
+        kept.exchange(0.01)
+        sid = kept.welcome.session_id
+        assert not kept.keepalive()  # a frame just went out
+        old = socket.create_connection((srv.host, srv.port), timeout=10.0)
+        old.sendall(P.frame(Msg.HELLO, 1, P.Hello("old", srv.token, minor=0).encode()))
+        head = old.recv(P.HEADER_SIZE, socket.MSG_WAITALL)
+        length, msg, _, _ = P.HEADER.unpack(head)
+        payload = old.recv(length - P.MIN_LENGTH, socket.MSG_WAITALL)
+        w10 = P.Welcome.decode(payload, client_minor=0)  # checks: no bytes after epoch
+        assert msg == Msg.WELCOME and w10.minor == 1 and w10.idle_timeout_s is None
+        t_end = time.monotonic() + 5.0
+        while time.monotonic() < t_end:  # the pause: no exchange, only keepalive() calls
+            kept.keepalive()
+            time.sleep(0.05)
+        assert 4 <= kept.keepalives <= 7, kept.keepalives
+        kept.exchange(0.01)  # same connection, session and brains
+        assert kept.welcome.session_id == sid and kept.layout.brain_ids == ids
+        lim = kept.stats()["server"]["limits"]
+        assert lim["idle_timeouts"] == 1 and lim["idle_timeout_s"] == 2.0
+        head = old.recv(P.HEADER_SIZE, socket.MSG_WAITALL)  # the server's fatal TIMEOUT, then EOF
+        length, msg, _, seq = P.HEADER.unpack(head)
+        err = P.decode_error(old.recv(length - P.MIN_LENGTH, socket.MSG_WAITALL), seq)
+        assert msg == Msg.ERROR and err.code == Err.TIMEOUT and "idle" in err.message
+        old.close()
+        kept.close()
+    finally:
+        srv.stop()
+
+
 def test_descriptor_exhaustion_backs_off_with_one_log_line(tmp_path: Path) -> None:
     """Under a tiny fd limit a connection storm hits EMFILE: no traceback flood, the server
     sheds stale pre-HELLO connections and a prompt client gets in again."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,6 +47,12 @@ class Client:
         The flat sensor array sent by :meth:`exchange` (in shared memory after :meth:`open_shm`).
     actuators : float32 array
         The flat actuator array of the last exchange.
+    keepalive_interval : float
+        Configured keepalive interval in seconds (default 30 s; 0 = off); :meth:`keepalive` pings
+        after :attr:`keepalive_period` without a sent frame, which the idle timeout the server
+        announced may lower.
+    keepalives : int
+        PINGs :meth:`keepalive` sent.
     """
 
     def __init__(self, sock: socket.socket, welcome: P.Welcome) -> None:
@@ -58,12 +65,16 @@ class Client:
         self.sensors: F32 = np.zeros(0, np.float32)
         self.actuators: F32 = np.zeros(0, np.float32)
         self.last: P.ExchangeResult | None = None
+        self.keepalive_interval = P.KEEPALIVE_INTERVAL_S
+        self.keepalives = 0
+        self._last_send = time.monotonic()
 
     # ------------------------------------------------------------------ connecting
     @classmethod
     def connect(cls, host: str = "127.0.0.1", port: int = 47800, token: str | None = None,
                 token_file: str | Path | None = None, name: str = "python", resume_token: str = "",
-                unix: str | Path | None = None, timeout: float = 30.0) -> Client:
+                unix: str | Path | None = None, timeout: float = 30.0,
+                keepalive_interval: float = P.KEEPALIVE_INTERVAL_S) -> Client:
         """Connect to a ``spikeforge serve`` server, handshake, and (when resuming) fetch the session's layout.
 
         Parameters
@@ -82,6 +93,9 @@ class Client:
             Path of a Unix socket to connect to instead of TCP (same machine, lower latency).
         timeout : float
             Socket timeout in seconds, for connecting and for every reply.
+        keepalive_interval : float
+            Seconds without a sent frame after which :meth:`keepalive` pings (0 = never); lowered to
+            half the server's announced idle timeout (see :attr:`keepalive_period`).
 
         Returns
         -------
@@ -113,10 +127,11 @@ class Client:
             hello = P.Hello(name, token, resume_token)
             sock.sendall(P.frame(Msg.HELLO, 1, hello.encode()))
             c = cls(sock, P.Welcome(0, "", False, 0.0, 0, 0, "", 0))
+            c.keepalive_interval = keepalive_interval
             msg, _, payload = c._read_reply(1)
             if msg != Msg.WELCOME:
                 raise P.ProtocolError(P.Err.MALFORMED, f"expected WELCOME, got 0x{msg:04X}")
-            c.welcome = P.Welcome.decode(payload)
+            c.welcome = P.Welcome.decode(payload, hello.minor)
             c._seq = 2
             if c.welcome.epoch:
                 c.get_layout()
@@ -168,9 +183,13 @@ class Client:
             raise P.ProtocolError(P.Err.MALFORMED, f"reply seq {rseq} does not match request seq {seq}")
         return msg, rseq, payload
 
+    def _send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+        self._last_send = time.monotonic()
+
     def send_raw(self, data: bytes) -> None:
         """Send bytes as they are (tests use this to send broken frames)."""
-        self.sock.sendall(data)
+        self._send(data)
 
     def read_frame(self) -> tuple[int, int, bytes]:
         """Read one frame of any type: (type, seq, payload); ERROR frames are returned, not raised."""
@@ -190,7 +209,7 @@ class Client:
     def request(self, msg: int, payload: bytes = b"", expect: int | None = None) -> bytes:
         """Send one request and return the reply payload (raises RemoteError on ERROR)."""
         seq = self.next_seq()
-        self.sock.sendall(P.frame(msg, seq, payload))
+        self._send(P.frame(msg, seq, payload))
         rmsg, _, data = self._read_reply(seq)
         if expect is not None and rmsg != expect:
             raise P.ProtocolError(P.Err.MALFORMED, f"expected reply 0x{expect:04X}, got 0x{rmsg:04X}")
@@ -203,9 +222,9 @@ class Client:
         The server closes a connection that sent no frame for its ``--idle-timeout`` (300 s by
         default; the session then waits out its grace period). A program that may stay quiet
         longer (waiting for user input, a paused game) calls ``ping()`` at least every half of
-        that timeout; any other request resets the timer too. The client is not thread-safe:
-        call it from the thread that makes the other requests, not from a background timer
-        thread that could interleave with them.
+        that timeout; any other request resets the timer too (:meth:`keepalive` does this
+        when due). The client is not thread-safe: call it from the thread that makes the other
+        requests, not from a background timer thread that could interleave with them.
 
         Parameters
         ----------
@@ -218,6 +237,42 @@ class Client:
             The PONG payload (equal to ``data``).
         """
         return self.request(Msg.PING, data, Msg.PONG)
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """The server's idle timeout in seconds, as WELCOME announced it (0: the server never drops an
+        idle connection; None: a protocol 1.0 server, which does not announce it)."""
+        return self.welcome.idle_timeout_s
+
+    @property
+    def keepalive_period(self) -> float:
+        """Seconds without a sent frame after which :meth:`keepalive` pings: :attr:`keepalive_interval`
+        lowered to half of :attr:`idle_timeout` (but not below 1 s on that account); 0 = off."""
+        return P.keepalive_interval(self.keepalive_interval, self.idle_timeout)
+
+    @property
+    def seconds_since_send(self) -> float:
+        """Wall-clock seconds since the last frame was sent (the server's idle timer counts from it)."""
+        return time.monotonic() - self._last_send
+
+    def keepalive(self) -> bool:
+        """PING if nothing was sent for :attr:`keepalive_period` seconds; call it often while the program idles.
+
+        A loop that waits (a paused game, a tool waiting for input) calls this every iteration
+        instead of a background thread (the client is not thread-safe). With the default 30 s
+        interval and a server started with ``--idle-timeout 20``, it pings every 10 s.
+
+        Returns
+        -------
+        bool
+            True when it sent a PING (and read its PONG).
+        """
+        period = self.keepalive_period
+        if not period > 0 or self.seconds_since_send < period:
+            return False
+        self.ping()
+        self.keepalives += 1
+        return True
 
     def list_circuits(self) -> list[P.CircuitInfo]:
         """Every circuit the server can spawn (from ``--genome`` files, uploads, a loaded snapshot).
@@ -411,12 +466,12 @@ class Client:
         if use_shm:
             head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size, Msg.EXCHANGE, 0, seq, self.layout.epoch, frame_dt,
                                  P.FLAG_SHM, 0)
-            self.sock.sendall(head)
+            self._send(head)
         else:
             body = self.sensors.astype("<f4", copy=False).tobytes()
             head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size + len(body), Msg.EXCHANGE, 0, seq, self.layout.epoch,
                                  frame_dt, 0, self.sensors.size)
-            self.sock.sendall(head + body)
+            self._send(head + body)
         _, _, payload = self._read_reply(seq)
         res = P.ExchangeResult.decode(payload)
         if res.flags & P.FLAG_SHM and self.shm is not None:

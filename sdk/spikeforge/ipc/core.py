@@ -224,12 +224,15 @@ class ServerCore:
         }
 
     # ------------------------------------------------------------------ sessions
-    def hello(self, payload: bytes, conn: Conn) -> tuple[Session, bytes]:
-        """Check a HELLO payload; return the (new or resumed) session and the WELCOME payload."""
-        with self.lock:
-            return self._hello(payload, conn)
+    def hello(self, payload: bytes, conn: Conn, idle_timeout: float = 0.0) -> tuple[Session, bytes]:
+        """Check a HELLO payload; return the (new or resumed) session and the WELCOME payload.
 
-    def _hello(self, payload: bytes, conn: Conn) -> tuple[Session, bytes]:
+        ``idle_timeout`` (s, 0 = none) is the transport's, announced in WELCOME to 1.1+ clients.
+        """
+        with self.lock:
+            return self._hello(payload, conn, idle_timeout)
+
+    def _hello(self, payload: bytes, conn: Conn, idle_timeout: float = 0.0) -> tuple[Session, bytes]:
         h = P.Hello.decode(payload)
         if h.major != P.MAJOR:
             raise ProtocolError(Err.VERSION, f"HELLO.major: server speaks protocol {P.MAJOR}.{P.MINOR}, client "
@@ -263,8 +266,9 @@ class ServerCore:
         s.conn = conn
         s.name = h.client_name
         log.info("session %d (%s) %s", s.id, s.name, "resumed" if resumed else "opened")
+        # a 1.0 client's decoder expects the 1.0 payload exactly: append 1.1 fields only for 1.1+
         w = P.Welcome(s.id, s.resume_token, resumed, self.world.dt, self.world.clock.max_substeps,
-                      P.MAX_FRAME_BYTES, self.version, s.epoch)
+                      P.MAX_FRAME_BYTES, self.version, s.epoch, idle_timeout_s=idle_timeout if h.minor >= 1 else None)
         return s, w.encode()
 
     def _check_client_cap(self) -> None:
@@ -1046,6 +1050,9 @@ class Endpoint:
         ``close()`` closes the transport (the endpoint writes nothing afterwards).
     peer : str
         The client's address, for logs.
+    idle_timeout : float
+        Seconds the transport lets this client send nothing before dropping it (0: never;
+        in-process: 0); announced in WELCOME.
     offload : callable or None
         ``offload(job, done)`` runs ``job()`` (a request of :data:`OFFLOADED` kinds: SPAWN,
         DESPAWN, SAVE, LOAD, UPLOAD_GENOME, SPAWN_ASSET, EXPORT_BRAIN) off the transport's thread and later calls
@@ -1070,8 +1077,9 @@ class Endpoint:
 
     def __init__(self, core: ServerCore, write: Callable[[bytes], None], close: Callable[[], None],
                  peer: str = "?", offload: Offload | None = None,
-                 pause: Callable[[bool], None] | None = None) -> None:
+                 pause: Callable[[bool], None] | None = None, idle_timeout: float = 0.0) -> None:
         self.core = core
+        self.idle_timeout = idle_timeout
         self.offload = offload
         self._pause = pause
         self._busy = False  # an offloaded request of this client is running
@@ -1123,7 +1131,7 @@ class Endpoint:
                     raise ProtocolError(Err.BAD_STATE, f"frame.type: expected HELLO (0x0001) first, got 0x{f.msg:04X}",
                                         fatal=True)
                 try:
-                    session, welcome = self.core.hello(f.payload, self)
+                    session, welcome = self.core.hello(f.payload, self, self.idle_timeout)
                 except ProtocolError as exc:
                     exc.fatal = True
                     raise

@@ -5,7 +5,8 @@ Usage::
     python -m spikeforge.ipc.gen_wire          # rewrite the generated parts
     python -m spikeforge.ipc.gen_wire --check  # exit 1 listing the files that differ
 
-The protocol's constants (magic, version, header size), message types (:class:`~spikeforge.ipc.protocol.Msg`)
+The protocol's constants (magic, version, header size, keepalive floor), message types
+(:class:`~spikeforge.ipc.protocol.Msg`)
 and error codes (:class:`~spikeforge.ipc.protocol.Err`) are declared once, in ``protocol.py``.
 Generated, checked in (never edit by hand), between ``GENERATED BEGIN wire`` and
 ``GENERATED END wire`` comment lines:
@@ -47,7 +48,9 @@ def cs_tables(indent: str = "        ") -> str:
              f"{indent}public const ushort Minor = {P.MINOR};",
              f"{indent}public const int HeaderSize = {P.HEADER_SIZE};      // u32 length, u16 type, u16 flags, u32 seq",
              f"{indent}public const int MaxHelloLength = {P.MAX_HELLO_BYTES};",
-             f"{indent}public const int DefaultPort = {P.DEFAULT_PORT};", ""]
+             f"{indent}public const int DefaultPort = {P.DEFAULT_PORT};",
+             f"{indent}/// <summary>Floor (s) of a keepalive interval derived from an idle timeout.</summary>",
+             f"{indent}public const double KeepaliveMinSeconds = {P.KEEPALIVE_MIN_S!r};", ""]
     lines += [f"{indent}public const ushort {pascal(m.name)} = 0x{m.value:04x};" for m in P.Msg]
     lines.append("")
     lines += [f"{indent}public const int Err{pascal(e.name)} = {e.value};" for e in P.Err]
@@ -76,7 +79,8 @@ def gd_tables(typed: bool) -> str:
     t = ": int" if typed else ""
     lines = [f"# {HEADER}",
              f"const MAGIC{t} = 0x{P.MAGIC:08X}", f"const MAJOR{t} = {P.MAJOR}", f"const MINOR{t} = {P.MINOR}",
-             f"const HEADER_BYTES{t} = {P.HEADER_SIZE}", f"const DEFAULT_PORT{t} = {P.DEFAULT_PORT}", ""]
+             f"const HEADER_BYTES{t} = {P.HEADER_SIZE}", f"const DEFAULT_PORT{t} = {P.DEFAULT_PORT}",
+             f"const KEEPALIVE_MIN_S{': float' if typed else ''} = {P.KEEPALIVE_MIN_S!r}", ""]
     lines += [f"const MSG_{m.name}{t} = 0x{m.value:04x}" for m in P.Msg]
     lines.append("")
     lines += [f"const ERR_{e.name}{t} = {e.value}" for e in P.Err]

@@ -23,7 +23,7 @@ from spikeforge.model.errors import MAX_REWARD
 
 MAGIC = 0x464B5053  # bytes 53 50 4B 46 = "SPKF"
 MAJOR = 1
-MINOR = 0
+MINOR = 1  # 1.1: WELCOME announces the server's idle timeout (idle_timeout_s)
 DEFAULT_PORT = 47800  # TCP port of `spikeforge serve` and of every adapter's default
 
 HEADER = struct.Struct("<IHHI")  # length, type, flags, seq
@@ -57,6 +57,8 @@ HELLO_TIMEOUT_S = 5.0  # a connection must complete HELLO this soon (--hello-tim
 MAX_PENDING = 64  # connections still before HELLO (--max-pending): the oldest is dropped beyond it
 IDLE_TIMEOUT_S = 300.0  # an authenticated connection sending nothing this long is dropped (--idle-timeout; 0 = off)
 FRAME_TIMEOUT_S = 30.0
+KEEPALIVE_INTERVAL_S = 30.0  # the adapters' default keepalive interval (a PING after this long without a frame)
+KEEPALIVE_MIN_S = 1.0  # an announced idle timeout never lowers a keepalive interval below this
 
 FLAG_SHM = 1
 
@@ -777,6 +779,10 @@ class Welcome:
         The session's current layout epoch (0 for a new session).
     major, minor : int
         The server's protocol version; use only messages of ``min(client, server)`` minor.
+    idle_timeout_s : float or None
+        Seconds without a frame after which the server drops this connection (``--idle-timeout``;
+        0 = never). Protocol 1.1: present when both sides speak 1.1 or later; None when the server
+        (or the client's HELLO) is 1.0, i.e. the timeout is unknown.
     """
 
     session_id: int
@@ -789,21 +795,34 @@ class Welcome:
     epoch: int
     major: int = MAJOR
     minor: int = MINOR
+    idle_timeout_s: float | None = None
 
     def encode(self) -> bytes:
-        """The WELCOME payload, without the frame header."""
-        return bytes(Writer().u16(self.major).u16(self.minor).u32(self.session_id).str16(self.resume_token)
-                     .u8(int(self.resumed)).f64(self.dt).u32(self.max_substeps).u32(self.max_frame_bytes)
-                     .str16(self.server_version).u32(self.epoch).buf)
+        """The WELCOME payload, without the frame header.
+
+        ``idle_timeout_s`` (1.1) is appended only when it is not None: the server leaves it out
+        for a client whose HELLO says minor 0, whose decoder expects the 1.0 payload exactly.
+        """
+        w = (Writer().u16(self.major).u16(self.minor).u32(self.session_id).str16(self.resume_token)
+             .u8(int(self.resumed)).f64(self.dt).u32(self.max_substeps).u32(self.max_frame_bytes)
+             .str16(self.server_version).u32(self.epoch))
+        if self.idle_timeout_s is not None:
+            w.f64(self.idle_timeout_s)
+        return bytes(w.buf)
 
     @staticmethod
-    def decode(payload: bytes) -> Welcome:
-        """Parse a WELCOME payload (a later minor version may append fields; they are ignored).
+    def decode(payload: bytes, client_minor: int = MINOR) -> Welcome:
+        """Parse a WELCOME payload sent in answer to a HELLO of minor ``client_minor``.
+
+        The server sends the fields of ``min(client, server)`` minor: 1.1 appends
+        ``idle_timeout_s``; fields of minors this codec does not know are ignored.
 
         Parameters
         ----------
         payload : bytes
             The frame's payload.
+        client_minor : int
+            The minor the HELLO announced (default: this codec's).
 
         Returns
         -------
@@ -812,7 +831,7 @@ class Welcome:
         Raises
         ------
         ProtocolError
-            ``MALFORMED`` on a short or (same minor) over-long payload.
+            ``MALFORMED`` on a short or over-long payload, or a negative or non-finite idle timeout.
         """
         r = Reader(payload, "WELCOME")
         major, minor, sid = r.u16("major"), r.u16("minor"), r.u32("session_id")
@@ -821,9 +840,47 @@ class Welcome:
         dt, subs, mfb = r.f64("dt"), r.u32("max_substeps"), r.u32("max_frame_bytes")
         ver = r.str16("server_version")
         epoch = r.u32("epoch")
-        if minor == MINOR:  # a later minor may append fields
+        idle: float | None = None
+        if min(minor, client_minor) >= 1:
+            idle = r.f64("idle_timeout_s")
+            if not (math.isfinite(idle) and idle >= 0):
+                raise ProtocolError(Err.MALFORMED, f"WELCOME.idle_timeout_s: must be finite and >= 0 s, got {idle!r}")
+        if minor <= min(client_minor, MINOR):  # a later minor may append fields we do not know
             r.end()
-        return Welcome(sid, token, resumed, dt, subs, mfb, ver, epoch, major, minor)
+        return Welcome(sid, token, resumed, dt, subs, mfb, ver, epoch, major, minor, idle)
+
+
+def keepalive_interval(configured: float, idle_timeout: float | None) -> float:
+    """The keepalive interval a client uses: its configured one, lowered to half the idle timeout the server
+    announced in WELCOME, but never below :data:`KEEPALIVE_MIN_S` on that account.
+
+    The same rule is written in every adapter (Godot 4, Godot 3, Unity); PROTOCOL.md section 9, Keepalive.
+
+    Parameters
+    ----------
+    configured : float
+        The configured interval in seconds (0 or less: keepalive off).
+    idle_timeout : float or None
+        WELCOME's ``idle_timeout_s`` in seconds (0: the server drops no idle connection; None: not
+        announced, a 1.0 server).
+
+    Returns
+    -------
+    float
+        Seconds without a sent frame after which to PING; 0 = never.
+
+    Examples
+    --------
+    >>> keepalive_interval(30.0, 2.0), keepalive_interval(30.0, 300.0), keepalive_interval(30.0, None)
+    (1.0, 30.0, 30.0)
+    >>> keepalive_interval(0.5, 2.0), keepalive_interval(30.0, 0.5), keepalive_interval(0.0, 2.0)
+    (0.5, 1.0, 0.0)
+    """
+    if not configured > 0:
+        return 0.0
+    if idle_timeout is None or not idle_timeout > 0:
+        return float(configured)
+    return float(min(configured, max(idle_timeout / 2, KEEPALIVE_MIN_S)))
 
 
 def encode_error(code: Err, message: str, fatal: bool) -> bytes:
@@ -1769,4 +1826,5 @@ __all__ = [
     "encode_ids",
     "encode_layout",
     "frame",
+    "keepalive_interval",
 ]

@@ -51,7 +51,7 @@ class Connection(asyncio.Protocol):
         self.opened = time.monotonic()
         self.peer = "?"
         self.endpoint = Endpoint(self.core, self._write, self._close_transport, offload=server.offload,
-                                 pause=self._pause_reading)
+                                 pause=self._pause_reading, idle_timeout=server.idle_timeout)
 
     # the endpoint's state, as the watchdog and older code read it
     @property

@@ -3,7 +3,8 @@ extends SceneTree
 # tests/integration/godot4_keepalive/keepalive_probe.gd: two SpikeforgeWorlds with one
 # BrainAgent each ("probe" circuit) exchange from _physics_process; the tree is paused
 # for SPIKEFORGE_PAUSE_S seconds (longer than the server's --idle-timeout) and resumed.
-# "kept" (keepalive_interval 0.5 s) must keep its connection, session and brain; "plain"
+# "kept" (keepalive_interval 30 s, the default, lowered to 1 s by the idle timeout the
+# server announced in WELCOME) must keep its connection, session and brain; "plain"
 # (keepalive off) is the control: dropped by the server, it resumes. Prints
 # "SPIKEFORGE_KEEPALIVE <json>", or "SPIKEFORGE_KEEPALIVE_FAIL <why>".
 # Environment: SPIKEFORGE_PORT, SPIKEFORGE_TOKEN_FILE, SPIKEFORGE_PAUSE_S.
@@ -58,7 +59,7 @@ func _idle(_delta: float) -> bool:
 	var now = OS.get_ticks_msec()
 	match _phase:
 		0:
-			_kept = _world("kept", 0.5)
+			_kept = _world("kept", 30.0)
 			_plain = _world("plain", 0.0)
 			_kept_agent = _agent()
 			_plain_agent = _agent()
@@ -73,6 +74,8 @@ func _idle(_delta: float) -> bool:
 					"plain_session": int(_plain.session()["session_id"]),
 					"kept_brain": _kept_agent.brain_id, "plain_brain": _plain_agent.brain_id,
 					"kept_exchanges": _kept.exchanges,
+					"idle_timeout": _kept.idle_timeout, "keepalive_period": _kept.keepalive_period,
+					"plain_keepalive_period": _plain.keepalive_period,
 				}
 				paused = true
 				_t0 = now

@@ -2,8 +2,9 @@ extends SceneTree
 # Keepalive in real Godot 4 (tests/integration/test_godot4_keepalive.py): two
 # SpikeforgeWorlds, each with one BrainAgent of the server's "probe" circuit, exchange
 # from _physics_process; then the tree is paused for SPIKEFORGE_PAUSE_S seconds (longer
-# than the server's --idle-timeout) and resumed. World "kept" (keepalive_interval 0.5 s)
-# must stay connected with the same session and brain; world "plain" (keepalive off) is
+# than the server's --idle-timeout) and resumed. World "kept" (keepalive_interval 30 s, the
+# default, which the idle timeout announced in WELCOME lowers to 1 s) must stay connected
+# with the same session and brain; world "plain" (keepalive off) is
 # the control: the server drops it and it resumes. Prints "SPIKEFORGE_KEEPALIVE <json>",
 # or "SPIKEFORGE_KEEPALIVE_FAIL <why>".
 # Environment: SPIKEFORGE_PORT, SPIKEFORGE_TOKEN_FILE, SPIKEFORGE_PAUSE_S.
@@ -54,7 +55,7 @@ func _process(_delta: float) -> bool:
 	var now := Time.get_ticks_msec()
 	match _phase:
 		0:
-			_kept = _world("kept", 0.5)
+			_kept = _world("kept", 30.0)
 			_plain = _world("plain", 0.0)
 			_kept_agent = _agent()
 			_plain_agent = _agent()
@@ -69,6 +70,8 @@ func _process(_delta: float) -> bool:
 					"plain_session": int(_plain.session()["session_id"]),
 					"kept_brain": _kept_agent.brain_id, "plain_brain": _plain_agent.brain_id,
 					"kept_exchanges": _kept.exchanges,
+					"idle_timeout": _kept.idle_timeout, "keepalive_period": _kept.keepalive_period,
+					"plain_keepalive_period": _plain.keepalive_period,
 				}
 				paused = true
 				_t0 = now

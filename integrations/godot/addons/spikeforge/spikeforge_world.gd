@@ -53,8 +53,9 @@ signal exchanged(result: Dictionary)
 ## Seconds without any frame sent after which a PING keeps the connection alive, also
 ## while the scene tree is paused (a pause menu) or no exchange runs: the server closes a
 ## connection silent for its [code]--idle-timeout[/code] (300 s by default) and the brains
-## are lost unless the game reconnects within the grace period. 0 turns it off. Keep it
-## at most half the server's idle timeout.
+## are lost unless the game reconnects within the grace period. 0 turns it off. A server
+## that announces a shorter idle timeout (protocol 1.1) lowers it to half of that, see
+## [member keepalive_period].
 @export_range(0.0, 3600.0, 0.5, "suffix:s") var keepalive_interval: float = 30.0
 
 ## Last LAYOUT from the server (see PROTOCOL.md).
@@ -81,6 +82,16 @@ var last_reward_ids: PackedInt32Array = PackedInt32Array()
 var last_rewards: PackedFloat32Array = PackedFloat32Array()
 ## PINGs sent by the keepalive (see [member keepalive_interval]).
 var keepalives: int = 0
+## The server's idle timeout in seconds as its WELCOME announced it (protocol 1.1): 0 = the
+## server never drops an idle connection, -1 = unknown (not connected yet, or a 1.0 server).
+var idle_timeout: float:
+	get:
+		return float(_client.welcome.get("idle_timeout_s", -1.0))
+## Seconds without a sent frame after which the keepalive pings: [member keepalive_interval]
+## lowered to half of [member idle_timeout], not below 1 s on that account; 0 = off.
+var keepalive_period: float:
+	get:
+		return SpikeforgeProtocol.keepalive_interval(keepalive_interval, idle_timeout)
 
 var _client: SpikeforgeClient = SpikeforgeClient.new()
 var _agents_by_id: Dictionary = {}
@@ -680,13 +691,14 @@ func _lost(reason: String) -> void:
 	disconnected.emit(reason)
 
 
-# PING when nothing was sent for keepalive_interval seconds (wall clock: also while paused
+# PING when nothing was sent for keepalive_period seconds (wall clock: also while paused
 # or with Engine.time_scale 0). Every request of this node waits for its reply, so between
 # frames nothing is in flight and the PONG is read right here.
 func _keepalive_tick() -> void:
-	if keepalive_interval <= 0.0 or _in_step or not _client.is_connected_to_server():
+	var period := keepalive_period
+	if period <= 0.0 or _in_step or not _client.is_connected_to_server():
 		return
-	if Time.get_ticks_msec() - _client.last_send_msec < int(keepalive_interval * 1000.0):
+	if Time.get_ticks_msec() - _client.last_send_msec < int(period * 1000.0):
 		return
 	keepalives += 1
 	var reply := _client.ping()

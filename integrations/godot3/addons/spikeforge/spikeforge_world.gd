@@ -48,8 +48,9 @@ export(bool) var learning = true
 # Seconds without any frame sent after which a PING keeps the connection alive, also
 # while the scene tree is paused (a pause menu) or no exchange runs: the server closes a
 # connection silent for its --idle-timeout (300 s by default) and the brains are lost
-# unless the game reconnects within the grace period. 0 turns it off. Keep it at most
-# half the server's idle timeout.
+# unless the game reconnects within the grace period. 0 turns it off. A server that
+# announces a shorter idle timeout (protocol 1.1) lowers it to half of that (see
+# keepalive_period).
 export(float, 0.0, 3600.0, 0.5) var keepalive_interval = 30.0
 
 var layout = {}
@@ -71,6 +72,13 @@ var last_reward_ids = PoolIntArray()
 var last_rewards = PoolRealArray()
 # PINGs sent by the keepalive (see keepalive_interval).
 var keepalives = 0
+# The server's idle timeout in seconds as its WELCOME announced it (protocol 1.1), read
+# only: 0 = the server never drops an idle connection, -1 = unknown (not connected yet,
+# or a 1.0 server).
+var idle_timeout setget _read_only, get_idle_timeout
+# Seconds without a sent frame after which the keepalive pings, read only:
+# keepalive_interval lowered to half of idle_timeout, not below 1 s on that account; 0 = off.
+var keepalive_period setget _read_only, get_keepalive_period
 
 var _client = Client.new()
 var _agents_by_id = {}
@@ -648,14 +656,29 @@ func _lost(reason: String) -> void:
 # or with Engine.time_scale 0). Every request of this node waits for its reply, so between
 # frames nothing is in flight and the PONG is read right here.
 func _keepalive_tick() -> void:
-	if keepalive_interval <= 0.0 or _in_step or not _client.is_connected_to_server():
+	var period = get_keepalive_period()
+	if period <= 0.0 or _in_step or not _client.is_connected_to_server():
 		return
-	if OS.get_ticks_msec() - _client.last_send_msec < int(keepalive_interval * 1000.0):
+	if OS.get_ticks_msec() - _client.last_send_msec < int(period * 1000.0):
 		return
 	keepalives += 1
 	var reply = _client.ping()
 	if reply.has("error") and not _client.is_connected_to_server():
 		_lost(String(reply["error"]))
+
+
+# See the idle_timeout property.
+func get_idle_timeout() -> float:
+	return float(_client.welcome.get("idle_timeout_s", -1.0))
+
+
+# See the keepalive_period property.
+func get_keepalive_period() -> float:
+	return Proto.keepalive_interval(keepalive_interval, get_idle_timeout())
+
+
+func _read_only(_value) -> void:
+	push_warning("SpikeforgeWorld: idle_timeout and keepalive_period are read only")
 
 
 func _maybe_reconnect() -> void:

@@ -14,6 +14,22 @@ namespace Spikeforge.Client
         public SpikeforgeException(string code, string message, Exception inner) : base(message, inner) { Code = code; }
     }
 
+    /// <summary>The keepalive rule of PROTOCOL.md section 9 (the same in every adapter).</summary>
+    public static class Keepalive
+    {
+        /// <summary>
+        /// Seconds without a sent frame after which to PING (0 = never): <paramref name="configured"/> (0 or less:
+        /// off) lowered to half the server's announced <paramref name="idleTimeout"/> (WELCOME, protocol 1.1; 0 =
+        /// none, negative = not announced), but never below <see cref="Wire.KeepaliveMinSeconds"/> on that account.
+        /// </summary>
+        public static double Interval(double configured, double idleTimeout)
+        {
+            if (!(configured > 0)) return 0;
+            if (!(idleTimeout > 0)) return configured;
+            return Math.Min(configured, Math.Max(idleTimeout / 2, Wire.KeepaliveMinSeconds));
+        }
+    }
+
     /// <summary>What one exchange did.</summary>
     public struct FrameInfo
     {
@@ -65,7 +81,8 @@ namespace Spikeforge.Client
     /// <summary>
     /// A connection to one spikeforge World. Per game frame: write <see cref="Sensors"/> (spans from
     /// <see cref="Layout"/>), call <see cref="Exchange"/> once for all agents, read <see cref="Actuators"/>
-    /// and the spike batches. Not thread-safe: call it from one thread (Unity's main thread).
+    /// and the spike batches. Call it from one thread (Unity's main thread); only the keepalive timer
+    /// (<see cref="StartKeepAlive"/>) runs requests on another, under the session's lock.
     /// Errors from the spikeforge side raise <see cref="SpikeforgeException"/> naming the field and problem.
     /// </summary>
     public interface ISpikeforgeSession : IDisposable
@@ -130,14 +147,32 @@ namespace Spikeforge.Client
         long[] SpawnAsset(byte[] data, bool withState);
         /// <summary>Counters as a JSON object text (world, server, session).</summary>
         string Stats();
+        /// <summary>The server's idle timeout in seconds as WELCOME announced it (protocol 1.1): 0 = the server
+        /// never drops an idle connection (in process: always 0), -1 = not announced (a 1.0 server, not open).</summary>
+        double IdleTimeout { get; }
+        /// <summary>PINGs sent to keep the connection alive (<see cref="KeepAlive"/> and <see cref="StartKeepAlive"/>).</summary>
+        int KeepAlives { get; }
         /// <summary>
         /// Keeps an idle connection alive: when no frame was sent for <paramref name="idleSeconds"/> seconds
-        /// of wall-clock time (unscaled: also while Time.timeScale is 0), sends a PING and reads its PONG.
+        /// of wall-clock time (unscaled: also while Time.timeScale is 0), lowered to half the server's
+        /// <see cref="IdleTimeout"/> (<see cref="Keepalive.Interval"/>), sends a PING and reads its PONG.
         /// A server drops a connection silent for its --idle-timeout (300 s by default; the session then
-        /// waits out its grace period). Call it every frame, e.g. from Update (SpikeforgeWorld does);
+        /// waits out its grace period). Call it every frame, or use <see cref="StartKeepAlive"/>;
         /// returns true when it pinged. In-process sessions have no idle timeout: always false.
         /// </summary>
         bool KeepAlive(double idleSeconds);
+        /// <summary>
+        /// Keeps the connection alive from a timer thread (System.Threading.Timer): it PINGs when the session
+        /// sent nothing for <see cref="Keepalive.Interval"/>(<paramref name="idleSeconds"/>, <see cref="IdleTimeout"/>)
+        /// seconds, whatever the caller's thread does, so it needs no Update call (an unfocused Unity game with
+        /// Application.runInBackground off keeps its connection). Requests are serialised with a lock, so the
+        /// caller's thread may go on using the session; the timer never waits for a request in progress and
+        /// never reconnects (a failed PING closes the connection, the caller's next request resumes). 0 stops it;
+        /// <see cref="Close(bool)"/> stops it. In-process sessions have no idle timeout: nothing runs.
+        /// </summary>
+        void StartKeepAlive(double idleSeconds);
+        /// <summary>Stops the timer of <see cref="StartKeepAlive"/> (nothing happens if none runs).</summary>
+        void StopKeepAlive();
         /// <summary>End the session; <paramref name="keepBrains"/> keeps them for the grace period.</summary>
         void Close(bool keepBrains);
     }

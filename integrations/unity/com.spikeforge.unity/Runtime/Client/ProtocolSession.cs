@@ -1,5 +1,5 @@
 // A spikeforge World in another process (`spikeforge serve`), reached over TCP as
-// integrations/PROTOCOL.md 1.0 describes; optionally with the sensor and actuator arrays in a
+// integrations/PROTOCOL.md 1.1 describes; optionally with the sensor and actuator arrays in a
 // shared-memory block (then each exchange sends only a ~32-byte control frame).
 // Reconnect and resume: when the connection drops, the session is taken back with the resume
 // token from WELCOME; see Exchange for what happens to a frame that was in flight.
@@ -79,6 +79,13 @@ namespace Spikeforge.Client
         float[] actuators = new float[0];
         long exchanges;
         long lastSendTicks; // Stopwatch timestamp of the last frame sent (KeepAlive)
+        double idleTimeout = -1; // WELCOME.idle_timeout_s (1.1); -1: not announced
+        // One request at a time: every public request holds this lock for its whole round
+        // trip (and the reading of rx), so the keepalive timer thread can PING between them.
+        readonly object sync = new object();
+        Timer keepAliveTimer;
+        double keepAliveSeconds;
+        int keepAliveTickMs;
         readonly List<SpikeBatch> subscriptions = new List<SpikeBatch>();
 
         // shared memory
@@ -125,23 +132,29 @@ namespace Spikeforge.Client
         public float[] Sensors { get { return sensors; } }
         public float[] Actuators { get { return actuators; } }
         public long Exchanges { get { return exchanges; } }
+        /// <summary>The server's idle timeout (s) from WELCOME (protocol 1.1): 0 = none, -1 = not announced
+        /// (a 1.0 server, or not connected yet).</summary>
+        public double IdleTimeout { get { return idleTimeout; } }
 
         // ------------------------------------------------------------------ connection
         public void Open()
         {
-            if (open) return;
-            token = settings.Token;
-            if (token == null)
+            lock (sync)
             {
-                string path = settings.TokenFile ?? ProtocolSettings.DefaultTokenFile();
-                if (!File.Exists(path)) throw new SpikeforgeException("AUTH", "token: no token file at " + path + " (is `spikeforge serve` running?)");
-                token = File.ReadAllText(path);
+                if (open) return;
+                token = settings.Token;
+                if (token == null)
+                {
+                    string path = settings.TokenFile ?? ProtocolSettings.DefaultTokenFile();
+                    if (!File.Exists(path)) throw new SpikeforgeException("AUTH", "token: no token file at " + path + " (is `spikeforge serve` running?)");
+                    token = File.ReadAllText(path);
+                }
+                token = token.Trim();
+                resumeToken = "";
+                Connect();
+                open = true;
+                if (layout.Epoch != 0) RefreshLayout();
             }
-            token = token.Trim();
-            resumeToken = "";
-            Connect();
-            open = true;
-            if (layout.Epoch != 0) RefreshLayout();
         }
 
         /// <summary>Connects and says HELLO (with the resume token when there is one). Returns WELCOME's resumed flag.</summary>
@@ -187,7 +200,7 @@ namespace Spikeforge.Client
             Send();
             Receive(Wire.Welcome, "HELLO");
             ushort major = rx.U16("major");
-            rx.U16("minor");
+            ushort minor = rx.U16("minor");
             if (major != Wire.Major) throw new SpikeforgeException("VERSION", "WELCOME: server speaks major " + major + ", this client " + Wire.Major);
             sessionId = rx.U32("session_id");
             resumeToken = rx.Str16("resume_token");
@@ -197,7 +210,17 @@ namespace Spikeforge.Client
             maxFrameBytes = rx.U32("max_frame_bytes");
             serverVersion = rx.Str16("server_version");
             uint epoch = rx.U32("epoch");
-            rx.ExpectEnd();
+            // 1.1: the server appends idle_timeout_s when both sides speak 1.1 or later
+            idleTimeout = -1;
+            if (Math.Min(minor, Wire.Minor) >= 1)
+            {
+                double idle = rx.F64("idle_timeout_s");
+                if (double.IsNaN(idle) || double.IsInfinity(idle) || idle < 0)
+                    throw new SpikeforgeException("MALFORMED", "WELCOME.idle_timeout_s: must be finite and >= 0 s, got " + idle.ToString(CultureInfo.InvariantCulture));
+                idleTimeout = idle;
+            }
+            if (minor <= Wire.Minor) rx.ExpectEnd(); // a later minor may append fields we do not know
+            RetimeKeepAlive();
             if (resumed && epoch != layout.Epoch) pendingLayoutRefresh = true;
             return resumed;
         }
@@ -402,53 +425,71 @@ namespace Spikeforge.Client
 
         public CircuitInfo[] ListCircuits()
         {
-            Call(Wire.ListCircuits, Wire.Circuits, null, true);
-            var res = ReadCircuits();
-            rx.ExpectEnd();
-            return res;
+            lock (sync)
+            {
+                Call(Wire.ListCircuits, Wire.Circuits, null, true);
+                var res = ReadCircuits();
+                rx.ExpectEnd();
+                return res;
+            }
         }
 
         public CircuitInfo UploadGenome(string genomeJson)
         {
-            if (genomeJson == null) throw new ArgumentNullException("genomeJson");
-            Call(Wire.UploadGenome, Wire.Circuits, () => tx.Str32(genomeJson), true);
-            var res = ReadCircuits();
-            rx.ExpectEnd();
-            if (res.Length != 1) throw new SpikeforgeException("MALFORMED", "UPLOAD_GENOME: expected one circuit in the reply, got " + res.Length);
-            return res[0];
+            lock (sync)
+            {
+                if (genomeJson == null) throw new ArgumentNullException("genomeJson");
+                Call(Wire.UploadGenome, Wire.Circuits, () => tx.Str32(genomeJson), true);
+                var res = ReadCircuits();
+                rx.ExpectEnd();
+                if (res.Length != 1) throw new SpikeforgeException("MALFORMED", "UPLOAD_GENOME: expected one circuit in the reply, got " + res.Length);
+                return res[0];
+            }
         }
 
         public long[] Spawn(string circuit, int count)
         {
-            if (string.IsNullOrEmpty(circuit)) throw new ArgumentException("circuit: must name a circuit");
-            if (count < 1 || count > 10000) throw new ArgumentException("count: must be 1..10000 per request, got " + count);
-            Call(Wire.Spawn, Wire.Spawned, () => { tx.Str16(circuit, "circuit"); tx.U32((uint)count); }, false);
-            int n = (int)rx.U32("count");
-            long[] ids = rx.Ids(n, "brain_ids");
-            ReadLayout();
-            return ids;
+            lock (sync)
+            {
+                if (string.IsNullOrEmpty(circuit)) throw new ArgumentException("circuit: must name a circuit");
+                if (count < 1 || count > 10000) throw new ArgumentException("count: must be 1..10000 per request, got " + count);
+                Call(Wire.Spawn, Wire.Spawned, () => { tx.Str16(circuit, "circuit"); tx.U32((uint)count); }, false);
+                int n = (int)rx.U32("count");
+                long[] ids = rx.Ids(n, "brain_ids");
+                ReadLayout();
+                return ids;
+            }
         }
 
         public void Despawn(long[] brainIds)
         {
-            if (brainIds == null) throw new ArgumentNullException("brainIds");
-            Call(Wire.Despawn, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
-            ReadLayout();
+            lock (sync)
+            {
+                if (brainIds == null) throw new ArgumentNullException("brainIds");
+                Call(Wire.Despawn, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
+                ReadLayout();
+            }
         }
 
         public void Claim(long[] brainIds)
         {
-            brainIds = brainIds ?? new long[0];
-            Call(Wire.Claim, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
-            ReadLayout();
+            lock (sync)
+            {
+                brainIds = brainIds ?? new long[0];
+                Call(Wire.Claim, Wire.Layout, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); }, false);
+                ReadLayout();
+            }
         }
 
         /// <summary>Fetches the layout again (GET_LAYOUT).</summary>
         public void RefreshLayout()
         {
-            pendingLayoutRefresh = false;
-            Call(Wire.GetLayout, Wire.Layout, null, true);
-            ReadLayout();
+            lock (sync)
+            {
+                pendingLayoutRefresh = false;
+                Call(Wire.GetLayout, Wire.Layout, null, true);
+                ReadLayout();
+            }
         }
 
         void ReadLayout()
@@ -511,21 +552,27 @@ namespace Spikeforge.Client
         // ------------------------------------------------------------------ subscriptions
         public int Subscribe(string population, long[] brainIds)
         {
-            population = population ?? "";
-            var ids = brainIds ?? new long[0];
-            Call(Wire.Subscribe, Wire.Subscribed, () => { tx.Str16(population, "population"); tx.U32((uint)ids.Length); tx.Ids(ids, "brainIds"); }, false);
-            int id = (int)rx.U32("sub_id");
-            rx.ExpectEnd();
-            subscriptions.Add(new SpikeBatch(id, population));
-            return id;
+            lock (sync)
+            {
+                population = population ?? "";
+                var ids = brainIds ?? new long[0];
+                Call(Wire.Subscribe, Wire.Subscribed, () => { tx.Str16(population, "population"); tx.U32((uint)ids.Length); tx.Ids(ids, "brainIds"); }, false);
+                int id = (int)rx.U32("sub_id");
+                rx.ExpectEnd();
+                subscriptions.Add(new SpikeBatch(id, population));
+                return id;
+            }
         }
 
         public void Unsubscribe(int subscriptionId)
         {
-            int i = subscriptions.FindIndex(s => s.SubscriptionId == subscriptionId);
-            if (i < 0) throw new ArgumentException("subscriptionId: no subscription " + subscriptionId + " in this session");
-            Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)subscriptionId), false);
-            subscriptions.RemoveAt(i);
+            lock (sync)
+            {
+                int i = subscriptions.FindIndex(s => s.SubscriptionId == subscriptionId);
+                if (i < 0) throw new ArgumentException("subscriptionId: no subscription " + subscriptionId + " in this session");
+                Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)subscriptionId), false);
+                subscriptions.RemoveAt(i);
+            }
         }
 
         public SpikeBatch GetSpikes(int subscriptionId)
@@ -582,68 +629,71 @@ namespace Spikeforge.Client
         /// </summary>
         public FrameInfo Exchange(double frameDt)
         {
-            CheckOpen();
-            if (!(frameDt >= 0 && frameDt <= 1)) throw new ArgumentException("frameDt: must be a finite number in 0..1 s, got " + frameDt.ToString(CultureInfo.InvariantCulture));
-            for (int i = 0; i < sensors.Length; i++)
+            lock (sync)
             {
-                float v = sensors[i];
-                if (float.IsNaN(v) || float.IsInfinity(v))
-                    throw new ArgumentException("sensors[" + i + "]: " + v.ToString(CultureInfo.InvariantCulture) + " is not finite");
-            }
-            bool shm = settings.UseSharedMemory;
-            if (shm && (shmBase == null || sensors.Length > shmSensorCapacity || actuators.Length > shmActuatorCapacity))
-                OpenSharedMemory(Math.Max(1024, sensors.Length * 2), Math.Max(1024, actuators.Length * 2));
-            for (int attempt = 0; ; attempt++)
-            {
-                uint epoch = layout.Epoch;
-                tx.Begin(Wire.Exchange, NextSeq());
-                tx.U32(epoch);
-                tx.F64(frameDt);
-                tx.U32(shm ? 1u : 0u);
-                if (shm)
+                CheckOpen();
+                if (!(frameDt >= 0 && frameDt <= 1)) throw new ArgumentException("frameDt: must be a finite number in 0..1 s, got " + frameDt.ToString(CultureInfo.InvariantCulture));
+                for (int i = 0; i < sensors.Length; i++)
                 {
-                    tx.U32(0);
-                    int n = sensors.Length;
-                    fixed (float* src = sensors) Buffer.MemoryCopy(src, shmBase + shmSensorOffset, 4L * shmSensorCapacity, 4L * n);
+                    float v = sensors[i];
+                    if (float.IsNaN(v) || float.IsInfinity(v))
+                        throw new ArgumentException("sensors[" + i + "]: " + v.ToString(CultureInfo.InvariantCulture) + " is not finite");
                 }
-                else
+                bool shm = settings.UseSharedMemory;
+                if (shm && (shmBase == null || sensors.Length > shmSensorCapacity || actuators.Length > shmActuatorCapacity))
+                    OpenSharedMemory(Math.Max(1024, sensors.Length * 2), Math.Max(1024, actuators.Length * 2));
+                for (int attempt = 0; ; attempt++)
                 {
-                    tx.U32((uint)sensors.Length);
-                    tx.Floats(sensors, sensors.Length);
-                }
-                bool sent = false;
-                try
-                {
-                    Send();
-                    sent = true;
-                    if (dropAfterSend)
+                    uint epoch = layout.Epoch;
+                    tx.Begin(Wire.Exchange, NextSeq());
+                    tx.U32(epoch);
+                    tx.F64(frameDt);
+                    tx.U32(shm ? 1u : 0u);
+                    if (shm)
                     {
-                        dropAfterSend = false;
-                        Thread.Sleep(20);
-                        DropConnectionForTest();
+                        tx.U32(0);
+                        int n = sensors.Length;
+                        fixed (float* src = sensors) Buffer.MemoryCopy(src, shmBase + shmSensorOffset, 4L * shmSensorCapacity, 4L * n);
                     }
-                    if (settings.Wait == ReplyWait.Poll && channel == null) WaitForReply();
-                    Receive(Wire.ExchangeResult, "EXCHANGE");
+                    else
+                    {
+                        tx.U32((uint)sensors.Length);
+                        tx.Floats(sensors, sensors.Length);
+                    }
+                    bool sent = false;
+                    try
+                    {
+                        Send();
+                        sent = true;
+                        if (dropAfterSend)
+                        {
+                            dropAfterSend = false;
+                            Thread.Sleep(20);
+                            DropConnectionForTest();
+                        }
+                        if (settings.Wait == ReplyWait.Poll && channel == null) WaitForReply();
+                        Receive(Wire.ExchangeResult, "EXCHANGE");
+                    }
+                    catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
+                    {
+                        if (attempt > 0) throw new SpikeforgeException("disconnected", "EXCHANGE: connection lost again after resuming", e);
+                        long before = exchanges;
+                        Resume(e);
+                        if (!sent || ServerExchangeCount() == before) continue; // never ran: send it again
+                        exchanges++;
+                        foreach (var s in subscriptions) { s.Count = 0; s.Truncated = false; }
+                        if (shm && layout.Epoch == epoch) ReadSharedActuators();
+                        return new FrameInfo { ReplyLost = !shm };
+                    }
+                    catch (ProtocolErrorException e)
+                    {
+                        if (e.Fatal) { open = false; throw; }
+                        // STALE_LAYOUT: nothing ran; fetch the current layout so the next frame fits it
+                        if (e.ErrorCode == 11) RefreshLayout();
+                        throw;
+                    }
+                    return ReadExchangeResult();
                 }
-                catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
-                {
-                    if (attempt > 0) throw new SpikeforgeException("disconnected", "EXCHANGE: connection lost again after resuming", e);
-                    long before = exchanges;
-                    Resume(e);
-                    if (!sent || ServerExchangeCount() == before) continue; // never ran: send it again
-                    exchanges++;
-                    foreach (var s in subscriptions) { s.Count = 0; s.Truncated = false; }
-                    if (shm && layout.Epoch == epoch) ReadSharedActuators();
-                    return new FrameInfo { ReplyLost = !shm };
-                }
-                catch (ProtocolErrorException e)
-                {
-                    if (e.Fatal) { open = false; throw; }
-                    // STALE_LAYOUT: nothing ran; fetch the current layout so the next frame fits it
-                    if (e.ErrorCode == 11) RefreshLayout();
-                    throw;
-                }
-                return ReadExchangeResult();
             }
         }
 
@@ -726,70 +776,94 @@ namespace Spikeforge.Client
         // ------------------------------------------------------------------ learning, snapshots, stats
         public void Reward(long[] brainIds, float[] values)
         {
-            if (brainIds == null || values == null) throw new ArgumentNullException(brainIds == null ? "brainIds" : "values");
-            if (brainIds.Length != values.Length) throw new ArgumentException("values: " + values.Length + " rewards for " + brainIds.Length + " brains");
-            for (int i = 0; i < values.Length; i++)
-                if (float.IsNaN(values[i]) || float.IsInfinity(values[i])) throw new ArgumentException("values[" + i + "]: reward must be finite");
-            Call(Wire.Reward, Wire.Ok, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); tx.Floats(values, values.Length); }, false);
-            rx.ExpectEnd();
+            lock (sync)
+            {
+                if (brainIds == null || values == null) throw new ArgumentNullException(brainIds == null ? "brainIds" : "values");
+                if (brainIds.Length != values.Length) throw new ArgumentException("values: " + values.Length + " rewards for " + brainIds.Length + " brains");
+                for (int i = 0; i < values.Length; i++)
+                    if (float.IsNaN(values[i]) || float.IsInfinity(values[i])) throw new ArgumentException("values[" + i + "]: reward must be finite");
+                Call(Wire.Reward, Wire.Ok, () => { tx.U32((uint)brainIds.Length); tx.Ids(brainIds, "brainIds"); tx.Floats(values, values.Length); }, false);
+                rx.ExpectEnd();
+            }
         }
 
         public void SetLearning(bool enabled)
         {
-            Call(Wire.SetLearning, Wire.Ok, () => tx.U8(enabled ? (byte)1 : (byte)0), true);
-            rx.ExpectEnd();
+            lock (sync)
+            {
+                Call(Wire.SetLearning, Wire.Ok, () => tx.U8(enabled ? (byte)1 : (byte)0), true);
+                rx.ExpectEnd();
+            }
         }
 
         public void Save(string name)
         {
-            Call(Wire.Save, Wire.Ok, () => tx.Str16(name, "name"), true);
-            rx.ExpectEnd();
+            lock (sync)
+            {
+                Call(Wire.Save, Wire.Ok, () => tx.Str16(name, "name"), true);
+                rx.ExpectEnd();
+            }
         }
 
         public void Load(string name)
         {
-            Call(Wire.Load, Wire.Layout, () => tx.Str16(name, "name"), false);
-            ReadLayout();
+            lock (sync)
+            {
+                Call(Wire.Load, Wire.Layout, () => tx.Str16(name, "name"), false);
+                ReadLayout();
+            }
         }
 
         // ------------------------------------------------------------------ brain assets
         public byte[] ExportBrain(long brainId, bool withState)
         {
-            if (brainId < 0 || brainId > uint.MaxValue) throw new ArgumentException("brainId: " + brainId + " is not a brain id");
-            Call(Wire.ExportBrain, Wire.BrainAsset, () => { tx.U32((uint)brainId); tx.U8(withState ? (byte)1 : (byte)0); }, true);
-            uint id = rx.U32("brain_id");
-            uint n = rx.U32("nbytes");
-            if (n > int.MaxValue) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.nbytes: " + n + " is too large");
-            byte[] data = rx.Bytes((int)n, "data");
-            rx.ExpectEnd();
-            if (id != (uint)brainId) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.brain_id: asked for " + brainId + ", got " + id);
-            return data;
+            lock (sync)
+            {
+                if (brainId < 0 || brainId > uint.MaxValue) throw new ArgumentException("brainId: " + brainId + " is not a brain id");
+                Call(Wire.ExportBrain, Wire.BrainAsset, () => { tx.U32((uint)brainId); tx.U8(withState ? (byte)1 : (byte)0); }, true);
+                uint id = rx.U32("brain_id");
+                uint n = rx.U32("nbytes");
+                if (n > int.MaxValue) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.nbytes: " + n + " is too large");
+                byte[] data = rx.Bytes((int)n, "data");
+                rx.ExpectEnd();
+                if (id != (uint)brainId) throw new SpikeforgeException("MALFORMED", "BRAIN_ASSET.brain_id: asked for " + brainId + ", got " + id);
+                return data;
+            }
         }
 
         public long[] SpawnAsset(byte[] data, bool withState)
         {
-            if (data == null) throw new ArgumentNullException("data");
-            Call(Wire.SpawnAsset, Wire.Spawned, () => { tx.U8(withState ? (byte)1 : (byte)0); tx.U32((uint)data.Length); tx.Bytes(data, data.Length); }, false);
-            int n = (int)rx.U32("count");
-            long[] ids = rx.Ids(n, "brain_ids");
-            ReadLayout();
-            return ids;
+            lock (sync)
+            {
+                if (data == null) throw new ArgumentNullException("data");
+                Call(Wire.SpawnAsset, Wire.Spawned, () => { tx.U8(withState ? (byte)1 : (byte)0); tx.U32((uint)data.Length); tx.Bytes(data, data.Length); }, false);
+                int n = (int)rx.U32("count");
+                long[] ids = rx.Ids(n, "brain_ids");
+                ReadLayout();
+                return ids;
+            }
         }
 
         public string Stats()
         {
-            Call(Wire.Stats, Wire.StatsResult, null, true);
-            string s = rx.Str32("json");
-            rx.ExpectEnd();
-            return s;
+            lock (sync)
+            {
+                Call(Wire.Stats, Wire.StatsResult, null, true);
+                string s = rx.Str32("json");
+                rx.ExpectEnd();
+                return s;
+            }
         }
 
         /// <summary>Round trip of a small payload (PING/PONG); returns the echoed bytes' count.</summary>
         public int Ping(byte[] payload)
         {
-            payload = payload ?? new byte[0];
-            Call(Wire.Ping, Wire.Pong, () => tx.Bytes(payload, payload.Length), true);
-            return rx.End;
+            lock (sync)
+            {
+                payload = payload ?? new byte[0];
+                Call(Wire.Ping, Wire.Pong, () => tx.Bytes(payload, payload.Length), true);
+                return rx.End;
+            }
         }
 
         /// <summary>Wall-clock seconds since the last frame was sent (the server's idle timeout counts from the
@@ -799,17 +873,89 @@ namespace Spikeforge.Client
             get { return (System.Diagnostics.Stopwatch.GetTimestamp() - lastSendTicks) / (double)System.Diagnostics.Stopwatch.Frequency; }
         }
 
-        /// <summary>PINGs sent by <see cref="KeepAlive"/>.</summary>
-        public int KeepAlives { get; private set; }
+        /// <summary>PINGs sent by <see cref="KeepAlive"/> and the keepalive timer (<see cref="StartKeepAlive"/>).</summary>
+        public int KeepAlives { get { return keepAlives; } }
+        int keepAlives;
+
+        /// <summary>The last exception of a keepalive PING on the timer thread (null: none). The connection is
+        /// closed then, and the caller's next request resumes the session.</summary>
+        public Exception LastKeepAliveError { get; private set; }
 
         public bool KeepAlive(double idleSeconds)
         {
-            // every request here waits for its reply, so nothing is in flight between calls and
-            // the PONG is read (type and seq checked) before this returns
-            if (!open || !(idleSeconds > 0) || SecondsSinceLastSend < idleSeconds) return false;
-            Ping(null);
-            KeepAlives++;
-            return true;
+            lock (sync)
+            {
+                // every request here waits for its reply, so nothing is in flight between calls and
+                // the PONG is read (type and seq checked) before this returns
+                double period = Keepalive.Interval(idleSeconds, idleTimeout);
+                if (!open || !(period > 0) || SecondsSinceLastSend < period) return false;
+                Ping(null);
+                keepAlives++;
+                return true;
+            }
+        }
+
+        public void StartKeepAlive(double idleSeconds)
+        {
+            lock (sync)
+            {
+                if (double.IsNaN(idleSeconds) || double.IsInfinity(idleSeconds)) throw new ArgumentException("idleSeconds: must be finite, got " + idleSeconds);
+                keepAliveSeconds = idleSeconds;
+                if (!(idleSeconds > 0)) { StopKeepAlive(); return; }
+                if (keepAliveTimer == null) keepAliveTimer = new Timer(KeepAliveTick, null, Timeout.Infinite, Timeout.Infinite);
+                keepAliveTickMs = 0;
+                RetimeKeepAlive();
+            }
+        }
+
+        public void StopKeepAlive()
+        {
+            lock (sync)
+            {
+                if (keepAliveTimer == null) return;
+                keepAliveTimer.Dispose(); // a tick already queued finds keepAliveTimer null and returns
+                keepAliveTimer = null;
+            }
+        }
+
+        /// <summary>Ticks four times per keepalive period (at most every 250 ms, at least every 10 ms),
+        /// so a PING leaves at most a quarter period late; re-timed when WELCOME's idle timeout changes.</summary>
+        void RetimeKeepAlive()
+        {
+            if (keepAliveTimer == null) return;
+            double period = Keepalive.Interval(keepAliveSeconds, idleTimeout);
+            int tick = (int)Math.Max(10, Math.Min(250, period * 250));
+            if (tick == keepAliveTickMs) return;
+            keepAliveTickMs = tick;
+            keepAliveTimer.Change(tick, tick);
+        }
+
+        /// <summary>The timer thread: PING when the session sent nothing for the keepalive period. Never waits
+        /// for the caller's thread (a request in progress resets the idle time anyway) and never reconnects
+        /// (a resume replaces the layout and arrays the caller's thread may be reading): on a failure it closes
+        /// the connection and the caller's next request resumes the session.</summary>
+        void KeepAliveTick(object state)
+        {
+            if (!Monitor.TryEnter(sync)) return;
+            try
+            {
+                if (keepAliveTimer == null || !open || (socket == null && channel == null)) return;
+                double period = Keepalive.Interval(keepAliveSeconds, idleTimeout);
+                if (!(period > 0) || SecondsSinceLastSend < period) return;
+                tx.Begin(Wire.Ping, NextSeq());
+                Send();
+                Receive(Wire.Pong, "PING");
+                keepAlives++;
+            }
+            catch (Exception e)
+            {
+                LastKeepAliveError = e;
+                CloseSocket();
+            }
+            finally
+            {
+                Monitor.Exit(sync);
+            }
         }
 
         bool dropAfterSend;
@@ -821,29 +967,36 @@ namespace Spikeforge.Client
         /// <summary>Test hook: drops the TCP connection without BYE, as a crash or network fault would.</summary>
         public void DropConnectionForTest()
         {
-            if (socket != null) socket.Shutdown(SocketShutdown.Both);
-            CloseSocket();
+            lock (sync)
+            {
+                if (socket != null) socket.Shutdown(SocketShutdown.Both);
+                CloseSocket();
+            }
         }
 
         public void Close(bool keepBrains)
         {
-            if (!open) { CloseSharedMemory(); CloseSocket(); return; }
-            open = false;
-            try
+            lock (sync)
             {
-                tx.Begin(Wire.Bye, NextSeq());
-                tx.U8(keepBrains ? (byte)1 : (byte)0);
-                Send();
-                Receive(Wire.Ok, "BYE");
-            }
-            catch (Exception e) when (e is IOException || e is SocketException || e is SpikeforgeException || e is ObjectDisposedException)
-            {
-                // the server is gone or closing: nothing more to end
-            }
-            finally
-            {
-                CloseSharedMemory();
-                CloseSocket();
+                StopKeepAlive();
+                if (!open) { CloseSharedMemory(); CloseSocket(); return; }
+                open = false;
+                try
+                {
+                    tx.Begin(Wire.Bye, NextSeq());
+                    tx.U8(keepBrains ? (byte)1 : (byte)0);
+                    Send();
+                    Receive(Wire.Ok, "BYE");
+                }
+                catch (Exception e) when (e is IOException || e is SocketException || e is SpikeforgeException || e is ObjectDisposedException)
+                {
+                    // the server is gone or closing: nothing more to end
+                }
+                finally
+                {
+                    CloseSharedMemory();
+                    CloseSocket();
+                }
             }
         }
 

@@ -45,7 +45,7 @@ namespace Spikeforge
         [SerializeField] float dt = 0.001f;
         [SerializeField] int maxSubsteps = 64;
 
-        [Tooltip("Server modes: wall-clock seconds without any frame sent (also while Time.timeScale is 0, e.g. a pause menu, or no step runs) after which a PING keeps the connection alive; the server drops a connection silent for its --idle-timeout (300 s by default). 0 = off. Keep it at most half the server's idle timeout. Needs Update calls: with Application.runInBackground off an unfocused game sends none.")]
+        [Tooltip("Server modes: wall-clock seconds without any frame sent (also while Time.timeScale is 0, e.g. a pause menu, or no step runs) after which a PING keeps the connection alive; the server drops a connection silent for its --idle-timeout (300 s by default). 0 = off. A server that announces a shorter idle timeout lowers it to half of that. A timer thread sends it, so it needs no Update calls: an unfocused game with Application.runInBackground off keeps its connection too.")]
         [SerializeField] float keepaliveInterval = 30f;
 
         [Tooltip("When the session is lost for good (server gone, resume refused): reconnect (restarting our server if it died) and respawn every agent's brain. Learned state since the last snapshot is lost.")]
@@ -73,10 +73,15 @@ namespace Spikeforge
         public bool IsStepping { get { return stepping; } }
         public int AgentCount { get { return agents.Count; } }
         public FrameInfo LastFrame { get; private set; }
-        /// <summary>Keepalive period in seconds (see the keepaliveInterval field); 0 = off.</summary>
-        public float KeepaliveInterval { get { return keepaliveInterval; } set { keepaliveInterval = value; } }
-        /// <summary>PINGs this world sent to keep an idle connection alive.</summary>
-        public int Keepalives { get; private set; }
+        /// <summary>Keepalive period in seconds (see the keepaliveInterval field); 0 = off. The session's
+        /// <see cref="ISpikeforgeSession.IdleTimeout"/> may lower it (<see cref="Keepalive.Interval"/>).</summary>
+        public float KeepaliveInterval
+        {
+            get { return keepaliveInterval; }
+            set { keepaliveInterval = value; StartKeepAlive(); }
+        }
+        /// <summary>PINGs the current session sent to keep an idle connection alive.</summary>
+        public int Keepalives { get { return session == null ? 0 : session.KeepAlives; } }
         /// <summary>Times a lost session was replaced (see recoverLostSession).</summary>
         public int Recoveries { get; private set; }
         /// <summary>The server this world started (StartServer), or null.</summary>
@@ -99,6 +104,7 @@ namespace Spikeforge
             if (session != null) throw new InvalidOperationException("SpikeforgeWorld: a session is already open");
             session = existing;
             if (!session.IsOpen) session.Open();
+            StartKeepAlive();
         }
 
         void OnEnable()
@@ -136,6 +142,16 @@ namespace Spikeforge
                     break;
             }
             session.Open();
+            StartKeepAlive();
+        }
+
+        // The keepalive runs on the session's timer thread, not from Update: Update stops when an
+        // unfocused game has Application.runInBackground off, and the server would drop the connection.
+        void StartKeepAlive()
+        {
+            if (session == null || !session.IsOpen) return;
+            try { session.StartKeepAlive(keepaliveInterval > 0f ? keepaliveInterval : 0.0); }
+            catch (Exception e) { Debug.LogException(e, this); }
         }
 
         void OnDestroy()
@@ -152,20 +168,6 @@ namespace Spikeforge
         void Update()
         {
             if (stepMode == StepMode.Update) StepSafely(Time.deltaTime);
-            KeepAliveSafely(); // Update runs while Time.timeScale is 0, FixedUpdate does not
-        }
-
-        void KeepAliveSafely()
-        {
-            if (keepaliveInterval <= 0f || stepping || session == null || !session.IsOpen) return;
-            try
-            {
-                if (session.KeepAlive(keepaliveInterval)) Keepalives++;
-            }
-            catch (Exception e)
-            {
-                Debug.LogException(e, this); // the next step recovers a lost session
-            }
         }
 
         void StepSafely(float frameDt)

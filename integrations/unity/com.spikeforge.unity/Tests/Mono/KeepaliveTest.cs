@@ -1,10 +1,14 @@
 // STUB RUN, NOT A UNITY RUN: the package's components compiled against the UnityEngine stub
 // (Tests/UnityEngineStub), driven against a real `spikeforge serve --idle-timeout 2` to check
-// the keepalive. A game paused with Time.timeScale = 0 gets Update calls but no FixedUpdate,
-// so no exchange runs: for --pause seconds (longer than the server's idle timeout) only
-// Update is called. The SpikeforgeWorld (keepaliveInterval 0.5 s) and a bare ProtocolSession
-// calling KeepAlive(0.5) every frame must keep their sessions (no resume, same brain); a
-// session that only idles (the control) is dropped by the server (idle_timeouts = 1).
+// the keepalive. Every keepalive here is configured for 30 s (the default): they survive
+// because WELCOME (protocol 1.1) announced the 2 s idle timeout, which lowers it to 1 s.
+// For --pause seconds (longer than the server's idle timeout) the game loop sends NOTHING:
+// no Update, no FixedUpdate, as in an unfocused game with Application.runInBackground off.
+// The SpikeforgeWorld and a bare ProtocolSession with StartKeepAlive(30) are kept alive by
+// their timer thread; a bare session calling KeepAlive(30) every 20 ms (the Update-style
+// call) too; a session that only idles (the control) is dropped by the server
+// (idle_timeouts = 1). Then a race: the timer pings every few ms while the main thread
+// exchanges, with no desync, resume or error.
 // Run: mono KeepaliveTest.exe --port P --token-file F --genome G --pause 5
 using System;
 using System.Globalization;
@@ -43,6 +47,36 @@ namespace Spikeforge.Tests
             return s;
         }
 
+        /// <summary>The timer thread and the main thread share the session: with a 2 ms keepalive the
+        /// timer PINGs between (and races for) the main thread's requests for 1.5 s; every request must
+        /// succeed with its own reply, without a resume, and the server must count every exchange once.</summary>
+        static void Race(ProtocolSession s)
+        {
+            s.StartKeepAlive(0.002); // configured below the 1 s floor: the floor only bounds the announced value
+            int before = s.KeepAlives;
+            long exchanges0 = s.Exchanges;
+            var rng = new System.Random(7);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int stats = 0;
+            while (clock.Elapsed.TotalSeconds < 1.5)
+            {
+                s.Sensors[0] = (float)rng.NextDouble();
+                s.Exchange(0.002);
+                if (rng.Next(4) == 0) { s.Stats(); stats++; }
+                Thread.Sleep(rng.Next(0, 15));
+            }
+            s.StopKeepAlive();
+            int pings = s.KeepAlives - before;
+            long sent = s.Exchanges - exchanges0;
+            Check.True(pings >= 20, "timer pinged during the race (" + pings + ")");
+            Check.True(sent >= 50 && stats > 0, "main thread exchanged during the race (" + sent + ")");
+            Check.Equal(0, s.Resumes, "no resume in the race");
+            Check.True(s.LastKeepAliveError == null, "no keepalive error in the race: " + s.LastKeepAliveError);
+            var session = Json.GetObject(Json.ParseObject(s.Stats()), "session", "stats");
+            Check.Equal(s.Exchanges, Json.GetLong(session, "exchanges", "session"), "the server counted every exchange once");
+            Console.WriteLine("race: " + pings + " timer PINGs, " + sent + " exchanges, " + stats + " STATS in 1.5 s");
+        }
+
         static void Run(string[] args)
         {
             int port = int.Parse(Check.Arg(args, "--port", null), CultureInfo.InvariantCulture);
@@ -54,7 +88,7 @@ namespace Spikeforge.Tests
             worldGo.SetActive(false);
             var world = worldGo.AddComponent<SpikeforgeWorld>();
             world.Configure(SpikeforgeWorld.ConnectionKind.ConnectToServer, true, "", token, port, SpikeforgeWorld.StepMode.FixedUpdate);
-            world.KeepaliveInterval = 0.5f;
+            Check.True(world.KeepaliveInterval == 30f, "default keepalive interval 30 s");
             worldGo.SetActive(true);
             var npc = new GameObject("npc");
             npc.SetActive(false);
@@ -69,22 +103,30 @@ namespace Spikeforge.Tests
             Check.True(brain >= 0, "agent has a brain");
 
             var kept = Bare(port, token, genome, "kept");
+            var timed = Bare(port, token, genome, "timed");
             var plain = Bare(port, token, genome, "plain");
-            Check.True(!kept.KeepAlive(0.5), "no PING right after a frame was sent");
-            long keptExchanges = kept.Exchanges;
+            Check.True(ws.IdleTimeout == 2.0 && kept.IdleTimeout == 2.0, "WELCOME announced the 2 s idle timeout");
+            Check.True(Keepalive.Interval(30, 2) == 1.0 && Keepalive.Interval(30, 0) == 30 && Keepalive.Interval(30, -1) == 30
+                       && Keepalive.Interval(0.5, 2) == 0.5 && Keepalive.Interval(30, 0.5) == 1.0 && Keepalive.Interval(0, 2) == 0,
+                       "Keepalive.Interval rule");
+            Check.True(!kept.KeepAlive(30), "no PING right after a frame was sent");
+            timed.StartKeepAlive(30);
+            long keptExchanges = kept.Exchanges, timedExchanges = timed.Exchanges;
 
-            // the pause: Update every ~20 ms (Unity calls it while Time.timeScale is 0), no FixedUpdate
+            // the pause: the game loop is stopped (no Update, no FixedUpdate); only "kept" is called, every ~20 ms
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (clock.Elapsed.TotalSeconds < pause)
             {
-                world.SendStubMessage("Update");
-                kept.KeepAlive(0.5);
+                kept.KeepAlive(30);
                 Thread.Sleep(20);
             }
             foreach (var m in UnityEngine.Debug.Messages) if (m.StartsWith("exception")) throw new Exception("world logged " + m);
-            Check.True(world.Keepalives >= (int)pause, "world pinged while paused (" + world.Keepalives + ")");
-            Check.True(kept.KeepAlives >= (int)pause, "bare session pinged (" + kept.KeepAlives + ")");
+            int lo = (int)pause - 2, hi = (int)pause + 1; // one PING per second of pause
+            Check.True(world.Keepalives >= lo && world.Keepalives <= hi, "world's timer pinged without Update (" + world.Keepalives + ")");
+            Check.True(timed.KeepAlives >= lo && timed.KeepAlives <= hi, "bare session's timer pinged (" + timed.KeepAlives + ")");
+            Check.True(kept.KeepAlives >= lo && kept.KeepAlives <= hi, "bare session pinged from its loop (" + kept.KeepAlives + ")");
             Check.Equal(keptExchanges, kept.Exchanges, "no exchange while paused");
+            Check.Equal(timedExchanges, timed.Exchanges, "no exchange while paused (timer)");
 
             // resume: same sessions and brains, no reconnect
             for (int i = 0; i < 5; i++) world.SendStubMessage("FixedUpdate");
@@ -96,6 +138,9 @@ namespace Spikeforge.Tests
             Check.True(world.LastFrame.Steps > 0, "world exchanges after the pause");
             kept.Exchange(0.004);
             Check.Equal(0, kept.Resumes, "bare session did not need to resume");
+            timed.Exchange(0.004);
+            Check.Equal(0, timed.Resumes, "timer session did not need to resume");
+            Check.True(timed.LastKeepAliveError == null && ws.LastKeepAliveError == null, "no keepalive error");
 
             // the control idled past the server's timeout and was dropped
             var limits = Json.GetObject(Json.GetObject(Json.ParseObject(kept.Stats()), "server", "stats"), "limits", "server");
@@ -105,8 +150,14 @@ namespace Spikeforge.Tests
             catch (SpikeforgeException) { disturbed = true; }
             Check.True(disturbed, "control session was dropped (resumed or failed)");
 
+            Race(timed);
+
             plain.Close(false);
             kept.Close(false);
+            timed.Close(false);
+            int after = timed.KeepAlives;
+            Thread.Sleep(100);
+            Check.Equal(after, timed.KeepAlives, "Close stopped the timer");
             UnityEngine.Object.Destroy(worldGo);
         }
     }

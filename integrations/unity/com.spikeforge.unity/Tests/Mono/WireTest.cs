@@ -101,7 +101,7 @@ namespace Spikeforge.Tests
             byte[] result = Example(doc, "EXCHANGE_RESULT, seq 42");
             byte[] error = Example(doc, "ERROR, seq 5");
             Check.Equal(99, hello.Length, "HELLO example length");
-            Check.Equal(82, welcome.Length, "WELCOME example length");
+            Check.Equal(90, welcome.Length, "WELCOME example length (1.1: with idle_timeout_s)");
             Check.Equal(48, exchange.Length, "EXCHANGE example length");
             Check.Equal(46, result.Length, "EXCHANGE_RESULT example length");
             Check.Equal(29, error.Length, "ERROR example length");
@@ -142,6 +142,7 @@ namespace Spikeforge.Tests
             Check.True(session.Dt == 0.001, "WELCOME.dt");
             Check.Equal(64, session.MaxSubsteps, "WELCOME.max_substeps");
             Check.Equal("0.1.0", session.ServerVersion, "WELCOME.server_version");
+            Check.True(session.IdleTimeout == 300.0, "WELCOME.idle_timeout_s");
 
             session.RefreshLayout();
             Check.Equal(1, session.Layout.Epoch, "LAYOUT.epoch");

@@ -164,8 +164,17 @@ namespace Spikeforge.Client
         public void Save(string name) { Session.Save(name); }
         public void Load(string name) { Session.Load(name); }
         public string Stats() { return Session.Stats(); }
+        /// <summary>0 once open: the in-process core has no idle timeout (no watchdog drops a channel).</summary>
+        public double IdleTimeout { get { return session == null ? -1 : session.IdleTimeout; } }
+        /// <summary>Always 0: nothing to keep alive in process.</summary>
+        public int KeepAlives { get { return 0; } }
         /// <summary>No idle timeout in process: nothing to keep alive (always false).</summary>
         public bool KeepAlive(double idleSeconds) { return false; }
+        /// <summary>No idle timeout in process: no timer is started (so no Python call ever runs off the
+        /// caller's thread).</summary>
+        public void StartKeepAlive(double idleSeconds) { }
+        /// <summary>Nothing runs in process (see <see cref="StartKeepAlive"/>).</summary>
+        public void StopKeepAlive() { }
         public byte[] ExportBrain(long brainId, bool withState) { return Session.ExportBrain(brainId, withState); }
         public long[] SpawnAsset(byte[] data, bool withState) { return Session.SpawnAsset(data, withState); }
 
