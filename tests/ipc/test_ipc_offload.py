@@ -96,3 +96,42 @@ def test_a_client_that_leaves_during_its_spawn_leaves_no_brains(tmp_path: Path) 
             assert keep.stats()["world"]["brains"] == 5
             keep.exchange(1 / 60)
         assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+
+
+def test_a_relayout_spawn_holds_the_world_lock_only_to_swap(tmp_path: Path) -> None:
+    """A spawn of a circuit new to the world re-lays every brain out: the new layout is built off
+    the lock (the world keeps stepping for other clients), only the state copy and swap hold it."""
+    from spikeforge.ipc.testing import probe_genome_text
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "other.json").write_text(probe_genome_text("other"), encoding="utf-8")
+    with running_server(tmp_path, genomes=[extra], backend="native", seed=1) as srv:
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path, name="player") as a, \
+                Client.connect(srv.host, srv.port, token_file=srv.token_path, name="holder") as b:
+            a.spawn("probe", 20)
+            b.spawn("probe", 6000)
+            stop = threading.Event()
+            count = [0]
+
+            def play() -> None:
+                while not stop.is_set():
+                    a.exchange(1 / 60)
+                    count[0] += 1
+
+            th = threading.Thread(target=play)
+            th.start()
+            try:
+                time.sleep(0.2)
+                ids = b.spawn("other", 2)
+                time.sleep(0.1)
+            finally:
+                stop.set()
+                th.join(30)
+            st = b.stats()
+            a.exchange(1 / 60)  # the player's layout is unchanged: no STALE epoch
+        assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+    assert len(ids) == 2 and st["world"]["brains"] == 6022 and count[0] > 0
+    spawn = st["server"]["spawns"]
+    # before: the whole re-layout ran under the lock (locked == total)
+    assert spawn["last_locked_s"] < 0.5 * spawn["last_s"], spawn

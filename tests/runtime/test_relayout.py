@@ -13,7 +13,7 @@ from tests.engine.native_nets import feature_net
 from spikeforge import World
 from spikeforge.engine.compiler import proj_channels
 from spikeforge.engine.layout import BrainBlock, Layout
-from spikeforge.engine.slots import Slot, build_layout, shape_for, strip_pad, synapse_keys
+from spikeforge.engine.slots import Slot, SlotMoves, build_layout, shape_for, strip_pad, synapse_keys
 from spikeforge.ipc.testing import probe_circuit
 from spikeforge.model import LIF, Circuit, FixedInDegree, FixedProbability, RewardSTDP, Uniform
 
@@ -132,3 +132,102 @@ def test_compact_world_relayouts_equal_the_block_by_block_build() -> None:
     _both(lambda w: w.spawn(probe_circuit(), 2), worlds)
     _both(lambda w: w.step(7), worlds)
     _both(lambda w: w.spawn(_learner(), 1), worlds)
+
+
+def _world(backend: str) -> World:
+    w = World(backend=backend, seed=4)
+    w.spawn(_learner(), 6)
+    w.spawn(probe_circuit(), 3)
+    w.step(10)
+    w.despawn([2])
+    return w
+
+
+def _meanwhile(w: World) -> None:
+    """What other clients do while a re-layout is built off the lock."""
+    w.step(7, only=[0, 1, 4, 7])
+    w.layout.sensor_values[:] = 0.25
+    w.reward(np.linspace(0.1, 0.8, len(w.brains)))
+    w.set_learning([3], False)
+    w.brain(7).sleep()
+    w.step(3)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+@pytest.mark.parametrize("case", ["new", "grow", "gap"])
+@pytest.mark.parametrize("gathers", [False, True])
+def test_a_relayout_built_off_lock_equals_spawn(backend: str, case: str, gathers: bool,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    if gathers:  # the state copy by index arrays (brains scattered), not by runs of slices
+        monkeypatch.setattr(SlotMoves, "runs", lambda self, which: None)
+    circuit, count = {"new": (probe_circuit("other"), 2), "grow": (_learner(), 9), "gap": (feature_net(), 2)}[case]
+    a, b = _world(backend), _world(backend)
+    if case == "gap":  # a gap-junction prototype with a free slot: still a re-layout
+        for w in (a, b):
+            w.spawn(feature_net(), 3)
+            w.despawn([w.brains[-1].id])
+        count = 1
+    prep = a.prepare_spawn(circuit, count)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    gen = a.layout_generation
+    _meanwhile(a)
+    got = [h.id for h in a.commit_spawn(prep)]
+    _meanwhile(b)
+    want = [h.id for h in b.spawn(circuit, count)]
+    assert got == want and a.layout_generation == gen + 1
+    _same(a, b)
+    for w in (a, b):
+        w.step(12)
+    _same(a, b)
+
+
+def test_a_relayout_whose_world_changed_meanwhile_is_redone_under_the_lock() -> None:
+    a, b = _world("numpy"), _world("numpy")
+    pa, pb = a.prepare_spawn(probe_circuit("other"), 2), b.prepare_spawn(probe_circuit("other"), 2)
+    assert pa is not None and pb is not None
+    pa.draw()  # b's is drawn at the commit, under the lock
+    for w in (a, b):
+        w.spawn(_learner(), 1)  # into the free slot: the slots a's layout was built from changed
+        _meanwhile(w)
+    assert [h.id for h in a.commit_spawn(pa)] == [h.id for h in b.commit_spawn(pb)]
+    _same(a, b)
+    with pytest.raises(RuntimeError, match="committed already"):
+        a.commit_spawn(pa)
+
+
+def test_prepare_spawn_says_which_spawns_re_lay_out() -> None:
+    w = World(backend="numpy", seed=1)
+    w.spawn(probe_circuit(), 3)
+    w.despawn([1])
+    assert w.prepare_spawn(probe_circuit(), 1) is None  # one brain into a free slot: spawn() writes it
+    grows = w.prepare_spawn(probe_circuit(), 2)  # one free slot for two brains: capacity doubles
+    new = w.prepare_spawn(probe_circuit("other"), 1)
+    assert grows is not None and grows.relayout and new is not None and new.relayout
+    assert new.serials == [grows.serials[-1] + 1]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", ["new", "grow"])
+def test_a_relayout_built_off_lock_on_the_gpu(case: str) -> None:
+    """The GPU backend is made again for the swapped layout, from the state it held (pulled first)."""
+    from tests.engine.test_gpu_common import require_lavapipe
+
+    require_lavapipe()
+    circuit, count = {"new": (probe_circuit("other"), 2), "grow": (_learner(), 9)}[case]
+    a, b = World(backend="gpu", seed=4), World(backend="gpu", seed=4)
+    for w in (a, b):
+        w.spawn(_learner(), 6)
+        w.spawn(probe_circuit(), 3)
+        w.step(10)
+    prep = a.prepare_spawn(circuit, count)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    for w in (a, b):
+        w.step(5, only=[0, 4, 7])
+    a.commit_spawn(prep)
+    b.spawn(circuit, count)
+    assert a.backend_name == b.backend_name == "gpu"
+    for w in (a, b):
+        w.step(8)
+    _same(a, b)

@@ -19,7 +19,7 @@ the layout rebuilt (:func:`build_layout`), keeping every brain in its slot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -494,28 +494,19 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
 
     is_old = np.array([isinstance(src, int) for _, src in order], bool)
     sel = np.flatnonzero(is_old)
+    o = np.array([src for _, src in order if isinstance(src, int)], np.int64)
     gap_parts: list[tuple[I64, npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]] = []
     if sel.size:
         assert old is not None
-        o = np.array([src for _, src in order if isinstance(src, int)], np.int64)
         rr_all, ss_all = slot_counts(old, old_pad)
         rr, ss = rr_all[o], ss_all[o]
-        os0, os1 = old.brain_start[o], old.brain_start[o + 1]
+        os0 = old.brain_start[o]
         or0 = old.row_ptr[os0]
         oy0 = old.row_syn[or0]
         ns0, nr0, ny0 = brain_start[sel], r_start[sel], y_start[sel]
-        # neurons
         dst, own = expand_ranges(ns0, brain_start[sel + 1])
-        src, _ = expand_ranges(os0, os1)
-        for k in NEURON_STATE:
-            neuron[k][dst] = old.neuron[k][src]
+        src, _ = expand_ranges(os0, old.brain_start[o + 1])
         row_ptr[dst] = old.row_ptr[src] - or0[own] + nr0[own]
-        if old.depth == depth:  # the ring slot of step s + k is the same in both
-            ring[:, :, dst] = old.ring[:, :, src]
-        else:
-            bstep = old.brain_step[o][own]
-            for j in range(min(old.depth, depth)):
-                ring[(bstep + j) % depth, :, dst] = old.ring[(bstep + j) % old.depth, :, src]
         # real rows, then the live slots' pad rows (empty, the last one holding the pad synapses)
         dst, own = expand_ranges(nr0, nr0 + rr)
         src, _ = expand_ranges(or0, or0 + rr)
@@ -524,19 +515,9 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
         row_proj[dst] = old.row_proj[src]
         dst, own = expand_ranges(nr0 + rr, r_start[sel + 1])
         row_syn[dst] = (ny0 + ss)[own]
-        # real synapses (the pad ones stay as made above)
-        dst, own = expand_ranges(ny0, ny0 + ss)
+        dst, own = expand_ranges(ny0, ny0 + ss)  # real synapses (the pad ones stay as made above)
         src, _ = expand_ranges(oy0, oy0 + ss)
-        for k in synapse:
-            if k == "post":
-                synapse[k][dst] = (old.synapse[k][src].astype(np.int64) - os0[own] + ns0[own]).astype(np.int32)
-            elif k in old.synapse:
-                synapse[k][dst] = old.synapse[k][src]
-        # per brain
-        key[sel], step[sel], serial[sel], lod[sel] = old.brain_key[o], old.brain_step[o], old.brain_serial[o], \
-            old.lod_every[o]
-        sleeping[sel], dop[sel], dsum[sel] = old.sleeping[o], old.dopamine[o], old.dopamine_sum[o]
-        learn[sel] = (old.learn[o] != 0).astype(np.uint8)
+        synapse["post"][dst] = (old.synapse["post"][src].astype(np.int64) - os0[own] + ns0[own]).astype(np.int32)
         # electrical synapses, kept in the old order within a brain
         if old.gap_a.size:
             new_of_old = np.full(old.n_brains, -1, np.int64)
@@ -549,35 +530,6 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
                               (old.gap_b[keep] + shift).astype(np.int32), old.gap_g[keep].astype(np.float32)))
 
     sg, ag, act_slot, osz = organ_groups(prototypes, brain_proto, brain_start)
-    sensor_values = np.zeros(osz[0], np.float32)
-    act_counts = np.zeros(osz[1], np.int32)
-    act_out = np.zeros(osz[2], np.float32)
-    if sel.size:
-        assert old is not None
-        o_of = np.full(B, -1, np.int64)
-        o_of[sel] = o
-        olds = {(g.proto, g.name): g for g in old.sensor_groups}
-        olda = {(g.proto, g.name): g for g in old.actuator_groups}
-        for g in sg:
-            og = olds.get((g.proto, g.name))
-            mem = np.flatnonzero(is_old & (brain_proto == g.proto))
-            if og is None or not mem.size:
-                continue
-            new_v = sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
-            old_v = old.sensor_values[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
-            new_v[mem - g.brain0] = old_v[o_of[mem] - og.brain0]
-        for g in ag:
-            og = olda.get((g.proto, g.name))
-            mem = np.flatnonzero(is_old & (brain_proto == g.proto))
-            if og is None or not mem.size:
-                continue
-            nc = act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
-            oc = old.act_counts[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
-            nc[mem - g.brain0] = oc[o_of[mem] - og.brain0]
-            no = act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
-            oo = old.act_out[og.out_offset:og.out_offset + og.brains * og.width].reshape(og.brains, og.width)
-            no[mem - g.brain0] = oo[o_of[mem] - og.brain0]
-
     fparams = (np.concatenate([p.fparams for p in prototypes]) if prototypes
                else np.zeros((0, 0), np.float32)).astype(np.float32)
     iparams = (np.concatenate([p.iparams for p in prototypes]) if prototypes
@@ -589,10 +541,13 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
         row_chan=proj_chan[row_proj].astype(np.int32) if n_rows else np.zeros(0, np.int32),
         row_proj=row_proj, synapse=synapse, proj_chan=proj_chan,
         gap_a=np.zeros(0, np.int32), gap_b=np.zeros(0, np.int32), gap_g=np.zeros(0, np.float32), ring=ring,
-        sensor_values=sensor_values, act_counts=act_counts, act_out=act_out, sensor_groups=sg,
-        actuator_groups=ag, act_slot=act_slot, lod_every=lod, sleeping=sleeping, dopamine=dop,
-        dopamine_sum=dsum, learn=learn,
+        sensor_values=np.zeros(osz[0], np.float32), act_counts=np.zeros(osz[1], np.int32),
+        act_out=np.zeros(osz[2], np.float32), sensor_groups=sg, actuator_groups=ag, act_slot=act_slot,
+        lod_every=lod, sleeping=sleeping, dopamine=dop, dopamine_sum=dsum, learn=learn,
     )
+    if sel.size:
+        assert old is not None
+        transplant(old, L, SlotMoves.of(old, old_pad, L, o, sel))
     for i, (_, blk) in enumerate(order):  # the new brains, one by one
         if isinstance(blk, BrainBlock):
             if blk.gap_a.size:
@@ -610,3 +565,151 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
         L.gap_b = np.concatenate([g[2] for g in gap_parts])[by]
         L.gap_g = np.concatenate([g[3] for g in gap_parts])[by]
     return L
+
+
+@dataclass
+class SlotMoves:
+    """Where the brains of an old layout went in a new one (:func:`relayout`), as index arrays
+    ready for :func:`transplant`: old slot ``old[j]`` is new slot ``new[j]``.
+
+    Attributes
+    ----------
+    old, new : ndarray of int64
+        Slots of the brains kept.
+    n_src, n_dst : ndarray of int64
+        Their neurons (old, new index).
+    y_src, y_dst : ndarray of int64
+        Their real synapses (old, new index).
+    """
+
+    old: I64
+    new: I64
+    n_src: I64
+    n_dst: I64
+    y_src: I64
+    y_dst: I64
+    _runs: dict[str, list[tuple[int, int, int]] | None] = field(default_factory=dict, repr=False)
+
+    @staticmethod
+    def of(old: Layout, old_pad: int, new: Layout, o: I64, sel: I64) -> SlotMoves:
+        """The moves of old slots ``o`` to new slots ``sel`` (each slot's real synapses are the
+        first ones; their count is :func:`slot_counts` of ``old``).
+
+        Parameters
+        ----------
+        old, new : Layout
+            The layouts.
+        old_pad : int
+            ``old``'s pad projection id.
+        o, sel : ndarray of int64
+            Old and new slot of each brain kept.
+
+        Returns
+        -------
+        SlotMoves
+        """
+        ss = slot_counts(old, old_pad)[1][o]
+        n_src, _ = expand_ranges(old.brain_start[o], old.brain_start[o + 1])
+        n_dst, _ = expand_ranges(new.brain_start[sel], new.brain_start[sel + 1])
+        oy0 = old.row_syn[old.row_ptr[old.brain_start[o]]]
+        ny0 = new.row_syn[new.row_ptr[new.brain_start[sel]]]
+        y_src, _ = expand_ranges(oy0, oy0 + ss)
+        y_dst, _ = expand_ranges(ny0, ny0 + ss)
+        return SlotMoves(o, sel, n_src, n_dst, y_src, y_dst)
+
+    def runs(self, which: str) -> list[tuple[int, int, int]] | None:
+        """The neuron (``"n"``) or synapse (``"y"``) moves as (old start, new start, length)
+        runs of consecutive indices, or None when there are so many that gathers are faster.
+
+        Parameters
+        ----------
+        which : {"n", "y"}
+            Neurons or synapses.
+
+        Returns
+        -------
+        list of (int, int, int) or None
+        """
+        if which in self._runs:
+            return self._runs[which]
+        src, dst = (self.n_src, self.n_dst) if which == "n" else (self.y_src, self.y_dst)
+        brk = np.ones(src.size, bool)
+        if src.size > 1:
+            brk[1:] = (np.diff(src) != 1) | (np.diff(dst) != 1)
+        first = np.flatnonzero(brk)
+        out: list[tuple[int, int, int]] | None = None
+        if first.size <= max(16, src.size // 512):  # a slice copy per run beats one gather
+            lens = np.diff(np.append(first, src.size))
+            out = [(int(src[f]), int(dst[f]), int(n)) for f, n in zip(first, lens, strict=True)]
+        self._runs[which] = out
+        return out
+
+
+def transplant(old: Layout, new: Layout, moves: SlotMoves) -> None:
+    """Copy the state of the moved brains from ``old`` into ``new`` (host arrays): everything a
+    step, a reward or a per-brain switch changes (neuron state, delay ring, synapse arrays but
+    ``post``, per-brain values, organ arrays), not the wiring. Other slots of ``new`` are not
+    touched. :func:`relayout` uses it; a server calls it again just before it swaps a layout
+    built while the old one kept stepping (see ``World.prepare_spawn``).
+
+    Parameters
+    ----------
+    old, new : Layout
+        The layouts (``new`` from :func:`relayout` of ``old``'s structure, same moves).
+    moves : SlotMoves
+        Where each kept brain went.
+    """
+    o, sel, dst, src = moves.old, moves.new, moves.n_dst, moves.n_src
+    runs = moves.runs("n")
+    if runs is not None:  # slices (memcpy) where brains moved in blocks, the usual case
+        for a, b, m in runs:
+            for k in NEURON_STATE:
+                new.neuron[k][b:b + m] = old.neuron[k][a:a + m]
+            if old.depth == new.depth:
+                new.ring[:, :, b:b + m] = old.ring[:, :, a:a + m]
+    else:
+        for k in NEURON_STATE:
+            new.neuron[k][dst] = old.neuron[k][src]
+    if old.depth == new.depth:  # the ring slot of step s + k is the same in both
+        if runs is None:
+            new.ring[:, :, dst] = old.ring[:, :, src]
+    else:
+        bstep = np.repeat(old.brain_step[o], old.brain_start[o + 1] - old.brain_start[o])
+        for j in range(min(old.depth, new.depth)):
+            new.ring[(bstep + j) % new.depth, :, dst] = old.ring[(bstep + j) % old.depth, :, src]
+    yruns = moves.runs("y")
+    for k, arr in new.synapse.items():
+        if k != "post" and k in old.synapse:
+            if yruns is None:
+                arr[moves.y_dst] = old.synapse[k][moves.y_src]
+            else:
+                for a, b, m in yruns:
+                    arr[b:b + m] = old.synapse[k][a:a + m]
+    new.brain_key[sel], new.brain_step[sel], new.brain_serial[sel] = old.brain_key[o], old.brain_step[o], \
+        old.brain_serial[o]
+    new.lod_every[sel], new.sleeping[sel] = old.lod_every[o], old.sleeping[o]
+    new.dopamine[sel], new.dopamine_sum[sel] = old.dopamine[o], old.dopamine_sum[o]
+    new.learn[sel] = (old.learn[o] != 0).astype(np.uint8)
+    o_of = np.full(new.n_brains, -1, np.int64)
+    o_of[sel] = o
+    olds = {(g.proto, g.name): g for g in old.sensor_groups}
+    olda = {(g.proto, g.name): g for g in old.actuator_groups}
+    for g in new.sensor_groups:
+        og = olds.get((g.proto, g.name))
+        mem = np.flatnonzero(o_of[g.brain0:g.brain0 + g.brains] >= 0)
+        if og is None or not mem.size:
+            continue
+        nv = new.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+        ov = old.sensor_values[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
+        nv[mem] = ov[o_of[g.brain0 + mem] - og.brain0]
+    for g in new.actuator_groups:
+        og = olda.get((g.proto, g.name))
+        mem = np.flatnonzero(o_of[g.brain0:g.brain0 + g.brains] >= 0)
+        if og is None or not mem.size:
+            continue
+        nc = new.act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
+        oc = old.act_counts[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
+        nc[mem] = oc[o_of[g.brain0 + mem] - og.brain0]
+        no = new.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
+        oo = old.act_out[og.out_offset:og.out_offset + og.brains * og.width].reshape(og.brains, og.width)
+        no[mem] = oo[o_of[g.brain0 + mem] - og.brain0]

@@ -36,6 +36,7 @@ from spikeforge.engine.layout import BrainBlock, Layout, PrototypeInfo
 from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import (
     Slot,
+    SlotMoves,
     SlotShape,
     block_rows,
     free_slot,
@@ -45,6 +46,7 @@ from spikeforge.engine.slots import (
     shape_of,
     slot_counts,
     synapse_keys,
+    transplant,
     write_slot,
 )
 from spikeforge.model.circuit import Circuit
@@ -120,6 +122,10 @@ class PreparedSpawn:
         The ids the new brains get.
     blocks : list of BrainBlock or None
         The drawn brains (None until :meth:`draw` ran).
+    relayout : bool
+        True when the spawn re-lays the world out (a circuit new to the world, a full
+        prototype, electrical synapses, a compact world): :meth:`draw` then also builds the new
+        layout, so that :meth:`World.commit_spawn` only copies the live state over and swaps.
     """
 
     def __init__(self, proto: PrototypeInfo, serials: list[int], keys: list[int], seed: int, depth: int) -> None:
@@ -130,13 +136,56 @@ class PreparedSpawn:
         self.depth = depth
         self.blocks: list[BrainBlock] | None = None
         self.committed = False
+        self.relayout = False
+        self._plan: _RelayoutPlan | None = None
 
     def draw(self) -> None:
         """Draw the brains (wiring, weights, initial state): a pure function of (seed, id), safe
-        on any thread while the world steps. Keeps the GIL switch interval short meanwhile so
+        on any thread while the world steps; for a re-layout, build the new layout too (it reads
+        the world's arrays, changes nothing). Keeps the GIL switch interval short meanwhile so
         that the thread stepping the world is not held up (as the draw ahead does)."""
         with _polite():
             self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
+            if self._plan is not None:
+                self._plan.build(self.blocks)
+
+
+class _RelayoutPlan:
+    """The off-lock half of a re-layout spawn: the old layout's slots as they were at
+    :meth:`World.prepare_spawn`, and (after :meth:`build`) the new layout with the moves of the
+    old brains; :meth:`World.commit_spawn` re-copies their state (``transplant``) and swaps."""
+
+    def __init__(self, world: World, gkey: str, is_new: bool) -> None:
+        self.world = world
+        self.gkey = gkey
+        self.is_new = is_new
+        self.structure = world._structure
+        self.old = world.layout
+        self.old_pad = world._pad
+        self.per = world._slots(pull=False)  # the wiring only: the state is copied at the commit
+        self.prototypes = list(world._prototypes)
+        self.shapes = dict(world._shapes)
+        self.layout: Layout | None = None
+        self.new_shapes: dict[int, SlotShape] = {}
+        self.pad = 0
+        self.moves: SlotMoves | None = None
+        self.index: dict[int, int] = {}
+
+    def build(self, blocks: list[BrainBlock]) -> None:
+        w = self.world
+        per = {p: list(lst) for p, lst in self.per.items()}
+        w._fill(per, blocks[0].proto if blocks else 0, blocks)
+        depth = max([1, *(max_delay(p) for p in self.prototypes)])
+        layout, self.new_shapes, self.pad = w._layout_for(per, self.prototypes, self.shapes, self.old, self.old_pad,
+                                                          depth)
+        order = [src for p in self.prototypes for src in per.get(p.index, [])]
+        sel = np.array([i for i, src in enumerate(order) if isinstance(src, int)], np.int64)
+        o = np.array([src for src in order if isinstance(src, int)], np.int64)
+        self.moves = SlotMoves.of(self.old, self.old_pad, layout, o, sel)
+        self.moves.runs("n")  # worked out here, off the lock
+        self.moves.runs("y")
+        self.index = {int(x): i for i, x in enumerate(layout.brain_serial.tolist()) if x >= 0}
+        self.layout = layout
 
 
 class World:
@@ -220,6 +269,7 @@ class World:
         self._dropping = False  # inside a burst of frames that drop steps (warned once)
         self.drop_bursts = 0
         self.layout_generation = 0  # bumped whenever the layout's arrays are replaced
+        self._structure = 0  # bumped whenever a slot's wiring or owner changes (see prepare_spawn)
         self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
         self._shapes: dict[int, SlotShape] = {}
@@ -324,10 +374,20 @@ class World:
     def _build(self, per: dict[int, list[Slot]]) -> Layout:
         """A new slot layout of ``per`` (see :func:`~spikeforge.engine.slots.relayout`: ints are
         slots of the current layout, whose brains keep their state bit for bit)."""
-        pad = self._pad_projection()
         old = self.layout if hasattr(self, "layout") else None
+        layout, self._shapes, self._pad = self._layout_for(per, self._prototypes, self._shapes, old, self._pad,
+                                                           self._depth())
+        self._index = {int(x): i for i, x in enumerate(layout.brain_serial) if x >= 0}
+        return layout
+
+    def _layout_for(self, per: dict[int, list[Slot]], prototypes: list[PrototypeInfo], shapes: dict[int, SlotShape],
+                    old: Layout | None, old_pad: int, depth: int) -> tuple[Layout, dict[int, SlotShape], int]:
+        """The layout of ``per`` over ``prototypes`` (reads ``old``, changes nothing of the world):
+        (layout, slot shapes, pad projection id)."""
+        pad = sum(len(p.circuit.projections) for p in prototypes)
+        shapes = dict(shapes)
         counts = None
-        for p in self._prototypes:
+        for p in prototypes:
             entries = per.get(p.index, [])
             olds = [x for x in entries if isinstance(x, int)]
             news = [b for b in entries if isinstance(b, BrainBlock)]
@@ -336,25 +396,24 @@ class World:
             if olds:
                 assert old is not None
                 if counts is None:
-                    counts = slot_counts(old, self._pad)
+                    counts = slot_counts(old, old_pad)
                 idx = np.asarray(olds, np.int64)
                 rows.append(int(counts[0][idx].max()))
                 syn.append(int(counts[1][idx].max()))
-            self._shapes[p.index] = shape_of(p, max(rows or [0]), max(syn or [0]), self._shapes.get(p.index))
-        chans = np.array([c for p in self._prototypes for c in proj_channels(p)] + [0], dtype=np.int32)
+            shapes[p.index] = shape_of(p, max(rows or [0]), max(syn or [0]), shapes.get(p.index))
+        chans = np.array([c for p in prototypes for c in proj_channels(p)] + [0], dtype=np.int32)
         keys = synapse_keys(old.synapse if old is not None else None,
                             [b for lst in per.values() for b in lst if isinstance(b, BrainBlock)])
-        layout = relayout(old, self._pad, self.dt * 1000.0, self._depth(), list(self._prototypes), self._shapes,
-                          per, pad, chans, keys)
-        self._pad = pad
-        self._index = {int(x): i for i, x in enumerate(layout.brain_serial) if x >= 0}
-        return layout
+        layout = relayout(old, old_pad, self.dt * 1000.0, depth, list(prototypes), shapes, per, pad, chans, keys)
+        return layout, shapes, pad
 
-    def _slots(self) -> dict[int, list[Slot]]:
+    def _slots(self, pull: bool = True) -> dict[int, list[Slot]]:
         """Every slot of the current layout, per prototype: its index when it holds a brain,
-        None when it is free (host arrays made current first, for :meth:`_build`)."""
+        None when it is free (host arrays made current first, for :meth:`_build`, unless ``pull``
+        is False)."""
         L = self.layout
-        self.backend.pull_state()
+        if pull:
+            self.backend.pull_state()
         per: dict[int, list[Slot]] = {}
         for i, (p, x) in enumerate(zip(L.brain_proto.tolist(), L.brain_serial.tolist(), strict=True)):
             per.setdefault(p, []).append(i if x >= 0 else None)
@@ -379,6 +438,7 @@ class World:
         """Replace the layout (growth, a new prototype, electrical synapses): every brain keeps
         its slot and its state bit for bit; a new backend is made for the new arrays."""
         self.layout_generation += 1
+        self._structure += 1
         learning = self.layout.learning
         layout = self._build(per)
         layout.learning = learning
@@ -469,8 +529,15 @@ class World:
         ``prepare_spawn`` + :meth:`PreparedSpawn.draw` + :meth:`commit_spawn` give bit for bit
         what :meth:`spawn` gives; the draw (wiring and initial state of every new brain, the
         slow part of a large spawn) touches nothing of the world, so the world may step
-        meanwhile. Call ``prepare_spawn`` and ``commit_spawn`` where you would call
-        :meth:`spawn` (the thread that owns the world, or under the lock that guards it).
+        meanwhile. A spawn that re-lays the world out (a circuit new to the world, a full
+        prototype) also builds the new layout in the draw; ``commit_spawn`` then only copies
+        the live state of the brains (neuron state, delay rings, synapse arrays, per-brain
+        values, organ arrays) into it and swaps, unless the world's slots changed meanwhile (a
+        spawn into free slots, a despawn, a load), when it re-lays out itself. Call
+        ``prepare_spawn`` and ``commit_spawn`` where you would call :meth:`spawn` (the thread
+        that owns the world, or under the lock that guards it); between them, change the
+        world only through :meth:`step`/:meth:`advance` and the World's and Brain's methods
+        (values written into held arrays meanwhile are copied too).
 
         Parameters
         ----------
@@ -482,9 +549,8 @@ class World:
         Returns
         -------
         PreparedSpawn or None
-            None when this spawn gains nothing from a separate draw (a circuit new to the world,
-            which re-lays the world out anyway, or fewer than 2 brains, drawn ahead already):
-            call :meth:`spawn` then.
+            None when this spawn gains nothing from a separate draw (no brains, or one brain
+            into a free slot, drawn ahead already): call :meth:`spawn` then.
 
         Raises
         ------
@@ -496,36 +562,106 @@ class World:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
         circ = self._circuit_named(circuit)
         gkey = json.dumps(circ.to_dict(), sort_keys=True)
-        if count < 2 or gkey not in self._proto_by_genome:
+        if count < 1:
             return None
-        proto = self._prototypes[self._proto_by_genome[gkey]]
+        is_new = gkey not in self._proto_by_genome
+        if is_new:  # compiled now, registered at the commit
+            proto = compile_prototype(circ, len(self._prototypes), self.dt * 1000.0,
+                                      sum(len(p.pop_names) for p in self._prototypes), self._pad_projection())
+            depth = max(self._depth(), max_delay(proto))
+            relaid = True
+        else:
+            proto = self._prototypes[self._proto_by_genome[gkey]]
+            depth = self._depth()
+            L = self.layout
+            free = int(np.count_nonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)))
+            relaid = self.compact or proto.index in self._gap_protos() or free < count
+            if count < 2 and not relaid:
+                return None
         serials = list(range(self._next_serial, self._next_serial + count))
-        depth = self._depth()
         self._take_ahead(proto, serials, depth)  # drops a draw ahead (it is for a single spawn)
         self._next_serial += count
-        return PreparedSpawn(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed, depth)
+        prep = PreparedSpawn(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed, depth)
+        if relaid:
+            prep.relayout = True
+            prep._plan = _RelayoutPlan(self, gkey, is_new)
+            if is_new:
+                prep._plan.prototypes.append(proto)
+        return prep
 
     def commit_spawn(self, prepared: PreparedSpawn) -> list[Brain]:
         """Place the brains of :meth:`prepare_spawn` (drawing them now if :meth:`PreparedSpawn.draw`
-        did not run, or ran for a ring depth the world no longer has); returns their handles."""
+        did not run, or ran for a world that changed since); returns their handles."""
         self._check_not_in_advance("spawn")
         if prepared.committed:
             raise RuntimeError("commit_spawn: this spawn was committed already")
         proto = prepared.proto
-        if self._prototypes[proto.index] is not proto:
+        plan = prepared._plan
+        if (plan is None or not plan.is_new) and (proto.index >= len(self._prototypes)
+                                                 or self._prototypes[proto.index] is not proto):
             raise RuntimeError("commit_spawn: the world was replaced (load) since prepare_spawn")
+        if plan is not None and (plan.old is not self.layout or plan.structure != self._structure):
+            return self._commit_again(prepared, plan)
+        if plan is not None and plan.is_new:
+            self._prototypes.append(proto)
+            self._proto_by_genome[plan.gkey] = proto.index
         depth = self._depth()
         blocks = prepared.blocks
         if blocks is None or prepared.depth != depth:
             prepared.depth = depth
             blocks = instantiate_many(proto, prepared.serials, prepared.keys, self.seed, depth)
+            if plan is not None:
+                plan.layout = None
         prepared.committed = True
         handles = [Brain(self, x, proto.circuit.name) for x in prepared.serials]
-        self._place(proto, blocks, None)
+        if plan is not None and plan.layout is not None and plan.moves is not None:
+            self._swap(plan)
+        elif plan is not None:  # not drawn off-lock: as spawn does
+            per = self._slots()
+            self._fill(per, proto.index, blocks)
+            self._rebuild(per)
+        else:
+            self._place(proto, blocks, None)
         for h in handles:
             self._brains[h.id] = h
-        if handles:
-            self._start_ahead(proto)
+        self._start_ahead(proto)
+        return handles
+
+    def _swap(self, plan: _RelayoutPlan) -> None:
+        """The locked half of a re-layout spawn: copy the live state of every old brain into the
+        layout built off-lock (it kept stepping meanwhile) and make it the world's layout."""
+        assert plan.layout is not None and plan.moves is not None
+        self.backend.pull_state()
+        layout = plan.layout
+        transplant(self.layout, layout, plan.moves)
+        layout.learning = self.layout.learning
+        self._shapes, self._pad = plan.new_shapes, plan.pad
+        self._index = plan.index
+        self.layout_generation += 1
+        self._structure += 1
+        self.backend.close()
+        self.layout = layout
+        self.backend = self._new_backend(layout)
+        self.rebuilds += 1
+
+    def _commit_again(self, prepared: PreparedSpawn, plan: _RelayoutPlan) -> list[Brain]:
+        """``commit_spawn`` of a re-layout whose world changed since ``prepare_spawn``: spawn
+        under the caller's lock with the reserved ids (re-compiling and redrawing if needed)."""
+        prepared.committed = True
+        circ = genome_to_circuit(prepared.proto.genome)
+        old = self._slots() if plan.gkey not in self._proto_by_genome else None
+        proto = self._prototype_for(circ, plan.gkey)
+        depth = self._depth()
+        blocks = prepared.blocks
+        if (blocks is None or prepared.depth != depth or proto.index != prepared.proto.index
+                or proto.proj_base != prepared.proto.proj_base):
+            blocks = instantiate_many(proto, prepared.serials, prepared.keys, self.seed, depth)
+        prepared.proto, prepared.depth, prepared.blocks = proto, depth, blocks
+        handles = [Brain(self, x, proto.circuit.name) for x in prepared.serials]
+        self._place(proto, blocks, old)
+        for h in handles:
+            self._brains[h.id] = h
+        self._start_ahead(proto)
         return handles
 
     def _take_ahead(self, proto: PrototypeInfo, serials: list[int], depth: int) -> list[BrainBlock] | None:
@@ -591,23 +727,33 @@ class World:
                                               for r, b in zip(rows, blocks, strict=True)):
             self.backend.begin_slot_write()
             slots = [int(i) for i in free[:len(blocks)]]
+            self._structure += 1
             for i, blk, r in zip(slots, blocks, rows, strict=True):
                 write_slot(L, i, blk, self._pad, r)
                 self._index[blk.serial] = i
             self._slots_written(slots)
             return
         per = old if old is not None else self._slots()
-        lst = per.setdefault(proto.index, [])
-        pending = list(blocks)
-        for j, cur in enumerate(lst):  # fill free slots first: every brain keeps its slot
-            if cur is None and pending:
-                lst[j] = pending.pop(0)
+        self._fill(per, proto.index, blocks)
+        self._rebuild(per)
+
+    def _fill(self, per: dict[int, list[Slot]], proto: int, blocks: list[BrainBlock]) -> None:
+        """Put ``blocks`` into prototype ``proto``'s slots of ``per``: free slots first (every brain
+        keeps its slot), then new ones (capacity doubles, or grows to fit; exactly in a compact world)."""
+        lst = per.setdefault(proto, [])
+        k = 0
+        for j, cur in enumerate(lst):
+            if k == len(blocks):
+                break
+            if cur is None:
+                lst[j] = blocks[k]
+                k += 1
+        pending = blocks[k:]
         if pending:
             grow = len(lst) + len(pending)
             cap = grow if not lst or self.compact else max(grow, 2 * len(lst))
             lst.extend(pending)
             lst.extend([None] * (cap - len(lst)))
-        self._rebuild(per)
 
     def _gap_protos(self) -> set[int]:
         return {p.index for p in self._prototypes
@@ -637,6 +783,7 @@ class World:
             self._rebuild(per)
         else:
             self.backend.begin_slot_write()
+            self._structure += 1
             for i in slots:
                 free_slot(L, i)
             for i in ids:
@@ -980,6 +1127,7 @@ class World:
         """Install a loaded layout (used by the snapshot loader)."""
         self.backend.close()
         self.layout_generation += 1
+        self._structure += 1
         self._prototypes = list(layout.prototypes)
         self._proto_by_genome = {
             json.dumps(genome_to_circuit(p.genome).to_dict(), sort_keys=True): p.index for p in self._prototypes}
