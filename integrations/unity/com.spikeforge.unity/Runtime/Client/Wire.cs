@@ -1,4 +1,4 @@
-// The codec of integrations/PROTOCOL.md (version 1.0): message numbers, error codes, and
+// The codec of integrations/PROTOCOL.md (version 1.1): message numbers, error codes, and
 // little-endian frame building and parsing over reusable byte buffers (no per-frame garbage).
 using System;
 using System.Text;
