@@ -159,3 +159,58 @@ def test_update_cache_in_place_equals_build_cache(circuit: object) -> None:
         got = update_cache(w.layout, pc, slots, in_place=True)
         assert got is pc
         assert_cache_equal(got, fresh)
+
+
+def test_empty_free_slots_hold_placeholder_segments() -> None:
+    """After a layout rebuild the free slots are empty; build_cache gives them placeholder
+    segments of the lengths the prototype's brains have, so the first spawn into one writes
+    in place too; numpy and native stay bit for bit and the cache equals a fresh build_cache."""
+    _native_or_skip()
+    cs = [fixed_learner(), small_net()]
+    worlds = [with_free_slots(b, cs, count=3) for b in ("numpy", "native")]  # the rebuild empties slots 1, 3, 5
+    L = worlds[0].layout
+    pc = _cache(worlds[0])
+    live = [i for i in range(L.n_brains) if L.brain_serial[i] >= 0 and L.brain_proto[i] == 0]
+    free = [i for i in range(L.n_brains) if L.brain_serial[i] < 0 and L.brain_proto[i] == 0]
+    s, e = int(L.brain_start[free[0]]), int(L.brain_start[free[0] + 1])
+    y0 = int(L.row_syn[L.row_ptr[s]])
+    assert not (L.row_proj[L.row_ptr[s]:L.row_ptr[e]] != L.row_proj[L.row_ptr[s]]).any()  # pad rows only
+    for i in free:
+        a, b = int(pc.in_ptr[L.brain_start[i]]), int(pc.in_ptr[L.brain_start[i + 1]])
+        la = int(pc.in_ptr[L.brain_start[live[0] + 1]] - pc.in_ptr[L.brain_start[live[0]]])
+        assert b - a == la > 0
+        assert int(pc.rs_ptr[i + 1] - pc.rs_ptr[i]) == int(pc.rs_ptr[live[0] + 1] - pc.rs_ptr[live[0]]) > 0
+    assert int(pc.in_syn[pc.in_ptr[s]]) == y0 and int(pc.in_pre[pc.in_ptr[s]]) == s
+    assert pc.n_rstdp == int(np.count_nonzero(pc.tables.proj_i[pc.rs_proj, 0] == 2)) < pc.rs_syn.size
+    ids = [{k: id(getattr(_cache(w), k)) for k in INDEX_TABLES} for w in worlds]
+    for w in worlds:
+        w.brains[0].reward(1.5)
+    for w in worlds:  # into the empty slots: in place
+        w.spawn(cs[0], len(free))
+        assert w.stats()["rebuilds"] == 2 and w.stats()["backend_rebuilds"] == 0
+    for w, before in zip(worlds, ids, strict=True):
+        assert {k: id(getattr(_cache(w), k)) for k in INDEX_TABLES} == before
+        assert_cache_equal(_cache(w), build_cache(w.layout))
+    a, b = (churn(w, cs, 10) for w in worlds)
+    assert a == b
+    sa, sb = (full_state(w) for w in worlds)
+    for k in sa:
+        assert sa[k].tobytes() == sb[k].tobytes(), k
+    for w in worlds:
+        assert_cache_equal(_cache(w), build_cache(w.layout))
+
+
+@pytest.mark.gpu
+def test_gpu_takes_spawns_into_placeholder_segments() -> None:
+    """The GPU backend (update_cache without in_place, changed spans uploaded) through churn of
+    the fixed-count learner whose empty free slots hold placeholders: bit for bit with numpy."""
+    from tests.engine.test_gpu_common import require_lavapipe
+    from tests.engine.test_gpu_slots import check_churn, gpu_world
+
+    require_lavapipe()
+    cs = [fixed_learner(), small_net()]
+    ref = with_free_slots("numpy", cs, count=3)
+    gpu = gpu_world(lambda b: with_free_slots(b, cs, count=3))
+    for w in (ref, gpu):
+        w.spawn(cs[0], 2)  # two of the three empty slots
+    check_churn(ref, gpu, cs, frames=10)

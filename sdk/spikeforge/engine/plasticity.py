@@ -69,6 +69,7 @@ import numpy.typing as npt
 
 from spikeforge.engine.layout import Layout, expand_ranges
 from spikeforge.model.plasticity import MAX_DELIVERY_DELAY, STDP, Homeostasis, ModulatedHebbian, RewardSTDP
+from spikeforge.model.synapses import AllToAll, FixedInDegree, OneToOne, Pairs
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -137,8 +138,8 @@ class PlasticityCache:
     postearly: BoolA
     row_kind: I32      # per row: kind of its projection
     row_deliver: BoolA  # per row: STDP/reward-STDP row depressing at delivery (P5a')
-    in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post
-    in_syn: I64
+    in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post (an empty free slot:
+    in_syn: I64        #   placeholders, see _reserve_empty_slots; free slots are never stepped)
     in_pre: I64
     in_proj: I64
     rs_ptr: I64        # per brain (n_brains+1): reward-STDP synapses, ascending synapse index
@@ -151,6 +152,7 @@ class PlasticityCache:
     any_homeo: bool
     any_events: bool
     any_delivery: bool  # some projection depresses at delivery: shist is kept
+    n_rstdp: int = 0    # reward-STDP synapses in rs_syn (the rest: placeholders of empty free slots)
 
 
 def _f32(x: float) -> np.float32:
@@ -298,6 +300,9 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     rs_ptr = np.searchsorted(rs_syn, brain_syn, side="left").astype(np.int64)
     if rs_syn.size and "elig" not in L.synapse:
         raise ValueError("layout.synapse.elig: reward-STDP synapses exist but no eligibility array")
+    n_rstdp = int(rs_syn.size)
+    in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj = _reserve_empty_slots(
+        L, kinds, in_ptr, in_syn, syn_pre[in_syn], in_proj, rs_ptr, rs_syn, rs_post, syn_proj[rs_syn], n_rstdp > 0)
     bp = L.brain_proto
     return PlasticityCache(
         tables=T,
@@ -307,13 +312,105 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
         postinc=T.pid_f[pidv, PP_POSTINC].astype(np.float32), postmax=T.pid_f[pidv, PP_POSTMAX].astype(np.float32),
         preearly=T.pid_f[pidv, PP_PREEARLY] != 0, postearly=T.pid_f[pidv, PP_POSTEARLY] != 0,
         row_kind=row_kind.astype(np.int32), row_deliver=_row_deliver(L, deliver),
-        in_ptr=in_ptr, in_syn=in_syn, in_pre=syn_pre[in_syn],
-        in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=syn_proj[rs_syn],
+        in_ptr=in_ptr, in_syn=in_syn, in_pre=in_pre,
+        in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=rs_proj,
         da_decay=T.proto_da_decay[bp].astype(np.float32) if bp.size else np.zeros(0, np.float32),
         every=T.proto_every[bp].astype(np.int64) if bp.size else np.zeros(0, np.int64),
-        any_rstdp=bool(rs_syn.size), any_homeo=any_homeo,
-        any_events=bool(np.any(kinds != KIND_NONE)), any_delivery=bool(np.any(deliver)),
+        any_rstdp=n_rstdp > 0, any_homeo=any_homeo,
+        any_events=bool(np.any(kinds != KIND_NONE)), any_delivery=bool(np.any(deliver)), n_rstdp=n_rstdp,
     )
+
+
+def _fixed_counts(layout: Layout, kinds: I32) -> tuple[I64, I64]:
+    """Plastic and reward-STDP synapses of every brain of each prototype, where its rules fix
+    them (all-to-all, one-to-one, fixed in-degree, explicit pairs); -1 where a rule draws
+    them (fixed probability), shape ``(n_protos,)`` each.
+
+    Parameters
+    ----------
+    layout : Layout
+        The layout (its prototypes).
+    kinds : int32 array
+        Plasticity kind of every global projection (``PI_KIND`` column).
+
+    Returns
+    -------
+    (int64 array, int64 array)
+        Plastic synapses per brain, reward-STDP synapses per brain (counts; -1: not fixed).
+    """
+    n_in = np.zeros(len(layout.prototypes), np.int64)
+    n_rs = np.zeros(len(layout.prototypes), np.int64)
+    for p in layout.prototypes:
+        for j, pr in enumerate(p.circuit.projections):
+            kind = int(kinds[p.proj_base + j]) if p.proj_base + j < kinds.size else KIND_NONE
+            if kind == KIND_NONE:
+                continue
+            a, b = p.pop_names.index(pr.pre), p.pop_names.index(pr.post)
+            n_pre, n_post = p.pop_size[a], p.pop_size[b]
+            rule = pr.rule
+            count: int | None = None
+            if pr.kind == "electrical":
+                count = None
+            elif n_pre == 0 or n_post == 0:
+                count = 0
+            elif isinstance(rule, AllToAll):
+                count = n_pre * n_post - (n_pre if a == b and not rule.allow_self else 0)
+            elif isinstance(rule, OneToOne):
+                count = n_pre
+            elif isinstance(rule, FixedInDegree):
+                count = rule.k * n_post
+            elif isinstance(rule, Pairs):
+                count = len(rule.pre)
+            if count is None or n_in[p.index] < 0:
+                n_in[p.index] = n_rs[p.index] = -1
+                continue
+            n_in[p.index] += count
+            n_rs[p.index] += count if kind == KIND_RSTDP else 0
+    return n_in, n_rs
+
+
+def _reserve_empty_slots(L: Layout, kinds: I32, in_ptr: I64, in_syn: I64, in_pre: I64, in_proj: I64,
+                         rs_ptr: I64, rs_syn: I64, rs_post: I64, rs_proj: I64, rs_too: bool
+                         ) -> tuple[I64, I64, I64, I64, I64, I64, I64, I64]:
+    """Give every empty free slot (no plastic synapse: one that held no brain since the layout
+    was built) placeholder segments of the lengths its prototype's brains have
+    (:func:`_fixed_counts`), so that a spawn into it writes its segments in place
+    (:func:`update_cache`). A free slot is never stepped: nothing reads the placeholders. They
+    name the slot's first synapse, its first neuron and the projection of its first row (the
+    pad projection), so they stay inside the slot; the incoming ones belong to its first neuron.
+    Reward-STDP placeholders only when ``rs_too`` (the world has a reward-STDP synapse: the
+    kernels then have an eligibility array)."""
+    nb = L.n_brains
+    if not nb or not L.prototypes:
+        return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
+    want_in, want_rs = _fixed_counts(L, kinds)
+    bs = L.brain_start.astype(np.int64)
+    y_lo = L.row_syn[L.row_ptr[bs[:-1]]].astype(np.int64)
+    y_hi = L.row_syn[L.row_ptr[bs[1:]]].astype(np.int64)
+    proto = L.brain_proto.astype(np.int64)
+    empty = ((L.brain_serial < 0) & (in_ptr[bs[1:]] == in_ptr[bs[:-1]]) & (np.diff(rs_ptr) == 0)
+             & (want_in[proto] > 0) & (y_hi > y_lo))
+    ghosts = np.flatnonzero(empty)
+    if not ghosts.size:
+        return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
+    c_in, c_rs = want_in[proto[ghosts]], want_rs[proto[ghosts]] * int(rs_too)
+    first, y0 = bs[ghosts], y_lo[ghosts]
+    pj = L.row_proj[L.row_ptr[first]].astype(np.int64)
+    at = np.repeat(in_ptr[first], c_in)
+    in_syn = np.insert(in_syn, at, np.repeat(y0, c_in))
+    in_pre = np.insert(in_pre, at, np.repeat(first, c_in))
+    in_proj = np.insert(in_proj, at, np.repeat(pj, c_in))
+    grow = np.zeros(in_ptr.size, np.int64)
+    np.add.at(grow, first + 1, c_in)
+    in_ptr = in_ptr + np.cumsum(grow)
+    at = np.repeat(rs_ptr[ghosts], c_rs)
+    rs_syn = np.insert(rs_syn, at, np.repeat(y0, c_rs))
+    rs_post = np.insert(rs_post, at, np.repeat(L.synapse["post"][y0].astype(np.int64), c_rs))
+    rs_proj = np.insert(rs_proj, at, np.repeat(pj, c_rs))
+    grow = np.zeros(rs_ptr.size, np.int64)
+    np.add.at(grow, ghosts + 1, c_rs)
+    rs_ptr = rs_ptr + np.cumsum(grow)
+    return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
 
 
 def _row_deliver(L: Layout, deliver: BoolA) -> BoolA:
@@ -377,10 +474,12 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
     its rows' kinds and its segments of the incoming (by post) and reward-STDP tables change.
     Equal, array for array, to ``build_cache(layout)``.
 
-    Cost: O(slot) for each slot whose segments keep their lengths (the slot's plastic and
-    reward-STDP synapse counts are those of the brain it held before: always so for fixed
-    in/out-degree wiring) when ``in_place``; otherwise one copy of each index table (the
-    segments after a slot move).
+    Cost: O(slot) for each slot whose segments keep their lengths when ``in_place``: the
+    slot's plastic and reward-STDP synapse counts are those of the brain it held before, or,
+    for a slot that held none since the layout was built, those its placeholders reserve
+    (:func:`_reserve_empty_slots`) - always so for fixed-count wiring (all-to-all,
+    one-to-one, fixed in-degree, pairs). Otherwise (``FixedProbability``) one copy of each
+    index table (the segments after a slot move).
 
     Parameters
     ----------
@@ -409,6 +508,9 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
     rs_spans = [(int(pc.rs_ptr[g.slot]), int(pc.rs_ptr[g.slot + 1])) for g in segs]
     same = all(g.in_syn.size == b - a for g, (a, b) in zip(segs, in_spans, strict=True)) and all(
         g.rs_syn.size == b - a for g, (a, b) in zip(segs, rs_spans, strict=True))
+    # reward-STDP synapses (not placeholders) that the slots' segments held and hold now
+    n_rstdp = pc.n_rstdp + sum(g.rs_syn.size - int(np.count_nonzero(kinds[pc.rs_proj[c:d]] == KIND_RSTDP))
+                               for g, (c, d) in zip(segs, rs_spans, strict=True))
 
     def own(a: np.ndarray) -> np.ndarray:
         return a if in_place else a.copy()
@@ -426,6 +528,7 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
             in_ptr[g.s:g.e + 1] = a + g.in_local
             rs_syn[c:d], rs_post[c:d], rs_proj[c:d] = g.rs_syn, g.rs_post, g.rs_proj
         if in_place:
+            pc.n_rstdp, pc.any_rstdp = n_rstdp, n_rstdp > 0
             return pc
     else:  # lengths changed: the segments after a slot move (one copy of each table)
         in_syn = _splice(pc.in_syn, in_spans, [g.in_syn for g in segs])
@@ -441,7 +544,7 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
             rs_ptr[g.slot + 1:] += g.rs_syn.size - (d - c)
     return replace(pc, row_kind=row_kind, row_deliver=row_deliver, in_ptr=in_ptr, in_syn=in_syn, in_pre=in_pre,
                    in_proj=in_proj, rs_ptr=rs_ptr, rs_syn=rs_syn, rs_post=rs_post, rs_proj=rs_proj,
-                   any_rstdp=bool(rs_syn.size))
+                   any_rstdp=n_rstdp > 0, n_rstdp=n_rstdp)
 
 
 def clip(x: F32, lo: F32, hi: F32) -> F32:
