@@ -11,8 +11,9 @@ import pytest
 from tests.engine.native_nets import feature_net
 
 from spikeforge import World
+from spikeforge.engine import slots
 from spikeforge.engine.compiler import proj_channels
-from spikeforge.engine.layout import BrainBlock, Layout
+from spikeforge.engine.layout import BrainBlock, Layout, expand_ranges
 from spikeforge.engine.slots import Slot, SlotMoves, build_layout, shape_for, strip_pad, synapse_keys
 from spikeforge.ipc.testing import probe_circuit
 from spikeforge.model import LIF, Circuit, FixedInDegree, FixedProbability, RewardSTDP, Uniform
@@ -155,11 +156,20 @@ def _meanwhile(w: World) -> None:
 
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 @pytest.mark.parametrize("case", ["new", "grow", "gap"])
-@pytest.mark.parametrize("gathers", [False, True])
-def test_a_relayout_built_off_lock_equals_spawn(backend: str, case: str, gathers: bool,
+@pytest.mark.parametrize("copy", ["runs", "pieces", "gathers"])
+def test_a_relayout_built_off_lock_equals_spawn(backend: str, case: str, copy: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    if gathers:  # the state copy by index arrays (brains scattered), not by runs of slices
-        monkeypatch.setattr(SlotMoves, "runs", lambda self, which: None)
+    if copy != "runs":  # every copy in pieces of 7 elements
+        monkeypatch.setattr(slots, "CHUNK", 7)
+    if copy == "gathers":  # the state copy by index arrays (brains scattered), not by runs of slices
+        plan = SlotMoves.plan
+
+        def by_index(self: SlotMoves, which: str) -> Any:
+            src, dst, ln, _, _ = plan(self, which)
+            a, b, m = (self.n_old, self.n_new, self.n_len) if which == "n" else (self.y_old, self.y_new, self.y_len)
+            return src, dst, ln, expand_ranges(a, a + m)[0], expand_ranges(b, b + m)[0]
+
+        monkeypatch.setattr(SlotMoves, "plan", by_index)
     circuit, count = {"new": (probe_circuit("other"), 2), "grow": (_learner(), 9), "gap": (feature_net(), 2)}[case]
     a, b = _world(backend), _world(backend)
     if case == "gap":  # a gap-junction prototype with a free slot: still a re-layout
@@ -231,3 +241,18 @@ def test_a_relayout_built_off_lock_on_the_gpu(case: str) -> None:
     for w in (a, b):
         w.step(8)
     _same(a, b)
+
+
+def test_rows_of_many_ids_use_one_lookup_table() -> None:
+    w = World(backend="numpy", seed=1)
+    w.spawn(probe_circuit(), 400)
+    w.spawn(_learner(), 3)
+    w.despawn(list(range(0, 400, 3)))
+    ids = [int(i) for i in w.brain_ids()][::-1]
+    assert len(ids) >= 256
+    assert w.rows(ids).tolist() == [w._index[i] for i in ids]
+    assert w.rows(set(ids)).tolist() == [w._index[i] for i in set(ids)]
+    with pytest.raises(LookupError, match=r"id 3$"):
+        w.rows([*ids, 3])
+    with pytest.raises(LookupError, match="id 99999"):
+        w.rows([*ids, 99999])

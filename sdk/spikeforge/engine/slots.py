@@ -20,6 +20,7 @@ the layout rebuilt (:func:`build_layout`), keeping every brain in its slot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -470,17 +471,19 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
             for q in range(len(p.pop_names)):
                 tmpl[p.pop_offset[q]:p.pop_offset[q] + p.pop_size[q]] = p.pid_base + q
             a = int(brain_start[members[0]])
-            pid[a:a + members.size * p.n_neurons] = np.tile(tmpl, members.size)
+            block = pid[a:a + members.size * p.n_neurons].reshape(members.size, p.n_neurons)
+            for c in _chunks(np.full(members.size, p.n_neurons, np.int64)):
+                block[c] = tmpl
     row_ptr = np.empty(n + 1, np.int64)
-    row_ptr[:n] = np.repeat(r_start[:-1], n_of)
+    _repeat_into(row_ptr, r_start[:-1], n_of)
     row_ptr[n] = n_rows
     row_syn = np.empty(n_rows + 1, np.int64)
-    row_syn[:n_rows] = np.repeat(y_start[:-1], R)
+    _repeat_into(row_syn, y_start[:-1], R)
     row_syn[n_rows] = n_syn
     row_delay = np.ones(n_rows, np.int32)
     row_proj = np.full(n_rows, pad_proj, np.int32)
     synapse = {k: np.zeros(n_syn, dt) for k, dt in syn_keys.items()}
-    synapse["post"][:] = np.repeat(brain_start[:-1], S)
+    _repeat_into(synapse["post"], brain_start[:-1], S)
     neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
     ring = np.zeros((depth, N_CHANNELS, n), np.int32)
     key = np.zeros(B, np.uint32)
@@ -499,25 +502,29 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
     if sel.size:
         assert old is not None
         rr_all, ss_all = slot_counts(old, old_pad)
-        rr, ss = rr_all[o], ss_all[o]
-        os0 = old.brain_start[o]
-        or0 = old.row_ptr[os0]
-        oy0 = old.row_syn[or0]
-        ns0, nr0, ny0 = brain_start[sel], r_start[sel], y_start[sel]
-        dst, own = expand_ranges(ns0, brain_start[sel + 1])
-        src, _ = expand_ranges(os0, old.brain_start[o + 1])
-        row_ptr[dst] = old.row_ptr[src] - or0[own] + nr0[own]
-        # real rows, then the live slots' pad rows (empty, the last one holding the pad synapses)
-        dst, own = expand_ranges(nr0, nr0 + rr)
-        src, _ = expand_ranges(or0, or0 + rr)
-        row_syn[dst] = old.row_syn[src] - oy0[own] + ny0[own]
-        row_delay[dst] = old.row_delay[src]
-        row_proj[dst] = old.row_proj[src]
-        dst, own = expand_ranges(nr0 + rr, r_start[sel + 1])
-        row_syn[dst] = (ny0 + ss)[own]
-        dst, own = expand_ranges(ny0, ny0 + ss)  # real synapses (the pad ones stay as made above)
-        src, _ = expand_ranges(oy0, oy0 + ss)
-        synapse["post"][dst] = (old.synapse["post"][src].astype(np.int64) - os0[own] + ns0[own]).astype(np.int32)
+        os0_all = old.brain_start[o]
+        or0_all = old.row_ptr[os0_all]
+        weight = n_of[sel] + R[sel] + S[sel]
+        for c in _chunks(weight):  # bounded pieces: another thread gets the GIL between them
+            oc, sc = o[c], sel[c]
+            rr, ss = rr_all[oc], ss_all[oc]
+            os0, or0 = os0_all[c], or0_all[c]
+            oy0 = old.row_syn[or0]
+            ns0, nr0, ny0 = brain_start[sc], r_start[sc], y_start[sc]
+            dst, own = expand_ranges(ns0, brain_start[sc + 1])
+            src, _ = expand_ranges(os0, old.brain_start[oc + 1])
+            row_ptr[dst] = old.row_ptr[src] - or0[own] + nr0[own]
+            # real rows, then the live slots' pad rows (empty, the last one holding the pad synapses)
+            dst, own = expand_ranges(nr0, nr0 + rr)
+            src, _ = expand_ranges(or0, or0 + rr)
+            row_syn[dst] = old.row_syn[src] - oy0[own] + ny0[own]
+            row_delay[dst] = old.row_delay[src]
+            row_proj[dst] = old.row_proj[src]
+            dst, own = expand_ranges(nr0 + rr, r_start[sc + 1])
+            row_syn[dst] = (ny0 + ss)[own]
+            dst, own = expand_ranges(ny0, ny0 + ss)  # real synapses (the pad ones stay as made above)
+            src, _ = expand_ranges(oy0, oy0 + ss)
+            synapse["post"][dst] = (old.synapse["post"][src].astype(np.int64) - os0[own] + ns0[own]).astype(np.int32)
         # electrical synapses, kept in the old order within a brain
         if old.gap_a.size:
             new_of_old = np.full(old.n_brains, -1, np.int64)
@@ -567,28 +574,56 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
     return L
 
 
+CHUNK = 1 << 18
+"""Elements one piece of a re-layout copies at most (see :func:`_chunks`)."""
+
+
+def _chunks(weight: I64) -> list[slice]:
+    """Consecutive slices of ``range(weight.size)`` whose weights sum to about :data:`CHUNK` or
+    less (one item alone may exceed it): large copies are done in pieces, so that no single
+    numpy call holds the GIL for long while the world steps on another thread."""
+    if weight.size == 0:
+        return []
+    limit = CHUNK
+    cum = np.cumsum(weight)
+    cuts = np.unique(np.searchsorted(cum, np.arange(limit, int(cum[-1]), limit), side="right"))
+    edges = [0, *(int(x) for x in cuts if 0 < x < weight.size), int(weight.size)]
+    return [slice(x, y) for x, y in pairwise(edges)]
+
+
+def _repeat_into(out: np.ndarray, values: I64, counts: I64) -> None:
+    """``out[:counts.sum()] = np.repeat(values, counts)``, in pieces (see :func:`_chunks`)."""
+    pos = 0
+    for c in _chunks(counts):
+        part = np.repeat(values[c], counts[c])
+        out[pos:pos + part.size] = part
+        pos += part.size
+
+
 @dataclass
 class SlotMoves:
-    """Where the brains of an old layout went in a new one (:func:`relayout`), as index arrays
-    ready for :func:`transplant`: old slot ``old[j]`` is new slot ``new[j]``.
+    """Where the brains of an old layout went in a new one (:func:`relayout`), ready for
+    :func:`transplant`: old slot ``old[j]`` is new slot ``new[j]``.
 
     Attributes
     ----------
     old, new : ndarray of int64
         Slots of the brains kept.
-    n_src, n_dst : ndarray of int64
-        Their neurons (old, new index).
-    y_src, y_dst : ndarray of int64
-        Their real synapses (old, new index).
+    n_old, n_new, n_len : ndarray of int64
+        Each kept brain's first neuron (old, new) and neuron count.
+    y_old, y_new, y_len : ndarray of int64
+        Each kept brain's first synapse (old, new) and real synapse count.
     """
 
     old: I64
     new: I64
-    n_src: I64
-    n_dst: I64
-    y_src: I64
-    y_dst: I64
-    _runs: dict[str, list[tuple[int, int, int]] | None] = field(default_factory=dict, repr=False)
+    n_old: I64
+    n_new: I64
+    n_len: I64
+    y_old: I64
+    y_new: I64
+    y_len: I64
+    _plans: dict[str, tuple[I64, I64, I64, I64 | None, I64 | None]] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def of(old: Layout, old_pad: int, new: Layout, o: I64, sel: I64) -> SlotMoves:
@@ -608,18 +643,17 @@ class SlotMoves:
         -------
         SlotMoves
         """
-        ss = slot_counts(old, old_pad)[1][o]
-        n_src, _ = expand_ranges(old.brain_start[o], old.brain_start[o + 1])
-        n_dst, _ = expand_ranges(new.brain_start[sel], new.brain_start[sel + 1])
-        oy0 = old.row_syn[old.row_ptr[old.brain_start[o]]]
-        ny0 = new.row_syn[new.row_ptr[new.brain_start[sel]]]
-        y_src, _ = expand_ranges(oy0, oy0 + ss)
-        y_dst, _ = expand_ranges(ny0, ny0 + ss)
-        return SlotMoves(o, sel, n_src, n_dst, y_src, y_dst)
+        n_old, n_new = old.brain_start[o], new.brain_start[sel]
+        y_old = old.row_syn[old.row_ptr[n_old]]
+        y_new = new.row_syn[new.row_ptr[n_new]]
+        return SlotMoves(o, sel, n_old, n_new, old.brain_start[o + 1] - n_old, y_old, y_new,
+                         slot_counts(old, old_pad)[1][o])
 
-    def runs(self, which: str) -> list[tuple[int, int, int]] | None:
-        """The neuron (``"n"``) or synapse (``"y"``) moves as (old start, new start, length)
-        runs of consecutive indices, or None when there are so many that gathers are faster.
+    def plan(self, which: str) -> tuple[I64, I64, I64, I64 | None, I64 | None]:
+        """How to copy the neurons (``"n"``) or the real synapses (``"y"``) of the kept brains:
+        (old start, new start, length) of runs of consecutive indices (brains next to each
+        other in both layouts merged), and, when the runs are many and short, the index arrays
+        (old, new) of every element (a gather is then faster than a slice per run).
 
         Parameters
         ----------
@@ -628,21 +662,47 @@ class SlotMoves:
 
         Returns
         -------
-        list of (int, int, int) or None
+        tuple
+            ``(src, dst, length, src_index or None, dst_index or None)``.
         """
-        if which in self._runs:
-            return self._runs[which]
-        src, dst = (self.n_src, self.n_dst) if which == "n" else (self.y_src, self.y_dst)
+        if which in self._plans:
+            return self._plans[which]
+        src, dst, ln = (self.n_old, self.n_new, self.n_len) if which == "n" else (self.y_old, self.y_new, self.y_len)
+        keep = ln > 0
+        src, dst, ln = src[keep], dst[keep], ln[keep]
         brk = np.ones(src.size, bool)
         if src.size > 1:
-            brk[1:] = (np.diff(src) != 1) | (np.diff(dst) != 1)
+            brk[1:] = (src[1:] != src[:-1] + ln[:-1]) | (dst[1:] != dst[:-1] + ln[:-1])
         first = np.flatnonzero(brk)
-        out: list[tuple[int, int, int]] | None = None
-        if first.size <= max(16, src.size // 512):  # a slice copy per run beats one gather
-            lens = np.diff(np.append(first, src.size))
-            out = [(int(src[f]), int(dst[f]), int(n)) for f, n in zip(first, lens, strict=True)]
-        self._runs[which] = out
-        return out
+        src, dst = src[first], dst[first]
+        ln = np.add.reduceat(ln, first) if first.size else ln[:0]
+        total = int(ln.sum())
+        idx: tuple[I64 | None, I64 | None] = (None, None)
+        if src.size > max(16, total // 512):  # many short runs: one gather (in pieces) beats a slice each
+            idx = (expand_ranges(src, src + ln)[0], expand_ranges(dst, dst + ln)[0])
+        else:  # few long runs: slices, long ones cut into pieces
+            pieces = np.maximum(1, -(-ln // CHUNK))
+            if bool((pieces > 1).any()):
+                rep = np.repeat(np.arange(src.size), pieces)
+                k = np.arange(rep.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+                off = k * CHUNK
+                src, dst, ln = src[rep] + off, dst[rep] + off, np.minimum(ln[rep] - off, CHUNK)
+        self._plans[which] = (src, dst, ln, idx[0], idx[1])
+        return self._plans[which]
+
+
+def _copy(which: str, moves: SlotMoves, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """``dst[moved] = src[moved]`` along the last axis for each (dst, src) of ``pairs``."""
+    src, dst, ln, si, di = moves.plan(which)
+    if si is not None and di is not None:
+        for a in range(0, si.size, CHUNK):
+            s_, d_ = si[a:a + CHUNK], di[a:a + CHUNK]
+            for to, fro in pairs:
+                to[..., d_] = fro[..., s_]
+        return
+    for a, b, m in zip(src.tolist(), dst.tolist(), ln.tolist(), strict=True):
+        for to, fro in pairs:
+            to[..., b:b + m] = fro[..., a:a + m]
 
 
 def transplant(old: Layout, new: Layout, moves: SlotMoves) -> None:
@@ -659,32 +719,20 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves) -> None:
     moves : SlotMoves
         Where each kept brain went.
     """
-    o, sel, dst, src = moves.old, moves.new, moves.n_dst, moves.n_src
-    runs = moves.runs("n")
-    if runs is not None:  # slices (memcpy) where brains moved in blocks, the usual case
-        for a, b, m in runs:
-            for k in NEURON_STATE:
-                new.neuron[k][b:b + m] = old.neuron[k][a:a + m]
-            if old.depth == new.depth:
-                new.ring[:, :, b:b + m] = old.ring[:, :, a:a + m]
-    else:
-        for k in NEURON_STATE:
-            new.neuron[k][dst] = old.neuron[k][src]
+    o, sel = moves.old, moves.new
+    pairs = [(new.neuron[k], old.neuron[k]) for k in NEURON_STATE]
     if old.depth == new.depth:  # the ring slot of step s + k is the same in both
-        if runs is None:
-            new.ring[:, :, dst] = old.ring[:, :, src]
-    else:
-        bstep = np.repeat(old.brain_step[o], old.brain_start[o + 1] - old.brain_start[o])
+        pairs.append((new.ring, old.ring))
+    _copy("n", moves, pairs)
+    if old.depth != new.depth:
+        _, _, _, si, di = moves.plan("n")
+        if si is None or di is None:
+            si, di = expand_ranges(moves.n_old, moves.n_old + moves.n_len)[0], \
+                expand_ranges(moves.n_new, moves.n_new + moves.n_len)[0]
+        bstep = np.repeat(old.brain_step[o], moves.n_len)
         for j in range(min(old.depth, new.depth)):
-            new.ring[(bstep + j) % new.depth, :, dst] = old.ring[(bstep + j) % old.depth, :, src]
-    yruns = moves.runs("y")
-    for k, arr in new.synapse.items():
-        if k != "post" and k in old.synapse:
-            if yruns is None:
-                arr[moves.y_dst] = old.synapse[k][moves.y_src]
-            else:
-                for a, b, m in yruns:
-                    arr[b:b + m] = old.synapse[k][a:a + m]
+            new.ring[(bstep + j) % new.depth, :, di] = old.ring[(bstep + j) % old.depth, :, si]
+    _copy("y", moves, [(a, old.synapse[k]) for k, a in new.synapse.items() if k != "post" and k in old.synapse])
     new.brain_key[sel], new.brain_step[sel], new.brain_serial[sel] = old.brain_key[o], old.brain_step[o], \
         old.brain_serial[o]
     new.lod_every[sel], new.sleeping[sel] = old.lod_every[o], old.sleeping[o]

@@ -162,7 +162,9 @@ class _RelayoutPlan:
         self.structure = world._structure
         self.old = world.layout
         self.old_pad = world._pad
-        self.per = world._slots(pull=False)  # the wiring only: the state is copied at the commit
+        # which slot holds which brain (the wiring is read off-lock, the state copied at the commit)
+        self.slot_proto = world.layout.brain_proto.copy()
+        self.slot_live = world.layout.brain_serial >= 0
         self.prototypes = list(world._prototypes)
         self.shapes = dict(world._shapes)
         self.layout: Layout | None = None
@@ -173,7 +175,11 @@ class _RelayoutPlan:
 
     def build(self, blocks: list[BrainBlock]) -> None:
         w = self.world
-        per = {p: list(lst) for p, lst in self.per.items()}
+        per: dict[int, list[Slot]] = {}
+        rows = np.arange(self.slot_proto.size)
+        for p in np.unique(self.slot_proto).tolist():
+            sel = self.slot_proto == p
+            per[int(p)] = [None if r < 0 else r for r in np.where(self.slot_live[sel], rows[sel], -1).tolist()]
         w._fill(per, blocks[0].proto if blocks else 0, blocks)
         depth = max([1, *(max_delay(p) for p in self.prototypes)])
         layout, self.new_shapes, self.pad = w._layout_for(per, self.prototypes, self.shapes, self.old, self.old_pad,
@@ -182,8 +188,8 @@ class _RelayoutPlan:
         sel = np.array([i for i, src in enumerate(order) if isinstance(src, int)], np.int64)
         o = np.array([src for src in order if isinstance(src, int)], np.int64)
         self.moves = SlotMoves.of(self.old, self.old_pad, layout, o, sel)
-        self.moves.runs("n")  # worked out here, off the lock
-        self.moves.runs("y")
+        self.moves.plan("n")  # worked out here, off the lock
+        self.moves.plan("y")
         self.index = {int(x): i for i, x in enumerate(layout.brain_serial.tolist()) if x >= 0}
         self.layout = layout
 
@@ -968,13 +974,27 @@ class World:
         LookupError
             If an id is not a live brain.
         """
-        out = []
-        for i in brain_ids:
-            try:
-                out.append(self._index[int(i)])
-            except KeyError:
-                raise LookupError(f"brain_ids: no live brain with id {int(i)}") from None
-        return np.array(out, dtype=np.int64)
+        ids = brain_ids if isinstance(brain_ids, (list, tuple, np.ndarray)) else list(brain_ids)
+        if len(ids) < 256:
+            out = []
+            for i in ids:
+                try:
+                    out.append(self._index[int(i)])
+                except KeyError:
+                    raise LookupError(f"brain_ids: no live brain with id {int(i)}") from None
+            return np.array(out, dtype=np.int64)
+        # many ids (a server's session): one lookup table instead of a dict lookup per id
+        arr = np.asarray(ids, dtype=np.int64)
+        serial = self.layout.brain_serial
+        live = np.flatnonzero(serial >= 0)
+        row_of = np.full(max(self._next_serial, 1), -1, np.int64)
+        row_of[serial[live]] = live
+        ok = (arr >= 0) & (arr < row_of.size)
+        rows = np.full(arr.size, -1, np.int64)
+        rows[ok] = row_of[arr[ok]]
+        if bool((rows < 0).any()):
+            raise LookupError(f"brain_ids: no live brain with id {int(arr[np.flatnonzero(rows < 0)[0]])}")
+        return rows
 
     def brain_ids(self) -> npt.NDArray[np.int64]:
         """Ids of the live brains, in layout row order (free slots left out).
