@@ -13,6 +13,10 @@ the part of it that held the world lock (STATS ``server.spawns``), and the playe
 exchange round trips that overlapped the spawn (count, median, p99, max). The issue-17
 goal: the player's p99 <= 5 ms while another client churns spawns.
 
+``--churn SECONDS``: then, for that long, the holder spawns one brain of a new circuit and
+despawns it again, back to back (every spawn a re-layout); the player's exchanges over that
+window (``churn`` row) are compared with an equally long window without spawns (``quiet``).
+
 ``--profile``: instead, cProfile one ``new`` re-layout of an in-process World holding the
 same brains (no server) and print where the time goes.
 
@@ -27,6 +31,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import sys
 import tempfile
 import threading
 import time
@@ -88,7 +93,8 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         gdir.mkdir()
         if args.circuit != "probe":
             (gdir / f"{args.circuit}.json").write_text(dumps(_circuit(args.circuit)), encoding="utf-8")
-        for k in range(args.repeat):
+        n_new = args.repeat + (400 if args.churn > 0 else 0)
+        for k in range(n_new):
             (gdir / f"new{k}.json").write_text(dumps(probe_circuit(f"new{k}")), encoding="utf-8")
         with running_server(Path(tmp), genomes=[gdir], backend=args.backend, seed=args.seed,
                             args=["--max-clients", "8", "--client-memory-mb", "0"]) as srv, \
@@ -138,9 +144,38 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
                         "backend": args.backend, "circuit": args.circuit,
                     })
+                if args.churn > 0:
+                    rows += _churn(args, holder, done, args.repeat, n_new)
             finally:
                 stop.set()
                 th.join(30)
+    return rows
+
+
+def _churn(args: argparse.Namespace, holder: Any, done: list[tuple[float, float]], first: int, last: int
+           ) -> list[dict[str, Any]]:
+    """The ``quiet`` and ``churn`` rows (see the module docstring)."""
+    t0 = time.perf_counter()
+    time.sleep(args.churn)
+    t1 = time.perf_counter()
+    spawns = 0
+    locked: list[float] = []
+    k = first
+    while time.perf_counter() - t1 < args.churn and k < last:
+        ids = holder.spawn(f"new{k}", 1)
+        locked.append(float(holder.stats()["server"]["spawns"]["last_locked_s"]))
+        holder.despawn(ids)
+        spawns += 1
+        k += 1
+    t2 = time.perf_counter()
+    rows = []
+    for kind, a, b, n in (("quiet", t0, t1, 0), ("churn", t1, t2, spawns)):
+        waits = [(e - s) * 1e3 for s, e in list(done) if s >= a and e <= b]
+        rows.append({"kind": kind, "spawn_s": b - a, "spawns": n,
+                     "locked_s": max(locked) if kind == "churn" and locked else 0.0,
+                     "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+                     "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
+                     "backend": args.backend, "circuit": args.circuit})
     return rows
 
 
@@ -166,18 +201,27 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--circuit", choices=("probe", "npc256"), default="probe",
                     help="the holder's circuit: probe (14 neurons, default) or npc256 (the crowd brain)")
     ap.add_argument("--repeat", type=int, default=3, help="spawns of a new circuit (default 3)")
+    ap.add_argument("--churn", type=float, default=0.0,
+                    help="then churn re-layout spawns for this many seconds (and as long quiet; default 0: no)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile one new-circuit re-layout of an in-process World instead")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions listed (default 25)")
     args = ap.parse_args(argv)
-    if args.brains < 1 or args.repeat < 0:
-        ap.error("--brains: >= 1; --repeat: >= 0")
+    if args.brains < 1 or args.repeat < 0 or args.churn < 0:
+        ap.error("--brains: >= 1; --repeat, --churn: >= 0")
     if args.profile:
         return _profile(args)
-    rows = _measure(args)
+    # both clients live in this process: a short GIL switch interval, so that the player's
+    # thread is not held up for 5 ms (Python's default) by the holder's reply decoding
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    try:
+        rows = _measure(args)
+    finally:
+        sys.setswitchinterval(before)
     emit(rows, args.json, f"relayout: {args.brains} {args.circuit} brains held, {args.backend}; player "
                           f"{PLAYER_BRAINS} probe brains exchanging (goal p99 <= {GOAL_P99_MS:g} ms)",
-         [("kind", "spawn"), ("slots_before", "slots"), ("slots_after", "after"), ("spawn_s", "spawn s"),
-          ("server_s", "server s"), ("locked_s", "locked s"), ("exchanges", "player exch."),
+         [("kind", "spawn"), ("spawns", "spawns"), ("slots_before", "slots"), ("slots_after", "after"),
+          ("spawn_s", "spawn s"), ("server_s", "server s"), ("locked_s", "locked s"), ("exchanges", "player exch."),
           ("median_ms", "median ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("load", "load")])
     return 0

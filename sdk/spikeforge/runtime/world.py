@@ -87,7 +87,7 @@ _polite_before = 0.005
 
 
 @contextmanager
-def _polite() -> Iterator[None]:
+def polite() -> Iterator[None]:
     """A short GIL switch interval while a draw runs on a side thread, so that the thread
     stepping the world, waiting for the GIL when the kernel call returns, gets it back within
     ~0.2 ms instead of Python's default 5 ms (a frame hitch). Nested and concurrent draws
@@ -108,8 +108,8 @@ def _polite() -> Iterator[None]:
 
 
 def _draw_politely(proto: PrototypeInfo, serial: int, key: int, seed: int, depth: int) -> BrainBlock:
-    """``instantiate`` on the draw-ahead thread, politely (see :func:`_polite`)."""
-    with _polite():
+    """``instantiate`` on the draw-ahead thread, politely (see :func:`polite`)."""
+    with polite():
         return instantiate(proto, serial, key, seed, depth)
 
 
@@ -144,7 +144,7 @@ class PreparedSpawn:
         on any thread while the world steps; for a re-layout, build the new layout too (it reads
         the world's arrays, changes nothing). Keeps the GIL switch interval short meanwhile so
         that the thread stepping the world is not held up (as the draw ahead does)."""
-        with _polite():
+        with polite():
             self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
             if self._plan is not None:
                 self._plan.build(self.blocks)
