@@ -24,6 +24,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let pre = in_tab[3u * i + 1u];
             let pj = in_tab[3u * i + 2u] * PROJ_STRIDE;
             let kind = pproj[pj + NPF + PI_KIND];
+            if (kind == KIND_NONE) { continue; }  // a slot's placeholder (plasticity.py _pad_slots)
             let wmin = bitcast<f32>(pproj[pj + PF_WMIN]);
             let wmax = bitcast<f32>(pproj[pj + PF_WMAX]);
             let wy = bitcast<f32>(syn_at(y).y);

@@ -89,6 +89,7 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
         for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
             int64_t y = P->in_syn[x], proj = P->in_proj[x], pre = P->in_pre[x];
             int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+            if (kind == SF_KIND_NONE) continue; /* a slot's placeholder (plasticity.py _pad_slots) */
             const float *pf = P->proj_f + proj * SF_NPF;
             float wy = W[y];
             float ap = pf[SF_PF_APLUS];

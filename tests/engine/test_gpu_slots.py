@@ -152,9 +152,12 @@ def assert_cache_equal(a: Any, b: Any) -> None:
 
 
 def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.engine import plasticity as PL
     from spikeforge.engine import wgpu_backend as G
 
     monkeypatch.setattr(G, "_headroom", lambda m: 0)  # no spare entries: any growth re-makes the table
+    # no slot padding either (plasticity._pad_slots): a brain's own synapse counts size its segments
+    monkeypatch.setattr(PL, "_slot_capacity", lambda L, kinds: (np.zeros(len(L.prototypes), np.int64),) * 2)
     cs = [learner()]
     ref, gpu = with_free_slots("numpy", cs, count=3, seed=4), with_free_slots("gpu", cs, count=3, seed=4)
     rs0, tab0 = gpu.backend.rs_tab.shape[0], gpu.backend.in_tab.size

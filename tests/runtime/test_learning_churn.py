@@ -54,6 +54,32 @@ def reused_slots(backend: str, circuits: list[Circuit], count: int = 4, seed: in
     return w
 
 
+def mean_capacity(L: object, kinds: object) -> tuple[np.ndarray, np.ndarray]:
+    """Slot capacities at learner()'s mean plastic (630) and reward-STDP (180) synapse counts."""
+    n = len(L.prototypes)  # type: ignore[attr-defined]
+    return np.full(n, 630, np.int64), np.full(n, 180, np.int64)
+
+
+def test_churn_beyond_slot_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capacities at the mean counts: some slots padded, some brains beyond (their segments
+    change length and the tables are spliced); numpy and native stay bit for bit."""
+    from spikeforge.engine import plasticity as PL
+
+    _native_or_skip()
+    monkeypatch.setattr(PL, "_slot_capacity", mean_capacity)
+    cs = [learner(), small_net()]
+    worlds = [with_free_slots(b, cs, count=3) for b in ("numpy", "native")]
+    pc = _cache(worlds[0])
+    assert pc.in_syn.size > int(np.count_nonzero(pc.tables.proj_i[pc.in_proj, 0] != 0))  # some padding
+    a, b = (churn(w, cs, 12) for w in worlds)
+    assert a == b
+    sa, sb = (full_state(w) for w in worlds)
+    for k in sa:
+        assert sa[k].tobytes() == sb[k].tobytes(), k
+    for w in worlds:
+        assert_cache_equal(_cache(w), build_cache(w.layout))
+
+
 def _cache(w: World) -> PlasticityCache:
     pc = w.backend.cache.plast if w.backend.name == "numpy" else w.backend._pc
     assert pc is not None
@@ -74,14 +100,17 @@ def test_numpy_and_native_agree_through_learning_churn() -> None:
     for w in worlds:
         w.brains[0].reward(1.5)
     w0 = worlds[0].layout.synapse["w"].copy()
+    ids = [{k: id(getattr(_cache(w), k)) for k in INDEX_TABLES} for w in worlds]
     a, b = (churn(w, cs, 14) for w in worlds)
     assert a == b
     sa, sb = (full_state(w) for w in worlds)
     for k in sa:
         assert sa[k].tobytes() == sb[k].tobytes(), k
     assert int((worlds[0].layout.synapse["w"] != w0).sum()) > 100  # learned through the churn
-    for w in worlds:
+    for w, before in zip(worlds, ids, strict=True):
         assert w.stats()["backend_rebuilds"] == 0
+        # random wiring too: every slot's segments are padded to its prototype's capacity
+        assert {k: id(getattr(_cache(w), k)) for k in INDEX_TABLES} == before
     assert_cache_equal(worlds[0].backend.cache.plast, build_cache(worlds[0].layout))
     assert_cache_equal(worlds[1].backend._pc, build_cache(worlds[1].layout))
 
@@ -118,12 +147,19 @@ def test_fixed_degree_churn_writes_the_tables_in_place() -> None:
         assert_cache_equal(_cache(w), build_cache(w.layout))
 
 
-@pytest.mark.parametrize("circuit", [fixed_learner, learner], ids=["fixed-degree", "random"])
-def test_update_cache_in_place_equals_build_cache(circuit: object) -> None:
+@pytest.mark.parametrize("circuit,tight", [(fixed_learner, False), (learner, False), (learner, True)],
+                         ids=["fixed-degree", "random", "random-beyond-capacity"])
+def test_update_cache_in_place_equals_build_cache(circuit: object, tight: bool, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
     """update_cache(in_place=True) = build_cache, several slots at once; in place (the same
     cache object) exactly when every slot's segments kept their lengths; in_place=False
-    leaves the cache before untouched."""
+    leaves the cache before untouched. ``tight``: capacities at the brains' mean synapse
+    counts, so some segments are padded and some change length (the splice)."""
+    from spikeforge.engine import plasticity as PL
+
     assert callable(circuit)
+    if tight:
+        monkeypatch.setattr(PL, "_slot_capacity", mean_capacity)
     cs = [circuit(), small_net()]
     w = with_free_slots("numpy", cs, count=4, seed=8)
     for f in range(4):
@@ -144,6 +180,8 @@ def test_update_cache_in_place_equals_build_cache(circuit: object) -> None:
         assert_cache_equal(got, fresh)
         same = all(getattr(fresh, k).size == copy[k].size for k in INDEX_TABLES)
         assert (got is pc) == same
+        if circuit is learner and not tight:
+            assert same
     # fixed counts: a reused slot (not one never used, which held nothing) keeps its lengths
     if circuit is fixed_learner:
         pc = build_cache(w.layout)

@@ -15,6 +15,8 @@ on the hid->hid projection (a learning world: each spawn then re-indexes the lea
 tables, ``plasticity.update_cache``). ``--grow`` spawns one brain more before the timed
 frames (the prototype's capacity doubles: a layout rebuild, whose free slots are empty) and
 then only spawns: every timed spawn lands in a slot that never held a brain.
+``--random-wiring`` draws hid->hid with ``FixedProbability(0.1)`` (a different synapse count
+per brain) instead of ``FixedInDegree(16)``.
 
 Goals (2 cores, native): spawn <= 1 ms, despawn <= 0.3 ms, worst frame <= 2x median.
 
@@ -72,12 +74,14 @@ def main(argv: list[str]) -> int:
                     help="plasticity on hid->hid: none (default), stdp (with homeostasis) or rstdp (reward-STDP)")
     ap.add_argument("--grow", action="store_true",
                     help="one brain more first (capacity doubles, the new slots empty), then spawns only")
+    ap.add_argument("--random-wiring", action="store_true",
+                    help="hid->hid as FixedProbability(0.1) (a synapse count per brain) instead of FixedInDegree(16)")
     args = ap.parse_args(argv)
     if args.brains < 1 or args.seconds <= 0 or args.warmup < 0 or args.rate < 0 or args.fps <= 0:
         ap.error("--brains: >= 1; --seconds, --fps: > 0; --warmup, --rate: >= 0")
     rule = {"none": None, "rstdp": RewardSTDP(update_every=10),
             "stdp": STDP(soft_bound=True, homeostasis=Homeostasis())}[args.learning]
-    circuit = npc_circuit(rule)
+    circuit = npc_circuit(rule, random_wiring=bool(args.random_wiring))
     with timed() as build:
         world = make_world(args.backend, args.seed, 0.001, args.threads)
         world.compact = bool(args.compact)
@@ -140,7 +144,7 @@ def main(argv: list[str]) -> int:
     de = np.array(despawn_ms or [np.nan])
     row: dict[str, Any] = {
         "bench": "churn", "learning": args.learning, "layout": "compact" if args.compact else "slots",
-        "grow": bool(args.grow),
+        "grow": bool(args.grow), "random_wiring": bool(args.random_wiring),
         "backend": world.backend.name,
         "threads": threads_used(world), "seed": args.seed,
         "brains": st["brains"], "slots": st["slots"], "neurons": st["neurons"], "build_s": round(build.wall, 2),

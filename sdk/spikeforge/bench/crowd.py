@@ -22,18 +22,21 @@ from typing import Any
 import numpy as np
 
 from spikeforge.bench import common_args, emit, load_average, make_world, threads_used, timed
-from spikeforge.model import LIF, Circuit, FixedInDegree, Uniform
+from spikeforge.model import LIF, Circuit, FixedInDegree, FixedProbability, Uniform
 
 GOAL_MS_PER_FRAME = 4.0
 
 
-def npc_circuit(plasticity: Any = None) -> Circuit:
+def npc_circuit(plasticity: Any = None, random_wiring: bool = False) -> Circuit:
     """256 LIF neurons, 32 synapses onto each, a Poisson sensor and a rate actuator.
 
     Parameters
     ----------
     plasticity : STDP, RewardSTDP, ModulatedHebbian, Homeostasis or None
         Learning rule of the hid->hid projection (default None: nothing learns).
+    random_wiring : bool
+        hid->hid as ``FixedProbability(0.1)`` (16 inputs per neuron on average, a different
+        count per brain) instead of ``FixedInDegree(16)``.
     """
     c = Circuit("npc256")
     m = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, bias=8.0)
@@ -41,7 +44,8 @@ def npc_circuit(plasticity: Any = None) -> Circuit:
     c.add_population("hid", 160, m, v_init=(-65.0, -52.0))
     c.add_population("out", 32, m, v_init=(-65.0, -52.0))
     c.connect("in", "hid", FixedInDegree(12), weight=Uniform(1.0, 3.0), delay=(1, 3))
-    c.connect("hid", "hid", FixedInDegree(16), weight=Uniform(0.2, 1.2), delay=(1, 4), plasticity=plasticity)
+    hid_rule = FixedProbability(0.1) if random_wiring else FixedInDegree(16)
+    c.connect("hid", "hid", hid_rule, weight=Uniform(0.2, 1.2), delay=(1, 4), plasticity=plasticity)
     c.connect("out", "hid", FixedInDegree(4), weight=-2.0, delay=1)
     c.connect("hid", "out", FixedInDegree(32), weight=Uniform(0.3, 1.5), delay=2)
     c.connect("hid", "in", FixedInDegree(32), weight=Uniform(0.05, 0.2), delay=1)

@@ -37,6 +37,8 @@ P5  events, only if on(b):
            kind 1: w[y] = clip(w[y] + p)             ; kind 2: elig[y] = elig[y] + p
            kind 3 (modulated Hebbian): p = (a_plus[proj] * mod[post]) * xpre[pre]
                                         w[y] = clip(w[y] + p)
+       The incoming table (``in_*``, sorted by post) pads each slot with placeholder entries
+       of a kind-0 projection (:func:`_pad_slots`): they are skipped, here and in P7.
        ``a_plus``/``a_minus`` already include the projection's ``lr`` for kinds 1 and 3.
 P6  for spiking neurons: x = xpre[n] + preinc[pid]; xpre[n] = x > premax[pid] ? premax[pid] : x,
     and the same for xpost with postinc/postmax (defaults 1 and +inf: ``x + 1``; nearest-spike
@@ -69,7 +71,7 @@ import numpy.typing as npt
 
 from spikeforge.engine.layout import Layout, expand_ranges
 from spikeforge.model.plasticity import MAX_DELIVERY_DELAY, STDP, Homeostasis, ModulatedHebbian, RewardSTDP
-from spikeforge.model.synapses import AllToAll, FixedInDegree, OneToOne, Pairs
+from spikeforge.model.synapses import AllToAll, FixedInDegree, FixedProbability, OneToOne, Pairs
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -138,8 +140,8 @@ class PlasticityCache:
     postearly: BoolA
     row_kind: I32      # per row: kind of its projection
     row_deliver: BoolA  # per row: STDP/reward-STDP row depressing at delivery (P5a')
-    in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post (an empty free slot:
-    in_syn: I64        #   placeholders, see _reserve_empty_slots; free slots are never stepped)
+    in_ptr: I64        # per neuron (n+1): plastic synapses sorted by post, each slot's segment
+    in_syn: I64        #   padded with placeholders (kind none, skipped; see _pad_slots)
     in_pre: I64
     in_proj: I64
     rs_ptr: I64        # per brain (n_brains+1): reward-STDP synapses, ascending synapse index
@@ -301,7 +303,7 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     if rs_syn.size and "elig" not in L.synapse:
         raise ValueError("layout.synapse.elig: reward-STDP synapses exist but no eligibility array")
     n_rstdp = int(rs_syn.size)
-    in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj = _reserve_empty_slots(
+    in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj = _pad_slots(
         L, kinds, in_ptr, in_syn, syn_pre[in_syn], in_proj, rs_ptr, rs_syn, rs_post, syn_proj[rs_syn], n_rstdp > 0)
     bp = L.brain_proto
     return PlasticityCache(
@@ -321,37 +323,26 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     )
 
 
-def _fixed_counts(layout: Layout, kinds: I32) -> tuple[I64, I64]:
-    """Plastic and reward-STDP synapses of every brain of each prototype, where its rules fix
-    them (all-to-all, one-to-one, fixed in-degree, explicit pairs); -1 where a rule draws
-    them (fixed probability), shape ``(n_protos,)`` each.
-
-    Parameters
-    ----------
-    layout : Layout
-        The layout (its prototypes).
-    kinds : int32 array
-        Plasticity kind of every global projection (``PI_KIND`` column).
-
-    Returns
-    -------
-    (int64 array, int64 array)
-        Plastic synapses per brain, reward-STDP synapses per brain (counts; -1: not fixed).
-    """
+def _slot_capacity(layout: Layout, kinds: I32) -> tuple[I64, I64]:
+    """Entries one slot of each prototype holds in the incoming (by post) and the reward-STDP
+    table, shape ``(n_protos,)`` each: the plastic and reward-STDP synapses of its brains where
+    the wiring fixes them (all-to-all, one-to-one, fixed in-degree, pairs), plus, where a rule
+    draws them (fixed probability), their mean and ``6 sqrt(mean) + 8`` of headroom (as the
+    slot shape's). A brain with more gets a longer segment (``max(capacity, count)``)."""
     n_in = np.zeros(len(layout.prototypes), np.int64)
     n_rs = np.zeros(len(layout.prototypes), np.int64)
     for p in layout.prototypes:
+        fixed = [0, 0]
+        mean = [0.0, 0.0]
         for j, pr in enumerate(p.circuit.projections):
             kind = int(kinds[p.proj_base + j]) if p.proj_base + j < kinds.size else KIND_NONE
-            if kind == KIND_NONE:
+            if kind == KIND_NONE or pr.kind == "electrical":
                 continue
             a, b = p.pop_names.index(pr.pre), p.pop_names.index(pr.post)
             n_pre, n_post = p.pop_size[a], p.pop_size[b]
             rule = pr.rule
-            count: int | None = None
-            if pr.kind == "electrical":
-                count = None
-            elif n_pre == 0 or n_post == 0:
+            count = 0
+            if n_pre == 0 or n_post == 0:
                 count = 0
             elif isinstance(rule, AllToAll):
                 count = n_pre * n_post - (n_pre if a == b and not rule.allow_self else 0)
@@ -361,55 +352,66 @@ def _fixed_counts(layout: Layout, kinds: I32) -> tuple[I64, I64]:
                 count = rule.k * n_post
             elif isinstance(rule, Pairs):
                 count = len(rule.pre)
-            if count is None or n_in[p.index] < 0:
-                n_in[p.index] = n_rs[p.index] = -1
-                continue
-            n_in[p.index] += count
-            n_rs[p.index] += count if kind == KIND_RSTDP else 0
+            elif isinstance(rule, FixedProbability):
+                pairs = n_pre * n_post - (n_pre if a == b and not rule.allow_self else 0)
+                m = max(0.0, min(1.0, float(rule.p))) * pairs
+                mean[0] += m
+                mean[1] += m if kind == KIND_RSTDP else 0.0
+            fixed[0] += count
+            fixed[1] += count if kind == KIND_RSTDP else 0
+        for t in (0, 1):
+            head = math.ceil(mean[t] + 6.0 * math.sqrt(mean[t]) + 8.0) if mean[t] > 0 else 0
+            (n_in if t == 0 else n_rs)[p.index] = fixed[t] + head
     return n_in, n_rs
 
 
-def _reserve_empty_slots(L: Layout, kinds: I32, in_ptr: I64, in_syn: I64, in_pre: I64, in_proj: I64,
-                         rs_ptr: I64, rs_syn: I64, rs_post: I64, rs_proj: I64, rs_too: bool
-                         ) -> tuple[I64, I64, I64, I64, I64, I64, I64, I64]:
-    """Give every empty free slot (no plastic synapse: one that held no brain since the layout
-    was built) placeholder segments of the lengths its prototype's brains have
-    (:func:`_fixed_counts`), so that a spawn into it writes its segments in place
-    (:func:`update_cache`). A free slot is never stepped: nothing reads the placeholders. They
-    name the slot's first synapse, its first neuron and the projection of its first row (the
-    pad projection), so they stay inside the slot; the incoming ones belong to its first neuron.
+def _placeholder_proj(kinds: I32) -> int | None:
+    """The projection placeholders name: the last one no rule makes plastic (a slot layout's
+    pad projection), so that P5b/P7 skip them; None when every projection is plastic."""
+    none = np.flatnonzero(kinds == KIND_NONE)
+    return int(none[-1]) if none.size else None
+
+
+def _pad_slots(L: Layout, kinds: I32, in_ptr: I64, in_syn: I64, in_pre: I64, in_proj: I64,
+               rs_ptr: I64, rs_syn: I64, rs_post: I64, rs_proj: I64, rs_too: bool
+               ) -> tuple[I64, I64, I64, I64, I64, I64, I64, I64]:
+    """Pad every slot's segments of the incoming and reward-STDP tables to its prototype's
+    capacity (:func:`_slot_capacity`) with placeholders, so that a spawn writes the new
+    brain's segments in place (:func:`update_cache`) unless it has more synapses than that.
+    A placeholder names the slot's first synapse and first neuron (so it stays inside the
+    slot) and :func:`_placeholder_proj`, a projection of kind none: potentiation (P5b) and the
+    reward-STDP update (P7) skip it. The incoming ones belong to the slot's last neuron.
     Reward-STDP placeholders only when ``rs_too`` (the world has a reward-STDP synapse: the
     kernels then have an eligibility array)."""
+    pj = _placeholder_proj(kinds)
     nb = L.n_brains
-    if not nb or not L.prototypes:
+    if not nb or not L.prototypes or pj is None:
         return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
-    want_in, want_rs = _fixed_counts(L, kinds)
+    cap_in, cap_rs = _slot_capacity(L, kinds)
     bs = L.brain_start.astype(np.int64)
     y_lo = L.row_syn[L.row_ptr[bs[:-1]]].astype(np.int64)
-    y_hi = L.row_syn[L.row_ptr[bs[1:]]].astype(np.int64)
+    has = L.row_syn[L.row_ptr[bs[1:]]].astype(np.int64) > y_lo  # a synapse to name
     proto = L.brain_proto.astype(np.int64)
-    empty = ((L.brain_serial < 0) & (in_ptr[bs[1:]] == in_ptr[bs[:-1]]) & (np.diff(rs_ptr) == 0)
-             & (want_in[proto] > 0) & (y_hi > y_lo))
-    ghosts = np.flatnonzero(empty)
-    if not ghosts.size:
-        return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
-    c_in, c_rs = want_in[proto[ghosts]], want_rs[proto[ghosts]] * int(rs_too)
-    first, y0 = bs[ghosts], y_lo[ghosts]
-    pj = L.row_proj[L.row_ptr[first]].astype(np.int64)
-    at = np.repeat(in_ptr[first], c_in)
-    in_syn = np.insert(in_syn, at, np.repeat(y0, c_in))
-    in_pre = np.insert(in_pre, at, np.repeat(first, c_in))
-    in_proj = np.insert(in_proj, at, np.repeat(pj, c_in))
-    grow = np.zeros(in_ptr.size, np.int64)
-    np.add.at(grow, first + 1, c_in)
-    in_ptr = in_ptr + np.cumsum(grow)
-    at = np.repeat(rs_ptr[ghosts], c_rs)
-    rs_syn = np.insert(rs_syn, at, np.repeat(y0, c_rs))
-    rs_post = np.insert(rs_post, at, np.repeat(L.synapse["post"][y0].astype(np.int64), c_rs))
-    rs_proj = np.insert(rs_proj, at, np.repeat(pj, c_rs))
-    grow = np.zeros(rs_ptr.size, np.int64)
-    np.add.at(grow, ghosts + 1, c_rs)
-    rs_ptr = rs_ptr + np.cumsum(grow)
+    pad_in = np.where(has, np.maximum(cap_in[proto] - (in_ptr[bs[1:]] - in_ptr[bs[:-1]]), 0), 0)
+    pad_rs = np.where(has & rs_too, np.maximum(cap_rs[proto] - np.diff(rs_ptr), 0), 0)
+    g = np.flatnonzero(pad_in)
+    if g.size:
+        at = np.repeat(in_ptr[bs[g + 1]], pad_in[g])
+        in_syn = np.insert(in_syn, at, np.repeat(y_lo[g], pad_in[g]))
+        in_pre = np.insert(in_pre, at, np.repeat(bs[g], pad_in[g]))
+        in_proj = np.insert(in_proj, at, np.full(at.size, pj, np.int64))
+        grow = np.zeros(in_ptr.size, np.int64)
+        np.add.at(grow, bs[g + 1], pad_in[g])
+        in_ptr = in_ptr + np.cumsum(grow)
+    g = np.flatnonzero(pad_rs)
+    if g.size:
+        at = np.repeat(rs_ptr[g + 1], pad_rs[g])
+        rs_syn = np.insert(rs_syn, at, np.repeat(y_lo[g], pad_rs[g]))
+        rs_post = np.insert(rs_post, at, np.repeat(L.synapse["post"][y_lo[g]].astype(np.int64), pad_rs[g]))
+        rs_proj = np.insert(rs_proj, at, np.full(at.size, pj, np.int64))
+        grow = np.zeros(rs_ptr.size, np.int64)
+        np.add.at(grow, g + 1, pad_rs[g])
+        rs_ptr = rs_ptr + np.cumsum(grow)
     return in_ptr, in_syn, in_pre, in_proj, rs_ptr, rs_syn, rs_post, rs_proj
 
 
@@ -430,19 +432,22 @@ class _SlotSegment:
     r0: int            # rows r0..r1
     r1: int
     in_local: I64      # (e - s + 1,) in_ptr[s:e+1] relative to the segment's start
-    in_syn: I64        # the segment of in_syn / in_pre / in_proj
+    in_syn: I64        # the segment of in_syn / in_pre / in_proj (placeholders included)
     in_pre: I64
     in_proj: I64
-    rs_syn: I64        # the segment of rs_syn / rs_post / rs_proj
+    rs_syn: I64        # the segment of rs_syn / rs_post / rs_proj (placeholders included)
     rs_post: I64
     rs_proj: I64
+    n_rstdp: int       # reward-STDP synapses in it (not placeholders)
 
 
-def _slot_segment(L: Layout, kinds: I32, i: int) -> _SlotSegment:
-    """What :func:`build_cache` puts in the index tables for brain ``i``, from its rows alone."""
+def _slot_segment(L: Layout, kinds: I32, i: int, cap: tuple[I64, I64], pj: int | None, rs_too: bool
+                  ) -> _SlotSegment:
+    """What :func:`build_cache` puts in the index tables for brain ``i``, from its rows alone
+    (padded as :func:`_pad_slots` does, with capacities ``cap`` and placeholder projection ``pj``)."""
     s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
     r0, r1 = int(L.row_ptr[s]), int(L.row_ptr[e])
-    y0 = int(L.row_syn[r0])
+    y0, y1 = int(L.row_syn[r0]), int(L.row_syn[r1])
     per_row = np.diff(L.row_syn[r0:r1 + 1])
     syn_proj = np.repeat(L.row_proj[r0:r1].astype(np.int64), per_row)
     syn_pre = np.repeat(np.repeat(np.arange(s, e, dtype=np.int64), np.diff(L.row_ptr[s:e + 1])), per_row)
@@ -452,8 +457,22 @@ def _slot_segment(L: Layout, kinds: I32, i: int) -> _SlotSegment:
     seg = ps[order]
     in_local = np.searchsorted(post[order], np.arange(s, e + 1, dtype=np.int64), side="left").astype(np.int64)
     rs = ps[kinds[syn_proj[ps]] == KIND_RSTDP]
-    return _SlotSegment(i, s, e, r0, r1, in_local, (y0 + seg).astype(np.int64), syn_pre[seg], syn_proj[seg],
-                        (y0 + rs).astype(np.int64), L.synapse["post"][y0 + rs].astype(np.int64), syn_proj[rs])
+    in_syn, in_pre, in_proj = (y0 + seg).astype(np.int64), syn_pre[seg], syn_proj[seg]
+    rs_syn, rs_post, rs_proj = (y0 + rs).astype(np.int64), L.synapse["post"][y0 + rs].astype(np.int64), syn_proj[rs]
+    if pj is not None and y1 > y0:
+        p = int(L.brain_proto[i])
+        k = max(int(cap[0][p]) - int(seg.size), 0)
+        if k:
+            in_syn = np.concatenate([in_syn, np.full(k, y0, np.int64)])
+            in_pre = np.concatenate([in_pre, np.full(k, s, np.int64)])
+            in_proj = np.concatenate([in_proj, np.full(k, pj, np.int64)])
+            in_local[-1] += k
+        k = max(int(cap[1][p]) - int(rs.size), 0) if rs_too else 0
+        if k:
+            rs_syn = np.concatenate([rs_syn, np.full(k, y0, np.int64)])
+            rs_post = np.concatenate([rs_post, np.full(k, int(L.synapse["post"][y0]), np.int64)])
+            rs_proj = np.concatenate([rs_proj, np.full(k, pj, np.int64)])
+    return _SlotSegment(i, s, e, r0, r1, in_local, in_syn, in_pre, in_proj, rs_syn, rs_post, rs_proj, int(rs.size))
 
 
 def _splice(old: I64, spans: list[tuple[int, int]], news: list[I64]) -> I64:
@@ -474,12 +493,11 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
     its rows' kinds and its segments of the incoming (by post) and reward-STDP tables change.
     Equal, array for array, to ``build_cache(layout)``.
 
-    Cost: O(slot) for each slot whose segments keep their lengths when ``in_place``: the
-    slot's plastic and reward-STDP synapse counts are those of the brain it held before, or,
-    for a slot that held none since the layout was built, those its placeholders reserve
-    (:func:`_reserve_empty_slots`) - always so for fixed-count wiring (all-to-all,
-    one-to-one, fixed in-degree, pairs). Otherwise (``FixedProbability``) one copy of each
-    index table (the segments after a slot move).
+    Cost: O(slot) for each slot whose segments keep their lengths when ``in_place``: every
+    slot's segments are padded to its prototype's capacity (:func:`_pad_slots`), so they
+    do unless a brain has more plastic synapses than that (random wiring beyond its
+    headroom). Otherwise one copy of each index table (the segments after a slot move); when
+    the world gains its first reward-STDP synapse or loses its last, ``build_cache``.
 
     Parameters
     ----------
@@ -503,14 +521,20 @@ def update_cache(layout: Layout, pc: PlasticityCache, slots: list[int], in_place
     L = layout
     kinds = pc.tables.proj_i[:, PI_KIND] if pc.tables.proj_i.size else np.zeros(0, np.int32)
     deliver = pc.tables.proj_i[:, PI_DELIVER] != 0 if pc.tables.proj_i.size else np.zeros(0, bool)
-    segs = [_slot_segment(L, kinds, i) for i in sorted({int(x) for x in slots})]
+    cap, pj = _slot_capacity(L, kinds), _placeholder_proj(kinds)
+    order = sorted({int(x) for x in slots})
+    segs = [_slot_segment(L, kinds, i, cap, pj, pc.any_rstdp) for i in order]
+    rs_spans = [(int(pc.rs_ptr[i]), int(pc.rs_ptr[i + 1])) for i in order]
+    # reward-STDP synapses (not placeholders) that the slots' segments held and hold now
+    n_rstdp = pc.n_rstdp + sum(g.n_rstdp - int(np.count_nonzero(kinds[pc.rs_proj[c:d]] == KIND_RSTDP))
+                               for g, (c, d) in zip(segs, rs_spans, strict=True))
+    if (n_rstdp > 0) != pc.any_rstdp:  # reward-STDP placeholders appear or go everywhere
+        fresh = build_cache(L)
+        assert fresh is not None
+        return fresh
     in_spans = [(int(pc.in_ptr[g.s]), int(pc.in_ptr[g.e])) for g in segs]
-    rs_spans = [(int(pc.rs_ptr[g.slot]), int(pc.rs_ptr[g.slot + 1])) for g in segs]
     same = all(g.in_syn.size == b - a for g, (a, b) in zip(segs, in_spans, strict=True)) and all(
         g.rs_syn.size == b - a for g, (a, b) in zip(segs, rs_spans, strict=True))
-    # reward-STDP synapses (not placeholders) that the slots' segments held and hold now
-    n_rstdp = pc.n_rstdp + sum(g.rs_syn.size - int(np.count_nonzero(kinds[pc.rs_proj[c:d]] == KIND_RSTDP))
-                               for g, (c, d) in zip(segs, rs_spans, strict=True))
 
     def own(a: np.ndarray) -> np.ndarray:
         return a if in_place else a.copy()
@@ -654,6 +678,7 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
             src = spk[on_b[brain_of[spk]]]
             # b) potentiation at post spikes (all plastic synapses onto the spiking neuron)
             idx, _ = expand_ranges(pc.in_ptr[src], pc.in_ptr[src + 1])
+            idx = idx[pi[pc.in_proj[idx], PI_KIND] != KIND_NONE]  # placeholders (_pad_slots)
             if idx.size:
                 syn = pc.in_syn[idx]
                 proj = pc.in_proj[idx]
@@ -690,6 +715,8 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
         bdue = np.flatnonzero(due)
         if bdue.size:
             idx, own = expand_ranges(pc.rs_ptr[bdue], pc.rs_ptr[bdue + 1])
+            keep = pi[pc.rs_proj[idx], PI_KIND] == KIND_RSTDP  # not placeholders (_pad_slots)
+            idx, own = idx[keep], own[keep]
             if idx.size:
                 syn = pc.rs_syn[idx]
                 proj = pc.rs_proj[idx]

@@ -559,7 +559,9 @@ class GpuBackend(Backend):
         out[:m, 0] = pc.rs_syn
         out[:m, 1] = pc.rs_post
         out[:m, 2] = pc.rs_proj
-        out[:m, 3] = brain_of[pc.rs_post]
+        # placeholders (plasticity._pad_slots, kind 0) name the inactive row too
+        real = pc.tables.proj_i[pc.rs_proj, PL.PI_KIND] == PL.KIND_RSTDP
+        out[:m, 3] = np.where(real, brain_of[pc.rs_post], self.layout.n_brains)
         return out
 
     def _fstate(self) -> F32:
