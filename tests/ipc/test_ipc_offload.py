@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,3 +136,26 @@ def test_a_relayout_spawn_holds_the_world_lock_only_to_swap(tmp_path: Path) -> N
     spawn = st["server"]["spawns"]
     # before: the whole re-layout ran under the lock (locked == total)
     assert spawn["last_locked_s"] < 0.5 * spawn["last_s"], spawn
+
+
+def test_the_circuits_per_session_limit_counts_the_sessions_circuits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spikeforge.ipc import InProcessServer
+    from spikeforge.ipc.testing import probe_circuit
+
+    monkeypatch.setattr(P, "MAX_CIRCUITS_PER_SESSION", 2)
+    srv = InProcessServer(backend="numpy", seed=1, token="t",
+                          genomes={n: probe_circuit(n) for n in ("a", "b", "c")})
+    conn, other = srv.connect("one"), srv.connect("two")
+
+    def req(c: Any, msg: int, payload: bytes) -> tuple[int, bytes]:
+        frame = c.handle_frame(P.frame(msg, 7, payload))[0]
+        return P.HEADER.unpack_from(frame)[1], frame
+
+    for c in (conn, other):
+        assert req(c, Msg.HELLO, P.Hello("x", "t").encode())[0] == Msg.WELCOME
+    assert req(other, Msg.SPAWN, P.Spawn("c", 2).encode())[0] == Msg.SPAWNED
+    for name in ("a", "b", "a"):
+        assert req(conn, Msg.SPAWN, P.Spawn(name, 3).encode())[0] == Msg.SPAWNED
+    msg, frame = req(conn, Msg.SPAWN, P.Spawn("c", 1).encode())  # another session's c does not count
+    assert msg == Msg.ERROR and b"brains of 2 circuits, at most 2" in frame
+    srv.close()

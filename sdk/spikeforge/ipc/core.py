@@ -589,7 +589,9 @@ class ServerCore:
         if len(s.owned) + req.count > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the session would own {len(s.owned) + req.count} "
                                            f"brains, at most {P.MAX_BRAINS_PER_SESSION} allowed")
-        mine = {self.world.brain(i).prototype for i in s.owned}
+        L = self.world.layout  # the circuits of the session's brains, without a handle per brain
+        mine = ({L.prototypes[int(p)].circuit.name for p in np.unique(L.brain_proto[self.world.rows(list(s.owned))])}
+                if s.owned else set())
         if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN.circuit: the session has brains of {len(mine)} circuits, at most "
                                            f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
@@ -940,7 +942,9 @@ class ServerCore:
         if len(s.owned) + 1 > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session would own {len(s.owned) + 1} brains, at most "
                                            f"{P.MAX_BRAINS_PER_SESSION} allowed")
-        mine = {self.world.brain(i).prototype for i in s.owned}
+        L = self.world.layout  # the circuits of the session's brains, without a handle per brain
+        mine = ({L.prototypes[int(p)].circuit.name for p in np.unique(L.brain_proto[self.world.rows(list(s.owned))])}
+                if s.owned else set())
         if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session has brains of {len(mine)} circuits, at most "
                                            f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
