@@ -14,24 +14,26 @@
  *
  * Versioning: SF_API_VERSION_MAJOR changes only on incompatible changes; a host
  * compiled against major M must check (sf_version() >> 16) == M at run time.
- * Brain files carry their own format number (SF_BRAIN_FORMAT_VERSION); the loader
- * rejects formats it does not know and validates every index, size and count
- * before any kernel runs, so a malformed or truncated file yields an error, never
- * a crash.
+ * Brain files carry their own format number (SF_BRAIN_FORMAT_VERSION) and the
+ * fingerprint of the engine tables they were laid out by (record
+ * "tables_fingerprint"); the loader rejects formats it does not know and files
+ * exported by a spikeforge with other tables (saying to re-export them), and
+ * validates every index, size and count before any kernel runs, so a malformed or
+ * truncated file yields an error, never a crash.
  *
  * Threading: a world may be used from one thread at a time. sf_last_error() is per
  * thread. Pointers returned by the accessors stay valid until sf_world_destroy.
  *
- * Brain file format 1 (little-endian; written by spikeforge.engine.export):
+ * Brain file format 1 (little-endian; written by spikeforge.runtime.export):
  *   bytes 0..7   magic "SFBRAIN\0"
  *   u32          format version (1)
  *   u32          number of records
  *   records, each:
- *     u16 name length L (1..64), L bytes ASCII name,
+ *     u16 name length L (1..64), L bytes printable ASCII name,
  *     u8 dtype (1 u8, 2 i32, 3 u32, 4 i64, 5 f32, 6 f64),
  *     u64 element count C, then C elements.
  * Record names are the fields of the flat layout (see spikeforge_abi.h and
- * sdk/spikeforge/engine/export.py for the list); unknown records are ignored.
+ * sdk/spikeforge/runtime/export.py for the list); unknown records are ignored.
  */
 #ifndef SPIKEFORGE_H
 #define SPIKEFORGE_H

@@ -124,7 +124,12 @@ static int parse(sf_world *w, const unsigned char *p, size_t size) {
         memcpy(r->name, p + off, len);
         r->name[len] = 0;
         off += len;
-        if (strlen(r->name) != len) return seterr(SF_ERR_FORMAT, "brain file: record %u name has a NUL byte", i);
+        for (uint16_t c = 0; c < len; c++) {  /* names go into error messages: printable ASCII only */
+            unsigned char ch = (unsigned char)r->name[c];
+            if (ch < 0x21 || ch > 0x7e)
+                return seterr(SF_ERR_FORMAT, "brain file: record %u name has byte 0x%02x (names are printable ASCII)",
+                              i, (unsigned)ch);
+        }
         r->dtype = p[off];
         off += 1;
         memcpy(&r->count, p + off, 8);
@@ -201,6 +206,16 @@ static int assemble_net(sf_world *w) {
     int rc = SF_OK;
     sf_net *t = &w->net;
     int64_t n = 0, nb = 0, R = 0, S = 0, G = 0, P = 0;
+    /* the tables the file was exported for: another spikeforge's layout would be misread */
+    if (!find(w, "tables_fingerprint"))
+        return seterr(SF_ERR_FORMAT, "brain file: no 'tables_fingerprint' record: it was exported by an older "
+                      "spikeforge; re-export it with the `spikeforge export` that matches this library");
+    uint32_t *tables = (uint32_t *)need(w, "tables_fingerprint", SF_DTYPE_UINT32, 1, NULL, &rc);
+    if (rc != SF_OK) return rc;
+    if (*tables != SF_TABLES_FINGERPRINT)
+        return seterr(SF_ERR_FORMAT, "brain file: exported for engine tables %08x, this library was built for %08x "
+                      "(another spikeforge version): re-export it with the matching `spikeforge export`",
+                      (unsigned)*tables, (unsigned)SF_TABLES_FINGERPRINT);
     double *dt = (double *)need(w, "dt_ms", 6, 1, NULL, &rc);
     int64_t *depth = (int64_t *)need(w, "depth", 4, 1, NULL, &rc);
     int64_t *ws = (int64_t *)need(w, "world_step", 4, 1, NULL, &rc);
@@ -231,17 +246,10 @@ static int assemble_net(sf_world *w) {
     t->n_proj = *nproj;
     t->brain_start = (int64_t *)need(w, "brain_start", 4, nb + 1, NULL, &rc);
     t->brain_step = (int64_t *)need(w, "brain_step", 4, nb, NULL, &rc);
-    t->ie = (float *)need(w, "ie", 5, n, NULL, &rc);
-    t->ii = (float *)need(w, "ii", 5, n, NULL, &rc);
-    t->w = (float *)need(w, "w", 5, n, NULL, &rc);
-    t->theta = (float *)need(w, "theta", 5, n, NULL, &rc);
-    t->mod = (float *)need(w, "mod", 5, n, NULL, &rc);
-    t->iext = (float *)need(w, "iext", 5, n, NULL, &rc);
-    t->pforce = (float *)need(w, "pforce", 5, n, NULL, &rc);
-    t->hold = (int32_t *)need(w, "hold", 2, n, NULL, &rc);
-    t->consec = (int32_t *)need(w, "consec", 2, n, NULL, &rc);
-    t->burst = (int32_t *)need(w, "burst", 2, n, NULL, &rc);
-    t->force_once = (uint8_t *)need(w, "force_once", 1, n, NULL, &rc);
+    /* every per-neuron state array (the generated list; v again, now with its length known) */
+#define NEED_STATE(name, ctype, code) t->name = (ctype *)need(w, #name, code, n, NULL, &rc);
+    SF_FOR_EACH_NET_STATE(NEED_STATE)
+#undef NEED_STATE
     t->pid = (int32_t *)need(w, "pid", 2, n, NULL, &rc);
     t->act_slot = (int32_t *)need(w, "act_slot", 2, n, NULL, &rc);
     t->iparams = (int32_t *)need(w, "iparams", 2, P * SF_NI, NULL, &rc);
@@ -279,10 +287,9 @@ static int assemble_net(sf_world *w) {
         pl->dopamine = (float *)need(w, "dopamine", 5, nb, NULL, &rc);
         pl->dopamine_sum = (float *)need(w, "dopamine_sum", 5, nb, NULL, &rc);
         pl->learn = (uint8_t *)need(w, "learn", 1, nb, NULL, &rc);
-        pl->xpre = (float *)need(w, "xpre", 5, n, NULL, &rc);
-        pl->xpost = (float *)need(w, "xpost", 5, n, NULL, &rc);
-        pl->msum = (float *)need(w, "msum", 5, n, NULL, &rc);
-        pl->shist = (int32_t *)need(w, "shist", 2, n, NULL, &rc);
+#define NEED_STATE(name, ctype, code) pl->name = (ctype *)need(w, #name, code, n, NULL, &rc);
+        SF_FOR_EACH_PLAST_STATE(NEED_STATE)
+#undef NEED_STATE
         pl->elig = find(w, "elig") ? (float *)need(w, "elig", 5, S, NULL, &rc) : NULL;
         pl->in_ptr = (int64_t *)need(w, "in_ptr", 4, n + 1, NULL, &rc);
         pl->in_syn = (int64_t *)need(w, "in_syn", 4, -1, &pl->n_in, &rc);

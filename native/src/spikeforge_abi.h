@@ -103,6 +103,13 @@
 #define SF_NPF 8
 #define SF_NPI 3
 #define SF_NPP 10
+#define SF_DTYPE_UINT8 1
+#define SF_DTYPE_INT32 2
+#define SF_DTYPE_UINT32 3
+#define SF_DTYPE_INT64 4
+#define SF_DTYPE_FLOAT32 5
+#define SF_DTYPE_FLOAT64 6
+#define SF_TABLES_FINGERPRINT 0x22e22247u
 /* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */
@@ -248,5 +255,11 @@ const char *sf_engine_error(const sf_engine *e);
 /* Validate every index, size and count a kernel trusts. 0 = ok, else -1 and msg filled. */
 int sf_net_validate(const sf_net *net, char *msg, size_t msg_size);
 /* CDEF END */
+
+/* Not for cffi (function-like macros): the per-neuron state arrays as X-macros. */
+/* GENERATED BEGIN state_lists (python -m spikeforge.engine.gen_tables) */
+#define SF_FOR_EACH_NET_STATE(X) X(v, float, 5) X(ie, float, 5) X(ii, float, 5) X(w, float, 5) X(theta, float, 5) X(mod, float, 5) X(iext, float, 5) X(pforce, float, 5) X(hold, int32_t, 2) X(consec, int32_t, 2) X(burst, int32_t, 2) X(force_once, uint8_t, 1)
+#define SF_FOR_EACH_PLAST_STATE(X) X(xpre, float, 5) X(xpost, float, 5) X(msum, float, 5) X(shist, int32_t, 2)
+/* GENERATED END state_lists */
 
 #endif

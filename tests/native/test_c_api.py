@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.native.helpers import build, exported, make_world, run_python
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
+from spikeforge.engine.gen_tables import tables_fingerprint
 from spikeforge.runtime.export import MAGIC, layout_records, main, write_records
 
 pytestmark = pytest.mark.native
@@ -102,6 +103,14 @@ def test_loader_errors_name_the_problem(tmp_path: Path) -> None:
         assert rc in (lib.SF_ERR_FORMAT, lib.SF_ERR_INVALID) and expect in msg, (name, msg)
     missing = {k: v for k, v in good.items() if k != "gauss_lut"}
     assert "missing record 'gauss_lut'" in load(_file(missing, tmp_path))[1]
+    # a file laid out by other engine tables (another spikeforge version) is refused by name
+    assert int(good["tables_fingerprint"][0]) == tables_fingerprint() == lib.SF_TABLES_FINGERPRINT
+    other = dict(good, tables_fingerprint=good["tables_fingerprint"] ^ np.uint32(1))
+    rc, msg = load(_file(other, tmp_path))
+    assert rc == lib.SF_ERR_FORMAT and "exported for engine tables" in msg and "re-export" in msg, msg
+    old = {k: v for k, v in good.items() if k != "tables_fingerprint"}
+    rc, msg = load(_file(old, tmp_path))
+    assert rc == lib.SF_ERR_FORMAT and "older spikeforge" in msg, msg
     out = ffi.new("sf_world **")
     assert lib.sf_world_load(b"/nonexistent/x.sfb", out) == lib.SF_ERR_IO
 

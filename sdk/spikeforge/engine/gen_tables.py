@@ -20,9 +20,12 @@ Generated, checked in (never edit by hand):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from spikeforge.engine import plasticity as PL
 from spikeforge.engine import rng
@@ -30,6 +33,7 @@ from spikeforge.engine.numpy_backend import GAUSS_LUT_PER_UNIT, GAUSS_LUT_SIZE
 from spikeforge.engine.tables import (
     ACTUATOR_KIND_CONST,
     ACTUATOR_KIND_ID,
+    BRAIN_FILE_DTYPE,
     C_TYPE,
     NEURON_VARS,
     SENSOR_KIND_CONST,
@@ -79,9 +83,39 @@ def int_tables() -> list[tuple[str, int, str]]:
     return out
 
 
+def tables_fingerprint() -> int:
+    """A 32-bit digest of every shared table a brain file's contents depend on (constants, the
+    per-neuron state variables with their dtypes and structs).
+
+    ``spikeforge export`` writes it into brain files and the C API compares it with the one it
+    was built with, so that a file exported for other tables is refused by name instead of
+    being misread (the container format, ``SF_BRAIN_FORMAT_VERSION``, does not change when a
+    table does).
+    """
+    text = "\n".join([*(f"{n}={v}" for n, v, _ in int_tables()),
+                      *(f"{s.name}:{np.dtype(s.dtype).str}:{s.c_struct}" for s in NEURON_VARS)])
+    return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:4], "little")
+
+
 def c_tables() -> str:
-    """The ``#define SF_<NAME> <value>`` lines of every shared integer constant (for ``spikeforge_abi.h``)."""
-    return "\n".join(f"#define SF_{name} {value}" for name, value, _ in int_tables())
+    """The ``#define SF_<NAME> <value>`` lines of every shared integer constant, the brain-file
+    dtype codes and the tables' fingerprint (for ``spikeforge_abi.h``)."""
+    lines = [f"#define SF_{name} {value}" for name, value, _ in int_tables()]
+    lines += [f"#define SF_DTYPE_{np.dtype(t).name.upper()} {code}" for t, code in BRAIN_FILE_DTYPE.items()]
+    lines.append(f"#define SF_TABLES_FINGERPRINT 0x{tables_fingerprint():08x}u")
+    return "\n".join(lines)
+
+
+def c_state_lists() -> str:
+    """``SF_FOR_EACH_NET_STATE(X)`` / ``SF_FOR_EACH_PLAST_STATE(X)``: ``X(name, C type, brain-file
+    dtype code)`` for every per-neuron state array of ``sf_net`` / ``sf_plast`` (the C API's loader
+    reads them from brain files by this list)."""
+    lines = []
+    for struct in ("net", "plast"):
+        items = " ".join(f"X({s.name}, {C_TYPE[s.dtype]}, {BRAIN_FILE_DTYPE[s.dtype]})"
+                         for s in NEURON_VARS if s.c_struct == struct)
+        lines.append(f"#define SF_FOR_EACH_{struct.upper()}_STATE(X) {items}")
+    return "\n".join(lines)
 
 
 def c_state(struct: str) -> str:
@@ -195,6 +229,7 @@ def outputs(repo: Path = REPO) -> dict[Path, str]:
     abi = splice(abi, "tables", c_tables(), abi_path)
     abi = splice(abi, "net_state", c_state("net"), abi_path)
     abi = splice(abi, "plast_state", c_state("plast"), abi_path)
+    abi = splice(abi, "state_lists", c_state_lists(), abi_path)
     out = {abi_path: abi, src / "models.h": c_models(), shaders / "tables.wgsl": wgsl_tables(),
            shaders / "models.wgsl": wgsl_models(shaders)}
     return out

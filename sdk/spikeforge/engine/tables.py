@@ -74,6 +74,10 @@ NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VAR
 C_TYPE: dict[type[np.generic], str] = {np.float32: "float", np.int32: "int32_t", np.uint8: "uint8_t",
                                        np.int64: "int64_t", np.uint32: "uint32_t"}
 
+# dtype code of each record of a brain file (``spikeforge export``, read by the C API)
+BRAIN_FILE_DTYPE: dict[type[np.generic], int] = {np.uint8: 1, np.int32: 2, np.uint32: 3, np.int64: 4, np.float32: 5,
+                                                 np.float64: 6}
+
 SENSOR_KIND_ID: dict[str, int] = {k: i for i, k in enumerate(SENSOR_KINDS)}
 ACTUATOR_KIND_ID: dict[str, int] = {k: i for i, k in enumerate(ACTUATOR_KINDS)}
 # C/WGSL constant suffix of each kind
@@ -81,5 +85,5 @@ SENSOR_KIND_CONST: dict[str, str] = {"current": "CURRENT", "poisson": "POISSON",
                                      "event": "EVENT"}
 ACTUATOR_KIND_CONST: dict[str, str] = {"rate": "RATE", "population_vector": "POPVEC", "wta": "WTA"}
 
-__all__ = ["ACTUATOR_KIND_CONST", "ACTUATOR_KIND_ID", "C_TYPE", "NEURON_STATE", "NEURON_VARS", "SENSOR_KIND_CONST",
-           "SENSOR_KIND_ID", "StateVar"]
+__all__ = ["ACTUATOR_KIND_CONST", "ACTUATOR_KIND_ID", "BRAIN_FILE_DTYPE", "C_TYPE", "NEURON_STATE", "NEURON_VARS",
+           "SENSOR_KIND_CONST", "SENSOR_KIND_ID", "StateVar"]

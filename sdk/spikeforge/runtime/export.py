@@ -9,9 +9,12 @@ and names. Format 1 (little-endian)::
     u32            number of records
     record*        u16 name length, name (ASCII), u8 dtype, u64 count, count elements
 
-dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64. Record names:
-``dt_ms depth world_step n_proj`` (scalars); the per-brain ``brain_start brain_key
-brain_step``; the per-neuron state of ``layout.NEURON_STATE`` plus ``pid act_slot``;
+dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64
+(``engine.tables.BRAIN_FILE_DTYPE``). Record names: ``tables_fingerprint`` (uint32: the digest
+of the engine tables the file was laid out by, :func:`~spikeforge.engine.gen_tables.tables_fingerprint`;
+the C API refuses a file made for other tables); ``dt_ms depth world_step n_proj``
+(scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state of
+``layout.NEURON_STATE`` plus ``pid act_slot``;
 ``fparams iparams`` (flattened parameter rows); the rows ``row_ptr row_syn row_delay
 row_chan row_proj``; the synapses ``post weight``; ``gap_a gap_b gap_g``; ``ring``;
 the organ buffers ``sensor_values act_counts act_out``; ``sensor_groups_i``/
@@ -39,17 +42,18 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from spikeforge.engine.gen_tables import tables_fingerprint
 from spikeforge.engine.layout import Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
 from spikeforge.engine.plasticity import build_cache
+from spikeforge.engine.tables import BRAIN_FILE_DTYPE
 
 if TYPE_CHECKING:
     from spikeforge.runtime.world import World
 
 MAGIC = b"SFBRAIN\0"
 FORMAT_VERSION = 1
-DTYPE_CODE = {np.dtype(np.uint8): 1, np.dtype(np.int32): 2, np.dtype(np.uint32): 3, np.dtype(np.int64): 4,
-              np.dtype(np.float32): 5, np.dtype(np.float64): 6}
+DTYPE_CODE = {np.dtype(t): code for t, code in BRAIN_FILE_DTYPE.items()}
 
 
 def _groups(groups: list[OrganGroup]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,6 +68,7 @@ def layout_records(layout: Layout, world_step: int = 0) -> dict[str, np.ndarray]
     """Every record of the brain file of ``layout``, name -> 1-D array (see module docstring)."""
     L = layout
     rec: dict[str, np.ndarray] = {
+        "tables_fingerprint": np.array([tables_fingerprint()], np.uint32),
         "dt_ms": np.array([L.dt_ms], np.float64), "depth": np.array([L.depth], np.int64),
         "world_step": np.array([world_step], np.int64), "n_proj": np.array([L.proj_chan.size], np.int64),
         "brain_start": L.brain_start, "brain_key": L.brain_key, "brain_step": L.brain_step,
