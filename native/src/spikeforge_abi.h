@@ -148,6 +148,11 @@ typedef struct sf_plast {
     int64_t *rs_proj;
 } sf_plast;
 
+/* 1: sf_learn_post skips placeholder entries (kind 0) of the incoming table, which pad every
+   slot's segment (engine/plasticity.py _pad_slots). The Python side refuses an extension
+   built without it: its kernels would write through the placeholders. */
+#define SF_PLACEHOLDERS_SKIPPED 1
+
 /* One organ of one prototype across its brains (a brains x channels block). */
 typedef struct sf_organ {
     int32_t kind;        /* SF_SENSOR_* or SF_ACT_* */

@@ -34,6 +34,11 @@ except ImportError as exc:  # pragma: no cover - depends on the build
     ffi = lib = None
     _IMPORT_ERROR = (f"the C extension spikeforge.engine._native_ext is not built ({exc}); "
                      "reinstall with `pip install -e .` on a machine with a C compiler")
+if lib is not None and getattr(lib, "SF_PLACEHOLDERS_SKIPPED", 0) != 1:  # pragma: no cover - a stale build
+    # its sf_learn_post would write through the learning tables' slot placeholders (plasticity._pad_slots)
+    ffi = lib = None
+    _IMPORT_ERROR = ("the C extension spikeforge.engine._native_ext is older than the Python package "
+                     "(no SF_PLACEHOLDERS_SKIPPED); rebuild it: `python setup.py build_ext --inplace`")
 
 DEFAULT_MIN_NEURONS_PER_THREAD = 32768
 
