@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | gpuchurn | bench | figures
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | gpuchurn | auto | bench | figures
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -69,6 +69,10 @@ for part in "$@"; do
       timeout 120 $sf bench churn --backend gpu --json --learning rstdp
       timeout 120 taskset -c 0,1 $sf bench churn --backend native --threads 2 --json --learning rstdp
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpuchurn.jsonl" | cut -c1-900 ;;
+    auto)  # the GPU cost model's calibration and what "auto" picks at the bench sizes
+      timeout 300 python3 tools/gpu/auto_check.py 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/auto.jsonl" | cut -c1-1500
+      timeout 100 $sf bench crowd --backend auto --json --frames 100 --warmup 20 2>&1 | grep -v XDG_RUNTIME \
+        | tee -a "$OUT/auto.jsonl" | cut -c1-600 ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
       {

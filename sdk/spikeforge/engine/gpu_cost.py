@@ -26,10 +26,13 @@ log = logging.getLogger("spikeforge.engine.gpu")
 
 MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
 GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
-CAL_SIZES = ((2048, 10), (16384, 10), (16384, 40), (32768, 20))  # (neurons, synapses per neuron)
+# (brains, neurons per brain, synapses per neuron): one big brain and crowds of 256-neuron
+# brains, up to the sizes where the choice matters (CPU backends parallelize over brains, so a
+# single-brain calibration alone mispredicted crowds by ~7x on an H200 host)
+CAL_SIZES = ((1, 4096, 16), (1, 65536, 32), (64, 256, 32), (512, 256, 32))
 CAL_STEPS = 10
-CAL_REPEATS = 3
-CACHE_VERSION = 1
+CAL_REPEATS = 5
+CACHE_VERSION = 2
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -54,8 +57,8 @@ def _key() -> str:
             f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_layout(n: int, k: int) -> Layout:
-    """The layout of one recurrently connected LIF brain of ``n`` neurons, ``k`` inputs each."""
+def _synthetic_layout(n: int, k: int, brains: int = 1) -> Layout:
+    """The layout of ``brains`` recurrently connected LIF brains of ``n`` neurons, ``k`` inputs each."""
     from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
     from spikeforge.engine.layout import assemble
     from spikeforge.model import LIF, Circuit, FixedInDegree
@@ -65,8 +68,8 @@ def _synthetic_layout(n: int, k: int) -> Layout:
     c.connect("e", "e", FixedInDegree(k), weight=0.5, delay=(1, 4))
     proto = compile_prototype(c, 0, 1.0, 0, 0)
     depth = max(1, max_delay(proto))
-    block = instantiate(proto, 0, 1, 1, depth)
-    return assemble(1.0, depth, [proto], [block], np.asarray(proj_channels(proto), np.int32))
+    blocks = [instantiate(proto, i, 1 + i, 1, depth) for i in range(brains)]
+    return assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
 
 
 def _time_backend(name: str, layout: Layout) -> float:
@@ -75,11 +78,11 @@ def _time_backend(name: str, layout: Layout) -> float:
 
     be = create_backend(name, layout)
     try:
-        be.advance(1, 0, None)
+        be.advance(CAL_STEPS, 0, None)  # warm-up: pipelines, threads, page faults, GPU clocks
         best = float("inf")
         for r in range(CAL_REPEATS):
             t0 = time.perf_counter()
-            be.advance(CAL_STEPS, 1 + r * CAL_STEPS, None)
+            be.advance(CAL_STEPS, (1 + r) * CAL_STEPS, None)
             best = min(best, (time.perf_counter() - t0) / CAL_STEPS)
         return best
     finally:
@@ -115,9 +118,9 @@ def calibrate() -> dict[str, Any]:
     gpu_rows: list[tuple[int, int, float]] = []
     cpu_rows: list[tuple[int, int, float]] = []
     t_start = time.perf_counter()
-    for n, k in CAL_SIZES:
-        layout = _synthetic_layout(n, k)
-        s = layout.n_synapses
+    for brains, n_per, k in CAL_SIZES:
+        layout = _synthetic_layout(n_per, k, brains)
+        n, s = layout.n_neurons, layout.n_synapses
         # each backend starts from the same host state; the timed copy is discarded
         snap = {key: a.copy() for key, a in layout.neuron.items()}
         ring = layout.ring.copy()
