@@ -182,10 +182,13 @@ def test_a_relayout_built_off_lock_equals_spawn(backend: str, case: str, copy: s
     prep.draw()
     gen = a.layout_generation
     _meanwhile(a)
+    made = a.relayout_backends_prebuilt
     got = [h.id for h in a.commit_spawn(prep)]
     _meanwhile(b)
     want = [h.id for h in b.spawn(circuit, count)]
     assert got == want and a.layout_generation == gen + 1
+    # the backend of the new layout was made in draw(), off the lock
+    assert a.relayout_backends_prebuilt == made + 1 and a.backend_name == b.backend_name == backend
     _same(a, b)
     for w in (a, b):
         w.step(12)
@@ -204,6 +207,48 @@ def test_a_relayout_whose_world_changed_meanwhile_is_redone_under_the_lock() -> 
     _same(a, b)
     with pytest.raises(RuntimeError, match="committed already"):
         a.commit_spawn(pa)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+def test_modulatory_input_written_between_draw_and_commit_remakes_the_backend(backend: str) -> None:
+    """No row of these circuits is modulatory, so the native engine made off-lock saw an empty
+    modulatory channel; input written there meanwhile makes the swap make the backend again
+    (else the engine would not deliver it): bit for bit World.spawn."""
+    a, b = _world(backend), _world(backend)
+    assert not np.any(a.layout.row_chan == 2)
+    prep = a.prepare_spawn(probe_circuit("other"), 2)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    made = a.relayout_backends_prebuilt
+    for w in (a, b):
+        w.step(4)
+        w.layout.ring[:, 2, : w.layout.n_neurons // 2] = 3 << 16
+    a.commit_spawn(prep)
+    b.spawn(probe_circuit("other"), 2)
+    assert a.relayout_backends_prebuilt == made
+    for w in (a, b):
+        w.step(12)
+    _same(a, b)
+
+
+def test_a_backend_made_off_lock_is_dropped_when_the_commit_re_lays_out_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+    a, b = _world("native"), _world("native")
+    prep, pb = a.prepare_spawn(probe_circuit("other"), 2), b.prepare_spawn(probe_circuit("other"), 2)
+    assert prep is not None and prep._plan is not None and pb is not None
+    prep.draw()
+    made = prep._plan.backend
+    assert made is not None
+    monkeypatch.setattr(made, "close", lambda: closed.append("closed"))
+    for w in (a, b):
+        w.spawn(_learner(), 1)  # the slots changed: the commit re-lays out under the lock
+    a.commit_spawn(prep)
+    b.commit_spawn(pb)
+    assert closed == ["closed"] and a.backend is not made
+    for w in (a, b):
+        w.step(9)
+    _same(a, b)
 
 
 def test_prepare_spawn_says_which_spawns_re_lay_out() -> None:

@@ -172,6 +172,11 @@ class _RelayoutPlan:
         self.pad = 0
         self.moves: SlotMoves | None = None
         self.index: dict[int, int] = {}
+        # the backend for the new layout, made off-lock when it is a CPU one (see _prebuild)
+        self.backend_request = world.backend_request
+        self.backend_name = world.backend_name
+        self.backend: Backend | None = None
+        self.mod_rows = False
 
     def build(self, blocks: list[BrainBlock]) -> None:
         w = self.world
@@ -192,6 +197,44 @@ class _RelayoutPlan:
         self.moves.plan("y")
         self.index = {int(x): i for i, x in enumerate(layout.brain_serial.tolist()) if x >= 0}
         self.layout = layout
+        self._prebuild(layout)
+
+    def _prebuild(self, layout: Layout) -> None:
+        """Make the CPU backend (numpy, native) of the new layout here, off the lock: what it
+        derives (native: ``sf_net_validate``, ``sf_engine_prepare``'s segments, the learning
+        cache; numpy: the per-neuron cache) is a function of the wiring, the parameter sets
+        and the slots' owners, which ``commit_spawn`` checks did not change (``_structure``);
+        the state arrays it points at are written in place by ``transplant``. The one derived
+        value that reads state, native's "modulatory input present" flag (it scans the delay
+        ring's modulatory channel when no row is modulatory), is re-checked at the swap. A GPU
+        backend is still made at the swap (it uploads the state)."""
+        try:
+            name = self.world._backend_choice(layout, self.backend_request, self.backend_name)
+            if name in ("numpy", "native"):
+                self.mod_rows = bool(np.any(layout.row_chan == 2))
+                self.backend = create_backend(name, layout)
+        except Exception:  # made (and the error raised) at the swap instead, as before
+            log.debug("re-layout backend not made off-lock", exc_info=True)
+            self.backend = None
+
+    def take_backend(self, world: World, layout: Layout) -> Backend | None:
+        """The backend made off-lock, if it still fits the world at the swap (same backend
+        asked for and running, no modulatory input the native engine's flag missed); else
+        None (and the off-lock one is closed)."""
+        b, self.backend = self.backend, None
+        if b is None:
+            return None
+        if (world.backend_request != self.backend_request or world.backend_name != self.backend_name
+                or (not self.mod_rows and bool(np.any(layout.ring[:, 2, :])))):
+            b.close()
+            return None
+        return b
+
+    def drop_backend(self) -> None:
+        """Close the backend made off-lock (the commit re-lays out under the lock instead)."""
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
 
 
 class World:
@@ -278,6 +321,7 @@ class World:
         self._structure = 0  # bumped whenever a slot's wiring or owner changes (see prepare_spawn)
         self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
+        self.relayout_backends_prebuilt = 0  # re-layout spawns whose CPU backend was made off-lock
         self._shapes: dict[int, SlotShape] = {}
         self._pad = 0
         self.compact = bool(compact)
@@ -456,18 +500,25 @@ class World:
     def _new_backend(self, layout: Layout) -> Backend:
         """A backend for ``layout``; ``"auto"`` decides again for the live size (GPU cost model:
         free slots are never stepped, so they do not count)."""
-        name = self.backend_name
-        if self.backend_request == "auto":
-            live = live_slots(layout)
-            r0, r1 = layout.row_ptr[layout.brain_start[live]], layout.row_ptr[layout.brain_start[live + 1]]
-            size = (int((layout.brain_start[live + 1] - layout.brain_start[live]).sum()),
-                    int((layout.row_syn[r1 - 1] - layout.row_syn[r0]).sum()) if live.size else 0)
-            name, reasons = resolve_backend("auto", size=size, layout=layout)
-            for r in reasons:
-                log.info("backend auto-selection passed over %s", r)
-        backend = create_backend(name, layout)
+        backend = create_backend(self._backend_choice(layout, self.backend_request, self.backend_name), layout)
         self.backend_name = backend.name
         return backend
+
+    @staticmethod
+    def _backend_choice(layout: Layout, request: str, name: str) -> str:
+        """The backend to make for ``layout`` (reads only the layout's wiring and slot owners):
+        ``name`` (the one running), or with ``request`` ``"auto"`` the choice for the live size
+        (GPU cost model: free slots are never stepped, so they do not count)."""
+        if request != "auto":
+            return name
+        live = live_slots(layout)
+        r0, r1 = layout.row_ptr[layout.brain_start[live]], layout.row_ptr[layout.brain_start[live + 1]]
+        size = (int((layout.brain_start[live + 1] - layout.brain_start[live]).sum()),
+                int((layout.row_syn[r1 - 1] - layout.row_syn[r0]).sum()) if live.size else 0)
+        name, reasons = resolve_backend("auto", size=size, layout=layout)
+        for r in reasons:
+            log.info("backend auto-selection passed over %s", r)
+        return name
 
     def _slots_written(self, slots: list[int]) -> None:
         """Tell the backend that these slots were rewritten in place (or rebuild it)."""
@@ -618,6 +669,7 @@ class World:
             blocks = instantiate_many(proto, prepared.serials, prepared.keys, self.seed, depth)
             if plan is not None:
                 plan.layout = None
+                plan.drop_backend()
         prepared.committed = True
         handles = [Brain(self, x, proto.circuit.name) for x in prepared.serials]
         if plan is not None and plan.layout is not None and plan.moves is not None:
@@ -647,13 +699,19 @@ class World:
         self._structure += 1
         self.backend.close()
         self.layout = layout
-        self.backend = self._new_backend(layout)
+        backend = plan.take_backend(self, layout)
+        if backend is None:
+            self.backend = self._new_backend(layout)
+        else:
+            self.backend, self.backend_name = backend, backend.name
+            self.relayout_backends_prebuilt += 1
         self.rebuilds += 1
 
     def _commit_again(self, prepared: PreparedSpawn, plan: _RelayoutPlan) -> list[Brain]:
         """``commit_spawn`` of a re-layout whose world changed since ``prepare_spawn``: spawn
         under the caller's lock with the reserved ids (re-compiling and redrawing if needed)."""
         prepared.committed = True
+        plan.drop_backend()
         circ = genome_to_circuit(prepared.proto.genome)
         old = self._slots() if plan.gkey not in self._proto_by_genome else None
         proto = self._prototype_for(circ, plan.gkey)
