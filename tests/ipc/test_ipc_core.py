@@ -156,3 +156,15 @@ def test_spike_batches_are_truncated_to_fit_the_frame(monkeypatch: pytest.Monkey
     assert [len(b) for b in res.batches] == [40, 0]
     assert res.batches[0].truncated and res.batches[1].truncated
     assert res.steps == 20
+
+
+def test_brains_by_circuit_counts_live_ids_only() -> None:
+    """One lookup for a session's (live) brains; ids no longer alive are left out."""
+    world = World(dt=0.001, backend="numpy", seed=1)
+    core = ServerCore(world, "tok", {"probe": probe_circuit(), "p2": probe_circuit("p2", sensors=3, actuators=1)})
+    a = open_session(core, "a")
+    core.handle(a, Msg.SPAWN, 1, P.Spawn("probe", 300).encode())
+    core.handle(a, Msg.SPAWN, 2, P.Spawn("p2", 2).encode())
+    assert core.quota.brains_by_circuit(core, a.owned) == {"probe": 300, "p2": 2}
+    world.despawn([5, 301])
+    assert core.quota.brains_by_circuit(core, [*sorted(a.owned), 99999]) == {"probe": 299, "p2": 1}

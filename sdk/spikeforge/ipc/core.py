@@ -416,7 +416,7 @@ class ServerCore:
         for name, p in by_name:
             sel = protos == p
             rows_idx = idx[sel]
-            groups.append((name, tuple(int(x) for x in ids_arr[sel])))
+            groups.append((name, tuple(ids_arr[sel].tolist())))
             for g in sorted((g for g in L.sensor_groups if g.proto == p), key=lambda g: g.name):
                 rows = rows_idx - g.brain0
                 sens_parts.append((g.offset + rows[:, None] * g.channels + np.arange(g.channels)).reshape(-1))

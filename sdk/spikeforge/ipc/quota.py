@@ -139,7 +139,10 @@ class MemoryQuota:
         if not ids:
             return {}
         L = core.world.layout
-        rows = core.world.rows([i for i in ids if core.world.has_brain(i)])
+        try:  # usually every id is live (a session's own brains): one lookup, no call per id
+            rows = core.world.rows(list(ids))
+        except LookupError:
+            rows = core.world.rows([i for i in ids if core.world.has_brain(i)])
         counts = np.bincount(L.brain_proto[rows], minlength=len(L.prototypes))
         return {L.prototypes[p].circuit.name: int(k) for p, k in enumerate(counts) if k}
 
