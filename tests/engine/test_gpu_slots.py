@@ -166,6 +166,78 @@ def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypa
     assert_cache_equal(gpu.backend.plast, build_cache(gpu.layout))
 
 
+def device_learning_tables(backend: Any) -> dict[str, np.ndarray]:
+    """The backend's learning index tables as the device holds them."""
+    return {k: backend._download(k, np.uint32, getattr(backend, k).size) for k in ("in_ptr", "in_tab", "rs_tab")}
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 8192])
+def test_learning_spawns_upload_only_their_slot(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                chunk_bytes: int | None) -> None:
+    """A spawn into a learning world writes the slot's segments of the learning index tables in
+    place (nothing re-derived for the whole world) and uploads exactly the slot's rows of
+    in_ptr, in_tab and rs_tab; the device's tables equal the ones derived from scratch, and
+    the churn stays bit for bit with numpy."""
+    from spikeforge.engine import wgpu_backend as G
+
+    cs = [learner(), small_net()]
+
+    def make(b: str) -> World:
+        w = with_free_slots(b, cs, count=3)
+        w.brains[0].reward(1.5)
+        return w
+
+    ref = make("numpy")
+    gpu = gpu_world(make, chunk_bytes)
+    be = gpu.backend
+    assert be.plast is not None and be.plast.any_rstdp
+    sizes = {k: getattr(be, k).nbytes for k in ("in_ptr", "in_tab", "rs_tab")}
+    calls: list[tuple[list[int], dict[str, int]]] = []
+    upload, write_slots = be._upload_ranges, be.write_slots
+
+    def counting_upload(pieces: list[tuple[str, int, np.ndarray]]) -> None:
+        sent = calls[-1][1]
+        for name, _, data in pieces:
+            sent[name] = sent.get(name, 0) + np.ascontiguousarray(data).nbytes
+        upload(pieces)
+
+    def logged_write_slots(slots: list[int]) -> bool:
+        calls.append(([int(i) for i in slots if gpu.layout.brain_serial[int(i)] >= 0], {}))
+        return bool(write_slots(slots))
+
+    def no_rederive(*_: Any) -> None:
+        raise AssertionError("a learning spawn re-derived the whole tables")
+
+    monkeypatch.setattr(be, "_upload_ranges", counting_upload)
+    monkeypatch.setattr(be, "write_slots", logged_write_slots)
+    monkeypatch.setattr(be, "_learning_tables", no_rederive)
+    monkeypatch.setattr(be, "_rs_table", no_rederive)
+    check_churn(ref, gpu, cs, frames=14)
+    L, pc = gpu.layout, be.plast
+    spawns = [(slots, sent) for slots, sent in calls if slots]
+    assert len(spawns) >= 10 and any(sent.get("in_tab") for _, sent in spawns)
+    for slots, sent in spawns:  # exactly the slots' rows of each table
+        want = {"in_ptr": sum(4 * int(L.brain_start[i + 1] - L.brain_start[i] + 1) for i in slots),
+                "in_tab": sum(12 * int(pc.in_ptr[L.brain_start[i + 1]] - pc.in_ptr[L.brain_start[i]])
+                              for i in slots),
+                "rs_tab": sum(16 * int(pc.rs_ptr[i + 1] - pc.rs_ptr[i]) for i in slots)}
+        for k, v in want.items():
+            assert sent.get(k, 0) == v, k
+            assert v <= sizes[k] // 4, k  # slot-sized: the world holds 6 learner brains
+    assert sum(sent.get("in_tab", 0) for _, sent in calls) < sizes["in_tab"] * 3
+    assert_cache_equal(pc, build_cache(L))
+    fresh = G.GpuBackend.__new__(G.GpuBackend)  # host tables derived from scratch
+    fresh.layout = L
+    fresh_rs = G.GpuBackend._rs_table(fresh, pc, L.brain_of_neuron(), be.rs_tab.shape[0])
+    assert be.in_ptr.tobytes() == pc.in_ptr.astype(np.uint32).tobytes()
+    tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
+    assert be.in_tab[:tab.size].tobytes() == tab.tobytes()
+    assert be.rs_tab.tobytes() == fresh_rs.tobytes()
+    dev = device_learning_tables(be)
+    for k in ("in_ptr", "in_tab", "rs_tab"):
+        assert dev[k].tobytes() == getattr(be, k).tobytes(), k
+
+
 def test_churn_with_electrical_synapses_still_rebuilds(adapter: dict[str, Any]) -> None:
     """feature_net has gap junctions: its spawns rebuild the layout (not the slot path)."""
     ref, gpu = (World(dt=0.001, backend=b, seed=4) for b in ("numpy", "gpu"))

@@ -240,8 +240,9 @@ def test_empty_free_slots_hold_placeholder_segments() -> None:
 
 @pytest.mark.gpu
 def test_gpu_takes_spawns_into_placeholder_segments() -> None:
-    """The GPU backend (update_cache without in_place, changed spans uploaded) through churn of
-    the fixed-count learner whose empty free slots hold placeholders: bit for bit with numpy."""
+    """The GPU backend (update_cache in place, the slot's rows of its tables uploaded) through
+    churn of the fixed-count learner whose empty free slots hold placeholders: bit for bit with
+    numpy, and the device's learning tables equal the ones derived from scratch."""
     from tests.engine.test_gpu_common import require_lavapipe
     from tests.engine.test_gpu_slots import check_churn, gpu_world
 
@@ -252,3 +253,8 @@ def test_gpu_takes_spawns_into_placeholder_segments() -> None:
     for w in (ref, gpu):
         w.spawn(cs[0], 2)  # two of the three empty slots
     check_churn(ref, gpu, cs, frames=10)
+    be = gpu.backend
+    assert_cache_equal(be.plast, build_cache(gpu.layout))
+    assert be.in_ptr.tobytes() == be.plast.in_ptr.astype(np.uint32).tobytes()
+    for k in ("in_ptr", "in_tab", "rs_tab"):
+        assert be._download(k, np.uint32, getattr(be, k).size).tobytes() == getattr(be, k).tobytes(), k

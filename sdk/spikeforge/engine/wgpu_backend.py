@@ -556,13 +556,19 @@ class GpuBackend(Backend):
         cap = capacity if capacity >= m else m + _headroom(m)
         out = np.zeros((cap, 4), np.uint32)
         out[m:, 3] = self.layout.n_brains
-        out[:m, 0] = pc.rs_syn
-        out[:m, 1] = pc.rs_post
-        out[:m, 2] = pc.rs_proj
-        # placeholders (plasticity._pad_slots, kind 0) name the inactive row too
-        real = pc.tables.proj_i[pc.rs_proj, PL.PI_KIND] == PL.KIND_RSTDP
-        out[:m, 3] = np.where(real, brain_of[pc.rs_post], self.layout.n_brains)
+        self._rs_rows(out[:m], pc, slice(0, m), brain_of[pc.rs_post])
         return out
+
+    def _rs_rows(self, out: U32, pc: PL.PlasticityCache, sl: slice, brains: npt.NDArray[np.integer[Any]]) -> None:
+        """Fill ``out`` with rs_tab's rows of the entries ``sl`` of ``pc``'s reward-STDP table;
+        ``brains``: the brain of each entry's post neuron."""
+        proj = pc.rs_proj[sl]
+        out[:, 0] = pc.rs_syn[sl]
+        out[:, 1] = pc.rs_post[sl]
+        out[:, 2] = proj
+        # placeholders (plasticity._pad_slots, kind 0) name the inactive row too
+        real = pc.tables.proj_i[proj, PL.PI_KIND] == PL.KIND_RSTDP
+        out[:, 3] = np.where(real, brains, self.layout.n_brains)
 
     def _fstate(self) -> F32:
         L = self.layout
@@ -929,8 +935,11 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         as ONE staging write and ONE submission of buffer copies; a despawned slot sends only
         its actuator rows. Per-brain arrays (key, step,
         sleeping, level of detail, learn flag, dopamine) and sensor values are uploaded with
-        every advance anyway. With learning, the plasticity index tables are re-derived and
-        only their changed span goes up.
+        every advance anyway. With learning, the slots' segments of the plasticity index
+        tables are written in place (``plasticity.update_cache(in_place=True)``) and only the
+        slots' rows of ``in_ptr``, ``in_tab`` and ``rs_tab`` go up (O(slot)); when a segment
+        changed its length (a brain beyond its slot's capacity) the tables are re-derived
+        and their changed span goes up (O(world)).
 
         The rest of the host arrays need not be current (:meth:`begin_slot_write` downloads
         nothing): the shadow copy takes the slots' ranges (a slot write is not a host patch).
@@ -961,7 +970,9 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         writes = [self._slot_contents(int(i)) for i in slots]
         pc = old = self.plast
         if spawned and old is not None:
-            pc = PL.update_cache(L, old, spawned)
+            # in place: the backend's own cache (the CPU fallback builds its own from the layout);
+            # it is left as it was when the world gains or loses reward-STDP (False below)
+            pc = PL.update_cache(L, old, spawned, in_place=True)
             if pc.any_rstdp != old.any_rstdp:
                 if self._dev_ahead:
                     self._download_state()
@@ -999,7 +1010,8 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             self._ckpt.pending += writes
         try:
             if spawned and pc is not None:
-                self._learning_tables(pc, up)
+                if pc is not old or not self._slot_tables(pc, spawned, up):
+                    self._learning_tables(pc, up)
             self._upload_ranges(up)
         except Exception as exc:
             if wgpu is None or not _is_gpu_error(exc):
@@ -1041,6 +1053,37 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         forget_device(self.gpu)
         self.fallback_reason = f"{type(exc).__name__}: {exc}"
         self._release()
+
+    def _slot_tables(self, pc: PL.PlasticityCache, slots: list[int], up: list[tuple[str, int, np.ndarray]]
+                     ) -> bool:
+        """The slots' rows of the host copies of ``in_ptr``, ``in_tab`` and ``rs_tab`` from ``pc``
+        (updated in place: every segment kept its place and length), queued for upload. False
+        (nothing written) when a segment lies beyond the tables' buffers, which then need the
+        whole re-derivation (:meth:`_learning_tables`)."""
+        L = self.layout
+        spans = []
+        for i in slots:
+            s, e = int(L.brain_start[i]), int(L.brain_start[i + 1])
+            a, b = int(pc.in_ptr[s]), int(pc.in_ptr[e])
+            c, d = int(pc.rs_ptr[i]), int(pc.rs_ptr[i + 1])
+            if 3 * b > self.in_tab.size or d > self.rs_tab.shape[0] or e >= self.in_ptr.size:
+                return False
+            spans.append((i, s, e, a, b, c, d))
+        for i, s, e, a, b, c, d in spans:
+            self.in_ptr[s:e + 1] = pc.in_ptr[s:e + 1]
+            up.append(("in_ptr", 4 * s, self.in_ptr[s:e + 1]))
+            if b > a:
+                tab = self.in_tab[3 * a:3 * b].reshape(-1, 3)
+                tab[:, 0] = pc.in_syn[a:b]
+                tab[:, 1] = pc.in_pre[a:b]
+                tab[:, 2] = pc.in_proj[a:b]
+                up.append(("in_tab", 12 * a, self.in_tab[3 * a:3 * b]))
+            if d > c:
+                # a slot's synapses target its own neurons: every post's brain is i
+                self._rs_rows(self.rs_tab[c:d], pc, slice(c, d), np.full(d - c, i, np.int64))
+                up.append(("rs_tab", 16 * c, self.rs_tab[c:d]))
+        self.plast = pc
+        return True
 
     def _learning_tables(self, pc: PL.PlasticityCache, up: list[tuple[str, int, np.ndarray]]) -> None:
         """Re-derived plasticity index tables after spawns: upload the changed span of each (a
