@@ -31,6 +31,7 @@ for part in "$@"; do
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py \
         tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py tests/runtime/test_world_masks.py \
+        tests/runtime/test_relayout.py tests/runtime/test_learning_churn.py \
         2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     profile)
       timeout 240 python3 tools/gpu/profile_advance.py ${PROFILE_ARGS:---brains 1000 --cuba 4000,40000} 2>&1 \
