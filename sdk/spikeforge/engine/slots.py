@@ -185,22 +185,29 @@ def synapse_keys(layout_synapse: dict[str, np.ndarray] | None, blocks: list[Brai
     return keys
 
 
+def _slot_starts(protos: list[PrototypeInfo], shapes: dict[int, SlotShape]) -> tuple[npt.NDArray[np.int64], ...]:
+    """Neurons, rows and synapses of each slot's shape (``protos``: the prototype of every slot,
+    in layout order) and the first neuron, row and synapse of every slot, totals appended:
+    ``(n_of, R, S, brain_start, r_start, y_start)``."""
+    n_of = np.array([p.n_neurons for p in protos], np.int64)
+    R = np.array([shapes[p.index].rows for p in protos], np.int64)
+    S = np.array([shapes[p.index].synapses for p in protos], np.int64)
+    starts = []
+    for counts in (n_of, R, S):
+        start = np.zeros(counts.size + 1, np.int64)
+        np.cumsum(counts, out=start[1:])
+        starts.append(start)
+    return n_of, R, S, starts[0], starts[1], starts[2]
+
+
 def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shapes: dict[int, SlotShape],
                  slots: dict[int, list[BrainBlock | None]], pad_proj: int, proj_chan: npt.NDArray[np.int32],
                  syn_keys: dict[str, np.dtype[np.generic]]) -> Layout:
     """A layout of every prototype's slots, in prototype order (``None``: a free slot)."""
     order = [(p, blk) for p in prototypes for blk in slots.get(p.index, [])]
     B = len(order)
-    sizes = np.array([p.n_neurons for p, _ in order], np.int64)
-    brain_start = np.zeros(B + 1, np.int64)
-    np.cumsum(sizes, out=brain_start[1:])
+    _, _, _, brain_start, r_start, y_start = _slot_starts([p for p, _ in order], shapes)
     n = int(brain_start[-1])
-    R = np.array([shapes[p.index].rows for p, _ in order], np.int64)
-    S = np.array([shapes[p.index].synapses for p, _ in order], np.int64)
-    r_start = np.zeros(B + 1, np.int64)
-    np.cumsum(R, out=r_start[1:])
-    y_start = np.zeros(B + 1, np.int64)
-    np.cumsum(S, out=y_start[1:])
     neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
     pid = np.zeros(n, np.int32)
     row_ptr = np.zeros(n + 1, np.int64)
@@ -448,16 +455,8 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
     """
     order = [(p, src) for p in prototypes for src in slots.get(p.index, [])]
     B = len(order)
-    n_of = np.array([p.n_neurons for p, _ in order], np.int64)
-    brain_start = np.zeros(B + 1, np.int64)
-    np.cumsum(n_of, out=brain_start[1:])
+    n_of, R, S, brain_start, r_start, y_start = _slot_starts([p for p, _ in order], shapes)
     n = int(brain_start[-1])
-    R = np.array([shapes[p.index].rows for p, _ in order], np.int64)
-    S = np.array([shapes[p.index].synapses for p, _ in order], np.int64)
-    r_start = np.zeros(B + 1, np.int64)
-    np.cumsum(R, out=r_start[1:])
-    y_start = np.zeros(B + 1, np.int64)
-    np.cumsum(S, out=y_start[1:])
     n_rows, n_syn = int(r_start[-1]), int(y_start[-1])
     brain_proto = np.array([p.index for p, _ in order], np.int32)
 
