@@ -155,6 +155,8 @@ namespace Spikeforge.Samples
             {
                 session.Dispose();
                 if (server != null) server.Dispose();
+                // the embedded Python ends here, on the thread that started it, not in pythonnet's exit handler
+                if (mode == "inprocess") SessionFactory.ShutdownInProcessPython();
             }
         }
     }

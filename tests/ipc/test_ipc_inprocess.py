@@ -191,6 +191,7 @@ def inprocess_replies(tmp: Path) -> list[bytes]:
     assert conn.closed  # BYE closed it
     assert conn.handle_frame(P.frame(Msg.PING, 99)) == []
     server.close()
+    assert not server.world.draw_ahead  # closing stopped the world's draw thread (World.close)
     return replies
 
 

@@ -4,6 +4,8 @@ agree bit for bit through the same churn."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from tests.conftest import drive, rich_circuit
@@ -130,6 +132,38 @@ def test_spawn_into_a_free_slot_keeps_the_arrays() -> None:
         assert mine.w.tobytes() == theirs.w.tobytes()
         assert np.array_equal(mine.pre, theirs.pre) and np.array_equal(mine.post, theirs.post)
     assert _state(world, 10)["v"].tobytes() == _state(fresh, 10)["v"].tobytes()
+
+
+def test_close_joins_the_draw_thread_and_the_world_goes_on() -> None:
+    """``World.close`` leaves no spikeforge thread behind (an embedding host such as Unity
+    through pythonnet ends Python right after) and the world keeps stepping and spawning
+    the same brains as a world that never drew ahead."""
+    def draws() -> set[threading.Thread]:  # this test's worlds' draw threads, not earlier tests'
+        return {t for t in threading.enumerate() if t.name.startswith("spikeforge-draw")} - earlier
+
+    earlier: set[threading.Thread] = set()
+    earlier = draws()
+    c = _crowdish()
+    closed, plain = World(backend="numpy", seed=4), World(backend="numpy", seed=4)
+    plain.draw_ahead = False
+    for w in (closed, plain):
+        w.spawn(c, count=2)
+        w.advance(1 / 60)
+        w.spawn(c)
+        w.advance(1 / 60)  # closed: the next brain is being drawn ahead now
+    assert len(draws()) == 1
+    closed.close()
+    assert not draws()
+    closed.close()  # again: nothing to do
+    for w in (closed, plain):
+        w.spawn(c)
+        w.advance(1 / 60)
+    assert [b.id for b in closed.brains] == [b.id for b in plain.brains] == [0, 1, 2, 3]
+    for b in plain.brains:
+        a, s = _state(closed, b.id), _state(plain, b.id)
+        for k in s:
+            np.testing.assert_array_equal(a[k], s[k], err_msg=f"brain {b.id}: {k}")
+    assert not draws()
 
 
 @pytest.mark.parametrize("backend", ["numpy", "native"])

@@ -354,7 +354,8 @@ class ServerCore:
             self.quota.session_ended(self, s)  # its uploads no brain uses go
 
     def close(self) -> None:
-        """Release every session's shared memory (server stopping)."""
+        """Release every session's shared memory and stop the world's background thread
+        (server stopping)."""
         with self.lock:
             self._close()
 
@@ -365,6 +366,7 @@ class ServerCore:
             if s.shm is not None:
                 s.shm.close()
                 s.shm = None
+        self.world.close()  # no spikeforge thread outlives the server (an embedding host ends Python next)
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, s: Session, msg: int, seq: int, payload: bytes) -> bytes | list[bytes]:
@@ -878,6 +880,7 @@ class ServerCore:
             raise ProtocolError(Err.IO, f"LOAD: {exc}") from None
         except OSError as exc:
             raise ProtocolError(Err.IO, f"LOAD: cannot read the snapshot ({exc.strerror or exc})") from None
+        self.world.close()
         self.world.backend.close()
         self.world = world
         for p in world.prototypes:

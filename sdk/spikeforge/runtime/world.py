@@ -745,6 +745,22 @@ class World:
         except Exception:  # the synchronous draw below raises the same error, with context
             return None
 
+    def close(self) -> None:
+        """Stop the world's background work: the draw-ahead thread (see ``draw_ahead``) is
+        joined and a draw it holds is dropped (the next spawn draws the same brain on the
+        calling thread: the draw depends only on the seed and the spawn's serial).
+
+        Call it before the interpreter ends, above all where a host embeds Python (Unity
+        through pythonnet): a host that tears Python down while this thread is mid-draw
+        races it for the GIL. The world stays usable and draws on the calling thread from
+        then on. Calling it again does nothing."""
+        drawer, self._drawer = self._drawer, None
+        self.draw_ahead = False
+        self._ahead = None
+        self._ahead_next = None
+        if drawer is not None:
+            drawer.shutdown(wait=True, cancel_futures=True)
+
     def _start_ahead(self, proto: PrototypeInfo) -> None:
         """Queue the draw of the next serial's brain of ``proto`` (see ``draw_ahead``); it starts
         with the next kernel call, which releases the GIL, so it runs beside the step instead

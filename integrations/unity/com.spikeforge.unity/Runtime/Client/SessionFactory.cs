@@ -64,6 +64,28 @@ namespace Spikeforge.Client
             }
         }
 
+        /// <summary>
+        /// Ends the embedded CPython of InProcess sessions (<c>InProcessSession.ShutdownPython</c>), if that
+        /// assembly is loaded and Python was started; otherwise does nothing. Call it once, at application exit,
+        /// after closing every session and on the thread that opened the first InProcess session: left to
+        /// pythonnet's own process-exit handler, the shutdown can abort the process (see the package README).
+        /// </summary>
+        public static void ShutdownInProcessPython()
+        {
+            Type t = FindType(InProcessTypeName);
+            if (t == null) return;
+            var m = t.GetMethod("ShutdownPython", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static);
+            if (m == null) return;
+            try
+            {
+                m.Invoke(null, null);
+            }
+            catch (System.Reflection.TargetInvocationException e)
+            {
+                throw e.InnerException ?? e;
+            }
+        }
+
         static Type FindType(string name)
         {
             foreach (var asm in AppDomain.CurrentDomain.GetAssemblies())
