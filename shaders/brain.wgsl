@@ -3,10 +3,12 @@
 // every neuron of the brain (neuron.wgsl's neuron_step, BRAIN_WG invocations striding over
 // the brain's neurons), a barrier, propagation of the brain's spikes of the step into its
 // delay ring (the workgroup's invocations share each row's synapses), a barrier.
-// Used for layouts without gap junctions and learning whose brains are at most
-// BRAIN_MAX_NEURONS neurons (wgpu_backend.GpuBackend decides); the per-step kernels
-// handle the rest. Same operations in the same order as neuron.wgsl + propagate.wgsl,
-// so it is exact in the same sense.
+// Used for layouts without gap junctions whose brains are at most BRAIN_MAX_NEURONS
+// neurons (wgpu_backend.GpuBackend decides); the per-step kernels handle the rest. Same
+// operations in the same order as neuron.wgsl + propagate.wgsl (+ the learning kernels),
+// so it is exact in the same sense. Learning (brain_learn.wgsl, only in the kernel of a
+// layout that learns; otherwise learn_* are empty stubs) adds P1 to the neuron phase, P5a
+// to propagation and its other phases after propagation (learn_after).
 //
 // The brain's spike list of the step lives in step_spk[brain_start .. brain_start + count).
 // When the brain's delay ring fits in workgroup memory (WG_RING, generated with
@@ -15,6 +17,7 @@
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
+var<workgroup> wg_l: vec3<u32>;  // learn flag, brain_step % update_every, update_every
 
 @compute @workgroup_size(BRAIN_WG)
 fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -29,6 +32,10 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let n0 = bstart[b];
     let n1 = bstart[b + 1u];
     let base0 = binfo[b * BSTRIDE + 3u];
+    if (lid == 0u) { wg_l = vec3<u32>((binfo[b * BSTRIDE + 4u] >> 1u) & 1u, binfo[b * BSTRIDE + 5u],
+                                      binfo[b * BSTRIDE + 6u]); }
+    let lrn = workgroupUniformLoad(&wg_l);  // uniform: learn_after's barriers depend on it
+    let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
@@ -39,6 +46,7 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
                 step_spk[n0 + atomicAdd(&wg_count, 1u)] = n;
             }
         }
+        learn_dopamine(b, lid);
         storageBarrier();
         workgroupBarrier();
         // 6. propagation (propagate.wgsl, one spike at a time, lanes over the synapses)
@@ -51,15 +59,24 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
                 let dc = row_dc[r];
                 let slot = (base + (dc >> 4u)) % DEPTH;
                 let cell = (slot * 3u + (dc & 3u)) * N;
+                let dep = dep_row(r, dc, learns);  // P5a of this row (learning only)
                 let y1 = row_syn[r + 1u];
                 for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
                     let sw = syn_at(y);
                     ring_out(cell + sw.x, quantize(bitcast<f32>(sw.y)));
+                    if (dep.on) { dep_syn(y, sw, dep); }
                 }
             }
         }
         storageBarrier();
         workgroupBarrier();
+        if (PLASTIC) {
+            // P7 is due when (brain_step + 1) % update_every == 0 (learn_rs.wgsl's due())
+            let due = lrn.z != 0u && (lrn.y + k + 1u) % lrn.z == 0u;
+            learn_after(b, n0, n1, count, lid, learns, due);
+            storageBarrier();
+            workgroupBarrier();
+        }
     }
     wring_store(n0, n1, lid);
 }

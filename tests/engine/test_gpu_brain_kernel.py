@@ -94,14 +94,34 @@ def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypat
     b2.close()
 
 
-def test_brain_kernel_refuses_learning_or_gap_junctions(adapter: dict[str, Any]) -> None:
+def test_brain_kernel_refuses_gap_junctions(adapter: dict[str, Any]) -> None:
     from tests.engine.native_nets import feature_net
 
     w = World(dt=0.001, backend="numpy", seed=1)
     w.spawn(feature_net(), 1)
-    with pytest.raises(ValueError, match="fused"):
+    assert w.layout.gap_a.size
+    with pytest.raises(ValueError, match="fused: the per-brain kernel does not run gap junctions"):
         G.GpuBackend(w.layout, fused=True)
     assert not G.GpuBackend(w.layout).fused
+
+
+def test_brain_kernel_takes_learning(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout that learns runs in the per-brain kernel (brain_learn.wgsl) unless
+    SPIKEFORGE_GPU_LEARN_FUSED=0; the exactness tests are tests/engine/test_gpu_learning.py."""
+    from tests.engine.test_gpu_learning import learner
+
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(learner(), 2)
+    be = G.GpuBackend(w.layout)
+    src = be.kernel_source("brain")
+    assert be.fused and "fn potentiate" in src and "fn reward_update" in src
+    # a brain whose reward-STDP sweep is too big for one workgroup: the per-step kernels
+    monkeypatch.setattr(G, "BRAIN_MAX_RS_SYNAPSES", int(np.diff(be.plast.rs_ptr).max()) - 1)
+    assert not G.GpuBackend(w.layout).fused
+    monkeypatch.undo()
+    monkeypatch.setenv("SPIKEFORGE_GPU_LEARN_FUSED", "0")
+    assert not G.GpuBackend(w.layout).fused
+    assert G.GpuBackend(w.layout, fused=True).fused  # an explicit choice wins over the variable
 
 
 def test_spike_list_longer_than_the_read_back_guess(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,21 @@ def adapter() -> dict[str, Any]:
     return require_lavapipe()
 
 
+@pytest.fixture(autouse=True, params=["per-brain", "per-brain-wg-ring", "per-step"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both learning paths: inside the per-brain kernel (brain_learn.wgsl; its
+    delay ring global or in workgroup memory) and on the per-step learning kernels."""
+    monkeypatch.setenv("SPIKEFORGE_GPU_LEARN_FUSED", "0" if request.param == "per-step" else "1")
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1" if request.param == "per-brain-wg-ring" else "0")
+    return str(request.param)
+
+
+def test_the_path_is_the_one_asked_for(adapter: dict[str, Any], path: str) -> None:
+    be = world("gpu").backend
+    assert be.name == "gpu" and be.fused == (path != "per-step")
+    assert be.wg_ring == (path == "per-brain-wg-ring")
+
+
 def learner() -> Circuit:
     """Every rule: STDP (soft and hard bounds) with homeostasis, reward-STDP with a modulator
     term, modulated Hebbian."""

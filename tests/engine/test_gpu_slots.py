@@ -151,24 +151,31 @@ def assert_cache_equal(a: Any, b: Any) -> None:
             assert x == y, f.name
 
 
-def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fused", ["1", "0"], ids=["per-brain-kernel", "per-step"])
+def test_learning_tables_outgrow_their_buffers(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                               fused: str) -> None:
     from spikeforge.engine import plasticity as PL
     from spikeforge.engine import wgpu_backend as G
 
+    monkeypatch.setenv("SPIKEFORGE_GPU_LEARN_FUSED", fused)
     monkeypatch.setattr(G, "_headroom", lambda m: 0)  # no spare entries: any growth re-makes the table
     # no slot padding either (plasticity._pad_slots): a brain's own synapse counts size its segments
     monkeypatch.setattr(PL, "_slot_capacity", lambda L, kinds: (np.zeros(len(L.prototypes), np.int64),) * 2)
     cs = [learner()]
     ref, gpu = with_free_slots("numpy", cs, count=3, seed=4), with_free_slots("gpu", cs, count=3, seed=4)
     rs0, tab0 = gpu.backend.rs_tab.shape[0], gpu.backend.in_tab.size
+    assert gpu.backend.fused == (fused == "1")
     check_churn(ref, gpu, cs, frames=14)
     assert gpu.backend.rs_tab.shape[0] > rs0 and gpu.backend.in_tab.size > tab0
     assert_cache_equal(gpu.backend.plast, build_cache(gpu.layout))
+    dev = device_learning_tables(gpu.backend)  # rs_ptr (the per-brain kernel's) followed the tables
+    assert dev["rs_ptr"].tobytes() == gpu.backend.plast.rs_ptr.astype(np.uint32).tobytes()
 
 
 def device_learning_tables(backend: Any) -> dict[str, np.ndarray]:
     """The backend's learning index tables as the device holds them."""
-    return {k: backend._download(k, np.uint32, getattr(backend, k).size) for k in ("in_ptr", "in_tab", "rs_tab")}
+    return {k: backend._download(k, np.uint32, getattr(backend, k).size)
+            for k in ("in_ptr", "in_tab", "rs_tab", "rs_ptr")}
 
 
 @pytest.mark.parametrize("chunk_bytes", [None, 8192])
@@ -233,8 +240,9 @@ def test_learning_spawns_upload_only_their_slot(adapter: dict[str, Any], monkeyp
     tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
     assert be.in_tab[:tab.size].tobytes() == tab.tobytes()
     assert be.rs_tab.tobytes() == fresh_rs.tobytes()
+    assert be.rs_ptr.tobytes() == pc.rs_ptr.astype(np.uint32).tobytes()
     dev = device_learning_tables(be)
-    for k in ("in_ptr", "in_tab", "rs_tab"):
+    for k in ("in_ptr", "in_tab", "rs_tab", "rs_ptr"):
         assert dev[k].tobytes() == getattr(be, k).tobytes(), k
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | churn | gpuchurn | auto | bench | figures
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -33,6 +33,18 @@ for part in "$@"; do
         tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py tests/runtime/test_world_masks.py \
         tests/runtime/test_relayout.py tests/runtime/test_learning_churn.py \
         2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+    learn)  # GPU learning (issue 13): plain vs plastic step for each cost rule, learning in the
+            # per-brain kernel (learn_fused 1) and on the per-step kernels (0); then exactness on the GPU
+      {
+      for rule in rstdp stdp stdp-delivery; do
+        for lf in 1 0; do
+          SPIKEFORGE_GPU_LEARN_FUSED=$lf timeout 100 $sf bench learning --backend gpu --json --parts cost \
+            --crowd-brains 500 --frames 100 --rule $rule | sed "s/^{/{\"learn_fused\": $lf, /"
+        done
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learn.jsonl" | cut -c1-400
+      timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_learning.py \
+        tests/engine/test_gpu_brain_kernel.py 2>&1 | tee "$OUT/learn_tests.log" | tail -8 ;;
     profile)
       timeout 240 python3 tools/gpu/profile_advance.py ${PROFILE_ARGS:---brains 1000 --cuba 4000,40000} 2>&1 \
         | grep -v XDG_RUNTIME | tee "$OUT/profile.jsonl" ;;
@@ -84,6 +96,9 @@ for part in "$@"; do
         timeout 60 $sf bench cuba --backend $be --json --duration 1.0
         timeout 120 $sf bench learning --backend $be --json --parts cost --crowd-brains 500 --frames 100
       done
+      # the same on the per-step learning kernels (before learning moved into the per-brain kernel)
+      SPIKEFORGE_GPU_LEARN_FUSED=0 timeout 120 $sf bench learning --backend gpu --json --parts cost --crowd-brains 500 \
+        --frames 100 | sed 's/^{/{"learn_fused": 0, /'
       timeout 100 $sf bench crowd --backend auto --json --frames 100 --warmup 20
       timeout 60 python3 -m spikeforge.bench.gpu_kernels --backend native --sizes 4000 --steps 2000 --json
       timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.bench.gpu_kernels --backend native --sizes 4000 --steps 2000 --json

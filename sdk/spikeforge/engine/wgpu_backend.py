@@ -1,9 +1,10 @@
 """The GPU backend: the step of :mod:`spikeforge.engine.numpy_backend` in WGSL, run by wgpu.
 
 The whole layout lives in persistent GPU buffers. One :meth:`GpuBackend.advance`
-records every kernel of every step into ONE command submission (brains without learning
-or gap junctions: ONE dispatch of the per-brain kernel, shaders/brain.wgsl, runs all steps
-with workgroup barriers between phases; else per step:) sensor encoders,
+records every kernel of every step into ONE command submission (brains without gap
+junctions: ONE dispatch of the per-brain kernel, shaders/brain.wgsl, runs all steps with
+workgroup barriers between phases, learning included (shaders/brain_learn.wgsl); else per
+step:) sensor encoders,
 actuator reset, then per step gap junctions -> neurons (incl. learning P2-P4) -> prep ->
 propagation (indirect dispatch) -> learning (P1, P5-P7 of ``engine/plasticity.py``, only
 for layouts that learn), then actuator decoders. Per frame only the sensor values and a
@@ -75,6 +76,9 @@ SPIKE_GUESS_MIN = 4096  # spike-list entries copied with the counters (more: a s
 WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
 BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl); SPIKEFORGE_GPU_BRAIN_WG overrides
 BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default (one workgroup per brain)
+# most reward-STDP synapses of one brain for which learning runs in the per-brain kernel by default: its
+# workgroup sweeps them alone every update_every steps (the per-step kernel spreads them over the GPU)
+BRAIN_MAX_RS_SYNAPSES = 65536
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_deliver", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
@@ -279,6 +283,17 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
     "learn_reset": (_b("ctl", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"), _b("fstate", "f32", True, True),
                     _b("dopa", "f32", True)),
 }
+# the per-brain kernel of a layout that learns: the learning kernels' arrays too (brain_learn.wgsl)
+BRAIN_LEARN_BINDINGS: tuple[Binding, ...] = (
+    *(_b("syn", "vec2<u32>", True, True) if b.name == "syn" else b for b in KERNEL_BINDINGS["brain"]),
+    _b("row_proj", "u32"), _b("pproj", "u32"), _b("in_ptr", "u32"), _b("in_tab", "u32"),
+    _b("rs_tab", "vec4<u32>"), _b("rs_ptr", "u32"), _b("elig", "f32", True, True), _b("dopa", "f32", True))
+# the per-brain kernel of a layout that does not learn: brain_learn.wgsl's functions, empty
+BRAIN_LEARN_STUBS = """struct Dep { on: bool }
+fn learn_dopamine(b: u32, lid: u32) {}
+fn dep_row(r: u32, dc: u32, learns: bool) -> Dep { return Dep(false); }
+fn dep_syn(y: u32, sw: vec2<u32>, d: Dep) {}
+fn learn_after(b: u32, n0: u32, n1: u32, count: u32, lid: u32, learns: bool, due: bool) {}"""
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
 
 
@@ -378,9 +393,11 @@ class GpuBackend(Backend):
         log used for the CPU fallback. 0 disables automatic checkpoints.
     fused : bool, optional
         Run every step of an advance in ONE dispatch of the per-brain kernel
-        (``shaders/brain.wgsl``: one workgroup per brain). Default: when nothing learns, there
-        are no gap junctions and no brain exceeds ``BRAIN_MAX_NEURONS`` neurons; otherwise
-        the per-step kernels (several dispatches per step).
+        (``shaders/brain.wgsl``: one workgroup per brain, learning included). Default: when
+        there are no gap junctions and no brain exceeds ``BRAIN_MAX_NEURONS`` neurons (and,
+        for a layout that learns, ``BRAIN_MAX_RS_SYNAPSES`` reward-STDP synapses, and
+        ``SPIKEFORGE_GPU_LEARN_FUSED`` is not ``0``); otherwise the per-step kernels (per
+        step: 3 dispatches, plus up to 7 learning kernels).
     no_contract : bool, optional
         Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
@@ -424,11 +441,11 @@ class GpuBackend(Backend):
         self.kernels = KERNELS + (tuple(k for k in LEARN_KERNELS if k != "learn_deliver" or self.plast.any_delivery)
                                   if self.plast is not None else ())
         sizes = np.diff(L.brain_start) if L.n_brains else np.zeros(1, np.int64)
-        can_fuse = self.plast is None and L.gap_a.size == 0
+        can_fuse = L.gap_a.size == 0
         if fused is None:
-            fused = can_fuse and int(sizes.max()) <= BRAIN_MAX_NEURONS
+            fused = can_fuse and int(sizes.max()) <= BRAIN_MAX_NEURONS and self._learning_fits()
         elif fused and not can_fuse:
-            raise ValueError("fused: the per-brain kernel does not run gap junctions or learning")
+            raise ValueError("fused: the per-brain kernel does not run gap junctions")
         self.fused = bool(fused)
         self.brain_wg = int(os.environ.get("SPIKEFORGE_GPU_BRAIN_WG", "") or BRAIN_WG)
         if self.brain_wg not in (32, 64, 128, 256):
@@ -448,6 +465,17 @@ class GpuBackend(Backend):
             self.kernels = (*self.kernels, "brain")
         self._compile()
         self._ckpt = self._checkpoint()
+
+    def _learning_fits(self) -> bool:
+        """Whether the layout's learning (if any) should run in the per-brain kernel by default:
+        not when ``SPIKEFORGE_GPU_LEARN_FUSED=0`` (A/B measurements), nor when a brain has more
+        than ``BRAIN_MAX_RS_SYNAPSES`` reward-STDP synapses."""
+        pc = self.plast
+        if pc is None:
+            return True
+        if os.environ.get("SPIKEFORGE_GPU_LEARN_FUSED", "1") in ("0", ""):
+            return False
+        return not pc.rs_ptr.size or int(np.diff(pc.rs_ptr).max(initial=0)) <= BRAIN_MAX_RS_SYNAPSES
 
     # ------------------------------------------------------------ tables and buffers
     def _buffer(self, name: str, data: np.ndarray, extra_usage: int = 0) -> None:
@@ -500,11 +528,13 @@ class GpuBackend(Backend):
             self.in_ptr = pc.in_ptr.astype(np.uint32)
             self.in_tab = np.stack([pc.in_syn, pc.in_pre, pc.in_proj], axis=1).astype(np.uint32).reshape(-1)
             self.rs_tab = self._rs_table(pc, brain_of, 0)
+            self.rs_ptr = pc.rs_ptr.astype(np.uint32)  # per brain: its rs_tab segment (brain_learn.wgsl)
         else:
             self.pproj = np.zeros(1, np.uint32)
             self.in_ptr = np.zeros(1, np.uint32)
             self.in_tab = np.zeros(1, np.uint32)
             self.rs_tab = np.zeros((0, 4), np.uint32)
+            self.rs_ptr = np.zeros(B + 1, np.uint32)
         self.gap = np.stack([L.gap_a.astype(np.uint32), L.gap_b.astype(np.uint32),
                              L.gap_g.astype(np.float32).view(np.uint32)], axis=1).reshape(-1)
         # actuators: brain of every count
@@ -624,6 +654,7 @@ class GpuBackend(Backend):
         self._buffer("in_ptr", self.in_ptr)
         self._buffer("in_tab", self.in_tab)
         self._buffer("rs_tab", self.rs_tab)
+        self._buffer("rs_ptr", self.rs_ptr)
         self._buffer("elig", self._elig())
         self._buffer("dopa", self._dopa())
         self._buffer("syn", self._syn())
@@ -639,10 +670,16 @@ class GpuBackend(Backend):
             raise ValueError(f"layout: needs {n_bind} storage bindings in one kernel; the device allows "
                              f"{self.gpu.max_buffers} (max_storage_buffers_per_shader_stage)")
 
+    def _bindings(self, kernel: str) -> tuple[Binding, ...]:
+        """The arrays ``kernel`` binds (the per-brain kernel's depend on whether the layout learns)."""
+        if kernel == "brain" and self.plast is not None:
+            return BRAIN_LEARN_BINDINGS
+        return KERNEL_BINDINGS[kernel]
+
     def _expand(self, kernel: str) -> list[tuple[Binding, str, Any]]:
         """(binding, WGSL name, buffer) for every binding of ``kernel``, chunks expanded."""
         out: list[tuple[Binding, str, Any]] = []
-        for b in KERNEL_BINDINGS[kernel]:
+        for b in self._bindings(kernel):
             bufs = self._bufs[b.name]
             if b.chunked:
                 out.extend((b, f"{b.name}_{c}", buf) for c, buf in enumerate(bufs))
@@ -664,6 +701,7 @@ class GpuBackend(Backend):
             "PLASTIC": "true" if self.plast is not None else "false",
             "ANY_RSTDP": "true" if self.plast is not None and self.plast.any_rstdp else "false",
             "ANY_DELIVERY": "true" if self.plast is not None and self.plast.any_delivery else "false",
+            "ANY_EVENTS": "true" if self.plast is not None and self.plast.any_events else "false",
         }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
         c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
         c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u", "S_SHIST": "4u"})
@@ -677,7 +715,7 @@ class GpuBackend(Backend):
         for i, (b, wname, _) in enumerate(self._expand(kernel)):
             access = "read_write" if b.write else "read"
             parts.append(f"@group(0) @binding({i}) var<storage, {access}> {wname}: array<{b.wgsl_type}>;")
-        for b in KERNEL_BINDINGS[kernel]:
+        for b in self._bindings(kernel):
             if b.chunked:
                 parts.append(_chunk_accessors(b, len(self._bufs[b.name]), self._shift[b.name]))
         parts.append(shader_source("tables"))
@@ -686,6 +724,8 @@ class GpuBackend(Backend):
             parts.append(shader_source("models"))
             parts.append(shader_source("neuron"))
             parts.append(self._ring_functions(kernel == "brain" and self.wg_ring))
+        if kernel == "brain":
+            parts.append(shader_source("brain_learn") if self.plast is not None else BRAIN_LEARN_STUBS)
         if kernel != "neuron":
             parts.append(shader_source(kernel))
         return "\n".join(parts)
@@ -796,7 +836,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
     def _rebind(self, names: set[str]) -> None:
         """Recreate the bind groups of kernels using any of ``names`` (after reallocation)."""
         for k in self.kernels:
-            if any(b.name in names for b in KERNEL_BINDINGS[k]):
+            if any(b.name in names for b in self._bindings(k)):
                 exp = self._expand(k)
                 self._groups0[k] = self.dev.create_bind_group(
                     layout=self._pipes[k].get_bind_group_layout(0),
@@ -1117,9 +1157,13 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             self.rs_tab = rs
             self._replace_buffer("rs_tab", rs)
             self._compile_kernel("learn_rs")  # N_RS changed
+            self._rebind({"rs_tab"})  # the per-brain kernel (it reads rs_ptr, not N_RS)
         else:
             changed("rs_tab", self.rs_tab.reshape(-1), rs.reshape(-1))
             self.rs_tab = rs
+        rs_ptr = pc.rs_ptr.astype(np.uint32)
+        changed("rs_ptr", self.rs_ptr, rs_ptr)
+        self.rs_ptr = rs_ptr
 
     def _replace_buffer(self, name: str, data: np.ndarray) -> None:
         for b in self._bufs.get(name, []):
