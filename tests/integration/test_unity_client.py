@@ -123,6 +123,7 @@ def run_mono(toolchain: Toolchain, exe: Path, args: list[str], timeout: float = 
                          check=False)
     out = res.stdout + res.stderr
     assert res.returncode == 0, f"{exe.name} failed:\n{out[-6000:]}"
+    assert "Native Crash Reporting" not in out, f"{exe.name} crashed at exit:\n{out[-6000:]}"
     assert " passed, 0 failed" in out
     return out
 
