@@ -25,8 +25,9 @@ def ray_cluster() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = os.pathsep.join([os.path.join(root, "sdk"), root,
                                                 os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from the test cluster
+    # "head": a resource only the driver's node has, for shards that must share its node (compiled graph)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": STORE,
-                                                            "include_dashboard": False})
+                                                            "include_dashboard": False, "resources": {"head": 8}})
     for _ in range(NODES - 1):
         cluster.add_node(num_cpus=2, object_store_memory=STORE)
     cluster.wait_for_nodes()

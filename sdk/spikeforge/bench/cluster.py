@@ -10,8 +10,11 @@ read), brain-steps per second, scaling efficiency against one shard, Ray's overh
 (frame wall time in the coordinator minus the slowest shard's time inside its World: task
 submission, transfers, (de)serialisation, the mirror's scatter/gather), and whether every
 frame's actuator outputs were bit-identical to the single-process run; for cluster rows also
-the time and size of one checkpoint of every shard (what ``checkpoint_every`` costs) and the
-round trip of one empty actor call (Ray's floor under the per-frame overhead).
+the time and size of one checkpoint of every shard (what ``checkpoint_every`` costs), the
+round trip of one empty actor call (*Ray ping*) and of one empty frame to every shard over the
+frame path in use (*floor*: Ray's floor under the per-frame overhead). ``--frame-path
+remote,compiled --rounds 3`` runs each cluster row on each frame path (ordinary actor calls, a
+Ray Compiled Graph), alternating, for a same-session A/B.
 
 Goals: Ray overhead <= 1 ms per frame with 4 shards on one host; >= 0.75 x linear scaling of
 brain-steps/s from 1 to 4 shards of 4 threads each (16-core host).
@@ -90,6 +93,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--checkpoint-every", type=int, default=0,
                     help="steps between shard checkpoints (default 0: none during the timed frames)")
     ap.add_argument("--address", default=None, help="Ray address to use instead of a local Ray instance")
+    ap.add_argument("--frame-path", default="auto",
+                    help="comma-separated ClusterWorld frame paths to run each cluster row on: auto, compiled, "
+                         "remote (default auto)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the cluster rows this many times, alternating the frame paths (default 1)")
     ap.add_argument("--json", action="store_true", help="one JSON object per row on stdout")
     args = ap.parse_args(argv)
     try:
@@ -98,6 +106,11 @@ def main(argv: list[str]) -> int:
         ap.error(f"--shards: expected comma-separated whole numbers, got {args.shards!r}")
     if not counts or min(counts) < 1 or args.brains < 1 or args.frames < 1 or args.threads < 1 or args.fps <= 0:
         ap.error("--shards, --brains, --frames, --threads: >= 1; --fps: > 0")
+    paths = [x.strip() for x in args.frame_path.split(",") if x.strip()]
+    if not paths or any(x not in ("auto", "compiled", "remote") for x in paths):
+        ap.error(f"--frame-path: expected auto, compiled and/or remote, got {args.frame_path!r}")
+    if args.rounds < 1:
+        ap.error("--rounds: >= 1")
     import ray
 
     from spikeforge.cluster import ClusterWorld
@@ -122,39 +135,57 @@ def main(argv: list[str]) -> int:
             # "local": a fresh instance even when another Ray runs on this host (it would be joined)
             ray.init(address="local", num_cpus=max(counts) * args.threads, include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=False)
-    for n in counts:
-        with timed() as build:
-            cw = ClusterWorld(shards=n, seed=args.seed, threads=args.threads, checkpoint_every=args.checkpoint_every)
-            cw.spawn(circuit, count=args.brains)
-        try:
-            r = run_frames(cw, values, args.warmup, args.fps)
-            pings = []
-            for _ in range(50):  # Ray's floor: one empty actor call, round trip
-                t0 = time.perf_counter()
-                ray.get(cw.actor(0).ping.remote())
-                pings.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            cw.checkpoint()  # what one checkpoint of every shard costs (fault recovery)
-            ckpt_s = time.perf_counter() - t0
-            ckpt_mb = sum(len(b) for b in cw._ckpt if b) / 1e6
-        finally:
-            cw.close()
-        row = _row("cluster", n, args.threads, args, r, build.wall, ref_digest)
-        row.update(checkpoint_s=round(ckpt_s, 3), checkpoint_mb=round(ckpt_mb, 1),
-                   ray_ping_ms=round(float(np.median(pings)) * 1e3, 3))
-        rows.append(row)
-    base = next((x["brain_steps_per_s"] for x in rows if x["shards"] == 1), None)
-    for x in rows:
+    for rnd in range(args.rounds):
+        for n in counts:
+            for path in paths if rnd % 2 == 0 else paths[::-1]:  # alternate which path goes first
+                rows.append(_cluster_row(ClusterWorld, n, path, args, circuit, values, ref_digest, rnd))
+    for x in rows:  # against the 1-shard row of the same frame path and round
+        base = next((y["brain_steps_per_s"] for y in rows if y["mode"] == "cluster" and y["shards"] == 1
+                     and y["frame_path_requested"] == x.get("frame_path_requested")
+                     and y["round"] == x.get("round")), None)
         if x["mode"] == "cluster" and base:
             x["scaling"] = round(x["brain_steps_per_s"] / (x["shards"] * base), 3)
     title = f"cluster: {args.brains} brains x 256 neurons at {args.fps:g} fps (load {load_average():.1f})"
     emit(rows, args.json, title,
-         [("mode", "mode"), ("shards", "shards"), ("threads", "threads/shard"), ("ms_per_frame_median", "ms/frame"),
+         [("mode", "mode"), ("frame_path", "path"), ("round", "round"), ("shards", "shards"),
+          ("threads", "threads/shard"), ("ms_per_frame_median", "ms/frame"),
           ("ms_per_frame_p90", "p90"), ("brain_steps_per_s", "brain-steps/s"), ("scaling", "vs linear"),
-          ("ray_overhead_ms_median", "Ray ms/frame"), ("ray_ping_ms", "Ray ping ms"), ("bit_equal", "= single"),
+          ("ray_overhead_ms_median", "Ray ms/frame"), ("ray_overhead_ms_p90", "Ray p90"), ("floor_ms", "floor ms"),
+          ("ray_ping_ms", "Ray ping ms"), ("bit_equal", "= single"),
           ("checkpoint_s", "ckpt s"),
           ("checkpoint_mb", "ckpt MB")])
     return 0
+
+
+def _cluster_row(cls: Any, n: int, path: str, args: argparse.Namespace, circuit: Any, values: np.ndarray,
+                 ref_digest: str, rnd: int) -> dict[str, Any]:
+    """One cluster row: ``n`` shards on frame path ``path`` (a fresh ClusterWorld)."""
+    import ray
+
+    with timed() as build:
+        cw = cls(shards=n, seed=args.seed, threads=args.threads, checkpoint_every=args.checkpoint_every,
+                 frame_path=path)
+        cw.spawn(circuit, count=args.brains)
+    try:
+        r = run_frames(cw, values, args.warmup, args.fps)
+        active = cw.frame_path_active
+        pings, floors = [], []
+        for _ in range(50):  # Ray's floor: one empty actor call, and one empty frame to every shard
+            t0 = time.perf_counter()
+            ray.get(cw.actor(0).ping.remote())
+            pings.append(time.perf_counter() - t0)
+            floors.append(cw.round_trip())
+        t0 = time.perf_counter()
+        cw.checkpoint()  # what one checkpoint of every shard costs (fault recovery)
+        ckpt_s = time.perf_counter() - t0
+        ckpt_mb = sum(len(b) for b in cw._ckpt if b) / 1e6
+    finally:
+        cw.close()
+    row = _row("cluster", n, args.threads, args, r, build.wall, ref_digest)
+    row.update(checkpoint_s=round(ckpt_s, 3), checkpoint_mb=round(ckpt_mb, 1), frame_path=active,
+               frame_path_requested=path, round=rnd + 1,
+               ray_ping_ms=round(float(np.median(pings)) * 1e3, 3), floor_ms=round(float(np.median(floors)) * 1e3, 3))
+    return row
 
 
 def _row(mode: str, shards: int, threads: int, args: argparse.Namespace, r: dict[str, Any], build_s: float,

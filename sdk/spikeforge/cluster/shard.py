@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,13 @@ class Shard:
         self.started = time.time()
         # a restarted actor starts empty: every call that needs the brains waits for restore()
         self.needs_restore = _actor_was_restarted()
+        # the last frame's (serial, reply) and the serial of a frame in progress: a compiled graph
+        # that breaks loses every reply, and the coordinator asks for them here (frame_status)
+        self._last: tuple[int, Any] | None = None
+        self._running = -1
+        self._seq_max = 0  # highest frame serial started: a frame runs at most once, never after a later one
+        # the graph's loop and ordinary calls run on different threads of the actor
+        self._frame_lock = threading.Lock()
 
     def _require_brains(self, call: str) -> None:
         if self.needs_restore:
@@ -188,28 +196,71 @@ class Shard:
     def frame(self, request: bytes) -> bytes | tuple[bytes, bytes]:
         """Run one frame sent as :func:`~spikeforge.cluster.wire.pack_request` bytes (the
         coordinator's per-frame call: one bytes argument and one bytes reply are Ray's cheapest
-        payload).
+        payload; also the method a compiled frame graph runs).
 
         Parameters
         ----------
         request : bytes
             Mode, frame time or steps, the coordinator's clock, the checkpoint switch, the
-            shard's sensor values and per-brain flags (see :meth:`run`).
+            frame serial, the shard's sensor values and per-brain flags (see :meth:`run`).
+            Empty: nothing to run this frame (a compiled graph feeds every shard).
 
         Returns
         -------
         bytes or tuple of (bytes, bytes)
-            The :func:`~spikeforge.cluster.wire.pack_reply` bytes; with the checkpoint switch on,
-            also the snapshot bytes taken after the frame.
+            The :func:`~spikeforge.cluster.wire.pack_reply` bytes (``b""`` for an empty
+            request); with the checkpoint switch on, also the snapshot bytes taken after the frame.
         """
         from spikeforge.cluster.wire import pack_reply, unpack_request
 
+        if not request:
+            return b""
         req = unpack_request(request)
-        steps, record, sim = self._run(req.mode, req.arg, req.clock, req.sensors, req.flags)
-        L = self.world.layout
-        first = self.world.step_count - steps
-        reply = pack_reply(steps, sim, L.act_out, L.brain_step, record.steps - first, record.neurons, L.n_neurons)
-        return (reply, self.checkpoint()) if req.checkpoint else reply
+        with self._frame_lock:
+            if req.seq and req.seq <= self._seq_max:
+                # already run (its reply was lost with a broken graph and it is asked for again,
+                # or the broken graph delivers it late): never step the brains twice
+                if self._last is not None and self._last[0] == req.seq:
+                    done: bytes | tuple[bytes, bytes] = self._last[1]
+                    return done
+                return b""  # a stale frame after a newer one: nobody reads this
+            self._running = req.seq
+            try:
+                steps, record, sim = self._run(req.mode, req.arg, req.clock, req.sensors, req.flags)
+                L = self.world.layout
+                first = self.world.step_count - steps
+                reply = pack_reply(steps, sim, L.act_out, L.brain_step, record.steps - first, record.neurons,
+                                   L.n_neurons)
+                out: bytes | tuple[bytes, bytes] = (reply, self.checkpoint()) if req.checkpoint else reply
+            finally:
+                self._running = -1
+            self._last = (req.seq, out)
+            self._seq_max = max(self._seq_max, req.seq)  # after success: a refused frame may come again
+        return out
+
+    def frame_status(self, seq: int) -> tuple[str, Any, float]:
+        """Whether frame ``seq`` ran here (asked after a compiled graph broke and lost the replies).
+
+        Parameters
+        ----------
+        seq : int
+            The coordinator's frame serial.
+
+        Returns
+        -------
+        tuple of (str, object, float)
+            ``("done", reply, started)`` with :meth:`frame`'s return value; ``("running", None,
+            started)`` while it runs; ``("absent", None, started)`` when it never arrived;
+            ``("restarted", None, started)`` when this is an actor Ray restarted (empty).
+            ``started`` is the actor process's start time (s since the epoch).
+        """
+        if self.needs_restore:
+            return "restarted", None, self.started
+        if self._last is not None and self._last[0] == seq:
+            return "done", self._last[1], self.started
+        if self._running == seq:
+            return "running", None, self.started
+        return "absent", None, self.started
 
     def _run(self, mode: str, arg: float, clock: tuple[float, int], sensors: npt.NDArray[np.float32],
              flags: npt.NDArray[np.int32]) -> tuple[int, Any, float]:
@@ -328,6 +379,7 @@ class Shard:
         self.world = world
         self.world.step_count = int(step_count)
         self.needs_restore = False
+        self._last, self._seq_max = None, 0  # the coordinator re-runs the failed frame on this state
         return self.info()
 
     def close(self) -> None:

@@ -23,7 +23,8 @@ import numpy.typing as npt
 MODES = ("advance", "step")
 """Frame modes by their code in the request header."""
 
-_REQ = struct.Struct("<BB6xddqqq")  # mode, checkpoint, arg, clock accumulator (s), clock frames, sensors, brains
+# mode, checkpoint, arg, clock accumulator (s), clock frames, sensors, brains, frame serial
+_REQ = struct.Struct("<BB6xddqqqq")
 _REP = struct.Struct("<qdqqqqq")    # steps, sim_s, act values, brains, spikes, spike encoding, key stride
 
 SPIKES_INT32 = 0
@@ -50,6 +51,9 @@ class FrameRequest:
         The shard's whole ``sensor_values`` buffer.
     flags : int32 array, shape (3, brains)
         Rows: sleeping (0/1), lod_every, learn (0/1) per shard brain.
+    seq : int
+        The coordinator's frame serial (a shard remembers its last frame's reply under it, so
+        that a frame whose reply was lost with a broken compiled graph is not run twice).
     """
 
     mode: str
@@ -58,6 +62,7 @@ class FrameRequest:
     checkpoint: bool
     sensors: npt.NDArray[np.float32]
     flags: npt.NDArray[np.int32]
+    seq: int = 0
 
 
 def request_size(n_sensors: int, n_brains: int) -> int:
@@ -66,11 +71,13 @@ def request_size(n_sensors: int, n_brains: int) -> int:
 
 
 def pack_request(buf: bytearray, mode: str, arg: float, clock: tuple[float, int], checkpoint: bool,
-                 n_sensors: int, n_brains: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
+                 n_sensors: int, n_brains: int, seq: int = 0
+                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]:
     """Write a request's header into ``buf`` (of :func:`request_size` bytes) and return writable
-    views of its sensor values and (3, brains) flags for the caller to fill in place."""
+    views of its sensor values and (3, brains) flags for the caller to fill in place (``seq``:
+    the coordinator's frame serial, see :class:`FrameRequest`)."""
     _REQ.pack_into(buf, 0, MODES.index(mode), int(bool(checkpoint)), float(arg), float(clock[0]), int(clock[1]),
-                   n_sensors, n_brains)
+                   n_sensors, n_brains, int(seq))
     sens = np.frombuffer(buf, np.float32, n_sensors, _REQ.size)
     flags = np.frombuffer(buf, np.int32, 3 * n_brains, _REQ.size + 4 * n_sensors).reshape(3, n_brains)
     return sens, flags
@@ -78,12 +85,12 @@ def pack_request(buf: bytearray, mode: str, arg: float, clock: tuple[float, int]
 
 def unpack_request(data: bytes) -> FrameRequest:
     """Decode a request made by :func:`pack_request` (read-only views into ``data``)."""
-    mode, ckpt, arg, acc, frames, ns, nb = _REQ.unpack_from(data, 0)
+    mode, ckpt, arg, acc, frames, ns, nb, seq = _REQ.unpack_from(data, 0)
     if len(data) != request_size(ns, nb):
         raise ValueError(f"frame request: {len(data)} bytes, header says {request_size(ns, nb)}")
     sens = np.frombuffer(data, np.float32, ns, _REQ.size)
     flags = np.frombuffer(data, np.int32, 3 * nb, _REQ.size + 4 * ns).reshape(3, nb)
-    return FrameRequest(MODES[mode], arg, (acc, frames), bool(ckpt), sens, flags)
+    return FrameRequest(MODES[mode], arg, (acc, frames), bool(ckpt), sens, flags, int(seq))
 
 
 def pack_reply(steps: int, sim_s: float, act_out: npt.NDArray[np.float32], brain_step: npt.NDArray[np.int64],

@@ -4,8 +4,9 @@ The coordinator (this object, in the game server's process) holds a *mirror* of 
 arrays (sensor values, actuator outputs, per-brain flags and step counters) laid out exactly as a
 single-process :class:`World` would lay them out: prototypes contiguous, spawn order within. The
 game reads and writes those arrays as usual (zero-copy views); one :meth:`ClusterWorld.advance`
-gathers each shard's sensor slice, runs every shard's frame in parallel (one Ray actor task per
-shard), and scatters the actuator outputs and spikes back. Brains are independent and keyed by
+gathers each shard's sensor slice, runs every shard's frame in parallel (on a Ray Compiled Graph
+over the shard actors, see :mod:`spikeforge.cluster.graph`, or one Ray actor task per shard),
+and scatters the actuator outputs and spikes back. Brains are independent and keyed by
 their spawn serial, so the spikes, organ outputs and weights are bit-for-bit those of a
 single-process World with the same seed and spawn order.
 
@@ -27,6 +28,7 @@ Example
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from spikeforge.cluster.graph import FRAME_PATHS, FrameGraph, GraphBroken, ShardFrameError, unavailable_reason
 from spikeforge.cluster.placement import brain_cost, split
 from spikeforge.cluster.shard import ShardRestartedError
 from spikeforge.cluster.wire import FrameReply, pack_request, request_size, unpack_reply
@@ -256,13 +259,24 @@ class ClusterWorld:
         Extra Ray resources each shard requires (e.g. ``{"npc_host": 1}``).
     scheduling_strategy : str or None
         Ray scheduling strategy of the shard actors (default ``"SPREAD"``: one per node first).
+    frame_path : str
+        How a frame reaches the shards: ``"auto"`` (default) a Ray Compiled Graph over the shard
+        actors (pre-allocated shared-memory channels instead of one task submission per shard
+        per frame) when every shard runs on the coordinator's node, the host has a core per
+        shard thread plus one (the graph's shard loops busy-wait between frames) and it
+        compiles, else ordinary actor calls, with the reason logged and kept in
+        :attr:`graph_reason`; ``"compiled"`` the graph whenever the shards share the
+        coordinator's node, or a :class:`ClusterError` now; ``"remote"`` ordinary actor calls.
+        After a shard fault frames go through ordinary calls until the old graph is torn down,
+        then the graph is rebuilt (0.3-0.8 s in that frame); :attr:`frame_path_active` says
+        which path runs.
     """
 
     def __init__(self, shards: int = 2, dt: float = 0.001, seed: int = 0, max_substeps: int = 64, *,
                  address: str | None = None, threads: int = 1, backend: str = "native",
                  checkpoint_every: int = 10_000, frame_timeout: float = 30.0, restart_timeout: float = 30.0,
                  max_restarts: int = 3, resources: dict[str, float] | None = None,
-                 scheduling_strategy: str | None = "SPREAD") -> None:
+                 scheduling_strategy: str | None = "SPREAD", frame_path: str = "auto") -> None:
         import ray
 
         for name, val, lo in (("shards", shards, 1), ("threads", threads, 1), ("checkpoint_every", checkpoint_every, 0),
@@ -274,6 +288,16 @@ class ClusterWorld:
                 raise ValueError(f"{name}: must be a number of seconds > 0, got {fval!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
+        if frame_path not in FRAME_PATHS:
+            raise ValueError(f"frame_path: must be one of {', '.join(FRAME_PATHS)}, got {frame_path!r}")
+        self.frame_path = frame_path
+        self.graph_reason = ""  # why the compiled graph is not in use ("" while it is, or never wanted)
+        self._graph: FrameGraph | None = None
+        self._old_graphs: list[FrameGraph] = []  # torn down in the background after a fault
+        self._graph_wait = False  # shards placed where no graph is used: look again after a fault
+        self._graph_off = frame_path == "remote"
+        self._graph_failures = 0
+        self._frame_seq = 0
         self.clock = FixedClock(dt, max_substeps)
         self.dt = float(dt)
         self.seed = seed
@@ -324,6 +348,112 @@ class ClusterWorld:
         self.layout_generation = -1  # bumped whenever the mirror's arrays are replaced
         self.layout = self._build_mirror()
         self.nodes = self._call_all("ping", timeout=max(self.frame_timeout, 120.0))  # first start imports numpy etc.
+        if frame_path != "remote" and self._ensure_graph() is None and frame_path == "compiled":
+            self.close()
+            raise ClusterError(f"frame_path='compiled': no Ray Compiled Graph: {self.graph_reason}")
+
+    # ------------------------------------------------------------------ frame graph
+    @property
+    def frame_path_active(self) -> str:
+        """``"compiled"`` while frames run on the compiled graph, else ``"remote"`` (ordinary calls)."""
+        return "compiled" if self._graph is not None else "remote"
+
+    def _ensure_graph(self) -> FrameGraph | None:
+        """The compiled frame graph over the live shards, (re)built when they changed; None when
+        frames go through ordinary actor calls (``frame_path="remote"``, or no graph)."""
+        if self._graph_off:
+            return None
+        live = tuple(self._live())
+        g = self._graph
+        if g is not None and g.shards == live:
+            return g
+        if g is not None:
+            self._drop_graph()
+        # a new graph's loops queue behind the old ones: until they are gone, ordinary calls
+        self._old_graphs = [o for o in self._old_graphs if not o.wait_teardown(0.0)]
+        if not live or self._old_graphs or self._graph_wait:
+            return None
+        reason = unavailable_reason()
+        permanent = reason is not None
+        if reason is None:
+            reason = self._graph_placement(live)
+            # shards stay where they are until one is restarted: look again after a fault
+            self._graph_wait = reason is not None
+        if reason is None:
+            try:
+                g = FrameGraph({k: self._actors[k] for k in live}, self.frame_timeout)
+            except Exception as exc:  # any failure means: use ordinary calls
+                self._graph_failures += 1
+                # a shard dying while it compiles is transient: give up after three in a row
+                permanent = self._graph_failures >= 3
+                reason = f"compiling it failed ({type(exc).__name__}: {exc})"
+        if reason is not None:
+            if reason != self.graph_reason:
+                log.warning("cluster frames go through ordinary Ray actor calls%s: %s",
+                            "" if permanent or self._graph_wait else " for now", reason)
+            self.graph_reason = reason
+            self._graph_off = permanent
+            return None
+        assert g is not None
+        log.info("compiled frame graph over shards %s built in %.2f s", list(live), g.compile_s)
+        self._graph, self._graph_failures, self.graph_reason = g, 0, ""
+        return g
+
+    def round_trip(self) -> float:
+        """Seconds of one empty frame to every live shard and back over the active frame path
+        (the compiled graph, else one ordinary call per shard and one ``ray.get``): Ray's floor
+        under every frame (s)."""
+        import ray
+
+        self._check_usable("round_trip")
+        t0 = time.perf_counter()
+        g = self._ensure_graph()
+        if g is not None:
+            t0 = time.perf_counter()
+            try:
+                g.run({}, self.frame_timeout)
+            except (GraphBroken, ShardFrameError) as exc:
+                raise ClusterError(f"round_trip: the compiled graph failed ({exc}); the next frame recovers") from exc
+        else:
+            ray.get([self._actors[k].frame.remote(b"") for k in self._live()], timeout=self.frame_timeout)
+        return time.perf_counter() - t0
+
+    def _graph_placement(self, live: tuple[int, ...]) -> str | None:
+        """Why the shards' places rule a compiled graph out (None: all on the coordinator's node).
+
+        Between nodes a graph's channels are pushed raylet to raylet; in Ray 2.60 a shard dying
+        with a push in flight made the receiving raylet abort (``experimental_mutable_object_
+        provider.cc:154``, check failure in ``HandlePushMutableObject``, seen in this project's
+        multi-node fault tests), and that raylet is the coordinator's node. Within one node the
+        channels are shared memory and a death only closes them.
+        """
+        import ray
+
+        try:
+            where = self._call_all("ping", shards=live)
+        except ClusterError as exc:  # a shard is down: recovery comes first, then another look
+            return f"a shard did not answer ({exc})"
+        here = ray.get_runtime_context().get_node_id()
+        away = [k for k, p in zip(live, where, strict=True) if p["node"] != here]
+        if away:
+            return (f"shards {away} run on other nodes than the coordinator; a compiled graph between nodes is not "
+                    "used (Ray 2.60's cross-node channels can abort the coordinator's raylet when a shard dies)")
+        need, cores = len(live) * self.threads + 1, os.cpu_count() or 1
+        if self.frame_path == "auto" and need > cores:
+            # a graph loop waits for the next frame by spinning (Ray 2.60's ReadAcquire): measured
+            # ~0.7 core per idle shard; without a core of its own each loop slows the others
+            return (f"the graph's shard loops busy-wait between frames (about one core each): {len(live)} shards x "
+                    f"{self.threads} threads + the coordinator need {need} cores, this host has {cores} "
+                    "(frame_path='compiled' uses the graph anyway)")
+        return None
+
+    def _drop_graph(self) -> None:
+        """Start tearing the compiled graph down (a rebuild or a fault); frames use ordinary calls
+        until it is gone and :meth:`_ensure_graph` builds the next one."""
+        g, self._graph = self._graph, None
+        if g is not None:
+            g.start_teardown()
+            self._old_graphs.append(g)
 
     # ------------------------------------------------------------------ actors
     def _new_actor(self, k: int) -> Any:
@@ -679,9 +809,61 @@ class ClusterWorld:
             log.warning("%d NaN sensor value(s) this frame were read as the range's low end", int(nan.sum()))
         due = self.checkpoint_every > 0 and any(
             self.step_count + n - self._ckpt_step[k] >= self.checkpoint_every for k in self._live())
+        graph = self._ensure_graph()
+        self._frame_seq += 1
+        seq = self._frame_seq
+        wall0 = time.time()
         t0 = time.perf_counter()
-        args = {k: self._frame_args(k, mode, arg, clock, due, only) for k in self._live()
+        args = {k: self._frame_args(k, mode, arg, clock, due, only, seq) for k in self._live()
                 if self._maps[k].serials.size}
+        killed: set[int] = set()
+        if graph is not None:
+            results, failed, killed = self._graph_frame(graph, args, seq, wall0)
+        else:
+            results, failed = self._remote_frame(args)
+        rolled: list[Rollback] = []
+        lost: list[int] = []
+        self._in_advance = True
+        try:
+            for k, reason in sorted(failed.items()):
+                rb = self._recover(k, reason, t0, killed=k in killed)
+                if rb is None:
+                    lost.append(k)
+                    continue
+                rolled.append(rb)
+                try:  # the restored shard runs this frame too, from its checkpoint state
+                    redo = self._frame_args(k, mode, arg, clock, False, only, seq)
+                    results[k] = ray.get(self._actors[k].frame.remote(redo), timeout=self.frame_timeout)
+                except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
+                    log.error("shard %d failed again right after its restore (%r): marking it lost", k, exc)
+                    self._mark_lost(k)
+                    lost.append(k)
+                    results.pop(k, None)
+        finally:
+            self._in_advance = False
+        replies: dict[int, FrameReply] = {}
+        for k, r in results.items():
+            if isinstance(r, tuple):  # (reply, checkpoint bytes)
+                r, self._ckpt[k] = r
+                self._ckpt_step[k] = self.step_count + n
+            replies[k] = unpack_reply(r)
+        record = self._gather(replies, n)
+        wall = time.perf_counter() - t0
+        if not failed and replies:
+            sim = max(r.sim_s for r in replies.values())
+            self.ray_overhead_s.append(wall - sim)
+            self.last_frame = {"wall_s": wall, "sim_max_s": sim, "overhead_s": wall - sim}
+        self.step_count += n
+        self.total_spikes += len(record) if isinstance(record, MergedSpikes) else int(record.neurons.size)
+        self.rollbacks.extend(rolled)
+        if self.bus.subscriptions:
+            self.bus.publish(L, record)  # type: ignore[arg-type]  # the mirror has the fields the bus reads
+        return ClusterFrameResult(n, self.clock.alpha, record, tuple(rolled), tuple(lost))
+
+    def _remote_frame(self, args: dict[int, bytes]) -> tuple[dict[int, Any], dict[int, str]]:
+        """One frame through ordinary actor calls: (replies by shard, failure reason by shard)."""
+        import ray
+
         refs = {k: self._actors[k].frame.remote(a) for k, a in args.items()}
         results: dict[int, Any] = {}
         failed: dict[int, str] = {}
@@ -710,52 +892,106 @@ class ClusterWorld:
                 for k in pending:
                     failed[k] = f"no answer within {self.frame_timeout:g} s"
                 break
-        rolled: list[Rollback] = []
-        lost: list[int] = []
-        self._in_advance = True
+        return results, failed
+
+    def _graph_frame(self, graph: FrameGraph, args: dict[int, bytes], seq: int,
+                     wall0: float) -> tuple[dict[int, Any], dict[int, str], set[int]]:
+        """One frame on the compiled graph: (replies, failure reasons, shards killed as hung).
+
+        A broken graph loses every reply and does not say which shard broke it: after a timeout
+        the silent shards are killed (for Ray to restart), the graph is torn down in the
+        background, and each shard is asked whether it ran frame ``seq``; one that did hands over
+        its reply, one the frame never reached runs it now through an ordinary call (a shard runs
+        a frame serial at most once), the rest are recovered by the caller.
+        ``wall0``: ``time.time()`` at the frame's start (a restarted actor that started before
+        it died between frames).
+        """
+        import ray
+
         try:
-            for k, reason in sorted(failed.items()):
-                rb = self._recover(k, reason, t0)
-                if rb is None:
-                    lost.append(k)
+            return graph.run(args, self.frame_timeout), {}, set()
+        except ShardFrameError as exc:  # the shard's own error, as on the ordinary path; the graph is fine
+            raise ClusterError(f"shard {exc.shard}: frame failed: {exc.error}") from exc.error
+        except GraphBroken as exc:
+            broken = exc
+        log.warning("frame %d: the compiled frame graph failed (%s); asking each shard what it ran", seq, broken)
+        shards = [k for k in graph.shards if k not in self.lost_shards and k in args]
+        killed = self._kill_silent(shards, seq) if broken.timed_out else set()
+        silent = f"no answer within {self.frame_timeout:g} s"
+        failed = {k: silent for k in killed}
+        results: dict[int, Any] = {}
+        rerun = []
+        pending = [k for k in shards if k not in killed]
+        deadline = time.monotonic() + max(1.0, self.frame_timeout - (time.time() - wall0))
+        while pending:  # until each shard has finished the frame, never got it, or failed
+            refs = {k: self._actors[k].frame_status.remote(seq) for k in pending}
+            pending = []
+            for k, ref in refs.items():
+                try:
+                    state, reply, started = ray.get(ref, timeout=max(0.5, deadline - time.monotonic()))
+                except ray.exceptions.GetTimeoutError:
+                    failed[k] = silent
                     continue
-                rolled.append(rb)
-                try:  # the restored shard runs this frame too, from its checkpoint state
-                    redo = self._frame_args(k, mode, arg, clock, False, only)
-                    results[k] = ray.get(self._actors[k].frame.remote(redo), timeout=self.frame_timeout)
-                except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
-                    log.error("shard %d failed again right after its restore (%r): marking it lost", k, exc)
-                    self._mark_lost(k)
-                    lost.append(k)
-                    results.pop(k, None)
-        finally:
-            self._in_advance = False
-        replies: dict[int, FrameReply] = {}
-        for k, r in results.items():
-            if isinstance(r, tuple):  # (reply, checkpoint bytes)
-                r, self._ckpt[k] = r
-                self._ckpt_step[k] = self.step_count + n
-            replies[k] = unpack_reply(r)
-        record = self._gather(replies, n)
-        wall = time.perf_counter() - t0
-        if not failed and replies:
-            sim = max(r.sim_s for r in replies.values())
-            self.ray_overhead_s.append(wall - sim)
-            self.last_frame = {"wall_s": wall, "sim_max_s": sim, "overhead_s": wall - sim}
-        self.step_count += n
-        self.total_spikes += len(record) if isinstance(record, MergedSpikes) else int(record.neurons.size)
-        self.rollbacks.extend(rolled)
-        if self.bus.subscriptions:
-            self.bus.publish(L, record)  # type: ignore[arg-type]  # the mirror has the fields the bus reads
-        return ClusterFrameResult(n, self.clock.alpha, record, tuple(rolled), tuple(lost))
+                except ray.exceptions.RayActorError as exc:
+                    failed[k] = f"actor died ({type(exc).__name__})"
+                    continue
+                if state == "done":
+                    results[k] = reply
+                elif state == "absent":  # never got it: run it now (a late delivery then returns this reply)
+                    rerun.append(k)
+                elif state == "restarted":
+                    failed[k] = ("actor died between frames (restarted by Ray)" if started < wall0
+                                 else "actor died (restarted by Ray)")
+                elif time.monotonic() < deadline:  # still running it
+                    pending.append(k)
+                else:
+                    failed[k] = silent
+            if pending:
+                time.sleep(0.002)
+        # torn down once every shard has settled (no reply left in flight), in the background:
+        # Ray's teardown waits for killed actors to come back
+        self._drop_graph()
+        for k in rerun:
+            try:
+                results[k] = ray.get(self._actors[k].frame.remote(args[k]), timeout=self.frame_timeout)
+            except ray.exceptions.GetTimeoutError:
+                failed[k] = silent
+            except ray.exceptions.RayActorError as exc:
+                failed[k] = f"actor died ({type(exc).__name__})"
+            except ray.exceptions.RayTaskError as exc:
+                if not _is_restarted(exc):
+                    raise ClusterError(f"shard {k}: frame failed: {exc}") from exc
+                failed[k] = "actor died between frames (restarted by Ray)"
+        return results, failed, killed
+
+    def _kill_silent(self, shards: list[int], seq: int) -> set[int]:
+        """Kill (for Ray to restart) the shards that do not answer within 2 s or still run frame
+        ``seq`` after its deadline; returns them."""
+        import ray
+
+        refs = {k: self._actors[k].frame_status.remote(seq) for k in shards}
+        deadline = time.monotonic() + min(2.0, self.frame_timeout)
+        out = set()
+        for k, ref in refs.items():
+            try:
+                state = ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))[0]
+            except ray.exceptions.GetTimeoutError:
+                state = "silent"
+            except ray.exceptions.RayError:  # dead: Ray restarts it (or not) by itself
+                continue
+            if state in ("running", "silent"):
+                log.warning("shard %d gives no answer to frame %d: killing it for Ray to restart", k, seq)
+                ray.kill(self._actors[k], no_restart=False)
+                out.add(k)
+        return out
 
     def _frame_args(self, k: int, mode: str, arg: float, clock: tuple[float, int], ckpt: bool,
-                    only: npt.NDArray[np.bool_] | None = None) -> bytes:
+                    only: npt.NDArray[np.bool_] | None = None, seq: int = 0) -> bytes:
         """Shard ``k``'s frame request: one bytes object (Ray's cheapest argument), filled in place."""
         L = self.layout
         m = self._maps[k]
         buf = bytearray(request_size(m.sens_idx.size, m.rows.size))
-        sens, flags = pack_request(buf, mode, arg, clock, ckpt, m.sens_idx.size, m.rows.size)
+        sens, flags = pack_request(buf, mode, arg, clock, ckpt, m.sens_idx.size, m.rows.size, seq)
         np.take(L.sensor_values, m.sens_idx, out=sens, mode="clip")  # indices valid: "clip" skips a buffer
         flags[0] = L.sleeping[m.rows] if only is None else L.sleeping[m.rows] | ~only[m.rows]
         flags[1] = L.lod_every[m.rows]
@@ -785,15 +1021,16 @@ class ClusterWorld:
         return MergedSpikes(parts, n, max(L.n_neurons, 1), self.step_count, count)
 
     # ------------------------------------------------------------------ faults
-    def _recover(self, k: int, reason: str, since: float) -> Rollback | None:
+    def _recover(self, k: int, reason: str, since: float, killed: bool = False) -> Rollback | None:
         """Bring shard ``k`` back (Ray restarts the actor), restore its checkpoint; None if lost.
-        ``since``: ``time.perf_counter()`` when the failed frame started (for the report)."""
+        ``since``: ``time.perf_counter()`` when the failed frame started (for the report);
+        ``killed``: a silent shard was killed already (a second kill would hit its replacement)."""
         import ray
 
         t0 = time.monotonic()
         log.warning("shard %d failed (%s): waiting for Ray to restart it", k, reason)
         actor = self._actors[k]
-        if reason.startswith("no answer"):
+        if reason.startswith("no answer") and not killed:
             ray.kill(actor, no_restart=False)  # a hung shard is treated as a dead one
         deadline = t0 + self.restart_timeout
         while True:
@@ -821,6 +1058,7 @@ class ClusterWorld:
         if not np.array_equal(np.asarray(info["brain_serial"]), m.serials):
             raise ClusterError(f"shard {k}: its checkpoint holds other brains than the coordinator expects")
         self._apply_info(k, info)
+        self._graph_wait = False  # the restarted actor may be elsewhere now
         after = self.layout.brain_step[m.rows]
         rb = Rollback(k, m.serials.copy(), (before - after).astype(np.int64), reason, time.perf_counter() - since)
         log.warning("shard %d restored from its checkpoint at step %d in %.2f s: %d brains rolled back by up to "
@@ -832,6 +1070,7 @@ class ClusterWorld:
         import ray
 
         self.lost_shards.add(k)
+        self._graph_wait = False  # fewer shards: a compiled graph may fit now
         try:
             ray.kill(self._actors[k], no_restart=True)
         except Exception as exc:  # already gone
@@ -904,6 +1143,7 @@ class ClusterWorld:
                        for k, m in enumerate(self._maps)],
             "rollbacks": len(self.rollbacks), "lost_shards": sorted(self.lost_shards),
             "ray_overhead_ms_median": 1e3 * ov[len(ov) // 2] if ov else 0.0,
+            "frame_path": self.frame_path_active, "graph_reason": self.graph_reason,
         }
 
     # ------------------------------------------------------------------ snapshots
@@ -931,6 +1171,12 @@ class ClusterWorld:
         if self._closed:
             return
         self._closed = True
+        self._graph_off = True
+        self._drop_graph()  # before the kills: its loops exit cleanly
+        for g in self._old_graphs:
+            if not g.wait_teardown(min(self.frame_timeout, 10.0)):
+                log.warning("close: a compiled frame graph's teardown still runs; killing its actors")
+        self._old_graphs = []
         for a in self._actors:
             try:
                 ray.kill(a, no_restart=True)
