@@ -41,6 +41,7 @@
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
 #define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
 #define SEG_LEANW 8 /* the model's lean variant applies (theta, mod, burst inert) */
+#define SEG_MSUM 16 /* P2 is the identity: mod is +0 (inert or lean) and no msum is -0 or NaN */
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t mix32(uint32_t x) {
@@ -150,13 +151,18 @@ struct sf_engine {
     int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
-    uint8_t *seg_inert; /* per segment, this advance: SEG_INERT | SEG_PFORCE | SEG_EVENT */
+    uint8_t *seg_inert; /* per segment, this advance: SEG_INERT | SEG_LEANW | SEG_PFORCE | SEG_EVENT | SEG_MSUM */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
     int64_t *active_segs;
     int64_t *active_cum;
     sf_rs_runs rs_runs; /* reward-STDP synapse ranges per brain (plasticity.h) */
+    /* per synapse, its ring offset from the spike's slot base, (row_delay * 3 + row_chan) * N
+       + post (NULL when (depth + 1) * 3 * N does not fit in int32: then propagate walks rows) */
+    int32_t *poff;
+    int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
+    int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
     /* threads */
     sf_thread_buf *tb;
     pthread_t *th;
@@ -255,6 +261,9 @@ void sf_engine_free(sf_engine *e) {
     free(e->bseg_ptr);
     free(e->seg_inert);
     sf_rs_runs_free(&e->rs_runs);
+    free(e->poff);
+    free(e->pre_cls);
+    free(e->post_cls);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -271,6 +280,15 @@ int sf_engine_threads(const sf_engine *e) { return e->threads; }
 int sf_engine_last_threads(const sf_engine *e) { return e->last_threads; }
 
 /* ------------------------------------------------------------------ prepare */
+/* e->poff of the synapses of neurons n0..n1 (their rows' delay and channel, their post). */
+static void poff_fill(sf_engine *e, const sf_net *net, int64_t n0, int64_t n1) {
+    const int64_t N = net->n_neurons;
+    for (int64_t r = net->row_ptr[n0]; r < net->row_ptr[n1]; r++) {
+        const int64_t o = ((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N;
+        for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) e->poff[y] = (int32_t)(o + net->post[y]);
+    }
+}
+
 int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     int64_t n = net->n_neurons, nb = net->n_brains;
     free(e->segs);
@@ -282,6 +300,12 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->gap_ptr);
     free(e->bseg_ptr);
     free(e->seg_inert);
+    free(e->poff);
+    free(e->pre_cls);
+    free(e->post_cls);
+    e->poff = NULL;
+    e->pre_cls = NULL;
+    e->post_cls = NULL;
     e->seg_inert = NULL;
     e->gap_ptr = NULL;
     e->bseg_ptr = NULL;
@@ -343,6 +367,18 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         e->bseg_ptr[b] = q;
     }
     if (sf_rs_runs_build(&e->rs_runs, net) != 0) goto oom;
+    if (((int64_t)net->depth + 1) * 3 * n <= INT32_MAX) {
+        e->poff = (int32_t *)malloc((size_t)(net->n_synapses + 1) * sizeof(int32_t));
+        if (!e->poff) goto oom;
+        poff_fill(e, net, 0, n);
+    }
+    if (net->plast.enabled) {
+        e->pre_cls = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+        e->post_cls = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
+        if (!e->pre_cls || !e->post_cls) goto oom;
+        sf_pre_class_build(e->pre_cls, net, 0, n);
+        sf_post_class_build(e->post_cls, net, 0, n);
+    }
     e->local_ok = 1;
     for (int64_t b = 0; b < nb && e->local_ok; b++) {
         int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
@@ -388,7 +424,8 @@ oom:
 int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slots, int64_t n_slots) {
     /* A slot write keeps the slot's neurons, parameter sets (so the segments) and row and
        synapse ranges, and its synapses stay inside it (so local_ok holds as before); what
-       can change is whether a modulatory row exists and the slot's reward-STDP runs. */
+       can change is whether a modulatory row exists, the slot's reward-STDP runs, its
+       synapses' ring offsets (poff) and its neurons' P5a and P5b classes. */
     const int64_t n = net->n_neurons;
     if (n != e->n_neurons || !e->segs) {
         set_err(e, "engine: not prepared for this net (call sf_engine_prepare first)");
@@ -405,6 +442,9 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
         for (int64_t d = 0; d < net->depth && !e->has_mod; d++)
             for (int64_t i = s0; i < s1 && !e->has_mod; i++)
                 e->has_mod = net->ring[((size_t)d * 3 + 2) * (size_t)n + i] != 0;
+        if (e->poff) poff_fill(e, net, s0, s1);
+        if (e->pre_cls) sf_pre_class_build(e->pre_cls, net, s0, s1);
+        if (e->post_cls) sf_post_class_build(e->post_cls, net, s0, s1);
         if (net->plast.enabled && net->plast.any_rstdp && sf_rs_runs_update(&e->rs_runs, net, b) != 0) {
             set_err(e, "out of memory while updating the native engine");
             return -1;
@@ -756,21 +796,23 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
         const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS,  \
         uint8_t *restrict FO, int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo,    \
         int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
-        int64_t bs0, const float *restrict BGN, const int32_t *restrict BGP) {                                 \
+        int64_t bs0, const float *restrict BGN, const int32_t *restrict BGP, uint32_t pre_n) {                 \
         const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH], wjump = fp[SF_F_WJUMP];                  \
         const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
         const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
         const int32_t sure = excit >= 1.0f;                                                                    \
         const float BGP_W = fp[SF_F_POIS_W];                                                                   \
         (void)BGP_W;                                                                                           \
+        const float na = fp[SF_F_NOISE_A], nbw = fp[SF_F_NOISE_B];                                             \
         (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO; (void)BGN; (void)BGP;             \
+        (void)pre_n; (void)na; (void)nbw;                                                                      \
         for (int64_t i = lo; i < hi; i++) {                                                                    \
             float xe = (float)r0[i] * FIXED_INV;                                                               \
             float xi = (float)r1[i] * FIXED_INV;                                                               \
             r0[i] = 0;                                                                                         \
             r1[i] = 0;                                                                                         \
             float ie = IE[i] + xe;                                                                             \
-            if (BG) { /* background Poisson drive (flags drawn by bg_fill) */                                  \
+            if (BG == 2) { /* background Poisson drive (flags drawn by bg_fill) */                             \
                 float iep = ie + BGP_W;                                                                        \
                 ie = BGP[i - lo] ? iep : ie;                                                                   \
             }                                                                                                  \
@@ -781,7 +823,10 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
             float drive = (bias + IEXT[i]) + 0.0f;                                                             \
             /* background noise current; never -0.0 + 0.0 here (drive is not -0.0), so a */                   \
             /* population without noise (BGN[i] = +0.0) keeps its drive bit for bit */                       \
-            if (BG) drive = drive + BGN[i - lo];                                                               \
+            if (BG == 3) /* uniform noise drawn here, as bg_fill would */                                      \
+                drive = drive + (na + nbw * uniform01(pre_n, (uint32_t)(i - bs0)));                           \
+            else if (BG)                                                                                       \
+                drive = drive + BGN[i - lo];                                                                   \
             float nv, nw;                                                                                      \
             sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
             ie = ie * pee;                                                                                     \
@@ -818,20 +863,28 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
         }                                                                                                      \
-        return 1; /* the caller scans FL */                                                                    \
+        return 1; /* the caller scans FL (a reduction here would keep gcc from vectorizing) */                 \
     }
 typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *, const float *, int32_t *,
                                int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *,
-                               const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *);
-/* index: BG * 4 + RNG * 2 + EV (BG: background input from bg_fill's arrays) */
+                               const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *,
+                               uint32_t);
+/* index: BG * 4 + RNG * 2 + EV (BG: background input, 1 the noise current from bg_fill,
+   2 also Poisson events from bg_fill, 3 uniform noise only, drawn in the loop) */
 #define SF_LEANW_SET(M)                                                                                        \
     SF_LEANW(sf_leanw_##M##_000, M, 0, 0, 0) SF_LEANW(sf_leanw_##M##_001, M, 0, 1, 0)                          \
     SF_LEANW(sf_leanw_##M##_010, M, 1, 0, 0) SF_LEANW(sf_leanw_##M##_011, M, 1, 1, 0)                          \
     SF_LEANW(sf_leanw_##M##_100, M, 0, 0, 1) SF_LEANW(sf_leanw_##M##_101, M, 0, 1, 1)                          \
     SF_LEANW(sf_leanw_##M##_110, M, 1, 0, 1) SF_LEANW(sf_leanw_##M##_111, M, 1, 1, 1)                          \
-    static const sf_leanw_fn SF_LEANW_TAB_##M[8] = {sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, \
-                                                    sf_leanw_##M##_011, sf_leanw_##M##_100, sf_leanw_##M##_101, \
-                                                    sf_leanw_##M##_110, sf_leanw_##M##_111};
+    SF_LEANW(sf_leanw_##M##_200, M, 0, 0, 2) SF_LEANW(sf_leanw_##M##_201, M, 0, 1, 2)                          \
+    SF_LEANW(sf_leanw_##M##_210, M, 1, 0, 2) SF_LEANW(sf_leanw_##M##_211, M, 1, 1, 2)                          \
+    SF_LEANW(sf_leanw_##M##_300, M, 0, 0, 3) SF_LEANW(sf_leanw_##M##_301, M, 0, 1, 3)                          \
+    SF_LEANW(sf_leanw_##M##_310, M, 1, 0, 3) SF_LEANW(sf_leanw_##M##_311, M, 1, 1, 3)                          \
+    static const sf_leanw_fn SF_LEANW_TAB_##M[16] = {                                                          \
+        sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, sf_leanw_##M##_011,                        \
+        sf_leanw_##M##_100, sf_leanw_##M##_101, sf_leanw_##M##_110, sf_leanw_##M##_111,                        \
+        sf_leanw_##M##_200, sf_leanw_##M##_201, sf_leanw_##M##_210, sf_leanw_##M##_211,                        \
+        sf_leanw_##M##_300, sf_leanw_##M##_301, sf_leanw_##M##_310, sf_leanw_##M##_311};
 SF_FOR_EACH_MODEL(SF_LEANW_SET)
 #define SF_LEANW_ROW(M) SF_LEANW_TAB_##M,
 static const sf_leanw_fn *const SF_LEANW_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_LEANW_ROW)};
@@ -879,6 +932,17 @@ static int seg_leanw(const sf_engine *e, const sf_net *net, const sf_segment *sg
            all_zero_i32(net->burst, sg->start, sg->end);
 }
 
+/* No value in x[lo..hi) is -0.0 or NaN (then x + +0.0 is x, bit for bit). */
+static int msum_plain(const float *restrict x, int64_t lo, int64_t hi) {
+    int bad = 0;
+    for (int64_t i = lo; i < hi; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        bad |= (u == 0x80000000u) | ((u & 0x7FFFFFFFu) > 0x7F800000u);
+    }
+    return !bad;
+}
+
 static int any_nonzero_u8(const uint8_t *restrict x, int64_t lo, int64_t hi) {
     int any = 0;
     for (int64_t i = lo; i < hi; i++) any |= x[i];
@@ -895,10 +959,11 @@ static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
 static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
                        int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
     int64_t cnt = 0, i = lo;
-    for (; i + 8 <= hi; i += 8) {
-        int32_t any = FL[i] | FL[i + 1] | FL[i + 2] | FL[i + 3] | FL[i + 4] | FL[i + 5] | FL[i + 6] | FL[i + 7];
+    for (; i + 64 <= hi; i += 64) { /* spikes are rare: test 64 flags at once (a vector OR) */
+        int32_t any = 0;
+        for (int j = 0; j < 64; j++) any |= FL[i + j];
         if (!any) continue;
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < 64; j++)
             if (FL[i + j]) { out[cnt] = (int32_t)(i + j); outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
     }
     for (; i < hi; i++)
@@ -910,16 +975,17 @@ static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32
 /* Learning phases P2 (modulator sum) and P3 (trace decay) of neurons lo..hi, for
    segments whose neuron update ran in a vectorized loop (no homeostasis there). */
 SF_CLONES static void learn_neurons(const sf_plast *PL, const float *restrict MOD, int64_t lo, int64_t hi,
-                                    size_t pid) {
+                                    size_t pid, int msum_same) {
     const float dpre = PL->pid_f[pid * SF_NPP + SF_PP_DPRE];
     const float dpost = PL->pid_f[pid * SF_NPP + SF_PP_DPOST];
     float *restrict XPRE = PL->xpre, *restrict XPOST = PL->xpost, *restrict MSUM = PL->msum;
-    if (PL->any_rstdp)
+    if (PL->any_rstdp && !msum_same) /* else x + +0 is x for every msum (none is -0 or NaN) */
         for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];
-    for (int64_t i = lo; i < hi; i++) {
-        XPRE[i] = XPRE[i] * dpre;
-        XPOST[i] = XPOST[i] * dpost;
-    }
+    /* two loops, not one: xpost often lies 4,016 bytes after xpre (small arrays from malloc),
+       so in one loop each xpost load would wait on the xpre store 20 elements back ("4K
+       aliasing") */
+    for (int64_t i = lo; i < hi; i++) XPRE[i] = XPRE[i] * dpre;
+    for (int64_t i = lo; i < hi; i++) XPOST[i] = XPOST[i] * dpost;
 }
 
 /* Background input of neurons lo..hi (brain-local index i - bs0) for the lean variants:
@@ -943,11 +1009,8 @@ SF_CLONES static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int64_
     } else {
         for (int64_t j = 0; j < m; j++) BGN[j] = 0.0f;
     }
-    if (ppois > 0.0f) {
+    if (ppois > 0.0f) /* else no flags: the lean variant without Poisson input reads none */
         for (int64_t j = 0; j < m; j++) BGP[j] = uniform01(pre_p, l0 + (uint32_t)j) < ppois;
-    } else {
-        for (int64_t j = 0; j < m; j++) BGP[j] = 0;
-    }
 }
 
 static int grow_bg(sf_thread_buf *tb, int64_t need) {
@@ -1019,19 +1082,21 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */
         if (lean_bg) {
-            bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw,
-                    nkind != 0 ? brain_stream(key, bstep, PURPOSE_NOISE) : 0u, ppois,
-                    ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
-            fired = SF_LEANW_TABS[model][4 + (rng ? 2 : 0) + (ev ? 1 : 0)](
+            const uint32_t pre_n = nkind != 0 ? brain_stream(key, bstep, PURPOSE_NOISE) : 0u;
+            const int inline_noise = nkind == SF_NOISE_UNIFORM && !(ppois > 0.0f);
+            if (!inline_noise)
+                bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw, pre_n, ppois,
+                        ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
+            fired = SF_LEANW_TABS[model][(inline_noise ? 12 : ppois > 0.0f ? 8 : 4) + (rng ? 2 : 0) + (ev ? 1 : 0)](
                 V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, tb->bgn,
-                tb->bgp);
+                tb->bgp, pre_n);
         } else if (segf & SEG_INERT) {
             fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
                                                            hi, fp, ip, pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
             fired = SF_LEANW_TABS[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags,
                                                                        r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0,
-                                                                       NULL, NULL);
+                                                                       NULL, NULL, 0u);
         } else {
             sf_fast_fn fn = SF_FAST_TABS[model][(binv != 0.0f ? 16 : 0) + (gaps ? 8 : 0) + (e->has_mod ? 4 : 0) +
                                                 (rng ? 2 : 0) + (ev ? 1 : 0)];
@@ -1039,7 +1104,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
                        ip, pre_e, pre_f, bs0);
         }
         if (fired) tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
-        if (learn) learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid);
+        if (learn) learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
         return;
     }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
@@ -1154,29 +1219,61 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     tb->len += cnt;
 }
 
-static void propagate(sf_net *net, const int32_t *spk, const int32_t *sbs, int64_t count, int atomic) {
+/* Propagation of this step's spikes into the delay ring, each spiking neuron followed by
+   its P5a depression at the spike when `events` (learning with event rules on): a neuron's
+   synapses are its own, so propagating and depressing neuron by neuron is the same as all
+   propagation, then all P5a (propagation reads only the weights of the spiking neuron's
+   rows, P5a writes only those rows). */
+static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const int32_t *sbs, const int32_t *brs,
+                      int64_t count, int atomic, int events) {
     const int64_t N = net->n_neurons;
     const int32_t D = net->depth;
-    uint32_t *ring = (uint32_t *)net->ring;
+    const int64_t RS = (int64_t)D * 3 * N;
+    uint32_t *restrict ring = (uint32_t *)net->ring;
     uint32_t *counts = (uint32_t *)net->act_counts;
+    const int32_t *restrict poff = e->poff;
+    const float *restrict W = net->weight;
     for (int64_t j = 0; j < count; j++) {
         int64_t s = spk[j];
-        for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
-            int32_t sl = sbs[j] + net->row_delay[r];
-            if (sl >= D) sl -= D;
-            uint32_t *restrict dst = ring + ((size_t)sl * 3 + (size_t)net->row_chan[r]) * (size_t)N;
-            const int64_t y1 = net->row_syn[r + 1];
+        const int64_t s_y0 = net->row_syn[net->row_ptr[s]], s_y1 = net->row_syn[net->row_ptr[s + 1]];
+        if (poff) { /* the neuron's synapses in one run, slot and channel from poff */
+            const int64_t base = (int64_t)sbs[j] * 3 * N;
             if (atomic) {
-                for (int64_t y = net->row_syn[r]; y < y1; y++)
-                    __atomic_fetch_add(&dst[net->post[y]], quantize(net->weight[y]), __ATOMIC_RELAXED);
+                for (int64_t y = s_y0; y < s_y1; y++) {
+                    int64_t x = base + poff[y];
+                    x = x >= RS ? x - RS : x;
+                    __atomic_fetch_add(&ring[x], quantize(W[y]), __ATOMIC_RELAXED);
+                }
             } else {
-                for (int64_t y = net->row_syn[r]; y < y1; y++) dst[net->post[y]] += quantize(net->weight[y]);
+                for (int64_t y = s_y0; y < s_y1; y++) {
+                    int64_t x = base + poff[y];
+                    x = x >= RS ? x - RS : x;
+                    ring[x] += quantize(W[y]);
+                }
+            }
+        } else {
+            for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+                int32_t sl = sbs[j] + net->row_delay[r];
+                if (sl >= D) sl -= D;
+                uint32_t *restrict dst = ring + ((size_t)sl * 3 + (size_t)net->row_chan[r]) * (size_t)N;
+                const int64_t y1 = net->row_syn[r + 1];
+                if (atomic) {
+                    for (int64_t y = net->row_syn[r]; y < y1; y++)
+                        __atomic_fetch_add(&dst[net->post[y]], quantize(W[y]), __ATOMIC_RELAXED);
+                } else {
+                    for (int64_t y = net->row_syn[r]; y < y1; y++) dst[net->post[y]] += quantize(W[y]);
+                }
             }
         }
         int32_t a = net->act_slot[s];
         if (a >= 0) {
             if (atomic) __atomic_fetch_add(&counts[a], 1u, __ATOMIC_RELAXED);
             else counts[a] += 1u;
+        }
+        if (events && e->pre_cls && net->plast.learn[brs[j]]) {
+            const int32_t c = e->pre_cls[s];
+            if (c >= 0) sf_depress_rstdp(net, s_y0, s_y1, c);
+            else if (c == SF_PRE_ROWS) sf_learn_pre_one(net, s);
         }
     }
 }
@@ -1215,13 +1312,12 @@ static void run_thread_bm(sf_job *job, int t) {
                 update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, k, tb);
             int64_t cnt = tb->len - before;
             if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
-            propagate(net, tb->spk + before, tb->sb + before, cnt, 0);
+            const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
+            propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events);
             if (net->plast.enabled) {
-                if (net->plast.learning && net->plast.any_events)
-                    sf_learn_pre(net, tb->spk + before, tb->br + before, cnt);
                 sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b);
                 if (net->plast.learning && net->plast.any_events)
-                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt);
+                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls);
                 sf_learn_traces(net, tb->spk + before, cnt);
                 sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
             }
@@ -1272,10 +1368,9 @@ static void run_thread(sf_job *job, int t) {
         /* P6 of equal_time traces before the barrier: other threads' P5 read them */
         if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);
         barrier_wait(&e->bar, &tb->sense);
-        propagate(net, tb->spk + before, tb->sb + before, tb->len - before, atomic);
+        const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
+        propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, tb->len - before, atomic, events);
         if (net->plast.enabled) {
-            const int events = net->plast.learning && net->plast.any_events;
-            if (events) sf_learn_pre(net, tb->spk + before, tb->br + before, tb->len - before);
             if (net->plast.any_delivery)
                 for (int64_t p = 0; p < tb->n_pieces; p++) {
                     const sf_piece *pc = &tb->pieces[p];
@@ -1284,7 +1379,7 @@ static void run_thread(sf_job *job, int t) {
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls);
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);
@@ -1453,7 +1548,11 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
             continue;
         }
         const int inert = seg_inert(e, net, sg);
-        e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (!inert && seg_leanw(e, net, sg) ? SEG_LEANW : 0) |
+        const int leanw = !inert && seg_leanw(e, net, sg);
+        /* inert and lean segments keep mod at +0 for the whole advance and P7 resets msum to
+           +0, so P2 (msum + mod) leaves every msum as it is when none is -0 or NaN now */
+        const int msum_same = (inert || leanw) && PLEN(net) && msum_plain(net->plast.msum, sg->start, sg->end);
+        e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) | (msum_same ? SEG_MSUM : 0) |
                                     (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
                                     (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
     }

@@ -2,12 +2,16 @@
  * Learning inside the step, bit for bit as sdk/spikeforge/engine/plasticity.py
  * (phases P1..P7 of its docstring). P2, P3 and P4 are per neuron and run inside the
  * neuron loop (kernel.c); the phases here run between barriers:
- *   sf_learn_pre    P5a  depression at pre spikes (synapses owned by the spiking pre
- *                        neuron: one thread each, right after it propagated them)
+ *   sf_learn_pre_one P5a depression at a pre spike (synapses owned by the spiking pre
+ *                        neuron: one thread each, right after it propagated them;
+ *                        sf_depress_rstdp the same for a neuron whose rows are all
+ *                        reward-STDP with hard bounds, classified by sf_pre_class_build)
  *   sf_learn_deliver P5a' depression at delivery (rows of projections with
  *                        depress_at="delivery", from the spike history shist), and
  *                        the history's shift, over a neuron range of one brain
- *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron)
+ *   sf_learn_post   P5b  potentiation at post spikes (synapses onto the spiking neuron;
+ *                        one loop for a neuron whose inputs are all reward-STDP with hard
+ *                        bounds, classified by sf_post_class_build)
  *   sf_learn_traces_early P6 of the traces that pair same-step spikes (equal_time),
  *                        after the neuron update and before P5 (kernel.c: before the
  *                        barrier that precedes P5)
@@ -45,18 +49,43 @@ static void depress_row(sf_net *net, int64_t r, int64_t proj, int32_t kind) {
     }
 }
 
-void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+void sf_learn_pre_one(sf_net *net, int64_t s) {
     const sf_plast *P = &net->plast;
-    for (int64_t j = 0; j < count; j++) {
-        if (!on_brain(net, br[j])) continue;
-        int64_t s = spk[j];
+    for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+        int64_t proj = net->row_proj[r];
+        int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+        if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+        if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
+        depress_row(net, r, proj, kind);
+    }
+}
+
+void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj) {
+    const sf_plast *P = &net->plast;
+    const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
+    float *restrict E = P->elig;
+    const float *restrict XPOST = P->xpost;
+    const int32_t *restrict POST = net->post;
+    for (int64_t y = y0; y < y1; y++) E[y] = E[y] - am * XPOST[POST[y]]; /* depress_row's ops */
+}
+
+void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1) {
+    const sf_plast *P = &net->plast;
+    for (int64_t s = n0; s < n1; s++) {
+        int32_t c = SF_PRE_NONE;
+        int all = 1; /* every row so far: reward-STDP, hard bounds, at the spike, one a_minus */
         for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
-            int64_t proj = net->row_proj[r];
-            int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
-            if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
-            if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
-            depress_row(net, r, proj, kind);
+            const int64_t proj = net->row_proj[r];
+            const int32_t *pi = P->proj_i + proj * SF_NPI;
+            const int depresses = (pi[SF_PI_KIND] == SF_KIND_STDP || pi[SF_PI_KIND] == SF_KIND_RSTDP) &&
+                                  pi[SF_PI_DELIVER] == 0;
+            if (depresses && c == SF_PRE_NONE) c = (int32_t)proj;
+            const int fast = pi[SF_PI_KIND] == SF_KIND_RSTDP && pi[SF_PI_DELIVER] == 0 && pi[SF_PI_SOFT] == 0 &&
+                             (c < 0 || memcmp(P->proj_f + proj * SF_NPF + SF_PF_AMINUS,
+                                              P->proj_f + (int64_t)c * SF_NPF + SF_PF_AMINUS, sizeof(float)) == 0);
+            if (!fast) all = 0;
         }
+        cls[s] = c == SF_PRE_NONE ? SF_PRE_NONE : (all ? c : SF_PRE_ROWS);
     }
 }
 
@@ -80,25 +109,62 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b) {
     }
 }
 
-void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count) {
+/* P5b of the entries x0..x1 of the in-synapse tables, one by one. */
+static void post_entries(sf_net *net, int64_t x0, int64_t x1) {
     const sf_plast *P = &net->plast;
     float *W = net->weight;
+    for (int64_t x = x0; x < x1; x++) {
+        int64_t y = P->in_syn[x], proj = P->in_proj[x], pre = P->in_pre[x];
+        int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+        if (kind == SF_KIND_NONE) continue; /* a slot's placeholder (plasticity.py _pad_slots) */
+        const float *pf = P->proj_f + proj * SF_NPF;
+        float wy = W[y];
+        float ap = pf[SF_PF_APLUS];
+        if (kind == SF_KIND_HEBB) ap = ap * net->mod[net->post[y]];
+        float p = ap * P->xpre[pre];
+        if (P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0) p = p * (pf[SF_PF_WMAX] - wy);
+        if (kind == SF_KIND_RSTDP) P->elig[y] = P->elig[y] + p;
+        else W[y] = clipw(wy + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
+    }
+}
+
+void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls) {
+    const sf_plast *P = &net->plast;
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
-        int64_t s = spk[j];
-        for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
-            int64_t y = P->in_syn[x], proj = P->in_proj[x], pre = P->in_pre[x];
-            int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
-            if (kind == SF_KIND_NONE) continue; /* a slot's placeholder (plasticity.py _pad_slots) */
-            const float *pf = P->proj_f + proj * SF_NPF;
-            float wy = W[y];
-            float ap = pf[SF_PF_APLUS];
-            if (kind == SF_KIND_HEBB) ap = ap * net->mod[net->post[y]];
-            float p = ap * P->xpre[pre];
-            if (P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0) p = p * (pf[SF_PF_WMAX] - wy);
-            if (kind == SF_KIND_RSTDP) P->elig[y] = P->elig[y] + p;
-            else W[y] = clipw(wy + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
+        const int64_t s = spk[j], x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
+        const int32_t c = cls ? cls[s] : SF_PRE_ROWS;
+        if (c >= 0) { /* all reward-STDP, hard bounds, one a_plus: post_entries' ops */
+            const float ap = P->proj_f[(int64_t)c * SF_NPF + SF_PF_APLUS];
+            float *restrict E = P->elig;
+            const float *restrict XPRE = P->xpre;
+            const int64_t *restrict IS = P->in_syn, *restrict IP = P->in_pre;
+            for (int64_t x = x0; x < x1; x++) E[IS[x]] = E[IS[x]] + ap * XPRE[IP[x]];
+        } else if (c == SF_PRE_ROWS) {
+            post_entries(net, x0, x1);
         }
+    }
+}
+
+void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1) {
+    const sf_plast *P = &net->plast;
+    for (int64_t s = n0; s < n1; s++) {
+        int32_t c = SF_PRE_NONE;
+        int all = 1; /* every entry so far: reward-STDP, hard bounds, one a_plus */
+        for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
+            const int64_t proj = P->in_proj[x];
+            const int32_t *pi = P->proj_i + proj * SF_NPI;
+            if (pi[SF_PI_KIND] == SF_KIND_NONE) { /* a slot's placeholder: the entry path skips it */
+                all = 0;
+                continue;
+            }
+            if (c == SF_PRE_NONE) c = (int32_t)proj;
+            if (!(pi[SF_PI_KIND] == SF_KIND_RSTDP && pi[SF_PI_SOFT] == 0 &&
+                  memcmp(P->proj_f + proj * SF_NPF + SF_PF_APLUS, P->proj_f + (int64_t)c * SF_NPF + SF_PF_APLUS,
+                         sizeof(float)) == 0))
+                all = 0;
+        }
+        cls[s] = c == SF_PRE_NONE ? SF_PRE_NONE : (all ? c : SF_PRE_ROWS);
     }
 }
 

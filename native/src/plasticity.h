@@ -3,8 +3,24 @@
 #define SPIKEFORGE_PLASTICITY_H
 #include "spikeforge_abi.h"
 
-void sf_learn_pre(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count);
-void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count);
+/* P5a of one spiking neuron s, row by row. */
+void sf_learn_pre_one(sf_net *net, int64_t s);
+/* P5a of reward-STDP synapses y0..y1 with hard bounds and projection proj's a_minus (the
+   same float32 ops as the row path): E[y] -= a_minus * xpost[post[y]]. */
+void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj);
+/* How P5a treats neuron s's rows, for s in n0..n1: SF_PRE_NONE no row depresses at the
+   spike; p >= 0 every row is reward-STDP with hard bounds, depression at the spike and the
+   a_minus of projection p (the neuron's synapses are one range for sf_depress_rstdp);
+   SF_PRE_ROWS otherwise (sf_learn_pre_one). */
+#define SF_PRE_NONE (-2)
+#define SF_PRE_ROWS (-1)
+void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1);
+/* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry). */
+void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls);
+/* How P5b treats the inputs of neuron s, for s in n0..n1: SF_PRE_NONE none plastic; p >= 0
+   every plastic input is reward-STDP with hard bounds and the a_plus of projection p (one
+   loop: E[y] += a_plus * xpre[pre]); SF_PRE_ROWS otherwise (entry by entry). */
+void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1);
 void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count);
 void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b);
 void sf_learn_traces_early(sf_net *net, const int32_t *spk, int64_t count);

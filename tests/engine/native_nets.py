@@ -87,7 +87,7 @@ def static_net() -> Circuit:
 
 
 def all_nets() -> list[Circuit]:
-    return [lif_net(), feature_net(), learning_net(), static_net(), background_net()]
+    return [lif_net(), feature_net(), learning_net(), static_net(), background_net(), reward_net()]
 
 
 def learning_net() -> Circuit:
@@ -133,4 +133,31 @@ def background_net() -> Circuit:
     c.connect("poi", "both", FixedProbability(0.5), weight=3.0, delay=1)
     c.connect("gau", "quiet", FixedProbability(0.5), weight=4.0, delay=2)
     c.connect("both", "uni", FixedProbability(0.3), weight=-2.0, delay=1)
+    return c
+
+
+def reward_net() -> Circuit:
+    """Reward-STDP as in the distal-reward bench: Izhikevich cells with a uniform noise current,
+    neurons whose rows are all reward-STDP with hard bounds under two projections of the same
+    rule (the kernel's one-range P5a and P5b paths), a neuron group mixing them with a rule of
+    another a_minus and with plain rows (the row path), inhibitory rows without learning."""
+    from spikeforge.model import Background
+    from spikeforge.model.plasticity import RewardSTDP
+
+    def rule(a_minus: float = 1.5) -> RewardSTDP:
+        return RewardSTDP(a_plus=1.0, a_minus=a_minus, pairing="nearest", trace_increment=0.1, w_min=0.0,
+                          w_max=4.0, tau_c=100.0, tau_dopamine=20.0, update_every=3, lr=0.1,
+                          dopamine_baseline=0.002)
+
+    bg = Background(noise="uniform", low=-4.0, high=16.0)
+    c = Circuit("reward")
+    c.add_population("exc", 24, Izhikevich.preset("RS", tau_e=0.001, tau_i=0.001), v_init=-65.0, background=bg)
+    c.add_population("mix", 8, Izhikevich.preset("RS", tau_e=0.001, tau_i=0.001), v_init=-65.0, background=bg)
+    c.add_population("inh", 8, Izhikevich.preset("FS", tau_e=0.001, tau_i=0.001), v_init=-65.0, background=bg)
+    c.connect("exc", "exc", FixedProbability(0.3), weight=Uniform(4.0, 9.0), delay=(1, 6), plasticity=rule())
+    c.connect("exc", "inh", FixedProbability(0.3), weight=Uniform(4.0, 9.0), delay=(1, 6), plasticity=rule())
+    c.connect("mix", "exc", FixedProbability(0.3), weight=6.0, delay=(1, 4), plasticity=rule(0.5))
+    c.connect("mix", "mix", FixedProbability(0.3), weight=Uniform(4.0, 9.0), delay=2, plasticity=rule())
+    c.connect("mix", "inh", FixedProbability(0.3), weight=5.0, delay=1)
+    c.connect("inh", "exc", FixedProbability(0.4), weight=-3.0, delay=1)
     return c

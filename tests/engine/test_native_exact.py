@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.engine.native_nets import all_nets, background_net, feature_net, learning_net, lif_net, static_net
+from tests.engine.native_nets import (
+    all_nets,
+    background_net,
+    feature_net,
+    learning_net,
+    lif_net,
+    reward_net,
+    static_net,
+)
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge import World
@@ -66,8 +74,8 @@ def test_registered_and_preferred_by_auto() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net, background_net],
-                         ids=["lif", "features", "learning", "static", "background"])
+@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net, background_net, reward_net],
+                         ids=["lif", "features", "learning", "static", "background", "reward"])
 def test_every_test_net_bit_exact(make: object, threads: int) -> None:
     assert callable(make)
     a, b = pair([make()], count=3)
@@ -153,8 +161,8 @@ def test_random_circuits_bit_exact(circ: Circuit, count: int, seed: int) -> None
     assert_same_state(a, b)
 
 
-@pytest.mark.parametrize("make", [feature_net, learning_net, background_net],
-                         ids=["features", "learning", "background"])
+@pytest.mark.parametrize("make", [feature_net, learning_net, background_net, reward_net],
+                         ids=["features", "learning", "background", "reward"])
 def test_one_brain_step_major_threads_bit_exact(make: object) -> None:
     """A single brain runs step by step across threads (barriers, atomics): same bits as numpy."""
     assert callable(make)
@@ -190,6 +198,20 @@ def test_inert_state_shortcut_respects_written_state() -> None:
         S["w"][60] = np.float32(-0.0)
         S["mod"][61] = np.float32(0.25)
         S["burst"][62] = 2
+    sa, sb = drive(a, 10, 5), drive(b, 10, 5)
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
+
+
+def test_msum_shortcut_respects_written_state() -> None:
+    """Lean populations skip the modulator sum (msum + 0) only while no msum is -0.0 or NaN:
+    written -0.0 and NaN make them take the sum, still bit-exact with numpy."""
+    a, b = pair([reward_net()], count=2)
+    for w in (a, b):
+        S = w.layout.neuron
+        S["msum"][2] = np.float32(-0.0)
+        S["msum"][45] = np.float32(np.nan)
     sa, sb = drive(a, 10, 5), drive(b, 10, 5)
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
