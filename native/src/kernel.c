@@ -42,6 +42,8 @@
 #define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
 #define SEG_LEANW 8 /* the model's lean variant applies (theta, mod, burst inert) */
 #define SEG_MSUM 16 /* P2 is the identity: mod is +0 (inert or lean) and no msum is -0 or NaN */
+#define SEG_NOHOLD 32 /* no refractory steps, no consecutive-spike limit, every hold 0: hold stays 0 */
+#define SEG_NOEXT 64 /* every iext is +0 (sensors are encoded once per advance, before the steps) */
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t mix32(uint32_t x) {
@@ -151,7 +153,7 @@ struct sf_engine {
     int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
-    uint8_t *seg_inert; /* per segment, this advance: SEG_INERT | SEG_LEANW | SEG_PFORCE | SEG_EVENT | SEG_MSUM */
+    uint8_t *seg_inert; /* per segment, this advance: SEG_* flags */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
@@ -790,7 +792,7 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
    is inert (as for the lean LIF variant, checked by seg_leanw) but whose w the model uses
    (Izhikevich's u, adaptation): theta, mod and burst are neither read nor written. No gap
    junctions, no modulator channel. */
-#define SF_LEANW(NAME, MODEL, RNG, EV, BG)                                                                     \
+#define SF_LEANW(NAME, MODEL, RNG, EV, BG, NH, NI)                                                             \
     SF_CLONES static int64_t NAME(                                                                             \
         float *restrict V, float *restrict IE, float *restrict II, float *restrict W,                          \
         const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS,  \
@@ -818,9 +820,9 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
             }                                                                                                  \
             float ii = II[i] + xi;                                                                             \
             float v = V[i], w = W[i];                                                                          \
-            int32_t hold = HOLD[i];                                                                            \
+            int32_t hold = NH ? 0 : HOLD[i]; /* NH: no refractory steps, no limit, hold all 0 */               \
             int32_t held = hold > 0;                                                                           \
-            float drive = (bias + IEXT[i]) + 0.0f;                                                             \
+            float drive = (bias + (NI ? 0.0f : IEXT[i])) + 0.0f; /* NI: every iext is +0 */                    \
             /* background noise current; never -0.0 + 0.0 here (drive is not -0.0), so a */                   \
             /* population without noise (BGN[i] = +0.0) keeps its drive bit for bit */                       \
             if (BG == 3) /* uniform noise drawn here, as bg_fill would */                                      \
@@ -848,7 +850,7 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
             nw = fire ? nwj : nw;                                                                              \
             int32_t consec = CONS[i];                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
+            int32_t hit = NH ? 0 : fire & (climit > 0) & (c1 >= climit);                                       \
             int32_t cf = hit ? 0 : c1;                                                                         \
             int32_t cn = held ? consec : 0;                                                                    \
             consec = fire ? cf : cn;                                                                           \
@@ -858,7 +860,7 @@ static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_
             W[i] = nw;                                                                                         \
             IE[i] = ie;                                                                                        \
             II[i] = ii;                                                                                        \
-            HOLD[i] = hold;                                                                                    \
+            if (!NH) HOLD[i] = hold; /* NH: stays 0 (no refractory steps, never a limit hit) */                \
             CONS[i] = consec;                                                                                  \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
@@ -870,21 +872,29 @@ typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *
                                const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *,
                                uint32_t);
 /* index: BG * 4 + RNG * 2 + EV (BG: background input, 1 the noise current from bg_fill,
-   2 also Poisson events from bg_fill, 3 uniform noise only, drawn in the loop) */
-#define SF_LEANW_SET(M)                                                                                        \
-    SF_LEANW(sf_leanw_##M##_000, M, 0, 0, 0) SF_LEANW(sf_leanw_##M##_001, M, 0, 1, 0)                          \
-    SF_LEANW(sf_leanw_##M##_010, M, 1, 0, 0) SF_LEANW(sf_leanw_##M##_011, M, 1, 1, 0)                          \
-    SF_LEANW(sf_leanw_##M##_100, M, 0, 0, 1) SF_LEANW(sf_leanw_##M##_101, M, 0, 1, 1)                          \
-    SF_LEANW(sf_leanw_##M##_110, M, 1, 0, 1) SF_LEANW(sf_leanw_##M##_111, M, 1, 1, 1)                          \
-    SF_LEANW(sf_leanw_##M##_200, M, 0, 0, 2) SF_LEANW(sf_leanw_##M##_201, M, 0, 1, 2)                          \
-    SF_LEANW(sf_leanw_##M##_210, M, 1, 0, 2) SF_LEANW(sf_leanw_##M##_211, M, 1, 1, 2)                          \
-    SF_LEANW(sf_leanw_##M##_300, M, 0, 0, 3) SF_LEANW(sf_leanw_##M##_301, M, 0, 1, 3)                          \
-    SF_LEANW(sf_leanw_##M##_310, M, 1, 0, 3) SF_LEANW(sf_leanw_##M##_311, M, 1, 1, 3)                          \
-    static const sf_leanw_fn SF_LEANW_TAB_##M[16] = {                                                          \
-        sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, sf_leanw_##M##_011,                        \
-        sf_leanw_##M##_100, sf_leanw_##M##_101, sf_leanw_##M##_110, sf_leanw_##M##_111,                        \
-        sf_leanw_##M##_200, sf_leanw_##M##_201, sf_leanw_##M##_210, sf_leanw_##M##_211,                        \
-        sf_leanw_##M##_300, sf_leanw_##M##_301, sf_leanw_##M##_310, sf_leanw_##M##_311};
+   2 also Poisson events from bg_fill, 3 uniform noise only, drawn in the loop); 16 + RNG * 2 + EV
+   for BG 3 with NH (SEG_NOHOLD: hold neither read nor written), 20 + RNG * 2 + EV also with NI
+   (SEG_NOEXT: iext not read) */
+#define SF_LEANW_SET(M)                                                                                                \
+    SF_LEANW(sf_leanw_##M##_000, M, 0, 0, 0, 0, 0) SF_LEANW(sf_leanw_##M##_001, M, 0, 1, 0, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_010, M, 1, 0, 0, 0, 0) SF_LEANW(sf_leanw_##M##_011, M, 1, 1, 0, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_100, M, 0, 0, 1, 0, 0) SF_LEANW(sf_leanw_##M##_101, M, 0, 1, 1, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_110, M, 1, 0, 1, 0, 0) SF_LEANW(sf_leanw_##M##_111, M, 1, 1, 1, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_200, M, 0, 0, 2, 0, 0) SF_LEANW(sf_leanw_##M##_201, M, 0, 1, 2, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_210, M, 1, 0, 2, 0, 0) SF_LEANW(sf_leanw_##M##_211, M, 1, 1, 2, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_300, M, 0, 0, 3, 0, 0) SF_LEANW(sf_leanw_##M##_301, M, 0, 1, 3, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_310, M, 1, 0, 3, 0, 0) SF_LEANW(sf_leanw_##M##_311, M, 1, 1, 3, 0, 0)                      \
+    SF_LEANW(sf_leanw_##M##_n300, M, 0, 0, 3, 1, 0) SF_LEANW(sf_leanw_##M##_n301, M, 0, 1, 3, 1, 0)                    \
+    SF_LEANW(sf_leanw_##M##_n310, M, 1, 0, 3, 1, 0) SF_LEANW(sf_leanw_##M##_n311, M, 1, 1, 3, 1, 0)                    \
+    SF_LEANW(sf_leanw_##M##_z300, M, 0, 0, 3, 1, 1) SF_LEANW(sf_leanw_##M##_z301, M, 0, 1, 3, 1, 1)                    \
+    SF_LEANW(sf_leanw_##M##_z310, M, 1, 0, 3, 1, 1) SF_LEANW(sf_leanw_##M##_z311, M, 1, 1, 3, 1, 1)                    \
+    static const sf_leanw_fn SF_LEANW_TAB_##M[24] = {                                                                  \
+        sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, sf_leanw_##M##_011,                                \
+        sf_leanw_##M##_100, sf_leanw_##M##_101, sf_leanw_##M##_110, sf_leanw_##M##_111,                                \
+        sf_leanw_##M##_200, sf_leanw_##M##_201, sf_leanw_##M##_210, sf_leanw_##M##_211,                                \
+        sf_leanw_##M##_300, sf_leanw_##M##_301, sf_leanw_##M##_310, sf_leanw_##M##_311,                                \
+        sf_leanw_##M##_n300, sf_leanw_##M##_n301, sf_leanw_##M##_n310, sf_leanw_##M##_n311,                            \
+        sf_leanw_##M##_z300, sf_leanw_##M##_z301, sf_leanw_##M##_z310, sf_leanw_##M##_z311};
 SF_FOR_EACH_MODEL(SF_LEANW_SET)
 #define SF_LEANW_ROW(M) SF_LEANW_TAB_##M,
 static const sf_leanw_fn *const SF_LEANW_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_LEANW_ROW)};
@@ -963,8 +973,13 @@ static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32
         int32_t any = 0;
         for (int j = 0; j < 64; j++) any |= FL[i + j];
         if (!any) continue;
-        for (int j = 0; j < 64; j++)
-            if (FL[i + j]) { out[cnt] = (int32_t)(i + j); outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
+        for (int j = 0; j < 64; j++) { /* branch-free: write always, keep it when flagged (the
+                                           buffer holds one entry per neuron of the piece) */
+            out[cnt] = (int32_t)(i + j);
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt += FL[i + j] != 0;
+        }
     }
     for (; i < hi; i++)
         if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
@@ -1087,7 +1102,11 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             if (!inline_noise)
                 bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw, pre_n, ppois,
                         ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
-            fired = SF_LEANW_TABS[model][(inline_noise ? 12 : ppois > 0.0f ? 8 : 4) + (rng ? 2 : 0) + (ev ? 1 : 0)](
+            const int base = !inline_noise           ? (ppois > 0.0f ? 8 : 4)
+                             : !(segf & SEG_NOHOLD) ? 12
+                             : (segf & SEG_NOEXT)   ? 20
+                                                    : 16;
+            fired = SF_LEANW_TABS[model][base + (rng ? 2 : 0) + (ev ? 1 : 0)](
                 V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, tb->bgn,
                 tb->bgp, pre_n);
         } else if (segf & SEG_INERT) {
@@ -1552,7 +1571,14 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
         /* inert and lean segments keep mod at +0 for the whole advance and P7 resets msum to
            +0, so P2 (msum + mod) leaves every msum as it is when none is -0 or NaN now */
         const int msum_same = (inert || leanw) && PLEN(net) && msum_plain(net->plast.msum, sg->start, sg->end);
+        const int32_t *ipq = net->iparams + (size_t)sg->pid * SF_NI;
+        /* a spike sets hold to the refractory steps (0), or to the snooze after a limit hit
+           (never without a limit), and hold > 0 is the only way to be held: hold stays 0 */
+        const int nohold =
+            ipq[SF_I_REF_STEPS] == 0 && ipq[SF_I_CONSEC] <= 0 && all_zero_i32(net->hold, sg->start, sg->end);
         e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) | (msum_same ? SEG_MSUM : 0) |
+                                    (nohold ? SEG_NOHOLD : 0) |
+                                    (bits_are(net->iext, sg->start, sg->end, 0u) ? SEG_NOEXT : 0) |
                                     (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
                                     (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
     }

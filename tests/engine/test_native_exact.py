@@ -204,14 +204,18 @@ def test_inert_state_shortcut_respects_written_state() -> None:
     assert_same_state(a, b)
 
 
-def test_msum_shortcut_respects_written_state() -> None:
-    """Lean populations skip the modulator sum (msum + 0) only while no msum is -0.0 or NaN:
-    written -0.0 and NaN make them take the sum, still bit-exact with numpy."""
+def test_lean_shortcuts_respect_written_state() -> None:
+    """Lean populations skip the modulator sum (msum + 0) only while no msum is -0.0 or NaN,
+    the refractory bookkeeping only while every hold is 0 and the external current only while
+    every iext is +0: written -0.0, NaN, a hold and a current make them take the full work,
+    still bit-exact with numpy."""
     a, b = pair([reward_net()], count=2)
     for w in (a, b):
         S = w.layout.neuron
         S["msum"][2] = np.float32(-0.0)
         S["msum"][45] = np.float32(np.nan)
+        S["hold"][50] = 3
+        S["iext"][66] = np.float32(1.5)
     sa, sb = drive(a, 10, 5), drive(b, 10, 5)
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
