@@ -14,7 +14,7 @@ from spikeforge import World
 from spikeforge.games.foragers import ForagerConfig, forager_circuit
 from spikeforge.model import LIF, Circuit, FixedProbability, Izhikevich
 from spikeforge.train import CircuitMirror, apply_weights, load_weights, run_runtime, save_weights, spike_agreement
-from spikeforge.train.foragers import TRAINABLE
+from spikeforge.train.foragers import TRAINABLE, imitation_config
 
 torch.set_num_threads(1)
 BACKENDS = ["numpy", pytest.param("native", marks=pytest.mark.native)]
@@ -59,11 +59,13 @@ def test_feature_net_identical_spikes(backend: str) -> None:
         assert np.array_equal(out.actuators[a][-1].detach().numpy(), got), a
 
 
+@pytest.mark.parametrize("brain", ["game", "imitation"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_foragers_identical_spikes(backend: str) -> None:
+def test_foragers_identical_spikes(backend: str, brain: str) -> None:
     if backend == "native" and native.unavailable() is not None:
         pytest.fail(f"the native backend is not built: {native.unavailable()}")
-    cfg = ForagerConfig()
+    # the game's default brain and the worked example's (48 eye neurons at 400 Hz, no exploration)
+    cfg = ForagerConfig() if brain == "game" else imitation_config()
     # what the worked example trains: eye->motor, the exploration weights and the mutual inhibition
     m = CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=3, trainable=list(TRAINABLE))
     randomize(m, 2)

@@ -10,8 +10,14 @@
    ``--backend``) on held-out demonstration sequences.
 4. Plays ``--minutes`` game minutes on each of ``--seeds`` seeds for: the scripted
    controller, the pretrained brain with reward-STDP on (``pretrained+learn``) and off
-   (``pretrained+frozen``), the untrained brain learning from scratch (``learn``) and random
-   steering; food per forager per minute in 1-minute bins.
+   (``pretrained+frozen``), the untrained brain learning from scratch (``learn``, the game's
+   default brain, tuned for that) and random steering; food per forager per minute in 1-minute
+   bins.
+
+The pretrained brain is ``spikeforge.train.foragers.imitation_config()`` (48 eye neurons at
+400 Hz peak, no exploration noise); ``--eye-neurons``, ``--eye-rate``,
+``--noise-rate`` and ``--motor-per-side`` override it (``--eye-neurons 12 --eye-rate 120
+--noise-rate 12 --motor-per-side 8`` is the game's default brain, the earlier setting).
 
 Goals: training <= 120 s; agreement >= 99 %; the deployed brain (frozen) >= 80 % of the
 scripted controller's food rate, and with learning on no 1-minute bin below that.
@@ -99,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                          "spikeforge.train.foragers.TRAINABLE; 'eye->motor' alone is the earlier setting)")
     ap.add_argument("--speed-weight", type=float, default=1.0,
                     help="weight of the cruise-rate term of the imitation loss (default 1.0)")
+    ap.add_argument("--eye-neurons", type=int, default=None,
+                    help="eye neurons of the pretrained brain (default 48, spikeforge.train.foragers.IMITATION_BRAIN)")
+    ap.add_argument("--motor-per-side", type=int, default=None,
+                    help="motor neurons a side of the pretrained brain (default 8)")
+    ap.add_argument("--eye-rate", type=float, default=None,
+                    help="eye peak rate (Hz) of the pretrained brain (default 400)")
+    ap.add_argument("--noise-rate", type=float, default=None,
+                    help="exploration spikes (Hz per noise neuron) of the pretrained brain (default 0)")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
@@ -114,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from spikeforge.bench import load_average
     from spikeforge.games.foragers import ForagerConfig
     from spikeforge.train import run_runtime, save_weights, spike_agreement
-    from spikeforge.train.foragers import TRAINABLE, play, record_demos, train_imitation
+    from spikeforge.train.foragers import TRAINABLE, imitation_config, play, record_demos, train_imitation
 
     trainable = tuple(t.strip() for t in (a.train or ','.join(TRAINABLE)).split(",") if t.strip())
     bad = [t for t in trainable if t not in TRAINABLE]
@@ -130,7 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     def emit(row: dict[str, Any], text: str) -> None:
         print(json.dumps(row) if a.json else text, flush=True)
 
-    cfg = ForagerConfig(foragers=a.foragers)
+    if a.eye_rate is not None and not (0.0 < a.eye_rate <= 500.0):
+        print("spikeforge bench pretrain: --eye-rate: must be in (0, 500] Hz (one spike per 2 ms step)",
+              file=sys.stderr)
+        return 2
+    if a.noise_rate is not None and not (0.0 <= a.noise_rate <= 500.0):
+        print("spikeforge bench pretrain: --noise-rate: must be in [0, 500] Hz", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in (("eye_neurons", a.eye_neurons), ("eye_rate", a.eye_rate),
+                                   ("noise_rate", a.noise_rate), ("motor_per_side", a.motor_per_side))
+                 if v is not None}
+    try:
+        cfg = imitation_config(a.foragers, **overrides)  # the pretrained brain
+    except ValueError as exc:
+        print(f"spikeforge bench pretrain: --{str(exc).split(':')[0].replace('_', '-')}: {exc}", file=sys.stderr)
+        return 2
+    base = ForagerConfig(foragers=a.foragers)  # the untrained learner: the game's default brain
     steps = round(cfg.frame_dt / cfg.dt)
     demos = record_demos(cfg, 1000, a.demo_minutes)
     load0 = load_average()
@@ -141,11 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     emit({"bench": "pretrain", "part": "train", "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
           "threads": a.threads, "trainable": list(trainable),
+          "brain": {k: getattr(cfg, k) for k in ("eye_neurons", "eye_rate", "noise_rate", "motor_per_side")},
           "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
           "loss_first10": round(float(np.mean(res.losses[:10])), 4),
           "loss_last10": round(float(np.mean(res.losses[-10:])), 4), "load_average": [load0, load_average()],
           "goal_s": GOAL_TRAIN_S, "met": wall <= GOAL_TRAIN_S},
-         f"train {','.join(trainable)}: "
+         f"train {','.join(trainable)} (eye {cfg.eye_neurons} x {cfg.eye_rate:g} Hz, "
+         f"{cfg.motor_per_side} motors a side, noise {cfg.noise_rate:g} Hz): "
          f"{a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
          f"({cpu:.1f} s CPU, {a.threads} threads, load {load0}); loss {np.mean(res.losses[:10]):.3f} -> "
          f"{np.mean(res.losses[-10:]):.3f}")
@@ -175,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(("scripted", {"curve_food": sc, "food_per_min": float(np.mean(sc)), "wall_s": 0.0}))
         runs.append(("pretrained+learn", play(cfg, seed, "learn", a.minutes, weights, a.backend, bins)))
         runs.append(("pretrained+frozen", play(cfg, seed, "frozen", a.minutes, weights, a.backend, bins)))
-        runs.append(("learn", play(cfg, seed, "learn", a.minutes, None, a.backend, bins)))
-        runs.append(("random", play(cfg, seed, "random", a.minutes, None, a.backend, bins)))
+        runs.append(("learn", play(base, seed, "learn", a.minutes, None, a.backend, bins)))
+        runs.append(("random", play(base, seed, "random", a.minutes, None, a.backend, bins)))
         for cond, r in runs:
             results[cond].append(r)
             emit({"bench": "pretrain", "part": "game", "condition": cond, "seed": seed, "minutes": a.minutes,

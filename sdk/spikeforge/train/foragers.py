@@ -6,8 +6,10 @@
    what the brain would sense (``eye`` = angle / pi, ``nose`` = closeness,
    ``explore`` = 1) and the controller's turn fraction.
 2. **Imitation.** A :class:`~spikeforge.train.CircuitMirror` of the foragers brain
-   (``forager_circuit``) learns its ``eye->motor``, ``noise->motor`` and ``motor-|motor``
-   weights (:data:`TRAINABLE`) by BPTT so that the game's read-out of the motor rates,
+   (``forager_circuit(imitation_config())``: the game's brain with more, faster eye
+   neurons and no exploration noise, :data:`IMITATION_BRAIN`) learns
+   its ``eye->motor``, ``noise->motor`` and ``motor-|motor`` weights (:data:`TRAINABLE`)
+   by BPTT so that the game's read-out of the motor rates,
    ``tanh((rate_right - rate_left) / rate_ref)``, matches the controller's turn fraction
    and the mean motor rate matches ``rate_ref`` (the controller cruises at ``rate_ref``).
 3. **Deployment.** The weights are written into every forager brain of a
@@ -39,6 +41,24 @@ cruise rate and full turns: the fixed 30 mV x 8 mutual inhibition holds the moto
 (it falls to ~2-7 mV) and the exploration weights lets the brain cruise at ``rate_ref`` and
 turn fully (docs/performance.md, "Training offline")."""
 SPEED_WEIGHT = 1.0  # weight of the cruise-rate term of :func:`imitation_loss` in the worked example
+IMITATION_BRAIN: dict[str, Any] = {"eye_neurons": 48, "eye_rate": 400.0, "noise_rate": 0.0}
+"""The pretrained brain's :class:`ForagerConfig` knobs (:func:`imitation_config`). The game's
+default brain (12 eye neurons at 120 Hz peak, 12 Hz exploration noise, tuned for learning from
+scratch) steers with a per-frame turn noise of sd ~0.18 for the same food angle, and herding
+scripted foragers lose most of their food rate at that noise (docs/performance.md, "Training
+offline"). 4x the eye neurons at 3.3x the peak rate (~13x the eye spikes per frame) and no
+exploration spikes into the motors bring it to sd ~0.09."""
+
+
+def imitation_config(foragers: int = 32, **overrides: Any) -> ForagerConfig:
+    """The game configuration of the worked example: :data:`IMITATION_BRAIN`, then ``overrides``.
+
+    Only brain knobs differ from :class:`ForagerConfig`'s defaults; the arena, the scripted
+    controller and the food count are the game's.
+    """
+    cfg = ForagerConfig(foragers=foragers, **{**IMITATION_BRAIN, **overrides})
+    cfg.validate()
+    return cfg
 
 
 def scripted_turn(angle: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
