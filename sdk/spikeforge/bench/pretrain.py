@@ -16,7 +16,7 @@
 
 The pretrained brain is ``spikeforge.train.foragers.imitation_config()`` (48 eye neurons at
 400 Hz peak, no exploration noise); ``--eye-neurons``, ``--eye-rate``,
-``--noise-rate`` and ``--motor-per-side`` override it (``--eye-neurons 12 --eye-rate 120
+``--noise-rate``, ``--motor-per-side`` and ``--inhibition`` override it (``--eye-neurons 12 --eye-rate 120
 --noise-rate 12 --motor-per-side 8`` is the game's default brain, the earlier setting).
 
 Goals: training <= 120 s; agreement >= 99 %; the deployed brain (frozen) >= 80 % of the
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="eye peak rate (Hz) of the pretrained brain (default 400)")
     ap.add_argument("--noise-rate", type=float, default=None,
                     help="exploration spikes (Hz per noise neuron) of the pretrained brain (default 0)")
+    ap.add_argument("--inhibition", type=float, default=None,
+                    help="mV of initial mutual inhibition between the motor sides of the pretrained brain "
+                         "(default 30; 0 leaves it out)")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print("spikeforge bench pretrain: needs PyTorch (pip install 'spikeforge[train]')", file=sys.stderr)
         return 2
     from spikeforge.bench import load_average
-    from spikeforge.games.foragers import ForagerConfig
+    from spikeforge.games.foragers import ForagerConfig, forager_circuit
     from spikeforge.train import run_runtime, save_weights, spike_agreement
     from spikeforge.train.foragers import TRAINABLE, imitation_config, play, record_demos, train_imitation
 
@@ -151,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.noise_rate is not None and not (0.0 <= a.noise_rate <= 500.0):
         print("spikeforge bench pretrain: --noise-rate: must be in [0, 500] Hz", file=sys.stderr)
         return 2
+    if a.inhibition is not None and not (0.0 <= a.inhibition < float("inf")):
+        print("spikeforge bench pretrain: --inhibition: must be a finite number >= 0 (mV)", file=sys.stderr)
+        return 2
     overrides = {k: v for k, v in (("eye_neurons", a.eye_neurons), ("eye_rate", a.eye_rate),
-                                   ("noise_rate", a.noise_rate), ("motor_per_side", a.motor_per_side))
+                                   ("noise_rate", a.noise_rate), ("motor_per_side", a.motor_per_side),
+                                   ("inhibition", a.inhibition))
                  if v is not None}
     try:
         cfg = imitation_config(a.foragers, **overrides)  # the pretrained brain
@@ -160,6 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spikeforge bench pretrain: --{str(exc).split(':')[0].replace('_', '-')}: {exc}", file=sys.stderr)
         return 2
     base = ForagerConfig(foragers=a.foragers)  # the untrained learner: the game's default brain
+    have = {p.name for p in forager_circuit(cfg).projections}
+    if a.train is None:  # the default skips what this brain lacks (no mutual inhibition)
+        trainable = tuple(t for t in trainable if t in have)
+    elif missing := [t for t in trainable if t not in have]:
+        print(f"spikeforge bench pretrain: --train: the pretrained brain has no {', '.join(missing)} "
+              "(--inhibition 0 leaves out motor-|motor)", file=sys.stderr)
+        return 2
     steps = round(cfg.frame_dt / cfg.dt)
     demos = record_demos(cfg, 1000, a.demo_minutes)
     load0 = load_average()
@@ -170,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     emit({"bench": "pretrain", "part": "train", "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
           "threads": a.threads, "trainable": list(trainable),
-          "brain": {k: getattr(cfg, k) for k in ("eye_neurons", "eye_rate", "noise_rate", "motor_per_side")},
+          "brain": {k: getattr(cfg, k)
+                    for k in ("eye_neurons", "eye_rate", "noise_rate", "motor_per_side", "inhibition")},
           "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
           "loss_first10": round(float(np.mean(res.losses[:10])), 4),
           "loss_last10": round(float(np.mean(res.losses[-10:])), 4), "load_average": [load0, load_average()],
           "goal_s": GOAL_TRAIN_S, "met": wall <= GOAL_TRAIN_S},
          f"train {','.join(trainable)} (eye {cfg.eye_neurons} x {cfg.eye_rate:g} Hz, "
-         f"{cfg.motor_per_side} motors a side, noise {cfg.noise_rate:g} Hz): "
+         f"{cfg.motor_per_side} motors a side, inhibition {cfg.inhibition:g} mV, noise {cfg.noise_rate:g} Hz): "
          f"{a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
          f"({cpu:.1f} s CPU, {a.threads} threads, load {load0}); loss {np.mean(res.losses[:10]):.3f} -> "
          f"{np.mean(res.losses[-10:]):.3f}")
