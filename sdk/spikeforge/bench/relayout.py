@@ -17,6 +17,11 @@ goal: the player's p99 <= 5 ms while another client churns spawns.
 despawns it again, back to back (every spawn a re-layout); the player's exchanges over that
 window (``churn`` row) are compared with an equally long window without spawns (``quiet``).
 
+``--spawn-count N``: instead of the re-layout spawns, the holder sends ``--repeat`` SPAWNs of
+N brains of its circuit into free slots (room made first by spawning and despawning N), no
+re-layout; per spawn also the number of lock holds of its commit (``pieces``) and their
+sum (``locked_total_s``); ``locked_s`` is the longest single hold.
+
 ``--profile``: instead, cProfile one ``new`` re-layout of an in-process World holding the
 same brains (no server) and print where the time goes.
 
@@ -122,10 +127,15 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     player.exchange(1 / 60)
                     done.append((t, time.perf_counter()))
 
+            if args.spawn_count > 0:  # room for the measured spawns: they then only write slots
+                holder.despawn(holder.spawn(name, args.spawn_count))
             th = threading.Thread(target=play, daemon=True)
             th.start()
             try:
                 time.sleep(0.5)
+                if args.spawn_count > 0:
+                    rows += _bulk(args, holder, name, done)
+                    return rows
                 plan = [("grow", name)] + [("new", f"new{k}") for k in range(args.repeat)]
                 for kind, circ in plan:
                     before = holder.stats()["world"]
@@ -149,6 +159,33 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             finally:
                 stop.set()
                 th.join(30)
+    return rows
+
+
+def _bulk(args: argparse.Namespace, holder: Any, name: str, done: list[tuple[float, float]]
+          ) -> list[dict[str, Any]]:
+    """The ``bulk`` rows: ``--repeat`` spawns of ``--spawn-count`` brains into free slots."""
+    rows = []
+    for _ in range(max(args.repeat, 1)):
+        before = holder.stats()["world"]
+        t0 = time.perf_counter()
+        ids = holder.spawn(name, args.spawn_count)
+        t1 = time.perf_counter()
+        time.sleep(0.3)
+        st = holder.stats()
+        sp = st["server"]["spawns"]
+        waits = [(e - s) * 1e3 for s, e in list(done) if e >= t0 and s <= t1]
+        rows.append({
+            "kind": "bulk", "spawns": args.spawn_count, "brains": int(before["brains"]),
+            "slots_before": int(before["slots"]), "slots_after": int(st["world"]["slots"]), "spawn_s": t1 - t0,
+            "server_s": sp["last_s"], "locked_s": sp["last_locked_s"],
+            "locked_total_s": sp.get("last_locked_total_s", sp["last_locked_s"]), "pieces": sp.get("last_pieces", 1),
+            "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+            "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
+            "backend": args.backend, "circuit": args.circuit,
+        })
+        holder.despawn(ids)
+        time.sleep(0.2)
     return rows
 
 
@@ -203,12 +240,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="spawns of a new circuit (default 3)")
     ap.add_argument("--churn", type=float, default=0.0,
                     help="then churn re-layout spawns for this many seconds (and as long quiet; default 0: no)")
+    ap.add_argument("--spawn-count", type=int, default=0,
+                    help="instead: --repeat spawns of this many brains into free slots (default 0: no)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile one new-circuit re-layout of an in-process World instead")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions listed (default 25)")
     args = ap.parse_args(argv)
-    if args.brains < 1 or args.repeat < 0 or args.churn < 0:
-        ap.error("--brains: >= 1; --repeat, --churn: >= 0")
+    if args.brains < 1 or args.repeat < 0 or args.churn < 0 or args.spawn_count < 0:
+        ap.error("--brains: >= 1; --repeat, --churn, --spawn-count: >= 0")
     if args.profile:
         return _profile(args)
     # both clients live in this process: a short GIL switch interval, so that the player's
@@ -222,6 +261,7 @@ def main(argv: list[str]) -> int:
     emit(rows, args.json, f"relayout: {args.brains} {args.circuit} brains held, {args.backend}; player "
                           f"{PLAYER_BRAINS} probe brains exchanging (goal p99 <= {GOAL_P99_MS:g} ms)",
          [("kind", "spawn"), ("spawns", "spawns"), ("slots_before", "slots"), ("slots_after", "after"),
-          ("spawn_s", "spawn s"), ("server_s", "server s"), ("locked_s", "locked s"), ("exchanges", "player exch."),
+          ("spawn_s", "spawn s"), ("server_s", "server s"), ("locked_s", "locked s"),
+          ("locked_total_s", "locked sum s"), ("pieces", "pieces"), ("exchanges", "player exch."),
           ("median_ms", "median ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("load", "load")])
     return 0

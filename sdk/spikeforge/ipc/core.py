@@ -188,6 +188,12 @@ class ServerCore:
         # guards the world and the sessions: the transport's event loop and its worker thread
         # (SPAWN, DESPAWN, SAVE, LOAD, UPLOAD_GENOME off the loop) both call in
         self.lock = threading.RLock()
+        # a spawn into free slots is committed in pieces of about this many seconds of lock hold
+        # each (issue 17), the lock released between them; meanwhile other structural requests
+        # (SPAWN, DESPAWN, SAVE, LOAD, SPAWN_ASSET) wait on ``_spawn_done`` and CLAIM skips its ids
+        self.spawn_piece_s = 0.001
+        self._spawn_done = threading.Condition(self.lock)
+        self._spawning: tuple[int, frozenset[int]] | None = None  # (thread id, reserved brain ids)
         self.refused_clients = 0  # HELLOs refused by the client cap
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
@@ -212,6 +218,8 @@ class ServerCore:
         # SPAWN timing (s): the whole request and the part of it that held the world lock
         self.spawns = 0
         self.spawn_s_last = self.spawn_locked_s_last = self.spawn_locked_s_max = 0.0
+        self.spawn_locked_total_s_last = 0.0  # all lock holds of the last SPAWN together
+        self.spawn_pieces_last = 0  # lock holds of the last SPAWN's commit
         self.scheduler: Callable[[float, Callable[[], None]], asyncio.TimerHandle] | None = None
         self._handlers: dict[int, Callable[[Session, int, bytes], bytes | list[bytes]]] = {
             Msg.PING: self._ping, Msg.LIST_CIRCUITS: self._list_circuits, Msg.UPLOAD_GENOME: self._upload,
@@ -379,7 +387,16 @@ class ServerCore:
         if msg == Msg.SPAWN:  # takes the lock itself, and not while the new brains are drawn
             return handler(s, seq, payload)
         with self.lock:
+            if msg in _WAIT_FOR_SPAWN:
+                self._wait_spawn()
             return handler(s, seq, payload)
+
+    def _wait_spawn(self) -> None:
+        """Wait (lock released meanwhile) until no spawn is being committed in pieces by another
+        thread. With ``spikeforge serve`` every request that waits runs on the same worker
+        thread as SPAWN, so it never waits; other hosts may call in from several threads."""
+        while self._spawning is not None and self._spawning[0] != threading.get_ident():
+            self._spawn_done.wait()
 
     # ------------------------------------------------------------------ helpers
     def _alive(self, brain_id: int) -> bool:
@@ -531,30 +548,47 @@ class ServerCore:
     def _spawn(self, s: Session, seq: int, payload: bytes) -> bytes:
         # three steps so that a large spawn does not stop other clients' exchanges while its
         # brains are drawn: check and reserve the ids (locked), draw (unlocked: the draw reads
-        # nothing the world changes), place (locked). Bit for bit World.spawn.
+        # nothing the world changes), place (locked). A spawn into free slots is placed in
+        # pieces of ~spawn_piece_s each, the lock released between them (issue 17). Bit for
+        # bit World.spawn.
         req = P.Spawn.decode(payload)
         t0 = time.perf_counter()
-        locked = 0.0
+        holds: list[float] = []
         try:
             with self.lock:
                 t1 = time.perf_counter()
                 try:
+                    self._wait_spawn()
+                    t1 = time.perf_counter()
                     circuit, world, prepared = self._spawn_reserve(s, req)
                 finally:
-                    locked += time.perf_counter() - t1
+                    holds.append(time.perf_counter() - t1)
             if prepared is not None:
                 prepared.draw()
-            with self.lock:
-                t1 = time.perf_counter()
-                try:
-                    return self._spawn_commit(s, seq, req, circuit, world, prepared)
-                finally:
-                    locked += time.perf_counter() - t1
+            while True:
+                with self.lock:
+                    t1 = time.perf_counter()
+                    try:
+                        self._wait_spawn()
+                        t1 = time.perf_counter()
+                        out = self._spawn_commit(s, seq, req, circuit, world, prepared)
+                    finally:
+                        holds.append(time.perf_counter() - t1)
+                if out is not None:
+                    return out
+                self._between_pieces()
         finally:
             self.spawns += 1
             self.spawn_s_last = time.perf_counter() - t0
-            self.spawn_locked_s_last = locked
-            self.spawn_locked_s_max = max(self.spawn_locked_s_max, locked)
+            self.spawn_locked_s_last = max(holds, default=0.0)
+            self.spawn_locked_total_s_last = sum(holds)
+            self.spawn_pieces_last = max(len(holds) - 1, 0)
+            self.spawn_locked_s_max = max(self.spawn_locked_s_max, self.spawn_locked_s_last)
+
+    def _between_pieces(self) -> None:
+        """Between two pieces of a spawn (lock not held): let a thread waiting for the lock (the
+        event loop answering other clients) take it."""
+        time.sleep(0)
 
     def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, Any]:
         """SPAWN, first step (locked): the checks and the id reservation."""
@@ -568,19 +602,57 @@ class ServerCore:
         return circuit, world, prepared
 
     def _spawn_commit(self, s: Session, seq: int, req: P.Spawn, circuit: Circuit, world: World, prepared: Any
-                      ) -> bytes:
-        """SPAWN, last step (locked): place the drawn brains and reply."""
+                      ) -> bytes | None:
+        """SPAWN, last step (locked): place (a piece of) the drawn brains; the reply after the last
+        piece, None while brains remain. Brains written by earlier pieces belong to no session
+        until the reply (CLAIM skips them, other sessions' exchanges do not step them)."""
         if self.world is not world or s.id not in self.sessions:
-            raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn")
+            self._end_pieces(world, prepared)
+            raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn or placed")
+        piece = getattr(world, "commit_spawn_piece", None)
         try:
-            brains = world.commit_spawn(prepared) if prepared is not None else world.spawn(circuit, req.count)
+            if prepared is None:
+                brains = world.spawn(circuit, req.count)
+            elif callable(piece):
+                got = prepared.handles  # written whole by the holds before: now the reply
+                if got is None:
+                    got = piece(prepared, max_seconds=self.spawn_piece_s)
+                    if got is None:
+                        self._spawning = (threading.get_ident(), frozenset(prepared.serials))
+                        return None
+                    if self._spawning is not None:  # in pieces: the reply (the session's exchange
+                        return None  # plan, O(owned brains)) in a hold of its own
+                brains = got
+            else:
+                brains = world.commit_spawn(prepared)
         except (GenomeError, ValueError) as exc:
+            self._end_pieces(world, prepared)
             raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
+        except BaseException:
+            self._end_pieces(world, prepared)
+            raise
+        self._end_pieces(None, None)
         self._relaid()
         ids = [b.id for b in brains]
         s.owned.update(ids)
         s.changed()
         return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
+
+    def _end_pieces(self, world: World | None, prepared: Any) -> None:
+        """End this thread's piecewise spawn (taking out what it wrote of ``prepared`` in
+        ``world``, if given) and wake the requests waiting for it."""
+        if self._spawning is None or self._spawning[0] != threading.get_ident():
+            return
+        self._spawning = None
+        try:
+            if prepared is not None and world is self.world:
+                if prepared.handles is not None:  # every piece written, the reply not sent
+                    world.despawn([h.id for h in prepared.handles])
+                else:
+                    world.abort_spawn(prepared)
+                self._relaid()
+        finally:
+            self._spawn_done.notify_all()
 
     def _spawn_checks(self, s: Session, req: P.Spawn) -> Circuit:
         """SPAWN's request checks against the registry, the session's and the world's limits."""
@@ -627,6 +699,8 @@ class ServerCore:
         owned: set[int] = set()
         for other in self.sessions.values():
             owned |= other.owned
+        if self._spawning is not None:  # brains written by a piecewise spawn are its session's
+            owned |= self._spawning[1]
         return {int(i) for i in self.world.brain_ids()} - owned
 
     def _claim(self, s: Session, seq: int, payload: bytes) -> bytes:
@@ -701,7 +775,11 @@ class ServerCore:
         if n and plan.indices.size:
             before = L.brain_step.copy() if s.subs else None
             ws = world.step_count
-            record = world.step(n) if plan.mask is None else world.step(n, only=plan.mask)
+            mask = plan.mask
+            if mask is None and self._spawning is not None:  # never step a piecewise spawn's brains
+                mask = np.zeros(L.n_brains, dtype=bool)
+                mask[plan.indices] = True
+            record = world.step(n) if mask is None else world.step(n, only=mask)
             if before is not None:
                 batches = self._batches(s, plan, record, ws, before, spike_budget)
         elif s.subs:
@@ -856,6 +934,7 @@ class ServerCore:
     def save(self, path: Path) -> None:
         """Write a snapshot of the whole world (every client's brains) to ``path``."""
         with self.lock:
+            self._wait_spawn()
             self.world.save(path)
 
     def _save(self, s: Session, seq: int, payload: bytes) -> bytes:
@@ -986,6 +1065,8 @@ class ServerCore:
                        "limits": self.limit_stats(),
                        "spawns": {"count": self.spawns, "last_s": round(self.spawn_s_last, 6),
                                   "last_locked_s": round(self.spawn_locked_s_last, 6),
+                                  "last_locked_total_s": round(self.spawn_locked_total_s_last, 6),
+                                  "last_pieces": self.spawn_pieces_last,
                                   "locked_s_max": round(self.spawn_locked_s_max, 6)}},
         }
         if s is not None:
@@ -1033,6 +1114,10 @@ class ServerCore:
 
 
 # ====================================================================== one client's frame stream
+_WAIT_FOR_SPAWN = frozenset({Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.SPAWN_ASSET})
+"""Requests that change the world's structure or save it: they wait for a spawn being
+committed in pieces by another thread (SPAWN waits itself)."""
+
 OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME, Msg.SPAWN_ASSET,
                        Msg.EXPORT_BRAIN})
 """Requests a transport may run off its event loop (see :class:`Endpoint`'s ``offload``)."""

@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -55,6 +56,8 @@ from spikeforge.model.genome import genome_to_circuit
 from spikeforge.runtime.brain import Brain, PrototypeGroup
 from spikeforge.runtime.bus import SpikeBus
 from spikeforge.runtime.clock import FixedClock
+
+_I64 = npt.NDArray[np.int64]
 
 log = logging.getLogger("spikeforge.world")
 
@@ -128,16 +131,31 @@ class PreparedSpawn:
         layout, so that :meth:`World.commit_spawn` only copies the live state over and swaps.
     """
 
-    def __init__(self, proto: PrototypeInfo, serials: list[int], keys: list[int], seed: int, depth: int) -> None:
+    def __init__(self, proto: PrototypeInfo, serials: list[int], keys: list[int] | None, seed: int,
+                 depth: int) -> None:
         self.proto = proto
         self.serials = serials
-        self.keys = keys
+        self._keys = keys  # None: derived when first needed (in draw, off the caller's lock)
         self.seed = seed
         self.depth = depth
         self.blocks: list[BrainBlock] | None = None
         self.committed = False
         self.relayout = False
         self._plan: _RelayoutPlan | None = None
+        # a spawn into free slots committed in pieces (World.commit_spawn_piece): each block's
+        # rows (derived off-lock in draw), the slots reserved at the first piece, brains written
+        self.rows: list[tuple[_I64, _I64, _I64, _I64]] | None = None
+        self.slots: list[int] | None = None
+        self.written = 0
+        self.largest = (0, 0)
+        self.handles: list[Brain] | None = None  # set by the last piece
+
+    @property
+    def keys(self) -> list[int]:
+        """The brains' random keys (``brain_key(seed, serial)`` of each id)."""
+        if self._keys is None:
+            self._keys = [brain_key(self.seed, x) for x in self.serials]
+        return self._keys
 
     def draw(self) -> None:
         """Draw the brains (wiring, weights, initial state): a pure function of (seed, id), safe
@@ -148,6 +166,11 @@ class PreparedSpawn:
             self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
             if self._plan is not None:
                 self._plan.build(self.blocks)
+            else:  # a pure function of each block: one less O(brains) pass under the lock
+                self.rows = [block_rows(b) for b in self.blocks]
+                # the largest brain (rows, synapses): it fits a slot shape iff every brain does
+                self.largest = (max(int(r[2].size) for r in self.rows),
+                                max(int(b.syn_pre.size) for b in self.blocks))
 
 
 class _RelayoutPlan:
@@ -330,6 +353,7 @@ class World:
         self._drawer: ThreadPoolExecutor | None = None
         self._ahead_next: PrototypeInfo | None = None  # queued for the next kernel call
         self.spawns_drawn_ahead = 0  # spawns that took a brain drawn ahead (see draw_ahead)
+        self._partial: PreparedSpawn | None = None  # a spawn being committed in pieces
         self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
@@ -559,6 +583,7 @@ class World:
         prototype, a full prototype (capacity doubles) or a brain that does not fit its
         prototype's slot shape rebuilds the layout (see ``docs/semantics.md``)."""
         self._check_not_in_advance("spawn")
+        self._check_no_partial("spawn")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
         circ = self._circuit_named(circuit)
@@ -615,6 +640,7 @@ class World:
             As :meth:`spawn`.
         """
         self._check_not_in_advance("spawn")
+        self._check_no_partial("prepare_spawn")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count: must be an integer >= 0, got {count!r}")
         circ = self._circuit_named(circuit)
@@ -638,7 +664,7 @@ class World:
         serials = list(range(self._next_serial, self._next_serial + count))
         self._take_ahead(proto, serials, depth)  # drops a draw ahead (it is for a single spawn)
         self._next_serial += count
-        prep = PreparedSpawn(proto, serials, [brain_key(self.seed, x) for x in serials], self.seed, depth)
+        prep = PreparedSpawn(proto, serials, None, self.seed, depth)
         if relaid:
             prep.relayout = True
             prep._plan = _RelayoutPlan(self, gkey, is_new)
@@ -650,6 +676,7 @@ class World:
         """Place the brains of :meth:`prepare_spawn` (drawing them now if :meth:`PreparedSpawn.draw`
         did not run, or ran for a world that changed since); returns their handles."""
         self._check_not_in_advance("spawn")
+        self._check_no_partial("commit_spawn")
         if prepared.committed:
             raise RuntimeError("commit_spawn: this spawn was committed already")
         proto = prepared.proto
@@ -684,6 +711,124 @@ class World:
             self._brains[h.id] = h
         self._start_ahead(proto)
         return handles
+
+    def commit_spawn_piece(self, prepared: PreparedSpawn, max_brains: int | None = None,
+                           max_seconds: float | None = None) -> list[Brain] | None:
+        """Commit a spawn of :meth:`prepare_spawn` in pieces, so that a caller holding a lock
+        around each call can let other work run between them (``spikeforge serve``).
+
+        A spawn of drawn brains into free slots of their prototype (no re-layout) writes at
+        most ``max_brains`` brains per call, and stops after the brain that took it past
+        ``max_seconds`` (at least one brain per call); the slots are reserved at the first
+        call (the ones :meth:`spawn` would take). Any other spawn (a re-layout, brains not
+        drawn yet) is committed whole by the first call, as :meth:`commit_spawn`. The result
+        is bit for bit :meth:`commit_spawn`'s, wherever the pieces end.
+
+        Between the calls the brains written so far are live slots of the layout (listed by
+        :meth:`brain_ids`, stepped by :meth:`step` without ``only``: a caller that must not
+        step them passes ``only``) but have no handles yet; the world refuses any other spawn,
+        a despawn of them and :meth:`save` until the last piece is written or
+        :meth:`abort_spawn` took them out. Despawns of other brains are allowed (a piece
+        whose reserved slots were changed meanwhile places the rest as :meth:`spawn` would).
+
+        Parameters
+        ----------
+        prepared : PreparedSpawn
+            From :meth:`prepare_spawn`, drawn (:meth:`PreparedSpawn.draw`) for pieces.
+        max_brains : int or None
+            Most brains written per call (None: no count limit), >= 1.
+        max_seconds : float or None
+            Time budget per call in seconds (None: none); the piece ends after the brain
+            that exceeded it.
+
+        Returns
+        -------
+        list of Brain or None
+            The handles of every spawned brain after the last piece; None while brains remain
+            (call again).
+        """
+        if max_brains is not None and (isinstance(max_brains, bool) or not isinstance(max_brains, int)
+                                       or max_brains < 1):
+            raise ValueError(f"max_brains: must be an integer >= 1 or None, got {max_brains!r}")
+        if max_seconds is not None and not max_seconds >= 0:
+            raise ValueError(f"max_seconds: must be >= 0 or None, got {max_seconds!r}")
+        if self._partial is None:
+            if not self._piecewise(prepared):
+                self._check_no_partial("commit_spawn")
+                return self.commit_spawn(prepared)
+            L = self.layout
+            free = np.flatnonzero((L.brain_proto == prepared.proto.index) & (L.brain_serial < 0))
+            prepared.slots = [int(i) for i in free[:len(prepared.serials)]]
+            prepared.committed = True
+            self._partial = prepared
+        elif self._partial is not prepared:
+            raise RuntimeError("commit_spawn_piece: another spawn is being committed in pieces; finish it first")
+        self._check_not_in_advance("spawn")
+        assert prepared.blocks is not None and prepared.rows is not None and prepared.slots is not None
+        proto, k0 = prepared.proto, prepared.written
+        blocks, slots = prepared.blocks, prepared.slots
+        L = self.layout
+        rest = np.asarray(slots[k0:], dtype=np.intp)
+        if (self._prototypes[proto.index] is not proto or bool((L.brain_serial[rest] >= 0).any())
+                or bool((L.brain_proto[rest] != proto.index).any())):
+            # the reserved slots changed (a re-laying despawn, say): the rest goes in as spawn puts it
+            self._place(proto, blocks[k0:], None)
+            prepared.written = len(blocks)
+        else:
+            t0 = time.perf_counter()
+            stop = len(blocks) if max_brains is None else min(len(blocks), k0 + max_brains)
+            self.backend.begin_slot_write()
+            self._structure += 1
+            k = k0
+            while k < stop:
+                i, blk = slots[k], blocks[k]
+                write_slot(L, i, blk, self._pad, prepared.rows[k])
+                self._index[blk.serial] = i
+                k += 1
+                if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+                    break
+            prepared.written = k
+            self._slots_written(slots[k0:k])
+        if prepared.written < len(blocks):
+            return None
+        self._partial = None
+        handles = [Brain(self, x, proto.circuit.name) for x in prepared.serials]
+        for h in handles:
+            self._brains[h.id] = h
+        self._start_ahead(proto)
+        prepared.handles = handles
+        return handles
+
+    def _piecewise(self, prepared: PreparedSpawn) -> bool:
+        """True when ``prepared`` can be committed in pieces: drawn brains (with their rows) that
+        all fit free slots of their prototype, nothing re-laid out (as ``_place``'s in-place path)."""
+        proto = prepared.proto
+        if (prepared.committed or prepared._plan is not None or prepared.blocks is None or prepared.rows is None
+                or prepared.depth != self._depth() or self.compact or proto.index >= len(self._prototypes)
+                or self._prototypes[proto.index] is not proto or proto.index in self._gap_protos()):
+            return False
+        shape = self._shapes.get(proto.index)
+        L = self.layout
+        if shape is None or int(np.count_nonzero((L.brain_proto == proto.index) & (L.brain_serial < 0))) < len(
+                prepared.blocks):
+            return False
+        return shape.fits(*prepared.largest)  # SlotShape.fits is monotone in both counts
+
+    def abort_spawn(self, prepared: PreparedSpawn) -> None:
+        """Take out what :meth:`commit_spawn_piece` wrote of ``prepared`` (their slots become free;
+        the ids stay used) and end it; nothing happens for a spawn not in progress."""
+        if self._partial is not prepared:
+            return
+        self._partial = None
+        written = prepared.serials[:prepared.written]
+        prepared.written = len(prepared.serials)
+        if written:
+            self.despawn(written)
+
+    def _check_no_partial(self, what: str) -> None:
+        if self._partial is not None:
+            raise RuntimeError(f"{what}: a spawn is being committed in pieces (commit_spawn_piece); finish it or "
+                               "abort_spawn first")
 
     def _swap(self, plan: _RelayoutPlan) -> None:
         """The locked half of a re-layout spawn: copy the live state of every old brain into the
@@ -847,6 +992,9 @@ class World:
         missing = ids - set(self._index)
         if missing:
             raise LookupError(f"despawn: no live brain with id(s) {sorted(missing)}")
+        if self._partial is not None and ids & set(self._partial.serials):
+            raise RuntimeError("despawn: these brains are being spawned in pieces (commit_spawn_piece); "
+                               "abort_spawn takes them out")
         L = self.layout
         slots = sorted(self._index[i] for i in ids)
         gaps = self._gap_protos()
@@ -1177,6 +1325,7 @@ class World:
         from spikeforge.runtime.snapshot import save_world
 
         self._check_not_in_advance("save")
+        self._check_no_partial("save")
         self.backend.pull_state()
         save_world(self, Path(path))
 

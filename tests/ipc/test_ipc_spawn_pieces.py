@@ -1,0 +1,222 @@
+"""A SPAWN of many brains into free slots is committed in pieces, the world lock released between
+them (issue 17): the result is bit for bit ``World.spawn``; other sessions exchange between the
+pieces and never see, step or claim the new brains; a session that ends mid-spawn leaves none of
+them; structural requests from other threads wait for the last piece."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spikeforge.ipc import InProcessServer
+from spikeforge.ipc import protocol as P
+from spikeforge.ipc.core import ServerCore, Session
+from spikeforge.ipc.protocol import Msg, ProtocolError
+from spikeforge.ipc.testing import probe_circuit
+from spikeforge.runtime.world import World
+
+BACKENDS = ["numpy", pytest.param("native", marks=pytest.mark.native)]
+
+
+def _server(backend: str, tmp: Path | None = None) -> tuple[InProcessServer, ServerCore, Session, Session]:
+    srv = InProcessServer(backend=backend, seed=3, token="t", genomes={"probe": probe_circuit()},
+                          snapshot_dir=tmp)
+    sessions = []
+    for name in ("player", "spawner"):
+        conn = srv.connect(name)
+        conn.handle_frame(P.frame(Msg.HELLO, 1, P.Hello(name, "t").encode()))
+        sessions.append(max(srv.core.sessions.values(), key=lambda x: x.id))
+    return srv, srv.core, sessions[0], sessions[1]
+
+
+def _req(core: ServerCore, s: Session, msg: int, payload: bytes = b"") -> tuple[int, bytes]:
+    out = core.handle(s, msg, 9, payload)
+    frame = out if isinstance(out, bytes) else b"".join(out)
+    return int(P.HEADER.unpack_from(frame)[1]), frame[P.HEADER.size:]
+
+
+def _spawn(core: ServerCore, s: Session, n: int) -> list[int]:
+    msg, body = _req(core, s, Msg.SPAWN, P.Spawn("probe", n).encode())
+    assert msg == Msg.SPAWNED, body
+    return [int(i) for i in P.decode_ids(body[:4 + 4 * n], "SPAWNED")]
+
+
+def _exchange(core: ServerCore, s: Session) -> None:
+    plan = core.plan(s)
+    ex = P.Exchange(s.epoch, 1 / 60, 0, np.full(plan.info.sensor_floats, 0.5, np.float32))
+    msg, body = _req(core, s, Msg.EXCHANGE, ex.encode())
+    assert msg == Msg.EXCHANGE_RESULT, body
+
+
+def _state(w: World) -> dict[str, Any]:
+    w.backend.pull_state()
+    out = {k: np.array(v) for k, v in vars(w.layout).items() if isinstance(v, np.ndarray)}
+    out["ids"] = w.brain_ids()
+    out["rows"] = w.rows(w.brain_ids())
+    return out
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def _hook(core: ServerCore, fn: Callable[[int], None]) -> list[int]:
+    calls = [0]
+
+    def between() -> None:
+        calls[0] += 1
+        fn(calls[0])
+
+    core._between_pieces = between  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_piecewise_spawn_is_world_spawn_bit_for_bit(backend: str) -> None:
+    srv, core, player, spawner = _server(backend)
+    core.spawn_piece_s = 0.0  # one brain per piece
+    mine = _spawn(core, player, 20)
+    old = _spawn(core, spawner, 300)
+    _req(core, spawner, Msg.DESPAWN, P.encode_ids(old[100:]))
+    seen: list[tuple[int, int]] = []
+
+    def between(k: int) -> None:  # the player plays between the pieces; it never sees the new brains
+        _exchange(core, player)
+        msg, _ = _req(core, player, Msg.CLAIM, P.encode_ids([]))  # every unowned brain: none of the new
+        assert msg == Msg.LAYOUT
+        assert core.stats(player)["server"]["spawns"]["last_pieces"] >= 0
+        seen.append((k, len(player.owned)))
+
+    calls = _hook(core, between)
+    new = _spawn(core, spawner, 150)
+    assert calls[0] == 150 and all(n == 20 for _, n in seen)
+    assert core.stats(spawner)["server"]["spawns"]["last_pieces"] == 151
+    assert sorted(spawner.owned) == sorted(old[:100] + new)
+    for _ in range(3):
+        _exchange(core, spawner)
+        _exchange(core, player)
+    got = _state(core.world)
+
+    # the same requests with the spawn in one piece, the player's exchanges before it
+    srv2, core2, player2, spawner2 = _server(backend)
+    core2.spawn_piece_s = 1e9
+    assert _spawn(core2, player2, 20) == mine
+    assert _spawn(core2, spawner2, 300) == old
+    _req(core2, spawner2, Msg.DESPAWN, P.encode_ids(old[100:]))
+    for _ in range(150):
+        _exchange(core2, player2)
+    assert _spawn(core2, spawner2, 150) == new
+    assert core2.stats(spawner2)["server"]["spawns"]["last_pieces"] == 1
+    for _ in range(3):
+        _exchange(core2, spawner2)
+        _exchange(core2, player2)
+    _same(got, _state(core2.world))
+
+    # and World.spawn itself (no server)
+    w = World(dt=0.001, backend=backend, seed=3)
+    w.spawn(probe_circuit(), 20)
+    ids = w.spawn("probe", 300)
+    w.despawn(ids[100:])
+    hs = w.spawn("probe", 150)
+    assert [h.id for h in hs] == new
+    ref = _state(w)
+    piece = _state(core.world)
+    for k in ("ids", "rows", "brain_serial", "brain_proto"):
+        assert np.array_equal(ref[k], piece[k]), k
+    srv.close()
+    srv2.close()
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_world_commit_spawn_piece_matches_commit_spawn(backend: str) -> None:
+    def world() -> tuple[World, list[int]]:
+        w = World(dt=0.001, backend=backend, seed=5)
+        keep = [h.id for h in w.spawn(probe_circuit(), 10)]
+        ids = w.spawn("probe", 200)
+        w.despawn(ids[50:])
+        w.step(4)
+        return w, keep
+
+    a, keep = world()
+    ha = a.spawn("probe", 120)
+    b, _ = world()
+    p = b.prepare_spawn("probe", 120)
+    assert p is not None
+    p.draw()
+    pieces = 0
+    while (hb := b.commit_spawn_piece(p, max_brains=17)) is None:
+        pieces += 1
+        with pytest.raises(RuntimeError, match="in pieces"):
+            b.spawn("probe", 1)
+        with pytest.raises(RuntimeError, match="in pieces"):
+            b.save("/nonexistent/x")
+        with pytest.raises(RuntimeError, match="in pieces"):
+            b.despawn(p.serials[:1])
+        b.step(2, only=np.isin(np.arange(b.layout.n_brains), b.rows(keep)))
+        a.step(2, only=np.isin(np.arange(a.layout.n_brains), a.rows(keep)))
+    assert pieces == 7 and [h.id for h in ha] == [h.id for h in hb]
+    assert b.backend_rebuilds == a.backend_rebuilds == 0 and b.rebuilds == a.rebuilds
+    a.step(5)
+    b.step(5)
+    _same(_state(a), _state(b))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("at", [5, 100])  # mid-spawn; every brain written, the reply not sent
+def test_a_session_ending_mid_spawn_leaves_none_of_its_brains(backend: str, at: int) -> None:
+    srv, core, player, spawner = _server(backend)
+    core.spawn_piece_s = 0.0
+    mine = _spawn(core, player, 20)
+    old = _spawn(core, spawner, 200)
+    _req(core, spawner, Msg.DESPAWN, P.encode_ids(old[50:]))
+
+    def between(k: int) -> None:
+        if k == at:
+            core.end_session(spawner)  # its connection went away (no grace)
+
+    _hook(core, between)
+    with pytest.raises(ProtocolError, match="session ended"):
+        _req(core, spawner, Msg.SPAWN, P.Spawn("probe", 100).encode())
+    assert sorted(core.world.brain_ids().tolist()) == sorted(mine)
+    assert core._spawning is None
+    _exchange(core, player)
+    assert _spawn(core, player, 3)  # the world takes spawns again
+    srv.close()
+
+
+def test_structural_requests_of_other_threads_wait_for_the_last_piece(tmp_path: Path) -> None:
+    srv, core, player, spawner = _server("numpy", tmp_path)
+    core.spawn_piece_s = 0.0
+    _spawn(core, player, 20)
+    old = _spawn(core, spawner, 200)
+    _req(core, spawner, Msg.DESPAWN, P.encode_ids(old))
+    saved: list[tuple[int, int]] = []
+    th: list[threading.Thread] = []
+
+    def save() -> None:
+        msg, _ = _req(core, player, Msg.SAVE, bytes(P.Writer().str16("mid").buf))
+        saved.append((msg, len(core.world.brain_ids())))
+
+    def between(k: int) -> None:
+        if k == 2:
+            t = threading.Thread(target=save)
+            t.start()
+            th.append(t)
+        if k == 10:
+            th[0].join(0.2)
+            assert th[0].is_alive() and not saved  # SAVE waits for the spawn
+        if k < 20:
+            _exchange(core, player)  # exchanges do not
+
+    _hook(core, between)
+    _spawn(core, spawner, 150)
+    th[0].join(30)
+    assert saved == [(Msg.OK, 170)]
+    srv.close()
