@@ -22,7 +22,7 @@ venv: $(VENV)/.installed
 $(VENV)/.demo-installed: pyproject.toml $(wildcard setup.py) $(wildcard native/src/*.c) $(wildcard native/src/*.h) $(wildcard native/include/*.h)
 	@echo "spikeforge demo setup: creating the virtual environment $(VENV) ..."
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
-	@echo "spikeforge demo setup: installing spikeforge with numpy, cffi, rich, matplotlib and compiling the C kernels (~30-60 s) ..."
+	@echo "spikeforge demo setup: installing spikeforge with numpy, cffi, rich, matplotlib and compiling the C kernels (~30 s) ..."
 	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[plot]'
 	@echo "spikeforge demo setup: done."
 	@touch $@

@@ -3,7 +3,8 @@
 * ``native/build_ext.py`` compiles ``native/src/*.c`` into ``spikeforge.engine._native_ext``
   with cffi (API mode).
 * ``build_ext`` compiles the extension's C files in parallel (one compiler process per core):
-  ``kernel.c`` alone takes most of a cold install's compile time.
+  the vectorized loops are three files, one per instruction set (``native/src/loops.h``),
+  which take most of a cold install's compile time.
 * The WGSL shaders have one source, the top-level ``shaders/`` folder; ``build_py`` copies
   it into the package (``spikeforge/shaders``) so an installed wheel finds them. An editable
   install reads ``shaders/`` directly.

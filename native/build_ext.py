@@ -18,7 +18,10 @@ SRC = HERE / "src"
 # -O3 without fast-math; no FP contraction (a*b+c must not become an fma): bit-exact with numpy.
 # -fno-trapping-math only lets the compiler evaluate both sides of a select (we never read FP
 # exception flags), which is what allows the neuron loop to vectorize; values are unchanged.
-CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-pthread", "-fvisibility=hidden"]
+# -g1 (after Python's -g): line tables for backtraces and profilers without the full debug
+# information, which is ~25 % of the compile time of the loops; the code is the same.
+CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-pthread", "-fvisibility=hidden",
+          "-g1"]
 
 
 def _cdef() -> str:

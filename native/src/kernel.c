@@ -6,8 +6,8 @@
  * One call (sf_engine_advance) encodes sensors, runs n steps and decodes the
  * actuators. The neurons are visited in *segments*: runs of one brain sharing one
  * parameter set, so parameters are scalars and plain LIF runs take a branch-free
- * loop the compiler vectorizes (AVX2 and baseline clones; a lean variant when the
- * adaptation/habituation/modulator/burst state is inert). Two orders:
+ * loop the compiler vectorizes (loops_impl.h, built for AVX-512F, AVX2 and the baseline;
+ * a lean variant when the adaptation/habituation/modulator/burst state is inert). Two orders:
  *   - brain-major (brains never touch each other): each thread takes whole brains
  *     and runs all n steps of one brain while it is in cache; no barriers;
  *   - step-major (one big brain, or cross-brain tables): each thread owns a
@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "spikeforge_abi.h"
+#include "loops.h"
 #include "plasticity.h"
 #include "models.h"
 
@@ -29,9 +30,7 @@
 #include <string.h>
 
 #define FIXED_SCALE 65536.0f
-#define FIXED_INV (1.0f / 65536.0f)
 #define FIXED_LIMIT 2147483520.0f
-#define INV_2_24 (1.0f / 16777216.0f)
 #define PURPOSE_EXCITABILITY ((uint32_t)SF_PURPOSE_EXCITABILITY)
 #define PURPOSE_FORCE ((uint32_t)SF_PURPOSE_FORCE)
 #define PURPOSE_NOISE ((uint32_t)SF_PURPOSE_NOISE)
@@ -46,23 +45,10 @@
 #define SEG_NOEXT 64 /* every iext is +0 (sensors are encoded once per advance, before the steps) */
 
 /* ------------------------------------------------------------------ helpers */
-static inline uint32_t mix32(uint32_t x) {
-    x ^= x >> 16;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15;
-    x *= 0x846CA68Bu;
-    x ^= x >> 16;
-    return x;
-}
-
 static inline uint32_t brain_stream(uint32_t key, int64_t step, uint32_t purpose) {
     uint64_t s = (uint64_t)step;
     uint32_t p = purpose * 0x9E3779B9u;
     return mix32(mix32(mix32(key ^ p) ^ (uint32_t)(s & 0xFFFFFFFFu)) ^ (uint32_t)(s >> 32));
-}
-
-static inline float uniform01(uint32_t prefix, uint32_t local) {
-    return (float)(mix32(prefix ^ local) >> 8) * INV_2_24;
 }
 
 /* float32 -> fixed point: NaN -> 0, clamp to +-FIXED_LIMIT, round half to even. */
@@ -153,6 +139,7 @@ struct sf_engine {
     int32_t *flags;
     int64_t n_neurons;
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
+    const sf_loops *loops; /* the vectorized loops of the widest instruction set allowed (sf_loops_pick) */
     uint8_t *seg_inert; /* per segment, this advance: SEG_* flags */
     int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
@@ -200,6 +187,32 @@ static void set_err(sf_engine *e, const char *msg) {
 
 const char *sf_engine_error(const sf_engine *e) { return e->err; }
 
+/* The loops of the widest instruction set the CPU runs, no wider than cap (0 baseline, 1 AVX2,
+   2 AVX-512F): the same test GCC's target_clones resolver makes (CPU and OS support). */
+static const sf_loops *loops_pick(int cap) {
+#if SF_ISA_VARIANTS
+    __builtin_cpu_init();
+    if (cap >= 2 && __builtin_cpu_supports("avx512f")) return &sf_loops_avx512f;
+    if (cap >= 1 && __builtin_cpu_supports("avx2")) return &sf_loops_avx2;
+#endif
+    (void)cap;
+    return &sf_loops_base;
+}
+
+int sf_engine_set_isa(sf_engine *e, const char *isa) {
+    static const char *const names[3] = {"baseline", "avx2", "avx512f"};
+    for (int cap = 0; cap < 3; cap++) {
+        if (isa && strcmp(isa, names[cap]) == 0) {
+            e->loops = loops_pick(cap);
+            return 0;
+        }
+    }
+    set_err(e, "isa: expected \"baseline\", \"avx2\" or \"avx512f\"");
+    return -1;
+}
+
+const char *sf_engine_isa(const sf_engine *e) { return e->loops->isa; }
+
 static void *worker_main(void *arg);
 
 sf_engine *sf_engine_new(int max_threads) {
@@ -211,6 +224,7 @@ sf_engine *sf_engine_new(int max_threads) {
     e->threads = max_threads;
     e->n_started = 1;
     e->min_per_thread = 32768;
+    e->loops = loops_pick(2);
     e->tb = (sf_thread_buf *)calloc((size_t)max_threads, sizeof *e->tb);
     e->th = (pthread_t *)calloc((size_t)max_threads, sizeof *e->th);
     if (!e->tb || !e->th) {
@@ -576,328 +590,8 @@ static int grow_spikes(sf_thread_buf *tb, int64_t need) {
     return 0;
 }
 
-/* The common case, branch-free so the compiler vectorizes it: LIF, excitability 1, no
-   bursts, no learning, no forced-spike probability in the range (one-shot forced spikes
-   are fine). Same float32 operations in the same order as the general loop. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
-#define SF_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
-#else
-#define SF_CLONES
-#endif
-/* Compiled for AVX-512F, AVX2 and the baseline; the loader picks one at run time (same bits:
-   no FMA, no reassociation, only wider vectors of the same operations).
-   One loop for every model: MODEL's integration (native/src/models/<model>.h) is inlined
-   into the shared part of the step. Branch-free: the excitability and forced-spike draws
-   are computed for every neuron (RNG variants), which gives the same result because
-   u < p is false whenever p <= 0; the burst count is computed for every neuron and kept
-   only where it fired (BURST variants; numpy does the same). Variants are specialized on
-   bursts, gap junctions, the modulator channel, the draws and one-shot events. */
-#define SF_FAST(NAME, MODEL, BURST, GAPS, MODCH, RNG, EV)                                                        \
-    SF_CLONES static int64_t NAME(                                                                             \
-        float *restrict V, float *restrict IE, float *restrict II, float *restrict W, float *restrict TH,       \
-        float *restrict MOD, const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD,      \
-        int32_t *restrict CONS, int32_t *restrict BUR, uint8_t *restrict FO, int32_t *restrict FL,             \
-        int32_t *restrict r0, int32_t *restrict r1, int32_t *restrict r2, int32_t *restrict ACC, int64_t lo,   \
-        int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
-        int64_t bs0) {                                                                                         \
-        const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                                          \
-        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], pth = fp[SF_F_PTH], pmod = fp[SF_F_PMOD];          \
-        const float modgain = fp[SF_F_MODGAIN], bias = fp[SF_F_BIAS], wjump = fp[SF_F_WJUMP],                   \
-                    thjump = fp[SF_F_THJUMP], excit = fp[SF_F_EXCIT], binv = fp[SF_F_BURST_INV];               \
-        const float bmaxf = (float)ip[SF_I_BURST_MAX];                                                         \
-        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
-        const int32_t sure = excit >= 1.0f;                                                                    \
-        (void)PF; (void)r2; (void)ACC; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)excit;             \
-        (void)binv; (void)bmaxf;                                                                               \
-        int32_t nf = 0;                                                                                        \
-        for (int64_t i = lo; i < hi; i++) {                                                                    \
-            float xe = (float)r0[i] * FIXED_INV;                                                               \
-            float xi = (float)r1[i] * FIXED_INV;                                                               \
-            float xm = 0.0f; /* the modulator channel is all zero when no row targets it */                    \
-            if (MODCH) {                                                                                       \
-                xm = (float)r2[i] * FIXED_INV;                                                                 \
-                r2[i] = 0;                                                                                     \
-            }                                                                                                  \
-            r0[i] = 0;                                                                                         \
-            r1[i] = 0;                                                                                         \
-            float mod = MOD[i] * pmod + xm;                                                                    \
-            float gain = 1.0f + modgain * mod;                                                                 \
-            float ie = IE[i] + xe * gain;                                                                      \
-            float ii = II[i] + xi;                                                                             \
-            float igap = 0.0f;                                                                                 \
-            if (GAPS) {                                                                                        \
-                igap = (float)ACC[i] * FIXED_INV;                                                              \
-                ACC[i] = 0;                                                                                    \
-            }                                                                                                  \
-            float v = V[i], w = W[i], theta = TH[i];                                                           \
-            int32_t hold = HOLD[i];                                                                            \
-            int32_t held = hold > 0;                                                                           \
-            float drive = (bias + IEXT[i]) + igap;                                                             \
-            float nv, nw;                                                                                      \
-            sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
-            ie = ie * pee;                                                                                     \
-            ii = ii * pii;                                                                                     \
-            theta = theta * pth;                                                                               \
-            hold = held ? hold - 1 : hold;                                                                     \
-            float thr = vth + theta;                                                                           \
-            int32_t above = (held == 0) & (nv >= thr);                                                         \
-            int32_t forced = 0; /* without events in the range force_once is all zero: not read or written */  \
-            if (EV) forced = FO[i] != 0;                                                                       \
-            if (RNG) {                                                                                         \
-                uint32_t local = (uint32_t)(i - bs0);                                                          \
-                float ue = uniform01(pre_e, local);                                                            \
-                float uf = uniform01(pre_f, local);                                                            \
-                above = above & (sure | (ue < excit));                                                         \
-                forced = forced | (uf < PF[i]);                                                                \
-            }                                                                                                  \
-            int32_t fire = above | ((held == 0) & forced);                                                     \
-            int32_t burst = BUR[i];                                                                            \
-            int32_t bspike = (fire == 0) & (burst > 0);                                                        \
-            int32_t bm1 = burst - 1;                                                                           \
-            burst = bspike ? bm1 : burst;                                                                      \
-            int32_t nb = 0;                                                                                    \
-            if (BURST) {                                                                                       \
-                float q = floorf((nv - thr) * binv);                                                           \
-                q = q > bmaxf ? bmaxf : q;                                                                     \
-                nb = q >= 1.0f ? (int32_t)q : 0;                                                               \
-            }                                                                                                  \
-            burst = fire ? nb : burst;                                                                         \
-            float nwj = nw + wjump;                                                                            \
-            float thj = theta + thjump;                                                                        \
-            nv = fire ? vreset : nv;                                                                           \
-            nw = fire ? nwj : nw;                                                                              \
-            theta = fire ? thj : theta;                                                                        \
-            int32_t consec = CONS[i];                                                                          \
-            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
-            int32_t cf = hit ? 0 : c1;                                                                         \
-            int32_t cn = held ? consec : 0;                                                                    \
-            consec = fire ? cf : cn;                                                                           \
-            int32_t hf = hit ? snooze : ref;                                                                   \
-            hold = fire ? hf : hold;                                                                           \
-            V[i] = nv;                                                                                         \
-            IE[i] = ie;                                                                                        \
-            II[i] = ii;                                                                                        \
-            W[i] = nw;                                                                                         \
-            TH[i] = theta;                                                                                     \
-            MOD[i] = mod;                                                                                      \
-            HOLD[i] = hold;                                                                                    \
-            CONS[i] = consec;                                                                                  \
-            BUR[i] = burst;                                                                                    \
-            if (EV) FO[i] = 0;                                                                                 \
-            FL[i] = fire | bspike;                                                                             \
-            nf |= fire | bspike;                                                                               \
-        }                                                                                                      \
-        return nf;                                                                                             \
-    }
+/* The vectorized neuron loops (loops_impl.h, one table per instruction set: loops.h). */
 
-typedef int64_t (*sf_fast_fn)(float *, float *, float *, float *, float *, float *, const float *, const float *,
-                              int32_t *, int32_t *, int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int32_t *,
-                              int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t, uint32_t, int64_t);
-/* The 32 variants of one model, indexed burst*16 + gaps*8 + modch*4 + rng*2 + ev. */
-#define SF_FAST_E(M, B, G, C, R) SF_FAST(sf_fast_##M##_##B##G##C##R##0, M, B, G, C, R, 0) \
-                                 SF_FAST(sf_fast_##M##_##B##G##C##R##1, M, B, G, C, R, 1)
-#define SF_FAST_R(M, B, G, C) SF_FAST_E(M, B, G, C, 0) SF_FAST_E(M, B, G, C, 1)
-#define SF_FAST_C(M, B, G) SF_FAST_R(M, B, G, 0) SF_FAST_R(M, B, G, 1)
-#define SF_FAST_G(M, B) SF_FAST_C(M, B, 0) SF_FAST_C(M, B, 1)
-#define SF_FAST_N(M, B, G, C, R) sf_fast_##M##_##B##G##C##R##0, sf_fast_##M##_##B##G##C##R##1,
-#define SF_FAST_NR(M, B, G, C) SF_FAST_N(M, B, G, C, 0) SF_FAST_N(M, B, G, C, 1)
-#define SF_FAST_NC(M, B, G) SF_FAST_NR(M, B, G, 0) SF_FAST_NR(M, B, G, 1)
-#define SF_FAST_NG(M, B) SF_FAST_NC(M, B, 0) SF_FAST_NC(M, B, 1)
-#define SF_FAST_SET(M)                                                                                         \
-    SF_FAST_G(M, 0) SF_FAST_G(M, 1)                                                                            \
-    static const sf_fast_fn SF_FAST_TAB_##M[32] = {SF_FAST_NG(M, 0) SF_FAST_NG(M, 1)};
-SF_FOR_EACH_MODEL(SF_FAST_SET)
-#define SF_FAST_ROW(M) SF_FAST_TAB_##M,
-static const sf_fast_fn *const SF_FAST_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_FAST_ROW)};
-
-/* The lean variant: LIF populations whose adaptation, habituation, modulator and burst
-   state is inert (parameters that never change it, and every value +0.0 / 0 at the start
-   of the advance, checked by seg_inert). Those four arrays keep their values bit for bit
-   through such steps (w*1 = w, theta*1 = theta, mod*1 + 0 = mod, +0 + 0 = +0, bursts stay
-   0), and the terms they feed are exact no-ops (vl - (+0)*0 = vl, vth + (+0) = vth, ie +
-   xe*1 = ie + xe), so they are neither read nor written: ~32 B less per neuron-step. No
-   gap junctions, no modulator channel. */
-#define SF_LIF_LEAN(NAME, RNG, EV)                                                                            \
-    SF_CLONES static int64_t NAME(                                                                             \
-        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
-        const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
-        int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
-        const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f, int64_t bs0) {    \
-        const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                  \
-        const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvd = fp[SF_F_PVD];             \
-        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
-        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
-        const int32_t sure = excit >= 1.0f;                                                                    \
-        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO;                                   \
-        for (int64_t i = lo; i < hi; i++) {                                                                    \
-            float xe = (float)r0[i] * FIXED_INV;                                                               \
-            float xi = (float)r1[i] * FIXED_INV;                                                               \
-            r0[i] = 0;                                                                                         \
-            r1[i] = 0;                                                                                         \
-            float ie = IE[i] + xe;                                                                             \
-            float ii = II[i] + xi;                                                                             \
-            float v = V[i];                                                                                    \
-            int32_t hold = HOLD[i];                                                                            \
-            int32_t held = hold > 0;                                                                           \
-            float drive = (bias + IEXT[i]) + 0.0f;                                                             \
-            float vl = vrest + (v - vrest) * pvv;                                                              \
-            vl = vl + ie * pve;                                                                                \
-            vl = vl + ii * pvi;                                                                                \
-            vl = vl + drive * pvd;                                                                             \
-            float nv = held ? v : vl;                                                                          \
-            ie = ie * pee;                                                                                     \
-            ii = ii * pii;                                                                                     \
-            hold = held ? hold - 1 : hold;                                                                     \
-            int32_t above = (held == 0) & (nv >= vth);                                                         \
-            int32_t forced = 0;                                                                                \
-            if (EV) forced = FO[i] != 0;                                                                       \
-            if (RNG) {                                                                                         \
-                uint32_t local = (uint32_t)(i - bs0);                                                          \
-                float ue = uniform01(pre_e, local);                                                            \
-                float uf = uniform01(pre_f, local);                                                            \
-                above = above & (sure | (ue < excit));                                                         \
-                forced = forced | (uf < PF[i]);                                                                \
-            }                                                                                                  \
-            int32_t fire = above | ((held == 0) & forced);                                                     \
-            nv = fire ? vreset : nv;                                                                           \
-            int32_t consec = CONS[i];                                                                          \
-            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
-            int32_t cf = hit ? 0 : c1;                                                                         \
-            int32_t cn = held ? consec : 0;                                                                    \
-            consec = fire ? cf : cn;                                                                           \
-            int32_t hf = hit ? snooze : ref;                                                                   \
-            hold = fire ? hf : hold;                                                                           \
-            V[i] = nv;                                                                                         \
-            IE[i] = ie;                                                                                        \
-            II[i] = ii;                                                                                        \
-            HOLD[i] = hold;                                                                                    \
-            CONS[i] = consec;                                                                                  \
-            if (EV) FO[i] = 0;                                                                                 \
-            FL[i] = fire;                                                                                      \
-        }                                                                                                      \
-        return 1; /* a count folded into this loop stops vectorization; the caller scans FL */                 \
-    }
-SF_LIF_LEAN(lean_r0_e0, 0, 0)
-SF_LIF_LEAN(lean_r0_e1, 0, 1)
-SF_LIF_LEAN(lean_r1_e0, 1, 0)
-SF_LIF_LEAN(lean_r1_e1, 1, 1)
-typedef int64_t (*sf_lean_fn)(float *, float *, float *, const float *, const float *, int32_t *, int32_t *, uint8_t *,
-                           int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *, const int32_t *, uint32_t,
-                           uint32_t, int64_t);
-static const sf_lean_fn LIF_LEAN[4] = {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1};
-
-/* The lean variant of every model: populations whose habituation, modulator and burst state
-   is inert (as for the lean LIF variant, checked by seg_leanw) but whose w the model uses
-   (Izhikevich's u, adaptation): theta, mod and burst are neither read nor written. No gap
-   junctions, no modulator channel. */
-#define SF_LEANW(NAME, MODEL, RNG, EV, BG, NH, NI)                                                             \
-    SF_CLONES static int64_t NAME(                                                                             \
-        float *restrict V, float *restrict IE, float *restrict II, float *restrict W,                          \
-        const float *restrict IEXT, const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS,  \
-        uint8_t *restrict FO, int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo,    \
-        int64_t hi, const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f,      \
-        int64_t bs0, const float *restrict BGN, const int32_t *restrict BGP, uint32_t pre_n) {                 \
-        const float vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH], wjump = fp[SF_F_WJUMP];                  \
-        const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
-        const int32_t ref = ip[SF_I_REF_STEPS], climit = ip[SF_I_CONSEC], snooze = ip[SF_I_SNOOZE_STEPS];      \
-        const int32_t sure = excit >= 1.0f;                                                                    \
-        const float BGP_W = fp[SF_F_POIS_W];                                                                   \
-        (void)BGP_W;                                                                                           \
-        const float na = fp[SF_F_NOISE_A], nbw = fp[SF_F_NOISE_B];                                             \
-        (void)PF; (void)pre_e; (void)pre_f; (void)bs0; (void)sure; (void)FO; (void)BGN; (void)BGP;             \
-        (void)pre_n; (void)na; (void)nbw;                                                                      \
-        for (int64_t i = lo; i < hi; i++) {                                                                    \
-            float xe = (float)r0[i] * FIXED_INV;                                                               \
-            float xi = (float)r1[i] * FIXED_INV;                                                               \
-            r0[i] = 0;                                                                                         \
-            r1[i] = 0;                                                                                         \
-            float ie = IE[i] + xe;                                                                             \
-            if (BG == 2) { /* background Poisson drive (flags drawn by bg_fill) */                             \
-                float iep = ie + BGP_W;                                                                        \
-                ie = BGP[i - lo] ? iep : ie;                                                                   \
-            }                                                                                                  \
-            float ii = II[i] + xi;                                                                             \
-            float v = V[i], w = W[i];                                                                          \
-            int32_t hold = NH ? 0 : HOLD[i]; /* NH: no refractory steps, no limit, hold all 0 */               \
-            int32_t held = hold > 0;                                                                           \
-            float drive = (bias + (NI ? 0.0f : IEXT[i])) + 0.0f; /* NI: every iext is +0 */                    \
-            /* background noise current; never -0.0 + 0.0 here (drive is not -0.0), so a */                   \
-            /* population without noise (BGN[i] = +0.0) keeps its drive bit for bit */                       \
-            if (BG == 3) /* uniform noise drawn here, as bg_fill would */                                      \
-                drive = drive + (na + nbw * uniform01(pre_n, (uint32_t)(i - bs0)));                           \
-            else if (BG)                                                                                       \
-                drive = drive + BGN[i - lo];                                                                   \
-            float nv, nw;                                                                                      \
-            sf_integrate_##MODEL(fp, v, w, ie, ii, drive, held, &nv, &nw);                                     \
-            ie = ie * pee;                                                                                     \
-            ii = ii * pii;                                                                                     \
-            hold = held ? hold - 1 : hold;                                                                     \
-            int32_t above = (held == 0) & (nv >= vth);                                                         \
-            int32_t forced = 0;                                                                                \
-            if (EV) forced = FO[i] != 0;                                                                       \
-            if (RNG) {                                                                                         \
-                uint32_t local = (uint32_t)(i - bs0);                                                          \
-                float ue = uniform01(pre_e, local);                                                            \
-                float uf = uniform01(pre_f, local);                                                            \
-                above = above & (sure | (ue < excit));                                                         \
-                forced = forced | (uf < PF[i]);                                                                \
-            }                                                                                                  \
-            int32_t fire = above | ((held == 0) & forced);                                                     \
-            float nwj = nw + wjump;                                                                            \
-            nv = fire ? vreset : nv;                                                                           \
-            nw = fire ? nwj : nw;                                                                              \
-            int32_t consec = CONS[i];                                                                          \
-            int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = NH ? 0 : fire & (climit > 0) & (c1 >= climit);                                       \
-            int32_t cf = hit ? 0 : c1;                                                                         \
-            int32_t cn = held ? consec : 0;                                                                    \
-            consec = fire ? cf : cn;                                                                           \
-            int32_t hf = hit ? snooze : ref;                                                                   \
-            hold = fire ? hf : hold;                                                                           \
-            V[i] = nv;                                                                                         \
-            W[i] = nw;                                                                                         \
-            IE[i] = ie;                                                                                        \
-            II[i] = ii;                                                                                        \
-            if (!NH) HOLD[i] = hold; /* NH: stays 0 (no refractory steps, never a limit hit) */                \
-            CONS[i] = consec;                                                                                  \
-            if (EV) FO[i] = 0;                                                                                 \
-            FL[i] = fire;                                                                                      \
-        }                                                                                                      \
-        return 1; /* the caller scans FL (a reduction here would keep gcc from vectorizing) */                 \
-    }
-typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *, const float *, int32_t *,
-                               int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *,
-                               const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *,
-                               uint32_t);
-/* index: BG * 4 + RNG * 2 + EV (BG: background input, 1 the noise current from bg_fill,
-   2 also Poisson events from bg_fill, 3 uniform noise only, drawn in the loop); 16 + RNG * 2 + EV
-   for BG 3 with NH (SEG_NOHOLD: hold neither read nor written), 20 + RNG * 2 + EV also with NI
-   (SEG_NOEXT: iext not read) */
-#define SF_LEANW_SET(M)                                                                                                \
-    SF_LEANW(sf_leanw_##M##_000, M, 0, 0, 0, 0, 0) SF_LEANW(sf_leanw_##M##_001, M, 0, 1, 0, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_010, M, 1, 0, 0, 0, 0) SF_LEANW(sf_leanw_##M##_011, M, 1, 1, 0, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_100, M, 0, 0, 1, 0, 0) SF_LEANW(sf_leanw_##M##_101, M, 0, 1, 1, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_110, M, 1, 0, 1, 0, 0) SF_LEANW(sf_leanw_##M##_111, M, 1, 1, 1, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_200, M, 0, 0, 2, 0, 0) SF_LEANW(sf_leanw_##M##_201, M, 0, 1, 2, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_210, M, 1, 0, 2, 0, 0) SF_LEANW(sf_leanw_##M##_211, M, 1, 1, 2, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_300, M, 0, 0, 3, 0, 0) SF_LEANW(sf_leanw_##M##_301, M, 0, 1, 3, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_310, M, 1, 0, 3, 0, 0) SF_LEANW(sf_leanw_##M##_311, M, 1, 1, 3, 0, 0)                      \
-    SF_LEANW(sf_leanw_##M##_n300, M, 0, 0, 3, 1, 0) SF_LEANW(sf_leanw_##M##_n301, M, 0, 1, 3, 1, 0)                    \
-    SF_LEANW(sf_leanw_##M##_n310, M, 1, 0, 3, 1, 0) SF_LEANW(sf_leanw_##M##_n311, M, 1, 1, 3, 1, 0)                    \
-    SF_LEANW(sf_leanw_##M##_z300, M, 0, 0, 3, 1, 1) SF_LEANW(sf_leanw_##M##_z301, M, 0, 1, 3, 1, 1)                    \
-    SF_LEANW(sf_leanw_##M##_z310, M, 1, 0, 3, 1, 1) SF_LEANW(sf_leanw_##M##_z311, M, 1, 1, 3, 1, 1)                    \
-    static const sf_leanw_fn SF_LEANW_TAB_##M[24] = {                                                                  \
-        sf_leanw_##M##_000, sf_leanw_##M##_001, sf_leanw_##M##_010, sf_leanw_##M##_011,                                \
-        sf_leanw_##M##_100, sf_leanw_##M##_101, sf_leanw_##M##_110, sf_leanw_##M##_111,                                \
-        sf_leanw_##M##_200, sf_leanw_##M##_201, sf_leanw_##M##_210, sf_leanw_##M##_211,                                \
-        sf_leanw_##M##_300, sf_leanw_##M##_301, sf_leanw_##M##_310, sf_leanw_##M##_311,                                \
-        sf_leanw_##M##_n300, sf_leanw_##M##_n301, sf_leanw_##M##_n310, sf_leanw_##M##_n311,                            \
-        sf_leanw_##M##_z300, sf_leanw_##M##_z301, sf_leanw_##M##_z310, sf_leanw_##M##_z311};
-SF_FOR_EACH_MODEL(SF_LEANW_SET)
-#define SF_LEANW_ROW(M) SF_LEANW_TAB_##M,
-static const sf_leanw_fn *const SF_LEANW_TABS[SF_N_MODELS] = {SF_FOR_EACH_MODEL(SF_LEANW_ROW)};
 
 static int bits_are(const float *restrict x, int64_t lo, int64_t hi, uint32_t bits) {
     int bad = 0;
@@ -987,46 +681,7 @@ static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32
 }
 
 /* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
-/* Learning phases P2 (modulator sum) and P3 (trace decay) of neurons lo..hi, for
-   segments whose neuron update ran in a vectorized loop (no homeostasis there). */
-SF_CLONES static void learn_neurons(const sf_plast *PL, const float *restrict MOD, int64_t lo, int64_t hi,
-                                    size_t pid, int msum_same) {
-    const float dpre = PL->pid_f[pid * SF_NPP + SF_PP_DPRE];
-    const float dpost = PL->pid_f[pid * SF_NPP + SF_PP_DPOST];
-    float *restrict XPRE = PL->xpre, *restrict XPOST = PL->xpost, *restrict MSUM = PL->msum;
-    if (PL->any_rstdp && !msum_same) /* else x + +0 is x for every msum (none is -0 or NaN) */
-        for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];
-    /* two loops, not one: xpost often lies 4,016 bytes after xpre (small arrays from malloc),
-       so in one loop each xpost load would wait on the xpre store 20 elements back ("4K
-       aliasing") */
-    for (int64_t i = lo; i < hi; i++) XPRE[i] = XPRE[i] * dpre;
-    for (int64_t i = lo; i < hi; i++) XPOST[i] = XPOST[i] * dpost;
-}
-
-/* Background input of neurons lo..hi (brain-local index i - bs0) for the lean variants:
-   BGN[i - lo] the noise current (na + nbw * r, as the general loop; +0.0 without noise),
-   BGP[i - lo] 1 where a Poisson event arrives. Branch-free loops per kind, so the
-   counter-based draws vectorize (the general loop draws them one neuron at a time). */
-SF_CLONES static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int64_t lo, int64_t hi, int64_t bs0,
-                              int32_t nkind, float na, float nbw, uint32_t pre_n, float ppois, uint32_t pre_p) {
-    const int64_t m = hi - lo;
-    const uint32_t l0 = (uint32_t)(lo - bs0);
-    if (nkind == SF_NOISE_UNIFORM) {
-        for (int64_t j = 0; j < m; j++) BGN[j] = na + nbw * uniform01(pre_n, l0 + (uint32_t)j);
-    } else if (nkind == SF_NOISE_GAUSSIAN) {
-        uint32_t g[SF_GAUSS_DRAWS];
-        for (uint32_t k = 0; k < SF_GAUSS_DRAWS; k++) g[k] = mix32(pre_n ^ k);
-        for (int64_t j = 0; j < m; j++) BGN[j] = uniform01(g[0], l0 + (uint32_t)j);
-        for (uint32_t k = 1; k < SF_GAUSS_DRAWS; k++)
-            for (int64_t j = 0; j < m; j++) BGN[j] = BGN[j] + uniform01(g[k], l0 + (uint32_t)j);
-        const float half = (float)(SF_GAUSS_DRAWS / 2);
-        for (int64_t j = 0; j < m; j++) BGN[j] = na + nbw * (BGN[j] - half);
-    } else {
-        for (int64_t j = 0; j < m; j++) BGN[j] = 0.0f;
-    }
-    if (ppois > 0.0f) /* else no flags: the lean variant without Poisson input reads none */
-        for (int64_t j = 0; j < m; j++) BGP[j] = uniform01(pre_p, l0 + (uint32_t)j) < ppois;
-}
+/* learn_neurons and bg_fill, vectorized, are in loops_impl.h too. */
 
 static int grow_bg(sf_thread_buf *tb, int64_t need) {
     if (need <= tb->bg_cap) return 0;
@@ -1100,30 +755,30 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             const uint32_t pre_n = nkind != 0 ? brain_stream(key, bstep, PURPOSE_NOISE) : 0u;
             const int inline_noise = nkind == SF_NOISE_UNIFORM && !(ppois > 0.0f);
             if (!inline_noise)
-                bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw, pre_n, ppois,
-                        ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
+                e->loops->bg_fill(tb->bgn, tb->bgp, lo, hi, bs0, nkind, na, nbw, pre_n, ppois,
+                                  ppois > 0.0f ? brain_stream(key, bstep, PURPOSE_POISSON) : 0u);
             const int base = !inline_noise           ? (ppois > 0.0f ? 8 : 4)
                              : !(segf & SEG_NOHOLD) ? 12
                              : (segf & SEG_NOEXT)   ? 20
                                                     : 16;
-            fired = SF_LEANW_TABS[model][base + (rng ? 2 : 0) + (ev ? 1 : 0)](
+            fired = e->loops->leanw[model][base + (rng ? 2 : 0) + (ev ? 1 : 0)](
                 V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, tb->bgn,
                 tb->bgp, pre_n);
         } else if (segf & SEG_INERT) {
-            fired = LIF_LEAN[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo,
-                                                           hi, fp, ip, pre_e, pre_f, bs0);
+            fired = e->loops->lif_lean[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags,
+                                                                    r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
-            fired = SF_LEANW_TABS[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags,
-                                                                       r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0,
-                                                                       NULL, NULL, 0u);
+            fired = e->loops->leanw[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO,
+                                                                        e->flags, r0, r1, lo, hi, fp, ip, pre_e,
+                                                                        pre_f, bs0, NULL, NULL, 0u);
         } else {
-            sf_fast_fn fn = SF_FAST_TABS[model][(binv != 0.0f ? 16 : 0) + (gaps ? 8 : 0) + (e->has_mod ? 4 : 0) +
-                                                (rng ? 2 : 0) + (ev ? 1 : 0)];
+            sf_fast_fn fn = e->loops->fast[binv != 0.0f][model][(gaps ? 8 : 0) + (e->has_mod ? 4 : 0) + (rng ? 2 : 0) +
+                                                            (ev ? 1 : 0)];
             fired = fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp,
                        ip, pre_e, pre_f, bs0);
         }
         if (fired) tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
-        if (learn) learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
+        if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
         return;
     }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */

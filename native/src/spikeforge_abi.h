@@ -250,6 +250,12 @@ void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_th
 int sf_engine_threads(const sf_engine *e);
 /* Threads the last advance actually used (1 for small worlds). */
 int sf_engine_last_threads(const sf_engine *e);
+/* Caps the vectorized loops at instruction set isa: "baseline", "avx2" or "avx512f" (the widest
+   of those the CPU runs; every set gives the same bits). Returns 0, or -1 with sf_engine_error()
+   set for another name. A new engine takes the widest the CPU runs. */
+int sf_engine_set_isa(sf_engine *e, const char *isa);
+/* The instruction set of the loops in use: "baseline", "avx2" or "avx512f". */
+const char *sf_engine_isa(const sf_engine *e);
 /* Encode sensors, run n_steps steps of the active brains (all if active is NULL), decode actuators.
    Spikes are stamped world_step + k. Returns 0, or -1 with sf_engine_error() set. */
 int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_step, const uint8_t *active);

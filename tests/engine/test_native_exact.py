@@ -98,6 +98,32 @@ def test_mixed_world_threads_identical() -> None:
     assert_same_state(a, c)
 
 
+def test_every_instruction_set_bit_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loops built for the baseline, AVX2 and AVX-512F give the same spikes and state."""
+    nets = [*all_nets(), learning_net(), background_net(), lif_net()]
+    worlds, spikes, used = [], [], []
+    for isa in native.ISAS:
+        w = World(dt=0.001, backend="native", seed=5)
+        for c in nets:
+            w.spawn(c, count=3)
+        used.append(w.backend.set_isa(isa))  # type: ignore[attr-defined]
+        worlds.append(w)
+        spikes.append(drive(w, 24, 11))
+    assert used[0] == "baseline" and set(used) <= set(native.ISAS)
+    for w, s in zip(worlds[1:], spikes[1:], strict=True):
+        for (ta, na), (tb, nb) in zip(spikes[0], s, strict=True):
+            assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+        assert_same_state(worlds[0], w)
+    with pytest.raises(ValueError, match="isa: expected"):
+        worlds[0].backend.set_isa("sse9")  # type: ignore[attr-defined]
+    monkeypatch.setenv("SPIKEFORGE_NATIVE_ISA", "baseline")
+    assert World(dt=0.001, backend="native").backend.isa == "baseline"  # type: ignore[attr-defined]
+    monkeypatch.setenv("SPIKEFORGE_NATIVE_ISA", "avx3")
+    with pytest.raises(ValueError, match="SPIKEFORGE_NATIVE_ISA"):
+        w = World(dt=0.001, backend="native")
+        w.spawn(lif_net(), count=1)
+
+
 def test_zero_copy_state_and_validation() -> None:
     w = World(dt=0.001, backend="native", seed=1)
     brain = w.spawn(lif_net(), count=1)[0]

@@ -9,6 +9,10 @@ and runs every step, on all cores, with identical results for any thread count.
 Threads: ``SPIKEFORGE_THREADS`` (default: all cores) caps the worker count; a thread
 is only used per ``min_neurons_per_thread`` active neurons (default 32768), so small
 worlds run on the calling thread without synchronisation cost.
+
+Instruction set: the vectorized loops are built for AVX-512F, AVX2 and the baseline, and
+the widest the CPU runs is used; ``SPIKEFORGE_NATIVE_ISA`` (``baseline``, ``avx2`` or
+``avx512f``) or :meth:`NativeBackend.set_isa` caps it. Every set gives the same bits.
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ def _default_threads() -> int:
     return os.cpu_count() or 1
 
 
+ISAS = ("baseline", "avx2", "avx512f")
+
+
+
 class NativeBackend(Backend):
     """Runs the step in C on the layout's own arrays (see module docstring).
 
@@ -122,6 +130,11 @@ class NativeBackend(Backend):
         self._pc: PlasticityCache | None = None  # the learning cache net.plast points at
         self._index_keep: list[np.ndarray] = []  # its index tables (replaced by write_slots)
         self.set_threads(self.max_threads, min_neurons_per_thread)
+        isa = os.environ.get("SPIKEFORGE_NATIVE_ISA", "").strip()
+        if isa:
+            if isa not in ISAS:
+                raise ValueError(f"SPIKEFORGE_NATIVE_ISA: expected one of {', '.join(ISAS)}, got {isa!r}")
+            self.set_isa(isa)
         self._bind()
 
     # ------------------------------------------------------------------ binding
@@ -336,6 +349,32 @@ class NativeBackend(Backend):
         if self._engine is None:
             raise RuntimeError("native backend: set_threads() after close()")
         lib.sf_engine_set_threads(self._engine, int(threads), int(min_neurons_per_thread))
+
+    def set_isa(self, isa: str) -> str:
+        """Run the vectorized loops built for at most instruction set ``isa``.
+
+        Parameters
+        ----------
+        isa : str
+            ``"baseline"``, ``"avx2"`` or ``"avx512f"``: the widest allowed; the CPU may
+            support less. Results do not depend on it (same float32 operations, wider vectors).
+
+        Returns
+        -------
+        str
+            The instruction set now in use (:attr:`isa`).
+        """
+        if isa not in ISAS:
+            raise ValueError(f"isa: expected one of {', '.join(ISAS)}, got {isa!r}")
+        if self._engine is None:
+            raise RuntimeError("native backend: set_isa() after close()")
+        lib.sf_engine_set_isa(self._engine, isa.encode())  # a name in ISAS: cannot fail
+        return self.isa
+
+    @property
+    def isa(self) -> str:
+        """Instruction set of the vectorized loops in use (``""`` after close)."""
+        return "" if self._engine is None else str(ffi.string(lib.sf_engine_isa(self._engine)).decode())
 
     @property
     def threads(self) -> int:
