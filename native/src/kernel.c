@@ -659,27 +659,6 @@ static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
     return any;
 }
 
-/* Append the indices of nonzero flags in lo..hi (ascending). */
-static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
-                       int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
-    int64_t cnt = 0, i = lo;
-    for (; i + 64 <= hi; i += 64) { /* spikes are rare: test 64 flags at once (a vector OR) */
-        int32_t any = 0;
-        for (int j = 0; j < 64; j++) any |= FL[i + j];
-        if (!any) continue;
-        for (int j = 0; j < 64; j++) { /* branch-free: write always, keep it when flagged (the
-                                           buffer holds one entry per neuron of the piece) */
-            out[cnt] = (int32_t)(i + j);
-            outsb[cnt] = sb;
-            outbr[cnt] = b;
-            cnt += FL[i + j] != 0;
-        }
-    }
-    for (; i < hi; i++)
-        if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
-    return cnt;
-}
-
 /* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
 /* learn_neurons and bg_fill, vectorized, are in loops_impl.h too. */
 
@@ -765,8 +744,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
                 V, IE, II, W, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, tb->bgn,
                 tb->bgp, pre_n);
         } else if (segf & SEG_INERT) {
-            fired = e->loops->lif_lean[(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags,
-                                                                    r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
+            const int ni = (segf & SEG_NOEXT) && climit <= 0; /* no iext read, no limit test */
+            fired = e->loops->lif_lean[(ni ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)](
+                V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
             fired = e->loops->leanw[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO,
                                                                         e->flags, r0, r1, lo, hi, fp, ip, pre_e,
@@ -777,7 +757,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             fired = fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp,
                        ip, pre_e, pre_f, bs0);
         }
-        if (fired) tb->len += collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+        if (fired) tb->len += e->loops->collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
         if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
         return;
     }
@@ -907,6 +887,17 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     uint32_t *counts = (uint32_t *)net->act_counts;
     const int32_t *restrict poff = e->poff;
     const float *restrict W = net->weight;
+    /* The synapse tables (poff, weights: 8 B per synapse) are larger than L2 in most nets, so
+       each spike's range comes from L3 or memory; ask for every spike's lines first, so their
+       latencies overlap instead of adding up spike after spike. */
+    if (poff && count > 1)
+        for (int64_t j = 0; j < count; j++) {
+            const int64_t s = spk[j], y1 = net->row_syn[net->row_ptr[s + 1]];
+            for (int64_t y = net->row_syn[net->row_ptr[s]]; y < y1; y += 16) {
+                __builtin_prefetch(poff + y);
+                __builtin_prefetch(W + y);
+            }
+        }
     for (int64_t j = 0; j < count; j++) {
         int64_t s = spk[j];
         const int64_t s_y0 = net->row_syn[net->row_ptr[s]], s_y1 = net->row_syn[net->row_ptr[s + 1]];

@@ -48,6 +48,7 @@ typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *
                                const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *,
                                uint32_t);
 typedef void (*sf_learn_neurons_fn)(const sf_plast *, const float *, int64_t, int64_t, size_t, int);
+typedef int64_t (*sf_collect_fn)(const int32_t *, int64_t, int64_t, int32_t *, int32_t *, int32_t *, int32_t, int32_t);
 typedef void (*sf_bg_fill_fn)(float *, int32_t *, int64_t, int64_t, int64_t, int32_t, float, float, uint32_t, float,
                               uint32_t);
 
@@ -55,10 +56,11 @@ typedef void (*sf_bg_fill_fn)(float *, int32_t *, int64_t, int64_t, int64_t, int
 typedef struct sf_loops {
     const char *isa;                    /* "baseline", "avx2", "avx512f" */
     const sf_fast_fn (*fast[2])[16];    /* [burst][model][gaps*8 + modch*4 + rng*2 + ev] */
-    sf_lean_fn lif_lean[4];             /* rng*2 + ev */
+    sf_lean_fn lif_lean[8];             /* ni*4 + rng*2 + ev (ni: iext all +0 and no spike limit) */
     sf_leanw_fn leanw[SF_N_MODELS][24]; /* see SF_LEANW_SET in loops_impl.h */
     sf_learn_neurons_fn learn_neurons;  /* learning phases P2 and P3 after a vectorized loop */
     sf_bg_fill_fn bg_fill;              /* background input draws for the lean variants */
+    sf_collect_fn collect;              /* indices of the set spike flags of a range */
 } sf_loops;
 
 extern const sf_loops sf_loops_base;

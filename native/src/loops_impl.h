@@ -14,6 +14,14 @@
 
 #include <math.h>
 
+/* Ring slots are cleared in the lean LIF loop, while their lines are in L1: without this GCC
+   moves `r0[i] = 0` into a memset after the loop, which reads every slot line from L2 again. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SF_NO_MEMSET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define SF_NO_MEMSET
+#endif
+
 #define SF_CAT(a, b) a##b
 #define SF_XCAT(a, b) SF_CAT(a, b)
 /* the burst variants' table, defined by the SF_LOOPS_BURST translation unit */
@@ -198,8 +206,8 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
    0), and the terms they feed are exact no-ops (vl - (+0)*0 = vl, vth + (+0) = vth, ie +
    xe*1 = ie + xe), so they are neither read nor written: ~32 B less per neuron-step. No
    gap junctions, no modulator channel. */
-#define SF_LIF_LEAN(NAME, RNG, EV)                                                                            \
-    SF_LOOP_ATTR static int64_t NAME(                                                                             \
+#define SF_LIF_LEAN(NAME, RNG, EV, NI)                                                                        \
+    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
         float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
         const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
         int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
@@ -220,7 +228,7 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             float v = V[i];                                                                                    \
             int32_t hold = HOLD[i];                                                                            \
             int32_t held = hold > 0;                                                                           \
-            float drive = (bias + IEXT[i]) + 0.0f;                                                             \
+            float drive = (bias + (NI ? 0.0f : IEXT[i])) + 0.0f; /* NI: every iext is +0 */                   \
             float vl = vrest + (v - vrest) * pvv;                                                              \
             vl = vl + ie * pve;                                                                                \
             vl = vl + ii * pvi;                                                                                \
@@ -243,7 +251,7 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             nv = fire ? vreset : nv;                                                                           \
             int32_t consec = CONS[i];                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
+            int32_t hit = NI ? 0 : fire & (climit > 0) & (c1 >= climit); /* NI: no limit either */           \
             int32_t cf = hit ? 0 : c1;                                                                         \
             int32_t cn = held ? consec : 0;                                                                    \
             consec = fire ? cf : cn;                                                                           \
@@ -259,10 +267,35 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
         }                                                                                                      \
         return 1; /* a count folded into this loop stops vectorization; the caller scans FL */                 \
     }
-SF_LIF_LEAN(lean_r0_e0, 0, 0)
-SF_LIF_LEAN(lean_r0_e1, 0, 1)
-SF_LIF_LEAN(lean_r1_e0, 1, 0)
-SF_LIF_LEAN(lean_r1_e1, 1, 1)
+SF_LIF_LEAN(lean_r0_e0, 0, 0, 0)
+SF_LIF_LEAN(lean_r0_e1, 0, 1, 0)
+SF_LIF_LEAN(lean_r1_e0, 1, 0, 0)
+SF_LIF_LEAN(lean_r1_e1, 1, 1, 0)
+SF_LIF_LEAN(lean_z_r0_e0, 0, 0, 1)
+SF_LIF_LEAN(lean_z_r0_e1, 0, 1, 1)
+SF_LIF_LEAN(lean_z_r1_e0, 1, 0, 1)
+SF_LIF_LEAN(lean_z_r1_e1, 1, 1, 1)
+
+/* Append the indices of nonzero flags in lo..hi (ascending); returns how many. */
+SF_LOOP_ATTR static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
+                                    int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
+    int64_t cnt = 0, i = lo;
+    for (; i + 64 <= hi; i += 64) { /* spikes are rare: test 64 flags at once (a vector OR) */
+        int32_t any = 0;
+        for (int j = 0; j < 64; j++) any |= FL[i + j];
+        if (!any) continue;
+        for (int j = 0; j < 64; j++) { /* branch-free: write always, keep it when flagged (the
+                                           buffer holds one entry per neuron of the piece) */
+            out[cnt] = (int32_t)(i + j);
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt += FL[i + j] != 0;
+        }
+    }
+    for (; i < hi; i++)
+        if (FL[i]) { out[cnt] = (int32_t)i; outsb[cnt] = sb; outbr[cnt] = b; cnt++; }
+    return cnt;
+}
 
 /* The lean variant of every model: populations whose habituation, modulator and burst state
    is inert (as for the lean LIF variant, checked by seg_leanw) but whose w the model uses
@@ -373,9 +406,10 @@ SF_FOR_EACH_MODEL(SF_LEANW_SET)
 const sf_loops SF_LOOPS_NAME = {
     SF_LOOPS_ISA,
     {fast_b0, SF_LOOPS_BURST_TAB},
-    {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1},
+    {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1, lean_z_r0_e0, lean_z_r0_e1, lean_z_r1_e0, lean_z_r1_e1},
     {SF_FOR_EACH_MODEL(SF_LEANW_ROW)},
     learn_neurons,
     bg_fill,
+    collect,
 };
 #endif

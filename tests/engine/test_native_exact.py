@@ -246,3 +246,23 @@ def test_lean_shortcuts_respect_written_state() -> None:
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
     assert_same_state(a, b)
+
+
+def test_lean_lif_dense_spikes_and_written_iext() -> None:
+    """The lean LIF loop's spike flags and their collection: most neurons of a 203-neuron
+    population (not a multiple of 64) spike in the same steps, so whole 64-flag blocks are set;
+    a current written into one brain's iext makes that segment read iext, the other skips it;
+    spikes and all state stay bit-exact with numpy."""
+    c = Circuit("dense")
+    c.add_population("e", 203, LIF(bias=40.0, t_ref=1.0), v_init=(-65.0, -50.0))
+    c.add_population("i", 77, LIF(tau_m=10.0, bias=30.0), v_init=(-65.0, -50.0))
+    c.connect("e", "i", FixedProbability(0.1), weight=1.0, delay=1)
+    c.connect("i", "e", FixedProbability(0.1), weight=-2.0, delay=2)
+    a, b = World(dt=0.001, backend="numpy", seed=5), World(dt=0.001, backend="native", seed=5)
+    for w in (a, b):
+        w.spawn(c, count=2)
+        w.layout.neuron["iext"][7] = np.float32(2.5)
+    ra, rb = a.step(40), b.step(40)
+    assert ra.neurons.size > 203 * 4  # dense: many full flag words
+    assert np.array_equal(ra.steps, rb.steps) and np.array_equal(ra.neurons, rb.neurons)
+    assert_same_state(a, b)

@@ -38,6 +38,8 @@ def run_ours(n: int, indegree: int | None, duration: float, backend: str, seed: 
     """Build and run CUBA on a spikeforge backend; return the measurement."""
     with timed() as setup:
         world = make_world(backend, seed, 0.0001, threads)
+        # no draw of a next CUBA brain on a worker thread during the timed loop (it shares the cores)
+        world.draw_ahead = False
         world.spawn(cuba_circuit(n, indegree=indegree))
     steps = round(duration / 0.0001)
     world.step(1)  # first call: lazy thread start-up, page faults of the ring (not part of the loop)
