@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import ray
 from tests.cluster.cluster_nets import learner_circuit, npc_circuit
@@ -180,31 +181,38 @@ def test_shard_dead_between_frames_is_restored_not_run_empty(ray_cluster: Any) -
         cw.close()
 
 
+def hang_shard_zero_for_a_frame(cw: ClusterWorld, ref: World, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """Four frames, then SIGSTOP shard 0 through frame 4: that frame must time out after
+    ``frame_timeout`` (3 s in these tests), report shard 0 rolled back as silent, and leave
+    shard 1's brains equal to the single-process ``ref``. Returns shard 1's brain ids."""
+    for f in range(4):
+        frame([cw, ref], rng, f)
+    pid = int(ray.get(cw.actor(0).ping.remote())["pid"])
+    os.kill(pid, signal.SIGSTOP)  # alive but silent
+    try:
+        t0 = time.monotonic()
+        res = frame([cw, ref], rng, 4)[0]
+        wall = time.monotonic() - t0
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    (rb,) = res.rolled_back
+    assert rb.shard == 0 and "no answer" in rb.reason
+    assert 3.0 <= wall < 60.0
+    others = np.array([b.id for b in cw.brains if cw.shard_of(b.id) == 1], dtype=np.int64)
+    assert_rows_equal(ref, cw, others)
+    return others
+
+
 def test_hung_shard_times_out_and_is_replaced(ray_cluster: Any) -> None:
     ref = World(dt=0.001, backend="native", seed=3, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=2, seed=3, checkpoint_every=20, frame_timeout=3.0, restart_timeout=60.0)
     try:
         spawn_all(ref)
         spawn_all(cw)
-        rng = np.random.default_rng(1)
-        for f in range(4):
-            frame([cw, ref], rng, f)
-        pid = int(ray.get(cw.actor(0).ping.remote())["pid"])
-        os.kill(pid, signal.SIGSTOP)  # alive but silent
-        try:
-            t0 = time.monotonic()
-            res = frame([cw, ref], rng, 4)[0]
-            wall = time.monotonic() - t0
-        finally:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        (rb,) = res.rolled_back
-        assert rb.shard == 0 and "no answer" in rb.reason
-        assert 3.0 <= wall < 60.0
-        others = np.array([b.id for b in cw.brains if cw.shard_of(b.id) == 1])
-        assert_rows_equal(ref, cw, others)
+        hang_shard_zero_for_a_frame(cw, ref, np.random.default_rng(1))
     finally:
         cw.close()
 

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 import ray
-from tests.cluster.test_cluster_faults import assert_rows_equal, frame, spawn_all, wait_until_replaced
+from tests.cluster.test_cluster_faults import (
+    assert_rows_equal,
+    frame,
+    hang_shard_zero_for_a_frame,
+    spawn_all,
+    wait_until_replaced,
+)
 
 from spikeforge import World
 from spikeforge.cluster import ClusterError, ClusterWorld
@@ -138,24 +144,7 @@ def test_hung_shard_on_the_graph_times_out_and_is_replaced(ray_cluster: Any) -> 
         spawn_all(ref)
         spawn_all(cw)
         rng = np.random.default_rng(1)
-        for f in range(4):
-            frame([cw, ref], rng, f)
-        pid = int(ray.get(cw.actor(0).ping.remote())["pid"])
-        os.kill(pid, signal.SIGSTOP)  # alive but silent
-        try:
-            t0 = time.monotonic()
-            res = frame([cw, ref], rng, 4)[0]
-            wall = time.monotonic() - t0
-        finally:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        (rb,) = res.rolled_back
-        assert rb.shard == 0 and "no answer" in rb.reason
-        assert 3.0 <= wall < 60.0
-        others = np.array([b.id for b in cw.brains if cw.shard_of(b.id) == 1])
-        assert_rows_equal(ref, cw, others)
+        others = hang_shard_zero_for_a_frame(cw, ref, rng)
         for f in range(5, 8):  # the frame loop goes on (ordinary calls until the graph is rebuilt)
             frame([cw, ref], rng, f)
             assert_rows_equal(ref, cw, others)
