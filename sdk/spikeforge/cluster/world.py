@@ -951,17 +951,10 @@ class ClusterWorld:
         # torn down once every shard has settled (no reply left in flight), in the background:
         # Ray's teardown waits for killed actors to come back
         self._drop_graph()
-        for k in rerun:
-            try:
-                results[k] = ray.get(self._actors[k].frame.remote(args[k]), timeout=self.frame_timeout)
-            except ray.exceptions.GetTimeoutError:
-                failed[k] = silent
-            except ray.exceptions.RayActorError as exc:
-                failed[k] = f"actor died ({type(exc).__name__})"
-            except ray.exceptions.RayTaskError as exc:
-                if not _is_restarted(exc):
-                    raise ClusterError(f"shard {k}: frame failed: {exc}") from exc
-                failed[k] = "actor died between frames (restarted by Ray)"
+        if rerun:  # through the ordinary path, with its failure mapping
+            got, why = self._remote_frame({k: args[k] for k in rerun})
+            results.update(got)
+            failed.update(why)
         return results, failed, killed
 
     def _kill_silent(self, shards: list[int], seq: int) -> set[int]:
