@@ -1,0 +1,74 @@
+"""How noisy is a pretrained forager brain's steering? (the probes of docs/performance.md,
+"Per-frame steering noise, the lever", issue 19)
+
+Trains the imitation brain once (``spikeforge.train.foragers.train_imitation``) for the given
+``ForagerConfig`` fields, deploys it frozen into ``ForagerGame`` and plays 1 game minute per
+seed, comparing each forager's turn fraction with the scripted controller's turn for the same
+food angle. Prints, per seed: food per forager (and % of the scripted controller's), the RMS
+turn error, the turn spread ``sd`` within 40 angle bins (the per-frame noise), the signed bias
+by |angle| bin and the mean motor rate (Hz).
+
+    PYTHONPATH=sdk:. python tools/train/steering_probe.py '{"eye_neurons": 48, "eye_rate": 400.0, "noise_rate": 0.0}'
+
+The JSON holds ``ForagerConfig`` fields, plus ``iterations`` (default 100) and
+``speed_weight`` (default 1.0) for the training.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from spikeforge.games.foragers import ForagerConfig, ForagerGame
+from spikeforge.train.deploy import apply_weights
+from spikeforge.train.foragers import record_demos, scripted_food_rate, scripted_turn, train_imitation
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", nargs="?", default="{}", help="JSON of ForagerConfig fields (+ iterations, speed_weight)")
+    ap.add_argument("--seeds", default="1,2", help="game seeds, comma-separated")
+    ap.add_argument("--frames", type=int, default=1200, help="frames per seed (1200 = 1 game minute at 50 ms frames)")
+    args = ap.parse_args()
+    kw = json.loads(args.config)
+    iterations = int(kw.pop("iterations", 100))
+    speed_weight = float(kw.pop("speed_weight", 1.0))
+    cfg = ForagerConfig(**kw)
+    demos = record_demos(cfg, 1000, 2.0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    mirror, res = train_imitation(cfg, demos, threads=1, iterations=iterations, speed_weight=speed_weight)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    weights = mirror.trained()
+    print(json.dumps(kw), f"iterations={iterations} speed_weight={speed_weight}",
+          f"train {wall:.1f} s wall {cpu:.1f} s CPU",
+          f"loss {np.mean(res.losses[:10]):.3f} -> {np.mean(res.losses[-10:]):.3f} load {os.getloadavg()[0]:.1f}")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        game = ForagerGame(cfg, seed=seed, mode="frozen", backend="native")
+        apply_weights(game.brains, weights)
+        angles, turns, rates = [], [], []
+        eaten = 0
+        for _ in range(args.frames):
+            angle, _ = game.arena.sense()
+            eaten += int(game.frame().sum())
+            angles.append(angle)
+            turns.append(game.last_turn / cfg.turn_max)
+            rates.append(float(game.motor.astype(float).mean()))
+        ang, turn = np.concatenate(angles), np.concatenate(turns)
+        resid = turn - scripted_turn(ang)
+        fine = np.digitize(ang, np.linspace(-np.pi, np.pi, 41))
+        sd = np.sqrt(np.mean([np.var(resid[fine == b]) for b in np.unique(fine) if (fine == b).sum() > 20]))
+        coarse = np.digitize(np.abs(ang), [np.pi / 8, np.pi / 4, np.pi / 2])
+        bias = [round(float(np.mean(resid[coarse == b] * np.sign(ang[coarse == b]))), 2) for b in range(4)]
+        minutes = args.frames * cfg.frame_dt / 60.0
+        food = eaten / cfg.foragers / minutes  # per forager per game minute
+        ref = scripted_food_rate(cfg, seed, minutes)
+        print(f"seed {seed}: food {food:.1f} = {food / ref * 100:.0f} % of scripted; RMS turn error "
+              f"{np.sqrt(np.mean(resid ** 2)):.3f}; turn sd within bins {sd:.3f}; bias by |angle| bin {bias}; "
+              f"mean motor rate {np.mean(rates):.1f} Hz", flush=True)
+
+
+if __name__ == "__main__":
+    main()
