@@ -288,12 +288,6 @@ BRAIN_LEARN_BINDINGS: tuple[Binding, ...] = (
     *(_b("syn", "vec2<u32>", True, True) if b.name == "syn" else b for b in KERNEL_BINDINGS["brain"]),
     _b("row_proj", "u32"), _b("pproj", "u32"), _b("in_ptr", "u32"), _b("in_tab", "u32"),
     _b("rs_tab", "vec4<u32>"), _b("rs_ptr", "u32"), _b("elig", "f32", True, True), _b("dopa", "f32", True))
-# the per-brain kernel of a layout that does not learn: brain_learn.wgsl's functions, empty
-BRAIN_LEARN_STUBS = """struct Dep { on: bool }
-fn learn_dopamine(b: u32, lid: u32) {}
-fn dep_row(r: u32, dc: u32, learns: bool) -> Dep { return Dep(false); }
-fn dep_syn(y: u32, sw: vec2<u32>, d: Dep) {}
-fn learn_after(b: u32, n0: u32, n1: u32, count: u32, lid: u32, learns: bool, due: bool) {}"""
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
 
 
@@ -725,7 +719,7 @@ class GpuBackend(Backend):
             parts.append(shader_source("neuron"))
             parts.append(self._ring_functions(kernel == "brain" and self.wg_ring))
         if kernel == "brain":
-            parts.append(shader_source("brain_learn") if self.plast is not None else BRAIN_LEARN_STUBS)
+            parts.append(shader_source("brain_learn" if self.plast is not None else "brain_learn_none"))
         if kernel != "neuron":
             parts.append(shader_source(kernel))
         return "\n".join(parts)
