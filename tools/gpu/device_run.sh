@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -104,6 +104,22 @@ for part in "$@"; do
       timeout 60 env SPIKEFORGE_THREADS=1 python3 -m spikeforge.bench.gpu_kernels --backend native --sizes 4000 --steps 2000 --json
       timeout 60 python3 -m spikeforge.bench.gpu_kernels --backend gpu --sizes 4000,40000 --steps 2000 --json --check 300
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$part.jsonl" | cut -c1-700 ;;
+    cpu)  # issue 14's CPU goals on an idle host: CUBA 4k on 1 thread beside Brian2 cpp_standalone (the
+          # brian2 wheel and a copy of ../shared/anchors travel in .bench, made by tools/gpu/prepare_bench.sh;
+          # NEST's 33 MB wheel does not fit the carry), crowd pinned to 2 cores, every model on 1 thread
+      [ -d .bench ] && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .bench/*.whl
+      {
+      for r in 1 2 3; do
+        timeout 200 taskset -c 2 $sf bench cuba --n 4000 --duration 1 --threads 1 --compare --ref-python python3 \
+          --anchors .bench/anchors --json
+      done
+      for r in 1 2; do
+        timeout 100 taskset -c 0,1 $sf bench crowd --backend native --threads 2 --json --frames 300 --warmup 30
+      done
+      timeout 100 taskset -c 0 $sf bench crowd --backend native --threads 1 --json --frames 200 --warmup 20
+      timeout 150 taskset -c 3 $sf bench models --threads 1 --steps 1000 --repeats 5 --json
+      timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 --frames 100
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/cpu.jsonl" | cut -c1-900 ;;
     *) echo "unknown part $part" ;;
   esac
   echo "== $part: $(( $(date +%s) - t1 )) s"
