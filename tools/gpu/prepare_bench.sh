@@ -14,7 +14,7 @@ grep -qxF /.bench/ "$excl" 2>/dev/null || echo /.bench/ >>"$excl"
 mkdir -p .bench/anchors
 if ! ls .bench/brian2-*.whl >/dev/null 2>&1; then
   "${PYTHON:-python3}" -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .bench "brian2==${BRIAN2_VERSION:-2.10.1}"
+    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .bench "brian2==${BRIAN2_VERSION:-2.9.0}"
 fi
 cp "${ANCHORS:-$root/../shared/anchors}"/*.py .bench/anchors/
 du -sh .bench
