@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | cluster
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
-# they are looked up two levels up too). Results go to $OUT (or ./out-gpu).
+# they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-$PWD/out-gpu}; mkdir -p "$OUT"
@@ -120,6 +120,27 @@ for part in "$@"; do
       timeout 150 taskset -c 3 $sf bench models --threads 1 --steps 1000 --repeats 5 --json
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 --frames 100
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/cpu.jsonl" | cut -c1-900 ;;
+    cluster)  # issue 15 on the 16-core host: Ray's overhead per 60 Hz frame and 1 -> 4 shard scaling, each
+              # shard count on ordinary actor calls and on the compiled graph (ClusterWorld(frame_path=...)).
+              # Ray 2.60 (cp312, stripped) travels in .ray, made by tools/cluster/prepare_ray.sh; ~4-5 min.
+              # Rows are printed as they are measured: a run stopped by its timeout keeps the rows it finished.
+      ray=.ray; [ -d "$ray" ] || ray=../../.ray
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall("/tmp/site", filter="tar")' \
+        "$ray"/ray-*-cp312-stripped.tar.xz || { echo "cluster: no Ray payload in $ray (tools/cluster/prepare_ray.sh)"; continue; }
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$ray"/whl/*.whl
+      for b in raylet/raylet gcs/gcs_server; do
+        [ -x /tmp/site/ray/core/src/ray/$b ] || { echo "cluster: /tmp/site/ray/core/src/ray/$b is not executable"; continue 2; }
+      done
+      export RAY_USAGE_STATS_ENABLED=0
+      python3 -c 'import ray, ray.dag, ray.experimental.channel; print("ray", ray.__version__, ray.__file__)' || continue
+      df -h /dev/shm /tmp | tail -n +2; free -g | head -2; uptime
+      {
+      timeout 270 $sf bench cluster --brains 2000 --shards 1,2,4 --threads 1 --frames 200 --warmup 30 \
+        --frame-path remote,compiled --rounds 2 --json
+      timeout 150 $sf bench cluster --brains 2000 --shards 1,2,4 --threads 4 --frames 200 --warmup 30 \
+        --frame-path remote,compiled --json
+      } 2>&1 | grep -v -e XDG_RUNTIME -e authentication_token | tee "$OUT/cluster.jsonl" | cut -c1-900
+      python3 -m ray.scripts.scripts stop --force >/dev/null 2>&1 || true ;;  # no Ray process outlives the part
     *) echo "unknown part $part" ;;
   esac
   echo "== $part: $(( $(date +%s) - t1 )) s"

@@ -119,6 +119,22 @@ def main(argv: list[str]) -> int:
     circuit = npc_circuit()
     values = rng.random((args.warmup + args.frames, args.brains, 16), dtype=np.float32)
     rows: list[dict[str, Any]] = []
+
+    def add(row: dict[str, Any]) -> None:
+        # a cluster row's scaling is against the 1-shard row of the same frame path and round (measured
+        # before it: shard counts run in ascending order); with --json each row is printed when measured,
+        # so that a run stopped by a time limit keeps the rows it finished
+        base = next((y["brain_steps_per_s"] for y in rows if y["mode"] == "cluster" and y["shards"] == 1
+                     and y["frame_path_requested"] == row.get("frame_path_requested")
+                     and y["round"] == row.get("round")), None)
+        if row["mode"] == "cluster" and row["shards"] == 1:
+            row["scaling"] = 1.0
+        elif row["mode"] == "cluster" and base:
+            row["scaling"] = round(row["brain_steps_per_s"] / (row["shards"] * base), 3)
+        rows.append(row)
+        if args.json:
+            emit([row], True, "", [])
+
     ref_digest = ""
     for threads in sorted({args.threads, max(counts) * args.threads}):
         with timed() as build:
@@ -126,7 +142,7 @@ def main(argv: list[str]) -> int:
             world.spawn(circuit, count=args.brains)
         r = run_frames(world, values, args.warmup, args.fps)
         ref_digest = ref_digest or r["digest"]
-        rows.append(_row("single", 0, threads_used(world), args, r, build.wall, ref_digest))
+        add(_row("single", 0, threads_used(world), args, r, build.wall, ref_digest))
         world.backend.close()
     if not ray.is_initialized():
         if args.address:
@@ -138,15 +154,11 @@ def main(argv: list[str]) -> int:
     for rnd in range(args.rounds):
         for n in counts:
             for path in paths if rnd % 2 == 0 else paths[::-1]:  # alternate which path goes first
-                rows.append(_cluster_row(ClusterWorld, n, path, args, circuit, values, ref_digest, rnd))
-    for x in rows:  # against the 1-shard row of the same frame path and round
-        base = next((y["brain_steps_per_s"] for y in rows if y["mode"] == "cluster" and y["shards"] == 1
-                     and y["frame_path_requested"] == x.get("frame_path_requested")
-                     and y["round"] == x.get("round")), None)
-        if x["mode"] == "cluster" and base:
-            x["scaling"] = round(x["brain_steps_per_s"] / (x["shards"] * base), 3)
+                add(_cluster_row(ClusterWorld, n, path, args, circuit, values, ref_digest, rnd))
+    if args.json:
+        return 0
     title = f"cluster: {args.brains} brains x 256 neurons at {args.fps:g} fps (load {load_average():.1f})"
-    emit(rows, args.json, title,
+    emit(rows, False, title,
          [("mode", "mode"), ("frame_path", "path"), ("round", "round"), ("shards", "shards"),
           ("threads", "threads/shard"), ("ms_per_frame_median", "ms/frame"),
           ("ms_per_frame_p90", "p90"), ("brain_steps_per_s", "brain-steps/s"), ("scaling", "vs linear"),
