@@ -14,6 +14,8 @@
 // When the brain's delay ring fits in workgroup memory (WG_RING, generated with
 // ring_in/ring_out/wring_load/wring_store by wgpu_backend), it is loaded at the start of
 // the advance, delivered and propagated there with workgroup atomics, and stored back.
+// With REG_STATE each invocation's neuron state stays in registers across the steps
+// (neuron.wgsl's neuron_core on an NState; the same float operations in the same order).
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
@@ -37,13 +39,25 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let lrn = workgroupUniformLoad(&wg_l);  // uniform: learn_after's barriers depend on it
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
+    // REG_STATE (every brain has at most BRAIN_WG neurons, no learning): each invocation keeps
+    // its neuron's state in registers for the whole advance (loaded here, stored at the end);
+    // only the ring, the spike lists and the counters go through memory between steps
+    let mine = n0 + lid;
+    var st: NState;
+    if (REG_STATE && mine < n1) { st = state_load(mine); }
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
         workgroupBarrier();
-        for (var n = n0 + lid; n < n1; n = n + BRAIN_WG) {
-            if (neuron_step(n, k)) {
-                step_spk[n0 + atomicAdd(&wg_count, 1u)] = n;
+        if (REG_STATE) {
+            if (mine < n1 && neuron_core(mine, k, &st)) {
+                step_spk[n0 + atomicAdd(&wg_count, 1u)] = mine;
+            }
+        } else {
+            for (var n = n0 + lid; n < n1; n = n + BRAIN_WG) {
+                if (neuron_step(n, k)) {
+                    step_spk[n0 + atomicAdd(&wg_count, 1u)] = n;
+                }
             }
         }
         learn_dopamine(b, lid);
@@ -78,5 +92,6 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             workgroupBarrier();
         }
     }
+    if (REG_STATE && mine < n1) { state_store(mine, st); }
     wring_store(n0, n1, lid);
 }

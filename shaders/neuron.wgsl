@@ -25,12 +25,50 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 }
 
+// The state of one neuron that its step reads and writes (iext and pforce: read only). The
+// per-brain kernel keeps it in registers across the steps of an advance when every invocation
+// owns one neuron (REG_STATE); otherwise neuron_step loads and stores it every step.
+struct NState {
+    v: f32, ie: f32, ii: f32, w: f32, theta: f32, mod_: f32, iext: f32, pforce: f32,
+    hold: i32, consec: i32, burst: i32, force: i32,
+}
+
+fn state_load(n: u32) -> NState {
+    return NState(fs_get(S_V * N + n), fs_get(S_IE * N + n), fs_get(S_II * N + n), fs_get(S_W * N + n),
+                  fs_get(S_THETA * N + n), fs_get(S_MOD * N + n), fs_get(S_IEXT * N + n),
+                  fs_get(S_PFORCE * N + n), is_get(S_HOLD * N + n), is_get(S_CONSEC * N + n),
+                  is_get(S_BURST * N + n), is_get(S_FORCE * N + n));
+}
+
+// What a step writes (not iext, pforce).
+fn state_store(n: u32, s: NState) {
+    fs_set(S_V * N + n, s.v);
+    fs_set(S_IE * N + n, s.ie);
+    fs_set(S_II * N + n, s.ii);
+    fs_set(S_W * N + n, s.w);
+    fs_set(S_THETA * N + n, s.theta);
+    fs_set(S_MOD * N + n, s.mod_);
+    is_set(S_HOLD * N + n, s.hold);
+    is_set(S_CONSEC * N + n, s.consec);
+    is_set(S_BURST * N + n, s.burst);
+    is_set(S_FORCE * N + n, s.force);
+}
+
 // Step ``k`` of neuron ``n`` (NCZ must be set); true if it spiked (then its actuator count
-// and the host's (step, neuron) list are updated here).
+// and the host's (step, neuron) list are updated here). State from and to memory.
 fn neuron_step(n: u32, k: u32) -> bool {
+    let info = ninfo[n];
+    if ((binfo[info.y * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
+    var st = state_load(n);
+    let spike = neuron_core(n, k, &st);
+    state_store(n, st);
+    return spike;
+}
+
+// Step ``k`` of neuron ``n`` of an active brain on the state ``st`` (its iext/pforce kept).
+fn neuron_core(n: u32, k: u32, st: ptr<function, NState>) -> bool {
     let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
     let b = info.y;
-    if ((binfo[b * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
     let p = info.x;
     let key = binfo[b * BSTRIDE];
     let lo0 = binfo[b * BSTRIDE + 1u];
@@ -43,10 +81,10 @@ fn neuron_step(n: u32, k: u32) -> bool {
     let xe = f32(ring_in((slot * 3u + 0u) * N + n)) * FIXED_INV;
     let xi = f32(ring_in((slot * 3u + 1u) * N + n)) * FIXED_INV;
     let xm = f32(ring_in((slot * 3u + 2u) * N + n)) * FIXED_INV;
-    let mod_ = nc(fs_get(S_MOD * N + n) * pf(p, F_PMOD)) + xm;
+    let mod_ = nc((*st).mod_ * pf(p, F_PMOD)) + xm;
     let gain = 1.0 + nc(pf(p, F_MODGAIN) * mod_);
-    var ie = fs_get(S_IE * N + n) + nc(xe * gain);
-    var ii = fs_get(S_II * N + n) + xi;
+    var ie = (*st).ie + nc(xe * gain);
+    var ii = (*st).ii + xi;
     let ppois = pf(p, F_POIS_P);
     if (ppois > 0.0) {  // background Poisson drive: an event adds POIS_W to ie
         if (uniform01(brain_stream(key, lo, hi, PURPOSE_POISSON), info.w) < ppois) { ie = ie + pf(p, F_POIS_W); }
@@ -59,12 +97,12 @@ fn neuron_step(n: u32, k: u32) -> bool {
     }
 
     // 3. integration (held neurons keep v)
-    let v0 = fs_get(S_V * N + n);
-    let w0 = fs_get(S_W * N + n);
-    var theta = fs_get(S_THETA * N + n);
-    var hold = is_get(S_HOLD * N + n);
+    let v0 = (*st).v;
+    let w0 = (*st).w;
+    var theta = (*st).theta;
+    var hold = (*st).hold;
     let held = hold > 0;
-    var drive = (pf(p, F_BIAS) + fs_get(S_IEXT * N + n)) + igap;
+    var drive = (pf(p, F_BIAS) + (*st).iext) + igap;
     let nkind = pi(p, I_NOISE);
     if (nkind != 0) {  // background noise current, this step only (numpy_backend.background_noise)
         let pre_n = brain_stream(key, lo, hi, PURPOSE_NOISE);
@@ -94,21 +132,21 @@ fn neuron_step(n: u32, k: u32) -> bool {
         let pre_e = brain_stream(key, lo, hi, PURPOSE_EXCITABILITY);
         above = uniform01(pre_e, info.w) < excit;
     }
-    var forced = is_get(S_FORCE * N + n) != 0;
-    let pforce = fs_get(S_PFORCE * N + n);
+    var forced = (*st).force != 0;
+    let pforce = (*st).pforce;
     if (!forced && pforce > 0.0) {
         let pre_f = brain_stream(key, lo, hi, PURPOSE_FORCE);
         forced = uniform01(pre_f, info.w) < pforce;
     }
     forced = forced && can;
     let fire = above || forced;
-    var burst = is_get(S_BURST * N + n);
+    var burst = (*st).burst;
     let burst_spike = !fire && (burst > 0);
     if (burst_spike) { burst = burst - 1; }
     let spike = fire || burst_spike;
 
     // 5. effects of firing
-    var consec = is_get(S_CONSEC * N + n);
+    var consec = (*st).consec;
     if (fire) {
         let bmax = f32(pi(p, I_BURST_MAX));
         var qb = floor((v - thr) * pf(p, F_BURST_INV));
@@ -152,16 +190,16 @@ fn neuron_step(n: u32, k: u32) -> bool {
         }
     }
 
-    fs_set(S_V * N + n, v);
-    fs_set(S_IE * N + n, ie);
-    fs_set(S_II * N + n, ii);
-    fs_set(S_W * N + n, w);
-    fs_set(S_THETA * N + n, theta);
-    fs_set(S_MOD * N + n, mod_);
-    is_set(S_HOLD * N + n, hold);
-    is_set(S_CONSEC * N + n, consec);
-    is_set(S_BURST * N + n, burst);
-    is_set(S_FORCE * N + n, 0);
+    (*st).v = v;
+    (*st).ie = ie;
+    (*st).ii = ii;
+    (*st).w = w;
+    (*st).theta = theta;
+    (*st).mod_ = mod_;
+    (*st).hold = hold;
+    (*st).consec = consec;
+    (*st).burst = burst;
+    (*st).force = 0;
 
     if (spike) {
         // 7. actuator counts; host list

@@ -66,6 +66,11 @@ def test_brain_kernel_matches_numpy_bit_for_bit(adapter: dict[str, Any], ring: s
     be = gpu.backend
     assert isinstance(be, G.GpuBackend) and be.fused, "the per-brain kernel should be chosen here"
     assert be.wg_ring == (ring == "1")
+    assert be.reg_state == (not big)  # the big brain has more neurons than the workgroup has invocations
+    assert_same_frames(ref, gpu)
+
+
+def assert_same_frames(ref: World, gpu: World) -> None:
     a, b = frames(ref, 10), frames(gpu, 10)
     assert sum(len(x[1]) for x in a) > 0
     for f, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -73,6 +78,23 @@ def test_brain_kernel_matches_numpy_bit_for_bit(adapter: dict[str, Any], ring: s
     sa, sb = host_state(ref), host_state(gpu)
     for k in sa:
         assert sa[k].tobytes() == sb[k].tobytes(), k
+
+
+@pytest.mark.parametrize("ring", ["0", "1"], ids=["global-ring", "workgroup-ring"])
+@pytest.mark.parametrize("reg", ["1", "0"], ids=["state-in-registers", "state-in-memory"])
+def test_state_in_registers_matches_numpy(adapter: dict[str, Any], ring: str, reg: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Brains of at most BRAIN_WG neurons: each invocation keeps its neuron's state in registers
+    for the whole advance (REG_STATE, the default) or, with SPIKEFORGE_GPU_REG_STATE=0, loads and
+    stores it every step; both bit for bit numpy (sleeping and LOD brains, sensors, actuators)."""
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", ring)
+    monkeypatch.setenv("SPIKEFORGE_GPU_REG_STATE", reg)
+    ref, gpu = world("numpy", big=False), world("gpu", big=False)
+    be = gpu.backend
+    assert isinstance(be, G.GpuBackend) and be.fused and be.wg_ring == (ring == "1")
+    assert be.reg_state == (reg == "1")
+    assert ("const REG_STATE = true;" in be.kernel_source("brain")) == (reg == "1")
+    assert_same_frames(ref, gpu)
 
 
 def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,6 +137,7 @@ def test_brain_kernel_takes_learning(adapter: dict[str, Any], monkeypatch: pytes
     be = G.GpuBackend(w.layout)
     src = be.kernel_source("brain")
     assert be.fused and "fn potentiate" in src and "fn reward_update" in src
+    assert not be.reg_state  # learning reads the neurons' state mid-advance: it stays in memory
     # a brain whose reward-STDP sweep is too big for one workgroup: the per-step kernels
     monkeypatch.setattr(G, "BRAIN_MAX_RS_SYNAPSES", int(np.diff(be.plast.rs_ptr).max()) - 1)
     assert not G.GpuBackend(w.layout).fused

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | cluster
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | cluster | hostpath
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -68,6 +68,30 @@ for part in "$@"; do
       timeout 60 $sf bench cuba --backend native --json --duration 1.0
       timeout 60 $sf bench cuba --backend native --threads 16 --json --duration 1.0
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/final.jsonl" | cut -c1-420 ;;
+    hostpath)  # raw C calls for the per-advance commands + one upload (SPIKEFORGE_GPU_RAW=0: wgpu-py's checked
+               # calls) and neuron state in registers in the per-brain kernel (SPIKEFORGE_GPU_REG_STATE=0: in
+               # memory every step), A/B in alternating rounds; native beside; then the exactness tests
+      {
+      for r in 1 2; do
+        for v in "REG_STATE=1" "REG_STATE=0" "RAW=0"; do
+          env SPIKEFORGE_GPU_$v timeout 60 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
+            | sed "s/^{/{\"env\": \"$v\", /"
+        done
+      done
+      for v in "REG_STATE=1" "REG_STATE=0"; do
+        env SPIKEFORGE_GPU_$v timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 40 --warmup 5 \
+          | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      timeout 60 $sf bench crowd --backend native --json --frames 200 --warmup 20
+      timeout 90 $sf bench crowd --backend native --json --brains 10000 --frames 40 --warmup 5
+      for v in "REG_STATE=1" "REG_STATE=0" "RAW=0"; do
+        env SPIKEFORGE_GPU_$v timeout 120 python3 tools/gpu/profile_advance.py --paths default --brains 1000,10000 --calls 1000 \
+          --cuba 4000 --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/hostpath.jsonl" | cut -c1-600
+      timeout 300 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_brain_kernel.py \
+        tests/engine/test_gpu_step.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_tolerance.py \
+        tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py 2>&1 | tee "$OUT/hostpath_tests.log" | tail -8 ;;
     churn)  # NPC spawn/despawn hitches on an idle machine: pinned to 2 cores (like the dev box), then all cores
       {
       timeout 120 taskset -c 0,1 $sf bench churn --backend native --threads 2 --json

@@ -2,11 +2,17 @@
 
 For each configuration (network x kernel path x per-brain workgroup size) this times
 ``GpuBackend.advance`` for ``k`` steps and for 1 step (median of repeats), and splits the
-k-step advance into: host time until the submission (uploads + recording), time blocked
-in the map of the read-back (the GPU's work after the submission), and the host time
-after it (copy-out, sorting the spike list). Prints one JSON object per configuration.
+k-step advance into: host time until the submission (uploads + recording), the submit call,
+time blocked in the map of the read-back (the GPU's work after the submission), and the host
+time after it (copy-out, sorting the spike list, unmap). Prints one JSON object per
+configuration.
 
 ``python tools/gpu/profile_advance.py --brains 1000 --steps 17``
+
+``--paths default`` times only the configuration the backend picks by default (per-brain
+kernel, 256 invocations, global ring; CUBA on it too); ``--root DIR`` imports spikeforge from
+another checkout (e.g. main, for before/after runs of this same script); ``--calls BRAINS``
+first times each raw wgpu-native call of the per-advance path (the rest is Python and numpy).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+if "--root" in sys.argv[:-1]:
+    ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 sys.path[:0] = [str(ROOT / "sdk"), str(ROOT)]
 
 from spikeforge import World  # noqa: E402
@@ -47,6 +55,7 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
     def t_submit(cb: Any) -> None:
         marks["submit"] = time.perf_counter()
         submit(cb)
+        marks["submit_call"] = time.perf_counter() - marks["submit"]
 
     def t_map(nbytes: int) -> Any:
         t = time.perf_counter()
@@ -60,7 +69,7 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
     for _ in range(3):
         be.advance(steps, done, None)
         done += steps
-    rows: dict[str, list[float]] = {"wall": [], "record": [], "wait": [], "post": [], "wall1": []}
+    rows: dict[str, list[float]] = {"wall": [], "record": [], "submit": [], "wait": [], "post": [], "wall1": []}
     spikes = 0
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -71,7 +80,8 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
         rows["wall"].append(t1 - t0)
         rows["record"].append(marks["submit"] - t0)
         rows["wait"].append(marks["wait"])
-        rows["post"].append(t1 - marks["submit"] - marks["wait"])
+        rows["submit"].append(marks["submit_call"])
+        rows["post"].append(t1 - marks["submit"] - marks["submit_call"] - marks["wait"])
         t0 = time.perf_counter()
         be.advance(1, done, None)
         rows["wall1"].append(time.perf_counter() - t0)
@@ -79,12 +89,69 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
     med = {k: statistics.median(v) * 1e3 for k, v in rows.items()}
     out = {"net": net, "brains" if net == "crowd" else "neurons": count, "steps": steps, "fused": be.fused,
            "brain_wg": wg, "wg_ring": be.wg_ring, "raw": G._RAW is not None, "ms_advance": round(med["wall"], 4),
-           "ms_record": round(med["record"], 4), "ms_gpu_wait": round(med["wait"], 4),
+           "ms_record": round(med["record"], 4), "ms_submit": round(med["submit"], 4),
+           "ms_gpu_wait": round(med["wait"], 4),
            "ms_post": round(med["post"], 4), "ms_advance_1_step": round(med["wall1"], 4),
            "ms_per_extra_step": round((med["wall"] - med["wall1"]) / max(steps - 1, 1), 4),
            "spikes_per_advance": round(spikes / repeats, 1)}
     be.close()
     return out
+
+
+class _TimedLib:
+    """Stands in for wgpu-native's cffi ``lib`` in the backend's raw path: sums each C call's time."""
+
+    def __init__(self, lib: Any, totals: dict[str, float]) -> None:
+        self._lib, self._totals = lib, totals
+
+    def __getattr__(self, name: str) -> Any:
+        f = getattr(self._lib, name)
+        if not callable(f):
+            return f
+        totals = self._totals
+
+        def timed(*args: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return f(*args)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.perf_counter() - t
+
+        return timed
+
+
+def call_costs(brains: int, steps: int, repeats: int) -> dict[str, Any]:
+    """Mean microseconds per advance in each raw wgpu-native call of the default crowd path
+    (``wgpuDevicePoll`` is the wait for the GPU), and the host time outside the wait."""
+    raw = G._RAWX
+    if raw is None:
+        return {"calls": "raw path unavailable (SPIKEFORGE_GPU_RAW=0 or another wgpu build)"}
+    os.environ["SPIKEFORGE_GPU_WG_RING"] = "0"
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(npc_circuit(), brains)
+    L = w.layout
+    L.sensor_values[...] = np.random.default_rng(1).random(L.sensor_values.size, dtype=np.float32)
+    be = G.GpuBackend(L)
+    totals: dict[str, float] = {}
+    done = 0
+    for _ in range(3):
+        be.advance(steps, done, None)
+        done += steps
+    lib = raw.lib
+    raw.lib = _TimedLib(lib, totals)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            be.advance(steps, done, None)
+            done += steps
+        wall = time.perf_counter() - t0
+    finally:
+        raw.lib = lib
+        be.close()
+    wait = totals.get("wgpuDevicePoll", 0.0)
+    return {"calls_brains": brains, "steps": steps,
+            "us_host_outside_wait": round((wall - wait) / repeats * 1e6, 1),
+            "us_per_call": {k: round(v / repeats * 1e6, 1) for k, v in sorted(totals.items(), key=lambda x: -x[1])}}
 
 
 def main(argv: list[str]) -> int:
@@ -94,8 +161,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--steps", type=int, default=17)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--wgs", default="64,128,256", help="per-brain workgroup sizes to try")
+    ap.add_argument("--paths", choices=("all", "default"), default="all",
+                    help="all: every kernel path and workgroup size; default: the backend's default only")
+    ap.add_argument("--root", default=str(ROOT), help="checkout whose sdk/ is imported (default: this one)")
+    ap.add_argument("--calls", type=int, default=0, metavar="BRAINS",
+                    help="also time each raw wgpu-native call of a crowd of BRAINS brains' advances")
     a = ap.parse_args(argv)
-    print(json.dumps({"adapter": G.adapter_summary()}), flush=True)
+    print(json.dumps({"adapter": G.adapter_summary(), "root": str(ROOT)}), flush=True)
+    if a.calls:
+        print(json.dumps(call_costs(a.calls, a.steps, a.repeats)), flush=True)
+    if a.paths == "default":
+        for b in (int(x) for x in a.brains.split(",") if x):
+            print(json.dumps(profile("crowd", b, a.steps, a.repeats, True, 256, ring=False)), flush=True)
+        for n in (int(x) for x in a.cuba.split(",") if x):
+            print(json.dumps(profile("cuba", n, 100, a.repeats, True, 256, ring=False)), flush=True)
+        return 0
     for b in (int(x) for x in a.brains.split(",") if x):
         for wg in (int(x) for x in a.wgs.split(",")):
             print(json.dumps(profile("crowd", b, a.steps, a.repeats, True, wg)), flush=True)

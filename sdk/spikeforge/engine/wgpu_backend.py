@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -128,6 +129,62 @@ if wgpu is not None and os.environ.get("SPIKEFORGE_GPU_RAW", "1") not in ("0", "
                 _raw_lib.wgpuCommandEncoderCopyBufferToBuffer)
     except (ImportError, AttributeError):  # pragma: no cover - another wgpu build
         _RAW = None
+
+
+class _RawAdvance:
+    """wgpu-native's C functions for the per-advance commands (encoder, pass, copies, finish,
+    submit, the upload write, the read-back's map and unmap): one advance through wgpu-py's
+    checked calls costs ~15 of them at ~10 us each plus a thread hand-off per map; these are
+    ~1 us each, and the map is waited for by polling the device in the calling thread.
+    Arguments are those the checked calls validated on the backend's first advance."""
+
+    def __init__(self) -> None:
+        from wgpu.backends.wgpu_native._ffi import ffi, lib
+
+        self.ffi, self.lib = ffi, lib
+        self.null = ffi.NULL
+        self.cb_slot = ffi.new("WGPUCommandBuffer[1]")
+        self.status = [0]
+
+        def mapped(status: int, _msg: Any, _u1: Any, _u2: Any) -> None:
+            self.status[0] = int(status)
+
+        # kept alive with the object
+        self._mapped = ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)", mapped)
+        self.map_info = ffi.new("WGPUBufferMapCallbackInfo *")
+        self.map_info.mode = lib.WGPUCallbackMode_AllowProcessEvents
+        self.map_info.callback = self._mapped
+        self.mode_read = int(lib.WGPUMapMode_Read)
+        self.success = int(lib.WGPUMapAsyncStatus_Success)
+
+    def submit(self, queue: Any, cb: Any) -> None:
+        self.cb_slot[0] = cb
+        self.lib.wgpuQueueSubmit(queue, 1, self.cb_slot)
+        self.lib.wgpuCommandBufferRelease(cb)
+
+    def map_read(self, device: Any, buf: Any, nbytes: int) -> Any:
+        """Map ``nbytes`` of ``buf`` for reading (waits for the device); a read-only view of them."""
+        self.status[0] = 0
+        self.lib.wgpuBufferMapAsync(buf, self.mode_read, 0, nbytes, self.map_info[0])
+        for _ in range(64):  # each poll waits for the queue; the callback fires in one of them
+            if self.status[0] != 0:
+                break
+            self.lib.wgpuDevicePoll(device, 1, self.null)
+        if self.status[0] != self.success:
+            raise wgpu.GPUError(f"could not map the read-back buffer (status {self.status[0]})")
+        ptr = self.lib.wgpuBufferGetConstMappedRange(buf, 0, nbytes)
+        if ptr == self.null:
+            raise wgpu.GPUError("the read-back buffer's mapped range is NULL")
+        return self.ffi.buffer(ptr, nbytes)
+
+
+_RAWX: _RawAdvance | None = None
+_LITTLE = sys.byteorder == "little"
+if _RAW is not None:
+    try:
+        _RAWX = _RawAdvance()
+    except (ImportError, AttributeError):  # pragma: no cover - another wgpu build
+        _RAWX = None
 
 
 # ---------------------------------------------------------------------------- shaders
@@ -451,10 +508,16 @@ class GpuBackend(Backend):
         ring_bytes = 4 * L.depth * 3 * max(self.brain_max, 1)
         self.wg_ring = (self.fused and self.brain_max > 0 and ring_bytes + 256 <= self.gpu.wg_storage
                         and os.environ.get("SPIKEFORGE_GPU_WG_RING", "0") not in ("0", ""))
+        # the per-brain kernel keeps each neuron's state in registers across an advance's steps when
+        # every invocation owns at most one neuron and nothing else reads the state mid-advance (no
+        # learning); SPIKEFORGE_GPU_REG_STATE=0 turns it off (A/B)
+        self.reg_state = (self.fused and self.brain_max <= self.brain_wg and self.plast is None
+                          and os.environ.get("SPIKEFORGE_GPU_REG_STATE", "1") not in ("0", ""))
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
+            self.reg_state = False
         if self.fused:
             self.kernels = (*self.kernels, "brain")
         self._compile()
@@ -655,6 +718,25 @@ class GpuBackend(Backend):
         self._buffer("enc", self.enc)
         self._buffer("sensor_values", L.sensor_values)
         self._buffer("gauss_lut", GAUSS_LUT)
+        # the per-advance inputs travel in ONE queue write into "upload", copied by the advance's
+        # encoder into their buffers: counters (zeros, capacity, steps), the brain table (self.binfo
+        # is a view into it), the sensor values and (learning) the dopamine
+        B = L.n_brains
+        nb, ns = (B + 1) * BSTRIDE, L.sensor_values.size
+        nd = 2 * max(B, 1) if self.plast is not None else 0
+        up = np.zeros(META_WORDS + nb + ns + nd, np.uint32)
+        b0 = META_WORDS
+        up[b0:b0 + nb] = self.binfo.reshape(-1)
+        self._up = up
+        self.binfo = up[b0:b0 + nb].reshape(B + 1, BSTRIDE)
+        self._up_sens = up[b0 + nb:b0 + nb + ns].view(np.float32)
+        self._up_dopa = up[b0 + nb + ns:].view(np.float32).reshape(-1, 2)
+        self._up_copies = [(name, 4 * off, 4 * size) for name, off, size in
+                           (("ctl", 0, META_WORDS), ("binfo", b0, nb), ("sensor_values", b0 + nb, ns),
+                            ("dopa", b0 + nb + ns, nd)) if size]
+        self._buffer("upload", up)
+        self._mapped_raw: bool | None = None  # how the read-back is mapped now (None: not mapped)
+        self._key_shift = max(1, int(max(L.n_neurons, 1) - 1).bit_length())  # neuron bits of a 32-bit spike key
         nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
         self._rb_base = (max(16, nbytes) + 7) // 8 * 8  # the spike-list prefix follows (see _advance_gpu)
         self._spk_guess = 0
@@ -690,6 +772,7 @@ class GpuBackend(Backend):
             "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
             "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
+            "REG_STATE": "true" if self.reg_state else "false",
             "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
@@ -1269,7 +1352,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         return self._out_cap
 
     def _submit(self, command_buffer: Any) -> None:
-        self.dev.queue.submit([command_buffer])
+        """Submit a command buffer: a wgpu-py one, or a raw handle (see _RawAdvance)."""
+        if wgpu is not None and isinstance(command_buffer, wgpu.GPUCommandBuffer):
+            self.dev.queue.submit([command_buffer])
+        else:
+            assert _RAWX is not None
+            _RAWX.submit(self.dev.queue._internal, command_buffer)
 
     def _make_readback(self, guess: int) -> Any:
         """The mapped read-back buffer: counters, actuators, dopamine, then ``guess`` spikes."""
@@ -1280,12 +1368,28 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                                       usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
 
     def _map_readback(self, nbytes: int) -> U32:
-        """Wait for the submission and read the counters and actuator arrays it copied."""
-        self._readback.map_sync(wgpu.MapMode.READ)
-        try:
-            return np.frombuffer(bytes(self._readback.read_mapped(0, nbytes)), np.uint32)
-        finally:
+        """Wait for the submission; the first ``nbytes`` of the read-back buffer (counters,
+        actuator arrays, dopamine, spike-list prefix) as a view of the MAPPED memory: valid
+        until :meth:`_unmap_readback`, so copy what is kept."""
+        raw = self._raw_ok and _RAWX is not None
+        if raw:
+            assert _RAWX is not None
+            view = _RAWX.map_read(self.dev._internal, self._readback._internal, nbytes)
+        else:  # the submission copied into the buffer: no "sync on read" submission needed
+            self._readback.map_sync("READ_NOSYNC", 0, nbytes)
+            view = self._readback.read_mapped(0, nbytes, copy=False)
+        self._mapped_raw = raw
+        return np.frombuffer(view, np.uint32)
+
+    def _unmap_readback(self) -> None:
+        if self._mapped_raw is None:
+            return
+        if self._mapped_raw:
+            assert _RAWX is not None
+            _RAWX.lib.wgpuBufferUnmap(self._readback._internal)
+        else:
             self._readback.unmap()
+        self._mapped_raw = None
 
     def _step_program(self) -> list[tuple[str, tuple[int, int, int] | None]]:
         """The kernels of one step of the per-step path: (kernel, grid; None = indirect)."""
@@ -1318,10 +1422,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 direct("learn_reset", L.n_neurons)
         return prog
 
-    def _record_steps_raw(self, cp: Any, n_steps: int) -> None:
-        """Record ``n_steps`` steps of the per-step path with wgpu-native's C calls (see _RAW)."""
+    def _record_steps_raw(self, h: Any, n_steps: int) -> None:
+        """Record ``n_steps`` steps of the per-step path into the compute pass ``h`` (a raw
+        handle) with wgpu-native's C calls (see _RAW)."""
         set_pipe, set_group, dispatch, dispatch_ind, null, _ = _RAW
-        h = cp._internal
         ind = self._bufs["indirect"][0]._internal
         prog = [(self._pipes[k]._internal, self._groups0[k]._internal, grid)
                 for k, grid in self._step_program()]
@@ -1366,26 +1470,42 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         L = self.layout
         n, B = L.n_neurons, L.n_brains
         q = self.dev.queue
-        steps = L.brain_step.astype(np.uint64)
-        self.binfo[:B, 1] = (steps & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        self.binfo[:B, 2] = (steps >> np.uint64(32)).astype(np.uint32)
-        self.binfo[:B, 3] = (L.brain_step % L.depth).astype(np.uint32)
-        act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
-        on = (L.learn.astype(np.uint32) & np.uint32(1)) if L.learning else np.zeros(B, np.uint32)
-        self.binfo[:B, 4] = act | (on << np.uint32(1))
+        # after one advance through wgpu-py's checked calls, the same commands through raw C calls
+        rx = _RAWX if (self._raw_ok and _RAWX is not None) else None
+        cp: Any = None
+        cp_h: Any = None
+        steps = np.ascontiguousarray(L.brain_step, np.int64)
+        if _LITTLE:  # the step's low and high 32-bit words, straight from the int64s
+            self.binfo[:B, 1:3] = steps.view(np.uint32).reshape(B, 2)
+        else:  # pragma: no cover - big-endian hosts
+            self.binfo[:B, 1] = (steps & 0xFFFFFFFF).astype(np.uint32)
+            self.binfo[:B, 2] = (steps >> 32).astype(np.uint32)
+        self.binfo[:B, 3] = steps % L.depth
+        if active is None and not L.learning:
+            self.binfo[:B, 4] = 1
+        else:
+            act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
+            on = (L.learn.astype(np.uint32) & np.uint32(1)) if L.learning else np.zeros(B, np.uint32)
+            self.binfo[:B, 4] = act | (on << np.uint32(1))
         pc = self.plast
         if pc is not None:
             every = pc.every
             self.binfo[:B, 5] = np.where(every > 0, L.brain_step % np.maximum(every, 1), 0).astype(np.uint32)
-            q.write_buffer(self._bufs["dopa"][0], 0, self._dopa())
+            self._up_dopa[:B, 0] = L.dopamine
+            self._up_dopa[:B, 1] = L.dopamine_sum
         cap = self._ensure_out_capacity(n_steps)
-        q.write_buffer(self._bufs["binfo"][0], 0, self.binfo)
         if L.sensor_values.size:
-            q.write_buffer(self._bufs["sensor_values"][0], 0, L.sensor_values)
-        meta = np.zeros(META_WORDS, np.uint32)
+            self._up_sens[...] = L.sensor_values
+        meta = self._up[:META_WORDS]
+        meta[...] = 0
         meta[M_CAP] = cap
         meta[M_NSTEPS] = n_steps
-        q.write_buffer(self._bufs["ctl"][0], 0, meta)
+        upload = self._bufs["upload"][0]
+        if rx is not None:
+            rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(self._up),
+                                        self._up.nbytes)
+        else:
+            q.write_buffer(upload, 0, self._up)
         if n_steps != self._dec_steps:
             dt_s = L.dt_ms / 1000.0
             for g, (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
@@ -1393,27 +1513,47 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                     u.view(np.float32)[8] = np.float32(1.0 / (g.per_chan * n_steps * dt_s))
                     q.write_buffer(buf, 0, u)
             self._dec_steps = n_steps
+        na, no = L.act_counts.size, L.act_out.size
+        nd = 2 * B if pc is not None else 0
+        # the first entries of the spike list come back with the counters (no second round trip
+        # unless the advance spiked more than the guess, which then grows)
+        guess = min(self._spk_guess, cap)
+        rb = self._readback
+        back = [("ctl", 0, 4 * META_WORDS), ("act_counts", 4 * META_WORDS, 4 * na),
+                ("act_out", 4 * (META_WORDS + na), 4 * no), ("dopa", 4 * (META_WORDS + na + no), 4 * nd),
+                ("out_spk", self._rb_base, 8 * guess)]
 
-        enc = self.dev.create_command_encoder()
-        cp = enc.begin_compute_pass()
-        rec = _PassRecorder(cp, self._raw_ok)
+        if rx is not None:
+            lib, null = rx.lib, rx.null
+            copy = lib.wgpuCommandEncoderCopyBufferToBuffer
+            enc_h = lib.wgpuDeviceCreateCommandEncoder(self.dev._internal, null)
+            up_h = upload._internal
+            for name, off, size in self._up_copies:
+                copy(enc_h, up_h, off, self._bufs[name][0]._internal, 0, size)
+            cp_h = lib.wgpuCommandEncoderBeginComputePass(enc_h, null)
+        else:
+            enc = self.dev.create_command_encoder()
+            for name, off, size in self._up_copies:
+                enc.copy_buffer_to_buffer(upload, off, self._bufs[name][0], 0, size)
+            cp = enc.begin_compute_pass()
+        rec = _PassRecorder(cp, self._raw_ok, cp_h)
         if n:
             rec.pipeline(self._pipes["encode"])
             rec.group(0, self._groups0["encode"])
             for bg, count in self._enc_bg:
                 rec.group(1, bg)
                 rec.grid(_grid_1d(count))
-            if L.act_counts.size:
+            if na:
                 rec.pipeline(self._pipes["reset"])
                 rec.group(0, self._groups0["reset"])
-                rec.grid(_grid_1d(L.act_counts.size))
+                rec.grid(_grid_1d(na))
             if self.fused:  # one workgroup per brain runs every step (brain.wgsl)
                 rec.pipeline(self._pipes["brain"])
                 rec.group(0, self._groups0["brain"])
                 gx = min(B, MAX_GROUPS)
                 rec.grid((gx, (B + gx - 1) // gx, 1))
             elif rec.raw:
-                self._record_steps_raw(cp, n_steps)
+                self._record_steps_raw(rec.h, n_steps)
             else:
                 for _ in range(n_steps):
                     for k, grid in self._step_program():
@@ -1429,30 +1569,37 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 for bg, _, _, brains in self._dec_bg:
                     rec.group(1, bg)
                     rec.grid(_grid_1d(brains))
-        cp.end()
-        na, no = L.act_counts.size, L.act_out.size
-        enc.copy_buffer_to_buffer(self._bufs["ctl"][0], 0, self._readback, 0, 4 * META_WORDS)
-        if na:
-            enc.copy_buffer_to_buffer(self._bufs["act_counts"][0], 0, self._readback, 4 * META_WORDS, 4 * na)
-        if no:
-            enc.copy_buffer_to_buffer(self._bufs["act_out"][0], 0, self._readback, 4 * (META_WORDS + na), 4 * no)
-        nd = 2 * B if pc is not None else 0
-        if nd:
-            enc.copy_buffer_to_buffer(self._bufs["dopa"][0], 0, self._readback, 4 * (META_WORDS + na + no), 4 * nd)
-        # the first entries of the spike list come back with the counters (no second round trip
-        # unless the advance spiked more than the guess, which then grows)
-        guess = min(self._spk_guess, cap)
-        enc.copy_buffer_to_buffer(self._bufs["out_spk"][0], 0, self._readback, self._rb_base, 8 * guess)
-        self._submit(enc.finish())
+        if rx is not None:
+            rx.lib.wgpuComputePassEncoderEnd(cp_h)
+            rx.lib.wgpuComputePassEncoderRelease(cp_h)
+            rb_h = rb._internal
+            for name, off, size in back:
+                if size:
+                    copy(enc_h, self._bufs[name][0]._internal, 0, rb_h, off, size)
+            cb = rx.lib.wgpuCommandEncoderFinish(enc_h, null)
+            rx.lib.wgpuCommandEncoderRelease(enc_h)
+        else:
+            cp.end()
+            for name, off, size in back:
+                if size:
+                    enc.copy_buffer_to_buffer(self._bufs[name][0], 0, rb, off, size)
+            cb = enc.finish()
+        self._submit(cb)
         self._dev_ahead = True
         raw = self._map_readback(self._rb_base + 8 * guess)
-        total = int(raw[M_OUT])
-        L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
-        L.act_out[...] = raw[META_WORDS + na:META_WORDS + na + no].view(np.float32)
-        if nd:
-            dopa = raw[META_WORDS + na + no:META_WORDS + na + no + nd].view(np.float32).reshape(B, 2)
-            L.dopamine[...] = dopa[:, 0]
-            L.dopamine_sum[...] = dopa[:, 1]
+        try:
+            total = int(raw[M_OUT])
+            L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
+            L.act_out[...] = raw[META_WORDS + na:META_WORDS + na + no].view(np.float32)
+            if nd:
+                dopa = raw[META_WORDS + na + no:META_WORDS + na + no + nd].view(np.float32).reshape(B, 2)
+                L.dopamine[...] = dopa[:, 0]
+                L.dopamine_sum[...] = dopa[:, 1]
+            kept = min(total, cap)
+            pairs = raw[self._rb_base // 4:self._rb_base // 4 + 2 * kept] if kept <= guess else None
+            record = self._spike_record(pairs, kept, n_steps, world_step) if pairs is not None else None
+        finally:
+            self._unmap_readback()
         for g, prefs in self._host_dec:
             _decode_population_vector(L, g, prefs, active)
         # host-side bookkeeping the numpy step does on the host arrays
@@ -1464,23 +1611,33 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             L.brain_step += n_steps
         else:
             L.brain_step[active] += n_steps
-        if total == 0:
-            return SpikeRecord.empty()
-        kept = min(total, cap)
         if kept < total:
             log.warning("GPU spike list overflow: %d spikes this advance, %d reported (state is exact)",
                         total, kept)
-        if kept <= guess:
-            pairs = raw[self._rb_base // 4:self._rb_base // 4 + 2 * kept]
-        else:
-            pairs = np.frombuffer(self._read(self._bufs["out_spk"][0], 8 * kept), np.uint32)
-            want = min(1 << int(2 * kept - 1).bit_length(), OUT_CAP_MAX)
-            if want > self._spk_guess:
-                self._readback = self._make_readback(want)
-        # sort by (step, neuron): one uint64 key, step in the high word
-        key = np.sort((pairs[0::2].astype(np.uint64) << np.uint64(32)) | pairs[1::2].astype(np.uint64))
-        return SpikeRecord(world_step + (key >> np.uint64(32)).astype(np.int64),
-                           (key & np.uint64(0xFFFFFFFF)).astype(np.int32))
+        if record is not None:
+            return record
+        pairs = np.frombuffer(self._read(self._bufs["out_spk"][0], 8 * kept), np.uint32)
+        want = min(1 << int(2 * kept - 1).bit_length(), OUT_CAP_MAX)
+        if want > self._spk_guess:
+            self._readback = self._make_readback(want)
+        return self._spike_record(pairs, kept, n_steps, world_step)
+
+    def _spike_record(self, pairs: U32, kept: int, n_steps: int, world_step: int) -> SpikeRecord:
+        """The (step, neuron) pairs sorted by step, then neuron (``pairs`` may be mapped memory:
+        only new arrays are kept). One sort of 32-bit keys (step above the neuron's bits) where
+        they fit, else of 64-bit keys."""
+        if kept == 0:
+            return SpikeRecord.empty()
+        shift = self._key_shift
+        if (n_steps - 1) >> (32 - shift) == 0:
+            key = (pairs[0::2] << np.uint32(shift)) | pairs[1::2]
+            key.sort()
+            return SpikeRecord(world_step + (key >> np.uint32(shift)).astype(np.int64),
+                               (key & np.uint32((1 << shift) - 1)).astype(np.int32))
+        key64 = (pairs[0::2].astype(np.uint64) << np.uint64(32)) | pairs[1::2].astype(np.uint64)
+        key64.sort()
+        return SpikeRecord(world_step + (key64 >> np.uint64(32)).astype(np.int64),
+                           (key64 & np.uint64(0xFFFFFFFF)).astype(np.int32))
 
     # ------------------------------------------------------------ fallback
     def _fall_back(self, exc: BaseException) -> SpikeRecord:
@@ -1548,10 +1705,10 @@ class _PassRecorder:
     """Compute-pass commands through wgpu-py's checked calls, or (``raw``) straight through
     wgpu-native's C functions (see ``_RAW``)."""
 
-    def __init__(self, cp: Any, raw: bool) -> None:
+    def __init__(self, cp: Any, raw: bool, handle: Any = None) -> None:
         self.cp = cp
         self.raw = bool(raw and _RAW is not None)
-        self.h = cp._internal if self.raw else None
+        self.h = (cp._internal if handle is None else handle) if self.raw else None
 
     def pipeline(self, pipe: Any) -> None:
         if self.raw:
