@@ -1,11 +1,14 @@
 """A SPAWN of many brains into free slots is committed in pieces, the world lock released between
 them (issue 17): the result is bit for bit ``World.spawn``; other sessions exchange between the
 pieces and never see, step or claim the new brains; a session that ends mid-spawn leaves none of
-them; structural requests from other threads wait for the last piece."""
+them; structural requests from other threads wait for the last piece; a request waiting for the
+lock goes before the next piece; no garbage collection runs amid the spawn."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from spikeforge.ipc import protocol as P
 from spikeforge.ipc.core import ServerCore, Session
 from spikeforge.ipc.protocol import Msg, ProtocolError
 from spikeforge.ipc.testing import probe_circuit
-from spikeforge.runtime.world import World
+from spikeforge.runtime.world import PreparedSpawn, World, gc_paused
 
 BACKENDS = ["numpy", pytest.param("native", marks=pytest.mark.native)]
 
@@ -220,3 +223,80 @@ def test_structural_requests_of_other_threads_wait_for_the_last_piece(tmp_path: 
     th[0].join(30)
     assert saved == [(Msg.OK, 170)]
     srv.close()
+
+
+def test_a_request_waiting_for_the_lock_goes_before_the_next_piece() -> None:
+    # a lock is not fair: without the hand-over between pieces the spawning thread takes the
+    # lock straight back and one exchange can wait out dozens of pieces (issue 17)
+    srv, core, player, spawner = _server("numpy")
+    core.spawn_piece_s = 0.0  # one brain per piece
+    _spawn(core, player, 20)
+    _req(core, spawner, Msg.DESPAWN, P.encode_ids(_spawn(core, spawner, 100)))
+    order: list[str] = []
+    waiting: list[threading.Thread] = []
+    plain_commit, plain_ping = core._spawn_commit, core._handlers[Msg.PING]
+
+    def ping(s: Session, seq: int, payload: bytes) -> bytes:
+        order.append("ping")
+        return plain_ping(s, seq, payload)
+
+    def commit(*a: Any) -> bytes | None:
+        order.append("piece")
+        if 3 <= order.count("piece") <= 32:  # the lock is held: another client's request arrives
+            t = threading.Thread(target=lambda: _req(core, player, Msg.PING))
+            t.start()
+            waiting.append(t)
+            deadline = time.monotonic() + 10
+            while core._lock_waiters == 0 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            assert core._lock_waiters == 1
+        return plain_commit(*a)
+
+    core._handlers[Msg.PING] = ping
+    core._spawn_commit = commit  # type: ignore[method-assign]
+    _spawn(core, spawner, 50)
+    for t in waiting:
+        t.join(30)
+    # each request ran right after the piece it waited behind (a lock alone lets the spawning
+    # thread take it back first, most of the time)
+    assert "".join("p" if x == "piece" else "x" for x in order) == "pp" + "px" * 30 + "p" * 19
+    srv.close()
+
+
+def test_a_spawn_is_drawn_and_committed_with_the_collector_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a full garbage collection amid a large spawn's objects holds the GIL for 10-100 ms and
+    # stalls every other client's exchange (issue 17)
+    assert gc.isenabled()
+    srv, core, _player, spawner = _server("numpy")
+    _req(core, spawner, Msg.DESPAWN, P.encode_ids(_spawn(core, spawner, 100)))
+    core.spawn_piece_s = 0.0
+    seen: list[tuple[str, bool]] = []
+    plain = PreparedSpawn.draw
+
+    def draw(self: PreparedSpawn) -> None:
+        seen.append(("draw", gc.isenabled()))
+        plain(self)
+
+    monkeypatch.setattr(PreparedSpawn, "draw", draw)
+    _hook(core, lambda k: seen.append(("piece", gc.isenabled())))
+    _spawn(core, spawner, 40)
+    assert seen[0] == ("draw", False) and len(seen) == 41 and not any(on for _, on in seen)
+    assert gc.isenabled()
+    srv.close()
+
+
+def test_gc_paused_nests_and_restores_what_was_there() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # an inner pause ending does not end the outer one
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # disabled by someone else before: left disabled
+    finally:
+        gc.enable()

@@ -50,7 +50,7 @@ from spikeforge.model.genome import genome_to_circuit, loads
 from spikeforge.runtime.brain_asset import BrainAssetError, brain_bytes, read_brain, spawn_read
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
-from spikeforge.runtime.world import World
+from spikeforge.runtime.world import World, gc_paused
 
 log = logging.getLogger("spikeforge.ipc")
 
@@ -194,6 +194,12 @@ class ServerCore:
         self.spawn_piece_s = 0.001
         self._spawn_done = threading.Condition(self.lock)
         self._spawning: tuple[int, frozenset[int]] | None = None  # (thread id, reserved brain ids)
+        # requests waiting in handle() for the lock: between two pieces the spawning thread waits
+        # (at most spawn_handoff_s) until they have it, instead of taking it straight back; a
+        # lock is not fair, and without this one exchange could wait out dozens of pieces
+        self.spawn_handoff_s = 0.005
+        self._lock_waiters = 0
+        self._handoff = threading.Condition(threading.Lock())
         self.refused_clients = 0  # HELLOs refused by the client cap
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
@@ -386,10 +392,20 @@ class ServerCore:
             raise ProtocolError(Err.UNKNOWN_TYPE, f"frame.type: unknown or server-only message type 0x{msg:04X}")
         if msg == Msg.SPAWN:  # takes the lock itself, and not while the new brains are drawn
             return handler(s, seq, payload)
-        with self.lock:
+        with self._handoff:
+            self._lock_waiters += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._handoff:
+                self._lock_waiters -= 1
+                self._handoff.notify_all()
+        try:
             if msg in _WAIT_FOR_SPAWN:
                 self._wait_spawn()
             return handler(s, seq, payload)
+        finally:
+            self.lock.release()
 
     def _wait_spawn(self) -> None:
         """Wait (lock released meanwhile) until no spawn is being committed in pieces by another
@@ -555,28 +571,8 @@ class ServerCore:
         t0 = time.perf_counter()
         holds: list[float] = []
         try:
-            with self.lock:
-                t1 = time.perf_counter()
-                try:
-                    self._wait_spawn()
-                    t1 = time.perf_counter()
-                    circuit, world, prepared = self._spawn_reserve(s, req)
-                finally:
-                    holds.append(time.perf_counter() - t1)
-            if prepared is not None:
-                prepared.draw()
-            while True:
-                with self.lock:
-                    t1 = time.perf_counter()
-                    try:
-                        self._wait_spawn()
-                        t1 = time.perf_counter()
-                        out = self._spawn_commit(s, seq, req, circuit, world, prepared)
-                    finally:
-                        holds.append(time.perf_counter() - t1)
-                if out is not None:
-                    return out
-                self._between_pieces()
+            with gc_paused():  # no full collection (a 10-100 ms GIL hold) amid the spawn's objects
+                return self._spawn_steps(s, seq, req, holds)
         finally:
             self.spawns += 1
             self.spawn_s_last = time.perf_counter() - t0
@@ -585,10 +581,38 @@ class ServerCore:
             self.spawn_pieces_last = max(len(holds) - 1, 0)
             self.spawn_locked_s_max = max(self.spawn_locked_s_max, self.spawn_locked_s_last)
 
+    def _spawn_steps(self, s: Session, seq: int, req: P.Spawn, holds: list[float]) -> bytes:
+        """SPAWN's reserve, draw and commit (see :meth:`_spawn`); each lock hold's length goes to ``holds``."""
+        with self.lock:
+            t1 = time.perf_counter()
+            try:
+                self._wait_spawn()
+                t1 = time.perf_counter()
+                circuit, world, prepared = self._spawn_reserve(s, req)
+            finally:
+                holds.append(time.perf_counter() - t1)
+        if prepared is not None:
+            prepared.draw()
+        while True:
+            with self.lock:
+                t1 = time.perf_counter()
+                try:
+                    self._wait_spawn()
+                    t1 = time.perf_counter()
+                    out = self._spawn_commit(s, seq, req, circuit, world, prepared)
+                finally:
+                    holds.append(time.perf_counter() - t1)
+            if out is not None:
+                return out
+            self._between_pieces()
+
     def _between_pieces(self) -> None:
-        """Between two pieces of a spawn (lock not held): let a thread waiting for the lock (the
-        event loop answering other clients) take it."""
+        """Between two pieces of a spawn (lock not held): let the threads waiting for the lock in
+        :meth:`handle` (the event loop answering other clients) take it first, waiting at most
+        ``spawn_handoff_s`` for them."""
         time.sleep(0)
+        with self._handoff:
+            self._handoff.wait_for(lambda: self._lock_waiters == 0, timeout=self.spawn_handoff_s)
 
     def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, Any]:
         """SPAWN, first step (locked): the checks and the id reservation."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import json
 import logging
@@ -159,6 +160,11 @@ async def _run(args: argparse.Namespace) -> int:
                       client_memory=max(0, args.client_memory_mb) << 20)
     server = Server(core, args.host, None if args.unix else args.port, args.unix, hello_timeout=args.hello_timeout,
                     frame_timeout=args.frame_timeout, max_pending=args.max_pending, idle_timeout=args.idle_timeout)
+    # the start-up's objects (modules, genomes, a loaded world) are never garbage: frozen, the
+    # cyclic collector's full collections no longer walk them (a GIL hold that stalls every
+    # client's exchange; issue 17)
+    gc.collect()
+    gc.freeze()
     await server.start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

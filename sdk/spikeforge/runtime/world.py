@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -110,6 +111,39 @@ def polite() -> Iterator[None]:
                 sys.setswitchinterval(_polite_before)
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection while a large spawn is drawn and committed (issue 17).
+
+    Drawing thousands of brains allocates tens of thousands of container objects; the cyclic
+    collector then runs full (generation 2) collections over every tracked object of the
+    process, holding the GIL for 10-100 ms each, and the thread stepping the world (another
+    client's exchange, the game thread) waits that long for the GIL when its kernel call
+    returns. A draw makes no reference cycles (its garbage is freed by reference counting),
+    so pausing the collector costs nothing; when the last of nested or concurrent pauses
+    ends, the collector is enabled again if it was enabled before the first, and the objects
+    that survived (the new brains' handles) are collected young, as usual.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def _draw_politely(proto: PrototypeInfo, serial: int, key: int, seed: int, depth: int) -> BrainBlock:
     """``instantiate`` on the draw-ahead thread, politely (see :func:`polite`)."""
     with polite():
@@ -161,8 +195,9 @@ class PreparedSpawn:
         """Draw the brains (wiring, weights, initial state): a pure function of (seed, id), safe
         on any thread while the world steps; for a re-layout, build the new layout too (it reads
         the world's arrays, changes nothing). Keeps the GIL switch interval short meanwhile so
-        that the thread stepping the world is not held up (as the draw ahead does)."""
-        with polite():
+        that the thread stepping the world is not held up (as the draw ahead does), and the
+        garbage collector paused (:func:`gc_paused`)."""
+        with polite(), gc_paused():
             self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
             if self._plan is not None:
                 self._plan.build(self.blocks)
