@@ -301,3 +301,56 @@ def test_rows_of_many_ids_use_one_lookup_table() -> None:
         w.rows([*ids, 3])
     with pytest.raises(LookupError, match="id 99999"):
         w.rows([*ids, 99999])
+
+
+def _meanwhile_some(w: World) -> None:
+    """What other clients do while a re-layout is built off the lock, stepping only some brains."""
+    w.step(7, only=[0, 1, 4])
+    w.layout.sensor_values[:] = 0.25
+    w.reward(np.linspace(0.1, 0.8, len(w.brains)))
+    w.set_learning([3], False)
+    w.brain(7).sleep()
+    w.brain(5).weights("in->hid").set(1.5)  # through a Brain method: its state is copied again
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+@pytest.mark.parametrize("case", ["new", "grow"])
+def test_a_relayout_swap_copies_the_state_of_only_the_brains_touched_since_prepare(backend: str,
+                                                                                  case: str) -> None:
+    circuit, count = {"new": (probe_circuit("other"), 2), "grow": (_learner(), 9)}[case]
+    a, b = _world(backend), _world(backend)
+    prep = a.prepare_spawn(circuit, count, touched_only=True)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    _meanwhile_some(a)
+    got = [h.id for h in a.commit_spawn(prep)]
+    _meanwhile_some(b)
+    want = [h.id for h in b.spawn(circuit, count)]
+    assert got == want
+    # brains 0, 1, 4 stepped, 5's weights written: the other 4 kept brains' state is the draw's copy
+    assert a.relayout_copied_last == (4, 8)
+    _same(a, b)
+    for w in (a, b):
+        w.step(12)
+    _same(a, b)
+    # without touched_only every kept brain is copied again
+    prep = a.prepare_spawn(probe_circuit("third"), 1)
+    assert prep is not None
+    prep.draw()
+    a.commit_spawn(prep)
+    assert a.relayout_copied_last == (8 + count, 8 + count)
+
+
+def test_touched_only_does_not_copy_writes_through_held_views_the_default_does() -> None:
+    """The bound of touched_only: a write through a held view (no World or Brain method) is not
+    seen, so it is lost at the swap; without touched_only it is copied (the promise of
+    prepare_spawn that a server can make and a game holding views cannot)."""
+    for touched_only in (True, False):
+        w = _world("native")
+        v = w.brain(6)["hidden"].v  # a view into the world's neuron arrays
+        prep = w.prepare_spawn(probe_circuit("other"), 1, touched_only=touched_only)
+        assert prep is not None
+        prep.draw()
+        v[:] = -12.5
+        w.commit_spawn(prep)
+        assert bool(np.all(w.brain(6)["hidden"].v == -12.5)) is not touched_only

@@ -648,6 +648,21 @@ class SlotMoves:
         return SlotMoves(o, sel, n_old, n_new, old.brain_start[o + 1] - n_old, y_old, y_new,
                          slot_counts(old, old_pad)[1][o])
 
+    def subset(self, keep: npt.NDArray[np.bool_]) -> SlotMoves:
+        """The moves of the brains where ``keep`` is True (one flag per brain of these moves).
+
+        Parameters
+        ----------
+        keep : ndarray of bool
+            Which moves to keep.
+
+        Returns
+        -------
+        SlotMoves
+        """
+        return SlotMoves(self.old[keep], self.new[keep], self.n_old[keep], self.n_new[keep], self.n_len[keep],
+                         self.y_old[keep], self.y_new[keep], self.y_len[keep])
+
     def plan(self, which: str) -> tuple[I64, I64, I64, I64 | None, I64 | None]:
         """How to copy the neurons (``"n"``) or the real synapses (``"y"``) of the kept brains:
         (old start, new start, length) of runs of consecutive indices (brains next to each
@@ -704,7 +719,7 @@ def _copy(which: str, moves: SlotMoves, pairs: list[tuple[np.ndarray, np.ndarray
             to[..., b:b + m] = fro[..., a:a + m]
 
 
-def transplant(old: Layout, new: Layout, moves: SlotMoves) -> None:
+def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | None = None) -> None:
     """Copy the state of the moved brains from ``old`` into ``new`` (host arrays): everything a
     step, a reward or a per-brain switch changes (neuron state, delay ring, synapse arrays but
     ``post``, per-brain values, organ arrays), not the wiring. Other slots of ``new`` are not
@@ -717,21 +732,27 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves) -> None:
         The layouts (``new`` from :func:`relayout` of ``old``'s structure, same moves).
     moves : SlotMoves
         Where each kept brain went.
+    state : SlotMoves or None
+        The brains (a :meth:`SlotMoves.subset` of ``moves``) whose neuron state, delay rings
+        and synapse arrays are copied; None: all of ``moves``. Per-brain values and organ
+        arrays are copied for every brain of ``moves`` (a re-layout spawn's swap passes the
+        brains changed since the off-lock copy, see ``World.prepare_spawn``).
     """
     o, sel = moves.old, moves.new
+    heavy = moves if state is None else state
     pairs = [(new.neuron[k], old.neuron[k]) for k in NEURON_STATE]
     if old.depth == new.depth:  # the ring slot of step s + k is the same in both
         pairs.append((new.ring, old.ring))
-    _copy("n", moves, pairs)
+    _copy("n", heavy, pairs)
     if old.depth != new.depth:
-        _, _, _, si, di = moves.plan("n")
+        _, _, _, si, di = heavy.plan("n")
         if si is None or di is None:
-            si, di = expand_ranges(moves.n_old, moves.n_old + moves.n_len)[0], \
-                expand_ranges(moves.n_new, moves.n_new + moves.n_len)[0]
-        bstep = np.repeat(old.brain_step[o], moves.n_len)
+            si, di = expand_ranges(heavy.n_old, heavy.n_old + heavy.n_len)[0], \
+                expand_ranges(heavy.n_new, heavy.n_new + heavy.n_len)[0]
+        bstep = np.repeat(old.brain_step[heavy.old], heavy.n_len)
         for j in range(min(old.depth, new.depth)):
             new.ring[(bstep + j) % new.depth, :, di] = old.ring[(bstep + j) % old.depth, :, si]
-    _copy("y", moves, [(a, old.synapse[k]) for k, a in new.synapse.items() if k != "post" and k in old.synapse])
+    _copy("y", heavy, [(a, old.synapse[k]) for k, a in new.synapse.items() if k != "post" and k in old.synapse])
     new.brain_key[sel], new.brain_step[sel], new.brain_serial[sel] = old.brain_key[o], old.brain_step[o], \
         old.brain_serial[o]
     new.lod_every[sel], new.sleeping[sel] = old.lod_every[o], old.sleeping[o]

@@ -202,6 +202,7 @@ class SynapseView:
             raise ValueError(f"weights {self.name!r}: values must be finite")
         self._world.backend.pull_state()
         self._world.layout.synapse["w"][idx] = arr.astype(np.float32)
+        self._world._state_written(np.array([self._brain.index], np.int64))
         self._world.backend.push_state()
 
     def matrix(self) -> F32:

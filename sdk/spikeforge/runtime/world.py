@@ -208,13 +208,21 @@ class PreparedSpawn:
                                 max(int(b.syn_pre.size) for b in self.blocks))
 
 
+_HOST_STATE_BACKENDS = ("numpy", "native")
+"""Backends whose state is the layout's host arrays (a device backend's is on the device)."""
+
+
 class _RelayoutPlan:
     """The off-lock half of a re-layout spawn: the old layout's slots as they were at
     :meth:`World.prepare_spawn`, and (after :meth:`build`) the new layout with the moves of the
     old brains; :meth:`World.commit_spawn` re-copies their state (``transplant``) and swaps."""
 
-    def __init__(self, world: World, gkey: str, is_new: bool) -> None:
+    def __init__(self, world: World, gkey: str, is_new: bool, touched_only: bool = False) -> None:
         self.world = world
+        # touched_only on a CPU backend (host arrays are the live state): the build's copy of the
+        # state stands for every brain not stepped or written since now; the swap copies the rest
+        self.touched = (world._track_touched() if touched_only and world.backend_name in _HOST_STATE_BACKENDS
+                        else None)
         self.gkey = gkey
         self.is_new = is_new
         self.structure = world._structure
@@ -377,6 +385,10 @@ class World:
         self.drop_bursts = 0
         self.layout_generation = 0  # bumped whenever the layout's arrays are replaced
         self._structure = 0  # bumped whenever a slot's wiring or owner changes (see prepare_spawn)
+        # per slot: state changed since a re-layout spawn began (prepare_spawn(touched_only=True));
+        # None while no such spawn is pending
+        self._touched: npt.NDArray[np.bool_] | None = None
+        self.relayout_copied_last = (0, 0)  # (brains whose state the last swap copied, brains kept)
         self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
         self.relayout_backends_prebuilt = 0  # re-layout spawns whose CPU backend was made off-lock
@@ -547,7 +559,7 @@ class World:
         """Replace the layout (growth, a new prototype, electrical synapses): every brain keeps
         its slot and its state bit for bit; a new backend is made for the new arrays."""
         self.layout_generation += 1
-        self._structure += 1
+        self._restructured()
         learning = self.layout.learning
         layout = self._build(per)
         layout.learning = learning
@@ -592,6 +604,27 @@ class World:
         self.backend.close()
         self.backend = self._new_backend(self.layout)
         self.backend_rebuilds += 1
+
+    def _restructured(self) -> None:
+        """A slot's wiring or owner changed: pending re-layout spawns will re-lay out under the
+        lock (``commit_spawn`` sees ``_structure`` moved), so nothing needs tracking any more."""
+        self._structure += 1
+        self._touched = None
+
+    def _track_touched(self) -> npt.NDArray[np.bool_]:
+        """Start (or join) tracking which slots' state changes (see ``prepare_spawn``)."""
+        if self._touched is None or self._touched.size != self.layout.n_brains:
+            self._touched = np.zeros(self.layout.n_brains, bool)
+        return self._touched
+
+    def _state_written(self, rows: npt.NDArray[np.int64] | None) -> None:
+        """The state arrays (neuron variables, delay rings, synapse arrays) of slots ``rows``
+        (None: any) were written outside a step; for a pending re-layout spawn's copy."""
+        if self._touched is not None:
+            if rows is None:
+                self._touched[:] = True
+            else:
+                self._touched[rows] = True
 
     def _circuit_named(self, name: object) -> Circuit:
         """The circuit a ``spawn`` argument names: a Circuit, or the name of one spawned before."""
@@ -640,7 +673,7 @@ class World:
             self._start_ahead(proto)
         return handles
 
-    def prepare_spawn(self, circuit: Circuit | str, count: int) -> PreparedSpawn | None:
+    def prepare_spawn(self, circuit: Circuit | str, count: int, touched_only: bool = False) -> PreparedSpawn | None:
         """Reserve the ids of a spawn whose drawing may run on another thread (a server's worker).
 
         ``prepare_spawn`` + :meth:`PreparedSpawn.draw` + :meth:`commit_spawn` give bit for bit
@@ -654,7 +687,7 @@ class World:
         ``prepare_spawn`` and ``commit_spawn`` where you would call :meth:`spawn` (the thread
         that owns the world, or under the lock that guards it); between them, change the
         world only through :meth:`step`/:meth:`advance` and the World's and Brain's methods
-        (values written into held arrays meanwhile are copied too).
+        (values written into held arrays meanwhile are copied too, unless ``touched_only``).
 
         Parameters
         ----------
@@ -662,6 +695,13 @@ class World:
             As for :meth:`spawn`.
         count : int
             Brains to spawn, >= 0.
+        touched_only : bool
+            For a re-layout on a CPU backend: ``commit_spawn`` copies the neuron variables,
+            delay rings and synapse arrays only of the brains stepped (or written through the
+            World's and Brain's methods) since this call; the state of every other brain is the
+            one the draw copied. The caller promises that nothing writes those arrays through
+            held views meanwhile (organ arrays and per-brain values are always copied whole).
+            A server sets it: its clients hold no views. Default False: everything is copied.
 
         Returns
         -------
@@ -702,7 +742,7 @@ class World:
         prep = PreparedSpawn(proto, serials, None, self.seed, depth)
         if relaid:
             prep.relayout = True
-            prep._plan = _RelayoutPlan(self, gkey, is_new)
+            prep._plan = _RelayoutPlan(self, gkey, is_new, touched_only)
             if is_new:
                 prep._plan.prototypes.append(proto)
         return prep
@@ -813,7 +853,7 @@ class World:
             t0 = time.perf_counter()
             stop = len(blocks) if max_brains is None else min(len(blocks), k0 + max_brains)
             self.backend.begin_slot_write()
-            self._structure += 1
+            self._restructured()
             k = k0
             while k < stop:
                 i, blk = slots[k], blocks[k]
@@ -871,12 +911,20 @@ class World:
         assert plan.layout is not None and plan.moves is not None
         self.backend.pull_state()
         layout = plan.layout
-        transplant(self.layout, layout, plan.moves)
+        moves, state = plan.moves, None
+        if plan.touched is not None and plan.touched is self._touched and self.backend_name == plan.backend_name:
+            hit = plan.touched[moves.old]
+            if not bool(hit.all()):
+                state = moves.subset(hit)
+            self.relayout_copied_last = (int(np.count_nonzero(hit)), int(moves.old.size))
+        else:
+            self.relayout_copied_last = (int(moves.old.size), int(moves.old.size))
+        transplant(self.layout, layout, moves, state)
         layout.learning = self.layout.learning
         self._shapes, self._pad = plan.new_shapes, plan.pad
         self._index = plan.index
         self.layout_generation += 1
-        self._structure += 1
+        self._restructured()
         self.backend.close()
         self.layout = layout
         backend = plan.take_backend(self, layout)
@@ -987,7 +1035,7 @@ class World:
                                               for r, b in zip(rows, blocks, strict=True)):
             self.backend.begin_slot_write()
             slots = [int(i) for i in free[:len(blocks)]]
-            self._structure += 1
+            self._restructured()
             for i, blk, r in zip(slots, blocks, rows, strict=True):
                 write_slot(L, i, blk, self._pad, r)
                 self._index[blk.serial] = i
@@ -1046,7 +1094,7 @@ class World:
             self._rebuild(per)
         else:
             self.backend.begin_slot_write()
-            self._structure += 1
+            self._restructured()
             for i in slots:
                 free_slot(L, i)
             for i in ids:
@@ -1084,6 +1132,11 @@ class World:
             log.warning("%d NaN sensor value(s) this frame were read as the range's low end",
                         int(nan_mask.sum()))
         active = self._active_mask(use_lod, only)
+        if self._touched is not None:  # a pending re-layout copies these brains' state again
+            if active is None:
+                self._touched[:] = True
+            else:
+                self._touched |= active
         if self._ahead_next is not None:
             self._launch_ahead()
         self._in_advance = True
@@ -1405,7 +1458,7 @@ class World:
         """Install a loaded layout (used by the snapshot loader)."""
         self.backend.close()
         self.layout_generation += 1
-        self._structure += 1
+        self._restructured()
         self._prototypes = list(layout.prototypes)
         self._proto_by_genome = {
             json.dumps(genome_to_circuit(p.genome).to_dict(), sort_keys=True): p.index for p in self._prototypes}
