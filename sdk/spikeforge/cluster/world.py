@@ -642,6 +642,26 @@ class ClusterWorld:
         self._proto_key[key] = proto.index
         return proto.index
 
+    def prepare_spawn(self, circuit: Circuit, count: int, touched_only: bool = False) -> None:
+        """``World.prepare_spawn``'s answer for a spawn that gains nothing from a separate draw:
+        None, call :meth:`spawn` (a ClusterWorld's shards draw their brains themselves, in
+        parallel, inside ``spawn``). Servers call it as they call ``World.prepare_spawn``.
+
+        Parameters
+        ----------
+        circuit : Circuit
+            As for :meth:`spawn`.
+        count : int
+            As for :meth:`spawn`.
+        touched_only : bool
+            Accepted for ``World.prepare_spawn``'s signature; nothing is prepared here.
+
+        Returns
+        -------
+        None
+        """
+        return None
+
     def spawn(self, circuit: Circuit, count: int = 1) -> list[ClusterBrain]:
         """Spawn ``count`` brains of ``circuit``, balanced over the live shards (one call per shard)."""
         self._check_usable("spawn")

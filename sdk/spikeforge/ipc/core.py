@@ -50,7 +50,7 @@ from spikeforge.model.genome import genome_to_circuit, loads
 from spikeforge.runtime.brain_asset import BrainAssetError, brain_bytes, read_brain, spawn_read
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
-from spikeforge.runtime.world import World, gc_paused
+from spikeforge.runtime.world import PreparedSpawn, World, gc_paused
 
 log = logging.getLogger("spikeforge.ipc")
 
@@ -614,41 +614,40 @@ class ServerCore:
         with self._handoff:
             self._handoff.wait_for(lambda: self._lock_waiters == 0, timeout=self.spawn_handoff_s)
 
-    def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, Any]:
-        """SPAWN, first step (locked): the checks and the id reservation."""
+    def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, PreparedSpawn | None]:
+        """SPAWN, first step (locked): the checks and the id reservation (None: the world spawns
+        in one call, e.g. a single brain drawn ahead, or any spawn of a ClusterWorld)."""
         circuit = self._spawn_checks(s, req)
         world = self.world
-        prepare = getattr(world, "prepare_spawn", None)  # a ClusterWorld spawns in one call
         try:
-            prepared = prepare(circuit, req.count) if callable(prepare) else None
+            # its clients hold no views of the world's arrays: a re-layout's swap copies the state
+            # of only the brains stepped since (touched_only)
+            prepared = world.prepare_spawn(circuit, req.count, touched_only=True)
         except (GenomeError, ValueError) as exc:
             raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
         return circuit, world, prepared
 
-    def _spawn_commit(self, s: Session, seq: int, req: P.Spawn, circuit: Circuit, world: World, prepared: Any
-                      ) -> bytes | None:
+    def _spawn_commit(self, s: Session, seq: int, req: P.Spawn, circuit: Circuit, world: World,
+                      prepared: PreparedSpawn | None) -> bytes | None:
         """SPAWN, last step (locked): place (a piece of) the drawn brains; the reply after the last
         piece, None while brains remain. Brains written by earlier pieces belong to no session
         until the reply (CLAIM skips them, other sessions' exchanges do not step them)."""
         if self.world is not world or s.id not in self.sessions:
             self._end_pieces(world, prepared)
             raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn or placed")
-        piece = getattr(world, "commit_spawn_piece", None)
         try:
             if prepared is None:
                 brains = world.spawn(circuit, req.count)
-            elif callable(piece):
+            else:
                 got = prepared.handles  # written whole by the holds before: now the reply
                 if got is None:
-                    got = piece(prepared, max_seconds=self.spawn_piece_s)
+                    got = world.commit_spawn_piece(prepared, max_seconds=self.spawn_piece_s)
                     if got is None:
                         self._spawning = (threading.get_ident(), frozenset(prepared.serials))
                         return None
                     if self._spawning is not None:  # in pieces: the reply (the session's exchange
                         return None  # plan, O(owned brains)) in a hold of its own
                 brains = got
-            else:
-                brains = world.commit_spawn(prepared)
         except (GenomeError, ValueError) as exc:
             self._end_pieces(world, prepared)
             raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
@@ -662,7 +661,7 @@ class ServerCore:
         s.changed()
         return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
 
-    def _end_pieces(self, world: World | None, prepared: Any) -> None:
+    def _end_pieces(self, world: World | None, prepared: PreparedSpawn | None) -> None:
         """End this thread's piecewise spawn (taking out what it wrote of ``prepared`` in
         ``world``, if given) and wake the requests waiting for it."""
         if self._spawning is None or self._spawning[0] != threading.get_ident():
