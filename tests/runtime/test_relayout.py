@@ -354,3 +354,35 @@ def test_touched_only_does_not_copy_writes_through_held_views_the_default_does()
         v[:] = -12.5
         w.commit_spawn(prep)
         assert bool(np.all(w.brain(6)["hidden"].v == -12.5)) is not touched_only
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"])
+def test_a_relayout_gives_back_the_slots_of_prototypes_without_brains(backend: str) -> None:
+    """A prototype whose brains were all despawned (a circuit evicted from a server's registry,
+    say) keeps its free slots only until the next re-layout: then it holds none; spawning it
+    again allocates again. Off-lock and in-place re-layouts agree bit for bit."""
+    def world() -> World:
+        w = World(backend=backend, seed=2)
+        w.spawn(_learner(), 3)
+        gone = w.spawn(probe_circuit(), 40)
+        w.step(5)
+        w.despawn(gone)
+        return w
+
+    a, b = world(), world()
+    probe = next(p.index for p in a.prototypes if p.circuit.name == "probe")
+    assert a.layout.n_brains == 43
+    prep = a.prepare_spawn(probe_circuit("other"), 1, touched_only=True)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    a.commit_spawn(prep)
+    b.spawn(probe_circuit("other"), 1)
+    for w in (a, b):
+        assert w.layout.n_brains == 4 and not np.any(w.layout.brain_proto == probe)
+        assert len(w.prototypes) == 3  # the prototype itself stays (ids and indices are stable)
+    _same(a, b)
+    for w in (a, b):
+        w.spawn("probe", 2)
+        w.step(4)
+        assert w.layout.n_brains == 6 and int(np.count_nonzero(w.layout.brain_proto == probe)) == 2
+    _same(a, b)

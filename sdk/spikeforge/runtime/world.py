@@ -1047,7 +1047,13 @@ class World:
 
     def _fill(self, per: dict[int, list[Slot]], proto: int, blocks: list[BrainBlock]) -> None:
         """Put ``blocks`` into prototype ``proto``'s slots of ``per``: free slots first (every brain
-        keeps its slot), then new ones (capacity doubles, or grows to fit; exactly in a compact world)."""
+        keeps its slot), then new ones (capacity doubles, or grows to fit; exactly in a compact world).
+        Every other prototype without a live brain gives its slots back (capacity 0: a circuit
+        no one uses any more, e.g. evicted from a server's registry, holds no memory after the
+        next re-layout; a later spawn of it allocates again)."""
+        for p, slots_of in per.items():
+            if p != proto and slots_of and all(x is None for x in slots_of):
+                per[p] = []
         lst = per.setdefault(proto, [])
         k = 0
         for j, cur in enumerate(lst):
