@@ -40,17 +40,22 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
     // REG_STATE (every brain has at most BRAIN_WG neurons, no learning): each invocation keeps
-    // its neuron's state in registers for the whole advance (loaded here, stored at the end);
+    // its neuron's state (and its ninfo row / brain words) in registers for the whole advance
+    // (loaded here, stored at the end);
     // only the ring, the spike lists and the counters go through memory between steps
     let mine = n0 + lid;
     var st: NState;
-    if (REG_STATE && mine < n1) { st = state_load(mine); }
+    var ctx: NCtx;
+    if (REG_STATE && mine < n1) {
+        st = state_load(mine);
+        ctx = ctx_load(mine);
+    }
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
         workgroupBarrier();
         if (REG_STATE) {
-            if (mine < n1 && neuron_core(mine, k, &st)) {
+            if (mine < n1 && neuron_core(mine, k, ctx, &st)) {
                 step_spk[n0 + atomicAdd(&wg_count, 1u)] = mine;
             }
         } else {

@@ -54,27 +54,38 @@ fn state_store(n: u32, s: NState) {
     is_set(S_FORCE * N + n, s.force);
 }
 
+// What a neuron's step reads of the read-only tables: its ninfo row and its brain's key,
+// step (low, high word) and ring slot at the advance's start. Loaded once per advance with
+// REG_STATE, else every step.
+struct NCtx { info: vec4<u32>, key: u32, lo0: u32, hi0: u32, slot0: u32, }
+
+fn ctx_load(n: u32) -> NCtx {
+    let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
+    let b = info.y;
+    return NCtx(info, binfo[b * BSTRIDE], binfo[b * BSTRIDE + 1u], binfo[b * BSTRIDE + 2u], binfo[b * BSTRIDE + 3u]);
+}
+
 // Step ``k`` of neuron ``n`` (NCZ must be set); true if it spiked (then its actuator count
 // and the host's (step, neuron) list are updated here). State from and to memory.
 fn neuron_step(n: u32, k: u32) -> bool {
-    let info = ninfo[n];
-    if ((binfo[info.y * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
+    let c = ctx_load(n);
+    if ((binfo[c.info.y * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
     var st = state_load(n);
-    let spike = neuron_core(n, k, &st);
+    let spike = neuron_core(n, k, c, &st);
     state_store(n, st);
     return spike;
 }
 
 // Step ``k`` of neuron ``n`` of an active brain on the state ``st`` (its iext/pforce kept).
-fn neuron_core(n: u32, k: u32, st: ptr<function, NState>) -> bool {
-    let info = ninfo[n];            // pid, brain, actuator slot (i32 bits), local index
+fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
+    let info = c.info;
     let b = info.y;
     let p = info.x;
-    let key = binfo[b * BSTRIDE];
-    let lo0 = binfo[b * BSTRIDE + 1u];
+    let key = c.key;
+    let lo0 = c.lo0;
     let lo = lo0 + k;
-    let hi = binfo[b * BSTRIDE + 2u] + select(0u, 1u, lo < lo0);
-    let slot = (binfo[b * BSTRIDE + 3u] + k) % DEPTH;
+    let hi = c.hi0 + select(0u, 1u, lo < lo0);
+    let slot = (c.slot0 + k) % DEPTH;
 
     // 1. delivery: this step's ring slot -> currents and modulator; clear the slot
     //    (ring_in: the global ring, or the brain kernel's copy in workgroup memory)
