@@ -386,3 +386,34 @@ def test_a_relayout_gives_back_the_slots_of_prototypes_without_brains(backend: s
         w.step(4)
         assert w.layout.n_brains == 6 and int(np.count_nonzero(w.layout.brain_proto == probe)) == 2
     _same(a, b)
+
+
+@pytest.mark.gpu
+def test_touched_only_copies_everything_and_empty_prototypes_give_slots_back_on_the_gpu() -> None:
+    """On the GPU (the state lives on the device) touched_only copies every kept brain, as the
+    default does; a prototype without brains gives its slots back: bit for bit World.spawn."""
+    from tests.engine.test_gpu_common import require_lavapipe
+
+    require_lavapipe()
+
+    def world() -> World:
+        w = World(backend="gpu", seed=4)
+        w.spawn(_learner(), 6)
+        gone = w.spawn(probe_circuit(), 3)
+        w.step(10)
+        w.despawn(gone)
+        return w
+
+    a, b = world(), world()
+    prep = a.prepare_spawn(probe_circuit("other"), 2, touched_only=True)
+    assert prep is not None and prep.relayout
+    prep.draw()
+    for w in (a, b):
+        w.step(5, only=[0, 4])
+    a.commit_spawn(prep)
+    b.spawn(probe_circuit("other"), 2)
+    assert a.relayout_copied_last == (6, 6)
+    assert a.backend_name == b.backend_name == "gpu" and a.layout.n_brains == b.layout.n_brains == 8
+    for w in (a, b):
+        w.step(8)
+    _same(a, b)
