@@ -719,6 +719,19 @@ def _copy(which: str, moves: SlotMoves, pairs: list[tuple[np.ndarray, np.ndarray
             to[..., b:b + m] = fro[..., a:a + m]
 
 
+def _rows_copy(to: np.ndarray, fro: np.ndarray, dst: I64, src: I64) -> None:
+    """``to[dst] = fro[src]`` (rows of the first axis); one slice copy when both index arrays
+    are one run of consecutive rows (the usual case: a prototype's kept brains keep their order
+    in a re-layout), else a gather."""
+    n = int(dst.size)
+    if n and int(dst[-1]) - int(dst[0]) == n - 1 and int(src[-1]) - int(src[0]) == n - 1 and (
+            n == 1 or (bool(np.all(np.diff(dst) == 1)) and bool(np.all(np.diff(src) == 1)))):
+        a, b = int(dst[0]), int(src[0])
+        to[a:a + n] = fro[b:b + n]
+    else:
+        to[dst] = fro[src]
+
+
 def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | None = None) -> None:
     """Copy the state of the moved brains from ``old`` into ``new`` (host arrays): everything a
     step, a reward or a per-brain switch changes (neuron state, delay ring, synapse arrays but
@@ -753,10 +766,11 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
         for j in range(min(old.depth, new.depth)):
             new.ring[(bstep + j) % new.depth, :, di] = old.ring[(bstep + j) % old.depth, :, si]
     _copy("y", heavy, [(a, old.synapse[k]) for k, a in new.synapse.items() if k != "post" and k in old.synapse])
-    new.brain_key[sel], new.brain_step[sel], new.brain_serial[sel] = old.brain_key[o], old.brain_step[o], \
-        old.brain_serial[o]
-    new.lod_every[sel], new.sleeping[sel] = old.lod_every[o], old.sleeping[o]
-    new.dopamine[sel], new.dopamine_sum[sel] = old.dopamine[o], old.dopamine_sum[o]
+    for to, fro in ((new.brain_key, old.brain_key), (new.brain_step, old.brain_step),
+                    (new.brain_serial, old.brain_serial), (new.lod_every, old.lod_every),
+                    (new.sleeping, old.sleeping), (new.dopamine, old.dopamine),
+                    (new.dopamine_sum, old.dopamine_sum)):
+        _rows_copy(to, fro, sel, o)
     new.learn[sel] = (old.learn[o] != 0).astype(np.uint8)
     o_of = np.full(new.n_brains, -1, np.int64)
     o_of[sel] = o
@@ -769,7 +783,7 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
             continue
         nv = new.sensor_values[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
         ov = old.sensor_values[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
-        nv[mem] = ov[o_of[g.brain0 + mem] - og.brain0]
+        _rows_copy(nv, ov, mem, o_of[g.brain0 + mem] - og.brain0)
     for g in new.actuator_groups:
         og = olda.get((g.proto, g.name))
         mem = np.flatnonzero(o_of[g.brain0:g.brain0 + g.brains] >= 0)
@@ -777,7 +791,8 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
             continue
         nc = new.act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
         oc = old.act_counts[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
-        nc[mem] = oc[o_of[g.brain0 + mem] - og.brain0]
+        src = o_of[g.brain0 + mem] - og.brain0
+        _rows_copy(nc, oc, mem, src)
         no = new.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
         oo = old.act_out[og.out_offset:og.out_offset + og.brains * og.width].reshape(og.brains, og.width)
-        no[mem] = oo[o_of[g.brain0 + mem] - og.brain0]
+        _rows_copy(no, oo, mem, src)
