@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, forager_circuit, main
+from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, eye_input, forager_circuit, main
 
 
 def test_arena_senses_direction_and_eats() -> None:
@@ -39,6 +39,37 @@ def test_config_errors_name_the_field() -> None:
         ForagerGame(ForagerConfig(frame_dt=0.0005))
     with pytest.raises(ValueError, match="mode: must be one of"):
         ForagerGame(ForagerConfig(foragers=2), mode="greedy")
+    with pytest.raises(ValueError, match="eye_code: must be one of"):
+        ForagerGame(ForagerConfig(eye_code="spikes"))
+    with pytest.raises(ValueError, match="eye_gain: must be a number >= 0"):
+        ForagerGame(ForagerConfig(eye_gain=-1.0))
+    with pytest.raises(ValueError, match="motor_tau_m: must be a number > 0"):
+        ForagerGame(ForagerConfig(motor_tau_m=0.0))
+
+
+def test_current_coded_eye_is_deterministic_across_foragers() -> None:
+    # eye_code="current": the game writes each eye neuron's tuning as a drive, no random draw,
+    # so two foragers that see the same angle fire the same spikes (and steer the same)
+    cfg = ForagerConfig(foragers=4, eye_neurons=9, eye_code="current", noise_rate=0.0)
+    game = ForagerGame(cfg, seed=3, mode="frozen", backend="numpy")
+    assert game.eye.shape == (4, 9)
+    x = eye_input(cfg, np.array([0.0, math.pi, -math.pi / 2]))
+    assert x.shape == (3, 9) and x[0, 4] == 1.0 and x[1, 8] == 1.0 and x[2, 2] == pytest.approx(1.0)
+    assert np.all(np.diff(x[0, 4:]) < 0)  # falls off from the preferred value
+    game.arena.pos[1] = game.arena.pos[0]
+    game.arena.heading[1] = game.arena.heading[0]
+    w = np.random.default_rng(0).uniform(0.0, 16.0, len(game.brains[0].weights("eye->motor"))).astype(np.float32)
+    for b in game.brains:  # the random initial weights differ per brain: make them equal
+        b.weights("eye->motor").set(w)
+    motor = []
+    for _ in range(10):
+        game.frame()
+        motor.append(game.motor.copy())
+    m = np.array(motor)
+    assert m[:, 0].sum() > 0
+    assert np.array_equal(game.arena.pos[0], game.arena.pos[1])
+    assert np.array_equal(m[:, 0], m[:, 1])
+    assert not np.array_equal(m[:, 0], m[:, 2])
 
 
 def test_game_writes_organs_through_zero_copy_group_views() -> None:

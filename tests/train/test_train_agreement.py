@@ -11,7 +11,7 @@ from tests.train.nets import feature_circuit, feature_inputs
 
 import spikeforge.engine.native_backend as native
 from spikeforge import World
-from spikeforge.games.foragers import ForagerConfig, forager_circuit
+from spikeforge.games.foragers import ForagerConfig, eye_input, forager_circuit
 from spikeforge.model import LIF, Circuit, FixedProbability, Izhikevich
 from spikeforge.train import CircuitMirror, apply_weights, load_weights, run_runtime, save_weights, spike_agreement
 from spikeforge.train.foragers import TRAINABLE, imitation_config
@@ -59,18 +59,19 @@ def test_feature_net_identical_spikes(backend: str) -> None:
         assert np.array_equal(out.actuators[a][-1].detach().numpy(), got), a
 
 
-@pytest.mark.parametrize("brain", ["game", "imitation"])
+@pytest.mark.parametrize("brain", ["game", "imitation", "current"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_foragers_identical_spikes(backend: str, brain: str) -> None:
     if backend == "native" and native.unavailable() is not None:
         pytest.fail(f"the native backend is not built: {native.unavailable()}")
-    # the game's default brain and the worked example's (48 eye neurons at 400 Hz, no exploration)
-    cfg = ForagerConfig() if brain == "game" else imitation_config()
+    # the game's default brain, the worked example's and its eye as a deterministic current code
+    cfg = {"game": ForagerConfig(), "imitation": imitation_config(),
+           "current": imitation_config(eye_code="current", eye_gain=100.0, motor_tau_m=12.0)}[brain]
     # what the worked example trains: eye->motor, the exploration weights and the mutual inhibition
     m = CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=3, trainable=list(TRAINABLE))
     randomize(m, 2)
     rng = np.random.default_rng(4)
-    sens = {"eye": rng.uniform(-1, 1, (6, 4, 1)).astype(np.float32),
+    sens = {"eye": eye_input(cfg, rng.uniform(-np.pi, np.pi, 6 * 4)).reshape(6, 4, -1),
             "nose": rng.uniform(0, 1, (6, 4, 1)).astype(np.float32),
             "explore": np.ones((6, 4, 2), np.float32)}
     out = m.run(sens, 25)

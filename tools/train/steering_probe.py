@@ -10,8 +10,9 @@ by |angle| bin and the mean motor rate (Hz).
 
     PYTHONPATH=sdk:. python tools/train/steering_probe.py '{"eye_neurons": 48, "eye_rate": 400.0, "noise_rate": 0.0}'
 
-The JSON holds ``ForagerConfig`` fields, plus ``iterations`` (default 100) and
-``speed_weight`` (default 1.0) for the training.
+The JSON holds ``ForagerConfig`` fields, plus ``iterations`` (default 100),
+``speed_weight`` (default 1.0), ``dagger`` (DAgger rounds, default 0) and ``round_iterations``
+(default 50) for the training (``spikeforge.train.foragers.train_dagger``).
 """
 from __future__ import annotations
 
@@ -24,35 +25,40 @@ import numpy as np
 
 from spikeforge.games.foragers import ForagerConfig, ForagerGame
 from spikeforge.train.deploy import apply_weights
-from spikeforge.train.foragers import record_demos, scripted_food_rate, scripted_turn, train_imitation
+from spikeforge.train.foragers import record_demos, scripted_food_rate, scripted_turn, train_dagger
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", nargs="?", default="{}", help="JSON of ForagerConfig fields (+ iterations, speed_weight)")
     ap.add_argument("--seeds", default="1,2", help="game seeds, comma-separated")
+    ap.add_argument("--mode", choices=("frozen", "learn"), default="frozen",
+                    help="play the deployed brain frozen or with reward-STDP on (default frozen)")
     ap.add_argument("--frames", type=int, default=1200, help="frames per seed (1200 = 1 game minute at 50 ms frames)")
     args = ap.parse_args()
     kw = json.loads(args.config)
     iterations = int(kw.pop("iterations", 100))
     speed_weight = float(kw.pop("speed_weight", 1.0))
+    rounds = int(kw.pop("dagger", 0))
+    round_iterations = int(kw.pop("round_iterations", 50))
     cfg = ForagerConfig(**kw)
     demos = record_demos(cfg, 1000, 2.0)
     t0, c0 = time.perf_counter(), time.process_time()
-    mirror, res = train_imitation(cfg, demos, threads=1, iterations=iterations, speed_weight=speed_weight)
+    mirror, res = train_dagger(cfg, demos, rounds=rounds, round_iterations=round_iterations, threads=1,
+                               iterations=iterations, speed_weight=speed_weight)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     weights = mirror.trained()
-    print(json.dumps(kw), f"iterations={iterations} speed_weight={speed_weight}",
+    print(json.dumps(kw), f"iterations={iterations} speed_weight={speed_weight} dagger={rounds}x{round_iterations}",
           f"train {wall:.1f} s wall {cpu:.1f} s CPU",
           f"loss {np.mean(res.losses[:10]):.3f} -> {np.mean(res.losses[-10:]):.3f} load {os.getloadavg()[0]:.1f}")
     for seed in (int(s) for s in args.seeds.split(",")):
-        game = ForagerGame(cfg, seed=seed, mode="frozen", backend="native")
+        game = ForagerGame(cfg, seed=seed, mode=args.mode, backend="native")
         apply_weights(game.brains, weights)
         angles, turns, rates = [], [], []
-        eaten = 0
-        for _ in range(args.frames):
+        eaten_t = np.zeros(args.frames)
+        for f in range(args.frames):
             angle, _ = game.arena.sense()
-            eaten += int(game.frame().sum())
+            eaten_t[f] = game.frame().sum()
             angles.append(angle)
             turns.append(game.last_turn / cfg.turn_max)
             rates.append(float(game.motor.astype(float).mean()))
@@ -63,9 +69,12 @@ def main() -> None:
         coarse = np.digitize(np.abs(ang), [np.pi / 8, np.pi / 4, np.pi / 2])
         bias = [round(float(np.mean(resid[coarse == b] * np.sign(ang[coarse == b]))), 2) for b in range(4)]
         minutes = args.frames * cfg.frame_dt / 60.0
-        food = eaten / cfg.foragers / minutes  # per forager per game minute
+        food = eaten_t.sum() / cfg.foragers / minutes  # per forager per game minute
         ref = scripted_food_rate(cfg, seed, minutes)
-        print(f"seed {seed}: food {food:.1f} = {food / ref * 100:.0f} % of scripted; RMS turn error "
+        fpm = round(60.0 / cfg.frame_dt)  # frames per game minute
+        per = eaten_t[:args.frames // fpm * fpm].reshape(-1, fpm).sum(axis=1) / cfg.foragers
+        print(f"seed {seed} ({args.mode}): food {food:.1f} = {food / ref * 100:.0f} % of scripted; per minute "
+              f"{' '.join(f'{x:.1f}' for x in per)}; RMS turn error "
               f"{np.sqrt(np.mean(resid ** 2)):.3f}; turn sd within bins {sd:.3f}; bias by |angle| bin {bias}; "
               f"mean motor rate {np.mean(rates):.1f} Hz", flush=True)
 

@@ -116,6 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inhibition", type=float, default=None,
                     help="mV of initial mutual inhibition between the motor sides of the pretrained brain "
                          "(default 30; 0 leaves it out)")
+    ap.add_argument("--eye-code", choices=("gaussian", "current"), default=None,
+                    help="eye encoding of the pretrained brain: gaussian (Poisson spikes, each brain its own random "
+                         "stream) or current (deterministic drive, one channel per eye neuron)")
+    ap.add_argument("--eye-gain", type=float, default=None,
+                    help="mV of drive at an eye neuron's tuning peak (--eye-code current)")
+    ap.add_argument("--motor-tau-m", type=float, default=None,
+                    help="membrane time constant (ms) of the pretrained brain's motor neurons (default 20)")
+    ap.add_argument("--dagger", type=int, default=None,
+                    help="DAgger rounds after imitation: roll the brain out 1 game minute, label the visited "
+                         "states with the scripted controller, train --round-iterations more")
+    ap.add_argument("--round-iterations", type=int, default=50, help="training iterations per DAgger round")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
@@ -131,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     from spikeforge.bench import load_average
     from spikeforge.games.foragers import ForagerConfig, forager_circuit
     from spikeforge.train import run_runtime, save_weights, spike_agreement
-    from spikeforge.train.foragers import TRAINABLE, imitation_config, play, record_demos, train_imitation
+    from spikeforge.train.foragers import DAGGER_ROUNDS, TRAINABLE, imitation_config, play, record_demos, train_dagger
 
     trainable = tuple(t.strip() for t in (a.train or ','.join(TRAINABLE)).split(",") if t.strip())
     bad = [t for t in trainable if t not in TRAINABLE]
@@ -139,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spikeforge bench pretrain: --train: expected names out of {', '.join(TRAINABLE)}, got {a.train!r}",
               file=sys.stderr)
         return 2
-    for name in ("seeds", "foragers", "iterations", "batch", "window", "threads"):
+    if a.dagger is not None and a.dagger < 0:
+        print("spikeforge bench pretrain: --dagger: must be >= 0", file=sys.stderr)
+        return 2
+    for name in ("seeds", "foragers", "iterations", "batch", "window", "threads", "round_iterations"):
         if getattr(a, name) < 1:
             print(f"spikeforge bench pretrain: --{name}: must be >= 1", file=sys.stderr)
             return 2
@@ -159,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = {k: v for k, v in (("eye_neurons", a.eye_neurons), ("eye_rate", a.eye_rate),
                                    ("noise_rate", a.noise_rate), ("motor_per_side", a.motor_per_side),
-                                   ("inhibition", a.inhibition))
+                                   ("inhibition", a.inhibition), ("eye_code", a.eye_code),
+                                   ("eye_gain", a.eye_gain), ("motor_tau_m", a.motor_tau_m))
                  if v is not None}
     try:
         cfg = imitation_config(a.foragers, **overrides)  # the pretrained brain
@@ -178,21 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     demos = record_demos(cfg, 1000, a.demo_minutes)
     load0 = load_average()
     t0, c0 = time.perf_counter(), _cpu_s()
-    mirror, res = train_imitation(cfg, demos, iterations=a.iterations, batch=a.batch, window=a.window, lr=a.lr,
-                                  threads=a.threads, trainable=trainable,
-                                  speed_weight=a.speed_weight)
+    rounds = DAGGER_ROUNDS if a.dagger is None else a.dagger
+    mirror, res = train_dagger(cfg, demos, rounds=rounds, round_iterations=a.round_iterations,
+                               backend=a.backend, iterations=a.iterations, batch=a.batch, window=a.window, lr=a.lr,
+                               threads=a.threads, trainable=trainable, speed_weight=a.speed_weight)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     emit({"bench": "pretrain", "part": "train", "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
           "threads": a.threads, "trainable": list(trainable),
           "brain": {k: getattr(cfg, k)
-                    for k in ("eye_neurons", "eye_rate", "noise_rate", "motor_per_side", "inhibition")},
-          "iterations": a.iterations, "batch": a.batch, "window_steps": a.window * steps,
+                    for k in ("eye_neurons", "eye_code", "eye_rate", "eye_gain", "noise_rate", "motor_per_side",
+                              "motor_tau_m", "inhibition")},
+          "iterations": a.iterations, "dagger_rounds": rounds, "round_iterations": a.round_iterations,
+          "batch": a.batch, "window_steps": a.window * steps,
           "loss_first10": round(float(np.mean(res.losses[:10])), 4),
           "loss_last10": round(float(np.mean(res.losses[-10:])), 4), "load_average": [load0, load_average()],
           "goal_s": GOAL_TRAIN_S, "met": wall <= GOAL_TRAIN_S},
-         f"train {','.join(trainable)} (eye {cfg.eye_neurons} x {cfg.eye_rate:g} Hz, "
+         f"train {','.join(trainable)} (eye {cfg.eye_neurons} {cfg.eye_code} "
+         f"{f'x {cfg.eye_rate:g} Hz' if cfg.eye_code == 'gaussian' else f'{cfg.eye_gain:g} mV'}, "
          f"{cfg.motor_per_side} motors a side, inhibition {cfg.inhibition:g} mV, noise {cfg.noise_rate:g} Hz): "
-         f"{a.iterations} iterations x {a.batch} sequences x {a.window * steps} steps in {wall:.1f} s wall "
+         f"({a.iterations} + {rounds} DAgger rounds x {a.round_iterations}) iterations x {a.batch} sequences x "
+         f"{a.window * steps} steps in {wall:.1f} s wall "
          f"({cpu:.1f} s CPU, {a.threads} threads, load {load0}); loss {np.mean(res.losses[:10]):.3f} -> "
          f"{np.mean(res.losses[-10:]):.3f}")
     weights = mirror.trained()

@@ -40,6 +40,7 @@ from spikeforge.runtime.world import World
 
 F64 = npt.NDArray[np.float64]
 MODES = ("learn", "frozen", "random")
+EYE_CODES = ("gaussian", "current")
 
 
 @dataclass
@@ -62,11 +63,15 @@ class ForagerConfig:
     eye_neurons: int = 12
     eye_sigma: float = 0.1
     eye_rate: float = 120.0
+    eye_code: str = "gaussian"    # "gaussian": Poisson spikes, Gaussian tuning; "current": deterministic drive
+    eye_gain: float = 100.0       # mV of drive at the peak of an eye neuron's tuning ("current" only)
     nose_neurons: int = 4
     nose_rate: float = 60.0
     nose_to_motor: bool = False   # also learn from closeness (adds a common-mode drive)
     inhibition: float = 30.0      # mV of drive: mutual inhibition between the two motor channels
     motor_per_side: int = 8
+    motor_tau_m: float = 20.0     # ms: membrane time constant of the motor neurons (the read-out's lag)
+    motor_tau_e: float = 5.0      # ms: their excitatory synaptic time constant
     noise_rate: float = 12.0      # Hz of exploration spikes per noise neuron
     noise_weight: float = 60.0    # mV of drive per exploration spike
     w_init: tuple[float, float] = (2.0, 6.0)
@@ -88,10 +93,14 @@ class ForagerConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {v!r}")
         for name in ("arena", "eat_radius", "frame_dt", "dt", "rate_ref", "eye_sigma", "tau_c", "tau_dopamine",
-                     "baseline_tau", "w_max"):
+                     "baseline_tau", "w_max", "motor_tau_m", "motor_tau_e"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name}: must be a number > 0, got {v!r}")
+        if self.eye_code not in EYE_CODES:
+            raise ValueError(f"eye_code: must be one of {EYE_CODES}, got {self.eye_code!r}")
+        if not isinstance(self.eye_gain, (int, float)) or not math.isfinite(self.eye_gain) or self.eye_gain < 0:
+            raise ValueError(f"eye_gain: must be a number >= 0 (mV), got {self.eye_gain!r}")
         if self.frame_dt < self.dt:
             raise ValueError(f"frame_dt: must be >= dt ({self.dt}), got {self.frame_dt}")
 
@@ -102,14 +111,17 @@ def forager_circuit(cfg: ForagerConfig) -> Circuit:
     rule = RewardSTDP(a_plus=cfg.a_plus, a_minus=cfg.a_minus, tau_plus=20.0, tau_minus=20.0,
                       w_min=0.0, w_max=cfg.w_max, lr=cfg.lr, tau_c=cfg.tau_c,
                       tau_dopamine=cfg.tau_dopamine, update_every=10)
-    motor = LIF(tau_m=20.0, tau_e=5.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-52.0, t_ref=2.0)
+    motor = LIF(tau_m=cfg.motor_tau_m, tau_e=cfg.motor_tau_e, v_rest=-65.0, v_reset=-65.0, v_thresh=-52.0, t_ref=2.0)
     c = Circuit("forager")
     c.add_population("eye", cfg.eye_neurons, LIF())
     c.add_population("nose", cfg.nose_neurons, LIF())
     c.add_population("noise", 2 * m, LIF())
     c.add_population("motor", 2 * m, motor)
-    c.add_sensor("eye", "eye", channels=1, kind="gaussian", low=-1.0, high=1.0, max_rate=cfg.eye_rate,
-                 sigma=cfg.eye_sigma)
+    if cfg.eye_code == "current":  # one channel per eye neuron; the game writes its tuning (eye_input)
+        c.add_sensor("eye", "eye", channels=cfg.eye_neurons, kind="current", low=0.0, high=1.0, gain=cfg.eye_gain)
+    else:
+        c.add_sensor("eye", "eye", channels=1, kind="gaussian", low=-1.0, high=1.0, max_rate=cfg.eye_rate,
+                     sigma=cfg.eye_sigma)
     c.add_sensor("nose", "nose", channels=1, kind="poisson", low=0.0, high=1.0, max_rate=cfg.nose_rate)
     c.add_sensor("explore", "noise", channels=2, kind="poisson", low=0.0, high=1.0, max_rate=cfg.noise_rate)
     c.add_actuator("motor", "motor", channels=2, kind="rate")
@@ -124,6 +136,24 @@ def forager_circuit(cfg: ForagerConfig) -> Circuit:
         post = tuple(j for _ in left for j in right) + tuple(i for _ in right for i in left)
         c.connect("motor", "motor", rule=Pairs(pre, post), weight=-cfg.inhibition, name="motor-|motor")
     return c
+
+
+def eye_input(cfg: ForagerConfig, angle: F64) -> npt.NDArray[np.float32]:
+    """What the game writes into the ``eye`` sensor for the food angle (rad), (foragers, channels).
+
+    ``eye_code="gaussian"``: one channel, ``angle / pi`` (the runtime's Gaussian encoder draws
+    Poisson spikes from it with each brain's random stream). ``eye_code="current"``: one
+    channel per eye neuron, its Gaussian tuning ``exp(-(x - pref)^2 / (2 (2 eye_sigma)^2))`` of
+    ``x = angle / pi`` (preferred values evenly spaced over [-1, 1], the Gaussian encoder's),
+    which the sensor turns into ``eye_gain`` mV of drive at the peak: no random draw, so
+    foragers in the same state steer the same.
+    """
+    x = np.asarray(angle, np.float64) / np.pi
+    if cfg.eye_code != "current":
+        return x[:, None].astype(np.float32)
+    pref = np.linspace(-1.0, 1.0, cfg.eye_neurons) if cfg.eye_neurons > 1 else np.zeros(1)
+    z = (x[:, None] - pref[None, :]) / (2.0 * cfg.eye_sigma)
+    return np.exp(-0.5 * z * z).astype(np.float32)
 
 
 def motor_law(cfg: ForagerConfig, rate_left: F64, rate_right: F64) -> tuple[F64, F64]:
@@ -288,7 +318,7 @@ class ForagerGame:
         """One game frame: sense -> think (one advance) -> act -> eat -> reward. Returns food eaten."""
         cfg, A = self.cfg, self.arena
         ang, close = A.sense()
-        self.eye[:, 0] = ang / np.pi
+        self.eye[...] = eye_input(cfg, ang)
         self.nose[:, 0] = close
         if self.mode == "random":
             c0 = time.process_time()

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, forager_circuit
+from spikeforge.games.foragers import Arena, ForagerConfig, ForagerGame, eye_input, forager_circuit
 from spikeforge.train.fit import FitResult, fit
 from spikeforge.train.mirror import CircuitMirror, MirrorOutput
 
@@ -40,6 +40,7 @@ cruise rate and full turns: the fixed 30 mV x 8 mutual inhibition holds the moto
 12 Hz exploration floor (mean ~13 Hz, turn fraction at most ~0.6); training the inhibition
 (it falls to ~2-7 mV) and the exploration weights lets the brain cruise at ``rate_ref`` and
 turn fully (docs/performance.md, "Training offline")."""
+DAGGER_ROUNDS = 0  # DAgger rounds of the worked example (:func:`train_dagger`)
 SPEED_WEIGHT = 1.0  # weight of the cruise-rate term of :func:`imitation_loss` in the worked example
 IMITATION_BRAIN: dict[str, Any] = {"eye_neurons": 48, "eye_rate": 400.0, "noise_rate": 0.0}
 """The pretrained brain's :class:`ForagerConfig` knobs (:func:`imitation_config`). The game's
@@ -79,7 +80,7 @@ def record_demos(cfg: ForagerConfig, seed: int, minutes: float) -> Demos:
     """Play the scripted controller for ``minutes`` of game time and record it."""
     A = Arena(cfg, seed)
     n = max(1, round(minutes * 60.0 / cfg.frame_dt))
-    eye = np.zeros((n, cfg.foragers, 1), np.float32)
+    eye = np.zeros((n, cfg.foragers, eye_input(cfg, np.zeros(1)).shape[1]), np.float32)
     nose = np.zeros((n, cfg.foragers, 1), np.float32)
     turn = np.zeros((n, cfg.foragers), np.float32)
     speed = np.full(cfg.foragers, cfg.speed_min + cfg.speed_gain)  # both motors at rate_ref
@@ -87,13 +88,50 @@ def record_demos(cfg: ForagerConfig, seed: int, minutes: float) -> Demos:
     for f in range(n):
         ang, close = A.sense()
         u = scripted_turn(ang)
-        eye[f, :, 0] = ang / np.pi
+        eye[f] = eye_input(cfg, ang)
         nose[f, :, 0] = close
         turn[f] = u
         A.move(cfg.turn_max * u, speed, cfg.frame_dt)
         eaten += int(A.eat().sum())
     sensors = {"eye": eye, "nose": nose, "explore": np.ones((n, cfg.foragers, 2), np.float32)}
     return Demos(sensors, turn, eaten / cfg.foragers / (n * cfg.frame_dt / 60.0))
+
+
+def record_closed_loop(cfg: ForagerConfig, weights: Any, seed: int, minutes: float,
+                       backend: str = "auto") -> Demos:
+    """Play the deployed brain (frozen) and label the states it visits with the scripted turn.
+
+    The DAgger step (Ross et al. 2011): imitation trained on the controller's own trajectories
+    sees only the states the controller visits; the brain's errors lead it elsewhere (wider
+    angles, other approach paths), where it was never taught. Here the brain with ``weights``
+    drives a :class:`ForagerGame` (learning off) for ``minutes``; every frame records what it
+    sensed and what the controller would have turned (``scripted_turn`` of the same angle).
+    ``food_per_min`` is the brain's own food rate on these frames.
+    """
+    from spikeforge.train.deploy import apply_weights
+
+    game = ForagerGame(cfg, seed=seed, mode="frozen", backend=backend)
+    apply_weights(game.brains, weights)
+    n = max(1, round(minutes * 60.0 / cfg.frame_dt))
+    eye = np.zeros((n, cfg.foragers, eye_input(cfg, np.zeros(1)).shape[1]), np.float32)
+    nose = np.zeros((n, cfg.foragers, 1), np.float32)
+    turn = np.zeros((n, cfg.foragers), np.float32)
+    eaten = 0
+    for f in range(n):
+        ang, close = game.arena.sense()  # what frame() senses next
+        eye[f] = eye_input(cfg, ang)
+        nose[f, :, 0] = close
+        turn[f] = scripted_turn(ang)
+        eaten += int(game.frame().sum())
+    sensors = {"eye": eye, "nose": nose, "explore": np.ones((n, cfg.foragers, 2), np.float32)}
+    return Demos(sensors, turn, eaten / cfg.foragers / (n * cfg.frame_dt / 60.0))
+
+
+def aggregate(a: Demos, b: Demos) -> Demos:
+    """Two demonstration sets as one (sequences side by side; the shorter sets the frames)."""
+    n = min(a.turn.shape[0], b.turn.shape[0])
+    sensors = {k: np.concatenate([a.sensors[k][:n], b.sensors[k][:n]], axis=1) for k in a.sensors}
+    return Demos(sensors, np.concatenate([a.turn[:n], b.turn[:n]], axis=1), a.food_per_min)
 
 
 def scripted_food_rate(cfg: ForagerConfig, seed: int, minutes: float) -> float:
@@ -149,6 +187,33 @@ def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 100, 
     steps = round(cfg.frame_dt / cfg.dt)
     res = fit(mirror, demos.sensors, {"turn": demos.turn}, imitation_loss(cfg, speed_weight), steps_per_frame=steps,
               iterations=iterations, batch=batch, window=window, lr=lr, seed=seed, callback=callback)
+    return mirror, res
+
+
+def train_dagger(cfg: ForagerConfig, demos: Demos, *, rounds: int = 2, iterations: int = 100,
+                 round_iterations: int = 50, rollout_minutes: float = 1.0, rollout_seed: int = 3000,
+                 backend: str = "auto", threads: int = 2, **kw: Any) -> tuple[CircuitMirror, FitResult]:
+    """Imitation, then ``rounds`` of DAgger: roll the trained brain out, label, aggregate, train on.
+
+    :func:`train_imitation` on ``demos`` for ``iterations``; then each round plays the
+    deployed brain (frozen, :func:`record_closed_loop`, ``rollout_minutes`` on arena seed
+    ``rollout_seed + round``), adds those labelled frames to the data set and trains the same
+    mirror ``round_iterations`` more (a fresh Adam). ``kw`` goes to :func:`train_imitation`
+    (``lr``, ``batch``, ``window``, ``seed``, ``trainable``, ``speed_weight``). Returns the
+    mirror and the loss curve of all rounds.
+    """
+    mirror, res = train_imitation(cfg, demos, iterations=iterations, threads=threads, **kw)
+    data = demos
+    steps = round(cfg.frame_dt / cfg.dt)
+    loss = imitation_loss(cfg, kw.get("speed_weight", SPEED_WEIGHT))
+    for r in range(rounds):
+        visited = record_closed_loop(cfg, mirror.trained(), rollout_seed + r, rollout_minutes, backend)
+        data = aggregate(data, visited)
+        more = fit(mirror, data.sensors, {"turn": data.turn}, loss, steps_per_frame=steps,
+                   iterations=round_iterations, batch=kw.get("batch", 32), window=kw.get("window", 8),
+                   lr=kw.get("lr", 0.5), seed=kw.get("seed", 0) + r + 1)
+        res.losses.extend(more.losses)
+        res.wall_s += more.wall_s
     return mirror, res
 
 
