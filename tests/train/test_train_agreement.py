@@ -59,14 +59,16 @@ def test_feature_net_identical_spikes(backend: str) -> None:
         assert np.array_equal(out.actuators[a][-1].detach().numpy(), got), a
 
 
-@pytest.mark.parametrize("brain", ["game", "imitation", "current"])
+@pytest.mark.parametrize("brain", ["game", "imitation", "gaussian-eye"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_foragers_identical_spikes(backend: str, brain: str) -> None:
     if backend == "native" and native.unavailable() is not None:
         pytest.fail(f"the native backend is not built: {native.unavailable()}")
-    # the game's default brain, the worked example's and its eye as a deterministic current code
+    # the game's default brain, the worked example's (a deterministic current-coded eye of 48
+    # neurons, no exploration) and that one with a Poisson-coded eye and faster motor membranes
     cfg = {"game": ForagerConfig(), "imitation": imitation_config(),
-           "current": imitation_config(eye_code="current", eye_gain=100.0, motor_tau_m=12.0)}[brain]
+           "gaussian-eye": imitation_config(eye_code="gaussian", eye_rate=400.0, motor_tau_m=12.0)}[brain]
+    assert imitation_config().eye_code == "current"
     # what the worked example trains: eye->motor, the exploration weights and the mutual inhibition
     m = CircuitMirror(forager_circuit(cfg), dt=cfg.dt, seed=3, trainable=list(TRAINABLE))
     randomize(m, 2)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from spikeforge.games.foragers import ForagerConfig, ForagerGame
-from spikeforge.train.deploy import apply_weights
+from spikeforge.train.deploy import apply_weights, load_weights, save_weights
 from spikeforge.train.foragers import record_demos, scripted_food_rate, scripted_turn, train_dagger
 
 
@@ -34,6 +34,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2", help="game seeds, comma-separated")
     ap.add_argument("--mode", choices=("frozen", "learn"), default="frozen",
                     help="play the deployed brain frozen or with reward-STDP on (default frozen)")
+    ap.add_argument("--save", help="save the trained weights (.npz) here")
+    ap.add_argument("--load", help="play these weights (.npz, spikeforge.train.save_weights) instead of training; "
+                                   "the JSON's brain knobs must give the same circuit")
     ap.add_argument("--frames", type=int, default=1200, help="frames per seed (1200 = 1 game minute at 50 ms frames)")
     args = ap.parse_args()
     kw = json.loads(args.config)
@@ -42,15 +45,21 @@ def main() -> None:
     rounds = int(kw.pop("dagger", 0))
     round_iterations = int(kw.pop("round_iterations", 50))
     cfg = ForagerConfig(**kw)
-    demos = record_demos(cfg, 1000, 2.0)
-    t0, c0 = time.perf_counter(), time.process_time()
-    mirror, res = train_dagger(cfg, demos, rounds=rounds, round_iterations=round_iterations, threads=1,
-                               iterations=iterations, speed_weight=speed_weight)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    weights = mirror.trained()
-    print(json.dumps(kw), f"iterations={iterations} speed_weight={speed_weight} dagger={rounds}x{round_iterations}",
-          f"train {wall:.1f} s wall {cpu:.1f} s CPU",
-          f"loss {np.mean(res.losses[:10]):.3f} -> {np.mean(res.losses[-10:]):.3f} load {os.getloadavg()[0]:.1f}")
+    if args.load:
+        weights = load_weights(args.load)
+        print(json.dumps(kw), f"weights {args.load}")
+    else:
+        demos = record_demos(cfg, 1000, 2.0)
+        t0, c0 = time.perf_counter(), time.process_time()
+        mirror, res = train_dagger(cfg, demos, rounds=rounds, round_iterations=round_iterations, threads=1,
+                                   iterations=iterations, speed_weight=speed_weight)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        weights = mirror.trained()
+        if args.save:
+            save_weights(args.save, weights)
+        print(json.dumps(kw), f"iterations={iterations} speed_weight={speed_weight} dagger={rounds}x{round_iterations}",
+              f"train {wall:.1f} s wall {cpu:.1f} s CPU",
+              f"loss {np.mean(res.losses[:10]):.3f} -> {np.mean(res.losses[-10:]):.3f} load {os.getloadavg()[0]:.1f}")
     for seed in (int(s) for s in args.seeds.split(",")):
         game = ForagerGame(cfg, seed=seed, mode=args.mode, backend="native")
         apply_weights(game.brains, weights)
@@ -62,6 +71,7 @@ def main() -> None:
             angles.append(angle)
             turns.append(game.last_turn / cfg.turn_max)
             rates.append(float(game.motor.astype(float).mean()))
+        w = game.brains[0].weights("eye->motor").w
         ang, turn = np.concatenate(angles), np.concatenate(turns)
         resid = turn - scripted_turn(ang)
         fine = np.digitize(ang, np.linspace(-np.pi, np.pi, 41))
@@ -76,7 +86,7 @@ def main() -> None:
         print(f"seed {seed} ({args.mode}): food {food:.1f} = {food / ref * 100:.0f} % of scripted; per minute "
               f"{' '.join(f'{x:.1f}' for x in per)}; RMS turn error "
               f"{np.sqrt(np.mean(resid ** 2)):.3f}; turn sd within bins {sd:.3f}; bias by |angle| bin {bias}; "
-              f"mean motor rate {np.mean(rates):.1f} Hz", flush=True)
+              f"mean motor rate {np.mean(rates):.1f} Hz; eye->motor mean {np.mean(w):.2f} mV at the end", flush=True)
 
 
 if __name__ == "__main__":

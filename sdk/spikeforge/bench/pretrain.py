@@ -4,8 +4,10 @@
    ``--demo-minutes`` game minutes (32 foragers, its own arena seed).
 2. Trains the foragers brain's ``eye->motor``, ``noise->motor`` and ``motor-|motor``
    weights (``spikeforge.train.foragers.TRAINABLE``) on the demonstrations with
-   surrogate-gradient BPTT (:class:`spikeforge.train.CircuitMirror`), timing wall and
-   CPU time with ``--threads`` torch threads.
+   surrogate-gradient BPTT (:class:`spikeforge.train.CircuitMirror`), then runs ``--dagger``
+   DAgger rounds (1 game minute of the deployed brain, labelled by the controller, added to
+   the data, ``--round-iterations`` more), timing wall and CPU time of all of it with
+   ``--threads`` torch threads.
 3. Checks the deployed brain reproduces the mirror's spikes in the runtime (numpy and the
    ``--backend``) on held-out demonstration sequences.
 4. Plays ``--minutes`` game minutes on each of ``--seeds`` seeds for: the scripted
@@ -14,10 +16,13 @@
    default brain, tuned for that) and random steering; food per forager per minute in 1-minute
    bins.
 
-The pretrained brain is ``spikeforge.train.foragers.imitation_config()`` (48 eye neurons at
-400 Hz peak, no exploration noise); ``--eye-neurons``, ``--eye-rate``,
-``--noise-rate``, ``--motor-per-side`` and ``--inhibition`` override it (``--eye-neurons 12 --eye-rate 120
---noise-rate 12 --motor-per-side 8`` is the game's default brain, the earlier setting).
+The pretrained brain is ``spikeforge.train.foragers.imitation_config()`` (48 eye neurons driven
+by a deterministic current code, ``--eye-code current --eye-gain 100``, no exploration noise),
+trained by imitation then ``--dagger`` (default 4) DAgger rounds; ``--eye-neurons``,
+``--eye-code``, ``--eye-rate``, ``--eye-gain``, ``--noise-rate``, ``--motor-per-side``,
+``--motor-tau-m`` and ``--inhibition`` override it (``--eye-code gaussian --eye-rate 400
+--dagger 0`` is the setting of 2026-12-05 morning; ``--eye-code gaussian --eye-neurons 12
+--eye-rate 120 --noise-rate 12 --dagger 0`` the game's default brain, the earlier setting).
 
 Goals: training <= 120 s; agreement >= 99 %; the deployed brain (frozen) >= 80 % of the
 scripted controller's food rate, and with learning on no 1-minute bin below that.
@@ -124,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--motor-tau-m", type=float, default=None,
                     help="membrane time constant (ms) of the pretrained brain's motor neurons (default 20)")
     ap.add_argument("--dagger", type=int, default=None,
-                    help="DAgger rounds after imitation: roll the brain out 1 game minute, label the visited "
-                         "states with the scripted controller, train --round-iterations more")
+                    help="DAgger rounds after imitation (default 4, spikeforge.train.foragers.DAGGER_ROUNDS): roll "
+                         "the brain out 1 game minute, label the visited states with the scripted controller, "
+                         "train --round-iterations more")
     ap.add_argument("--round-iterations", type=int, default=50, help="training iterations per DAgger round")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
