@@ -25,7 +25,11 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write_model(path: Path, gpu: list[float], cpu: list[float]) -> None:
-    path.write_text(json.dumps({"key": gpu_cost._key(), "gpu": gpu, "cpu": cpu}), encoding="utf-8")
+    """A cached model with the fits ``gpu`` and ``cpu`` (constant, per neuron, per synapse; no brain or
+    learning term) for both paths."""
+    pad = [0.0] * (len(gpu_cost.FEATURES) - 3)
+    path.write_text(json.dumps({"key": gpu_cost._key(), "gpu": {p: gpu + pad for p in gpu_cost.PATHS},
+                                "cpu": {p: cpu + pad for p in gpu_cost.PATHS}}), encoding="utf-8")
 
 
 def test_small_worlds_never_calibrate_nor_use_the_gpu(cache: Path) -> None:
@@ -66,7 +70,8 @@ def test_a_stale_cache_for_another_adapter_is_recalibrated(cache: Path, monkeypa
 
     def fake_calibrate() -> dict[str, Any]:
         calls.append(1)
-        return {"key": gpu_cost._key(), "gpu": [1.0, 0.0, 0.0], "cpu": [0.0, 0.0, 0.0]}
+        return {"key": gpu_cost._key(), "gpu": {p: [1.0] + [0.0] * 4 for p in gpu_cost.PATHS},
+                "cpu": {p: [0.0] * 5 for p in gpu_cost.PATHS}}
 
     monkeypatch.setattr(gpu_cost, "calibrate", fake_calibrate)
     assert gpu_cost.predict_gain(10**5, 10**6) is False
@@ -79,12 +84,24 @@ def test_calibration_measures_and_caches(cache: Path) -> None:
     assert cache.exists()
     on_disk = json.loads(cache.read_text(encoding="utf-8"))
     assert on_disk["key"] == model["key"] == gpu_cost._key()
-    assert len(model["samples"]["gpu"]) == len(gpu_cost.CAL_SIZES)
-    assert all(t > 0 for _, _, t in model["samples"]["gpu"] + model["samples"]["cpu"])
-    assert all(c >= 0 for c in model["gpu"] + model["cpu"])
-    g, c = gpu_cost.predicted_seconds(100_000, 8_000_000)
-    assert g == pytest.approx(model["gpu"][0] + model["gpu"][1] * 1e5 + model["gpu"][2] * 8e6)
-    assert gpu_cost.predict_gain(100_000, 8_000_000) is (g * gpu_cost.GAIN_MARGIN < c)
+    for p in gpu_cost.PATHS:
+        expect = len(gpu_cost.CAL_SIZES[p]) + model["grown"][p]
+        assert len(model["samples"]["gpu"][p]) == len(model["samples"]["cpu"][p]) == expect
+        assert all(t > 0 for b in ("gpu", "cpu") for _, t in model["samples"][b][p])
+    fits = [model[b][p] for b in ("gpu", "cpu") for p in gpu_cost.PATHS]
+    assert all(c >= 0 for fit in fits for c in fit)
+    # every fit grows with size: a model stuck on a floor under-predicts big worlds (issue 13)
+    assert all(any(c > 0 for c in fit[1:]) for fit in fits), fits
+    for p in gpu_cost.PATHS:
+        small, big = gpu_cost.predicted_seconds(4096, 65536, p), gpu_cost.predicted_seconds(10**6, 3 * 10**7, p)
+        assert big[0] > small[0] and big[1] > small[1]
+    g = gpu_cost.predicted_seconds(100_000, 8_000_000, "brain")[0]
+    b = model["gpu"]["brain"]
+    assert g == pytest.approx(b[0] + b[1] * 1e5 + b[2] * 8e6 + b[3] * 391)  # a crowd of 256-neuron brains by default
+    both = [gpu_cost.predicted_seconds(100_000, 8_000_000, p) for p in gpu_cost.PATHS]
+    g_any, c_any = gpu_cost.predicted_seconds(100_000, 8_000_000)
+    assert g_any == max(x[0] for x in both) and c_any == min(x[1] for x in both)
+    assert gpu_cost.predict_gain(100_000, 8_000_000) is (g_any * gpu_cost.GAIN_MARGIN < c_any)
     # a second process reads the cache instead of measuring again
     gpu_cost._MODEL = None
     assert gpu_cost.cost_model() == on_disk
@@ -119,3 +136,61 @@ def test_a_failing_calibration_means_no_gain_not_a_crash(cache: Path, monkeypatc
     w = World(backend="auto")
     w.spawn(feature_net(), 12)
     assert w.backend.name != "gpu"
+
+
+def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration samples as sizes only (no network is drawn): what the fit reads of them."""
+    from types import SimpleNamespace
+
+    from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
+
+    def fake(n: int, k: int, brains: int = 1, learning: bool = False) -> Any:
+        return SimpleNamespace(n_neurons=n * brains, n_synapses=n * k * brains, n_brains=brains,
+                               learning=n * k * brains if learning else 0,
+                               path="step" if n > BRAIN_MAX_NEURONS else "brain")
+
+    monkeypatch.setattr(gpu_cost, "_synthetic_layout", fake)
+    monkeypatch.setattr(gpu_cost, "features", lambda L: (L.path, [1.0, L.n_neurons, L.n_synapses, L.n_brains,
+                                                                   L.learning]))
+
+
+def test_calibration_times_big_samples_when_the_small_ones_sit_on_a_floor(cache: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # a real GPU: 100 us per advance-step whatever the size up to ~1e5 neurons, then 0.2 ns per neuron;
+    # without the big samples the fit would be flat and under-predict 1 M+ neurons
+    _fake_layouts(monkeypatch)
+    monkeypatch.setattr(gpu_cost, "time_both", lambda layout, cpu, repeats=0, steps=0: (
+        1e-4 + 2e-10 * layout.n_neurons + 3e-12 * layout.n_synapses, 5e-6 + 5e-10 * layout.n_neurons))
+    m = gpu_cost.calibrate()
+    assert m["grown"] == {p: len(gpu_cost.CAL_GROW_SIZES[p]) for p in gpu_cost.PATHS}
+    for p in gpu_cost.PATHS:
+        g, c = gpu_cost.predicted_seconds(2_560_000, 81_920_000, p)
+        true_g = 1e-4 + 2e-10 * 2_560_000 + 3e-12 * 81_920_000
+        assert 0.8 < g / true_g < 1.25 and 0.8 < c / (5e-6 + 5e-10 * 2_560_000) < 1.25
+
+
+def test_calibration_skips_big_samples_where_the_small_ones_already_show_the_slope(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_layouts(monkeypatch)  # a slow device (lavapipe-like): no floor to speak of, 1 ns per synapse
+    monkeypatch.setattr(gpu_cost, "CAL_SPREAD", 6.0)
+    timed: list[int] = []
+
+    def fake_time(layout: Any, cpu: str, repeats: int = 0, steps: int = 0) -> tuple[float, float]:
+        timed.append(layout.n_neurons)
+        return 1e-7 + 1e-9 * layout.n_synapses, 1e-8 + 1e-11 * layout.n_synapses
+
+    monkeypatch.setattr(gpu_cost, "time_both", fake_time)
+    m = gpu_cost.calibrate()
+    assert m["grown"] == {p: 0 for p in gpu_cost.PATHS}
+    assert len(timed) == sum(len(x) for x in gpu_cost.CAL_SIZES.values()) and max(timed) < 10**6
+
+
+def test_gpu_path_follows_the_kernel_choice(cache: Path) -> None:
+    from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
+
+    small = gpu_cost._synthetic_layout(256, 8, 3)
+    big = gpu_cost._synthetic_layout(BRAIN_MAX_NEURONS + 1, 2, 1)
+    assert gpu_cost.gpu_path(small) == "brain" and gpu_cost.gpu_path(big) == "step"
+    w = World(backend="numpy")
+    w.spawn(feature_net(), 2)  # gap junctions: the per-step kernels
+    assert w.layout.gap_a.size and gpu_cost.gpu_path(w.layout) == "step"

@@ -96,7 +96,7 @@ class Backend(ABC):
 
 
 BackendFactory = Callable[[Layout], Backend]
-GainPredictor = Callable[[int, int], bool]
+GainPredictor = Callable[[int, int, Layout | None], bool]
 _REGISTRY: dict[str, tuple[BackendFactory, Callable[[], str | None]]] = {}
 _GAIN: dict[str, GainPredictor] = {}
 _UNSUPPORTED: dict[str, Callable[[Layout], str | None]] = {}
@@ -109,8 +109,9 @@ def register_backend(name: str, factory: BackendFactory, unavailable: Callable[[
                      unsupported: Callable[[Layout], str | None] | None = None) -> None:
     """Register ``factory`` under ``name``; ``unavailable()`` returns why it cannot run, or None.
 
-    ``predict_gain(n_neurons, n_synapses)``, if given, makes ``"auto"`` pick this backend
-    only for layouts where it predicts a gain over the next candidates (e.g. a GPU cost model).
+    ``predict_gain(n_neurons, n_synapses, layout)``, if given, makes ``"auto"`` pick this backend
+    only for layouts where it predicts a gain over the next candidates (e.g. a GPU cost model);
+    ``layout`` is the layout to run, or None when only its size is known.
     ``unsupported(layout)``, if given, returns why this backend cannot run a layout (e.g. a
     feature it does not implement); ``"auto"`` then passes it over.
     """
@@ -153,7 +154,7 @@ def resolve_backend(name: str, size: tuple[int, int] | None = None,
         return name, []
     reasons: list[str] = []
     for cand in AUTO_ORDER:
-        if cand in _GAIN and (size is None or not _GAIN[cand](*size)):
+        if cand in _GAIN and (size is None or not _GAIN[cand](size[0], size[1], layout)):
             n_n, n_s = size if size is not None else (0, 0)
             reasons.append(f"{cand}: no predicted gain for {n_n} neurons, {n_s} synapses")
             continue

@@ -1,12 +1,22 @@
 """Calibrated cost model that decides whether ``backend="auto"`` should use the GPU.
 
-At first use (a world large enough to matter) it times one step of synthetic networks
-on the GPU and on the best CPU backend here at four sizes, fits per-step seconds as
-``t = a + b * neurons + c * synapses`` for each, and caches the fit in
-``$SPIKEFORGE_CACHE_DIR`` or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge``
-(``gpu_cost.json``), keyed by adapter and CPU backend. The GPU is chosen when it is
-predicted at least ``GAIN_MARGIN`` times faster than the CPU backend. On lavapipe (a CPU
-emulation of a GPU) it normally predicts no gain.
+At first use (a world large enough to matter) it times advances of synthetic networks on the
+GPU and on the best CPU backend here and fits seconds per step as ``t = a + b * neurons + c *
+synapses`` (a, b, c >= 0), for each backend and each of two paths: crowds of small brains (the
+GPU's per-brain kernel, one workgroup per brain, for brains of up to
+``wgpu_backend.BRAIN_MAX_NEURONS`` neurons without gap junctions; the CPU's threads over brains)
+and big brains (the GPU's per-step kernels; the CPU's threads within a brain). Per neuron the
+paths' costs differ by 2-4x, in opposite directions on an H200 and on lavapipe. The fit is cached
+in ``$SPIKEFORGE_CACHE_DIR`` or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge``
+(``gpu_cost.json``), keyed by adapter and CPU backend. The GPU is chosen when it is predicted at
+least ``GAIN_MARGIN`` times faster than the CPU backend. On lavapipe (a CPU emulation of a GPU)
+it normally predicts no gain.
+
+A slope needs samples above the floor: a real GPU takes every small sample in about the same
+time (its per-advance cost), so after a path's small samples (``CAL_SIZES``) bigger ones
+(``CAL_GROW_SIZES``, up to about 1 M neurons) are timed until the path's samples span
+``CAL_SPREAD`` times from fastest to slowest on both backends; a slow device such as lavapipe
+gets there early and spares the big ones' minutes.
 """
 
 from __future__ import annotations
@@ -26,13 +36,27 @@ log = logging.getLogger("spikeforge.engine.gpu")
 
 MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
 GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
-# (brains, neurons per brain, synapses per neuron): one big brain and crowds of 256-neuron
-# brains, up to the sizes where the choice matters (CPU backends parallelize over brains, so a
-# single-brain calibration alone mispredicted crowds by ~7x on an H200 host)
-CAL_SIZES = ((1, 4096, 16), (1, 65536, 32), (64, 256, 32), (512, 256, 32))
-CAL_STEPS = 10
-CAL_REPEATS = 5
-CACHE_VERSION = 2
+PATHS = ("brain", "step")   # crowds of small brains / big brains (see the module docstring)
+# (brains, neurons per brain, synapses per neuron, learning), for each path. "brain": one brain of
+# 4,096 (CUBA 4k's kind: one workgroup's latency), crowds of 256- and 128-neuron brains (CPU backends
+# parallelize over brains, so a single-brain calibration alone mispredicted crowds by ~7x on an H200
+# host; a brain costs a workgroup whatever its size) and one crowd with reward-STDP on every synapse;
+# "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs neuron
+# cost), one of them learning.
+CAL_SIZES = {"brain": ((1, 4096, 16, False), (64, 256, 32, False), (512, 256, 32, False), (256, 128, 16, False),
+                       (64, 256, 32, True)),
+             "step": ((1, 32768, 16, False), (1, 65536, 64, False), (1, 32768, 16, True))}
+# then, while a path's samples span less than CAL_SPREAD on either backend (all on a floor), the
+# next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
+CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False), (4096, 256, 32, False)),
+                  "step": ((4, 65536, 48, False), (16, 65536, 48, False))}
+FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses")  # a fit's columns, in order
+CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
+CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
+CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
+CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
+CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
+CACHE_VERSION = 4
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -57,81 +81,163 @@ def _key() -> str:
             f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_layout(n: int, k: int, brains: int = 1) -> Layout:
-    """The layout of ``brains`` recurrently connected LIF brains of ``n`` neurons, ``k`` inputs each."""
+def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False) -> Layout:
+    """The layout of ``brains`` LIF brains of ``n`` neurons, ``k`` recurrent inputs each, firing at
+    ~3 spikes per 1,000 neuron-steps as the crowd bench's NPC brains under their sensors (a quarter
+    of the neurons driven by their bias, the rest only through synapses; every neuron fired at ~25
+    per 1,000 in an earlier version, which made per-synapse costs ~2x the benches'). ``CAL_DISTINCT``
+    brains are drawn, the others are copies of them: the cost is the same, the build fast. With
+    ``learning``, reward-STDP on every synapse (updates every 10 steps, as the learning bench)."""
     from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
     from spikeforge.engine.layout import assemble
-    from spikeforge.model import LIF, Circuit, FixedInDegree
+    from spikeforge.model import LIF, Circuit, FixedInDegree, RewardSTDP
 
+    rule = RewardSTDP(w_min=0.0, w_max=1.0, lr=0.001, tau_c=1000.0, tau_dopamine=200.0,
+                      update_every=10) if learning else None
     c = Circuit(f"cal{n}x{k}")
-    c.add_population("e", n, LIF(bias=16.0), v_init=(-65.0, -50.0))
-    c.connect("e", "e", FixedInDegree(k), weight=0.5, delay=(1, 4))
+    n_drive, k_drive = max(1, n // 4), max(1, k // 4)
+    c.add_population("rest", n - n_drive, LIF(bias=8.0), v_init=(-65.0, -50.0))
+    c.add_population("drive", n_drive, LIF(bias=15.3), v_init=(-65.0, -50.0))
+    for post in ("rest", "drive"):
+        c.connect("rest", post, FixedInDegree(k - k_drive), weight=0.5, delay=(1, 4), plasticity=rule)
+        c.connect("drive", post, FixedInDegree(k_drive), weight=0.5, delay=(1, 4), plasticity=rule)
     proto = compile_prototype(c, 0, 1.0, 0, 0)
     depth = max(1, max_delay(proto))
-    blocks = [instantiate(proto, i, 1 + i, 1, depth) for i in range(brains)]
+    drawn = [instantiate(proto, i, 1 + i, 1, depth) for i in range(min(brains, CAL_DISTINCT))]
+    blocks = [drawn[i % len(drawn)] for i in range(brains)]
     return assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
 
 
-def _time_backend(name: str, layout: Layout) -> float:
-    """Seconds per step: the best of ``CAL_REPEATS`` advances of ``CAL_STEPS`` steps."""
+def gpu_path(layout: Layout) -> str:
+    """The path (fit) of ``layout``: the GPU kernel path it takes by default, ``"brain"`` (the per-brain kernel: no gap
+    junctions, no brain over ``wgpu_backend.BRAIN_MAX_NEURONS`` neurons) or ``"step"`` (the per-step kernels).
+    Learning layouts with a brain of more than ``wgpu_backend.BRAIN_MAX_RS_SYNAPSES`` reward-STDP
+    synapses also take the per-step kernels; the model does not look that far (such brains are
+    mostly bigger than ``BRAIN_MAX_NEURONS`` too)."""
+    from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
+
+    sizes = np.diff(layout.brain_start)
+    if layout.gap_a.size or (sizes.size and int(sizes.max()) > BRAIN_MAX_NEURONS):
+        return "step"
+    return "brain"
+
+
+def learning_synapses(layout: Layout) -> int:
+    """Synapses of ``layout`` whose projection learns (any rule)."""
+    from spikeforge.engine.plasticity import KIND_NONE, PI_KIND, compile_tables
+
+    T = compile_tables(layout)
+    if not T.proj_i.size or not layout.n_rows:
+        return 0
+    learns = T.proj_i[:, PI_KIND][layout.row_proj] != KIND_NONE
+    return int(np.diff(layout.row_syn)[learns].sum())
+
+
+def features(layout: Layout) -> tuple[str, list[float]]:
+    """``layout``'s path (:func:`gpu_path`) and its ``FEATURES`` row (slots whose brains are free
+    count: callers that run only live brains pass a layout of them or use :func:`predicted_seconds`)."""
+    return gpu_path(layout), [1.0, float(layout.n_neurons), float(layout.n_synapses), float(layout.n_brains),
+                              float(learning_synapses(layout))]
+
+
+def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
+    """Seconds per step: the best of ``repeats`` advances of ``steps`` steps, after one untimed (one
+    timed advance only when the untimed one took over ``CAL_SLOW_S``: a slow device's samples are far
+    above any noise, and their repeats cost most of a calibration's time on lavapipe)."""
     from spikeforge.engine.backend import create_backend
 
     be = create_backend(name, layout)
     try:
-        be.advance(CAL_STEPS, 0, None)  # warm-up: pipelines, threads, page faults, GPU clocks
+        t0 = time.perf_counter()
+        be.advance(steps, 0, None)  # warm-up: pipelines, threads, page faults, GPU clocks
+        if time.perf_counter() - t0 > CAL_SLOW_S:
+            repeats = 1
         best = float("inf")
-        for r in range(CAL_REPEATS):
+        for r in range(repeats):
             t0 = time.perf_counter()
-            be.advance(CAL_STEPS, (1 + r) * CAL_STEPS, None)
-            best = min(best, (time.perf_counter() - t0) / CAL_STEPS)
+            be.advance(steps, (1 + r) * steps, None)
+            best = min(best, (time.perf_counter() - t0) / steps)
         return best
     finally:
         be.close()
 
 
-def _fit(rows: list[tuple[int, int, float]]) -> list[float]:
-    """Least-squares ``t = a + b*n + c*s`` with a, b, c >= 0 (best over the sign-feasible subsets)."""
-    a = np.array([[1.0, n, s] for n, s, _ in rows], dtype=np.float64)
-    t = np.array([x for _, _, x in rows], dtype=np.float64)
+def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> tuple[float, float]:
+    """Seconds per step of ``layout`` on the GPU and on the CPU backend ``cpu``, each from the same
+    host state (the state the CPU backend advances in place is put back before the GPU starts)."""
+    snap = {key: a.copy() for key, a in layout.neuron.items()}
+    ring = layout.ring.copy()
+    t_cpu = _time_backend(cpu, layout, repeats, steps)
+    for key, a in snap.items():
+        layout.neuron[key][...] = a
+    layout.ring[...] = ring
+    return _time_backend("gpu", layout, repeats, steps), t_cpu
+
+
+def _fit(rows: list[tuple[list[float], float]]) -> list[float]:
+    """Non-negative least squares of the relative error: ``t ~ x . coef`` over the ``FEATURES`` rows
+    ``x`` with every coefficient >= 0 (the sign-feasible column subsets are tried; of those within
+    0.05 of the best root-mean-square relative error, the one with the fewest columns is kept, so
+    that a few samples do not buy an exact but wild fit). Relative error: a floor-sized sample
+    counts as much as a big one, as the 2x goal does."""
+    t = np.array([x for _, x in rows], dtype=np.float64)
+    a = np.array([f for f, _ in rows], dtype=np.float64) / t[:, None]  # rows scaled: residuals relative
     scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
     a = a / scale
-    best: tuple[float, np.ndarray] | None = None
-    for mask in range(1, 8):
-        cols = [j for j in range(3) if mask >> j & 1]
-        coef, *_ = np.linalg.lstsq(a[:, cols], t, rcond=None)
+    width = a.shape[1]
+    found: list[tuple[float, int, np.ndarray]] = []
+    for mask in range(1, 1 << width):
+        cols = [j for j in range(width) if mask >> j & 1]
+        if len(cols) > len(rows) or not np.any(a[:, cols]):
+            continue
+        coef, *_ = np.linalg.lstsq(a[:, cols], np.ones_like(t), rcond=None)
         if np.any(coef < 0):
             continue
-        full = np.zeros(3)
+        full = np.zeros(width)
         full[cols] = coef
-        err = float(np.sum((a @ full - t) ** 2))
-        if best is None or err < best[0]:
-            best = (err, full)
-    full = best[1] if best is not None else np.array([float(t.max()), 0.0, 0.0])
+        found.append((float(np.sqrt(np.mean((a @ full - 1.0) ** 2))), len(cols), full))
+    if not found:
+        return [float(t.max())] + [0.0] * (width - 1)
+    best = min(e for e, _, _ in found)
+    full = min((f for f in found if f[0] <= best + 0.05), key=lambda f: (f[1], f[0]))[2]
     return [float(x) for x in full / scale]
 
 
+def _spread(rows: list[tuple[list[float], float]]) -> float:
+    ts = [t for _, t in rows]
+    return max(ts) / min(ts) if ts and min(ts) > 0 else 0.0
+
+
 def calibrate() -> dict[str, Any]:
-    """Measure both backends at ``CAL_SIZES``, fit, cache and return the model."""
+    """Measure both backends at ``CAL_SIZES`` (and ``CAL_GROW_SIZES`` where needed), fit, cache and
+    return the model: ``{"gpu": {"brain": [a, b, c], "step": [...]}, "cpu": {...}, ...}``."""
     from spikeforge.engine.backend import best_cpu_backend
 
     cpu = best_cpu_backend()
-    gpu_rows: list[tuple[int, int, float]] = []
-    cpu_rows: list[tuple[int, int, float]] = []
+    rows: dict[str, dict[str, list[tuple[list[float], float]]]] = {b: {p: [] for p in PATHS} for b in ("gpu", "cpu")}
+    grown: dict[str, int] = {p: 0 for p in PATHS}
     t_start = time.perf_counter()
-    for brains, n_per, k in CAL_SIZES:
-        layout = _synthetic_layout(n_per, k, brains)
-        n, s = layout.n_neurons, layout.n_synapses
-        # each backend starts from the same host state; the timed copy is discarded
-        snap = {key: a.copy() for key, a in layout.neuron.items()}
-        ring = layout.ring.copy()
-        cpu_rows.append((n, s, _time_backend(cpu, layout)))
-        for key, a in snap.items():
-            layout.neuron[key][...] = a
-        layout.ring[...] = ring
-        gpu_rows.append((n, s, _time_backend("gpu", layout)))
-    model = {"key": _key(), "cpu_backend": cpu, "gpu": _fit(gpu_rows), "cpu": _fit(cpu_rows),
-             "samples": {"gpu": gpu_rows, "cpu": cpu_rows},
-             "calibration_seconds": time.perf_counter() - t_start}
+
+    def sample(brains: int, n_per: int, k: int, learning: bool) -> None:
+        layout = _synthetic_layout(n_per, k, brains, learning)
+        t_gpu, t_cpu = time_both(layout, cpu)
+        p, x = features(layout)
+        rows["gpu"][p].append((x, t_gpu))
+        rows["cpu"][p].append((x, t_cpu))
+
+    for p in PATHS:
+        for size in CAL_SIZES[p]:
+            sample(*size)
+        for size in CAL_GROW_SIZES[p]:
+            if min(_spread(rows["gpu"][p]), _spread(rows["cpu"][p])) >= CAL_SPREAD:
+                break  # the slopes show: spare the time of bigger samples
+            sample(*size)
+            grown[p] += 1
+    model = {"key": _key(), "cpu_backend": cpu, "gpu": {p: _fit(rows["gpu"][p]) for p in PATHS},
+             "cpu": {p: _fit(rows["cpu"][p]) for p in PATHS}, "samples": rows, "grown": grown,
+             "features": list(FEATURES),
+             "steps_per_advance": CAL_STEPS, "calibration_seconds": time.perf_counter() - t_start}
     path = cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +250,14 @@ def calibrate() -> dict[str, Any]:
     return model
 
 
+def _valid(m: Any, key: str) -> bool:
+    """Whether ``m`` (read from the cache) is a model of this version for this adapter."""
+    if not isinstance(m, dict) or m.get("key") != key:
+        return False
+    return all(isinstance(m.get(b), dict) and len(m[b].get(p, [])) == len(FEATURES) for b in ("gpu", "cpu")
+               for p in PATHS)
+
+
 def cost_model(recalibrate: bool = False) -> dict[str, Any]:
     """The cached model for this adapter (calibrating on first use)."""
     global _MODEL
@@ -153,25 +267,46 @@ def cost_model(recalibrate: bool = False) -> dict[str, Any]:
     if not recalibrate:
         try:
             m = json.loads(cache_path().read_text(encoding="utf-8"))
-            if isinstance(m, dict) and m.get("key") == key and len(m.get("gpu", [])) == 3 \
-                    and len(m.get("cpu", [])) == 3:
-                _MODEL = m
-                return m
+            if _valid(m, key):
+                _MODEL = dict(m)
+                return _MODEL
         except (OSError, ValueError):
             pass
     _MODEL = calibrate()
     return _MODEL
 
 
-def predicted_seconds(n_neurons: int, n_synapses: int) -> tuple[float, float]:
-    """Predicted seconds per step (gpu, cpu) for a layout of this size."""
+def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, brains: int | None = None,
+                      learning_synapses: int = 0) -> tuple[float, float]:
+    """Predicted seconds per step (gpu, cpu), in advances of ``CAL_STEPS`` steps, for a layout of
+    ``n_neurons`` neurons, ``n_synapses`` synapses (``learning_synapses`` of them learning) in
+    ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step").
+
+    ``path`` is the layout's path (:func:`gpu_path`); None (only a size known): the GPU's slower
+    and the CPU's faster prediction of the two paths (the GPU must win either way)."""
+    if path is not None and path not in PATHS:
+        raise ValueError(f"path: must be one of {', '.join(PATHS)} or None, got {path!r}")
     m = cost_model()
-    g, c = m["gpu"], m["cpu"]
-    return (g[0] + g[1] * n_neurons + g[2] * n_synapses, c[0] + c[1] * n_neurons + c[2] * n_synapses)
+    paths = PATHS if path is None else (path,)
+
+    def at(fit: list[float], p: str) -> float:
+        b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
+        x = (1.0, n_neurons, n_synapses, b, learning_synapses)
+        return float(sum(c * v for c, v in zip(fit, x, strict=True)))
+
+    return max(at(m["gpu"][p], p) for p in paths), min(at(m["cpu"][p], p) for p in paths)
 
 
-def predict_gain(n_neurons: int, n_synapses: int) -> bool:
-    """Whether the GPU is predicted ``GAIN_MARGIN`` times faster than the CPU backend here."""
+def predicted_for(layout: Layout) -> tuple[float, float]:
+    """Predicted seconds per step (gpu, cpu) of ``layout`` (all its brains), on its path."""
+    p, x = features(layout)
+    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]))
+
+
+def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) -> bool:
+    """Whether the GPU is predicted ``GAIN_MARGIN`` times faster than the CPU backend here, for
+    ``n_neurons`` / ``n_synapses`` (the live brains'), on ``layout``'s path and with its brains per
+    neuron and learning share when given (see :func:`predicted_seconds`)."""
     if n_neurons < MIN_NEURONS:
         return False
     from spikeforge.engine.wgpu_backend import gpu_unavailable
@@ -182,7 +317,13 @@ def predict_gain(n_neurons: int, n_synapses: int) -> bool:
     if _FAILED is not None:
         return False
     try:
-        gpu, cpu = predicted_seconds(n_neurons, n_synapses)
+        if layout is None:
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses)
+        else:  # the layout's shape (brain size, learning share) applied to the live size
+            p, x = features(layout)
+            brains = max(1, round(x[3] * n_neurons / x[1])) if x[1] else 1
+            learn = round(x[4] * n_synapses / x[2]) if x[2] else 0
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn)
     except Exception as exc:  # a broken driver must not break World creation: no gain, once
         _FAILED = f"{type(exc).__name__}: {exc}"
         log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)

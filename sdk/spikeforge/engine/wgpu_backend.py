@@ -1806,10 +1806,10 @@ def refuse_unsupported(layout: Layout) -> None:
         raise ValueError(f"layout: {why}")
 
 
-def _predict_gain(n_neurons: int, n_synapses: int) -> bool:
+def _predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None) -> bool:
     from spikeforge.engine.gpu_cost import predict_gain
 
-    return bool(predict_gain(n_neurons, n_synapses))
+    return bool(predict_gain(n_neurons, n_synapses, layout))
 
 
 if os.environ.get("SPIKEFORGE_DISABLE_GPU", "") not in ("", "0"):
