@@ -321,3 +321,42 @@ def test_a_spawn_frees_its_drawn_brains_a_few_at_a_time(monkeypatch: pytest.Monk
     ids = _spawn(core, spawner, 90)
     assert len(kept) == 1 and kept[0].handles is not None and [h.id for h in kept[0].handles] == ids
     srv.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_relayout_spawn_replies_in_a_hold_of_its_own(backend: str) -> None:
+    # the swap and the spawning session's reply (its exchange plan, O(owned brains)) are two lock
+    # holds; between them other sessions exchange on the new layout and never step the new brains
+    def run(between_holds: bool) -> tuple[dict[str, Any], list[int]]:
+        srv, core, player, spawner = _server(backend)
+        _spawn(core, player, 20)
+        _spawn(core, spawner, 20)  # the prototype is full: one more brain re-lays the world out
+        _exchange(core, player)
+        seen: list[int] = []
+
+        def between(k: int) -> None:
+            _exchange(core, player)
+            msg, _ = _req(core, player, Msg.CLAIM, P.encode_ids([]))  # the new brains are nobody's yet
+            assert msg == Msg.LAYOUT
+            seen.append(len(player.owned))
+
+        if between_holds:
+            _hook(core, between)
+        else:
+            _exchange(core, player)
+        rebuilds = core.world.rebuilds
+        new = _spawn(core, spawner, 3)
+        assert core.world.rebuilds == rebuilds + 1
+        if between_holds:
+            assert seen == [20] and core.stats(spawner)["server"]["spawns"]["last_pieces"] == 2
+        for _ in range(3):
+            _exchange(core, spawner)
+            _exchange(core, player)
+        out = _state(core.world)
+        srv.close()
+        return out, new
+
+    a, new_a = run(True)
+    b, new_b = run(False)
+    assert new_a == new_b
+    _same(a, b)

@@ -649,8 +649,16 @@ class ServerCore:
                     if got is None:
                         self._spawning = (threading.get_ident(), frozenset(prepared.serials))
                         return None
-                    if self._spawning is not None:  # in pieces: the reply (the session's exchange
-                        return None  # plan, O(owned brains)) in a hold of its own
+                    if self._spawning is not None or prepared.relayout:
+                        # in pieces, or re-laid out: the reply (the session's exchange plan, O(owned
+                        # brains)) in a hold of its own; meanwhile the new brains are reserved (no
+                        # session steps or claims them) and, after a re-layout, every session's
+                        # plan is made again for the new layout
+                        prepared.handles = got
+                        if self._spawning is None:
+                            self._relaid()
+                            self._spawning = (threading.get_ident(), frozenset(prepared.serials))
+                        return None
                 brains = got
         except (GenomeError, ValueError) as exc:
             self._end_pieces(world, prepared)
