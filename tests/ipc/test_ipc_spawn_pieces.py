@@ -360,3 +360,23 @@ def test_a_relayout_spawn_replies_in_a_hold_of_its_own(backend: str) -> None:
     b, new_b = run(False)
     assert new_a == new_b
     _same(a, b)
+
+
+@pytest.mark.native
+def test_a_server_relayout_copies_only_the_touched_brains_and_a_state_view_turns_that_off() -> None:
+    """The server holds no views of its world: a re-layout SPAWN's swap re-copies only the brains
+    stepped since the draw (none here); once anything took a state view of that world (a Python
+    host sharing it), every kept brain is copied again."""
+    _srv, core, player, spawner = _server("native")
+    _spawn(core, player, 4)
+    _exchange(core, player)
+    w = core.world
+    rebuilds = w.rebuilds
+    _spawn(core, spawner, 8)  # outgrows the prototype: a re-layout
+    assert w.rebuilds == rebuilds + 1
+    assert w.relayout_copied_last == (0, 4)
+    before = np.asarray(w.brain(0)["hidden"].v).copy()  # a state view: touched_only is off from now on
+    _spawn(core, spawner, 16)
+    assert w.rebuilds == rebuilds + 2
+    assert w.relayout_copied_last == (12, 12)
+    assert np.array_equal(np.asarray(w.brain(0)["hidden"].v), before)

@@ -341,10 +341,9 @@ def test_a_relayout_swap_copies_the_state_of_only_the_brains_touched_since_prepa
     assert a.relayout_copied_last == (8 + count, 8 + count)
 
 
-def test_touched_only_does_not_copy_writes_through_held_views_the_default_does() -> None:
-    """The bound of touched_only: a write through a held view (no World or Brain method) is not
-    seen, so it is lost at the swap; without touched_only it is copied (the promise of
-    prepare_spawn that a server can make and a game holding views cannot)."""
+def test_touched_only_is_ignored_once_a_state_view_was_handed_out() -> None:
+    """A write through a held view (no World or Brain method sees it) must survive a re-layout
+    also with touched_only: once a state view exists, the swap copies every brain."""
     for touched_only in (True, False):
         w = _world("native")
         v = w.brain(6)["hidden"].v  # a view into the world's neuron arrays
@@ -352,8 +351,12 @@ def test_touched_only_does_not_copy_writes_through_held_views_the_default_does()
         assert prep is not None
         prep.draw()
         v[:] = -12.5
+        np.asarray(v)[:2] = -13.5  # a raw ndarray from the view: no write hook at all
         w.commit_spawn(prep)
-        assert bool(np.all(w.brain(6)["hidden"].v == -12.5)) is not touched_only
+        got = np.asarray(w.brain(6)["hidden"].v)
+        assert got[0] == got[1] == -13.5 and bool(np.all(got[2:] == -12.5))
+        kept = w.relayout_copied_last[1]
+        assert w.relayout_copied_last == (kept, kept)  # every kept brain copied
 
 
 @pytest.mark.parametrize("backend", ["numpy", "native"])

@@ -59,6 +59,9 @@ class PopulationView:
             world.backend.pull_state()
             return world.layout.neuron[key][sl]
 
+        # a held state view can be written with no World method seeing it: from now on a
+        # re-layout's swap copies every brain's state (prepare_spawn's touched_only is ignored)
+        world._state_views_out = True
         return LiveArray(resolve, f"{key} of population {self.name!r} of brain {self._brain.id}")
 
     @property

@@ -234,8 +234,9 @@ class _RelayoutPlan:
         self.world = world
         # touched_only on a CPU backend (host arrays are the live state): the build's copy of the
         # state stands for every brain not stepped or written since now; the swap copies the rest
+        # (never once a state view was handed out: writes through it are not seen)
         self.touched = (world._track_touched() if touched_only and world.backend_name in _HOST_STATE_BACKENDS
-                        else None)
+                        and not world._state_views_out else None)
         self.gkey = gkey
         self.is_new = is_new
         self.structure = world._structure
@@ -401,6 +402,7 @@ class World:
         # per slot: state changed since a re-layout spawn began (prepare_spawn(touched_only=True));
         # None while no such spawn is pending
         self._touched: npt.NDArray[np.bool_] | None = None
+        self._state_views_out = False  # a per-neuron state view was handed out (Brain["pop"].v ...)
         self.relayout_copied_last = (0, 0)  # (brains whose state the last swap copied, brains kept)
         self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
@@ -712,9 +714,10 @@ class World:
             For a re-layout on a CPU backend: ``commit_spawn`` copies the neuron variables,
             delay rings and synapse arrays only of the brains stepped (or written through the
             World's and Brain's methods) since this call; the state of every other brain is the
-            one the draw copied. The caller promises that nothing writes those arrays through
-            held views meanwhile (organ arrays and per-brain values are always copied whole).
-            A server sets it: its clients hold no views. Default False: everything is copied.
+            one the draw copied. Ignored (everything is copied) once this world has handed out a
+            per-neuron state view (``brain["pop"].v`` ...), since writes through a held view are
+            not seen; organ arrays and per-brain values are always copied whole. A server sets
+            it: its clients hold no views. Default False: everything is copied.
 
         Returns
         -------
