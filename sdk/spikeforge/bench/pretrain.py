@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--window", type=int, default=8, help="frames per BPTT window (default 8 = 200 steps)")
     ap.add_argument("--lr", type=float, default=0.5)
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: the ops are small, a second thread costs more than it gains)")
     ap.add_argument("--train", default=None,
                     help="projections to train, comma-separated (default: eye->motor,noise->motor,motor-|motor = "
                          "spikeforge.train.foragers.TRAINABLE; 'eye->motor' alone is the earlier setting)")

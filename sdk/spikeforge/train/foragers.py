@@ -181,7 +181,7 @@ def make_mirror(cfg: ForagerConfig, seed: int = 0, surrogate: str = "fast_sigmoi
 
 
 def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 100, batch: int = 32,
-                    window: int = 8, lr: float = 0.5, seed: int = 0, threads: int = 2,
+                    window: int = 8, lr: float = 0.5, seed: int = 0, threads: int = 1,
                     callback: Any = None, trainable: tuple[str, ...] = TRAINABLE,
                     speed_weight: float = SPEED_WEIGHT) -> tuple[CircuitMirror, FitResult]:
     """Train the mirror on ``demos``; returns it and the loss curve.
@@ -200,7 +200,7 @@ def train_imitation(cfg: ForagerConfig, demos: Demos, *, iterations: int = 100, 
 
 def train_dagger(cfg: ForagerConfig, demos: Demos, *, rounds: int = 2, iterations: int = 100,
                  round_iterations: int = 50, rollout_minutes: float = 1.0, rollout_seed: int = 3000,
-                 backend: str = "auto", threads: int = 2, **kw: Any) -> tuple[CircuitMirror, FitResult]:
+                 backend: str = "auto", threads: int = 1, **kw: Any) -> tuple[CircuitMirror, FitResult]:
     """Imitation, then ``rounds`` of DAgger: roll the trained brain out, label, aggregate, train on.
 
     :func:`train_imitation` on ``demos`` for ``iterations``; then each round plays the
