@@ -152,6 +152,10 @@ struct sf_engine {
     int32_t *poff;
     int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
     int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
+    int32_t *in_pair;  /* 2 per incoming entry: int32 (in_syn, in_pre) (sf_in_pair_fill); NULL without
+                          learning or when n_synapses or n_neurons does not fit in int32 */
+    int64_t in_pair_n;             /* plast.n_in when in_pair was filled */
+    const int64_t *in_pair_src;    /* plast.in_syn when in_pair was filled */
     /* threads */
     sf_thread_buf *tb;
     pthread_t *th;
@@ -280,6 +284,7 @@ void sf_engine_free(sf_engine *e) {
     free(e->poff);
     free(e->pre_cls);
     free(e->post_cls);
+    free(e->in_pair);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -305,6 +310,19 @@ static void poff_fill(sf_engine *e, const sf_net *net, int64_t n0, int64_t n1) {
     }
 }
 
+/* e->in_pair of every neuron (when n_synapses and n_neurons fit in int32), 0 = ok. */
+static int in_pair_build(sf_engine *e, const sf_net *net) {
+    free(e->in_pair);
+    e->in_pair = NULL;
+    if (!net->plast.enabled || net->n_synapses > INT32_MAX || net->n_neurons > INT32_MAX) return 0;
+    e->in_pair = (int32_t *)malloc((size_t)(net->plast.n_in + 1) * 2 * sizeof(int32_t));
+    if (!e->in_pair) return -1;
+    sf_in_pair_fill(e->in_pair, net, 0, net->n_neurons);
+    e->in_pair_n = net->plast.n_in;
+    e->in_pair_src = net->plast.in_syn;
+    return 0;
+}
+
 int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     int64_t n = net->n_neurons, nb = net->n_brains;
     free(e->segs);
@@ -319,9 +337,11 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->poff);
     free(e->pre_cls);
     free(e->post_cls);
+    free(e->in_pair);
     e->poff = NULL;
     e->pre_cls = NULL;
     e->post_cls = NULL;
+    e->in_pair = NULL;
     e->seg_inert = NULL;
     e->gap_ptr = NULL;
     e->bseg_ptr = NULL;
@@ -394,6 +414,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         if (!e->pre_cls || !e->post_cls) goto oom;
         sf_pre_class_build(e->pre_cls, net, 0, n);
         sf_post_class_build(e->post_cls, net, 0, n);
+        if (in_pair_build(e, net) != 0) goto oom;
     }
     e->local_ok = 1;
     for (int64_t b = 0; b < nb && e->local_ok; b++) {
@@ -461,6 +482,16 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
         if (e->poff) poff_fill(e, net, s0, s1);
         if (e->pre_cls) sf_pre_class_build(e->pre_cls, net, s0, s1);
         if (e->post_cls) sf_post_class_build(e->post_cls, net, s0, s1);
+        /* the incoming tables were spliced (new arrays, entries of every brain moved): all
+           pairs again; written in place: the slot's entries */
+        if (e->in_pair && (net->plast.in_syn != e->in_pair_src || net->plast.n_in != e->in_pair_n)) {
+            if (in_pair_build(e, net) != 0) {
+                set_err(e, "out of memory while updating the native engine");
+                return -1;
+            }
+        } else if (e->in_pair) {
+            sf_in_pair_fill(e->in_pair, net, s0, s1);
+        }
         if (net->plast.enabled && net->plast.any_rstdp && sf_rs_runs_update(&e->rs_runs, net, b) != 0) {
             set_err(e, "out of memory while updating the native engine");
             return -1;
@@ -889,13 +920,24 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     const float *restrict W = net->weight;
     /* The synapse tables (poff, weights: 8 B per synapse) are larger than L2 in most nets, so
        each spike's range comes from L3 or memory; ask for every spike's lines first, so their
-       latencies overlap instead of adding up spike after spike. */
-    if (poff && count > 1)
+       latencies overlap instead of adding up spike after spike. With learning events, also
+       the eligibilities P5a depresses (the same range) and the incoming-synapse pairs P5b
+       reads after propagation (sf_learn_post), even for a single spike: its P5a and P5b
+       lines then arrive while it propagates. Prefetching changes no result. */
+    const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
+    float *pfe = rs_events ? net->plast.elig : NULL;
+    const int32_t *pfp = rs_events ? e->in_pair : NULL;
+    if (poff && (count > 1 || (rs_events && count == 1)))
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j], y1 = net->row_syn[net->row_ptr[s + 1]];
             for (int64_t y = net->row_syn[net->row_ptr[s]]; y < y1; y += 16) {
                 __builtin_prefetch(poff + y);
                 __builtin_prefetch(W + y);
+                if (pfe) __builtin_prefetch(pfe + y, 1);
+            }
+            if (pfp) {
+                const int64_t x1 = 2 * net->plast.in_ptr[s + 1];
+                for (int64_t x = 2 * net->plast.in_ptr[s]; x < x1; x += 16) __builtin_prefetch(pfp + x);
             }
         }
     for (int64_t j = 0; j < count; j++) {
@@ -937,7 +979,10 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
         }
         if (events && e->pre_cls && net->plast.learn[brs[j]]) {
             const int32_t c = e->pre_cls[s];
-            if (c >= 0) sf_depress_rstdp(net, s_y0, s_y1, c);
+            if (c >= 0) {
+                if (poff) sf_depress_rstdp_poff(net, poff, s, c);
+                else sf_depress_rstdp(net, s_y0, s_y1, c);
+            }
             else if (c == SF_PRE_ROWS) sf_learn_pre_one(net, s);
         }
     }
@@ -982,7 +1027,7 @@ static void run_thread_bm(sf_job *job, int t) {
             if (net->plast.enabled) {
                 sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b);
                 if (net->plast.learning && net->plast.any_events)
-                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls);
+                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair);
                 sf_learn_traces(net, tb->spk + before, cnt);
                 sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
             }
@@ -1044,7 +1089,7 @@ static void run_thread(sf_job *job, int t) {
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair);
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);

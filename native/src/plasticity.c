@@ -69,6 +69,19 @@ void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj) {
     for (int64_t y = y0; y < y1; y++) E[y] = E[y] - am * XPOST[POST[y]]; /* depress_row's ops */
 }
 
+void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t proj) {
+    const sf_plast *P = &net->plast;
+    const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
+    float *restrict E = P->elig;
+    const float *restrict XPOST = P->xpost;
+    const int64_t N = net->n_neurons;
+    for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+        const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
+        for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++)
+            E[y] = E[y] - am * XPOST[poff[y] - o]; /* depress_row's ops; poff[y] - o == post[y] */
+    }
+}
+
 void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1) {
     const sf_plast *P = &net->plast;
     for (int64_t s = n0; s < n1; s++) {
@@ -128,19 +141,28 @@ static void post_entries(sf_net *net, int64_t x0, int64_t x1) {
     }
 }
 
-void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls) {
+void sf_in_pair_fill(int32_t *pair, const sf_net *net, int64_t n0, int64_t n1) {
+    const sf_plast *P = &net->plast;
+    for (int64_t x = P->in_ptr[n0]; x < P->in_ptr[n1]; x++) {
+        pair[2 * x] = (int32_t)P->in_syn[x];
+        pair[2 * x + 1] = (int32_t)P->in_pre[x];
+    }
+}
+
+void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
+                   const int32_t *pair) {
     const sf_plast *P = &net->plast;
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
         const int64_t s = spk[j], x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
         const int32_t c = cls ? cls[s] : SF_PRE_ROWS;
-        if (c >= 0) { /* all reward-STDP, hard bounds, one a_plus: post_entries' ops */
+        if (c >= 0 && pair) { /* all reward-STDP, hard bounds, one a_plus: post_entries' ops */
             const float ap = P->proj_f[(int64_t)c * SF_NPF + SF_PF_APLUS];
             float *restrict E = P->elig;
             const float *restrict XPRE = P->xpre;
-            const int64_t *restrict IS = P->in_syn, *restrict IP = P->in_pre;
-            for (int64_t x = x0; x < x1; x++) E[IS[x]] = E[IS[x]] + ap * XPRE[IP[x]];
-        } else if (c == SF_PRE_ROWS) {
+            const int32_t *restrict PR = pair;
+            for (int64_t x = x0; x < x1; x++) E[PR[2 * x]] = E[PR[2 * x]] + ap * XPRE[PR[2 * x + 1]];
+        } else if (c != SF_PRE_NONE) {
             post_entries(net, x0, x1);
         }
     }

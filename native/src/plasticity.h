@@ -15,8 +15,19 @@ void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj);
 #define SF_PRE_NONE (-2)
 #define SF_PRE_ROWS (-1)
 void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1);
-/* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry). */
-void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls);
+/* P5a of sf_depress_rstdp for all the synapses of neuron s (class p >= 0), the post of
+   each synapse read from the engine's ring offsets poff (poff[y] = (row_delay * 3 + row_chan)
+   * N + post[y], built by the engine; the post array itself is not read): same ops, same bits. */
+void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t proj);
+/* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry).
+   pair: sf_in_pair_fill's int32 copy of (in_syn, in_pre), read by the class >= 0 loop
+   instead of the two int64 arrays (same indices, half the bytes); NULL: every neuron entry
+   by entry (the same ops for a class >= 0 neuron). */
+void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
+                   const int32_t *pair);
+/* pair[2x] = in_syn[x], pair[2x + 1] = in_pre[x] for the entries x of neurons n0..n1 (the
+   caller checks that n_synapses and n_neurons fit in int32). */
+void sf_in_pair_fill(int32_t *pair, const sf_net *net, int64_t n0, int64_t n1);
 /* How P5b treats the inputs of neuron s, for s in n0..n1: SF_PRE_NONE none plastic; p >= 0
    every plastic input is reward-STDP with hard bounds and the a_plus of projection p (one
    loop: E[y] += a_plus * xpre[pre]); SF_PRE_ROWS otherwise (entry by entry). */
