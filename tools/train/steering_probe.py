@@ -65,9 +65,12 @@ def main() -> None:
         apply_weights(game.brains, weights)
         angles, turns, rates = [], [], []
         eaten_t = np.zeros(args.frames)
+        items = 0  # distinct items eaten (an item respawns when eaten, however many foragers ate it)
         for f in range(args.frames):
             angle, _ = game.arena.sense()
+            food0 = game.arena.food.copy()
             eaten_t[f] = game.frame().sum()
+            items += int(np.any(game.arena.food != food0, axis=1).sum())
             angles.append(angle)
             turns.append(game.last_turn / cfg.turn_max)
             rates.append(float(game.motor.astype(float).mean()))
@@ -86,7 +89,8 @@ def main() -> None:
         print(f"seed {seed} ({args.mode}): food {food:.1f} = {food / ref * 100:.0f} % of scripted; per minute "
               f"{' '.join(f'{x:.1f}' for x in per)}; RMS turn error "
               f"{np.sqrt(np.mean(resid ** 2)):.3f}; turn sd within bins {sd:.3f}; bias by |angle| bin {bias}; "
-              f"mean motor rate {np.mean(rates):.1f} Hz; eye->motor mean {np.mean(w):.2f} mV at the end", flush=True)
+              f"mean motor rate {np.mean(rates):.1f} Hz; distinct items {items / cfg.foragers / minutes:.1f} "
+              f"per forager-minute; eye->motor mean {np.mean(w):.2f} mV at the end", flush=True)
 
 
 if __name__ == "__main__":
