@@ -144,7 +144,7 @@ def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
 
-    def fake(n: int, k: int, brains: int = 1, learning: bool = False) -> Any:
+    def fake(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Any:
         return SimpleNamespace(n_neurons=n * brains, n_synapses=n * k * brains, n_brains=brains,
                                learning=n * k * brains if learning else 0,
                                path="step" if n > BRAIN_MAX_NEURONS else "brain")

@@ -37,19 +37,22 @@ log = logging.getLogger("spikeforge.engine.gpu")
 MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no calibration
 GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
 PATHS = ("brain", "step")   # crowds of small brains / big brains (see the module docstring)
-# (brains, neurons per brain, synapses per neuron, learning), for each path. "brain": one brain of
-# 4,096 (CUBA 4k's kind: one workgroup's latency), crowds of 256- and 128-neuron brains (CPU backends
-# parallelize over brains, so a single-brain calibration alone mispredicted crowds by ~7x on an H200
-# host; a brain costs a workgroup whatever its size) and one crowd with reward-STDP on every synapse;
-# "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs neuron
-# cost), one of them learning.
-CAL_SIZES = {"brain": ((1, 4096, 16, False), (64, 256, 32, False), (512, 256, 32, False), (256, 128, 16, False),
-                       (64, 256, 32, True)),
-             "step": ((1, 32768, 16, False), (1, 65536, 64, False), (1, 32768, 16, True))}
+# (brains, neurons per brain, synapses per neuron, learning, sensor max rate in Hz), for each path.
+# "brain": one brain of 4,096 (CUBA 4k's kind: one workgroup's latency), crowds of 256-neuron brains
+# firing as the crowd bench's (20 Hz sensors; CPU backends parallelize over brains, so a single-brain
+# calibration alone mispredicted crowds by ~7x on an H200 host), a crowd of 128-neuron brains with
+# 40 Hz sensors (twice the spikes: toward the learning bench's small brains, which fire at ~6x the
+# crowd bench's and cost ~3x per neuron on native; the fit has no activity column, so it settles
+# between the kinds) and one crowd with reward-STDP on every
+# synapse; "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs
+# neuron cost), one of them learning.
+CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (64, 256, 32, False, 20.0), (512, 256, 32, False, 20.0),
+                       (256, 128, 16, False, 40.0), (64, 256, 32, True, 40.0)),
+             "step": ((1, 32768, 16, False, 20.0), (1, 65536, 64, False, 20.0), (1, 32768, 16, True, 40.0))}
 # then, while a path's samples span less than CAL_SPREAD on either backend (all on a floor), the
 # next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
-CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False), (4096, 256, 32, False)),
-                  "step": ((4, 65536, 48, False), (16, 65536, 48, False))}
+CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False, 20.0)),
+                  "step": ((4, 65536, 48, False, 20.0), (16, 65536, 48, False, 20.0))}
 FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses")  # a fit's columns, in order
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
@@ -81,13 +84,14 @@ def _key() -> str:
             f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False) -> Layout:
-    """The layout of ``brains`` LIF brains of ``n`` neurons, ``k`` recurrent inputs each, firing at
-    ~3 spikes per 1,000 neuron-steps as the crowd bench's NPC brains under their sensors (a quarter
-    of the neurons driven by their bias, the rest only through synapses; every neuron fired at ~25
-    per 1,000 in an earlier version, which made per-synapse costs ~2x the benches'). ``CAL_DISTINCT``
-    brains are drawn, the others are copies of them: the cost is the same, the build fast. With
-    ``learning``, reward-STDP on every synapse (updates every 10 steps, as the learning bench)."""
+def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Layout:
+    """The layout of ``brains`` LIF brains of ``n`` neurons, ``k`` recurrent inputs each, shaped as
+    the crowd bench's NPC brains: a quarter of the neurons take a 16-channel Poisson sensor (values
+    drawn uniform in [0, 1) as the benches draw them; encoding it is a per-neuron cost a network
+    without sensors misses, ~3x per neuron on native), the rest only synapses. ``CAL_DISTINCT``
+    brains are drawn, the others are copies of them: the cost is the same, the build fast. The
+    sensor fires at up to ``sensor_hz`` (20: ~2.4 spikes per 1,000 neuron-steps, as the crowd
+    bench). With ``learning``, reward-STDP on every synapse (updates every 10 steps)."""
     from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
     from spikeforge.engine.layout import assemble
     from spikeforge.model import LIF, Circuit, FixedInDegree, RewardSTDP
@@ -95,17 +99,22 @@ def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False) -
     rule = RewardSTDP(w_min=0.0, w_max=1.0, lr=0.001, tau_c=1000.0, tau_dopamine=200.0,
                       update_every=10) if learning else None
     c = Circuit(f"cal{n}x{k}")
-    n_drive, k_drive = max(1, n // 4), max(1, k // 4)
-    c.add_population("rest", n - n_drive, LIF(bias=8.0), v_init=(-65.0, -50.0))
-    c.add_population("drive", n_drive, LIF(bias=15.3), v_init=(-65.0, -50.0))
-    for post in ("rest", "drive"):
-        c.connect("rest", post, FixedInDegree(k - k_drive), weight=0.5, delay=(1, 4), plasticity=rule)
-        c.connect("drive", post, FixedInDegree(k_drive), weight=0.5, delay=(1, 4), plasticity=rule)
+    n_eyes, k_eyes = max(16, n // 4), max(1, k // 4)
+    m = LIF(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, t_ref=2.0, bias=8.0)
+    c.add_population("eyes", n_eyes, m, v_init=(-65.0, -52.0))
+    c.add_population("rest", n - n_eyes, m, v_init=(-65.0, -52.0))
+    for post in ("eyes", "rest"):
+        c.connect("eyes", post, FixedInDegree(k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
+        c.connect("rest", post, FixedInDegree(k - k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
+    c.add_sensor("eyes", "eyes", channels=16, kind="poisson", max_rate=sensor_hz)
     proto = compile_prototype(c, 0, 1.0, 0, 0)
     depth = max(1, max_delay(proto))
     drawn = [instantiate(proto, i, 1 + i, 1, depth) for i in range(min(brains, CAL_DISTINCT))]
     blocks = [drawn[i % len(drawn)] for i in range(brains)]
-    return assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
+    layout = assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
+    layout.sensor_values[...] = np.random.default_rng(n * 1_000_003 + k).random(layout.sensor_values.size,
+                                                                               dtype=np.float32)
+    return layout
 
 
 def gpu_path(layout: Layout) -> str:
@@ -219,8 +228,8 @@ def calibrate() -> dict[str, Any]:
     grown: dict[str, int] = {p: 0 for p in PATHS}
     t_start = time.perf_counter()
 
-    def sample(brains: int, n_per: int, k: int, learning: bool) -> None:
-        layout = _synthetic_layout(n_per, k, brains, learning)
+    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float) -> None:
+        layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz)
         t_gpu, t_cpu = time_both(layout, cpu)
         p, x = features(layout)
         rows["gpu"][p].append((x, t_gpu))
