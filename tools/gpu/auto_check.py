@@ -38,13 +38,14 @@ def _sizes() -> dict[str, tuple[float, Callable[[], Any], int]]:
     from spikeforge.bench.crowd import npc_circuit
     from spikeforge.bench.learning import crowd_circuit
 
-    return {  # cheapest first: a run stopped by a time limit keeps the rows it finished
+    return {  # cheapest first (scale, the size the old model missed, before crowd 10,000): a run stopped
+        # by a time limit keeps the rows it finished
         "cuba4k": (0.0001, lambda: cuba_circuit(4000), 1),
         "learning500": (0.001, lambda: crowd_circuit(False), 500),
         "learning500_rstdp": (0.001, lambda: crowd_circuit(True, rule="rstdp"), 500),
         "crowd1000": (0.001, npc_circuit, 1000),
-        "crowd10000": (0.001, npc_circuit, 10000),
         "scale": (0.0001, lambda: cuba_circuit(1_200_000, indegree=80), 1),
+        "crowd10000": (0.001, npc_circuit, 10000),
     }
 
 
