@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | cluster | hostpath
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | learncost | cluster | hostpath
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -169,6 +169,18 @@ for part in "$@"; do
         --frame-path remote,compiled --rounds 2 --json
       } 2>&1 | grep -v -e XDG_RUNTIME -e authentication_token | tee "$OUT/cluster.jsonl" | cut -c1-900
       python3 -m ray.scripts.scripts stop --force >/dev/null 2>&1 || true ;;  # no Ray process outlives the part
+    serve)  # issue 17 on a quiet host: the player's exchange p99 while another client churns re-layout
+            # spawns or spawns 3,000 brains into free slots, server and clients pinned to two physical cores
+      lscpu -e=CPU,CORE,SOCKET | head -20
+      two=$(lscpu -p=CPU,CORE | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | sed -n '3,4p' | paste -sd,)
+      echo "pinned to cpus $two"
+      {
+      timeout 150 taskset -c "$two" $sf bench relayout --backend native --brains 10000 --repeat 3 --churn 5 --json
+      timeout 120 taskset -c "$two" $sf bench relayout --backend native --brains 1000 --spawn-count 3000 --repeat 3 --json
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/serve.jsonl" | cut -c1-1200 ;;
+    learncost)  # issue 14's learning cost (native, 1 thread, idle core)
+      timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
+        --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
     *) echo "unknown part $part" ;;
   esac
   echo "== $part: $(( $(date +%s) - t1 )) s"
