@@ -359,20 +359,22 @@ def test_touched_only_is_ignored_once_a_state_view_was_handed_out() -> None:
         assert w.relayout_copied_last == (kept, kept)  # every kept brain copied
 
 
+def _world_without_probes(backend: str, seed: int, learners: int, probes: int, steps: int) -> World:
+    """Learner brains beside a probe prototype whose brains were all despawned after ``steps``."""
+    w = World(backend=backend, seed=seed)
+    w.spawn(_learner(), learners)
+    gone = w.spawn(probe_circuit(), probes)
+    w.step(steps)
+    w.despawn(gone)
+    return w
+
+
 @pytest.mark.parametrize("backend", ["numpy", "native"])
 def test_a_relayout_gives_back_the_slots_of_prototypes_without_brains(backend: str) -> None:
     """A prototype whose brains were all despawned (a circuit evicted from a server's registry,
     say) keeps its free slots only until the next re-layout: then it holds none; spawning it
     again allocates again. Off-lock and in-place re-layouts agree bit for bit."""
-    def world() -> World:
-        w = World(backend=backend, seed=2)
-        w.spawn(_learner(), 3)
-        gone = w.spawn(probe_circuit(), 40)
-        w.step(5)
-        w.despawn(gone)
-        return w
-
-    a, b = world(), world()
+    a, b = (_world_without_probes(backend, 2, 3, 40, 5) for _ in range(2))
     probe = next(p.index for p in a.prototypes if p.circuit.name == "probe")
     assert a.layout.n_brains == 43
     prep = a.prepare_spawn(probe_circuit("other"), 1, touched_only=True)
@@ -399,15 +401,7 @@ def test_touched_only_copies_everything_and_empty_prototypes_give_slots_back_on_
 
     require_lavapipe()
 
-    def world() -> World:
-        w = World(backend="gpu", seed=4)
-        w.spawn(_learner(), 6)
-        gone = w.spawn(probe_circuit(), 3)
-        w.step(10)
-        w.despawn(gone)
-        return w
-
-    a, b = world(), world()
+    a, b = (_world_without_probes("gpu", 4, 6, 3, 10) for _ in range(2))
     prep = a.prepare_spawn(probe_circuit("other"), 2, touched_only=True)
     assert prep is not None and prep.relayout
     prep.draw()
