@@ -24,6 +24,7 @@ extends Node2D
 #                                           (and no SpikeSignal)
 #   SPIKEFORGE_LAUNCH, SPIKEFORGE_LAUNCH_ARGS  let SpikeforgeWorld start `spikeforge serve`
 #                                           (command, and extra arguments separated by spaces)
+#   SPIKEFORGE_REPLY_TIMEOUT                SpikeforgeWorld.reply_timeout (s)
 # It prints "SPIKEFORGE_FOOD <frame> <food eaten so far> <forager-frames touching a wall
 # so far>" every 600 physics frames,
 # "SPIKEFORGE_PROGRESS <exchanges> <session number>" every 100 exchanges and
@@ -98,6 +99,8 @@ func _enter_tree() -> void:
 		w.launch_server = true
 		w.server_command = OS.get_environment("SPIKEFORGE_LAUNCH")
 		w.server_arguments = PoolStringArray(OS.get_environment("SPIKEFORGE_LAUNCH_ARGS").split(" ", false))
+	if OS.get_environment("SPIKEFORGE_REPLY_TIMEOUT") != "":
+		w.reply_timeout = float(OS.get_environment("SPIKEFORGE_REPLY_TIMEOUT"))
 	var record_path = OS.get_environment("SPIKEFORGE_RECORD")
 	if record_path != "":
 		record = File.new()

@@ -22,6 +22,7 @@ import pytest
 from tests.integration.godot_support.harness import (
     GODOT3_SAMPLE,
     REWARD_ERRORS,
+    SLOW_MACHINE,
     Record,
     check_scripts,
     class_registry,
@@ -121,7 +122,7 @@ def test_foragers_100_agents_600_frames_match_python_client(project: Path, tmp_p
     srv = _server(tmp_path / "server")
     record = tmp_path / "record.bin"
     try:
-        run = run_godot(godot, project, tmp_path, {
+        run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
             "SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames),
             "SPIKEFORGE_TIME_LIMIT": "150", "SPIKEFORGE_RECORD": str(record),
@@ -181,7 +182,7 @@ def test_reconnects_after_the_server_restarts(project: Path, tmp_path: Path) -> 
 
     record = tmp_path / "record.bin"
     try:
-        run = run_godot(godot, project, tmp_path, {
+        run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
             "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_MIXED": "1",
             "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
@@ -215,7 +216,7 @@ def test_resumes_the_session_after_a_dropped_connection(project: Path, tmp_path:
     srv = _server(tmp_path / "server")
     record = tmp_path / "record.bin"
     try:
-        run = run_godot(godot, project, tmp_path, {
+        run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
             "SPIKEFORGE_PORT": str(srv.port), "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
             "SPIKEFORGE_AGENTS": str(agents), "SPIKEFORGE_EXCHANGES": str(frames), "SPIKEFORGE_DROP_AT": "120",
             "SPIKEFORGE_TIME_LIMIT": "120", "SPIKEFORGE_RECORD": str(record),
@@ -241,7 +242,7 @@ def test_spikeforge_world_launches_and_stops_the_server(project: Path, tmp_path:
         port = s.getsockname()[1]
     token = tmp_path / "launched.token"
     args = f"--genome {GENOME.parent} --seed {SEED} --backend {BACKEND} --snapshot-dir {tmp_path / 'snap'}"
-    run = run_godot(godot, project, tmp_path, {
+    run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
         "SPIKEFORGE_PORT": str(port), "SPIKEFORGE_TOKEN_FILE": str(token), "SPIKEFORGE_AGENTS": "10",
         "SPIKEFORGE_EXCHANGES": "60", "SPIKEFORGE_TIME_LIMIT": "90", "SPIKEFORGE_LAUNCH": str(exe),
         "SPIKEFORGE_LAUNCH_ARGS": args,

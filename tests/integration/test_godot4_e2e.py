@@ -25,6 +25,7 @@ import pytest
 from tests.integration.godot_support.harness import (
     GODOT4_SAMPLE,
     REWARD_ERRORS,
+    SLOW_MACHINE,
     GodotRun,
     Record,
     copy_project,
@@ -45,8 +46,6 @@ pytestmark = pytest.mark.godot
 GENOME = GODOT4_SAMPLE / "brains" / "forager.json"
 SEED = 11
 BACKEND = "auto"
-SLOW_MACHINE = {"SPIKEFORGE_REPLY_TIMEOUT": "60"}
-"""A loaded 2-core CI machine can take more than the default 10 s to spawn 100 brains."""
 
 
 @pytest.fixture(scope="module")
