@@ -159,3 +159,28 @@ def test_the_circuits_per_session_limit_counts_the_sessions_circuits(monkeypatch
     msg, frame = req(conn, Msg.SPAWN, P.Spawn("c", 1).encode())  # another session's c does not count
     assert msg == Msg.ERROR and b"brains of 2 circuits, at most 2" in frame
     srv.close()
+
+
+def test_a_spawn_whose_reply_cannot_be_sent_is_undone(tmp_path: Path) -> None:
+    """A client sends SPAWN, gives up waiting (its reply timeout on a loaded machine) and resumes
+    its session on a new connection while the spawn still runs: the old connection is closed,
+    the spawn's reply cannot be sent, and the server despawns those brains, so the resumed
+    client, which spawns its agents' brains again, owns one brain per agent, not two (seen in
+    CI: a Godot client with 100 agents ended up owning 200 brains)."""
+    with running_server(tmp_path, backend="native", seed=1, args=["--grace-seconds", "30"]) as srv:
+        c = Client.connect(srv.host, srv.port, token_file=srv.token_path, name="impatient")
+        c.send_raw(P.frame(Msg.SPAWN, 77, P.Spawn("probe", BIG).encode()))
+        time.sleep(0.05)  # the SPAWN is on the worker
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path, name="impatient",
+                            resume_token=c.resume_token) as r:
+            assert r.welcome.resumed
+            deadline = time.monotonic() + 60
+            while r.stats()["server"]["spawns"]["count"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert r.stats()["world"]["brains"] == 0
+            assert r.get_layout().brain_ids == []
+            assert len(r.spawn("probe", 3)) == 3
+            assert r.stats()["world"]["brains"] == 3
+        c.close(bye=False)
+        assert "despawned" in srv.stderr and "Traceback" not in srv.stderr, srv.stderr[-3000:]

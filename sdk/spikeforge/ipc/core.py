@@ -726,6 +726,30 @@ class ServerCore:
             s.changed()
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
 
+    def undo_unanswered_spawn(self, s: Session, reply: bytes) -> int:
+        """Despawn the brains of a SPAWN / SPAWN_ASSET whose reply (``reply``, a SPAWNED frame)
+        could not be sent to ``s``'s client; returns how many were taken out (0 for another
+        reply, or when the session has ended: its brains went with it)."""
+        _, msg, _, _ = P.HEADER.unpack_from(reply)
+        body = reply[P.HEADER.size:]
+        if msg != Msg.SPAWNED or len(body) < 4:
+            return 0
+        n = int.from_bytes(body[:4], "little")
+        ids = [int(i) for i in P.decode_ids(body[:4 + 4 * n], "SPAWNED")]
+        with self.lock:
+            if s.id not in self.sessions:
+                return 0
+            ids = [i for i in ids if i in s.owned]
+            if ids:
+                self.world.despawn(ids)
+                self._relaid()
+                s.owned.difference_update(ids)
+                s.changed()
+        if ids:
+            log.warning("session %d: the reply to its SPAWN of %d brains could not be sent (connection closed); "
+                        "the brains were despawned", s.id, len(ids))
+        return len(ids)
+
     def _get_layout(self, s: Session, seq: int, payload: bytes) -> bytes:
         P.decode_empty(payload, "GET_LAYOUT")
         return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
@@ -1280,7 +1304,7 @@ class Endpoint:
                 if self._pause is not None:
                     self._pause(True)
                 self.offload(lambda: self.core.handle(session, f.msg, f.seq, f.payload),
-                             lambda result: self._offloaded(f, result))
+                             lambda result: self._offloaded(f, result, session))
                 return
             else:
                 out = self.core.handle(self.session, f.msg, f.seq, f.payload)
@@ -1297,12 +1321,20 @@ class Endpoint:
         """True while an offloaded request of this client runs (its later frames wait)."""
         return self._busy
 
-    def _offloaded(self, f: P.Frame, result: Callable[[], bytes | list[bytes]]) -> None:
+    def _offloaded(self, f: P.Frame, result: Callable[[], bytes | list[bytes]], session: Session | None) -> None:
         """An offloaded request finished (on the transport's thread): reply, then go on with
-        the frames that arrived meanwhile."""
+        the frames that arrived meanwhile. A spawn whose reply can no longer be sent (the
+        connection closed meanwhile, e.g. the client's reply timeout) is undone: a client that
+        resumes the session does not know those brains and would spawn its agents' brains again."""
         self._busy = False
         if self.closing:
             self._queue.clear()
+            if session is not None and f.msg in (Msg.SPAWN, Msg.SPAWN_ASSET):
+                try:
+                    out = result()
+                except Exception:  # nothing was spawned
+                    return
+                self.core.undo_unanswered_spawn(session, b"".join(out) if isinstance(out, list) else out)
             return
         try:
             out = result()
