@@ -153,7 +153,10 @@ struct sf_engine {
     int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
     int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
     int32_t *in_pair;  /* 2 per incoming entry: int32 (in_syn, in_pre) (sf_in_pair_fill); NULL without
-                          learning or when n_synapses or n_neurons does not fit in int32 */
+                          learning or when n_synapses, n_neurons or n_proj does not fit in int32 */
+    int32_t *in_pj;    /* 1 per incoming entry: int32 in_proj (sf_in_pair_fill); with in_pair */
+    uint32_t *dmask;   /* per neuron, the delays its rows depress at delivery (sf_deliver_mask_build);
+                          NULL without learning */
     int64_t in_pair_n;             /* plast.n_in when in_pair was filled */
     const int64_t *in_pair_src;    /* plast.in_syn when in_pair was filled */
     /* threads */
@@ -285,6 +288,8 @@ void sf_engine_free(sf_engine *e) {
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
+    free(e->in_pj);
+    free(e->dmask);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -313,11 +318,22 @@ static void poff_fill(sf_engine *e, const sf_net *net, int64_t n0, int64_t n1) {
 /* e->in_pair of every neuron (when n_synapses and n_neurons fit in int32), 0 = ok. */
 static int in_pair_build(sf_engine *e, const sf_net *net) {
     free(e->in_pair);
+    free(e->in_pj);
     e->in_pair = NULL;
-    if (!net->plast.enabled || net->n_synapses > INT32_MAX || net->n_neurons > INT32_MAX) return 0;
+    e->in_pj = NULL;
+    if (!net->plast.enabled || net->n_synapses > INT32_MAX || net->n_neurons > INT32_MAX ||
+        net->n_proj > INT32_MAX)
+        return 0;
     e->in_pair = (int32_t *)malloc((size_t)(net->plast.n_in + 1) * 2 * sizeof(int32_t));
-    if (!e->in_pair) return -1;
-    sf_in_pair_fill(e->in_pair, net, 0, net->n_neurons);
+    e->in_pj = (int32_t *)malloc((size_t)(net->plast.n_in + 1) * sizeof(int32_t));
+    if (!e->in_pair || !e->in_pj) {
+        free(e->in_pair);
+        free(e->in_pj);
+        e->in_pair = NULL;
+        e->in_pj = NULL;
+        return -1;
+    }
+    sf_in_pair_fill(e->in_pair, e->in_pj, net, 0, net->n_neurons);
     e->in_pair_n = net->plast.n_in;
     e->in_pair_src = net->plast.in_syn;
     return 0;
@@ -338,10 +354,14 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
+    free(e->in_pj);
+    free(e->dmask);
     e->poff = NULL;
     e->pre_cls = NULL;
     e->post_cls = NULL;
     e->in_pair = NULL;
+    e->in_pj = NULL;
+    e->dmask = NULL;
     e->seg_inert = NULL;
     e->gap_ptr = NULL;
     e->bseg_ptr = NULL;
@@ -411,9 +431,11 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     if (net->plast.enabled) {
         e->pre_cls = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
         e->post_cls = (int32_t *)malloc((size_t)(n + 1) * sizeof(int32_t));
-        if (!e->pre_cls || !e->post_cls) goto oom;
+        e->dmask = (uint32_t *)malloc((size_t)(n + 1) * sizeof(uint32_t));
+        if (!e->pre_cls || !e->post_cls || !e->dmask) goto oom;
         sf_pre_class_build(e->pre_cls, net, 0, n);
         sf_post_class_build(e->post_cls, net, 0, n);
+        sf_deliver_mask_build(e->dmask, net, 0, n);
         if (in_pair_build(e, net) != 0) goto oom;
     }
     e->local_ok = 1;
@@ -482,6 +504,7 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
         if (e->poff) poff_fill(e, net, s0, s1);
         if (e->pre_cls) sf_pre_class_build(e->pre_cls, net, s0, s1);
         if (e->post_cls) sf_post_class_build(e->post_cls, net, s0, s1);
+        if (e->dmask) sf_deliver_mask_build(e->dmask, net, s0, s1);
         /* the incoming tables were spliced (new arrays, entries of every brain moved): all
            pairs again; written in place: the slot's entries */
         if (e->in_pair && (net->plast.in_syn != e->in_pair_src || net->plast.n_in != e->in_pair_n)) {
@@ -490,7 +513,7 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
                 return -1;
             }
         } else if (e->in_pair) {
-            sf_in_pair_fill(e->in_pair, net, s0, s1);
+            sf_in_pair_fill(e->in_pair, e->in_pj, net, s0, s1);
         }
         if (net->plast.enabled && net->plast.any_rstdp && sf_rs_runs_update(&e->rs_runs, net, b) != 0) {
             set_err(e, "out of memory while updating the native engine");
@@ -921,13 +944,13 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     /* The synapse tables (poff, weights: 8 B per synapse) are larger than L2 in most nets, so
        each spike's range comes from L3 or memory; ask for every spike's lines first, so their
        latencies overlap instead of adding up spike after spike. With learning events, also
-       the eligibilities P5a depresses (the same range) and the incoming-synapse pairs P5b
-       reads after propagation (sf_learn_post), even for a single spike: its P5a and P5b
-       lines then arrive while it propagates. Prefetching changes no result. */
+       the incoming-synapse pairs P5b reads after propagation (sf_learn_post), and with
+       reward-STDP the eligibilities P5a depresses (the same range), even for a single spike:
+       its P5a and P5b lines then arrive while it propagates. Prefetching changes no result. */
     const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
     float *pfe = rs_events ? net->plast.elig : NULL;
-    const int32_t *pfp = rs_events ? e->in_pair : NULL;
-    if (poff && (count > 1 || (rs_events && count == 1)))
+    const int32_t *pfp = events ? e->in_pair : NULL;
+    if (poff && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j], y1 = net->row_syn[net->row_ptr[s + 1]];
             for (int64_t y = net->row_syn[net->row_ptr[s]]; y < y1; y += 16) {
@@ -983,7 +1006,10 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
                 if (poff) sf_depress_rstdp_poff(net, poff, s, c);
                 else sf_depress_rstdp(net, s_y0, s_y1, c);
             }
-            else if (c == SF_PRE_ROWS) sf_learn_pre_one(net, s);
+            else if (c == SF_PRE_ROWS) {
+                if (poff) sf_learn_pre_one_poff(net, poff, s);
+                else sf_learn_pre_one(net, s);
+            }
         }
     }
 }
@@ -1025,9 +1051,9 @@ static void run_thread_bm(sf_job *job, int t) {
             const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
             propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events);
             if (net->plast.enabled) {
-                sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b);
+                sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b, e->dmask);
                 if (net->plast.learning && net->plast.any_events)
-                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair);
+                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj);
                 sf_learn_traces(net, tb->spk + before, cnt);
                 sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
             }
@@ -1085,11 +1111,11 @@ static void run_thread(sf_job *job, int t) {
                 for (int64_t p = 0; p < tb->n_pieces; p++) {
                     const sf_piece *pc = &tb->pieces[p];
                     const int64_t sb = e->active_segs[pc->seg];
-                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain);
+                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain, e->dmask);
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e->in_pj);
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);

@@ -34,19 +34,48 @@ static inline int on_brain(const sf_net *net, int64_t b) {
     return net->plast.learning && net->plast.learn[b];
 }
 
-/* P5a on the synapses of row r (an STDP or reward-STDP row). */
-static void depress_row(sf_net *net, int64_t r, int64_t proj, int32_t kind) {
+/* P5a on synapses y0..y1 of one STDP or reward-STDP row of projection proj, the post of
+   synapse y being idx[y] - o (net->post with o = 0, or the engine's ring offsets poff with
+   the row's offset). The kind and the bounds are tested once per row, not per synapse;
+   the float32 ops per synapse are the spec's (d = a_minus * xpost[post]; soft: d *= w - w_min;
+   STDP: w = clip(w - d); reward-STDP: elig -= d). */
+static void depress_range(sf_net *net, int64_t y0, int64_t y1, const int32_t *restrict idx, int32_t o,
+                          int64_t proj, int32_t kind) {
     const sf_plast *P = &net->plast;
-    float *W = net->weight;
+    float *restrict W = net->weight;
+    float *restrict E = P->elig;
+    const float *restrict XPOST = P->xpost;
     const float *pf = P->proj_f + proj * SF_NPF;
     const int soft = P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0;
     const float am = pf[SF_PF_AMINUS], wmin = pf[SF_PF_WMIN], wmax = pf[SF_PF_WMAX];
-    for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) {
-        float d = am * P->xpost[net->post[y]];
-        if (soft) d = d * (W[y] - wmin);
-        if (kind == SF_KIND_STDP) W[y] = clipw(W[y] - d, wmin, wmax);
-        else P->elig[y] = P->elig[y] - d;
+    if (kind == SF_KIND_STDP) {
+        if (soft) {
+            for (int64_t y = y0; y < y1; y++) {
+                const float w = W[y];
+                float d = am * XPOST[idx[y] - o];
+                d = d * (w - wmin);
+                W[y] = clipw(w - d, wmin, wmax);
+            }
+        } else {
+            for (int64_t y = y0; y < y1; y++) {
+                const float w = W[y];
+                W[y] = clipw(w - am * XPOST[idx[y] - o], wmin, wmax);
+            }
+        }
+    } else if (soft) {
+        for (int64_t y = y0; y < y1; y++) {
+            float d = am * XPOST[idx[y] - o];
+            d = d * (W[y] - wmin);
+            E[y] = E[y] - d;
+        }
+    } else {
+        for (int64_t y = y0; y < y1; y++) E[y] = E[y] - am * XPOST[idx[y] - o];
     }
+}
+
+/* P5a on the synapses of row r (an STDP or reward-STDP row). */
+static void depress_row(sf_net *net, int64_t r, int64_t proj, int32_t kind) {
+    depress_range(net, net->row_syn[r], net->row_syn[r + 1], net->post, 0, proj, kind);
 }
 
 void sf_learn_pre_one(sf_net *net, int64_t s) {
@@ -57,6 +86,19 @@ void sf_learn_pre_one(sf_net *net, int64_t s) {
         if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
         if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
         depress_row(net, r, proj, kind);
+    }
+}
+
+void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s) {
+    const sf_plast *P = &net->plast;
+    const int64_t N = net->n_neurons;
+    for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+        int64_t proj = net->row_proj[r];
+        int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+        if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+        if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
+        const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
+        depress_range(net, net->row_syn[r], net->row_syn[r + 1], poff, o, proj, kind); /* poff[y] - o == post[y] */
     }
 }
 
@@ -102,24 +144,58 @@ void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1)
     }
 }
 
-void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b) {
+void sf_deliver_mask_build(uint32_t *mask, const sf_net *net, int64_t n0, int64_t n1) {
+    const sf_plast *P = &net->plast;
+    for (int64_t s = n0; s < n1; s++) {
+        uint32_t m = 0;
+        for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
+            const int32_t *pi = P->proj_i + net->row_proj[r] * SF_NPI;
+            if (pi[SF_PI_DELIVER] == 0 || (pi[SF_PI_KIND] != SF_KIND_STDP && pi[SF_PI_KIND] != SF_KIND_RSTDP))
+                continue;
+            const int32_t d = net->row_delay[r];
+            m |= d >= 1 && d <= 32 ? 1u << (uint32_t)(d - 1) : 0xFFFFFFFFu; /* other delays: every step */
+        }
+        mask[s] = m;
+    }
+}
+
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask) {
     sf_plast *P = &net->plast;
     if (!P->any_delivery) return;
-    const int on = P->any_events && on_brain(net, b);
-    for (int64_t n = lo; n < hi; n++) {
-        const uint32_t h = (uint32_t)P->shist[n];
-        if (h == 0) continue;
-        if (on) {
-            for (int64_t r = net->row_ptr[n]; r < net->row_ptr[n + 1]; r++) {
-                const int64_t proj = net->row_proj[r];
-                const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
-                if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
-                if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
-                if ((h >> (uint32_t)(net->row_delay[r] - 1)) & 1u) depress_row(net, r, proj, kind);
+    uint32_t *restrict H = (uint32_t *)P->shist;
+    if (P->any_events && on_brain(net, b)) {
+        /* the neurons with a history bit at one of their delivery delays (all with a history
+           without mask), gathered branch-free a chunk at a time, then their rows in order
+           (each neuron's rows are its own synapses: the order between neurons is free) */
+        int32_t cand[256];
+        for (int64_t c0 = lo; c0 < hi; c0 += 256) {
+            const int64_t c1 = hi - c0 < 256 ? hi : c0 + 256;
+            int64_t k = 0;
+            if (mask) {
+                for (int64_t n = c0; n < c1; n++) {
+                    cand[k] = (int32_t)(n - c0);
+                    k += (H[n] & mask[n]) != 0;
+                }
+            } else {
+                for (int64_t n = c0; n < c1; n++) {
+                    cand[k] = (int32_t)(n - c0);
+                    k += H[n] != 0;
+                }
+            }
+            for (int64_t q = 0; q < k; q++) {
+                const int64_t n = c0 + cand[q];
+                const uint32_t h = H[n];
+                for (int64_t r = net->row_ptr[n]; r < net->row_ptr[n + 1]; r++) {
+                    const int64_t proj = net->row_proj[r];
+                    const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+                    if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
+                    if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+                    if ((h >> (uint32_t)(net->row_delay[r] - 1)) & 1u) depress_row(net, r, proj, kind);
+                }
             }
         }
-        P->shist[n] = (int32_t)(h << 1);
     }
+    for (int64_t n = lo; n < hi; n++) H[n] = H[n] << 1; /* the history's shift (0 stays 0) */
 }
 
 /* P5b of the entries x0..x1 of the in-synapse tables, one by one. */
@@ -141,16 +217,17 @@ static void post_entries(sf_net *net, int64_t x0, int64_t x1) {
     }
 }
 
-void sf_in_pair_fill(int32_t *pair, const sf_net *net, int64_t n0, int64_t n1) {
+void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, int64_t n1) {
     const sf_plast *P = &net->plast;
     for (int64_t x = P->in_ptr[n0]; x < P->in_ptr[n1]; x++) {
         pair[2 * x] = (int32_t)P->in_syn[x];
         pair[2 * x + 1] = (int32_t)P->in_pre[x];
+        pj[x] = (int32_t)P->in_proj[x];
     }
 }
 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair) {
+                   const int32_t *pair, const int32_t *pj) {
     const sf_plast *P = &net->plast;
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
@@ -162,6 +239,17 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
             const float *restrict XPRE = P->xpre;
             const int32_t *restrict PR = pair;
             for (int64_t x = x0; x < x1; x++) E[PR[2 * x]] = E[PR[2 * x]] + ap * XPRE[PR[2 * x + 1]];
+        } else if (c == SF_POST_STDP && pair) { /* all STDP, hard bounds: post_entries' ops */
+            float *restrict W = net->weight;
+            const float *restrict XPRE = P->xpre;
+            const float *PF = P->proj_f;
+            const int32_t *restrict PR = pair;
+            for (int64_t x = x0; x < x1; x++) {
+                const int32_t y = PR[2 * x];
+                const float *pf = PF + (int64_t)pj[x] * SF_NPF;
+                const float p = pf[SF_PF_APLUS] * XPRE[PR[2 * x + 1]];
+                W[y] = clipw(W[y] + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
+            }
         } else if (c != SF_PRE_NONE) {
             post_entries(net, x0, x1);
         }
@@ -173,20 +261,23 @@ void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1
     for (int64_t s = n0; s < n1; s++) {
         int32_t c = SF_PRE_NONE;
         int all = 1; /* every entry so far: reward-STDP, hard bounds, one a_plus */
+        int all_s = 1; /* every entry so far: STDP, hard bounds */
         for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
             const int64_t proj = P->in_proj[x];
             const int32_t *pi = P->proj_i + proj * SF_NPI;
             if (pi[SF_PI_KIND] == SF_KIND_NONE) { /* a slot's placeholder: the entry path skips it */
                 all = 0;
+                all_s = 0;
                 continue;
             }
+            if (!(pi[SF_PI_KIND] == SF_KIND_STDP && pi[SF_PI_SOFT] == 0)) all_s = 0;
             if (c == SF_PRE_NONE) c = (int32_t)proj;
             if (!(pi[SF_PI_KIND] == SF_KIND_RSTDP && pi[SF_PI_SOFT] == 0 &&
                   memcmp(P->proj_f + proj * SF_NPF + SF_PF_APLUS, P->proj_f + (int64_t)c * SF_NPF + SF_PF_APLUS,
                          sizeof(float)) == 0))
                 all = 0;
         }
-        cls[s] = c == SF_PRE_NONE ? SF_PRE_NONE : (all ? c : SF_PRE_ROWS);
+        cls[s] = c == SF_PRE_NONE ? SF_PRE_NONE : (all ? c : (all_s ? SF_POST_STDP : SF_PRE_ROWS));
     }
 }
 

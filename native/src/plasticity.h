@@ -5,6 +5,10 @@
 
 /* P5a of one spiking neuron s, row by row. */
 void sf_learn_pre_one(sf_net *net, int64_t s);
+/* sf_learn_pre_one with the post of each synapse read from the engine's ring offsets poff
+   (poff[y] - (row_delay * 3 + row_chan) * N == post[y]; the post array is not read), the
+   row's kind and bounds tested once per row: same ops, same bits. */
+void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s);
 /* P5a of reward-STDP synapses y0..y1 with hard bounds and projection proj's a_minus (the
    same float32 ops as the row path): E[y] -= a_minus * xpost[post[y]]. */
 void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj);
@@ -20,20 +24,29 @@ void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1)
    * N + post[y], built by the engine; the post array itself is not read): same ops, same bits. */
 void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t proj);
 /* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry).
-   pair: sf_in_pair_fill's int32 copy of (in_syn, in_pre), read by the class >= 0 loop
-   instead of the two int64 arrays (same indices, half the bytes); NULL: every neuron entry
-   by entry (the same ops for a class >= 0 neuron). */
+   pair, pj: sf_in_pair_fill's int32 copies of (in_syn, in_pre) and in_proj, read by the
+   class >= 0 and SF_POST_STDP loops instead of the int64 arrays (same indices, half the
+   bytes); NULL: every neuron entry by entry (the same ops for those classes). */
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair);
-/* pair[2x] = in_syn[x], pair[2x + 1] = in_pre[x] for the entries x of neurons n0..n1 (the
-   caller checks that n_synapses and n_neurons fit in int32). */
-void sf_in_pair_fill(int32_t *pair, const sf_net *net, int64_t n0, int64_t n1);
+                   const int32_t *pair, const int32_t *pj);
+/* pair[2x] = in_syn[x], pair[2x + 1] = in_pre[x], pj[x] = in_proj[x] for the entries x of
+   neurons n0..n1 (the caller checks that n_synapses, n_neurons and n_proj fit in int32). */
+void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, int64_t n1);
 /* How P5b treats the inputs of neuron s, for s in n0..n1: SF_PRE_NONE none plastic; p >= 0
    every plastic input is reward-STDP with hard bounds and the a_plus of projection p (one
-   loop: E[y] += a_plus * xpre[pre]); SF_PRE_ROWS otherwise (entry by entry). */
+   loop: E[y] += a_plus * xpre[pre]); SF_POST_STDP every plastic input is STDP with hard
+   bounds (one loop, each entry's a_plus and bounds from its projection: w = clip(w + a_plus
+   * xpre[pre])); SF_PRE_ROWS otherwise (entry by entry). */
+#define SF_POST_STDP (-3)
 void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1);
 void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count);
-void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b);
+/* P5a' and the spike history's shift for neurons lo..hi of brain b. mask: per neuron,
+   sf_deliver_mask_build's bits; a neuron whose history has none of them skips its rows
+   (none would depress this step); NULL: every neuron with a history looks at its rows. */
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask);
+/* mask[s] for s in n0..n1: bit d - 1 for each delay d of s's rows that depress at
+   delivery (all bits for a delay outside 1..32; 0 for none). */
+void sf_deliver_mask_build(uint32_t *mask, const sf_net *net, int64_t n0, int64_t n1);
 void sf_learn_traces_early(sf_net *net, const int32_t *spk, int64_t count);
 /* Reward-STDP synapse ranges, derived once per prepared net (sf_rs_runs_build): brain b's
    reward-STDP synapses are the ranges run_y0[q] .. run_y1[q] (projection run_proj[q]) for

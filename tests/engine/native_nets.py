@@ -161,3 +161,37 @@ def reward_net() -> Circuit:
     c.connect("mix", "inh", FixedProbability(0.3), weight=5.0, delay=1)
     c.connect("inh", "exc", FixedProbability(0.4), weight=-3.0, delay=1)
     return c
+
+
+def stdp_net() -> Circuit:
+    """Pair STDP as in the learning-cost crowd: exc and inh LIF whose inputs are all hard-bound
+    STDP with each projection's own bounds (exc [0, 4], inh [-6, 0]; the kernel's one-loop P5b
+    class), amplitudes that drive weights onto both bounds, depression at emission and at
+    delivery over several delays; pre neurons whose rows mix hard and soft STDP and soft
+    reward-STDP (the row path of P5a with the post from the ring offsets)."""
+    from spikeforge.model.plasticity import STDP, RewardSTDP
+
+    def hard(lo: float, hi: float, at: str = "emission", a_minus: float = 0.3, a_plus: float = 0.4) -> STDP:
+        return STDP(a_plus=a_plus, a_minus=a_minus, w_min=lo, w_max=hi, depress_at=at)
+
+    def soft(at: str = "emission") -> STDP:
+        return STDP(a_plus=0.05, a_minus=0.06, w_min=0.0, w_max=2.0, soft_bound=True, depress_at=at)
+
+    c = Circuit("stdp")
+    c.add_population("exc", 24, LIF(bias=17.0, t_ref=2.0), v_init=(-65.0, -50.0))
+    c.add_population("inh", 8, LIF(tau_m=10.0, bias=16.0), v_init=(-65.0, -50.0))
+    c.add_population("soft", 8, LIF(bias=16.5), v_init=(-65.0, -50.0))
+    c.add_population("rew", 6, LIF(bias=15.0), v_init=(-65.0, -50.0))
+    c.connect("exc", "exc", FixedProbability(0.3), weight=Uniform(1.0, 3.5), delay=(1, 4), plasticity=hard(0.0, 4.0))
+    c.connect("exc", "inh", FixedInDegree(6), weight=2.0, delay=(1, 5), plasticity=hard(0.0, 4.0, "delivery"))
+    c.connect("inh", "exc", FixedProbability(0.3), weight=Uniform(-5.0, -1.0), delay=1,
+              plasticity=hard(-6.0, 0.0, a_minus=1.5))
+    c.connect("inh", "inh", FixedProbability(0.4), weight=Uniform(-5.0, -1.0), delay=(1, 3),
+              plasticity=hard(-6.0, 0.0, "delivery", 0.1, 1.5))
+    c.connect("exc", "soft", FixedProbability(0.4), weight=Uniform(0.5, 1.5), delay=(1, 2), plasticity=soft())
+    c.connect("soft", "soft", FixedProbability(0.4), weight=Uniform(0.5, 1.5), delay=(1, 3),
+              plasticity=soft("delivery"))
+    c.connect("soft", "rew", FixedProbability(0.6), weight=Uniform(0.5, 3.0), delay=(1, 2),
+              plasticity=RewardSTDP(w_min=0.0, w_max=5.0, soft_bound=True, update_every=4, lr=0.05,
+                                    tau_dopamine=50.0))
+    return c

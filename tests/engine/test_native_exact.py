@@ -14,6 +14,7 @@ from tests.engine.native_nets import (
     lif_net,
     reward_net,
     static_net,
+    stdp_net,
 )
 
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
@@ -74,8 +75,8 @@ def test_registered_and_preferred_by_auto() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net, background_net, reward_net],
-                         ids=["lif", "features", "learning", "static", "background", "reward"])
+@pytest.mark.parametrize("make", [lif_net, feature_net, learning_net, static_net, background_net, reward_net, stdp_net],
+                         ids=["lif", "features", "learning", "static", "background", "reward", "stdp"])
 def test_every_test_net_bit_exact(make: object, threads: int) -> None:
     assert callable(make)
     a, b = pair([make()], count=3)
@@ -84,6 +85,18 @@ def test_every_test_net_bit_exact(make: object, threads: int) -> None:
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
     assert_same_state(a, b)
+
+
+def test_stdp_net_reaches_the_bounds() -> None:
+    """The pair-STDP net takes weights onto its projections' bounds (no initial weight is on
+    one): exc->exc onto w_max 4 and inh->inh onto w_max 0 by potentiation, inh->exc onto w_min
+    -6 by depression; the native backend ends bit for bit where numpy does."""
+    a, b = pair([stdp_net()], count=3)
+    drive(a, 24, 7), drive(b, 24, 7, 1)
+    assert_same_state(a, b)
+    L = b.layout
+    w, proj = L.synapse["w"], np.repeat(L.row_proj, np.diff(L.row_syn))  # projections in connect order
+    assert (w[proj == 0] == 4.0).any() and (w[proj == 3] == 0.0).any() and (w[proj == 2] == -6.0).any()
 
 
 def test_mixed_world_threads_identical() -> None:
