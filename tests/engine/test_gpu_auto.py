@@ -154,32 +154,22 @@ def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
                                                                    L.learning]))
 
 
-def test_calibration_times_big_samples_when_the_small_ones_sit_on_a_floor(cache: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("per_learning_synapse", [0.0, 1e-9])
+def test_calibration_times_big_samples_when_the_small_ones_sit_on_a_floor(
+        cache: Path, monkeypatch: pytest.MonkeyPatch, per_learning_synapse: float) -> None:
     # a real GPU: 100 us per advance-step whatever the size up to ~1e5 neurons, then 0.2 ns per neuron;
-    # without the big samples the fit would be flat and under-predict 1 M+ neurons
+    # without the big samples the fit would be flat and under-predict 1 M+ neurons. With a costly
+    # learning sample (as on the H100: 5x the floor) the plain samples' spread still decides.
     _fake_layouts(monkeypatch)
     monkeypatch.setattr(gpu_cost, "time_both", lambda layout, cpu, repeats=0, steps=0: (
-        1e-4 + 2e-10 * layout.n_neurons + 3e-12 * layout.n_synapses, 5e-6 + 5e-10 * layout.n_neurons))
+        1e-4 + 2e-10 * layout.n_neurons + 3e-12 * layout.n_synapses + per_learning_synapse * layout.learning,
+        5e-6 + 5e-10 * layout.n_neurons))
     m = gpu_cost.calibrate()
     assert m["grown"] == {p: len(gpu_cost.CAL_GROW_SIZES[p]) for p in gpu_cost.PATHS}
     for p in gpu_cost.PATHS:
         g, c = gpu_cost.predicted_seconds(2_560_000, 81_920_000, p)
         true_g = 1e-4 + 2e-10 * 2_560_000 + 3e-12 * 81_920_000
         assert 0.8 < g / true_g < 1.25 and 0.8 < c / (5e-6 + 5e-10 * 2_560_000) < 1.25
-
-
-def test_a_costly_learning_sample_does_not_hide_the_plain_samples_floor(cache: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    # as on the H100: the plain crowd samples sit on the GPU's floor, the learning one costs 5x
-    # it; the plain samples' spread decides, so the brain path still grows its big crowds
-    _fake_layouts(monkeypatch)
-    monkeypatch.setattr(gpu_cost, "time_both", lambda layout, cpu, repeats=0, steps=0: (
-        1e-4 + 2e-10 * layout.n_neurons + 1e-9 * layout.learning, 5e-6 + 5e-10 * layout.n_neurons))
-    m = gpu_cost.calibrate()
-    assert m["grown"]["brain"] == len(gpu_cost.CAL_GROW_SIZES["brain"])
-    g, _ = gpu_cost.predicted_seconds(2_560_000, 81_920_000, "brain")
-    assert 0.8 < g / (1e-4 + 2e-10 * 2_560_000) < 1.25
 
 
 def test_calibration_skips_big_samples_where_the_small_ones_already_show_the_slope(
