@@ -718,33 +718,30 @@ class ServerCore:
         return circuit
 
     def _despawn(self, s: Session, seq: int, payload: bytes) -> bytes:
-        ids = self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN")
+        self._take_out(s, self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN"))
+        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
+
+    def _take_out(self, s: Session, ids: list[int]) -> None:
+        """Despawn brains ``ids`` of session ``s`` (locked; every id owned by ``s``)."""
         if ids:
             self.world.despawn(ids)
             self._relaid()
             s.owned.difference_update(ids)
             s.changed()
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
 
     def undo_unanswered_spawn(self, s: Session, reply: bytes) -> int:
         """Despawn the brains of a SPAWN / SPAWN_ASSET whose reply (``reply``, a SPAWNED frame)
         could not be sent to ``s``'s client; returns how many were taken out (0 for another
         reply, or when the session has ended: its brains went with it)."""
-        _, msg, _, _ = P.HEADER.unpack_from(reply)
-        body = reply[P.HEADER.size:]
-        if msg != Msg.SPAWNED or len(body) < 4:
+        if P.HEADER.unpack_from(reply)[1] != Msg.SPAWNED:
             return 0
-        n = int.from_bytes(body[:4], "little")
-        ids = [int(i) for i in P.decode_ids(body[:4 + 4 * n], "SPAWNED")]
+        r = P.Reader(reply[P.HEADER.size:], "SPAWNED")
+        spawned = r.array("<u4", r.count("count", P.MAX_SPAWN_COUNT), "brain_ids")
         with self.lock:
             if s.id not in self.sessions:
                 return 0
-            ids = [i for i in ids if i in s.owned]
-            if ids:
-                self.world.despawn(ids)
-                self._relaid()
-                s.owned.difference_update(ids)
-                s.changed()
+            ids = [int(i) for i in spawned if int(i) in s.owned]
+            self._take_out(s, ids)
         if ids:
             log.warning("session %d: the reply to its SPAWN of %d brains could not be sent (connection closed); "
                         "the brains were despawned", s.id, len(ids))
