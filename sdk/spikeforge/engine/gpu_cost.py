@@ -123,12 +123,9 @@ def gpu_path(layout: Layout) -> str:
     Learning layouts with a brain of more than ``wgpu_backend.BRAIN_MAX_RS_SYNAPSES`` reward-STDP
     synapses also take the per-step kernels; the model does not look that far (such brains are
     mostly bigger than ``BRAIN_MAX_NEURONS`` too)."""
-    from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
+    from spikeforge.engine.wgpu_backend import per_brain_kernel_fits
 
-    sizes = np.diff(layout.brain_start)
-    if layout.gap_a.size or (sizes.size and int(sizes.max()) > BRAIN_MAX_NEURONS):
-        return "step"
-    return "brain"
+    return "brain" if per_brain_kernel_fits(layout) else "step"
 
 
 def learning_synapses(layout: Layout) -> int:

@@ -87,6 +87,13 @@ CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 DIRECT_WRITES = 64  # slot uploads of at most this many ranges: queue writes (no submission of their own)
 
 
+def per_brain_kernel_fits(layout: Layout) -> bool:
+    """Whether ``layout``'s structure lets the per-brain kernel run it (its default path): no gap
+    junctions and no brain over ``BRAIN_MAX_NEURONS`` neurons. Learning adds its own condition
+    (``BRAIN_MAX_RS_SYNAPSES``, ``SPIKEFORGE_GPU_LEARN_FUSED``) in the backend."""
+    sizes = np.diff(layout.brain_start)
+    return layout.gap_a.size == 0 and not (sizes.size and int(sizes.max()) > BRAIN_MAX_NEURONS)
+
 
 def _ensure_xdg_runtime_dir() -> None:
     """Give the Vulkan loader a valid ``XDG_RUNTIME_DIR`` (a private 0700 temp dir) when the
@@ -494,7 +501,7 @@ class GpuBackend(Backend):
         sizes = np.diff(L.brain_start) if L.n_brains else np.zeros(1, np.int64)
         can_fuse = L.gap_a.size == 0
         if fused is None:
-            fused = can_fuse and int(sizes.max()) <= BRAIN_MAX_NEURONS and self._learning_fits()
+            fused = per_brain_kernel_fits(L) and self._learning_fits()
         elif fused and not can_fuse:
             raise ValueError("fused: the per-brain kernel does not run gap junctions")
         self.fused = bool(fused)
