@@ -111,6 +111,29 @@ def test_mixed_world_threads_identical() -> None:
     assert_same_state(a, c)
 
 
+def test_brain_major_threads_count_neuron_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A brain-major advance meets its threads once, so the per-thread minimum counts the
+    advance's neuron-steps: 64 brains of 100 neurons (6,400 < 32,768 neurons) run a 16-step
+    frame on several threads, with the bits of one thread."""
+    from spikeforge.bench.learning import crowd_circuit
+
+    monkeypatch.setenv("SPIKEFORGE_THREADS", "4")  # four workers on any machine (results never depend on it)
+    worlds = []
+    for threads in (1, 4):
+        w = World(dt=0.001, backend="native", seed=7)
+        w.spawn(crowd_circuit(False), count=64)
+        w.backend.set_threads(threads)  # type: ignore[attr-defined]
+        worlds.append(w)
+    runs = [drive(w, 6, 3) for w in worlds]
+    b1, b4 = worlds[0].backend, worlds[1].backend
+    assert b1.last_threads == 1  # type: ignore[attr-defined]
+    assert b4.last_threads == 3  # type: ignore[attr-defined]  # 6,400 neurons x 16-17 steps // 32,768
+    assert sum(n.size for _, n in runs[0]) > 1000
+    for (ta, na), (tb, nb) in zip(*runs, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(*worlds)
+
+
 def test_every_instruction_set_bit_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loops built for the baseline, AVX2 and AVX-512F give the same spikes and state."""
     nets = [*all_nets(), learning_net(), background_net(), lif_net()]

@@ -7,7 +7,9 @@ layout's numpy arrays (zero-copy: the kernels read and write the very memory the
 and runs every step, on all cores, with identical results for any thread count.
 
 Threads: ``SPIKEFORGE_THREADS`` (default: all cores) caps the worker count; a thread
-is only used per ``min_neurons_per_thread`` active neurons (default 32768), so small
+is only used per ``min_neurons_per_thread`` active neurons (default 32768) where threads meet
+at every step (one brain, or brains that touch), and per as many neuron-steps of the advance
+where they meet once per advance (brain-major: each thread runs whole brains), so small
 worlds run on the calling thread without synchronisation cost.
 
 Instruction set: the vectorized loops are built for AVX-512F, AVX2 and the baseline, and
@@ -343,7 +345,8 @@ class NativeBackend(Backend):
     # ------------------------------------------------------------------ running
     def set_threads(self, threads: int, min_neurons_per_thread: int = DEFAULT_MIN_NEURONS_PER_THREAD) -> None:
         """Use at most ``threads`` threads (capped by the engine's size), one per
-        ``min_neurons_per_thread`` active neurons. Results do not depend on either."""
+        ``min_neurons_per_thread`` active neurons (per as many neuron-steps of an advance when
+        it runs brain-major, see the module docstring). Results do not depend on either."""
         if threads < 1 or min_neurons_per_thread < 1:
             raise ValueError("threads and min_neurons_per_thread: must be >= 1")
         if self._engine is None:
