@@ -16,7 +16,7 @@ import pytest
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
 from spikeforge.ipc.protocol import Msg
-from spikeforge.ipc.testing import running_server
+from spikeforge.ipc.testing import ReplyDropper, running_server
 
 pytestmark = pytest.mark.native
 
@@ -184,3 +184,39 @@ def test_a_spawn_whose_reply_cannot_be_sent_is_undone(tmp_path: Path) -> None:
             assert r.stats()["world"]["brains"] == 3
         c.close(bye=False)
         assert "despawned" in srv.stderr and "Traceback" not in srv.stderr, srv.stderr[-3000:]
+
+
+def test_a_resumed_client_despawns_the_brains_of_a_spawn_whose_reply_it_lost(tmp_path: Path) -> None:
+    """The server cannot see a client whose connection died after the SPAWNED reply was
+    written into it (ReplyDropper: the server's write succeeds, the client never reads it):
+    the resumed session holds brains the client never learned about. ``reconnect`` reconciles:
+    it despawns the session's brains its last layout did not list (PROTOCOL.md section 6), so
+    spawning again leaves one brain per agent."""
+    with running_server(tmp_path, backend="numpy", seed=1, args=["--grace-seconds", "30"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        c = Client.connect(proxy.host, proxy.port, token_file=srv.token_path, name="unlucky", timeout=30)
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path, name="other") as other:
+            kept = c.spawn("probe", 3)
+            other.spawn("probe", 2)
+            proxy.drop_next(Msg.SPAWNED)
+            with pytest.raises(OSError):
+                c.spawn("probe", 5)
+            assert proxy.dropped and proxy.dropped[0][0] == Msg.SPAWNED
+            assert c.unanswered == Msg.SPAWN and c.layout.brain_ids == kept
+            # the situation: the server's session owns the 5 brains whose ids never arrived
+            assert other.stats()["world"]["brains"] == 3 + 2 + 5
+            gone = c.reconnect()
+            assert c.welcome.resumed and len(gone) == 5 and not set(gone) & set(kept), gone
+            assert c.layout.brain_ids == kept and c.unanswered == 0
+            again = c.spawn("probe", 5)
+            assert c.layout.brain_ids == sorted(kept + again)
+            assert other.stats()["world"]["brains"] == 3 + 2 + 5
+            res = c.exchange(0.004)
+            assert res.actuators.size == c.layout.actuator_floats
+            # a drop with another request in flight takes nothing out
+            proxy.drop_next(Msg.PONG)
+            with pytest.raises(OSError):
+                c.ping()
+            assert c.reconnect() == [] and c.layout.brain_ids == sorted(kept + again)
+        c.close()
+    assert "Traceback" not in srv.stderr, srv.stderr[-3000:]

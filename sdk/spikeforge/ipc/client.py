@@ -53,6 +53,12 @@ class Client:
         announced may lower.
     keepalives : int
         PINGs :meth:`keepalive` sent.
+    unanswered : int
+        Message type of the last request whose reply never came (the connection broke while
+        it was in flight); 0 when every request was answered. :meth:`reconnect` reads it.
+    reconciled : list of int
+        Brains the last :meth:`reconnect` despawned: a SPAWN's, whose reply was lost with the
+        connection (PROTOCOL.md section 6, "Reconcile after a resume").
     """
 
     def __init__(self, sock: socket.socket, welcome: P.Welcome) -> None:
@@ -68,6 +74,9 @@ class Client:
         self.keepalive_interval = P.KEEPALIVE_INTERVAL_S
         self.keepalives = 0
         self._last_send = time.monotonic()
+        self.unanswered = 0
+        self.reconciled: list[int] = []
+        self._address: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ connecting
     @classmethod
@@ -133,12 +142,67 @@ class Client:
                 raise P.ProtocolError(P.Err.MALFORMED, f"expected WELCOME, got 0x{msg:04X}")
             c.welcome = P.Welcome.decode(payload, hello.minor)
             c._seq = 2
+            c._address = dict(host=host, port=port, token=token, name=name, unix=unix, timeout=timeout,
+                              keepalive_interval=keepalive_interval)
             if c.welcome.epoch:
                 c.get_layout()
             return c
         except BaseException:
             sock.close()
             raise
+
+    def reconnect(self) -> list[int]:
+        """Resume this session on a new connection after the old one broke, and reconcile.
+
+        The brains, subscriptions and shared-memory block are the session's, kept by the server
+        for its grace period. If the request that was in flight when the connection broke
+        (:attr:`unanswered`) was a SPAWN or SPAWN_ASSET, the session may hold its brains although
+        their ids never reached this client (the server wrote the reply into the dead
+        connection): those brains, the session's that :attr:`layout` does not list, are
+        despawned, so spawning again gives one brain per agent (PROTOCOL.md section 6,
+        "Reconcile after a resume"). Any other request in flight is not undone: :attr:`layout`
+        is the session's after the reconnect.
+
+        Returns
+        -------
+        list of int
+            The brains despawned (also in :attr:`reconciled`); empty when nothing was lost.
+
+        Raises
+        ------
+        RemoteError
+            ``NOT_FOUND`` when the session is gone (grace period over, server restarted).
+        OSError
+            If the server cannot be reached.
+        """
+        if not self._address:
+            raise ValueError("reconnect: this Client was not made by Client.connect")
+        known = set(self.layout.brain_ids)
+        lost = self.unanswered
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        fresh = Client.connect(resume_token=self.resume_token, **self._address)
+        self.sock, self.welcome, self._seq = fresh.sock, fresh.welcome, fresh._seq
+        self._last_send = fresh._last_send
+        self.reconciled = []
+        for _ in range(3):
+            lay = self.get_layout()
+            extra = sorted(set(lay.brain_ids) - known) if lost in (Msg.SPAWN, Msg.SPAWN_ASSET) else []
+            if not extra:
+                break
+            try:
+                self.despawn(extra)
+            except RemoteError as exc:
+                # the server's own undo of that spawn took them out meanwhile: look again
+                if exc.code not in (P.Err.NOT_FOUND, P.Err.NOT_OWNER):
+                    raise
+                continue
+            self.reconciled = extra
+            break
+        self.unanswered = 0
+        return self.reconciled
 
     def __enter__(self) -> Client:
         return self
@@ -209,8 +273,14 @@ class Client:
     def request(self, msg: int, payload: bytes = b"", expect: int | None = None) -> bytes:
         """Send one request and return the reply payload (raises RemoteError on ERROR)."""
         seq = self.next_seq()
+        self.unanswered = msg
         self._send(P.frame(msg, seq, payload))
-        rmsg, _, data = self._read_reply(seq)
+        try:
+            rmsg, _, data = self._read_reply(seq)
+        except (RemoteError, P.ProtocolError):
+            self.unanswered = 0  # answered (with an ERROR, or a frame this client rejects)
+            raise
+        self.unanswered = 0
         if expect is not None and rmsg != expect:
             raise P.ProtocolError(P.Err.MALFORMED, f"expected reply 0x{expect:04X}, got 0x{rmsg:04X}")
         return data
@@ -463,6 +533,7 @@ class Client:
                 raise ValueError(f"sensors: the layout has {self.layout.sensor_floats} sensor floats, got {arr.size}")
             self.sensors[:] = arr
         seq = self.next_seq()
+        self.unanswered = Msg.EXCHANGE
         if use_shm:
             head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size, Msg.EXCHANGE, 0, seq, self.layout.epoch, frame_dt,
                                  P.FLAG_SHM, 0)
@@ -472,7 +543,12 @@ class Client:
             head = _EX_HEAD.pack(P.MIN_LENGTH + _EX.size + len(body), Msg.EXCHANGE, 0, seq, self.layout.epoch,
                                  frame_dt, 0, self.sensors.size)
             self._send(head + body)
-        _, _, payload = self._read_reply(seq)
+        try:
+            _, _, payload = self._read_reply(seq)
+        except (RemoteError, P.ProtocolError):
+            self.unanswered = 0
+            raise
+        self.unanswered = 0
         res = P.ExchangeResult.decode(payload)
         if res.flags & P.FLAG_SHM and self.shm is not None:
             self.actuators[:] = self.shm.actuators[:self.layout.actuator_floats]

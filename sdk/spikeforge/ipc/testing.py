@@ -187,3 +187,125 @@ def running_server(tmp: Path, genomes: list[str | Path] | None = None, args: lis
         yield srv
     finally:
         srv.stop()
+
+
+class ReplyDropper:
+    """A loopback TCP proxy in front of a server that loses one reply the way a dying
+    connection does: the server writes it successfully (into the proxy), the client never
+    gets it, and both connections close. This is what a client sees when it closed its
+    socket while the server had paused reading it and the reply was written into the dead
+    socket: after resuming, its session holds brains of a SPAWN it never learned about
+    (``integrations/PROTOCOL.md`` section 6, "Reconcile after a resume").
+
+    Use ``with ReplyDropper(srv.host, srv.port) as proxy:``, point the client at
+    ``proxy.port``, then ``proxy.drop_next(Msg.SPAWNED)``: the next SPAWNED frame from the
+    server is swallowed and that client's connection (both sides) is closed; later
+    connections (the resume) pass everything. ``proxy.dropped`` lists the swallowed
+    frames as ``(type, seq)``.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        self._target = (host or "127.0.0.1", port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.host = "127.0.0.1"
+        self.dropped: list[tuple[int, int]] = []
+        self._armed: int | None = None
+        self._lock = threading.Lock()
+        self._socks: list[Any] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True, name="reply-dropper").start()
+
+    def __enter__(self) -> ReplyDropper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def drop_next(self, msg: int) -> None:
+        """Swallow the next frame of type ``msg`` from the server and close that connection."""
+        with self._lock:
+            self._armed = int(msg)
+
+    def close(self) -> None:
+        """Stop accepting and close every connection."""
+        self._closed = True
+        self._listener.close()
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            self._shut(s)
+
+    @staticmethod
+    def _shut(s: Any) -> None:
+        import socket
+
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                down, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(self._target, timeout=10)
+            except OSError:
+                self._shut(down)
+                continue
+            up.settimeout(None)
+            for s in (down, up):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._socks += [down, up]
+            threading.Thread(target=self._pump_up, args=(down, up), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(up, down), daemon=True).start()
+
+    def _pump_up(self, down: Any, up: Any) -> None:
+        """Client -> server, byte for byte."""
+        try:
+            while data := down.recv(65536):
+                up.sendall(data)
+        except OSError:
+            pass
+        self._shut(up)
+
+    def _pump_down(self, up: Any, down: Any) -> None:
+        """Server -> client, frame by frame (to find the one to drop)."""
+        from spikeforge.ipc import protocol as P
+
+        buf = b""
+        try:
+            while data := up.recv(65536):
+                buf += data
+                out = b""
+                while len(buf) >= P.HEADER_SIZE:
+                    length, msg, _flags, seq = P.HEADER.unpack_from(buf)
+                    if len(buf) < 4 + length:
+                        break
+                    frame, buf = buf[:4 + length], buf[4 + length:]
+                    with self._lock:
+                        drop = self._armed == msg
+                        if drop:
+                            self._armed = None
+                            self.dropped.append((msg, seq))
+                    if drop:
+                        if out:
+                            down.sendall(out)
+                        self._shut(down)
+                        self._shut(up)
+                        return
+                    out += frame
+                if out:
+                    down.sendall(out)
+        except OSError:
+            pass
+        self._shut(down)
