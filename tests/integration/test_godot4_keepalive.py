@@ -19,13 +19,15 @@ import pytest
 from tests.integration.godot_support.harness import (
     GODOT4_SAMPLE,
     REPO,
+    SLOW_MACHINE,
     copy_project,
     godot4_binary,
     import_godot4_project,
     run_godot,
 )
 
-from spikeforge.ipc.testing import running_server
+from spikeforge.ipc.protocol import Msg
+from spikeforge.ipc.testing import ReplyDropper, running_server
 
 pytestmark = pytest.mark.godot
 
@@ -63,4 +65,39 @@ def test_godot4_paused_scene_keeps_its_session(tmp_path: Path) -> None:
     assert s["plain_resumed"] and s["plain_session_after"] == s["plain_session"], s
     assert s["plain_brain_after"] == s["plain_brain"], s
     assert s["limits"]["idle_timeouts"] == 1 and s["limits"]["idle_timeout_s"] == IDLE_TIMEOUT_S, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]
+
+
+RESUME_SCRIPT = REPO / "tests" / "integration" / "godot4_resume" / "resume_probe.gd"
+AGENTS = 4
+
+
+def test_godot4_resume_despawns_the_brains_of_a_lost_spawn_reply(tmp_path: Path) -> None:
+    """The server wrote the SPAWNED reply, the Godot world never got it (the proxy swallows it
+    and closes: a reply written into a dead connection, which the server cannot undo), and the
+    resumed session holds brains the world does not know: the world despawns them and spawns
+    its agents' brains again, so the session owns one brain per agent (CI once saw 200 brains
+    for 100 agents)."""
+    godot = godot4_binary()
+    project = copy_project(GODOT4_SAMPLE, tmp_path / "project")
+    shutil.copy(RESUME_SCRIPT, project / "resume_probe.gd")
+    import_godot4_project(godot, project, tmp_path)
+    with running_server(tmp_path / "server", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SPAWNED)
+        run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
+                                                   "SPIKEFORGE_PORT": str(proxy.port),
+                                                   "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+                                                   "SPIKEFORGE_AGENTS": str(AGENTS)},
+                        timeout=180, args=["-s", "res://resume_probe.gd"], engine=4)
+        log = srv.stderr
+    out = run.stdout[-4000:] + run.stderr[-4000:]
+    assert not run.timed_out, out
+    assert not run.markers.get("SPIKEFORGE_RESUME_FAIL"), out
+    assert [m for m, _ in proxy.dropped] == [Msg.SPAWNED], proxy.dropped
+    s = json.loads(run.marker("SPIKEFORGE_RESUME"))
+    assert s["drops"] == 1 and s["resumes"] == 1, s
+    assert s["world_brains"] == AGENTS, s
+    assert s["reconciled"] == AGENTS, s  # the lost spawn's brains, despawned
+    assert len(s["agent_brains"]) == AGENTS and s["layout_brains"] == s["agent_brains"], s
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]

@@ -20,6 +20,10 @@ var last_error: Dictionary = {}
 ## [method Time.get_ticks_msec] when the last frame was sent (the server's idle timeout
 ## counts from the last frame it received; see [method ping]).
 var last_send_msec: int = 0
+## Message type of the last request sent whose reply never came (the connection broke
+## while it was in flight); 0 once a reply (or an ERROR frame) was read. [method open]
+## keeps it, so a resumed session can reconcile (PROTOCOL.md section 6).
+var unanswered: int = 0
 
 var _tcp: StreamPeerTCP = null
 var _seq: int = 0
@@ -59,7 +63,9 @@ func open(
 		OS.delay_usec(1000)
 	_tcp.set_no_delay(true)
 	_connected = true
+	var lost := unanswered
 	var reply := request(P.hello(next_seq(), client_name, token, resume_token))
+	unanswered = lost
 	if reply.has("error"):
 		return reply
 	if reply["type"] != P.MSG_WELCOME:
@@ -92,6 +98,8 @@ func send(frame_bytes: PackedByteArray) -> bool:
 		_fail(0, "send failed: %s" % error_string(err), true)
 		return false
 	last_send_msec = Time.get_ticks_msec()
+	if frame_bytes.size() >= P.HEADER_BYTES:
+		unanswered = frame_bytes.decode_u16(4)
 	return true
 
 
@@ -120,6 +128,7 @@ func receive() -> Dictionary:
 	var payload := _read_exactly(int(h["length"]) - 8)
 	if payload.size() != int(h["length"]) - 8:
 		return last_error
+	unanswered = 0
 	if h["type"] == P.MSG_ERROR:
 		var e := P.decode_error(payload)
 		return _fail(int(e.get("code", 0)), String(e.get("message", "")), bool(e.get("fatal", true)))

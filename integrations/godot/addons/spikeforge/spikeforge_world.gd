@@ -82,6 +82,10 @@ var last_reward_ids: PackedInt32Array = PackedInt32Array()
 var last_rewards: PackedFloat32Array = PackedFloat32Array()
 ## PINGs sent by the keepalive (see [member keepalive_interval]).
 var keepalives: int = 0
+## Brains despawned after resumes because they were a spawn's whose reply was lost with
+## the connection (the session held them, this node never learned their ids; PROTOCOL.md
+## section 6, "Reconcile after a resume"). Their agents got new brains.
+var reconciled_brains: int = 0
 ## The server's idle timeout in seconds as its WELCOME announced it (protocol 1.1): 0 = the
 ## server never drops an idle connection, -1 = unknown (not connected yet, or a 1.0 server).
 var idle_timeout: float:
@@ -662,10 +666,88 @@ func _connect(timeout: float, resume_token: String) -> bool:
 		OS.delay_msec(50)
 	if not bool(welcome.get("resumed", false)):
 		_forget_brains()
+		_client.unanswered = 0
 	else:
-		_refresh_layout()
+		var lost := _client.unanswered
+		if _reconcile(lost):
+			_client.unanswered = 0
+		else:
+			_client.unanswered = lost  # broke again: reconcile on the next resume
 	connected.emit(bool(welcome.get("resumed", false)))
 	return true
+
+
+# After a resume (PROTOCOL.md section 6, "Reconcile after a resume"): if a SPAWN or
+# SPAWN_ASSET was unanswered when the connection broke, the session may hold its brains
+# although their ids never arrived (the reply went into the dead connection): despawn the
+# session's brains the last LAYOUT did not list; their agents have no brain yet and spawn
+# again on the next frame. Agents whose brain the session no longer holds forget it.
+# False if the connection broke again before it was done.
+func _reconcile(lost_request: int) -> bool:
+	var known := {}
+	for group: Dictionary in layout.get("groups", []):
+		for id: int in group["brain_ids"]:
+			known[id] = true
+	var lost_spawn := (
+		lost_request == SpikeforgeProtocol.MSG_SPAWN
+		or lost_request == SpikeforgeProtocol.MSG_SPAWN_ASSET
+	)
+	for attempt in 3:
+		var outcome := _reconcile_round(known, lost_spawn)
+		if outcome >= 0:
+			return outcome == 1
+	return true
+
+
+# One round of _reconcile: 1 done, 0 the connection broke, -1 look again.
+func _reconcile_round(known: Dictionary, lost_spawn: bool) -> int:
+	var seq := _client.next_seq()
+	var reply := _client.request(SpikeforgeProtocol.empty(SpikeforgeProtocol.MSG_GET_LAYOUT, seq))
+	if reply.has("error"):
+		return 0
+	var fresh := SpikeforgeProtocol.decode_layout(reply["payload"])
+	var extra := PackedInt32Array()
+	if lost_spawn and not fresh.has("error"):
+		for group: Dictionary in fresh["groups"]:
+			for id: int in group["brain_ids"]:
+				if not known.has(id):
+					extra.append(id)
+	if extra.is_empty():
+		_adopt_layout(fresh)
+		return 1
+	var gone := _client.request(SpikeforgeProtocol.despawn(_client.next_seq(), extra))
+	if not gone.has("error"):
+		reconciled_brains += extra.size()
+		push_warning(
+			"SpikeforgeWorld: despawned %d brains of a spawn whose reply was lost" % extra.size()
+		)
+		_adopt_layout(SpikeforgeProtocol.decode_layout(gone["payload"]))
+		return 1
+	if not _client.is_connected_to_server():
+		return 0
+	var code := int(gone.get("code", 0))
+	if code == SpikeforgeProtocol.ERR_NOT_FOUND or code == SpikeforgeProtocol.ERR_NOT_OWNER:
+		return -1  # the server's own undo of that spawn took them out meanwhile
+	push_error("SpikeforgeWorld: despawn after resume: %s" % gone["error"])
+	return 1
+
+
+# The session's layout after a resume: agents whose brain it no longer lists forget it.
+func _adopt_layout(fresh: Dictionary) -> void:
+	if fresh.has("error"):
+		_set_layout(fresh)
+		return
+	var held := {}
+	for group: Dictionary in fresh["groups"]:
+		for id: int in group["brain_ids"]:
+			held[id] = true
+	for id: int in _agents_by_id.keys():
+		if not held.has(id):
+			var agent: Variant = _agents_by_id[id]
+			_agents_by_id.erase(id)
+			if is_instance_valid(agent):
+				(agent as BrainAgent).set_brain(-1)
+	_set_layout(fresh)
 
 
 func _forget_brains() -> void:
