@@ -16,10 +16,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.integration.godot_support.harness import GODOT3_ADDON, REPO, errors_in, godot3_binary, timeout_prefix
+from tests.integration.godot_support.harness import (
+    GODOT3_ADDON,
+    REPO,
+    SLOW_MACHINE,
+    errors_in,
+    godot3_binary,
+    timeout_prefix,
+)
 
 from spikeforge.bench.godot import godot_env
-from spikeforge.ipc.testing import running_server
+from spikeforge.ipc.protocol import Msg
+from spikeforge.ipc.testing import ReplyDropper, running_server
 
 pytestmark = pytest.mark.godot
 
@@ -65,4 +73,45 @@ def test_godot3_paused_scene_keeps_its_session(tmp_path: Path) -> None:
     assert s["plain_resumed"] and s["plain_session_after"] == s["plain_session"], s
     assert s["plain_brain_after"] == s["plain_brain"], s
     assert s["limits"]["idle_timeouts"] == 1 and s["limits"]["idle_timeout_s"] == IDLE_TIMEOUT_S, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]
+
+
+RESUME_SCRIPT = REPO / "tests" / "integration" / "godot3_resume" / "resume_probe.gd"
+AGENTS = 4
+
+
+def test_godot3_resume_despawns_the_brains_of_a_lost_spawn_reply(tmp_path: Path) -> None:
+    """The twin of the Godot 4 test: the server wrote the SPAWNED reply, the world never got
+    it (the proxy swallows it and closes), the resumed session holds brains the world does
+    not know: the world despawns them and spawns its agents' brains again, one per agent."""
+    godot = godot3_binary()
+    project = tmp_path / "resume"
+    (project / "addons").mkdir(parents=True)
+    shutil.copytree(GODOT3_ADDON, project / "addons" / "spikeforge")
+    shutil.copy(RESUME_SCRIPT, project / "resume_probe.gd")
+    (project / "project.godot").write_text(
+        'config_version=4\n\n[application]\n\nconfig/name="resume"\n\n[debug]\n\n'
+        "file_logging/enable_file_logging=false\n", encoding="utf-8")
+    check = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s",
+                            "resume_probe.gd"], capture_output=True, text=True, timeout=70, env=godot_env(tmp_path))
+    assert check.returncode == 0 and not errors_in(check.stdout + check.stderr), check.stdout + check.stderr
+    with running_server(tmp_path / "server", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SPAWNED)
+        env = godot_env(tmp_path, {**SLOW_MACHINE, "SPIKEFORGE_PORT": str(proxy.port),
+                                   "SPIKEFORGE_TOKEN_FILE": str(srv.token_path), "SPIKEFORGE_AGENTS": str(AGENTS)})
+        proc = subprocess.run([*timeout_prefix(150), godot, "--path", str(project), "-s", "resume_probe.gd"],
+                              capture_output=True, text=True, timeout=160, env=env)
+        log = srv.stderr
+    out = proc.stdout + proc.stderr
+    assert "SPIKEFORGE_RESUME_FAIL" not in out, out[-4000:]
+    assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
+    assert [m for m, _ in proxy.dropped] == [Msg.SPAWNED], proxy.dropped
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("SPIKEFORGE_RESUME ")]
+    assert lines, out[-4000:]
+    s = json.loads(lines[-1].split(" ", 1)[1])
+    assert s["drops"] == 1 and s["resumes"] == 1, s
+    assert s["world_brains"] == AGENTS, s
+    assert s["reconciled"] == AGENTS, s  # the lost spawn's brains, despawned
+    assert len(s["agent_brains"]) == AGENTS and s["layout_brains"] == s["agent_brains"], s
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]

@@ -13,6 +13,10 @@ var last_error = {}
 # OS.get_ticks_msec() when the last frame was sent (the server's idle timeout counts from
 # the last frame it received; see ping()).
 var last_send_msec = 0
+# Message type of the last request sent whose reply never came (the connection broke
+# while it was in flight); 0 once a reply (or an ERROR frame) was read. open() keeps it,
+# so a resumed session can reconcile (PROTOCOL.md section 6).
+var unanswered = 0
 
 var _tcp: StreamPeerTCP = null
 var _seq = 0
@@ -45,7 +49,9 @@ func open(host: String, port: int, token: String, client_name: String, resume_to
 		OS.delay_usec(1000)
 	_tcp.set_no_delay(true)
 	_connected = true
+	var lost = unanswered
 	var reply = request(Proto.hello(next_seq(), client_name, token, resume_token))
+	unanswered = lost
 	if reply.has("error"):
 		return reply
 	if reply["type"] != Proto.MSG_WELCOME:
@@ -75,6 +81,8 @@ func send(frame_bytes: PoolByteArray) -> bool:
 		_fail(0, "send failed (error %d)" % err, true)
 		return false
 	last_send_msec = OS.get_ticks_msec()
+	if frame_bytes.size() >= Proto.HEADER_BYTES:
+		unanswered = frame_bytes[4] | (frame_bytes[5] << 8)
 	return true
 
 
@@ -102,6 +110,7 @@ func receive() -> Dictionary:
 	var payload = _read_exactly(n)
 	if payload.size() != n:
 		return last_error
+	unanswered = 0
 	if h["type"] == Proto.MSG_ERROR:
 		var e = Proto.decode_error(payload)
 		return _fail(int(e.get("code", 0)), str(e.get("message", "")), bool(e.get("fatal", true)))

@@ -72,6 +72,10 @@ var last_reward_ids = PoolIntArray()
 var last_rewards = PoolRealArray()
 # PINGs sent by the keepalive (see keepalive_interval).
 var keepalives = 0
+# Brains despawned after resumes because they were a spawn's whose reply was lost with the
+# connection (the session held them, this node never learned their ids; PROTOCOL.md
+# section 6, "Reconcile after a resume"). Their agents got new brains.
+var reconciled_brains = 0
 # The server's idle timeout in seconds as its WELCOME announced it (protocol 1.1), read
 # only: 0 = the server never drops an idle connection, -1 = unknown (not connected yet,
 # or a 1.0 server).
@@ -622,11 +626,83 @@ func _connect(timeout: float, resume_token: String) -> bool:
 			return false
 		OS.delay_msec(50)
 	if welcome.get("resumed", false):
-		_refresh_layout()
+		var lost = _client.unanswered
+		if _reconcile(lost):
+			_client.unanswered = 0
+		else:
+			_client.unanswered = lost  # broke again: reconcile on the next resume
 	else:
 		_forget_brains()
+		_client.unanswered = 0
 	emit_signal("connected", welcome.get("resumed", false))
 	return true
+
+
+# After a resume (PROTOCOL.md section 6, "Reconcile after a resume"): if a SPAWN or
+# SPAWN_ASSET was unanswered when the connection broke, the session may hold its brains
+# although their ids never arrived (the reply went into the dead connection): despawn the
+# session's brains the last LAYOUT did not list; their agents have no brain yet and spawn
+# again on the next frame. Agents whose brain the session no longer holds forget it.
+# False if the connection broke again before it was done.
+func _reconcile(lost_request: int) -> bool:
+	var known = {}
+	for group in layout.get("groups", []):
+		for id in group["brain_ids"]:
+			known[id] = true
+	var lost_spawn = lost_request == Proto.MSG_SPAWN or lost_request == Proto.MSG_SPAWN_ASSET
+	for _attempt in range(3):
+		var outcome = _reconcile_round(known, lost_spawn)
+		if outcome >= 0:
+			return outcome == 1
+	return true
+
+
+# One round of _reconcile: 1 done, 0 the connection broke, -1 look again.
+func _reconcile_round(known: Dictionary, lost_spawn: bool) -> int:
+	var reply = _client.request(Proto.empty(Proto.MSG_GET_LAYOUT, _client.next_seq()))
+	if reply.has("error"):
+		return 0
+	var fresh = Proto.decode_layout(reply["payload"])
+	var extra = PoolIntArray()
+	if lost_spawn and not fresh.has("error"):
+		for group in fresh["groups"]:
+			for id in group["brain_ids"]:
+				if not known.has(id):
+					extra.append(id)
+	if extra.empty():
+		_adopt_layout(fresh)
+		return 1
+	var gone = _client.request(Proto.despawn(_client.next_seq(), extra))
+	if not gone.has("error"):
+		reconciled_brains += extra.size()
+		push_warning("SpikeforgeWorld: despawned %d brains of a spawn whose reply was lost" % extra.size())
+		_adopt_layout(Proto.decode_layout(gone["payload"]))
+		return 1
+	if not _client.is_connected_to_server():
+		return 0
+	var code = int(gone.get("code", 0))
+	if code == Proto.ERR_NOT_FOUND or code == Proto.ERR_NOT_OWNER:
+		return -1  # the server's own undo of that spawn took them out meanwhile
+	push_error("SpikeforgeWorld: despawn after resume: %s" % gone["error"])
+	return 1
+
+
+# The session's layout after a resume: agents whose brain it no longer lists forget it.
+func _adopt_layout(fresh: Dictionary) -> void:
+	if fresh.has("error"):
+		_set_layout(fresh)
+		return
+	var held = {}
+	for group in fresh["groups"]:
+		for id in group["brain_ids"]:
+			held[id] = true
+	for id in _agents_by_id.keys():
+		if not held.has(id):
+			var agent = _agents_by_id[id]
+			_agents_by_id.erase(id)
+			if is_instance_valid(agent):
+				agent.set_brain(-1)
+	_set_layout(fresh)
 
 
 func _forget_brains() -> void:
