@@ -13,6 +13,7 @@ Without Mono these tests skip locally and FAIL under CI=true.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -33,7 +34,8 @@ from spikeforge.bench.unity import (
 )
 from spikeforge.ipc import protocol as P
 from spikeforge.ipc.client import Client
-from spikeforge.ipc.testing import running_server
+from spikeforge.ipc.protocol import Msg
+from spikeforge.ipc.testing import ReplyDropper, running_server
 from spikeforge.runtime.brain_asset import read_brain
 from spikeforge.runtime.world import World
 
@@ -65,6 +67,7 @@ def programs(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> 
                                 toolchain=toolchain),
         "inprocess": build_program(mono_sources("InProcessTest.cs"), out / "inprocess" / "InProcessTest.exe",
                                    inprocess=True, toolchain=toolchain),
+        "resume": build_program(mono_sources("ResumeTest.cs"), out / "resume" / "ResumeTest.exe", toolchain=toolchain),
         "wire": build_program(mono_sources("WireTest.cs"), out / "wire" / "WireTest.exe", toolchain=toolchain),
         "scripted": build_program(mono_sources("ScriptedSessionTest.cs"), out / "scripted" / "ScriptedSessionTest.exe",
                                   inprocess=True, toolchain=toolchain, defines=["SPIKEFORGE_PYTHONNET"]),
@@ -235,3 +238,22 @@ def test_csharp_inprocess_and_tcp_get_the_same_reply_bytes(toolchain: Toolchain,
     spikes = sum(len(bt.steps) for f in a if P.HEADER.unpack_from(f)[1] == P.Msg.EXCHANGE_RESULT
                  for bt in P.ExchangeResult.decode(f[12:]).batches)
     assert spikes > 100
+
+
+def test_csharp_client_reconciles_a_spawn_whose_reply_was_lost(toolchain: Toolchain, programs: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """The server wrote the second SPAWNED reply, the C# client never got it (ReplyDropper
+    swallows it and closes: a reply written into a dead connection, which the server cannot
+    undo). ProtocolSession resumes, despawns the brains the session holds that it does not know,
+    sends the SPAWN again and returns its ids (was: SpikeforgeException "in_flight", and the
+    session kept the lost spawn's 5 brains beside the ones spawned again)."""
+    with running_server(tmp_path / "srv", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SPAWNED, skip=1)
+        out = run_mono(toolchain, programs["resume"], ["--port", str(proxy.port), "--token-file", str(srv.token_path),
+                                                       "--circuit", "probe"])
+        log = srv.stderr
+    assert [m for m, _ in proxy.dropped] == [Msg.SPAWNED], proxy.dropped
+    stats = json.loads(next(line for line in out.splitlines() if line.startswith("RESUME_STATS "))[13:])
+    assert stats["world"]["brains"] == 3 + 5, stats
+    assert "resumed" in log and "Traceback" not in log, log[-4000:]

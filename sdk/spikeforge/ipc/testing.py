@@ -213,6 +213,7 @@ class ReplyDropper:
         self.host = "127.0.0.1"
         self.dropped: list[tuple[int, int]] = []
         self._armed: int | None = None
+        self._skip = 0
         self._lock = threading.Lock()
         self._socks: list[Any] = []
         self._closed = False
@@ -224,10 +225,12 @@ class ReplyDropper:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def drop_next(self, msg: int) -> None:
-        """Swallow the next frame of type ``msg`` from the server and close that connection."""
+    def drop_next(self, msg: int, skip: int = 0) -> None:
+        """Swallow the next frame of type ``msg`` from the server (after letting ``skip`` of them
+        through) and close that connection."""
         with self._lock:
             self._armed = int(msg)
+            self._skip = int(skip)
 
     def close(self) -> None:
         """Stop accepting and close every connection."""
@@ -294,6 +297,9 @@ class ReplyDropper:
                     frame, buf = buf[:4 + length], buf[4 + length:]
                     with self._lock:
                         drop = self._armed == msg
+                        if drop and self._skip > 0:
+                            self._skip -= 1
+                            drop = False
                         if drop:
                             self._armed = None
                             self.dropped.append((msg, seq))

@@ -97,6 +97,10 @@ namespace Spikeforge.Client
 
         /// <summary>Times the session was resumed after a dropped connection.</summary>
         public int Resumes { get; private set; }
+        /// <summary>Brains despawned after resumes because a SPAWN or SPAWN_ASSET was in flight when the connection
+        /// dropped and the session held its brains although their ids never arrived (its reply went into the dead
+        /// connection; integrations/PROTOCOL.md section 6, "Reconcile after a resume"). That request was then sent again.</summary>
+        public int ReconciledBrains { get; private set; }
         public uint SessionId { get { return sessionId; } }
         /// <summary>Path of the shared-memory block, or null.</summary>
         public string SharedMemoryPath { get { return shmPath; } }
@@ -253,8 +257,10 @@ namespace Spikeforge.Client
             socket = null;
         }
 
-        /// <summary>Takes the session back after a dropped connection (HELLO with the resume token).</summary>
-        void Resume(Exception cause)
+        /// <summary>Takes the session back after a dropped connection (HELLO with the resume token). When
+        /// <paramref name="unanswered"/> (the request in flight) is SPAWN or SPAWN_ASSET, reconciles (see
+        /// <see cref="Reconcile"/>) and returns true: that request is known not to have taken effect.</summary>
+        bool Resume(Exception cause, ushort unanswered = 0)
         {
             if (!settings.Reconnect) throw new SpikeforgeException("disconnected", "connection to spikeforge lost: " + cause.Message, cause);
             Exception last = cause;
@@ -272,8 +278,13 @@ namespace Spikeforge.Client
                         throw new SpikeforgeException("resume", "resume: the server started a new session instead of resuming; the session's brains are gone");
                     }
                     Resumes++;
+                    if (unanswered == Wire.Spawn || unanswered == Wire.SpawnAsset)
+                    {
+                        Reconcile();
+                        return true;
+                    }
                     if (pendingLayoutRefresh) RefreshLayout();
-                    return;
+                    return false;
                 }
                 catch (ProtocolErrorException e)
                 {
@@ -291,6 +302,40 @@ namespace Spikeforge.Client
             open = false;
             throw new SpikeforgeException("disconnected", "connection to spikeforge lost and " + settings.ReconnectAttempts +
                                           " reconnect attempts failed: " + last.Message, last);
+        }
+
+        /// <summary>
+        /// After resuming with a SPAWN or SPAWN_ASSET in flight: the session may hold that request's brains although
+        /// their ids never arrived (the server wrote the reply into the dead connection and cannot undo it). The
+        /// brains of the session's layout that the last layout received did not list are that request's: they are
+        /// despawned (not adopted: they cannot be told from another request's, and they never ran). A DESPAWN
+        /// refused with NOT_FOUND / NOT_OWNER means the server's own undo took them out meanwhile: look again.
+        /// </summary>
+        void Reconcile()
+        {
+            var known = new HashSet<long>();
+            foreach (var g in layout.Groups)
+                foreach (long id in g.BrainIds) known.Add(id);
+            for (int round = 0; round < 3; round++)
+            {
+                RefreshLayout();
+                var extra = new List<long>();
+                foreach (var g in layout.Groups)
+                    foreach (long id in g.BrainIds)
+                        if (!known.Contains(id)) extra.Add(id);
+                if (extra.Count == 0) return;
+                extra.Sort();
+                try
+                {
+                    Despawn(extra.ToArray());
+                    ReconciledBrains += extra.Count;
+                    return;
+                }
+                catch (ProtocolErrorException e)
+                {
+                    if (e.Fatal || (e.ErrorCode != Wire.ErrNotFound && e.ErrorCode != Wire.ErrNotOwner)) throw;
+                }
+            }
         }
 
         // ------------------------------------------------------------------ framing
@@ -390,8 +435,8 @@ namespace Spikeforge.Client
                 catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException)
                 {
                     if (attempt > 0) throw new SpikeforgeException("disconnected", name + ": connection lost again after resuming", e);
-                    Resume(e);
-                    if (!sent || idempotent) continue;
+                    bool reconciled = Resume(e, sent ? type : (ushort)0);
+                    if (!sent || idempotent || reconciled) continue; // a reconciled spawn did not happen: send it again
                     throw new SpikeforgeException("in_flight", name + ": the connection dropped with the request in flight; the session " +
                                                   "was resumed but whether " + name + " was applied is unknown (see Layout)", e);
                 }
