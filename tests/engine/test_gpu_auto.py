@@ -70,12 +70,13 @@ def test_a_stale_cache_for_another_adapter_is_recalibrated(cache: Path, monkeypa
 
     def fake_calibrate() -> dict[str, Any]:
         calls.append(1)
-        return {"key": gpu_cost._key(), "gpu": {p: [1.0] + [0.0] * 4 for p in gpu_cost.PATHS},
-                "cpu": {p: [0.0] * 5 for p in gpu_cost.PATHS}}
+        width = len(gpu_cost.FEATURES)
+        return {"key": gpu_cost._key(), "gpu": {p: [1.0] + [0.0] * (width - 1) for p in gpu_cost.PATHS},
+                "cpu": {p: [0.0] * width for p in gpu_cost.PATHS}}
 
     monkeypatch.setattr(gpu_cost, "calibrate", fake_calibrate)
     assert gpu_cost.predict_gain(10**5, 10**6) is False
-    assert calls == [1]
+    assert calls == [1] and gpu_cost._FAILED is None  # predicted no gain (not: failed to predict)
 
 
 @pytest.mark.slow
@@ -97,7 +98,8 @@ def test_calibration_measures_and_caches(cache: Path) -> None:
         assert big[0] > small[0] and big[1] > small[1]
     g = gpu_cost.predicted_seconds(100_000, 8_000_000, "brain")[0]
     b = model["gpu"]["brain"]
-    assert g == pytest.approx(b[0] + b[1] * 1e5 + b[2] * 8e6 + b[3] * 391)  # a crowd of 256-neuron brains by default
+    # a crowd of 256-neuron brains by default, the largest an equal share
+    assert g == pytest.approx(b[0] + b[1] * 1e5 + b[2] * 8e6 + b[3] * 391 + b[5] * 256 + b[6] * 20461)
     both = [gpu_cost.predicted_seconds(100_000, 8_000_000, p) for p in gpu_cost.PATHS]
     g_any, c_any = gpu_cost.predicted_seconds(100_000, 8_000_000)
     assert g_any == max(x[0] for x in both) and c_any == min(x[1] for x in both)
@@ -146,12 +148,30 @@ def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def fake(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Any:
         return SimpleNamespace(n_neurons=n * brains, n_synapses=n * k * brains, n_brains=brains,
-                               learning=n * k * brains if learning else 0,
+                               learning=n * k * brains if learning else 0, big_n=n, big_s=n * k,
                                path="step" if n > BRAIN_MAX_NEURONS else "brain")
 
     monkeypatch.setattr(gpu_cost, "_synthetic_layout", fake)
     monkeypatch.setattr(gpu_cost, "features", lambda L: (L.path, [1.0, L.n_neurons, L.n_synapses, L.n_brains,
-                                                                   L.learning]))
+                                                                   L.learning, L.big_n, L.big_s]))
+
+
+def test_one_big_brain_on_the_per_brain_path_is_predicted_by_its_serial_work(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a GPU's per-brain kernel: workgroups run in parallel, so a crowd costs its floor plus a little
+    # per brain, while one big brain costs what its one workgroup does alone (CUBA 4k on an H200: 152
+    # us where the totals predicted 30)
+    _fake_layouts(monkeypatch)
+
+    def gpu_time(L: Any) -> float:
+        return 2.5e-5 + 1e-8 * L.n_brains + 8e-9 * L.big_n + 3e-10 * L.big_s
+
+    monkeypatch.setattr(gpu_cost, "time_both", lambda L, cpu, repeats=0, steps=0: (gpu_time(L), 1e-9 * L.n_synapses))
+    gpu_cost.calibrate()
+    cuba = gpu_cost.predicted_seconds(4000, 324_000, "brain", 1, 0, (4000, 324_000))[0]
+    crowd = gpu_cost.predicted_seconds(256_000, 8_192_000, "brain", 1000, 0, (256, 8192))[0]
+    assert cuba / (2.5e-5 + 1e-8 + 8e-9 * 4000 + 3e-10 * 324_000) == pytest.approx(1.0, abs=0.25)
+    assert crowd / (2.5e-5 + 1e-5 + 8e-9 * 256 + 3e-10 * 8192) == pytest.approx(1.0, abs=0.25)
 
 
 @pytest.mark.parametrize("per_learning_synapse", [0.0, 1e-9])

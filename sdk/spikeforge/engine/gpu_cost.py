@@ -1,8 +1,9 @@
 """Calibrated cost model that decides whether ``backend="auto"`` should use the GPU.
 
 At first use (a world large enough to matter) it times advances of synthetic networks on the
-GPU and on the best CPU backend here and fits seconds per step as ``t = a + b * neurons + c *
-synapses`` (a, b, c >= 0), for each backend and each of two paths: crowds of small brains (the
+GPU and on the best CPU backend here and fits seconds per step as a non-negative sum over the
+``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, and the largest
+brain's neurons and synapses), for each backend and each of two paths: crowds of small brains (the
 GPU's per-brain kernel, one workgroup per brain, for brains of up to
 ``wgpu_backend.BRAIN_MAX_NEURONS`` neurons without gap junctions; the CPU's threads over brains)
 and big brains (the GPU's per-step kernels; the CPU's threads within a brain). Per neuron the
@@ -38,28 +39,33 @@ MIN_NEURONS = 4096          # below this the GPU never pays for its launches; no
 GAIN_MARGIN = 1.25          # GPU must be predicted this many times faster than the CPU
 PATHS = ("brain", "step")   # crowds of small brains / big brains (see the module docstring)
 # (brains, neurons per brain, synapses per neuron, learning, sensor max rate in Hz), for each path.
-# "brain": one brain of 4,096 (CUBA 4k's kind: one workgroup's latency), crowds of 256-neuron brains
-# firing as the crowd bench's (20 Hz sensors; CPU backends parallelize over brains, so a single-brain
-# calibration alone mispredicted crowds by ~7x on an H200 host), a crowd of 128-neuron brains with
-# 40 Hz sensors (twice the spikes: toward the learning bench's small brains, which fire at ~6x the
-# crowd bench's and cost ~3x per neuron on native; the fit has no activity column, so it settles
-# between the kinds) and one crowd with reward-STDP on every
-# synapse; "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs
-# neuron cost), one of them learning.
-CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (64, 256, 32, False, 20.0), (512, 256, 32, False, 20.0),
-                       (256, 128, 16, False, 40.0), (64, 256, 32, True, 40.0)),
+# "brain": one brain of 4,096 neurons at in-degrees 16 and 80 (CUBA 4k's kind: one workgroup runs it
+# all, so its neurons and synapses are serial work; the two in-degrees separate the columns), crowds
+# of 256-neuron brains firing as the crowd bench's (20 Hz sensors; CPU backends parallelize over
+# brains, so a single-brain calibration alone mispredicted crowds by ~7x on an H200 host), a crowd
+# of 128-neuron brains with 40 Hz sensors (twice the spikes: toward the learning bench's small
+# brains, which fire at ~6x the crowd bench's and cost ~3x per neuron on native; the fit has no
+# activity column, so it settles between the kinds) and one crowd with reward-STDP on every synapse;
+# "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs neuron
+# cost), one of them learning.
+CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (64, 256, 32, False, 20.0),
+                       (512, 256, 32, False, 20.0), (256, 128, 16, False, 40.0), (64, 256, 32, True, 40.0)),
              "step": ((1, 32768, 16, False, 20.0), (1, 65536, 64, False, 20.0), (1, 32768, 16, True, 40.0))}
 # then, while a path's samples span less than CAL_SPREAD on either backend (all on a floor), the
 # next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
 CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False, 20.0)),
                   "step": ((4, 65536, 48, False, 20.0), (16, 65536, 48, False, 20.0))}
-FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses")  # a fit's columns, in order
+# a fit's columns, in order. The last two are the largest brain's: on the GPU's per-brain path one
+# workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
+# brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals)
+FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest brain neurons",
+            "largest brain synapses")
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -139,11 +145,22 @@ def learning_synapses(layout: Layout) -> int:
     return int(np.diff(layout.row_syn)[learns].sum())
 
 
+def largest_brain(layout: Layout) -> tuple[int, int]:
+    """Neurons and synapses (outgoing, the ones its spikes deliver) of ``layout``'s largest brain
+    (by neurons; by synapses for the synapse count): (0, 0) without brains."""
+    if not layout.n_brains:
+        return 0, 0
+    neurons = np.diff(layout.brain_start)
+    synapses = np.diff(layout.row_syn[layout.row_ptr[layout.brain_start]])
+    return int(neurons.max()), int(synapses.max())
+
+
 def features(layout: Layout) -> tuple[str, list[float]]:
     """``layout``'s path (:func:`gpu_path`) and its ``FEATURES`` row (slots whose brains are free
     count: callers that run only live brains pass a layout of them or use :func:`predicted_seconds`)."""
+    big_n, big_s = largest_brain(layout)
     return gpu_path(layout), [1.0, float(layout.n_neurons), float(layout.n_synapses), float(layout.n_brains),
-                              float(learning_synapses(layout))]
+                              float(learning_synapses(layout)), float(big_n), float(big_s)]
 
 
 def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
@@ -180,12 +197,19 @@ def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int =
     return _time_backend("gpu", layout, repeats, steps), t_cpu
 
 
-def _fit(rows: list[tuple[list[float], float]]) -> list[float]:
+# columns a path's fit may use: on the per-step path all brains share each step's dispatches (GPU) or
+# threads (CPU), so no brain's work is serial and the largest brain's columns would only alias the
+# totals (its samples are single brains) and under-predict worlds of several big brains
+PATH_COLUMNS = {"brain": tuple(range(len(FEATURES))), "step": tuple(range(FEATURES.index("largest brain neurons")))}
+
+
+def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None = None) -> list[float]:
     """Non-negative least squares of the relative error: ``t ~ x . coef`` over the ``FEATURES`` rows
     ``x`` with every coefficient >= 0 (the sign-feasible column subsets are tried; of those within
     0.05 of the best root-mean-square relative error, the one with the fewest columns is kept, so
     that a few samples do not buy an exact but wild fit). Relative error: a floor-sized sample
-    counts as much as a big one, as the 2x goal does."""
+    counts as much as a big one, as the 2x goal does. Only ``columns`` (indices; default all) may
+    be non-zero."""
     t = np.array([x for _, x in rows], dtype=np.float64)
     a = np.array([f for f, _ in rows], dtype=np.float64) / t[:, None]  # rows scaled: residuals relative
     scale = np.abs(a).max(axis=0)
@@ -193,8 +217,11 @@ def _fit(rows: list[tuple[list[float], float]]) -> list[float]:
     a = a / scale
     width = a.shape[1]
     found: list[tuple[float, int, np.ndarray]] = []
+    allowed = set(range(width) if columns is None else columns)
     for mask in range(1, 1 << width):
         cols = [j for j in range(width) if mask >> j & 1]
+        if not set(cols) <= allowed:
+            continue
         if len(cols) > len(rows) or not np.any(a[:, cols]):
             continue
         coef, *_ = np.linalg.lstsq(a[:, cols], np.ones_like(t), rcond=None)
@@ -243,8 +270,8 @@ def calibrate() -> dict[str, Any]:
                 break  # the slopes show: spare the time of bigger samples
             sample(*size)
             grown[p] += 1
-    model = {"key": _key(), "cpu_backend": cpu, "gpu": {p: _fit(rows["gpu"][p]) for p in PATHS},
-             "cpu": {p: _fit(rows["cpu"][p]) for p in PATHS}, "samples": rows, "grown": grown,
+    model = {"key": _key(), "cpu_backend": cpu, "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p]) for p in PATHS},
+             "cpu": {p: _fit(rows["cpu"][p], PATH_COLUMNS[p]) for p in PATHS}, "samples": rows, "grown": grown,
              "features": list(FEATURES),
              "steps_per_advance": CAL_STEPS, "calibration_seconds": time.perf_counter() - t_start}
     path = cache_path()
@@ -286,10 +313,11 @@ def cost_model(recalibrate: bool = False) -> dict[str, Any]:
 
 
 def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, brains: int | None = None,
-                      learning_synapses: int = 0) -> tuple[float, float]:
+                      learning_synapses: int = 0, largest: tuple[int, int] | None = None) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu), in advances of ``CAL_STEPS`` steps, for a layout of
     ``n_neurons`` neurons, ``n_synapses`` synapses (``learning_synapses`` of them learning) in
-    ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step").
+    ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step"),
+    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each).
 
     ``path`` is the layout's path (:func:`gpu_path`); None (only a size known): the GPU's slower
     and the CPU's faster prediction of the two paths (the GPU must win either way)."""
@@ -300,7 +328,8 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
 
     def at(fit: list[float], p: str) -> float:
         b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
-        x = (1.0, n_neurons, n_synapses, b, learning_synapses)
+        big = largest if largest is not None else (-(-n_neurons // max(b, 1)), -(-n_synapses // max(b, 1)))
+        x = (1.0, n_neurons, n_synapses, b, learning_synapses, big[0], big[1])
         return float(sum(c * v for c, v in zip(fit, x, strict=True)))
 
     return max(at(m["gpu"][p], p) for p in paths), min(at(m["cpu"][p], p) for p in paths)
@@ -309,7 +338,7 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
 def predicted_for(layout: Layout) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu) of ``layout`` (all its brains), on its path."""
     p, x = features(layout)
-    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]))
+    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])))
 
 
 def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) -> bool:
@@ -332,7 +361,7 @@ def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) 
             p, x = features(layout)
             brains = max(1, round(x[3] * n_neurons / x[1])) if x[1] else 1
             learn = round(x[4] * n_synapses / x[2]) if x[2] else 0
-            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn)
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])))
     except Exception as exc:  # a broken driver must not break World creation: no gain, once
         _FAILED = f"{type(exc).__name__}: {exc}"
         log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)
