@@ -19,6 +19,7 @@ the layout rebuilt (:func:`build_layout`), keeping every brain in its slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
@@ -379,13 +380,16 @@ def live_slots(L: Layout) -> I64:
     return np.flatnonzero(L.brain_serial >= 0).astype(np.int64)
 
 
-def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], world_seed: int, depth: int
-                     ) -> list[BrainBlock]:
+def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], world_seed: int, depth: int,
+                     pause: Callable[[], None] | None = None) -> list[BrainBlock]:
     """Draw brains ``serials`` of ``proto``: each brain's draw is a function of its own seed
     and serial only (bit for bit :func:`~spikeforge.engine.compiler.instantiate`), the
-    connectivity of all of them drawn together per projection (``connect_many``)."""
+    connectivity of all of them drawn together per projection (``connect_many``).
+    ``pause``, if given, is called after each projection and each brain (a draw on a side
+    thread lets other threads take the GIL there; it changes no result)."""
     if len(serials) < 2:
         return [instantiate(proto, s, k, world_seed, depth) for s, k in zip(serials, keys, strict=True)]
+    step = pause if pause is not None else _no_pause
     seed = world_seed & 0xFFFFFFFFFFFFFFFF
     index = {name: i for i, name in enumerate(proto.pop_names)}
     drawn: list[dict[int, tuple[tuple[np.ndarray, np.ndarray], np.random.Generator]]] = [{} for _ in serials]
@@ -395,8 +399,16 @@ def instantiate_many(proto: PrototypeInfo, serials: list[int], keys: list[int], 
         got = connect_many(pr.rule, proto.pop_size[a], proto.pop_size[b], a == b, rngs, f"projections[{j}]")
         for d, pairs, rng in zip(drawn, got, rngs, strict=True):
             d[j] = (pairs, rng)
-    return [instantiate(proto, s, k, world_seed, depth, pairs=d)
-            for s, k, d in zip(serials, keys, drawn, strict=True)]
+        step()
+    out = []
+    for s, k, d in zip(serials, keys, drawn, strict=True):
+        out.append(instantiate(proto, s, k, world_seed, depth, pairs=d))
+        step()
+    return out
+
+
+def _no_pause() -> None:
+    """The default ``pause`` of :func:`instantiate_many`: none."""
 
 
 Slot = int | BrainBlock | None

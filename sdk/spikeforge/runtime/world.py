@@ -85,6 +85,36 @@ class FrameResult:
 _SWITCH_WHILE_DRAWING = 2e-4  # s: how long the draw thread may keep the GIL from the game thread
 
 
+_BREATHE_EVERY = 1e-3  # s: a long draw on a side thread pauses after this much work ...
+_BREATHE_PAUSE = 1e-4  # s: ... for this long (see _Breather)
+
+
+class _Breather:
+    """Called between the brains of a long draw (:meth:`PreparedSpawn.draw`): on a thread other
+    than the main thread, it sleeps ``_BREATHE_PAUSE`` after every ``_BREATHE_EVERY`` seconds
+    of work, so that a thread waiting for the GIL gets it (issue 17).
+
+    A short switch interval (:func:`polite`) is not enough. A thread that waits for the GIL asks
+    the holder to drop it only after a whole interval in which the GIL did not change hands; a
+    draw's numpy calls release and retake it every few microseconds, and each release wakes the
+    waiter, which then finds the GIL retaken (the draw thread is already running, the waiter has
+    to be scheduled first, from an idle core) and waits a new interval. So the waiter (a
+    server's event loop, a game thread back from the kernel) starves until the draw ends:
+    0.1-0.3 s stalls of another client's exchange during a 3,000-brain spawn on two idle cores.
+    While it sleeps, the waiter takes the GIL. Costs about a tenth of the draw's time."""
+
+    def __init__(self) -> None:
+        self.on = _BREATHE_EVERY > 0 and threading.current_thread() is not threading.main_thread()
+        self.last = time.perf_counter()
+
+    def __call__(self) -> None:
+        if self.on:
+            t = time.perf_counter()
+            if t - self.last >= _BREATHE_EVERY:
+                time.sleep(_BREATHE_PAUSE)
+                self.last = time.perf_counter()
+
+
 _polite_lock = threading.Lock()
 _polite_count = 0
 _polite_before = 0.005
@@ -195,14 +225,20 @@ class PreparedSpawn:
         """Draw the brains (wiring, weights, initial state): a pure function of (seed, id), safe
         on any thread while the world steps; for a re-layout, build the new layout too (it reads
         the world's arrays, changes nothing). Keeps the GIL switch interval short meanwhile so
-        that the thread stepping the world is not held up (as the draw ahead does), and the
-        garbage collector paused (:func:`gc_paused`)."""
+        that the thread stepping the world is not held up (as the draw ahead does), pauses
+        briefly every millisecond on a side thread (see ``_Breather``), and keeps the garbage
+        collector paused (:func:`gc_paused`)."""
         with polite(), gc_paused():
-            self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth)
+            pause = _Breather()  # on a side thread: lets a thread waiting for the GIL have it
+            self.blocks = instantiate_many(self.proto, self.serials, self.keys, self.seed, self.depth, pause)
             if self._plan is not None:
                 self._plan.build(self.blocks)
             else:  # a pure function of each block: one less O(brains) pass under the lock
-                self.rows = [block_rows(b) for b in self.blocks]
+                rows = []
+                for b in self.blocks:
+                    rows.append(block_rows(b))
+                    pause()
+                self.rows = rows
                 # the largest brain (rows, synapses): it fits a slot shape iff every brain does
                 self.largest = (max(int(r[2].size) for r in self.rows),
                                 max(int(b.syn_pre.size) for b in self.blocks))
