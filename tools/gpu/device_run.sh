@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | learncost | cluster | hostpath
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -178,6 +178,15 @@ for part in "$@"; do
       timeout 150 taskset -c "$two" $sf bench relayout --backend native --brains 10000 --repeat 3 --churn 5 --json
       timeout 120 taskset -c "$two" $sf bench relayout --backend native --brains 1000 --spawn-count 3000 --repeat 3 --json
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/serve.jsonl" | cut -c1-1200 ;;
+    servestall)  # issue 17's spawn stall on the quiet host: the draw's pauses off / on (A/B, 3 rounds), then
+                 # the break-down of every exchange slower than 20 ms (tools/ipc/handoff_trace.py), two pinned cores
+      two=$(lscpu -p=CPU,CORE | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | sed -n '3,4p' | paste -sd,)
+      echo "pinned to cpus $two"
+      timeout 240 bash tools/ipc/spawn_stall_ab.sh 3 "$two" python3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/servestall.jsonl"
+      SF_BREATHE=0,0 timeout 100 taskset -c "$two" python3 tools/ipc/handoff_trace.py --slow-ms 20 -- --backend native \
+        --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_off.txt" | cut -c1-700
+      timeout 100 taskset -c "$two" python3 tools/ipc/handoff_trace.py --slow-ms 20 -- --backend native \
+        --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_on.txt" | cut -c1-700 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
