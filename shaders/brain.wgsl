@@ -16,10 +16,19 @@
 // the advance, delivered and propagated there with workgroup atomics, and stored back.
 // With REG_STATE each invocation's neuron state stays in registers across the steps
 // (neuron.wgsl's neuron_core on an NState; the same float operations in the same order).
+//
+// WG_MASK (with REG_STATE; wgpu_backend's ``wg_mask``): the step's spikes are bits of a mask in
+// workgroup memory (one atomicOr per spike, double-buffered by the step's parity so no barrier
+// resets it), propagation walks the set bits in neuron order (no global step_spk list, no
+// per-spike atomic counter, one barrier fewer per step). When ctl[M_ORD] is set the host list
+// is not appended spike by spike either: per step the workgroup stores its mask words and its
+// count (out_spk: masks of (step, brain) then counts) and adds the count to the step's total
+// ctl[M_T0 + k] once; order.wgsl then writes the list sorted by (step, neuron).
 
 var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
 var<workgroup> wg_l: vec3<u32>;  // learn flag, brain_step % update_every, update_every
+var<workgroup> wmask: array<atomic<u32>, WMASK_WORDS>;  // WG_MASK: spike bits of steps k even / odd
 
 @compute @workgroup_size(BRAIN_WG)
 fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -28,9 +37,18 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let b = wid.y * nwg.x + wid.x;
     if (b >= N_BRAINS) { return; }
     if (lid == 0u) { wg_u = binfo[b * BSTRIDE + 4u] & 1u; }
-    if (workgroupUniformLoad(&wg_u) == 0u) { return; }  // brain not active this advance
+    let on = workgroupUniformLoad(&wg_u) != 0u;
     if (lid == 0u) { wg_u = atomicLoad(&ctl[M_NSTEPS]); }
     let steps = workgroupUniformLoad(&wg_u);
+    if (lid == 0u) { wg_u = atomicLoad(&ctl[M_ORD]); }
+    let ordm = WG_MASK && workgroupUniformLoad(&wg_u) != 0u;  // the sorted host list (order.wgsl)
+    if (!on) {  // brain not active this advance (its counts for order.wgsl: none)
+        if (ordm) {
+            for (var k = lid; k < steps; k = k + BRAIN_WG) { out_spk[steps * N_BRAINS * MW + k * N_BRAINS + b] = 0u; }
+        }
+        return;
+    }
+    OUT_LIST = !ordm;
     let n0 = bstart[b];
     let n1 = bstart[b + 1u];
     let base0 = binfo[b * BSTRIDE + 3u];
@@ -39,6 +57,7 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let lrn = workgroupUniformLoad(&wg_l);  // uniform: learn_after's barriers depend on it
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
+    if (WG_MASK && lid < 2u * MW) { atomicStore(&wmask[lid], 0u); }  // (no zero-init assumed)
     // REG_STATE (every brain has at most BRAIN_WG neurons, no learning): each invocation keeps
     // its neuron's state (and its ninfo row / brain words) in registers for the whole advance
     // (loaded here, stored at the end);
@@ -52,6 +71,10 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
+        if (WG_MASK) {
+            mask_step(b, n0, k, steps, lid, mine < n1 && neuron_core(mine, k, ctx, &st), ordm, base0);
+            continue;
+        }
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
         workgroupBarrier();
         if (REG_STATE) {
@@ -99,4 +122,48 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     if (REG_STATE && mine < n1) { state_store(mine, st); }
     wring_store(n0, n1, lid);
+}
+
+// One step of the WG_MASK path after the invocation's neuron step (``spiked``): the spike bits,
+// a barrier, (ordm) the step's mask words and count for order.wgsl, propagation of the set bits
+// in neuron order, a storage barrier. The mask of step k+1 is the one of step k-1, whose last
+// reads were before step k-1's final barrier: it is cleared here, after this step's first one.
+fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, spiked: bool, ordm: bool, base0: u32) {
+    let cur = (k & 1u) * MW;
+    if (spiked) { atomicOr(&wmask[cur + (lid >> 5u)], 1u << (lid & 31u)); }
+    if (SB_AFTER_NEURONS) { storageBarrier(); }  // a delay of DEPTH steps adds to the slot just taken
+    workgroupBarrier();
+    if (lid < MW) { atomicStore(&wmask[MW - cur + lid], 0u); }
+    if (ordm) {
+        var count = 0u;
+        for (var w = 0u; w < MW; w = w + 1u) { count = count + countOneBits(atomicLoad(&wmask[cur + w])); }
+        let cell = k * N_BRAINS + b;
+        if (lid == 0u) {
+            out_spk[steps * N_BRAINS * MW + cell] = count;
+            if (count > 0u) { atomicAdd(&ctl[M_T0 + k], count); }
+        }
+        if (count > 0u && lid < MW) { out_spk[cell * MW + lid] = atomicLoad(&wmask[cur + lid]); }
+    }
+    // 6. propagation (as in main_brain), the spikes in neuron order
+    let base = base0 + k;
+    for (var w = 0u; w < MW; w = w + 1u) {
+        var bits = atomicLoad(&wmask[cur + w]);
+        while (bits != 0u) {
+            let src = n0 + w * 32u + firstTrailingBit(bits);
+            bits = bits & (bits - 1u);
+            let r1 = row_ptr[src + 1u];
+            for (var r = row_ptr[src]; r < r1; r = r + 1u) {
+                let dc = row_dc[r];
+                let slot = (base + (dc >> 4u)) % DEPTH;
+                let cell = (slot * 3u + (dc & 3u)) * N;
+                let y1 = row_syn[r + 1u];
+                for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
+                    let sw = syn_at(y);
+                    ring_out(cell + sw.x, quantize(bitcast<f32>(sw.y)));
+                }
+            }
+        }
+    }
+    storageBarrier();
+    workgroupBarrier();
 }

@@ -8,6 +8,8 @@
 // below runs it for every neuron, and the per-brain kernel (brain.wgsl) runs it inside
 // its loop over the steps.
 
+var<private> OUT_LIST: bool = true;  // append each spike to the host's (step, neuron) list
+
 fn pf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + c]); }
 fn pi(p: u32, c: u32) -> i32 { return bitcast<i32>(prm[p * PRM_STRIDE + NF + c]); }
 fn pp(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + NF + NI + c]); }
@@ -216,10 +218,12 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
         // 7. actuator counts; host list
         let a = bitcast<i32>(info.z);
         if (a >= 0) { atomicAdd(&act_counts[u32(a)], 1); }
-        let j = atomicAdd(&ctl[M_OUT], 1u);
-        if (j < atomicLoad(&ctl[M_CAP])) {
-            out_spk[2u * j] = k;
-            out_spk[2u * j + 1u] = n;
+        if (OUT_LIST) {  // (the per-brain kernel's sorted list: order.wgsl)
+            let j = atomicAdd(&ctl[M_OUT], 1u);
+            if (j < atomicLoad(&ctl[M_CAP])) {
+                out_spk[2u * j] = k;
+                out_spk[2u * j + 1u] = n;
+            }
         }
     }
     return spike;

@@ -97,6 +97,53 @@ def test_state_in_registers_matches_numpy(adapter: dict[str, Any], ring: str, re
     assert_same_frames(ref, gpu)
 
 
+@pytest.mark.parametrize("ring", ["0", "1"], ids=["global-ring", "workgroup-ring"])
+@pytest.mark.parametrize("mask,order", [("1", "1"), ("1", "0"), ("0", "1")],
+                         ids=["mask-sorted-on-device", "mask-sorted-on-host", "no-mask"])
+def test_spike_mask_and_device_order_match_numpy(adapter: dict[str, Any], ring: str, mask: str, order: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With state in registers, a step's spikes are a bit mask in workgroup memory (WG_MASK;
+    SPIKEFORGE_GPU_WG_MASK=0: the global per-step list) and the host's spike list is sorted on the
+    device (order.wgsl; SPIKEFORGE_GPU_ORDER=0: appended spike by spike, sorted on the host):
+    spikes, actuators and state bit for bit numpy either way."""
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", ring)
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_MASK", mask)
+    monkeypatch.setenv("SPIKEFORGE_GPU_ORDER", order)
+    ref, gpu = world("numpy", big=False), world("gpu", big=False)
+    be = gpu.backend
+    assert isinstance(be, G.GpuBackend) and be.reg_state
+    assert be.wg_mask == (mask == "1") and be.order == (mask == "1" and order == "1")
+    assert ("const WG_MASK = true;" in be.kernel_source("brain")) == (mask == "1")
+    assert ("order" in be.kernels) == be.order
+    assert_same_frames(ref, gpu)
+
+
+def test_device_order_any_advance_length(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Advances of 1 step, of several, and longer than ORD_MAX_STEPS (their list is sorted on the
+    host), from the same state as numpy, give the same spikes and state."""
+    monkeypatch.setattr(G, "ORD_MAX_STEPS", 12)  # (the ctl words for the steps' totals stay allocated)
+    w1, w2 = World(dt=0.001, backend="numpy", seed=5), World(dt=0.001, backend="numpy", seed=5)
+    for w in (w1, w2):
+        w.spawn(npc_circuit(), 3)
+        w.spawn(lif_net(), 2)
+        w.layout.sensor_values[...] = 0.8
+    ref = w1.backend
+    gpu = G.GpuBackend(w2.layout)
+    assert gpu.order
+    done = spikes = 0
+    for n in (1, 12, 13, 5):
+        r1, r2 = ref.advance(n, done, None), gpu.advance(n, done, None)
+        assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons), n
+        assert r2.steps.dtype == np.int64 and r2.neurons.dtype == np.int32
+        done += n
+        spikes += r1.neurons.size
+    assert spikes > 0
+    gpu.pull_state()
+    for k in w1.layout.neuron:
+        assert w1.layout.neuron[k].tobytes() == w2.layout.neuron[k].tobytes(), k
+    gpu.close()
+
+
 def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1")
     w1, w2 = World(dt=0.001, backend="numpy", seed=4), World(dt=0.001, backend="numpy", seed=4)

@@ -65,8 +65,13 @@ BoolA = npt.NDArray[np.bool_]
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
 FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
 ISTATE = ("hold", "consec", "burst", "force_once", "shist")
-META_WORDS = 8  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps
-M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS = range(8)
+META_WORDS = 9  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps, sorted
+M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS, M_ORD = range(9)
+# ctl[M_T0 + k]: spikes of step k of an advance whose list order.wgsl sorts on the device (at most
+# ORD_MAX_STEPS steps; longer advances append spike by spike and are sorted here)
+M_T0 = META_WORDS
+ORD_MAX_STEPS = 256
+CTL_WORDS = META_WORDS + ORD_MAX_STEPS
 # per-brain words: key, step lo, step hi, ring slot of the first step, flags (1 active, 2 learns),
 # brain_step % update_every, update_every (0: no reward-STDP), dopamine decay (f32 bits)
 BSTRIDE = 8
@@ -320,6 +325,7 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
               _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("syn", "vec2<u32>", False, True),
               _b("bstart", "u32")),
     "prep": (_b("ctl", "atomic<u32>", True), _b("indirect", "u32", True)),
+    "order": (_b("ctl", "u32"), _b("out_spk", "u32"), _b("bstart", "u32"), _b("ord", "u32", True)),
     "propagate": (_b("ctl", "u32"), _b("step_spk", "u32"), _b("ninfo", "vec4<u32>"), _b("binfo", "u32"),
                   _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"),
                   _b("syn", "vec2<u32>", False, True), _b("ring", "atomic<i32>", True, True)),
@@ -520,13 +526,21 @@ class GpuBackend(Backend):
         # learning); SPIKEFORGE_GPU_REG_STATE=0 turns it off (A/B)
         self.reg_state = (self.fused and self.brain_max <= self.brain_wg and self.plast is None
                           and os.environ.get("SPIKEFORGE_GPU_REG_STATE", "1") not in ("0", ""))
+        # with state in registers: a step's spikes as a bit mask in workgroup memory (brain.wgsl's
+        # mask_step; SPIKEFORGE_GPU_WG_MASK=0 turns it off) and the host list sorted on the device
+        # (order.wgsl; SPIKEFORGE_GPU_ORDER=0: appended spike by spike and sorted here)
+        self.wg_mask = self.reg_state and os.environ.get("SPIKEFORGE_GPU_WG_MASK", "1") not in ("0", "")
+        self.order = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_ORDER", "1") not in ("0", "")
+        self.mask_words = max(1, (self.brain_max + 31) // 32)
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
-            self.reg_state = False
+            self.reg_state = self.wg_mask = self.order = False
         if self.fused:
             self.kernels = (*self.kernels, "brain")
+        if self.order:
+            self.kernels = (*self.kernels, "order")
         self._compile()
         self._ckpt = self._checkpoint()
 
@@ -705,11 +719,12 @@ class GpuBackend(Backend):
         self._buffer("act_counts", L.act_counts)
         self._buffer("act_out", L.act_out)
         self._buffer("act_brain", self.act_brain)
-        self._buffer("ctl", np.zeros(META_WORDS, np.uint32))
+        self._buffer("ctl", np.zeros(CTL_WORDS, np.uint32))
         self._buffer("indirect", np.zeros(4, np.uint32), wgpu.BufferUsage.INDIRECT)
         self._buffer("step_spk", np.zeros(max(n, 1), np.uint32))
         self._buffer("bstart", L.brain_start.astype(np.uint32))
         self._buffer("out_spk", np.zeros(2, np.uint32))
+        self._buffer("ord", np.zeros(1, np.uint32))
         self._buffer("row_ptr", L.row_ptr.astype(np.uint32))
         self._buffer("row_syn", L.row_syn.astype(np.uint32))
         self._buffer("row_dc", self.row_dc)
@@ -731,21 +746,22 @@ class GpuBackend(Backend):
         B = L.n_brains
         nb, ns = (B + 1) * BSTRIDE, L.sensor_values.size
         nd = 2 * max(B, 1) if self.plast is not None else 0
-        up = np.zeros(META_WORDS + nb + ns + nd, np.uint32)
-        b0 = META_WORDS
+        up = np.zeros(CTL_WORDS + nb + ns + nd, np.uint32)
+        b0 = CTL_WORDS
         up[b0:b0 + nb] = self.binfo.reshape(-1)
         self._up = up
         self.binfo = up[b0:b0 + nb].reshape(B + 1, BSTRIDE)
         self._up_sens = up[b0 + nb:b0 + nb + ns].view(np.float32)
         self._up_dopa = up[b0 + nb + ns:].view(np.float32).reshape(-1, 2)
         self._up_copies = [(name, 4 * off, 4 * size) for name, off, size in
-                           (("ctl", 0, META_WORDS), ("binfo", b0, nb), ("sensor_values", b0 + nb, ns),
+                           (("ctl", 0, CTL_WORDS), ("binfo", b0, nb), ("sensor_values", b0 + nb, ns),
                             ("dopa", b0 + nb + ns, nd)) if size]
         self._buffer("upload", up)
         self._mapped_raw: bool | None = None  # how the read-back is mapped now (None: not mapped)
         self._key_shift = max(1, int(max(L.n_neurons, 1) - 1).bit_length())  # neuron bits of a 32-bit spike key
         nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
-        self._rb_base = (max(16, nbytes) + 7) // 8 * 8  # the spike-list prefix follows (see _advance_gpu)
+        self._rb_base = (max(16, nbytes) + 7) // 8 * 8  # the steps' totals (order.wgsl) follow
+        self._rb_spk = self._rb_base + 4 * ORD_MAX_STEPS  # then the spike-list prefix (see _advance_gpu)
         self._spk_guess = 0
         self._readback = self._make_readback(SPIKE_GUESS_MIN)
         n_bind = max(len(self._expand(k)) for k in self.kernels)  # (not "brain": optional)
@@ -780,6 +796,10 @@ class GpuBackend(Backend):
             "HAS_GAP": "true" if L.gap_a.size else "false",
             "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
             "REG_STATE": "true" if self.reg_state else "false",
+            "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
+            "WMASK_WORDS": f"{2 * self.mask_words}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
+            # a row of delay DEPTH adds to the ring slot its step just took: order the two
+            "SB_AFTER_NEURONS": "true" if L.n_rows and int(L.row_delay.max()) >= L.depth else "false",
             "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
@@ -1354,8 +1374,13 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             # write-only from the GPU's side: allocate (wgpu zero-fills), upload nothing
             self._bufs["out_spk"] = [self.dev.create_buffer(
                 size=8 * want, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)]
+            if self.order:  # order.wgsl's sorted list (neurons only)
+                for b in self._bufs["ord"]:
+                    b.destroy()
+                self._bufs["ord"] = [self.dev.create_buffer(
+                    size=4 * want, usage=wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC)]
             self._out_cap = want
-            self._rebind({"out_spk"})
+            self._rebind({"out_spk", "ord"})
         return self._out_cap
 
     def _submit(self, command_buffer: Any) -> None:
@@ -1371,7 +1396,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         if self._spk_guess:
             self._readback.destroy()
         self._spk_guess = guess
-        return self.dev.create_buffer(size=self._rb_base + 8 * guess,
+        return self.dev.create_buffer(size=self._rb_spk + 8 * guess,
                                       usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
 
     def _map_readback(self, nbytes: int) -> U32:
@@ -1503,10 +1528,15 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         cap = self._ensure_out_capacity(n_steps)
         if L.sensor_values.size:
             self._up_sens[...] = L.sensor_values
-        meta = self._up[:META_WORDS]
+        # the list sorted on the device (order.wgsl) when its per-(step, brain) masks and counts fit
+        # in out_spk; else appended spike by spike (and sorted in _spike_record)
+        ordm = (self.order and n_steps <= ORD_MAX_STEPS
+                and n_steps * B * (self.mask_words + 1) <= 2 * cap)
+        meta = self._up[:M_T0 + (n_steps if ordm else 0)]
         meta[...] = 0
         meta[M_CAP] = cap
         meta[M_NSTEPS] = n_steps
+        meta[M_ORD] = ordm
         upload = self._bufs["upload"][0]
         if rx is not None:
             rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(self._up),
@@ -1526,9 +1556,13 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         # unless the advance spiked more than the guess, which then grows)
         guess = min(self._spk_guess, cap)
         rb = self._readback
-        back = [("ctl", 0, 4 * META_WORDS), ("act_counts", 4 * META_WORDS, 4 * na),
-                ("act_out", 4 * (META_WORDS + na), 4 * no), ("dopa", 4 * (META_WORDS + na + no), 4 * nd),
-                ("out_spk", self._rb_base, 8 * guess)]
+        # (buffer, offset there, offset in the read-back, bytes)
+        back = [("ctl", 0, 0, 4 * META_WORDS), ("act_counts", 0, 4 * META_WORDS, 4 * na),
+                ("act_out", 0, 4 * (META_WORDS + na), 4 * no), ("dopa", 0, 4 * (META_WORDS + na + no), 4 * nd)]
+        if ordm:  # the steps' totals, then the sorted neurons
+            back += [("ctl", 4 * M_T0, self._rb_base, 4 * n_steps), ("ord", 0, self._rb_spk, 4 * guess)]
+        else:
+            back.append(("out_spk", 0, self._rb_spk, 8 * guess))
 
         if rx is not None:
             lib, null = rx.lib, rx.null
@@ -1559,6 +1593,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 rec.group(0, self._groups0["brain"])
                 gx = min(B, MAX_GROUPS)
                 rec.grid((gx, (B + gx - 1) // gx, 1))
+                if ordm:  # one workgroup per step sorts the host list (order.wgsl)
+                    rec.pipeline(self._pipes["order"])
+                    rec.group(0, self._groups0["order"])
+                    rec.grid((n_steps, 1, 1))
             elif rec.raw:
                 self._record_steps_raw(rec.h, n_steps)
             else:
@@ -1580,22 +1618,27 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             rx.lib.wgpuComputePassEncoderEnd(cp_h)
             rx.lib.wgpuComputePassEncoderRelease(cp_h)
             rb_h = rb._internal
-            for name, off, size in back:
+            for name, src, off, size in back:
                 if size:
-                    copy(enc_h, self._bufs[name][0]._internal, 0, rb_h, off, size)
+                    copy(enc_h, self._bufs[name][0]._internal, src, rb_h, off, size)
             cb = rx.lib.wgpuCommandEncoderFinish(enc_h, null)
             rx.lib.wgpuCommandEncoderRelease(enc_h)
         else:
             cp.end()
-            for name, off, size in back:
+            for name, src, off, size in back:
                 if size:
-                    enc.copy_buffer_to_buffer(self._bufs[name][0], 0, rb, off, size)
+                    enc.copy_buffer_to_buffer(self._bufs[name][0], src, rb, off, size)
             cb = enc.finish()
         self._submit(cb)
         self._dev_ahead = True
-        raw = self._map_readback(self._rb_base + 8 * guess)
+        raw = self._map_readback(self._rb_spk + (4 if ordm else 8) * guess)
+        per_step: U32 | None = None
         try:
-            total = int(raw[M_OUT])
+            if ordm:
+                per_step = raw[self._rb_base // 4:self._rb_base // 4 + n_steps].copy()
+                total = int(per_step.sum())
+            else:
+                total = int(raw[M_OUT])
             L.act_counts[...] = raw[META_WORDS:META_WORDS + na].view(np.int32)
             L.act_out[...] = raw[META_WORDS + na:META_WORDS + na + no].view(np.float32)
             if nd:
@@ -1603,8 +1646,13 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 L.dopamine[...] = dopa[:, 0]
                 L.dopamine_sum[...] = dopa[:, 1]
             kept = min(total, cap)
-            pairs = raw[self._rb_base // 4:self._rb_base // 4 + 2 * kept] if kept <= guess else None
-            record = self._spike_record(pairs, kept, n_steps, world_step) if pairs is not None else None
+            s0 = self._rb_spk // 4
+            if kept > guess:
+                record = None
+            elif per_step is not None:
+                record = self._sorted_record(raw[s0:s0 + kept], per_step, kept, world_step)
+            else:
+                record = self._spike_record(raw[s0:s0 + 2 * kept], kept, n_steps, world_step)
         finally:
             self._unmap_readback()
         for g, prefs in self._host_dec:
@@ -1623,11 +1671,21 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                         total, kept)
         if record is not None:
             return record
-        pairs = np.frombuffer(self._read(self._bufs["out_spk"][0], 8 * kept), np.uint32)
         want = min(1 << int(2 * kept - 1).bit_length(), OUT_CAP_MAX)
         if want > self._spk_guess:
             self._readback = self._make_readback(want)
+        if per_step is not None:
+            neurons = np.frombuffer(self._read(self._bufs["ord"][0], 4 * kept), np.uint32)
+            return self._sorted_record(neurons, per_step, kept, world_step)
+        pairs = np.frombuffer(self._read(self._bufs["out_spk"][0], 8 * kept), np.uint32)
         return self._spike_record(pairs, kept, n_steps, world_step)
+
+    @staticmethod
+    def _sorted_record(neurons: U32, per_step: U32, kept: int, world_step: int) -> SpikeRecord:
+        """The record of a list order.wgsl sorted on the device: ``neurons`` (may be mapped memory:
+        copied) and the spikes of each step (``per_step``); the first ``kept`` entries."""
+        steps = np.repeat(np.arange(world_step, world_step + per_step.size, dtype=np.int64), per_step)
+        return SpikeRecord(steps[:kept], neurons[:kept].astype(np.int32))
 
     def _spike_record(self, pairs: U32, kept: int, n_steps: int, world_step: int) -> SpikeRecord:
         """The (step, neuron) pairs sorted by step, then neuron (``pairs`` may be mapped memory:
