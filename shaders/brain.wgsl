@@ -135,14 +135,14 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, spiked: bool, ordm: 
     workgroupBarrier();
     if (lid < MW) { atomicStore(&wmask[MW - cur + lid], 0u); }
     if (ordm) {
-        var count = 0u;
-        for (var w = 0u; w < MW; w = w + 1u) { count = count + countOneBits(atomicLoad(&wmask[cur + w])); }
         let cell = k * N_BRAINS + b;
         if (lid == 0u) {
+            var count = 0u;
+            for (var w = 0u; w < MW; w = w + 1u) { count = count + countOneBits(atomicLoad(&wmask[cur + w])); }
             out_spk[steps * N_BRAINS * MW + cell] = count;
             if (count > 0u) { atomicAdd(&ctl[M_T0 + k], count); }
         }
-        if (count > 0u && lid < MW) { out_spk[cell * MW + lid] = atomicLoad(&wmask[cur + lid]); }
+        if (lid < MW) { out_spk[cell * MW + lid] = atomicLoad(&wmask[cur + lid]); }
     }
     // 6. propagation (as in main_brain), the spikes in neuron order
     let base = base0 + k;

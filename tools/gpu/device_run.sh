@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -187,6 +187,44 @@ for part in "$@"; do
         --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_off.txt" | cut -c1-700
       timeout 100 taskset -c "$two" python3 tools/ipc/handoff_trace.py --slow-ms 20 -- --backend native \
         --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_on.txt" | cut -c1-700 ;;
+    gpucrowd)  # issue 13's crowd goals (1,000 x 256 <= 0.5 ms/frame, 10,000 <= 4 ms), A/B of the per-brain
+               # kernel: default = spike masks in workgroup memory + a spike's rows at once + the host list
+               # sorted on the device; ORDER=0: masks, list sorted here; WG_MASK=0: neither (= main before);
+               # SPAN=0: rows one by one; WG_RING=1: delay ring in workgroup memory; "BRAIN_WG=128 ..REG_NPT=2"
+               # / "64 ..4": 2 / 4 neurons per invocation in registers (more brains resident per SM);
+               # native beside, the profile's split, then the exactness tests. Rows: "env" = the setting.
+      {
+      for r in 1 2; do
+        for v in "WG_MASK=1" "WG_MASK=0" "ORDER=0"; do
+          env SPIKEFORGE_GPU_$v timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
+            | sed "s/^{/{\"env\": \"$v\", \"round\": $r, /"
+        done
+      done
+      for v in "WG_RING=1" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4"; do
+        env SPIKEFORGE_GPU_$v timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
+          | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      for v in "WG_MASK=1" "WG_MASK=0" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4" \
+               "ORDER=0"; do
+        env SPIKEFORGE_GPU_$v timeout 60 $sf bench crowd --backend gpu --json --brains 10000 --frames 40 --warmup 5 \
+          | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      timeout 45 $sf bench crowd --backend native --json --frames 200 --warmup 20
+      timeout 60 $sf bench crowd --backend native --json --brains 10000 --frames 40 --warmup 5
+      for v in "WG_MASK=1" "ORDER=0" "WG_MASK=0"; do
+        env SPIKEFORGE_GPU_$v timeout 50 python3 tools/gpu/profile_advance.py --paths default --brains 1000,10000 \
+          --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      # rows one by one; where a step's time goes (PROFILE_SKIP: timing only, skips a phase, spikes wrong)
+      for v in "SPAN=0" "PROFILE_SKIP=propagation" "PROFILE_SKIP=neurons"; do
+        env SPIKEFORGE_GPU_$v timeout 30 python3 tools/gpu/profile_advance.py --paths default --brains 1000 \
+          --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
+      done
+      timeout 30 python3 tools/gpu/host_record_cost.py --brains 1000,10000  # the record's host cost, both ways
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gpucrowd.jsonl" | cut -c1-600
+      timeout 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_brain_kernel.py \
+        tests/engine/test_gpu_step.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_tolerance.py \
+        tests/engine/test_gpu_slots.py 2>&1 | tee "$OUT/gpucrowd_tests.log" | tail -8 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
