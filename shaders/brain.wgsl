@@ -72,7 +72,9 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
         if (WG_MASK) {
-            mask_step(b, n0, k, steps, lid, mine < n1 && neuron_core(mine, k, ctx, &st), ordm, base0);
+            var spiked = false;
+            if (mine < n1 && PROF_SKIP != 2u) { spiked = neuron_core(mine, k, ctx, &st); }
+            mask_step(b, n0, k, steps, lid, spiked, ordm, base0);
             continue;
         }
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
@@ -124,6 +126,10 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     wring_store(n0, n1, lid);
 }
 
+// SPAN (SPIKEFORGE_GPU_SPAN=0 turns it off): a spike's synapses over all its rows at once.
+// PROF_SKIP (SPIKEFORGE_GPU_PROFILE_SKIP, timing only, results WRONG): 1 skips propagation, 2 the
+// neurons' steps (no spikes either), so tools/gpu/profile_advance.py can split a step's cost.
+//
 // One step of the WG_MASK path after the invocation's neuron step (``spiked``): the spike bits,
 // a barrier, (ordm) the step's mask words and count for order.wgsl, propagation of the set bits
 // in neuron order, a storage barrier. The mask of step k+1 is the one of step k-1, whose last
@@ -146,12 +152,26 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, spiked: bool, ordm: 
     }
     // 6. propagation (as in main_brain), the spikes in neuron order
     let base = base0 + k;
-    for (var w = 0u; w < MW; w = w + 1u) {
+    for (var w = 0u; w < select(MW, 0u, PROF_SKIP == 1u); w = w + 1u) {
         var bits = atomicLoad(&wmask[cur + w]);
         while (bits != 0u) {
             let src = n0 + w * 32u + firstTrailingBit(bits);
             bits = bits & (bits - 1u);
             let r1 = row_ptr[src + 1u];
+            if (SPAN) {
+                // the neuron's rows hold consecutive synapses: invocations over all of them at once,
+                // each finding its row (a few cached loads) instead of one row after the other
+                var r = row_ptr[src];
+                let y1 = row_syn[r1];
+                for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
+                    while (row_syn[r + 1u] <= y) { r = r + 1u; }
+                    let dc = row_dc[r];
+                    let slot = (base + (dc >> 4u)) % DEPTH;
+                    let sw = syn_at(y);
+                    ring_out((slot * 3u + (dc & 3u)) * N + sw.x, quantize(bitcast<f32>(sw.y)));
+                }
+                continue;
+            }
             for (var r = row_ptr[src]; r < r1; r = r + 1u) {
                 let dc = row_dc[r];
                 let slot = (base + (dc >> 4u)) % DEPTH;

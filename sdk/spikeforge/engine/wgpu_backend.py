@@ -532,11 +532,22 @@ class GpuBackend(Backend):
         self.wg_mask = self.reg_state and os.environ.get("SPIKEFORGE_GPU_WG_MASK", "1") not in ("0", "")
         self.order = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_ORDER", "1") not in ("0", "")
         self.mask_words = max(1, (self.brain_max + 31) // 32)
+        # WG_MASK's propagation spreads a spike's synapses of all its rows over the workgroup at once
+        # (SPIKEFORGE_GPU_SPAN=0: one row after the other, as the other paths)
+        self.span = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_SPAN", "1") not in ("0", "")
+        # timing only (results are wrong): the WG_MASK path without propagation or without the neurons' steps
+        skip = os.environ.get("SPIKEFORGE_GPU_PROFILE_SKIP", "")
+        if skip not in ("", "propagation", "neurons"):
+            raise ValueError(f"SPIKEFORGE_GPU_PROFILE_SKIP: must be propagation or neurons, got {skip!r}")
+        self.profile_skip = {"": 0, "propagation": 1, "neurons": 2}[skip] if self.wg_mask else 0
+        if self.profile_skip:
+            log.warning("SPIKEFORGE_GPU_PROFILE_SKIP=%s: the per-brain kernel skips a phase; results are wrong "
+                        "(for timing only)", skip)
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
-            self.reg_state = self.wg_mask = self.order = False
+            self.reg_state = self.wg_mask = self.order = self.span = False
         if self.fused:
             self.kernels = (*self.kernels, "brain")
         if self.order:
@@ -797,7 +808,8 @@ class GpuBackend(Backend):
             "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
             "REG_STATE": "true" if self.reg_state else "false",
             "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
-            "WMASK_WORDS": f"{2 * self.mask_words}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
+            "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u",
+            "SPAN": "true" if self.span else "false", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
             # a row of delay DEPTH adds to the ring slot its step just took: order the two
             "SB_AFTER_NEURONS": "true" if L.n_rows and int(L.row_delay.max()) >= L.depth else "false",
             "NO_CONTRACT": "true" if self.no_contract else "false",
