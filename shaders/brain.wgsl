@@ -58,30 +58,49 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
     if (WG_MASK && lid < 2u * MW) { atomicStore(&wmask[lid], 0u); }  // (no zero-init assumed)
-    // REG_STATE (every brain has at most BRAIN_WG neurons, no learning): each invocation keeps
-    // its neuron's state (and its ninfo row / brain words) in registers for the whole advance
-    // (loaded here, stored at the end);
+    // REG_STATE (every brain has at most NPT * BRAIN_WG neurons, no learning): each invocation
+    // keeps the state of its neurons n0 + lid + j * BRAIN_WG (j < NPT; and their ninfo rows /
+    // brain words) in registers for the whole advance (loaded here, stored at the end);
     // only the ring, the spike lists and the counters go through memory between steps
     let mine = n0 + lid;
-    var st: NState;
-    var ctx: NCtx;
-    if (REG_STATE && mine < n1) {
-        st = state_load(mine);
-        ctx = ctx_load(mine);
+    var st: array<NState, NPT>;
+    var ctx: array<NCtx, NPT>;
+    if (REG_STATE) {
+        for (var j = 0u; j < NPT; j = j + 1u) {
+            let m = mine + j * BRAIN_WG;
+            if (m < n1) {
+                st[j] = state_load(m);
+                ctx[j] = ctx_load(m);
+            }
+        }
     }
     workgroupBarrier();
     for (var k = 0u; k < steps; k = k + 1u) {
         if (WG_MASK) {
-            var spiked = false;
-            if (mine < n1 && PROF_SKIP != 2u) { spiked = neuron_core(mine, k, ctx, &st); }
-            mask_step(b, n0, k, steps, lid, spiked, ordm, base0);
+            let cur = (k & 1u) * MW;
+            for (var j = 0u; j < NPT; j = j + 1u) {
+                let l = lid + j * BRAIN_WG;  // local index
+                if (n0 + l < n1 && PROF_SKIP != 2u) {
+                    var s1 = st[j];  // (naga 29 cannot pass &st[j] to a function)
+                    let spiked = neuron_core(n0 + l, k, ctx[j], &s1);
+                    st[j] = s1;
+                    if (spiked) { atomicOr(&wmask[cur + (l >> 5u)], 1u << (l & 31u)); }
+                }
+            }
+            mask_step(b, n0, k, steps, lid, ordm, base0);
             continue;
         }
         if (lid == 0u) { atomicStore(&wg_count, 0u); }
         workgroupBarrier();
         if (REG_STATE) {
-            if (mine < n1 && neuron_core(mine, k, ctx, &st)) {
-                step_spk[n0 + atomicAdd(&wg_count, 1u)] = mine;
+            for (var j = 0u; j < NPT; j = j + 1u) {
+                let m = mine + j * BRAIN_WG;
+                if (m < n1) {
+                    var s1 = st[j];
+                    let spiked = neuron_core(m, k, ctx[j], &s1);
+                    st[j] = s1;
+                    if (spiked) { step_spk[n0 + atomicAdd(&wg_count, 1u)] = m; }
+                }
             }
         } else {
             for (var n = n0 + lid; n < n1; n = n + BRAIN_WG) {
@@ -122,7 +141,11 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             workgroupBarrier();
         }
     }
-    if (REG_STATE && mine < n1) { state_store(mine, st); }
+    if (REG_STATE) {
+        for (var j = 0u; j < NPT; j = j + 1u) {
+            if (mine + j * BRAIN_WG < n1) { state_store(mine + j * BRAIN_WG, st[j]); }
+        }
+    }
     wring_store(n0, n1, lid);
 }
 
@@ -130,13 +153,11 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 // PROF_SKIP (SPIKEFORGE_GPU_PROFILE_SKIP, timing only, results WRONG): 1 skips propagation, 2 the
 // neurons' steps (no spikes either), so tools/gpu/profile_advance.py can split a step's cost.
 //
-// One step of the WG_MASK path after the invocation's neuron step (``spiked``): the spike bits,
-// a barrier, (ordm) the step's mask words and count for order.wgsl, propagation of the set bits
+// One step of the WG_MASK path after the invocation's neuron steps (their spike bits set): a barrier, (ordm) the step's mask words and count for order.wgsl, propagation of the set bits
 // in neuron order, a storage barrier. The mask of step k+1 is the one of step k-1, whose last
 // reads were before step k-1's final barrier: it is cleared here, after this step's first one.
-fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, spiked: bool, ordm: bool, base0: u32) {
+fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u32) {
     let cur = (k & 1u) * MW;
-    if (spiked) { atomicOr(&wmask[cur + (lid >> 5u)], 1u << (lid & 31u)); }
     if (SB_AFTER_NEURONS) { storageBarrier(); }  // a delay of DEPTH steps adds to the slot just taken
     workgroupBarrier();
     if (lid < MW) { atomicStore(&wmask[MW - cur + lid], 0u); }

@@ -122,6 +122,26 @@ def test_spike_mask_and_device_order_match_numpy(adapter: dict[str, Any], ring: 
     assert_same_frames(ref, gpu)
 
 
+@pytest.mark.parametrize("wg,npt,mask,ring", [("128", "2", "1", "0"), ("128", "2", "0", "1"), ("64", "4", "1", "1")],
+                         ids=["wg128-mask", "wg128-list-wg-ring", "wg64-mask-wg-ring"])
+def test_several_neurons_per_invocation_in_registers(adapter: dict[str, Any], wg: str, npt: str, mask: str, ring: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPIKEFORGE_GPU_REG_NPT: brains of up to NPT x BRAIN_WG neurons keep their state in registers,
+    NPT neurons per invocation; bit for bit numpy with the spike mask and with the per-step list."""
+    monkeypatch.setenv("SPIKEFORGE_GPU_BRAIN_WG", wg)
+    monkeypatch.setenv("SPIKEFORGE_GPU_REG_NPT", npt)
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_MASK", mask)
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", ring)
+    ref, gpu = world("numpy", big=False), world("gpu", big=False)
+    be = gpu.backend
+    assert isinstance(be, G.GpuBackend) and be.reg_state and be.wg_mask == (mask == "1")
+    assert be.npt > 1 and f"const NPT = {be.npt}u;" in be.kernel_source("brain")
+    assert_same_frames(ref, gpu)
+    monkeypatch.setenv("SPIKEFORGE_GPU_REG_NPT", "3")
+    with pytest.raises(ValueError, match="SPIKEFORGE_GPU_REG_NPT: must be 1, 2 or 4, got 3"):
+        G.GpuBackend(ref.layout)
+
+
 def test_device_order_any_advance_length(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Advances of 1 step, of several, and longer than ORD_MAX_STEPS (their list is sorted on the
     host), from the same state as numpy, give the same spikes and state."""

@@ -88,7 +88,9 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
         done += 1
     med = {k: statistics.median(v) * 1e3 for k, v in rows.items()}
     out = {"net": net, "brains" if net == "crowd" else "neurons": count, "steps": steps, "fused": be.fused,
-           "brain_wg": wg, "wg_ring": be.wg_ring, "raw": G._RAW is not None, "ms_advance": round(med["wall"], 4),
+           "brain_wg": wg, "wg_ring": be.wg_ring, "raw": G._RAW is not None,
+           **{k: getattr(be, k) for k in ("reg_state", "wg_mask", "order", "span") if hasattr(be, k)},
+           "ms_advance": round(med["wall"], 4),
            "ms_record": round(med["record"], 4), "ms_submit": round(med["submit"], 4),
            "ms_gpu_wait": round(med["wait"], 4),
            "ms_post": round(med["post"], 4), "ms_advance_1_step": round(med["wall1"], 4),

@@ -524,7 +524,13 @@ class GpuBackend(Backend):
         # the per-brain kernel keeps each neuron's state in registers across an advance's steps when
         # every invocation owns at most one neuron and nothing else reads the state mid-advance (no
         # learning); SPIKEFORGE_GPU_REG_STATE=0 turns it off (A/B)
-        self.reg_state = (self.fused and self.brain_max <= self.brain_wg and self.plast is None
+        # SPIKEFORGE_GPU_REG_NPT=2 or 4 (with SPIKEFORGE_GPU_BRAIN_WG=128 / 64 for brains of 256): up to that
+        # many neurons per invocation kept in registers (fewer invocations per brain; A/B on the device)
+        npt_max = int(os.environ.get("SPIKEFORGE_GPU_REG_NPT", "") or 1)
+        if npt_max not in (1, 2, 4):
+            raise ValueError(f"SPIKEFORGE_GPU_REG_NPT: must be 1, 2 or 4, got {npt_max}")
+        self.npt = max(1, -(-self.brain_max // self.brain_wg))  # neurons per invocation
+        self.reg_state = (self.fused and self.npt <= npt_max and self.plast is None
                           and os.environ.get("SPIKEFORGE_GPU_REG_STATE", "1") not in ("0", ""))
         # with state in registers: a step's spikes as a bit mask in workgroup memory (brain.wgsl's
         # mask_step; SPIKEFORGE_GPU_WG_MASK=0 turns it off) and the host list sorted on the device
@@ -806,7 +812,7 @@ class GpuBackend(Backend):
             "WG_PER_SPIKE": "true" if self.wg_per_spike else "false",
             "HAS_GAP": "true" if L.gap_a.size else "false",
             "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
-            "REG_STATE": "true" if self.reg_state else "false",
+            "REG_STATE": "true" if self.reg_state else "false", "NPT": f"{self.npt if self.reg_state else 1}u",
             "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
             "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u",
             "SPAN": "true" if self.span else "false", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
