@@ -27,6 +27,7 @@ from spikeforge.engine.layout import Layout, organ_groups, validate_layout
 from spikeforge.files import atomic_write
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit
+from spikeforge.runtime.sharing import restore_groups, save_groups
 
 if TYPE_CHECKING:
     from spikeforge.runtime.world import World
@@ -126,7 +127,12 @@ def save_world(world: World, path: Path) -> None:
         "learning": bool(L.learning),
         "prototypes": [p.genome for p in L.prototypes],
     }
-    write_archive(path, manifest, layout_arrays(L))
+    arrays = layout_arrays(L)
+    groups, group_arrays = save_groups(world)
+    if groups:
+        manifest["learning_groups"] = groups
+        arrays.update(group_arrays)
+    write_archive(path, manifest, arrays)
 
 
 def read_archive(path: Path | bytes, fmt: str, version: int, error: type[ValueError] = ValueError,
@@ -221,6 +227,10 @@ def load_world(path: Path, backend: str) -> World:
     except (GenomeError, KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"{path}: inconsistent snapshot ({exc})") from None
     world._restore(manifest, layout)
+    try:
+        restore_groups(world, manifest.get("learning_groups", []), arrays)
+    except (KeyError, TypeError, ValueError, LookupError) as exc:
+        raise SnapshotError(f"{path}: inconsistent learning group ({exc})") from None
     return world
 
 

@@ -57,6 +57,7 @@ from spikeforge.model.genome import genome_to_circuit
 from spikeforge.runtime.brain import Brain, PrototypeGroup
 from spikeforge.runtime.bus import SpikeBus
 from spikeforge.runtime.clock import FixedClock
+from spikeforge.runtime.sharing import LearningGroup, make_group
 
 _I64 = npt.NDArray[np.int64]
 
@@ -452,6 +453,8 @@ class World:
         self._ahead_next: PrototypeInfo | None = None  # queued for the next kernel call
         self.spawns_drawn_ahead = 0  # spawns that took a brain drawn ahead (see draw_ahead)
         self._partial: PreparedSpawn | None = None  # a spawn being committed in pieces
+        self._learning_groups: list[LearningGroup] = []  # share_learning: combined after every step call
+        self._group_of: dict[int, LearningGroup] = {}  # brain id -> its learning group
         self.bus.known_populations = self._known_populations
         self.layout: Layout = self._assemble([])
         self.backend: Backend = create_backend(self.backend_name, self.layout)
@@ -1160,6 +1163,9 @@ class World:
             self._slots_written(slots)
         for i in ids:
             self._brains.pop(i, None)
+            group = self._group_of.get(i)
+            if group is not None:  # a despawned member leaves its group; the group goes on
+                group._drop([i])
 
     # ------------------------------------------------------------------ running
     def _check_not_in_advance(self, what: str) -> None:
@@ -1207,6 +1213,8 @@ class World:
                         self.backend.replacement.name)
             self.backend = self.backend.replacement
             self.backend_name = self.backend_request = self.backend.name
+        for group in self._learning_groups:  # shared learning: one combined change per group
+            group.sync()
         self.step_count += n
         self.total_spikes += int(record.neurons.size)
         self.bus.publish(self.layout, record)
@@ -1420,6 +1428,71 @@ class World:
         self.layout.learn[idx] = 1 if enabled else 0
         self.backend.push_state()
 
+    def share_learning(self, brain_ids: Iterable[int], combine: str = "mean",
+                       source: int | None = None) -> LearningGroup:
+        """Make brains of one circuit learn as ONE learner: a :class:`~spikeforge.runtime.sharing.LearningGroup`.
+
+        Each member's plasticity runs in the step as usual (its own traces, eligibility,
+        dopamine and rewards); after every :meth:`advance` / :meth:`step` the changes the
+        members made to their plastic weights (every projection with a learning rule) are
+        combined into one change, their mean (or sum), and the result is written into every
+        member, so the members always hold identical weights. The combine is exact integer
+        arithmetic (``spikeforge.engine.shared``): deterministic, independent of the members'
+        order, the same bits on the numpy and native backends; the GPU backend runs it on the
+        host between a download and an upload of the state (slow: a whole-state round trip
+        per step call). A member that did not run (asleep, skipped by LOD, frozen) adds no
+        change, but still counts in the mean and gets the group's weights.
+
+        Parameters
+        ----------
+        brain_ids : iterable of int
+            Ids of live brains of one circuit, wired alike (a random connectivity rule must
+            have drawn the same synapses), in no other group.
+        combine : {"mean", "sum"}
+            ``"mean"`` (default): the group learns at one brain's learning rate, from every
+            member's experience. ``"sum"``: every member's change is applied (the rate times
+            the number of members).
+        source : int or None
+            The brain whose plastic weights the group starts from (written into every member
+            now); default the first id of ``brain_ids``.
+
+        Returns
+        -------
+        LearningGroup
+            ``members``, ``add``, ``remove``, ``weights()``, ``sync()``. Despawned members
+            leave it; snapshots keep it (:meth:`save`).
+
+        Raises
+        ------
+        LookupError
+            If an id is not a live brain.
+        ValueError
+            If ``brain_ids`` is empty, lists a brain twice, mixes circuits or wirings, names
+            a brain already in a group, or the circuit has no plastic projection; if
+            ``combine`` or ``source`` is invalid. Nothing is changed then.
+        """
+        self._check_not_in_advance("share_learning")
+        self._check_no_partial("share_learning")
+        group = make_group(self, brain_ids, combine, source)
+        self._learning_groups.append(group)
+        return group
+
+    def unshare_learning(self, group: LearningGroup) -> None:
+        """Dissolve a learning group: its members keep the group's weights and learn on their
+        own from then on. :class:`ValueError` if ``group`` is not one of this world's."""
+        if not any(g is group for g in self._learning_groups):
+            raise ValueError("group: not a learning group of this world (dissolved already?)")
+        self._check_not_in_advance("unshare_learning")
+        group.sync()
+        group._drop(group.members)
+        group.closed = True
+        self._learning_groups = [g for g in self._learning_groups if g is not group]
+
+    @property
+    def learning_groups(self) -> list[LearningGroup]:
+        """This world's learning groups (:meth:`share_learning`), in creation order."""
+        return list(self._learning_groups)
+
     def reward(self, values: npt.ArrayLike) -> None:
         """Add ``values`` (one per brain, in ``world.brains`` order, or one scalar for all) to
         each brain's dopamine level (reward-modulated STDP; see ``docs/semantics.md``).
@@ -1525,6 +1598,8 @@ class World:
         self._index = {int(s): i for i, s in enumerate(layout.brain_serial) if s >= 0}
         self._brains = {int(s): Brain(self, int(s), layout.prototypes[int(layout.brain_proto[i])].circuit.name)
                         for i, s in enumerate(layout.brain_serial) if s >= 0}
+        self._learning_groups = []
+        self._group_of = {}
         self.step_count = int(manifest["step_count"])
         self.frame_count = int(manifest["frame_count"])
         self.total_spikes = int(manifest["total_spikes"])
