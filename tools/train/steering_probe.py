@@ -32,8 +32,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", nargs="?", default="{}", help="JSON of ForagerConfig fields (+ iterations, speed_weight)")
     ap.add_argument("--seeds", default="1,2", help="game seeds, comma-separated")
-    ap.add_argument("--mode", choices=("frozen", "learn"), default="frozen",
-                    help="play the deployed brain frozen or with reward-STDP on (default frozen)")
+    ap.add_argument("--mode", choices=("frozen", "learn", "shared"), default="frozen",
+                    help="play the deployed brain frozen, with reward-STDP on per brain (learn) or with shared "
+                         "learning (shared: World.share_learning over the foragers) (default frozen)")
     ap.add_argument("--save", help="save the trained weights (.npz) here")
     ap.add_argument("--load", help="play these weights (.npz, spikeforge.train.save_weights) instead of training; "
                                    "the JSON's brain knobs must give the same circuit")
@@ -61,8 +62,12 @@ def main() -> None:
               f"train {wall:.1f} s wall {cpu:.1f} s CPU",
               f"loss {np.mean(res.losses[:10]):.3f} -> {np.mean(res.losses[-10:]):.3f} load {os.getloadavg()[0]:.1f}")
     for seed in (int(s) for s in args.seeds.split(",")):
-        game = ForagerGame(cfg, seed=seed, mode=args.mode, backend="native")
+        shared = args.mode == "shared"
+        game = ForagerGame(cfg, seed=seed, mode="learn" if shared else args.mode, backend="native", shared=shared)
         apply_weights(game.brains, weights)
+        if game.learning_group is not None:
+            game.learning_group.sync()
+        w0 = game.brains[0].weights("eye->motor").w.copy()
         angles, turns, rates = [], [], []
         eaten_t = np.zeros(args.frames)
         items = 0  # distinct items eaten (an item respawns when eaten, however many foragers ate it)
@@ -75,6 +80,9 @@ def main() -> None:
             turns.append(game.last_turn / cfg.turn_max)
             rates.append(float(game.motor.astype(float).mean()))
         w = game.brains[0].weights("eye->motor").w
+        ws = np.stack([b.weights("eye->motor").w for b in game.brains])
+        spread = float(np.abs(ws - ws.mean(axis=0)).max())  # 0: the brains are identical
+        moved = float(np.sqrt(np.mean((w - w0) ** 2)))  # RMS change of forager 0's eye->motor weights
         ang, turn = np.concatenate(angles), np.concatenate(turns)
         resid = turn - scripted_turn(ang)
         fine = np.digitize(ang, np.linspace(-np.pi, np.pi, 41))
@@ -90,7 +98,8 @@ def main() -> None:
               f"{' '.join(f'{x:.1f}' for x in per)}; RMS turn error "
               f"{np.sqrt(np.mean(resid ** 2)):.3f}; turn sd within bins {sd:.3f}; bias by |angle| bin {bias}; "
               f"mean motor rate {np.mean(rates):.1f} Hz; distinct items {items / cfg.foragers / minutes:.1f} "
-              f"per forager-minute; eye->motor mean {np.mean(w):.2f} mV at the end", flush=True)
+              f"per forager-minute; eye->motor mean {np.mean(w):.2f} mV at the end (RMS change {moved:.3f} mV, "
+              f"largest difference between foragers {spread:.3g} mV)", flush=True)
 
 
 if __name__ == "__main__":

@@ -273,9 +273,15 @@ class ForagerGame:
         ``learn``: plasticity on; ``frozen``: the same initial brains with learning off;
         ``random``: motors ignored, random turning at the same speed range.
     backend : str
+    shared : bool
+        With ``mode="learn"``: all foragers learn as one learner (``World.share_learning``: each
+        brain's reward-STDP change is averaged over the foragers after every frame and every
+        brain gets the result, so the brains stay identical); ``learning_group`` is the group.
+        Default False: each forager learns on its own.
     """
 
-    def __init__(self, cfg: ForagerConfig, seed: int = 0, mode: str = "learn", backend: str = "numpy") -> None:
+    def __init__(self, cfg: ForagerConfig, seed: int = 0, mode: str = "learn", backend: str = "numpy",
+                 shared: bool = False) -> None:
         cfg.validate()
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
@@ -286,6 +292,7 @@ class ForagerGame:
         self.circuit = self.make_circuit(cfg)
         self.brains = self.world.spawn(self.circuit, cfg.foragers)
         self.world.learning(mode == "learn")
+        self.learning_group = self.world.share_learning([b.id for b in self.brains]) if shared else None
         self.group = self.world.group(self.circuit)
         self.eye = self.group.sensor("eye")
         self.nose = self.group.sensor("nose")

@@ -226,14 +226,17 @@ def train_dagger(cfg: ForagerConfig, demos: Demos, *, rounds: int = 2, iteration
 
 
 def play(cfg: ForagerConfig, seed: int, mode: str, minutes: float, weights: Any = None,
-         backend: str = "auto", bins: int = 4) -> dict[str, Any]:
-    """One game: ``mode`` in learn / frozen / random, optionally with deployed ``weights``."""
+         backend: str = "auto", bins: int = 4, shared: bool = False) -> dict[str, Any]:
+    """One game: ``mode`` in learn / frozen / random, optionally with deployed ``weights``;
+    ``shared`` makes the foragers learn as one learner (``ForagerGame``'s ``shared``)."""
     from spikeforge.train.deploy import apply_weights
 
-    game = ForagerGame(cfg, seed=seed, mode=mode, backend=backend)
+    game = ForagerGame(cfg, seed=seed, mode=mode, backend=backend, shared=shared)
     if weights is not None:
         apply_weights(game.brains, weights)
+        if game.learning_group is not None:
+            game.learning_group.sync()  # every forager got the same weights: the group's now
     t0 = time.perf_counter()
     r = game.run(minutes, bins=bins, eval_fraction=1.0)
-    return {"mode": mode, "seed": seed, "pretrained": weights is not None, "curve_t": r.curve_t,
+    return {"mode": mode, "seed": seed, "pretrained": weights is not None, "shared": shared, "curve_t": r.curve_t,
             "curve_food": r.curve_food, "food_per_min": r.food_per_min, "wall_s": time.perf_counter() - t0}
