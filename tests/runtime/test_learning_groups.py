@@ -163,7 +163,7 @@ def test_bad_input_names_the_field() -> None:
         world.share_learning(["0"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match=f"brain_ids: brain {other.id} is a 'guard' brain"):
         world.share_learning([*ids, other.id])
-    with pytest.raises(ValueError, match="brain_ids: brain .* (wired unlike|plastic synapses)"):
+    with pytest.raises(ValueError, match=r"brain_ids: brain .* (wired unlike|plastic synapses)"):
         world.share_learning([b.id for b in rand])
     with pytest.raises(ValueError, match="brain_ids: circuit 'rock' has no projection with a learning rule"):
         world.share_learning([plain.id])
@@ -173,8 +173,7 @@ def test_bad_input_names_the_field() -> None:
         world.share_learning(ids, source=5)
     before = world.layout.synapse["w"].copy()
     group = world.share_learning(ids[:2])
-    with pytest.raises(ValueError, match="brain_ids: brain 1 is already in another learning group|"
-                                         "brain_ids: brain 1 is already in a learning group"):
+    with pytest.raises(ValueError, match=r"brain_ids: brain 1 is already in a learning group \(\[0, 1\]\)"):
         world.share_learning(ids[1:])
     with pytest.raises(ValueError, match=f"brain_ids: brain {other.id} is a 'guard' brain"):
         group.add([other.id])
@@ -258,7 +257,7 @@ def test_snapshot_with_a_stale_group_is_refused(tmp_path: Path) -> None:
                 m["learning_groups"][0]["members"] = [0, 1, 7]
                 data = json.dumps(m).encode()
             zout.writestr(item, data)
-    with pytest.raises(SnapshotError, match="learning group.*no live brain with id 7"):
+    with pytest.raises(SnapshotError, match=r"learning group.*no live brain with id 7"):
         World.load(dst, backend="numpy")
 
 

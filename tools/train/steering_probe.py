@@ -81,7 +81,7 @@ def main() -> None:
             rates.append(float(game.motor.astype(float).mean()))
         w = game.brains[0].weights("eye->motor").w
         ws = np.stack([b.weights("eye->motor").w for b in game.brains])
-        spread = float(np.abs(ws - ws.mean(axis=0)).max())  # 0: the brains are identical
+        spread = float((ws.max(axis=0) - ws.min(axis=0)).max())  # 0: the brains are identical
         moved = float(np.sqrt(np.mean((w - w0) ** 2)))  # RMS change of forager 0's eye->motor weights
         ang, turn = np.concatenate(angles), np.concatenate(turns)
         resid = turn - scripted_turn(ang)

@@ -98,7 +98,7 @@ def combine_changes(W: npt.NDArray[np.float32], ref: F32, lo: F32, hi: F32, mode
     c = T.astype(np.float64)
     if mode == "mean":
         c = c / M
-    w = (ref.astype(np.float64) + np.ldexp(c, -s)).astype(np.float32)
+    w: F32 = (ref.astype(np.float64) + np.ldexp(c, -s)).astype(np.float32)
     np.copyto(w, lo, where=w < lo)
     np.copyto(w, hi, where=w > hi)
     return w
