@@ -19,6 +19,7 @@ from spikeforge.engine.backend import available_backends
 from spikeforge.engine.shared import combine_changes
 from spikeforge.model import LIF, Circuit, FixedProbability, Uniform
 from spikeforge.model.plasticity import STDP, RewardSTDP
+from spikeforge.runtime.sharing import strided_view
 
 CPU = ["numpy"] + (["native"] if available_backends().get("native") is None else [])
 PROJ = ("a->b", "b->a")
@@ -73,12 +74,15 @@ def test_members_stay_identical_and_learn(backend: str) -> None:
                                   members[0].weights("a->b").w)
 
 
-@pytest.mark.parametrize("combine", ["mean", "sum"])
-def test_combined_change_is_the_hand_computed_one(combine: str) -> None:
+@pytest.mark.parametrize(("combine", "members"), [("mean", [0, 1, 2, 3]), ("sum", [0, 1, 2, 3]),
+                                                  ("mean", [0, 1, 3])])
+def test_combined_change_is_the_hand_computed_one(combine: str, members: list[int]) -> None:
     """One step call with and without the group: the group's weights are ref + mean (sum) of
-    the members' changes made without it, clipped to the rule's bounds."""
+    the members' changes made without it, clipped to the rule's bounds (members in regular
+    slots: the combine works on a strided view; [0, 1, 3]: on gathered indices)."""
     free, shared = World(backend="numpy", seed=5), World(backend="numpy", seed=5)
     fb, sb = free.spawn(npc(), 4), shared.spawn(npc(), 4)
+    fb, sb = [fb[i] for i in members], [sb[i] for i in members]
     w0 = weights(fb)[0]
     for b in fb:  # the group's start: brain 0's weights in every member
         b.weights("a->b").set(w0)
@@ -122,6 +126,19 @@ def test_deterministic_and_order_independent() -> None:
     a = run([0, 1, 2, 3])
     np.testing.assert_array_equal(a, run([0, 1, 2, 3]))
     np.testing.assert_array_equal(a, run([3, 1, 0, 2]))
+
+
+def test_strided_view_only_for_regular_indices() -> None:
+    arr = np.arange(40, dtype=np.float32)
+    regular = np.array([[2, 3, 4], [12, 13, 14], [22, 23, 24]])
+    view = strided_view(arr, regular)
+    assert view is not None and np.shares_memory(view, arr)
+    np.testing.assert_array_equal(view, arr[regular])
+    view[...] = -1.0
+    assert (arr[regular] == -1.0).all() and int((arr == -1.0).sum()) == 9
+    for irregular in ([[2, 3, 4], [12, 13, 14], [23, 24, 25]], [[2, 3, 5], [12, 13, 15]], [[12, 13], [2, 3]],
+                      [[2, 3, 4], [4, 5, 6]]):
+        assert strided_view(arr, np.array(irregular)) is None, irregular
 
 
 def test_combine_kernel() -> None:

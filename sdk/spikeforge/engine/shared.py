@@ -18,21 +18,23 @@ bounds ``lo``, ``hi`` (S,) float32 of each synapse's rule, and the mode (mean or
 1. ``d[m, k] = float64(W[m, k]) - float64(r[k])`` (IEEE double subtraction).
 2. ``A = max |d|``; if ``A == 0`` nothing changed: stop. ``E`` = the exponent with
    ``2**(E-1) <= A < 2**E`` (``frexp``), ``B`` = the bit length of ``M``, and
-   ``s = 62 - E - B`` (so ``M * 2**(E+s) < 2**62``: no int64 sum can overflow).
-3. ``q[m, k] = rint(ldexp(d[m, k], s))`` as int64 (round half to even), and
-   ``T[k] = sum over m of q[m, k]`` in int64: exact, so it does not depend on the order
-   of the members or of the summation.
-4. mean: ``c[k] = ldexp(float64(T[k]) / M, -s)``; sum: ``c[k] = ldexp(float64(T[k]), -s)``.
+   ``s = 53 - E - B``, so that ``M * 2**(E+s) <= 2**53``.
+3. ``q[m, k] = rint(ldexp(d[m, k], s))`` (round half to even: an integer of magnitude
+   ``<= 2**(53-B)``), and ``T[k] = sum over m of q[m, k]`` in float64. Every partial sum is an
+   integer of magnitude below ``2**53``, so every addition is exact: ``T`` does not depend on
+   the order of the members or of the summation (it is the integer sum).
+4. mean: ``c[k] = ldexp(T[k] / M, -s)``; sum: ``c[k] = ldexp(T[k], -s)``.
 5. ``w[k] = float32(float64(r[k]) + c[k])`` (round to nearest), then ``w[k] = lo[k]`` where
    ``w[k] < lo[k]`` and ``w[k] = hi[k]`` where ``w[k] > hi[k]``.
 6. ``W[m, k] = w[k]`` for every member, ``r[k] = w[k]``.
 
-The fixed-point step ``2**-s`` follows the largest change, so the quantisation error is at
-most ``2**-(s+1) = A * 2**-(63-B)`` or less: 10^-17 of the largest change, far below a float32 ulp of
-any weight within ten orders of magnitude of it. When every member made the same change
-(e.g. the same weights written into all of them) the combine gives exactly those weights
-(``d`` is then exactly representable after scaling, so ``T = M * q`` and ``T / M = q``),
-unless a change is smaller than ``A * 2**-(62-B)``.
+The fixed-point step ``2**-s`` follows the largest change: the quantisation error is at most
+``2**-(s+1) <= A * 2**-(53-B)`` (``A * 2**-47`` for 32 members), seven orders of magnitude below
+a float32 ulp of a weight of the size of the largest change. When every member made the same
+change (e.g. the same weights written into all of them) the combine gives exactly those
+weights wherever the change is a multiple of ``2**-s``: always when the smaller of the old and
+the new weight is above ``A * 2**(B-29)`` in magnitude (``A * 6e-8`` for 32 members), since a
+float32 difference is a multiple of the smaller value's ulp.
 """
 
 from __future__ import annotations
@@ -81,10 +83,12 @@ def combine_changes(W: npt.NDArray[np.float32], ref: F32, lo: F32, hi: F32, mode
     if W.ndim != 2 or W.shape[1:] != ref.shape or lo.shape != ref.shape or hi.shape != ref.shape or W.shape[0] < 1:
         raise ValueError(f"W: expected shape (M >= 1, {ref.size}) against ref {ref.shape}, lo {lo.shape}, "
                          f"hi {hi.shape}; got {W.shape}")
-    d = W.astype(np.float64) - ref.astype(np.float64)
+    r64 = ref.astype(np.float64)
+    d = W.astype(np.float64)
+    d -= r64
     if d.size == 0:
         return None
-    big = float(np.max(np.abs(d)))
+    big = max(float(d.max()), -float(d.min()))
     if big == 0.0:
         return None
     if not math.isfinite(big):
@@ -92,13 +96,15 @@ def combine_changes(W: npt.NDArray[np.float32], ref: F32, lo: F32, hi: F32, mode
         raise ValueError(f"W: member row {int(bad[0])}, shared synapse {int(bad[1])} has weight "
                          f"{float(W[bad[0], bad[1]])!r}; a learning group combines finite weights only")
     M = int(W.shape[0])
-    s = 62 - math.frexp(big)[1] - M.bit_length()
-    q = np.rint(np.ldexp(d, s)).astype(np.int64)
-    T = q.sum(axis=0, dtype=np.int64)
-    c = T.astype(np.float64)
+    s = 53 - math.frexp(big)[1] - M.bit_length()
+    np.ldexp(d, s, out=d)
+    np.rint(d, out=d)
+    T = d.sum(axis=0)  # integers below 2**53 in magnitude: exact in any order
     if mode == "mean":
-        c = c / M
-    w: F32 = (ref.astype(np.float64) + np.ldexp(c, -s)).astype(np.float32)
-    np.copyto(w, lo, where=w < lo)
-    np.copyto(w, hi, where=w > hi)
+        T /= M
+    np.ldexp(T, -s, out=T)
+    T += r64
+    w: F32 = T.astype(np.float32)
+    np.maximum(w, lo, out=w)
+    np.minimum(w, hi, out=w)
     return w

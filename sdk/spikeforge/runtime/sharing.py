@@ -137,6 +137,22 @@ def shared_synapses(world: World, rows: I64) -> tuple[I64, Wiring, F32, F32]:
     return syn.reshape(M, S), wiring, wmin[first], wmax[first]
 
 
+def strided_view(arr: F32, index: I64) -> F32 | None:
+    """``arr[index]`` as a writable (M, S) view when ``index`` is regular (each row a run of
+    consecutive synapses, the rows equally spaced upwards: brains in consecutive slots of one
+    prototype, the usual case), so the combine reads and writes in place; else None."""
+    M, S = index.shape
+    if M == 0 or S == 0:
+        return None
+    start = index[:, 0]
+    step = np.diff(start)
+    stride = int(step[0]) if M > 1 else S
+    if bool((index != start[:, None] + np.arange(S)).any()) or stride < S or bool((step != stride).any()):
+        return None
+    base = arr[int(start[0]):]
+    return np.lib.stride_tricks.as_strided(base, shape=(M, S), strides=(stride * arr.itemsize, arr.itemsize))
+
+
 class LearningGroup:
     """Brains of one circuit learning as one learner (see the module docstring).
 
@@ -166,6 +182,7 @@ class LearningGroup:
         self._lo = np.zeros(wiring.pre.size, np.float32)
         self._hi = np.zeros(wiring.pre.size, np.float32)
         self._rows = np.zeros(0, np.int64)
+        self._view: F32 | None = None
         self.syncs = 0
         self.closed = False
 
@@ -284,11 +301,13 @@ class LearningGroup:
         if self._key == key:
             return
         self._rows = w.rows(self._members) if self._members else np.zeros(0, np.int64)
+        self._view = None
         if self._members:
             self._index, wiring, self._lo, self._hi = shared_synapses(w, self._rows)
             for m in range(len(self._members)):  # an invariant: members cannot be re-wired
                 why = self._wiring.differs(m, wiring)
                 assert why is None, why
+            self._view = strided_view(w.layout.synapse["w"], self._index)
         else:
             self._index = np.zeros((0, self.synapses), np.int64)
         self._key = key
@@ -306,10 +325,14 @@ class LearningGroup:
         if not host:
             w.backend.pull_state()
         syn = w.layout.synapse["w"]
-        new = combine_changes(syn[self._index], self._ref, self._lo, self._hi, self.combine)
+        view = self._view
+        new = combine_changes(syn[self._index] if view is None else view, self._ref, self._lo, self._hi, self.combine)
         if new is None:
             return False
-        syn[self._index] = new[None, :]
+        if view is None:
+            syn[self._index] = new[None, :]
+        else:
+            view[...] = new[None, :]
         self._ref = new
         self.syncs += 1
         w._state_written(self._rows)
