@@ -39,6 +39,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import statistics
@@ -143,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learning", choices=LEARNING, default="shared",
                     help="the online learning the goal is checked on: shared (the foragers learn as one learner, "
                          "World.share_learning; default) or per-brain (each forager on its own); both are played")
+    ap.add_argument("--online-lr", type=float, default=None,
+                    help="reward-STDP lr of the pretrained brain's online learning (default 0.0001, "
+                         "spikeforge.train.foragers.ONLINE_LEARNING; the game's is 0.01)")
+    ap.add_argument("--reward-shaping", type=float, default=None,
+                    help="the game's shaping reward per rad of alignment for the pretrained brain's online learning "
+                         "(default 0: food reward only; the game's is 2.0)")
     ap.add_argument("--weights", type=Path, help="also save the trained weights (.npz) here")
     ap.add_argument("--plot", type=Path, help="write the food-rate curves to this PNG")
     ap.add_argument("--json", action="store_true", help="one JSON object per measurement on stdout")
@@ -158,7 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     from spikeforge.bench import load_average
     from spikeforge.games.foragers import ForagerConfig, forager_circuit
     from spikeforge.train import run_runtime, save_weights, spike_agreement
-    from spikeforge.train.foragers import DAGGER_ROUNDS, TRAINABLE, imitation_config, play, record_demos, train_dagger
+    from spikeforge.train.foragers import (
+        DAGGER_ROUNDS,
+        ONLINE_LEARNING,
+        TRAINABLE,
+        imitation_config,
+        play,
+        record_demos,
+        train_dagger,
+    )
 
     trainable = tuple(t.strip() for t in (a.train or ','.join(TRAINABLE)).split(",") if t.strip())
     bad = [t for t in trainable if t not in TRAINABLE]
@@ -198,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spikeforge bench pretrain: --{str(exc).split(':')[0].replace('_', '-')}: {exc}", file=sys.stderr)
         return 2
     base = ForagerConfig(foragers=a.foragers)  # the untrained learner: the game's default brain
+    online = {**ONLINE_LEARNING, **{k: v for k, v in (("lr", a.online_lr), ("reward_shaping", a.reward_shaping))
+                                    if v is not None}}
+    if not (0.0 < online["lr"] < float("inf")) or not (0.0 <= online["reward_shaping"] < float("inf")):
+        print("spikeforge bench pretrain: --online-lr must be > 0 and --reward-shaping >= 0 (finite)", file=sys.stderr)
+        return 2
+    cfg_online = dataclasses.replace(cfg, **online)  # the pretrained brain learning online (same wiring)
     have = {p.name for p in forager_circuit(cfg).projections}
     if a.train is None:  # the default skips what this brain lacks (no mutual inhibition)
         trainable = tuple(t for t in trainable if t in have)
@@ -255,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[tuple[str, dict[str, Any]]] = []
         sc = scripted_curve(cfg, seed, a.minutes, bins)
         runs.append(("scripted", {"curve_food": sc, "food_per_min": float(np.mean(sc)), "wall_s": 0.0}))
-        runs.append(("pretrained+shared", play(cfg, seed, "learn", a.minutes, weights, a.backend, bins, shared=True)))
-        runs.append(("pretrained+learn", play(cfg, seed, "learn", a.minutes, weights, a.backend, bins)))
+        runs.append(("pretrained+shared", play(cfg_online, seed, "learn", a.minutes, weights, a.backend, bins,
+                                               shared=True)))
+        runs.append(("pretrained+learn", play(cfg_online, seed, "learn", a.minutes, weights, a.backend, bins)))
         runs.append(("pretrained+frozen", play(cfg, seed, "frozen", a.minutes, weights, a.backend, bins)))
         runs.append(("learn+shared", play(base, seed, "learn", a.minutes, None, a.backend, bins, shared=True)))
         runs.append(("learn", play(base, seed, "learn", a.minutes, None, a.backend, bins)))
@@ -277,16 +299,24 @@ def main(argv: list[str] | None = None) -> int:
         other_cond = "pretrained+learn" if a.learning == "shared" else "pretrained+shared"
         other = min(results[other_cond][seed_i]["curve_food"])
         met = frozen >= GOAL_FRACTION * ref and low >= GOAL_FRACTION * ref
+        sc_curve = results["scripted"][seed_i]["curve_food"]  # the scripted controller's own minutes
+        same = [x / y for x, y in zip(results[learn_cond][seed_i]["curve_food"], sc_curve, strict=True)]
+        frozen_low = min(results["pretrained+frozen"][seed_i]["curve_food"])
         ok = ok and met
         emit({"bench": "pretrain", "part": "goal", "seed": seed_i + 1, "scripted": round(ref, 3),
               "frozen_fraction": round(frozen / ref, 3), "learning": a.learning,
               "learn_min_minute_fraction": round(low / ref, 3),
-              "other_learning_min_minute_fraction": round(other / ref, 3), "goal": GOAL_FRACTION, "met": met},
+              "other_learning_min_minute_fraction": round(other / ref, 3),
+              "frozen_min_minute_fraction": round(frozen_low / ref, 3),
+              "learn_fraction_of_scripted_same_minute": [round(x, 3) for x in same], "online": online,
+              "goal": GOAL_FRACTION, "met": met},
              f"seed {seed_i + 1}: deployed (frozen) {frozen / ref * 100:.0f} % of scripted; with {a.learning} "
              f"learning the worst minute {low / ref * 100:.0f} % (goal >= {GOAL_FRACTION * 100:.0f} %): "
              + ("met" if met else "NOT met")
              + f"; {'per-brain' if a.learning == 'shared' else 'shared'} learning's worst minute "
-               f"{other / ref * 100:.0f} %")
+               f"{other / ref * 100:.0f} %; frozen's worst minute {frozen_low / ref * 100:.0f} %; {a.learning} "
+               f"learning per minute against the scripted controller's same minute "
+               + " ".join(f"{x * 100:.0f}" for x in same) + " %")
     summary = {c: round(statistics.mean(r["food_per_min"] for r in rs), 3) for c, rs in results.items()}
     emit({"bench": "pretrain", "part": "summary", "mean_food_per_forager_min": summary, "goals_met": ok},
          "mean food/forager/min: " + ", ".join(f"{c} {v:.2f}" for c, v in summary.items()))

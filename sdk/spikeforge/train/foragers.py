@@ -59,6 +59,14 @@ draw: foragers in the same state steer the same) and no exploration spikes into 
 bring it to sd ~0.045 with DAgger."""
 
 
+ONLINE_LEARNING: dict[str, float] = {"lr": 0.0001, "reward_shaping": 0.0}
+"""The reward-STDP settings the pretrained brain keeps learning with online in the worked
+example (``spikeforge bench pretrain --online-lr --reward-shaping``): the game's rule at 1/100
+of its learning rate, rewarded for food only. The game's own (lr 0.01, shaping 2.0, tuned to
+learn the 12-neuron Poisson eye from scratch) moves the trained weights within a game minute
+and costs a third of the food rate, shared or not (docs/performance.md, "Training offline")."""
+
+
 def imitation_config(foragers: int = 32, **overrides: Any) -> ForagerConfig:
     """The game configuration of the worked example: :data:`IMITATION_BRAIN`, then ``overrides``.
 
