@@ -132,3 +132,22 @@ def test_foragers_learn_to_find_food() -> None:
     frozen = ForagerGame(cfg, seed=7, mode="frozen", backend="native").run(1.5, bins=3, eval_fraction=0.33)
     assert learned.food_per_min > 1.6 * frozen.food_per_min, (learned.food_per_min, frozen.food_per_min)
     assert learned.curve_food[-1] > learned.curve_food[0]
+
+
+def test_shared_learning_keeps_the_foragers_identical() -> None:
+    """ForagerGame(shared=True): the foragers learn as one learner (World.share_learning), so
+    their eye->motor weights move but stay identical; per-brain learning lets them drift apart."""
+    cfg = ForagerConfig(foragers=4)
+    runs = {}
+    for shared in (True, False):
+        game = ForagerGame(cfg, seed=3, mode="learn", shared=shared)
+        assert (game.learning_group is not None) == shared
+        start = game.brains[0].weights("eye->motor").w.copy()
+        for _ in range(40):
+            game.frame()
+        w = np.stack([b.weights("eye->motor").w for b in game.brains])
+        runs[shared] = (start, w)
+    start, w = runs[True]
+    assert (w == w[0]).all() and not np.array_equal(w[0], start)
+    _, w_own = runs[False]
+    assert not (w_own == w_own[0]).all()
