@@ -29,6 +29,9 @@ var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
 var<workgroup> wg_l: vec3<u32>;  // learn flag, brain_step % update_every, update_every
 var<workgroup> wmask: array<atomic<u32>, WMASK_WORDS>;  // WG_MASK: spike bits of steps k even / odd
+// WSPAN: each neuron's first row and synapse range (row_ptr[n], row_syn of it and of row_ptr[n + 1]),
+// loaded once per advance so propagation starts from workgroup memory, not two global round trips
+var<workgroup> wspan: array<vec3<u32>, WSPAN_N>;
 
 @compute @workgroup_size(BRAIN_WG)
 fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -58,6 +61,12 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
     if (WG_MASK && lid < 2u * MW) { atomicStore(&wmask[lid], 0u); }  // (no zero-init assumed)
+    if (WSPAN) {
+        for (var l = lid; l < n1 - n0; l = l + BRAIN_WG) {
+            let r0 = row_ptr[n0 + l];
+            wspan[l] = vec3<u32>(r0, row_syn[r0], row_syn[row_ptr[n0 + l + 1u]]);
+        }
+    }
     // REG_STATE (every brain has at most NPT * BRAIN_WG neurons, no learning): each invocation
     // keeps the state of its neurons n0 + lid + j * BRAIN_WG (j < NPT; and their ninfo rows /
     // brain words) in registers for the whole advance (loaded here, stored at the end);
@@ -149,7 +158,8 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     wring_store(n0, n1, lid);
 }
 
-// SPAN (SPIKEFORGE_GPU_SPAN=0 turns it off): a spike's synapses over all its rows at once.
+// SPAN (SPIKEFORGE_GPU_SPAN=0 turns it off): a spike's synapses over all its rows at once; with
+// WSPAN (SPIKEFORGE_GPU_WG_SPAN=0 turns it off) their range from workgroup memory.
 // PROF_SKIP (SPIKEFORGE_GPU_PROFILE_SKIP, timing only, results WRONG): 1 skips propagation, 2 the
 // neurons' steps (no spikes either), so tools/gpu/profile_advance.py can split a step's cost.
 //
@@ -178,13 +188,18 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u
         while (bits != 0u) {
             let src = n0 + w * 32u + firstTrailingBit(bits);
             bits = bits & (bits - 1u);
-            let r1 = row_ptr[src + 1u];
             if (SPAN) {
                 // the neuron's rows hold consecutive synapses: invocations over all of them at once,
                 // each finding its row (a few cached loads) instead of one row after the other
-                var r = row_ptr[src];
-                let y1 = row_syn[r1];
-                for (var y = row_syn[r] + lid; y < y1; y = y + BRAIN_WG) {
+                var sp: vec3<u32>;
+                if (WSPAN) {
+                    sp = wspan[src - n0];
+                } else {
+                    let r0 = row_ptr[src];
+                    sp = vec3<u32>(r0, row_syn[r0], row_syn[row_ptr[src + 1u]]);
+                }
+                var r = sp.x;
+                for (var y = sp.y + lid; y < sp.z; y = y + BRAIN_WG) {
                     while (row_syn[r + 1u] <= y) { r = r + 1u; }
                     let dc = row_dc[r];
                     let slot = (base + (dc >> 4u)) % DEPTH;
@@ -193,6 +208,7 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u
                 }
                 continue;
             }
+            let r1 = row_ptr[src + 1u];
             for (var r = row_ptr[src]; r < r1; r = r + 1u) {
                 let dc = row_dc[r];
                 let slot = (base + (dc >> 4u)) % DEPTH;

@@ -98,24 +98,30 @@ def test_state_in_registers_matches_numpy(adapter: dict[str, Any], ring: str, re
 
 
 @pytest.mark.parametrize("ring", ["0", "1"], ids=["global-ring", "workgroup-ring"])
-@pytest.mark.parametrize("mask,order,span", [("1", "1", "1"), ("1", "0", "1"), ("1", "1", "0"), ("0", "1", "1")],
-                         ids=["mask-sorted-on-device", "mask-sorted-on-host", "mask-row-by-row", "no-mask"])
+@pytest.mark.parametrize("mask,order,span,wspan", [("1", "1", "1", "1"), ("1", "0", "1", "1"), ("1", "1", "1", "0"),
+                                                  ("1", "1", "0", "1"), ("0", "1", "1", "1")],
+                         ids=["mask-sorted-on-device", "mask-sorted-on-host", "mask-ranges-from-memory",
+                              "mask-row-by-row", "no-mask"])
 def test_spike_mask_and_device_order_match_numpy(adapter: dict[str, Any], ring: str, mask: str, order: str,
-                                                 span: str, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 span: str, wspan: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With state in registers, a step's spikes are a bit mask in workgroup memory (WG_MASK;
     SPIKEFORGE_GPU_WG_MASK=0: the global per-step list), a spike's synapses of all its rows are
     spread over the workgroup at once (SPAN; SPIKEFORGE_GPU_SPAN=0: row by row) and the host's
     spike list is sorted on the device (order.wgsl; SPIKEFORGE_GPU_ORDER=0: appended spike by
-    spike, sorted on the host): spikes, actuators and state bit for bit numpy either way."""
+    spike, sorted on the host); a neuron's synapse range comes from a table in workgroup memory
+    (SPIKEFORGE_GPU_WG_SPAN=0: from row_ptr / row_syn): spikes, actuators and state bit for bit
+    numpy either way."""
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", ring)
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_MASK", mask)
     monkeypatch.setenv("SPIKEFORGE_GPU_ORDER", order)
     monkeypatch.setenv("SPIKEFORGE_GPU_SPAN", span)
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_SPAN", wspan)
     ref, gpu = world("numpy", big=False), world("gpu", big=False)
     be = gpu.backend
     assert isinstance(be, G.GpuBackend) and be.reg_state
     assert be.wg_mask == (mask == "1") and be.order == (mask == "1" and order == "1")
     assert be.span == (mask == "1" and span == "1")
+    assert be.wg_span == (be.span and wspan == "1")
     src = be.kernel_source("brain")
     assert ("const WG_MASK = true;" in src) == (mask == "1") and ("const SPAN = true;" in src) == be.span
     assert ("order" in be.kernels) == be.order

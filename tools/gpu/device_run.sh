@@ -190,17 +190,19 @@ for part in "$@"; do
     gpucrowd)  # issue 13's crowd goals (1,000 x 256 <= 0.5 ms/frame, 10,000 <= 4 ms), A/B of the per-brain
                # kernel: default = spike masks in workgroup memory + a spike's rows at once + the host list
                # sorted on the device; ORDER=0: masks, list sorted here; WG_MASK=0: neither (= main before);
-               # SPAN=0: rows one by one; WG_RING=1: delay ring in workgroup memory; "BRAIN_WG=128 ..REG_NPT=2"
+               # SPAN=0: rows one by one; WG_SPAN=0: a neuron's synapse range from row_ptr / row_syn, not from
+               # a table in workgroup memory; WG_RING=1: delay ring in workgroup memory; "BRAIN_WG=128 ..REG_NPT=2"
                # / "64 ..4": 2 / 4 neurons per invocation in registers (more brains resident per SM);
                # native beside, the profile's split, then the exactness tests. Rows: "env" = the setting.
       {
       for r in 1 2; do
-        for v in "WG_MASK=1" "WG_MASK=0" "ORDER=0"; do
+        for v in "WG_MASK=1" "WG_MASK=0"; do
           env SPIKEFORGE_GPU_$v timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
             | sed "s/^{/{\"env\": \"$v\", \"round\": $r, /"
         done
       done
-      for v in "WG_RING=1" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4"; do
+      for v in "ORDER=0" "WG_SPAN=0" "WG_RING=1" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" \
+               "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4"; do
         env SPIKEFORGE_GPU_$v timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
           | sed "s/^{/{\"env\": \"$v\", /"
       done
@@ -216,7 +218,7 @@ for part in "$@"; do
           --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
       done
       # rows one by one; where a step's time goes (PROFILE_SKIP: timing only, skips a phase, spikes wrong)
-      for v in "SPAN=0" "PROFILE_SKIP=propagation" "PROFILE_SKIP=neurons"; do
+      for v in "SPAN=0" "WG_SPAN=0" "PROFILE_SKIP=propagation" "PROFILE_SKIP=neurons"; do
         env SPIKEFORGE_GPU_$v timeout 30 python3 tools/gpu/profile_advance.py --paths default --brains 1000 \
           --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
       done

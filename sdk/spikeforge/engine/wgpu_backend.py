@@ -541,6 +541,12 @@ class GpuBackend(Backend):
         # WG_MASK's propagation spreads a spike's synapses of all its rows over the workgroup at once
         # (SPIKEFORGE_GPU_SPAN=0: one row after the other, as the other paths)
         self.span = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_SPAN", "1") not in ("0", "")
+        # ... reading each neuron's synapse range from a table in workgroup memory filled once per advance
+        # (SPIKEFORGE_GPU_WG_SPAN=0: from row_ptr / row_syn each spike), if it fits beside the ring
+        span_bytes = 12 * self.brain_max
+        used = (ring_bytes if self.wg_ring else 0) + span_bytes + 8 * self.mask_words + 256
+        self.wg_span = (self.span and used <= self.gpu.wg_storage
+                        and os.environ.get("SPIKEFORGE_GPU_WG_SPAN", "1") not in ("0", ""))
         # timing only (results are wrong): the WG_MASK path without propagation or without the neurons' steps
         skip = os.environ.get("SPIKEFORGE_GPU_PROFILE_SKIP", "")
         if skip not in ("", "propagation", "neurons"):
@@ -553,7 +559,7 @@ class GpuBackend(Backend):
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
-            self.reg_state = self.wg_mask = self.order = self.span = False
+            self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = False
         if self.fused:
             self.kernels = (*self.kernels, "brain")
         if self.order:
@@ -815,7 +821,9 @@ class GpuBackend(Backend):
             "REG_STATE": "true" if self.reg_state else "false", "NPT": f"{self.npt if self.reg_state else 1}u",
             "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
             "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u",
-            "SPAN": "true" if self.span else "false", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
+            "SPAN": "true" if self.span else "false",
+            "WSPAN": "true" if self.wg_span else "false",
+            "WSPAN_N": f"{max(self.brain_max, 1) if self.wg_span else 1}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
             # a row of delay DEPTH adds to the ring slot its step just took: order the two
             "SB_AFTER_NEURONS": "true" if L.n_rows and int(L.row_delay.max()) >= L.depth else "false",
             "NO_CONTRACT": "true" if self.no_contract else "false",
