@@ -174,6 +174,29 @@ def test_device_order_any_advance_length(adapter: dict[str, Any], monkeypatch: p
     gpu.close()
 
 
+def test_device_order_across_brain_chunks(adapter: dict[str, Any]) -> None:
+    """order.wgsl places each 256-brain chunk's spikes after those of the chunks before it at the
+    same step: 600 brains (three chunks, some asleep) give numpy's list and state."""
+    w1, w2 = World(dt=0.001, backend="numpy", seed=6), World(dt=0.001, backend="numpy", seed=6)
+    for w in (w1, w2):
+        w.spawn(lif_net(), 600)
+    ref, gpu = w1.backend, G.GpuBackend(w2.layout)
+    assert gpu.order
+    active = np.ones(600, bool)
+    active[::7] = False
+    done = spikes = 0
+    for n, act in ((6, None), (4, active), (7, None)):
+        r1, r2 = ref.advance(n, done, act), gpu.advance(n, done, act)
+        assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons), n
+        done += n
+        spikes += r1.neurons.size
+    assert spikes > 0 and np.unique(w1.layout.brain_of_neuron()[r1.neurons]).size > 256
+    gpu.pull_state()
+    for k in w1.layout.neuron:
+        assert w1.layout.neuron[k].tobytes() == w2.layout.neuron[k].tobytes(), k
+    gpu.close()
+
+
 def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1")
     w1, w2 = World(dt=0.001, backend="numpy", seed=4), World(dt=0.001, backend="numpy", seed=4)

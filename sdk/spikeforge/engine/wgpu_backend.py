@@ -1562,7 +1562,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             self._up_sens[...] = L.sensor_values
         # the list sorted on the device (order.wgsl) when its per-(step, brain) masks and counts fit
         # in out_spk; else appended spike by spike (and sorted in _spike_record)
-        ordm = (self.order and n_steps <= ORD_MAX_STEPS
+        ordm = (self.order and n_steps <= ORD_MAX_STEPS and (B + 255) // 256 <= MAX_GROUPS
                 and n_steps * B * (self.mask_words + 1) <= 2 * cap)
         meta = self._up[:M_T0 + (n_steps if ordm else 0)]
         meta[...] = 0
@@ -1625,10 +1625,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 rec.group(0, self._groups0["brain"])
                 gx = min(B, MAX_GROUPS)
                 rec.grid((gx, (B + gx - 1) // gx, 1))
-                if ordm:  # one workgroup per step sorts the host list (order.wgsl)
+                if ordm:  # the host list sorted (order.wgsl): a workgroup per step and 256 brains
                     rec.pipeline(self._pipes["order"])
                     rec.group(0, self._groups0["order"])
-                    rec.grid((n_steps, 1, 1))
+                    rec.grid((n_steps, (B + 255) // 256, 1))
             elif rec.raw:
                 self._record_steps_raw(rec.h, n_steps)
             else:
