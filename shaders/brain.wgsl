@@ -156,6 +156,13 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         }
     }
     wring_store(n0, n1, lid);
+    if (DEV_STEPS && lid == 0u) {  // this brain's clock and ring slot after the advance (read only at its start)
+        let lo0 = binfo[b * BSTRIDE + 1u];
+        let lo = lo0 + steps;
+        binfo[b * BSTRIDE + 1u] = lo;
+        binfo[b * BSTRIDE + 2u] = binfo[b * BSTRIDE + 2u] + select(0u, 1u, lo < lo0);
+        binfo[b * BSTRIDE + 3u] = (binfo[b * BSTRIDE + 3u] + steps) % DEPTH;
+    }
 }
 
 // SPAN (SPIKEFORGE_GPU_SPAN=0 turns it off): a spike's synapses over all its rows at once; with

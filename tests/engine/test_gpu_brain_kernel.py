@@ -197,6 +197,37 @@ def test_device_order_across_brain_chunks(adapter: dict[str, Any]) -> None:
     gpu.close()
 
 
+@pytest.mark.parametrize("dev", ["1", "0"], ids=["clocks-on-device", "table-every-advance"])
+def test_brain_table_kept_on_device(adapter: dict[str, Any], dev: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEV_STEPS: the per-brain kernel moves the brains' clocks and ring slots on itself and the
+    next advance leaves the brain table out of the upload, unless the host's clocks differ (here
+    set by hand), a brain slept, or a slot was written; spikes and state stay numpy's."""
+    monkeypatch.setenv("SPIKEFORGE_GPU_DEV_STEPS", dev)
+    w1, w2 = World(dt=0.001, backend="numpy", seed=8), World(dt=0.001, backend="numpy", seed=8)
+    for w in (w1, w2):
+        w.spawn(npc_circuit(), 3)
+        w.spawn(lif_net(), 3)
+        w.layout.sensor_values[...] = 0.7
+    ref, gpu = w1.backend, G.GpuBackend(w2.layout)
+    assert gpu.dev_steps == (dev == "1") and ("const DEV_STEPS = true;" in gpu.kernel_source("brain")) == gpu.dev_steps
+    sleep = np.ones(6, bool)
+    sleep[2] = False
+    done = 0
+    for i, (n, act) in enumerate(((5, None), (5, None), (3, None), (4, sleep), (5, None), (6, None))):
+        if i == 2:  # the host moves a clock: the table must be sent again
+            for w in (w1, w2):
+                w.layout.brain_step[4] += 1000
+        r1, r2 = ref.advance(n, done, act), gpu.advance(n, done, act)
+        assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons), i
+        assert (gpu._dev_steps is not None) == (gpu.dev_steps and act is None)
+        done += n
+    gpu.pull_state()
+    for k in w1.layout.neuron:
+        assert w1.layout.neuron[k].tobytes() == w2.layout.neuron[k].tobytes(), k
+    assert w1.layout.ring.tobytes() == w2.layout.ring.tobytes()
+    gpu.close()
+
+
 def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1")
     w1, w2 = World(dt=0.001, backend="numpy", seed=4), World(dt=0.001, backend="numpy", seed=4)

@@ -319,7 +319,7 @@ KERNEL_BINDINGS: dict[str, tuple[Binding, ...]] = {
                _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
                _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True)),
     "brain": (_b("fstate", "f32", True, True), _b("istate", "i32", True, True), _b("ninfo", "vec4<u32>"),
-              _b("binfo", "u32"), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
+              _b("binfo", "u32", True), _b("prm", "u32"), _b("ring", "atomic<i32>", True, True),
               _b("gap_acc", "atomic<i32>", True), _b("act_counts", "atomic<i32>", True),
               _b("ctl", "atomic<u32>", True), _b("step_spk", "u32", True), _b("out_spk", "u32", True),
               _b("row_ptr", "u32"), _b("row_syn", "u32"), _b("row_dc", "u32"), _b("syn", "vec2<u32>", False, True),
@@ -559,7 +559,7 @@ class GpuBackend(Backend):
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
-            self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = False
+            self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = self.dev_steps = False
         if self.fused:
             self.kernels = (*self.kernels, "brain")
         if self.order:
@@ -764,22 +764,31 @@ class GpuBackend(Backend):
         self._buffer("sensor_values", L.sensor_values)
         self._buffer("gauss_lut", GAUSS_LUT)
         # the per-advance inputs travel in ONE queue write into "upload", copied by the advance's
-        # encoder into their buffers: counters (zeros, capacity, steps), the brain table (self.binfo
-        # is a view into it), the sensor values and (learning) the dopamine
+        # encoder into their buffers: counters (zeros, capacity, steps), the sensor values, (learning)
+        # the dopamine and, last, the brain table (self.binfo is a view into it; left out of the write
+        # and the copies when the device's copy is current, see _advance_gpu)
         B = L.n_brains
         nb, ns = (B + 1) * BSTRIDE, L.sensor_values.size
         nd = 2 * max(B, 1) if self.plast is not None else 0
-        up = np.zeros(CTL_WORDS + nb + ns + nd, np.uint32)
-        b0 = CTL_WORDS
-        up[b0:b0 + nb] = self.binfo.reshape(-1)
+        up = np.zeros(CTL_WORDS + ns + nd + nb, np.uint32)
+        b0 = CTL_WORDS + ns + nd
+        up[b0:] = self.binfo.reshape(-1)
         self._up = up
-        self.binfo = up[b0:b0 + nb].reshape(B + 1, BSTRIDE)
-        self._up_sens = up[b0 + nb:b0 + nb + ns].view(np.float32)
-        self._up_dopa = up[b0 + nb + ns:].view(np.float32).reshape(-1, 2)
+        self._up_nob = b0  # words before the brain table
+        self.binfo = up[b0:].reshape(B + 1, BSTRIDE)
+        self._up_sens = up[CTL_WORDS:CTL_WORDS + ns].view(np.float32)
+        self._up_dopa = up[CTL_WORDS + ns:b0].view(np.float32).reshape(-1, 2)
         self._up_copies = [(name, 4 * off, 4 * size) for name, off, size in
-                           (("ctl", 0, CTL_WORDS), ("binfo", b0, nb), ("sensor_values", b0 + nb, ns),
-                            ("dopa", b0 + nb + ns, nd)) if size]
+                           (("ctl", 0, CTL_WORDS), ("sensor_values", CTL_WORDS, ns), ("dopa", CTL_WORDS + ns, nd),
+                            ("binfo", b0, nb)) if size]
         self._buffer("upload", up)
+        # DEV_STEPS: the per-brain kernel's register path moves each active brain's step words and ring
+        # slot on by the advance's steps itself, so the next advance re-sends the brain table only if the
+        # host's clocks or flags differ from what the device holds (self._dev_steps: the clocks it holds
+        # after the last advance, or None when unknown; SPIKEFORGE_GPU_DEV_STEPS=0 re-sends it every time)
+        self.dev_steps = (self.wg_mask and self.plast is None
+                          and os.environ.get("SPIKEFORGE_GPU_DEV_STEPS", "1") not in ("0", ""))
+        self._dev_steps: npt.NDArray[np.int64] | None = None
         self._mapped_raw: bool | None = None  # how the read-back is mapped now (None: not mapped)
         self._key_shift = max(1, int(max(L.n_neurons, 1) - 1).bit_length())  # neuron bits of a 32-bit spike key
         nbytes = 4 * (META_WORDS + L.act_counts.size + L.act_out.size + 2 * max(L.n_brains, 1))
@@ -821,7 +830,7 @@ class GpuBackend(Backend):
             "REG_STATE": "true" if self.reg_state else "false", "NPT": f"{self.npt if self.reg_state else 1}u",
             "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
             "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u",
-            "SPAN": "true" if self.span else "false",
+            "SPAN": "true" if self.span else "false", "DEV_STEPS": "true" if self.dev_steps else "false",
             "WSPAN": "true" if self.wg_span else "false",
             "WSPAN_N": f"{max(self.brain_max, 1) if self.wg_span else 1}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
             # a row of delay DEPTH adds to the ring slot its step just took: order the two
@@ -1150,6 +1159,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                         sw.apply()
                 return False
         up: list[tuple[str, int, np.ndarray]] = []  # (device array, byte offset, data)
+        self._dev_steps = None  # the brain table changes: send it with the next advance
         for i in slots:
             self.binfo[i, 0] = L.brain_key[i]
             counts, outs = organ_ranges(L, int(i))
@@ -1532,8 +1542,16 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         rx = _RAWX if (self._raw_ok and _RAWX is not None) else None
         cp: Any = None
         cp_h: Any = None
+        # the device's brain table is current (it advanced its clocks itself, all brains were and are
+        # active, nothing else changed; the learn bit of the flags is read only by layouts that learn,
+        # which never get here): leave it out of the upload
+        keep = (self._dev_steps is not None and active is None
+                and np.array_equal(self._dev_steps, L.brain_step))
+        self._dev_steps = None
         steps = np.ascontiguousarray(L.brain_step, np.int64)
-        if _LITTLE:  # the step's low and high 32-bit words, straight from the int64s (two 1-D strided
+        if keep:
+            pass
+        elif _LITTLE:  # the step's low and high 32-bit words, straight from the int64s (two 1-D strided
             # copies: ~10x faster than one (B, 2) block into the table's columns)
             s32 = steps.view(np.uint32)
             self.binfo[:B, 1] = s32[0::2]
@@ -1541,11 +1559,15 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         else:  # pragma: no cover - big-endian hosts
             self.binfo[:B, 1] = (steps & 0xFFFFFFFF).astype(np.uint32)
             self.binfo[:B, 2] = (steps >> 32).astype(np.uint32)
-        if L.depth & (L.depth - 1) == 0:  # ring slot: a mask for a power-of-two depth (same values as %)
+        if keep:
+            pass
+        elif L.depth & (L.depth - 1) == 0:  # ring slot: a mask for a power-of-two depth (same values as %)
             self.binfo[:B, 3] = steps & (L.depth - 1)
         else:
             self.binfo[:B, 3] = steps % L.depth
-        if active is None and not L.learning:
+        if keep:
+            pass
+        elif active is None and not L.learning:
             self.binfo[:B, 4] = 1
         else:
             act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
@@ -1570,11 +1592,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         meta[M_NSTEPS] = n_steps
         meta[M_ORD] = ordm
         upload = self._bufs["upload"][0]
+        up = self._up[:self._up_nob] if keep else self._up
+        up_copies = self._up_copies[:-1] if keep and self._up_copies[-1][0] == "binfo" else self._up_copies
         if rx is not None:
-            rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(self._up),
-                                        self._up.nbytes)
+            rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(up), up.nbytes)
         else:
-            q.write_buffer(upload, 0, self._up)
+            q.write_buffer(upload, 0, up)
         if n_steps != self._dec_steps:
             dt_s = L.dt_ms / 1000.0
             for g, (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
@@ -1601,12 +1624,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             copy = lib.wgpuCommandEncoderCopyBufferToBuffer
             enc_h = lib.wgpuDeviceCreateCommandEncoder(self.dev._internal, null)
             up_h = upload._internal
-            for name, off, size in self._up_copies:
+            for name, off, size in up_copies:
                 copy(enc_h, up_h, off, self._bufs[name][0]._internal, 0, size)
             cp_h = lib.wgpuCommandEncoderBeginComputePass(enc_h, null)
         else:
             enc = self.dev.create_command_encoder()
-            for name, off, size in self._up_copies:
+            for name, off, size in up_copies:
                 enc.copy_buffer_to_buffer(upload, off, self._bufs[name][0], 0, size)
             cp = enc.begin_compute_pass()
         rec = _PassRecorder(cp, self._raw_ok, cp_h)
@@ -1698,6 +1721,8 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             L.brain_step += n_steps
         else:
             L.brain_step[active] += n_steps
+        if self.dev_steps and active is None:
+            self._dev_steps = L.brain_step.copy()  # what the brain kernel left in the device's table
         if kept < total:
             log.warning("GPU spike list overflow: %d spikes this advance, %d reported (state is exact)",
                         total, kept)
