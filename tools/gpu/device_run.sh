@@ -191,7 +191,7 @@ for part in "$@"; do
                # kernel: default = spike masks in workgroup memory + a spike's rows at once + the host list
                # sorted on the device; ORDER=0: masks, list sorted here; WG_MASK=0: neither (= main before);
                # SPAN=0: rows one by one; WG_SPAN=0: a neuron's synapse range from row_ptr / row_syn, not from
-               # a table in workgroup memory; WG_RING=1: delay ring in workgroup memory; "BRAIN_WG=128 ..REG_NPT=2"
+               # a table in workgroup memory; DEV_STEPS=0: the brain table uploaded every advance; WG_RING=1: delay ring in workgroup memory; "BRAIN_WG=128 ..REG_NPT=2"
                # / "64 ..4": 2 / 4 neurons per invocation in registers (more brains resident per SM);
                # native beside, the profile's split, then the exactness tests. Rows: "env" = the setting.
       {
@@ -218,7 +218,7 @@ for part in "$@"; do
           --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
       done
       # rows one by one; where a step's time goes (PROFILE_SKIP: timing only, skips a phase, spikes wrong)
-      for v in "SPAN=0" "WG_SPAN=0" "PROFILE_SKIP=propagation" "PROFILE_SKIP=neurons"; do
+      for v in "SPAN=0" "WG_SPAN=0" "DEV_STEPS=0" "PROFILE_SKIP=propagation" "PROFILE_SKIP=neurons"; do
         env SPIKEFORGE_GPU_$v timeout 30 python3 tools/gpu/profile_advance.py --paths default --brains 1000 \
           --cuba "" --repeats 9 | sed "s/^{/{\"env\": \"$v\", /"
       done
