@@ -206,8 +206,7 @@ for part in "$@"; do
         env SPIKEFORGE_GPU_$v timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
           | sed "s/^{/{\"env\": \"$v\", /"
       done
-      for v in "WG_MASK=1" "WG_MASK=0" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4" \
-               "ORDER=0"; do
+      for v in "WG_MASK=1" "WG_MASK=0" "BRAIN_WG=128 SPIKEFORGE_GPU_REG_NPT=2" "BRAIN_WG=64 SPIKEFORGE_GPU_REG_NPT=4"; do
         env SPIKEFORGE_GPU_$v timeout 60 $sf bench crowd --backend gpu --json --brains 10000 --frames 40 --warmup 5 \
           | sed "s/^{/{\"env\": \"$v\", /"
       done
