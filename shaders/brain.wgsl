@@ -228,6 +228,6 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u
             }
         }
     }
-    storageBarrier();
+    if (!RING_IN_WG) { storageBarrier(); }  // (the ring in workgroup memory: nothing global is read back)
     workgroupBarrier();
 }

@@ -834,7 +834,8 @@ class GpuBackend(Backend):
             "WSPAN": "true" if self.wg_span else "false",
             "WSPAN_N": f"{max(self.brain_max, 1) if self.wg_span else 1}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
             # a row of delay DEPTH adds to the ring slot its step just took: order the two
-            "SB_AFTER_NEURONS": "true" if L.n_rows and int(L.row_delay.max()) >= L.depth else "false",
+            "SB_AFTER_NEURONS": "true" if L.n_rows and int(L.row_delay.max()) >= L.depth and not self.wg_ring
+            else "false", "RING_IN_WG": "true" if self.wg_ring else "false",
             "NO_CONTRACT": "true" if self.no_contract else "false",
             "N_BRAINS": f"{L.n_brains}u", "N_RS": f"{self.rs_tab.shape[0]}u",
             "PLASTIC": "true" if self.plast is not None else "false",
