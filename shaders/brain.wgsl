@@ -19,7 +19,8 @@
 //
 // WG_MASK (with REG_STATE; wgpu_backend's ``wg_mask``): the step's spikes are bits of a mask in
 // workgroup memory (one atomicOr per spike, double-buffered by the step's parity so no barrier
-// resets it), propagation walks the set bits in neuron order (no global step_spk list, no
+// resets it; a second word ``wany`` marks the mask words that have a bit, so an invocation reads
+// only those), propagation walks the set bits in neuron order (no global step_spk list, no
 // per-spike atomic counter, one barrier fewer per step). When ctl[M_ORD] is set the host list
 // is not appended spike by spike either: per step the workgroup stores its mask words and its
 // count (out_spk: masks of (step, brain) then counts) and adds the count to the step's total
@@ -29,6 +30,7 @@ var<workgroup> wg_count: atomic<u32>;
 var<workgroup> wg_u: u32;
 var<workgroup> wg_l: vec3<u32>;  // learn flag, brain_step % update_every, update_every
 var<workgroup> wmask: array<atomic<u32>, WMASK_WORDS>;  // WG_MASK: spike bits of steps k even / odd
+var<workgroup> wany: array<atomic<u32>, 2>;  // WG_MASK: which mask words have a bit, steps k even / odd
 // WSPAN: each neuron's first row and synapse range (row_ptr[n], row_syn of it and of row_ptr[n + 1]),
 // loaded once per advance so propagation starts from workgroup memory, not two global round trips
 var<workgroup> wspan: array<vec3<u32>, WSPAN_N>;
@@ -61,6 +63,7 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let learns = lrn.x != 0u;
     wring_load(n0, n1, lid);  // the brain's delay ring into workgroup memory (if it fits)
     if (WG_MASK && lid < 2u * MW) { atomicStore(&wmask[lid], 0u); }  // (no zero-init assumed)
+    if (WG_MASK && lid < 2u) { atomicStore(&wany[lid], 0u); }
     if (WSPAN) {
         for (var l = lid; l < n1 - n0; l = l + BRAIN_WG) {
             let r0 = row_ptr[n0 + l];
@@ -93,7 +96,10 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
                     var s1 = st[j];  // (naga 29 cannot pass &st[j] to a function)
                     let spiked = neuron_core(n0 + l, k, ctx[j], &s1);
                     st[j] = s1;
-                    if (spiked) { atomicOr(&wmask[cur + (l >> 5u)], 1u << (l & 31u)); }
+                    if (spiked) {
+                        atomicOr(&wmask[cur + (l >> 5u)], 1u << (l & 31u));
+                        atomicOr(&wany[k & 1u], 1u << (l >> 5u));
+                    }
                 }
             }
             mask_step(b, n0, k, steps, lid, ordm, base0);
@@ -178,6 +184,7 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u
     if (SB_AFTER_NEURONS) { storageBarrier(); }  // a delay of DEPTH steps adds to the slot just taken
     workgroupBarrier();
     if (lid < MW) { atomicStore(&wmask[MW - cur + lid], 0u); }
+    if (lid == 0u) { atomicStore(&wany[1u - (k & 1u)], 0u); }
     if (ordm) {
         let cell = k * N_BRAINS + b;
         if (lid == 0u) {
@@ -190,7 +197,10 @@ fn mask_step(b: u32, n0: u32, k: u32, steps: u32, lid: u32, ordm: bool, base0: u
     }
     // 6. propagation (as in main_brain), the spikes in neuron order
     let base = base0 + k;
-    for (var w = 0u; w < select(MW, 0u, PROF_SKIP == 1u); w = w + 1u) {
+    var words = select(atomicLoad(&wany[k & 1u]), 0u, PROF_SKIP == 1u);  // the words with spikes
+    while (words != 0u) {
+        let w = firstTrailingBit(words);
+        words = words & (words - 1u);
         var bits = atomicLoad(&wmask[cur + w]);
         while (bits != 0u) {
             let src = n0 + w * 32u + firstTrailingBit(bits);

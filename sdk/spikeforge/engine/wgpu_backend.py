@@ -535,7 +535,8 @@ class GpuBackend(Backend):
         # with state in registers: a step's spikes as a bit mask in workgroup memory (brain.wgsl's
         # mask_step; SPIKEFORGE_GPU_WG_MASK=0 turns it off) and the host list sorted on the device
         # (order.wgsl; SPIKEFORGE_GPU_ORDER=0: appended spike by spike and sorted here)
-        self.wg_mask = self.reg_state and os.environ.get("SPIKEFORGE_GPU_WG_MASK", "1") not in ("0", "")
+        self.wg_mask = (self.reg_state and self.brain_max <= 1024  # (a word of 32 mask-word bits: wany)
+                        and os.environ.get("SPIKEFORGE_GPU_WG_MASK", "1") not in ("0", ""))
         self.order = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_ORDER", "1") not in ("0", "")
         self.mask_words = max(1, (self.brain_max + 31) // 32)
         # WG_MASK's propagation spreads a spike's synapses of all its rows over the workgroup at once
