@@ -14,8 +14,10 @@
 // When the brain's delay ring fits in workgroup memory (WG_RING, generated with
 // ring_in/ring_out/wring_load/wring_store by wgpu_backend), it is loaded at the start of
 // the advance, delivered and propagated there with workgroup atomics, and stored back.
-// With REG_STATE each invocation's neuron state stays in registers across the steps
-// (neuron.wgsl's neuron_core on an NState; the same float operations in the same order).
+// With REG_STATE each invocation's neurons' state (NPT neurons: n0 + lid + j * BRAIN_WG) stays in
+// registers across the steps (neuron.wgsl's neuron_core on an NState; the same float operations
+// in the same order). DEV_STEPS (with WG_MASK): invocation 0 moves the brain's clock words and
+// ring slot in binfo on by the advance's steps at the end, so the host need not send them again.
 //
 // WG_MASK (with REG_STATE; wgpu_backend's ``wg_mask``): the step's spikes are bits of a mask in
 // workgroup memory (one atomicOr per spike, double-buffered by the step's parity so no barrier
