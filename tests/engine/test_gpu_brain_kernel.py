@@ -228,6 +228,23 @@ def test_brain_table_kept_on_device(adapter: dict[str, Any], dev: str, monkeypat
     gpu.close()
 
 
+def test_rate_decoders_any_step_count(adapter: dict[str, Any]) -> None:
+    """A rate decoder divides by the advance's steps: its uniform is made once per step count and
+    reused (16 / 17 alternate at 60 Hz); outputs stay numpy's when the count changes and returns."""
+    from tests.engine.test_gpu_common import make_world
+
+    ref, gpu = make_world("numpy"), make_world("gpu")
+    rate_outputs = 0.0
+    for f, n in enumerate((1, 12, 13, 5, 12, 13, 1)):
+        for w in (ref, gpu):
+            drive(w, f)
+            w.advance(n * w.dt + 1e-9)
+        assert ref.layout.act_out.tobytes() == gpu.layout.act_out.tobytes(), (f, n)
+        rate_outputs += sum(float(np.abs(ref.layout.act_out[g.out_offset:g.out_offset + g.brains * g.width]).sum())
+                            for g in ref.layout.actuator_groups if g.kind == 0)
+    assert rate_outputs > 0
+
+
 def test_per_step_and_per_brain_kernels_agree(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1")
     w1, w2 = World(dt=0.001, backend="numpy", seed=4), World(dt=0.001, backend="numpy", seed=4)

@@ -490,7 +490,7 @@ class GpuBackend(Backend):
         self._raw_ok = False  # the per-step commands go through wgpu-py once before the raw calls
         self._shadow: dict[str, np.ndarray] | None = None
         self._out_cap = 0
-        self._dec_steps = -1
+        self._dec_cache: dict[int, tuple[list[Any], list[Any]]] = {}  # see _decoder_groups
         self._bufs: dict[str, list[Any]] = {}
         self._staging: Any = None  # slot uploads (write_slots)
         self._copy_ok = False  # the slot copies go through wgpu-py once before the raw calls
@@ -941,6 +941,31 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
             self._dec_bg.append((bg, buf, u, g.brains))
+
+    def _decoder_groups(self, n_steps: int) -> list[Any]:
+        """The decoders' uniform bind groups for an advance of ``n_steps`` steps (a rate decoder's
+        holds 1 / (per_chan * n_steps * dt)): made once per step count and kept (a 60 Hz frame
+        alternates 16 and 17 steps; before, each change re-wrote the uniforms)."""
+        got = self._dec_cache.get(n_steps)
+        if got is not None:
+            return got[0]
+        if len(self._dec_cache) >= 8:
+            self._dec_cache.clear()
+        dt_s = self.layout.dt_ms / 1000.0
+        U = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+        bgs: list[Any] = []
+        keep: list[Any] = []
+        for g, (bg, _, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
+            if g.kind == 0:
+                v = u.copy()
+                v.view(np.float32)[8] = np.float32(1.0 / (g.per_chan * n_steps * dt_s))
+                buf = self.dev.create_buffer_with_data(data=v, usage=U)
+                bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
+                                                entries=[{"binding": 0, "resource": {"buffer": buf}}])
+                keep.append(buf)
+            bgs.append(bg)
+        self._dec_cache[n_steps] = (bgs, keep)
+        return bgs
 
     def _compile_kernel(self, k: str) -> None:
         """The pipeline (cached per source text) and the @group(0) bind group of kernel ``k``."""
@@ -1600,13 +1625,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(up), up.nbytes)
         else:
             q.write_buffer(upload, 0, up)
-        if n_steps != self._dec_steps:
-            dt_s = L.dt_ms / 1000.0
-            for g, (_, buf, u, _) in zip(self._dec_groups, self._dec_bg, strict=True):
-                if g.kind == 0:
-                    u.view(np.float32)[8] = np.float32(1.0 / (g.per_chan * n_steps * dt_s))
-                    q.write_buffer(buf, 0, u)
-            self._dec_steps = n_steps
+        dec_bgs = self._decoder_groups(n_steps)
         na, no = L.act_counts.size, L.act_out.size
         nd = 2 * B if pc is not None else 0
         # the first entries of the spike list come back with the counters (no second round trip
@@ -1668,7 +1687,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             if self._dec_bg:
                 rec.pipeline(self._pipes["decode"])
                 rec.group(0, self._groups0["decode"])
-                for bg, _, _, brains in self._dec_bg:
+                for bg, (_, _, _, brains) in zip(dec_bgs, self._dec_bg, strict=True):
                     rec.group(1, bg)
                     rec.grid(_grid_1d(brains))
         if rx is not None:
