@@ -942,6 +942,30 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
             self._dec_bg.append((bg, buf, u, g.brains))
 
+    def _brain_table_columns(self, active: BoolA | None) -> None:
+        """The brain table's per-advance columns from the host: step words, ring slot, flags."""
+        L = self.layout
+        B = L.n_brains
+        steps = np.ascontiguousarray(L.brain_step, np.int64)
+        if _LITTLE:  # the step's low and high 32-bit words, straight from the int64s (two 1-D strided
+            # copies: ~10x faster than one (B, 2) block into the table's columns)
+            s32 = steps.view(np.uint32)
+            self.binfo[:B, 1] = s32[0::2]
+            self.binfo[:B, 2] = s32[1::2]
+        else:  # pragma: no cover - big-endian hosts
+            self.binfo[:B, 1] = (steps & 0xFFFFFFFF).astype(np.uint32)
+            self.binfo[:B, 2] = (steps >> 32).astype(np.uint32)
+        if L.depth & (L.depth - 1) == 0:  # ring slot: a mask for a power-of-two depth (same values as %)
+            self.binfo[:B, 3] = steps & (L.depth - 1)
+        else:
+            self.binfo[:B, 3] = steps % L.depth
+        if active is None and not L.learning:
+            self.binfo[:B, 4] = 1
+        else:
+            act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
+            on = (L.learn.astype(np.uint32) & np.uint32(1)) if L.learning else np.zeros(B, np.uint32)
+            self.binfo[:B, 4] = act | (on << np.uint32(1))
+
     def _decoder_groups(self, n_steps: int) -> list[Any]:
         """The decoders' uniform bind groups for an advance of ``n_steps`` steps (a rate decoder's
         holds 1 / (per_chan * n_steps * dt)): made once per step count and kept (a 60 Hz frame
@@ -1575,31 +1599,8 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         keep = (self._dev_steps is not None and active is None
                 and np.array_equal(self._dev_steps, L.brain_step))
         self._dev_steps = None
-        steps = np.ascontiguousarray(L.brain_step, np.int64)
-        if keep:
-            pass
-        elif _LITTLE:  # the step's low and high 32-bit words, straight from the int64s (two 1-D strided
-            # copies: ~10x faster than one (B, 2) block into the table's columns)
-            s32 = steps.view(np.uint32)
-            self.binfo[:B, 1] = s32[0::2]
-            self.binfo[:B, 2] = s32[1::2]
-        else:  # pragma: no cover - big-endian hosts
-            self.binfo[:B, 1] = (steps & 0xFFFFFFFF).astype(np.uint32)
-            self.binfo[:B, 2] = (steps >> 32).astype(np.uint32)
-        if keep:
-            pass
-        elif L.depth & (L.depth - 1) == 0:  # ring slot: a mask for a power-of-two depth (same values as %)
-            self.binfo[:B, 3] = steps & (L.depth - 1)
-        else:
-            self.binfo[:B, 3] = steps % L.depth
-        if keep:
-            pass
-        elif active is None and not L.learning:
-            self.binfo[:B, 4] = 1
-        else:
-            act = np.ones(B, np.uint32) if active is None else active.astype(np.uint32)
-            on = (L.learn.astype(np.uint32) & np.uint32(1)) if L.learning else np.zeros(B, np.uint32)
-            self.binfo[:B, 4] = act | (on << np.uint32(1))
+        if not keep:
+            self._brain_table_columns(active)
         pc = self.plast
         if pc is not None:
             every = pc.every
