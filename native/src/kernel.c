@@ -150,6 +150,8 @@ struct sf_engine {
     /* per synapse, its ring offset from the spike's slot base, (row_delay * 3 + row_chan) * N
        + post (NULL when (depth + 1) * 3 * N does not fit in int32: then propagate walks rows) */
     int32_t *poff;
+    int64_t *nsyn; /* per neuron (n + 1), its first synapse: row_syn[row_ptr[i]] (one dependent load less
+                      per spike in propagate; brain-major prefetches a brain's range of it) */
     int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
     int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
     int32_t *in_pair;  /* 2 per incoming entry: int32 (in_syn, in_pre) (sf_in_pair_fill); NULL without
@@ -285,6 +287,7 @@ void sf_engine_free(sf_engine *e) {
     free(e->seg_inert);
     sf_rs_runs_free(&e->rs_runs);
     free(e->poff);
+    free(e->nsyn);
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
@@ -351,12 +354,14 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->bseg_ptr);
     free(e->seg_inert);
     free(e->poff);
+    free(e->nsyn);
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
     free(e->in_pj);
     free(e->dmask);
     e->poff = NULL;
+    e->nsyn = NULL;
     e->pre_cls = NULL;
     e->post_cls = NULL;
     e->in_pair = NULL;
@@ -423,6 +428,9 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         e->bseg_ptr[b] = q;
     }
     if (sf_rs_runs_build(&e->rs_runs, net) != 0) goto oom;
+    e->nsyn = (int64_t *)malloc((size_t)(n + 1) * sizeof(int64_t));
+    if (!e->nsyn) goto oom;
+    for (int64_t i = 0; i <= n; i++) e->nsyn[i] = net->row_syn[net->row_ptr[i]];
     if (((int64_t)net->depth + 1) * 3 * n <= INT32_MAX) {
         e->poff = (int32_t *)malloc((size_t)(net->n_synapses + 1) * sizeof(int32_t));
         if (!e->poff) goto oom;
@@ -502,6 +510,7 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
             for (int64_t i = s0; i < s1 && !e->has_mod; i++)
                 e->has_mod = net->ring[((size_t)d * 3 + 2) * (size_t)n + i] != 0;
         if (e->poff) poff_fill(e, net, s0, s1);
+        for (int64_t i = s0; i <= s1; i++) e->nsyn[i] = net->row_syn[net->row_ptr[i]];
         if (e->pre_cls) sf_pre_class_build(e->pre_cls, net, s0, s1);
         if (e->post_cls) sf_post_class_build(e->post_cls, net, s0, s1);
         if (e->dmask) sf_deliver_mask_build(e->dmask, net, s0, s1);
@@ -730,12 +739,13 @@ static int grow_bg(sf_thread_buf *tb, int64_t need) {
     return 0;
 }
 
-static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t k,
-                         sf_thread_buf *tb) {
+/* Update neurons lo..hi of segment sg at the brain's step bstep (ring slot sb = bstep % depth).
+   With defer (brain-major order), the spike flags are left in e->flags for the caller to
+   collect once for the whole brain; otherwise this piece's spikes are appended to tb. */
+static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t bstep,
+                         int32_t sb, int defer, sf_thread_buf *tb) {
     const int64_t N = net->n_neurons;
     const int64_t b = sg->brain;
-    const int64_t bstep = net->brain_step[b] + k;
-    const int32_t sb = (int32_t)(bstep % net->depth);
     int32_t *restrict r0 = net->ring + ((size_t)sb * 3 + 0) * (size_t)N;
     int32_t *restrict r1 = net->ring + ((size_t)sb * 3 + 1) * (size_t)N;
     int32_t *restrict r2 = net->ring + ((size_t)sb * 3 + 2) * (size_t)N;
@@ -799,7 +809,8 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
                 tb->bgp, pre_n);
         } else if (segf & SEG_INERT) {
             const int ni = (segf & SEG_NOEXT) && climit <= 0; /* no iext read, no limit test */
-            fired = e->loops->lif_lean[(ni ? 4 : 0) + (rng ? 2 : 0) + (ev ? 1 : 0)](
+            const int lr = rng_excit ? 1 : rng ? 2 : 0; /* 2: excitability 1, only the forced-spike draw */
+            fired = e->loops->lif_lean[(ni ? 6 : 0) + lr * 2 + (ev ? 1 : 0)](
                 V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
             fired = e->loops->leanw[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO,
@@ -811,7 +822,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             fired = fn(V, IE, II, W, TH, MOD, IEXT, PF, HOLD, CONS, BUR, FO, e->flags, r0, r1, r2, ACC, lo, hi, fp,
                        ip, pre_e, pre_f, bs0);
         }
-        if (fired) tb->len += e->loops->collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
+        if (fired && !defer) tb->len += e->loops->collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
         if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
         return;
     }
@@ -917,7 +928,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         CONS[i] = consec;
         BUR[i] = burst;
         FO[i] = 0;
-        if (spike) {
+        if (defer) {
+            e->flags[i] = spike;
+        } else if (spike) {
             out[cnt] = (int32_t)i;
             outsb[cnt] = sb;
             outbr[cnt] = (int32_t)b;
@@ -940,6 +953,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     uint32_t *restrict ring = (uint32_t *)net->ring;
     uint32_t *counts = (uint32_t *)net->act_counts;
     const int32_t *restrict poff = e->poff;
+    const int64_t *restrict nsyn = e->nsyn;
     const float *restrict W = net->weight;
     /* The synapse tables (poff, weights: 8 B per synapse) are larger than L2 in most nets, so
        each spike's range comes from L3 or memory; ask for every spike's lines first, so their
@@ -952,8 +966,8 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     const int32_t *pfp = events ? e->in_pair : NULL;
     if (poff && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) {
-            const int64_t s = spk[j], y1 = net->row_syn[net->row_ptr[s + 1]];
-            for (int64_t y = net->row_syn[net->row_ptr[s]]; y < y1; y += 16) {
+            const int64_t s = spk[j], y1 = nsyn[s + 1];
+            for (int64_t y = nsyn[s]; y < y1; y += 16) {
                 __builtin_prefetch(poff + y);
                 __builtin_prefetch(W + y);
                 if (pfe) __builtin_prefetch(pfe + y, 1);
@@ -965,7 +979,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
         }
     for (int64_t j = 0; j < count; j++) {
         int64_t s = spk[j];
-        const int64_t s_y0 = net->row_syn[net->row_ptr[s]], s_y1 = net->row_syn[net->row_ptr[s + 1]];
+        const int64_t s_y0 = nsyn[s], s_y1 = nsyn[s + 1];
         if (poff) { /* the neuron's synapses in one run, slot and channel from poff */
             const int64_t base = (int64_t)sbs[j] * 3 * N;
             if (atomic) {
@@ -1032,8 +1046,13 @@ static void run_thread_bm(sf_job *job, int t) {
         if (job->active && !job->active[b]) continue;
         int64_t *off = tb->boff + idx * (n + 1);
         idx++;
-        const int64_t size = net->brain_start[b + 1] - net->brain_start[b];
-        for (int64_t k = 0; k < n; k++) {
+        const int64_t bs0 = net->brain_start[b], bs1 = net->brain_start[b + 1], size = bs1 - bs0;
+        /* the per-neuron tables propagate reads for each spike (first synapse, actuator slot):
+           ask for the brain's lines now, so a spike's synapse range is one miss away, not three */
+        for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
+        for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
+        int32_t sb = (int32_t)(net->brain_step[b] % net->depth);
+        for (int64_t k = 0; k < n; k++, sb = sb + 1 == net->depth ? 0 : sb + 1) {
             for (int64_t g = e->gap_ptr[b]; g < e->gap_ptr[b + 1]; g++) {
                 int32_t a = net->gap_a[g], bb = net->gap_b[g];
                 uint32_t q = quantize(net->gap_g[g] * (net->v[bb] - net->v[a]));
@@ -1045,7 +1064,10 @@ static void run_thread_bm(sf_job *job, int t) {
             off[k] = tb->len;
             int64_t before = tb->len;
             for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++)
-                update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, k, tb);
+                update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, net->brain_step[b] + k, sb, 1, tb);
+            /* the brain's spikes of this step, in neuron order (segments are ascending runs) */
+            tb->len += e->loops->collect(e->flags, bs0, bs1, tb->spk + tb->len, tb->sb + tb->len, tb->br + tb->len, sb,
+                                         (int32_t)b);
             int64_t cnt = tb->len - before;
             if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
             const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
@@ -1099,7 +1121,9 @@ static void run_thread(sf_job *job, int t) {
         int64_t before = tb->len;
         for (int64_t p = 0; p < tb->n_pieces; p++) {
             const sf_piece *pc = &tb->pieces[p];
-            update_piece(e, net, &e->segs[e->active_segs[pc->seg]], pc->lo, pc->hi, k, tb);
+            const sf_segment *sg = &e->segs[e->active_segs[pc->seg]];
+            const int64_t bstep = net->brain_step[sg->brain] + k;
+            update_piece(e, net, sg, pc->lo, pc->hi, bstep, (int32_t)(bstep % net->depth), 0, tb);
         }
         /* P6 of equal_time traces before the barrier: other threads' P5 read them */
         if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);

@@ -56,7 +56,8 @@ typedef void (*sf_bg_fill_fn)(float *, int32_t *, int64_t, int64_t, int64_t, int
 typedef struct sf_loops {
     const char *isa;                    /* "baseline", "avx2", "avx512f" */
     const sf_fast_fn (*fast[2])[16];    /* [burst][model][gaps*8 + modch*4 + rng*2 + ev] */
-    sf_lean_fn lif_lean[8];             /* ni*4 + rng*2 + ev (ni: iext all +0 and no spike limit) */
+    sf_lean_fn lif_lean[12];            /* ni*6 + rng*2 + ev (ni: iext all +0 and no spike limit; rng 0 no
+                                           draws, 1 excitability and forced-spike draws, 2 forced only) */
     sf_leanw_fn leanw[SF_N_MODELS][24]; /* see SF_LEANW_SET in loops_impl.h */
     sf_learn_neurons_fn learn_neurons;  /* learning phases P2 and P3 after a vectorized loop */
     sf_bg_fill_fn bg_fill;              /* background input draws for the lean variants */

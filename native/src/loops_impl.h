@@ -240,11 +240,13 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             int32_t above = (held == 0) & (nv >= vth);                                                         \
             int32_t forced = 0;                                                                                \
             if (EV) forced = FO[i] != 0;                                                                       \
-            if (RNG) {                                                                                         \
+            if (RNG) { /* RNG 2: excitability 1 (sure), only the forced-spike draw */                          \
                 uint32_t local = (uint32_t)(i - bs0);                                                          \
-                float ue = uniform01(pre_e, local);                                                            \
+                if (RNG == 1) {                                                                                \
+                    float ue = uniform01(pre_e, local);                                                        \
+                    above = above & (sure | (ue < excit));                                                     \
+                }                                                                                              \
                 float uf = uniform01(pre_f, local);                                                            \
-                above = above & (sure | (ue < excit));                                                         \
                 forced = forced | (uf < PF[i]);                                                                \
             }                                                                                                  \
             int32_t fire = above | ((held == 0) & forced);                                                     \
@@ -271,10 +273,14 @@ SF_LIF_LEAN(lean_r0_e0, 0, 0, 0)
 SF_LIF_LEAN(lean_r0_e1, 0, 1, 0)
 SF_LIF_LEAN(lean_r1_e0, 1, 0, 0)
 SF_LIF_LEAN(lean_r1_e1, 1, 1, 0)
+SF_LIF_LEAN(lean_r2_e0, 2, 0, 0)
+SF_LIF_LEAN(lean_r2_e1, 2, 1, 0)
 SF_LIF_LEAN(lean_z_r0_e0, 0, 0, 1)
 SF_LIF_LEAN(lean_z_r0_e1, 0, 1, 1)
 SF_LIF_LEAN(lean_z_r1_e0, 1, 0, 1)
 SF_LIF_LEAN(lean_z_r1_e1, 1, 1, 1)
+SF_LIF_LEAN(lean_z_r2_e0, 2, 0, 1)
+SF_LIF_LEAN(lean_z_r2_e1, 2, 1, 1)
 
 /* Append the indices of nonzero flags in lo..hi (ascending); returns how many. */
 SF_LOOP_ATTR static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
@@ -406,7 +412,8 @@ SF_FOR_EACH_MODEL(SF_LEANW_SET)
 const sf_loops SF_LOOPS_NAME = {
     SF_LOOPS_ISA,
     {fast_b0, SF_LOOPS_BURST_TAB},
-    {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1, lean_z_r0_e0, lean_z_r0_e1, lean_z_r1_e0, lean_z_r1_e1},
+    {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1, lean_r2_e0, lean_r2_e1,
+     lean_z_r0_e0, lean_z_r0_e1, lean_z_r1_e0, lean_z_r1_e1, lean_z_r2_e0, lean_z_r2_e1},
     {SF_FOR_EACH_MODEL(SF_LEANW_ROW)},
     learn_neurons,
     bg_fill,
