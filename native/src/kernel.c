@@ -36,6 +36,7 @@
 #define PURPOSE_NOISE ((uint32_t)SF_PURPOSE_NOISE)
 #define PURPOSE_POISSON ((uint32_t)SF_PURPOSE_POISSON)
 #define PLEN(net) ((net)->plast.enabled)
+#define SF_BM_GROUP 4 /* brains a brain-major thread interleaves per step (run_thread_bm) */
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
 #define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
@@ -113,7 +114,7 @@ typedef struct {
     sf_piece *pieces;
     int64_t n_pieces, pieces_cap;
     int64_t bm0, bm1;   /* brain-major mode: this thread's brains */
-    int64_t *boff;      /* brain-major mode: per active brain, n_steps + 1 spike offsets */
+    int64_t *boff;      /* brain-major mode: per active brain and step, its spikes' start and end in spk */
     int64_t boff_cap;
     float *bgn;         /* background noise current of the segment being updated (per neuron) */
     int32_t *bgp;       /* background Poisson event flags of that segment */
@@ -130,6 +131,7 @@ struct sf_engine {
     int threads;
     int last_threads;
     int64_t min_per_thread;
+    int bm_group; /* brain-major without learning: brains interleaved per step (run_thread_bm) */
     /* derived tables */
     sf_segment *segs;
     int64_t n_segs;
@@ -233,6 +235,7 @@ sf_engine *sf_engine_new(int max_threads) {
     e->threads = max_threads;
     e->n_started = 1;
     e->min_per_thread = 32768;
+    e->bm_group = SF_BM_GROUP;
     e->loops = loops_pick(2);
     e->tb = (sf_thread_buf *)calloc((size_t)max_threads, sizeof *e->tb);
     e->th = (pthread_t *)calloc((size_t)max_threads, sizeof *e->th);
@@ -722,6 +725,28 @@ static int any_positive(const float *restrict x, int64_t lo, int64_t hi) {
     return any;
 }
 
+/* The SEG_* facts of segment q that hold for a whole advance, in e->seg_inert[q]: pforce and
+   force_once change only in encode_sensors (before the steps) and the kernel only clears
+   force_once; inert state stays inert. */
+static void seg_facts(sf_engine *e, const sf_net *net, int64_t q) {
+    const sf_segment *sg = &e->segs[q];
+    const int inert = seg_inert(e, net, sg);
+    const int leanw = !inert && seg_leanw(e, net, sg);
+    /* inert and lean segments keep mod at +0 for the whole advance and P7 resets msum to
+       +0, so P2 (msum + mod) leaves every msum as it is when none is -0 or NaN now */
+    const int msum_same = (inert || leanw) && PLEN(net) && msum_plain(net->plast.msum, sg->start, sg->end);
+    const int32_t *ipq = net->iparams + (size_t)sg->pid * SF_NI;
+    /* a spike sets hold to the refractory steps (0), or to the snooze after a limit hit
+       (never without a limit), and hold > 0 is the only way to be held: hold stays 0 */
+    const int nohold =
+        ipq[SF_I_REF_STEPS] == 0 && ipq[SF_I_CONSEC] <= 0 && all_zero_i32(net->hold, sg->start, sg->end);
+    e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) | (msum_same ? SEG_MSUM : 0) |
+                                (nohold ? SEG_NOHOLD : 0) |
+                                (bits_are(net->iext, sg->start, sg->end, 0u) ? SEG_NOEXT : 0) |
+                                (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
+                                (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
+}
+
 /* Update neurons lo..hi of one parameter-set run; returns spikes appended. */
 /* learn_neurons and bg_fill, vectorized, are in loops_impl.h too. */
 
@@ -946,7 +971,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
    propagation, then all P5a (propagation reads only the weights of the spiking neuron's
    rows, P5a writes only those rows). */
 static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const int32_t *sbs, const int32_t *brs,
-                      int64_t count, int atomic, int events) {
+                      int64_t count, int atomic, int events, int prefetched) {
     const int64_t N = net->n_neurons;
     const int32_t D = net->depth;
     const int64_t RS = (int64_t)D * 3 * N;
@@ -964,7 +989,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
     float *pfe = rs_events ? net->plast.elig : NULL;
     const int32_t *pfp = events ? e->in_pair : NULL;
-    if (poff && (count > 1 || (pfp && count == 1)))
+    if (poff && !prefetched && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j], y1 = nsyn[s + 1];
             for (int64_t y = nsyn[s]; y < y1; y += 16) {
@@ -1031,7 +1056,12 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
 /* Brain-major order: brains never touch each other, so a thread runs all n steps of
    one brain while its state is in cache, then the next brain; no barriers at all.
    The same operations happen in the same order within each brain, so the results
-   (and, after the merge, the spike list) are those of the step-major order. */
+   (and, after the merge, the spike list) are those of the step-major order.
+   Without learning, a thread runs a group of up to bm_group brains step by step: every
+   brain of the group updates its neurons and asks for its spikes' synapse lines, then
+   every brain propagates, so the synapse tables' misses of the group's spikes (they come
+   from memory: a crowd's tables do not fit in L3) overlap instead of adding up. Each
+   brain's steps stay in order and its operations are the same; only brains interleave. */
 static void run_thread_bm(sf_job *job, int t) {
     sf_engine *e = job->e;
     sf_net *net = job->net;
@@ -1042,45 +1072,73 @@ static void run_thread_bm(sf_job *job, int t) {
     tb->oom = 0;
     int64_t idx = 0;
     uint32_t *acc = (uint32_t *)e->gap_acc;
-    for (int64_t b = tb->bm0; b < tb->bm1; b++) {
-        if (job->active && !job->active[b]) continue;
-        int64_t *off = tb->boff + idx * (n + 1);
-        idx++;
-        const int64_t bs0 = net->brain_start[b], bs1 = net->brain_start[b + 1], size = bs1 - bs0;
-        /* the per-neuron tables propagate reads for each spike (first synapse, actuator slot):
-           ask for the brain's lines now, so a spike's synapse range is one miss away, not three */
-        for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
-        for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
-        int32_t sb = (int32_t)(net->brain_step[b] % net->depth);
-        for (int64_t k = 0; k < n; k++, sb = sb + 1 == net->depth ? 0 : sb + 1) {
-            for (int64_t g = e->gap_ptr[b]; g < e->gap_ptr[b + 1]; g++) {
-                int32_t a = net->gap_a[g], bb = net->gap_b[g];
-                uint32_t q = quantize(net->gap_g[g] * (net->v[bb] - net->v[a]));
-                acc[a] += q;
-                acc[bb] -= q;
-            }
-            if (!tb->oom && grow_spikes(tb, tb->len + size) != 0) tb->oom = 1;
+    const int G = net->plast.enabled ? 1 : e->bm_group;
+    const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
+    int64_t b = tb->bm0;
+    while (b < tb->bm1) {
+        int64_t gb[SF_BM_GROUP], *goff[SF_BM_GROUP], gsize = 0;
+        int32_t gsb[SF_BM_GROUP];
+        int ng = 0;
+        for (; b < tb->bm1 && ng < G; b++) {
+            if (job->active && !job->active[b]) continue;
+            const int64_t bs0 = net->brain_start[b], bs1 = net->brain_start[b + 1];
+            gb[ng] = b;
+            goff[ng] = tb->boff + idx * 2 * n;
+            gsb[ng] = (int32_t)(net->brain_step[b] % net->depth);
+            gsize += bs1 - bs0;
+            idx++;
+            ng++;
+            /* the per-neuron tables propagate reads for each spike (first synapse, actuator
+               slot): ask for the brain's lines now, so a spike's synapses are one miss away */
+            for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
+            for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
+            for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++) seg_facts(e, net, q);
+        }
+        for (int64_t k = 0; k < n; k++) {
+            /* capacity for the group's step (one brain's was reserved before the job; past
+               that, growth may fail: then this thread keeps simulating and stops recording) */
+            if (!tb->oom && grow_spikes(tb, tb->len + gsize) != 0) tb->oom = 1;
             if (tb->oom) tb->len = 0;
-            off[k] = tb->len;
-            int64_t before = tb->len;
-            for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++)
-                update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, net->brain_step[b] + k, sb, 1, tb);
-            /* the brain's spikes of this step, in neuron order (segments are ascending runs) */
-            tb->len += e->loops->collect(e->flags, bs0, bs1, tb->spk + tb->len, tb->sb + tb->len, tb->br + tb->len, sb,
-                                         (int32_t)b);
-            int64_t cnt = tb->len - before;
-            if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
-            const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
-            propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events);
-            if (net->plast.enabled) {
-                sf_learn_deliver(net, net->brain_start[b], net->brain_start[b + 1], b, e->dmask);
-                if (net->plast.learning && net->plast.any_events)
-                    sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj);
-                sf_learn_traces(net, tb->spk + before, cnt);
-                sf_learn_brains(net, b, b + 1, k, job->active, &e->rs_runs);
+            for (int m = 0; m < ng; m++) {
+                const int64_t bm = gb[m], bs0 = net->brain_start[bm], bs1 = net->brain_start[bm + 1];
+                for (int64_t g = e->gap_ptr[bm]; g < e->gap_ptr[bm + 1]; g++) {
+                    int32_t a = net->gap_a[g], bb = net->gap_b[g];
+                    uint32_t q = quantize(net->gap_g[g] * (net->v[bb] - net->v[a]));
+                    acc[a] += q;
+                    acc[bb] -= q;
+                }
+                const int64_t before = tb->len;
+                for (int64_t q = e->bseg_ptr[bm]; q < e->bseg_ptr[bm + 1]; q++)
+                    update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, net->brain_step[bm] + k,
+                                 gsb[m], 1, tb);
+                /* the brain's spikes of this step, in neuron order (segments are ascending runs) */
+                tb->len += e->loops->collect(e->flags, bs0, bs1, tb->spk + tb->len, tb->sb + tb->len,
+                                             tb->br + tb->len, gsb[m], (int32_t)bm);
+                goff[m][2 * k] = before;
+                goff[m][2 * k + 1] = tb->len;
+                if (ng > 1)
+                    for (int64_t j = before; j < tb->len; j++) {
+                        const int64_t s = tb->spk[j], y1 = e->nsyn[s + 1];
+                        for (int64_t y = e->nsyn[s]; y < y1; y += 16) {
+                            if (e->poff) __builtin_prefetch(e->poff + y);
+                            __builtin_prefetch(net->weight + y);
+                        }
+                    }
+            }
+            for (int m = 0; m < ng; m++) {
+                const int64_t bm = gb[m], before = goff[m][2 * k], cnt = goff[m][2 * k + 1] - before;
+                if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
+                propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events, ng > 1);
+                if (net->plast.enabled) {
+                    sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask);
+                    if (events)
+                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj);
+                    sf_learn_traces(net, tb->spk + before, cnt);
+                    sf_learn_brains(net, bm, bm + 1, k, job->active, &e->rs_runs);
+                }
+                gsb[m] = gsb[m] + 1 == net->depth ? 0 : gsb[m] + 1;
             }
         }
-        off[n] = tb->len;
     }
 }
 
@@ -1129,7 +1187,7 @@ static void run_thread(sf_job *job, int t) {
         if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);
         barrier_wait(&e->bar, &tb->sense);
         const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
-        propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, tb->len - before, atomic, events);
+        propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, tb->len - before, atomic, events, 0);
         if (net->plast.enabled) {
             if (net->plast.any_delivery)
                 for (int64_t p = 0; p < tb->n_pieces; p++) {
@@ -1259,13 +1317,13 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
                 b++;
             }
             tb->bm1 = b;
-            if (tb->boff_cap < cnt * (n_steps + 1)) {
-                int64_t *bo = (int64_t *)realloc(tb->boff, (size_t)(cnt * (n_steps + 1) + 1) * sizeof *bo);
+            if (tb->boff_cap < cnt * 2 * n_steps) {
+                int64_t *bo = (int64_t *)realloc(tb->boff, (size_t)(cnt * 2 * n_steps + 1) * sizeof *bo);
                 if (!bo) goto oom;
                 tb->boff = bo;
-                tb->boff_cap = cnt * (n_steps + 1);
+                tb->boff_cap = cnt * 2 * n_steps;
             }
-            if (grow_spikes(tb, biggest) != 0) goto oom;
+            if (grow_spikes(tb, biggest * e->bm_group) != 0) goto oom;
         }
     } else {
         /* split the active neurons into T contiguous ranges */
@@ -1303,30 +1361,14 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
 
     encode_sensors(net, active);
     reset_actuators(net, active);
-    /* per-segment facts that hold for the whole advance: pforce and force_once change only in
-       encode_sensors (above) and the kernel only clears force_once; inert state stays inert */
-    for (int64_t q = 0; q < e->n_segs; q++) {
-        const sf_segment *sg = &e->segs[q];
-        if (active && !active[sg->brain]) {
-            e->seg_inert[q] = 0;
-            continue;
+    /* per-segment facts that hold for the whole advance (seg_facts); brain-major threads find
+       those of their brains themselves, as they reach them (in parallel, and it brings the
+       brain's state into cache just before its steps) */
+    if (!bm)
+        for (int64_t q = 0; q < e->n_segs; q++) {
+            if (active && !active[e->segs[q].brain]) e->seg_inert[q] = 0;
+            else seg_facts(e, net, q);
         }
-        const int inert = seg_inert(e, net, sg);
-        const int leanw = !inert && seg_leanw(e, net, sg);
-        /* inert and lean segments keep mod at +0 for the whole advance and P7 resets msum to
-           +0, so P2 (msum + mod) leaves every msum as it is when none is -0 or NaN now */
-        const int msum_same = (inert || leanw) && PLEN(net) && msum_plain(net->plast.msum, sg->start, sg->end);
-        const int32_t *ipq = net->iparams + (size_t)sg->pid * SF_NI;
-        /* a spike sets hold to the refractory steps (0), or to the snooze after a limit hit
-           (never without a limit), and hold > 0 is the only way to be held: hold stays 0 */
-        const int nohold =
-            ipq[SF_I_REF_STEPS] == 0 && ipq[SF_I_CONSEC] <= 0 && all_zero_i32(net->hold, sg->start, sg->end);
-        e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) | (msum_same ? SEG_MSUM : 0) |
-                                    (nohold ? SEG_NOHOLD : 0) |
-                                    (bits_are(net->iext, sg->start, sg->end, 0u) ? SEG_NOEXT : 0) |
-                                    (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
-                                    (any_nonzero_u8(net->force_once, sg->start, sg->end) ? SEG_EVENT : 0));
-    }
 
     sf_job job;
     job.e = e;
@@ -1390,9 +1432,9 @@ int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_
                 int64_t idx = 0;
                 for (int64_t b = tb->bm0; b < tb->bm1; b++) {
                     if (active && !active[b]) continue;
-                    const int64_t *off = tb->boff + idx * (n_steps + 1);
+                    const int64_t *off = tb->boff + idx * 2 * n_steps;
                     idx++;
-                    int64_t c0 = off[k], c1 = off[k + 1];
+                    int64_t c0 = off[2 * k], c1 = off[2 * k + 1];
                     memcpy(e->out_neurons + o, tb->spk + c0, (size_t)(c1 - c0) * sizeof(int32_t));
                     for (int64_t j = 0; j < c1 - c0; j++) e->out_steps[o + j] = world_step + k;
                     o += c1 - c0;
