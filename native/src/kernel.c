@@ -44,6 +44,10 @@
 #define SEG_MSUM 16 /* P2 is the identity: mod is +0 (inert or lean) and no msum is -0 or NaN */
 #define SEG_NOHOLD 32 /* no refractory steps, no consecutive-spike limit, every hold 0: hold stays 0 */
 #define SEG_NOEXT 64 /* every iext is +0 (sensors are encoded once per advance, before the steps) */
+#define SEG_JOIN 128 /* the next segment is of the same brain and has the same parameter rows (brain-major
+                        runs the two in one call: seg_join) */
+#define SEG_ALL_OF (SEG_INERT | SEG_LEANW | SEG_MSUM | SEG_NOHOLD | SEG_NOEXT) /* joined: hold for both */
+#define SEG_ANY_OF (SEG_PFORCE | SEG_EVENT)                                 /* joined: hold for either */
 
 /* ------------------------------------------------------------------ helpers */
 static inline uint32_t brain_stream(uint32_t key, int64_t step, uint32_t purpose) {
@@ -740,7 +744,21 @@ static void seg_facts(sf_engine *e, const sf_net *net, int64_t q) {
        (never without a limit), and hold > 0 is the only way to be held: hold stays 0 */
     const int nohold =
         ipq[SF_I_REF_STEPS] == 0 && ipq[SF_I_CONSEC] <= 0 && all_zero_i32(net->hold, sg->start, sg->end);
-    e->seg_inert[q] = (uint8_t)((inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) | (msum_same ? SEG_MSUM : 0) |
+    /* the next segment runs with this one when every parameter its neurons' step reads (neuron
+       rows, and the plasticity row with learning) is the same: the loops are per neuron, and their
+       draws are keyed by the neuron's place in its brain, not in its segment */
+    const sf_segment *nx = sg + 1;
+    const int join = q + 1 < e->n_segs && nx->brain == sg->brain && nx->start == sg->end &&
+                     (nx->pid == sg->pid ||
+                      (memcmp(net->fparams + (size_t)sg->pid * SF_NF, net->fparams + (size_t)nx->pid * SF_NF,
+                              SF_NF * sizeof(float)) == 0 &&
+                       memcmp(net->iparams + (size_t)sg->pid * SF_NI, net->iparams + (size_t)nx->pid * SF_NI,
+                              SF_NI * sizeof(int32_t)) == 0 &&
+                       (!PLEN(net) || memcmp(net->plast.pid_f + (size_t)sg->pid * SF_NPP,
+                                             net->plast.pid_f + (size_t)nx->pid * SF_NPP,
+                                             SF_NPP * sizeof(float)) == 0)));
+    e->seg_inert[q] = (uint8_t)((join ? SEG_JOIN : 0) | (inert ? SEG_INERT : 0) | (leanw ? SEG_LEANW : 0) |
+                                (msum_same ? SEG_MSUM : 0) |
                                 (nohold ? SEG_NOHOLD : 0) |
                                 (bits_are(net->iext, sg->start, sg->end, 0u) ? SEG_NOEXT : 0) |
                                 (any_positive(net->pforce, sg->start, sg->end) ? SEG_PFORCE : 0) |
@@ -768,7 +786,7 @@ static int grow_bg(sf_thread_buf *tb, int64_t need) {
    With defer (brain-major order), the spike flags are left in e->flags for the caller to
    collect once for the whole brain; otherwise this piece's spikes are appended to tb. */
 static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_t lo, int64_t hi, int64_t bstep,
-                         int32_t sb, int defer, sf_thread_buf *tb) {
+                         int32_t sb, uint8_t segf, int defer, sf_thread_buf *tb) {
     const int64_t N = net->n_neurons;
     const int64_t b = sg->brain;
     int32_t *restrict r0 = net->ring + ((size_t)sb * 3 + 0) * (size_t)N;
@@ -787,7 +805,6 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     const int rng_excit = !(excit >= 1.0f);
     const uint32_t key = net->brain_key[b];
     const uint32_t pre_e = rng_excit ? brain_stream(key, bstep, PURPOSE_EXCITABILITY) : 0u;
-    const uint8_t segf = e->seg_inert[sg - e->segs];
     const uint32_t pre_f = (segf & SEG_PFORCE) ? brain_stream(key, bstep, PURPOSE_FORCE) : 0u;
     const int64_t bs0 = net->brain_start[b];
     const int gaps = e->n_gap > 0;
@@ -1108,9 +1125,14 @@ static void run_thread_bm(sf_job *job, int t) {
                     acc[bb] -= q;
                 }
                 const int64_t before = tb->len;
-                for (int64_t q = e->bseg_ptr[bm]; q < e->bseg_ptr[bm + 1]; q++)
-                    update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q].end, net->brain_step[bm] + k,
-                                 gsb[m], 1, tb);
+                for (int64_t q = e->bseg_ptr[bm], q1; q < e->bseg_ptr[bm + 1]; q = q1 + 1) {
+                    uint8_t f = e->seg_inert[q];
+                    for (q1 = q; e->seg_inert[q1] & SEG_JOIN; q1++) /* runs of equal parameter rows: one call */
+                        f = (uint8_t)((f & e->seg_inert[q1 + 1] & SEG_ALL_OF) |
+                                      ((f | e->seg_inert[q1 + 1]) & SEG_ANY_OF) | (e->seg_inert[q1 + 1] & SEG_JOIN));
+                    update_piece(e, net, &e->segs[q], e->segs[q].start, e->segs[q1].end, net->brain_step[bm] + k,
+                                 gsb[m], f, 1, tb);
+                }
                 /* the brain's spikes of this step, in neuron order (segments are ascending runs) */
                 tb->len += e->loops->collect(e->flags, bs0, bs1, tb->spk + tb->len, tb->sb + tb->len,
                                              tb->br + tb->len, gsb[m], (int32_t)bm);
@@ -1181,7 +1203,8 @@ static void run_thread(sf_job *job, int t) {
             const sf_piece *pc = &tb->pieces[p];
             const sf_segment *sg = &e->segs[e->active_segs[pc->seg]];
             const int64_t bstep = net->brain_step[sg->brain] + k;
-            update_piece(e, net, sg, pc->lo, pc->hi, bstep, (int32_t)(bstep % net->depth), 0, tb);
+            update_piece(e, net, sg, pc->lo, pc->hi, bstep, (int32_t)(bstep % net->depth),
+                         e->seg_inert[e->active_segs[pc->seg]], 0, tb);
         }
         /* P6 of equal_time traces before the barrier: other threads' P5 read them */
         if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);

@@ -312,13 +312,21 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
     """The crowd bench's brain (npc256: 64 Poisson sensor neurons, 160 + 32 LIF) in brain-major
     order: the sensor population's lean loop draws only the forced-spike uniforms when its
     excitability is 1 and both draws otherwise, a brain's spikes are collected once per step
-    across its three segments, and its synapse ranges come from the per-neuron table; spikes
-    and all state bit for bit numpy's, for 1 and 2 threads."""
+    across its three segments, its hid and out populations (the same parameters) run in one
+    loop call, joined, and its synapse ranges come from the per-neuron table. In brain 1 a
+    written current in out and a threshold offset in hid make the joined run take the loop
+    both need (neither lean), in brain 2 only the current (lean, reading iext). Spikes and all
+    state bit for bit numpy's, for 1 and 2 threads."""
     from spikeforge.bench.crowd import npc_circuit
 
     c = npc_circuit()
     c.populations[0] = dataclasses.replace(c.populations[0], model=LIF(t_ref=2.0, excitability=excitability))
     a, b = pair([c], count=5, seed=11)
+    for w in (a, b):
+        S = w.layout.neuron
+        S["iext"][256 + 230] = np.float32(1.5)
+        S["theta"][256 + 100] = np.float32(0.25)
+        S["iext"][512 + 240] = np.float32(2.0)
     sa, sb = drive(a, 12, 3), drive(b, 12, 3, threads)
     assert sum(s[1].size for s in sa) > 200
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
