@@ -115,3 +115,46 @@ def test_godot3_resume_despawns_the_brains_of_a_lost_spawn_reply(tmp_path: Path)
     assert s["reconciled"] == AGENTS, s  # the lost spawn's brains, despawned
     assert len(s["agent_brains"]) == AGENTS and s["layout_brains"] == s["agent_brains"], s
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]
+
+
+SUBSCRIBE_SCRIPT = REPO / "tests" / "integration" / "godot3_resume" / "subscribe_probe.gd"
+
+
+def test_godot3_resume_unsubscribes_a_subscription_whose_reply_was_lost(tmp_path: Path) -> None:
+    """The twin of the Godot 4 test: the server wrote the SUBSCRIBED reply, the world never got
+    it (the proxy swallows it and closes), the resumed session holds a subscription the world
+    does not know (protocol 1.2): the world unsubscribes it and subscribes its SpikeSignal's
+    population again, so the session's subscriptions and the exchange's batches are its own."""
+    godot = godot3_binary()
+    project = tmp_path / "subs"
+    (project / "addons").mkdir(parents=True)
+    shutil.copytree(GODOT3_ADDON, project / "addons" / "spikeforge")
+    shutil.copy(SUBSCRIBE_SCRIPT, project / "subscribe_probe.gd")
+    (project / "project.godot").write_text(
+        'config_version=4\n\n[application]\n\nconfig/name="subs"\n\n[debug]\n\n'
+        "file_logging/enable_file_logging=false\n", encoding="utf-8")
+    check = subprocess.run([*timeout_prefix(60), godot, "--path", str(project), "--check-only", "-s",
+                            "subscribe_probe.gd"], capture_output=True, text=True, timeout=70,
+                           env=godot_env(tmp_path))
+    assert check.returncode == 0 and not errors_in(check.stdout + check.stderr), check.stdout + check.stderr
+    with running_server(tmp_path / "server", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SUBSCRIBED)
+        env = godot_env(tmp_path, {**SLOW_MACHINE, "SPIKEFORGE_PORT": str(proxy.port),
+                                   "SPIKEFORGE_TOKEN_FILE": str(srv.token_path), "SPIKEFORGE_AGENTS": str(AGENTS)})
+        proc = subprocess.run([*timeout_prefix(150), godot, "--path", str(project), "-s", "subscribe_probe.gd"],
+                              capture_output=True, text=True, timeout=160, env=env)
+        log = srv.stderr
+    out = proc.stdout + proc.stderr
+    assert "SPIKEFORGE_SUBS_FAIL" not in out, out[-4000:]
+    assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
+    assert [m for m, _ in proxy.dropped] == [Msg.SUBSCRIBED], proxy.dropped
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("SPIKEFORGE_SUBS ")]
+    assert lines, out[-4000:]
+    s = json.loads(lines[-1].split(" ", 1)[1])
+    assert s["drops"] == 1 and s["resumes"] == 1, s
+    assert s["reconciled_subscriptions"] == 1, s  # the lost SUBSCRIBE's subscription
+    assert len(s["world_subscriptions"]) == 1 and s["server_subscriptions"] == 1, s
+    assert s["batch_sub_ids"] == s["world_subscriptions"], s
+    assert s["world_brains"] == AGENTS, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]

@@ -101,3 +101,38 @@ def test_godot4_resume_despawns_the_brains_of_a_lost_spawn_reply(tmp_path: Path)
     assert s["reconciled"] == AGENTS, s  # the lost spawn's brains, despawned
     assert len(s["agent_brains"]) == AGENTS and s["layout_brains"] == s["agent_brains"], s
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]
+
+
+SUBSCRIBE_SCRIPT = REPO / "tests" / "integration" / "godot4_resume" / "subscribe_probe.gd"
+
+
+def test_godot4_resume_unsubscribes_a_subscription_whose_reply_was_lost(tmp_path: Path) -> None:
+    """The server wrote the SUBSCRIBED reply, the Godot world never got it (the proxy swallows
+    it and closes), so the resumed session holds a subscription the world does not know, whose
+    batch every exchange would carry (protocol 1.2, PROTOCOL.md section 6): the world lists the
+    session's subscriptions, unsubscribes that one and subscribes its SpikeSignal's population
+    again, so the session's subscriptions and the exchange's batches are the world's."""
+    godot = godot4_binary()
+    project = copy_project(GODOT4_SAMPLE, tmp_path / "project")
+    shutil.copy(SUBSCRIBE_SCRIPT, project / "subscribe_probe.gd")
+    import_godot4_project(godot, project, tmp_path)
+    with running_server(tmp_path / "server", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SUBSCRIBED)
+        run = run_godot(godot, project, tmp_path, {**SLOW_MACHINE,
+                                                   "SPIKEFORGE_PORT": str(proxy.port),
+                                                   "SPIKEFORGE_TOKEN_FILE": str(srv.token_path),
+                                                   "SPIKEFORGE_AGENTS": str(AGENTS)},
+                        timeout=180, args=["-s", "res://subscribe_probe.gd"], engine=4)
+        log = srv.stderr
+    out = run.stdout[-4000:] + run.stderr[-4000:]
+    assert not run.timed_out, out
+    assert not run.markers.get("SPIKEFORGE_SUBS_FAIL"), out
+    assert [m for m, _ in proxy.dropped] == [Msg.SUBSCRIBED], proxy.dropped
+    s = json.loads(run.marker("SPIKEFORGE_SUBS"))
+    assert s["drops"] == 1 and s["resumes"] == 1, s
+    assert s["reconciled_subscriptions"] == 1, s  # the lost SUBSCRIBE's subscription
+    assert len(s["world_subscriptions"]) == 1 and s["server_subscriptions"] == 1, s
+    assert s["batch_sub_ids"] == s["world_subscriptions"], s
+    assert s["world_brains"] == AGENTS, s
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]

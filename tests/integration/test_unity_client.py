@@ -257,3 +257,22 @@ def test_csharp_client_reconciles_a_spawn_whose_reply_was_lost(toolchain: Toolch
     stats = json.loads(next(line for line in out.splitlines() if line.startswith("RESUME_STATS "))[13:])
     assert stats["world"]["brains"] == 3 + 5, stats
     assert "resumed" in log and "Traceback" not in log, log[-4000:]
+
+
+def test_csharp_client_reconciles_a_subscribe_whose_reply_was_lost(toolchain: Toolchain, programs: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """The server wrote the second SUBSCRIBED reply, the C# client never got it (ReplyDropper
+    swallows it and closes). ProtocolSession resumes, lists the session's subscriptions
+    (GET_SUBSCRIPTIONS, protocol 1.2), unsubscribes the one it does not know, sends the SUBSCRIBE
+    again and returns its id; the next EXCHANGE_RESULT carries exactly its batches (was:
+    SpikeforgeException "in_flight", and every exchange then failed with MALFORMED n_batches)."""
+    with running_server(tmp_path / "srv", args=["--grace-seconds", "60"]) as srv, \
+            ReplyDropper(srv.host, srv.port) as proxy:
+        proxy.drop_next(Msg.SUBSCRIBED, skip=1)
+        out = run_mono(toolchain, programs["resume"], ["--port", str(proxy.port), "--token-file", str(srv.token_path),
+                                                       "--circuit", "probe", "--scenario", "subscribe"])
+        log = srv.stderr
+    assert [m for m, _ in proxy.dropped] == [Msg.SUBSCRIBED], proxy.dropped
+    stats = json.loads(next(line for line in out.splitlines() if line.startswith("RESUME_STATS "))[13:])
+    assert stats["session"]["subscriptions"] == 1 and stats["world"]["brains"] == 3, stats
+    assert "resumed" in log and "Traceback" not in log, log[-4000:]

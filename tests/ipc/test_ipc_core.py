@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,32 @@ def test_brains_by_circuit_counts_live_ids_only() -> None:
     assert core.quota.brains_by_circuit(core, a.owned) == {"probe": 300, "p2": 2}
     world.despawn([5, 301])
     assert core.quota.brains_by_circuit(core, [*sorted(a.owned), 99999]) == {"probe": 299, "p2": 1}
+
+
+def test_get_subscriptions_lists_the_sessions_subscriptions_in_subscribe_order() -> None:
+    """GET_SUBSCRIPTIONS (1.2): what a resumed client reconciles against (PROTOCOL.md section 6)."""
+    core = ServerCore(World(dt=0.001, backend="numpy", seed=1), "tok", {"probe": probe_circuit()})
+    a, b = open_session(core, "a"), open_session(core, "b")
+    core.handle(a, Msg.SPAWN, 1, P.Spawn("probe", 3).encode())
+    core.handle(b, Msg.SUBSCRIBE, 1, P.Subscribe("", np.zeros(0, np.uint32)).encode())
+    core.handle(a, Msg.SUBSCRIBE, 2, P.Subscribe("", np.zeros(0, np.uint32)).encode())
+    core.handle(a, Msg.SUBSCRIBE, 3, P.Subscribe("hidden", np.array([2, 0], np.uint32)).encode())
+    core.handle(a, Msg.SUBSCRIBE, 4, P.Subscribe("out", np.array([1], np.uint32)).encode())
+    core.handle(a, Msg.UNSUBSCRIBE, 5, struct.pack("<I", 1))
+
+    def listed(s: Session) -> list[P.SubscriptionInfo]:
+        reply = core.handle(s, Msg.GET_SUBSCRIPTIONS, 9, b"")
+        assert isinstance(reply, bytes) and P.HEADER.unpack_from(reply)[1:] == (Msg.SUBSCRIPTIONS, 0, 9)
+        return P.decode_subscriptions(reply[P.HEADER_SIZE:])
+
+    assert listed(a) == [P.SubscriptionInfo(2, "hidden", (0, 2)), P.SubscriptionInfo(3, "out", (1,))]
+    assert listed(b) == [P.SubscriptionInfo(1, "", ())]
+    with pytest.raises(ProtocolError) as ei:
+        core.handle(a, Msg.GET_SUBSCRIPTIONS, 10, b"\x00")
+    assert ei.value.code == Err.MALFORMED
+    with pytest.raises(ProtocolError) as ei:  # a reply that claims more than a session can hold
+        P.decode_subscriptions(struct.pack("<H", P.MAX_SUBSCRIPTIONS + 1))
+    assert ei.value.code == Err.TOO_LARGE
+    with pytest.raises(ProtocolError) as ei:
+        P.decode_subscriptions(P.encode_subscriptions([P.SubscriptionInfo(7, "x", (1, 2))])[:-1])
+    assert ei.value.code == Err.MALFORMED

@@ -66,7 +66,7 @@ def test_welcome_idle_timeout_follows_the_lower_minor() -> None:
     with pytest.raises(ProtocolError, match="unexpected bytes"):
         P.Welcome.decode(new.encode() + b"x")
     # a later minor may append fields this codec does not know: ignored
-    later = P.Welcome(**base, minor=2, idle_timeout_s=5.0)  # type: ignore[arg-type]
+    later = P.Welcome(**base, minor=P.MINOR + 1, idle_timeout_s=5.0)  # type: ignore[arg-type]
     assert P.Welcome.decode(later.encode() + b"\0" * 8).idle_timeout_s == 5.0
 
 

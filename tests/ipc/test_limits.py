@@ -206,7 +206,7 @@ def test_keepalive_uses_the_idle_timeout_announced_in_welcome(tmp_path: Path) ->
     srv = start_server(tmp_path, args=["--idle-timeout", "2", "--grace-seconds", "0"])
     try:
         kept = connect(srv, "kept", keepalive_interval=30.0)
-        assert kept.welcome.minor == P.MINOR == 1
+        assert kept.welcome.minor == P.MINOR == 2
         assert kept.idle_timeout == 2.0 and kept.keepalive_interval == 30.0 and kept.keepalive_period == 1.0
         kept.upload_genome(probe_genome_text())
         ids = kept.spawn("probe", 2)
@@ -219,7 +219,7 @@ def test_keepalive_uses_the_idle_timeout_announced_in_welcome(tmp_path: Path) ->
         length, msg, _, _ = P.HEADER.unpack(head)
         payload = old.recv(length - P.MIN_LENGTH, socket.MSG_WAITALL)
         w10 = P.Welcome.decode(payload, client_minor=0)  # checks: no bytes after epoch
-        assert msg == Msg.WELCOME and w10.minor == 1 and w10.idle_timeout_s is None
+        assert msg == Msg.WELCOME and w10.minor == P.MINOR and w10.idle_timeout_s is None
         t_end = time.monotonic() + 5.0
         while time.monotonic() < t_end:  # the pause: no exchange, only keepalive() calls
             kept.keepalive()

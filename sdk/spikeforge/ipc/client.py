@@ -59,6 +59,13 @@ class Client:
     reconciled : list of int
         Brains the last :meth:`reconnect` despawned: a SPAWN's, whose reply was lost with the
         connection (PROTOCOL.md section 6, "Reconcile after a resume").
+    subscriptions : list of int
+        This client's subscription ids in SUBSCRIBE order (the order of an exchange's
+        ``batches``): :meth:`subscribe` adds one, :meth:`unsubscribe` removes it (before it
+        sends the request), :meth:`reconnect` brings it in line with the session's.
+    reconciled_subscriptions : list of int
+        Subscriptions the last :meth:`reconnect` unsubscribed: a SUBSCRIBE's whose reply was
+        lost with the connection, or an UNSUBSCRIBE's that had not reached the server.
     """
 
     def __init__(self, sock: socket.socket, welcome: P.Welcome) -> None:
@@ -76,6 +83,8 @@ class Client:
         self._last_send = time.monotonic()
         self.unanswered = 0
         self.reconciled: list[int] = []
+        self.subscriptions: list[int] = []
+        self.reconciled_subscriptions: list[int] = []
         self._address: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ connecting
@@ -160,13 +169,18 @@ class Client:
         their ids never reached this client (the server wrote the reply into the dead
         connection): those brains, the session's that :attr:`layout` does not list, are
         despawned, so spawning again gives one brain per agent (PROTOCOL.md section 6,
-        "Reconcile after a resume"). Any other request in flight is not undone: :attr:`layout`
-        is the session's after the reconnect.
+        "Reconcile after a resume"). If it was a SUBSCRIBE or UNSUBSCRIBE (and the server speaks
+        protocol 1.2), the session's subscriptions are listed (GET_SUBSCRIPTIONS): those not in
+        :attr:`subscriptions` (a SUBSCRIBE whose SUBSCRIBED reply was lost, an UNSUBSCRIBE that
+        never arrived) are unsubscribed, and ids the session no longer has are forgotten, so
+        the exchange's batches are exactly :attr:`subscriptions` again. Any other request in
+        flight is not undone: :attr:`layout` is the session's after the reconnect.
 
         Returns
         -------
         list of int
-            The brains despawned (also in :attr:`reconciled`); empty when nothing was lost.
+            The brains despawned (also in :attr:`reconciled`); empty when nothing was lost. The
+            subscriptions unsubscribed are in :attr:`reconciled_subscriptions`.
 
         Raises
         ------
@@ -201,8 +215,24 @@ class Client:
                 continue
             self.reconciled = extra
             break
+        self.reconciled_subscriptions = []
+        if lost in (Msg.SUBSCRIBE, Msg.UNSUBSCRIBE) and self.welcome.minor >= 2:
+            self.reconciled_subscriptions = self._reconcile_subscriptions()
         self.unanswered = 0
         return self.reconciled
+
+    def _reconcile_subscriptions(self) -> list[int]:
+        """Unsubscribe the session's subscriptions this client does not know; forget those it lacks."""
+        listed = [x.sub_id for x in self.subscriptions_of_session()]
+        extra = [sid for sid in listed if sid not in self.subscriptions]
+        for sid in extra:
+            try:
+                self.request(Msg.UNSUBSCRIBE, struct.pack("<I", sid), Msg.OK)
+            except RemoteError as exc:
+                if exc.code != P.Err.NOT_FOUND:
+                    raise
+        self.subscriptions = [sid for sid in self.subscriptions if sid in listed]
+        return extra
 
     def __enter__(self) -> Client:
         return self
@@ -581,6 +611,7 @@ class Client:
         r = P.Reader(self.request(Msg.SUBSCRIBE, req.encode(), Msg.SUBSCRIBED), "SUBSCRIBED")
         sid = r.u32("sub_id")
         r.end()
+        self.subscriptions.append(sid)
         return sid
 
     def unsubscribe(self, sub_id: int) -> None:
@@ -596,7 +627,24 @@ class Client:
         RemoteError
             ``NOT_FOUND`` for an unknown id.
         """
+        if sub_id in self.subscriptions:  # forgotten first: a reconnect unsubscribes it if this never arrives
+            self.subscriptions.remove(sub_id)
         self.request(Msg.UNSUBSCRIBE, struct.pack("<I", sub_id), Msg.OK)
+
+    def subscriptions_of_session(self) -> list[P.SubscriptionInfo]:
+        """The session's subscriptions as the server holds them (GET_SUBSCRIPTIONS, protocol 1.2).
+
+        Returns
+        -------
+        list of protocol.SubscriptionInfo
+            In SUBSCRIBE order (the order of an exchange's ``batches``).
+
+        Raises
+        ------
+        RemoteError
+            ``UNKNOWN_TYPE`` from a server older than protocol 1.2 (``welcome.minor < 2``).
+        """
+        return P.decode_subscriptions(self.request(Msg.GET_SUBSCRIPTIONS, b"", Msg.SUBSCRIPTIONS))
 
     def reward(self, brain_ids: list[int], values: npt.ArrayLike) -> None:
         """Send reward signals to reward-modulated plasticity; they act during the next :meth:`exchange`.

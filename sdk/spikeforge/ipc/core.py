@@ -231,7 +231,8 @@ class ServerCore:
             Msg.PING: self._ping, Msg.LIST_CIRCUITS: self._list_circuits, Msg.UPLOAD_GENOME: self._upload,
             Msg.SPAWN: self._spawn, Msg.DESPAWN: self._despawn, Msg.GET_LAYOUT: self._get_layout,
             Msg.CLAIM: self._claim, Msg.EXCHANGE: self._exchange, Msg.SUBSCRIBE: self._subscribe,
-            Msg.UNSUBSCRIBE: self._unsubscribe, Msg.REWARD: self._reward, Msg.SET_LEARNING: self._set_learning,
+            Msg.UNSUBSCRIBE: self._unsubscribe, Msg.GET_SUBSCRIPTIONS: self._get_subscriptions,
+            Msg.REWARD: self._reward, Msg.SET_LEARNING: self._set_learning,
             Msg.SAVE: self._save, Msg.LOAD: self._load, Msg.STATS: self._stats, Msg.SHM_OPEN: self._shm_open,
             Msg.SHM_CLOSE: self._shm_close,
             Msg.EXPORT_BRAIN: self._export_brain, Msg.SPAWN_ASSET: self._spawn_asset,
@@ -936,6 +937,14 @@ class ServerCore:
                 s.subs.remove(sub)
                 return P.frame(Msg.OK, seq)
         raise ProtocolError(Err.NOT_FOUND, f"UNSUBSCRIBE.sub_id: no subscription {sid} in this session")
+
+    def _get_subscriptions(self, s: Session, seq: int, payload: bytes) -> bytes:
+        """GET_SUBSCRIPTIONS (1.2): the session's subscriptions in SUBSCRIBE order, so that a resumed
+        client can unsubscribe one whose SUBSCRIBED reply it lost (PROTOCOL.md section 6)."""
+        P.decode_empty(payload, "GET_SUBSCRIPTIONS")
+        subs = [P.SubscriptionInfo(x.sub_id, x.population, () if x.ids is None else tuple(int(i) for i in x.ids))
+                for x in s.subs]
+        return P.frame(Msg.SUBSCRIPTIONS, seq, P.encode_subscriptions(subs))
 
     def _reward(self, s: Session, seq: int, payload: bytes) -> bytes:
         req = P.Reward.decode(payload)

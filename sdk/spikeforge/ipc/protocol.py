@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -23,7 +24,7 @@ from spikeforge.model.errors import MAX_REWARD
 
 MAGIC = 0x464B5053  # bytes 53 50 4B 46 = "SPKF"
 MAJOR = 1
-MINOR = 1  # 1.1: WELCOME announces the server's idle timeout (idle_timeout_s)
+MINOR = 2  # 1.1: WELCOME announces the server's idle timeout (idle_timeout_s); 1.2: GET_SUBSCRIPTIONS
 DEFAULT_PORT = 47800  # TCP port of `spikeforge serve` and of every adapter's default
 
 HEADER = struct.Struct("<IHHI")  # length, type, flags, seq
@@ -87,6 +88,8 @@ class Msg(IntEnum):
     SUBSCRIBE = 0x0032
     SUBSCRIBED = 0x0033
     UNSUBSCRIBE = 0x0034
+    GET_SUBSCRIPTIONS = 0x0035  # 1.2
+    SUBSCRIPTIONS = 0x0036  # 1.2
     REWARD = 0x0040
     SET_LEARNING = 0x0041
     SAVE = 0x0050
@@ -1472,6 +1475,75 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
+class SubscriptionInfo:
+    """One subscription of a session, as SUBSCRIPTIONS lists it.
+
+    Attributes
+    ----------
+    sub_id : int
+        The id SUBSCRIBED returned.
+    population : str
+        The population name, ``""`` for every neuron of the brain.
+    brain_ids : tuple of int
+        The brains it watches (ascending); empty = all of the session's brains.
+    """
+
+    sub_id: int
+    population: str
+    brain_ids: tuple[int, ...]
+
+
+def encode_subscriptions(subs: Sequence[SubscriptionInfo]) -> bytes:
+    """The SUBSCRIPTIONS (0x0036, protocol 1.2) payload: the session's subscriptions in SUBSCRIBE order.
+
+    Parameters
+    ----------
+    subs : sequence of SubscriptionInfo
+        At most ``MAX_SUBSCRIPTIONS``.
+
+    Returns
+    -------
+    bytes
+    """
+    w = Writer().u16(len(subs))
+    for s in subs:
+        w.u32(s.sub_id).str16(s.population).raw(encode_ids(s.brain_ids))
+    return bytes(w.buf)
+
+
+def decode_subscriptions(payload: bytes) -> list[SubscriptionInfo]:
+    """Parse a SUBSCRIPTIONS payload (the reply to GET_SUBSCRIPTIONS).
+
+    Parameters
+    ----------
+    payload : bytes
+        The frame's payload.
+
+    Returns
+    -------
+    list of SubscriptionInfo
+        In SUBSCRIBE order, which is the order of EXCHANGE_RESULT's batches.
+
+    Raises
+    ------
+    ProtocolError
+        ``MALFORMED`` or ``TOO_LARGE`` on bad fields.
+    """
+    r = Reader(payload, "SUBSCRIPTIONS")
+    n = r.u16("n")
+    if n > MAX_SUBSCRIPTIONS:
+        raise ProtocolError(Err.TOO_LARGE, f"SUBSCRIPTIONS.n: {n} exceeds {MAX_SUBSCRIPTIONS}")
+    out = []
+    for _ in range(n):
+        sid = r.u32("sub_id")
+        pop = r.str16("population", 1024)
+        k = r.count("count", MAX_BRAINS_PER_SESSION)
+        out.append(SubscriptionInfo(sid, pop, tuple(int(x) for x in r.array("<u4", k, "brain_ids"))))
+    r.end()
+    return out
+
+
+@dataclass(frozen=True)
 class Reward:
     """REWARD (0x0040): reward signals for reward-modulated plasticity, one per brain.
 
@@ -1813,6 +1885,7 @@ __all__ = [
     "SpawnAsset",
     "SpikeBatch",
     "Subscribe",
+    "SubscriptionInfo",
     "Welcome",
     "Writer",
     "decode_circuits",
@@ -1821,10 +1894,12 @@ __all__ = [
     "decode_ids",
     "decode_layout",
     "decode_name",
+    "decode_subscriptions",
     "encode_circuits",
     "encode_error",
     "encode_ids",
     "encode_layout",
+    "encode_subscriptions",
     "frame",
     "keepalive_interval",
 ]

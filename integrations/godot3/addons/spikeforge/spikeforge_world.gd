@@ -76,6 +76,10 @@ var keepalives = 0
 # connection (the session held them, this node never learned their ids; PROTOCOL.md
 # section 6, "Reconcile after a resume"). Their agents got new brains.
 var reconciled_brains = 0
+# Subscriptions unsubscribed after resumes because a SUBSCRIBE's reply was lost with the
+# connection (protocol 1.2, PROTOCOL.md section 6): the session held a subscription this
+# node did not know. The world subscribed its listeners again.
+var reconciled_subscriptions = 0
 # The server's idle timeout in seconds as its WELCOME announced it (protocol 1.1), read
 # only: 0 = the server never drops an idle connection, -1 = unknown (not connected yet,
 # or a 1.0 server).
@@ -627,7 +631,7 @@ func _connect(timeout: float, resume_token: String) -> bool:
 		OS.delay_msec(50)
 	if welcome.get("resumed", false):
 		var lost = _client.unanswered
-		if _reconcile(lost):
+		if _reconcile(lost) and _reconcile_subscriptions(lost):
 			_client.unanswered = 0
 		else:
 			_client.unanswered = lost  # broke again: reconcile on the next resume
@@ -685,6 +689,59 @@ func _reconcile_round(known: Dictionary, lost_spawn: bool) -> int:
 		return -1  # the server's own undo of that spawn took them out meanwhile
 	push_error("SpikeforgeWorld: despawn after resume: %s" % gone["error"])
 	return 1
+
+
+# After a resume with a SUBSCRIBE or UNSUBSCRIBE unanswered (protocol 1.2; PROTOCOL.md
+# section 6): the session may hold a subscription whose SUBSCRIBED reply went into the
+# dead connection, whose batch every exchange would carry. List the session's
+# subscriptions (GET_SUBSCRIPTIONS), unsubscribe those this node does not hold, forget
+# those the session lacks, and subscribe the listeners' populations again. False if the
+# connection broke again before it was done.
+func _reconcile_subscriptions(lost_request: int) -> bool:
+	var lost_subscribe = lost_request == Proto.MSG_SUBSCRIBE or lost_request == Proto.MSG_UNSUBSCRIBE
+	if not lost_subscribe or int(_client.welcome.get("minor", 0)) < 2:
+		return true  # nothing to do, or a 1.1 server that cannot list them
+	var reply = _client.request(Proto.empty(Proto.MSG_GET_SUBSCRIPTIONS, _client.next_seq()))
+	var listed = {}
+	if reply.has("error"):
+		listed = reply
+	else:
+		listed = Proto.decode_subscriptions(reply["payload"])
+	if listed.has("error"):
+		if not _client.is_connected_to_server():
+			return false
+		push_error("SpikeforgeWorld: subscriptions after resume: %s" % listed["error"])
+		return true
+	if not _unsubscribe_unknown(listed["subscriptions"]):
+		return false
+	var again = _ensure_subscriptions()
+	return not (again.has("error") and not _client.is_connected_to_server())
+
+
+# Part of _reconcile_subscriptions: unsubscribe the listed subscriptions this node does
+# not hold, forget the ones it holds that are not listed. False if the connection broke.
+func _unsubscribe_unknown(listed: Array) -> bool:
+	var held = {}
+	for sub in listed:
+		var sub_id = int(sub["sub_id"])
+		held[sub_id] = true
+		if _subscriptions.has(sub_id):
+			continue
+		var gone = _client.request(Proto.unsubscribe(_client.next_seq(), sub_id))
+		if not gone.has("error"):
+			reconciled_subscriptions += 1
+			push_warning("SpikeforgeWorld: unsubscribed subscription %d whose reply was lost" % sub_id)
+		elif not _client.is_connected_to_server():
+			return false
+		elif int(gone.get("code", 0)) != Proto.ERR_NOT_FOUND:
+			push_error("SpikeforgeWorld: unsubscribe after resume: %s" % gone["error"])
+	for sub_id in _subscriptions.keys():
+		if not held.has(sub_id):
+			var population = _subscriptions[sub_id]
+			_subscriptions.erase(sub_id)
+			if _sub_of.has(population) and int(_sub_of[population]["sub_id"]) == sub_id:
+				_sub_of.erase(population)
+	return true
 
 
 # The session's layout after a resume: agents whose brain it no longer lists forget it.

@@ -1,5 +1,5 @@
 // A spikeforge World in another process (`spikeforge serve`), reached over TCP as
-// integrations/PROTOCOL.md 1.1 describes; optionally with the sensor and actuator arrays in a
+// integrations/PROTOCOL.md 1.2 describes; optionally with the sensor and actuator arrays in a
 // shared-memory block (then each exchange sends only a ~32-byte control frame).
 // Reconnect and resume: when the connection drops, the session is taken back with the resume
 // token from WELCOME; see Exchange for what happens to a frame that was in flight.
@@ -80,6 +80,7 @@ namespace Spikeforge.Client
         long exchanges;
         long lastSendTicks; // Stopwatch timestamp of the last frame sent (KeepAlive)
         double idleTimeout = -1; // WELCOME.idle_timeout_s (1.1); -1: not announced
+        ushort serverMinor; // WELCOME.minor: GET_SUBSCRIPTIONS needs 1.2
         // One request at a time: every public request holds this lock for its whole round
         // trip (and the reading of rx), so the keepalive timer thread can PING between them.
         readonly object sync = new object();
@@ -101,6 +102,10 @@ namespace Spikeforge.Client
         /// dropped and the session held its brains although their ids never arrived (its reply went into the dead
         /// connection; integrations/PROTOCOL.md section 6, "Reconcile after a resume"). That request was then sent again.</summary>
         public int ReconciledBrains { get; private set; }
+        /// <summary>Subscriptions unsubscribed after resumes because a SUBSCRIBE was in flight when the connection
+        /// dropped and the session held its subscription although its id never arrived (protocol 1.2;
+        /// integrations/PROTOCOL.md section 6). That Subscribe was then sent again.</summary>
+        public int ReconciledSubscriptions { get; private set; }
         public uint SessionId { get { return sessionId; } }
         /// <summary>Path of the shared-memory block, or null.</summary>
         public string SharedMemoryPath { get { return shmPath; } }
@@ -205,6 +210,7 @@ namespace Spikeforge.Client
             Receive(Wire.Welcome, "HELLO");
             ushort major = rx.U16("major");
             ushort minor = rx.U16("minor");
+            serverMinor = minor;
             if (major != Wire.Major) throw new SpikeforgeException("VERSION", "WELCOME: server speaks major " + major + ", this client " + Wire.Major);
             sessionId = rx.U32("session_id");
             resumeToken = rx.Str16("resume_token");
@@ -259,7 +265,10 @@ namespace Spikeforge.Client
 
         /// <summary>Takes the session back after a dropped connection (HELLO with the resume token). When
         /// <paramref name="unanswered"/> (the request in flight) is SPAWN or SPAWN_ASSET, reconciles (see
-        /// <see cref="Reconcile"/>) and returns true: that request is known not to have taken effect.</summary>
+        /// <see cref="Reconcile"/>) and returns true: that request is known not to have taken effect. When it is
+        /// SUBSCRIBE or UNSUBSCRIBE and the server speaks 1.2, reconciles the subscriptions (see
+        /// <see cref="ReconcileSubscriptions"/>) and returns true: a SUBSCRIBE is known not to have taken
+        /// effect, an UNSUBSCRIBE to have taken effect.</summary>
         bool Resume(Exception cause, ushort unanswered = 0)
         {
             if (!settings.Reconnect) throw new SpikeforgeException("disconnected", "connection to spikeforge lost: " + cause.Message, cause);
@@ -284,6 +293,11 @@ namespace Spikeforge.Client
                         return true;
                     }
                     if (pendingLayoutRefresh) RefreshLayout();
+                    if ((unanswered == Wire.Subscribe || unanswered == Wire.Unsubscribe) && serverMinor >= 2)
+                    {
+                        ReconcileSubscriptions();
+                        return true;
+                    }
                     return false;
                 }
                 catch (ProtocolErrorException e)
@@ -336,6 +350,42 @@ namespace Spikeforge.Client
                     if (e.Fatal || (e.ErrorCode != Wire.ErrNotFound && e.ErrorCode != Wire.ErrNotOwner)) throw;
                 }
             }
+        }
+
+        /// <summary>
+        /// After resuming with a SUBSCRIBE or UNSUBSCRIBE in flight (protocol 1.2): the session may hold a
+        /// subscription whose SUBSCRIBED reply went into the dead connection (every EXCHANGE_RESULT would then carry
+        /// one batch more than this client knows). Lists the session's subscriptions (GET_SUBSCRIPTIONS),
+        /// unsubscribes those this client does not hold (an Unsubscribe forgets its subscription before sending)
+        /// and forgets those the session lacks.
+        /// </summary>
+        void ReconcileSubscriptions()
+        {
+            Call(Wire.GetSubscriptions, Wire.Subscriptions, null, true);
+            int n = rx.U16("n");
+            var listed = new List<int>();
+            for (int i = 0; i < n; i++)
+            {
+                listed.Add((int)rx.U32("sub_id"));
+                rx.Str16("population");
+                uint count = rx.U32("count");
+                for (uint k = 0; k < count; k++) rx.U32("brain_ids");
+            }
+            rx.ExpectEnd();
+            foreach (int id in listed)
+            {
+                if (subscriptions.Exists(x => x.SubscriptionId == id)) continue;
+                try
+                {
+                    Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)id), false);
+                    ReconciledSubscriptions++;
+                }
+                catch (ProtocolErrorException e)
+                {
+                    if (e.Fatal || e.ErrorCode != Wire.ErrNotFound) throw;
+                }
+            }
+            subscriptions.RemoveAll(x => !listed.Contains(x.SubscriptionId));
         }
 
         // ------------------------------------------------------------------ framing
@@ -436,6 +486,7 @@ namespace Spikeforge.Client
                 {
                     if (attempt > 0) throw new SpikeforgeException("disconnected", name + ": connection lost again after resuming", e);
                     bool reconciled = Resume(e, sent ? type : (ushort)0);
+                    if (reconciled && type == Wire.Unsubscribe) return; // the reconcile took it out
                     if (!sent || idempotent || reconciled) continue; // a reconciled spawn did not happen: send it again
                     throw new SpikeforgeException("in_flight", name + ": the connection dropped with the request in flight; the session " +
                                                   "was resumed but whether " + name + " was applied is unknown (see Layout)", e);
@@ -615,8 +666,9 @@ namespace Spikeforge.Client
             {
                 int i = subscriptions.FindIndex(s => s.SubscriptionId == subscriptionId);
                 if (i < 0) throw new ArgumentException("subscriptionId: no subscription " + subscriptionId + " in this session");
-                Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)subscriptionId), false);
+                // forgotten before sending: a resume with this request in flight unsubscribes it (ReconcileSubscriptions)
                 subscriptions.RemoveAt(i);
+                Call(Wire.Unsubscribe, Wire.Ok, () => tx.U32((uint)subscriptionId), false);
             }
         }
 
