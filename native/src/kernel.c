@@ -852,8 +852,15 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         } else if (segf & SEG_INERT) {
             const int ni = (segf & SEG_NOEXT) && climit <= 0; /* no iext read, no limit test */
             const int lr = rng_excit ? 1 : rng ? 2 : 0; /* 2: excitability 1, only the forced-spike draw */
-            fired = e->loops->lif_lean[(ni ? 6 : 0) + lr * 2 + (ev ? 1 : 0)](
-                V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0);
+            const int v = (ni ? 6 : 0) + lr * 2 + (ev ? 1 : 0);
+            if (!defer && lr == 0 && !ev && e->loops->lif_lean_c[ni]) { /* collects its own spikes */
+                tb->len += e->loops->lif_lean_c[ni](V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb,
+                                                    outbr, sb, (int32_t)b);
+                if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
+                return;
+            }
+            fired = e->loops->lif_lean[v](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip,
+                                          pre_e, pre_f, bs0);
         } else if (segf & SEG_LEANW) {
             fired = e->loops->leanw[model][(rng ? 2 : 0) + (ev ? 1 : 0)](V, IE, II, W, IEXT, PF, HOLD, CONS, FO,
                                                                         e->flags, r0, r1, lo, hi, fp, ip, pre_e,

@@ -47,6 +47,9 @@ typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *
                                int32_t *, uint8_t *, int32_t *, int32_t *, int32_t *, int64_t, int64_t, const float *,
                                const int32_t *, uint32_t, uint32_t, int64_t, const float *, const int32_t *,
                                uint32_t);
+typedef int64_t (*sf_lean_c_fn)(float *, float *, float *, const float *, int32_t *, int32_t *, int32_t *, int32_t *,
+                                int64_t, int64_t, const float *, const int32_t *, int32_t *, int32_t *, int32_t *,
+                                int32_t, int32_t);
 typedef void (*sf_learn_neurons_fn)(const sf_plast *, const float *, int64_t, int64_t, size_t, int);
 typedef int64_t (*sf_collect_fn)(const int32_t *, int64_t, int64_t, int32_t *, int32_t *, int32_t *, int32_t, int32_t);
 typedef void (*sf_bg_fill_fn)(float *, int32_t *, int64_t, int64_t, int64_t, int32_t, float, float, uint32_t, float,
@@ -58,6 +61,8 @@ typedef struct sf_loops {
     const sf_fast_fn (*fast[2])[16];    /* [burst][model][gaps*8 + modch*4 + rng*2 + ev] */
     sf_lean_fn lif_lean[12];            /* ni*6 + rng*2 + ev (ni: iext all +0 and no spike limit; rng 0 no
                                            draws, 1 excitability and forced-spike draws, 2 forced only) */
+    sf_lean_c_fn lif_lean_c[2];         /* [ni] the lean step without draws or events that collects its own
+                                           spikes (no flag array); NULL where the set has none (AVX-512F only) */
     sf_leanw_fn leanw[SF_N_MODELS][24]; /* see SF_LEANW_SET in loops_impl.h */
     sf_learn_neurons_fn learn_neurons;  /* learning phases P2 and P3 after a vectorized loop */
     sf_bg_fill_fn bg_fill;              /* background input draws for the lean variants */

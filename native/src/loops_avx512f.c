@@ -6,6 +6,7 @@
 #define SF_LOOPS_ISA "avx512f"
 #define SF_LOOP_ATTR __attribute__((target("avx512f")))
 #define SF_LOOPS_BURST 0
+#define SF_LOOPS_LEAN512 1
 #include "loops_impl.h"
 #else
 typedef int sf_loops_avx512f_absent; /* not x86-64 GCC: the baseline loops only */

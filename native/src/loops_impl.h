@@ -282,6 +282,122 @@ SF_LIF_LEAN(lean_z_r1_e1, 1, 1, 1)
 SF_LIF_LEAN(lean_z_r2_e0, 2, 0, 1)
 SF_LIF_LEAN(lean_z_r2_e1, 2, 1, 1)
 
+#if SF_LOOPS_LEAN512
+#include <immintrin.h>
+/* The lean LIF step without draws or one-shot events (RNG 0, EV 0) written for AVX-512F, that
+   collects its own spikes (step-major order): the spike mask of 16 neurons stays in a mask
+   register, and only a vector with a spike appends its indices to out / outsb / outbr. No
+   flag array is written and scanned again (the generic loops store one flag line per 16
+   neurons and collect reads it back). The same float32 operations in the same order as
+   SF_LIF_LEAN (no FMA: -ffp-contract=off), so the same bits. NI as there: iext all +0 and no
+   consecutive-spike limit. The last partial vector runs with masked loads and stores. */
+__attribute__((target("avx512f"), always_inline)) static inline __mmask16 lean512_vec(
+    float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT, int32_t *restrict HOLD,
+    int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t i, __mmask16 m, const int full,
+    const int NI, const float *restrict fp, const int32_t *restrict ip, __m512 drive_ni) {
+    const __m512 fixinv = _mm512_set1_ps(FIXED_INV), vrest = _mm512_set1_ps(fp[SF_F_VREST]);
+    const __m512 pvv = _mm512_set1_ps(fp[SF_F_PVV]), pve = _mm512_set1_ps(fp[SF_F_PVE]);
+    const __m512 pvi = _mm512_set1_ps(fp[SF_F_PVI]), pvd = _mm512_set1_ps(fp[SF_F_PVD]);
+    const __m512 pee = _mm512_set1_ps(fp[SF_F_PEE]), pii = _mm512_set1_ps(fp[SF_F_PII]);
+    const __m512 vth = _mm512_set1_ps(fp[SF_F_VTHRESH]), vreset = _mm512_set1_ps(fp[SF_F_VRESET]);
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    const __m512i ref = _mm512_set1_epi32(ip[SF_I_REF_STEPS]);
+#define SF_LD_PS(p) (full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p))
+#define SF_LD_EPI32(p) (full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(m, p))
+#define SF_ST_PS(p, x) (full ? _mm512_storeu_ps(p, x) : _mm512_mask_storeu_ps(p, m, x))
+#define SF_ST_EPI32(p, x) (full ? _mm512_storeu_si512(p, x) : _mm512_mask_storeu_epi32(p, m, x))
+    __m512 xe = _mm512_mul_ps(_mm512_cvtepi32_ps(SF_LD_EPI32(r0 + i)), fixinv);
+    __m512 xi = _mm512_mul_ps(_mm512_cvtepi32_ps(SF_LD_EPI32(r1 + i)), fixinv);
+    SF_ST_EPI32(r0 + i, zero);
+    SF_ST_EPI32(r1 + i, zero);
+    __m512 ie = _mm512_add_ps(SF_LD_PS(IE + i), xe);
+    __m512 ii = _mm512_add_ps(SF_LD_PS(II + i), xi);
+    __m512 v = SF_LD_PS(V + i);
+    __m512i hold = SF_LD_EPI32(HOLD + i);
+    __mmask16 held = _mm512_cmpgt_epi32_mask(hold, zero);
+    __m512 drive = NI ? drive_ni
+                      : _mm512_add_ps(_mm512_add_ps(_mm512_set1_ps(fp[SF_F_BIAS]), SF_LD_PS(IEXT + i)),
+                                      _mm512_setzero_ps());
+    __m512 vl = _mm512_add_ps(vrest, _mm512_mul_ps(_mm512_sub_ps(v, vrest), pvv));
+    vl = _mm512_add_ps(vl, _mm512_mul_ps(ie, pve));
+    vl = _mm512_add_ps(vl, _mm512_mul_ps(ii, pvi));
+    vl = _mm512_add_ps(vl, _mm512_mul_ps(drive, pvd));
+    __m512 nv = _mm512_mask_blend_ps(held, vl, v); /* held ? v : vl */
+    ie = _mm512_mul_ps(ie, pee);
+    ii = _mm512_mul_ps(ii, pii);
+    hold = _mm512_mask_sub_epi32(hold, held, hold, one);
+    __mmask16 fire = _mm512_mask_cmp_ps_mask((__mmask16)(~held & m), nv, vth, _CMP_GE_OQ);
+    nv = _mm512_mask_blend_ps(fire, nv, vreset);
+    __m512i consec = SF_LD_EPI32(CONS + i);
+    __m512i c1 = _mm512_add_epi32(consec, one);
+    __mmask16 hit = 0;
+    if (!NI) {
+        const int32_t climit = ip[SF_I_CONSEC];
+        hit = climit > 0 ? _mm512_mask_cmpge_epi32_mask(fire, c1, _mm512_set1_epi32(climit)) : 0;
+    }
+    __m512i cf = _mm512_maskz_mov_epi32((__mmask16)~hit, c1);   /* hit ? 0 : c1 */
+    __m512i cn = _mm512_maskz_mov_epi32(held, consec);          /* held ? consec : 0 */
+    consec = _mm512_mask_blend_epi32(fire, cn, cf);              /* fire ? cf : cn */
+    __m512i hf = NI ? ref : _mm512_mask_blend_epi32(hit, ref, _mm512_set1_epi32(ip[SF_I_SNOOZE_STEPS]));
+    hold = _mm512_mask_blend_epi32(fire, hold, hf);              /* fire ? hf : hold */
+    SF_ST_PS(V + i, nv);
+    SF_ST_PS(IE + i, ie);
+    SF_ST_PS(II + i, ii);
+    SF_ST_EPI32(HOLD + i, hold);
+    SF_ST_EPI32(CONS + i, consec);
+#undef SF_LD_PS
+#undef SF_LD_EPI32
+#undef SF_ST_PS
+#undef SF_ST_EPI32
+    return fire;
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline int64_t lean512(
+    float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT, int32_t *restrict HOLD,
+    int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,
+    const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out, int32_t *restrict outsb,
+    int32_t *restrict outbr, int32_t sb, int32_t b, const int NI) {
+    /* NI: (bias + iext) + 0 with every iext +0, as SF_LIF_LEAN computes it */
+    const __m512 drive_ni = _mm512_set1_ps((fp[SF_F_BIAS] + 0.0f) + 0.0f);
+    int64_t cnt = 0, i = lo;
+    for (; i + 16 <= hi; i += 16) {
+        uint32_t f = lean512_vec(V, IE, II, IEXT, HOLD, CONS, r0, r1, i, 0xFFFF, 1, NI, fp, ip, drive_ni);
+        while (f) { /* spikes are rare: a branch per vector, taken ~1 in 100 on CUBA */
+            out[cnt] = (int32_t)(i + __builtin_ctz(f));
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt++;
+            f &= f - 1u;
+        }
+    }
+    if (i < hi) {
+        uint32_t f = lean512_vec(V, IE, II, IEXT, HOLD, CONS, r0, r1, i, (__mmask16)((1u << (hi - i)) - 1u), 0, NI,
+                                 fp, ip, drive_ni);
+        while (f) {
+            out[cnt] = (int32_t)(i + __builtin_ctz(f));
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt++;
+            f &= f - 1u;
+        }
+    }
+    return cnt;
+}
+#define SF_LEAN512(NAME, NI)                                                                                   \
+    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
+        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
+        int32_t *restrict HOLD, int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, \
+        int64_t hi, const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out,                \
+        int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {                             \
+        return lean512(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI);      \
+    }
+SF_LEAN512(leanc_r0_e0, 0)
+SF_LEAN512(leanc_z_r0_e0, 1)
+#define SF_LEANC_TABLE {leanc_r0_e0, leanc_z_r0_e0}
+#else
+#define SF_LEANC_TABLE {NULL, NULL}
+#endif
+
 /* Append the indices of nonzero flags in lo..hi (ascending); returns how many. */
 SF_LOOP_ATTR static int64_t collect(const int32_t *restrict FL, int64_t lo, int64_t hi, int32_t *restrict out,
                                     int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {
@@ -414,6 +530,7 @@ const sf_loops SF_LOOPS_NAME = {
     {fast_b0, SF_LOOPS_BURST_TAB},
     {lean_r0_e0, lean_r0_e1, lean_r1_e0, lean_r1_e1, lean_r2_e0, lean_r2_e1,
      lean_z_r0_e0, lean_z_r0_e1, lean_z_r1_e0, lean_z_r1_e1, lean_z_r2_e0, lean_z_r2_e1},
+    SF_LEANC_TABLE,
     {SF_FOR_EACH_MODEL(SF_LEANW_ROW)},
     learn_neurons,
     bg_fill,

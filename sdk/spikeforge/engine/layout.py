@@ -44,6 +44,26 @@ FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
 
 
 
+STATE_ALIGN = 64  # bytes: one cache line
+
+
+def aligned(a: np.ndarray, align: int = STATE_ALIGN) -> np.ndarray:
+    """``a`` itself when its data starts on an ``align``-byte boundary, else a C-contiguous copy
+    that does (same shape, dtype and values).
+
+    The native step streams every neuron state array and the spike ring 64 bytes at a time (one
+    AVX-512 vector of 16 neurons): numpy's 16-byte-aligned arrays make most of those loads and
+    stores straddle two cache lines (docs/performance.md, "Per-model kernels (issue 14)").
+    """
+    if a.ctypes.data % align == 0:
+        return a
+    buf = np.empty(a.nbytes + align, np.uint8)
+    off = (-buf.ctypes.data) % align
+    out = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def expand_ranges(starts: I64, ends: I64) -> tuple[I64, I64]:
     """Concatenate ``range(starts[i], ends[i])``; also return the owner ``i`` of each element."""
     lens = (ends - starts).astype(np.int64)
@@ -194,6 +214,13 @@ class Layout:
     learning: bool = True
     # further per-world arrays saved with snapshots (e.g. learning's per-brain modulators)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # cache-line-aligned neuron state and ring (see `aligned`); a fresh layout's arrays are
+        # its own, so a copy here is seen by everyone who reads them through the layout
+        for k, a in self.neuron.items():
+            self.neuron[k] = aligned(a)
+        self.ring = aligned(self.ring)
 
     @property
     def n_brains(self) -> int:
