@@ -27,9 +27,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def write_model(path: Path, gpu: list[float], cpu: list[float]) -> None:
     """A cached model with the fits ``gpu`` and ``cpu`` (constant, per neuron, per synapse; no brain or
     learning term) for both paths."""
-    pad = [0.0] * (len(gpu_cost.FEATURES) - 3)
+    pad, cpu_pad = [0.0] * (len(gpu_cost.FEATURES) - 3), [0.0] * (len(gpu_cost.CPU_FEATURES) - 3)
     path.write_text(json.dumps({"key": gpu_cost._key(), "gpu": {p: gpu + pad for p in gpu_cost.PATHS},
-                                "cpu": {p: cpu + pad for p in gpu_cost.PATHS}}), encoding="utf-8")
+                                "cpu": {p: cpu + cpu_pad for p in gpu_cost.PATHS}}), encoding="utf-8")
 
 
 def test_small_worlds_never_calibrate_nor_use_the_gpu(cache: Path) -> None:
@@ -72,7 +72,7 @@ def test_a_stale_cache_for_another_adapter_is_recalibrated(cache: Path, monkeypa
         calls.append(1)
         width = len(gpu_cost.FEATURES)
         return {"key": gpu_cost._key(), "gpu": {p: [1.0] + [0.0] * (width - 1) for p in gpu_cost.PATHS},
-                "cpu": {p: [0.0] * width for p in gpu_cost.PATHS}}
+                "cpu": {p: [0.0] * len(gpu_cost.CPU_FEATURES) for p in gpu_cost.PATHS}}
 
     monkeypatch.setattr(gpu_cost, "calibrate", fake_calibrate)
     assert gpu_cost.predict_gain(10**5, 10**6) is False
@@ -152,6 +152,7 @@ def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
                                path="step" if n > BRAIN_MAX_NEURONS else "brain")
 
     monkeypatch.setattr(gpu_cost, "_synthetic_layout", fake)
+    monkeypatch.setattr(gpu_cost, "cpu_threads", lambda cpu, neurons, brains: 1)  # the fake CPU laws: one thread
     monkeypatch.setattr(gpu_cost, "features", lambda L: (L.path, [1.0, L.n_neurons, L.n_synapses, L.n_brains,
                                                                    L.learning, L.big_n, L.big_s]))
 
@@ -217,3 +218,25 @@ def test_gpu_path_follows_the_kernel_choice(cache: Path) -> None:
     w = World(backend="numpy")
     w.spawn(feature_net(), 2)  # gap junctions: the per-step kernels
     assert w.layout.gap_a.size and gpu_cost.gpu_path(w.layout) == "step"
+
+
+def test_the_cpu_fit_follows_the_threads_an_advance_runs_on(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a 16-thread host: single brains run on one thread, crowds on up to sixteen; a fit of totals alone
+    # under-predicted the bench crowds 4-6x on an H100 host (2026-12-05)
+    from spikeforge.engine.native_backend import planned_threads
+
+    _fake_layouts(monkeypatch)
+    monkeypatch.setattr(gpu_cost, "cpu_threads", lambda cpu, n, b: planned_threads(n, b, gpu_cost.CAL_STEPS, 16))
+
+    def cpu_time(n: int, s: int, b: int) -> float:
+        t = planned_threads(n, b, gpu_cost.CAL_STEPS, 16)
+        return 4e-6 + (6e-10 * n + 2e-11 * s) / t + 3e-6 * (t - 1)
+
+    monkeypatch.setattr(gpu_cost, "time_both", lambda L, cpu, repeats=0, steps=0: (
+        1e-4 + 1e-10 * L.n_neurons, cpu_time(L.n_neurons, L.n_synapses, L.n_brains)))
+    gpu_cost.calibrate()
+    for n, s, b in ((4000, 320_000, 1), (256_000, 8_192_000, 1000), (50_000, 1_000_000, 500),
+                    (2_560_000, 81_920_000, 10_000)):
+        big = (n // b, s // b)
+        c = gpu_cost.predicted_seconds(n, s, "brain", b, 0, big)[1]
+        assert c / cpu_time(n, s, b) == pytest.approx(1.0, abs=0.2), (n, b)

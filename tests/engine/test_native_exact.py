@@ -22,7 +22,17 @@ from tests.engine.native_nets import (
 import spikeforge.engine.native_backend as native  # built at install: a missing one must fail
 from spikeforge import World
 from spikeforge.engine.backend import available_backends, resolve_backend
-from spikeforge.model import LIF, AdaptiveLIF, Background, Circuit, FixedProbability, Izhikevich, ModulatedLIF, Uniform
+from spikeforge.model import (
+    LIF,
+    AdaptiveLIF,
+    Background,
+    Circuit,
+    FixedInDegree,
+    FixedProbability,
+    Izhikevich,
+    ModulatedLIF,
+    Uniform,
+)
 
 pytestmark = pytest.mark.native
 if native.unavailable() is not None:  # pragma: no cover
@@ -361,3 +371,24 @@ def test_lean_lif_step_major_collects_its_spikes(threads: int) -> None:
     assert 0 < lim.sum() < 5 * 60  # the limit and snooze silence the population driven to spike every step
     assert np.array_equal(ra.steps, rb.steps) and np.array_equal(ra.neurons, rb.neurons)
     assert_same_state(a, b)
+
+
+@pytest.mark.parametrize(("brains", "cap", "per_thread"), [(1, 4, 1000), (1, 4, 10**6), (6, 4, 1000), (6, 16, 10),
+                                                           (3, 8, 500), (40, 3, 10**5)])
+def test_planned_threads_is_what_an_advance_uses(brains: int, cap: int, per_thread: int) -> None:
+    # the GPU cost model predicts the CPU by the threads an advance will use (gpu_cost.cpu_threads)
+    from spikeforge.engine.native_backend import NativeBackend, planned_threads
+
+    w = World(dt=0.001, backend="numpy", seed=3)
+    c = Circuit("pt")
+    c.add_population("a", 300, LIF())
+    c.connect("a", "a", FixedInDegree(4), weight=0.5)
+    w.spawn(c, brains)
+    be = NativeBackend(w.layout, threads=cap, min_neurons_per_thread=per_thread)
+    try:
+        for steps in (1, 16):
+            be.advance(steps, 0, None)
+            want = planned_threads(w.layout.n_neurons, brains, steps, cap, per_thread)
+            assert be.last_threads == want, (steps, be.last_threads, want)
+    finally:
+        be.close()

@@ -49,6 +49,33 @@ def _sizes() -> dict[str, tuple[float, Callable[[], Any], int]]:
     }
 
 
+def _time_cpu_again(layout: Any, cpu: str) -> dict[str, Any]:
+    """The CPU backend timed once more, after the GPU (a check of the calibration's way of timing:
+    on an H100 host the small-brain crowds measured 4-6x slower here than in their benches): two
+    untimed advances, then the best and the median of seven, and the threads the last one used."""
+    import statistics
+
+    from spikeforge.engine import gpu_cost
+    from spikeforge.engine.backend import create_backend
+    from spikeforge.engine.native_backend import NativeBackend
+
+    be = create_backend(cpu, layout)
+    try:
+        steps = gpu_cost.CAL_STEPS
+        for r in range(2):
+            be.advance(steps, r * steps, None)
+        ts = []
+        for r in range(7):
+            t0 = time.perf_counter()
+            be.advance(steps, (2 + r) * steps, None)
+            ts.append((time.perf_counter() - t0) / steps)
+        threads = be.last_threads if isinstance(be, NativeBackend) else 1
+        return {"cpu_us_again_best": round(min(ts) * 1e6, 2),
+                "cpu_us_again_median": round(statistics.median(ts) * 1e6, 2), "cpu_threads_used": threads}
+    finally:
+        be.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Calibrate, then predict, measure and compare at each bench size (see the module docstring)."""
     known = list(_sizes())
@@ -95,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         p_gpu, p_cpu = gpu_cost.predicted_for(layout)
         chosen, reasons = resolve_backend("auto", layout=layout)
         t_gpu, t_cpu = gpu_cost.time_both(layout, m["cpu_backend"], repeats=args.repeats)
+        again = _time_cpu_again(layout, m["cpu_backend"])
         r_gpu, r_cpu = p_gpu / t_gpu, p_cpu / t_cpu
         row = {"size": name, "neurons": n, "synapses": s, "gpu_path": path, "brains": int(x[3]),
                "learning_synapses": int(x[4]), "largest_brain": [int(x[5]), int(x[6])], "build_s": round(build_s, 2),
                "gpu_us_predicted": round(p_gpu * 1e6, 2), "gpu_us_measured": round(t_gpu * 1e6, 2),
                "gpu_ratio": round(r_gpu, 3), "cpu_us_predicted": round(p_cpu * 1e6, 2),
                "cpu_us_measured": round(t_cpu * 1e6, 2), "cpu_ratio": round(r_cpu, 3),
+               "cpu_threads_planned": gpu_cost.cpu_threads(m["cpu_backend"], n, int(x[3])), **again,
                "within_2x": all(1 / GOAL_RATIO <= r <= GOAL_RATIO for r in (r_gpu, r_cpu)),
                "auto": chosen, "faster_measured": "gpu" if t_gpu < t_cpu else m["cpu_backend"],
                "predicted_gain": round(p_cpu / p_gpu, 3) if p_gpu > 0 else None,

@@ -60,12 +60,21 @@ CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False,
 # brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals)
 FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest brain neurons",
             "largest brain synapses")
+# the CPU fit's columns: the native engine runs a world on a varying number of threads (one per so many
+# neuron-steps, see native_backend.planned_threads: from 1 for CUBA 4k to 16 for a big crowd on an H200
+# host), so the totals' work is shared by the advance's threads (columns "/ threads"; the constant and
+# the largest brain's, serial work, are not) and every extra thread costs its wake-up and meetings
+# ("extra threads"). Without it a calibration whose small crowds ran on 8-16 threads and whose single
+# brains on one under-predicted the bench crowds 4-6x on an H100 host (2026-12-05)
+CPU_FEATURES = ("1", "neurons / threads", "synapses / threads", "brains / threads", "learning synapses / threads",
+                "largest brain neurons", "largest brain synapses", "extra threads")
+_SHARED = (1, 2, 3, 4)  # FEATURES columns the CPU's threads share
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -163,6 +172,23 @@ def features(layout: Layout) -> tuple[str, list[float]]:
                               float(learning_synapses(layout)), float(big_n), float(big_s)]
 
 
+def cpu_threads(cpu: str, neurons: int, brains: int) -> int:
+    """Threads the CPU backend ``cpu`` runs an advance of ``CAL_STEPS`` steps of ``neurons`` neurons in
+    ``brains`` brains on (native: :func:`~spikeforge.engine.native_backend.planned_threads` with its
+    default cap; numpy: one)."""
+    if cpu != "native":
+        return 1
+    from spikeforge.engine.native_backend import planned_threads
+
+    return planned_threads(neurons, brains, CAL_STEPS)
+
+
+def cpu_row(x: list[float], threads: int) -> list[float]:
+    """The ``CPU_FEATURES`` row of a ``FEATURES`` row ``x`` run on ``threads`` threads."""
+    row = [v / threads if j in _SHARED else v for j, v in enumerate(x)]
+    return [*row, float(threads - 1)]
+
+
 def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
     """Seconds per step: the best of ``repeats`` advances of ``steps`` steps, after one untimed (one
     timed advance only when the untimed one took over ``CAL_SLOW_S``: a slow device's samples are far
@@ -201,15 +227,20 @@ def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int =
 # threads (CPU), so no brain's work is serial and the largest brain's columns would only alias the
 # totals (its samples are single brains) and under-predict worlds of several big brains
 PATH_COLUMNS = {"brain": tuple(range(len(FEATURES))), "step": tuple(range(FEATURES.index("largest brain neurons")))}
+CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) for p in PATHS}
+SIZE_COLUMNS = tuple(range(1, len(FEATURES)))  # the columns that grow with a world (all but the constant, the
+# thread count)
 
 
-def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None = None) -> list[float]:
+def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None = None,
+         sizes: tuple[int, ...] = ()) -> list[float]:
     """Non-negative least squares of the relative error: ``t ~ x . coef`` over the ``FEATURES`` rows
     ``x`` with every coefficient >= 0 (the sign-feasible column subsets are tried; of those within
     0.05 of the best root-mean-square relative error, the one with the fewest columns is kept, so
     that a few samples do not buy an exact but wild fit). Relative error: a floor-sized sample
     counts as much as a big one, as the 2x goal does. Only ``columns`` (indices; default all) may
-    be non-zero."""
+    be non-zero, and one of ``sizes`` (indices) must be when given: a fit without a size column
+    predicts every world alike (seen: a CPU fit of its constant and its thread column under load)."""
     t = np.array([x for _, x in rows], dtype=np.float64)
     a = np.array([f for f, _ in rows], dtype=np.float64) / t[:, None]  # rows scaled: residuals relative
     scale = np.abs(a).max(axis=0)
@@ -220,7 +251,7 @@ def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None 
     allowed = set(range(width) if columns is None else columns)
     for mask in range(1, 1 << width):
         cols = [j for j in range(width) if mask >> j & 1]
-        if not set(cols) <= allowed:
+        if not set(cols) <= allowed or (sizes and not set(cols) & set(sizes)):
             continue
         if len(cols) > len(rows) or not np.any(a[:, cols]):
             continue
@@ -260,7 +291,7 @@ def calibrate() -> dict[str, Any]:
         t_gpu, t_cpu = time_both(layout, cpu)
         p, x = features(layout)
         rows["gpu"][p].append((x, t_gpu))
-        rows["cpu"][p].append((x, t_cpu))
+        rows["cpu"][p].append((cpu_row(x, cpu_threads(cpu, int(x[1]), int(x[3]))), t_cpu))
 
     for p in PATHS:
         for size in CAL_SIZES[p]:
@@ -270,9 +301,11 @@ def calibrate() -> dict[str, Any]:
                 break  # the slopes show: spare the time of bigger samples
             sample(*size)
             grown[p] += 1
-    model = {"key": _key(), "cpu_backend": cpu, "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p]) for p in PATHS},
-             "cpu": {p: _fit(rows["cpu"][p], PATH_COLUMNS[p]) for p in PATHS}, "samples": rows, "grown": grown,
-             "features": list(FEATURES),
+    model = {"key": _key(), "cpu_backend": cpu,
+             "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
+             "cpu": {p: _fit(rows["cpu"][p], CPU_PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
+             "samples": rows, "grown": grown,
+             "features": list(FEATURES), "cpu_features": list(CPU_FEATURES),
              "steps_per_advance": CAL_STEPS, "calibration_seconds": time.perf_counter() - t_start}
     path = cache_path()
     try:
@@ -290,8 +323,8 @@ def _valid(m: Any, key: str) -> bool:
     """Whether ``m`` (read from the cache) is a model of this version for this adapter."""
     if not isinstance(m, dict) or m.get("key") != key:
         return False
-    return all(isinstance(m.get(b), dict) and len(m[b].get(p, [])) == len(FEATURES) for b in ("gpu", "cpu")
-               for p in PATHS)
+    return all(isinstance(m.get(b), dict) and len(m[b].get(p, [])) == len(cols) for b, cols in
+               (("gpu", FEATURES), ("cpu", CPU_FEATURES)) for p in PATHS)
 
 
 def cost_model(recalibrate: bool = False) -> dict[str, Any]:
@@ -326,13 +359,20 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
     m = cost_model()
     paths = PATHS if path is None else (path,)
 
-    def at(fit: list[float], p: str) -> float:
+    def row(p: str) -> list[float]:
         b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
         big = largest if largest is not None else (-(-n_neurons // max(b, 1)), -(-n_synapses // max(b, 1)))
-        x = (1.0, n_neurons, n_synapses, b, learning_synapses, big[0], big[1])
+        return [1.0, float(n_neurons), float(n_synapses), float(b), float(learning_synapses), float(big[0]),
+                float(big[1])]
+
+    def at(fit: list[float], x: list[float]) -> float:
         return float(sum(c * v for c, v in zip(fit, x, strict=True)))
 
-    return max(at(m["gpu"][p], p) for p in paths), min(at(m["cpu"][p], p) for p in paths)
+    def cpu_at(p: str) -> float:
+        x = row(p)
+        return at(m["cpu"][p], cpu_row(x, cpu_threads(str(m.get("cpu_backend", "")), int(x[1]), int(x[3]))))
+
+    return max(at(m["gpu"][p], row(p)) for p in paths), min(cpu_at(p) for p in paths)
 
 
 def predicted_for(layout: Layout) -> tuple[float, float]:

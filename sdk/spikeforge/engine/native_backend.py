@@ -97,6 +97,26 @@ def _default_threads() -> int:
 ISAS = ("baseline", "avx2", "avx512f")
 
 
+def planned_threads(neurons: int, brains: int, steps: int, threads: int | None = None,
+                    min_neurons_per_thread: int = DEFAULT_MIN_NEURONS_PER_THREAD) -> int:
+    """Threads an ``advance`` of ``steps`` steps over ``neurons`` active neurons in ``brains`` active
+    brains uses (:attr:`NativeBackend.last_threads`), with at most ``threads`` (default: ``SPIKEFORGE_THREADS``
+    or all cores). The rule of ``sf_engine_advance`` (``native/src/kernel.c``; a test holds the two
+    together): two or more brains run brain-major (each thread whole brains, threads meet once per
+    advance), so a thread per ``min_neurons_per_thread`` neuron-steps of the advance, at most one per
+    brain; one brain runs step-major (threads meet every step), a thread per ``min_neurons_per_thread``
+    neurons. Every spikeforge brain's synapses stay inside it, which brain-major needs."""
+    most = _default_threads() if threads is None else int(threads)
+    if neurons < 0 or brains < 0 or steps < 1 or most < 1 or min_neurons_per_thread < 1:
+        raise ValueError("planned_threads: neurons and brains >= 0, steps, threads and min_neurons_per_thread >= 1")
+    brain_major = brains >= 2 and brains * (steps + 1) <= 1 << 23
+    work = neurons * steps if brain_major else neurons
+    t = min(most, max(1, work // min_neurons_per_thread))
+    return min(t, brains) if brain_major else t
+
+
+
+
 
 class NativeBackend(Backend):
     """Runs the step in C on the layout's own arrays (see module docstring).
