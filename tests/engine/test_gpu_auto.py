@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -173,6 +174,26 @@ def test_one_big_brain_on_the_per_brain_path_is_predicted_by_its_serial_work(
     crowd = gpu_cost.predicted_seconds(256_000, 8_192_000, "brain", 1000, 0, (256, 8192))[0]
     assert cuba / (2.5e-5 + 1e-8 + 8e-9 * 4000 + 3e-10 * 324_000) == pytest.approx(1.0, abs=0.25)
     assert crowd / (2.5e-5 + 1e-5 + 8e-9 * 256 + 3e-10 * 8192) == pytest.approx(1.0, abs=0.25)
+
+
+def test_crowds_on_a_floor_are_grown_though_one_big_brain_spans_the_spread(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the H100 of 2026-12-06: a big single brain is 3-4x the floor (its one workgroup's serial work),
+    # while every calibration crowd (64-512 brains) sits on the floor because the GPU runs all their
+    # workgroups at once; 1,000 and 10,000 brains then cost by throughput (74 and 363 us measured,
+    # 26 predicted when no bigger crowd was timed). The crowd samples must grow till they show it.
+    _fake_layouts(monkeypatch)
+
+    def gpu_time(L: Any) -> float:
+        return max(2.2e-5 + 1.3e-8 * L.big_n + 2e-10 * L.big_s, 1.4e-10 * L.n_neurons + 3e-12 * L.n_synapses)
+
+    monkeypatch.setattr(gpu_cost, "time_both", lambda L, cpu, repeats=0, steps=0: (gpu_time(L), 1e-9 * L.n_synapses))
+    m = gpu_cost.calibrate()
+    assert m["grown"]["brain"] >= 1
+    for brains in (1000, 10_000):
+        L = SimpleNamespace(n_neurons=256 * brains, n_synapses=8192 * brains, big_n=256, big_s=8192)
+        g = gpu_cost.predicted_seconds(L.n_neurons, L.n_synapses, "brain", brains, 0, (256, 8192))[0]
+        assert 0.5 < g / gpu_time(L) < 2.0, (brains, g, gpu_time(L))
 
 
 @pytest.mark.parametrize("per_learning_synapse", [0.0, 1e-9])

@@ -16,8 +16,9 @@ it normally predicts no gain.
 A slope needs samples above the floor: a real GPU takes every small sample in about the same
 time (its per-advance cost), so after a path's small samples (``CAL_SIZES``) bigger ones
 (``CAL_GROW_SIZES``, up to about 1 M neurons) are timed until the path's samples span
-``CAL_SPREAD`` times from fastest to slowest on both backends; a slow device such as lavapipe
-gets there early and spares the big ones' minutes.
+``CAL_SPREAD`` times from fastest to slowest on both backends (on the per-brain path, the crowds
+among them: a big single brain's serial work says nothing of when a GPU's workgroups queue); a
+slow device such as lavapipe gets there early and spares the big ones' minutes.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ CAL_REPEATS = 3             # timed advances per sample and backend (the best is
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -268,12 +269,23 @@ def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None 
     return [float(x) for x in full / scale]
 
 
-def _spread(rows: list[tuple[list[float], float]]) -> float:
-    """Slowest / fastest time of a path's plain samples. A learning sample is left out: its time
-    comes from its learning column, so it can span CAL_SPREAD while every plain sample sits on
-    the floor (seen on an H100: 146 us learning vs 27-82 us plain, and no big sample was taken)."""
-    ts = [t for x, t in rows if x[FEATURES.index("learning synapses")] == 0]
-    return max(ts) / min(ts) if ts and min(ts) > 0 else 0.0
+def _spread(gpu_rows: list[tuple[list[float], float]], cpu_rows: list[tuple[list[float], float]],
+            crowds_only: bool) -> float:
+    """Slowest / fastest time of a path's plain samples, the smaller of the two backends' (both rows
+    lists in sample order, ``gpu_rows`` holding the ``FEATURES`` rows). A learning sample is left out:
+    its time comes from its learning column, so it can span CAL_SPREAD while every plain sample sits
+    on the floor (seen on an H100: 146 us learning vs 27-82 us plain, and no big sample was taken).
+    With ``crowds_only`` single brains are left out too: on the per-brain path one big brain's serial
+    work spans the spread by itself while every crowd sits on the floor of a GPU that runs all their
+    workgroups at once (an H100: 23-29 us from 64 to 512 brains, then 74 us at 1,000 and 363 at
+    10,000 brains, predicted 26 from the small crowds alone)."""
+    brains, learning = FEATURES.index("brains"), FEATURES.index("learning synapses")
+    keep = [i for i, (x, _) in enumerate(gpu_rows) if x[learning] == 0 and (not crowds_only or x[brains] > 1)]
+    spreads = []
+    for rows in (gpu_rows, cpu_rows):
+        ts = [rows[i][1] for i in keep]
+        spreads.append(max(ts) / min(ts) if ts and min(ts) > 0 else 0.0)
+    return min(spreads)
 
 
 def calibrate() -> dict[str, Any]:
@@ -297,7 +309,7 @@ def calibrate() -> dict[str, Any]:
         for size in CAL_SIZES[p]:
             sample(*size)
         for size in CAL_GROW_SIZES[p]:
-            if min(_spread(rows["gpu"][p]), _spread(rows["cpu"][p])) >= CAL_SPREAD:
+            if _spread(rows["gpu"][p], rows["cpu"][p], crowds_only=p == "brain") >= CAL_SPREAD:
                 break  # the slopes show: spare the time of bigger samples
             sample(*size)
             grown[p] += 1
