@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -226,6 +226,15 @@ for part in "$@"; do
       timeout 120 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_brain_kernel.py \
         tests/engine/test_gpu_step.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_tolerance.py \
         tests/engine/test_gpu_slots.py 2>&1 | tee "$OUT/gpucrowd_tests.log" | tail -8 ;;
+    crowdgoals)  # issue 13's crowd goals only, GPU beside native on all cores in one run (~2 min)
+      {
+      for r in 1 2; do
+        timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 | sed "s/^{/{\"round\": $r, /"
+        timeout 60 $sf bench crowd --backend gpu --json --brains 10000 --frames 40 --warmup 5 | sed "s/^{/{\"round\": $r, /"
+      done
+      timeout 45 $sf bench crowd --backend native --json --frames 200 --warmup 20
+      timeout 60 $sf bench crowd --backend native --json --brains 10000 --frames 40 --warmup 5
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdgoals.jsonl" | cut -c1-600 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
