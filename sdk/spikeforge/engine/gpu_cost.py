@@ -72,10 +72,15 @@ CPU_FEATURES = ("1", "neurons / threads", "synapses / threads", "brains / thread
 _SHARED = (1, 2, 3, 4)  # FEATURES columns the CPU's threads share
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
+# the CPU's, after two untimed: a 16-thread advance that meets at every step stalls while any other
+# thread holds one of its cores, and right after a GPU timing (the driver's own threads at work) an
+# H200 host's best of three was 3-7x its best of seven taken a moment later (2026-12-06); CPU
+# advances are cheap beside the GPU's on the hosts where this matters
+CAL_CPU_REPEATS = 7
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 8
+CACHE_VERSION = 9
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -190,10 +195,12 @@ def cpu_row(x: list[float], threads: int) -> list[float]:
     return [*row, float(threads - 1)]
 
 
-def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
-    """Seconds per step: the best of ``repeats`` advances of ``steps`` steps, after one untimed (one
-    timed advance only when the untimed one took over ``CAL_SLOW_S``: a slow device's samples are far
-    above any noise, and their repeats cost most of a calibration's time on lavapipe)."""
+def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS,
+                  warmups: int = 1) -> float:
+    """Seconds per step: the best of ``repeats`` advances of ``steps`` steps, after ``warmups``
+    untimed (one timed advance only when the first untimed one took over ``CAL_SLOW_S``: a slow
+    device's samples are far above any noise, and their repeats cost most of a calibration's time
+    on lavapipe)."""
     from spikeforge.engine.backend import create_backend
 
     be = create_backend(name, layout)
@@ -201,11 +208,13 @@ def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: 
         t0 = time.perf_counter()
         be.advance(steps, 0, None)  # warm-up: pipelines, threads, page faults, GPU clocks
         if time.perf_counter() - t0 > CAL_SLOW_S:
-            repeats = 1
+            repeats, warmups = 1, 1
+        for r in range(1, warmups):
+            be.advance(steps, r * steps, None)
         best = float("inf")
         for r in range(repeats):
             t0 = time.perf_counter()
-            be.advance(steps, (1 + r) * steps, None)
+            be.advance(steps, (warmups + r) * steps, None)
             best = min(best, (time.perf_counter() - t0) / steps)
         return best
     finally:
@@ -217,7 +226,7 @@ def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int =
     host state (the state the CPU backend advances in place is put back before the GPU starts)."""
     snap = {key: a.copy() for key, a in layout.neuron.items()}
     ring = layout.ring.copy()
-    t_cpu = _time_backend(cpu, layout, repeats, steps)
+    t_cpu = _time_backend(cpu, layout, max(repeats, CAL_CPU_REPEATS), steps, warmups=2)
     for key, a in snap.items():
         layout.neuron[key][...] = a
     layout.ring[...] = ring
