@@ -241,7 +241,7 @@ def test_a_request_waiting_for_the_lock_goes_before_the_next_piece() -> None:
         order.append("ping")
         return plain_ping(s, seq, payload)
 
-    def commit(*a: Any) -> bytes | None:
+    def commit(*a: Any) -> Any:
         order.append("piece")
         if 3 <= order.count("piece") <= 32:  # the lock is held: another client's request arrives
             t = threading.Thread(target=lambda: _req(core, player, Msg.PING))
@@ -380,3 +380,71 @@ def test_a_server_relayout_copies_only_the_touched_brains_and_a_state_view_turns
     assert w.rebuilds == rebuilds + 2
     assert w.relayout_copied_last == (12, 12)
     assert np.array_equal(np.asarray(w.brain(0)["hidden"].v), before)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_spawning_sessions_owned_brain_work_runs_without_the_lock(backend: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a re-layout SPAWN or a DESPAWN beside many owned brains: the session's exchange plan (the
+    # reply) and its brains per circuit (the quota and circuit checks) are O(owned brains); they
+    # are made without the world lock, so another client's exchange never waits for them (issue 17)
+    srv, core, player, spawner = _server(backend)
+    core.genomes["other"] = probe_circuit("other")
+    _spawn(core, player, 20)
+    _spawn(core, spawner, 300)
+    built: list[tuple[int, bool]] = []  # (brains in the plan, lock held)
+    counted: list[tuple[int, bool]] = []
+    plain_build, plain_count = ServerCore._build_plan, core.quota.brains_by_circuit
+
+    def build(world: World, ids: list[int], generation: int, epoch: int) -> Any:
+        built.append((len(ids), core.lock._is_owned()))  # type: ignore[attr-defined]
+        return plain_build(world, ids, generation, epoch)
+
+    def count(c: ServerCore, ids: Any, world: World | None = None) -> dict[str, int]:
+        counted.append((len(ids), core.lock._is_owned()))  # type: ignore[attr-defined]
+        return plain_count(c, ids, world)
+
+    monkeypatch.setattr(ServerCore, "_build_plan", staticmethod(build))
+    monkeypatch.setattr(core.quota, "brains_by_circuit", count)
+    msg, body = _req(core, spawner, Msg.SPAWN, P.Spawn("other", 1).encode())  # a circuit new to the world
+    assert msg == Msg.SPAWNED
+    assert built == [(301, False)] and counted == [(300, False)]
+    assert core.stats(spawner)["server"]["spawns"]["last_pieces"] == 2  # re-laid out: swap, then the new brains
+    new = P.decode_ids(body[:8], "SPAWNED").tolist()
+    built.clear()
+    msg, body = _req(core, spawner, Msg.DESPAWN, P.encode_ids(new))
+    assert msg == Msg.LAYOUT and built == [(300, False)]
+    lay = P.decode_layout(P.Reader(body, "LAYOUT"))  # the reply is the session's layout after the despawn
+    assert lay.epoch == spawner.epoch and [(n, len(ids)) for n, ids in lay.groups] == [("probe", 300)]
+    assert spawner.plan is not None and spawner.plan.epoch == spawner.epoch
+    _exchange(core, spawner)
+    _exchange(core, player)
+    srv.close()
+
+
+def test_a_layout_made_without_the_lock_is_made_again_if_the_world_changed_meanwhile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the plan is built on a snapshot; a structural change in between (here: another session's
+    # despawn) makes the reply be built again under the lock, for the world as it is then
+    srv, core, player, spawner = _server("numpy")
+    theirs = _spawn(core, player, 20)
+    _spawn(core, spawner, 300)
+    plain_build = ServerCore._build_plan
+    done: list[bool] = []
+
+    def build(world: World, ids: list[int], generation: int, epoch: int) -> Any:
+        if not core.lock._is_owned() and not done:  # type: ignore[attr-defined]
+            done.append(True)
+            _req(core, player, Msg.DESPAWN, P.encode_ids(theirs[:5]))  # meanwhile, on "another thread"
+        return plain_build(world, ids, generation, epoch)
+
+    monkeypatch.setattr(ServerCore, "_build_plan", staticmethod(build))
+    msg, body = _req(core, spawner, Msg.SPAWN, P.Spawn("probe", 2).encode())
+    assert msg == Msg.SPAWNED and done
+    assert spawner.plan is not None and spawner.plan.generation == core.generation
+    n = len(spawner.owned)
+    lay = P.decode_layout(P.Reader(body[4 + 4 * 2:], "SPAWNED"))
+    assert lay.epoch == spawner.epoch and sum(len(ids) for _, ids in lay.groups) == n == 302
+    _exchange(core, spawner)
+    _exchange(core, player)
+    srv.close()

@@ -23,6 +23,7 @@ its own genome, id and inputs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -31,7 +32,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,6 +89,16 @@ class Plan:
     act_idx: I64
     info: P.LayoutInfo
     pop_cache: dict[str, tuple[I64, I64]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a session's plan is made of, taken under the lock (see ``ServerCore._layout_unlocked``)."""
+
+    world: World
+    generation: int
+    epoch: int
+    ids: list[int]  # the session's brains, ascending
 
 
 @dataclass(eq=False)
@@ -185,6 +196,7 @@ class ServerCore:
         self.max_clients = max_clients
         self.quota = MemoryQuota(client_memory)
         self._info_cache: dict[str, tuple[Circuit, P.CircuitInfo]] = {}
+        self._facts_cache: dict[str, tuple[Circuit, int, float]] = {}
         # guards the world and the sessions: the transport's event loop and its worker thread
         # (SPAWN, DESPAWN, SAVE, LOAD, UPLOAD_GENOME off the loop) both call in
         self.lock = threading.RLock()
@@ -391,8 +403,15 @@ class ServerCore:
         handler = self._handlers.get(msg)
         if handler is None:
             raise ProtocolError(Err.UNKNOWN_TYPE, f"frame.type: unknown or server-only message type 0x{msg:04X}")
-        if msg == Msg.SPAWN:  # takes the lock itself, and not while the new brains are drawn
+        if msg in _LOCKS_ITSELF:  # not while the new brains are drawn, nor while a reply's layout is made
             return handler(s, seq, payload)
+        with self._locked(msg in _WAIT_FOR_SPAWN):
+            return handler(s, seq, payload)
+
+    @contextlib.contextmanager
+    def _locked(self, wait_spawn: bool = True) -> Iterator[None]:
+        """Hold the world lock (counted as waiting for it meanwhile, see :meth:`_between_pieces`);
+        with ``wait_spawn``, after another thread's spawn in pieces has ended."""
         with self._handoff:
             self._lock_waiters += 1
         try:
@@ -402,9 +421,9 @@ class ServerCore:
                 self._lock_waiters -= 1
                 self._handoff.notify_all()
         try:
-            if msg in _WAIT_FOR_SPAWN:
+            if wait_spawn:
                 self._wait_spawn()
-            return handler(s, seq, payload)
+            yield
         finally:
             self.lock.release()
 
@@ -437,9 +456,18 @@ class ServerCore:
         """The session's exchange plan (rebuilt after any relayout of the world)."""
         if s.plan is not None and s.plan.generation == self.generation and s.plan.epoch == s.epoch:
             return s.plan
-        L = self.world.layout
-        ids = sorted(s.owned)
-        idx = np.asarray(self.world.rows(ids), dtype=np.int64)
+        s.plan = self._build_plan(self.world, sorted(s.owned), self.generation, s.epoch)
+        if s.shm is not None:
+            s.shm.set_layout(s.epoch, s.plan.info.sensor_floats, s.plan.info.actuator_floats)
+        return s.plan
+
+    @staticmethod
+    def _build_plan(world: World, ids: list[int], generation: int, epoch: int) -> Plan:
+        """The exchange plan of a session owning brains ``ids`` (ascending) in ``world``: O(owned
+        brains). Reads only the world's layout and id table, so it may run without the lock on a
+        snapshot taken under it (:meth:`_plan_snapshot`), checked again before use."""
+        L = world.layout
+        idx = np.asarray(world.rows(ids), dtype=np.int64)
         protos = L.brain_proto[idx] if idx.size else np.zeros(0, np.int32)
         by_name = sorted((L.prototypes[p].circuit.name, int(p)) for p in set(protos.tolist()))
         groups: list[tuple[str, tuple[int, ...]]] = []
@@ -468,16 +496,49 @@ class ServerCore:
             mask = np.zeros(L.n_brains, dtype=bool)
             mask[idx] = True
         empty = np.zeros(0, np.int64)
-        info = P.LayoutInfo(s.epoch, tuple(groups), s_off, a_off, tuple(s_blocks), tuple(a_blocks))
-        s.plan = Plan(self.generation, s.epoch, idx, mask,
-                      np.concatenate(sens_parts).astype(np.int64) if sens_parts else empty,
-                      np.concatenate(act_parts).astype(np.int64) if act_parts else empty, info)
-        if s.shm is not None:
-            s.shm.set_layout(s.epoch, s_off, a_off)
-        return s.plan
+        info = P.LayoutInfo(epoch, tuple(groups), s_off, a_off, tuple(s_blocks), tuple(a_blocks))
+        return Plan(generation, epoch, idx, mask,
+                    np.concatenate(sens_parts).astype(np.int64) if sens_parts else empty,
+                    np.concatenate(act_parts).astype(np.int64) if act_parts else empty, info)
 
     def _layout_payload(self, s: Session) -> bytes:
         return bytes(P.encode_layout(P.Writer(), self.plan(s).info).buf)
+
+    def _plan_snapshot(self, s: Session) -> _Snapshot:
+        """(Locked) what :meth:`_build_plan` needs to make ``s``'s plan without the lock."""
+        return _Snapshot(self.world, self.generation, s.epoch, sorted(s.owned))
+
+    def _layout_unlocked(self, s: Session, snap: _Snapshot, holds: list[float] | None = None) -> bytes:
+        """(Not locked) ``s``'s LAYOUT body after the change that ``snap`` was taken right after.
+
+        The plan (O(owned brains): the rows of every brain, the exchange indices, the ids of the
+        reply) is built without the lock (issue 17: other clients' exchanges do not wait for
+        it), then installed in a short hold if nothing changed the world's structure or the
+        session's brains meanwhile (same generation and epoch); otherwise it is made again
+        under the lock, as before. Each hold's length goes to ``holds``."""
+        plan: Plan | None = None
+        body = b""
+        try:
+            plan = self._build_plan(snap.world, snap.ids, snap.generation, snap.epoch)
+            body = bytes(P.encode_layout(P.Writer(), plan.info).buf)
+        except Exception:  # the world changed under the build (it is checked below): made under the lock
+            plan = None
+        with self.lock:
+            t = time.perf_counter()
+            try:
+                if (plan is None or self.world is not snap.world or self.generation != snap.generation
+                        or s.epoch != snap.epoch):
+                    return self._layout_payload(s)
+                if s.plan is None or s.plan.generation != plan.generation or s.plan.epoch != plan.epoch:
+                    s.plan = plan
+                    if s.shm is not None:
+                        s.shm.set_layout(plan.epoch, plan.info.sensor_floats, plan.info.actuator_floats)
+                else:  # made meanwhile by another request of the session: the same plan, keep it
+                    body = bytes(P.encode_layout(P.Writer(), s.plan.info).buf)
+                return body
+            finally:
+                if holds is not None:
+                    holds.append(time.perf_counter() - t)
 
     # ------------------------------------------------------------------ handlers
     def _ping(self, s: Session, seq: int, payload: bytes) -> bytes:
@@ -554,6 +615,14 @@ class ServerCore:
                     for n, k in self.quota.brains_by_circuit(self, take).items() if n in self.genomes)
         self.quota.check(self, s, extra, "CLAIM")
 
+    def _circuit_facts(self, c: Circuit) -> tuple[int, float]:
+        """Neurons and expected synapses of one brain of ``c`` (its flat form is validated and
+        made once per circuit object, not per SPAWN)."""
+        got = self._facts_cache.get(c.name)
+        if got is None or got[0] is not c:
+            got = self._facts_cache[c.name] = (c, c.flatten().n_neurons, expected_synapses(c))
+        return got[1], got[2]
+
     def _circuit_info(self, name: str) -> P.CircuitInfo:
         """CIRCUITS entry of a registered circuit, flattened once (not on every LIST_CIRCUITS)."""
         c = self.genomes[name]
@@ -570,26 +639,31 @@ class ServerCore:
         # bit World.spawn.
         req = P.Spawn.decode(payload)
         t0 = time.perf_counter()
-        holds: list[float] = []
+        holds: list[float] = []  # the reservation's, then the placing's (pieces)
+        short: list[float] = []  # the snapshot for the counts and the reply's install (see _steps)
         try:
             with gc_paused():  # no full collection (a 10-100 ms GIL hold) amid the spawn's objects
-                return self._spawn_steps(s, seq, req, holds)
+                return self._spawn_steps(s, seq, req, holds, short)
         finally:
             self.spawns += 1
             self.spawn_s_last = time.perf_counter() - t0
-            self.spawn_locked_s_last = max(holds, default=0.0)
-            self.spawn_locked_total_s_last = sum(holds)
+            self.spawn_locked_s_last = max(holds + short, default=0.0)
+            self.spawn_locked_total_s_last = sum(holds) + sum(short)
             self.spawn_pieces_last = max(len(holds) - 1, 0)
             self.spawn_locked_s_max = max(self.spawn_locked_s_max, self.spawn_locked_s_last)
 
-    def _spawn_steps(self, s: Session, seq: int, req: P.Spawn, holds: list[float]) -> bytes:
-        """SPAWN's reserve, draw and commit (see :meth:`_spawn`); each lock hold's length goes to ``holds``."""
+    def _spawn_steps(self, s: Session, seq: int, req: P.Spawn, holds: list[float], short: list[float]) -> bytes:
+        """SPAWN's reserve, draw and commit (see :meth:`_spawn`); each lock hold's length goes to
+        ``holds`` (reservation, pieces) or ``short`` (snapshot of the session's brains before,
+        install of the reply's plan after: O(owned brains) work is done between them, unlocked)."""
+        self._warm(req.circuit)
+        counts = self._owned_counts(s, short)
         with self.lock:
             t1 = time.perf_counter()
             try:
                 self._wait_spawn()
                 t1 = time.perf_counter()
-                circuit, world, prepared = self._spawn_reserve(s, req)
+                circuit, world, prepared = self._spawn_reserve(s, req, counts)
             finally:
                 holds.append(time.perf_counter() - t1)
         try:
@@ -601,11 +675,12 @@ class ServerCore:
                     try:
                         self._wait_spawn()
                         t1 = time.perf_counter()
-                        out = self._spawn_commit(s, seq, req, circuit, world, prepared)
+                        out = self._spawn_commit(s, req, circuit, world, prepared)
                     finally:
                         holds.append(time.perf_counter() - t1)
-                if out is not None:
-                    return out
+                if out is not None:  # the reply: the session's exchange plan made without the lock
+                    ids, snap = out
+                    return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_unlocked(s, snap, short))
                 self._between_pieces()
         finally:
             if prepared is not None:  # the drawn brains, freed a few at a time (not one ~20 ms GIL hold)
@@ -619,10 +694,47 @@ class ServerCore:
         with self._handoff:
             self._handoff.wait_for(lambda: self._lock_waiters == 0, timeout=self.spawn_handoff_s)
 
-    def _spawn_reserve(self, s: Session, req: P.Spawn) -> tuple[Circuit, World, PreparedSpawn | None]:
+    def _owned_counts(self, s: Session, holds: list[float]) -> tuple[_Snapshot, dict[str, int]] | None:
+        """(Not locked) how many brains of each circuit ``s`` owns, for its SPAWN's checks: counted
+        without the lock (O(owned brains)) on a snapshot, used if still current in the reservation
+        hold (:meth:`_spawn_checks`). None for a few brains (counted there). The snapshot's hold
+        goes to ``holds``."""
+        if len(s.owned) < _COUNT_UNLOCKED:
+            return None
+        with self.lock:
+            t = time.perf_counter()
+            snap = _Snapshot(self.world, self.generation, s.epoch, list(s.owned))
+            holds.append(time.perf_counter() - t)
+        try:
+            return snap, self.quota.brains_by_circuit(self, snap.ids, snap.world)
+        except Exception:  # the world changed under the count: counted in the reservation hold
+            return None
+
+    def _warm(self, name: str) -> None:
+        """(Not locked) make the per-circuit figures SPAWN's checks use (validated flat form,
+        neurons, synapses, ring depth, bytes per brain) ahead of its reservation hold: each is a
+        pure function of the circuit object, cached per object (a circuit uploaded again under
+        its name meanwhile is simply made again in the hold)."""
+        circuit = self.genomes.get(name)
+        if circuit is None:
+            return
+        try:
+            self._circuit_facts(circuit)
+            self.quota.warm(circuit, self.quota.world_depth(self))
+        except Exception:  # a bad circuit: the checks in the hold raise what they raise
+            return
+
+    def _current(self, snap: _Snapshot, s: Session) -> bool:
+        """(Locked) nothing changed the world's structure or ``s``'s brains since ``snap``."""
+        return self.world is snap.world and self.generation == snap.generation and s.epoch == snap.epoch
+
+    def _spawn_reserve(self, s: Session, req: P.Spawn, counts: tuple[_Snapshot, dict[str, int]] | None = None
+                       ) -> tuple[Circuit, World, PreparedSpawn | None]:
         """SPAWN, first step (locked): the checks and the id reservation (None: the world spawns
-        in one call, e.g. a single brain drawn ahead, or any spawn of a ClusterWorld)."""
-        circuit = self._spawn_checks(s, req)
+        in one call, e.g. a single brain drawn ahead, or any spawn of a ClusterWorld);
+        ``counts``: see :meth:`_owned_counts`."""
+        circuit = self._spawn_checks(s, req, counts[1] if counts is not None and self._current(counts[0], s)
+                                     else None)
         world = self.world
         try:
             # its clients hold no views of the world's arrays: a re-layout's swap copies the state
@@ -632,11 +744,12 @@ class ServerCore:
             raise ProtocolError(Err.INVALID, f"SPAWN: {exc}") from None
         return circuit, world, prepared
 
-    def _spawn_commit(self, s: Session, seq: int, req: P.Spawn, circuit: Circuit, world: World,
-                      prepared: PreparedSpawn | None) -> bytes | None:
-        """SPAWN, last step (locked): place (a piece of) the drawn brains; the reply after the last
-        piece, None while brains remain. Brains written by earlier pieces belong to no session
-        until the reply (CLAIM skips them, other sessions' exchanges do not step them)."""
+    def _spawn_commit(self, s: Session, req: P.Spawn, circuit: Circuit, world: World,
+                      prepared: PreparedSpawn | None) -> tuple[list[int], _Snapshot] | None:
+        """SPAWN, last step (locked): place (a piece of) the drawn brains; after the last piece the
+        new ids and the snapshot the reply's layout is made from (without the lock), None while
+        brains remain. Brains written by earlier pieces belong to no session until the reply
+        (CLAIM skips them, other sessions' exchanges do not step them)."""
         if self.world is not world or s.id not in self.sessions:
             self._end_pieces(world, prepared)
             raise ProtocolError(Err.BAD_STATE, "SPAWN: the session ended while its brains were drawn or placed")
@@ -651,10 +764,10 @@ class ServerCore:
                         self._spawning = (threading.get_ident(), frozenset(prepared.serials))
                         return None
                     if self._spawning is not None or prepared.relayout:
-                        # in pieces, or re-laid out: the reply (the session's exchange plan, O(owned
-                        # brains)) in a hold of its own; meanwhile the new brains are reserved (no
-                        # session steps or claims them) and, after a re-layout, every session's
-                        # plan is made again for the new layout
+                        # in pieces, or re-laid out: the new brains go to the session in a hold of
+                        # its own; meanwhile they are reserved (no session steps or claims them)
+                        # and, after a re-layout, every session's plan is made again for the new
+                        # layout
                         prepared.handles = got
                         if self._spawning is None:
                             self._relaid()
@@ -672,7 +785,7 @@ class ServerCore:
         ids = [b.id for b in brains]
         s.owned.update(ids)
         s.changed()
-        return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_payload(s))
+        return ids, self._plan_snapshot(s)
 
     def _end_pieces(self, world: World | None, prepared: PreparedSpawn | None) -> None:
         """End this thread's piecewise spawn (taking out what it wrote of ``prepared`` in
@@ -690,8 +803,9 @@ class ServerCore:
         finally:
             self._spawn_done.notify_all()
 
-    def _spawn_checks(self, s: Session, req: P.Spawn) -> Circuit:
-        """SPAWN's request checks against the registry, the session's and the world's limits."""
+    def _spawn_checks(self, s: Session, req: P.Spawn, counts: dict[str, int] | None = None) -> Circuit:
+        """SPAWN's request checks against the registry, the session's and the world's limits;
+        ``counts``: the session's brains per circuit if known (else counted here)."""
         circuit = self.genomes.get(req.circuit)
         if circuit is None:
             raise ProtocolError(Err.NOT_FOUND, f"SPAWN.circuit: no circuit named {req.circuit!r}; known: "
@@ -699,28 +813,31 @@ class ServerCore:
         if len(s.owned) + req.count > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the session would own {len(s.owned) + req.count} "
                                            f"brains, at most {P.MAX_BRAINS_PER_SESSION} allowed")
-        L = self.world.layout  # the circuits of the session's brains, without a handle per brain
-        mine = ({L.prototypes[int(p)].circuit.name for p in np.unique(L.brain_proto[self.world.rows(list(s.owned))])}
-                if s.owned else set())
+        if counts is None:  # the circuits of the session's brains, without a handle per brain
+            counts = self.quota.brains_by_circuit(self, s.owned)
+        mine = set(counts)
         if circuit.name not in mine and len(mine) >= P.MAX_CIRCUITS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN.circuit: the session has brains of {len(mine)} circuits, at most "
                                            f"{P.MAX_CIRCUITS_PER_SESSION} allowed")
-        per = circuit.flatten().n_neurons
+        per, per_syn = self._circuit_facts(circuit)
         total = self.world.layout.n_neurons + per * req.count
         if total > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold {total} neurons, at most "
                                            f"{self.max_world_neurons} allowed")
-        syn = self.world.layout.n_synapses + expected_synapses(circuit) * req.count
+        syn = self.world.layout.n_synapses + per_syn * req.count
         if syn > self.max_world_synapses:
             raise ProtocolError(Err.LIMIT, f"SPAWN.count: the world would hold about {syn:.3g} synapses, at most "
                                            f"{self.max_world_synapses} allowed")
-        self.quota.check(self, s, self.quota.spawn_cost(self, circuit, req.count), "SPAWN.count")
+        self.quota.check(self, s, self.quota.spawn_cost(self, circuit, req.count), "SPAWN.count", counts)
         self.quota.touch(circuit.name)
         return circuit
 
     def _despawn(self, s: Session, seq: int, payload: bytes) -> bytes:
-        self._take_out(s, self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN"))
-        return P.frame(Msg.LAYOUT, seq, self._layout_payload(s))
+        # takes the lock itself (see handle): the reply's layout, O(owned brains), is made without it
+        with self._locked():
+            self._take_out(s, self._owned_ids(s, P.decode_ids(payload, "DESPAWN"), "DESPAWN"))
+            snap = self._plan_snapshot(s)
+        return P.frame(Msg.LAYOUT, seq, self._layout_unlocked(s, snap))
 
     def _take_out(self, s: Session, ids: list[int]) -> None:
         """Despawn brains ``ids`` of session ``s`` (locked; every id owned by ``s``)."""
@@ -1182,6 +1299,10 @@ class ServerCore:
 _WAIT_FOR_SPAWN = frozenset({Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.SPAWN_ASSET})
 """Requests that change the world's structure or save it: they wait for a spawn being
 committed in pieces by another thread (SPAWN waits itself)."""
+
+_LOCKS_ITSELF = frozenset({Msg.SPAWN, Msg.DESPAWN})
+_COUNT_UNLOCKED = 256  # a session owning this many brains or more has them counted off the lock
+"""Requests whose handler takes the world lock itself (in more than one hold)."""
 
 OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME, Msg.SPAWN_ASSET,
                        Msg.EXPORT_BRAIN})

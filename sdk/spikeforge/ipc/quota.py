@@ -35,6 +35,7 @@ from spikeforge.model.circuit import Circuit
 
 if TYPE_CHECKING:
     from spikeforge.ipc.core import ServerCore, Session
+    from spikeforge.runtime.world import World
 
 BRAIN_BYTES = 4096  # per brain: its handle, RNG key, per-brain layout rows, plan entries
 NEURON_BYTES = 72  # state, parameter row index, actuator slot, per-neuron learning state (layout: ~65)
@@ -110,6 +111,7 @@ class MemoryQuota:
         self.evicted = 0
         self.refused = 0
         self._brain_cost: dict[tuple[str, int, int], int] = {}
+        self._ring_depth: dict[str, tuple[Circuit, int]] = {}  # per circuit object
 
     # ------------------------------------------------------------------ costs
     def brain_cost(self, circuit: Circuit, world_depth: int = 1) -> int:
@@ -119,6 +121,17 @@ class MemoryQuota:
         if got is None:
             got = self._brain_cost[key] = brain_bytes(circuit, world_depth)
         return got
+
+    def _depth_of(self, circuit: Circuit) -> int:
+        """:func:`ring_depth`, cached per circuit object."""
+        got = self._ring_depth.get(circuit.name)
+        if got is None or got[0] is not circuit:
+            got = self._ring_depth[circuit.name] = (circuit, ring_depth(circuit))
+        return got[1]
+
+    def warm(self, circuit: Circuit, world_depth: int) -> None:
+        """Fill the caches :meth:`spawn_cost` reads for ``circuit`` at ``world_depth`` (no lock needed)."""
+        self.brain_cost(circuit, max(world_depth, self._depth_of(circuit)))
 
     @staticmethod
     def world_depth(core: ServerCore) -> int:
@@ -130,38 +143,45 @@ class MemoryQuota:
         the World will have, plus the deepening of the ring under every neuron already there
         (one brain with a long delay deepens the ring of the whole World)."""
         d_w = self.world_depth(core)
-        d_new = max(d_w, ring_depth(circuit))
+        d_new = max(d_w, self._depth_of(circuit))
         deepen = RING_BYTES_PER_STEP * (d_new - d_w) * int(core.world.layout.n_neurons)
         return count * self.brain_cost(circuit, d_new) + deepen
 
-    def brains_by_circuit(self, core: ServerCore, ids: set[int] | list[int]) -> dict[str, int]:
-        """How many of the live brains ``ids`` each circuit has."""
+    @staticmethod
+    def brains_by_circuit(core: ServerCore, ids: set[int] | list[int], world: World | None = None) -> dict[str, int]:
+        """How many of the live brains ``ids`` each circuit has (in ``world``, default the core's)."""
         if not ids:
             return {}
-        L = core.world.layout
+        w = core.world if world is None else world
+        L = w.layout
         try:  # usually every id is live (a session's own brains): one lookup, no call per id
-            rows = core.world.rows(list(ids))
+            rows = w.rows(list(ids))
         except LookupError:
-            rows = core.world.rows([i for i in ids if core.world.has_brain(i)])
+            rows = w.rows([i for i in ids if w.has_brain(i)])
         counts = np.bincount(L.brain_proto[rows], minlength=len(L.prototypes))
         return {L.prototypes[p].circuit.name: int(k) for p, k in enumerate(counts) if k}
 
-    def usage(self, core: ServerCore, s: Session) -> dict[str, int]:
-        """Estimated bytes charged to ``s``: ``brains``, ``circuits`` (its uploads) and ``total``."""
+    def usage(self, core: ServerCore, s: Session, counts: dict[str, int] | None = None) -> dict[str, int]:
+        """Estimated bytes charged to ``s``: ``brains``, ``circuits`` (its uploads) and ``total``;
+        ``counts``: ``s``'s brains per circuit if known."""
         brains = 0
         depth = self.world_depth(core)
-        for name, k in self.brains_by_circuit(core, s.owned).items():
+        if counts is None:
+            counts = self.brains_by_circuit(core, s.owned)
+        for name, k in counts.items():
             c = core.genomes.get(name)
             if c is not None:
                 brains += k * self.brain_cost(c, depth)
         circuits = sum(u.nbytes for u in self.uploads.values() if u.session == s.id)
         return {"brains": brains, "circuits": circuits, "total": brains + circuits}
 
-    def check(self, core: ServerCore, s: Session, extra: int, what: str) -> None:
-        """Raise ``LIMIT`` if charging ``extra`` more bytes would take ``s`` over its quota."""
+    def check(self, core: ServerCore, s: Session, extra: int, what: str,
+              counts: dict[str, int] | None = None) -> None:
+        """Raise ``LIMIT`` if charging ``extra`` more bytes would take ``s`` over its quota
+        (``counts``: see :meth:`usage`)."""
         if not self.quota_bytes:
             return
-        use = self.usage(core, s)
+        use = self.usage(core, s, counts)
         if use["total"] + extra > self.quota_bytes:
             self.refused += 1
             raise ProtocolError(Err.LIMIT, f"{what}: the session would use about {_mib(use['total'] + extra)} of "
