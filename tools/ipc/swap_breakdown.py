@@ -4,7 +4,9 @@ An :class:`~spikeforge.ipc.InProcessServer` holds ``--brains`` probe brains for 
 session and 20 for a player; the holder spawns one brain of a new circuit ``--repeat``
 times, the player exchanging once between the draw and the commit (as another client
 would). Prints, per spawn, the lock holds of the SPAWN and the parts of the swap
-(``World._swap``: state copy, backend, the rest) and of the reply (the holder's exchange plan).
+(``World._swap``: state copy, backend, the rest), the reply (the holder's exchange plan: built
+without the lock since issue 17's last step, ``_layout_unlocked``; ``locked reply`` is a plan made
+again under the lock, 0 unless the world changed meanwhile) and the reservation hold.
 
 Usage::
 
@@ -69,6 +71,7 @@ def main() -> int:
     _timed(world_mod._RelayoutPlan, "take_backend", parts)
     _timed(world_mod.World, "_swap", parts)
     _timed(type(core), "_layout_payload", parts)
+    _timed(type(core), "_layout_unlocked", parts)
     _timed(type(core), "_spawn_reserve", parts)
     _timed(type(core), "_spawn_commit", parts)
     _timed(world_mod.World, "commit_spawn", parts)
@@ -90,7 +93,9 @@ def main() -> int:
               f"swap {swap * 1e3:5.2f} = state copy {parts.get('transplant', 0) * 1e3:5.2f} "
               f"+ backend {parts.get('take_backend', 0) * 1e3:5.2f} + rest "
               f"{(swap - parts.get('transplant', 0) - parts.get('take_backend', 0)) * 1e3:5.2f}; "
-              f"reply {parts.get('_layout_payload', 0) * 1e3:5.2f}; commit {parts.get('_spawn_commit', 0) * 1e3:5.2f} "
+              f"reply {parts.get('_layout_unlocked', 0) * 1e3:5.2f} "
+              f"(locked reply {parts.get('_layout_payload', 0) * 1e3:4.2f}); "
+              f"commit {parts.get('_spawn_commit', 0) * 1e3:5.2f} "
               f"(World.commit_spawn {parts.get('commit_spawn', 0) * 1e3:5.2f}); "
               f"reserve {parts.get('_spawn_reserve', 0) * 1e3:5.2f}; brains copied {copied[0]} of {copied[1]}")
         exchange()
