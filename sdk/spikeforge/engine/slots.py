@@ -731,14 +731,26 @@ def _copy(which: str, moves: SlotMoves, pairs: list[tuple[np.ndarray, np.ndarray
             to[..., b:b + m] = fro[..., a:a + m]
 
 
-def _rows_copy(to: np.ndarray, fro: np.ndarray, dst: I64, src: I64) -> None:
-    """``to[dst] = fro[src]`` (rows of the first axis); one slice copy when both index arrays
-    are one run of consecutive rows (the usual case: a prototype's kept brains keep their order
-    in a re-layout), else a gather."""
+def _one_run(dst: I64, src: I64) -> tuple[int, int] | None:
+    """(first dst row, first src row) when both index arrays are one run of consecutive rows
+    (the usual case: a prototype's kept brains keep their order in a re-layout), else None."""
     n = int(dst.size)
     if n and int(dst[-1]) - int(dst[0]) == n - 1 and int(src[-1]) - int(src[0]) == n - 1 and (
             n == 1 or (bool(np.all(np.diff(dst) == 1)) and bool(np.all(np.diff(src) == 1)))):
-        a, b = int(dst[0]), int(src[0])
+        return int(dst[0]), int(src[0])
+    return None
+
+
+def _rows_copy(to: np.ndarray, fro: np.ndarray, dst: I64, src: I64,
+               run: tuple[int, int] | bool | None = False) -> None:
+    """``to[dst] = fro[src]`` (rows of the first axis); one slice copy when both index arrays
+    are one run of consecutive rows, else a gather. ``run``: :func:`_one_run` of (dst, src) if
+    already known (False: found here)."""
+    if run is False:
+        run = _one_run(dst, src)
+    if isinstance(run, tuple):
+        a, b = run
+        n = int(dst.size)
         to[a:a + n] = fro[b:b + n]
     else:
         to[dst] = fro[src]
@@ -778,12 +790,17 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
         for j in range(min(old.depth, new.depth)):
             new.ring[(bstep + j) % new.depth, :, di] = old.ring[(bstep + j) % old.depth, :, si]
     _copy("y", heavy, [(a, old.synapse[k]) for k, a in new.synapse.items() if k != "post" and k in old.synapse])
+    run = _one_run(sel, o)  # once for the per-brain arrays (each check is O(brains))
     for to, fro in ((new.brain_key, old.brain_key), (new.brain_step, old.brain_step),
                     (new.brain_serial, old.brain_serial), (new.lod_every, old.lod_every),
                     (new.sleeping, old.sleeping), (new.dopamine, old.dopamine),
                     (new.dopamine_sum, old.dopamine_sum)):
-        _rows_copy(to, fro, sel, o)
-    new.learn[sel] = (old.learn[o] != 0).astype(np.uint8)
+        _rows_copy(to, fro, sel, o, run)
+    if run is not None:
+        a, b = run
+        new.learn[a:a + sel.size] = old.learn[b:b + sel.size] != 0
+    else:
+        new.learn[sel] = (old.learn[o] != 0).astype(np.uint8)
     o_of = np.full(new.n_brains, -1, np.int64)
     o_of[sel] = o
     olds = {(g.proto, g.name): g for g in old.sensor_groups}
@@ -804,7 +821,8 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
         nc = new.act_counts[g.offset:g.offset + g.brains * g.channels].reshape(g.brains, g.channels)
         oc = old.act_counts[og.offset:og.offset + og.brains * og.channels].reshape(og.brains, og.channels)
         src = o_of[g.brain0 + mem] - og.brain0
-        _rows_copy(nc, oc, mem, src)
+        run = _one_run(mem, src)
+        _rows_copy(nc, oc, mem, src, run)
         no = new.act_out[g.out_offset:g.out_offset + g.brains * g.width].reshape(g.brains, g.width)
         oo = old.act_out[og.out_offset:og.out_offset + og.brains * og.width].reshape(og.brains, og.width)
-        _rows_copy(no, oo, mem, src)
+        _rows_copy(no, oo, mem, src, run)

@@ -215,6 +215,8 @@ class ServerCore:
         self.refused_clients = 0  # HELLOs refused by the client cap
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
+        if isinstance(world, World):  # a re-layout's old backend is closed after the lock hold
+            world.defer_backend_close = True
         self.token = token
         self.genomes: dict[str, Circuit] = dict(genomes or {})
         for p in world.prototypes:
@@ -678,6 +680,8 @@ class ServerCore:
                         out = self._spawn_commit(s, req, circuit, world, prepared)
                     finally:
                         holds.append(time.perf_counter() - t1)
+                if prepared is not None and prepared.relayout:
+                    world.close_retired()  # the old CPU backend, closed off the lock
                 if out is not None:  # the reply: the session's exchange plan made without the lock
                     ids, snap = out
                     return P.frame(Msg.SPAWNED, seq, P.encode_ids(ids) + self._layout_unlocked(s, snap, short))
@@ -1144,6 +1148,7 @@ class ServerCore:
         self.world.close()
         self.world.backend.close()
         self.world = world
+        world.defer_backend_close = True
         for p in world.prototypes:
             self.genomes[p.circuit.name] = genome_to_circuit(p.genome)
         self._relaid()

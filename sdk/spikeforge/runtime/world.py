@@ -261,6 +261,9 @@ class PreparedSpawn:
 _HOST_STATE_BACKENDS = ("numpy", "native")
 """Backends whose state is the layout's host arrays (a device backend's is on the device)."""
 
+_MAX_RETIRED = 4
+"""Most replaced backends a world keeps for ``close_retired`` (see ``World.defer_backend_close``)."""
+
 
 class _RelayoutPlan:
     """The off-lock half of a re-layout spawn: the old layout's slots as they were at
@@ -444,6 +447,11 @@ class World:
         self.rebuilds = 0           # layout rebuilds (growth, new prototype); spawns into free slots are not
         self.backend_rebuilds = 0   # backends re-made after in-place slot writes they could not take
         self.relayout_backends_prebuilt = 0  # re-layout spawns whose CPU backend was made off-lock
+        # a re-layout spawn's swap leaves the old CPU backend to close_retired() (a server calls it
+        # after releasing its lock: closing a native engine joins its threads and frees its memory,
+        # up to ~1 ms beside 10,000 brains) instead of closing it itself
+        self.defer_backend_close = False
+        self._retired: list[Backend] = []
         self._shapes: dict[int, SlotShape] = {}
         self._pad = 0
         self.compact = bool(compact)
@@ -980,7 +988,12 @@ class World:
         self._index = plan.index
         self.layout_generation += 1
         self._restructured()
-        self.backend.close()
+        if self.defer_backend_close and self.backend.name in _HOST_STATE_BACKENDS:
+            while len(self._retired) >= _MAX_RETIRED:  # close_retired() not called: not more than a few
+                self._retired.pop(0).close()
+            self._retired.append(self.backend)  # no longer used from here on
+        else:
+            self.backend.close()
         self.layout = layout
         backend = plan.take_backend(self, layout)
         if backend is None:
@@ -1028,15 +1041,28 @@ class World:
         except Exception:  # the synchronous draw below raises the same error, with context
             return None
 
+    def close_retired(self) -> None:
+        """Close the CPU backends that re-layout swaps replaced while ``defer_backend_close`` was
+        set. Nothing uses them any more, so this needs no lock: a server calls it after the
+        swap's lock hold, off the lock."""
+        while self._retired:
+            try:
+                b = self._retired.pop()
+            except IndexError:  # another thread took the last one
+                return
+            b.close()
+
     def close(self) -> None:
         """Stop the world's background work: the draw-ahead thread (see ``draw_ahead``) is
         joined and a draw it holds is dropped (the next spawn draws the same brain on the
-        calling thread: the draw depends only on the seed and the spawn's serial).
+        calling thread: the draw depends only on the seed and the spawn's serial); backends
+        left by re-layouts (``defer_backend_close``) are closed.
 
         Call it before the interpreter ends, above all where a host embeds Python (Unity
         through pythonnet): a host that tears Python down while this thread is mid-draw
         races it for the GIL. The world stays usable and draws on the calling thread from
         then on. Calling it again does nothing."""
+        self.close_retired()
         drawer, self._drawer = self._drawer, None
         self.draw_ahead = False
         self._ahead = None
