@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -178,6 +178,11 @@ for part in "$@"; do
       timeout 150 taskset -c "$two" $sf bench relayout --backend native --brains 10000 --repeat 3 --churn 5 --json
       timeout 120 taskset -c "$two" $sf bench relayout --backend native --brains 1000 --spawn-count 3000 --repeat 3 --json
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/serve.jsonl" | cut -c1-1200 ;;
+    servechurn)  # the first half of `serve` alone: back-to-back re-layout churn beside 10,000 brains
+      two=$(lscpu -p=CPU,CORE | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | sed -n '3,4p' | paste -sd,)
+      echo "pinned to cpus $two"
+      timeout 150 taskset -c "$two" $sf bench relayout --backend native --brains 10000 --repeat 3 --churn 5 --json \
+        2>&1 | grep -v XDG_RUNTIME | tee "$OUT/servechurn.jsonl" | cut -c1-1200 ;;
     servestall)  # issue 17's spawn stall on the quiet host: the draw's pauses off / on (A/B, 3 rounds), then
                  # the break-down of every exchange slower than 20 ms (tools/ipc/handoff_trace.py), two pinned cores
       two=$(lscpu -p=CPU,CORE | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | sed -n '3,4p' | paste -sd,)
