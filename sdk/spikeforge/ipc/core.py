@@ -574,6 +574,9 @@ class ServerCore:
         return info
 
     def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
+        # parsed, validated and described off the world lock (it locks itself: _LOCKS_ITSELF): a
+        # genome of many populations takes milliseconds of Python, which every other client's
+        # exchange would otherwise wait out (issue 17: uploads beside a player's exchanges)
         r = P.Reader(payload, "UPLOAD_GENOME")
         text = r.str32("genome", P.MAX_GENOME_BYTES)
         r.end()
@@ -583,33 +586,34 @@ class ServerCore:
             raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: {exc}") from None
         except (RecursionError, ValueError, TypeError) as exc:
             raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: invalid genome ({type(exc).__name__}: {exc})") from None
-        known = self.genomes.get(circuit.name)
-        if known is not None and not _same(known, circuit):
-            raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
-                                             f"{circuit.name!r} is already registered")
         info = self._checked_circuit_info(circuit, "UPLOAD_GENOME")
         if info.neurons > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
                                            f"the world may hold at most {self.max_world_neurons}")
-        nbytes = self._admit_upload(s, circuit, len(text.encode("utf-8"))) if known is None else 0
         reply = P.frame(Msg.CIRCUITS, seq, P.encode_circuits([info]))
-        if known is None:
-            self.genomes[circuit.name] = circuit
-            self.quota.register(s, circuit.name, nbytes)
-        else:
-            self.quota.touch(circuit.name)
+        nbytes = circuit_bytes(circuit, len(text.encode("utf-8")))
+        with self._locked(wait_spawn=False):
+            known = self.genomes.get(circuit.name)
+            if known is not None and not _same(known, circuit):
+                raise ProtocolError(Err.INVALID, f"UPLOAD_GENOME.circuit.name: a different circuit named "
+                                                 f"{circuit.name!r} is already registered")
+            if known is None:
+                self._admit_upload(s, nbytes)
+                self.genomes[circuit.name] = circuit
+                self.quota.register(s, circuit.name, nbytes)
+            else:
+                self.quota.touch(circuit.name)
         return reply
 
     # ------------------------------------------------------------------ memory quota (issue 17)
-    def _admit_upload(self, s: Session, circuit: Circuit, text_bytes: int) -> int:
-        """Room for a new registered circuit: evict unused uploads if that helps, else ``LIMIT``."""
-        nbytes = circuit_bytes(circuit, text_bytes)
+    def _admit_upload(self, s: Session, nbytes: int) -> None:
+        """Room for a new registered circuit of ``nbytes`` (``quota.circuit_bytes``): evict unused
+        uploads if that helps, else ``LIMIT``. Under the world lock."""
         self.quota.make_room(self, s, nbytes, registry_full=len(self.genomes) >= P.MAX_CIRCUITS)
         if len(self.genomes) >= P.MAX_CIRCUITS:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: {P.MAX_CIRCUITS} circuits are registered already "
                                            "and each has live brains or a connected uploader")
         self.quota.check(self, s, nbytes, "UPLOAD_GENOME")
-        return nbytes
 
     def _check_claim_quota(self, s: Session, take: set[int]) -> None:
         depth = self.quota.world_depth(self)
@@ -1305,9 +1309,9 @@ _WAIT_FOR_SPAWN = frozenset({Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.SPAWN_ASSET})
 """Requests that change the world's structure or save it: they wait for a spawn being
 committed in pieces by another thread (SPAWN waits itself)."""
 
-_LOCKS_ITSELF = frozenset({Msg.SPAWN, Msg.DESPAWN})
+_LOCKS_ITSELF = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.UPLOAD_GENOME})
 _COUNT_UNLOCKED = 256  # a session owning this many brains or more has them counted off the lock
-"""Requests whose handler takes the world lock itself (in more than one hold)."""
+"""Requests whose handler takes the world lock itself (in more than one hold, or for part of its work)."""
 
 OFFLOADED = frozenset({Msg.SPAWN, Msg.DESPAWN, Msg.SAVE, Msg.LOAD, Msg.UPLOAD_GENOME, Msg.SPAWN_ASSET,
                        Msg.EXPORT_BRAIN})
