@@ -233,7 +233,7 @@ def test_an_upload_is_parsed_and_checked_without_the_world_lock(monkeypatch: pyt
     srv = InProcessServer(backend="numpy", seed=1, token="t", genomes={"probe": probe_circuit()})
     conn = srv.connect("up")
     held: list[bool] = []
-    real_loads, real_info = core_mod.loads, core_mod.ServerCore._checked_circuit_info
+    real_parse = core_mod.parse_upload
 
     def free() -> bool:  # whether another thread could take the world lock now
         got: list[bool] = []
@@ -248,16 +248,11 @@ def test_an_upload_is_parsed_and_checked_without_the_world_lock(monkeypatch: pyt
         t.join()
         return got[0]
 
-    def loads(text: str) -> Any:
+    def parse(text: str) -> Any:
         held.append(not free())
-        return real_loads(text)
+        return real_parse(text)
 
-    def info(circuit: Any, req: str) -> Any:
-        held.append(not free())
-        return real_info(circuit, req)
-
-    monkeypatch.setattr(core_mod, "loads", loads)
-    monkeypatch.setattr(core_mod.ServerCore, "_checked_circuit_info", staticmethod(info))
+    monkeypatch.setattr(core_mod, "parse_upload", parse)
 
     def req(msg: int, payload: bytes) -> tuple[int, bytes]:
         frame = conn.handle_frame(P.frame(msg, 7, payload))[0]
@@ -267,7 +262,7 @@ def test_an_upload_is_parsed_and_checked_without_the_world_lock(monkeypatch: pyt
     text = dumps(probe_circuit("uploaded"))
     msg, _ = req(Msg.UPLOAD_GENOME, bytes(P.Writer().str32(text).buf))
     assert msg == Msg.CIRCUITS and "uploaded" in srv.core.genomes
-    assert held == [False, False]
+    assert held == [False]
     other = probe_circuit("uploaded")  # same name, another circuit: refused under the lock as before
     other.add_population("extra", 3, other.populations[0].model)
     msg, frame = req(Msg.UPLOAD_GENOME, bytes(P.Writer().str32(dumps(other)).buf))

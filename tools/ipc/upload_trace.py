@@ -68,7 +68,7 @@ def main() -> None:
         th.join()
     uploads = np.array(json.loads(out.strip().splitlines()[-1]))
     ex = np.array(done)
-    ex = ex[(ex[:, 0] >= uploads[0, 0]) & (ex[:, 1] <= uploads[-1, 1])]
+    ex = ex[(ex[:, 1] >= uploads[0, 0]) & (ex[:, 1] <= uploads[-1, 1])]
     ms = (ex[:, 1] - ex[:, 0]) * 1e3
     print(f"exchanges {len(ms)}: median {np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms; uploads "
           f"{len(uploads)}: median {np.median(uploads[:, 1] - uploads[:, 0]) * 1e3:.2f} ms")
@@ -86,6 +86,9 @@ def main() -> None:
         print("end within the upload, percentiles 10/25/50/75/90:", np.percentile(ph[:, 1], q).round(2))
         print("their ms (10/50/90):", np.percentile(ph[:, 2], [10, 50, 90]).round(2),
               "their upload's ms:", np.percentile(ph[:, 3], [10, 50, 90]).round(2))
+    worst = int(np.argmax(ms))
+    print(f"worst exchange {ms[worst]:.1f} ms, {(ex[worst, 0] - uploads[0, 0]) * 1e3:.0f} ms after the first "
+          f"upload was sent (which took {(uploads[0, 1] - uploads[0, 0]) * 1e3:.0f} ms)")
     edges = [0, 0.5, 1, 2, 3, 4, 5, 6, 8, 12, 50]
     print("exchanges per ms bin", list(zip(edges, np.histogram(ms, bins=edges)[0].tolist(), strict=False)))
 

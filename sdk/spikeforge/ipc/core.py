@@ -45,9 +45,10 @@ from spikeforge.ipc import protocol as P
 from spikeforge.ipc.protocol import Err, Msg, ProtocolError
 from spikeforge.ipc.quota import DEFAULT_CLIENT_MEMORY_MB, MemoryQuota, circuit_bytes
 from spikeforge.ipc.shm import ServerShmBlock, ShmError
+from spikeforge.ipc.upload_parse import UploadParser, check_circuit, parse_upload, parsed_or_raise
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
-from spikeforge.model.genome import genome_to_circuit, loads
+from spikeforge.model.genome import genome_to_circuit
 from spikeforge.runtime.brain_asset import BrainAssetError, brain_bytes, read_brain, spawn_read
 from spikeforge.runtime.clock import FixedClock
 from spikeforge.runtime.snapshot import SnapshotError
@@ -213,6 +214,9 @@ class ServerCore:
         self._lock_waiters = 0
         self._handoff = threading.Condition(threading.Lock())
         self.refused_clients = 0  # HELLOs refused by the client cap
+        # where UPLOAD_GENOME's genomes are parsed: None in this process (the worker thread), or a
+        # helper process (spikeforge serve sets one; see upload_parse)
+        self.upload_parser: UploadParser | None = None
         self.transport_stats: Callable[[], dict[str, Any]] | None = None  # set by the transport (Server)
         self.world = world
         if isinstance(world, World):  # a re-layout's old backend is closed after the lock hold
@@ -389,6 +393,8 @@ class ServerCore:
             self._close()
 
     def _close(self) -> None:
+        if self.upload_parser is not None:
+            self.upload_parser.close()
         for s in list(self.sessions.values()):
             if s.expiry is not None:
                 s.expiry.cancel()
@@ -558,35 +564,18 @@ class ServerCore:
     def _checked_circuit_info(circuit: Circuit, req: str) -> P.CircuitInfo:
         """``circuit``'s CIRCUITS entry, after the per-circuit limits (organs, populations, name
         lengths) that UPLOAD_GENOME and SPAWN_ASSET share; LIMIT naming ``req`` otherwise."""
-        info = circuit_info(circuit)
-        for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
-            if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
-                raise ProtocolError(Err.LIMIT, f"{req}: {len(organs)} {what}, at most "
-                                               f"{P.MAX_ORGANS_PER_CIRCUIT} per circuit")
-        if len(info.populations) > P.MAX_POPULATIONS_PER_CIRCUIT:
-            raise ProtocolError(Err.LIMIT, f"{req}: {len(info.populations)} populations, at most "
-                                           f"{P.MAX_POPULATIONS_PER_CIRCUIT}")
-        names = [info.name, *(o.name for o in info.sensors + info.actuators), *(n for n, _ in info.populations)]
-        long = [n for n in names if len(n.encode("utf-8")) > P.MAX_NAME_BYTES]
-        if long:
-            raise ProtocolError(Err.LIMIT, f"{req}: name {long[0][:40]!r}... is longer than "
-                                           f"{P.MAX_NAME_BYTES} bytes")
-        return info
+        return check_circuit(circuit, req)
 
     def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
-        # parsed, validated and described off the world lock (it locks itself: _LOCKS_ITSELF): a
+        # parsed, validated and described off the world lock (it locks itself: _LOCKS_ITSELF), in
+        # the helper process where the transport set one up (spikeforge serve: upload_parse): a
         # genome of many populations takes milliseconds of Python, which every other client's
         # exchange would otherwise wait out (issue 17: uploads beside a player's exchanges)
         r = P.Reader(payload, "UPLOAD_GENOME")
         text = r.str32("genome", P.MAX_GENOME_BYTES)
         r.end()
-        try:
-            circuit = loads(text)
-        except GenomeError as exc:
-            raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: {exc}") from None
-        except (RecursionError, ValueError, TypeError) as exc:
-            raise ProtocolError(Err.GENOME, f"UPLOAD_GENOME: invalid genome ({type(exc).__name__}: {exc})") from None
-        info = self._checked_circuit_info(circuit, "UPLOAD_GENOME")
+        parser = self.upload_parser
+        circuit, info = parser.parse(text) if parser is not None else parsed_or_raise(parse_upload(text))
         if info.neurons > self.max_world_neurons:
             raise ProtocolError(Err.LIMIT, f"UPLOAD_GENOME: one brain of {circuit.name!r} has {info.neurons} neurons, "
                                            f"the world may hold at most {self.max_world_neurons}")

@@ -28,6 +28,7 @@ from spikeforge.ipc import protocol as P
 from spikeforge.ipc.core import FINAL_SNAPSHOT, ServerCore
 from spikeforge.ipc.quota import DEFAULT_CLIENT_MEMORY_MB
 from spikeforge.ipc.server import Server
+from spikeforge.ipc.upload_parse import UploadParser
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import load_genome
@@ -158,6 +159,7 @@ async def _run(args: argparse.Namespace) -> int:
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
                       max_world_synapses=args.max_synapses, max_clients=args.max_clients,
                       client_memory=max(0, args.client_memory_mb) << 20)
+    core.upload_parser = UploadParser()  # genomes parsed in a helper process (started at the first upload)
     server = Server(core, args.host, None if args.unix else args.port, args.unix, hello_timeout=args.hello_timeout,
                     frame_timeout=args.frame_timeout, max_pending=args.max_pending, idle_timeout=args.idle_timeout)
     # the start-up's objects (modules, genomes, a loaded world) are never garbage: frozen, the

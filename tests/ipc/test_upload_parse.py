@@ -1,0 +1,68 @@
+"""UPLOAD_GENOME's parse in a helper process (issue 17): the same circuit, CIRCUITS entry and
+refusals as the parse in process; a helper that dies is replaced, and the upload it was parsing is
+parsed in process instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from spikeforge.ipc.protocol import Err, ProtocolError
+from spikeforge.ipc.testing import probe_circuit
+from spikeforge.ipc.upload_parse import UploadParser, parse_upload, parsed_or_raise
+from spikeforge.model.genome import dumps
+
+
+@pytest.fixture
+def parser() -> Iterator[UploadParser]:
+    p = UploadParser()
+    yield p
+    p.close()
+
+
+def test_the_helper_parses_as_the_process_does(parser: UploadParser) -> None:
+    text = dumps(probe_circuit("helped"))
+    circuit, info = parser.parse(text)
+    here, here_info = parsed_or_raise(parse_upload(text))
+    assert dumps(circuit) == dumps(here) and info == here_info
+    assert parser.stats() == {"helper_starts": 1, "parsed_in_helper": 1, "parsed_in_process": 0}
+
+
+def test_the_helper_refuses_as_the_process_does(parser: UploadParser) -> None:
+    doc = json.loads(dumps(probe_circuit("bad")))
+    doc["circuit"]["populations"][0]["size"] = -3
+    many = json.loads(dumps(probe_circuit("many")))
+    many["circuit"]["populations"] = [dict(many["circuit"]["populations"][0], name=f"p{i}") for i in range(70000)]
+    many["circuit"]["projections"] = many["circuit"]["organs"] = []
+    for text, code in ((json.dumps(doc), Err.GENOME), ("{not json", Err.GENOME), (json.dumps(many), Err.LIMIT)):
+        with pytest.raises(ProtocolError) as helper:
+            parser.parse(text)
+        with pytest.raises(ProtocolError) as here:
+            parsed_or_raise(parse_upload(text))
+        assert helper.value.code == here.value.code == code
+        assert helper.value.message == here.value.message and "UPLOAD_GENOME" in helper.value.message
+    assert parser.stats()["parsed_in_process"] == 0
+
+
+def test_a_helper_that_dies_is_replaced_and_nothing_is_lost(parser: UploadParser) -> None:
+    text = dumps(probe_circuit("again"))
+    parser.parse(text)
+    pool = parser._pool
+    assert pool is not None
+    for pid in list(pool._processes):  # the helper dies between two uploads
+        os.kill(pid, signal.SIGKILL)
+    circuit, _ = parser.parse(text)  # this one falls back to the process, the next starts a helper
+    assert circuit.name == "again" and parser.stats()["parsed_in_process"] == 1
+    assert parser.parse(text)[0].name == "again"
+    assert parser.stats()["helper_starts"] == 2
+
+
+def test_a_closed_parser_parses_in_process() -> None:
+    p = UploadParser()
+    p.close()
+    assert p.parse(dumps(probe_circuit("late")))[0].name == "late"
+    assert p.stats() == {"helper_starts": 0, "parsed_in_helper": 0, "parsed_in_process": 1}
