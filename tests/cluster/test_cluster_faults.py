@@ -217,6 +217,20 @@ def test_hung_shard_times_out_and_is_replaced(ray_cluster: Any) -> None:
         cw.close()
 
 
+def wait_until_dead(actor: Any, timeout: float = 30.0) -> None:
+    """Return once ``actor`` no longer answers (its built-in readiness call raises), else fail."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            ray.get(actor.__ray_ready__.remote(), timeout=5.0)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorDiedError):
+            return
+        except ray.exceptions.GetTimeoutError:
+            continue
+        time.sleep(0.05)
+    raise AssertionError(f"the killed actor still answers after {timeout} s")
+
+
 def test_lost_shard_leaves_the_others_running(ray_cluster: Any) -> None:
     ref = World(dt=0.001, backend="native", seed=5, compact=True)  # row for row like the cluster mirror
     cw = ClusterWorld(shards=3, seed=5, checkpoint_every=0, max_restarts=0, restart_timeout=2.0)
@@ -227,6 +241,7 @@ def test_lost_shard_leaves_the_others_running(ray_cluster: Any) -> None:
         for f in range(3):
             frame([cw, ref], rng, f)
         ray.kill(cw.actor(2), no_restart=True)  # no restart possible: the shard is gone for good
+        wait_until_dead(cw.actor(2))  # ray.kill is asynchronous: under load a frame could still reach it
         t0 = time.monotonic()
         res = frame([cw, ref], rng, 3)[0]
         assert time.monotonic() - t0 < 30.0
