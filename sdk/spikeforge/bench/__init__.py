@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import resource
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +119,27 @@ def load_average() -> float:
 def max_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (``ru_maxrss``; Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``xs`` (NaN when empty)."""
+    import numpy as np
+
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def exchange_until(client: Any, stop: threading.Event, done: list[tuple[float, float]]) -> None:
+    """A player's loop for the server benches: random sensor values, ``exchange(1/60)`` back to
+    back until ``stop`` is set, each round trip's ``(start, end)`` (``perf_counter``) appended to
+    ``done``. Run it on its own thread."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    while not stop.is_set():
+        client.sensors[:] = rng.random(client.sensors.size, dtype=np.float32)
+        t = time.perf_counter()
+        client.exchange(1 / 60)
+        done.append((t, time.perf_counter()))
 
 
 def emit(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[tuple[str, str]]) -> None:

@@ -37,17 +37,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from spikeforge.bench import common_args, emit, load_average
+from spikeforge.bench import common_args, emit, exchange_until, load_average, percentile
 
 PLAYER_BRAINS = 20
 GOAL_P99_MS = 5.0
 KINDS = ("connect", "preauth", "upload", "cpu")
-
-
-def _pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
 def _upload_genome(k: int) -> dict[str, Any]:
@@ -130,15 +124,7 @@ def _measure(args: argparse.Namespace, kinds: list[str]) -> list[dict[str, Any]]
         done: list[tuple[float, float]] = []
         stop = threading.Event()
 
-        def play() -> None:
-            rng = np.random.default_rng(0)
-            while not stop.is_set():
-                player.sensors[:] = rng.random(player.sensors.size, dtype=np.float32)
-                t = time.perf_counter()
-                player.exchange(1 / 60)
-                done.append((t, time.perf_counter()))
-
-        th = threading.Thread(target=play, daemon=True)
+        th = threading.Thread(target=exchange_until, args=(player, stop, done), daemon=True)
         th.start()
         try:
             time.sleep(0.5)
@@ -161,10 +147,10 @@ def _measure(args: argparse.Namespace, kinds: list[str]) -> list[dict[str, Any]]
                     time.sleep(1.0)  # the server settles (closed sockets, deadlines) before the next window
                 waits = [(e - s) * 1e3 for s, e in list(done) if s >= t0 and e <= t1]
                 rows.append({"kind": kind, "window_s": t1 - t0, "exchanges": len(waits),
-                             "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+                             "median_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99),
                              "max_ms": max(waits) if waits else float("nan"),
                              "flood_ops": counts.get("ops", 0), "flood_refused": counts.get("refused", 0),
-                             "goal_met": bool(waits) and _pct(waits, 99) <= GOAL_P99_MS,
+                             "goal_met": bool(waits) and percentile(waits, 99) <= GOAL_P99_MS,
                              "load": load_average(), "backend": args.backend, "brains": args.brains})
             alive = holder.stats()["world"]["brains"]
             rows.append({"kind": "after", "brains_alive": int(alive), "player_alive": th.is_alive()})

@@ -43,9 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from spikeforge.bench import common_args, emit, load_average, make_world
+from spikeforge.bench import common_args, emit, exchange_until, load_average, make_world, percentile
 from spikeforge.bench.crowd import npc_circuit
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.genome import dumps
@@ -62,10 +60,6 @@ def _circuit(name: str) -> Circuit:
     if name == "npc256":
         return npc_circuit()
     raise ValueError(f"--circuit: expected probe or npc256, got {name!r}")
-
-
-def _pct(xs: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -119,17 +113,9 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             done: list[tuple[float, float]] = []
             stop = threading.Event()
 
-            def play() -> None:
-                rng = np.random.default_rng(0)
-                while not stop.is_set():
-                    player.sensors[:] = rng.random(player.sensors.size, dtype=np.float32)
-                    t = time.perf_counter()
-                    player.exchange(1 / 60)
-                    done.append((t, time.perf_counter()))
-
             if args.spawn_count > 0:  # room for the measured spawns: they then only write slots
                 holder.despawn(holder.spawn(name, args.spawn_count))
-            th = threading.Thread(target=play, daemon=True)
+            th = threading.Thread(target=exchange_until, args=(player, stop, done), daemon=True)
             th.start()
             try:
                 time.sleep(0.5)
@@ -150,7 +136,7 @@ def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "slots_after": int(st["world"]["slots"]), "spawn_s": t1 - t0,
                         "server_s": st["server"]["spawns"]["last_s"],
                         "locked_s": st["server"]["spawns"]["last_locked_s"],
-                        "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+                        "exchanges": len(waits), "median_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99),
                         "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
                         "backend": args.backend, "circuit": args.circuit,
                     })
@@ -180,7 +166,7 @@ def _bulk(args: argparse.Namespace, holder: Any, name: str, done: list[tuple[flo
             "slots_before": int(before["slots"]), "slots_after": int(st["world"]["slots"]), "spawn_s": t1 - t0,
             "server_s": sp["last_s"], "locked_s": sp["last_locked_s"],
             "locked_total_s": sp.get("last_locked_total_s", sp["last_locked_s"]), "pieces": sp.get("last_pieces", 1),
-            "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+            "exchanges": len(waits), "median_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99),
             "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
             "backend": args.backend, "circuit": args.circuit,
         })
@@ -210,7 +196,7 @@ def _churn(args: argparse.Namespace, holder: Any, done: list[tuple[float, float]
         waits = [(e - s) * 1e3 for s, e in list(done) if s >= a and e <= b]
         rows.append({"kind": kind, "spawn_s": b - a, "spawns": n,
                      "locked_s": max(locked) if kind == "churn" and locked else 0.0,
-                     "exchanges": len(waits), "median_ms": _pct(waits, 50), "p99_ms": _pct(waits, 99),
+                     "exchanges": len(waits), "median_ms": percentile(waits, 50), "p99_ms": percentile(waits, 99),
                      "max_ms": max(waits) if waits else float("nan"), "load": load_average(),
                      "backend": args.backend, "circuit": args.circuit})
     return rows

@@ -560,12 +560,6 @@ class ServerCore:
         items = [self._circuit_info(n) for n in sorted(self.genomes)]
         return P.frame(Msg.CIRCUITS, seq, P.encode_circuits(items))
 
-    @staticmethod
-    def _checked_circuit_info(circuit: Circuit, req: str) -> P.CircuitInfo:
-        """``circuit``'s CIRCUITS entry, after the per-circuit limits (organs, populations, name
-        lengths) that UPLOAD_GENOME and SPAWN_ASSET share; LIMIT naming ``req`` otherwise."""
-        return check_circuit(circuit, req)
-
     def _upload(self, s: Session, seq: int, payload: bytes) -> bytes:
         # parsed, validated and described off the world lock (it locks itself: _LOCKS_ITSELF), in
         # the helper process where the transport set one up (spikeforge serve: upload_parse): a
@@ -1200,7 +1194,7 @@ class ServerCore:
                                              f"circuit of that name registered here")
         if known is None and len(self.genomes) >= P.MAX_CIRCUITS:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: {P.MAX_CIRCUITS} circuits are registered already")
-        info = self._checked_circuit_info(circuit, "SPAWN_ASSET")
+        info = check_circuit(circuit, "SPAWN_ASSET")
         if len(s.owned) + 1 > P.MAX_BRAINS_PER_SESSION:
             raise ProtocolError(Err.LIMIT, f"SPAWN_ASSET: the session would own {len(s.owned) + 1} brains, at most "
                                            f"{P.MAX_BRAINS_PER_SESSION} allowed")
