@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from spikeforge.engine.backend import SpikeRecord
 from spikeforge.ipc import protocol as P
+from spikeforge.ipc.circuit_info import circuit_info, expected_synapses
 from spikeforge.ipc.protocol import Err, Msg, ProtocolError
 from spikeforge.ipc.quota import DEFAULT_CLIENT_MEMORY_MB, MemoryQuota, circuit_bytes
 from spikeforge.ipc.shm import ServerShmBlock, ShmError
@@ -128,27 +129,6 @@ class Session:
         """The session's brain set changed: new epoch."""
         self.epoch += 1
         self.plan = None
-
-
-def _f32(x: float) -> float:
-    return float(np.float32(x))
-
-
-def circuit_info(c: Circuit) -> P.CircuitInfo:
-    """The CIRCUITS entry of ``c``: name, neuron count and its sensors and actuators (channels, range)."""
-    flat = c.flatten()
-    return P.CircuitInfo(
-        name=c.name, neurons=flat.n_neurons,
-        sensors=tuple(P.OrganInfo(o.name, o.channels, _f32(o.low), _f32(o.high)) for o in flat.sensors),
-        actuators=tuple(P.OrganInfo(o.name, o.width, _f32(o.low), _f32(o.high)) for o in flat.actuators),
-        populations=tuple((p.name, p.size) for p in flat.populations))
-
-
-def expected_synapses(c: Circuit) -> float:
-    """Synapses one brain of ``c`` is expected to have (``fixed_probability``: its mean)."""
-    flat = c.flatten()
-    size = {p.name: p.size for p in flat.populations}
-    return float(sum(pr.rule.expected_count(size.get(pr.pre, 0), size.get(pr.post, 0)) for pr in flat.projections))
 
 
 def _same(a: Circuit, b: Circuit) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spikeforge.ipc import protocol as P
+from spikeforge.ipc.circuit_info import circuit_info, expected_synapses
 from spikeforge.ipc.core import (  # re-exported (__all__): older code imports them from here
     FINAL_SNAPSHOT,
     SNAPSHOT_NAME,
@@ -26,8 +27,6 @@ from spikeforge.ipc.core import (  # re-exported (__all__): older code imports t
     ServerCore,
     Session,
     Subscription,
-    circuit_info,
-    expected_synapses,
 )
 from spikeforge.ipc.protocol import Err
 from spikeforge.runtime.world import polite

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from spikeforge.ipc import protocol as P
+from spikeforge.ipc.circuit_info import circuit_info
 from spikeforge.ipc.protocol import Err, ProtocolError
 from spikeforge.model.circuit import Circuit
 from spikeforge.model.errors import GenomeError
@@ -43,8 +44,6 @@ Parsed = tuple[Circuit, P.CircuitInfo]
 def check_circuit(circuit: Circuit, req: str) -> P.CircuitInfo:
     """``circuit``'s CIRCUITS entry, after the per-circuit limits (organs, populations, name
     lengths) that UPLOAD_GENOME and SPAWN_ASSET share; ``LIMIT`` naming ``req`` otherwise."""
-    from spikeforge.ipc.core import circuit_info
-
     info = circuit_info(circuit)
     for what, organs in (("sensors", info.sensors), ("actuators", info.actuators)):
         if len(organs) > P.MAX_ORGANS_PER_CIRCUIT:
