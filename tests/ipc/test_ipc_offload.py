@@ -271,6 +271,30 @@ def test_an_upload_is_parsed_and_checked_without_the_world_lock(monkeypatch: pyt
     srv.close()
 
 
+def test_a_registered_upload_is_out_of_the_collectors_full_walks() -> None:
+    # a full collection walks every tracked object with the GIL held: 500 registered circuits made
+    # it 49-74 ms, another client's worst exchange under an upload flood (issue 17)
+    import gc
+
+    from spikeforge.ipc import InProcessServer
+    from spikeforge.ipc.testing import probe_circuit
+    from spikeforge.model.genome import dumps
+
+    srv = InProcessServer(backend="numpy", seed=1, token="t", genomes={"probe": probe_circuit()})
+    conn = srv.connect("up")
+
+    def req(msg: int, payload: bytes) -> int:
+        return int(P.HEADER.unpack_from(conn.handle_frame(P.frame(msg, 7, payload))[0])[1])
+
+    assert req(Msg.HELLO, P.Hello("x", "t").encode()) == Msg.WELCOME
+    assert req(Msg.UPLOAD_GENOME, bytes(P.Writer().str32(dumps(probe_circuit("uploaded"))).buf)) == Msg.CIRCUITS
+    circuit = srv.core.genomes["uploaded"]
+    walked = {id(o) for o in gc.get_objects()}  # the generations a collection walks (not the permanent one)
+    assert id(circuit) not in walked and id(circuit.populations) not in walked
+    assert req(Msg.SPAWN, P.Spawn("uploaded", 2).encode()) == Msg.SPAWNED  # frozen, still the live registry entry
+    srv.close()
+
+
 def test_bench_flood_floods_and_the_player_and_brains_survive(capsys: pytest.CaptureFixture[str]) -> None:
     # `spikeforge bench flood` (the issue-17 goal's measurement): a real server, a flooder process
     # per kind; every window has player exchanges and flood operations, nothing is lost (no timing
