@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +31,7 @@ def test_the_helper_parses_as_the_process_does(parser: UploadParser) -> None:
     circuit, info = parser.parse(text)
     here, here_info = parsed_or_raise(parse_upload(text))
     assert dumps(circuit) == dumps(here) and info == here_info
-    assert parser.stats() == {"helper_starts": 1, "parsed_in_helper": 1, "parsed_in_process": 0}
+    assert parser.stats() == {"helper_starts": 1, "helper_warmed": False, "parsed_in_helper": 1, "parsed_in_process": 0}
 
 
 def test_the_helper_refuses_as_the_process_does(parser: UploadParser) -> None:
@@ -65,4 +67,25 @@ def test_a_closed_parser_parses_in_process() -> None:
     p = UploadParser()
     p.close()
     assert p.parse(dumps(probe_circuit("late")))[0].name == "late"
-    assert p.stats() == {"helper_starts": 0, "parsed_in_helper": 0, "parsed_in_process": 1}
+    assert p.stats() == {"helper_starts": 0, "helper_warmed": False, "parsed_in_helper": 0, "parsed_in_process": 1}
+
+
+def test_a_warmed_helper_is_the_one_that_parses(parser: UploadParser) -> None:
+    assert parser.warm()
+    assert parser.parse(dumps(probe_circuit("after")))[0].name == "after"
+    assert parser.stats() == {"helper_starts": 1, "helper_warmed": True, "parsed_in_helper": 1, "parsed_in_process": 0}
+
+
+def test_serve_starts_its_parse_helper_before_any_upload(tmp_path: Path) -> None:
+    # its start is ~1 s of CPU: with the first upload it stretched other clients' exchanges (issue 17)
+    from spikeforge.ipc.client import Client
+    from spikeforge.ipc.testing import running_server
+
+    with running_server(tmp_path) as srv, Client.connect(srv.host, srv.port, token_file=srv.token_path) as c:
+        deadline = time.monotonic() + 60.0
+        while not (c.stats()["server"]["upload_parse"] or {}).get("helper_warmed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.stats()["server"]["upload_parse"] == {"helper_starts": 1, "helper_warmed": True,
+                                                       "parsed_in_helper": 0, "parsed_in_process": 0}
+        c.upload_genome(dumps(probe_circuit("first")))
+        assert c.stats()["server"]["upload_parse"]["parsed_in_helper"] == 1

@@ -1235,6 +1235,7 @@ class ServerCore:
                        "circuits": sorted(self.genomes), "protocol": f"{P.MAJOR}.{P.MINOR}",
                        "dt": self.world.dt, "max_substeps": self.world.clock.max_substeps,
                        "limits": self.limit_stats(),
+                       "upload_parse": self.upload_parser.stats() if self.upload_parser is not None else None,
                        "spawns": {"count": self.spawns, "last_s": round(self.spawn_s_last, 6),
                                   "last_locked_s": round(self.spawn_locked_s_last, 6),
                                   "last_locked_total_s": round(self.spawn_locked_total_s_last, 6),

@@ -21,6 +21,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from spikeforge.files import atomic_write_bytes, private_dir
@@ -159,7 +160,7 @@ async def _run(args: argparse.Namespace) -> int:
     core = ServerCore(world, token, genomes, snapshot_dir, args.grace_seconds, args.max_neurons,
                       max_world_synapses=args.max_synapses, max_clients=args.max_clients,
                       client_memory=max(0, args.client_memory_mb) << 20)
-    core.upload_parser = UploadParser()  # genomes parsed in a helper process (started at the first upload)
+    core.upload_parser = UploadParser()  # genomes parsed in a helper process (started once listening)
     server = Server(core, args.host, None if args.unix else args.port, args.unix, hello_timeout=args.hello_timeout,
                     frame_timeout=args.frame_timeout, max_pending=args.max_pending, idle_timeout=args.idle_timeout)
     # the start-up's objects (modules, genomes, a loaded world) are never garbage: frozen, the
@@ -168,6 +169,8 @@ async def _run(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     await server.start()
+    # the helper's interpreter starts now, not with the first upload (see UploadParser.warm)
+    threading.Thread(target=core.upload_parser.warm, name="upload-parse-warm", daemon=True).start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
 

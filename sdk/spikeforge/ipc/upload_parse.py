@@ -5,7 +5,8 @@ thread it is off the world lock, but the event loop's thread shares the GIL with
 exchange that arrives with an upload is stretched over the whole parse (issue 17: player p99 5.7-6.3
 ms under an upload flood on 2 cores; with the parse's time spent GIL-free instead, 2.0 ms). So
 ``spikeforge serve`` parses uploads in one helper interpreter (``spawn`` start method: no fork of a
-threaded server), started at the first upload, and unpickles the result (~0.3 ms).
+threaded server), started as soon as the server listens (:meth:`UploadParser.warm`), and unpickles
+the result (~0.3 ms).
 
 :func:`parse_upload` is the whole parse (the same in the helper and in process); its result is data,
 never an exception object, so that every refusal crosses the process boundary unchanged.
@@ -97,6 +98,7 @@ class UploadParser:
         self.starts = 0          # helper processes started
         self.fallbacks = 0       # uploads parsed in process because the helper failed
         self.in_helper = 0       # uploads parsed in the helper
+        self.warmed = False      # the helper was started before any upload (warm)
 
     def _helper(self) -> ProcessPoolExecutor | None:
         with self._lock:
@@ -128,9 +130,29 @@ class UploadParser:
         self.fallbacks += 1
         return parsed_or_raise(parse_upload(text))
 
+    def warm(self) -> bool:
+        """Start the helper and let it import the parser now, before any upload (``spikeforge serve``
+        calls it in a background thread once it listens): the start is about a second of CPU
+        (a new interpreter importing numpy and the genome code), which on two cores stretched other
+        clients' exchanges when it came with the first upload (issue 17). Returns whether the
+        helper answered; a failure only means the first upload starts it, as before."""
+        pool = self._helper()
+        if pool is None:
+            return False
+        try:
+            pool.submit(parse_upload, "").result(timeout=PARSE_TIMEOUT_S)  # a refusal, as data
+            self.warmed = True
+            return True
+        except (BrokenProcessPool, OSError, TimeoutError, RuntimeError) as exc:
+            log.warning("upload parse helper did not start (%s: %s); the first upload starts it",
+                        type(exc).__name__, exc)
+            self._drop(pool)
+            return False
+
     def stats(self) -> dict[str, Any]:
         """The helper's counts, for STATS."""
-        return {"helper_starts": self.starts, "parsed_in_helper": self.in_helper, "parsed_in_process": self.fallbacks}
+        return {"helper_starts": self.starts, "helper_warmed": self.warmed, "parsed_in_helper": self.in_helper,
+                "parsed_in_process": self.fallbacks}
 
     def close(self) -> None:
         """Stop the helper (server stopping); later uploads are parsed in process."""
