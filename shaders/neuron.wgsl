@@ -178,6 +178,8 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
     } else if (can) {
         consec = 0;
     }
+    // the count is kept only under a consecutive-fire limit (semantics.md)
+    if (pi(p, I_CONSEC) <= 0) { consec = (*st).consec; }
 
     // 7b. learning P2-P4 (engine/plasticity.py): modulator sum, trace decay, homeostasis
     if (PLASTIC) {

@@ -957,6 +957,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         } else if (can) {
             consec = 0;
         }
+        if (climit <= 0) consec = CONS[i]; /* the count is kept only under a limit (semantics.md) */
         int spike = fire || bspike;
         if (learn) {
             if (msum_on) PL->msum[i] = PL->msum[i] + mod;

@@ -112,7 +112,8 @@ extern const sf_fast_fn SF_LOOPS_BURST_TAB[SF_N_MODELS][16];
             nv = fire ? vreset : nv;                                                                           \
             nw = fire ? nwj : nw;                                                                              \
             theta = fire ? thj : theta;                                                                        \
-            int32_t consec = CONS[i];                                                                          \
+            int32_t consec0 = CONS[i];                                                                         \
+            int32_t consec = consec0;                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
             int32_t hit = fire & (climit > 0) & (c1 >= climit);                                                \
             int32_t cf = hit ? 0 : c1;                                                                         \
@@ -127,7 +128,7 @@ extern const sf_fast_fn SF_LOOPS_BURST_TAB[SF_N_MODELS][16];
             TH[i] = theta;                                                                                     \
             MOD[i] = mod;                                                                                      \
             HOLD[i] = hold;                                                                                    \
-            CONS[i] = consec;                                                                                  \
+            CONS[i] = climit > 0 ? consec : consec0; /* kept only under a limit */                             \
             BUR[i] = burst;                                                                                    \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire | bspike;                                                                             \
@@ -251,7 +252,8 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             }                                                                                                  \
             int32_t fire = above | ((held == 0) & forced);                                                     \
             nv = fire ? vreset : nv;                                                                           \
-            int32_t consec = CONS[i];                                                                          \
+            int32_t consec0 = NI ? 0 : CONS[i]; /* NI: no limit, the count is not kept */                      \
+            int32_t consec = consec0;                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
             int32_t hit = NI ? 0 : fire & (climit > 0) & (c1 >= climit); /* NI: no limit either */           \
             int32_t cf = hit ? 0 : c1;                                                                         \
@@ -263,7 +265,7 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             IE[i] = ie;                                                                                        \
             II[i] = ii;                                                                                        \
             HOLD[i] = hold;                                                                                    \
-            CONS[i] = consec;                                                                                  \
+            if (!NI) CONS[i] = climit > 0 ? consec : consec0; /* kept only under a limit */                    \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
         }                                                                                                      \
@@ -328,23 +330,24 @@ __attribute__((target("avx512f"), always_inline)) static inline __mmask16 lean51
     hold = _mm512_mask_sub_epi32(hold, held, hold, one);
     __mmask16 fire = _mm512_mask_cmp_ps_mask((__mmask16)(~held & m), nv, vth, _CMP_GE_OQ);
     nv = _mm512_mask_blend_ps(fire, nv, vreset);
-    __m512i consec = SF_LD_EPI32(CONS + i);
-    __m512i c1 = _mm512_add_epi32(consec, one);
+    /* the consecutive-fire count is kept only under a limit (NI: none): no CONS traffic otherwise */
+    const int32_t climit = NI ? 0 : ip[SF_I_CONSEC];
     __mmask16 hit = 0;
-    if (!NI) {
-        const int32_t climit = ip[SF_I_CONSEC];
-        hit = climit > 0 ? _mm512_mask_cmpge_epi32_mask(fire, c1, _mm512_set1_epi32(climit)) : 0;
+    if (climit > 0) {
+        __m512i consec = SF_LD_EPI32(CONS + i);
+        __m512i c1 = _mm512_add_epi32(consec, one);
+        hit = _mm512_mask_cmpge_epi32_mask(fire, c1, _mm512_set1_epi32(climit));
+        __m512i cf = _mm512_maskz_mov_epi32((__mmask16)~hit, c1);   /* hit ? 0 : c1 */
+        __m512i cn = _mm512_maskz_mov_epi32(held, consec);          /* held ? consec : 0 */
+        consec = _mm512_mask_blend_epi32(fire, cn, cf);              /* fire ? cf : cn */
+        SF_ST_EPI32(CONS + i, consec);
     }
-    __m512i cf = _mm512_maskz_mov_epi32((__mmask16)~hit, c1);   /* hit ? 0 : c1 */
-    __m512i cn = _mm512_maskz_mov_epi32(held, consec);          /* held ? consec : 0 */
-    consec = _mm512_mask_blend_epi32(fire, cn, cf);              /* fire ? cf : cn */
-    __m512i hf = NI ? ref : _mm512_mask_blend_epi32(hit, ref, _mm512_set1_epi32(ip[SF_I_SNOOZE_STEPS]));
+    __m512i hf = hit ? _mm512_mask_blend_epi32(hit, ref, _mm512_set1_epi32(ip[SF_I_SNOOZE_STEPS])) : ref;
     hold = _mm512_mask_blend_epi32(fire, hold, hf);              /* fire ? hf : hold */
     SF_ST_PS(V + i, nv);
     SF_ST_PS(IE + i, ie);
     SF_ST_PS(II + i, ii);
     SF_ST_EPI32(HOLD + i, hold);
-    SF_ST_EPI32(CONS + i, consec);
 #undef SF_LD_PS
 #undef SF_LD_EPI32
 #undef SF_ST_PS
@@ -479,7 +482,8 @@ SF_LOOP_ATTR static int64_t collect(const int32_t *restrict FL, int64_t lo, int6
             float nwj = nw + wjump;                                                                            \
             nv = fire ? vreset : nv;                                                                           \
             nw = fire ? nwj : nw;                                                                              \
-            int32_t consec = CONS[i];                                                                          \
+            int32_t consec0 = CONS[i];                                                                         \
+            int32_t consec = consec0;                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
             int32_t hit = NH ? 0 : fire & (climit > 0) & (c1 >= climit);                                       \
             int32_t cf = hit ? 0 : c1;                                                                         \
@@ -492,7 +496,7 @@ SF_LOOP_ATTR static int64_t collect(const int32_t *restrict FL, int64_t lo, int6
             IE[i] = ie;                                                                                        \
             II[i] = ii;                                                                                        \
             if (!NH) HOLD[i] = hold; /* NH: stays 0 (no refractory steps, never a limit hit) */                \
-            CONS[i] = consec;                                                                                  \
+            CONS[i] = climit > 0 ? consec : consec0; /* kept only under a limit */                             \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
         }                                                                                                      \

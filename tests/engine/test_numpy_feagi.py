@@ -107,3 +107,29 @@ def test_consec_counter_resets_when_a_step_is_missed() -> None:
                 run = 0
             t += 1
     assert snoozes > 10
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_the_consecutive_count_is_kept_only_under_a_limit(backend: str) -> None:
+    # per-population state (issue 14): a population without a consecutive-fire limit has no use
+    # for the count, so no backend reads or writes it there (8 B per neuron-step); with a limit
+    # it counts and snoozes as before
+    from spikeforge import Circuit, World
+
+    c = Circuit("two")
+    c.add_population("free", 8, LIF(**ALWAYS_ABOVE), v_init=V0)
+    c.add_population("limited", 8, LIF(consec_limit=3, snooze=2.0, **ALWAYS_ABOVE), v_init=V0)
+    world = World(dt=0.001, backend=backend, seed=3)
+    if backend == "gpu":
+        from tests.engine.test_gpu_common import require_lavapipe
+
+        require_lavapipe()
+    brain = world.spawn(c, 1)[0]
+    assert world.backend.name == backend
+    brain["free"].state("consec")[:] = 7  # a value no step of an unlimited population could make
+    rec = world.step(20)
+    assert rec.neurons.size > 100
+    np.testing.assert_array_equal(brain["free"].state("consec")[:], np.full(8, 7, np.int32))
+    assert np.all(brain["limited"].state("consec")[:] < 3)
+    fired_free = np.bincount(rec.neurons, minlength=16)[:8]
+    assert np.all(fired_free == 20)  # the count it keeps does not hold it back

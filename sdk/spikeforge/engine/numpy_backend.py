@@ -341,12 +341,14 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
     v = np.where(fire, col(P.F_VRESET), v).astype(np.float32)
     w = np.where(fire, w + col(P.F_WJUMP), w).astype(np.float32)
     theta = np.where(fire, theta + col(P.F_THJUMP), theta).astype(np.float32)
-    consec = g("consec")
-    consec = np.where(fire, consec + 1, np.where(can, 0, consec)).astype(np.int32)
+    # the count is kept only where it matters, in populations with a consecutive-fire limit
+    # (elsewhere it stays as it is, and no backend reads or writes it: 8 B per neuron-step)
+    consec0 = g("consec")
+    consec = np.where(fire, consec0 + 1, np.where(can, 0, consec0)).astype(np.int32)
     climit = icol(P.I_CONSEC)
     hit = fire & (climit > 0) & (consec >= climit)
     hold = np.where(fire, np.where(hit, icol(P.I_SNOOZE_STEPS), icol(P.I_REF_STEPS)), hold).astype(np.int32)
-    consec = np.where(hit, 0, consec).astype(np.int32)
+    consec = np.where(climit > 0, np.where(hit, 0, consec), consec0).astype(np.int32)
 
     for name, arr in (("v", v), ("ie", ie), ("ii", ii), ("w", w), ("theta", theta), ("mod", mod),
                       ("hold", hold), ("consec", consec), ("burst", burst)):
