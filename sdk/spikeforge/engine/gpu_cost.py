@@ -2,8 +2,9 @@
 
 At first use (a world large enough to matter) it times advances of synthetic networks on the
 GPU and on the best CPU backend here and fits seconds per step as a non-negative sum over the
-``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, and the largest
-brain's neurons and synapses), for each backend and each of two paths: crowds of small brains (the
+``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, the largest
+brain's neurons and synapses, and synapses x dt in ms: the activity column, see below), for each
+backend and each of two paths: crowds of small brains (the
 GPU's per-brain kernel, one workgroup per brain, for brains of up to
 ``wgpu_backend.BRAIN_MAX_NEURONS`` neurons without gap junctions; the CPU's threads over brains)
 and big brains (the GPU's per-step kernels; the CPU's threads within a brain). Per neuron the
@@ -19,6 +20,22 @@ time (its per-advance cost), so after a path's small samples (``CAL_SIZES``) big
 ``CAL_SPREAD`` times from fastest to slowest on both backends (on the per-brain path, the crowds
 among them: a big single brain's serial work says nothing of when a GPU's workgroups queue); a
 slow device such as lavapipe gets there early and spares the big ones' minutes.
+
+Activity. Both backends deliver spikes by events (a spiking neuron's row of synapses), so the
+part of a step that grows with synapses grows with the step's synaptic events: synapses x firing
+rate x dt. The firing rate is not known before the network runs, but dt is (``layout.dt_ms``):
+at a fixed rate in Hz a step of 0.1 ms delivers a tenth of the events of a step of 1 ms. The
+column "synapses x dt_ms" carries that per-event cost, the column "synapses" what does not depend
+on activity; the two are told apart by the activity pair: on the per-step path the largest plain
+sample is timed again at ``CAL_ACTIVITY_DT_MS`` (the same network at the same rate in Hz, a tenth
+of the events per step). Without it every sample ran at dt = 1 ms and the per-synapse slope, in
+truth a per-event one, over-charged ``bench scale`` (dt = 0.1 ms) on the backend whose events
+cost more (an H200, 2026-12-06: GPU 719 us/step predicted, 449 measured, a gain of 1.13
+predicted against 1.7-2.1 measured, so ``auto`` picked native). The rate itself stays unknown:
+the samples fire at 2-3 Hz, CUBA at 5-10 Hz, the learning crowd at ~15 Hz; at dt = 1 ms the
+column equals "synapses", so layouts at the calibration's dt are predicted as before. The per-brain
+path has no activity pair (its samples all run at dt = 1 ms, where the column would only alias
+"synapses"), so its fits do not use the column.
 """
 
 from __future__ import annotations
@@ -45,8 +62,9 @@ PATHS = ("brain", "step")   # crowds of small brains / big brains (see the modul
 # of 256-neuron brains firing as the crowd bench's (20 Hz sensors; CPU backends parallelize over
 # brains, so a single-brain calibration alone mispredicted crowds by ~7x on an H200 host), a crowd
 # of 128-neuron brains with 40 Hz sensors (twice the spikes: toward the learning bench's small
-# brains, which fire at ~6x the crowd bench's and cost ~3x per neuron on native; the fit has no
-# activity column, so it settles between the kinds) and one crowd with reward-STDP on every synapse;
+# brains, which fire at ~6x the crowd bench's and cost ~3x per neuron on native; the fit's activity
+# column sees dt, not the rate in Hz, so it settles between the kinds) and one crowd with reward-STDP
+# on every synapse;
 # "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs neuron
 # cost), one of them learning.
 CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (64, 256, 32, False, 20.0),
@@ -56,11 +74,21 @@ CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (
 # next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
 CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False, 20.0)),
                   "step": ((4, 65536, 48, False, 20.0), (16, 65536, 48, False, 20.0))}
-# a fit's columns, in order. The last two are the largest brain's: on the GPU's per-brain path one
-# workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
-# brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals)
+# every sample above runs at dt = 1 ms; on these paths the largest plain one (the last grown, or the
+# biggest small one where none grew: on a real GPU only the grown ones stand above its floor) is
+# timed again at this dt (ms): same neurons, synapses and rate in Hz, a tenth of the events per
+# step, so the fit can tell a per-event cost ("synapses x dt_ms") from a per-synapse one. Measured
+# on lavapipe beside native (2 threads, 2026-12-06, 65,536 x 64 at 3.1 Hz): dt 1 -> 0.1 ms took
+# the GPU from 18.6 to 12.5 ms/step, native from 138 to 59 us: the events' share differs 2x
+ACTIVITY_PATHS = ("step",)
+CAL_ACTIVITY_DT_MS = 0.1
+# a fit's columns, in order. "largest brain ..." are the largest brain's: on the GPU's per-brain path
+# one workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
+# brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals). The
+# last is the activity column (synapses x the step in ms: the events per step at a fixed rate in Hz;
+# see the module docstring and CAL_ACTIVITY_DT_MS)
 FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest brain neurons",
-            "largest brain synapses")
+            "largest brain synapses", "synapses x dt_ms")
 # the CPU fit's columns: the native engine runs a world on a varying number of threads (one per so many
 # neuron-steps, see native_backend.planned_threads: from 1 for CUBA 4k to 16 for a big crowd on an H200
 # host), so the totals' work is shared by the advance's threads (columns "/ threads"; the constant and
@@ -68,8 +96,8 @@ FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest 
 # ("extra threads"). Without it a calibration whose small crowds ran on 8-16 threads and whose single
 # brains on one under-predicted the bench crowds 4-6x on an H100 host (2026-12-05)
 CPU_FEATURES = ("1", "neurons / threads", "synapses / threads", "brains / threads", "learning synapses / threads",
-                "largest brain neurons", "largest brain synapses", "extra threads")
-_SHARED = (1, 2, 3, 4)  # FEATURES columns the CPU's threads share
+                "largest brain neurons", "largest brain synapses", "synapses x dt_ms / threads", "extra threads")
+_SHARED = (1, 2, 3, 4, 7)  # FEATURES columns the CPU's threads share
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
 # the CPU's, after two untimed: a 16-thread advance that meets at every step stalls while any other
@@ -80,7 +108,7 @@ CAL_CPU_REPEATS = 7
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -105,14 +133,17 @@ def _key() -> str:
             f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Layout:
+def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0,
+                      dt_ms: float = 1.0) -> Layout:
     """The layout of ``brains`` LIF brains of ``n`` neurons, ``k`` recurrent inputs each, shaped as
     the crowd bench's NPC brains: a quarter of the neurons take a 16-channel Poisson sensor (values
     drawn uniform in [0, 1) as the benches draw them; encoding it is a per-neuron cost a network
     without sensors misses, ~3x per neuron on native), the rest only synapses. ``CAL_DISTINCT``
     brains are drawn, the others are copies of them: the cost is the same, the build fast. The
     sensor fires at up to ``sensor_hz`` (20: ~2.4 spikes per 1,000 neuron-steps, as the crowd
-    bench). With ``learning``, reward-STDP on every synapse (updates every 10 steps)."""
+    bench). With ``learning``, reward-STDP on every synapse (updates every 10 steps). ``dt_ms``: the
+    step (delays stay 1-4 steps; the sensor and the neurons keep their rate in Hz: 3.11 and 3.09
+    spikes per 1,000 neuron-steps x ms at dt 1 and 0.1 for 65,536 x 64, native, 2026-12-06)."""
     from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
     from spikeforge.engine.layout import assemble
     from spikeforge.model import LIF, Circuit, FixedInDegree, RewardSTDP
@@ -128,11 +159,11 @@ def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, s
         c.connect("eyes", post, FixedInDegree(k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
         c.connect("rest", post, FixedInDegree(k - k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
     c.add_sensor("eyes", "eyes", channels=16, kind="poisson", max_rate=sensor_hz)
-    proto = compile_prototype(c, 0, 1.0, 0, 0)
+    proto = compile_prototype(c, 0, dt_ms, 0, 0)
     depth = max(1, max_delay(proto))
     drawn = [instantiate(proto, i, 1 + i, 1, depth) for i in range(min(brains, CAL_DISTINCT))]
     blocks = [drawn[i % len(drawn)] for i in range(brains)]
-    layout = assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
+    layout = assemble(dt_ms, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
     layout.sensor_values[...] = np.random.default_rng(n * 1_000_003 + k).random(layout.sensor_values.size,
                                                                                dtype=np.float32)
     return layout
@@ -170,12 +201,20 @@ def largest_brain(layout: Layout) -> tuple[int, int]:
     return int(neurons.max()), int(synapses.max())
 
 
+def activity(n_synapses: float, dt_ms: float) -> float:
+    """The "synapses x dt_ms" column: ``n_synapses`` times the step ``dt_ms`` (ms). A step's
+    synaptic events are its synapses x their neurons' firing rate x dt; the rate is not known
+    before the network runs, dt is (see the module docstring)."""
+    return float(n_synapses) * float(dt_ms)
+
+
 def features(layout: Layout) -> tuple[str, list[float]]:
     """``layout``'s path (:func:`gpu_path`) and its ``FEATURES`` row (slots whose brains are free
     count: callers that run only live brains pass a layout of them or use :func:`predicted_seconds`)."""
     big_n, big_s = largest_brain(layout)
     return gpu_path(layout), [1.0, float(layout.n_neurons), float(layout.n_synapses), float(layout.n_brains),
-                              float(learning_synapses(layout)), float(big_n), float(big_s)]
+                              float(learning_synapses(layout)), float(big_n), float(big_s),
+                              activity(layout.n_synapses, layout.dt_ms)]
 
 
 def cpu_threads(cpu: str, neurons: int, brains: int) -> int:
@@ -235,8 +274,14 @@ def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int =
 
 # columns a path's fit may use: on the per-step path all brains share each step's dispatches (GPU) or
 # threads (CPU), so no brain's work is serial and the largest brain's columns would only alias the
-# totals (its samples are single brains) and under-predict worlds of several big brains
-PATH_COLUMNS = {"brain": tuple(range(len(FEATURES))), "step": tuple(range(FEATURES.index("largest brain neurons")))}
+# totals (its samples are single brains) and under-predict worlds of several big brains. The
+# activity column only where the activity pair (ACTIVITY_PATHS) tells it from "synapses": on a path
+# whose samples all run at dt = 1 ms the two are equal and the fit's pick between them is arbitrary
+_TOTALS = tuple(range(FEATURES.index("largest brain neurons")))  # the constant and the totals
+_LARGEST = (FEATURES.index("largest brain neurons"), FEATURES.index("largest brain synapses"))
+_ACTIVITY = FEATURES.index("synapses x dt_ms")
+PATH_COLUMNS = {p: (*_TOTALS, *(_LARGEST if p == "brain" else ()), *((_ACTIVITY,) if p in ACTIVITY_PATHS else ()))
+                for p in PATHS}
 CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) for p in PATHS}
 SIZE_COLUMNS = tuple(range(1, len(FEATURES)))  # the columns that grow with a world (all but the constant, the
 # thread count)
@@ -307,21 +352,26 @@ def calibrate() -> dict[str, Any]:
     grown: dict[str, int] = {p: 0 for p in PATHS}
     t_start = time.perf_counter()
 
-    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float) -> None:
-        layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz)
+    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float, dt_ms: float = 1.0) -> None:
+        layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz, dt_ms)
         t_gpu, t_cpu = time_both(layout, cpu)
         p, x = features(layout)
         rows["gpu"][p].append((x, t_gpu))
         rows["cpu"][p].append((cpu_row(x, cpu_threads(cpu, int(x[1]), int(x[3]))), t_cpu))
 
     for p in PATHS:
-        for size in CAL_SIZES[p]:
+        taken = list(CAL_SIZES[p])
+        for size in taken:
             sample(*size)
         for size in CAL_GROW_SIZES[p]:
             if _spread(rows["gpu"][p], rows["cpu"][p], crowds_only=p == "brain") >= CAL_SPREAD:
                 break  # the slopes show: spare the time of bigger samples
             sample(*size)
+            taken.append(size)
             grown[p] += 1
+        if p in ACTIVITY_PATHS:  # the activity pair (see CAL_ACTIVITY_DT_MS)
+            brains, n_per, k, _, sensor_hz = max((s for s in taken if not s[3]), key=lambda s: (s[0] * s[1], s[2]))
+            sample(brains, n_per, k, False, sensor_hz, CAL_ACTIVITY_DT_MS)
     model = {"key": _key(), "cpu_backend": cpu,
              "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
              "cpu": {p: _fit(rows["cpu"][p], CPU_PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
@@ -367,11 +417,13 @@ def cost_model(recalibrate: bool = False) -> dict[str, Any]:
 
 
 def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, brains: int | None = None,
-                      learning_synapses: int = 0, largest: tuple[int, int] | None = None) -> tuple[float, float]:
+                      learning_synapses: int = 0, largest: tuple[int, int] | None = None,
+                      dt_ms: float = 1.0) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu), in advances of ``CAL_STEPS`` steps, for a layout of
     ``n_neurons`` neurons, ``n_synapses`` synapses (``learning_synapses`` of them learning) in
     ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step"),
-    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each).
+    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each), at
+    a step of ``dt_ms`` ms (the activity column; default 1, the calibration's and the crowds').
 
     ``path`` is the layout's path (:func:`gpu_path`); None (only a size known): the GPU's slower
     and the CPU's faster prediction of the two paths (the GPU must win either way)."""
@@ -384,7 +436,7 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
         b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
         big = largest if largest is not None else (-(-n_neurons // max(b, 1)), -(-n_synapses // max(b, 1)))
         return [1.0, float(n_neurons), float(n_synapses), float(b), float(learning_synapses), float(big[0]),
-                float(big[1])]
+                float(big[1]), activity(n_synapses, dt_ms)]
 
     def at(fit: list[float], x: list[float]) -> float:
         return float(sum(c * v for c, v in zip(fit, x, strict=True)))
@@ -399,13 +451,14 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
 def predicted_for(layout: Layout) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu) of ``layout`` (all its brains), on its path."""
     p, x = features(layout)
-    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])))
+    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])), layout.dt_ms)
 
 
 def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) -> bool:
     """Whether the GPU is predicted ``GAIN_MARGIN`` times faster than the CPU backend here, for
     ``n_neurons`` / ``n_synapses`` (the live brains'), on ``layout``'s path and with its brains per
-    neuron and learning share when given (see :func:`predicted_seconds`)."""
+    neuron, learning share and step (dt) when given (see :func:`predicted_seconds`; without a layout,
+    dt = 1 ms)."""
     if n_neurons < MIN_NEURONS:
         return False
     from spikeforge.engine.wgpu_backend import gpu_unavailable
@@ -422,7 +475,8 @@ def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) 
             p, x = features(layout)
             brains = max(1, round(x[3] * n_neurons / x[1])) if x[1] else 1
             learn = round(x[4] * n_synapses / x[2]) if x[2] else 0
-            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])))
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])),
+                                         layout.dt_ms)
     except Exception as exc:  # a broken driver must not break World creation: no gain, once
         _FAILED = f"{type(exc).__name__}: {exc}"
         log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)
