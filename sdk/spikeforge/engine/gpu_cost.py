@@ -25,17 +25,23 @@ Activity. Both backends deliver spikes by events (a spiking neuron's row of syna
 part of a step that grows with synapses grows with the step's synaptic events: synapses x firing
 rate x dt. The firing rate is not known before the network runs, but dt is (``layout.dt_ms``):
 at a fixed rate in Hz a step of 0.1 ms delivers a tenth of the events of a step of 1 ms. The
-column "synapses x dt_ms" carries that per-event cost, the column "synapses" what does not depend
-on activity; the two are told apart by the activity pair: on the per-step path the largest plain
-sample is timed again at ``CAL_ACTIVITY_DT_MS`` (the same network at the same rate in Hz, a tenth
-of the events per step). Without it every sample ran at dt = 1 ms and the per-synapse slope, in
-truth a per-event one, over-charged ``bench scale`` (dt = 0.1 ms) on the backend whose events
-cost more (an H200, 2026-12-06: GPU 719 us/step predicted, 449 measured, a gain of 1.13
-predicted against 1.7-2.1 measured, so ``auto`` picked native). The rate itself stays unknown:
-the samples fire at 2-3 Hz, CUBA at 5-10 Hz, the learning crowd at ~15 Hz; at dt = 1 ms the
-column equals "synapses", so layouts at the calibration's dt are predicted as before. The per-brain
-path has no activity pair (its samples all run at dt = 1 ms, where the column would only alias
-"synapses"), so its fits do not use the column.
+column "synapses x dt_ms" carries the per-event cost, "synapses" what does not depend on activity.
+At dt = 1 ms the two are equal, so layouts at the calibration's dt are predicted as before; the
+rate in Hz stays unknown (the samples fire at 2-3 Hz, CUBA at 5-10, the learning crowd at ~15).
+
+Pairs. Above a real GPU's floor the per-step path had only its grown samples, copies of one brain
+at one in-degree and dt = 1 ms, whose neurons, synapses, brains and events all grow together: a fit
+could not tell which of them costs, and one that charged synapses where neurons cost over-predicts
+``bench scale`` (in-degree 80 against the samples' 48, dt = 0.1 ms) ~1.7x, about what the H100 and
+H200 runs of 2026-12-05/06 measured (1.56-1.65x; on the H200 of 2026-12-06 719 us/step predicted,
+449 measured, a gain of 1.13 predicted against 1.7-2.1, so ``auto`` picked native). So on
+``PAIRED_PATHS`` the largest plain sample is timed again at ``CAL_ACTIVITY_DT_MS`` (the activity
+pair: a tenth of the events) and at a ``CAL_DEGREE_DIVISOR``-th of its in-degree (the degree pair:
+fewer synapses, the same neurons), "brains" is left out of that path's fits (it only aliases
+neurons there), and where that sample is smaller than ``CAL_REACH_NEURONS`` the CPU alone is also
+timed at the last grow size and its pairs (its costs rise once a world leaves its caches). The
+per-brain path has no pairs (its samples all run at dt = 1 ms, where the activity column would only
+alias "synapses"), so its fits do not use the column. None of this has run on a device yet.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.engine.layout import Layout
+from spikeforge.engine.layout import BrainBlock, Layout
 
 log = logging.getLogger("spikeforge.engine.gpu")
 
@@ -74,14 +80,30 @@ CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (
 # next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
 CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False, 20.0)),
                   "step": ((4, 65536, 48, False, 20.0), (16, 65536, 48, False, 20.0))}
-# every sample above runs at dt = 1 ms; on these paths the largest plain one (the last grown, or the
-# biggest small one where none grew: on a real GPU only the grown ones stand above its floor) is
-# timed again at this dt (ms): same neurons, synapses and rate in Hz, a tenth of the events per
-# step, so the fit can tell a per-event cost ("synapses x dt_ms") from a per-synapse one. Measured
-# on lavapipe beside native (2 threads, 2026-12-06, 65,536 x 64 at 3.1 Hz): dt 1 -> 0.1 ms took
-# the GPU from 18.6 to 12.5 ms/step, native from 138 to 59 us: the events' share differs 2x
-ACTIVITY_PATHS = ("step",)
+# the pairs: on these paths the largest plain sample (the last grown, or the biggest small one where
+# none grew) is timed twice more with one thing changed. On a real GPU only the grown samples stand
+# above its floor, and they are copies of one 65,536-neuron brain at one in-degree and dt, so their
+# neurons, synapses and events grow together and a fit cannot tell which costs: one that charged
+# synapses where neurons cost would over-predict bench scale (in-degree 80 against 48) 1.7x, about
+# what an H200 measured (2026-12-06: 719 us/step predicted, 449 measured). (1) The activity pair, at
+# CAL_ACTIVITY_DT_MS instead of 1 ms: same neurons, synapses and rate in Hz, a tenth of the events
+# per step (a per-event cost, "synapses x dt_ms", against a per-synapse one; on lavapipe beside
+# native, 2 threads, 2026-12-06, 65,536 x 64: dt 1 -> 0.1 ms took the GPU from 18.6 to 12.5 ms/step,
+# native from 138 to 59 us: the events' share differs 2x). (2) The degree pair, at a
+# CAL_DEGREE_DIVISOR-th of the in-degree: same neurons, fewer synapses (per neuron against per
+# synapse).
+PAIRED_PATHS = ("step",)
 CAL_ACTIVITY_DT_MS = 0.1
+CAL_DEGREE_DIVISOR = 3
+# on the paired paths the CPU alone is also timed at the last CAL_GROW_SIZES size and its pairs when
+# no plain sample has this many neurons: native's costs grow once a world's state and synapses leave
+# the caches (2-core EPYC with 32 MiB of L3, 2026-12-06, 16 x 65,536 x 48 against 4 x: per
+# neuron-step 2.06 -> 3.47 ns at dt 1, 0.96 -> 1.62 at dt 0.1; a third of the synapses saved 35 %
+# at 1 M neurons, 23 % at 262 k), and where the GPU's spread stopped growth early (lavapipe: at
+# 262,144) the fit, with the degree pair saying synapses cost nothing there, put bench scale (1.2 M)
+# at 0.33-0.44x of native's quiet 1.6-2.2 ms. About 5 s (builds and milliseconds of CPU); the GPU
+# is not timed there (~25 s more on lavapipe; a real GPU's samples grow that far to leave its floor)
+CAL_REACH_NEURONS = 1_000_000
 # a fit's columns, in order. "largest brain ..." are the largest brain's: on the GPU's per-brain path
 # one workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
 # brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals). The
@@ -111,6 +133,7 @@ CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the re
 CACHE_VERSION = 10
 
 _MODEL: dict[str, Any] | None = None
+_DRAWN: dict[tuple[int, int, bool, float, int], list[BrainBlock]] = {}  # _synthetic_layout's last drawn brains
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
 
 
@@ -161,7 +184,13 @@ def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, s
     c.add_sensor("eyes", "eyes", channels=16, kind="poisson", max_rate=sensor_hz)
     proto = compile_prototype(c, 0, dt_ms, 0, 0)
     depth = max(1, max_delay(proto))
-    drawn = [instantiate(proto, i, 1 + i, 1, depth) for i in range(min(brains, CAL_DISTINCT))]
+    # the drawn brains do not depend on dt (connectivity and initial state; the parameters are the
+    # prototype's): an activity pair reuses the last ones (about half of a 1 M-neuron build)
+    key = (n, k, learning, sensor_hz, min(brains, CAL_DISTINCT))
+    if key not in _DRAWN:
+        _DRAWN.clear()
+        _DRAWN[key] = [instantiate(proto, i, 1 + i, 1, depth) for i in range(key[-1])]
+    drawn = _DRAWN[key]
     blocks = [drawn[i % len(drawn)] for i in range(brains)]
     layout = assemble(dt_ms, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
     layout.sensor_values[...] = np.random.default_rng(n * 1_000_003 + k).random(layout.sensor_values.size,
@@ -260,28 +289,35 @@ def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: 
         be.close()
 
 
+def time_cpu(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
+    """Seconds per step of ``layout`` on the CPU backend ``cpu``, timed as :func:`time_both` times it
+    (it advances the layout's host state)."""
+    return _time_backend(cpu, layout, max(repeats, CAL_CPU_REPEATS), steps, warmups=2)
+
+
 def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> tuple[float, float]:
     """Seconds per step of ``layout`` on the GPU and on the CPU backend ``cpu``, each from the same
     host state (the state the CPU backend advances in place is put back before the GPU starts)."""
     snap = {key: a.copy() for key, a in layout.neuron.items()}
     ring = layout.ring.copy()
-    t_cpu = _time_backend(cpu, layout, max(repeats, CAL_CPU_REPEATS), steps, warmups=2)
+    t_cpu = time_cpu(layout, cpu, repeats, steps)
     for key, a in snap.items():
         layout.neuron[key][...] = a
     layout.ring[...] = ring
     return _time_backend("gpu", layout, repeats, steps), t_cpu
 
 
-# columns a path's fit may use: on the per-step path all brains share each step's dispatches (GPU) or
+# columns a path's fit may use. On the per-step path all brains share each step's dispatches (GPU) or
 # threads (CPU), so no brain's work is serial and the largest brain's columns would only alias the
-# totals (its samples are single brains) and under-predict worlds of several big brains. The
-# activity column only where the activity pair (ACTIVITY_PATHS) tells it from "synapses": on a path
-# whose samples all run at dt = 1 ms the two are equal and the fit's pick between them is arbitrary
-_TOTALS = tuple(range(FEATURES.index("largest brain neurons")))  # the constant and the totals
-_LARGEST = (FEATURES.index("largest brain neurons"), FEATURES.index("largest brain synapses"))
-_ACTIVITY = FEATURES.index("synapses x dt_ms")
-PATH_COLUMNS = {p: (*_TOTALS, *(_LARGEST if p == "brain" else ()), *((_ACTIVITY,) if p in ACTIVITY_PATHS else ()))
-                for p in PATHS}
+# totals (its samples are single brains) and under-predict worlds of several big brains; "brains"
+# is left out there too: the samples above a real GPU's floor are 4 and 16 copies of one brain, so
+# brains only alias neurons (a fit of the constant and brains, as good as one of neurons on those
+# samples, predicts a single big brain such as bench scale's at the floor). The activity column only
+# where the activity pair (PAIRED_PATHS) tells it from "synapses": on a path whose samples all run
+# at dt = 1 ms the two are equal and the fit's pick between them is arbitrary
+PATH_COLUMNS = {"brain": tuple(range(FEATURES.index("synapses x dt_ms"))),
+                "step": tuple(FEATURES.index(f) for f in ("1", "neurons", "synapses", "learning synapses",
+                                                          "synapses x dt_ms"))}
 CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) for p in PATHS}
 SIZE_COLUMNS = tuple(range(1, len(FEATURES)))  # the columns that grow with a world (all but the constant, the
 # thread count)
@@ -343,21 +379,33 @@ def _spread(gpu_rows: list[tuple[list[float], float]], cpu_rows: list[tuple[list
 
 
 def calibrate() -> dict[str, Any]:
-    """Measure both backends at ``CAL_SIZES`` (and ``CAL_GROW_SIZES`` where needed), fit, cache and
-    return the model: ``{"gpu": {"brain": [a, b, c], "step": [...]}, "cpu": {...}, ...}``."""
+    """Measure both backends at ``CAL_SIZES`` (and ``CAL_GROW_SIZES`` where needed; on
+    ``PAIRED_PATHS`` the pairs, and the CPU alone at ``CAL_REACH_NEURONS`` where needed), fit, cache
+    and return the model: ``{"gpu": {"brain": [a, b, c], "step": [...]}, "cpu": {...}, ...}``."""
     from spikeforge.engine.backend import best_cpu_backend
 
     cpu = best_cpu_backend()
     rows: dict[str, dict[str, list[tuple[list[float], float]]]] = {b: {p: [] for p in PATHS} for b in ("gpu", "cpu")}
     grown: dict[str, int] = {p: 0 for p in PATHS}
+    cpu_reach: dict[str, bool] = {p: False for p in PATHS}  # whether the CPU alone was timed at CAL_REACH_NEURONS
     t_start = time.perf_counter()
 
-    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float, dt_ms: float = 1.0) -> None:
+    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float, dt_ms: float = 1.0,
+               gpu: bool = True) -> None:
         layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz, dt_ms)
-        t_gpu, t_cpu = time_both(layout, cpu)
+        t_gpu, t_cpu = time_both(layout, cpu) if gpu else (0.0, time_cpu(layout, cpu))
         p, x = features(layout)
-        rows["gpu"][p].append((x, t_gpu))
+        if gpu:
+            rows["gpu"][p].append((x, t_gpu))
         rows["cpu"][p].append((cpu_row(x, cpu_threads(cpu, int(x[1]), int(x[3]))), t_cpu))
+
+    def pairs(size: tuple[int, int, int, bool, float], gpu: bool = True) -> None:
+        """``size`` and its activity and degree pairs (see PAIRED_PATHS)."""
+        brains, n_per, k, _, sensor_hz = size
+        if not gpu:  # the GPU has timed it at dt 1 already where it takes the pairs
+            sample(brains, n_per, k, False, sensor_hz, gpu=False)
+        sample(brains, n_per, k, False, sensor_hz, CAL_ACTIVITY_DT_MS, gpu)
+        sample(brains, n_per, max(1, k // CAL_DEGREE_DIVISOR), False, sensor_hz, gpu=gpu)
 
     for p in PATHS:
         taken = list(CAL_SIZES[p])
@@ -369,13 +417,17 @@ def calibrate() -> dict[str, Any]:
             sample(*size)
             taken.append(size)
             grown[p] += 1
-        if p in ACTIVITY_PATHS:  # the activity pair (see CAL_ACTIVITY_DT_MS)
-            brains, n_per, k, _, sensor_hz = max((s for s in taken if not s[3]), key=lambda s: (s[0] * s[1], s[2]))
-            sample(brains, n_per, k, False, sensor_hz, CAL_ACTIVITY_DT_MS)
+        if p in PAIRED_PATHS:
+            biggest = max((s for s in taken if not s[3]), key=lambda s: (s[0] * s[1], s[2]))
+            pairs(biggest)
+            if biggest[0] * biggest[1] < CAL_REACH_NEURONS:  # the CPU's caches (see CAL_REACH_NEURONS)
+                pairs(CAL_GROW_SIZES[p][-1], gpu=False)
+                cpu_reach[p] = True
+    _DRAWN.clear()  # hundreds of MB after a 1 M-neuron sample
     model = {"key": _key(), "cpu_backend": cpu,
              "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
              "cpu": {p: _fit(rows["cpu"][p], CPU_PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
-             "samples": rows, "grown": grown,
+             "samples": rows, "grown": grown, "cpu_reach": cpu_reach,
              "features": list(FEATURES), "cpu_features": list(CPU_FEATURES),
              "steps_per_advance": CAL_STEPS, "calibration_seconds": time.perf_counter() - t_start}
     path = cache_path()
