@@ -33,8 +33,8 @@ Pairs. Above a real GPU's floor the per-step path had only its grown samples, co
 at one in-degree and dt = 1 ms, whose neurons, synapses, brains and events all grow together: a fit
 could not tell which of them costs, and one that charged synapses where neurons cost over-predicts
 ``bench scale`` (in-degree 80 against the samples' 48, dt = 0.1 ms) ~1.7x, about what the H100 and
-H200 runs of 2026-12-05/06 measured (1.56-1.65x; on the H200 of 2026-12-06 719 us/step predicted,
-449 measured, a gain of 1.13 predicted against 1.7-2.1, so ``auto`` picked native). So on
+H200 runs of 2026-12-05/06 measured (1.54-1.65x in five runs; on the H200 of 2026-12-06 719 us/step
+predicted, 449 measured, a gain of 1.13 predicted against 1.7-2.1, so ``auto`` picked native). So on
 ``PAIRED_PATHS`` the largest plain sample is timed again at ``CAL_ACTIVITY_DT_MS`` (the activity
 pair: a tenth of the events) and at a ``CAL_DEGREE_DIVISOR``-th of its in-degree (the degree pair:
 fewer synapses, the same neurons), "brains" is left out of that path's fits (it only aliases
