@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -33,6 +33,22 @@ for part in "$@"; do
         tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py tests/runtime/test_world_masks.py \
         tests/runtime/test_relayout.py tests/runtime/test_learning_churn.py \
         2>&1 | tee "$OUT/tests.log" | tail -25 ;;
+    nativetests)  # the native kernel's exactness on the host's widest ISA (the device's Xeon runs the AVX-512
+                  # loops, which a build machine without AVX-512 never exercises), CPU tests only
+      python3 -c 'from spikeforge.engine.native_backend import NativeBackend; import spikeforge.engine.native_backend as n; print("native isa:", n.ISAS)'
+      timeout 300 python3 -m pytest -q -p no:cacheprovider -m "not gpu" tests/engine/test_native_exact.py \
+        tests/engine/test_numpy_feagi.py tests/engine/test_quadratic_if.py tests/engine/test_numpy_cuba.py \
+        2>&1 | tee "$OUT/nativetests.log" | tail -15
+      python3 -c 'from spikeforge.bench import cuba_circuit, make_world
+w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); print("isa used:", w.backend.isa)' ;;
+    cubaonly)  # issue 14's CUBA goal alone: 3 runs beside Brian2 cpp_standalone, one idle core
+      [ -d .bench ] && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .bench/*.whl
+      for r in 1 2 3; do
+        timeout 200 taskset -c 2 $sf bench cuba --n 4000 --duration 1 --threads 1 --compare --ref-python python3 \
+          --anchors .bench/anchors --json
+      done 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/cubaonly.jsonl" | cut -c1-900
+      timeout 100 taskset -c 2 env PYTHONPATH=$PYTHONPATH python3 tools/native/cuba_kernel_time.py --repeats 7 \
+        | tee -a "$OUT/cubaonly.jsonl" ;;
     learn)  # GPU learning (issue 13): plain vs plastic step for each cost rule, learning in the
             # per-brain kernel (learn_fused 1) and on the per-step kernels (0); then exactness on the GPU
       {
