@@ -8,8 +8,7 @@ learning crowd of ``bench learning --parts cost``, plain and with reward-STDP on
 sensors set to random values as the benches set them, so that the activity is theirs), times it
 on both backends the way the calibration times its samples (best of a few advances of
 ``gpu_cost.CAL_STEPS`` steps after one untimed, from the same host state) and prints the
-predicted and measured microseconds per step, the layout's features (``dt_ms`` and the activity
-column ``synapses_x_dt_ms`` among them), their ratio (predicted / measured) for each
+predicted and measured microseconds per step, their ratio (predicted / measured) for each
 backend, whether both are within 2x (issue 13's goal), what ``auto`` chooses and which backend
 measured faster. A last line sums it up.
 
@@ -125,10 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         t_gpu, t_cpu = gpu_cost.time_both(layout, m["cpu_backend"], repeats=args.repeats)
         again = _time_cpu_again(layout, m["cpu_backend"])
         r_gpu, r_cpu = p_gpu / t_gpu, p_cpu / t_cpu
-        act = gpu_cost.FEATURES.index("synapses x dt_ms")
         row = {"size": name, "neurons": n, "synapses": s, "gpu_path": path, "brains": int(x[3]),
-               "learning_synapses": int(x[4]), "largest_brain": [int(x[5]), int(x[6])], "dt_ms": layout.dt_ms,
-               "synapses_x_dt_ms": x[act], "build_s": round(build_s, 2),
+               "learning_synapses": int(x[4]), "largest_brain": [int(x[5]), int(x[6])], "build_s": round(build_s, 2),
                "gpu_us_predicted": round(p_gpu * 1e6, 2), "gpu_us_measured": round(t_gpu * 1e6, 2),
                "gpu_ratio": round(r_gpu, 3), "cpu_us_predicted": round(p_cpu * 1e6, 2),
                "cpu_us_measured": round(t_cpu * 1e6, 2), "cpu_ratio": round(r_cpu, 3),

@@ -2,9 +2,8 @@
 
 At first use (a world large enough to matter) it times advances of synthetic networks on the
 GPU and on the best CPU backend here and fits seconds per step as a non-negative sum over the
-``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, the largest
-brain's neurons and synapses, and synapses x dt in ms: the activity column, see below), for each
-backend and each of two paths: crowds of small brains (the
+``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, and the largest
+brain's neurons and synapses), for each backend and each of two paths: crowds of small brains (the
 GPU's per-brain kernel, one workgroup per brain, for brains of up to
 ``wgpu_backend.BRAIN_MAX_NEURONS`` neurons without gap junctions; the CPU's threads over brains)
 and big brains (the GPU's per-step kernels; the CPU's threads within a brain). Per neuron the
@@ -20,28 +19,6 @@ time (its per-advance cost), so after a path's small samples (``CAL_SIZES``) big
 ``CAL_SPREAD`` times from fastest to slowest on both backends (on the per-brain path, the crowds
 among them: a big single brain's serial work says nothing of when a GPU's workgroups queue); a
 slow device such as lavapipe gets there early and spares the big ones' minutes.
-
-Activity. Both backends deliver spikes by events (a spiking neuron's row of synapses), so the
-part of a step that grows with synapses grows with the step's synaptic events: synapses x firing
-rate x dt. The firing rate is not known before the network runs, but dt is (``layout.dt_ms``):
-at a fixed rate in Hz a step of 0.1 ms delivers a tenth of the events of a step of 1 ms. The
-column "synapses x dt_ms" carries the per-event cost, "synapses" what does not depend on activity.
-At dt = 1 ms the two are equal, so layouts at the calibration's dt are predicted as before; the
-rate in Hz stays unknown (the samples fire at 2-3 Hz, CUBA at 5-10, the learning crowd at ~15).
-
-Pairs. Above a real GPU's floor the per-step path had only its grown samples, copies of one brain
-at one in-degree and dt = 1 ms, whose neurons, synapses, brains and events all grow together: a fit
-could not tell which of them costs, and one that charged synapses where neurons cost over-predicts
-``bench scale`` (in-degree 80 against the samples' 48, dt = 0.1 ms) ~1.7x, about what the H100 and
-H200 runs of 2026-12-05/06 measured (1.54-1.65x in five runs; on the H200 of 2026-12-06 719 us/step
-predicted, 449 measured, a gain of 1.13 predicted against 1.7-2.1, so ``auto`` picked native). So on
-``PAIRED_PATHS`` the largest plain sample is timed again at ``CAL_ACTIVITY_DT_MS`` (the activity
-pair: a tenth of the events) and at a ``CAL_DEGREE_DIVISOR``-th of its in-degree (the degree pair:
-fewer synapses, the same neurons), "brains" is left out of that path's fits (it only aliases
-neurons there), and where that sample is smaller than ``CAL_REACH_NEURONS`` the CPU alone is also
-timed at the last grow size and its pairs (its costs rise once a world leaves its caches). The
-per-brain path has no pairs (its samples all run at dt = 1 ms, where the activity column would only
-alias "synapses"), so its fits do not use the column. None of this has run on a device yet.
 """
 
 from __future__ import annotations
@@ -55,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.engine.layout import BrainBlock, Layout
+from spikeforge.engine.layout import Layout
 
 log = logging.getLogger("spikeforge.engine.gpu")
 
@@ -68,9 +45,8 @@ PATHS = ("brain", "step")   # crowds of small brains / big brains (see the modul
 # of 256-neuron brains firing as the crowd bench's (20 Hz sensors; CPU backends parallelize over
 # brains, so a single-brain calibration alone mispredicted crowds by ~7x on an H200 host), a crowd
 # of 128-neuron brains with 40 Hz sensors (twice the spikes: toward the learning bench's small
-# brains, which fire at ~6x the crowd bench's and cost ~3x per neuron on native; the fit's activity
-# column sees dt, not the rate in Hz, so it settles between the kinds) and one crowd with reward-STDP
-# on every synapse;
+# brains, which fire at ~6x the crowd bench's and cost ~3x per neuron on native; the fit has no
+# activity column, so it settles between the kinds) and one crowd with reward-STDP on every synapse;
 # "step": single brains past wgpu_backend.BRAIN_MAX_NEURONS with two in-degrees (synapse vs neuron
 # cost), one of them learning.
 CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (64, 256, 32, False, 20.0),
@@ -80,37 +56,11 @@ CAL_SIZES = {"brain": ((1, 4096, 16, False, 20.0), (1, 4096, 80, False, 20.0), (
 # next of these, up to about 1 M neurons (built from a few drawn brains repeated: ~1 s to build)
 CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False, 20.0)),
                   "step": ((4, 65536, 48, False, 20.0), (16, 65536, 48, False, 20.0))}
-# the pairs: on these paths the largest plain sample (the last grown, or the biggest small one where
-# none grew) is timed twice more with one thing changed. On a real GPU only the grown samples stand
-# above its floor, and they are copies of one 65,536-neuron brain at one in-degree and dt, so their
-# neurons, synapses and events grow together and a fit cannot tell which costs: one that charged
-# synapses where neurons cost would over-predict bench scale (in-degree 80 against 48) 1.7x, about
-# what an H200 measured (2026-12-06: 719 us/step predicted, 449 measured). (1) The activity pair, at
-# CAL_ACTIVITY_DT_MS instead of 1 ms: same neurons, synapses and rate in Hz, a tenth of the events
-# per step (a per-event cost, "synapses x dt_ms", against a per-synapse one; on lavapipe beside
-# native, 2 threads, 2026-12-06, 65,536 x 64: dt 1 -> 0.1 ms took the GPU from 18.6 to 12.5 ms/step,
-# native from 138 to 59 us: the events' share differs 2x). (2) The degree pair, at a
-# CAL_DEGREE_DIVISOR-th of the in-degree: same neurons, fewer synapses (per neuron against per
-# synapse).
-PAIRED_PATHS = ("step",)
-CAL_ACTIVITY_DT_MS = 0.1
-CAL_DEGREE_DIVISOR = 3
-# on the paired paths the CPU alone is also timed at the last CAL_GROW_SIZES size and its pairs when
-# no plain sample has this many neurons: native's costs grow once a world's state and synapses leave
-# the caches (2-core EPYC with 32 MiB of L3, 2026-12-06, 16 x 65,536 x 48 against 4 x: per
-# neuron-step 2.06 -> 3.47 ns at dt 1, 0.96 -> 1.62 at dt 0.1; a third of the synapses saved 35 %
-# at 1 M neurons, 23 % at 262 k), and where the GPU's spread stopped growth early (lavapipe: at
-# 262,144) the fit, with the degree pair saying synapses cost nothing there, put bench scale (1.2 M)
-# at 0.33-0.44x of native's quiet 1.6-2.2 ms. About 5 s (builds and milliseconds of CPU); the GPU
-# is not timed there (~25 s more on lavapipe; a real GPU's samples grow that far to leave its floor)
-CAL_REACH_NEURONS = 1_000_000
-# a fit's columns, in order. "largest brain ..." are the largest brain's: on the GPU's per-brain path
-# one workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
-# brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals). The
-# last is the activity column (synapses x the step in ms: the events per step at a fixed rate in Hz;
-# see the module docstring and CAL_ACTIVITY_DT_MS)
+# a fit's columns, in order. The last two are the largest brain's: on the GPU's per-brain path one
+# workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
+# brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals)
 FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest brain neurons",
-            "largest brain synapses", "synapses x dt_ms")
+            "largest brain synapses")
 # the CPU fit's columns: the native engine runs a world on a varying number of threads (one per so many
 # neuron-steps, see native_backend.planned_threads: from 1 for CUBA 4k to 16 for a big crowd on an H200
 # host), so the totals' work is shared by the advance's threads (columns "/ threads"; the constant and
@@ -118,8 +68,8 @@ FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest 
 # ("extra threads"). Without it a calibration whose small crowds ran on 8-16 threads and whose single
 # brains on one under-predicted the bench crowds 4-6x on an H100 host (2026-12-05)
 CPU_FEATURES = ("1", "neurons / threads", "synapses / threads", "brains / threads", "learning synapses / threads",
-                "largest brain neurons", "largest brain synapses", "synapses x dt_ms / threads", "extra threads")
-_SHARED = (1, 2, 3, 4, 7)  # FEATURES columns the CPU's threads share
+                "largest brain neurons", "largest brain synapses", "extra threads")
+_SHARED = (1, 2, 3, 4)  # FEATURES columns the CPU's threads share
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
 # the CPU's, after two untimed: a 16-thread advance that meets at every step stalls while any other
@@ -130,10 +80,9 @@ CAL_CPU_REPEATS = 7
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 10
+CACHE_VERSION = 9
 
 _MODEL: dict[str, Any] | None = None
-_DRAWN: dict[tuple[int, int, bool, float, int], list[BrainBlock]] = {}  # _synthetic_layout's last drawn brains
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
 
 
@@ -156,17 +105,14 @@ def _key() -> str:
             f"{info.get('backend_type', '?')}|cpu={best_cpu_backend()}")
 
 
-def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0,
-                      dt_ms: float = 1.0) -> Layout:
+def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Layout:
     """The layout of ``brains`` LIF brains of ``n`` neurons, ``k`` recurrent inputs each, shaped as
     the crowd bench's NPC brains: a quarter of the neurons take a 16-channel Poisson sensor (values
     drawn uniform in [0, 1) as the benches draw them; encoding it is a per-neuron cost a network
     without sensors misses, ~3x per neuron on native), the rest only synapses. ``CAL_DISTINCT``
     brains are drawn, the others are copies of them: the cost is the same, the build fast. The
     sensor fires at up to ``sensor_hz`` (20: ~2.4 spikes per 1,000 neuron-steps, as the crowd
-    bench). With ``learning``, reward-STDP on every synapse (updates every 10 steps). ``dt_ms``: the
-    step (delays stay 1-4 steps; the sensor and the neurons keep their rate in Hz: 3.11 and 3.09
-    spikes per 1,000 neuron-steps x ms at dt 1 and 0.1 for 65,536 x 64, native, 2026-12-06)."""
+    bench). With ``learning``, reward-STDP on every synapse (updates every 10 steps)."""
     from spikeforge.engine.compiler import compile_prototype, instantiate, max_delay, proj_channels
     from spikeforge.engine.layout import assemble
     from spikeforge.model import LIF, Circuit, FixedInDegree, RewardSTDP
@@ -182,17 +128,11 @@ def _synthetic_layout(n: int, k: int, brains: int = 1, learning: bool = False, s
         c.connect("eyes", post, FixedInDegree(k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
         c.connect("rest", post, FixedInDegree(k - k_eyes), weight=1.0, delay=(1, 4), plasticity=rule)
     c.add_sensor("eyes", "eyes", channels=16, kind="poisson", max_rate=sensor_hz)
-    proto = compile_prototype(c, 0, dt_ms, 0, 0)
+    proto = compile_prototype(c, 0, 1.0, 0, 0)
     depth = max(1, max_delay(proto))
-    # the drawn brains do not depend on dt (connectivity and initial state; the parameters are the
-    # prototype's): an activity pair reuses the last ones (about half of a 1 M-neuron build)
-    key = (n, k, learning, sensor_hz, min(brains, CAL_DISTINCT))
-    if key not in _DRAWN:
-        _DRAWN.clear()
-        _DRAWN[key] = [instantiate(proto, i, 1 + i, 1, depth) for i in range(key[-1])]
-    drawn = _DRAWN[key]
+    drawn = [instantiate(proto, i, 1 + i, 1, depth) for i in range(min(brains, CAL_DISTINCT))]
     blocks = [drawn[i % len(drawn)] for i in range(brains)]
-    layout = assemble(dt_ms, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
+    layout = assemble(1.0, depth, [proto], blocks, np.asarray(proj_channels(proto), np.int32))
     layout.sensor_values[...] = np.random.default_rng(n * 1_000_003 + k).random(layout.sensor_values.size,
                                                                                dtype=np.float32)
     return layout
@@ -230,20 +170,12 @@ def largest_brain(layout: Layout) -> tuple[int, int]:
     return int(neurons.max()), int(synapses.max())
 
 
-def activity(n_synapses: float, dt_ms: float) -> float:
-    """The "synapses x dt_ms" column: ``n_synapses`` times the step ``dt_ms`` (ms). A step's
-    synaptic events are its synapses x their neurons' firing rate x dt; the rate is not known
-    before the network runs, dt is (see the module docstring)."""
-    return float(n_synapses) * float(dt_ms)
-
-
 def features(layout: Layout) -> tuple[str, list[float]]:
     """``layout``'s path (:func:`gpu_path`) and its ``FEATURES`` row (slots whose brains are free
     count: callers that run only live brains pass a layout of them or use :func:`predicted_seconds`)."""
     big_n, big_s = largest_brain(layout)
     return gpu_path(layout), [1.0, float(layout.n_neurons), float(layout.n_synapses), float(layout.n_brains),
-                              float(learning_synapses(layout)), float(big_n), float(big_s),
-                              activity(layout.n_synapses, layout.dt_ms)]
+                              float(learning_synapses(layout)), float(big_n), float(big_s)]
 
 
 def cpu_threads(cpu: str, neurons: int, brains: int) -> int:
@@ -289,35 +221,22 @@ def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: 
         be.close()
 
 
-def time_cpu(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> float:
-    """Seconds per step of ``layout`` on the CPU backend ``cpu``, timed as :func:`time_both` times it
-    (it advances the layout's host state)."""
-    return _time_backend(cpu, layout, max(repeats, CAL_CPU_REPEATS), steps, warmups=2)
-
-
 def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS) -> tuple[float, float]:
     """Seconds per step of ``layout`` on the GPU and on the CPU backend ``cpu``, each from the same
     host state (the state the CPU backend advances in place is put back before the GPU starts)."""
     snap = {key: a.copy() for key, a in layout.neuron.items()}
     ring = layout.ring.copy()
-    t_cpu = time_cpu(layout, cpu, repeats, steps)
+    t_cpu = _time_backend(cpu, layout, max(repeats, CAL_CPU_REPEATS), steps, warmups=2)
     for key, a in snap.items():
         layout.neuron[key][...] = a
     layout.ring[...] = ring
     return _time_backend("gpu", layout, repeats, steps), t_cpu
 
 
-# columns a path's fit may use. On the per-step path all brains share each step's dispatches (GPU) or
+# columns a path's fit may use: on the per-step path all brains share each step's dispatches (GPU) or
 # threads (CPU), so no brain's work is serial and the largest brain's columns would only alias the
-# totals (its samples are single brains) and under-predict worlds of several big brains; "brains"
-# is left out there too: the samples above a real GPU's floor are 4 and 16 copies of one brain, so
-# brains only alias neurons (a fit of the constant and brains, as good as one of neurons on those
-# samples, predicts a single big brain such as bench scale's at the floor). The activity column only
-# where the activity pair (PAIRED_PATHS) tells it from "synapses": on a path whose samples all run
-# at dt = 1 ms the two are equal and the fit's pick between them is arbitrary
-PATH_COLUMNS = {"brain": tuple(range(FEATURES.index("synapses x dt_ms"))),
-                "step": tuple(FEATURES.index(f) for f in ("1", "neurons", "synapses", "learning synapses",
-                                                          "synapses x dt_ms"))}
+# totals (its samples are single brains) and under-predict worlds of several big brains
+PATH_COLUMNS = {"brain": tuple(range(len(FEATURES))), "step": tuple(range(FEATURES.index("largest brain neurons")))}
 CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) for p in PATHS}
 SIZE_COLUMNS = tuple(range(1, len(FEATURES)))  # the columns that grow with a world (all but the constant, the
 # thread count)
@@ -379,55 +298,34 @@ def _spread(gpu_rows: list[tuple[list[float], float]], cpu_rows: list[tuple[list
 
 
 def calibrate() -> dict[str, Any]:
-    """Measure both backends at ``CAL_SIZES`` (and ``CAL_GROW_SIZES`` where needed; on
-    ``PAIRED_PATHS`` the pairs, and the CPU alone at ``CAL_REACH_NEURONS`` where needed), fit, cache
-    and return the model: ``{"gpu": {"brain": [a, b, c], "step": [...]}, "cpu": {...}, ...}``."""
+    """Measure both backends at ``CAL_SIZES`` (and ``CAL_GROW_SIZES`` where needed), fit, cache and
+    return the model: ``{"gpu": {"brain": [a, b, c], "step": [...]}, "cpu": {...}, ...}``."""
     from spikeforge.engine.backend import best_cpu_backend
 
     cpu = best_cpu_backend()
     rows: dict[str, dict[str, list[tuple[list[float], float]]]] = {b: {p: [] for p in PATHS} for b in ("gpu", "cpu")}
     grown: dict[str, int] = {p: 0 for p in PATHS}
-    cpu_reach: dict[str, bool] = {p: False for p in PATHS}  # whether the CPU alone was timed at CAL_REACH_NEURONS
     t_start = time.perf_counter()
 
-    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float, dt_ms: float = 1.0,
-               gpu: bool = True) -> None:
-        layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz, dt_ms)
-        t_gpu, t_cpu = time_both(layout, cpu) if gpu else (0.0, time_cpu(layout, cpu))
+    def sample(brains: int, n_per: int, k: int, learning: bool, sensor_hz: float) -> None:
+        layout = _synthetic_layout(n_per, k, brains, learning, sensor_hz)
+        t_gpu, t_cpu = time_both(layout, cpu)
         p, x = features(layout)
-        if gpu:
-            rows["gpu"][p].append((x, t_gpu))
+        rows["gpu"][p].append((x, t_gpu))
         rows["cpu"][p].append((cpu_row(x, cpu_threads(cpu, int(x[1]), int(x[3]))), t_cpu))
 
-    def pairs(size: tuple[int, int, int, bool, float], gpu: bool = True) -> None:
-        """``size`` and its activity and degree pairs (see PAIRED_PATHS)."""
-        brains, n_per, k, _, sensor_hz = size
-        if not gpu:  # the GPU has timed it at dt 1 already where it takes the pairs
-            sample(brains, n_per, k, False, sensor_hz, gpu=False)
-        sample(brains, n_per, k, False, sensor_hz, CAL_ACTIVITY_DT_MS, gpu)
-        sample(brains, n_per, max(1, k // CAL_DEGREE_DIVISOR), False, sensor_hz, gpu=gpu)
-
     for p in PATHS:
-        taken = list(CAL_SIZES[p])
-        for size in taken:
+        for size in CAL_SIZES[p]:
             sample(*size)
         for size in CAL_GROW_SIZES[p]:
             if _spread(rows["gpu"][p], rows["cpu"][p], crowds_only=p == "brain") >= CAL_SPREAD:
                 break  # the slopes show: spare the time of bigger samples
             sample(*size)
-            taken.append(size)
             grown[p] += 1
-        if p in PAIRED_PATHS:
-            biggest = max((s for s in taken if not s[3]), key=lambda s: (s[0] * s[1], s[2]))
-            pairs(biggest)
-            if biggest[0] * biggest[1] < CAL_REACH_NEURONS:  # the CPU's caches (see CAL_REACH_NEURONS)
-                pairs(CAL_GROW_SIZES[p][-1], gpu=False)
-                cpu_reach[p] = True
-    _DRAWN.clear()  # hundreds of MB after a 1 M-neuron sample
     model = {"key": _key(), "cpu_backend": cpu,
              "gpu": {p: _fit(rows["gpu"][p], PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
              "cpu": {p: _fit(rows["cpu"][p], CPU_PATH_COLUMNS[p], SIZE_COLUMNS) for p in PATHS},
-             "samples": rows, "grown": grown, "cpu_reach": cpu_reach,
+             "samples": rows, "grown": grown,
              "features": list(FEATURES), "cpu_features": list(CPU_FEATURES),
              "steps_per_advance": CAL_STEPS, "calibration_seconds": time.perf_counter() - t_start}
     path = cache_path()
@@ -469,13 +367,11 @@ def cost_model(recalibrate: bool = False) -> dict[str, Any]:
 
 
 def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, brains: int | None = None,
-                      learning_synapses: int = 0, largest: tuple[int, int] | None = None,
-                      dt_ms: float = 1.0) -> tuple[float, float]:
+                      learning_synapses: int = 0, largest: tuple[int, int] | None = None) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu), in advances of ``CAL_STEPS`` steps, for a layout of
     ``n_neurons`` neurons, ``n_synapses`` synapses (``learning_synapses`` of them learning) in
     ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step"),
-    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each), at
-    a step of ``dt_ms`` ms (the activity column; default 1, the calibration's and the crowds').
+    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each).
 
     ``path`` is the layout's path (:func:`gpu_path`); None (only a size known): the GPU's slower
     and the CPU's faster prediction of the two paths (the GPU must win either way)."""
@@ -488,7 +384,7 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
         b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
         big = largest if largest is not None else (-(-n_neurons // max(b, 1)), -(-n_synapses // max(b, 1)))
         return [1.0, float(n_neurons), float(n_synapses), float(b), float(learning_synapses), float(big[0]),
-                float(big[1]), activity(n_synapses, dt_ms)]
+                float(big[1])]
 
     def at(fit: list[float], x: list[float]) -> float:
         return float(sum(c * v for c, v in zip(fit, x, strict=True)))
@@ -503,14 +399,13 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
 def predicted_for(layout: Layout) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu) of ``layout`` (all its brains), on its path."""
     p, x = features(layout)
-    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])), layout.dt_ms)
+    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])))
 
 
 def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) -> bool:
     """Whether the GPU is predicted ``GAIN_MARGIN`` times faster than the CPU backend here, for
     ``n_neurons`` / ``n_synapses`` (the live brains'), on ``layout``'s path and with its brains per
-    neuron, learning share and step (dt) when given (see :func:`predicted_seconds`; without a layout,
-    dt = 1 ms)."""
+    neuron and learning share when given (see :func:`predicted_seconds`)."""
     if n_neurons < MIN_NEURONS:
         return False
     from spikeforge.engine.wgpu_backend import gpu_unavailable
@@ -527,8 +422,7 @@ def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) 
             p, x = features(layout)
             brains = max(1, round(x[3] * n_neurons / x[1])) if x[1] else 1
             learn = round(x[4] * n_synapses / x[2]) if x[2] else 0
-            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])),
-                                         layout.dt_ms)
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])))
     except Exception as exc:  # a broken driver must not break World creation: no gain, once
         _FAILED = f"{type(exc).__name__}: {exc}"
         log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)
