@@ -261,3 +261,25 @@ def test_the_cpu_fit_follows_the_threads_an_advance_runs_on(cache: Path, monkeyp
         big = (n // b, s // b)
         c = gpu_cost.predicted_seconds(n, s, "brain", b, 0, big)[1]
         assert c / cpu_time(n, s, b) == pytest.approx(1.0, abs=0.2), (n, b)
+
+
+def test_a_timing_warms_the_backend_up_for_a_while_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an H100 that idled through a sample's build timed 63 us/step after one untimed advance and
+    # 26 us a minute later in `bench crowd` (2026-12-06): untimed advances for CAL_WARM_S first
+    import time
+
+    calls: list[float] = []
+
+    class Slow:
+        def advance(self, steps: int, start: int, rec: Any) -> None:
+            calls.append(time.perf_counter())
+            time.sleep(0.01)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr("spikeforge.engine.backend.create_backend", lambda name, layout: Slow())
+    t = gpu_cost._time_backend("gpu", SimpleNamespace(), repeats=3)  # type: ignore[arg-type]
+    assert 0.01 / gpu_cost.CAL_STEPS <= t < 0.05 / gpu_cost.CAL_STEPS
+    untimed = len(calls) - 3
+    assert calls[untimed] - calls[0] >= gpu_cost.CAL_WARM_S and untimed <= gpu_cost.CAL_WARM_MAX

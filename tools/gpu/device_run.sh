@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -208,6 +208,10 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_off.txt" | cut -c1-700
       timeout 100 taskset -c "$two" python3 tools/ipc/handoff_trace.py --slow-ms 20 -- --backend native \
         --brains 1000 --spawn-count 3000 --repeat 3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/handoff_on.txt" | cut -c1-700 ;;
+    servestallab)  # the A/B of `servestall` alone (2 rounds), without the traces
+      two=$(lscpu -p=CPU,CORE | grep -v '^#' | awk -F, '!seen[$2]++ {print $1}' | sed -n '3,4p' | paste -sd,)
+      echo "pinned to cpus $two"
+      timeout 240 bash tools/ipc/spawn_stall_ab.sh 2 "$two" python3 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/servestallab.jsonl" ;;
     gpucrowd)  # issue 13's crowd goals (1,000 x 256 <= 0.5 ms/frame, 10,000 <= 4 ms), A/B of the per-brain
                # kernel: default = spike masks in workgroup memory + a spike's rows at once + the host list
                # sorted on the device; ORDER=0: masks, list sorted here; WG_MASK=0: neither (= main before);

@@ -77,10 +77,15 @@ CAL_REPEATS = 3             # timed advances per sample and backend (the best is
 # H200 host's best of three was 3-7x its best of seven taken a moment later (2026-12-06); CPU
 # advances are cheap beside the GPU's on the hosts where this matters
 CAL_CPU_REPEATS = 7
+CAL_WARM_S = 0.25           # untimed advances before the timed ones, for at least this long (s) ...
+CAL_WARM_MAX = 200          # ... and at most this many (on 2026-12-06 an H100's crowd of 1,000 timed 63 us per
+                            # step after one untimed advance, 26 us in `bench crowd` a minute later, which
+                            # the calibration had predicted: the samples ran back to back, the check's after
+                            # each size's build)
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 9
+CACHE_VERSION = 10
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -198,9 +203,9 @@ def cpu_row(x: list[float], threads: int) -> list[float]:
 def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: int = CAL_STEPS,
                   warmups: int = 1) -> float:
     """Seconds per step: the best of ``repeats`` advances of ``steps`` steps, after ``warmups``
-    untimed (one timed advance only when the first untimed one took over ``CAL_SLOW_S``: a slow
-    device's samples are far above any noise, and their repeats cost most of a calibration's time
-    on lavapipe)."""
+    untimed and as many more as fit in ``CAL_WARM_S`` (one timed advance only when the first
+    untimed one took over ``CAL_SLOW_S``: a slow device's samples are far above any noise, and
+    their repeats cost most of a calibration's time on lavapipe)."""
     from spikeforge.engine.backend import create_backend
 
     be = create_backend(name, layout)
@@ -209,8 +214,13 @@ def _time_backend(name: str, layout: Layout, repeats: int = CAL_REPEATS, steps: 
         be.advance(steps, 0, None)  # warm-up: pipelines, threads, page faults, GPU clocks
         if time.perf_counter() - t0 > CAL_SLOW_S:
             repeats, warmups = 1, 1
-        for r in range(1, warmups):
+        r = 1
+        # untimed advances for at least CAL_WARM_S: a GPU that idled through the sample's build
+        # (seconds for a big crowd) runs its first milliseconds of work at low clocks
+        while r < warmups or (r < CAL_WARM_MAX and time.perf_counter() - t0 < CAL_WARM_S):
             be.advance(steps, r * steps, None)
+            r += 1
+        warmups = r
         best = float("inf")
         for r in range(repeats):
             t0 = time.perf_counter()
