@@ -10,7 +10,10 @@ on both backends the way the calibration times its samples (best of a few advanc
 ``gpu_cost.CAL_STEPS`` steps after one untimed, from the same host state) and prints the
 predicted and measured microseconds per step, their ratio (predicted / measured) for each
 backend, whether both are within 2x (issue 13's goal), what ``auto`` chooses and which backend
-measured faster. A last line sums it up.
+measured faster; then times it once more as the benches step it (a World on each backend,
+``World.step`` calls after a warm-up: the ``world_*`` fields; ``--world-frames 0`` skips it),
+since on an H100 the bare advances and the bench disagreed 2.5x for a crowd of 1,000. A last line
+sums it up.
 
 Usage: ``python tools/gpu/auto_check.py [--sizes crowd1000,cuba4k,...] [--repeats 3]`` (JSON lines).
 """
@@ -76,12 +79,52 @@ def _time_cpu_again(layout: Any, cpu: str) -> dict[str, Any]:
         be.close()
 
 
+def _time_world(backend: str, dt: float, circuit: Any, brains: int, frames: int) -> dict[str, float]:
+    """Seconds per step of the size stepped as the benches step it: a World on ``backend`` holding
+    ``brains`` brains of ``circuit`` with the benches' sensor values, ``World.step(CAL_STEPS)`` calls
+    (untimed for at least ``gpu_cost.CAL_WARM_S`` first, then ``frames`` timed): the best and the
+    median. On an H100 the bare advances of `gpu_cost.time_both` timed a crowd of 1,000 at 63-75 us
+    per step where `bench crowd` measured 26-29 (2026-12-06)."""
+    import statistics
+
+    import numpy as np
+
+    from spikeforge import World
+    from spikeforge.engine import gpu_cost
+    from spikeforge.model.organs import SensorSpec
+
+    w = World(dt=dt, backend=backend, seed=1)
+    try:
+        w.spawn(circuit, brains)
+        rng = np.random.default_rng(1)
+        for organ in circuit.organs:
+            if isinstance(organ, SensorSpec):
+                view = w.group(circuit).sensor(organ.name)
+                view[...] = rng.random(view.shape, dtype=np.float32)
+        steps = gpu_cost.CAL_STEPS
+        t0 = time.perf_counter()
+        r = 0
+        while r < 2 or (r < gpu_cost.CAL_WARM_MAX and time.perf_counter() - t0 < gpu_cost.CAL_WARM_S):
+            w.step(steps)
+            r += 1
+        ts = []
+        for _ in range(frames):
+            t1 = time.perf_counter()
+            w.step(steps)
+            ts.append((time.perf_counter() - t1) / steps)
+        return {"best": min(ts), "median": statistics.median(ts)}
+    finally:
+        w.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Calibrate, then predict, measure and compare at each bench size (see the module docstring)."""
     known = list(_sizes())
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default=",".join(known), help=f"comma-separated, of: {', '.join(known)}")
     ap.add_argument("--repeats", type=int, default=3, help="timed advances per backend and size (best kept)")
+    ap.add_argument("--world-frames", type=int, default=10,
+                    help="timed World.step calls per backend and size for the bench-like timing (0: skip it)")
     args = ap.parse_args(argv)
     names = [x.strip() for x in args.sizes.split(",") if x.strip()]
     bad = [x for x in names if x not in known]
@@ -134,6 +177,18 @@ def main(argv: list[str] | None = None) -> int:
                "auto": chosen, "faster_measured": "gpu" if t_gpu < t_cpu else m["cpu_backend"],
                "predicted_gain": round(p_cpu / p_gpu, 3) if p_gpu > 0 else None,
                "measured_gain": round(t_cpu / t_gpu, 3), "reasons": reasons}
+        if args.world_frames > 0:  # as the benches step it (see _time_world)
+            del layout
+            wg = _time_world("gpu", dt, c, brains, args.world_frames)
+            wc = _time_world(m["cpu_backend"], dt, c, brains, args.world_frames)
+            rg, rc = p_gpu / wg["median"], p_cpu / wc["median"]
+            row.update({"world_gpu_us": [round(wg["best"] * 1e6, 2), round(wg["median"] * 1e6, 2)],
+                        "world_cpu_us": [round(wc["best"] * 1e6, 2), round(wc["median"] * 1e6, 2)],
+                        "world_gpu_ratio": round(rg, 3), "world_cpu_ratio": round(rc, 3),
+                        "world_within_2x": all(1 / GOAL_RATIO <= r <= GOAL_RATIO for r in (rg, rc)),
+                        "world_faster": "gpu" if wg["median"] < wc["median"] else m["cpu_backend"],
+                        "world_gain": round(wc["median"] / wg["median"], 3)})
+            layout = None
         rows.append(row)
         print(json.dumps(row), flush=True)
         del w, layout
@@ -142,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         "calibration_s": round(m["calibration_seconds"], 2), "sizes": len(rows),
         "all_within_2x": all(r["within_2x"] for r in rows),
         "not_within_2x": [r["size"] for r in rows if not r["within_2x"]],
+        "world_not_within_2x": [r["size"] for r in rows if not r.get("world_within_2x", True)],
+        "world_wrong_choices": [r["size"] for r in rows if "world_gain" in r and (
+            (r["auto"] == "gpu" and r["world_gain"] < 1.0)
+            or (r["auto"] == m["cpu_backend"] and r["world_gain"] > gpu_cost.GAIN_MARGIN))],
         # a choice is wrong only where the measured gain clears the margin one way or the other
         "wrong_choices": [r["size"] for r in rows
                           if (r["auto"] == "gpu" and r["measured_gain"] < 1.0)
