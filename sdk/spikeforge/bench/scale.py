@@ -6,10 +6,10 @@ step moves and the effective bandwidth that implies, next to a measured copy ban
 of this machine (``numpy.copyto`` of 256 MiB, read + write), and memory per synapse and
 per neuron from ``Layout.nbytes()``.
 
-Bytes moved per step (the traffic of the kernel's plain-LIF loop, which CUBA neurons
-take): v, ie, ii, hold and consec read and written (40 B), iext read (4 B), the two
-used ring channels of the slot read and cleared (16 B), the spike flag written and
-scanned (8 B): 68 B per neuron; plus per delivered synaptic event the synapse itself
+Bytes moved per step (the traffic of the kernel's lean LIF loop, which CUBA neurons
+take: no external drive, no consecutive-fire limit): v, ie, ii and hold read and written
+(32 B), the two used ring channels of the slot read and cleared (16 B), the spike flag
+written and scanned (8 B): 56 B per neuron; plus per delivered synaptic event the synapse itself
 (8 B: post + weight) and a read-modify-write of a 4 B ring cell (8 B). Caches can hold
 part of this, so the effective figure may exceed the copy bandwidth.
 
@@ -88,8 +88,8 @@ def main(argv: list[str]) -> int:
     ms = float(np.median(times)) * 1e3
     mem = L.nbytes()
     n, s = L.n_neurons, L.n_synapses
-    per_neuron = (2 * sum(L.neuron[k].itemsize for k in ("v", "ie", "ii", "hold", "consec"))
-                  + L.neuron["iext"].itemsize + 2 * 2 * L.ring.itemsize + 2 * 4)  # 68 B, see docstring
+    per_neuron = (2 * sum(L.neuron[k].itemsize for k in ("v", "ie", "ii", "hold"))
+                  + 2 * 2 * L.ring.itemsize + 2 * 4)  # 56 B, see docstring
     spikes_per_step = spikes / (args.steps * args.repeats)
     events = spikes_per_step * (s / max(n, 1))
     moved = per_neuron * n + events * (8 + 8)

@@ -46,6 +46,9 @@ FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
 
 STATE_ALIGN = 64  # bytes: one cache line
 
+# state variables not every population keeps, and when one does (PrototypeInfo.population_state)
+STATE_KEPT_WHEN: dict[str, str] = {"consec": "it has a consecutive-fire limit (consec_limit > 0)"}
+
 
 def aligned(a: np.ndarray, align: int = STATE_ALIGN) -> np.ndarray:
     """``a`` itself when its data starts on an ``align``-byte boundary, else a C-contiguous copy
@@ -111,6 +114,35 @@ class PrototypeInfo:
         """
         i = self.pop_names.index(name)
         return slice(self.pop_offset[i], self.pop_offset[i] + self.pop_size[i])
+
+    def population_state(self, name: str) -> tuple[str, ...]:
+        """The per-neuron state variables a population keeps (``NEURON_STATE`` order).
+
+        Every backend leaves a variable outside this set untouched in that population's step,
+        so reading it would show a stale value: ``consec`` is kept only under a consecutive-fire
+        limit (docs/semantics.md, step 5). The rest of ``NEURON_STATE`` is kept by every
+        population for now (issue 14: per-population storage is not built).
+
+        Parameters
+        ----------
+        name : str
+            Population name (flattened).
+
+        Returns
+        -------
+        tuple of str
+            The variable names.
+
+        Raises
+        ------
+        ValueError
+            If the circuit has no such population.
+        """
+        from spikeforge.engine.params import I_CONSEC
+
+        i = self.pop_names.index(name)  # kept when (see STATE_KEPT_WHEN):
+        limited = int(self.iparams[i, I_CONSEC]) > 0
+        return tuple(k for k in NEURON_STATE if k != "consec" or limited)
 
 
 @dataclass

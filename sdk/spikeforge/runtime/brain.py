@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from spikeforge.engine.layout import OrganGroup
+from spikeforge.engine.layout import STATE_KEPT_WHEN, OrganGroup
 from spikeforge.model.errors import MAX_REWARD
 from spikeforge.runtime.handles import LiveArray, StaleHandleError
 
@@ -43,6 +43,8 @@ class PopulationView:
         self._local = sl
         self.name = name
         self.size = sl.stop - sl.start
+        self._keeps = proto.population_state(name)
+        self._circuit = proto.circuit.name
 
     def _slice(self) -> slice:
         L = self._brain._world.layout
@@ -53,6 +55,10 @@ class PopulationView:
         world = self._brain._world
         if key not in world.layout.neuron:
             raise KeyError(f"state: no per-neuron state {key!r}; known: {sorted(world.layout.neuron)}")
+        if key not in self._keeps:  # not kept by this population's step: a read would be stale
+            raise KeyError(f"state: population {self.name!r} of circuit {self._circuit!r} does not keep {key!r} "
+                           f"(a population keeps it when {STATE_KEPT_WHEN.get(key, '?')}); "
+                           f"it keeps {list(self._keeps)}")
 
         def resolve() -> np.ndarray:
             sl = self._slice()  # raises StaleHandleError once the brain is despawned
