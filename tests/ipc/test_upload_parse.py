@@ -89,3 +89,15 @@ def test_serve_starts_its_parse_helper_before_any_upload(tmp_path: Path) -> None
                                                        "parsed_in_helper": 0, "parsed_in_process": 0}
         c.upload_genome(dumps(probe_circuit("first")))
         assert c.stats()["server"]["upload_parse"]["parsed_in_helper"] == 1
+
+
+def test_the_helper_yields_the_cpu_to_the_server(parser: UploadParser) -> None:
+    # on two cores beside a flooder and a player, the scheduler should make the parse wait, not
+    # another client's exchange (issue 17)
+    from spikeforge.ipc.upload_parse import HELPER_NICENESS
+
+    assert parser.warm()
+    pool = parser._helper()
+    assert pool is not None
+    here = os.nice(0)
+    assert pool.submit(os.nice, 0).result(timeout=30) == min(19, here + HELPER_NICENESS)

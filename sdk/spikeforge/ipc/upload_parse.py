@@ -17,8 +17,10 @@ before the helper existed, and the next upload starts a new helper).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -88,6 +90,19 @@ def parsed_or_raise(result: tuple[Parsed | None, tuple[int, str] | None]) -> Par
     return ok
 
 
+HELPER_NICENESS = 10
+"""Niceness the helper adds to its own (Unix): beside the flooder, the player and the server on two
+cores the scheduler otherwise makes the server wait out the helper's time slices."""
+
+
+def _yield_to_the_server() -> None:
+    """The helper's initializer: a lower CPU priority than the server's (a parse may wait, another
+    client's exchange should not)."""
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(HELPER_NICENESS)
+
+
 class UploadParser:
     """Runs :func:`parse_upload` in one helper process (see the module docstring). Thread-safe."""
 
@@ -104,7 +119,8 @@ class UploadParser:
         with self._lock:
             if self._pool is None and not self._closed and self.starts < MAX_HELPER_STARTS:
                 self.starts += 1
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_yield_to_the_server)
             return self._pool
 
     def _drop(self, pool: ProcessPoolExecutor) -> None:
