@@ -148,14 +148,15 @@ def _fake_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
     from spikeforge.engine.wgpu_backend import BRAIN_MAX_NEURONS
 
     def fake(n: int, k: int, brains: int = 1, learning: bool = False, sensor_hz: float = 20.0) -> Any:
+        events = brains * n / 4 * sensor_hz * 1e-3 * gpu_cost.SENSOR_MEAN * k  # a quarter under the sensor
         return SimpleNamespace(n_neurons=n * brains, n_synapses=n * k * brains, n_brains=brains,
                                learning=n * k * brains if learning else 0, big_n=n, big_s=n * k,
-                               path="step" if n > BRAIN_MAX_NEURONS else "brain")
+                               events=events, path="step" if n > BRAIN_MAX_NEURONS else "brain")
 
     monkeypatch.setattr(gpu_cost, "_synthetic_layout", fake)
     monkeypatch.setattr(gpu_cost, "cpu_threads", lambda cpu, neurons, brains: 1)  # the fake CPU laws: one thread
     monkeypatch.setattr(gpu_cost, "features", lambda L: (L.path, [1.0, L.n_neurons, L.n_synapses, L.n_brains,
-                                                                   L.learning, L.big_n, L.big_s]))
+                                                                   L.learning, L.big_n, L.big_s, L.events]))
 
 
 def test_one_big_brain_on_the_per_brain_path_is_predicted_by_its_serial_work(
@@ -190,9 +191,10 @@ def test_crowds_on_a_floor_are_grown_though_one_big_brain_spans_the_spread(
     monkeypatch.setattr(gpu_cost, "time_both", lambda L, cpu, repeats=0, steps=0: (gpu_time(L), 1e-9 * L.n_synapses))
     m = gpu_cost.calibrate()
     assert m["grown"]["brain"] >= 1
-    for brains in (1000, 10_000):
+    for brains in (1000, 10_000):  # the crowd bench's brains: 20 Hz sensors on a quarter, as the samples
         L = SimpleNamespace(n_neurons=256 * brains, n_synapses=8192 * brains, big_n=256, big_s=8192)
-        g = gpu_cost.predicted_seconds(L.n_neurons, L.n_synapses, "brain", brains, 0, (256, 8192))[0]
+        events = brains * 64 * 20.0 * 1e-3 * gpu_cost.SENSOR_MEAN * 32
+        g = gpu_cost.predicted_seconds(L.n_neurons, L.n_synapses, "brain", brains, 0, (256, 8192), events)[0]
         assert 0.5 < g / gpu_time(L) < 2.0, (brains, g, gpu_time(L))
 
 
@@ -283,3 +285,42 @@ def test_a_timing_warms_the_backend_up_for_a_while_first(monkeypatch: pytest.Mon
     assert 0.01 / gpu_cost.CAL_STEPS <= t < 0.05 / gpu_cost.CAL_STEPS
     untimed = len(calls) - 3
     assert calls[untimed] - calls[0] >= gpu_cost.CAL_WARM_S and untimed <= gpu_cost.CAL_WARM_MAX
+
+
+def test_sensor_events_are_what_the_poisson_sensors_are_expected_to_cause() -> None:
+    from spikeforge.bench import cuba_circuit
+    from spikeforge.bench.crowd import npc_circuit
+
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(npc_circuit(), 3)
+    L = w.layout
+    brains = sum(g.brains for g in L.sensor_groups)  # the eyes' group: every slot of the circuit
+    spikes = brains * 64 * 20.0 * 0.001 * gpu_cost.SENSOR_MEAN  # 64 "in" neurons under 20 Hz eyes
+    assert gpu_cost.sensor_events(L) == pytest.approx(spikes * L.n_synapses / L.n_neurons)
+    assert gpu_cost.features(L)[1][gpu_cost.FEATURES.index("sensor events")] == gpu_cost.sensor_events(L)
+    cuba = World(dt=0.0001, backend="numpy", seed=1)
+    cuba.spawn(cuba_circuit(400), 1)
+    assert gpu_cost.sensor_events(cuba.layout) == 0.0  # no Poisson sensors: its own dynamics
+
+
+def test_the_brain_path_charges_sensor_driven_activity() -> None:
+    # the learning bench's crowd fires at ~6x the crowd bench's, both driven by their sensors: a
+    # fit without the column under-predicted its native cost 3-6x on a 2-core host (2026-12-06)
+    def row(brains: int, n: int, k: int, hz: float) -> tuple[list[float], float]:
+        events = brains * n / 4 * hz * 1e-3 * gpu_cost.SENSOR_MEAN * k
+        x = [1.0, brains * n, brains * n * k, brains, 0.0, n, n * k, events]
+        return gpu_cost.cpu_row(x, 1), 2e-6 + 1e-9 * brains * n + 4e-9 * events
+
+    samples = [row(64, 256, 32, 20.0), row(512, 256, 32, 20.0), row(256, 128, 16, 40.0), row(64, 256, 32, 40.0),
+               row(1, 4096, 16, 20.0), row(1, 4096, 80, 20.0)]
+    busy, t_busy = row(500, 100, 20, 240.0)  # 6x the activity per neuron of the 40 Hz samples
+    cols = gpu_cost.CPU_PATH_COLUMNS["brain"]
+    with_col = gpu_cost._fit(samples, cols, gpu_cost.SIZE_COLUMNS)
+    without = gpu_cost._fit(samples, tuple(c for c in cols if c != gpu_cost.FEATURES.index("sensor events")),
+                            gpu_cost.SIZE_COLUMNS)
+
+    def at(fit: list[float]) -> float:
+        return sum(c * v for c, v in zip(fit, busy, strict=True))
+
+    assert at(with_col) == pytest.approx(t_busy, rel=0.05)
+    assert at(without) < t_busy / 2

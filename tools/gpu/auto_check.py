@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         again = _time_cpu_again(layout, m["cpu_backend"])
         r_gpu, r_cpu = p_gpu / t_gpu, p_cpu / t_cpu
         row = {"size": name, "neurons": n, "synapses": s, "gpu_path": path, "brains": int(x[3]),
-               "learning_synapses": int(x[4]), "largest_brain": [int(x[5]), int(x[6])], "build_s": round(build_s, 2),
+               "learning_synapses": int(x[4]), "largest_brain": [int(x[5]), int(x[6])],
+               "sensor_events": round(x[7], 1), "build_s": round(build_s, 2),
                "gpu_us_predicted": round(p_gpu * 1e6, 2), "gpu_us_measured": round(t_gpu * 1e6, 2),
                "gpu_ratio": round(r_gpu, 3), "cpu_us_predicted": round(p_cpu * 1e6, 2),
                "cpu_us_measured": round(t_cpu * 1e6, 2), "cpu_ratio": round(r_cpu, 3),

@@ -1,17 +1,18 @@
 """Calibrated cost model that decides whether ``backend="auto"`` should use the GPU.
 
-At first use (a world large enough to matter) it times advances of synthetic networks on the
-GPU and on the best CPU backend here and fits seconds per step as a non-negative sum over the
-``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, and the largest
-brain's neurons and synapses), for each backend and each of two paths: crowds of small brains (the
-GPU's per-brain kernel, one workgroup per brain, for brains of up to
-``wgpu_backend.BRAIN_MAX_NEURONS`` neurons without gap junctions; the CPU's threads over brains)
-and big brains (the GPU's per-step kernels; the CPU's threads within a brain). Per neuron the
-paths' costs differ by 2-4x, in opposite directions on an H200 and on lavapipe. The fit is cached
-in ``$SPIKEFORGE_CACHE_DIR`` or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge``
-(``gpu_cost.json``), keyed by adapter and CPU backend. The GPU is chosen when it is predicted at
-least ``GAIN_MARGIN`` times faster than the CPU backend. On lavapipe (a CPU emulation of a GPU)
-it normally predicts no gain.
+At first use (a world large enough to matter) it times advances of synthetic networks on the GPU
+and on the best CPU backend here and fits seconds per step as a non-negative sum over the
+``FEATURES`` columns (a constant, neurons, synapses, brains, learning synapses, the largest
+brain's neurons and synapses, and the synaptic events its Poisson sensors are expected to
+cause), for each backend and each of two paths: crowds of small brains (the GPU's per-brain
+kernel, one workgroup per brain, for brains of up to ``wgpu_backend.BRAIN_MAX_NEURONS`` neurons
+without gap junctions; the CPU's threads over brains) and big brains (the GPU's per-step
+kernels; the CPU's threads within a brain). Per neuron the paths' costs differ by 2-4x, in
+opposite directions on an H200 and on lavapipe. The fit is cached in ``$SPIKEFORGE_CACHE_DIR``
+or ``$XDG_CACHE_HOME/spikeforge`` or ``~/.cache/spikeforge`` (``gpu_cost.json``), keyed by
+adapter and CPU backend. The GPU is chosen when it is predicted at least ``GAIN_MARGIN`` times
+faster than the CPU backend. On lavapipe (a CPU emulation of a GPU) it normally predicts no
+gain.
 
 A slope needs samples above the floor: a real GPU takes every small sample in about the same
 time (its per-advance cost), so after a path's small samples (``CAL_SIZES``) bigger ones
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from spikeforge.engine.layout import Layout
+from spikeforge.engine.layout import SENSOR_KIND_ID, Layout
 
 log = logging.getLogger("spikeforge.engine.gpu")
 
@@ -60,7 +61,7 @@ CAL_GROW_SIZES = {"brain": ((2048, 256, 32, False, 20.0), (4096, 256, 32, False,
 # workgroup runs a whole brain, so totals (which parallel workgroups share) cannot see a single big
 # brain's serial work (CUBA 4k on an H200: 152 us measured against 30 predicted from the totals)
 FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest brain neurons",
-            "largest brain synapses")
+            "largest brain synapses", "sensor events")
 # the CPU fit's columns: the native engine runs a world on a varying number of threads (one per so many
 # neuron-steps, see native_backend.planned_threads: from 1 for CUBA 4k to 16 for a big crowd on an H200
 # host), so the totals' work is shared by the advance's threads (columns "/ threads"; the constant and
@@ -68,8 +69,16 @@ FEATURES = ("1", "neurons", "synapses", "brains", "learning synapses", "largest 
 # ("extra threads"). Without it a calibration whose small crowds ran on 8-16 threads and whose single
 # brains on one under-predicted the bench crowds 4-6x on an H100 host (2026-12-05)
 CPU_FEATURES = ("1", "neurons / threads", "synapses / threads", "brains / threads", "learning synapses / threads",
-                "largest brain neurons", "largest brain synapses", "extra threads")
-_SHARED = (1, 2, 3, 4)  # FEATURES columns the CPU's threads share
+                "largest brain neurons", "largest brain synapses", "sensor events / threads", "extra threads")
+_SHARED = (1, 2, 3, 4, 7)  # FEATURES columns the CPU's threads share
+# "sensor events": the synaptic events per step that Poisson sensors are expected to cause (their
+# neurons x max rate x dt x SENSOR_MEAN x the mean out-degree; see sensor_events). The activity a
+# world will have is unknown when auto decides, but a sensor-driven crowd's is mostly its sensors':
+# the learning bench's crowd (80 % of its neurons under 40 Hz sensors) fires 15.6 spikes per 1,000
+# neuron-steps, the crowd bench's (25 % under 20 Hz) 2.5, and without this column the learning
+# crowds' native cost was under-predicted 3-6x on a 2-core host (2026-12-06). Only the per-brain
+# path uses it (its samples run at 20 and 40 Hz); a world without Poisson sensors has 0 there.
+SENSOR_MEAN = 0.5  # the sensor value assumed (the benches and the calibration draw uniform [0, 1))
 CAL_STEPS = 16              # steps per timed advance: one 60 Hz frame at dt = 1 ms
 CAL_REPEATS = 3             # timed advances per sample and backend (the best is kept)
 # the CPU's, after two untimed: a 16-thread advance that meets at every step stalls while any other
@@ -85,7 +94,7 @@ CAL_WARM_MAX = 200          # ... and at most this many (on 2026-12-06 an H100's
 CAL_SPREAD = 4.0            # slowest / fastest sample time from which a path's slope shows
 CAL_SLOW_S = 0.5            # an untimed advance slower than this: one timed advance, not CAL_REPEATS
 CAL_DISTINCT = 8            # distinct drawn brains in a synthetic crowd (the rest repeat them)
-CACHE_VERSION = 10
+CACHE_VERSION = 11
 
 _MODEL: dict[str, Any] | None = None
 _FAILED: str | None = None  # why calibration failed in this process (then no gain is predicted)
@@ -175,12 +184,23 @@ def largest_brain(layout: Layout) -> tuple[int, int]:
     return int(neurons.max()), int(synapses.max())
 
 
+def sensor_events(layout: Layout) -> float:
+    """Synaptic events per step ``layout``'s Poisson sensors are expected to cause: the spikes they
+    force (neurons under them x max rate x dt x ``SENSOR_MEAN``) times the mean out-degree
+    (synapses per neuron); 0 without Poisson sensors. An estimate made before the world runs: the
+    sensor values are the game's (see ``SENSOR_MEAN``), and spikes that others cause are not in it."""
+    poisson = SENSOR_KIND_ID["poisson"]
+    spikes = sum(g.brains * g.channels * g.per_chan * g.rate * layout.dt_ms * 1e-3 * SENSOR_MEAN
+                 for g in layout.sensor_groups if g.kind == poisson)
+    return float(spikes * layout.n_synapses / max(layout.n_neurons, 1))
+
+
 def features(layout: Layout) -> tuple[str, list[float]]:
     """``layout``'s path (:func:`gpu_path`) and its ``FEATURES`` row (slots whose brains are free
     count: callers that run only live brains pass a layout of them or use :func:`predicted_seconds`)."""
     big_n, big_s = largest_brain(layout)
     return gpu_path(layout), [1.0, float(layout.n_neurons), float(layout.n_synapses), float(layout.n_brains),
-                              float(learning_synapses(layout)), float(big_n), float(big_s)]
+                              float(learning_synapses(layout)), float(big_n), float(big_s), sensor_events(layout)]
 
 
 def cpu_threads(cpu: str, neurons: int, brains: int) -> int:
@@ -248,8 +268,9 @@ def time_both(layout: Layout, cpu: str, repeats: int = CAL_REPEATS, steps: int =
 # totals (its samples are single brains) and under-predict worlds of several big brains
 PATH_COLUMNS = {"brain": tuple(range(len(FEATURES))), "step": tuple(range(FEATURES.index("largest brain neurons")))}
 CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) for p in PATHS}
-SIZE_COLUMNS = tuple(range(1, len(FEATURES)))  # the columns that grow with a world (all but the constant, the
-# thread count)
+# the columns that grow with any world: not the constant, the CPU's thread count, nor sensor events (a
+# world without Poisson sensors has none: a fit must not rest on them alone)
+SIZE_COLUMNS = tuple(range(1, FEATURES.index("sensor events")))
 
 
 def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None = None,
@@ -377,11 +398,13 @@ def cost_model(recalibrate: bool = False) -> dict[str, Any]:
 
 
 def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, brains: int | None = None,
-                      learning_synapses: int = 0, largest: tuple[int, int] | None = None) -> tuple[float, float]:
+                      learning_synapses: int = 0, largest: tuple[int, int] | None = None,
+                      sensor_events: float = 0.0) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu), in advances of ``CAL_STEPS`` steps, for a layout of
     ``n_neurons`` neurons, ``n_synapses`` synapses (``learning_synapses`` of them learning) in
     ``brains`` brains (None: one per 256 neurons, a crowd's, on the "brain" path; one on "step"),
-    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each).
+    the largest of which has ``largest`` = (neurons, synapses) (None: an equal share of each), whose
+    Poisson sensors cause ``sensor_events`` synaptic events per step (see :func:`sensor_events`).
 
     ``path`` is the layout's path (:func:`gpu_path`); None (only a size known): the GPU's slower
     and the CPU's faster prediction of the two paths (the GPU must win either way)."""
@@ -394,7 +417,7 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
         b = brains if brains is not None else (max(1, -(-n_neurons // 256)) if p == "brain" else 1)
         big = largest if largest is not None else (-(-n_neurons // max(b, 1)), -(-n_synapses // max(b, 1)))
         return [1.0, float(n_neurons), float(n_synapses), float(b), float(learning_synapses), float(big[0]),
-                float(big[1])]
+                float(big[1]), float(sensor_events)]
 
     def at(fit: list[float], x: list[float]) -> float:
         return float(sum(c * v for c, v in zip(fit, x, strict=True)))
@@ -409,7 +432,7 @@ def predicted_seconds(n_neurons: int, n_synapses: int, path: str | None = None, 
 def predicted_for(layout: Layout) -> tuple[float, float]:
     """Predicted seconds per step (gpu, cpu) of ``layout`` (all its brains), on its path."""
     p, x = features(layout)
-    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])))
+    return predicted_seconds(int(x[1]), int(x[2]), p, int(x[3]), int(x[4]), (int(x[5]), int(x[6])), x[7])
 
 
 def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) -> bool:
@@ -432,7 +455,8 @@ def predict_gain(n_neurons: int, n_synapses: int, layout: Layout | None = None) 
             p, x = features(layout)
             brains = max(1, round(x[3] * n_neurons / x[1])) if x[1] else 1
             learn = round(x[4] * n_synapses / x[2]) if x[2] else 0
-            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])))
+            events = x[7] * n_neurons / x[1] if x[1] else 0.0
+            gpu, cpu = predicted_seconds(n_neurons, n_synapses, p, brains, learn, (int(x[5]), int(x[6])), events)
     except Exception as exc:  # a broken driver must not break World creation: no gain, once
         _FAILED = f"{type(exc).__name__}: {exc}"
         log.warning("GPU cost model unavailable (%s); not using the GPU for 'auto'", _FAILED)
