@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -129,6 +129,11 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       timeout 180 python3 tools/gpu/auto_check.py 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/auto.jsonl" | cut -c1-2500
       timeout 40 $sf bench crowd --backend auto --json --frames 100 --warmup 20 2>&1 | grep -v XDG_RUNTIME \
         | tee -a "$OUT/auto.jsonl" | cut -c1-600
+      unset SPIKEFORGE_CACHE_DIR ;;
+    autocheck)  # `auto` without the bench after it and with a longer limit (its World timing of every size
+                # takes ~3.5 min on an H100 machine)
+      export SPIKEFORGE_CACHE_DIR=$(mktemp -d)
+      timeout 300 python3 tools/gpu/auto_check.py 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/autocheck.jsonl" | cut -c1-2500
       unset SPIKEFORGE_CACHE_DIR ;;
     bench|figures)
       reps=1; [ "$part" = figures ] && reps=1
