@@ -105,7 +105,8 @@ SF_API int sf_world_find_actuator(const sf_world *w, const char *name, int64_t *
                                   int64_t *brains);
 /* Per-neuron state: "v", "ie", "ii", "w", "theta", "mod", "iext" (float) or per-synapse "weight". */
 SF_API float *sf_world_state_f32(sf_world *w, const char *name, int64_t *count);
-/* "hold", "consec", "burst" (int32). */
+/* "hold", "consec", "burst" (int32). "consec" is kept only in populations with a consecutive-fire
+   limit; elsewhere it keeps whatever it held (docs/semantics.md, step 5). */
 SF_API int32_t *sf_world_state_i32(sf_world *w, const char *name, int64_t *count);
 /* CAPI END */
 
