@@ -101,3 +101,16 @@ def test_the_helper_yields_the_cpu_to_the_server(parser: UploadParser) -> None:
     assert pool is not None
     here = os.nice(0)
     assert pool.submit(os.nice, 0).result(timeout=30) == min(19, here + HELPER_NICENESS)
+
+
+def test_a_parser_closed_while_it_warms_up_says_nothing_and_parses_in_process(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    p = UploadParser()
+    t = threading.Thread(target=p.warm)
+    t.start()
+    p.close()  # a server stopping right after it started
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert not [r for r in caplog.records if "did not start" in r.getMessage()]
+    assert p.parse(dumps(probe_circuit("late")))[0].name == "late"

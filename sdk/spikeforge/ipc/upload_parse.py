@@ -22,7 +22,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -159,7 +159,9 @@ class UploadParser:
             pool.submit(parse_upload, "").result(timeout=PARSE_TIMEOUT_S)  # a refusal, as data
             self.warmed = True
             return True
-        except (BrokenProcessPool, OSError, TimeoutError, RuntimeError) as exc:
+        except (BrokenProcessPool, OSError, TimeoutError, RuntimeError, CancelledError) as exc:
+            if self._closed:  # the server stopped while its helper started: nothing to say
+                return False
             log.warning("upload parse helper did not start (%s: %s); the first upload starts it",
                         type(exc).__name__, exc)
             self._drop(pool)
