@@ -35,7 +35,7 @@ for part in "$@"; do
         2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     nativetests)  # the native kernel's exactness on the host's widest ISA (the device's Xeon runs the AVX-512
                   # loops, which a build machine without AVX-512 never exercises), CPU tests only
-      python3 -c 'from spikeforge.engine.native_backend import NativeBackend; import spikeforge.engine.native_backend as n; print("native isa:", n.ISAS)'
+      python3 -c 'from spikeforge.engine.native_backend import NativeBackend; import spikeforge.engine.native_backend as n; print("native ISA sets known:", n.ISAS)'
       timeout 300 python3 -m pytest -q -p no:cacheprovider -m "not gpu" tests/engine/test_native_exact.py \
         tests/engine/test_numpy_feagi.py tests/engine/test_quadratic_if.py tests/engine/test_numpy_cuba.py \
         2>&1 | tee "$OUT/nativetests.log" | tail -15
