@@ -114,3 +114,20 @@ def test_a_parser_closed_while_it_warms_up_says_nothing_and_parses_in_process(ca
     assert not t.is_alive()
     assert not [r for r in caplog.records if "did not start" in r.getMessage()]
     assert p.parse(dumps(probe_circuit("late")))[0].name == "late"
+
+
+def test_a_helper_that_cannot_start_for_lack_of_descriptors_means_parsing_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # under a connection flood at the fd limit, creating the pool's pipes fails with EMFILE: the
+    # warm-up thread must not die with a traceback, and uploads still parse (issue 17)
+    from spikeforge.ipc import upload_parse
+
+    def no_fds(*args: object, **kwargs: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(upload_parse, "ProcessPoolExecutor", no_fds)
+    p = UploadParser()
+    assert p.warm() is False
+    assert p.parse(dumps(probe_circuit("anyway")))[0].name == "anyway"
+    assert p.stats()["parsed_in_process"] == 1
+    p.close()

@@ -119,8 +119,12 @@ class UploadParser:
         with self._lock:
             if self._pool is None and not self._closed and self.starts < MAX_HELPER_STARTS:
                 self.starts += 1
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_yield_to_the_server)
+                try:
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_yield_to_the_server)
+                except OSError as exc:  # e.g. EMFILE under a connection flood: parse in process this time
+                    log.warning("upload parse helper could not start (%s); parsing in process", exc)
+                    return None
             return self._pool
 
     def _drop(self, pool: ProcessPoolExecutor) -> None:
