@@ -159,6 +159,14 @@ def test_session_churn_keeps_descriptors_bounded(tmp_path: Path) -> None:
     srv = start_server(tmp_path, args=["--max-clients", "4", "--grace-seconds", "30"])
     try:
         fd_dir = Path(f"/proc/{srv.proc.pid}/fd")
+        # the upload-parse helper starts once the server listens (its pool's pipes are fds of
+        # their own): count from after it is up, not from a moment that races its start
+        with connect(srv, "warm") as w:
+            deadline = time.monotonic() + 60.0
+            while (not (w.stats()["server"]["upload_parse"] or {}).get("helper_warmed")
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+        time.sleep(0.2)
         base = len(list(fd_dir.iterdir()))
         refused = 0
         for i in range(40):
