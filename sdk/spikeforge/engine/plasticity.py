@@ -281,6 +281,9 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     any_homeo = bool(np.any(T.pid_f[:, PP_HETA] > 0)) if T.pid_f.size else False
     if not np.any(kinds != KIND_NONE) and not any_homeo:
         return None
+    missing = [k for k in ("xpre", "xpost", "msum", "shist") if k not in L.neuron]
+    if missing:  # layout.stored_state stores them exactly when some circuit learns (circuit_learns)
+        raise ValueError(f"layout.neuron: {', '.join(missing)} missing in a layout that learns")
     n = L.n_neurons
     pidv = L.pid
     row_kind = kinds[L.row_proj] if L.n_rows else np.zeros(0, np.int32)
