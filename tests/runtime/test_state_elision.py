@@ -22,6 +22,7 @@ from spikeforge.runtime.snapshot import read_snapshot, write_archive
 from spikeforge.runtime.world import World
 
 PLAST = ("xpre", "xpost", "msum", "shist")
+LEARN = ("xpre", "xpost", "msum")  # shist: only where a projection depresses at delivery
 BACKENDS = (["numpy"] + (["native"] if native.unavailable() is None else [])
             + (["gpu"] if gpu_unavailable() is None else []))
 
@@ -74,7 +75,7 @@ def test_homeostasis_only_world_stores_it_and_a_float32_zero_eta_does_not() -> N
         c = npc_circuit(plasticity=Homeostasis(eta=eta, target_rate=5.0))
         w = World(backend="numpy", seed=1)
         w.spawn(c)
-        assert (set(PLAST) <= set(w.layout.neuron)) is stored
+        assert (set(LEARN) <= set(w.layout.neuron)) is stored and "shist" not in w.layout.neuron
         run(w, 1)
 
 
@@ -82,7 +83,7 @@ def test_mixed_world_keeps_learning_state_for_all_but_views_only_learners() -> N
     w = World(backend="numpy", seed=2)
     a = w.spawn(plain(), count=2)
     b = w.spawn(plastic(), count=1)
-    assert set(PLAST) <= set(w.layout.neuron)
+    assert set(PLAST) & set(w.layout.neuron) == set(LEARN)
     assert w.layout.neuron["xpre"].size == w.layout.n_neurons
     run(w, 1)
     assert b[0]["hid"].state("xpre").size == 160
@@ -111,7 +112,7 @@ def scenario(backend: str, tmp: Path | None = None) -> tuple[list[tuple[np.ndarr
     rebuilds = w.rebuilds
     w.spawn(plastic(), count=2)  # the layout must grow the learning state: re-laid out
     assert w.rebuilds > rebuilds
-    assert set(PLAST) <= set(w.layout.neuron)
+    assert set(PLAST) & set(w.layout.neuron) == set(LEARN)
     rec += run(w, 2)
     w.spawn(plain())  # into the free slot, in place: the arrays are stored for it too
     rec += run(w, 2)
@@ -231,3 +232,69 @@ def test_stored_when_kept_is_the_learning_group() -> None:
     from spikeforge.engine.tables import NEURON_VARS
 
     assert frozenset(s.name for s in NEURON_VARS if s.c_struct == "plast") == STORED_WHEN_KEPT
+
+
+def delivering() -> Circuit:
+    c = npc_circuit(plasticity=STDP(depress_at="delivery"))
+    c.name = "npc256_deliver"
+    return c
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_spike_history_only_where_some_projection_depresses_at_delivery(backend: str) -> None:
+    def go(b: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], World]:
+        w = World(backend=b, seed=12)
+        w.spawn(plastic(), count=2)
+        assert set(PLAST) & set(w.layout.neuron) == {"xpre", "xpost", "msum"}
+        rec = run(w, 2)
+        w.spawn(delivering())  # the history appears with the first brain that needs it
+        assert set(PLAST) <= set(w.layout.neuron)
+        return rec + run(w, 2), w
+
+    (ref, wr), (got, wg) = go("numpy"), go(backend)
+    same(ref, got)
+    for k, a in state_of(wr).items():
+        assert np.array_equal(a.view(np.uint8), state_of(wg)[k].view(np.uint8)), k
+
+
+def test_view_of_shist_needs_delivery() -> None:
+    w = World(backend="numpy", seed=13)
+    a = w.spawn(plastic())[0]
+    b = w.spawn(delivering())[0]
+    assert b["hid"].state("shist").size == 160
+    assert a["hid"].state("xpre").size == 160
+    with pytest.raises(KeyError, match=r"does not keep 'shist'.*depress_at='delivery'"):
+        a["hid"].state("shist")
+
+
+@pytest.mark.skipif(native.unavailable() is not None, reason="native backend not built")
+def test_c_api_learning_file_without_spike_history() -> None:
+    from spikeforge.engine._native_ext import ffi, lib
+
+    for circuit, ok in ((plastic, True), (delivering, False)):
+        w = World(backend="numpy", seed=14)
+        w.spawn(circuit(), count=2)
+        rec = layout_records(w.layout)
+        assert "plast_flags" in rec
+        rec.pop("shist", None)  # absent from the first by the rule; taken out of the second
+        buf = io.BytesIO()
+        write_records(buf, rec)
+        data = buf.getvalue()
+        out = ffi.new("sf_world **")
+        rc = lib.sf_world_load_memory(data, len(data), out)
+        if not ok:
+            assert rc != 0 and b"'shist' missing" in ffi.string(lib.sf_last_error())
+            continue
+        assert rc == 0, ffi.string(lib.sf_last_error())
+        try:
+            assert lib.sf_world_run(out[0], 30) == 0
+            w.step(30)
+            cnt = ffi.new("int64_t *")
+            v = lib.sf_world_state_f32(out[0], b"v", cnt)
+            got = np.frombuffer(ffi.buffer(v, 4 * cnt[0]), np.float32)
+            assert np.array_equal(got.view(np.uint32), w.layout.neuron["v"].view(np.uint32))
+            wt = lib.sf_world_state_f32(out[0], b"weight", cnt)
+            got = np.frombuffer(ffi.buffer(wt, 4 * cnt[0]), np.float32)
+            assert np.array_equal(got.view(np.uint32), w.layout.synapse["w"].view(np.uint32))  # it learned alike
+        finally:
+            lib.sf_world_destroy(out[0])

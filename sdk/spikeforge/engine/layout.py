@@ -24,7 +24,7 @@ from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
 from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
 from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
-from spikeforge.model.plasticity import Homeostasis
+from spikeforge.model.plasticity import STDP, Homeostasis
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -51,12 +51,15 @@ STATE_ALIGN = 64  # bytes: one cache line
 _LEARNS = ("its circuit learns (a projection has a plasticity rule other than Homeostasis, or "
            "Homeostasis with eta > 0)")
 STATE_KEPT_WHEN: dict[str, str] = {"consec": "it has a consecutive-fire limit (consec_limit > 0)",
-                                   "xpre": _LEARNS, "xpost": _LEARNS, "msum": _LEARNS, "shist": _LEARNS}
+                                   "xpre": _LEARNS, "xpost": _LEARNS, "msum": _LEARNS,
+                                   "shist": "its circuit has a projection whose STDP depresses at delivery "
+                                            "(depress_at='delivery')"}
 # of those, the arrays a layout stores only when some population of it keeps them (stored_state):
 # every backend leaves them alone where no population keeps them (numpy and C touch the learning
 # state only when plasticity.build_cache finds something that learns, which is exactly when some
-# circuit learns; the GPU keeps its own device copy). consec is still stored world-wide: the C
-# neuron loops read and write it for every population.
+# circuit learns, and shist only when its any_delivery is set, exactly when some circuit delivers;
+# the GPU keeps its own device copy). consec is still stored world-wide: the C neuron loops read
+# and write it for every population.
 STORED_WHEN_KEPT: frozenset[str] = frozenset({"xpre", "xpost", "msum", "shist"})
 
 
@@ -74,6 +77,14 @@ def circuit_learns(circuit: FlatCircuit) -> bool:
         if not isinstance(rule, Homeostasis) or np.float32(rule.eta) > 0:
             return True
     return False
+
+
+def circuit_delivers(circuit: FlatCircuit) -> bool:
+    """Whether a circuit has a projection whose STDP (or reward-STDP) rule depresses at delivery
+    (``depress_at="delivery"``): the condition under which ``plasticity.build_cache`` sets
+    ``any_delivery`` for a layout holding it, and its populations keep the spike history ``shist``."""
+    return any(isinstance(pr.plasticity, STDP) and pr.plasticity.depress_at == "delivery"
+               for pr in circuit.projections)
 
 
 def stored_state(prototypes: list[PrototypeInfo]) -> dict[str, type[np.generic]]:
@@ -132,6 +143,7 @@ class PrototypeInfo:
     fparams: F32
     iparams: I32
     _learns: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _delivers: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     def pop_slice(self, name: str) -> slice:
         """Brain-local neuron range of a population of this circuit.
@@ -161,6 +173,12 @@ class PrototypeInfo:
             self._learns = circuit_learns(self.circuit)
         return self._learns
 
+    def delivers(self) -> bool:
+        """Whether the circuit depresses at delivery (:func:`circuit_delivers`; computed once)."""
+        if self._delivers is None:
+            self._delivers = circuit_delivers(self.circuit)
+        return self._delivers
+
     def kept_state(self) -> set[str]:
         """The variables some population of this circuit keeps (union of :meth:`population_state`)."""
         out: set[str] = set()
@@ -174,8 +192,9 @@ class PrototypeInfo:
         The rules are ``STATE_KEPT_WHEN``; a variable outside this set is either left untouched
         by that population's step or written but never read, so reading it would show a stale or
         meaningless value: ``consec`` is kept only under a consecutive-fire limit (docs/semantics.md,
-        step 5), the learning state (``xpre xpost msum shist``) only when the circuit learns
-        (:func:`circuit_learns`). A layout stores the arrays of ``STORED_WHEN_KEPT`` only when some
+        step 5), the learning state (``xpre xpost msum``) only when the circuit learns
+        (:func:`circuit_learns`), the spike history ``shist`` only when it depresses at delivery
+        (:func:`circuit_delivers`). A layout stores the arrays of ``STORED_WHEN_KEPT`` only when some
         population keeps them (:func:`stored_state`); the rest of ``NEURON_STATE`` is stored for
         every neuron (issue 14).
 
@@ -199,7 +218,7 @@ class PrototypeInfo:
         i = self.pop_names.index(name)  # kept when (see STATE_KEPT_WHEN):
         kept = {"consec": int(self.iparams[i, I_CONSEC]) > 0}
         learns = self.learns()
-        kept.update({"xpre": learns, "xpost": learns, "msum": learns, "shist": learns})
+        kept.update({"xpre": learns, "xpost": learns, "msum": learns, "shist": self.delivers()})
         return tuple(k for k in NEURON_STATE if kept.get(k, True))
 
 

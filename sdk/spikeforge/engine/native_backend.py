@@ -272,14 +272,19 @@ class NativeBackend(Backend):
             if arr.shape != (L.n_brains,):
                 raise ValueError(f"layout.{name}: expected {L.n_brains} values, got shape {arr.shape}")
             setattr(pl, name, ptr(arr, ctype, dt, name))
+        # stored whenever something learns; shist whenever something depresses at delivery (the
+        # only case the C kernels touch it: NULL otherwise) -- layout.stored_state
         for name in ("xpre", "xpost", "msum", "shist"):
-            if name not in L.neuron:  # stored whenever something learns (layout.stored_state)
+            if name not in L.neuron:
+                if name == "shist" and not pc.any_delivery:
+                    continue
                 raise ValueError(f"layout.neuron.{name}: missing in a layout that learns")
             if L.neuron[name].shape != (L.n_neurons,):
                 raise ValueError(f"layout.neuron.{name}: expected {L.n_neurons} values")
         for name in ("xpre", "xpost", "msum"):
             setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))
-        pl.shist = ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist")
+        pl.shist = (ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist") if "shist" in L.neuron
+                    else ffi.NULL)
         if "elig" in L.synapse:
             if L.synapse["elig"].shape != (L.n_synapses,):
                 raise ValueError(f"layout.synapse.elig: expected {L.n_synapses} values")
