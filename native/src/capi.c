@@ -287,7 +287,9 @@ static int assemble_net(sf_world *w) {
         pl->dopamine = (float *)need(w, "dopamine", 5, nb, NULL, &rc);
         pl->dopamine_sum = (float *)need(w, "dopamine_sum", 5, nb, NULL, &rc);
         pl->learn = (uint8_t *)need(w, "learn", 1, nb, NULL, &rc);
-#define NEED_STATE(name, ctype, code) pl->name = (ctype *)need(w, #name, code, n, NULL, &rc);
+        /* shist is written only where some projection depresses at delivery (checked below) */
+#define NEED_STATE(name, ctype, code) \
+    pl->name = strcmp(#name, "shist") != 0 || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL;
         SF_FOR_EACH_PLAST_STATE(NEED_STATE)
 #undef NEED_STATE
         pl->elig = find(w, "elig") ? (float *)need(w, "elig", 5, S, NULL, &rc) : NULL;
@@ -306,6 +308,8 @@ static int assemble_net(sf_world *w) {
         if (rc == SF_OK)
             for (int64_t q = 0; q < t->n_proj; q++)
                 if (pl->proj_i[q * SF_NPI + SF_PI_DELIVER] != 0) pl->any_delivery = 1;
+        if (rc == SF_OK && pl->any_delivery && !pl->shist)
+            return seterr(SF_ERR_INVALID, "brain file: record 'shist' missing (a projection depresses at delivery)");
         pl->enabled = 1;
     }
     if (rc != SF_OK) return rc;

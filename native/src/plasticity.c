@@ -515,6 +515,7 @@ int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
     PNEED(P->proj_f && P->proj_i && P->pid_f && P->da_decay && P->every && P->dopamine && P->dopamine_sum &&
               P->learn && P->xpre && P->xpost && P->msum && P->in_ptr && P->rs_ptr,
           "plast: missing table");
+    PNEED(!P->any_delivery || P->shist, "plast.shist: depression at delivery needs the spike history");
     int any_r = 0;
     for (int64_t p = 0; p < net->n_proj; p++) {
         int32_t kind = P->proj_i[p * SF_NPI + SF_PI_KIND];

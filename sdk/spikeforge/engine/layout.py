@@ -24,6 +24,7 @@ from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
 from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
 from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
+from spikeforge.model.plasticity import STDP, Homeostasis
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -47,7 +48,55 @@ FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
 STATE_ALIGN = 64  # bytes: one cache line
 
 # state variables not every population keeps, and when one does (PrototypeInfo.population_state)
-STATE_KEPT_WHEN: dict[str, str] = {"consec": "it has a consecutive-fire limit (consec_limit > 0)"}
+_LEARNS = ("its circuit learns (a projection has a plasticity rule other than Homeostasis, or "
+           "Homeostasis with eta > 0)")
+STATE_KEPT_WHEN: dict[str, str] = {"consec": "it has a consecutive-fire limit (consec_limit > 0)",
+                                   "xpre": _LEARNS, "xpost": _LEARNS, "msum": _LEARNS,
+                                   "shist": "its circuit has a projection whose STDP depresses at delivery "
+                                            "(depress_at='delivery')"}
+# of those, the arrays a layout stores only when some population of it keeps them (stored_state):
+# every backend leaves them alone where no population keeps them (numpy and C touch the learning
+# state only when plasticity.build_cache finds something that learns, which is exactly when some
+# circuit learns, and shist only when its any_delivery is set, exactly when some circuit delivers;
+# the GPU keeps its own device copy). consec is still stored world-wide: the C neuron loops read
+# and write it for every population.
+STORED_WHEN_KEPT: frozenset[str] = frozenset({"xpre", "xpost", "msum", "shist"})
+
+
+def circuit_learns(circuit: FlatCircuit) -> bool:
+    """Whether a circuit has anything that learns: a projection with a plasticity rule other than
+    :class:`~spikeforge.model.plasticity.Homeostasis`, or Homeostasis with ``eta > 0`` (as float32).
+
+    It is the condition under which ``plasticity.build_cache`` builds a learning cache for a
+    layout holding this circuit (its populations keep the learning state, ``STATE_KEPT_WHEN``).
+    """
+    for pr in circuit.projections:
+        rule = pr.plasticity
+        if rule is None:
+            continue
+        if not isinstance(rule, Homeostasis) or np.float32(rule.eta) > 0:
+            return True
+    return False
+
+
+def circuit_delivers(circuit: FlatCircuit) -> bool:
+    """Whether a circuit has a projection whose STDP (or reward-STDP) rule depresses at delivery
+    (``depress_at="delivery"``): the condition under which ``plasticity.build_cache`` sets
+    ``any_delivery`` for a layout holding it, and its populations keep the spike history ``shist``."""
+    return any(isinstance(pr.plasticity, STDP) and pr.plasticity.depress_at == "delivery"
+               for pr in circuit.projections)
+
+
+def stored_state(prototypes: list[PrototypeInfo]) -> dict[str, type[np.generic]]:
+    """The per-neuron state arrays a layout of these prototypes stores (name -> dtype, in
+    ``NEURON_STATE`` order): every variable but those of ``STORED_WHEN_KEPT`` that no population
+    of any prototype keeps (:meth:`PrototypeInfo.population_state`)."""
+    kept: set[str] = set()
+    for p in prototypes:
+        if STORED_WHEN_KEPT <= kept:
+            break
+        kept.update(p.kept_state())
+    return {k: dt for k, dt in NEURON_STATE.items() if k not in STORED_WHEN_KEPT or k in kept}
 
 
 def aligned(a: np.ndarray, align: int = STATE_ALIGN) -> np.ndarray:
@@ -93,6 +142,8 @@ class PrototypeInfo:
     n_neurons: int
     fparams: F32
     iparams: I32
+    _learns: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _delivers: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     def pop_slice(self, name: str) -> slice:
         """Brain-local neuron range of a population of this circuit.
@@ -115,13 +166,37 @@ class PrototypeInfo:
         i = self.pop_names.index(name)
         return slice(self.pop_offset[i], self.pop_offset[i] + self.pop_size[i])
 
+    def learns(self) -> bool:
+        """Whether the circuit learns (:func:`circuit_learns`; computed once, a prototype's
+        circuit does not change)."""
+        if self._learns is None:
+            self._learns = circuit_learns(self.circuit)
+        return self._learns
+
+    def delivers(self) -> bool:
+        """Whether the circuit depresses at delivery (:func:`circuit_delivers`; computed once)."""
+        if self._delivers is None:
+            self._delivers = circuit_delivers(self.circuit)
+        return self._delivers
+
+    def kept_state(self) -> set[str]:
+        """The variables some population of this circuit keeps (union of :meth:`population_state`)."""
+        out: set[str] = set()
+        for name in self.pop_names:
+            out.update(self.population_state(name))
+        return out
+
     def population_state(self, name: str) -> tuple[str, ...]:
         """The per-neuron state variables a population keeps (``NEURON_STATE`` order).
 
-        Every backend leaves a variable outside this set untouched in that population's step,
-        so reading it would show a stale value: ``consec`` is kept only under a consecutive-fire
-        limit (docs/semantics.md, step 5). The rest of ``NEURON_STATE`` is kept by every
-        population for now (issue 14: per-population storage is not built).
+        The rules are ``STATE_KEPT_WHEN``; a variable outside this set is either left untouched
+        by that population's step or written but never read, so reading it would show a stale or
+        meaningless value: ``consec`` is kept only under a consecutive-fire limit (docs/semantics.md,
+        step 5), the learning state (``xpre xpost msum``) only when the circuit learns
+        (:func:`circuit_learns`), the spike history ``shist`` only when it depresses at delivery
+        (:func:`circuit_delivers`). A layout stores the arrays of ``STORED_WHEN_KEPT`` only when some
+        population keeps them (:func:`stored_state`); the rest of ``NEURON_STATE`` is stored for
+        every neuron (issue 14).
 
         Parameters
         ----------
@@ -141,8 +216,10 @@ class PrototypeInfo:
         from spikeforge.engine.params import I_CONSEC
 
         i = self.pop_names.index(name)  # kept when (see STATE_KEPT_WHEN):
-        limited = int(self.iparams[i, I_CONSEC]) > 0
-        return tuple(k for k in NEURON_STATE if k != "consec" or limited)
+        kept = {"consec": int(self.iparams[i, I_CONSEC]) > 0}
+        learns = self.learns()
+        kept.update({"xpre": learns, "xpost": learns, "msum": learns, "shist": self.delivers()})
+        return tuple(k for k in NEURON_STATE if kept.get(k, True))
 
 
 @dataclass
@@ -274,6 +351,12 @@ class Layout:
         """Synapse rows: runs of synapses sharing (pre neuron, projection, delay), the unit of spike delivery."""
         return int(self.row_delay.size)
 
+    def missing_state(self, proto: PrototypeInfo) -> list[str]:
+        """The state arrays brains of ``proto`` keep that this layout does not store (see
+        :func:`stored_state`): such a brain cannot be written into a slot in place, the layout
+        must be rebuilt with ``proto`` among its prototypes first."""
+        return [k for k in stored_state([proto]) if k not in self.neuron]
+
     def brain_of_neuron(self) -> I32:
         """Brain index of every neuron (derived, int32)."""
         counts = np.diff(self.brain_start)
@@ -316,7 +399,7 @@ class Layout:
                 for g in self.actuator_groups if g.proto == p}
         return BrainBlock(
             proto=p, serial=int(self.brain_serial[b]), key=int(self.brain_key[b]), step=step,
-            neuron={k: a[s:e].copy() for k, a in self.neuron.items()}, pid=self.pid[s:e].copy(),
+            neuron=self._block_state(s, e), pid=self.pid[s:e].copy(),
             syn_pre=(np.repeat(row_src, per_row) - s).astype(np.int32),
             syn_delay=np.repeat(self.row_delay[r0:r1], per_row).astype(np.int32),
             syn_proj=np.repeat(self.row_proj[r0:r1], per_row).astype(np.int32),
@@ -331,6 +414,13 @@ class Layout:
             dopamine_sum=float(self.dopamine_sum[b]) if self.dopamine_sum.size else 0.0,
             learn=bool(self.learn[b]) if self.learn.size else True,
         )
+
+    def _block_state(self, s: int, e: int) -> dict[str, np.ndarray]:
+        """Every ``NEURON_STATE`` array of neurons ``s:e`` (a block is complete): copies of the
+        stored ones, the initial value 0 for those the layout does not store (no population keeps
+        them, see :func:`stored_state`)."""
+        return {k: self.neuron[k][s:e].copy() if k in self.neuron else np.zeros(e - s, dt)
+                for k, dt in NEURON_STATE.items()}
 
     def _brain_row(self, b: int) -> int:
         """Position of brain ``b`` among the brains of its prototype."""
@@ -352,7 +442,8 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
     def cat(arrs: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
         return np.concatenate(arrs).astype(dtype, copy=False) if arrs else np.zeros(0, dtype)
 
-    neuron = {k: cat([b.neuron[k] for b in blocks], dt) for k, dt in NEURON_STATE.items()}
+    neuron = {k: cat([b.neuron[k] if k in b.neuron else np.zeros(b.n, dt) for b in blocks], dt)
+              for k, dt in stored_state(prototypes).items()}
     pid = cat([b.pid for b in blocks], np.int32)
 
     # synapses: already sorted by (pre, proj, delay) within each block
@@ -492,9 +583,11 @@ def validate_layout(L: Layout) -> None:
         need(a.dtype == dt, f"{name}: expected dtype {np.dtype(dt)}, got {a.dtype}")
     need(L.brain_start.size == b + 1 and L.brain_start[0] == 0 and bool(np.all(np.diff(L.brain_start) >= 0))
          and L.brain_start[-1] == n, "brain_start: not a monotonic partition of the neurons")
-    for k, dt in NEURON_STATE.items():
+    for k in stored_state(L.prototypes):
         need(k in L.neuron, f"neuron.{k}: missing")
-        need(L.neuron[k].dtype == dt, f"neuron.{k}: expected dtype {np.dtype(dt)}, got {L.neuron[k].dtype}")
+    for k, a in L.neuron.items():
+        need(k in NEURON_STATE, f"neuron.{k}: not a per-neuron state variable")
+        need(a.dtype == NEURON_STATE[k], f"neuron.{k}: expected dtype {np.dtype(NEURON_STATE[k])}, got {a.dtype}")
     for k, a in L.neuron.items():
         need(a.shape == (n,), f"neuron.{k}: expected {n} values, got shape {a.shape}")
     need(L.pid.shape == (n,) and (n == 0 or (L.pid.min() >= 0 and L.pid.max() < L.fparams.shape[0])),

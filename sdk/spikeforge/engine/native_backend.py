@@ -164,8 +164,8 @@ class NativeBackend(Backend):
         L = self.layout
         arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS]
         arrs += [getattr(L, k) for k, _, _ in _LAYOUT_FIELDS]
-        arrs += [L.synapse["post"], L.synapse["w"], L.dopamine, L.dopamine_sum, L.learn,
-                 L.neuron["xpre"], L.neuron["xpost"], L.neuron["msum"]]
+        arrs += [L.synapse["post"], L.synapse["w"], L.dopamine, L.dopamine_sum, L.learn]
+        arrs += [L.neuron[k] for k in ("xpre", "xpost", "msum", "shist") if k in L.neuron]
         if "elig" in L.synapse:
             arrs.append(L.synapse["elig"])
         return arrs
@@ -272,9 +272,19 @@ class NativeBackend(Backend):
             if arr.shape != (L.n_brains,):
                 raise ValueError(f"layout.{name}: expected {L.n_brains} values, got shape {arr.shape}")
             setattr(pl, name, ptr(arr, ctype, dt, name))
+        # stored whenever something learns; shist whenever something depresses at delivery (the
+        # only case the C kernels touch it: NULL otherwise) -- layout.stored_state
+        for name in ("xpre", "xpost", "msum", "shist"):
+            if name not in L.neuron:
+                if name == "shist" and not pc.any_delivery:
+                    continue
+                raise ValueError(f"layout.neuron.{name}: missing in a layout that learns")
+            if L.neuron[name].shape != (L.n_neurons,):
+                raise ValueError(f"layout.neuron.{name}: expected {L.n_neurons} values")
         for name in ("xpre", "xpost", "msum"):
             setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))
-        pl.shist = ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist")
+        pl.shist = (ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist") if "shist" in L.neuron
+                    else ffi.NULL)
         if "elig" in L.synapse:
             if L.synapse["elig"].shape != (L.n_synapses,):
                 raise ValueError(f"layout.synapse.elig: expected {L.n_synapses} values")
@@ -415,7 +425,7 @@ class NativeBackend(Backend):
         if n_steps < 1:
             return SpikeRecord.empty()
         current = self._gather()
-        if any(a is not b for a, b in zip(current, self._arrays, strict=True)):
+        if len(current) != len(self._arrays) or any(a is not b for a, b in zip(current, self._arrays, strict=True)):
             self._bind()  # an array of the layout was replaced: re-point and re-validate
         if active is None or bool(active.all()):
             act = ffi.NULL

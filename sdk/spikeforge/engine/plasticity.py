@@ -281,6 +281,9 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     any_homeo = bool(np.any(T.pid_f[:, PP_HETA] > 0)) if T.pid_f.size else False
     if not np.any(kinds != KIND_NONE) and not any_homeo:
         return None
+    missing = [k for k in ("xpre", "xpost", "msum") if k not in L.neuron]
+    if missing:  # layout.stored_state stores them exactly when some circuit learns (circuit_learns)
+        raise ValueError(f"layout.neuron: {', '.join(missing)} missing in a layout that learns")
     n = L.n_neurons
     pidv = L.pid
     row_kind = kinds[L.row_proj] if L.n_rows else np.zeros(0, np.int32)
@@ -300,6 +303,8 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     rs_post = L.synapse["post"][rs_syn].astype(np.int64)
     brain_syn = L.row_syn[L.row_ptr[L.brain_start]]
     rs_ptr = np.searchsorted(rs_syn, brain_syn, side="left").astype(np.int64)
+    if bool(np.any(deliver)) and "shist" not in L.neuron:  # stored when some circuit delivers
+        raise ValueError("layout.neuron: shist missing in a layout that depresses at delivery")
     if rs_syn.size and "elig" not in L.synapse:
         raise ValueError("layout.synapse.elig: reward-STDP synapses exist but no eligibility array")
     n_rstdp = int(rs_syn.size)

@@ -30,13 +30,13 @@ from spikeforge.engine.compiler import instantiate
 from spikeforge.engine.connectivity import connect_many
 from spikeforge.engine.layout import (
     N_CHANNELS,
-    NEURON_STATE,
     SYNAPSE_STATE,
     BrainBlock,
     Layout,
     PrototypeInfo,
     expand_ranges,
     organ_groups,
+    stored_state,
 )
 from spikeforge.model.synapses import FixedProbability
 
@@ -209,7 +209,7 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
     B = len(order)
     _, _, _, brain_start, r_start, y_start = _slot_starts([p for p, _ in order], shapes)
     n = int(brain_start[-1])
-    neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
+    neuron = {k: np.zeros(n, dt) for k, dt in stored_state(prototypes).items()}
     pid = np.zeros(n, np.int32)
     row_ptr = np.zeros(n + 1, np.int64)
     row_syn = np.zeros(int(r_start[-1]) + 1, np.int64)
@@ -245,8 +245,8 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
         synapse["post"][y0:y1] += s
         if blk is None:
             continue
-        for k in NEURON_STATE:
-            neuron[k][s:s + p.n_neurons] = blk.neuron[k]
+        for k, arr in neuron.items():
+            arr[s:s + p.n_neurons] = blk.neuron[k] if k in blk.neuron else 0
         kd = min(depth, blk.pending.shape[0])
         if kd:
             ring[(blk.step + np.arange(kd)) % depth, :, s:s + p.n_neurons] = blk.pending[:kd]
@@ -341,6 +341,11 @@ def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int,
     n = e - s
     if blk.n != n or blk.gap_a.size:
         raise ValueError("write_slot: block does not match the slot (size or electrical synapses)")
+    if int(L.brain_proto[i]) != blk.proto:
+        raise ValueError("write_slot: the slot belongs to another prototype")
+    missing = L.missing_state(L.prototypes[blk.proto])
+    if missing:
+        raise ValueError(f"write_slot: the layout does not store {missing}, which the brain keeps (re-lay out)")
     shape = SlotShape(r1 - r0, y1 - y0)
     rows = block_rows(blk) if rows is None else rows
     if not shape.fits(int(rows[2].size), int(blk.syn_pre.size)):
@@ -495,7 +500,7 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
     row_proj = np.full(n_rows, pad_proj, np.int32)
     synapse = {k: np.zeros(n_syn, dt) for k, dt in syn_keys.items()}
     _repeat_into(synapse["post"], brain_start[:-1], S)
-    neuron = {k: np.zeros(n, dt) for k, dt in NEURON_STATE.items()}
+    neuron = {k: np.zeros(n, dt) for k, dt in stored_state(prototypes).items()}
     ring = np.zeros((depth, N_CHANNELS, n), np.int32)
     key = np.zeros(B, np.uint32)
     step = np.zeros(B, np.int64)
@@ -777,7 +782,9 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
     """
     o, sel = moves.old, moves.new
     heavy = moves if state is None else state
-    pairs = [(new.neuron[k], old.neuron[k]) for k in NEURON_STATE]
+    # an array only one of them stores: absent in new, no one keeps it; absent in old, its brains
+    # keep the initial 0 relayout left there
+    pairs = [(a, old.neuron[k]) for k, a in new.neuron.items() if k in old.neuron]
     if old.depth == new.depth:  # the ring slot of step s + k is the same in both
         pairs.append((new.ring, old.ring))
     _copy("n", heavy, pairs)

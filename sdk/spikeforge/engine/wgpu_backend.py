@@ -702,14 +702,23 @@ class GpuBackend(Backend):
         real = pc.tables.proj_i[proj, PL.PI_KIND] == PL.KIND_RSTDP
         out[:, 3] = np.where(real, brains, self.layout.n_brains)
 
+    def _host_state(self, k: str, s: int, e: int, dtype: type[np.generic]) -> np.ndarray:
+        """Neurons ``s:e`` of host state array ``k`` as ``dtype``; 0 for an array the layout does
+        not store (no population keeps it, ``layout.stored_state``: the device keeps its own copy,
+        which no kernel of such a world writes, PLASTIC being false)."""
+        a = self.layout.neuron.get(k)
+        return a[s:e].astype(dtype) if a is not None else np.zeros(e - s, dtype)
+
     def _fstate(self) -> F32:
         L = self.layout
-        return np.concatenate([L.neuron[k].astype(np.float32) for k in FSTATE]) if L.n_neurons else \
+        n = L.n_neurons
+        return np.concatenate([self._host_state(k, 0, n, np.float32) for k in FSTATE]) if n else \
             np.zeros(0, np.float32)
 
     def _istate(self) -> npt.NDArray[np.int32]:
         L = self.layout
-        return np.concatenate([L.neuron[k].astype(np.int32) for k in ISTATE]) if L.n_neurons else \
+        n = L.n_neurons
+        return np.concatenate([self._host_state(k, 0, n, np.int32) for k in ISTATE]) if n else \
             np.zeros(0, np.int32)
 
     def _elig(self) -> F32:
@@ -1066,10 +1075,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         if n:
             fs = self._download("fstate", np.float32, len(FSTATE) * n).reshape(len(FSTATE), n)
             for i, k in enumerate(FSTATE):
-                L.neuron[k][...] = fs[i]
+                if k in L.neuron:  # an array the layout does not store stays on the device
+                    L.neuron[k][...] = fs[i]
             ist = self._download("istate", np.int32, len(ISTATE) * n).reshape(len(ISTATE), n)
             for i, k in enumerate(ISTATE):
-                L.neuron[k][...] = ist[i].astype(L.neuron[k].dtype)
+                if k in L.neuron:
+                    L.neuron[k][...] = ist[i].astype(L.neuron[k].dtype)
             L.ring.reshape(-1)[...] = self._download("ring", np.int32, L.ring.size)
         if self.plast is not None and L.n_synapses:
             syn = self._download("syn", np.uint32, 2 * L.n_synapses).reshape(-1, 2)
@@ -1219,8 +1230,8 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         ring = L.ring.reshape(L.ring.shape[0] * L.ring.shape[1], n)  # (slot * 3 + channel, neuron), as on the device
         for i in spawned:
             s, e, r0, r1, y0, y1 = slot_ranges(L, i)
-            up += [("fstate", 4 * (j * n + s), L.neuron[k][s:e].astype(np.float32)) for j, k in enumerate(FSTATE)]
-            up += [("istate", 4 * (j * n + s), L.neuron[k][s:e].astype(np.int32)) for j, k in enumerate(ISTATE)]
+            up += [("fstate", 4 * (j * n + s), self._host_state(k, s, e, np.float32)) for j, k in enumerate(FSTATE)]
+            up += [("istate", 4 * (j * n + s), self._host_state(k, s, e, np.int32)) for j, k in enumerate(ISTATE)]
             up += [("ring", 4 * (row * n + s), ring[row, s:e]) for row in range(ring.shape[0])]
             kind = pc.row_kind[r0:r1].astype(np.uint32) if pc is not None else np.zeros(r1 - r0, np.uint32)
             self.row_dc[r0:r1] = ((L.row_delay[r0:r1].astype(np.uint32) << np.uint32(4)) | (kind << np.uint32(2))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from spikeforge.engine.layout import STATE_KEPT_WHEN, OrganGroup
+from spikeforge.engine.layout import NEURON_STATE, STATE_KEPT_WHEN, OrganGroup
 from spikeforge.model.errors import MAX_REWARD
 from spikeforge.runtime.handles import LiveArray, StaleHandleError
 
@@ -53,8 +53,8 @@ class PopulationView:
 
     def _get(self, key: str) -> LiveArray:
         world = self._brain._world
-        if key not in world.layout.neuron:
-            raise KeyError(f"state: no per-neuron state {key!r}; known: {sorted(world.layout.neuron)}")
+        if key not in NEURON_STATE:
+            raise KeyError(f"state: no per-neuron state {key!r}; known: {sorted(NEURON_STATE)}")
         if key not in self._keeps:  # not kept by this population's step: a read would be stale
             raise KeyError(f"state: population {self.name!r} of circuit {self._circuit!r} does not keep {key!r} "
                            f"(a population keeps it when {STATE_KEPT_WHEN.get(key, '?')}); "

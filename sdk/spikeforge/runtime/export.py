@@ -13,8 +13,9 @@ dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64
 (``engine.tables.BRAIN_FILE_DTYPE``). Record names: ``tables_fingerprint`` (uint32: the digest
 of the engine tables the file was laid out by, :func:`~spikeforge.engine.gen_tables.tables_fingerprint`;
 the C API refuses a file made for other tables); ``dt_ms depth world_step n_proj``
-(scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state of
-``layout.NEURON_STATE`` plus ``pid act_slot``;
+(scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state arrays the
+layout stores (``layout.neuron``: ``NEURON_STATE``, the learning arrays ``xpre xpost msum shist``
+only when something learns, see ``layout.stored_state``) plus ``pid act_slot``;
 ``fparams iparams`` (flattened parameter rows); the rows ``row_ptr row_syn row_delay
 row_chan row_proj``; the synapses ``post weight``; ``gap_a gap_b gap_g``; ``ring``;
 the organ buffers ``sensor_values act_counts act_out``; ``sensor_groups_i``/

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from spikeforge.engine.compiler import compile_prototype
-from spikeforge.engine.layout import Layout, organ_groups, validate_layout
+from spikeforge.engine.layout import (
+    NEURON_STATE,
+    STORED_WHEN_KEPT,
+    Layout,
+    organ_groups,
+    stored_state,
+    validate_layout,
+)
 from spikeforge.files import atomic_write
 from spikeforge.model.errors import GenomeError
 from spikeforge.model.genome import genome_to_circuit
@@ -256,7 +263,14 @@ def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, 
         dopamine=a["dopamine"], dopamine_sum=a["dopamine_sum"], learn=a["learn"],
     )
     layout.extra = {k.split(".", 1)[1]: v for k, v in a.items() if k.startswith("extra.")}
-    if "shist" not in layout.neuron and "neuron.v" in a:  # snapshots from before the spike history
-        layout.neuron["shist"] = np.zeros(a["neuron.v"].shape, np.int32)
+    stored = stored_state(protos)
+    for k in STORED_WHEN_KEPT:
+        if k in stored:
+            if k == "shist" and k not in layout.neuron and "neuron.v" in a:  # from before the spike history
+                layout.neuron[k] = np.zeros(a["neuron.v"].shape, NEURON_STATE[k])
+        elif k in layout.neuron and not np.any(layout.neuron[k]):
+            # older snapshots hold every array: one no population keeps, all at its initial 0, goes
+            # (any other value stays: present, never read by a step)
+            del layout.neuron[k]
     validate_layout(layout)
     return layout

@@ -948,7 +948,7 @@ class World:
         shape = self._shapes.get(proto.index)
         L = self.layout
         if shape is None or int(np.count_nonzero((L.brain_proto == proto.index) & (L.brain_serial < 0))) < len(
-                prepared.blocks):
+                prepared.blocks) or L.missing_state(proto):
             return False
         return shape.fits(*prepared.largest)  # SlotShape.fits is monotone in both counts
 
@@ -1110,7 +1110,7 @@ class World:
         free: npt.NDArray[np.intp] | list[int] = (
             np.flatnonzero((L.brain_proto == proto.index) & (L.brain_serial < 0)) if old is None else [])
         fast = (old is None and shape is not None and not self.compact and proto.index not in self._gap_protos()
-                and len(free) >= len(blocks))
+                and len(free) >= len(blocks) and not L.missing_state(proto))
         rows = [block_rows(b) for b in blocks] if fast else []
         if fast and shape is not None and all(shape.fits(int(r[2].size), int(b.syn_pre.size))
                                               for r, b in zip(rows, blocks, strict=True)):
