@@ -1,0 +1,28 @@
+"""Bytes of per-neuron state a layout stores, per neuron (issue 14, item 3: state stored only
+where some population keeps it).
+
+    PYTHONPATH=sdk python tools/native/state_bytes.py
+"""
+
+from spikeforge.bench import cuba_circuit
+from spikeforge.bench.crowd import npc_circuit
+from spikeforge.model.plasticity import STDP
+from spikeforge.runtime.world import World
+
+
+def bytes_per_neuron(w: World) -> tuple[float, list[str]]:
+    L = w.layout
+    return sum(a.nbytes for a in L.neuron.values()) / L.n_neurons, sorted(L.neuron)
+
+
+CASES = (("crowd npc x100", lambda w: w.spawn(npc_circuit(), count=100)),
+         ("crowd npc with STDP x10", lambda w: w.spawn(npc_circuit(plasticity=STDP()), count=10)),
+         ("cuba 4000", lambda w: w.spawn(cuba_circuit(4000))))
+
+if __name__ == "__main__":
+    for name, make in CASES:
+        w = World(backend="numpy", seed=1)
+        make(w)
+        b, keys = bytes_per_neuron(w)
+        print(f"{name}: {w.layout.n_neurons} neurons, {b:.1f} B of neuron state per neuron, "
+              f"{len(keys)} arrays: {' '.join(keys)}")
