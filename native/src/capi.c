@@ -246,8 +246,11 @@ static int assemble_net(sf_world *w) {
     t->n_proj = *nproj;
     t->brain_start = (int64_t *)need(w, "brain_start", 4, nb + 1, NULL, &rc);
     t->brain_step = (int64_t *)need(w, "brain_step", 4, nb, NULL, &rc);
-    /* every per-neuron state array (the generated list; v again, now with its length known) */
-#define NEED_STATE(name, ctype, code) t->name = (ctype *)need(w, #name, code, n, NULL, &rc);
+    /* every per-neuron state array (the generated list; v again, now with its length known); one
+       not every population keeps may be absent (no population of the exported world keeps it):
+       NULL, which the kernels read as +0 for every neuron */
+#define NEED_STATE(name, ctype, code, optional) \
+    t->name = !(optional) || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL;
     SF_FOR_EACH_NET_STATE(NEED_STATE)
 #undef NEED_STATE
     t->pid = (int32_t *)need(w, "pid", 2, n, NULL, &rc);
@@ -288,7 +291,7 @@ static int assemble_net(sf_world *w) {
         pl->dopamine_sum = (float *)need(w, "dopamine_sum", 5, nb, NULL, &rc);
         pl->learn = (uint8_t *)need(w, "learn", 1, nb, NULL, &rc);
         /* shist is written only where some projection depresses at delivery (checked below) */
-#define NEED_STATE(name, ctype, code) \
+#define NEED_STATE(name, ctype, code, optional) \
     pl->name = strcmp(#name, "shist") != 0 || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL;
         SF_FOR_EACH_PLAST_STATE(NEED_STATE)
 #undef NEED_STATE
@@ -451,6 +454,10 @@ SF_API float *sf_world_state_f32(sf_world *w, const char *name, int64_t *count) 
         {"theta", t->theta}, {"mod", t->mod}, {"iext", t->iext}, {"pforce", t->pforce}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strcmp(name, tab[i].n) == 0) {
+            if (!tab[i].p) {
+                seterr(SF_ERR_ARG, "state '%s' is not stored: no population of this brain file keeps it", name);
+                return NULL;
+            }
             if (count) *count = t->n_neurons;
             return tab[i].p;
         }
@@ -466,8 +473,13 @@ SF_API int32_t *sf_world_state_i32(sf_world *w, const char *name, int64_t *count
     if (count) *count = 0;
     if (!w || !name) return NULL;
     sf_net *t = &w->net;
+    const int known = strcmp(name, "hold") == 0 || strcmp(name, "consec") == 0 || strcmp(name, "burst") == 0;
     int32_t *p = strcmp(name, "hold") == 0 ? t->hold : strcmp(name, "consec") == 0 ? t->consec
                : strcmp(name, "burst") == 0 ? t->burst : NULL;
+    if (known && !p) {
+        seterr(SF_ERR_ARG, "state '%s' is not stored: no population of this brain file keeps it", name);
+        return NULL;
+    }
     if (!p) {
         seterr(SF_ERR_ARG, "no int32 state named '%s'", name);
         return NULL;

@@ -37,6 +37,10 @@
 #define PURPOSE_POISSON ((uint32_t)SF_PURPOSE_POISSON)
 #define PLEN(net) ((net)->plast.enabled)
 #define SF_BM_GROUP 4 /* brains a brain-major thread interleaves per step (run_thread_bm) */
+/* state a layout may leave out (w theta mod consec burst: layout.STORED_WHEN_KEPT of sf_net), and the
+   neurons a piece that needs a stand-in for them updates at a time (absent_state) */
+#define SF_ABSENT_VARS 5
+#define SF_ABSENT_CHUNK 2048
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
 #define SEG_EVENT 4 /* some force_once set (only the kernel clears it during an advance) */
@@ -123,6 +127,7 @@ typedef struct {
     float *bgn;         /* background noise current of the segment being updated (per neuron) */
     int32_t *bgp;       /* background Poisson event flags of that segment */
     int64_t bg_cap;
+    float *zs;          /* SF_ABSENT_VARS x SF_ABSENT_CHUNK: stands in for state the layout does not store */
     int sense;
     int oom;
 } sf_thread_buf;
@@ -279,6 +284,7 @@ void sf_engine_free(sf_engine *e) {
         free(e->tb[t].boff);
         free(e->tb[t].bgn);
         free(e->tb[t].bgp);
+        free(e->tb[t].zs);
     }
     free(e->tb);
     free(e->th);
@@ -488,6 +494,12 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
                     e->local_ok = 0;
         }
     }
+    if (!net->w || !net->theta || !net->mod || !net->consec || !net->burst)
+        for (int t = 0; t < e->max_threads; t++)
+            if (!e->tb[t].zs) {
+                e->tb[t].zs = (float *)malloc((size_t)SF_ABSENT_VARS * SF_ABSENT_CHUNK * sizeof(float));
+                if (!e->tb[t].zs) goto oom;
+            }
     e->err[0] = 0;
     return 0;
 oom:
@@ -679,6 +691,10 @@ static int all_zero_i32(const int32_t *restrict x, int64_t lo, int64_t hi) {
     return !bad;
 }
 
+/* x[lo..hi) all +0 (bit for bit), or x not stored (NULL: +0 for every neuron, see absent_state) */
+static int zero_f(const float *restrict x, int64_t lo, int64_t hi) { return !x || bits_are(x, lo, hi, 0u); }
+static int zero_i32(const int32_t *restrict x, int64_t lo, int64_t hi) { return !x || all_zero_i32(x, lo, hi); }
+
 /* Is segment sg inert for the lean variant (parameters and current state)? */
 static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg) {
     const float *fp = net->fparams + (size_t)sg->pid * SF_NF;
@@ -690,8 +706,8 @@ static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg
         fp[SF_F_PMOD] != 1.0f || fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 ||
         e->has_mod)
         return 0;
-    return bits_are(net->w, sg->start, sg->end, 0u) && bits_are(net->theta, sg->start, sg->end, 0u) &&
-           bits_are(net->mod, sg->start, sg->end, 0u) && all_zero_i32(net->burst, sg->start, sg->end);
+    return zero_f(net->w, sg->start, sg->end) && zero_f(net->theta, sg->start, sg->end) &&
+           zero_f(net->mod, sg->start, sg->end) && zero_i32(net->burst, sg->start, sg->end);
 }
 
 /* Is segment sg inert but for w (the model's own lean variant: theta, mod, burst untouched)? */
@@ -702,8 +718,8 @@ static int seg_leanw(const sf_engine *e, const sf_net *net, const sf_segment *sg
     if (fp[SF_F_BURST_INV] != 0.0f || fp[SF_F_PTH] != 1.0f || fp[SF_F_THJUMP] != 0.0f || fp[SF_F_PMOD] != 1.0f ||
         fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 || e->has_mod)
         return 0;
-    return bits_are(net->theta, sg->start, sg->end, 0u) && bits_are(net->mod, sg->start, sg->end, 0u) &&
-           all_zero_i32(net->burst, sg->start, sg->end);
+    return zero_f(net->theta, sg->start, sg->end) && zero_f(net->mod, sg->start, sg->end) &&
+           zero_i32(net->burst, sg->start, sg->end);
 }
 
 /* No value in x[lo..hi) is -0.0 or NaN (then x + +0.0 is x, bit for bit). */
@@ -808,10 +824,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     const uint32_t pre_f = (segf & SEG_PFORCE) ? brain_stream(key, bstep, PURPOSE_FORCE) : 0u;
     const int64_t bs0 = net->brain_start[b];
     const int gaps = e->n_gap > 0;
-    float *restrict V = net->v, *restrict IE = net->ie, *restrict II = net->ii, *restrict W = net->w;
-    float *restrict TH = net->theta, *restrict MOD = net->mod;
+    float *restrict V = net->v, *restrict IE = net->ie, *restrict II = net->ii;
     const float *restrict IEXT = net->iext, *restrict PF = net->pforce;
-    int32_t *restrict HOLD = net->hold, *restrict CONS = net->consec, *restrict BUR = net->burst;
+    int32_t *restrict HOLD = net->hold;
     uint8_t *restrict FO = net->force_once;
     int32_t *restrict ACC = e->gap_acc;
     int32_t *restrict out = tb->spk + tb->len;
@@ -832,7 +847,37 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     /* With background input only the model's lean variant takes it (its draws come from
        bg_fill); otherwise the general loop below. */
     const int lean_bg = bg && (segf & (SEG_INERT | SEG_LEANW)) && grow_bg(tb, hi - lo) == 0;
-    if ((!bg || lean_bg) && model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f)) {
+    const int vec = (!bg || lean_bg) && model >= 0 && model < SF_N_MODELS && !(learn && PL->any_homeo && heta > 0.0f);
+    /* State the layout does not store (NULL) is +0 for every neuron, and stays so (no population
+       of the world keeps it: layout.STATE_KEPT_WHEN). The lean LIF loops never read it (consec
+       only under a limit, which keeps it); every other loop reads and writes all five, so they
+       get a zeroed stand-in per piece of at most SF_ABSENT_CHUNK neurons, indexed like the real
+       arrays; what they write there (+0 again) is dropped. */
+    float *W = net->w, *TH = net->theta, *MOD = net->mod;
+    int32_t *CONS = net->consec, *BUR = net->burst;
+    if ((!W || !TH || !MOD || !CONS || !BUR) && !(vec && !lean_bg && (segf & SEG_INERT))) {
+        if (hi - lo > SF_ABSENT_CHUNK) { /* pieces are independent runs of neurons: split this one */
+            for (int64_t c = lo; c < hi; c += SF_ABSENT_CHUNK)
+                update_piece(e, net, sg, c, hi - c > SF_ABSENT_CHUNK ? c + SF_ABSENT_CHUNK : hi, bstep, sb, segf,
+                             defer, tb);
+            return;
+        }
+        const size_t m = (size_t)(hi - lo);
+        float *z = tb->zs;
+        /* z + k*chunk - lo: element i of the stand-in is neuron i's (lo <= i < hi) */
+        if (!W) { memset(z, 0, m * sizeof(float)); W = z - lo; }
+        if (!TH) { memset(z + SF_ABSENT_CHUNK, 0, m * sizeof(float)); TH = z + SF_ABSENT_CHUNK - lo; }
+        if (!MOD) { memset(z + 2 * SF_ABSENT_CHUNK, 0, m * sizeof(float)); MOD = z + 2 * SF_ABSENT_CHUNK - lo; }
+        if (!CONS) {
+            memset(z + 3 * SF_ABSENT_CHUNK, 0, m * sizeof(int32_t));
+            CONS = (int32_t *)(z + 3 * SF_ABSENT_CHUNK) - lo;
+        }
+        if (!BUR) {
+            memset(z + 4 * SF_ABSENT_CHUNK, 0, m * sizeof(int32_t));
+            BUR = (int32_t *)(z + 4 * SF_ABSENT_CHUNK) - lo;
+        }
+    }
+    if (vec) {
         int rng = rng_excit || (segf & SEG_PFORCE);
         int ev = (segf & SEG_EVENT) != 0;
         int64_t fired; /* nonzero when some neuron spiked */

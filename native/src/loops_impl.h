@@ -166,8 +166,12 @@ SF_LOOP_ATTR static void learn_neurons(const sf_plast *PL, const float *restrict
     const float dpre = PL->pid_f[pid * SF_NPP + SF_PP_DPRE];
     const float dpost = PL->pid_f[pid * SF_NPP + SF_PP_DPOST];
     float *restrict XPRE = PL->xpre, *restrict XPOST = PL->xpost, *restrict MSUM = PL->msum;
-    if (PL->any_rstdp && !msum_same) /* else x + +0 is x for every msum (none is -0 or NaN) */
-        for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];
+    if (PL->any_rstdp && !msum_same) { /* else x + +0 is x for every msum (none is -0 or NaN) */
+        if (MOD)
+            for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];
+        else /* mod not stored: +0 everywhere (and msum + +0 still turns -0 into +0) */
+            for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + 0.0f;
+    }
     /* two loops, not one: xpost often lies 4,016 bytes after xpre (small arrays from malloc),
        so in one loop each xpost load would wait on the xpre store 20 elements back ("4K
        aliasing") */
@@ -208,11 +212,12 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
    xe*1 = ie + xe), so they are neither read nor written: ~32 B less per neuron-step. No
    gap junctions, no modulator channel. */
 #define SF_LIF_LEAN(NAME, RNG, EV, NI)                                                                        \
-    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
+    SF_LOOP_ATTR SF_NO_MEMSET __attribute__((always_inline)) static inline int64_t NAME##_kc(                   \
         float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
         const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
         int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
-        const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f, int64_t bs0) {    \
+        const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f, int64_t bs0,      \
+        const int KC) {                                                                                         \
         const float vrest = fp[SF_F_VREST], vreset = fp[SF_F_VRESET], vth = fp[SF_F_VTHRESH];                  \
         const float pvv = fp[SF_F_PVV], pve = fp[SF_F_PVE], pvi = fp[SF_F_PVI], pvd = fp[SF_F_PVD];             \
         const float pee = fp[SF_F_PEE], pii = fp[SF_F_PII], bias = fp[SF_F_BIAS], excit = fp[SF_F_EXCIT];       \
@@ -252,10 +257,10 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             }                                                                                                  \
             int32_t fire = above | ((held == 0) & forced);                                                     \
             nv = fire ? vreset : nv;                                                                           \
-            int32_t consec0 = NI ? 0 : CONS[i]; /* NI: no limit, the count is not kept */                      \
+            int32_t consec0 = KC ? CONS[i] : 0; /* the count is kept only under a limit (KC) */              \
             int32_t consec = consec0;                                                                          \
             int32_t c1 = (int32_t)((uint32_t)consec + 1u);                                                     \
-            int32_t hit = NI ? 0 : fire & (climit > 0) & (c1 >= climit); /* NI: no limit either */           \
+            int32_t hit = KC ? fire & (c1 >= climit) : 0;                                                      \
             int32_t cf = hit ? 0 : c1;                                                                         \
             int32_t cn = held ? consec : 0;                                                                    \
             consec = fire ? cf : cn;                                                                           \
@@ -265,11 +270,22 @@ SF_LOOP_ATTR static void bg_fill(float *restrict BGN, int32_t *restrict BGP, int
             IE[i] = ie;                                                                                        \
             II[i] = ii;                                                                                        \
             HOLD[i] = hold;                                                                                    \
-            if (!NI) CONS[i] = climit > 0 ? consec : consec0; /* kept only under a limit */                    \
+            if (KC) CONS[i] = consec;                                                                          \
             if (EV) FO[i] = 0;                                                                                 \
             FL[i] = fire;                                                                                      \
         }                                                                                                      \
         return 1; /* a count folded into this loop stops vectorization; the caller scans FL */                 \
+    }                                                                                                          \
+    /* KC: a consecutive-fire limit (NI has none), so CONS is read and written; without one no                \
+       population keeps the count and a layout may not store it (CONS NULL): no CONS traffic */              \
+    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
+        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
+        const float *restrict PF, int32_t *restrict HOLD, int32_t *restrict CONS, uint8_t *restrict FO,         \
+        int32_t *restrict FL, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,               \
+        const float *restrict fp, const int32_t *restrict ip, uint32_t pre_e, uint32_t pre_f, int64_t bs0) {    \
+        if (!NI && ip[SF_I_CONSEC] > 0)                                                                        \
+            return NAME##_kc(V, IE, II, IEXT, PF, HOLD, CONS, FO, FL, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, 1); \
+        return NAME##_kc(V, IE, II, IEXT, PF, HOLD, CONS, FO, FL, r0, r1, lo, hi, fp, ip, pre_e, pre_f, bs0, 0);   \
     }
 SF_LIF_LEAN(lean_r0_e0, 0, 0, 0)
 SF_LIF_LEAN(lean_r0_e1, 0, 1, 0)

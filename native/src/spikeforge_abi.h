@@ -133,7 +133,7 @@ typedef struct sf_plast {
     float *xpre;        /* plasticity: pre-synaptic trace */
     float *xpost;       /* plasticity: post-synaptic trace */
     float *msum;        /* plasticity: modulator summed since the last reward-STDP update */
-    int32_t *shist;       /* plasticity: spikes of the last 32 steps, bit k-1 = k steps ago (kept only when some projection depresses at delivery) */
+    int32_t *shist;       /* plasticity: spikes of the last 32 steps, bit k-1 = k steps ago */
     /* GENERATED END plast_state */
     float *elig;             /* per synapse, NULL if no reward-STDP projection */
     int64_t n_in;            /* plastic synapses, sorted by post */
@@ -269,8 +269,8 @@ int sf_net_validate(const sf_net *net, char *msg, size_t msg_size);
 
 /* Not for cffi (function-like macros): the per-neuron state arrays as X-macros. */
 /* GENERATED BEGIN state_lists (python -m spikeforge.engine.gen_tables) */
-#define SF_FOR_EACH_NET_STATE(X) X(v, float, 5) X(ie, float, 5) X(ii, float, 5) X(w, float, 5) X(theta, float, 5) X(mod, float, 5) X(iext, float, 5) X(pforce, float, 5) X(hold, int32_t, 2) X(consec, int32_t, 2) X(burst, int32_t, 2) X(force_once, uint8_t, 1)
-#define SF_FOR_EACH_PLAST_STATE(X) X(xpre, float, 5) X(xpost, float, 5) X(msum, float, 5) X(shist, int32_t, 2)
+#define SF_FOR_EACH_NET_STATE(X) X(v, float, 5, 0) X(ie, float, 5, 0) X(ii, float, 5, 0) X(w, float, 5, 1) X(theta, float, 5, 1) X(mod, float, 5, 1) X(iext, float, 5, 0) X(pforce, float, 5, 0) X(hold, int32_t, 2, 0) X(consec, int32_t, 2, 1) X(burst, int32_t, 2, 1) X(force_once, uint8_t, 1, 0)
+#define SF_FOR_EACH_PLAST_STATE(X) X(xpre, float, 5, 1) X(xpost, float, 5, 1) X(msum, float, 5, 1) X(shist, int32_t, 2, 1)
 /* GENERATED END state_lists */
 
 #endif

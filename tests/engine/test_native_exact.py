@@ -262,10 +262,25 @@ def test_close_frees_engine_and_relayout_keeps_state() -> None:
     w.step(5)
 
 
+def keeper_net(mod: bool = True) -> Circuit:
+    """Keeps w, theta, burst and (with ``mod``, through a modulated Hebbian rule, so it learns) mod:
+    a world with it stores them for every neuron (layout.stored_state). No gap junctions or
+    modulator channel (either keeps every segment of the world off the lean path)."""
+    from spikeforge.model.plasticity import ModulatedHebbian
+
+    c = Circuit("keeper" if mod else "keeper_nomod")
+    c.add_population("adapt", 8, AdaptiveLIF(bias=18.0, b=1.5, tau_w=50.0))
+    c.add_population("modl", 8, ModulatedLIF(bias=16.0, habituation=0.5, burst_overshoot=0.5, burst_max=2))
+    c.connect("adapt", "modl", FixedProbability(0.5), weight=Uniform(0.5, 2.0), delay=1,
+              plasticity=ModulatedHebbian(lr=0.01, w_min=0.0, w_max=3.0) if mod else None)
+    return c
+
+
 def test_inert_state_shortcut_respects_written_state() -> None:
-    """Plain LIF populations skip their inert arrays only while those hold +0.0 / 0: state a
-    game writes (-0.0 too) makes them take the full path, still bit-exact with numpy."""
-    a, b = pair([lif_net()], count=2)
+    """Plain LIF populations skip the arrays other populations of their world keep (so the layout
+    stores) only while those hold +0.0 / 0 there: state written there (-0.0 too) makes them take
+    the full path, still bit-exact with numpy."""
+    a, b = pair([lif_net(), keeper_net()], count=2)
     for w in (a, b):
         S = w.layout.neuron
         S["theta"][3] = np.float32(0.5)
@@ -325,13 +340,15 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
     across its three segments, its hid and out populations (the same parameters) run in one
     loop call, joined, and its synapse ranges come from the per-neuron table. In brain 1 a
     written current in out and a threshold offset in hid make the joined run take the loop
-    both need (neither lean), in brain 2 only the current (lean, reading iext). Spikes and all
-    state bit for bit numpy's, for 1 and 2 threads."""
+    both need (neither lean; it reads the modulator no population keeps from a zeroed stand-in),
+    in brain 2 only the current (lean, reading iext); a brain of a circuit that keeps theta, spawned
+    beside them, makes the layout store theta. Spikes and all state bit for bit numpy's, for 1 and 2
+    threads."""
     from spikeforge.bench.crowd import npc_circuit
 
     c = npc_circuit()
     c.populations[0] = dataclasses.replace(c.populations[0], model=LIF(t_ref=2.0, excitability=excitability))
-    a, b = pair([c], count=5, seed=11)
+    a, b = pair([c, keeper_net(mod=False)], count=5, seed=11)
     for w in (a, b):
         S = w.layout.neuron
         S["iext"][256 + 230] = np.float32(1.5)

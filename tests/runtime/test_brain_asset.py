@@ -15,19 +15,21 @@ import pytest
 
 from spikeforge import LIF, Circuit, World
 from spikeforge.model import FixedInDegree, FixedProbability, Uniform
-from spikeforge.model.plasticity import STDP
+from spikeforge.model.plasticity import STDP, Homeostasis
 from spikeforge.runtime.brain_asset import BrainAssetError
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 30
 
 
-def wolf() -> Circuit:
-    """A small learning brain with noise-driven input (its RNG stream matters)."""
+def wolf(homeostasis: bool = False) -> Circuit:
+    """A small learning brain with noise-driven input (its RNG stream matters); with
+    ``homeostasis`` its hidden layer moves its thresholds (so keeps theta)."""
     c = Circuit("wolf")
     c.add_population("eye", 12, LIF(t_ref=2.0), v_init=(-65.0, -55.0))
     c.add_population("hid", 24, LIF(bias=9.0), v_init=(-65.0, -52.0))
-    c.connect("eye", "hid", FixedInDegree(4), weight=Uniform(1.0, 3.0), delay=(1, 3), plasticity=STDP())
+    rule = STDP(homeostasis=Homeostasis(target_rate=5.0, eta=0.05)) if homeostasis else STDP()
+    c.connect("eye", "hid", FixedInDegree(4), weight=Uniform(1.0, 3.0), delay=(1, 3), plasticity=rule)
     c.connect("hid", "hid", FixedProbability(0.15), weight=Uniform(0.2, 1.0), delay=(1, 4))
     c.add_sensor("smell", "eye", channels=4, kind="poisson", max_rate=150.0)
     c.add_actuator("run", "hid", channels=2, kind="rate")
@@ -80,7 +82,7 @@ def test_saved_in_one_process_continues_bit_exactly_in_another(tmp_path: Path, b
 
 def test_without_state_keeps_wiring_weights_and_thresholds(tmp_path: Path) -> None:
     src = World(backend="numpy", seed=3)
-    (b,) = src.spawn(wolf())
+    (b,) = src.spawn(wolf(homeostasis=True))
     drive(src, b.id, range(20))
     src.backend.pull_state()
     b["hid"].theta[:] = np.linspace(0.0, 2.0, 24, dtype=np.float32)  # learned thresholds

@@ -62,9 +62,9 @@ def test_plain_world_stores_no_learning_state() -> None:
     w.spawn(plain(), count=3)
     L = w.layout
     assert not set(PLAST) & set(L.neuron)
-    assert set(L.neuron) == set(NEURON_STATE) - set(PLAST)
+    assert set(L.neuron) == set(NEURON_STATE) - STORED_WHEN_KEPT  # the rest: tests/engine/test_kept_state.py
     per = sum(a.nbytes for a in L.neuron.values()) / L.n_neurons
-    assert per == 61 - 16  # 4 arrays of 4 bytes fewer
+    assert per == 61 - 36  # 9 arrays of 4 bytes fewer
     assert not set(PLAST) & set(L.prototypes[0].population_state("hid"))
     assert not set(stored_state(L.prototypes)) & set(PLAST)
     run(w, 2)
@@ -228,10 +228,12 @@ def test_c_api_runs_a_brain_file_without_learning_state() -> None:
         lib.sf_world_destroy(cw)
 
 
-def test_stored_when_kept_is_the_learning_group() -> None:
+def test_stored_when_kept_is_every_variable_with_a_rule() -> None:
     from spikeforge.engine.tables import NEURON_VARS
 
-    assert frozenset(s.name for s in NEURON_VARS if s.c_struct == "plast") == STORED_WHEN_KEPT
+    assert frozenset(s.name for s in NEURON_VARS if s.c_struct == "plast") <= STORED_WHEN_KEPT
+    assert STORED_WHEN_KEPT == frozenset(s.name for s in NEURON_VARS if s.kept_when)
+    assert STORED_WHEN_KEPT == {"w", "theta", "mod", "consec", "burst", "xpre", "xpost", "msum", "shist"}
 
 
 def delivering() -> Circuit:

@@ -24,8 +24,12 @@ def test_views_share_memory_with_the_layout() -> None:
     world, c, brains = _world()
     L = world.layout
     b = brains[1]
-    for key in ("v", "ie", "ii", "w", "theta", "mod", "iext"):
+    for key in ("v", "ie", "ii", "iext"):
         assert np.shares_memory(getattr(b["n"], key), L.neuron[key]), key
+    rich = world.brains[-1]  # state a population keeps only by its rules (w theta mod) is a view too
+    for pop, key in (("exc", "w"), ("izh", "w"), ("mod", "theta"), ("mod", "mod")):
+        assert np.shares_memory(getattr(rich[pop], key), L.neuron[key]), (pop, key)
+    assert np.shares_memory(rich["inh"].state("consec"), L.neuron["consec"])
     assert np.shares_memory(b["n"].state("hold"), L.neuron["hold"])
     assert np.shares_memory(b.sensor("s"), L.sensor_values)
     assert np.shares_memory(b.actuator("a"), L.act_out)

@@ -1,13 +1,14 @@
 """Bytes of per-neuron state a layout stores, per neuron (issue 14, item 3: state stored only
 where some population keeps it).
 
-    PYTHONPATH=sdk python tools/native/state_bytes.py
+    PYTHONPATH=sdk:. python tools/native/state_bytes.py
 """
 
 from spikeforge.bench import cuba_circuit
 from spikeforge.bench.crowd import npc_circuit
 from spikeforge.model.plasticity import STDP
 from spikeforge.runtime.world import World
+from tests.engine.native_nets import feature_net, static_net
 
 
 def bytes_per_neuron(w: World) -> tuple[float, list[str]]:
@@ -17,7 +18,10 @@ def bytes_per_neuron(w: World) -> tuple[float, list[str]]:
 
 CASES = (("crowd npc x100", lambda w: w.spawn(npc_circuit(), count=100)),
          ("crowd npc with STDP x10", lambda w: w.spawn(npc_circuit(plasticity=STDP()), count=10)),
-         ("cuba 4000", lambda w: w.spawn(cuba_circuit(4000))))
+         ("cuba 4000", lambda w: w.spawn(cuba_circuit(4000))),
+         ("every model, no gap junctions or modulators (native_nets.static_net) x10",
+          lambda w: w.spawn(static_net(), count=10)),
+         ("every feature (tests/engine/native_nets.feature_net) x10", lambda w: w.spawn(feature_net(), count=10)))
 
 if __name__ == "__main__":
     for name, make in CASES:

@@ -257,7 +257,7 @@ def run_soak(steps: int, backend: str, seed: int, threads: int | None) -> list[d
             L = world.layout
             w = L.synapse["w"]
             arrays = [w, L.synapse.get("elig", w), L.dopamine, L.dopamine_sum,
-                      *(L.neuron[x] for x in ("v", "theta", "xpre", "xpost", "msum"))]
+                      *(L.neuron[x] for x in ("v", "theta", "xpre", "xpost", "msum") if x in L.neuron)]
             if not all(bool(np.all(np.isfinite(a))) for a in arrays):
                 nan = True
                 break

@@ -108,11 +108,12 @@ def c_tables() -> str:
 
 def c_state_lists() -> str:
     """``SF_FOR_EACH_NET_STATE(X)`` / ``SF_FOR_EACH_PLAST_STATE(X)``: ``X(name, C type, brain-file
-    dtype code)`` for every per-neuron state array of ``sf_net`` / ``sf_plast`` (the C API's loader
-    reads them from brain files by this list)."""
+    dtype code, optional)`` for every per-neuron state array of ``sf_net`` / ``sf_plast`` (the C API's
+    loader reads them from brain files by this list); ``optional`` is 1 for a variable not every
+    population keeps (``StateVar.kept_when``: a layout, so a brain file, may leave it out)."""
     lines = []
     for struct in ("net", "plast"):
-        items = " ".join(f"X({s.name}, {C_TYPE[s.dtype]}, {BRAIN_FILE_DTYPE[s.dtype]})"
+        items = " ".join(f"X({s.name}, {C_TYPE[s.dtype]}, {BRAIN_FILE_DTYPE[s.dtype]}, {int(bool(s.kept_when))})"
                          for s in NEURON_VARS if s.c_struct == struct)
         lines.append(f"#define SF_FOR_EACH_{struct.upper()}_STATE(X) {items}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
 from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
+from spikeforge.engine.tables import NEURON_VARS
 from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
 from spikeforge.model.plasticity import STDP, Homeostasis
@@ -47,20 +48,13 @@ FIXED_LIMIT = np.float32(2147483520.0)  # largest float32 below 2^31
 
 STATE_ALIGN = 64  # bytes: one cache line
 
-# state variables not every population keeps, and when one does (PrototypeInfo.population_state)
-_LEARNS = ("its circuit learns (a projection has a plasticity rule other than Homeostasis, or "
-           "Homeostasis with eta > 0)")
-STATE_KEPT_WHEN: dict[str, str] = {"consec": "it has a consecutive-fire limit (consec_limit > 0)",
-                                   "xpre": _LEARNS, "xpost": _LEARNS, "msum": _LEARNS,
-                                   "shist": "its circuit has a projection whose STDP depresses at delivery "
-                                            "(depress_at='delivery')"}
-# of those, the arrays a layout stores only when some population of it keeps them (stored_state):
-# every backend leaves them alone where no population keeps them (numpy and C touch the learning
-# state only when plasticity.build_cache finds something that learns, which is exactly when some
-# circuit learns, and shist only when its any_delivery is set, exactly when some circuit delivers;
-# the GPU keeps its own device copy). consec is still stored world-wide: the C neuron loops read
-# and write it for every population.
-STORED_WHEN_KEPT: frozenset[str] = frozenset({"xpre", "xpost", "msum", "shist"})
+# state variables not every population keeps, and when one does (PrototypeInfo.population_state);
+# a layout stores each only when some population of it keeps it (stored_state), and every backend
+# copes with its absence: numpy reads +0 for it, the C kernels get a NULL pointer (their lean loops
+# never read it, the general ones read a zeroed scratch, kernel.c absent_scratch), the GPU keeps its
+# own device copy (at +0: no population of the world moves it)
+STATE_KEPT_WHEN: dict[str, str] = {s.name: s.kept_when for s in NEURON_VARS if s.kept_when}
+STORED_WHEN_KEPT: frozenset[str] = frozenset(STATE_KEPT_WHEN)
 
 
 def circuit_learns(circuit: FlatCircuit) -> bool:
@@ -144,6 +138,7 @@ class PrototypeInfo:
     iparams: I32
     _learns: bool | None = field(default=None, init=False, repr=False, compare=False)
     _delivers: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _kept_by_pop: list[frozenset[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def pop_slice(self, name: str) -> slice:
         """Brain-local neuron range of a population of this circuit.
@@ -189,14 +184,11 @@ class PrototypeInfo:
     def population_state(self, name: str) -> tuple[str, ...]:
         """The per-neuron state variables a population keeps (``NEURON_STATE`` order).
 
-        The rules are ``STATE_KEPT_WHEN``; a variable outside this set is either left untouched
-        by that population's step or written but never read, so reading it would show a stale or
-        meaningless value: ``consec`` is kept only under a consecutive-fire limit (docs/semantics.md,
-        step 5), the learning state (``xpre xpost msum``) only when the circuit learns
-        (:func:`circuit_learns`), the spike history ``shist`` only when it depresses at delivery
-        (:func:`circuit_delivers`). A layout stores the arrays of ``STORED_WHEN_KEPT`` only when some
-        population keeps them (:func:`stored_state`); the rest of ``NEURON_STATE`` is stored for
-        every neuron (issue 14).
+        The rules are ``STATE_KEPT_WHEN`` (:func:`kept_state_by_population`): a variable a population
+        does not keep would only ever hold its initial ``+0`` there and change nothing observable
+        (docs/semantics.md, "Which state a population keeps"). A layout stores each variable of
+        ``STORED_WHEN_KEPT`` only when some population of it keeps it (:func:`stored_state`); the
+        rest of ``NEURON_STATE`` is stored for every neuron (issue 14).
 
         Parameters
         ----------
@@ -213,13 +205,59 @@ class PrototypeInfo:
         ValueError
             If the circuit has no such population.
         """
-        from spikeforge.engine.params import I_CONSEC
+        i = self.pop_names.index(name)
+        kept = self._kept()
+        return tuple(k for k in NEURON_STATE if k not in STATE_KEPT_WHEN or k in kept[i])
 
-        i = self.pop_names.index(name)  # kept when (see STATE_KEPT_WHEN):
-        kept = {"consec": int(self.iparams[i, I_CONSEC]) > 0}
-        learns = self.learns()
-        kept.update({"xpre": learns, "xpost": learns, "msum": learns, "shist": self.delivers()})
-        return tuple(k for k in NEURON_STATE if kept.get(k, True))
+    def _kept(self) -> list[frozenset[str]]:
+        """Per population (circuit order), the variables of ``STATE_KEPT_WHEN`` it keeps (computed
+        once: a prototype's circuit and parameter rows do not change)."""
+        if self._kept_by_pop is None:
+            self._kept_by_pop = kept_state_by_population(self)
+        return self._kept_by_pop
+
+
+def kept_state_by_population(proto: PrototypeInfo) -> list[frozenset[str]]:
+    """Per population of ``proto`` (circuit order), which variables of ``STATE_KEPT_WHEN`` it keeps.
+
+    Each rule names exactly what can move the variable away from its initial ``+0`` (docs/semantics.md,
+    "Which state a population keeps"): ``w`` its model's kernel (``NeuronKernel.keeps_w`` of the
+    parameter row; Izhikevich's recovery always), ``theta`` habituation (``THJUMP``) or homeostasis
+    into it (float32 ``eta > 0``), ``mod`` a modulatory projection (channel 2) or a
+    :class:`~spikeforge.model.plasticity.ModulatedHebbian` rule (which reads it) into it, ``burst``
+    ``BURST_INV`` and ``BURST_MAX`` (a burst is ``floor((v - thr) * BURST_INV)`` capped at
+    ``BURST_MAX``), ``consec`` a consecutive-fire limit, the learning state the circuit's learning.
+    """
+    from spikeforge.engine import params as P
+    from spikeforge.model.neurons import kernel_of
+    from spikeforge.model.plasticity import ModulatedHebbian
+
+    circuit = proto.circuit
+    homeo: set[str] = set()
+    modulated: set[str] = set()
+    for pr in circuit.projections:
+        rule = pr.plasticity
+        h = rule if isinstance(rule, Homeostasis) else getattr(rule, "homeostasis", None)
+        if isinstance(h, Homeostasis) and np.float32(h.eta) > 0:
+            homeo.add(pr.post)
+        if pr.channel == 2 or isinstance(rule, ModulatedHebbian):
+            modulated.add(pr.post)
+    learns, delivers = proto.learns(), proto.delivers()
+    out = []
+    for i, (name, pop) in enumerate(zip(proto.pop_names, circuit.populations, strict=True)):
+        f, it = proto.fparams[i], proto.iparams[i]
+        keeps_w = kernel_of(pop.model)[1].keeps_w
+        kept = {"w": keeps_w is None or bool(keeps_w(f)),
+                "theta": f[P.F_THJUMP] != 0 or name in homeo,
+                "mod": name in modulated,
+                "consec": int(it[P.I_CONSEC]) > 0,
+                "burst": f[P.F_BURST_INV] != 0 and int(it[P.I_BURST_MAX]) > 0,
+                "xpre": learns, "xpost": learns, "msum": learns, "shist": delivers}
+        if set(kept) != set(STATE_KEPT_WHEN):  # a new optional variable needs its rule here
+            raise RuntimeError(f"kept_state_by_population: rules for {sorted(kept)}, "
+                               f"STATE_KEPT_WHEN has {sorted(STATE_KEPT_WHEN)}")
+        out.append(frozenset(k for k, on in kept.items() if on))
+    return out
 
 
 @dataclass

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from spikeforge.engine import params as P
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
-from spikeforge.engine.layout import N_CHANNELS, Layout, OrganGroup
+from spikeforge.engine.layout import N_CHANNELS, STORED_WHEN_KEPT, Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
 from spikeforge.engine.plasticity import NPF, PlasticityCache, update_cache
 from spikeforge.engine.plasticity import build_cache as build_plasticity
@@ -162,7 +162,7 @@ class NativeBackend(Backend):
     # ------------------------------------------------------------------ binding
     def _gather(self) -> list[np.ndarray]:
         L = self.layout
-        arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS]
+        arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS if k in L.neuron]
         arrs += [getattr(L, k) for k, _, _ in _LAYOUT_FIELDS]
         arrs += [L.synapse["post"], L.synapse["w"], L.dopamine, L.dopamine_sum, L.learn]
         arrs += [L.neuron[k] for k in ("xpre", "xpost", "msum", "shist") if k in L.neuron]
@@ -185,6 +185,12 @@ class NativeBackend(Backend):
 
         n = L.n_neurons
         for k, ctype, dt in _NEURON_FIELDS:
+            if k not in L.neuron:
+                if k not in STORED_WHEN_KEPT:
+                    raise ValueError(f"layout.neuron.{k}: missing")
+                # no population keeps it: NULL, which the kernels read as +0 everywhere
+                setattr(net, k, ffi.NULL)
+                continue
             a = L.neuron[k]
             if a.shape != (n,):
                 raise ValueError(f"layout.neuron.{k}: expected {n} values, got shape {a.shape}")

@@ -19,7 +19,15 @@ import numpy.typing as npt
 from spikeforge.engine import params as P
 from spikeforge.engine import rng
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
-from spikeforge.engine.layout import FIXED_INV, FIXED_LIMIT, FIXED_SCALE, Layout, OrganGroup, expand_ranges
+from spikeforge.engine.layout import (
+    FIXED_INV,
+    FIXED_LIMIT,
+    FIXED_SCALE,
+    NEURON_STATE,
+    Layout,
+    OrganGroup,
+    expand_ranges,
+)
 from spikeforge.engine.plasticity import PlasticityCache, learn_step, update_cache
 from spikeforge.engine.plasticity import build_cache as build_plasticity
 from spikeforge.model.neurons import KERNELS
@@ -243,6 +251,9 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
     S = L.neuron
 
     def g(name: str) -> np.ndarray:
+        # a variable the layout does not store is +0 for every neuron (layout.STATE_KEPT_WHEN)
+        if name not in S:
+            return np.zeros(nidx.size, NEURON_STATE[name])
         return S[name] if sel is None else S[name][nidx]
 
     def col(c: int) -> F32:
@@ -352,6 +363,8 @@ def step(layout: Layout, cache: StepCache, sel: I64 | None, active: BoolA | None
 
     for name, arr in (("v", v), ("ie", ie), ("ii", ii), ("w", w), ("theta", theta), ("mod", mod),
                       ("hold", hold), ("consec", consec), ("burst", burst)):
+        if name not in S:  # not stored: no population keeps it, it stays +0
+            continue
         if sel is None:
             S[name][...] = arr
         else:

@@ -643,7 +643,8 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
             L.dopamine_sum[active] = L.dopamine_sum[active] + L.dopamine[active]
             L.dopamine[active] = L.dopamine[active] * pc.da_decay[active]
         # P2 modulator sum
-        S["msum"][nidx] = S["msum"][nidx] + S["mod"][nidx]
+        # (no population of the world keeps mod: it is +0 everywhere, and msum + 0 still turns -0 into +0)
+        S["msum"][nidx] = S["msum"][nidx] + (S["mod"][nidx] if "mod" in S else np.float32(0.0))
     # P3 trace decay
     S["xpre"][nidx] = S["xpre"][nidx] * pc.dpre[nidx]
     S["xpost"][nidx] = S["xpost"][nidx] * pc.dpost[nidx]
@@ -693,7 +694,8 @@ def learn_step(layout: Layout, pc: PlasticityCache, nidx: I64, spike: BoolA, bra
                 ap = pf[proj, PF_APLUS]
                 hebb = kind == KIND_HEBB
                 post = L.synapse["post"][syn]
-                ap = np.where(hebb, ap * S["mod"][post], ap).astype(np.float32)
+                if np.any(hebb):  # (a modulated Hebbian rule's post population keeps mod: stored)
+                    ap = np.where(hebb, ap * S["mod"][post], ap).astype(np.float32)
                 p = ap * S["xpre"][pre]
                 soft = pi[proj, PI_SOFT] != 0
                 p = np.where(soft, p * (pf[proj, PF_WMAX] - wy), p).astype(np.float32)

@@ -41,6 +41,11 @@ class StateVar:
         Meaning.
     c_struct : str
         ``"net"`` (``sf_net``) or ``"plast"`` (``sf_plast``, learning state).
+    kept_when : str
+        When a population keeps the variable ("" for every population): a population that does
+        not keep it would only ever hold its initial ``+0`` there, so no layout stores it unless
+        some population of it keeps it (``layout.population_state``, ``layout.stored_state``), and
+        the C kernels, the C API and brain files accept it absent (a NULL pointer, a missing record).
     """
 
     name: str
@@ -48,26 +53,37 @@ class StateVar:
     unit: str
     doc: str
     c_struct: str = "net"
+    kept_when: str = ""
 
 
+_LEARNS = ("its circuit learns (a projection has a plasticity rule other than Homeostasis, or "
+           "Homeostasis with eta > 0)")
 NEURON_VARS: tuple[StateVar, ...] = (
     StateVar("v", np.float32, "mV", "membrane potential"),
     StateVar("ie", np.float32, "mV", "excitatory synaptic current (as drive)"),
     StateVar("ii", np.float32, "mV", "inhibitory synaptic current (as drive)"),
-    StateVar("w", np.float32, "mV", "adaptation current (AdaptiveLIF) / recovery u (Izhikevich)"),
-    StateVar("theta", np.float32, "mV", "threshold offset (habituation, homeostasis)"),
-    StateVar("mod", np.float32, "", "modulator level"),
+    StateVar("w", np.float32, "mV", "adaptation current (AdaptiveLIF) / recovery u (Izhikevich)",
+             kept_when="its model reads it (Izhikevich; an AdaptiveLIF with adaptation: tau_w coupling or b "
+                       "nonzero; the model's kernel says, NeuronKernel.keeps_w)"),
+    StateVar("theta", np.float32, "mV", "threshold offset (habituation, homeostasis)",
+             kept_when="it habituates (ModulatedLIF habituation > 0) or a projection into it has Homeostasis "
+                       "with eta > 0"),
+    StateVar("mod", np.float32, "", "modulator level",
+             kept_when="a modulatory projection or a ModulatedHebbian rule targets it"),
     StateVar("iext", np.float32, "mV", "external drive written by sensor encoders"),
     StateVar("pforce", np.float32, "", "per-step forced-spike probability written by encoders"),
     StateVar("hold", np.int32, "steps", "steps left in refractory / snooze"),
-    StateVar("consec", np.int32, "spikes", "consecutive spikes (FEAGI)"),
-    StateVar("burst", np.int32, "spikes", "extra burst spikes still to emit (FLUX)"),
+    StateVar("consec", np.int32, "spikes", "consecutive spikes (FEAGI)",
+             kept_when="it has a consecutive-fire limit (consec_limit > 0)"),
+    StateVar("burst", np.int32, "spikes", "extra burst spikes still to emit (FLUX)",
+             kept_when="it bursts (ModulatedLIF burst_overshoot > 0 and burst_max > 0)"),
     StateVar("force_once", np.uint8, "", "one-shot forced spike (event sensors)"),
-    StateVar("xpre", np.float32, "", "plasticity: pre-synaptic trace", "plast"),
-    StateVar("xpost", np.float32, "", "plasticity: post-synaptic trace", "plast"),
-    StateVar("msum", np.float32, "", "plasticity: modulator summed since the last reward-STDP update", "plast"),
-    StateVar("shist", np.int32, "", "plasticity: spikes of the last 32 steps, bit k-1 = k steps ago "
-             "(kept only when some projection depresses at delivery)", "plast"),
+    StateVar("xpre", np.float32, "", "plasticity: pre-synaptic trace", "plast", _LEARNS),
+    StateVar("xpost", np.float32, "", "plasticity: post-synaptic trace", "plast", _LEARNS),
+    StateVar("msum", np.float32, "", "plasticity: modulator summed since the last reward-STDP update", "plast",
+             _LEARNS),
+    StateVar("shist", np.int32, "", "plasticity: spikes of the last 32 steps, bit k-1 = k steps ago", "plast",
+             "its circuit has a projection whose STDP depresses at delivery (depress_at='delivery')"),
 )
 NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VARS}
 

@@ -81,6 +81,12 @@ class PopulationView:
         return self._get("ie")
 
     @property
+    def keeps(self) -> tuple[str, ...]:
+        """The per-neuron state variables this population keeps (docs/semantics.md, "Which state a
+        population keeps"); reading another raises ``KeyError`` naming the rule."""
+        return self._keeps
+
+    @property
     def ii(self) -> LiveArray:
         """Inhibitory synaptic current (mV of drive)."""
         return self._get("ii")

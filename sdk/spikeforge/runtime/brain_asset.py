@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from spikeforge.engine.compiler import instantiate, max_delay
+from spikeforge.engine.layout import STATE_KEPT_WHEN
 from spikeforge.engine.rng import brain_key
 from spikeforge.engine.slots import strip_pad
 from spikeforge.model.errors import GenomeError
@@ -233,6 +234,7 @@ def _fill(blk: Any, proto: Any, arrays: dict[str, np.ndarray], manifest: dict[st
     need(theta.shape == (n,) and theta.dtype == blk.neuron["theta"].dtype, f"neuron.theta: expected {n} float32")
     blk.neuron["theta"] = theta.copy()
     if not with_state:
+        _check_unkept(blk, proto, need)
         return
     for k, a in blk.neuron.items():
         got = arrays.get(f"neuron.{k}")
@@ -258,3 +260,16 @@ def _fill(blk: Any, proto: Any, arrays: dict[str, np.ndarray], manifest: dict[st
     blk.lod_every, blk.sleeping, blk.learn = int(meta["lod_every"]), bool(meta["sleeping"]), bool(meta["learn"])
     need(blk.lod_every >= 1, "brain.lod_every: must be >= 1")
     blk.dopamine, blk.dopamine_sum = float(meta["dopamine"]), float(meta["dopamine_sum"])
+    _check_unkept(blk, proto, need)
+
+
+def _check_unkept(blk: Any, proto: Any, need: Any) -> None:
+    """A variable a population does not keep is +0 there (layout.STATE_KEPT_WHEN): a layout may
+    not store it, so a file's other value would be dropped unseen; refuse it, naming the field."""
+    for name in proto.pop_names:
+        sl = proto.pop_slice(name)
+        kept = proto.population_state(name)
+        for k, when in STATE_KEPT_WHEN.items():
+            need(k in kept or not np.any(blk.neuron[k][sl].view(np.uint8)),
+                 f"neuron.{k}: nonzero in population {name!r}, which does not keep {k!r} "
+                 f"(a population keeps it when {when})")

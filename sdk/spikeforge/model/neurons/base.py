@@ -153,6 +153,11 @@ class NeuronKernel:
         threshold; must keep ``v`` of held neurons.
     w_from_v : callable or None
         With a ``v_init``: the initial ``w`` from the drawn ``v`` (default: ``rest``'s w).
+    keeps_w : callable or None
+        ``keeps_w(f) -> bool`` for a float32 parameter row ``f``: whether a population with it
+        keeps ``w`` (its ``integrate`` reads ``w``, or moves it off its initial ``+0``); a
+        population that does not stores no ``w`` (``engine.layout.population_state``). None: every
+        population of the model keeps ``w`` (the safe default for a new model).
     """
 
     name: str
@@ -162,6 +167,7 @@ class NeuronKernel:
     rest: Callable[[Any], tuple[float, float]]
     integrate: Callable[[Integration], tuple[F32, F32]]
     w_from_v: Callable[[Any, F32], F32] | None = None
+    keeps_w: Callable[[F32], bool] | None = None
 
     def __post_init__(self) -> None:
         if len(self.columns) > MODEL_COLUMNS:

@@ -181,7 +181,13 @@ def _integrate(x: Integration) -> tuple[F32, F32]:
     return np.where(x.held, v, v_lif).astype(np.float32), w_new.astype(np.float32)
 
 
+def _keeps_w(f: F32) -> bool:
+    """w matters only with adaptation: it starts at 0 and moves only by ``WJUMP`` at a spike, and
+    ``v`` reads it only through ``PVW``."""
+    return bool(f[B.F_PVW] != 0 or f[B.F_WJUMP] != 0)
+
+
 KERNEL = NeuronKernel(name="lif", models=(LIF, AdaptiveLIF, ModulatedLIF), columns=(), fill=_fill, rest=_rest,
-                      integrate=_integrate)
+                      integrate=_integrate, keeps_w=_keeps_w)
 
 __all__ = ["KERNEL", "LIF", "AdaptiveLIF", "ModulatedLIF"]

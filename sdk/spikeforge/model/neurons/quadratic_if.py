@@ -108,6 +108,7 @@ def _integrate(x: Integration) -> tuple[F32, F32]:
 
 
 KERNEL = NeuronKernel(name="qif", models=(QuadraticIF,), columns=(("QIF_H", "dt_ms / tau_m"), ("QIF_K", "k (1/mV)"),
-                      ("QIF_VC", "v_crit (mV)")), fill=_fill, rest=_rest, integrate=_integrate)
+                      ("QIF_VC", "v_crit (mV)")), fill=_fill, rest=_rest, integrate=_integrate,
+                      keeps_w=lambda f: False)  # v never reads w
 
 __all__ = ["F_QIF_H", "F_QIF_K", "F_QIF_VC", "KERNEL", "QuadraticIF"]

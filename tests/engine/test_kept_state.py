@@ -1,0 +1,190 @@
+"""Which state a population keeps (issue 14, item 3): a layout stores ``w theta mod consec burst``
+(and the learning state) only when some population of it keeps them (``layout.STATE_KEPT_WHEN``),
+and leaving an array out changes nothing: the same world with every array stored (as before the
+elision) gives the same spikes and state on every CPU backend, and the arrays it stores beyond
+the kept ones stay +0. The circuits cover every loop the C kernel picks (lean, lean-w with and
+without background input, fast with gap junctions, the per-neuron loop under homeostasis) with
+some of the five arrays absent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.engine.native_nets import background_net, lif_net, reward_net, static_net, stdp_net
+
+import spikeforge.engine.native_backend as native
+from spikeforge.engine.layout import NEURON_STATE, STATE_KEPT_WHEN, STORED_WHEN_KEPT
+from spikeforge.model import (
+    LIF,
+    AdaptiveLIF,
+    Background,
+    Circuit,
+    FixedProbability,
+    Izhikevich,
+    ModulatedLIF,
+    Uniform,
+)
+from spikeforge.model.neurons import QuadraticIF
+from spikeforge.model.plasticity import Homeostasis, ModulatedHebbian, RewardSTDP
+from spikeforge.runtime.world import World
+
+CPU = ["numpy"] + (["native"] if native.unavailable() is None else [])
+
+
+def gap_net() -> Circuit:
+    """Plain LIF with gap junctions: the fast loop, with every one of the five arrays absent."""
+    c = lif_net()
+    c.name = "lif_gap"
+    c.connect("e", "e", FixedProbability(0.1), weight=0.05, kind="electrical", name="e-gap")
+    return c
+
+
+def homeo_net() -> Circuit:
+    """Homeostasis on plain LIF: theta kept, w mod consec burst absent, the per-neuron loop."""
+    c = Circuit("homeo")
+    c.add_population("inp", 16, LIF(bias=0.0, t_ref=1.0))
+    c.add_population("hid", 24, LIF(bias=14.0), v_init=(-65.0, -50.0))
+    c.connect("inp", "hid", FixedProbability(0.5), weight=Uniform(0.5, 2.0), delay=(1, 3),
+              plasticity=Homeostasis(target_rate=5.0, eta=0.3))
+    c.connect("hid", "hid", FixedProbability(0.2), weight=Uniform(0.5, 2.5), delay=2)
+    c.add_sensor("eyes", "inp", channels=4, kind="poisson", max_rate=300.0)
+    return c
+
+
+def mixed_net() -> Circuit:
+    """One population per rule, beside plain LIF: habituation only (theta), bursts only (burst), a
+    modulatory input only (mod), a limit only (consec), adaptation (w), quadratic IF (no w), a
+    modulated Hebbian rule (mod of its post) and reward-STDP (msum)."""
+    c = Circuit("mixed")
+    c.add_population("inp", 12, LIF(bias=0.0, t_ref=1.0))
+    c.add_population("plain", 16, LIF(bias=15.0), v_init=(-65.0, -50.0))
+    c.add_population("habit", 12, ModulatedLIF(bias=16.0, habituation=0.6, burst_overshoot=0.0), v_init=(-65.0, -50.0))
+    c.add_population("bursty", 12, ModulatedLIF(bias=17.0, habituation=0.0, burst_overshoot=0.5, burst_max=3),
+                     v_init=(-65.0, -50.0))
+    c.add_population("modded", 12, ModulatedLIF(bias=15.0, habituation=0.0, burst_overshoot=0.0, mod_gain=0.8),
+                     v_init=(-65.0, -50.0))
+    c.add_population("limited", 12, LIF(bias=18.0, consec_limit=2, snooze=3.0), v_init=(-65.0, -50.0))
+    c.add_population("adapt", 12, AdaptiveLIF(bias=18.0, b=1.5, tau_w=50.0), v_init=(-70.0, -52.0))
+    c.add_population("qif", 12, QuadraticIF(bias=3.5), v_init=(-66.0, -45.0))
+    c.add_population("izh", 8, Izhikevich(bias=8.0), v_init=(-70.0, -60.0))
+    c.connect("inp", "plain", FixedProbability(0.5), weight=Uniform(1.0, 4.0), delay=(1, 3))
+    c.connect("plain", "habit", FixedProbability(0.4), weight=2.0, delay=1)
+    c.connect("plain", "bursty", FixedProbability(0.4), weight=2.0, delay=2)
+    c.connect("plain", "modded", FixedProbability(0.4), weight=0.5, kind="modulatory", delay=1, name="neuromod")
+    c.connect("plain", "modded", FixedProbability(0.4), weight=2.0, delay=1)
+    c.connect("habit", "limited", FixedProbability(0.4), weight=2.0, delay=1)
+    c.connect("bursty", "adapt", FixedProbability(0.4), weight=2.0, delay=(1, 2))
+    c.connect("adapt", "qif", FixedProbability(0.4), weight=2.0, delay=1)
+    c.connect("qif", "izh", FixedProbability(0.4), weight=3.0, delay=1)
+    c.connect("inp", "limited", FixedProbability(0.5), weight=Uniform(0.5, 2.0), delay=1,
+              plasticity=ModulatedHebbian(lr=0.05, w_min=0.0, w_max=3.0))
+    c.connect("plain", "izh", FixedProbability(0.5), weight=Uniform(0.5, 3.0), delay=1,
+              plasticity=RewardSTDP(w_min=0.0, w_max=5.0, update_every=5, lr=0.05, tau_dopamine=50.0))
+    c.add_sensor("eyes", "inp", channels=3, kind="poisson", max_rate=300.0)
+    return c
+
+
+def noisy_plain_net() -> Circuit:
+    """Background input on plain LIF only: the lean-w loop with w (and everything else) absent."""
+    c = Circuit("noisy_plain")
+    c.add_population("uni", 16, LIF(bias=10.0), v_init=(-65.0, -55.0),
+                     background=Background(noise="uniform", low=-5.0, high=12.0))
+    c.add_population("gau", 16, LIF(bias=12.0), background=Background(noise="gaussian", mean=2.0, std=6.0))
+    c.add_population("poi", 12, LIF(bias=5.0), background=Background(rate=60.0, weight=8.0))
+    c.connect("uni", "gau", FixedProbability(0.3), weight=Uniform(1.0, 3.0), delay=(1, 3))
+    c.connect("gau", "poi", FixedProbability(0.3), weight=-2.0, delay=1)
+    return c
+
+
+NETS = [lif_net, gap_net, homeo_net, mixed_net, noisy_plain_net, background_net, static_net, reward_net, stdp_net]
+
+
+def run(w: World, frames: int = 6, steps: int = 25) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for f in range(frames):
+        w.layout.sensor_values[:] = np.float32(0.3 + 0.1 * (f % 4))
+        r = w.step(steps)
+        out.append((r.steps.copy(), r.neurons.copy()))
+        w.reward(0.5)
+    return out
+
+
+def world(net: Circuit, backend: str, store_all: bool) -> World:
+    w = World(backend=backend, seed=7)
+    w.spawn(net, count=3)
+    if store_all:  # every array, as every layout stored them before the elision
+        L = w.layout
+        for k, dt in NEURON_STATE.items():
+            if k not in L.neuron:
+                L.neuron[k] = np.zeros(L.n_neurons, dt)
+    return w
+
+
+@pytest.mark.parametrize("backend", CPU)
+@pytest.mark.parametrize("make", NETS, ids=lambda f: f.__name__)
+def test_absent_state_changes_nothing(make: object, backend: str) -> None:
+    net = make()  # type: ignore[operator]
+    lean, full = world(net, backend, False), world(make(), backend, True)  # type: ignore[operator]
+    absent = set(NEURON_STATE) - set(lean.layout.neuron)
+    a, b = run(lean), run(full)
+    for (s1, n1), (s2, n2) in zip(a, b, strict=True):
+        assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
+    assert sum(n.size for _, n in a) > 0
+    lean.backend.pull_state()
+    full.backend.pull_state()
+    for k, arr in lean.layout.neuron.items():
+        assert np.array_equal(arr.view(np.uint8), full.layout.neuron[k].view(np.uint8)), k
+    for k in absent:  # what the full world stores beyond the kept arrays never moves off +0
+        assert not np.any(full.layout.neuron[k].view(np.uint8)), k
+    assert np.array_equal(lean.layout.synapse["w"], full.layout.synapse["w"])
+
+
+def test_plain_world_stores_25_bytes_per_neuron() -> None:
+    w = World(backend="numpy", seed=1)
+    w.spawn(lif_net(), count=2)
+    L = w.layout
+    assert set(L.neuron) == set(NEURON_STATE) - STORED_WHEN_KEPT
+    assert sum(a.nbytes for a in L.neuron.values()) / L.n_neurons == 25  # v ie ii iext pforce hold + force_once
+
+
+def test_each_population_keeps_what_its_rules_say() -> None:
+    w = World(backend="numpy", seed=1)
+    w.spawn(mixed_net())
+    proto = w.layout.prototypes[0]
+    extra = {name: set(proto.population_state(name)) & set(STATE_KEPT_WHEN) for name in proto.pop_names}
+    learn = {"xpre", "xpost", "msum"}
+    assert extra == {"inp": learn, "plain": learn, "habit": {"theta"} | learn, "bursty": {"burst"} | learn,
+                     "modded": {"mod"} | learn, "limited": {"consec", "mod"} | learn, "adapt": {"w"} | learn,
+                     "qif": learn, "izh": {"w"} | learn}
+    assert STORED_WHEN_KEPT <= set(w.layout.neuron) | {"shist"}
+
+
+def test_view_of_a_variable_the_population_does_not_keep_names_the_rule() -> None:
+    w = World(backend="numpy", seed=1)
+    b = w.spawn(mixed_net())[0]
+    assert b["adapt"].w.shape == (12,)
+    with pytest.raises(KeyError, match=r"does not keep 'w'.*its model reads it"):
+        _ = b["plain"].w
+    with pytest.raises(KeyError, match=r"does not keep 'theta'.*habituates"):
+        _ = b["modded"].theta
+    with pytest.raises(KeyError, match=r"does not keep 'mod'.*modulatory projection"):
+        _ = b["habit"].mod
+
+
+def test_brain_file_rejects_nonzero_state_a_population_does_not_keep() -> None:
+    from spikeforge.runtime.brain_asset import BrainAssetError, brain_bytes, read_brain, spawn_read
+
+    w = World(backend="numpy", seed=1)
+    b = w.spawn(mixed_net())[0]
+    w.step(20)
+    manifest, arrays = read_brain(brain_bytes(b))
+    w2 = World(backend="numpy", seed=1)
+    twin = spawn_read(w2, manifest, dict(arrays))
+    assert np.array_equal(twin["habit"].theta, b["habit"].theta)
+    for key, where in (("neuron.theta", "plain"), ("neuron.w", "qif"), ("neuron.burst", "limited")):
+        bad = {k: a.copy() for k, a in arrays.items()}
+        proto = w.layout.prototypes[0]
+        bad[key][proto.pop_slice(where).start] = 1
+        with pytest.raises(BrainAssetError, match=rf"{key}: nonzero in population '{where}', which does not keep"):
+            spawn_read(w2, manifest, bad)
+    assert len(w2.brains) == 1
