@@ -4,11 +4,12 @@ where some population keeps it).
     PYTHONPATH=sdk:. python tools/native/state_bytes.py
 """
 
+from tests.engine.native_nets import feature_net, static_net
+
 from spikeforge.bench import cuba_circuit
 from spikeforge.bench.crowd import npc_circuit
 from spikeforge.model.plasticity import STDP
 from spikeforge.runtime.world import World
-from tests.engine.native_nets import feature_net, static_net
 
 
 def bytes_per_neuron(w: World) -> tuple[float, list[str]]:
