@@ -139,6 +139,23 @@ def test_absent_state_changes_nothing(make: object, backend: str) -> None:
     assert np.array_equal(lean.layout.synapse["w"], full.layout.synapse["w"])
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", NETS, ids=lambda f: f.__name__)
+def test_gpu_with_absent_state_matches_numpy(make: object) -> None:
+    """The GPU keeps its own device copy of an array the layout does not store (+0, which no
+    population of the world moves): spikes and every stored array as numpy's."""
+    from tests.engine.test_gpu_common import require_lavapipe
+
+    require_lavapipe()
+    ref, gpu = world(make(), "numpy", False), world(make(), "gpu", False)  # type: ignore[operator]
+    assert set(ref.layout.neuron) == set(gpu.layout.neuron) < set(NEURON_STATE)
+    for (s1, n1), (s2, n2) in zip(run(ref, 4, 20), run(gpu, 4, 20), strict=True):
+        assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
+    gpu.backend.pull_state()
+    for k, arr in ref.layout.neuron.items():
+        assert np.array_equal(arr.view(np.uint8), gpu.layout.neuron[k].view(np.uint8)), k
+
+
 def test_plain_world_stores_25_bytes_per_neuron() -> None:
     w = World(backend="numpy", seed=1)
     w.spawn(lif_net(), count=2)

@@ -31,13 +31,15 @@ for part in "$@"; do
         tests/engine/test_gpu_learning.py tests/engine/test_gpu_fallback.py tests/engine/test_gpu_auto.py \
         tests/engine/test_gpu_bench.py tests/engine/test_gpu_tolerance.py tests/engine/test_gpu_brain_kernel.py \
         tests/engine/test_quadratic_if.py tests/runtime/test_churn_handles.py tests/runtime/test_world_masks.py \
-        tests/runtime/test_relayout.py tests/runtime/test_learning_churn.py \
+        tests/runtime/test_relayout.py tests/runtime/test_learning_churn.py tests/engine/test_kept_state.py \
+        tests/runtime/test_state_elision.py \
         2>&1 | tee "$OUT/tests.log" | tail -25 ;;
     nativetests)  # the native kernel's exactness on the host's widest ISA (the device's Xeon runs the AVX-512
                   # loops, which a build machine without AVX-512 never exercises), CPU tests only
       python3 -c 'from spikeforge.engine.native_backend import NativeBackend; import spikeforge.engine.native_backend as n; print("native ISA sets known:", n.ISAS)'
       timeout 300 python3 -m pytest -q -p no:cacheprovider -m "not gpu" tests/engine/test_native_exact.py \
         tests/engine/test_numpy_feagi.py tests/engine/test_quadratic_if.py tests/engine/test_numpy_cuba.py \
+        tests/engine/test_kept_state.py \
         2>&1 | tee "$OUT/nativetests.log" | tail -15
       python3 -c 'from spikeforge.bench import cuba_circuit, make_world
 w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); print("isa used:", w.backend.isa)' ;;
