@@ -205,3 +205,17 @@ def test_brain_file_rejects_nonzero_state_a_population_does_not_keep() -> None:
         with pytest.raises(BrainAssetError, match=rf"{key}: nonzero in population '{where}', which does not keep"):
             spawn_read(w2, manifest, bad)
     assert len(w2.brains) == 1
+
+
+def test_a_layout_missing_learning_state_it_needs_is_refused_by_name() -> None:
+    from spikeforge.engine.plasticity import build_cache
+
+    w = World(backend="numpy", seed=1)
+    w.spawn(stdp_net())  # depresses at delivery: keeps shist
+    L = w.layout
+    build_cache(L)
+    for k in ("shist", "xpre"):
+        saved = L.neuron.pop(k)
+        with pytest.raises(ValueError, match=rf"layout.neuron: {k} missing in a layout that learns"):
+            build_cache(L)
+        L.neuron[k] = saved

@@ -278,14 +278,10 @@ class NativeBackend(Backend):
             if arr.shape != (L.n_brains,):
                 raise ValueError(f"layout.{name}: expected {L.n_brains} values, got shape {arr.shape}")
             setattr(pl, name, ptr(arr, ctype, dt, name))
-        # stored whenever something learns; shist whenever something depresses at delivery (the
-        # only case the C kernels touch it: NULL otherwise) -- layout.stored_state
+        # present whenever something learns, shist whenever something depresses at delivery (the
+        # only case the C kernels touch it: NULL otherwise), as build_cache checked
         for name in ("xpre", "xpost", "msum", "shist"):
-            if name not in L.neuron:
-                if name == "shist" and not pc.any_delivery:
-                    continue
-                raise ValueError(f"layout.neuron.{name}: missing in a layout that learns")
-            if L.neuron[name].shape != (L.n_neurons,):
+            if name in L.neuron and L.neuron[name].shape != (L.n_neurons,):
                 raise ValueError(f"layout.neuron.{name}: expected {L.n_neurons} values")
         for name in ("xpre", "xpost", "msum"):
             setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))

@@ -281,13 +281,15 @@ def build_cache(layout: Layout) -> PlasticityCache | None:
     any_homeo = bool(np.any(T.pid_f[:, PP_HETA] > 0)) if T.pid_f.size else False
     if not np.any(kinds != KIND_NONE) and not any_homeo:
         return None
-    missing = [k for k in ("xpre", "xpost", "msum") if k not in L.neuron]
-    if missing:  # layout.stored_state stores them exactly when some circuit learns (circuit_learns)
+    deliver = T.proj_i[:, PI_DELIVER] != 0 if T.proj_i.size else np.zeros(0, bool)
+    # layout.stored_state stores the learning state exactly when some circuit learns
+    # (circuit_learns), shist when some projection depresses at delivery (circuit_delivers)
+    missing = [k for k in ("xpre", "xpost", "msum", *(("shist",) if np.any(deliver) else ())) if k not in L.neuron]
+    if missing:
         raise ValueError(f"layout.neuron: {', '.join(missing)} missing in a layout that learns")
     n = L.n_neurons
     pidv = L.pid
     row_kind = kinds[L.row_proj] if L.n_rows else np.zeros(0, np.int32)
-    deliver = T.proj_i[:, PI_DELIVER] != 0 if T.proj_i.size else np.zeros(0, bool)
     syn_proj = np.repeat(L.row_proj, np.diff(L.row_syn)).astype(np.int64)
     syn_pre = L.syn_pre().astype(np.int64)
     ps = np.flatnonzero(kinds[syn_proj] != KIND_NONE) if syn_proj.size else np.zeros(0, np.int64)
