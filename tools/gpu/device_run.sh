@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -267,6 +267,18 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       timeout 45 $sf bench crowd --backend native --json --frames 200 --warmup 20
       timeout 60 $sf bench crowd --backend native --json --brains 10000 --frames 40 --warmup 5
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdgoals.jsonl" | cut -c1-600 ;;
+    crowdpin)  # is crowd 1,000's bimodal GPU timing (0.6-0.8 or ~1.4 ms/frame) the host thread's placement?
+               # the same bench unpinned and pinned to one core, alternating, 4 rounds, with the SM clock
+      {
+      for r in 1 2 3 4; do
+        for pin in none 3; do
+          clk=$(nvidia-smi --query-gpu=clocks.sm --format=csv,noheader 2>/dev/null | tr -d ' ')
+          if [ $pin = none ]; then cmd=""; else cmd="taskset -c $pin"; fi
+          timeout 45 $cmd $sf bench crowd --backend gpu --json --frames 200 --warmup 20 \
+            | sed "s/^{/{\"round\": $r, \"pin\": \"$pin\", \"sm_clock_before\": \"$clk\", /"
+        done
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdpin.jsonl" | cut -c1-400 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
