@@ -92,6 +92,25 @@ static void *need(sf_world *w, const char *name, int dtype, int64_t count, int64
     return r->data;
 }
 
+/* A state array the file leaves out (`name`, optional: not every population keeps it) must be kept
+   by no parameter set: the file's record kept.<name> (uint8 per parameter set, written by `spikeforge
+   export` from layout.kept_state_by_population) says so. */
+static int check_unkept(sf_world *w, const char *name, int64_t n_params) {
+    char kn[80];
+    snprintf(kn, sizeof kn, "kept.%s", name);
+    if (!find(w, kn))
+        return seterr(SF_ERR_FORMAT, "brain file: missing record '%s' (and no '%s' saying no parameter set keeps it)",
+                      name, kn);
+    int rc = SF_OK;
+    const uint8_t *kept = (const uint8_t *)need(w, kn, SF_DTYPE_UINT8, n_params, NULL, &rc);
+    if (rc != SF_OK) return rc;
+    for (int64_t p = 0; p < n_params; p++)
+        if (kept[p])
+            return seterr(SF_ERR_FORMAT, "brain file: missing record '%s', but parameter set %lld keeps it (%s)", name,
+                          (long long)p, kn);
+    return SF_OK;
+}
+
 SF_API void sf_world_destroy(sf_world *w) {
     if (!w) return;
     sf_engine_free(w->eng);
@@ -250,7 +269,8 @@ static int assemble_net(sf_world *w) {
        not every population keeps may be absent (no population of the exported world keeps it):
        NULL, which the kernels read as +0 for every neuron */
 #define NEED_STATE(name, ctype, code, optional) \
-    t->name = !(optional) || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL;
+    t->name = !(optional) || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL; \
+    if ((optional) && rc == SF_OK && !t->name) rc = check_unkept(w, #name, P);
     SF_FOR_EACH_NET_STATE(NEED_STATE)
 #undef NEED_STATE
     t->pid = (int32_t *)need(w, "pid", 2, n, NULL, &rc);

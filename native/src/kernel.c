@@ -855,7 +855,10 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
        arrays; what they write there (+0 again) is dropped. */
     float *W = net->w, *TH = net->theta, *MOD = net->mod;
     int32_t *CONS = net->consec, *BUR = net->burst;
-    if ((!W || !TH || !MOD || !CONS || !BUR) && !(vec && !lean_bg && (segf & SEG_INERT))) {
+    /* (a limit with no count stored cannot come from a layout, whose limited populations keep it,
+       but a brain file for the C API may say so: the lean loops would read CONS, so a stand-in) */
+    if ((!W || !TH || !MOD || !CONS || !BUR) &&
+        (!(vec && !lean_bg && (segf & SEG_INERT)) || (!CONS && climit > 0))) {
         if (hi - lo > SF_ABSENT_CHUNK) { /* pieces are independent runs of neurons: split this one */
             for (int64_t c = lo; c < hi; c += SF_ABSENT_CHUNK)
                 update_piece(e, net, sg, c, hi - c > SF_ABSENT_CHUNK ? c + SF_ABSENT_CHUNK : hi, bstep, sb, segf,

@@ -522,6 +522,9 @@ int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
         PNEED(kind >= SF_KIND_NONE && kind <= SF_KIND_HEBB, "plast.proj_i[%lld].kind: unknown %d", (long long)p,
               kind);
         if (kind == SF_KIND_RSTDP) any_r = 1;
+        /* the modulated Hebbian rule reads its post neuron's modulator (so its post population keeps it) */
+        PNEED(kind != SF_KIND_HEBB || net->mod, "mod: missing, but projection %lld is modulated Hebbian, "
+              "which reads it", (long long)p);
     }
     PNEED(!any_r || ns == 0 || P->elig, "plast.elig: reward-STDP projections need the eligibility array");
     PNEED(P->in_ptr[0] == 0 && P->n_in >= 0 && P->n_rs >= 0, "plast.in_ptr: must start at 0");

@@ -219,3 +219,51 @@ def test_a_layout_missing_learning_state_it_needs_is_refused_by_name() -> None:
         with pytest.raises(ValueError, match=rf"layout.neuron: {k} missing in a layout that learns"):
             build_cache(L)
         L.neuron[k] = saved
+
+
+@pytest.mark.skipif(native.unavailable() is not None, reason="native backend not built")
+def test_c_api_runs_absent_state_and_refuses_an_array_some_population_keeps() -> None:
+    """A brain file holds the arrays its layout stores and, per optional variable, which parameter
+    set keeps it (kept.<name>): the C API runs a file without w theta mod consec burst bit for bit
+    as the SDK, reports a state it does not hold by name, and refuses a file missing an array some
+    parameter set keeps, or missing it without saying so."""
+    import io
+
+    from spikeforge.engine._native_ext import ffi, lib
+    from spikeforge.runtime.export import layout_records, write_records
+
+    def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
+        buf = io.BytesIO()
+        write_records(buf, rec)
+        data = buf.getvalue()
+        out = ffi.new("sf_world **")
+        return lib.sf_world_load_memory(data, len(data), out), out[0]
+
+    w = World(backend="numpy", seed=11)
+    w.spawn(gap_net(), count=2)  # gap junctions: the C loops read stand-ins for all five
+    rec = layout_records(w.layout)
+    assert not {"w", "theta", "mod", "consec", "burst"} & set(rec)
+    rc, cw = load(rec)
+    assert rc == 0, ffi.string(lib.sf_last_error())
+    try:
+        assert lib.sf_world_run(cw, 30) == 0
+        w.step(30)
+        cnt = ffi.new("int64_t *")
+        v = lib.sf_world_state_f32(cw, b"v", cnt)
+        assert np.array_equal(np.frombuffer(ffi.buffer(v, 4 * cnt[0]), np.float32).view(np.uint32),
+                              w.layout.neuron["v"].view(np.uint32))
+        assert lib.sf_world_state_f32(cw, b"theta", cnt) == ffi.NULL
+        assert b"'theta' is not stored" in ffi.string(lib.sf_last_error())
+        assert lib.sf_world_state_i32(cw, b"consec", cnt) == ffi.NULL
+    finally:
+        lib.sf_world_destroy(cw)
+    w2 = World(backend="numpy", seed=11)
+    w2.spawn(static_net())  # keeps w and consec
+    rec = layout_records(w2.layout)
+    for name, why in (("w", "but parameter set"), ("consec", "but parameter set")):
+        bad = {k: a for k, a in rec.items() if k != name}
+        rc, _ = load(bad)
+        assert rc != 0 and f"missing record '{name}', {why}".encode() in ffi.string(lib.sf_last_error())
+    bad = {k: a for k, a in rec.items() if k not in ("theta", "kept.theta")}
+    rc, _ = load(bad)
+    assert rc != 0 and b"no 'kept.theta' saying" in ffi.string(lib.sf_last_error())

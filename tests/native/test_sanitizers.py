@@ -29,6 +29,26 @@ def test_host_and_loader_fuzz_clean_under_asan_ubsan(tmp_path: Path) -> None:
     assert rejected > 500 and ok > 0  # most mutations are caught; the rest run cleanly
 
 
+def test_absent_state_clean_under_asan_ubsan(tmp_path: Path) -> None:
+    """A world that stores none of w theta mod consec burst, whose gap junctions, homeostasis and
+    background input send the C loops through the zeroed stand-ins (kernel.c, SF_ABSENT_CHUNK)."""
+    from tests.engine.test_kept_state import gap_net, homeo_net, noisy_plain_net
+
+    from spikeforge import World
+    from spikeforge.runtime.export import export_world
+
+    bdir = build("host", san=True)
+    w = World(dt=0.001, backend="numpy", seed=5)
+    for make in (gap_net, homeo_net, noisy_plain_net):
+        w.spawn(make(), count=2)
+    assert not {"w", "mod", "consec", "burst"} & set(w.layout.neuron)
+    path = export_world(w, tmp_path / "absent.sfb")
+    r = subprocess.run([str(bdir / "host"), str(path), "6", "16", "0.6"], capture_output=True, text=True,
+                       timeout=120, env=SAN_ENV)
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("ok"), r.stdout + r.stderr
+    assert "runtime error" not in r.stderr
+
+
 def test_threads_clean_under_tsan(tmp_path: Path) -> None:
     """Two threads inside one brain (barriers, atomic ring adds, learning phases) and across
     brains, under ThreadSanitizer (ASLR off for this process: TSan's shadow layout)."""

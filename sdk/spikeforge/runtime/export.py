@@ -14,8 +14,11 @@ dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64
 of the engine tables the file was laid out by, :func:`~spikeforge.engine.gen_tables.tables_fingerprint`;
 the C API refuses a file made for other tables); ``dt_ms depth world_step n_proj``
 (scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state arrays the
-layout stores (``layout.neuron``: ``NEURON_STATE``, the learning arrays ``xpre xpost msum shist``
-only when something learns, see ``layout.stored_state``) plus ``pid act_slot``;
+layout stores (``layout.neuron``: of ``NEURON_STATE``, ``w theta mod consec burst`` and the learning
+arrays ``xpre xpost msum shist`` only where some population keeps them, see ``layout.stored_state``)
+plus ``pid act_slot``; ``kept.w kept.theta kept.mod kept.consec kept.burst`` (uint8 per parameter
+set: 1 where that population keeps the variable; the C API accepts an absent array only where
+none does);
 ``fparams iparams`` (flattened parameter rows); the rows ``row_ptr row_syn row_delay
 row_chan row_proj``; the synapses ``post weight``; ``gap_a gap_b gap_g``; ``ring``;
 the organ buffers ``sensor_values act_counts act_out``; ``sensor_groups_i``/
@@ -47,7 +50,7 @@ from spikeforge.engine.gen_tables import tables_fingerprint
 from spikeforge.engine.layout import Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
 from spikeforge.engine.plasticity import build_cache
-from spikeforge.engine.tables import BRAIN_FILE_DTYPE
+from spikeforge.engine.tables import BRAIN_FILE_DTYPE, NEURON_VARS
 
 if TYPE_CHECKING:
     from spikeforge.runtime.world import World
@@ -76,6 +79,16 @@ def layout_records(layout: Layout, world_step: int = 0) -> dict[str, np.ndarray]
     }
     for k, a in L.neuron.items():
         rec[k] = a
+    # which parameter set keeps each optional variable of sf_net: the C loader accepts an absent
+    # array only where none does (capi.c check_unkept)
+    n_params = int(L.fparams.shape[0])
+    for s in NEURON_VARS:
+        if s.kept_when and s.c_struct == "net":
+            kept = np.zeros(n_params, np.uint8)
+            for p in L.prototypes:
+                for i, name in enumerate(p.pop_names):
+                    kept[p.pid_base + i] = s.name in p.population_state(name)
+            rec[f"kept.{s.name}"] = kept
     rec.update(pid=L.pid, act_slot=L.act_slot, fparams=L.fparams.reshape(-1), iparams=L.iparams.reshape(-1),
                row_ptr=L.row_ptr, row_syn=L.row_syn, row_delay=L.row_delay, row_chan=L.row_chan,
                row_proj=L.row_proj, post=L.synapse["post"], weight=L.synapse["w"], gap_a=L.gap_a, gap_b=L.gap_b,
