@@ -230,6 +230,7 @@ def test_c_api_runs_absent_state_and_refuses_an_array_some_population_keeps() ->
     import io
 
     from spikeforge.engine._native_ext import ffi, lib
+
     from spikeforge.runtime.export import layout_records, write_records
 
     def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
