@@ -268,3 +268,49 @@ def test_c_api_runs_absent_state_and_refuses_an_array_some_population_keeps() ->
     bad = {k: a for k, a in rec.items() if k not in ("theta", "kept.theta")}
     rc, _ = load(bad)
     assert rc != 0 and b"no 'kept.theta' saying" in ffi.string(lib.sf_last_error())
+
+
+def growing(backend: str, tmp: object) -> tuple[list[tuple[np.ndarray, np.ndarray]], World]:
+    """Plain brains (nothing optional stored), a free slot, then brains that keep every optional
+    array spawned beside them (re-laid out: the arrays appear, +0 for the plain brains), a plain
+    brain into the free slot, a save and a load."""
+    from pathlib import Path
+
+    w = World(backend=backend, seed=5)
+    ps = w.spawn(lif_net(), count=4)
+    rec = run(w, 2)
+    w.despawn(ps[1])
+    assert not STORED_WHEN_KEPT & set(w.layout.neuron)
+    rebuilds = w.rebuilds
+    w.spawn(mixed_net(), count=2)
+    assert w.rebuilds > rebuilds
+    assert {"w", "theta", "mod", "consec", "burst"} <= set(w.layout.neuron)
+    rec += run(w, 2)
+    w.spawn(lif_net())
+    rec += run(w, 2)
+    path = Path(str(tmp)) / "grown.sfs"
+    w.save(path)
+    w = World.load(path, backend=backend)
+    rec += run(w, 2)
+    return rec, w
+
+
+@pytest.mark.parametrize("backend", CPU[1:] + [pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_arrays_appear_when_a_keeping_circuit_is_spawned(backend: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    if backend == "gpu":
+        from tests.engine.test_gpu_common import require_lavapipe
+
+        require_lavapipe()
+    (Path(str(tmp_path)) / "a").mkdir()
+    (Path(str(tmp_path)) / "b").mkdir()
+    ref, wr = growing("numpy", Path(str(tmp_path)) / "a")
+    got, wg = growing(backend, Path(str(tmp_path)) / "b")
+    for (s1, n1), (s2, n2) in zip(ref, got, strict=True):
+        assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
+    wr.backend.pull_state()
+    wg.backend.pull_state()
+    assert wr.layout.neuron.keys() == wg.layout.neuron.keys()
+    for k, a in wr.layout.neuron.items():
+        assert np.array_equal(a.view(np.uint8), wg.layout.neuron[k].view(np.uint8)), k
