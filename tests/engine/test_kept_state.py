@@ -295,7 +295,7 @@ def growing(backend: str, tmp: object) -> tuple[list[tuple[np.ndarray, np.ndarra
     return rec, w
 
 
-@pytest.mark.parametrize("backend", CPU[1:] + [pytest.param("gpu", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("backend", [*CPU[1:], pytest.param("gpu", marks=pytest.mark.gpu)])
 def test_arrays_appear_when_a_keeping_circuit_is_spawned(backend: str, tmp_path: object) -> None:
     from pathlib import Path
 
