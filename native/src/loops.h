@@ -62,7 +62,7 @@ typedef struct sf_loops {
     sf_lean_fn lif_lean[12];            /* ni*6 + rng*2 + ev (ni: iext all +0 and no spike limit; rng 0 no
                                            draws, 1 excitability and forced-spike draws, 2 forced only) */
     sf_lean_c_fn lif_lean_c[2];         /* [ni] the lean step without draws or events that collects its own
-                                           spikes (no flag array); NULL where the set has none (AVX-512F only) */
+                                           spikes (no flag array); NULL where the set has none (AVX-512F, AVX2) */
     sf_leanw_fn leanw[SF_N_MODELS][24]; /* see SF_LEANW_SET in loops_impl.h */
     sf_learn_neurons_fn learn_neurons;  /* learning phases P2 and P3 after a vectorized loop */
     sf_bg_fill_fn bg_fill;              /* background input draws for the lean variants */

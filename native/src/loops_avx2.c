@@ -6,6 +6,7 @@
 #define SF_LOOPS_ISA "avx2"
 #define SF_LOOP_ATTR __attribute__((target("avx2")))
 #define SF_LOOPS_BURST 0
+#define SF_LOOPS_LEAN256 1
 #include "loops_impl.h"
 #else
 typedef int sf_loops_avx2_absent; /* not x86-64 GCC: the baseline loops only */

@@ -413,6 +413,150 @@ __attribute__((target("avx512f"), always_inline)) static inline int64_t lean512(
 SF_LEAN512(leanc_r0_e0, 0)
 SF_LEAN512(leanc_z_r0_e0, 1)
 #define SF_LEANC_TABLE {leanc_r0_e0, leanc_z_r0_e0}
+#elif SF_LOOPS_LEAN256
+#include <immintrin.h>
+/* The same step for AVX2 (8 neurons a vector, no mask registers): the spike mask of a vector is
+   a compare result turned into 8 bits (movemask), and only a vector with a spike appends its
+   indices. The last partial vector runs one neuron at a time (lean1: the same operations in
+   scalar float32, the same bits). KC: a consecutive-fire limit (never with NI), as in
+   SF_LIF_LEAN: the count is read and written only then. */
+__attribute__((target("avx2"), always_inline)) static inline uint32_t lean256_vec(
+    float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT, int32_t *restrict HOLD,
+    int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t i, const int NI, const int KC,
+    const float *restrict fp, const int32_t *restrict ip, __m256 drive_ni) {
+    const __m256 fixinv = _mm256_set1_ps(FIXED_INV), vrest = _mm256_set1_ps(fp[SF_F_VREST]);
+    const __m256 pvv = _mm256_set1_ps(fp[SF_F_PVV]), pve = _mm256_set1_ps(fp[SF_F_PVE]);
+    const __m256 pvi = _mm256_set1_ps(fp[SF_F_PVI]), pvd = _mm256_set1_ps(fp[SF_F_PVD]);
+    const __m256 pee = _mm256_set1_ps(fp[SF_F_PEE]), pii = _mm256_set1_ps(fp[SF_F_PII]);
+    const __m256 vth = _mm256_set1_ps(fp[SF_F_VTHRESH]), vreset = _mm256_set1_ps(fp[SF_F_VRESET]);
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
+    const __m256i ref = _mm256_set1_epi32(ip[SF_I_REF_STEPS]);
+    __m256 xe = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(r0 + i))), fixinv);
+    __m256 xi = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(r1 + i))), fixinv);
+    _mm256_storeu_si256((__m256i *)(r0 + i), zero);
+    _mm256_storeu_si256((__m256i *)(r1 + i), zero);
+    __m256 ie = _mm256_add_ps(_mm256_loadu_ps(IE + i), xe);
+    __m256 ii = _mm256_add_ps(_mm256_loadu_ps(II + i), xi);
+    __m256 v = _mm256_loadu_ps(V + i);
+    __m256i hold = _mm256_loadu_si256((const __m256i *)(HOLD + i));
+    __m256i held = _mm256_cmpgt_epi32(hold, zero); /* all ones where held */
+    __m256 drive = NI ? drive_ni
+                      : _mm256_add_ps(_mm256_add_ps(_mm256_set1_ps(fp[SF_F_BIAS]), _mm256_loadu_ps(IEXT + i)),
+                                      _mm256_setzero_ps());
+    __m256 vl = _mm256_add_ps(vrest, _mm256_mul_ps(_mm256_sub_ps(v, vrest), pvv));
+    vl = _mm256_add_ps(vl, _mm256_mul_ps(ie, pve));
+    vl = _mm256_add_ps(vl, _mm256_mul_ps(ii, pvi));
+    vl = _mm256_add_ps(vl, _mm256_mul_ps(drive, pvd));
+    __m256 nv = _mm256_blendv_ps(vl, v, _mm256_castsi256_ps(held)); /* held ? v : vl */
+    ie = _mm256_mul_ps(ie, pee);
+    ii = _mm256_mul_ps(ii, pii);
+    hold = _mm256_sub_epi32(hold, _mm256_and_si256(held, one)); /* held ? hold - 1 : hold */
+    __m256 ge = _mm256_cmp_ps(nv, vth, _CMP_GE_OQ);
+    __m256i fire = _mm256_andnot_si256(held, _mm256_castps_si256(ge)); /* !held && nv >= vth */
+    nv = _mm256_blendv_ps(nv, vreset, _mm256_castsi256_ps(fire));
+    __m256i hf = ref;
+    if (KC) {
+        const int32_t climit = ip[SF_I_CONSEC]; /* > 0 */
+        __m256i consec = _mm256_loadu_si256((const __m256i *)(CONS + i));
+        __m256i c1 = _mm256_add_epi32(consec, one);
+        __m256i hit = _mm256_and_si256(fire, _mm256_cmpgt_epi32(c1, _mm256_set1_epi32(climit - 1))); /* c1 >= climit */
+        __m256i cf = _mm256_andnot_si256(hit, c1);    /* hit ? 0 : c1 */
+        __m256i cn = _mm256_and_si256(held, consec);  /* held ? consec : 0 */
+        consec = _mm256_blendv_epi8(cn, cf, fire);    /* fire ? cf : cn */
+        _mm256_storeu_si256((__m256i *)(CONS + i), consec);
+        hf = _mm256_blendv_epi8(ref, _mm256_set1_epi32(ip[SF_I_SNOOZE_STEPS]), hit);
+    }
+    hold = _mm256_blendv_epi8(hold, hf, fire); /* fire ? hf : hold */
+    _mm256_storeu_ps(V + i, nv);
+    _mm256_storeu_ps(IE + i, ie);
+    _mm256_storeu_ps(II + i, ii);
+    _mm256_storeu_si256((__m256i *)(HOLD + i), hold);
+    return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(fire));
+}
+
+/* One neuron of the step above (SF_LIF_LEAN's operations for RNG 0, EV 0): 1 when it fires. */
+static inline int32_t lean1(float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,
+                            int32_t *restrict HOLD, int32_t *restrict CONS, int32_t *restrict r0,
+                            int32_t *restrict r1, int64_t i, const int NI, const int KC, const float *restrict fp,
+                            const int32_t *restrict ip) {
+    float xe = (float)r0[i] * FIXED_INV;
+    float xi = (float)r1[i] * FIXED_INV;
+    r0[i] = 0;
+    r1[i] = 0;
+    float ie = IE[i] + xe;
+    float ii = II[i] + xi;
+    float v = V[i];
+    int32_t hold = HOLD[i];
+    int32_t held = hold > 0;
+    const float vrest = fp[SF_F_VREST];
+    float drive = (fp[SF_F_BIAS] + (NI ? 0.0f : IEXT[i])) + 0.0f;
+    float vl = vrest + (v - vrest) * fp[SF_F_PVV];
+    vl = vl + ie * fp[SF_F_PVE];
+    vl = vl + ii * fp[SF_F_PVI];
+    vl = vl + drive * fp[SF_F_PVD];
+    float nv = held ? v : vl;
+    ie = ie * fp[SF_F_PEE];
+    ii = ii * fp[SF_F_PII];
+    hold = held ? hold - 1 : hold;
+    int32_t fire = (held == 0) & (nv >= fp[SF_F_VTHRESH]);
+    nv = fire ? fp[SF_F_VRESET] : nv;
+    int32_t hit = 0;
+    if (KC) {
+        int32_t consec = CONS[i];
+        int32_t c1 = (int32_t)((uint32_t)consec + 1u);
+        hit = fire & (c1 >= ip[SF_I_CONSEC]);
+        int32_t cf = hit ? 0 : c1;
+        int32_t cn = held ? consec : 0;
+        CONS[i] = fire ? cf : cn;
+    }
+    int32_t hf = hit ? ip[SF_I_SNOOZE_STEPS] : ip[SF_I_REF_STEPS];
+    hold = fire ? hf : hold;
+    V[i] = nv;
+    IE[i] = ie;
+    II[i] = ii;
+    HOLD[i] = hold;
+    return fire;
+}
+
+__attribute__((target("avx2"), always_inline)) static inline int64_t lean256(
+    float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT, int32_t *restrict HOLD,
+    int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,
+    const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out, int32_t *restrict outsb,
+    int32_t *restrict outbr, int32_t sb, int32_t b, const int NI, const int KC) {
+    const __m256 drive_ni = _mm256_set1_ps((fp[SF_F_BIAS] + 0.0f) + 0.0f); /* as SF_LIF_LEAN computes it */
+    int64_t cnt = 0, i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        uint32_t f = lean256_vec(V, IE, II, IEXT, HOLD, CONS, r0, r1, i, NI, KC, fp, ip, drive_ni);
+        while (f) { /* spikes are rare: a branch per vector */
+            out[cnt] = (int32_t)(i + __builtin_ctz(f));
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt++;
+            f &= f - 1u;
+        }
+    }
+    for (; i < hi; i++)
+        if (lean1(V, IE, II, IEXT, HOLD, CONS, r0, r1, i, NI, KC, fp, ip)) {
+            out[cnt] = (int32_t)i;
+            outsb[cnt] = sb;
+            outbr[cnt] = b;
+            cnt++;
+        }
+    return cnt;
+}
+#define SF_LEAN256(NAME, NI)                                                                                   \
+    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
+        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
+        int32_t *restrict HOLD, int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, \
+        int64_t hi, const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out,                \
+        int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {                             \
+        if (!NI && ip[SF_I_CONSEC] > 0)                                                                        \
+            return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 1); \
+        return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 0);   \
+    }
+SF_LEAN256(leanc256_r0_e0, 0)
+SF_LEAN256(leanc256_z_r0_e0, 1)
+#define SF_LEANC_TABLE {leanc256_r0_e0, leanc256_z_r0_e0}
 #else
 #define SF_LEANC_TABLE {NULL, NULL}
 #endif

@@ -364,8 +364,8 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
 @pytest.mark.parametrize("threads", [1, 2])
 def test_lean_lif_step_major_collects_its_spikes(threads: int) -> None:
     """One brain runs step-major, where the lean LIF step without draws collects its own spikes
-    (the AVX-512F loop: spike masks, a masked last vector): populations of 203, 77, 5 and 37
-    neurons (no multiple of 16), dense spiking, a refractory period, a consecutive-spike limit
+    (the AVX-512F loop: spike masks, a masked last vector; the AVX2 loop: movemask, a scalar
+    tail): populations of 203, 77, 5, 37 and 11 neurons (no multiple of 16 or 8), dense spiking, a refractory period, a consecutive-spike limit
     with snooze (no refractory period, so the limit is hit), a written iext in one population;
     with 2 threads the pieces split the populations anywhere. Spikes and all state bit-exact."""
     c = Circuit("lean1")
@@ -373,6 +373,8 @@ def test_lean_lif_step_major_collects_its_spikes(threads: int) -> None:
     c.add_population("i", 77, LIF(tau_m=10.0, bias=30.0), v_init=(-65.0, -50.0))
     c.add_population("lim", 5, LIF(bias=5000.0, t_ref=0.0, consec_limit=3, snooze=2.0), v_init=(-65.0, -50.0))
     c.add_population("x", 37, LIF(bias=12.0, t_ref=2.0), v_init=(-65.0, -50.0))
+    # a limit over whole vectors too (AVX2: 8 + 3, AVX-512F: a masked 11), another limit and snooze
+    c.add_population("lim2", 11, LIF(bias=5000.0, t_ref=0.0, consec_limit=2, snooze=3.0), v_init=(-65.0, -50.0))
     c.connect("e", "i", FixedProbability(0.1), weight=1.0, delay=1)
     c.connect("i", "e", FixedProbability(0.1), weight=-2.0, delay=2)
     c.connect("e", "x", FixedProbability(0.3), weight=3.0, delay=1)
