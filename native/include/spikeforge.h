@@ -103,10 +103,14 @@ SF_API int sf_world_find_sensor(const sf_world *w, const char *name, int64_t *of
                                 int64_t *brains);
 SF_API int sf_world_find_actuator(const sf_world *w, const char *name, int64_t *offset, int32_t *per_brain,
                                   int64_t *brains);
-/* Per-neuron state: "v", "ie", "ii", "w", "theta", "mod", "iext" (float) or per-synapse "weight". */
+/* Per-neuron state: "v", "ie", "ii", "w", "theta", "mod", "iext", "pforce" (float) or per-synapse
+   "weight". "w", "theta" and "mod" are in the file only when some population of it keeps them
+   (docs/semantics.md, "Which state a population keeps"); otherwise NULL, with sf_last_error()
+   saying the state is not stored. */
 SF_API float *sf_world_state_f32(sf_world *w, const char *name, int64_t *count);
-/* "hold", "consec", "burst" (int32). "consec" is kept only in populations with a consecutive-fire
-   limit; elsewhere it keeps whatever it held (docs/semantics.md, step 5). */
+/* "hold", "consec", "burst" (int32). "consec" and "burst" as "w" above: NULL when no population
+   keeps them; where stored, "consec" counts only in populations with a consecutive-fire limit and
+   elsewhere keeps whatever it held (docs/semantics.md, step 5). */
 SF_API int32_t *sf_world_state_i32(sf_world *w, const char *name, int64_t *count);
 /* CAPI END */
 
