@@ -365,9 +365,10 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
 def test_lean_lif_step_major_collects_its_spikes(threads: int) -> None:
     """One brain runs step-major, where the lean LIF step without draws collects its own spikes
     (the AVX-512F loop: spike masks, a masked last vector; the AVX2 loop: movemask, a scalar
-    tail): populations of 203, 77, 5, 37 and 11 neurons (no multiple of 16 or 8), dense spiking, a refractory period, a consecutive-spike limit
-    with snooze (no refractory period, so the limit is hit), a written iext in one population;
-    with 2 threads the pieces split the populations anywhere. Spikes and all state bit-exact."""
+    tail): populations of 203, 77, 5, 37 and 11 neurons (no multiple of 16 or 8), dense spiking,
+    a refractory period, consecutive-spike limits with snooze (no refractory period, so the limit
+    is hit; 11 neurons: over a whole AVX2 vector too), a written iext in one population; with 2
+    threads the pieces split the populations anywhere. Spikes and all state bit-exact."""
     c = Circuit("lean1")
     c.add_population("e", 203, LIF(bias=40.0, t_ref=1.0), v_init=(-65.0, -50.0))
     c.add_population("i", 77, LIF(tau_m=10.0, bias=30.0), v_init=(-65.0, -50.0))
