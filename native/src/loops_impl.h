@@ -402,17 +402,7 @@ __attribute__((target("avx512f"), always_inline)) static inline int64_t lean512(
     }
     return cnt;
 }
-#define SF_LEAN512(NAME, NI)                                                                                   \
-    SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
-        float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
-        int32_t *restrict HOLD, int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, \
-        int64_t hi, const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out,                \
-        int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {                             \
-        return lean512(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI);      \
-    }
-SF_LEAN512(leanc_r0_e0, 0)
-SF_LEAN512(leanc_z_r0_e0, 1)
-#define SF_LEANC_TABLE {leanc_r0_e0, leanc_z_r0_e0}
+#define SF_LEANC_IMPL lean512
 #elif SF_LOOPS_LEAN256
 #include <immintrin.h>
 /* The same step for AVX2 (8 neurons a vector, no mask registers): the spike mask of a vector is
@@ -544,19 +534,33 @@ __attribute__((target("avx2"), always_inline)) static inline int64_t lean256(
         }
     return cnt;
 }
-#define SF_LEAN256(NAME, NI)                                                                                   \
+/* lean256 with the count read and written only under a limit (KC), as lean512 decides inside */
+__attribute__((target("avx2"), always_inline)) static inline int64_t lean256_ni(
+    float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT, int32_t *restrict HOLD,
+    int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, int64_t hi,
+    const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out, int32_t *restrict outsb,
+    int32_t *restrict outbr, int32_t sb, int32_t b, const int NI) {
+    if (!NI && ip[SF_I_CONSEC] > 0)
+        return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 1);
+    return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 0);
+}
+#define SF_LEANC_IMPL lean256_ni
+#endif
+
+/* The collecting lean step of this set (SF_LEANC_IMPL: lean512 or lean256_ni), for iext read
+   (NI 0) and iext all +0 without a limit (NI 1); NULL where the set has none. */
+#ifdef SF_LEANC_IMPL
+#define SF_LEANC(NAME, NI)                                                                                     \
     SF_LOOP_ATTR SF_NO_MEMSET static int64_t NAME(                                                             \
         float *restrict V, float *restrict IE, float *restrict II, const float *restrict IEXT,                  \
         int32_t *restrict HOLD, int32_t *restrict CONS, int32_t *restrict r0, int32_t *restrict r1, int64_t lo, \
         int64_t hi, const float *restrict fp, const int32_t *restrict ip, int32_t *restrict out,                \
         int32_t *restrict outsb, int32_t *restrict outbr, int32_t sb, int32_t b) {                             \
-        if (!NI && ip[SF_I_CONSEC] > 0)                                                                        \
-            return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 1); \
-        return lean256(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI, 0);   \
+        return SF_LEANC_IMPL(V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb, outbr, sb, b, NI); \
     }
-SF_LEAN256(leanc256_r0_e0, 0)
-SF_LEAN256(leanc256_z_r0_e0, 1)
-#define SF_LEANC_TABLE {leanc256_r0_e0, leanc256_z_r0_e0}
+SF_LEANC(leanc_r0_e0, 0)
+SF_LEANC(leanc_z_r0_e0, 1)
+#define SF_LEANC_TABLE {leanc_r0_e0, leanc_z_r0_e0}
 #else
 #define SF_LEANC_TABLE {NULL, NULL}
 #endif

@@ -230,15 +230,15 @@ def kept_state_by_population(proto: PrototypeInfo) -> list[frozenset[str]]:
     """
     from spikeforge.engine import params as P
     from spikeforge.model.neurons import kernel_of
-    from spikeforge.model.plasticity import ModulatedHebbian
+    from spikeforge.model.plasticity import ModulatedHebbian, homeostasis_of
 
     circuit = proto.circuit
     homeo: set[str] = set()
     modulated: set[str] = set()
     for pr in circuit.projections:
         rule = pr.plasticity
-        h = rule if isinstance(rule, Homeostasis) else getattr(rule, "homeostasis", None)
-        if isinstance(h, Homeostasis) and np.float32(h.eta) > 0:
+        h = homeostasis_of(rule)
+        if h is not None and np.float32(h.eta) > 0:
             homeo.add(pr.post)
         if pr.channel == 2 or isinstance(rule, ModulatedHebbian):
             modulated.add(pr.post)

@@ -70,7 +70,14 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.layout import Layout, expand_ranges
-from spikeforge.model.plasticity import MAX_DELIVERY_DELAY, STDP, Homeostasis, ModulatedHebbian, RewardSTDP
+from spikeforge.model.plasticity import (
+    MAX_DELIVERY_DELAY,
+    STDP,
+    Homeostasis,
+    ModulatedHebbian,
+    RewardSTDP,
+    homeostasis_of,
+)
 from spikeforge.model.synapses import AllToAll, FixedInDegree, FixedProbability, OneToOne, Pairs
 
 F32 = npt.NDArray[np.float32]
@@ -212,8 +219,8 @@ def compile_tables(layout: Layout) -> PlasticityTables:
             path = f"{p.circuit.name}.projections[{j}] ({pr.name}).plasticity"
             pre_pid = p.pid_base + p.pop_names.index(pr.pre)
             post_pid = p.pid_base + p.pop_names.index(pr.post)
-            homeo = rule if isinstance(rule, Homeostasis) else getattr(rule, "homeostasis", None)
-            if isinstance(homeo, Homeostasis):
+            homeo = homeostasis_of(rule)
+            if homeo is not None:
                 claim(post_pid, PP_HETA, homeo.eta, path, "homeostasis.eta")
                 claim(post_pid, PP_HDROP, homeo.target_rate, path, "homeostasis.target_rate")
                 pid[post_pid, PP_HETA] = homeo.eta

@@ -301,6 +301,15 @@ PlasticityRule = STDP | RewardSTDP | ModulatedHebbian | Homeostasis
 RULES: dict[str, type[Any]] = {c.rule: c for c in (STDP, RewardSTDP, ModulatedHebbian, Homeostasis)}
 
 
+def homeostasis_of(rule: PlasticityRule | None) -> Homeostasis | None:
+    """The homeostasis a projection's rule brings to its post population: the rule itself, an
+    STDP / reward-STDP rule's ``homeostasis``, or None."""
+    if isinstance(rule, Homeostasis):
+        return rule
+    h = getattr(rule, "homeostasis", None)
+    return h if isinstance(h, Homeostasis) else None
+
+
 def _validate_homeostasis(path: str, h: Any) -> None:
     if h is None:
         return
@@ -365,5 +374,6 @@ __all__ = [
     "ModulatedHebbian",
     "PlasticityRule",
     "RewardSTDP",
+    "homeostasis_of",
     "plasticity_from_dict",
 ]
