@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdmodes | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -279,6 +279,14 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         done
       done
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdpin.jsonl" | cut -c1-400 ;;
+    crowdclock)  # crowd 1,000 six times with the SM clock sampled every 100 ms beside it (is the slow mode the clock?)
+      for r in 1 2 3 4 5 6; do
+        nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,pstate,clocks_event_reasons.active --format=csv,noheader \
+          -lms 100 > "$OUT/clk$r.csv" & sp=$!
+        timeout 45 $sf bench crowd --backend gpu --json --frames 200 --warmup 20 2>/dev/null \
+          | sed "s/^{/{\"round\": $r, \"clock_log\": \"clk$r.csv\", /" | tee -a "$OUT/crowdclock.jsonl" | cut -c1-300
+        kill $sp; sleep 3
+      done ;;
     crowdmodes)  # crowd 1,000's two GPU timings: per process (build-time) or within one process (run time)?
       {
       for r in 1 2 3 4; do timeout 60 python3 tools/gpu/crowd_modes.py --windows 6 --frames 100; done
