@@ -30,6 +30,8 @@ def _cdef() -> str:
     api = (HERE / "include" / "spikeforge.h").read_text()
     abi = abi.split("/* CDEF BEGIN */", 1)[1].split("/* CDEF END */", 1)[0]
     api = api.split("/* CAPI BEGIN */", 1)[1].split("/* CAPI END */", 1)[0]
+    # cffi takes integer #defines only: the string list SF_KEPT_NAMES is for C
+    abi = "\n".join(line for line in abi.splitlines() if not line.startswith("#define SF_KEPT_NAMES"))
     return abi + api.replace("SF_API ", "")
 
 

@@ -104,14 +104,18 @@ SF_API int sf_world_find_sensor(const sf_world *w, const char *name, int64_t *of
 SF_API int sf_world_find_actuator(const sf_world *w, const char *name, int64_t *offset, int32_t *per_brain,
                                   int64_t *brains);
 /* Per-neuron state: "v", "ie", "ii", "w", "theta", "mod", "iext", "pforce" (float) or per-synapse
-   "weight". "w", "theta" and "mod" are in the file only when some population of it keeps them
-   (docs/semantics.md, "Which state a population keeps"); otherwise NULL, with sf_last_error()
-   saying the state is not stored. */
+   "weight". "w", "theta" and "mod" are stored per population (docs/semantics.md, "Which state a
+   population keeps"): the array holds only the neurons of the populations that keep them, in neuron
+   order (*count of them; sf_world_state_index says where a neuron's is), and is NULL, with
+   sf_last_error() saying the state is not stored, when no population of the file keeps it. */
 SF_API float *sf_world_state_f32(sf_world *w, const char *name, int64_t *count);
-/* "hold", "consec", "burst" (int32). "consec" and "burst" as "w" above: NULL when no population
-   keeps them; where stored, "consec" counts only in populations with a consecutive-fire limit and
-   elsewhere keeps whatever it held (docs/semantics.md, step 5). */
+/* "hold", "consec", "burst" (int32). "consec" and "burst" are stored per population as "w" above
+   ("consec" in the populations with a consecutive-fire limit, docs/semantics.md, step 5). */
 SF_API int32_t *sf_world_state_i32(sf_world *w, const char *name, int64_t *count);
+/* Where neuron `neuron`'s element of state array `name` is (the neuron itself for a state every
+   neuron keeps); -SF_ERR_ARG, with sf_last_error() saying why, when its population does not keep
+   it or the neuron is out of range. */
+SF_API int64_t sf_world_state_index(const sf_world *w, const char *name, int64_t neuron);
 /* CAPI END */
 
 #ifdef __cplusplus

@@ -52,6 +52,8 @@ struct sf_world {
     char **snames;
     char **anames;
     int64_t world_step;
+    uint8_t *pid_keeps;          /* per parameter set, bit SF_KEPT_*: from the kept.<name> records */
+    int64_t kept_len[SF_N_KEPT]; /* neurons of the parameter sets that keep each optional variable */
     sf_spike_fn cb;
     void *cb_user;
 };
@@ -111,6 +113,20 @@ static int check_unkept(sf_world *w, const char *name, int64_t n_params) {
     return SF_OK;
 }
 
+/* SF_KEPT_* index of an optional variable (-1: not one) */
+static int kept_var(const char *name) {
+    static const char *const kept_names[SF_N_KEPT] = SF_KEPT_NAMES;
+    for (int j = 0; j < SF_N_KEPT; j++)
+        if (strcmp(name, kept_names[j]) == 0) return j;
+    return -1;
+}
+
+/* Elements of optional array `name`: the neurons of the parameter sets that keep it. */
+static int64_t kept_len_of(const sf_world *w, const char *name) {
+    const int j = kept_var(name);
+    return j >= 0 ? w->kept_len[j] : w->net.n_neurons;
+}
+
 SF_API void sf_world_destroy(sf_world *w) {
     if (!w) return;
     sf_engine_free(w->eng);
@@ -119,6 +135,7 @@ SF_API void sf_world_destroy(sf_world *w) {
     free(w->agroups);
     free(w->snames);
     free(w->anames);
+    free(w->pid_keeps);
     free(w);
 }
 
@@ -265,15 +282,40 @@ static int assemble_net(sf_world *w) {
     t->n_proj = *nproj;
     t->brain_start = (int64_t *)need(w, "brain_start", 4, nb + 1, NULL, &rc);
     t->brain_step = (int64_t *)need(w, "brain_step", 4, nb, NULL, &rc);
+    t->pid = (int32_t *)need(w, "pid", 2, n, NULL, &rc);
+    if (rc != SF_OK) return rc;
+    for (int64_t i = 0; i < n; i++)
+        if (t->pid[i] < 0 || t->pid[i] >= P)
+            return seterr(SF_ERR_FORMAT, "brain file: pid[%lld] = %d outside 0..%lld", (long long)i, t->pid[i],
+                          (long long)P - 1);
+    /* which parameter sets keep each optional variable (kept.<name>; without the record, all of
+       them): such an array holds only their neurons, in neuron order (sf_net.pid_keeps) */
+    w->pid_keeps = (uint8_t *)calloc((size_t)(P > 0 ? P : 1), 1);
+    if (!w->pid_keeps) return seterr(SF_ERR_NOMEM, "out of memory");
+    {
+        static const char *const kept_names[SF_N_KEPT] = SF_KEPT_NAMES;
+        for (int j = 0; j < SF_N_KEPT; j++) {
+            char kn[80];
+            snprintf(kn, sizeof kn, "kept.%s", kept_names[j]);
+            const uint8_t *kept = find(w, kn) ? (const uint8_t *)need(w, kn, SF_DTYPE_UINT8, P, NULL, &rc) : NULL;
+            if (rc != SF_OK) return rc;
+            for (int64_t q = 0; q < P; q++)
+                if (!kept || kept[q]) w->pid_keeps[q] |= (uint8_t)(1u << j);
+            w->kept_len[j] = 0;
+            for (int64_t i = 0; i < n; i++) w->kept_len[j] += (w->pid_keeps[t->pid[i]] >> j) & 1u;
+        }
+    }
+    t->pid_keeps = w->pid_keeps;
     /* every per-neuron state array (the generated list; v again, now with its length known); one
-       not every population keeps may be absent (no population of the exported world keeps it):
-       NULL, which the kernels read as +0 for every neuron */
+       not every population keeps holds only the neurons of the parameter sets that keep it, and may
+       be absent (no population of the exported world keeps it): NULL, which the kernels read as +0
+       for every neuron */
 #define NEED_STATE(name, ctype, code, optional) \
-    t->name = !(optional) || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL; \
+    t->name = !(optional) || find(w, #name) ? (ctype *)need(w, #name, code, (optional) ? kept_len_of(w, #name) : n, \
+                                                           NULL, &rc) : NULL; \
     if ((optional) && rc == SF_OK && !t->name) rc = check_unkept(w, #name, P);
     SF_FOR_EACH_NET_STATE(NEED_STATE)
 #undef NEED_STATE
-    t->pid = (int32_t *)need(w, "pid", 2, n, NULL, &rc);
     t->act_slot = (int32_t *)need(w, "act_slot", 2, n, NULL, &rc);
     t->iparams = (int32_t *)need(w, "iparams", 2, P * SF_NI, NULL, &rc);
     t->row_ptr = (int64_t *)need(w, "row_ptr", 4, n + 1, NULL, &rc);
@@ -478,7 +520,7 @@ SF_API float *sf_world_state_f32(sf_world *w, const char *name, int64_t *count) 
                 seterr(SF_ERR_ARG, "state '%s' is not stored: no population of this brain file keeps it", name);
                 return NULL;
             }
-            if (count) *count = t->n_neurons;
+            if (count) *count = kept_len_of(w, name);
             return tab[i].p;
         }
     if (strcmp(name, "weight") == 0) {
@@ -504,6 +546,20 @@ SF_API int32_t *sf_world_state_i32(sf_world *w, const char *name, int64_t *count
         seterr(SF_ERR_ARG, "no int32 state named '%s'", name);
         return NULL;
     }
-    if (count) *count = t->n_neurons;
+    if (count) *count = kept_len_of(w, name);
     return p;
+}
+
+SF_API int64_t sf_world_state_index(const sf_world *w, const char *name, int64_t neuron) {
+    if (!w || !name) return -(int64_t)seterr(SF_ERR_ARG, "sf_world_state_index: NULL argument");
+    if (neuron < 0 || neuron >= w->net.n_neurons)
+        return -(int64_t)seterr(SF_ERR_ARG, "sf_world_state_index: neuron %lld outside 0..%lld",
+                                (long long)neuron, (long long)w->net.n_neurons - 1);
+    const int j = kept_var(name);
+    if (j < 0) return neuron;
+    const int64_t at = sf_engine_kept_index(w->eng, j, neuron);
+    if (at < 0)
+        return -(int64_t)seterr(SF_ERR_ARG, "sf_world_state_index: the population of neuron %lld does not keep '%s'",
+                                (long long)neuron, name);
+    return at;
 }

@@ -39,7 +39,7 @@
 #define SF_BM_GROUP 4 /* brains a brain-major thread interleaves per step (run_thread_bm) */
 /* state a layout may leave out (w theta mod consec burst: layout.STORED_WHEN_KEPT of sf_net), and the
    neurons a piece that needs a stand-in for them updates at a time (absent_state) */
-#define SF_ABSENT_VARS 5
+#define SF_ABSENT_VARS SF_N_KEPT
 #define SF_ABSENT_CHUNK 2048
 #define SEG_INERT 1 /* the lean LIF variant applies */
 #define SEG_PFORCE 2 /* some pforce > 0: forced-spike draws needed */
@@ -105,7 +105,21 @@ typedef struct {
     int64_t start, end; /* neurons */
     int64_t brain;
     int32_t pid;
+    /* per optional variable SF_KEPT_*: neuron i's element is at base + koff + i (its array holds
+       only the neurons of the parameter sets that keep it, sf_net.pid_keeps); SF_NOT_KEPT when this
+       segment's population does not keep it */
+    int64_t koff[SF_N_KEPT];
 } sf_segment;
+#define SF_NOT_KEPT INT64_MIN
+
+/* Neuron-indexed pointer to segment sg's part of optional array `base` (variable j), or NULL when
+   the segment's population does not keep it or no population does (+0 for every neuron there). */
+static inline float *kept_f(float *base, const sf_segment *sg, int j) {
+    return base && sg->koff[j] != SF_NOT_KEPT ? base + sg->koff[j] : NULL;
+}
+static inline int32_t *kept_i(int32_t *base, const sf_segment *sg, int j) {
+    return base && sg->koff[j] != SF_NOT_KEPT ? base + sg->koff[j] : NULL;
+}
 
 typedef struct {
     int64_t seg;        /* index into the active segment list */
@@ -412,6 +426,21 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
             e->segs[e->n_segs - 1].end = i + 1;
         }
     }
+    {   /* where each segment's neurons are in the per-population arrays: runs in neuron order */
+        int64_t at[SF_N_KEPT] = {0};
+        for (int64_t q = 0; q < e->n_segs; q++) {
+            sf_segment *sg = &e->segs[q];
+            const unsigned keeps = net->pid_keeps ? net->pid_keeps[sg->pid] : 0xFFu;
+            for (int j = 0; j < SF_N_KEPT; j++) {
+                if ((keeps >> j) & 1u) {
+                    sg->koff[j] = at[j] - sg->start;
+                    at[j] += sg->end - sg->start;
+                } else {
+                    sg->koff[j] = SF_NOT_KEPT;
+                }
+            }
+        }
+    }
     e->gap_brain = (int64_t *)calloc((size_t)(net->n_gap + 1), sizeof *e->gap_brain);
     e->gap_acc = (int32_t *)calloc((size_t)(n + 1), sizeof *e->gap_acc);
     e->flags = (int32_t *)calloc((size_t)(n + 1), sizeof(int32_t));
@@ -494,17 +523,29 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
                     e->local_ok = 0;
         }
     }
-    if (!net->w || !net->theta || !net->mod || !net->consec || !net->burst)
-        for (int t = 0; t < e->max_threads; t++)
-            if (!e->tb[t].zs) {
-                e->tb[t].zs = (float *)malloc((size_t)SF_ABSENT_VARS * SF_ABSENT_CHUNK * sizeof(float));
-                if (!e->tb[t].zs) goto oom;
-            }
+    /* (a stand-in is needed wherever a population does not keep one of them: always allocated) */
+    for (int t = 0; t < e->max_threads; t++)
+        if (!e->tb[t].zs) {
+            e->tb[t].zs = (float *)malloc((size_t)SF_ABSENT_VARS * SF_ABSENT_CHUNK * sizeof(float));
+            if (!e->tb[t].zs) goto oom;
+        }
     e->err[0] = 0;
     return 0;
 oom:
     set_err(e, "out of memory while preparing the native engine");
     return -1;
+}
+
+int64_t sf_engine_kept_index(const sf_engine *e, int32_t var, int64_t neuron) {
+    if (!e || !e->segs || var < 0 || var >= SF_N_KEPT || neuron < 0 || neuron >= e->n_neurons) return -1;
+    int64_t lo = 0, hi = e->n_segs; /* the last segment starting at or before the neuron */
+    while (hi - lo > 1) {
+        const int64_t mid = (lo + hi) / 2;
+        if (e->segs[mid].start <= neuron) lo = mid;
+        else hi = mid;
+    }
+    const int64_t off = e->segs[lo].koff[var];
+    return off == SF_NOT_KEPT ? -1 : neuron + off;
 }
 
 int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slots, int64_t n_slots) {
@@ -706,8 +747,10 @@ static int seg_inert(const sf_engine *e, const sf_net *net, const sf_segment *sg
         fp[SF_F_PMOD] != 1.0f || fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 ||
         e->has_mod)
         return 0;
-    return zero_f(net->w, sg->start, sg->end) && zero_f(net->theta, sg->start, sg->end) &&
-           zero_f(net->mod, sg->start, sg->end) && zero_i32(net->burst, sg->start, sg->end);
+    return zero_f(kept_f(net->w, sg, SF_KEPT_W), sg->start, sg->end) &&
+           zero_f(kept_f(net->theta, sg, SF_KEPT_THETA), sg->start, sg->end) &&
+           zero_f(kept_f(net->mod, sg, SF_KEPT_MOD), sg->start, sg->end) &&
+           zero_i32(kept_i(net->burst, sg, SF_KEPT_BURST), sg->start, sg->end);
 }
 
 /* Is segment sg inert but for w (the model's own lean variant: theta, mod, burst untouched)? */
@@ -718,8 +761,9 @@ static int seg_leanw(const sf_engine *e, const sf_net *net, const sf_segment *sg
     if (fp[SF_F_BURST_INV] != 0.0f || fp[SF_F_PTH] != 1.0f || fp[SF_F_THJUMP] != 0.0f || fp[SF_F_PMOD] != 1.0f ||
         fp[SF_F_MODGAIN] != 0.0f || vth_bits == 0x80000000u || e->n_gap > 0 || e->has_mod)
         return 0;
-    return zero_f(net->theta, sg->start, sg->end) && zero_f(net->mod, sg->start, sg->end) &&
-           zero_i32(net->burst, sg->start, sg->end);
+    return zero_f(kept_f(net->theta, sg, SF_KEPT_THETA), sg->start, sg->end) &&
+           zero_f(kept_f(net->mod, sg, SF_KEPT_MOD), sg->start, sg->end) &&
+           zero_i32(kept_i(net->burst, sg, SF_KEPT_BURST), sg->start, sg->end);
 }
 
 /* No value in x[lo..hi) is -0.0 or NaN (then x + +0.0 is x, bit for bit). */
@@ -764,7 +808,9 @@ static void seg_facts(sf_engine *e, const sf_net *net, int64_t q) {
        rows, and the plasticity row with learning) is the same: the loops are per neuron, and their
        draws are keyed by the neuron's place in its brain, not in its segment */
     const sf_segment *nx = sg + 1;
+    /* (and the same places in the per-population arrays: the same koff, one pointer for both) */
     const int join = q + 1 < e->n_segs && nx->brain == sg->brain && nx->start == sg->end &&
+                     memcmp(nx->koff, sg->koff, sizeof sg->koff) == 0 &&
                      (nx->pid == sg->pid ||
                       (memcmp(net->fparams + (size_t)sg->pid * SF_NF, net->fparams + (size_t)nx->pid * SF_NF,
                               SF_NF * sizeof(float)) == 0 &&
@@ -853,8 +899,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
        only under a limit, which keeps it); every other loop reads and writes all five, so they
        get a zeroed stand-in per piece of at most SF_ABSENT_CHUNK neurons, indexed like the real
        arrays; what they write there (+0 again) is dropped. */
-    float *W = net->w, *TH = net->theta, *MOD = net->mod;
-    int32_t *CONS = net->consec, *BUR = net->burst;
+    float *W = kept_f(net->w, sg, SF_KEPT_W), *TH = kept_f(net->theta, sg, SF_KEPT_THETA);
+    float *MOD = kept_f(net->mod, sg, SF_KEPT_MOD);
+    int32_t *CONS = kept_i(net->consec, sg, SF_KEPT_CONSEC), *BUR = kept_i(net->burst, sg, SF_KEPT_BURST);
     /* (a limit with no count stored cannot come from a layout, whose limited populations keep it,
        but a brain file for the C API may say so: the lean loops would read CONS, so a stand-in) */
     if ((!W || !TH || !MOD || !CONS || !BUR) &&
@@ -1210,7 +1257,7 @@ static void run_thread_bm(sf_job *job, int t) {
                 if (net->plast.enabled) {
                     sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask);
                     if (events)
-                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj);
+                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj, e);
                     sf_learn_traces(net, tb->spk + before, cnt);
                     sf_learn_brains(net, bm, bm + 1, k, job->active, &e->rs_runs);
                 }
@@ -1276,7 +1323,8 @@ static void run_thread(sf_job *job, int t) {
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e->in_pj);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e->in_pj,
+                              e);
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);

@@ -199,7 +199,7 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
 }
 
 /* P5b of the entries x0..x1 of the in-synapse tables, one by one. */
-static void post_entries(sf_net *net, int64_t x0, int64_t x1) {
+static void post_entries(sf_net *net, int64_t x0, int64_t x1, float mod) {
     const sf_plast *P = &net->plast;
     float *W = net->weight;
     for (int64_t x = x0; x < x1; x++) {
@@ -209,7 +209,7 @@ static void post_entries(sf_net *net, int64_t x0, int64_t x1) {
         const float *pf = P->proj_f + proj * SF_NPF;
         float wy = W[y];
         float ap = pf[SF_PF_APLUS];
-        if (kind == SF_KIND_HEBB) ap = ap * net->mod[net->post[y]];
+        if (kind == SF_KIND_HEBB) ap = ap * mod; /* the post neuron's modulator level */
         float p = ap * P->xpre[pre];
         if (P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0) p = p * (pf[SF_PF_WMAX] - wy);
         if (kind == SF_KIND_RSTDP) P->elig[y] = P->elig[y] + p;
@@ -227,7 +227,7 @@ void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, 
 }
 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair, const int32_t *pj) {
+                   const int32_t *pair, const int32_t *pj, const sf_engine *e) {
     const sf_plast *P = &net->plast;
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
@@ -251,7 +251,10 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
                 W[y] = clipw(W[y] + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
             }
         } else if (c != SF_PRE_NONE) {
-            post_entries(net, x0, x1);
+            /* mod is stored per population: where this neuron's is (validated: a modulated Hebbian
+               projection's post population keeps it) */
+            const int64_t m = net->mod ? sf_engine_kept_index(e, SF_KEPT_MOD, s) : -1;
+            post_entries(net, x0, x1, m >= 0 ? net->mod[m] : 0.0f);
         }
     }
 }
@@ -536,6 +539,13 @@ int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
         PNEED(P->in_syn[x] >= 0 && P->in_syn[x] < ns && P->in_pre[x] >= 0 && P->in_pre[x] < n &&
                   P->in_proj[x] >= 0 && P->in_proj[x] < net->n_proj,
               "plast.in_syn/in_pre/in_proj[%lld]: out of range", (long long)x);
+    for (int64_t x = 0; x < P->n_in && net->pid_keeps; x++) {
+        if (P->proj_i[P->in_proj[x] * SF_NPI + SF_PI_KIND] != SF_KIND_HEBB) continue;
+        const int32_t post = net->post[P->in_syn[x]];
+        PNEED((net->pid_keeps[net->pid[post]] >> SF_KEPT_MOD) & 1u,
+              "pid_keeps: parameter set %d does not keep mod, but projection %lld into it is modulated Hebbian, "
+              "which reads it", net->pid[post], (long long)P->in_proj[x]);
+    }
     PNEED(P->rs_ptr[0] == 0, "plast.rs_ptr: must start at 0");
     for (int64_t b = 0; b < nb; b++)
         PNEED(P->rs_ptr[b + 1] >= P->rs_ptr[b], "plast.rs_ptr: not monotonic at %lld", (long long)b);

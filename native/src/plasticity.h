@@ -28,7 +28,7 @@ void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t 
    class >= 0 and SF_POST_STDP loops instead of the int64 arrays (same indices, half the
    bytes); NULL: every neuron entry by entry (the same ops for those classes). */
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair, const int32_t *pj);
+                   const int32_t *pair, const int32_t *pj, const sf_engine *e);
 /* pair[2x] = in_syn[x], pair[2x + 1] = in_pre[x], pj[x] = in_proj[x] for the entries x of
    neurons n0..n1 (the caller checks that n_synapses, n_neurons and n_proj fit in int32). */
 void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, int64_t n1);

@@ -66,6 +66,12 @@
 #define SF_ACT_RATE 0
 #define SF_ACT_POPVEC 1
 #define SF_ACT_WTA 2
+#define SF_KEPT_W 0
+#define SF_KEPT_THETA 1
+#define SF_KEPT_MOD 2
+#define SF_KEPT_CONSEC 3
+#define SF_KEPT_BURST 4
+#define SF_N_KEPT 5
 #define SF_GAUSS_LUT_SIZE 257
 #define SF_GAUSS_PER_UNIT 64
 #define SF_PURPOSE_EXCITABILITY 1
@@ -109,7 +115,8 @@
 #define SF_DTYPE_INT64 4
 #define SF_DTYPE_FLOAT32 5
 #define SF_DTYPE_FLOAT64 6
-#define SF_TABLES_FINGERPRINT 0x22e22247u
+#define SF_KEPT_NAMES {"w", "theta", "mod", "consec", "burst"}
+#define SF_TABLES_FINGERPRINT 0xec563dedu
 /* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */
@@ -208,6 +215,11 @@ typedef struct sf_net {
     /* GENERATED END net_state */
     int32_t *pid;
     int32_t *act_slot;
+    /* n_params: bit SF_KEPT_<NAME> is set when the parameter set's population keeps that optional
+       variable (w theta mod consec burst); each such array then holds only the neurons of the
+       parameter sets that keep it, in neuron order (engine/layout.py Layout.state_slice). NULL:
+       every stored one holds every neuron. */
+    uint8_t *pid_keeps;
     float *fparams;          /* n_params x SF_NF */
     int32_t *iparams;        /* n_params x SF_NI */
     /* synapses, CSR by source in rows */
@@ -245,6 +257,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net);
    (modulatory rows present, the reward-STDP runs). Cheaper than sf_engine_prepare, same
    result for such writes. 0 = ok, else -1 with sf_engine_error() set. */
 int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slots, int64_t n_slots);
+/* Where neuron `neuron`'s element of the optional array SF_KEPT_<NAME> `var` is (those arrays hold
+   only the neurons of the parameter sets that keep them, sf_net.pid_keeps); -1 when its population
+   does not keep it or the engine is not prepared. */
+int64_t sf_engine_kept_index(const sf_engine *e, int32_t var, int64_t neuron);
 /* Threads used at most, and the fewest active neurons per thread before another one is used. */
 void sf_engine_set_threads(sf_engine *e, int threads, int64_t min_neurons_per_thread);
 int sf_engine_threads(const sf_engine *e);

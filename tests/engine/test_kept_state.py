@@ -1,8 +1,9 @@
 """Which state a population keeps (issue 14, item 3): a layout stores ``w theta mod consec burst``
-(and the learning state) only when some population of it keeps them (``layout.STATE_KEPT_WHEN``),
-and leaving an array out changes nothing: the same world with every array stored (as before the
-elision) gives the same spikes and state on every CPU backend, and the arrays it stores beyond
-the kept ones stay +0. The circuits cover every loop the C kernel picks (lean, lean-w with and
+only for the neurons of the populations that keep them (``layout.STATE_KEPT_WHEN``,
+``PER_POPULATION_STATE``; the learning state when some circuit of the world learns), and leaving
+state out changes nothing: the same world with every population keeping every array (as before the
+elision) gives the same spikes and state on every CPU backend, and what it stores beyond the kept
+state stays +0. The circuits cover every loop the C kernel picks (lean, lean-w with and
 without background input, fast with gap junctions, the per-neuron loop under homeostasis) with
 some of the five arrays absent."""
 
@@ -13,7 +14,8 @@ import pytest
 from tests.engine.native_nets import background_net, lif_net, reward_net, static_net, stdp_net
 
 import spikeforge.engine.native_backend as native
-from spikeforge.engine.layout import NEURON_STATE, STATE_KEPT_WHEN, STORED_WHEN_KEPT
+import spikeforge.engine.layout as layout_mod
+from spikeforge.engine.layout import NEURON_STATE, PER_POPULATION_STATE, STATE_KEPT_WHEN, STORED_WHEN_KEPT
 from spikeforge.model import (
     LIF,
     AdaptiveLIF,
@@ -111,33 +113,44 @@ def run(w: World, frames: int = 6, steps: int = 25) -> list[tuple[np.ndarray, np
     return out
 
 
-def world(net: Circuit, backend: str, store_all: bool) -> World:
-    w = World(backend=backend, seed=7)
-    w.spawn(net, count=3)
-    if store_all:  # every array, as every layout stored them before the elision
-        L = w.layout
-        for k, dt in NEURON_STATE.items():
-            if k not in L.neuron:
-                L.neuron[k] = np.zeros(L.n_neurons, dt)
+def world(net: Circuit, backend: str, store_all: bool, monkeypatch: pytest.MonkeyPatch | None = None) -> World:
+    if store_all:  # every population keeps every array, as every layout stored them before the elision
+        assert monkeypatch is not None
+        rules = layout_mod.kept_state_by_population
+        monkeypatch.setattr(layout_mod, "kept_state_by_population",
+                            lambda proto: [k | frozenset(STATE_KEPT_WHEN) for k in rules(proto)])
+    try:
+        w = World(backend=backend, seed=7)
+        w.spawn(net, count=3)
+    finally:
+        if monkeypatch is not None:
+            monkeypatch.undo()
     return w
 
 
 @pytest.mark.parametrize("backend", CPU)
 @pytest.mark.parametrize("make", NETS, ids=lambda f: f.__name__)
-def test_absent_state_changes_nothing(make: object, backend: str) -> None:
+def test_absent_state_changes_nothing(make: object, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     net = make()  # type: ignore[operator]
-    lean, full = world(net, backend, False), world(make(), backend, True)  # type: ignore[operator]
-    absent = set(NEURON_STATE) - set(lean.layout.neuron)
+    lean, full = world(net, backend, False), world(make(), backend, True, monkeypatch)  # type: ignore[operator]
+    assert set(full.layout.neuron) == set(NEURON_STATE)
+    for k in PER_POPULATION_STATE:  # the full world stores these for every neuron
+        assert full.layout.neuron[k].shape == (full.layout.n_neurons,)
     a, b = run(lean), run(full)
     for (s1, n1), (s2, n2) in zip(a, b, strict=True):
         assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
     assert sum(n.size for _, n in a) > 0
     lean.backend.pull_state()
     full.backend.pull_state()
-    for k, arr in lean.layout.neuron.items():
-        assert np.array_equal(arr.view(np.uint8), full.layout.neuron[k].view(np.uint8)), k
-    for k in absent:  # what the full world stores beyond the kept arrays never moves off +0
-        assert not np.any(full.layout.neuron[k].view(np.uint8)), k
+    L = lean.layout
+    for k in NEURON_STATE:
+        got = full.layout.neuron[k]
+        if k in L.neuron:  # kept: the same values; stored beyond the kept neurons: +0
+            kept = L.kept_mask(k)
+            assert np.array_equal(L.neuron[k].view(np.uint8), got[kept].view(np.uint8)), k
+            assert not np.any(got[~kept].view(np.uint8)), k
+        else:  # what the full world stores beyond the kept arrays never moves off +0
+            assert not np.any(got.view(np.uint8)), k
     assert np.array_equal(lean.layout.synapse["w"], full.layout.synapse["w"])
 
 
@@ -315,3 +328,81 @@ def test_arrays_appear_when_a_keeping_circuit_is_spawned(backend: str, tmp_path:
     assert wr.layout.neuron.keys() == wg.layout.neuron.keys()
     for k, a in wr.layout.neuron.items():
         assert np.array_equal(a.view(np.uint8), wg.layout.neuron[k].view(np.uint8)), k
+
+
+def test_c_api_gives_per_population_arrays_and_where_a_neuron_is() -> None:
+    """A brain file of a world whose populations keep w and consec in part holds only their neurons
+    (the compact arrays of the layout): the C API runs it bit for bit as the SDK, gives each such
+    array with the count of the neurons that keep it, and says where a neuron's element is (or that
+    its population does not keep it); a file whose array is one entry too long is refused by name."""
+    import io
+
+    from spikeforge.engine._native_ext import ffi, lib
+
+    from spikeforge.runtime.export import layout_records, write_records
+
+    def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
+        buf = io.BytesIO()
+        write_records(buf, rec)
+        data = buf.getvalue()
+        out = ffi.new("sf_world **")
+        return lib.sf_world_load_memory(data, len(data), out), out[0]
+
+    w = World(backend="numpy", seed=3)
+    w.spawn(static_net(), count=2)
+    L = w.layout
+    assert 0 < L.neuron["w"].size < L.n_neurons and 0 < L.neuron["consec"].size < L.n_neurons
+    rc, cw = load(layout_records(L))
+    assert rc == 0, ffi.string(lib.sf_last_error())
+    try:
+        assert lib.sf_world_run(cw, 40) == 0
+        w.step(40)
+        cnt = ffi.new("int64_t *")
+        for name, get, dt in (("w", lib.sf_world_state_f32, np.float32), ("consec", lib.sf_world_state_i32, np.int32),
+                              ("v", lib.sf_world_state_f32, np.float32)):
+            p = get(cw, name.encode(), cnt)
+            assert cnt[0] == L.neuron[name].size, name
+            got = np.frombuffer(ffi.buffer(p, 4 * cnt[0]), dt)
+            assert np.array_equal(got.view(np.uint32), L.neuron[name].view(np.uint32)), name
+        kept = L.kept_neurons("w")
+        for i in (int(kept[0]), int(kept[-1]), int(kept[kept.size // 2])):
+            assert lib.sf_world_state_index(cw, b"w", i) == L.kept_pos("w", i)
+        plain = int(np.flatnonzero(~L.kept_mask("w"))[0])
+        assert lib.sf_world_state_index(cw, b"w", plain) < 0
+        assert b"does not keep 'w'" in ffi.string(lib.sf_last_error())
+        assert lib.sf_world_state_index(cw, b"v", plain) == plain
+    finally:
+        lib.sf_world_destroy(cw)
+    bad = layout_records(L)
+    bad["w"] = np.append(bad["w"], np.float32(0))
+    rc, _ = load(bad)
+    assert rc != 0 and b"'w'" in ffi.string(lib.sf_last_error())
+
+
+def test_a_mixed_world_stores_w_only_for_the_populations_that_keep_it() -> None:
+    """A crowd of plain LIF brains beside brains with Izhikevich and adaptive populations: w is
+    stored for those populations' neurons only (per population, not per world), and a brain's view
+    reads and writes its own run of the array."""
+    from spikeforge.bench.crowd import npc_circuit
+
+    w = World(backend="native", seed=2)
+    crowd = w.spawn(npc_circuit(), count=20)
+    bosses = w.spawn(static_net(), count=2)
+    L = w.layout
+    boss = L.prototypes[int(L.brain_proto[bosses[0].index])]
+    keeping = [n for n in boss.pop_names if "w" in boss.population_state(n)]
+    assert sorted(keeping) == ["adapt", "fs", "izh"]
+    assert L.neuron["w"].size == sum(bosses[0][n].size for n in keeping) * len(bosses)
+    w.step(30)
+    for b in bosses:
+        for name in keeping:
+            assert np.asarray(b[name].w).shape == (b[name].size,)
+    before = np.array(bosses[1]["izh"].w)
+    bosses[0]["izh"].w[:] = np.float32(-3.0)  # a write reaches that population's run only
+    assert np.all(np.asarray(bosses[0]["izh"].w) == np.float32(-3.0))
+    assert np.array_equal(np.asarray(bosses[1]["izh"].w), before)
+    assert np.array_equal(L.neuron["w"][L.state_slice("w", int(L.brain_start[bosses[0].index]) + boss.pop_slice("izh").start,
+                                                       int(L.brain_start[bosses[0].index]) + boss.pop_slice("izh").stop)],
+                          np.full(16, -3.0, np.float32))
+    with pytest.raises(KeyError, match="does not keep 'w'"):
+        _ = crowd[0][L.prototypes[0].pop_names[0]].w

@@ -277,16 +277,17 @@ def keeper_net(mod: bool = True) -> Circuit:
 
 
 def test_inert_state_shortcut_respects_written_state() -> None:
-    """Plain LIF populations skip the arrays other populations of their world keep (so the layout
-    stores) only while those hold +0.0 / 0 there: state written there (-0.0 too) makes them take
-    the full path, still bit-exact with numpy."""
+    """Populations take the lean paths that skip the arrays they keep only while those hold +0.0 / 0:
+    state written there (-0.0 too) makes them take the full path, still bit-exact with numpy (the
+    arrays hold only the keeper populations' neurons: the plain LIF brains beside them have none)."""
     a, b = pair([lif_net(), keeper_net()], count=2)
     for w in (a, b):
         S = w.layout.neuron
+        assert all(S[k].size == 8 * 2 for k in ("w", "theta", "mod", "burst"))  # 2 keepers x 8 neurons
         S["theta"][3] = np.float32(0.5)
-        S["w"][60] = np.float32(-0.0)
-        S["mod"][61] = np.float32(0.25)
-        S["burst"][62] = 2
+        S["w"][6] = np.float32(-0.0)
+        S["mod"][9] = np.float32(0.25)
+        S["burst"][10] = 2
     sa, sb = drive(a, 10, 5), drive(b, 10, 5)
     for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
         assert np.array_equal(ta, tb) and np.array_equal(na, nb)
@@ -339,11 +340,10 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
     excitability is 1 and both draws otherwise, a brain's spikes are collected once per step
     across its three segments, its hid and out populations (the same parameters) run in one
     loop call, joined, and its synapse ranges come from the per-neuron table. In brain 1 a
-    written current in out and a threshold offset in hid make the joined run take the loop
-    both need (neither lean; it reads the modulator no population keeps from a zeroed stand-in),
-    in brain 2 only the current (lean, reading iext); a brain of a circuit that keeps theta, spawned
-    beside them, makes the layout store theta. Spikes and all state bit for bit numpy's, for 1 and 2
-    threads."""
+    written current in out and a refractory count in hid make the joined run take the lean
+    variant both need (reading iext and hold), in brain 2 only the current; a brain of a circuit
+    that keeps theta, spawned beside them, stores theta for its own populations only. Spikes and
+    all state bit for bit numpy's, for 1 and 2 threads."""
     from spikeforge.bench.crowd import npc_circuit
 
     c = npc_circuit()
@@ -352,7 +352,7 @@ def test_crowd_brain_bit_exact(threads: int, excitability: float) -> None:
     for w in (a, b):
         S = w.layout.neuron
         S["iext"][256 + 230] = np.float32(1.5)
-        S["theta"][256 + 100] = np.float32(0.25)
+        S["hold"][256 + 100] = 3
         S["iext"][512 + 240] = np.float32(2.0)
     sa, sb = drive(a, 12, 3), drive(b, 12, 3, threads)
     assert sum(s[1].size for s in sa) > 200

@@ -36,6 +36,7 @@ from spikeforge.engine.tables import (
     BRAIN_FILE_DTYPE,
     C_TYPE,
     NEURON_VARS,
+    PER_POPULATION_STATE,
     SENSOR_KIND_CONST,
     SENSOR_KIND_ID,
 )
@@ -66,6 +67,9 @@ def int_tables() -> list[tuple[str, int, str]]:
         out.append((f"SENSOR_{SENSOR_KIND_CONST[kind]}", i, "u"))
     for kind, i in ACTUATOR_KIND_ID.items():
         out.append((f"ACT_{ACTUATOR_KIND_CONST[kind]}", i, "u"))
+    for j, name in enumerate(PER_POPULATION_STATE):
+        out.append((f"KEPT_{name.upper()}", j, "u"))
+    out.append(("N_KEPT", len(PER_POPULATION_STATE), "u"))
     out.append(("GAUSS_LUT_SIZE", GAUSS_LUT_SIZE, "u"))
     out.append(("GAUSS_PER_UNIT", GAUSS_LUT_PER_UNIT, "u"))
     out.append(("PURPOSE_EXCITABILITY", rng.PURPOSE_EXCITABILITY, "u"))
@@ -102,6 +106,7 @@ def c_tables() -> str:
     dtype codes and the tables' fingerprint (for ``spikeforge_abi.h``)."""
     lines = [f"#define SF_{name} {value}" for name, value, _ in int_tables()]
     lines += [f"#define SF_DTYPE_{np.dtype(t).name.upper()} {code}" for t, code in BRAIN_FILE_DTYPE.items()]
+    lines.append("#define SF_KEPT_NAMES {" + ", ".join(f'"{k}"' for k in PER_POPULATION_STATE) + "}")
     lines.append(f"#define SF_TABLES_FINGERPRINT 0x{tables_fingerprint():08x}u")
     return "\n".join(lines)
 

@@ -9,11 +9,20 @@ Spikes travel through a per-target delay ring of fixed-point int32 accumulators.
 
 A layout is assembled from :class:`BrainBlock` s (one brain each, local indices) and can
 give them back, which is how spawn/despawn keep every other brain's state bit-exact.
+
+Neuron state is ``neuron[name]``, one entry per neuron, except the optional variables of the
+step (``PER_POPULATION_STATE``: ``w theta mod consec burst``), which are stored per
+population: ``neuron[name]`` then holds only the neurons of populations that keep it, in neuron
+order (a brain's kept neurons are one run, :meth:`Layout.kept_start`; neurons ``s:e`` of one
+population are ``neuron[name][Layout.state_slice(name, s, e)]``). A variable no population keeps
+is not stored at all.
 See ``docs/semantics.md`` for what each array means in the step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +32,7 @@ import numpy.typing as npt
 from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
 from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
 from spikeforge.engine.tables import NEURON_VARS
+from spikeforge.engine.tables import PER_POPULATION_STATE as PER_POPULATION_STATE
 from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
 from spikeforge.model.plasticity import STDP, Homeostasis
@@ -93,6 +103,17 @@ def stored_state(prototypes: list[PrototypeInfo]) -> dict[str, type[np.generic]]
     return {k: dt for k, dt in NEURON_STATE.items() if k not in STORED_WHEN_KEPT or k in kept}
 
 
+def kept_starts(prototypes: list[PrototypeInfo], brain_proto: npt.NDArray[np.integer[Any]], name: str) -> I64:
+    """Where each brain's neurons that keep per-population variable ``name`` start in its compact
+    array (``n_brains + 1`` values, the total last): a brain of prototype ``p`` holds
+    ``p.kept_prefix(name)[-1]`` of them."""
+    per_proto = np.array([int(p.kept_prefix(name)[-1]) for p in prototypes], np.int64)
+    out = np.zeros(int(brain_proto.size) + 1, np.int64)
+    if brain_proto.size:
+        np.cumsum(per_proto[brain_proto], out=out[1:])
+    return out
+
+
 def aligned(a: np.ndarray, align: int = STATE_ALIGN) -> np.ndarray:
     """``a`` itself when its data starts on an ``align``-byte boundary, else a C-contiguous copy
     that does (same shape, dtype and values).
@@ -139,6 +160,7 @@ class PrototypeInfo:
     _learns: bool | None = field(default=None, init=False, repr=False, compare=False)
     _delivers: bool | None = field(default=None, init=False, repr=False, compare=False)
     _kept_by_pop: list[frozenset[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _kept_prefix: dict[str, I64] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def pop_slice(self, name: str) -> slice:
         """Brain-local neuron range of a population of this circuit.
@@ -208,6 +230,27 @@ class PrototypeInfo:
         i = self.pop_names.index(name)
         kept = self._kept()
         return tuple(k for k in NEURON_STATE if k not in STATE_KEPT_WHEN or k in kept[i])
+
+    def keeps_mask(self) -> list[int]:
+        """Per population (circuit order), the bit mask of the ``PER_POPULATION_STATE`` variables it
+        keeps (bit ``j``: ``PER_POPULATION_STATE[j]``; C ``SF_KEPT_<NAME>``)."""
+        return [sum(1 << j for j, k in enumerate(PER_POPULATION_STATE) if k in kept) for kept in self._kept()]
+
+    def kept_prefix(self, name: str) -> I64:
+        """How many neurons of one brain before each brain-local index keep ``name`` (``n_neurons + 1``
+        values, the brain's total last; computed once). For a variable of ``PER_POPULATION_STATE``
+        this places a brain's neurons in its compact array; for any other, every neuron keeps it."""
+        out = self._kept_prefix.get(name)
+        if out is None:
+            on = np.zeros(self.n_neurons, bool)
+            kept = self._kept()
+            for i in range(len(self.pop_names)):
+                if name not in PER_POPULATION_STATE or name in kept[i]:
+                    on[self.pop_offset[i]:self.pop_offset[i] + self.pop_size[i]] = True
+            out = np.zeros(self.n_neurons + 1, np.int64)
+            np.cumsum(on, out=out[1:])
+            self._kept_prefix[name] = out
+        return out
 
     def _kept(self) -> list[frozenset[str]]:
         """Per population (circuit order), the variables of ``STATE_KEPT_WHEN`` it keeps (computed
@@ -361,6 +404,8 @@ class Layout:
     learning: bool = True
     # further per-world arrays saved with snapshots (e.g. learning's per-brain modulators)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # derived from prototypes, pid and brain_proto, which a layout never changes (kept_* below)
+    _kept: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # cache-line-aligned neuron state and ring (see `aligned`); a fresh layout's arrays are
@@ -394,6 +439,116 @@ class Layout:
         :func:`stored_state`): such a brain cannot be written into a slot in place, the layout
         must be rebuilt with ``proto`` among its prototypes first."""
         return [k for k in stored_state([proto]) if k not in self.neuron]
+
+    # ------------------------------------------------- per-population state
+    def pid_keeps(self) -> npt.NDArray[np.uint8]:
+        """Per parameter set, the bit mask of the ``PER_POPULATION_STATE`` variables its population
+        keeps (:meth:`PrototypeInfo.keeps_mask`; the C kernels' ``sf_net.pid_keeps``)."""
+        out = self._kept.get(("", "pid_keeps"))
+        if out is None:
+            out = np.zeros(int(self.fparams.shape[0]), np.uint8)
+            for p in self.prototypes:
+                for i, bits in enumerate(p.keeps_mask()):
+                    out[p.pid_base + i] = bits
+            self._kept[("", "pid_keeps")] = out
+        return out
+
+    def kept_start(self, name: str) -> I64:
+        """Per brain, the index in ``neuron[name]`` of its first neuron that keeps ``name``
+        (``n_brains + 1`` values, the array's length last; :func:`kept_starts`)."""
+        out = self._kept.get((name, "start"))
+        if out is None:
+            out = kept_starts(self.prototypes, self.brain_proto, name)
+            self._kept[(name, "start")] = out
+        return out
+
+    def kept_mask(self, name: str) -> npt.NDArray[np.bool_]:
+        """Per neuron, whether its population keeps ``name`` (all True for a variable stored for
+        every neuron)."""
+        out = self._kept.get((name, "mask"))
+        if out is None:
+            if name in PER_POPULATION_STATE:
+                out = ((self.pid_keeps()[self.pid] >> np.uint8(PER_POPULATION_STATE.index(name))) & 1).astype(bool)
+            else:
+                out = np.ones(self.n_neurons, bool)
+            self._kept[(name, "mask")] = out
+        return out
+
+    def kept_neurons(self, name: str) -> I64:
+        """The neurons whose population keeps ``name``, ascending: element ``c`` of
+        ``neuron[name]`` is neuron ``kept_neurons(name)[c]``'s."""
+        out = self._kept.get((name, "neurons"))
+        if out is None:
+            out = np.flatnonzero(self.kept_mask(name)).astype(np.int64)
+            self._kept[(name, "neurons")] = out
+        return out
+
+    def kept_pos(self, name: str, i: int) -> int:
+        """How many neurons before neuron ``i`` (``0 <= i <= n_neurons``) keep ``name``: where
+        neuron ``i`` is, or would be, in ``neuron[name]``."""
+        if name not in PER_POPULATION_STATE:
+            return int(i)
+        starts = self.kept_start(name)
+        if i >= self.n_neurons:
+            return int(starts[-1])
+        b = int(np.searchsorted(self.brain_start, i, side="right")) - 1
+        proto = self.prototypes[int(self.brain_proto[b])]
+        return int(starts[b]) + int(proto.kept_prefix(name)[i - int(self.brain_start[b])])
+
+    def state_slice(self, name: str, s: int, e: int) -> slice:
+        """The part of ``neuron[name]`` that holds neurons ``s:e`` (a population, a brain or a run
+        of brains; for a per-population variable only its neurons that keep it).
+
+        Parameters
+        ----------
+        name : str
+            A ``NEURON_STATE`` variable.
+        s, e : int
+            Neuron range.
+
+        Returns
+        -------
+        slice
+        """
+        return slice(self.kept_pos(name, s), self.kept_pos(name, e))
+
+    def full_state(self, name: str) -> np.ndarray:
+        """A copy of ``neuron[name]`` with one entry per neuron (``+0`` where the population does not
+        keep it, or for every neuron when the layout does not store it)."""
+        a = self.neuron.get(name)
+        if a is None:
+            return np.zeros(self.n_neurons, NEURON_STATE[name])
+        if name not in PER_POPULATION_STATE or a.size == self.n_neurons:
+            return a.copy()
+        out = np.zeros(self.n_neurons, a.dtype)
+        out[self.kept_neurons(name)] = a
+        return out
+
+    def store_full(self, name: str, full: np.ndarray) -> None:
+        """Write a per-neuron array (as from :meth:`full_state`) into ``neuron[name]`` in place (views
+        stay valid): only the neurons that keep it."""
+        a = self.neuron[name]
+        if name not in PER_POPULATION_STATE or a.size == self.n_neurons:
+            a[...] = full
+        else:
+            a[...] = full[self.kept_neurons(name)]
+
+    @contextmanager
+    def per_neuron_state(self) -> Iterator[dict[str, np.ndarray]]:
+        """``neuron`` with one entry per neuron for every stored variable while the block runs (the
+        numpy spec's steps index state by neuron); on leaving, the per-population arrays get the
+        values back in place and ``neuron`` is the dict it was."""
+        own = self.neuron
+        full = {k: (self.full_state(k) if k in PER_POPULATION_STATE and a.size != self.n_neurons else a)
+                for k, a in own.items()}
+        self.neuron = full
+        try:
+            yield full
+        finally:
+            self.neuron = own
+            for k, a in own.items():
+                if full[k] is not a:
+                    self.store_full(k, full[k])
 
     def brain_of_neuron(self) -> I32:
         """Brain index of every neuron (derived, int32)."""
@@ -437,7 +592,7 @@ class Layout:
                 for g in self.actuator_groups if g.proto == p}
         return BrainBlock(
             proto=p, serial=int(self.brain_serial[b]), key=int(self.brain_key[b]), step=step,
-            neuron=self._block_state(s, e), pid=self.pid[s:e].copy(),
+            neuron=self._block_state(b), pid=self.pid[s:e].copy(),
             syn_pre=(np.repeat(row_src, per_row) - s).astype(np.int32),
             syn_delay=np.repeat(self.row_delay[r0:r1], per_row).astype(np.int32),
             syn_proj=np.repeat(self.row_proj[r0:r1], per_row).astype(np.int32),
@@ -453,12 +608,24 @@ class Layout:
             learn=bool(self.learn[b]) if self.learn.size else True,
         )
 
-    def _block_state(self, s: int, e: int) -> dict[str, np.ndarray]:
-        """Every ``NEURON_STATE`` array of neurons ``s:e`` (a block is complete): copies of the
-        stored ones, the initial value 0 for those the layout does not store (no population keeps
-        them, see :func:`stored_state`)."""
-        return {k: self.neuron[k][s:e].copy() if k in self.neuron else np.zeros(e - s, dt)
-                for k, dt in NEURON_STATE.items()}
+    def _block_state(self, b: int) -> dict[str, np.ndarray]:
+        """Every ``NEURON_STATE`` array of brain ``b``, one entry per neuron (a block is complete):
+        copies of the stored ones, the initial value 0 where they are not stored (a population that
+        does not keep a variable, a variable no population keeps: :func:`stored_state`)."""
+        s, e = int(self.brain_start[b]), int(self.brain_start[b + 1])
+        proto = self.prototypes[int(self.brain_proto[b])]
+        out: dict[str, np.ndarray] = {}
+        for k, dt in NEURON_STATE.items():
+            a = self.neuron.get(k)
+            if a is None:
+                out[k] = np.zeros(e - s, dt)
+            elif k in PER_POPULATION_STATE:
+                out[k] = np.zeros(e - s, dt)
+                ks = self.kept_start(k)
+                out[k][np.diff(proto.kept_prefix(k)) > 0] = a[int(ks[b]):int(ks[b + 1])]
+            else:
+                out[k] = a[s:e].copy()
+        return out
 
     def _brain_row(self, b: int) -> int:
         """Position of brain ``b`` among the brains of its prototype."""
@@ -480,8 +647,11 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
     def cat(arrs: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
         return np.concatenate(arrs).astype(dtype, copy=False) if arrs else np.zeros(0, dtype)
 
-    neuron = {k: cat([b.neuron[k] if k in b.neuron else np.zeros(b.n, dt) for b in blocks], dt)
-              for k, dt in stored_state(prototypes).items()}
+    def kept(b: BrainBlock, k: str, dt: type[np.generic]) -> np.ndarray:
+        a = b.neuron[k] if k in b.neuron else np.zeros(b.n, dt)
+        return a[np.diff(prototypes[b.proto].kept_prefix(k)) > 0] if k in PER_POPULATION_STATE else a
+
+    neuron = {k: cat([kept(b, k, dt) for b in blocks], dt) for k, dt in stored_state(prototypes).items()}
     pid = cat([b.pid for b in blocks], np.int32)
 
     # synapses: already sorted by (pre, proj, delay) within each block
@@ -627,7 +797,8 @@ def validate_layout(L: Layout) -> None:
         need(k in NEURON_STATE, f"neuron.{k}: not a per-neuron state variable")
         need(a.dtype == NEURON_STATE[k], f"neuron.{k}: expected dtype {np.dtype(NEURON_STATE[k])}, got {a.dtype}")
     for k, a in L.neuron.items():
-        need(a.shape == (n,), f"neuron.{k}: expected {n} values, got shape {a.shape}")
+        if k not in PER_POPULATION_STATE:
+            need(a.shape == (n,), f"neuron.{k}: expected {n} values, got shape {a.shape}")
     need(L.pid.shape == (n,) and (n == 0 or (L.pid.min() >= 0 and L.pid.max() < L.fparams.shape[0])),
          "pid: parameter set out of range")
     need(L.row_ptr.size == n + 1 and L.row_ptr[0] == 0 and bool(np.all(np.diff(L.row_ptr) >= 0))
@@ -654,3 +825,15 @@ def validate_layout(L: Layout) -> None:
         need(getattr(L, name).shape == (b,), f"{name}: expected {b} values")
     need(b == 0 or (L.brain_proto.min() >= 0 and L.brain_proto.max() < len(L.prototypes)), "brain_proto: out of range")
     need(b == 0 or int(L.lod_every.min()) >= 1, "lod_every: must be >= 1")
+    sizes = np.array([p.n_neurons for p in L.prototypes], np.int64)
+    need(b == 0 or bool(np.all(np.diff(L.brain_start) == sizes[L.brain_proto])),
+         "brain_start: a brain's neuron count differs from its prototype's")
+    if b and L.neuron.keys() & set(PER_POPULATION_STATE):  # the per-population arrays are placed by pid
+        own = [np.repeat(p.pid_base + np.arange(len(p.pop_size), dtype=np.int32), p.pop_size) for p in L.prototypes]
+        need(bool(np.array_equal(L.pid, np.concatenate([own[int(q)] for q in L.brain_proto]))),
+             "pid: a brain's parameter sets are not its prototype's populations")
+    for k, a in L.neuron.items():
+        if k in PER_POPULATION_STATE:  # only the neurons whose population keeps it
+            m = int(L.kept_start(k)[-1])
+            need(a.shape == (m,), f"neuron.{k}: expected {m} values (the neurons of the populations that keep "
+                                  f"it), got shape {a.shape}")

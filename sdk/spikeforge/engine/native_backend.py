@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from spikeforge.engine import params as P
 from spikeforge.engine.backend import Backend, SpikeRecord, register_backend
-from spikeforge.engine.layout import N_CHANNELS, STORED_WHEN_KEPT, Layout, OrganGroup
+from spikeforge.engine.layout import N_CHANNELS, PER_POPULATION_STATE, STORED_WHEN_KEPT, Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
 from spikeforge.engine.plasticity import NPF, PlasticityCache, update_cache
 from spikeforge.engine.plasticity import build_cache as build_plasticity
@@ -164,6 +164,7 @@ class NativeBackend(Backend):
         L = self.layout
         arrs = [L.neuron[k] for k, _, _ in _NEURON_FIELDS if k in L.neuron]
         arrs += [getattr(L, k) for k, _, _ in _LAYOUT_FIELDS]
+        arrs.append(L.pid_keeps())
         arrs += [L.synapse["post"], L.synapse["w"], L.dopamine, L.dopamine_sum, L.learn]
         arrs += [L.neuron[k] for k in ("xpre", "xpost", "msum", "shist") if k in L.neuron]
         if "elig" in L.synapse:
@@ -192,9 +193,14 @@ class NativeBackend(Backend):
                 setattr(net, k, ffi.NULL)
                 continue
             a = L.neuron[k]
-            if a.shape != (n,):
-                raise ValueError(f"layout.neuron.{k}: expected {n} values, got shape {a.shape}")
+            # a per-population variable: the neurons of the populations that keep it (pid_keeps)
+            m = int(L.kept_start(k)[-1]) if k in PER_POPULATION_STATE else n
+            if a.shape != (m,):
+                raise ValueError(f"layout.neuron.{k}: expected {m} values, got shape {a.shape}")
             setattr(net, k, ptr(a, ctype, dt, f"neuron.{k}"))
+        if L.pid_keeps().shape != (L.fparams.shape[0],):
+            raise ValueError(f"layout.pid_keeps: expected {L.fparams.shape[0]} values")
+        net.pid_keeps = ptr(L.pid_keeps(), "uint8_t *", np.uint8, "pid_keeps")
         for k, ctype, dt in _LAYOUT_FIELDS:
             setattr(net, k, ptr(getattr(L, k), ctype, dt, k))
         sets = L.fparams.shape[0] if L.fparams.ndim == 2 else -1

@@ -469,11 +469,12 @@ class NumpyBackend(Backend):
         reset_actuators(L, active)
         steps: list[I64] = []
         neurons: list[I64] = []
-        for k in range(n_steps):
-            spk = step(L, self.cache, sel, active)
-            if spk.size:
-                neurons.append(spk)
-                steps.append(np.full(spk.size, world_step + k, np.int64))
+        with L.per_neuron_state():  # the spec indexes every state array by neuron
+            for k in range(n_steps):
+                spk = step(L, self.cache, sel, active)
+                if spk.size:
+                    neurons.append(spk)
+                    steps.append(np.full(spk.size, world_step + k, np.int64))
         decode_actuators(L, n_steps, dt_s, active)
         if not neurons:
             return SpikeRecord.empty()

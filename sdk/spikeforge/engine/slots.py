@@ -30,11 +30,13 @@ from spikeforge.engine.compiler import instantiate
 from spikeforge.engine.connectivity import connect_many
 from spikeforge.engine.layout import (
     N_CHANNELS,
+    PER_POPULATION_STATE,
     SYNAPSE_STATE,
     BrainBlock,
     Layout,
     PrototypeInfo,
     expand_ranges,
+    kept_starts,
     organ_groups,
     stored_state,
 )
@@ -209,7 +211,9 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
     B = len(order)
     _, _, _, brain_start, r_start, y_start = _slot_starts([p for p, _ in order], shapes)
     n = int(brain_start[-1])
-    neuron = {k: np.zeros(n, dt) for k, dt in stored_state(prototypes).items()}
+    brain_proto = np.array([p.index for p, _ in order], np.int32)
+    ks = {k: kept_starts(prototypes, brain_proto, k) for k in PER_POPULATION_STATE}
+    neuron = {k: np.zeros(int(ks[k][-1]) if k in ks else n, dt) for k, dt in stored_state(prototypes).items()}
     pid = np.zeros(n, np.int32)
     row_ptr = np.zeros(n + 1, np.int64)
     row_syn = np.zeros(int(r_start[-1]) + 1, np.int64)
@@ -246,7 +250,11 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
         if blk is None:
             continue
         for k, arr in neuron.items():
-            arr[s:s + p.n_neurons] = blk.neuron[k] if k in blk.neuron else 0
+            if k in ks:  # per population: the brain's neurons that keep it
+                arr[int(ks[k][i]):int(ks[k][i + 1])] = blk.neuron[k][np.diff(p.kept_prefix(k)) > 0] \
+                    if k in blk.neuron else 0
+            else:
+                arr[s:s + p.n_neurons] = blk.neuron[k] if k in blk.neuron else 0
         kd = min(depth, blk.pending.shape[0])
         if kd:
             ring[(blk.step + np.arange(kd)) % depth, :, s:s + p.n_neurons] = blk.pending[:kd]
@@ -256,7 +264,6 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
             gap_g.append(blk.gap_g)
         key[i], step[i], serial[i], lod[i] = blk.key, blk.step, blk.serial, blk.lod_every
         sleeping[i], dop[i], dsum[i], learn[i] = blk.sleeping, blk.dopamine, blk.dopamine_sum, blk.learn
-    brain_proto = np.array([p.index for p, _ in order], np.int32)
     sg, ag, act_slot, osz = organ_groups(prototypes, brain_proto, brain_start)
     row_proj_i = row_proj.astype(np.int32)
     fparams = (np.concatenate([p.fparams for p in prototypes]) if prototypes
@@ -359,8 +366,13 @@ def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int,
     for k, arr in _slot_synapses(blk, y1 - y0, {k: a.dtype for k, a in L.synapse.items()}).items():
         L.synapse[k][y0:y1] = arr
     L.synapse["post"][y0:y1] += s
+    proto = L.prototypes[blk.proto]
     for k, a in L.neuron.items():
-        a[s:e] = blk.neuron[k] if k in blk.neuron else 0
+        if k in PER_POPULATION_STATE:
+            ks = L.kept_start(k)
+            a[int(ks[i]):int(ks[i + 1])] = blk.neuron[k][np.diff(proto.kept_prefix(k)) > 0] if k in blk.neuron else 0
+        else:
+            a[s:e] = blk.neuron[k] if k in blk.neuron else 0
     L.ring[:, :, s:e] = 0
     kd = min(L.depth, blk.pending.shape[0])
     if kd:
@@ -500,7 +512,8 @@ def relayout(old: Layout | None, old_pad: int, dt_ms: float, depth: int, prototy
     row_proj = np.full(n_rows, pad_proj, np.int32)
     synapse = {k: np.zeros(n_syn, dt) for k, dt in syn_keys.items()}
     _repeat_into(synapse["post"], brain_start[:-1], S)
-    neuron = {k: np.zeros(n, dt) for k, dt in stored_state(prototypes).items()}
+    neuron = {k: np.zeros(int(kept_starts(prototypes, brain_proto, k)[-1]) if k in PER_POPULATION_STATE else n, dt)
+              for k, dt in stored_state(prototypes).items()}
     ring = np.zeros((depth, N_CHANNELS, n), np.int32)
     key = np.zeros(B, np.uint32)
     step = np.zeros(B, np.int64)
@@ -640,6 +653,20 @@ class SlotMoves:
     y_new: I64
     y_len: I64
     _plans: dict[str, tuple[I64, I64, I64, I64 | None, I64 | None]] = field(default_factory=dict, repr=False)
+    _kept: dict[str, SlotMoves] = field(default_factory=dict, repr=False)
+
+    def kept_moves(self, name: str, old: Layout, new: Layout) -> SlotMoves:
+        """These moves in the coordinates of per-population variable ``name``'s compact arrays
+        (:meth:`Layout.kept_start`: each brain's neurons that keep it are one run in both layouts;
+        computed once per variable)."""
+        m = self._kept.get(name)
+        if m is None:
+            ko, kn = old.kept_start(name), new.kept_start(name)
+            start = ko[self.old]
+            m = SlotMoves(self.old, self.new, start, kn[self.new], ko[self.old + 1] - start,
+                          self.y_old, self.y_new, self.y_len)
+            self._kept[name] = m
+        return m
 
     @staticmethod
     def of(old: Layout, old_pad: int, new: Layout, o: I64, sel: I64) -> SlotMoves:
@@ -784,7 +811,10 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
     heavy = moves if state is None else state
     # an array only one of them stores: absent in new, no one keeps it; absent in old, its brains
     # keep the initial 0 relayout left there
-    pairs = [(a, old.neuron[k]) for k, a in new.neuron.items() if k in old.neuron]
+    pairs = [(a, old.neuron[k]) for k, a in new.neuron.items() if k in old.neuron and k not in PER_POPULATION_STATE]
+    for k, a in new.neuron.items():  # per population: each brain's run of neurons that keep it
+        if k in PER_POPULATION_STATE and k in old.neuron:
+            _copy("n", heavy.kept_moves(k, old, new), [(a, old.neuron[k])])
     if old.depth == new.depth:  # the ring slot of step s + k is the same in both
         pairs.append((new.ring, old.ring))
     _copy("n", heavy, pairs)

@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from spikeforge.engine import plasticity as PL
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
-from spikeforge.engine.layout import Layout
+from spikeforge.engine.layout import PER_POPULATION_STATE, Layout
 from spikeforge.engine.numpy_backend import (
     GAUSS_LUT,
     channel_prefs,
@@ -706,8 +706,15 @@ class GpuBackend(Backend):
         """Neurons ``s:e`` of host state array ``k`` as ``dtype``; 0 for an array the layout does
         not store (no population keeps it, ``layout.stored_state``: the device keeps its own copy,
         which no kernel of such a world writes, PLASTIC being false)."""
-        a = self.layout.neuron.get(k)
-        return a[s:e].astype(dtype) if a is not None else np.zeros(e - s, dtype)
+        L = self.layout
+        a = L.neuron.get(k)
+        if a is None:
+            return np.zeros(e - s, dtype)
+        if k in PER_POPULATION_STATE and a.size != L.n_neurons:  # only the neurons that keep it
+            out = np.zeros(e - s, dtype)
+            out[L.kept_mask(k)[s:e]] = a[L.state_slice(k, s, e)]
+            return out
+        return a[s:e].astype(dtype)
 
     def _fstate(self) -> F32:
         L = self.layout
@@ -1076,11 +1083,11 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             fs = self._download("fstate", np.float32, len(FSTATE) * n).reshape(len(FSTATE), n)
             for i, k in enumerate(FSTATE):
                 if k in L.neuron:  # an array the layout does not store stays on the device
-                    L.neuron[k][...] = fs[i]
+                    L.store_full(k, fs[i])
             ist = self._download("istate", np.int32, len(ISTATE) * n).reshape(len(ISTATE), n)
             for i, k in enumerate(ISTATE):
                 if k in L.neuron:
-                    L.neuron[k][...] = ist[i].astype(L.neuron[k].dtype)
+                    L.store_full(k, ist[i].astype(L.neuron[k].dtype))
             L.ring.reshape(-1)[...] = self._download("ring", np.int32, L.ring.size)
         if self.plast is not None and L.n_synapses:
             syn = self._download("syn", np.uint32, 2 * L.n_synapses).reshape(-1, 2)
@@ -1246,7 +1253,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 up.append(("elig", 4 * y0, L.synapse["elig"][y0:y1].astype(np.float32)))
             if self._shadow is not None:  # the device gets the host's values there: not a host patch
                 for k, a in self._tracked().items():
-                    sl = slice(s, e) if k.startswith("neuron.") else slice(y0, y1)
+                    sl = L.state_slice(k[7:], s, e) if k.startswith("neuron.") else slice(y0, y1)
                     self._shadow[k][sl] = a[sl]
         if self._dev_ahead:
             self._ckpt.pending += writes
@@ -1281,7 +1288,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         arrays += [(L.act_out, sl, L.act_out[sl].copy()) for sl in outs]
         if L.brain_serial[i] >= 0:
             s, e, r0, r1, y0, y1 = slot_ranges(L, i)
-            arrays += [(a, slice(s, e), a[s:e].copy()) for a in (*L.neuron.values(), L.row_ptr)]
+            for k, a in L.neuron.items():
+                sl = L.state_slice(k, s, e)
+                arrays.append((a, sl, a[sl].copy()))
+            arrays.append((L.row_ptr, slice(s, e), L.row_ptr[s:e].copy()))
             arrays += [(a, slice(r0, r1), a[r0:r1].copy()) for a in (L.row_syn, L.row_delay, L.row_proj, L.row_chan)]
             arrays += [(a, slice(y0, y1), a[y0:y1].copy()) for a in L.synapse.values()]
             arrays.append((L.ring, (slice(None), slice(None), slice(s, e)), L.ring[:, :, s:e].copy()))
@@ -1449,8 +1459,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 continue
             cur = self._download(group, dtype, len(names) * n).reshape(len(names), n).copy() if self._dev_ahead \
                 else (self._fstate() if group == "fstate" else self._istate()).reshape(len(names), n)
-            for k, idx, vals, _ in touched:
-                cur[names.index(k[7:]), idx] = vals.astype(dtype)
+            for k, idx, vals, _ in touched:  # a per-population array's indices are into its kept neurons
+                at = L.kept_neurons(k[7:])[idx] if k[7:] in PER_POPULATION_STATE and L.neuron[k[7:]].size != n \
+                    else idx
+                cur[names.index(k[7:]), at] = vals.astype(dtype)
             self._write(group, cur.reshape(-1))
         for k, idx, vals, _ in patches:
             if k == "synapse.w":

@@ -63,7 +63,8 @@ class PopulationView:
         def resolve() -> np.ndarray:
             sl = self._slice()  # raises StaleHandleError once the brain is despawned
             world.backend.pull_state()
-            return world.layout.neuron[key][sl]
+            L = world.layout
+            return L.neuron[key][L.state_slice(key, sl.start, sl.stop)]  # per population: its own run
 
         # a held state view can be written with no World method seeing it: from now on a
         # re-layout's swap copies every brain's state (prepare_spawn's touched_only is ignored)

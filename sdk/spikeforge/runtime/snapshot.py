@@ -25,8 +25,10 @@ import numpy as np
 from spikeforge.engine.compiler import compile_prototype
 from spikeforge.engine.layout import (
     NEURON_STATE,
+    PER_POPULATION_STATE,
     STORED_WHEN_KEPT,
     Layout,
+    aligned,
     organ_groups,
     stored_state,
     validate_layout,
@@ -272,5 +274,13 @@ def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, 
             # older snapshots hold every array: one no population keeps, all at its initial 0, goes
             # (any other value stays: present, never read by a step)
             del layout.neuron[k]
+    n, bp = layout.n_neurons, layout.brain_proto
+    pid = layout.pid
+    placed = (pid.shape == (n,) and (n == 0 or (int(pid.min()) >= 0 and int(pid.max()) < fparams.shape[0]))
+              and (bp.size == 0 or (int(bp.min()) >= 0 and int(bp.max()) < len(protos))))
+    for k in PER_POPULATION_STATE if placed else ():  # snapshots from before per-population storage
+        a = layout.neuron.get(k)                        # hold every neuron
+        if a is not None and a.shape == (n,) and int(layout.kept_start(k)[-1]) != n:
+            layout.neuron[k] = aligned(a[layout.kept_neurons(k)])
     validate_layout(layout)
     return layout
