@@ -79,7 +79,8 @@ def layout_state(world: World, brain: Brain, depth: int | None = None) -> dict[s
     s = brain.neurons
     b = brain.index
     slots = (int(L.brain_step[b]) + np.arange(L.depth if depth is None else depth)) % L.depth
-    out = {f"neuron.{k}": a[s].copy() for k, a in L.neuron.items()}
+    # (a per-population array holds only the neurons that keep it: the brain's own run of them)
+    out = {f"neuron.{k}": a[L.state_slice(k, s.start, s.stop)].copy() for k, a in L.neuron.items()}
     out["ring"] = L.ring[slots, :, s].copy()
     out["brain_step"] = np.array([L.brain_step[b]])
     out["brain_key"] = np.array([L.brain_key[b]])

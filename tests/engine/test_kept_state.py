@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from tests.engine.native_nets import background_net, lif_net, reward_net, static_net, stdp_net
 
-import spikeforge.engine.native_backend as native
 import spikeforge.engine.layout as layout_mod
+import spikeforge.engine.native_backend as native
 from spikeforge.engine.layout import NEURON_STATE, PER_POPULATION_STATE, STATE_KEPT_WHEN, STORED_WHEN_KEPT
 from spikeforge.model import (
     LIF,
@@ -401,8 +401,8 @@ def test_a_mixed_world_stores_w_only_for_the_populations_that_keep_it() -> None:
     bosses[0]["izh"].w[:] = np.float32(-3.0)  # a write reaches that population's run only
     assert np.all(np.asarray(bosses[0]["izh"].w) == np.float32(-3.0))
     assert np.array_equal(np.asarray(bosses[1]["izh"].w), before)
-    assert np.array_equal(L.neuron["w"][L.state_slice("w", int(L.brain_start[bosses[0].index]) + boss.pop_slice("izh").start,
-                                                       int(L.brain_start[bosses[0].index]) + boss.pop_slice("izh").stop)],
-                          np.full(16, -3.0, np.float32))
+    s0 = int(L.brain_start[bosses[0].index])
+    sl = boss.pop_slice("izh")
+    assert np.array_equal(L.neuron["w"][L.state_slice("w", s0 + sl.start, s0 + sl.stop)], np.full(16, -3.0, np.float32))
     with pytest.raises(KeyError, match="does not keep 'w'"):
         _ = crowd[0][L.prototypes[0].pop_names[0]].w

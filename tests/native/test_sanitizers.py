@@ -31,8 +31,11 @@ def test_host_and_loader_fuzz_clean_under_asan_ubsan(tmp_path: Path) -> None:
 
 def test_absent_state_clean_under_asan_ubsan(tmp_path: Path) -> None:
     """A world that stores none of w theta mod consec burst, whose gap junctions, homeostasis and
-    background input send the C loops through the zeroed stand-ins (kernel.c, SF_ABSENT_CHUNK)."""
-    from tests.engine.test_kept_state import gap_net, homeo_net, noisy_plain_net
+    background input send the C loops through the zeroed stand-ins (kernel.c, SF_ABSENT_CHUNK), and
+    one that stores each of them for some populations only (the per-population arrays: each
+    segment's offset into them, the modulated Hebbian rule's lookup of its post neuron's mod)."""
+    from tests.engine.native_nets import static_net
+    from tests.engine.test_kept_state import gap_net, homeo_net, lif_net, mixed_net, noisy_plain_net
 
     from spikeforge import World
     from spikeforge.runtime.export import export_world
@@ -42,11 +45,17 @@ def test_absent_state_clean_under_asan_ubsan(tmp_path: Path) -> None:
     for make in (gap_net, homeo_net, noisy_plain_net):
         w.spawn(make(), count=2)
     assert not {"w", "mod", "consec", "burst"} & set(w.layout.neuron)
-    path = export_world(w, tmp_path / "absent.sfb")
-    r = subprocess.run([str(bdir / "host"), str(path), "6", "16", "0.6"], capture_output=True, text=True,
-                       timeout=120, env=SAN_ENV)
-    assert r.returncode == 0 and r.stdout.rstrip().endswith("ok"), r.stdout + r.stderr
-    assert "runtime error" not in r.stderr
+    mixed = World(dt=0.001, backend="numpy", seed=5)
+    for make in (lif_net, mixed_net, static_net, mixed_net):
+        mixed.spawn(make(), count=2)
+    L = mixed.layout
+    assert all(0 < L.neuron[k].size < L.n_neurons for k in ("w", "theta", "mod", "consec", "burst"))
+    for name, world in (("absent", w), ("per_population", mixed)):
+        path = export_world(world, tmp_path / f"{name}.sfb")
+        r = subprocess.run([str(bdir / "host"), str(path), "6", "16", "0.6"], capture_output=True, text=True,
+                           timeout=120, env=SAN_ENV)
+        assert r.returncode == 0 and r.stdout.rstrip().endswith("ok"), name + r.stdout + r.stderr
+        assert "runtime error" not in r.stderr, name
 
 
 def test_threads_clean_under_tsan(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ class BlockWorld(World):
 def _arrays(L: Layout) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in vars(L).items():
+        if k.startswith("_"):  # caches derived from the arrays below
+            continue
         if isinstance(v, np.ndarray):
             out[k] = v
         elif isinstance(v, dict):

@@ -812,9 +812,9 @@ def transplant(old: Layout, new: Layout, moves: SlotMoves, state: SlotMoves | No
     # an array only one of them stores: absent in new, no one keeps it; absent in old, its brains
     # keep the initial 0 relayout left there
     pairs = [(a, old.neuron[k]) for k, a in new.neuron.items() if k in old.neuron and k not in PER_POPULATION_STATE]
-    for k, a in new.neuron.items():  # per population: each brain's run of neurons that keep it
+    for k, arr in new.neuron.items():  # per population: each brain's run of neurons that keep it
         if k in PER_POPULATION_STATE and k in old.neuron:
-            _copy("n", heavy.kept_moves(k, old, new), [(a, old.neuron[k])])
+            _copy("n", heavy.kept_moves(k, old, new), [(arr, old.neuron[k])])
     if old.depth == new.depth:  # the ring slot of step s + k is the same in both
         pairs.append((new.ring, old.ring))
     _copy("n", heavy, pairs)

@@ -279,8 +279,8 @@ def build_layout(dt_ms: float, depth: int, protos: list[Any], arrays: dict[str, 
     placed = (pid.shape == (n,) and (n == 0 or (int(pid.min()) >= 0 and int(pid.max()) < fparams.shape[0]))
               and (bp.size == 0 or (int(bp.min()) >= 0 and int(bp.max()) < len(protos))))
     for k in PER_POPULATION_STATE if placed else ():  # snapshots from before per-population storage
-        a = layout.neuron.get(k)                        # hold every neuron
-        if a is not None and a.shape == (n,) and int(layout.kept_start(k)[-1]) != n:
-            layout.neuron[k] = aligned(a[layout.kept_neurons(k)])
+        every = layout.neuron.get(k)                    # hold every neuron
+        if every is not None and every.shape == (n,) and int(layout.kept_start(k)[-1]) != n:
+            layout.neuron[k] = aligned(every[layout.kept_neurons(k)])
     validate_layout(layout)
     return layout
