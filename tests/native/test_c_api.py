@@ -93,7 +93,7 @@ def test_loader_errors_name_the_problem(tmp_path: Path) -> None:
         ("row_delay", lambda a: a * 0, "row_delay[0]"),
         ("pid", lambda a: a + 1000, "pid[0]"),
         ("brain_start", lambda a: a[::-1].copy(), "brain_start"),
-        ("v", lambda a: a[:-1], "record 'ie' has"),
+        ("v", lambda a: a[:-1], "record 'pid' has"),
         ("sensor_groups_i", lambda a: np.where(np.arange(a.size) == 4, 10**6, a), "sensor_groups[0].pop_offset"),
         ("in_syn", lambda a: a + 10**9, "plast.in_syn"),
     ]:
