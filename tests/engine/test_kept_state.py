@@ -406,3 +406,32 @@ def test_a_mixed_world_stores_w_only_for_the_populations_that_keep_it() -> None:
     assert np.array_equal(L.neuron["w"][L.state_slice("w", s0 + sl.start, s0 + sl.stop)], np.full(16, -3.0, np.float32))
     with pytest.raises(KeyError, match="does not keep 'w'"):
         _ = crowd[0][L.prototypes[0].pop_names[0]].w
+
+
+def test_learning_state_rule_is_the_learning_cache_condition() -> None:
+    """``PrototypeInfo.learns`` / ``delivers`` (which decide whether a layout stores the learning
+    state) agree with ``plasticity.build_cache`` (which needs it) for every test circuit and for
+    circuits whose only rule is Homeostasis, with an eta that is 0 in float32 and one that is not: a
+    rule added to one and not the other fails here."""
+    from tests.engine.native_nets import all_nets
+
+    from spikeforge.engine.plasticity import build_cache
+
+    def homeo_only(eta: float) -> Circuit:
+        c = Circuit(f"homeo_{eta}")
+        c.add_population("a", 8, LIF(bias=14.0))
+        c.add_population("b", 8, LIF(bias=14.0))
+        c.connect("a", "b", FixedProbability(0.5), weight=1.0, plasticity=Homeostasis(target_rate=5.0, eta=eta))
+        return c
+
+    nets = [*all_nets(), stdp_net(), homeo_net(), mixed_net(), gap_net(), homeo_only(0.3), homeo_only(1e-50)]
+    seen = set()
+    for net in nets:
+        w = World(backend="numpy", seed=1)
+        w.spawn(net)
+        proto = w.layout.prototypes[0]
+        pc = build_cache(w.layout)
+        assert (pc is not None) == proto.learns(), net.name
+        assert (pc is not None and pc.any_delivery) == proto.delivers(), net.name
+        seen.add((proto.learns(), proto.delivers()))
+    assert seen == {(False, False), (True, False), (True, True)}
