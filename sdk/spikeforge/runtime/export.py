@@ -14,11 +14,12 @@ dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64
 of the engine tables the file was laid out by, :func:`~spikeforge.engine.gen_tables.tables_fingerprint`;
 the C API refuses a file made for other tables); ``dt_ms depth world_step n_proj``
 (scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state arrays the
-layout stores (``layout.neuron``: of ``NEURON_STATE``, ``w theta mod consec burst`` and the learning
-arrays ``xpre xpost msum shist`` only where some population keeps them, see ``layout.stored_state``)
-plus ``pid act_slot``; ``kept.w kept.theta kept.mod kept.consec kept.burst`` (uint8 per parameter
-set: 1 where that population keeps the variable; the C API accepts an absent array only where
-none does);
+layout stores (``layout.neuron``: of ``NEURON_STATE``; ``w theta mod consec burst`` hold only the
+neurons of the populations that keep them, in neuron order, and are absent when none does; the
+learning arrays ``xpre xpost msum shist`` every neuron's, present when some circuit learns, see
+``layout.stored_state``) plus ``pid act_slot``; ``kept.w kept.theta kept.mod kept.consec
+kept.burst`` (uint8 per parameter set: 1 where that population keeps the variable; the C API sizes
+each of those arrays by them and accepts an absent array only where none does);
 ``fparams iparams`` (flattened parameter rows); the rows ``row_ptr row_syn row_delay
 row_chan row_proj``; the synapses ``post weight``; ``gap_a gap_b gap_g``; ``ring``;
 the organ buffers ``sensor_values act_counts act_out``; ``sensor_groups_i``/
