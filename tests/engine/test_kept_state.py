@@ -236,23 +236,29 @@ def test_a_layout_missing_learning_state_it_needs_is_refused_by_name() -> None:
         L.neuron[k] = saved
 
 
+def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
+    """Load brain-file records through the C API: (return code, the sf_world pointer)."""
+    import io
+
+    from spikeforge.engine._native_ext import ffi, lib
+
+    from spikeforge.runtime.export import write_records
+
+    buf = io.BytesIO()
+    write_records(buf, rec)
+    data = buf.getvalue()
+    out = ffi.new("sf_world **")
+    return lib.sf_world_load_memory(data, len(data), out), out[0]
+
+
 def test_c_api_runs_absent_state_and_refuses_an_array_some_population_keeps() -> None:
     """A brain file holds the arrays its layout stores and, per optional variable, which parameter
     set keeps it (kept.<name>): the C API runs a file without w theta mod consec burst bit for bit
     as the SDK, reports a state it does not hold by name, and refuses a file missing an array some
     parameter set keeps, or missing it without saying so."""
-    import io
-
     from spikeforge.engine._native_ext import ffi, lib
 
-    from spikeforge.runtime.export import layout_records, write_records
-
-    def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
-        buf = io.BytesIO()
-        write_records(buf, rec)
-        data = buf.getvalue()
-        out = ffi.new("sf_world **")
-        return lib.sf_world_load_memory(data, len(data), out), out[0]
+    from spikeforge.runtime.export import layout_records
 
     w = World(backend="numpy", seed=11)
     w.spawn(gap_net(), count=2)  # gap junctions: the C loops read stand-ins for all five
@@ -335,18 +341,9 @@ def test_c_api_gives_per_population_arrays_and_where_a_neuron_is() -> None:
     (the compact arrays of the layout): the C API runs it bit for bit as the SDK, gives each such
     array with the count of the neurons that keep it, and says where a neuron's element is (or that
     its population does not keep it); a file whose array is one entry too long is refused by name."""
-    import io
-
     from spikeforge.engine._native_ext import ffi, lib
 
-    from spikeforge.runtime.export import layout_records, write_records
-
-    def load(rec: dict[str, np.ndarray]) -> tuple[int, object]:
-        buf = io.BytesIO()
-        write_records(buf, rec)
-        data = buf.getvalue()
-        out = ffi.new("sf_world **")
-        return lib.sf_world_load_memory(data, len(data), out), out[0]
+    from spikeforge.runtime.export import layout_records
 
     w = World(backend="numpy", seed=3)
     w.spawn(static_net(), count=2)
