@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | servechurn
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -287,6 +287,13 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
           | sed "s/^{/{\"round\": $r, \"clock_log\": \"clk$r.csv\", /" | tee -a "$OUT/crowdclock.jsonl" | cut -c1-300
         kill $sp; sleep 3
       done ;;
+    kept)  # issue 14's per-population state on the device: every kept-state test on the AVX-512 loops
+           # and the real GPU, the elision tests, the GPU step tests (a short `nativetests` + `tests`)
+      timeout 300 python3 -m pytest -q -p no:cacheprovider tests/engine/test_kept_state.py \
+        tests/runtime/test_state_elision.py tests/engine/test_native_exact.py tests/engine/test_gpu_step.py \
+        2>&1 | tee "$OUT/kept.log" | tail -15
+      python3 -c 'from spikeforge.bench import cuba_circuit, make_world
+w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); print("isa used:", w.backend.isa)' ;;
     crowdmodes)  # crowd 1,000's two GPU timings: per process (build-time) or within one process (run time)?
       {
       for r in 1 2 3 4; do timeout 60 python3 tools/gpu/crowd_modes.py --windows 6 --frames 100; done
