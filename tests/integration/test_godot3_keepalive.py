@@ -55,6 +55,7 @@ def test_godot3_paused_scene_keeps_its_session(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=70, env=env)
         log = srv.stderr
     out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"Godot 3 exited with {proc.returncode} (124: it did not quit)\n{out[-4000:]}"
     assert "SPIKEFORGE_KEEPALIVE_FAIL" not in out, out[-4000:]
     assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("SPIKEFORGE_KEEPALIVE ")]
@@ -104,6 +105,7 @@ def test_godot3_resume_despawns_the_brains_of_a_lost_spawn_reply(tmp_path: Path)
                               capture_output=True, text=True, timeout=160, env=env)
         log = srv.stderr
     out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"Godot 3 exited with {proc.returncode} (124: it did not quit)\n{out[-4000:]}"
     assert "SPIKEFORGE_RESUME_FAIL" not in out, out[-4000:]
     assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
     assert [m for m, _ in proxy.dropped] == [Msg.SPAWNED], proxy.dropped
@@ -146,6 +148,7 @@ def test_godot3_resume_unsubscribes_a_subscription_whose_reply_was_lost(tmp_path
                               capture_output=True, text=True, timeout=160, env=env)
         log = srv.stderr
     out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"Godot 3 exited with {proc.returncode} (124: it did not quit)\n{out[-4000:]}"
     assert "SPIKEFORGE_SUBS_FAIL" not in out, out[-4000:]
     assert not [line for line in out.splitlines() if "SCRIPT ERROR" in line], out[-4000:]
     assert [m for m, _ in proxy.dropped] == [Msg.SUBSCRIBED], proxy.dropped
