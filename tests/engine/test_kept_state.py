@@ -432,3 +432,25 @@ def test_learning_state_rule_is_the_learning_cache_condition() -> None:
         assert (pc is not None and pc.any_delivery) == proto.delivers(), net.name
         seen.add((proto.learns(), proto.delivers()))
     assert seen == {(False, False), (True, False), (True, True)}
+
+
+def test_a_snapshot_holding_every_neuron_of_a_per_population_array_loads() -> None:
+    """Snapshots from before per-population storage hold w theta mod consec burst for every neuron:
+    loading one keeps the values of the neurons that keep them (the layout's compact arrays)."""
+    from spikeforge.runtime.snapshot import build_layout, layout_arrays
+
+    w = World(backend="numpy", seed=4)
+    w.spawn(lif_net(), count=2)
+    w.spawn(mixed_net(), count=2)
+    w.step(30)
+    L = w.layout
+    arrays = {k: a.copy() for k, a in layout_arrays(L).items()}
+    for k in PER_POPULATION_STATE:  # as an older snapshot stored them
+        arrays[f"neuron.{k}"] = L.full_state(k)
+    got = build_layout(L.dt_ms, L.depth, L.prototypes, arrays)
+    for k in PER_POPULATION_STATE:
+        assert got.neuron[k].shape == L.neuron[k].shape and 0 < L.neuron[k].size < L.n_neurons, k
+        assert np.array_equal(got.neuron[k].view(np.uint8), L.neuron[k].view(np.uint8)), k
+    arrays["neuron.w"] = arrays["neuron.w"][:-1]  # neither every neuron nor the kept ones: refused by name
+    with pytest.raises(ValueError, match=r"neuron\.w: expected \d+ values \(the neurons of the populations"):
+        build_layout(L.dt_ms, L.depth, L.prototypes, arrays)
