@@ -96,7 +96,7 @@ static void *need(sf_world *w, const char *name, int dtype, int64_t count, int64
 
 /* A state array the file leaves out (`name`, optional: not every population keeps it) must be kept
    by no parameter set: the file's record kept.<name> (uint8 per parameter set, written by `spikeforge
-   export` from layout.kept_state_by_population) says so. */
+   export` from Layout.pid_keeps) says so. */
 static int check_unkept(sf_world *w, const char *name, int64_t n_params) {
     char kn[80];
     snprintf(kn, sizeof kn, "kept.%s", name);
@@ -113,9 +113,11 @@ static int check_unkept(sf_world *w, const char *name, int64_t n_params) {
     return SF_OK;
 }
 
+/* the optional variables, SF_KEPT_* order (generated) */
+static const char *const kept_names[SF_N_KEPT] = SF_KEPT_NAMES;
+
 /* SF_KEPT_* index of an optional variable (-1: not one) */
 static int kept_var(const char *name) {
-    static const char *const kept_names[SF_N_KEPT] = SF_KEPT_NAMES;
     for (int j = 0; j < SF_N_KEPT; j++)
         if (strcmp(name, kept_names[j]) == 0) return j;
     return -1;
@@ -293,7 +295,6 @@ static int assemble_net(sf_world *w) {
     w->pid_keeps = (uint8_t *)calloc((size_t)(P > 0 ? P : 1), 1);
     if (!w->pid_keeps) return seterr(SF_ERR_NOMEM, "out of memory");
     {
-        static const char *const kept_names[SF_N_KEPT] = SF_KEPT_NAMES;
         for (int j = 0; j < SF_N_KEPT; j++) {
             char kn[80];
             snprintf(kn, sizeof kn, "kept.%s", kept_names[j]);

@@ -161,6 +161,8 @@ class PrototypeInfo:
     _delivers: bool | None = field(default=None, init=False, repr=False, compare=False)
     _kept_by_pop: list[frozenset[str]] | None = field(default=None, init=False, repr=False, compare=False)
     _kept_prefix: dict[str, I64] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _kept_local: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict, init=False, repr=False,
+                                                          compare=False)
 
     def pop_slice(self, name: str) -> slice:
         """Brain-local neuron range of a population of this circuit.
@@ -236,19 +238,28 @@ class PrototypeInfo:
         keeps (bit ``j``: ``PER_POPULATION_STATE[j]``; C ``SF_KEPT_<NAME>``)."""
         return [sum(1 << j for j, k in enumerate(PER_POPULATION_STATE) if k in kept) for kept in self._kept()]
 
-    def kept_prefix(self, name: str) -> I64:
-        """How many neurons of one brain before each brain-local index keep ``name`` (``n_neurons + 1``
-        values, the brain's total last; computed once). For a variable of ``PER_POPULATION_STATE``
-        this places a brain's neurons in its compact array; for any other, every neuron keeps it."""
-        out = self._kept_prefix.get(name)
+    def kept_in_brain(self, name: str) -> npt.NDArray[np.bool_]:
+        """Per brain-local neuron, whether its population keeps ``name`` (computed once; every
+        neuron for a variable outside ``PER_POPULATION_STATE``): ``block[name][kept_in_brain(name)]``
+        is a brain's part of the compact array."""
+        out = self._kept_local.get(name)
         if out is None:
-            on = np.zeros(self.n_neurons, bool)
+            out = np.zeros(self.n_neurons, bool)
             kept = self._kept()
             for i in range(len(self.pop_names)):
                 if name not in PER_POPULATION_STATE or name in kept[i]:
-                    on[self.pop_offset[i]:self.pop_offset[i] + self.pop_size[i]] = True
+                    out[self.pop_offset[i]:self.pop_offset[i] + self.pop_size[i]] = True
+            self._kept_local[name] = out
+        return out
+
+    def kept_prefix(self, name: str) -> I64:
+        """How many neurons of one brain before each brain-local index keep ``name`` (``n_neurons + 1``
+        values, the brain's total last; computed once): where a brain's neurons are in its run of the
+        compact array."""
+        out = self._kept_prefix.get(name)
+        if out is None:
             out = np.zeros(self.n_neurons + 1, np.int64)
-            np.cumsum(on, out=out[1:])
+            np.cumsum(self.kept_in_brain(name), out=out[1:])
             self._kept_prefix[name] = out
         return out
 
@@ -512,13 +523,19 @@ class Layout:
         """
         return slice(self.kept_pos(name, s), self.kept_pos(name, e))
 
+    def is_compact(self, name: str) -> bool:
+        """Whether ``neuron[name]`` holds fewer entries than neurons (a per-population variable some
+        population does not keep): its indices are then not neuron indices (:meth:`kept_neurons`)."""
+        a = self.neuron.get(name)
+        return name in PER_POPULATION_STATE and a is not None and a.size != self.n_neurons
+
     def full_state(self, name: str) -> np.ndarray:
         """A copy of ``neuron[name]`` with one entry per neuron (``+0`` where the population does not
         keep it, or for every neuron when the layout does not store it)."""
         a = self.neuron.get(name)
         if a is None:
             return np.zeros(self.n_neurons, NEURON_STATE[name])
-        if name not in PER_POPULATION_STATE or a.size == self.n_neurons:
+        if not self.is_compact(name):
             return a.copy()
         out = np.zeros(self.n_neurons, a.dtype)
         out[self.kept_neurons(name)] = a
@@ -528,7 +545,7 @@ class Layout:
         """Write a per-neuron array (as from :meth:`full_state`) into ``neuron[name]`` in place (views
         stay valid): only the neurons that keep it."""
         a = self.neuron[name]
-        if name not in PER_POPULATION_STATE or a.size == self.n_neurons:
+        if not self.is_compact(name):
             a[...] = full
         else:
             a[...] = full[self.kept_neurons(name)]
@@ -539,8 +556,7 @@ class Layout:
         numpy spec's steps index state by neuron); on leaving, the per-population arrays get the
         values back in place and ``neuron`` is the dict it was."""
         own = self.neuron
-        full = {k: (self.full_state(k) if k in PER_POPULATION_STATE and a.size != self.n_neurons else a)
-                for k, a in own.items()}
+        full = {k: (self.full_state(k) if self.is_compact(k) else a) for k, a in own.items()}
         self.neuron = full
         try:
             yield full
@@ -622,7 +638,7 @@ class Layout:
             elif k in PER_POPULATION_STATE:
                 out[k] = np.zeros(e - s, dt)
                 ks = self.kept_start(k)
-                out[k][np.diff(proto.kept_prefix(k)) > 0] = a[int(ks[b]):int(ks[b + 1])]
+                out[k][proto.kept_in_brain(k)] = a[int(ks[b]):int(ks[b + 1])]
             else:
                 out[k] = a[s:e].copy()
         return out
@@ -649,7 +665,7 @@ def assemble(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], blocks: 
 
     def kept(b: BrainBlock, k: str, dt: type[np.generic]) -> np.ndarray:
         a = b.neuron[k] if k in b.neuron else np.zeros(b.n, dt)
-        return a[np.diff(prototypes[b.proto].kept_prefix(k)) > 0] if k in PER_POPULATION_STATE else a
+        return a[prototypes[b.proto].kept_in_brain(k)] if k in PER_POPULATION_STATE else a
 
     neuron = {k: cat([kept(b, k, dt) for b in blocks], dt) for k, dt in stored_state(prototypes).items()}
     pid = cat([b.pid for b in blocks], np.int32)

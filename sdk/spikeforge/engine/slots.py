@@ -251,7 +251,7 @@ def build_layout(dt_ms: float, depth: int, prototypes: list[PrototypeInfo], shap
             continue
         for k, arr in neuron.items():
             if k in ks:  # per population: the brain's neurons that keep it
-                arr[int(ks[k][i]):int(ks[k][i + 1])] = blk.neuron[k][np.diff(p.kept_prefix(k)) > 0] \
+                arr[int(ks[k][i]):int(ks[k][i + 1])] = blk.neuron[k][p.kept_in_brain(k)] \
                     if k in blk.neuron else 0
             else:
                 arr[s:s + p.n_neurons] = blk.neuron[k] if k in blk.neuron else 0
@@ -370,7 +370,7 @@ def write_slot(L: Layout, i: int, blk: BrainBlock, pad_proj: int,
     for k, a in L.neuron.items():
         if k in PER_POPULATION_STATE:
             ks = L.kept_start(k)
-            a[int(ks[i]):int(ks[i + 1])] = blk.neuron[k][np.diff(proto.kept_prefix(k)) > 0] if k in blk.neuron else 0
+            a[int(ks[i]):int(ks[i + 1])] = blk.neuron[k][proto.kept_in_brain(k)] if k in blk.neuron else 0
         else:
             a[s:e] = blk.neuron[k] if k in blk.neuron else 0
     L.ring[:, :, s:e] = 0

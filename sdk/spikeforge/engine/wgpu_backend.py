@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from spikeforge.engine import plasticity as PL
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
-from spikeforge.engine.layout import PER_POPULATION_STATE, Layout
+from spikeforge.engine.layout import Layout
 from spikeforge.engine.numpy_backend import (
     GAUSS_LUT,
     channel_prefs,
@@ -710,7 +710,7 @@ class GpuBackend(Backend):
         a = L.neuron.get(k)
         if a is None:
             return np.zeros(e - s, dtype)
-        if k in PER_POPULATION_STATE and a.size != L.n_neurons:  # only the neurons that keep it
+        if L.is_compact(k):  # only the neurons that keep it
             out = np.zeros(e - s, dtype)
             out[L.kept_mask(k)[s:e]] = a[L.state_slice(k, s, e)]
             return out
@@ -1460,8 +1460,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             cur = self._download(group, dtype, len(names) * n).reshape(len(names), n).copy() if self._dev_ahead \
                 else (self._fstate() if group == "fstate" else self._istate()).reshape(len(names), n)
             for k, idx, vals, _ in touched:  # a per-population array's indices are into its kept neurons
-                at = L.kept_neurons(k[7:])[idx] if k[7:] in PER_POPULATION_STATE and L.neuron[k[7:]].size != n \
-                    else idx
+                at = L.kept_neurons(k[7:])[idx] if L.is_compact(k[7:]) else idx
                 cur[names.index(k[7:]), at] = vals.astype(dtype)
             self._write(group, cur.reshape(-1))
         for k, idx, vals, _ in patches:

@@ -51,7 +51,7 @@ from spikeforge.engine.gen_tables import tables_fingerprint
 from spikeforge.engine.layout import Layout, OrganGroup
 from spikeforge.engine.numpy_backend import GAUSS_LUT
 from spikeforge.engine.plasticity import build_cache
-from spikeforge.engine.tables import BRAIN_FILE_DTYPE, NEURON_VARS
+from spikeforge.engine.tables import BRAIN_FILE_DTYPE, PER_POPULATION_STATE
 
 if TYPE_CHECKING:
     from spikeforge.runtime.world import World
@@ -82,14 +82,8 @@ def layout_records(layout: Layout, world_step: int = 0) -> dict[str, np.ndarray]
         rec[k] = a
     # which parameter set keeps each optional variable of sf_net: the C loader accepts an absent
     # array only where none does (capi.c check_unkept)
-    n_params = int(L.fparams.shape[0])
-    for s in NEURON_VARS:
-        if s.kept_when and s.c_struct == "net":
-            kept = np.zeros(n_params, np.uint8)
-            for p in L.prototypes:
-                for i, name in enumerate(p.pop_names):
-                    kept[p.pid_base + i] = s.name in p.population_state(name)
-            rec[f"kept.{s.name}"] = kept
+    for j, name in enumerate(PER_POPULATION_STATE):
+        rec[f"kept.{name}"] = ((L.pid_keeps() >> np.uint8(j)) & 1).astype(np.uint8)
     rec.update(pid=L.pid, act_slot=L.act_slot, fparams=L.fparams.reshape(-1), iparams=L.iparams.reshape(-1),
                row_ptr=L.row_ptr, row_syn=L.row_syn, row_delay=L.row_delay, row_chan=L.row_chan,
                row_proj=L.row_proj, post=L.synapse["post"], weight=L.synapse["w"], gap_a=L.gap_a, gap_b=L.gap_b,
