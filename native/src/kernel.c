@@ -184,6 +184,12 @@ struct sf_engine {
     int32_t *in_pj;    /* 1 per incoming entry: int32 in_proj (sf_in_pair_fill); with in_pair */
     uint32_t *dmask;   /* per neuron, the delays its rows depress at delivery (sf_deliver_mask_build);
                           NULL without learning */
+    int32_t *prow;     /* 4 per row: int32 (first synapse, end, ring offset, projection) (sf_pre_rows_fill);
+                          with poff when learning and the rows and synapses fit in int32, else NULL */
+    int32_t *rptr;     /* per neuron (n + 1): int32 row_ptr; with prow */
+    int64_t prow_n;    /* row_ptr[n] when prow was filled */
+    const int64_t *prow_src; /* row_syn when prow was filled (a splice makes new arrays) */
+    int64_t prow_syn;  /* n_synapses when prow was filled */
     int64_t in_pair_n;             /* plast.n_in when in_pair was filled */
     const int64_t *in_pair_src;    /* plast.in_syn when in_pair was filled */
     /* threads */
@@ -320,6 +326,8 @@ void sf_engine_free(sf_engine *e) {
     free(e->in_pair);
     free(e->in_pj);
     free(e->dmask);
+    free(e->prow);
+    free(e->rptr);
     free(e->out_steps);
     free(e->out_neurons);
     free(e);
@@ -343,6 +351,33 @@ static void poff_fill(sf_engine *e, const sf_net *net, int64_t n0, int64_t n1) {
         const int64_t o = ((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N;
         for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++) e->poff[y] = (int32_t)(o + net->post[y]);
     }
+}
+
+/* e->prow and e->rptr of every neuron (with poff, when learning and the rows and synapses
+   fit in int32), 0 = ok. */
+static int pre_rows_build(sf_engine *e, const sf_net *net) {
+    free(e->prow);
+    free(e->rptr);
+    e->prow = NULL;
+    e->rptr = NULL;
+    const int64_t nr = net->row_ptr[net->n_neurons];
+    if (!net->plast.enabled || !e->poff || nr > INT32_MAX || net->n_synapses > INT32_MAX ||
+        net->n_proj > INT32_MAX)
+        return 0;
+    e->prow = (int32_t *)malloc((size_t)(nr + 1) * 4 * sizeof(int32_t));
+    e->rptr = (int32_t *)malloc((size_t)(net->n_neurons + 1) * sizeof(int32_t));
+    if (!e->prow || !e->rptr) {
+        free(e->prow);
+        free(e->rptr);
+        e->prow = NULL;
+        e->rptr = NULL;
+        return -1;
+    }
+    sf_pre_rows_fill(e->prow, e->rptr, net, 0, net->n_neurons);
+    e->prow_n = nr;
+    e->prow_src = net->row_syn;
+    e->prow_syn = net->n_synapses;
+    return 0;
 }
 
 /* e->in_pair of every neuron (when n_synapses and n_neurons fit in int32), 0 = ok. */
@@ -387,6 +422,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->in_pair);
     free(e->in_pj);
     free(e->dmask);
+    free(e->prow);
+    free(e->rptr);
+    e->prow = NULL;
+    e->rptr = NULL;
     e->poff = NULL;
     e->nsyn = NULL;
     e->pre_cls = NULL;
@@ -487,6 +526,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         sf_post_class_build(e->post_cls, net, 0, n);
         sf_deliver_mask_build(e->dmask, net, 0, n);
         if (in_pair_build(e, net) != 0) goto oom;
+        if (pre_rows_build(e, net) != 0) goto oom;
     }
     e->local_ok = 1;
     for (int64_t b = 0; b < nb && e->local_ok; b++) {
@@ -583,6 +623,16 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
             }
         } else if (e->in_pair) {
             sf_in_pair_fill(e->in_pair, e->in_pj, net, s0, s1);
+        }
+        /* a slot with another row or synapse count moved every later brain's rows: all rows again */
+        if (e->prow && (net->row_ptr[n] != e->prow_n || net->row_syn != e->prow_src ||
+                        net->n_synapses != e->prow_syn)) {
+            if (pre_rows_build(e, net) != 0) {
+                set_err(e, "out of memory while updating the native engine");
+                return -1;
+            }
+        } else if (e->prow) {
+            sf_pre_rows_fill(e->prow, e->rptr, net, s0, s1);
         }
         if (net->plast.enabled && net->plast.any_rstdp && sf_rs_runs_update(&e->rs_runs, net, b) != 0) {
             set_err(e, "out of memory while updating the native engine");
@@ -1109,6 +1159,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
     float *pfe = rs_events ? net->plast.elig : NULL;
     const int32_t *pfp = events ? e->in_pair : NULL;
+    const int32_t *pfr = events ? e->prow : NULL;
     if (poff && !prefetched && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j], y1 = nsyn[s + 1];
@@ -1117,6 +1168,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
                 __builtin_prefetch(W + y);
                 if (pfe) __builtin_prefetch(pfe + y, 1);
             }
+            if (pfr) __builtin_prefetch(pfr + 4 * (int64_t)e->rptr[s]); /* its P5a rows (sf_learn_pre_rows) */
             if (pfp) {
                 const int64_t x1 = 2 * net->plast.in_ptr[s + 1];
                 for (int64_t x = 2 * net->plast.in_ptr[s]; x < x1; x += 16) __builtin_prefetch(pfp + x);
@@ -1166,7 +1218,8 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
                 else sf_depress_rstdp(net, s_y0, s_y1, c);
             }
             else if (c == SF_PRE_ROWS) {
-                if (poff) sf_learn_pre_one_poff(net, poff, s);
+                if (e->prow) sf_learn_pre_rows(net, poff, e->prow, e->rptr, s);
+                else if (poff) sf_learn_pre_one_poff(net, poff, s);
                 else sf_learn_pre_one(net, s);
             }
         }

@@ -102,6 +102,30 @@ void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s) {
     }
 }
 
+void sf_pre_rows_fill(int32_t *prow, int32_t *rptr, const sf_net *net, int64_t n0, int64_t n1) {
+    const int64_t N = net->n_neurons;
+    for (int64_t i = n0; i <= n1; i++) rptr[i] = (int32_t)net->row_ptr[i];
+    for (int64_t r = net->row_ptr[n0]; r < net->row_ptr[n1]; r++) {
+        int32_t *q = prow + 4 * r;
+        q[0] = (int32_t)net->row_syn[r];
+        q[1] = (int32_t)net->row_syn[r + 1];
+        q[2] = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
+        q[3] = (int32_t)net->row_proj[r];
+    }
+}
+
+void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s) {
+    const sf_plast *P = &net->plast;
+    for (int64_t r = rptr[s]; r < rptr[s + 1]; r++) {
+        const int32_t *q = prow + 4 * r;
+        const int64_t proj = q[3];
+        const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+        if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+        if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
+        depress_range(net, q[0], q[1], poff, q[2], proj, kind); /* poff[y] - q[2] == post[y] */
+    }
+}
+
 void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj) {
     const sf_plast *P = &net->plast;
     const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
@@ -229,6 +253,23 @@ void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
                    const int32_t *pair, const int32_t *pj, const sf_engine *e) {
     const sf_plast *P = &net->plast;
+    /* Each entry names a weight (or eligibility) in another presynaptic row: ~20 scattered lines
+       per spike, each a dependent load after its pair. Ask for all of them (and the projection
+       indices) first, so their latencies overlap instead of adding up entry after entry. The
+       pairs themselves were prefetched by propagation. Prefetching changes no result. */
+    if (pair && cls && count > 0) {
+        const float *PW = net->weight, *PE = P->elig;
+        for (int64_t j = 0; j < count; j++) {
+            const int64_t s = spk[j];
+            const int32_t c = cls[s];
+            if ((c < 0 && c != SF_POST_STDP) || !on_brain(net, br[j])) continue;
+            const float *T = c >= 0 ? PE : PW;
+            const int64_t x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
+            for (int64_t x = x0; x < x1; x++) __builtin_prefetch(T + pair[2 * x], 1);
+            if (c == SF_POST_STDP)
+                for (int64_t x = x0; x < x1; x += 16) __builtin_prefetch(pj + x);
+        }
+    }
     for (int64_t j = 0; j < count; j++) {
         if (!on_brain(net, br[j])) continue;
         const int64_t s = spk[j], x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];

@@ -9,6 +9,13 @@ void sf_learn_pre_one(sf_net *net, int64_t s);
    (poff[y] - (row_delay * 3 + row_chan) * N == post[y]; the post array is not read), the
    row's kind and bounds tested once per row: same ops, same bits. */
 void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s);
+/* The int32 row table of sf_learn_pre_rows: per row r of neurons n0..n1, {first synapse, end,
+   (row_delay * 3 + row_chan) * N, projection} at prow[4 * r], and rptr[i] = row_ptr[i] for
+   i in n0..n1 (callers check that rows, synapses and offsets fit in int32). */
+void sf_pre_rows_fill(int32_t *prow, int32_t *rptr, const sf_net *net, int64_t n0, int64_t n1);
+/* sf_learn_pre_one_poff from the int32 row table (two lines per spike, where the int64 row
+   arrays cost five: row_ptr, row_proj, row_delay, row_chan, row_syn): same ops, same bits. */
+void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s);
 /* P5a of reward-STDP synapses y0..y1 with hard bounds and projection proj's a_minus (the
    same float32 ops as the row path): E[y] -= a_minus * xpost[post[y]]. */
 void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj);
