@@ -1308,7 +1308,8 @@ static void run_thread_bm(sf_job *job, int t) {
                 if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
                 propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events, ng > 1);
                 if (net->plast.enabled) {
-                    sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask);
+                    sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask, e->poff, e->prow,
+                                     e->rptr);
                     if (events)
                         sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj, e);
                     sf_learn_traces(net, tb->spk + before, cnt);
@@ -1372,7 +1373,7 @@ static void run_thread(sf_job *job, int t) {
                 for (int64_t p = 0; p < tb->n_pieces; p++) {
                     const sf_piece *pc = &tb->pieces[p];
                     const int64_t sb = e->active_segs[pc->seg];
-                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain, e->dmask);
+                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain, e->dmask, e->poff, e->prow, e->rptr);
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {

@@ -183,7 +183,8 @@ void sf_deliver_mask_build(uint32_t *mask, const sf_net *net, int64_t n0, int64_
     }
 }
 
-void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask) {
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask, const int32_t *poff,
+                      const int32_t *prow, const int32_t *rptr) {
     sf_plast *P = &net->plast;
     if (!P->any_delivery) return;
     uint32_t *restrict H = (uint32_t *)P->shist;
@@ -205,6 +206,27 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
                     cand[k] = (int32_t)(n - c0);
                     k += H[n] != 0;
                 }
+            }
+            if (prow && poff) {
+                const int64_t N3 = 3 * net->n_neurons;
+                for (int64_t q = 0; q < k; q++) { /* the rows' lines first: their latencies overlap */
+                    const int64_t n = c0 + cand[q];
+                    __builtin_prefetch(prow + 4 * (int64_t)rptr[n]);
+                }
+                for (int64_t q = 0; q < k; q++) {
+                    const int64_t n = c0 + cand[q];
+                    const uint32_t h = H[n];
+                    for (int64_t r = rptr[n]; r < rptr[n + 1]; r++) {
+                        const int32_t *rq = prow + 4 * r;
+                        const int64_t proj = rq[3];
+                        const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
+                        if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
+                        if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
+                        const int64_t delay = rq[2] / N3; /* rq[2] = (delay * 3 + chan) * N, chan < 3 */
+                        if ((h >> (uint32_t)(delay - 1)) & 1u) depress_range(net, rq[0], rq[1], poff, rq[2], proj, kind);
+                    }
+                }
+                continue;
             }
             for (int64_t q = 0; q < k; q++) {
                 const int64_t n = c0 + cand[q];

@@ -49,8 +49,11 @@ void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1
 void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count);
 /* P5a' and the spike history's shift for neurons lo..hi of brain b. mask: per neuron,
    sf_deliver_mask_build's bits; a neuron whose history has none of them skips its rows
-   (none would depress this step); NULL: every neuron with a history looks at its rows. */
-void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask);
+   (none would depress this step); NULL: every neuron with a history looks at its rows.
+   prow, rptr (sf_pre_rows_fill) and poff: the rows from the int32 table, post from the ring
+   offsets (same ops, same bits); NULL: the int64 row arrays and post. */
+void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask, const int32_t *poff,
+                      const int32_t *prow, const int32_t *rptr);
 /* mask[s] for s in n0..n1: bit d - 1 for each delay d of s's rows that depress at
    delivery (all bits for a delay outside 1..32; 0 for none). */
 void sf_deliver_mask_build(uint32_t *mask, const sf_net *net, int64_t n0, int64_t n1);
