@@ -1265,6 +1265,14 @@ static void run_thread_bm(sf_job *job, int t) {
                slot): ask for the brain's lines now, so a spike's synapses are one miss away */
             for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
             for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
+            if (events) { /* and those of its learning: P5a and P5b classes, inputs, rows */
+                for (int64_t i = bs0; i < bs1; i += 16) {
+                    __builtin_prefetch(e->pre_cls + i);
+                    __builtin_prefetch(e->post_cls + i);
+                    if (e->rptr) __builtin_prefetch(e->rptr + i);
+                }
+                for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(net->plast.in_ptr + i);
+            }
             for (int64_t q = e->bseg_ptr[b]; q < e->bseg_ptr[b + 1]; q++) seg_facts(e, net, q);
         }
         for (int64_t k = 0; k < n; k++) {
