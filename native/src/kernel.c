@@ -1214,7 +1214,8 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
         if (events && e->pre_cls && net->plast.learn[brs[j]]) {
             const int32_t c = e->pre_cls[s];
             if (c >= 0) {
-                if (poff) sf_depress_rstdp_poff(net, poff, s, c);
+                if (e->prow) sf_depress_rstdp_rows(net, poff, e->prow, e->rptr, s, c);
+                else if (poff) sf_depress_rstdp_poff(net, poff, s, c);
                 else sf_depress_rstdp(net, s_y0, s_y1, c);
             }
             else if (c == SF_PRE_ROWS) {

@@ -126,6 +126,18 @@ void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, co
     }
 }
 
+void sf_depress_rstdp_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s,
+                           int64_t proj) {
+    const sf_plast *P = &net->plast;
+    const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
+    float *restrict E = P->elig;
+    const float *restrict XPOST = P->xpost;
+    for (int64_t r = rptr[s]; r < rptr[s + 1]; r++) {
+        const int32_t *q = prow + 4 * r, o = q[2];
+        for (int64_t y = q[0]; y < q[1]; y++) E[y] = E[y] - am * XPOST[poff[y] - o]; /* depress_row's ops */
+    }
+}
+
 void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj) {
     const sf_plast *P = &net->plast;
     const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
@@ -275,17 +287,17 @@ void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
                    const int32_t *pair, const int32_t *pj, const sf_engine *e) {
     const sf_plast *P = &net->plast;
-    /* Each entry names a weight (or eligibility) in another presynaptic row: ~20 scattered lines
-       per spike, each a dependent load after its pair. Ask for all of them (and the projection
-       indices) first, so their latencies overlap instead of adding up entry after entry. The
-       pairs themselves were prefetched by propagation. Prefetching changes no result. */
+    /* Each STDP entry names a weight in another presynaptic row: ~20 scattered lines per spike,
+       each a dependent load after its pair. Ask for all of them (and the projection indices)
+       first, so their latencies overlap instead of adding up entry after entry. The pairs
+       themselves were prefetched by propagation. Prefetching changes no result. */
     if (pair && cls && count > 0) {
-        const float *PW = net->weight, *PE = P->elig;
+        const float *PW = net->weight;
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j];
             const int32_t c = cls[s];
-            if ((c < 0 && c != SF_POST_STDP) || !on_brain(net, br[j])) continue;
-            const float *T = c >= 0 ? PE : PW;
+            if (c != SF_POST_STDP || !on_brain(net, br[j])) continue; /* (reward-STDP's sum loop: no gain seen) */
+            const float *T = PW;
             const int64_t x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
             for (int64_t x = x0; x < x1; x++) __builtin_prefetch(T + pair[2 * x], 1);
             if (c == SF_POST_STDP)

@@ -19,6 +19,9 @@ void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, co
 /* P5a of reward-STDP synapses y0..y1 with hard bounds and projection proj's a_minus (the
    same float32 ops as the row path): E[y] -= a_minus * xpost[post[y]]. */
 void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj);
+/* sf_depress_rstdp_poff from the int32 row table (sf_pre_rows_fill): same ops, same bits. */
+void sf_depress_rstdp_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s,
+                           int64_t proj);
 /* How P5a treats neuron s's rows, for s in n0..n1: SF_PRE_NONE no row depresses at the
    spike; p >= 0 every row is reward-STDP with hard bounds, depression at the spike and the
    a_minus of projection p (the neuron's synapses are one range for sf_depress_rstdp);
