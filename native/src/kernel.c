@@ -1266,11 +1266,15 @@ static void run_thread_bm(sf_job *job, int t) {
                slot): ask for the brain's lines now, so a spike's synapses are one miss away */
             for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
             for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
-            if (events) { /* and those of its learning: P5a and P5b classes, inputs, rows */
+            if (events) { /* and those of its learning: P5a and P5b classes, inputs, rows, histories */
                 for (int64_t i = bs0; i < bs1; i += 16) {
                     __builtin_prefetch(e->pre_cls + i);
                     __builtin_prefetch(e->post_cls + i);
                     if (e->rptr) __builtin_prefetch(e->rptr + i);
+                    if (net->plast.any_delivery) { /* P5a' reads every neuron's history and mask each step */
+                        __builtin_prefetch(e->dmask + i);
+                        __builtin_prefetch(net->plast.shist + i);
+                    }
                 }
                 for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(net->plast.in_ptr + i);
             }
