@@ -1266,7 +1266,7 @@ static void run_thread_bm(sf_job *job, int t) {
                slot): ask for the brain's lines now, so a spike's synapses are one miss away */
             for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(e->nsyn + i);
             for (int64_t i = bs0; i < bs1; i += 16) __builtin_prefetch(net->act_slot + i);
-            if (events) { /* and those of its learning: P5a and P5b classes, inputs, rows, histories */
+            if (events && e->pre_cls) { /* and those of its learning: P5a and P5b classes, inputs, rows, histories */
                 for (int64_t i = bs0; i < bs1; i += 16) {
                     __builtin_prefetch(e->pre_cls + i);
                     __builtin_prefetch(e->post_cls + i);
