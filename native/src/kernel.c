@@ -179,9 +179,8 @@ struct sf_engine {
                       per spike in propagate; brain-major prefetches a brain's range of it) */
     int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
     int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
-    int32_t *in_pair;  /* 2 per incoming entry: int32 (in_syn, in_pre) (sf_in_pair_fill); NULL without
-                          learning or when n_synapses, n_neurons or n_proj does not fit in int32 */
-    int32_t *in_pj;    /* 1 per incoming entry: int32 in_proj (sf_in_pair_fill); with in_pair */
+    uint32_t *in_pair; /* 2 per incoming entry: in_syn and brain-local in_pre | in_proj << 16 (sf_in_pair_fill);
+                          NULL without learning or where an entry does not fit (plasticity.h) */
     uint32_t *dmask;   /* per neuron, the delays its rows depress at delivery (sf_deliver_mask_build);
                           NULL without learning */
     int32_t *prow;     /* 4 per row: int32 (first synapse, end, ring offset, projection) (sf_pre_rows_fill);
@@ -324,7 +323,6 @@ void sf_engine_free(sf_engine *e) {
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
-    free(e->in_pj);
     free(e->dmask);
     free(e->prow);
     free(e->rptr);
@@ -380,25 +378,18 @@ static int pre_rows_build(sf_engine *e, const sf_net *net) {
     return 0;
 }
 
-/* e->in_pair of every neuron (when n_synapses and n_neurons fit in int32), 0 = ok. */
+/* e->in_pair of every neuron (NULL where an entry does not fit: P5b then goes entry by entry),
+   0 = ok. */
 static int in_pair_build(sf_engine *e, const sf_net *net) {
     free(e->in_pair);
-    free(e->in_pj);
     e->in_pair = NULL;
-    e->in_pj = NULL;
-    if (!net->plast.enabled || net->n_synapses > INT32_MAX || net->n_neurons > INT32_MAX ||
-        net->n_proj > INT32_MAX)
-        return 0;
-    e->in_pair = (int32_t *)malloc((size_t)(net->plast.n_in + 1) * 2 * sizeof(int32_t));
-    e->in_pj = (int32_t *)malloc((size_t)(net->plast.n_in + 1) * sizeof(int32_t));
-    if (!e->in_pair || !e->in_pj) {
+    if (!net->plast.enabled || net->n_synapses > INT32_MAX) return 0;
+    e->in_pair = (uint32_t *)malloc((size_t)(net->plast.n_in + 1) * 2 * sizeof(uint32_t));
+    if (!e->in_pair) return -1;
+    if (sf_in_pair_fill(e->in_pair, net, 0, net->n_neurons) != 0) {
         free(e->in_pair);
-        free(e->in_pj);
         e->in_pair = NULL;
-        e->in_pj = NULL;
-        return -1;
     }
-    sf_in_pair_fill(e->in_pair, e->in_pj, net, 0, net->n_neurons);
     e->in_pair_n = net->plast.n_in;
     e->in_pair_src = net->plast.in_syn;
     return 0;
@@ -420,7 +411,6 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->pre_cls);
     free(e->post_cls);
     free(e->in_pair);
-    free(e->in_pj);
     free(e->dmask);
     free(e->prow);
     free(e->rptr);
@@ -431,7 +421,6 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     e->pre_cls = NULL;
     e->post_cls = NULL;
     e->in_pair = NULL;
-    e->in_pj = NULL;
     e->dmask = NULL;
     e->seg_inert = NULL;
     e->gap_ptr = NULL;
@@ -621,8 +610,9 @@ int sf_engine_slots_written(sf_engine *e, const sf_net *net, const int64_t *slot
                 set_err(e, "out of memory while updating the native engine");
                 return -1;
             }
-        } else if (e->in_pair) {
-            sf_in_pair_fill(e->in_pair, e->in_pj, net, s0, s1);
+        } else if (e->in_pair && sf_in_pair_fill(e->in_pair, net, s0, s1) != 0) {
+            free(e->in_pair); /* an entry that does not fit: P5b entry by entry from now on */
+            e->in_pair = NULL;
         }
         /* a slot with another row or synapse count moved every later brain's rows: all rows again */
         if (e->prow && (net->row_ptr[n] != e->prow_n || net->row_syn != e->prow_src ||
@@ -1158,7 +1148,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
        its P5a and P5b lines then arrive while it propagates. Prefetching changes no result. */
     const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
     float *pfe = rs_events ? net->plast.elig : NULL;
-    const int32_t *pfp = events ? e->in_pair : NULL;
+    const uint32_t *pfp = events ? e->in_pair : NULL;
     const int32_t *pfr = events ? e->prow : NULL;
     if (poff && !prefetched && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) {
@@ -1324,7 +1314,7 @@ static void run_thread_bm(sf_job *job, int t) {
                     sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask, e->poff, e->prow,
                                      e->rptr);
                     if (events)
-                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e->in_pj, e);
+                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e);
                     sf_learn_traces(net, tb->spk + before, cnt);
                     sf_learn_brains(net, bm, bm + 1, k, job->active, &e->rs_runs);
                 }
@@ -1390,8 +1380,7 @@ static void run_thread(sf_job *job, int t) {
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e->in_pj,
-                              e);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e);
                 barrier_wait(&e->bar, &tb->sense);
             }
             sf_learn_traces(net, tb->spk + before, tb->len - before);

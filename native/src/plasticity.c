@@ -275,33 +275,42 @@ static void post_entries(sf_net *net, int64_t x0, int64_t x1, float mod) {
     }
 }
 
-void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, int64_t n1) {
+int sf_in_pair_fill(uint32_t *pair, const sf_net *net, int64_t n0, int64_t n1) {
     const sf_plast *P = &net->plast;
-    for (int64_t x = P->in_ptr[n0]; x < P->in_ptr[n1]; x++) {
-        pair[2 * x] = (int32_t)P->in_syn[x];
-        pair[2 * x + 1] = (int32_t)P->in_pre[x];
-        pj[x] = (int32_t)P->in_proj[x];
+    int64_t b = 0, lo = 0, hi = net->n_brains; /* the brain holding n0: brain_start[b] <= n0 < brain_start[b + 1] */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (net->brain_start[mid + 1] <= n0) lo = mid + 1;
+        else hi = mid;
     }
+    b = lo;
+    for (int64_t s = n0; s < n1; s++) {
+        while (b < net->n_brains && net->brain_start[b + 1] <= s) b++;
+        const int64_t base = net->brain_start[b];
+        for (int64_t x = P->in_ptr[s]; x < P->in_ptr[s + 1]; x++) {
+            const int64_t pre = P->in_pre[x] - base, proj = P->in_proj[x];
+            if (pre < 0 || pre > 0xFFFF || proj < 0 || proj > 0xFFFF || P->in_syn[x] > INT32_MAX) return -1;
+            pair[2 * x] = (uint32_t)P->in_syn[x];
+            pair[2 * x + 1] = (uint32_t)pre | (uint32_t)proj << 16;
+        }
+    }
+    return 0;
 }
 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair, const int32_t *pj, const sf_engine *e) {
+                   const uint32_t *pair, const sf_engine *e) {
     const sf_plast *P = &net->plast;
     /* Each STDP entry names a weight in another presynaptic row: ~20 scattered lines per spike,
-       each a dependent load after its pair. Ask for all of them (and the projection indices)
-       first, so their latencies overlap instead of adding up entry after entry. The pairs
-       themselves were prefetched by propagation. Prefetching changes no result. */
+       each a dependent load after its pair. Ask for all of them first, so their latencies
+       overlap instead of adding up entry after entry. The pairs themselves were prefetched by
+       propagation. Prefetching changes no result. */
     if (pair && cls && count > 0) {
-        const float *PW = net->weight;
+        const float *W = net->weight;
         for (int64_t j = 0; j < count; j++) {
             const int64_t s = spk[j];
-            const int32_t c = cls[s];
-            if (c != SF_POST_STDP || !on_brain(net, br[j])) continue; /* (reward-STDP's sum loop: no gain seen) */
-            const float *T = PW;
+            if (cls[s] != SF_POST_STDP || !on_brain(net, br[j])) continue; /* (reward-STDP's sum loop: no gain seen) */
             const int64_t x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
-            for (int64_t x = x0; x < x1; x++) __builtin_prefetch(T + pair[2 * x], 1);
-            if (c == SF_POST_STDP)
-                for (int64_t x = x0; x < x1; x += 16) __builtin_prefetch(pj + x);
+            for (int64_t x = x0; x < x1; x++) __builtin_prefetch(W + pair[2 * x], 1);
         }
     }
     for (int64_t j = 0; j < count; j++) {
@@ -311,18 +320,18 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
         if (c >= 0 && pair) { /* all reward-STDP, hard bounds, one a_plus: post_entries' ops */
             const float ap = P->proj_f[(int64_t)c * SF_NPF + SF_PF_APLUS];
             float *restrict E = P->elig;
-            const float *restrict XPRE = P->xpre;
-            const int32_t *restrict PR = pair;
-            for (int64_t x = x0; x < x1; x++) E[PR[2 * x]] = E[PR[2 * x]] + ap * XPRE[PR[2 * x + 1]];
+            const float *restrict XPRE = P->xpre + net->brain_start[br[j]]; /* pre is brain-local */
+            const uint32_t *restrict PR = pair;
+            for (int64_t x = x0; x < x1; x++) E[PR[2 * x]] = E[PR[2 * x]] + ap * XPRE[PR[2 * x + 1] & 0xFFFFu];
         } else if (c == SF_POST_STDP && pair) { /* all STDP, hard bounds: post_entries' ops */
             float *restrict W = net->weight;
-            const float *restrict XPRE = P->xpre;
+            const float *restrict XPRE = P->xpre + net->brain_start[br[j]];
             const float *PF = P->proj_f;
-            const int32_t *restrict PR = pair;
+            const uint32_t *restrict PR = pair;
             for (int64_t x = x0; x < x1; x++) {
-                const int32_t y = PR[2 * x];
-                const float *pf = PF + (int64_t)pj[x] * SF_NPF;
-                const float p = pf[SF_PF_APLUS] * XPRE[PR[2 * x + 1]];
+                const uint32_t y = PR[2 * x], q = PR[2 * x + 1];
+                const float *pf = PF + (int64_t)(q >> 16) * SF_NPF;
+                const float p = pf[SF_PF_APLUS] * XPRE[q & 0xFFFFu];
                 W[y] = clipw(W[y] + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
             }
         } else if (c != SF_PRE_NONE) {

@@ -34,14 +34,17 @@ void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1)
    * N + post[y], built by the engine; the post array itself is not read): same ops, same bits. */
 void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t proj);
 /* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry).
-   pair, pj: sf_in_pair_fill's int32 copies of (in_syn, in_pre) and in_proj, read by the
-   class >= 0 and SF_POST_STDP loops instead of the int64 arrays (same indices, half the
+   pair: sf_in_pair_fill's packed copy of (in_syn, in_pre, in_proj), read by the class >= 0
+   and SF_POST_STDP loops instead of the three int64 arrays (same indices, a third of the
    bytes); NULL: every neuron entry by entry (the same ops for those classes). */
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const int32_t *pair, const int32_t *pj, const sf_engine *e);
-/* pair[2x] = in_syn[x], pair[2x + 1] = in_pre[x], pj[x] = in_proj[x] for the entries x of
-   neurons n0..n1 (the caller checks that n_synapses, n_neurons and n_proj fit in int32). */
-void sf_in_pair_fill(int32_t *pair, int32_t *pj, const sf_net *net, int64_t n0, int64_t n1);
+                   const uint32_t *pair, const sf_engine *e);
+/* pair[2x] = in_syn[x], pair[2x + 1] = (in_pre[x] - the post neuron's brain start) | in_proj[x]
+   << 16 for the entries x of neurons n0..n1 (n0 a brain's first neuron). Returns -1, leaving
+   the rest unwritten, at an entry that does not fit (a synapse index past int32, a pre neuron
+   outside its post neuron's brain or 65,536 or more neurons into it, a projection index of
+   65,536 or more): then the caller drops the table and P5b goes entry by entry. */
+int sf_in_pair_fill(uint32_t *pair, const sf_net *net, int64_t n0, int64_t n1);
 /* How P5b treats the inputs of neuron s, for s in n0..n1: SF_PRE_NONE none plastic; p >= 0
    every plastic input is reward-STDP with hard bounds and the a_plus of projection p (one
    loop: E[y] += a_plus * xpre[pre]); SF_POST_STDP every plastic input is STDP with hard

@@ -111,6 +111,30 @@ def test_stdp_net_reaches_the_bounds() -> None:
     assert (w[proj == 0] == 4.0).any() and (w[proj == 3] == 0.0).any() and (w[proj == 2] == -6.0).any()
 
 
+def test_stdp_inputs_beyond_the_packed_pair_table() -> None:
+    """The engine's packed copy of the incoming-synapse table holds a pre neuron's index within
+    its brain in 16 bits. In a brain whose STDP inputs come from 65,536 or more neurons into it,
+    the table cannot be built and P5b goes entry by entry: the same bits as numpy (a packed
+    index that wrapped would potentiate with another neuron's trace). A second, small brain of
+    the same world learns through the same step."""
+    from spikeforge.model.plasticity import STDP
+
+    wide = Circuit("wide")
+    wide.add_population("far", 70_000, LIF(bias=16.0), v_init=(-65.0, -50.0))
+    wide.add_population("post", 6, LIF(bias=15.5), v_init=(-65.0, -50.0))
+    wide.connect("far", "post", FixedInDegree(400), weight=Uniform(0.2, 0.6), plasticity=STDP())
+    a, b = pair([wide, stdp_net()], count=1)
+    L = b.layout
+    pre = np.repeat(np.arange(L.n_neurons), np.diff(L.row_syn[L.row_ptr]))
+    assert (pre[L.row_syn[L.row_ptr[0]]:L.row_syn[L.row_ptr[L.brain_start[1]]]] >= 65_536).any()
+    far = slice(0, int(L.row_syn[L.row_ptr[L.brain_start[1]]]))  # the wide brain's synapses
+    w0 = L.synapse["w"][far].copy()
+    for w in (a, b):
+        w.step(30)
+    assert_same_state(a, b)
+    assert (L.synapse["w"][far] != w0).any()  # it learned
+
+
 def test_mixed_world_threads_identical() -> None:
     a, b = pair(all_nets(), count=4)
     c = World(dt=0.001, backend="native", seed=3)
