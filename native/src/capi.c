@@ -52,7 +52,7 @@ struct sf_world {
     char **snames;
     char **anames;
     int64_t world_step;
-    uint8_t *pid_keeps;          /* per parameter set, bit SF_KEPT_*: from the kept.<name> records */
+    uint16_t *pid_keeps;         /* per parameter set, bit SF_KEPT_*: from the kept.<name> records */
     int64_t kept_len[SF_N_KEPT]; /* neurons of the parameter sets that keep each optional variable */
     sf_spike_fn cb;
     void *cb_user;
@@ -292,7 +292,7 @@ static int assemble_net(sf_world *w) {
                           (long long)P - 1);
     /* which parameter sets keep each optional variable (kept.<name>; without the record, all of
        them): such an array holds only their neurons, in neuron order (sf_net.pid_keeps) */
-    w->pid_keeps = (uint8_t *)calloc((size_t)(P > 0 ? P : 1), 1);
+    w->pid_keeps = (uint16_t *)calloc((size_t)(P > 0 ? P : 1), sizeof *w->pid_keeps);
     if (!w->pid_keeps) return seterr(SF_ERR_NOMEM, "out of memory");
     {
         for (int j = 0; j < SF_N_KEPT; j++) {
@@ -301,7 +301,7 @@ static int assemble_net(sf_world *w) {
             const uint8_t *kept = find(w, kn) ? (const uint8_t *)need(w, kn, SF_DTYPE_UINT8, P, NULL, &rc) : NULL;
             if (rc != SF_OK) return rc;
             for (int64_t q = 0; q < P; q++)
-                if (!kept || kept[q]) w->pid_keeps[q] |= (uint8_t)(1u << j);
+                if (!kept || kept[q]) w->pid_keeps[q] |= (uint16_t)(1u << j);
             w->kept_len[j] = 0;
             for (int64_t i = 0; i < n; i++) w->kept_len[j] += (w->pid_keeps[t->pid[i]] >> j) & 1u;
         }
@@ -353,9 +353,11 @@ static int assemble_net(sf_world *w) {
         pl->dopamine = (float *)need(w, "dopamine", 5, nb, NULL, &rc);
         pl->dopamine_sum = (float *)need(w, "dopamine_sum", 5, nb, NULL, &rc);
         pl->learn = (uint8_t *)need(w, "learn", 1, nb, NULL, &rc);
-        /* shist is written only where some projection depresses at delivery (checked below) */
+        /* the learning brains' neurons (kept.<name>); shist is written only where some projection
+           depresses at delivery (checked below) */
 #define NEED_STATE(name, ctype, code, optional) \
-    pl->name = strcmp(#name, "shist") != 0 || find(w, #name) ? (ctype *)need(w, #name, code, n, NULL, &rc) : NULL;
+    pl->name = strcmp(#name, "shist") != 0 || find(w, #name) \
+                   ? (ctype *)need(w, #name, code, kept_len_of(w, #name), NULL, &rc) : NULL;
         SF_FOR_EACH_PLAST_STATE(NEED_STATE)
 #undef NEED_STATE
         pl->elig = find(w, "elig") ? (float *)need(w, "elig", 5, S, NULL, &rc) : NULL;

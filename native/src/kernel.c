@@ -110,7 +110,7 @@ typedef struct {
        segment's population does not keep it */
     int64_t koff[SF_N_KEPT];
 } sf_segment;
-#define SF_NOT_KEPT INT64_MIN
+/* (SF_NOT_KEPT: plasticity.h) */
 
 /* Neuron-indexed pointer to segment sg's part of optional array `base` (variable j), or NULL when
    the segment's population does not keep it or no population does (+0 for every neuron there). */
@@ -172,6 +172,7 @@ struct sf_engine {
     int64_t *active_segs;
     int64_t *active_cum;
     sf_rs_runs rs_runs; /* reward-STDP synapse ranges per brain (plasticity.h) */
+    sf_lstate ls;       /* where each brain's learning state is (plasticity.h) */
     /* per synapse, its ring offset from the spike's slot base, (row_delay * 3 + row_chan) * N
        + post (NULL when (depth + 1) * 3 * N does not fit in int32: then propagate walks rows) */
     int32_t *poff;
@@ -318,6 +319,8 @@ void sf_engine_free(sf_engine *e) {
     free(e->bseg_ptr);
     free(e->seg_inert);
     sf_rs_runs_free(&e->rs_runs);
+    free(e->ls.lsh);
+    free(e->ls.hsh);
     free(e->poff);
     free(e->nsyn);
     free(e->pre_cls);
@@ -414,6 +417,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     free(e->dmask);
     free(e->prow);
     free(e->rptr);
+    free(e->ls.lsh);
+    free(e->ls.hsh);
+    e->ls.lsh = NULL;
+    e->ls.hsh = NULL;
     e->prow = NULL;
     e->rptr = NULL;
     e->poff = NULL;
@@ -458,7 +465,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         int64_t at[SF_N_KEPT] = {0};
         for (int64_t q = 0; q < e->n_segs; q++) {
             sf_segment *sg = &e->segs[q];
-            const unsigned keeps = net->pid_keeps ? net->pid_keeps[sg->pid] : 0xFFu;
+            const unsigned keeps = net->pid_keeps ? net->pid_keeps[sg->pid] : 0xFFFFu;
             for (int j = 0; j < SF_N_KEPT; j++) {
                 if ((keeps >> j) & 1u) {
                     sg->koff[j] = at[j] - sg->start;
@@ -498,6 +505,27 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         e->bseg_ptr[b] = q;
     }
     if (sf_rs_runs_build(&e->rs_runs, net) != 0) goto oom;
+    /* each brain's shift into the learning arrays: its segments all keep them, at one shift, or
+       none does (every population of a learning circuit keeps them) */
+    e->ls.lsh = (int64_t *)malloc((size_t)(nb + 1) * sizeof(int64_t));
+    e->ls.hsh = (int64_t *)malloc((size_t)(nb + 1) * sizeof(int64_t));
+    if (!e->ls.lsh || !e->ls.hsh) goto oom;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t q0 = e->bseg_ptr[b], q1 = e->bseg_ptr[b + 1];
+        e->ls.lsh[b] = q0 < q1 ? e->segs[q0].koff[SF_KEPT_XPRE] : SF_NOT_KEPT;
+        e->ls.hsh[b] = q0 < q1 ? e->segs[q0].koff[SF_KEPT_SHIST] : SF_NOT_KEPT;
+        for (int64_t q = q0; q < q1; q++) {
+            const int64_t *ko = e->segs[q].koff;
+            if (ko[SF_KEPT_XPRE] != e->ls.lsh[b] || ko[SF_KEPT_XPOST] != e->ls.lsh[b] ||
+                ko[SF_KEPT_MSUM] != e->ls.lsh[b] || ko[SF_KEPT_SHIST] != e->ls.hsh[b]) {
+                char m[200];
+                snprintf(m, sizeof m, "pid_keeps: brain %lld keeps the learning state (xpre xpost msum shist) in "
+                         "some of its populations only; a circuit's populations keep it all or none", (long long)b);
+                set_err(e, m);
+                return -1;
+            }
+        }
+    }
     e->nsyn = (int64_t *)malloc((size_t)(n + 1) * sizeof(int64_t));
     if (!e->nsyn) goto oom;
     for (int64_t i = 0; i <= n; i++) e->nsyn[i] = net->row_syn[net->row_ptr[i]];
@@ -838,7 +866,8 @@ static void seg_facts(sf_engine *e, const sf_net *net, int64_t q) {
     const int leanw = !inert && seg_leanw(e, net, sg);
     /* inert and lean segments keep mod at +0 for the whole advance and P7 resets msum to
        +0, so P2 (msum + mod) leaves every msum as it is when none is -0 or NaN now */
-    const int msum_same = (inert || leanw) && PLEN(net) && msum_plain(net->plast.msum, sg->start, sg->end);
+    const float *ms = kept_f(net->plast.msum, sg, SF_KEPT_MSUM);
+    const int msum_same = (inert || leanw) && PLEN(net) && ms && msum_plain(ms, sg->start, sg->end);
     const int32_t *ipq = net->iparams + (size_t)sg->pid * SF_NI;
     /* a spike sets hold to the refractory steps (0), or to the snooze after a limit hit
        (never without a limit), and hold > 0 is the only way to be held: hold stays 0 */
@@ -920,7 +949,10 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     int32_t *restrict outbr = tb->br + tb->len;
     int64_t cnt = 0;
     const sf_plast *PL = &net->plast;
-    const int learn = PLEN(net);
+    /* the segment's learning state (kept whole by the brains whose circuit learns) */
+    float *restrict XPRE = kept_f(PL->xpre, sg, SF_KEPT_XPRE), *restrict XPOST = kept_f(PL->xpost, sg, SF_KEPT_XPOST);
+    float *restrict MSUM = kept_f(PL->msum, sg, SF_KEPT_MSUM);
+    const int learn = PLEN(net) && XPRE && XPOST && MSUM;
     const float heta = learn ? PL->pid_f[(size_t)sg->pid * SF_NPP + SF_PP_HETA] : 0.0f;
     /* background input (model/background.py): noise current and Poisson drive */
     const int32_t nkind = ip[SF_I_NOISE];
@@ -991,7 +1023,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
             if (!defer && lr == 0 && !ev && e->loops->lif_lean_c[ni]) { /* collects its own spikes */
                 tb->len += e->loops->lif_lean_c[ni](V, IE, II, IEXT, HOLD, CONS, r0, r1, lo, hi, fp, ip, out, outsb,
                                                     outbr, sb, (int32_t)b);
-                if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
+                if (learn) e->loops->learn_neurons(PL, XPRE, XPOST, MSUM, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
                 return;
             }
             fired = e->loops->lif_lean[v](V, IE, II, IEXT, PF, HOLD, CONS, FO, e->flags, r0, r1, lo, hi, fp, ip,
@@ -1007,7 +1039,7 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
                        ip, pre_e, pre_f, bs0);
         }
         if (fired && !defer) tb->len += e->loops->collect(e->flags, lo, hi, out, outsb, outbr, sb, (int32_t)b);
-        if (learn) e->loops->learn_neurons(PL, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
+        if (learn) e->loops->learn_neurons(PL, XPRE, XPOST, MSUM, MOD, lo, hi, (size_t)sg->pid, (segf & SEG_MSUM) != 0);
         return;
     }
     /* learning, per neuron (P2 modulator sum, P3 trace decay, P4 homeostasis) */
@@ -1095,9 +1127,9 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
         if (climit <= 0) consec = CONS[i]; /* the count is kept only under a limit (semantics.md) */
         int spike = fire || bspike;
         if (learn) {
-            if (msum_on) PL->msum[i] = PL->msum[i] + mod;
-            PL->xpre[i] = PL->xpre[i] * dpre;
-            PL->xpost[i] = PL->xpost[i] * dpost;
+            if (msum_on) MSUM[i] = MSUM[i] + mod;
+            XPRE[i] = XPRE[i] * dpre;
+            XPOST[i] = XPOST[i] * dpost;
             if (homeo) {
                 float t = theta - hdrop;
                 theta = spike ? t + heta : t;
@@ -1203,15 +1235,17 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
         }
         if (events && e->pre_cls && net->plast.learn[brs[j]]) {
             const int32_t c = e->pre_cls[s];
+            const int64_t lsh = e->ls.lsh[brs[j]];
+            const float *xpost = net->plast.xpost + (lsh == SF_NOT_KEPT ? 0 : lsh); /* (a class: the brain learns) */
             if (c >= 0) {
-                if (e->prow) sf_depress_rstdp_rows(net, poff, e->prow, e->rptr, s, c);
-                else if (poff) sf_depress_rstdp_poff(net, poff, s, c);
-                else sf_depress_rstdp(net, s_y0, s_y1, c);
+                if (e->prow) sf_depress_rstdp_rows(net, xpost, poff, e->prow, e->rptr, s, c);
+                else if (poff) sf_depress_rstdp_poff(net, xpost, poff, s, c);
+                else sf_depress_rstdp(net, xpost, s_y0, s_y1, c);
             }
             else if (c == SF_PRE_ROWS) {
-                if (e->prow) sf_learn_pre_rows(net, poff, e->prow, e->rptr, s);
-                else if (poff) sf_learn_pre_one_poff(net, poff, s);
-                else sf_learn_pre_one(net, s);
+                if (e->prow) sf_learn_pre_rows(net, xpost, poff, e->prow, e->rptr, s);
+                else if (poff) sf_learn_pre_one_poff(net, xpost, poff, s);
+                else sf_learn_pre_one(net, xpost, s);
             }
         }
     }
@@ -1261,9 +1295,9 @@ static void run_thread_bm(sf_job *job, int t) {
                     __builtin_prefetch(e->pre_cls + i);
                     __builtin_prefetch(e->post_cls + i);
                     if (e->rptr) __builtin_prefetch(e->rptr + i);
-                    if (net->plast.any_delivery) { /* P5a' reads every neuron's history and mask each step */
+                    if (net->plast.any_delivery && e->ls.hsh[b] != SF_NOT_KEPT) { /* P5a' reads every history and mask */
                         __builtin_prefetch(e->dmask + i);
-                        __builtin_prefetch(net->plast.shist + i);
+                        __builtin_prefetch(net->plast.shist + e->ls.hsh[b] + i);
                     }
                 }
                 for (int64_t i = bs0; i <= bs1; i += 8) __builtin_prefetch(net->plast.in_ptr + i);
@@ -1308,15 +1342,15 @@ static void run_thread_bm(sf_job *job, int t) {
             }
             for (int m = 0; m < ng; m++) {
                 const int64_t bm = gb[m], before = goff[m][2 * k], cnt = goff[m][2 * k + 1] - before;
-                if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, cnt);
+                if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->br + before, cnt, &e->ls);
                 propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, cnt, 0, events, ng > 1);
                 if (net->plast.enabled) {
                     sf_learn_deliver(net, net->brain_start[bm], net->brain_start[bm + 1], bm, e->dmask, e->poff, e->prow,
-                                     e->rptr);
+                                     e->rptr, &e->ls);
                     if (events)
-                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e);
-                    sf_learn_traces(net, tb->spk + before, cnt);
-                    sf_learn_brains(net, bm, bm + 1, k, job->active, &e->rs_runs);
+                        sf_learn_post(net, tb->spk + before, tb->br + before, cnt, e->post_cls, e->in_pair, e, &e->ls);
+                    sf_learn_traces(net, tb->spk + before, tb->br + before, cnt, &e->ls);
+                    sf_learn_brains(net, bm, bm + 1, k, job->active, &e->rs_runs, &e->ls);
                 }
                 gsb[m] = gsb[m] + 1 == net->depth ? 0 : gsb[m] + 1;
             }
@@ -1367,7 +1401,7 @@ static void run_thread(sf_job *job, int t) {
                          e->seg_inert[e->active_segs[pc->seg]], 0, tb);
         }
         /* P6 of equal_time traces before the barrier: other threads' P5 read them */
-        if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->len - before);
+        if (net->plast.enabled) sf_learn_traces_early(net, tb->spk + before, tb->br + before, tb->len - before, &e->ls);
         barrier_wait(&e->bar, &tb->sense);
         const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
         propagate(e, net, tb->spk + before, tb->sb + before, tb->br + before, tb->len - before, atomic, events, 0);
@@ -1376,15 +1410,18 @@ static void run_thread(sf_job *job, int t) {
                 for (int64_t p = 0; p < tb->n_pieces; p++) {
                     const sf_piece *pc = &tb->pieces[p];
                     const int64_t sb = e->active_segs[pc->seg];
-                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain, e->dmask, e->poff, e->prow, e->rptr);
+                    sf_learn_deliver(net, pc->lo, pc->hi, e->segs[sb].brain, e->dmask, e->poff, e->prow, e->rptr,
+                                     &e->ls);
                 }
             barrier_wait(&e->bar, &tb->sense);
             if (events) {
-                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e);
+                sf_learn_post(net, tb->spk + before, tb->br + before, tb->len - before, e->post_cls, e->in_pair, e,
+                              &e->ls);
                 barrier_wait(&e->bar, &tb->sense);
             }
-            sf_learn_traces(net, tb->spk + before, tb->len - before);
-            sf_learn_brains(net, net->n_brains * t / T, net->n_brains * (t + 1) / T, k, job->active, &e->rs_runs);
+            sf_learn_traces(net, tb->spk + before, tb->br + before, tb->len - before, &e->ls);
+            sf_learn_brains(net, net->n_brains * t / T, net->n_brains * (t + 1) / T, k, job->active, &e->rs_runs,
+                            &e->ls);
         }
         barrier_wait(&e->bar, &tb->sense);
     }

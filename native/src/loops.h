@@ -50,7 +50,8 @@ typedef int64_t (*sf_leanw_fn)(float *, float *, float *, float *, const float *
 typedef int64_t (*sf_lean_c_fn)(float *, float *, float *, const float *, int32_t *, int32_t *, int32_t *, int32_t *,
                                 int64_t, int64_t, const float *, const int32_t *, int32_t *, int32_t *, int32_t *,
                                 int32_t, int32_t);
-typedef void (*sf_learn_neurons_fn)(const sf_plast *, const float *, int64_t, int64_t, size_t, int);
+typedef void (*sf_learn_neurons_fn)(const sf_plast *, float *, float *, float *, const float *, int64_t, int64_t,
+                                    size_t, int);
 typedef int64_t (*sf_collect_fn)(const int32_t *, int64_t, int64_t, int32_t *, int32_t *, int32_t *, int32_t, int32_t);
 typedef void (*sf_bg_fill_fn)(float *, int32_t *, int64_t, int64_t, int64_t, int32_t, float, float, uint32_t, float,
                               uint32_t);

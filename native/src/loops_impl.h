@@ -160,12 +160,13 @@ SF_FOR_EACH_MODEL(SF_FAST_SET0)
 static const sf_fast_fn fast_b0[SF_N_MODELS][16] = {SF_FOR_EACH_MODEL(SF_FAST_ROW0)};
 
 /* Learning phases P2 (modulator sum) and P3 (trace decay) of neurons lo..hi, for
-   segments whose neuron update ran in a vectorized loop (no homeostasis there). */
-SF_LOOP_ATTR static void learn_neurons(const sf_plast *PL, const float *restrict MOD, int64_t lo, int64_t hi,
+   segments whose neuron update ran in a vectorized loop (no homeostasis there). XPRE, XPOST,
+   MSUM: the segment's learning state, neuron-indexed. */
+SF_LOOP_ATTR static void learn_neurons(const sf_plast *PL, float *restrict XPRE, float *restrict XPOST,
+                                       float *restrict MSUM, const float *restrict MOD, int64_t lo, int64_t hi,
                                        size_t pid, int msum_same) {
     const float dpre = PL->pid_f[pid * SF_NPP + SF_PP_DPRE];
     const float dpost = PL->pid_f[pid * SF_NPP + SF_PP_DPOST];
-    float *restrict XPRE = PL->xpre, *restrict XPOST = PL->xpost, *restrict MSUM = PL->msum;
     if (PL->any_rstdp && !msum_same) { /* else x + +0 is x for every msum (none is -0 or NaN) */
         if (MOD)
             for (int64_t i = lo; i < hi; i++) MSUM[i] = MSUM[i] + MOD[i];

@@ -39,12 +39,11 @@ static inline int on_brain(const sf_net *net, int64_t b) {
    the row's offset). The kind and the bounds are tested once per row, not per synapse;
    the float32 ops per synapse are the spec's (d = a_minus * xpost[post]; soft: d *= w - w_min;
    STDP: w = clip(w - d); reward-STDP: elig -= d). */
-static void depress_range(sf_net *net, int64_t y0, int64_t y1, const int32_t *restrict idx, int32_t o,
-                          int64_t proj, int32_t kind) {
+static void depress_range(sf_net *net, const float *restrict XPOST, int64_t y0, int64_t y1,
+                          const int32_t *restrict idx, int32_t o, int64_t proj, int32_t kind) {
     const sf_plast *P = &net->plast;
     float *restrict W = net->weight;
     float *restrict E = P->elig;
-    const float *restrict XPOST = P->xpost;
     const float *pf = P->proj_f + proj * SF_NPF;
     const int soft = P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0;
     const float am = pf[SF_PF_AMINUS], wmin = pf[SF_PF_WMIN], wmax = pf[SF_PF_WMAX];
@@ -74,22 +73,22 @@ static void depress_range(sf_net *net, int64_t y0, int64_t y1, const int32_t *re
 }
 
 /* P5a on the synapses of row r (an STDP or reward-STDP row). */
-static void depress_row(sf_net *net, int64_t r, int64_t proj, int32_t kind) {
-    depress_range(net, net->row_syn[r], net->row_syn[r + 1], net->post, 0, proj, kind);
+static void depress_row(sf_net *net, const float *xpost, int64_t r, int64_t proj, int32_t kind) {
+    depress_range(net, xpost, net->row_syn[r], net->row_syn[r + 1], net->post, 0, proj, kind);
 }
 
-void sf_learn_pre_one(sf_net *net, int64_t s) {
+void sf_learn_pre_one(sf_net *net, const float *xpost, int64_t s) {
     const sf_plast *P = &net->plast;
     for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
         int64_t proj = net->row_proj[r];
         int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
         if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
         if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
-        depress_row(net, r, proj, kind);
+        depress_row(net, xpost, r, proj, kind);
     }
 }
 
-void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s) {
+void sf_learn_pre_one_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s) {
     const sf_plast *P = &net->plast;
     const int64_t N = net->n_neurons;
     for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
@@ -98,7 +97,7 @@ void sf_learn_pre_one_poff(sf_net *net, const int32_t *poff, int64_t s) {
         if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
         if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
         const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
-        depress_range(net, net->row_syn[r], net->row_syn[r + 1], poff, o, proj, kind); /* poff[y] - o == post[y] */
+        depress_range(net, xpost, net->row_syn[r], net->row_syn[r + 1], poff, o, proj, kind); /* poff[y] - o == post[y] */
     }
 }
 
@@ -114,7 +113,8 @@ void sf_pre_rows_fill(int32_t *prow, int32_t *rptr, const sf_net *net, int64_t n
     }
 }
 
-void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s) {
+void sf_learn_pre_rows(sf_net *net, const float *xpost, const int32_t *poff, const int32_t *prow, const int32_t *rptr,
+                       int64_t s) {
     const sf_plast *P = &net->plast;
     for (int64_t r = rptr[s]; r < rptr[s + 1]; r++) {
         const int32_t *q = prow + 4 * r;
@@ -122,36 +122,36 @@ void sf_learn_pre_rows(sf_net *net, const int32_t *poff, const int32_t *prow, co
         const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
         if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
         if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
-        depress_range(net, q[0], q[1], poff, q[2], proj, kind); /* poff[y] - q[2] == post[y] */
+        depress_range(net, xpost, q[0], q[1], poff, q[2], proj, kind); /* poff[y] - q[2] == post[y] */
     }
 }
 
-void sf_depress_rstdp_rows(sf_net *net, const int32_t *poff, const int32_t *prow, const int32_t *rptr, int64_t s,
-                           int64_t proj) {
+void sf_depress_rstdp_rows(sf_net *net, const float *xpost, const int32_t *poff, const int32_t *prow,
+                           const int32_t *rptr, int64_t s, int64_t proj) {
     const sf_plast *P = &net->plast;
     const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
     float *restrict E = P->elig;
-    const float *restrict XPOST = P->xpost;
+    const float *restrict XPOST = xpost;
     for (int64_t r = rptr[s]; r < rptr[s + 1]; r++) {
         const int32_t *q = prow + 4 * r, o = q[2];
         for (int64_t y = q[0]; y < q[1]; y++) E[y] = E[y] - am * XPOST[poff[y] - o]; /* depress_row's ops */
     }
 }
 
-void sf_depress_rstdp(sf_net *net, int64_t y0, int64_t y1, int64_t proj) {
+void sf_depress_rstdp(sf_net *net, const float *xpost, int64_t y0, int64_t y1, int64_t proj) {
     const sf_plast *P = &net->plast;
     const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
     float *restrict E = P->elig;
-    const float *restrict XPOST = P->xpost;
+    const float *restrict XPOST = xpost;
     const int32_t *restrict POST = net->post;
     for (int64_t y = y0; y < y1; y++) E[y] = E[y] - am * XPOST[POST[y]]; /* depress_row's ops */
 }
 
-void sf_depress_rstdp_poff(sf_net *net, const int32_t *poff, int64_t s, int64_t proj) {
+void sf_depress_rstdp_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s, int64_t proj) {
     const sf_plast *P = &net->plast;
     const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
     float *restrict E = P->elig;
-    const float *restrict XPOST = P->xpost;
+    const float *restrict XPOST = xpost;
     const int64_t N = net->n_neurons;
     for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
         const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
@@ -196,11 +196,12 @@ void sf_deliver_mask_build(uint32_t *mask, const sf_net *net, int64_t n0, int64_
 }
 
 void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint32_t *mask, const int32_t *poff,
-                      const int32_t *prow, const int32_t *rptr) {
+                      const int32_t *prow, const int32_t *rptr, const sf_lstate *ls) {
     sf_plast *P = &net->plast;
-    if (!P->any_delivery) return;
-    uint32_t *restrict H = (uint32_t *)P->shist;
-    if (P->any_events && on_brain(net, b)) {
+    if (!P->any_delivery || ls->hsh[b] == SF_NOT_KEPT) return; /* (no history: the brain does not deliver) */
+    uint32_t *restrict H = (uint32_t *)P->shist + ls->hsh[b];
+    const float *xpost = ls->lsh[b] != SF_NOT_KEPT ? P->xpost + ls->lsh[b] : NULL; /* (a delivering brain learns) */
+    if (P->any_events && on_brain(net, b) && xpost) {
         /* the neurons with a history bit at one of their delivery delays (all with a history
            without mask), gathered branch-free a chunk at a time, then their rows in order
            (each neuron's rows are its own synapses: the order between neurons is free) */
@@ -235,7 +236,8 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
                         if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
                         if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
                         const int64_t delay = rq[2] / N3; /* rq[2] = (delay * 3 + chan) * N, chan < 3 */
-                        if ((h >> (uint32_t)(delay - 1)) & 1u) depress_range(net, rq[0], rq[1], poff, rq[2], proj, kind);
+                        if ((h >> (uint32_t)(delay - 1)) & 1u)
+                            depress_range(net, xpost, rq[0], rq[1], poff, rq[2], proj, kind);
                     }
                 }
                 continue;
@@ -248,7 +250,7 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
                     const int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
                     if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] == 0) continue;
                     if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
-                    if ((h >> (uint32_t)(net->row_delay[r] - 1)) & 1u) depress_row(net, r, proj, kind);
+                    if ((h >> (uint32_t)(net->row_delay[r] - 1)) & 1u) depress_row(net, xpost, r, proj, kind);
                 }
             }
         }
@@ -257,7 +259,7 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
 }
 
 /* P5b of the entries x0..x1 of the in-synapse tables, one by one. */
-static void post_entries(sf_net *net, int64_t x0, int64_t x1, float mod) {
+static void post_entries(sf_net *net, const float *xpre, int64_t x0, int64_t x1, float mod) {
     const sf_plast *P = &net->plast;
     float *W = net->weight;
     for (int64_t x = x0; x < x1; x++) {
@@ -268,7 +270,7 @@ static void post_entries(sf_net *net, int64_t x0, int64_t x1, float mod) {
         float wy = W[y];
         float ap = pf[SF_PF_APLUS];
         if (kind == SF_KIND_HEBB) ap = ap * mod; /* the post neuron's modulator level */
-        float p = ap * P->xpre[pre];
+        float p = ap * xpre[pre];
         if (P->proj_i[proj * SF_NPI + SF_PI_SOFT] != 0) p = p * (pf[SF_PF_WMAX] - wy);
         if (kind == SF_KIND_RSTDP) P->elig[y] = P->elig[y] + p;
         else W[y] = clipw(wy + p, pf[SF_PF_WMIN], pf[SF_PF_WMAX]);
@@ -298,7 +300,7 @@ int sf_in_pair_fill(uint32_t *pair, const sf_net *net, int64_t n0, int64_t n1) {
 }
 
 void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const int32_t *cls,
-                   const uint32_t *pair, const sf_engine *e) {
+                   const uint32_t *pair, const sf_engine *e, const sf_lstate *ls) {
     const sf_plast *P = &net->plast;
     /* Each STDP entry names a weight in another presynaptic row: ~20 scattered lines per spike,
        each a dependent load after its pair. Ask for all of them first, so their latencies
@@ -314,18 +316,19 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
         }
     }
     for (int64_t j = 0; j < count; j++) {
-        if (!on_brain(net, br[j])) continue;
+        if (!on_brain(net, br[j]) || ls->lsh[br[j]] == SF_NOT_KEPT) continue; /* (a brain that learns keeps it) */
         const int64_t s = spk[j], x0 = P->in_ptr[s], x1 = P->in_ptr[s + 1];
+        const float *restrict xpre = P->xpre + ls->lsh[br[j]]; /* neuron-indexed: this brain's traces */
         const int32_t c = cls ? cls[s] : SF_PRE_ROWS;
         if (c >= 0 && pair) { /* all reward-STDP, hard bounds, one a_plus: post_entries' ops */
             const float ap = P->proj_f[(int64_t)c * SF_NPF + SF_PF_APLUS];
             float *restrict E = P->elig;
-            const float *restrict XPRE = P->xpre + net->brain_start[br[j]]; /* pre is brain-local */
+            const float *restrict XPRE = xpre + net->brain_start[br[j]]; /* pre is brain-local */
             const uint32_t *restrict PR = pair;
             for (int64_t x = x0; x < x1; x++) E[PR[2 * x]] = E[PR[2 * x]] + ap * XPRE[PR[2 * x + 1] & 0xFFFFu];
         } else if (c == SF_POST_STDP && pair) { /* all STDP, hard bounds: post_entries' ops */
             float *restrict W = net->weight;
-            const float *restrict XPRE = P->xpre + net->brain_start[br[j]];
+            const float *restrict XPRE = xpre + net->brain_start[br[j]];
             const float *PF = P->proj_f;
             const uint32_t *restrict PR = pair;
             for (int64_t x = x0; x < x1; x++) {
@@ -338,7 +341,7 @@ void sf_learn_post(sf_net *net, const int32_t *spk, const int32_t *br, int64_t c
             /* mod is stored per population: where this neuron's is (validated: a modulated Hebbian
                projection's post population keeps it) */
             const int64_t m = net->mod ? sf_engine_kept_index(e, SF_KEPT_MOD, s) : -1;
-            post_entries(net, x0, x1, m >= 0 ? net->mod[m] : 0.0f);
+            post_entries(net, xpre, x0, x1, m >= 0 ? net->mod[m] : 0.0f);
         }
     }
 }
@@ -371,13 +374,20 @@ void sf_post_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1
 /* P6 for the traces whose early flag (PP_PREEARLY / PP_POSTEARLY, from equal_time) is
    `early`: sf_learn_traces_early runs before P5 (so P5 sees this step's spike),
    sf_learn_traces after it for the others. */
-static void learn_traces(sf_net *net, const int32_t *spk, int64_t count, int early) {
-    float *xpre = net->plast.xpre, *xpost = net->plast.xpost;
+static void learn_traces(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, int early,
+                         const sf_lstate *ls) {
     const float *pid_f = net->plast.pid_f;
     const int hist = !early && net->plast.any_delivery;
     for (int64_t j = 0; j < count; j++) {
         const int32_t n = spk[j];
-        if (hist) net->plast.shist[n] = (int32_t)((uint32_t)net->plast.shist[n] | 1u);
+        const int64_t b = br[j];
+        /* a brain that does not learn keeps no traces: the spec's values there are never read */
+        if (hist && ls->hsh[b] != SF_NOT_KEPT) {
+            int32_t *h = net->plast.shist + ls->hsh[b] + n;
+            *h = (int32_t)((uint32_t)*h | 1u);
+        }
+        if (ls->lsh[b] == SF_NOT_KEPT) continue;
+        float *xpre = net->plast.xpre + ls->lsh[b], *xpost = net->plast.xpost + ls->lsh[b];
         const float *pp = pid_f + (size_t)net->pid[n] * SF_NPP;
         if ((pp[SF_PP_PREEARLY] != 0.0f) == early) {
             float x = xpre[n] + pp[SF_PP_PREINC];
@@ -390,11 +400,13 @@ static void learn_traces(sf_net *net, const int32_t *spk, int64_t count, int ear
     }
 }
 
-void sf_learn_traces_early(sf_net *net, const int32_t *spk, int64_t count) {
-    if (net->plast.any_early) learn_traces(net, spk, count, 1);
+void sf_learn_traces_early(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const sf_lstate *ls) {
+    if (net->plast.any_early) learn_traces(net, spk, br, count, 1, ls);
 }
 
-void sf_learn_traces(sf_net *net, const int32_t *spk, int64_t count) { learn_traces(net, spk, count, 0); }
+void sf_learn_traces(sf_net *net, const int32_t *spk, const int32_t *br, int64_t count, const sf_lstate *ls) {
+    learn_traces(net, spk, br, count, 0, ls);
+}
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SF_NO_CLONES)
 #define SF_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
@@ -553,7 +565,8 @@ int sf_rs_runs_update(sf_rs_runs *R, const sf_net *net, int64_t b) {
     return 0;
 }
 
-void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active, const sf_rs_runs *R) {
+void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8_t *active, const sf_rs_runs *R,
+                     const sf_lstate *ls) {
     sf_plast *P = &net->plast;
     if (!P->any_rstdp) return;
     float *W = net->weight;
@@ -569,14 +582,19 @@ void sf_learn_brains(sf_net *net, int64_t b0, int64_t b1, int64_t k, const uint8
         int on = on_brain(net, b);
         float dsum = P->dopamine_sum[b];
         const int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
-        const int ms_zero = all_pos_zero(P->msum, s0, s1);
+        if (ls->lsh[b] == SF_NOT_KEPT) { /* a brain that does not learn: no reward-STDP synapse, no msum */
+            P->dopamine_sum[b] = 0.0f;
+            continue;
+        }
+        float *MS = P->msum + ls->lsh[b]; /* neuron-indexed: this brain's */
+        const int ms_zero = all_pos_zero(MS, s0, s1);
         /* The brain's reward-STDP synapses in storage order, as merged ranges (every
            synapse's update is independent of the others). */
         for (int64_t q = R->run_ptr[b]; q < R->run_ptr[b + 1]; q++)
-            rstdp_sweep(W, P->elig, net->post, P->msum, R->run_y0[q], R->run_y1[q],
+            rstdp_sweep(W, P->elig, net->post, MS, R->run_y0[q], R->run_y1[q],
                         P->proj_f + R->run_proj[q] * SF_NPF, dsum, on, ms_zero);
         P->dopamine_sum[b] = 0.0f;
-        for (int64_t i = s0; i < s1; i++) P->msum[i] = 0.0f;
+        for (int64_t i = s0; i < s1; i++) MS[i] = 0.0f;
     }
 }
 
@@ -629,6 +647,24 @@ int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
         PNEED((net->pid_keeps[net->pid[post]] >> SF_KEPT_MOD) & 1u,
               "pid_keeps: parameter set %d does not keep mod, but projection %lld into it is modulated Hebbian, "
               "which reads it", net->pid[post], (long long)P->in_proj[x]);
+    }
+    /* the learning state is stored per population (pid_keeps): both ends of every plastic synapse
+       keep xpre, xpost and msum, and the pre neuron of a row depressing at delivery keeps shist */
+    const unsigned lbits = 1u << SF_KEPT_XPRE | 1u << SF_KEPT_XPOST | 1u << SF_KEPT_MSUM;
+    for (int64_t x = 0; x < P->n_in && net->pid_keeps; x++) {
+        if (P->proj_i[P->in_proj[x] * SF_NPI + SF_PI_KIND] == SF_KIND_NONE) continue; /* a slot's placeholder */
+        const int32_t post = net->post[P->in_syn[x]], pre = (int32_t)P->in_pre[x];
+        PNEED((net->pid_keeps[net->pid[post]] & lbits) == lbits && (net->pid_keeps[net->pid[pre]] & lbits) == lbits,
+              "pid_keeps: projection %lld is plastic, but parameter set %d or %d at its ends does not keep the "
+              "learning state (xpre xpost msum)", (long long)P->in_proj[x], net->pid[pre], net->pid[post]);
+    }
+    for (int64_t i = 0; i < n && net->pid_keeps && P->any_delivery; i++) {
+        if ((net->pid_keeps[net->pid[i]] >> SF_KEPT_SHIST) & 1u) continue;
+        for (int64_t r = net->row_ptr[i]; r < net->row_ptr[i + 1]; r++)
+            PNEED(P->proj_i[(int64_t)net->row_proj[r] * SF_NPI + SF_PI_DELIVER] == 0 ||
+                      P->proj_i[(int64_t)net->row_proj[r] * SF_NPI + SF_PI_KIND] == SF_KIND_NONE,
+                  "pid_keeps: parameter set %d does not keep shist, but projection %d from it depresses at delivery",
+                  net->pid[i], net->row_proj[r]);
     }
     PNEED(P->rs_ptr[0] == 0, "plast.rs_ptr: must start at 0");
     for (int64_t b = 0; b < nb; b++)

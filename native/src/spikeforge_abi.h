@@ -71,7 +71,11 @@
 #define SF_KEPT_MOD 2
 #define SF_KEPT_CONSEC 3
 #define SF_KEPT_BURST 4
-#define SF_N_KEPT 5
+#define SF_KEPT_XPRE 5
+#define SF_KEPT_XPOST 6
+#define SF_KEPT_MSUM 7
+#define SF_KEPT_SHIST 8
+#define SF_N_KEPT 9
 #define SF_GAUSS_LUT_SIZE 257
 #define SF_GAUSS_PER_UNIT 64
 #define SF_PURPOSE_EXCITABILITY 1
@@ -115,8 +119,8 @@
 #define SF_DTYPE_INT64 4
 #define SF_DTYPE_FLOAT32 5
 #define SF_DTYPE_FLOAT64 6
-#define SF_KEPT_NAMES {"w", "theta", "mod", "consec", "burst"}
-#define SF_TABLES_FINGERPRINT 0xec563dedu
+#define SF_KEPT_NAMES {"w", "theta", "mod", "consec", "burst", "xpre", "xpost", "msum", "shist"}
+#define SF_TABLES_FINGERPRINT 0x7ca8b37eu
 /* GENERATED END tables */
 
 /* Learning state and tables; enabled = 0 when nothing in the world learns. */
@@ -216,10 +220,10 @@ typedef struct sf_net {
     int32_t *pid;
     int32_t *act_slot;
     /* n_params: bit SF_KEPT_<NAME> is set when the parameter set's population keeps that optional
-       variable (w theta mod consec burst); each such array then holds only the neurons of the
-       parameter sets that keep it, in neuron order (engine/layout.py Layout.state_slice). NULL:
-       every stored one holds every neuron. */
-    uint8_t *pid_keeps;
+       variable (w theta mod consec burst xpre xpost msum shist); each such array then holds only
+       the neurons of the parameter sets that keep it, in neuron order (engine/layout.py
+       Layout.state_slice). NULL: every stored one holds every neuron. */
+    uint16_t *pid_keeps;
     float *fparams;          /* n_params x SF_NF */
     int32_t *iparams;        /* n_params x SF_NI */
     /* synapses, CSR by source in rows */

@@ -435,13 +435,15 @@ def test_learning_state_rule_is_the_learning_cache_condition() -> None:
 
 
 def test_a_snapshot_holding_every_neuron_of_a_per_population_array_loads() -> None:
-    """Snapshots from before per-population storage hold w theta mod consec burst for every neuron:
-    loading one keeps the values of the neurons that keep them (the layout's compact arrays)."""
+    """Snapshots from before per-population storage hold w theta mod consec burst (and, before
+    per-brain learning state, xpre xpost msum shist) for every neuron: loading one keeps the values
+    of the neurons that keep them (the layout's compact arrays)."""
     from spikeforge.runtime.snapshot import build_layout, layout_arrays
 
     w = World(backend="numpy", seed=4)
     w.spawn(lif_net(), count=2)
     w.spawn(mixed_net(), count=2)
+    w.spawn(stdp_net())  # depresses at delivery: shist is stored, for its neurons only
     w.step(30)
     L = w.layout
     arrays = {k: a.copy() for k, a in layout_arrays(L).items()}
@@ -454,3 +456,83 @@ def test_a_snapshot_holding_every_neuron_of_a_per_population_array_loads() -> No
     arrays["neuron.w"] = arrays["neuron.w"][:-1]  # neither every neuron nor the kept ones: refused by name
     with pytest.raises(ValueError, match=r"neuron\.w: expected \d+ values \(the neurons of the populations"):
         build_layout(L.dt_ms, L.depth, L.prototypes, arrays)
+
+
+def mixed_learning_world(backend: str) -> tuple[World, list[list[object]]]:
+    """Frozen brains (plain LIF, every model) between learning ones (pair STDP depressing at emission
+    and delivery, reward-STDP): the learning state is kept by some brains, in runs between others."""
+    w = World(backend=backend, seed=11)
+    groups = [w.spawn(lif_net(), count=2), w.spawn(stdp_net(), count=2), w.spawn(static_net()),
+              w.spawn(reward_net(), count=2)]
+    return w, groups  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("backend", ["native", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_learning_state_is_stored_for_learning_brains_only(backend: str) -> None:
+    """xpre xpost msum hold only the neurons of brains whose circuit learns, shist only those of brains
+    that depress at delivery; the kernels read each brain's run through its shift (C: sf_lstate), so
+    spikes, weights, eligibilities and every state array match numpy's bit for bit, before and after
+    a re-layout moves the runs (despawn a learner, spawn a frozen brain and a learner)."""
+    if backend == "gpu":
+        from tests.engine.test_gpu_common import require_lavapipe
+
+        require_lavapipe()
+    (ref, _), (w, groups) = mixed_learning_world("numpy"), mixed_learning_world(backend)
+    L = w.layout
+    sizes = np.diff(L.brain_start)
+    learns = np.array([L.prototypes[int(p)].learns() for p in L.brain_proto])
+    delivers = np.array([L.prototypes[int(p)].delivers() for p in L.brain_proto])
+    assert learns.sum() == 4 and delivers.sum() == 2
+    for k in ("xpre", "xpost", "msum"):
+        assert L.neuron[k].size == int(sizes[learns].sum()) < L.n_neurons, k
+    assert L.neuron["shist"].size == int(sizes[delivers].sum())
+    with pytest.raises(KeyError, match="does not keep 'xpre'"):
+        _ = groups[0][0][L.prototypes[0].pop_names[0]].state("xpre")  # type: ignore[index]
+    learner = groups[1][0]
+    assert np.asarray(learner["exc"].state("xpre")).shape == (24,)  # type: ignore[index]
+
+    def same(frames: int) -> None:
+        for (s1, n1), (s2, n2) in zip(run(ref, frames, 20), run(w, frames, 20), strict=True):
+            assert np.array_equal(s1, s2) and np.array_equal(n1, n2)
+        w.backend.pull_state()
+        ref.backend.pull_state()
+        for k, arr in ref.layout.neuron.items():
+            assert np.array_equal(arr.view(np.uint8), w.layout.neuron[k].view(np.uint8)), k
+        for k, arr in ref.layout.synapse.items():
+            assert np.array_equal(arr.view(np.uint8), w.layout.synapse[k].view(np.uint8)), k
+
+    same(4)
+    assert np.any(w.layout.neuron["xpre"] != 0) and np.any(w.layout.neuron["shist"] != 0)
+    for world in (ref, w):
+        world.despawn(world.brains[2])  # the first STDP learner
+        world.spawn(lif_net())
+        world.spawn(stdp_net())
+    assert w.layout.neuron["shist"].size == int(np.diff(w.layout.brain_start)[
+        [w.layout.prototypes[int(p)].delivers() for p in w.layout.brain_proto]].sum())
+    same(3)
+
+
+def test_a_brain_keeping_learning_state_in_some_populations_only_is_refused() -> None:
+    """The C plasticity phases find a brain's learning state by one shift per brain (and both ends of
+    a plastic synapse must keep it): a brain file whose kept.xpre leaves a learning population out is
+    refused by the C API naming pid_keeps, not misread."""
+    from spikeforge.engine._native_ext import ffi, lib
+
+    from spikeforge.runtime.export import layout_records
+
+    w = World(backend="numpy", seed=3)
+    w.spawn(lif_net())
+    w.spawn(stdp_net())
+    L = w.layout
+    rec = layout_records(L)
+    assert rec["xpre"].size == int(L.brain_start[2] - L.brain_start[1]) and rec["kept.xpre"].sum() == 4
+    rc, cw = load(rec)
+    assert rc == 0, ffi.string(lib.sf_last_error())
+    lib.sf_world_destroy(cw)
+    bad = dict(rec)
+    first = int(L.pid[int(L.brain_start[1])])  # the STDP brain's first population ("exc": plastic)
+    bad["kept.xpre"] = rec["kept.xpre"].copy()
+    bad["kept.xpre"][first] = 0
+    bad["xpre"] = rec["xpre"][24:]
+    rc, _ = load(bad)
+    assert rc != 0 and b"pid_keeps" in ffi.string(lib.sf_last_error()), ffi.string(lib.sf_last_error())

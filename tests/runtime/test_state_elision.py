@@ -79,12 +79,16 @@ def test_homeostasis_only_world_stores_it_and_a_float32_zero_eta_does_not() -> N
         run(w, 1)
 
 
-def test_mixed_world_keeps_learning_state_for_all_but_views_only_learners() -> None:
+def test_mixed_world_keeps_learning_state_for_learners_only() -> None:
     w = World(backend="numpy", seed=2)
     a = w.spawn(plain(), count=2)
     b = w.spawn(plastic(), count=1)
     assert set(PLAST) & set(w.layout.neuron) == set(LEARN)
-    assert w.layout.neuron["xpre"].size == w.layout.n_neurons
+    L = w.layout
+    learner = int(L.brain_start[b[0].index + 1] - L.brain_start[b[0].index])
+    assert learner < L.n_neurons // 2
+    for k in LEARN:  # per population: the learning brain's neurons only
+        assert L.neuron[k].size == learner, k
     run(w, 1)
     assert b[0]["hid"].state("xpre").size == 160
     with pytest.raises(KeyError, match=r"'hid' of circuit 'npc256' does not keep 'xpre'.*circuit learns.*it keeps"):

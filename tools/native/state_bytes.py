@@ -31,7 +31,10 @@ CASES = (("crowd npc x100", lambda w: w.spawn(npc_circuit(), count=100)),
           lambda w: w.spawn(static_net(), count=10)),
          ("every feature (tests/engine/native_nets.feature_net) x10", lambda w: w.spawn(feature_net(), count=10)),
          ("mixed: crowd npc x100 + static_net x2 (Izhikevich, adaptive LIF, limits)",
-          lambda w: (w.spawn(npc_circuit(), count=100), w.spawn(static_net(), count=2))))
+          lambda w: (w.spawn(npc_circuit(), count=100), w.spawn(static_net(), count=2))),
+         ("mixed learning: crowd npc x90 + npc with STDP at delivery x10",
+          lambda w: (w.spawn(npc_circuit(), count=90),
+                     w.spawn(npc_circuit(plasticity=STDP(depress_at="delivery")), count=10))))
 
 if __name__ == "__main__":
     for name, make in CASES:

@@ -10,12 +10,13 @@ Spikes travel through a per-target delay ring of fixed-point int32 accumulators.
 A layout is assembled from :class:`BrainBlock` s (one brain each, local indices) and can
 give them back, which is how spawn/despawn keep every other brain's state bit-exact.
 
-Neuron state is ``neuron[name]``, one entry per neuron, except the optional variables of the
-step (``PER_POPULATION_STATE``: ``w theta mod consec burst``), which are stored per
-population: ``neuron[name]`` then holds only the neurons of populations that keep it, in neuron
-order (a brain's kept neurons are one run, :meth:`Layout.kept_start`; neurons ``s:e`` of one
-population are ``neuron[name][Layout.state_slice(name, s, e)]``). A variable no population keeps
-is not stored at all.
+Neuron state is ``neuron[name]``, one entry per neuron, except the optional variables
+(``PER_POPULATION_STATE``: ``w theta mod consec burst`` and the learning state ``xpre xpost msum
+shist``, which every population of a learning circuit keeps), which are stored per population:
+``neuron[name]`` then holds only the neurons of populations that keep it, in neuron order (a brain's
+kept neurons are one run, :meth:`Layout.kept_start`; neurons ``s:e`` of one population are
+``neuron[name][Layout.state_slice(name, s, e)]``). A variable no population keeps is not stored at
+all.
 See ``docs/semantics.md`` for what each array means in the step.
 """
 
@@ -30,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from spikeforge.engine.tables import ACTUATOR_KIND_ID as ACTUATOR_KIND_ID
+from spikeforge.engine.tables import KEEP_MASK_DTYPE, NEURON_VARS
 from spikeforge.engine.tables import NEURON_STATE as NEURON_STATE
-from spikeforge.engine.tables import NEURON_VARS
 from spikeforge.engine.tables import PER_POPULATION_STATE as PER_POPULATION_STATE
 from spikeforge.engine.tables import SENSOR_KIND_ID as SENSOR_KIND_ID
 from spikeforge.model.circuit import FlatCircuit
@@ -452,12 +453,12 @@ class Layout:
         return [k for k in stored_state([proto]) if k not in self.neuron]
 
     # ------------------------------------------------- per-population state
-    def pid_keeps(self) -> npt.NDArray[np.uint8]:
+    def pid_keeps(self) -> npt.NDArray[np.uint16]:
         """Per parameter set, the bit mask of the ``PER_POPULATION_STATE`` variables its population
         keeps (:meth:`PrototypeInfo.keeps_mask`; the C kernels' ``sf_net.pid_keeps``)."""
         out = self._kept.get(("", "pid_keeps"))
         if out is None:
-            out = np.zeros(int(self.fparams.shape[0]), np.uint8)
+            out = np.zeros(int(self.fparams.shape[0]), KEEP_MASK_DTYPE)
             for p in self.prototypes:
                 for i, bits in enumerate(p.keeps_mask()):
                     out[p.pid_base + i] = bits
@@ -479,7 +480,8 @@ class Layout:
         out = self._kept.get((name, "mask"))
         if out is None:
             if name in PER_POPULATION_STATE:
-                out = ((self.pid_keeps()[self.pid] >> np.uint8(PER_POPULATION_STATE.index(name))) & 1).astype(bool)
+                bit = KEEP_MASK_DTYPE(PER_POPULATION_STATE.index(name))
+                out = ((self.pid_keeps()[self.pid] >> bit) & 1).astype(bool)
             else:
                 out = np.ones(self.n_neurons, bool)
             self._kept[(name, "mask")] = out

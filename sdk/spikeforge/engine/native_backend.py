@@ -200,7 +200,7 @@ class NativeBackend(Backend):
             setattr(net, k, ptr(a, ctype, dt, f"neuron.{k}"))
         if L.pid_keeps().shape != (L.fparams.shape[0],):
             raise ValueError(f"layout.pid_keeps: expected {L.fparams.shape[0]} values")
-        net.pid_keeps = ptr(L.pid_keeps(), "uint8_t *", np.uint8, "pid_keeps")
+        net.pid_keeps = ptr(L.pid_keeps(), "uint16_t *", np.uint16, "pid_keeps")
         for k, ctype, dt in _LAYOUT_FIELDS:
             setattr(net, k, ptr(getattr(L, k), ctype, dt, k))
         sets = L.fparams.shape[0] if L.fparams.ndim == 2 else -1
@@ -286,9 +286,10 @@ class NativeBackend(Backend):
             setattr(pl, name, ptr(arr, ctype, dt, name))
         # present whenever something learns, shist whenever something depresses at delivery (the
         # only case the C kernels touch it: NULL otherwise), as build_cache checked
-        for name in ("xpre", "xpost", "msum", "shist"):
-            if name in L.neuron and L.neuron[name].shape != (L.n_neurons,):
-                raise ValueError(f"layout.neuron.{name}: expected {L.n_neurons} values")
+        for name in ("xpre", "xpost", "msum", "shist"):  # the learning brains' neurons (pid_keeps)
+            m = int(L.kept_start(name)[-1])
+            if name in L.neuron and L.neuron[name].shape != (m,):
+                raise ValueError(f"layout.neuron.{name}: expected {m} values, got shape {L.neuron[name].shape}")
         for name in ("xpre", "xpost", "msum"):
             setattr(pl, name, ptr(L.neuron[name], "float *", np.float32, f"neuron.{name}"))
         pl.shist = (ptr(L.neuron["shist"], "int32_t *", np.int32, "neuron.shist") if "shist" in L.neuron

@@ -86,11 +86,18 @@ NEURON_VARS: tuple[StateVar, ...] = (
              "its circuit has a projection whose STDP depresses at delivery (depress_at='delivery')"),
 )
 NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VARS}
-# the optional variables of the neuron step (sf_net): stored per population, only for the neurons
-# of populations that keep them (compact arrays, ``layout.Layout.state_slice``); bit j of a parameter
-# set's keep mask (``Layout.pid_keeps``, C ``sf_net.pid_keeps``) is ``PER_POPULATION_STATE[j]``. The
-# learning state (``c_struct`` "plast") is indexed by synapse endpoints everywhere: stored per world.
-PER_POPULATION_STATE: tuple[str, ...] = tuple(s.name for s in NEURON_VARS if s.kept_when and s.c_struct == "net")
+# the optional variables: stored per population, only for the neurons of populations that keep them
+# (compact arrays, ``layout.Layout.state_slice``); bit j of a parameter set's keep mask
+# (``Layout.pid_keeps``, uint16, C ``sf_net.pid_keeps``) is ``PER_POPULATION_STATE[j]``. The neuron
+# step's (``c_struct`` "net") come first, then the learning state ("plast"), which every population of
+# a learning circuit keeps: a brain keeps it whole or not at all, so the plasticity code finds an
+# endpoint's element with one shift per brain (kernel.c ``sf_engine.lshift``).
+PER_POPULATION_STATE: tuple[str, ...] = (
+    *(s.name for s in NEURON_VARS if s.kept_when and s.c_struct == "net"),
+    *(s.name for s in NEURON_VARS if s.kept_when and s.c_struct == "plast"))
+KEEP_MASK_DTYPE = np.uint16  # Layout.pid_keeps: one bit per PER_POPULATION_STATE variable
+if len(PER_POPULATION_STATE) > 8 * np.dtype(KEEP_MASK_DTYPE).itemsize:
+    raise RuntimeError("tables: PER_POPULATION_STATE outgrew the keep mask (KEEP_MASK_DTYPE)")
 
 C_TYPE: dict[type[np.generic], str] = {np.float32: "float", np.int32: "int32_t", np.uint8: "uint8_t",
                                        np.int64: "int64_t", np.uint32: "uint32_t"}

@@ -14,11 +14,11 @@ dtype codes: 1 uint8, 2 int32, 3 uint32, 4 int64, 5 float32, 6 float64
 of the engine tables the file was laid out by, :func:`~spikeforge.engine.gen_tables.tables_fingerprint`;
 the C API refuses a file made for other tables); ``dt_ms depth world_step n_proj``
 (scalars); the per-brain ``brain_start brain_key brain_step``; the per-neuron state arrays the
-layout stores (``layout.neuron``: of ``NEURON_STATE``; ``w theta mod consec burst`` hold only the
-neurons of the populations that keep them, in neuron order, and are absent when none does; the
-learning arrays ``xpre xpost msum shist`` every neuron's, present when some circuit learns, see
-``layout.stored_state``) plus ``pid act_slot``; ``kept.w kept.theta kept.mod kept.consec
-kept.burst`` (uint8 per parameter set: 1 where that population keeps the variable; the C API sizes
+layout stores (``layout.neuron``: of ``NEURON_STATE``; ``w theta mod consec burst xpre xpost msum
+shist`` hold only the neurons of the populations that keep them, in neuron order, and are absent when
+none does, see ``layout.stored_state``; the learning arrays are kept by every population of a learning
+circuit) plus ``pid act_slot``; ``kept.w kept.theta kept.mod kept.consec kept.burst kept.xpre
+kept.xpost kept.msum kept.shist`` (uint8 per parameter set: 1 where that population keeps the variable; the C API sizes
 each of those arrays by them and accepts an absent array only where none does);
 ``fparams iparams`` (flattened parameter rows); the rows ``row_ptr row_syn row_delay
 row_chan row_proj``; the synapses ``post weight``; ``gap_a gap_b gap_g``; ``ring``;
@@ -83,7 +83,7 @@ def layout_records(layout: Layout, world_step: int = 0) -> dict[str, np.ndarray]
     # which parameter set keeps each optional variable of sf_net: the C loader accepts an absent
     # array only where none does (capi.c check_unkept)
     for j, name in enumerate(PER_POPULATION_STATE):
-        rec[f"kept.{name}"] = ((L.pid_keeps() >> np.uint8(j)) & 1).astype(np.uint8)
+        rec[f"kept.{name}"] = ((L.pid_keeps() >> np.uint16(j)) & 1).astype(np.uint8)
     rec.update(pid=L.pid, act_slot=L.act_slot, fparams=L.fparams.reshape(-1), iparams=L.iparams.reshape(-1),
                row_ptr=L.row_ptr, row_syn=L.row_syn, row_delay=L.row_delay, row_chan=L.row_chan,
                row_proj=L.row_proj, post=L.synapse["post"], weight=L.synapse["w"], gap_a=L.gap_a, gap_b=L.gap_b,
