@@ -155,6 +155,7 @@ struct sf_engine {
     int last_threads;
     int64_t min_per_thread;
     int bm_group; /* brain-major without learning: brains interleaved per step (run_thread_bm) */
+    int int32_tables; /* build poff, prow and in_pair where they fit (sf_engine_set_int32_tables) */
     /* derived tables */
     sf_segment *segs;
     int64_t n_segs;
@@ -265,6 +266,7 @@ sf_engine *sf_engine_new(int max_threads) {
     e->n_started = 1;
     e->min_per_thread = 32768;
     e->bm_group = SF_BM_GROUP;
+    e->int32_tables = 1;
     e->loops = loops_pick(2);
     e->tb = (sf_thread_buf *)calloc((size_t)max_threads, sizeof *e->tb);
     e->th = (pthread_t *)calloc((size_t)max_threads, sizeof *e->th);
@@ -386,7 +388,7 @@ static int pre_rows_build(sf_engine *e, const sf_net *net) {
 static int in_pair_build(sf_engine *e, const sf_net *net) {
     free(e->in_pair);
     e->in_pair = NULL;
-    if (!net->plast.enabled || net->n_synapses > INT32_MAX) return 0;
+    if (!net->plast.enabled || net->n_synapses > INT32_MAX || !e->int32_tables) return 0;
     e->in_pair = (uint32_t *)malloc((size_t)(net->plast.n_in + 1) * 2 * sizeof(uint32_t));
     if (!e->in_pair) return -1;
     if (sf_in_pair_fill(e->in_pair, net, 0, net->n_neurons) != 0) {
@@ -529,7 +531,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     e->nsyn = (int64_t *)malloc((size_t)(n + 1) * sizeof(int64_t));
     if (!e->nsyn) goto oom;
     for (int64_t i = 0; i <= n; i++) e->nsyn[i] = net->row_syn[net->row_ptr[i]];
-    if (((int64_t)net->depth + 1) * 3 * n <= INT32_MAX) {
+    if (((int64_t)net->depth + 1) * 3 * n <= INT32_MAX && e->int32_tables) {
         e->poff = (int32_t *)malloc((size_t)(net->n_synapses + 1) * sizeof(int32_t));
         if (!e->poff) goto oom;
         poff_fill(e, net, 0, n);
@@ -591,6 +593,10 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
 oom:
     set_err(e, "out of memory while preparing the native engine");
     return -1;
+}
+
+void sf_engine_set_int32_tables(sf_engine *e, int on) {
+    if (e) e->int32_tables = on != 0;
 }
 
 int64_t sf_engine_kept_index(const sf_engine *e, int32_t var, int64_t neuron) {
@@ -1238,13 +1244,12 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
             const int64_t lsh = e->ls.lsh[brs[j]];
             const float *xpost = net->plast.xpost + (lsh == SF_NOT_KEPT ? 0 : lsh); /* (a class: the brain learns) */
             if (c >= 0) {
+                /* (prow exists wherever poff does, but past 2^31 rows or synapses) */
                 if (e->prow) sf_depress_rstdp_rows(net, xpost, poff, e->prow, e->rptr, s, c);
-                else if (poff) sf_depress_rstdp_poff(net, xpost, poff, s, c);
                 else sf_depress_rstdp(net, xpost, s_y0, s_y1, c);
             }
             else if (c == SF_PRE_ROWS) {
                 if (e->prow) sf_learn_pre_rows(net, xpost, poff, e->prow, e->rptr, s);
-                else if (poff) sf_learn_pre_one_poff(net, xpost, poff, s);
                 else sf_learn_pre_one(net, xpost, s);
             }
         }

@@ -88,19 +88,6 @@ void sf_learn_pre_one(sf_net *net, const float *xpost, int64_t s) {
     }
 }
 
-void sf_learn_pre_one_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s) {
-    const sf_plast *P = &net->plast;
-    const int64_t N = net->n_neurons;
-    for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
-        int64_t proj = net->row_proj[r];
-        int32_t kind = P->proj_i[proj * SF_NPI + SF_PI_KIND];
-        if (kind != SF_KIND_STDP && kind != SF_KIND_RSTDP) continue;
-        if (P->proj_i[proj * SF_NPI + SF_PI_DELIVER] != 0) continue; /* sf_learn_deliver */
-        const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
-        depress_range(net, xpost, net->row_syn[r], net->row_syn[r + 1], poff, o, proj, kind); /* poff[y] - o == post[y] */
-    }
-}
-
 void sf_pre_rows_fill(int32_t *prow, int32_t *rptr, const sf_net *net, int64_t n0, int64_t n1) {
     const int64_t N = net->n_neurons;
     for (int64_t i = n0; i <= n1; i++) rptr[i] = (int32_t)net->row_ptr[i];
@@ -145,19 +132,6 @@ void sf_depress_rstdp(sf_net *net, const float *xpost, int64_t y0, int64_t y1, i
     const float *restrict XPOST = xpost;
     const int32_t *restrict POST = net->post;
     for (int64_t y = y0; y < y1; y++) E[y] = E[y] - am * XPOST[POST[y]]; /* depress_row's ops */
-}
-
-void sf_depress_rstdp_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s, int64_t proj) {
-    const sf_plast *P = &net->plast;
-    const float am = P->proj_f[proj * SF_NPF + SF_PF_AMINUS];
-    float *restrict E = P->elig;
-    const float *restrict XPOST = xpost;
-    const int64_t N = net->n_neurons;
-    for (int64_t r = net->row_ptr[s]; r < net->row_ptr[s + 1]; r++) {
-        const int32_t o = (int32_t)(((int64_t)net->row_delay[r] * 3 + net->row_chan[r]) * N);
-        for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++)
-            E[y] = E[y] - am * XPOST[poff[y] - o]; /* depress_row's ops; poff[y] - o == post[y] */
-    }
 }
 
 void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1) {

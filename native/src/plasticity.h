@@ -18,22 +18,21 @@ typedef struct {
 /* P5a of one spiking neuron s, row by row. xpost (here and below): the spiking neuron's brain's
    post traces, neuron-indexed (plast.xpost + sf_lstate.lsh[b]). */
 void sf_learn_pre_one(sf_net *net, const float *xpost, int64_t s);
-/* sf_learn_pre_one with the post of each synapse read from the engine's ring offsets poff
-   (poff[y] - (row_delay * 3 + row_chan) * N == post[y]; the post array is not read), the
-   row's kind and bounds tested once per row: same ops, same bits. */
-void sf_learn_pre_one_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s);
 /* The int32 row table of sf_learn_pre_rows: per row r of neurons n0..n1, {first synapse, end,
    (row_delay * 3 + row_chan) * N, projection} at prow[4 * r], and rptr[i] = row_ptr[i] for
    i in n0..n1 (callers check that rows, synapses and offsets fit in int32). */
 void sf_pre_rows_fill(int32_t *prow, int32_t *rptr, const sf_net *net, int64_t n0, int64_t n1);
-/* sf_learn_pre_one_poff from the int32 row table (two lines per spike, where the int64 row
-   arrays cost five: row_ptr, row_proj, row_delay, row_chan, row_syn): same ops, same bits. */
+/* sf_learn_pre_one from the int32 row table, the post of each synapse read from the engine's
+   ring offsets poff (poff[y] - (row_delay * 3 + row_chan) * N == post[y]): two lines per spike,
+   where the int64 row arrays cost five (row_ptr, row_proj, row_delay, row_chan, row_syn) and
+   post one more; same ops, same bits. */
 void sf_learn_pre_rows(sf_net *net, const float *xpost, const int32_t *poff, const int32_t *prow, const int32_t *rptr,
                        int64_t s);
 /* P5a of reward-STDP synapses y0..y1 with hard bounds and projection proj's a_minus (the
    same float32 ops as the row path): E[y] -= a_minus * xpost[post[y]]. */
 void sf_depress_rstdp(sf_net *net, const float *xpost, int64_t y0, int64_t y1, int64_t proj);
-/* sf_depress_rstdp_poff from the int32 row table (sf_pre_rows_fill): same ops, same bits. */
+/* sf_depress_rstdp from the int32 row table (sf_pre_rows_fill) and the ring offsets poff:
+   same ops, same bits. */
 void sf_depress_rstdp_rows(sf_net *net, const float *xpost, const int32_t *poff, const int32_t *prow,
                            const int32_t *rptr, int64_t s, int64_t proj);
 /* How P5a treats neuron s's rows, for s in n0..n1: SF_PRE_NONE no row depresses at the
@@ -43,10 +42,6 @@ void sf_depress_rstdp_rows(sf_net *net, const float *xpost, const int32_t *poff,
 #define SF_PRE_NONE (-2)
 #define SF_PRE_ROWS (-1)
 void sf_pre_class_build(int32_t *cls, const sf_net *net, int64_t n0, int64_t n1);
-/* P5a of sf_depress_rstdp for all the synapses of neuron s (class p >= 0), the post of
-   each synapse read from the engine's ring offsets poff (poff[y] = (row_delay * 3 + row_chan)
-   * N + post[y], built by the engine; the post array itself is not read): same ops, same bits. */
-void sf_depress_rstdp_poff(sf_net *net, const float *xpost, const int32_t *poff, int64_t s, int64_t proj);
 /* cls: per neuron, sf_post_class_build's class (NULL: every neuron entry by entry).
    pair: sf_in_pair_fill's packed copy of (in_syn, in_pre, in_proj), read by the class >= 0
    and SF_POST_STDP loops instead of the three int64 arrays (same indices, a third of the

@@ -276,6 +276,12 @@ int sf_engine_last_threads(const sf_engine *e);
 int sf_engine_set_isa(sf_engine *e, const char *isa);
 /* The instruction set of the loops in use: "baseline", "avx2" or "avx512f". */
 const char *sf_engine_isa(const sf_engine *e);
+/* on = 0: the next sf_engine_prepare builds none of the engine's int32 copies of the synapse tables
+   (ring offsets per synapse, the row table, the packed incoming pairs), so propagation and
+   learning walk the net's own int64 rows, post array and incoming tables, as they do where the
+   copies do not fit in int32 (same ops, same bits; for tests of those paths). on = 1 (a new
+   engine's): build them where they fit. */
+void sf_engine_set_int32_tables(sf_engine *e, int on);
 /* Encode sensors, run n_steps steps of the active brains (all if active is NULL), decode actuators.
    Spikes are stamped world_step + k. Returns 0, or -1 with sf_engine_error() set. */
 int sf_engine_advance(sf_engine *e, sf_net *net, int64_t n_steps, int64_t world_step, const uint8_t *active);

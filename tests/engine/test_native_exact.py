@@ -135,6 +135,30 @@ def test_stdp_inputs_beyond_the_packed_pair_table() -> None:
     assert (L.synapse["w"][far] != w0).any()  # it learned
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_learning_without_the_int32_tables_bit_exact(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the engine's int32 copies of the synapse tables do not fit (2^31 ring slots, rows or
+    synapses), propagation and every learning phase walk the layout's int64 rows, post array and
+    incoming tables: forced here on every learning net (pair STDP at emission and delivery,
+    reward-STDP, modulated Hebbian, homeostasis), brain-major and step-major, the same bits as
+    numpy. Then the copies come back on a running world, which goes on with the same bits."""
+    monkeypatch.setenv("SPIKEFORGE_NATIVE_INT32_TABLES", "0")
+    nets = [stdp_net(), reward_net(), learning_net(), feature_net()]
+    a, b = pair(nets, count=2)
+    sa, sb = drive(a, 16, 5), drive(b, 16, 5, threads)
+    assert sum(s[1].size for s in sa) > 50
+    for (ta, na), (tb, nb) in zip(sa, sb, strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
+    b.backend.set_int32_tables(True)  # type: ignore[attr-defined]
+    for (ta, na), (tb, nb) in zip(drive(a, 6, 9), drive(b, 6, 9, threads), strict=True):
+        assert np.array_equal(ta, tb) and np.array_equal(na, nb)
+    assert_same_state(a, b)
+    monkeypatch.setenv("SPIKEFORGE_NATIVE_INT32_TABLES", "yes")
+    with pytest.raises(ValueError, match="SPIKEFORGE_NATIVE_INT32_TABLES"):
+        World(dt=0.001, backend="native").spawn(lif_net())
+
+
 def test_mixed_world_threads_identical() -> None:
     a, b = pair(all_nets(), count=4)
     c = World(dt=0.001, backend="native", seed=3)

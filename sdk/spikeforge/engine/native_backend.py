@@ -157,6 +157,11 @@ class NativeBackend(Backend):
             if isa not in ISAS:
                 raise ValueError(f"SPIKEFORGE_NATIVE_ISA: expected one of {', '.join(ISAS)}, got {isa!r}")
             self.set_isa(isa)
+        tables = os.environ.get("SPIKEFORGE_NATIVE_INT32_TABLES", "").strip()
+        if tables:
+            if tables not in ("0", "1"):
+                raise ValueError(f"SPIKEFORGE_NATIVE_INT32_TABLES: expected 0 or 1, got {tables!r}")
+            lib.sf_engine_set_int32_tables(self._engine, int(tables))
         self._bind()
 
     # ------------------------------------------------------------------ binding
@@ -412,6 +417,24 @@ class NativeBackend(Backend):
             raise RuntimeError("native backend: set_isa() after close()")
         lib.sf_engine_set_isa(self._engine, isa.encode())  # a name in ISAS: cannot fail
         return self.isa
+
+    def set_int32_tables(self, on: bool) -> None:
+        """Build (``True``, the default) or leave out the engine's int32 copies of the synapse
+        tables: ring offsets per synapse, the learning row table and the packed incoming pairs.
+        Without them propagation and learning walk the layout's own int64 rows, ``post`` array and
+        incoming tables, as they do in a world too large for int32 indices: the same float32
+        operations in the same order, so the same bits (slower; for tests of those paths).
+
+        Parameters
+        ----------
+        on : bool
+            Whether to build the copies (where they fit in int32).
+        """
+        if self._engine is None:
+            raise RuntimeError("native backend: set_int32_tables() after close()")
+        lib.sf_engine_set_int32_tables(self._engine, int(bool(on)))
+        if self._net is not None and lib.sf_engine_prepare(self._engine, self._net) != 0:
+            raise MemoryError(ffi.string(lib.sf_engine_error(self._engine)).decode())
 
     @property
     def isa(self) -> str:
