@@ -154,7 +154,7 @@ struct sf_engine {
     int threads;
     int last_threads;
     int64_t min_per_thread;
-    int bm_group; /* brain-major without learning: brains interleaved per step (run_thread_bm) */
+    int bm_group; /* brain-major: brains interleaved per step (run_thread_bm) */
     int int32_tables; /* build poff, prow and in_pair where they fit (sf_engine_set_int32_tables) */
     /* derived tables */
     sf_segment *segs;
@@ -1168,6 +1168,24 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
    synapses are its own, so propagating and depressing neuron by neuron is the same as all
    propagation, then all P5a (propagation reads only the weights of the spiking neuron's
    rows, P5a writes only those rows). */
+/* Ask for the lines propagating spike s reads (its synapses' ring offsets and weights) and,
+   with learning events, those its learning reads next (pfe: the eligibilities P5a depresses,
+   reward-STDP; pfr: its P5a row records; pfp: its P5b incoming pairs; NULL: none). */
+static inline void prefetch_spike(const sf_engine *e, const sf_net *net, int64_t s, const float *pfe,
+                                  const uint32_t *pfp, const int32_t *pfr) {
+    const int64_t y1 = e->nsyn[s + 1];
+    for (int64_t y = e->nsyn[s]; y < y1; y += 16) {
+        if (e->poff) __builtin_prefetch(e->poff + y);
+        __builtin_prefetch(net->weight + y);
+        if (pfe) __builtin_prefetch(pfe + y, 1);
+    }
+    if (pfr) __builtin_prefetch(pfr + 4 * (int64_t)e->rptr[s]); /* its P5a rows (sf_learn_pre_rows) */
+    if (pfp) {
+        const int64_t x1 = 2 * net->plast.in_ptr[s + 1];
+        for (int64_t x = 2 * net->plast.in_ptr[s]; x < x1; x += 16) __builtin_prefetch(pfp + x);
+    }
+}
+
 static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const int32_t *sbs, const int32_t *brs,
                       int64_t count, int atomic, int events, int prefetched) {
     const int64_t N = net->n_neurons;
@@ -1189,19 +1207,7 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
     const uint32_t *pfp = events ? e->in_pair : NULL;
     const int32_t *pfr = events ? e->prow : NULL;
     if (poff && !prefetched && (count > 1 || (pfp && count == 1)))
-        for (int64_t j = 0; j < count; j++) {
-            const int64_t s = spk[j], y1 = nsyn[s + 1];
-            for (int64_t y = nsyn[s]; y < y1; y += 16) {
-                __builtin_prefetch(poff + y);
-                __builtin_prefetch(W + y);
-                if (pfe) __builtin_prefetch(pfe + y, 1);
-            }
-            if (pfr) __builtin_prefetch(pfr + 4 * (int64_t)e->rptr[s]); /* its P5a rows (sf_learn_pre_rows) */
-            if (pfp) {
-                const int64_t x1 = 2 * net->plast.in_ptr[s + 1];
-                for (int64_t x = 2 * net->plast.in_ptr[s]; x < x1; x += 16) __builtin_prefetch(pfp + x);
-            }
-        }
+        for (int64_t j = 0; j < count; j++) prefetch_spike(e, net, spk[j], pfe, pfp, pfr);
     for (int64_t j = 0; j < count; j++) {
         int64_t s = spk[j];
         const int64_t s_y0 = nsyn[s], s_y1 = nsyn[s + 1];
@@ -1260,11 +1266,12 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
    one brain while its state is in cache, then the next brain; no barriers at all.
    The same operations happen in the same order within each brain, so the results
    (and, after the merge, the spike list) are those of the step-major order.
-   Without learning, a thread runs a group of up to bm_group brains step by step: every
-   brain of the group updates its neurons and asks for its spikes' synapse lines, then
-   every brain propagates, so the synapse tables' misses of the group's spikes (they come
-   from memory: a crowd's tables do not fit in L3) overlap instead of adding up. Each
-   brain's steps stay in order and its operations are the same; only brains interleave. */
+   A thread runs a group of up to bm_group brains step by step: every brain of the group
+   updates its neurons and asks for its spikes' synapse lines (with learning, also those its
+   learning reads next), then every brain propagates and learns, so the synapse tables'
+   misses of the group's spikes (they come from memory: a crowd's tables do not fit in L3)
+   overlap instead of adding up. Each brain's steps stay in order and its operations are
+   the same (its learning phases follow its own propagation); only brains interleave. */
 static void run_thread_bm(sf_job *job, int t) {
     sf_engine *e = job->e;
     sf_net *net = job->net;
@@ -1275,8 +1282,12 @@ static void run_thread_bm(sf_job *job, int t) {
     tb->oom = 0;
     int64_t idx = 0;
     uint32_t *acc = (uint32_t *)e->gap_acc;
-    const int G = net->plast.enabled ? 1 : e->bm_group;
+    const int G = e->bm_group;
     const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
+    /* the learning lines each spike's propagation prefetches (as propagate) */
+    const float *pfe = events && net->plast.any_rstdp ? net->plast.elig : NULL;
+    const uint32_t *pfp = events ? e->in_pair : NULL;
+    const int32_t *pfr = events ? e->prow : NULL;
     int64_t b = tb->bm0;
     while (b < tb->bm1) {
         int64_t gb[SF_BM_GROUP], *goff[SF_BM_GROUP], gsize = 0;
@@ -1337,13 +1348,7 @@ static void run_thread_bm(sf_job *job, int t) {
                 goff[m][2 * k] = before;
                 goff[m][2 * k + 1] = tb->len;
                 if (ng > 1)
-                    for (int64_t j = before; j < tb->len; j++) {
-                        const int64_t s = tb->spk[j], y1 = e->nsyn[s + 1];
-                        for (int64_t y = e->nsyn[s]; y < y1; y += 16) {
-                            if (e->poff) __builtin_prefetch(e->poff + y);
-                            __builtin_prefetch(net->weight + y);
-                        }
-                    }
+                    for (int64_t j = before; j < tb->len; j++) prefetch_spike(e, net, tb->spk[j], pfe, pfp, pfr);
             }
             for (int m = 0; m < ng; m++) {
                 const int64_t bm = gb[m], before = goff[m][2 * k], cnt = goff[m][2 * k + 1] - before;

@@ -20,6 +20,9 @@
  */
 #include "plasticity.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "plasticity.c reads 8 flag bytes as one little-endian uint64 (sf_learn_deliver)"
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,22 +180,26 @@ void sf_learn_deliver(sf_net *net, int64_t lo, int64_t hi, int64_t b, const uint
     const float *xpost = ls->lsh[b] != SF_NOT_KEPT ? P->xpost + ls->lsh[b] : NULL; /* (a delivering brain learns) */
     if (P->any_events && on_brain(net, b) && xpost) {
         /* the neurons with a history bit at one of their delivery delays (all with a history
-           without mask), gathered branch-free a chunk at a time, then their rows in order
-           (each neuron's rows are its own synapses: the order between neurons is free) */
+           without mask), a chunk at a time: one flag byte each (a loop that vectorizes), then
+           the set flags 8 at a time, in order; then their rows in order (each neuron's rows
+           are its own synapses: the order between neurons is free) */
         int32_t cand[256];
+        uint8_t flag[256];
         for (int64_t c0 = lo; c0 < hi; c0 += 256) {
-            const int64_t c1 = hi - c0 < 256 ? hi : c0 + 256;
-            int64_t k = 0;
+            const int64_t c1 = hi - c0 < 256 ? hi : c0 + 256, m = c1 - c0, m8 = (m + 7) & ~(int64_t)7;
+            const uint32_t *restrict HC = H + c0;
             if (mask) {
-                for (int64_t n = c0; n < c1; n++) {
-                    cand[k] = (int32_t)(n - c0);
-                    k += (H[n] & mask[n]) != 0;
-                }
+                const uint32_t *restrict MC = mask + c0;
+                for (int64_t i = 0; i < m; i++) flag[i] = (HC[i] & MC[i]) != 0;
             } else {
-                for (int64_t n = c0; n < c1; n++) {
-                    cand[k] = (int32_t)(n - c0);
-                    k += H[n] != 0;
-                }
+                for (int64_t i = 0; i < m; i++) flag[i] = HC[i] != 0;
+            }
+            for (int64_t i = m; i < m8; i++) flag[i] = 0;
+            int64_t k = 0;
+            for (int64_t i = 0; i < m8; i += 8) {
+                uint64_t f8;
+                memcpy(&f8, flag + i, 8);
+                for (; f8; f8 &= f8 - 1) cand[k++] = (int32_t)(i + (__builtin_ctzll(f8) >> 3)); /* flag i + j: bit 8j */
             }
             if (prow && poff) {
                 const int64_t N3 = 3 * net->n_neurons;
