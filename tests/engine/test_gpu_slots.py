@@ -112,7 +112,7 @@ def test_churn_with_chunked_buffers(adapter: dict[str, Any], monkeypatch: pytest
     monkeypatch.setattr(G, "DIRECT_WRITES", direct)
     cs = [small_net(), lif_net()]
     ref = with_free_slots("numpy", cs)
-    gpu = gpu_world(lambda b: with_free_slots(b, cs), chunk_bytes=8192)
+    gpu = gpu_world(lambda b: with_free_slots(b, cs), chunk_bytes=4096)
     bufs = gpu.backend._bufs
     assert min(len(bufs[k]) for k in ("syn", "ring", "fstate")) > 2 and len(bufs["istate"]) > 1
     check_churn(ref, gpu, cs)

@@ -179,6 +179,29 @@ def test_plain_world_stores_25_bytes_per_neuron() -> None:
     assert sum(a.nbytes for a in L.neuron.values()) / L.n_neurons == 25  # v ie ii iext pforce hold + force_once
 
 
+@pytest.mark.gpu
+def test_gpu_device_holds_the_stored_planes_and_one_shared_zero_plane() -> None:
+    """The device's state arrays hold one plane per variable the layout stores plus one +0 plane
+    shared by every variable no population keeps (they stay +0): a plain world's float array has 6
+    planes of 11 (v ie ii iext pforce, +0), its int array 3 of 5 (hold force_once, +0); a world
+    storing every float variable has no shared plane. Spikes and state as numpy's (the absent-state
+    tests above run every circuit on it)."""
+    from tests.engine.test_gpu_common import require_lavapipe
+
+    from spikeforge.engine.wgpu_backend import FSTATE, ISTATE, state_planes
+
+    require_lavapipe()
+    w = World(backend="gpu", seed=1)
+    w.spawn(lif_net(), count=2)
+    n = w.layout.n_neurons
+    assert sum(b.size for b in w.backend._bufs["fstate"]) == 6 * 4 * n  # type: ignore[attr-defined]
+    assert sum(b.size for b in w.backend._bufs["istate"]) == 3 * 4 * n  # type: ignore[attr-defined]
+    plane, count = state_planes(FSTATE, w.layout.neuron)
+    assert count == 6 and {plane[k] for k in ("w", "theta", "mod", "xpre", "xpost", "msum")} == {5}
+    assert state_planes(FSTATE, dict.fromkeys(FSTATE)) == ({k: i for i, k in enumerate(FSTATE)}, len(FSTATE))
+    assert state_planes(ISTATE, w.layout.neuron)[1] == 3
+
+
 def test_each_population_keeps_what_its_rules_say() -> None:
     w = World(backend="numpy", seed=1)
     w.spawn(mixed_net())

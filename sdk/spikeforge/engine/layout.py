@@ -62,8 +62,9 @@ STATE_ALIGN = 64  # bytes: one cache line
 # state variables not every population keeps, and when one does (PrototypeInfo.population_state);
 # a layout stores each only when some population of it keeps it (stored_state), and every backend
 # copes with its absence: numpy reads +0 for it, the C kernels get a NULL pointer (their lean loops
-# never read it, the general ones read a zeroed scratch, kernel.c absent_scratch), the GPU keeps its
-# own device copy (at +0: no population of the world moves it)
+# never read it, the general ones read a zeroed scratch, kernel.c absent_scratch), the GPU gives every
+# such variable one shared device plane (+0, which no population of the world moves:
+# wgpu_backend.state_planes)
 STATE_KEPT_WHEN: dict[str, str] = {s.name: s.kept_when for s in NEURON_VARS if s.kept_when}
 STORED_WHEN_KEPT: frozenset[str] = frozenset(STATE_KEPT_WHEN)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -65,6 +66,19 @@ BoolA = npt.NDArray[np.bool_]
 # per-neuron state packed in two device buffers: float32 and int32 "planes" of n values
 FSTATE = ("v", "ie", "ii", "w", "theta", "mod", "iext", "pforce", "xpre", "xpost", "msum")
 ISTATE = ("hold", "consec", "burst", "force_once", "shist")
+ISTATE_CONST = {"force_once": "FORCE"}  # the shaders' S_<NAME> where it is not the variable's name
+
+
+def state_planes(names: tuple[str, ...], stored: Mapping[str, object]) -> tuple[dict[str, int], int]:
+    """Where each of ``names`` lives in its device array, and how many planes it has: the variables
+    the layout stores, in order, then one shared plane for all the others. A variable no population
+    of the world keeps is +0 for every neuron and every kernel writes it back as +0
+    (``layout.STATE_KEPT_WHEN``), so the ones left out can share one plane: the device holds what
+    the layout stores plus one plane, and the kernels read and write no other lines."""
+    kept = [k for k in names if k in stored]
+    plane = {k: i for i, k in enumerate(kept)}
+    plane.update({k: len(kept) for k in names if k not in plane})
+    return plane, len(kept) + (len(kept) < len(names))
 META_WORDS = 9  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps, sorted
 M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS, M_ORD = range(9)
 # ctl[M_T0 + k]: spikes of step k of an advance whose list order.wgsl sorts on the device (at most
@@ -556,6 +570,8 @@ class GpuBackend(Backend):
         if self.profile_skip:
             log.warning("SPIKEFORGE_GPU_PROFILE_SKIP=%s: the per-brain kernel skips a phase; results are wrong "
                         "(for timing only)", skip)
+        self._fplane, self._n_fplanes = state_planes(FSTATE, L.neuron)
+        self._iplane, self._n_iplanes = state_planes(ISTATE, L.neuron)
         self._build_tables()
         self._upload_all()
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
@@ -716,17 +732,23 @@ class GpuBackend(Backend):
             return out
         return a[s:e].astype(dtype)
 
-    def _fstate(self) -> F32:
+    def _planes(self, names: tuple[str, ...], plane: dict[str, int], count: int,
+                dtype: type[np.generic]) -> np.ndarray:
+        """The device array of state variables ``names``: plane ``plane[k]`` (``n_neurons`` values)
+        holds variable ``k``; the shared plane of the variables the layout does not store is +0."""
         L = self.layout
         n = L.n_neurons
-        return np.concatenate([self._host_state(k, 0, n, np.float32) for k in FSTATE]) if n else \
-            np.zeros(0, np.float32)
+        out = np.zeros((count, n), dtype)
+        for k in names:
+            if k in L.neuron:
+                out[plane[k]] = self._host_state(k, 0, n, dtype)
+        return out.reshape(-1)
+
+    def _fstate(self) -> F32:
+        return self._planes(FSTATE, self._fplane, self._n_fplanes, np.float32)
 
     def _istate(self) -> npt.NDArray[np.int32]:
-        L = self.layout
-        n = L.n_neurons
-        return np.concatenate([self._host_state(k, 0, n, np.int32) for k in ISTATE]) if n else \
-            np.zeros(0, np.int32)
+        return self._planes(ISTATE, self._iplane, self._n_iplanes, np.int32)
 
     def _elig(self) -> F32:
         L = self.layout
@@ -860,8 +882,8 @@ class GpuBackend(Backend):
             "ANY_DELIVERY": "true" if self.plast is not None and self.plast.any_delivery else "false",
             "ANY_EVENTS": "true" if self.plast is not None and self.plast.any_events else "false",
         }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
-        c.update({f"S_{k.upper()}": f"{i}u" for i, k in enumerate(FSTATE)})
-        c.update({"S_HOLD": "0u", "S_CONSEC": "1u", "S_BURST": "2u", "S_FORCE": "3u", "S_SHIST": "4u"})
+        c.update({f"S_{k.upper()}": f"{i}u" for k, i in self._fplane.items()})
+        c.update({f"S_{ISTATE_CONST.get(k, k.upper())}": f"{i}u" for k, i in self._iplane.items()})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
                   "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u"})
         return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
@@ -1080,14 +1102,14 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         L = self.layout
         n = L.n_neurons
         if n:
-            fs = self._download("fstate", np.float32, len(FSTATE) * n).reshape(len(FSTATE), n)
-            for i, k in enumerate(FSTATE):
-                if k in L.neuron:  # an array the layout does not store stays on the device
-                    L.store_full(k, fs[i])
-            ist = self._download("istate", np.int32, len(ISTATE) * n).reshape(len(ISTATE), n)
-            for i, k in enumerate(ISTATE):
+            fs = self._download("fstate", np.float32, self._n_fplanes * n).reshape(self._n_fplanes, n)
+            for k in FSTATE:
+                if k in L.neuron:  # an array the layout does not store is the shared +0 plane
+                    L.store_full(k, fs[self._fplane[k]])
+            ist = self._download("istate", np.int32, self._n_iplanes * n).reshape(self._n_iplanes, n)
+            for k in ISTATE:
                 if k in L.neuron:
-                    L.store_full(k, ist[i].astype(L.neuron[k].dtype))
+                    L.store_full(k, ist[self._iplane[k]].astype(L.neuron[k].dtype))
             L.ring.reshape(-1)[...] = self._download("ring", np.int32, L.ring.size)
         if self.plast is not None and L.n_synapses:
             syn = self._download("syn", np.uint32, 2 * L.n_synapses).reshape(-1, 2)
@@ -1237,8 +1259,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         ring = L.ring.reshape(L.ring.shape[0] * L.ring.shape[1], n)  # (slot * 3 + channel, neuron), as on the device
         for i in spawned:
             s, e, r0, r1, y0, y1 = slot_ranges(L, i)
-            up += [("fstate", 4 * (j * n + s), self._host_state(k, s, e, np.float32)) for j, k in enumerate(FSTATE)]
-            up += [("istate", 4 * (j * n + s), self._host_state(k, s, e, np.int32)) for j, k in enumerate(ISTATE)]
+            up += [("fstate", 4 * (self._fplane[k] * n + s), self._host_state(k, s, e, np.float32))
+                   for k in FSTATE if k in L.neuron]  # (the shared +0 plane stays +0)
+            up += [("istate", 4 * (self._iplane[k] * n + s), self._host_state(k, s, e, np.int32))
+                   for k in ISTATE if k in L.neuron]
             up += [("ring", 4 * (row * n + s), ring[row, s:e]) for row in range(ring.shape[0])]
             kind = pc.row_kind[r0:r1].astype(np.uint32) if pc is not None else np.zeros(r1 - r0, np.uint32)
             self.row_dc[r0:r1] = ((L.row_delay[r0:r1].astype(np.uint32) << np.uint32(4)) | (kind << np.uint32(2))
@@ -1453,15 +1477,16 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             return
         L = self.layout
         n = L.n_neurons
-        for group, names, dtype in (("fstate", FSTATE, np.float32), ("istate", ISTATE, np.int32)):
+        for group, names, plane, count, dtype in (("fstate", FSTATE, self._fplane, self._n_fplanes, np.float32),
+                                                  ("istate", ISTATE, self._iplane, self._n_iplanes, np.int32)):
             touched = [p for p in patches if p[0].startswith("neuron.") and p[0][7:] in names]
             if not touched:
                 continue
-            cur = self._download(group, dtype, len(names) * n).reshape(len(names), n).copy() if self._dev_ahead \
-                else (self._fstate() if group == "fstate" else self._istate()).reshape(len(names), n)
+            cur = self._download(group, dtype, count * n).reshape(count, n).copy() if self._dev_ahead \
+                else (self._fstate() if group == "fstate" else self._istate()).reshape(count, n)
             for k, idx, vals, _ in touched:  # a per-population array's indices are into its kept neurons
                 at = L.kept_neurons(k[7:])[idx] if L.is_compact(k[7:]) else idx
-                cur[names.index(k[7:]), at] = vals.astype(dtype)
+                cur[plane[k[7:]], at] = vals.astype(dtype)
             self._write(group, cur.reshape(-1))
         for k, idx, vals, _ in patches:
             if k == "synapse.w":
