@@ -35,11 +35,24 @@ struct NState {
     hold: i32, consec: i32, burst: i32, force: i32,
 }
 
+// An optional variable the layout does not store (STORED_<NAME> false) lives on the shared +0
+// plane: +0 for every neuron, and a step computes +0 for it again (layout.STATE_KEPT_WHEN), so
+// its load is the constant and its store is left out (the same values, fewer memory accesses).
+fn opt_f(stored: bool, i: u32) -> f32 {
+    if (stored) { return fs_get(i); }
+    return 0.0;
+}
+
+fn opt_i(stored: bool, i: u32) -> i32 {
+    if (stored) { return is_get(i); }
+    return 0;
+}
+
 fn state_load(n: u32) -> NState {
-    return NState(fs_get(S_V * N + n), fs_get(S_IE * N + n), fs_get(S_II * N + n), fs_get(S_W * N + n),
-                  fs_get(S_THETA * N + n), fs_get(S_MOD * N + n), fs_get(S_IEXT * N + n),
-                  fs_get(S_PFORCE * N + n), is_get(S_HOLD * N + n), is_get(S_CONSEC * N + n),
-                  is_get(S_BURST * N + n), is_get(S_FORCE * N + n));
+    return NState(fs_get(S_V * N + n), fs_get(S_IE * N + n), fs_get(S_II * N + n), opt_f(STORED_W, S_W * N + n),
+                  opt_f(STORED_THETA, S_THETA * N + n), opt_f(STORED_MOD, S_MOD * N + n), fs_get(S_IEXT * N + n),
+                  fs_get(S_PFORCE * N + n), is_get(S_HOLD * N + n), opt_i(STORED_CONSEC, S_CONSEC * N + n),
+                  opt_i(STORED_BURST, S_BURST * N + n), is_get(S_FORCE * N + n));
 }
 
 // What a step writes (not iext, pforce).
@@ -47,12 +60,12 @@ fn state_store(n: u32, s: NState) {
     fs_set(S_V * N + n, s.v);
     fs_set(S_IE * N + n, s.ie);
     fs_set(S_II * N + n, s.ii);
-    fs_set(S_W * N + n, s.w);
-    fs_set(S_THETA * N + n, s.theta);
-    fs_set(S_MOD * N + n, s.mod_);
+    if (STORED_W) { fs_set(S_W * N + n, s.w); }
+    if (STORED_THETA) { fs_set(S_THETA * N + n, s.theta); }
+    if (STORED_MOD) { fs_set(S_MOD * N + n, s.mod_); }
     is_set(S_HOLD * N + n, s.hold);
-    is_set(S_CONSEC * N + n, s.consec);
-    is_set(S_BURST * N + n, s.burst);
+    if (STORED_CONSEC) { is_set(S_CONSEC * N + n, s.consec); }
+    if (STORED_BURST) { is_set(S_BURST * N + n, s.burst); }
     is_set(S_FORCE * N + n, s.force);
 }
 

@@ -884,6 +884,9 @@ class GpuBackend(Backend):
         }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
         c.update({f"S_{k.upper()}": f"{i}u" for k, i in self._fplane.items()})
         c.update({f"S_{ISTATE_CONST.get(k, k.upper())}": f"{i}u" for k, i in self._iplane.items()})
+        # whether the layout stores each (else its plane is the shared +0 one: a kernel need not touch it)
+        c.update({f"STORED_{ISTATE_CONST.get(k, k.upper())}": "true" if k in L.neuron else "false"
+                  for k in (*FSTATE, *ISTATE)})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
                   "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u"})
         return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
