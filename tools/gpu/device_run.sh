@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -305,6 +305,21 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
           --frames 200 --rule $rule 2>&1 | grep -v XDG_RUNTIME | sed "s/^{/{\"rule\": \"$rule\", /" \
           | tee -a "$OUT/learnrules.jsonl" | cut -c1-600
       done ;;
+    planes)  # the device state planes (this tree: one plane per stored variable + a shared +0 plane, no
+             # loads/stores of absent ones) against the tree in .devwork/repo (before), alternating, 2 rounds:
+             # bench scale and crowd 1,000 / 10,000 on the GPU. Needs .devwork carried (tools/gpu/prepare.sh BASE).
+      (cd .devwork/repo && python3 setup.py -q build_ext --inplace >"$OUT/build_base.log" 2>&1) || echo "base build failed"
+      {
+      for r in 1 2; do
+        for t in .devwork/repo .; do
+          (cd $t && export PYTHONPATH=/tmp/site:$PWD/sdk:$PWD &&
+            timeout 150 python3 -m spikeforge.cli bench scale --backend gpu --json --steps 50 --repeats 5 &&
+            timeout 45 python3 -m spikeforge.cli bench crowd --backend gpu --json --frames 200 --warmup 20 &&
+            timeout 60 python3 -m spikeforge.cli bench crowd --backend gpu --json --brains 10000 --frames 40 --warmup 5) \
+            | sed "s|^{|{\"tree\": \"$t\", \"round\": $r, |"
+        done
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/planes.jsonl" | cut -c1-500 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
