@@ -181,6 +181,30 @@ def test_shard_dead_between_frames_is_restored_not_run_empty(ray_cluster: Any) -
         cw.close()
 
 
+def thread_states(pid: int) -> dict[str, int]:
+    """How many of process ``pid``'s threads are in each scheduler state (``/proc/PID/task/*/stat``:
+    R running, S sleeping, D uninterruptible, T stopped, ...)."""
+    counts: dict[str, int] = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # the thread ended while we looked
+            continue
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def wait_until_stopped(pid: int, timeout: float) -> dict[str, int]:
+    """Wait until every thread of ``pid`` is stopped (state ``T``); return the states seen last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = thread_states(pid)
+        if states and set(states) <= {"T", "t"}:
+            return states
+        assert time.monotonic() < deadline, f"pid {pid} not stopped {timeout:g} s after SIGSTOP: {states}"
+        time.sleep(0.005)
+
+
 def hang_shard_zero_for_a_frame(cw: ClusterWorld, ref: World, rng: np.random.Generator) -> npt.NDArray[np.int64]:
     """Four frames, then SIGSTOP shard 0 through frame 4: that frame must time out after
     ``frame_timeout`` (3 s in these tests), report shard 0 rolled back as silent, and leave
@@ -190,18 +214,22 @@ def hang_shard_zero_for_a_frame(cw: ClusterWorld, ref: World, rng: np.random.Gen
     pid = int(ray.get(cw.actor(0).ping.remote())["pid"])
     os.kill(pid, signal.SIGSTOP)  # alive but silent
     try:
+        # kill() returns before every thread has stopped: the frame starts once they all have
+        before = wait_until_stopped(pid, 10.0)
         t0 = time.monotonic()
         res = frame([cw, ref], rng, 4)[0]
         wall = time.monotonic() - t0
+        after = thread_states(pid)
     finally:
         try:
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
-    # (once, in a CI run beside a sanitizer build, this frame came back with nothing rolled back:
-    # say what it did return and how long it took, so that a next time tells why)
-    assert len(res.rolled_back) == 1, (f"frame 4 with shard 0 stopped: rolled_back={res.rolled_back!r}, "
-                                       f"wall {wall:.2f} s, frame path now {cw.frame_path_active}")
+    # (twice in CI runs, this frame came back with nothing rolled back in ~0.02 s: say what it did
+    # return, and what state shard 0's threads were in before and after it, so that a next time tells why)
+    assert len(res.rolled_back) == 1, (f"frame 4 with shard 0 (pid {pid}) stopped: rolled_back={res.rolled_back!r}, "
+                                       f"wall {wall:.2f} s, frame path now {cw.frame_path_active}, "
+                                       f"its threads' states before the frame {before}, after {after}")
     (rb,) = res.rolled_back
     assert rb.shard == 0 and "no answer" in rb.reason
     assert 3.0 <= wall < 60.0
