@@ -167,7 +167,7 @@ struct sf_engine {
     int has_mod; /* some row targets the modulator channel (or the ring holds some) */
     const sf_loops *loops; /* the vectorized loops of the widest instruction set allowed (sf_loops_pick) */
     uint8_t *seg_inert; /* per segment, this advance: SEG_* flags */
-    int local_ok;     /* every synapse, gap junction and plastic pair stays inside its brain */
+    int local_ok;     /* every synapse and gap junction stays inside its brain (plastic ones always do) */
     int64_t *gap_ptr;  /* n_brains + 1 (gap junctions sorted by brain), when local_ok */
     int64_t *bseg_ptr; /* n_brains + 1: segments of each brain */
     int64_t *active_segs;
@@ -175,14 +175,16 @@ struct sf_engine {
     sf_rs_runs rs_runs; /* reward-STDP synapse ranges per brain (plasticity.h) */
     sf_lstate ls;       /* where each brain's learning state is (plasticity.h) */
     /* per synapse, its ring offset from the spike's slot base, (row_delay * 3 + row_chan) * N
-       + post (NULL when (depth + 1) * 3 * N does not fit in int32: then propagate walks rows) */
+       + post (NULL when (depth + 1) * 3 * N does not fit in int32 or the int32 tables are switched
+       off, sf_engine_set_int32_tables: then propagate walks rows) */
     int32_t *poff;
     int64_t *nsyn; /* per neuron (n + 1), its first synapse: row_syn[row_ptr[i]] (one dependent load less
                       per spike in propagate; brain-major prefetches a brain's range of it) */
     int32_t *pre_cls; /* per neuron, how P5a treats its rows (sf_pre_class_build); NULL without learning */
     int32_t *post_cls; /* per neuron, how P5b treats its inputs (sf_post_class_build); NULL without learning */
     uint32_t *in_pair; /* 2 per incoming entry: in_syn and brain-local in_pre | in_proj << 16 (sf_in_pair_fill);
-                          NULL without learning or where an entry does not fit (plasticity.h) */
+                          NULL without learning, where an entry does not fit (plasticity.h) or with
+                          the int32 tables switched off */
     uint32_t *dmask;   /* per neuron, the delays its rows depress at delivery (sf_deliver_mask_build);
                           NULL without learning */
     int32_t *prow;     /* 4 per row: int32 (first synapse, end, ring offset, projection) (sf_pre_rows_fill);
@@ -508,7 +510,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
     }
     if (sf_rs_runs_build(&e->rs_runs, net) != 0) goto oom;
     /* each brain's shift into the learning arrays: its segments all keep them, at one shift, or
-       none does (every population of a learning circuit keeps them) */
+       none does (sf_plast_validate: a circuit's populations keep them all or none) */
     e->ls.lsh = (int64_t *)malloc((size_t)(nb + 1) * sizeof(int64_t));
     e->ls.hsh = (int64_t *)malloc((size_t)(nb + 1) * sizeof(int64_t));
     if (!e->ls.lsh || !e->ls.hsh) goto oom;
@@ -516,17 +518,6 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
         const int64_t q0 = e->bseg_ptr[b], q1 = e->bseg_ptr[b + 1];
         e->ls.lsh[b] = q0 < q1 ? e->segs[q0].koff[SF_KEPT_XPRE] : SF_NOT_KEPT;
         e->ls.hsh[b] = q0 < q1 ? e->segs[q0].koff[SF_KEPT_SHIST] : SF_NOT_KEPT;
-        for (int64_t q = q0; q < q1; q++) {
-            const int64_t *ko = e->segs[q].koff;
-            if (ko[SF_KEPT_XPRE] != e->ls.lsh[b] || ko[SF_KEPT_XPOST] != e->ls.lsh[b] ||
-                ko[SF_KEPT_MSUM] != e->ls.lsh[b] || ko[SF_KEPT_SHIST] != e->ls.hsh[b]) {
-                char m[200];
-                snprintf(m, sizeof m, "pid_keeps: brain %lld keeps the learning state (xpre xpost msum shist) in "
-                         "some of its populations only; a circuit's populations keep it all or none", (long long)b);
-                set_err(e, m);
-                return -1;
-            }
-        }
     }
     e->nsyn = (int64_t *)malloc((size_t)(n + 1) * sizeof(int64_t));
     if (!e->nsyn) goto oom;
@@ -565,23 +556,7 @@ int sf_engine_prepare(sf_engine *e, const sf_net *net) {
             e->gap_ptr[b] = q;
         }
     }
-    if (e->local_ok && net->plast.enabled) {
-        const sf_plast *P = &net->plast;
-        for (int64_t b = 0; b < nb && e->local_ok; b++) {
-            int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
-            for (int64_t x = P->in_ptr[s0]; x < P->in_ptr[s1]; x++) {
-                int64_t y = P->in_syn[x];
-                if (P->in_pre[x] < s0 || P->in_pre[x] >= s1 || net->post[y] < s0 || net->post[y] >= s1) {
-                    e->local_ok = 0;
-                    break;
-                }
-            }
-            for (int64_t x = P->rs_ptr[b]; x < P->rs_ptr[b + 1] && e->local_ok; x++)
-                if (P->rs_post[x] < s0 || P->rs_post[x] >= s1 || net->post[P->rs_syn[x]] < s0 ||
-                    net->post[P->rs_syn[x]] >= s1)
-                    e->local_ok = 0;
-        }
-    }
+    /* (plastic synapses never leave their brain: sf_plast_validate) */
     /* (a stand-in is needed wherever a population does not keep one of them: always allocated) */
     for (int t = 0; t < e->max_threads; t++)
         if (!e->tb[t].zs) {
@@ -1163,11 +1138,6 @@ static void update_piece(sf_engine *e, sf_net *net, const sf_segment *sg, int64_
     tb->len += cnt;
 }
 
-/* Propagation of this step's spikes into the delay ring, each spiking neuron followed by
-   its P5a depression at the spike when `events` (learning with event rules on): a neuron's
-   synapses are its own, so propagating and depressing neuron by neuron is the same as all
-   propagation, then all P5a (propagation reads only the weights of the spiking neuron's
-   rows, P5a writes only those rows). */
 /* Ask for the lines propagating spike s reads (its synapses' ring offsets and weights) and,
    with learning events, those its learning reads next (pfe: the eligibilities P5a depresses,
    reward-STDP; pfr: its P5a row records; pfp: its P5b incoming pairs; NULL: none). */
@@ -1186,6 +1156,19 @@ static inline void prefetch_spike(const sf_engine *e, const sf_net *net, int64_t
     }
 }
 
+/* The learning tables prefetch_spike asks for with learning events on (NULL: none). */
+static inline void spike_prefetch_tables(const sf_engine *e, const sf_net *net, int events, const float **pfe,
+                                         const uint32_t **pfp, const int32_t **pfr) {
+    *pfe = events && net->plast.any_rstdp && net->plast.elig ? net->plast.elig : NULL;
+    *pfp = events ? e->in_pair : NULL;
+    *pfr = events ? e->prow : NULL;
+}
+
+/* Propagation of this step's spikes into the delay ring, each spiking neuron followed by
+   its P5a depression at the spike when `events` (learning with event rules on): a neuron's
+   synapses are its own, so propagating and depressing neuron by neuron is the same as all
+   propagation, then all P5a (propagation reads only the weights of the spiking neuron's
+   rows, P5a writes only those rows). */
 static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const int32_t *sbs, const int32_t *brs,
                       int64_t count, int atomic, int events, int prefetched) {
     const int64_t N = net->n_neurons;
@@ -1202,10 +1185,10 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
        the incoming-synapse pairs P5b reads after propagation (sf_learn_post), and with
        reward-STDP the eligibilities P5a depresses (the same range), even for a single spike:
        its P5a and P5b lines then arrive while it propagates. Prefetching changes no result. */
-    const int rs_events = events && net->plast.any_rstdp && net->plast.elig;
-    float *pfe = rs_events ? net->plast.elig : NULL;
-    const uint32_t *pfp = events ? e->in_pair : NULL;
-    const int32_t *pfr = events ? e->prow : NULL;
+    const float *pfe;
+    const uint32_t *pfp;
+    const int32_t *pfr;
+    spike_prefetch_tables(e, net, events, &pfe, &pfp, &pfr);
     if (poff && !prefetched && (count > 1 || (pfp && count == 1)))
         for (int64_t j = 0; j < count; j++) prefetch_spike(e, net, spk[j], pfe, pfp, pfr);
     for (int64_t j = 0; j < count; j++) {
@@ -1245,10 +1228,9 @@ static void propagate(const sf_engine *e, sf_net *net, const int32_t *spk, const
             if (atomic) __atomic_fetch_add(&counts[a], 1u, __ATOMIC_RELAXED);
             else counts[a] += 1u;
         }
-        if (events && e->pre_cls && net->plast.learn[brs[j]]) {
+        if (events && e->pre_cls && net->plast.learn[brs[j]] && e->ls.lsh[brs[j]] != SF_NOT_KEPT) {
             const int32_t c = e->pre_cls[s];
-            const int64_t lsh = e->ls.lsh[brs[j]];
-            const float *xpost = net->plast.xpost + (lsh == SF_NOT_KEPT ? 0 : lsh); /* (a class: the brain learns) */
+            const float *xpost = net->plast.xpost + e->ls.lsh[brs[j]];
             if (c >= 0) {
                 /* (prow exists wherever poff does, but past 2^31 rows or synapses) */
                 if (e->prow) sf_depress_rstdp_rows(net, xpost, poff, e->prow, e->rptr, s, c);
@@ -1284,10 +1266,10 @@ static void run_thread_bm(sf_job *job, int t) {
     uint32_t *acc = (uint32_t *)e->gap_acc;
     const int G = e->bm_group;
     const int events = net->plast.enabled && net->plast.learning && net->plast.any_events;
-    /* the learning lines each spike's propagation prefetches (as propagate) */
-    const float *pfe = events && net->plast.any_rstdp ? net->plast.elig : NULL;
-    const uint32_t *pfp = events ? e->in_pair : NULL;
-    const int32_t *pfr = events ? e->prow : NULL;
+    const float *pfe; /* the learning lines each spike's propagation prefetches */
+    const uint32_t *pfp;
+    const int32_t *pfr;
+    spike_prefetch_tables(e, net, events, &pfe, &pfp, &pfr);
     int64_t b = tb->bm0;
     while (b < tb->bm1) {
         int64_t gb[SF_BM_GROUP], *goff[SF_BM_GROUP], gsize = 0;

@@ -658,5 +658,45 @@ int sf_plast_validate(const sf_net *net, char *msg, size_t size) {
                   P->rs_proj[x] >= 0 && P->rs_proj[x] < net->n_proj,
               "plast.rs_syn/rs_post/rs_proj[%lld]: out of range", (long long)x);
     for (int64_t b = 0; b < nb; b++) PNEED(P->every[b] >= 0, "plast.every[%lld]: negative", (long long)b);
+    /* the learning phases read a plastic synapse's ends through one shift per brain (sf_lstate):
+       plastic synapses stay inside their brain, and a brain keeps the learning state in all of
+       its populations or in none (then its neurons' entries are contiguous, at one shift) */
+    const unsigned hbit = 1u << SF_KEPT_SHIST;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t s0 = net->brain_start[b], s1 = net->brain_start[b + 1];
+        for (int64_t x = P->in_ptr[s0]; x < P->in_ptr[s1]; x++) {
+            const int64_t pre = P->in_pre[x], post = net->post[P->in_syn[x]];
+            PNEED(pre >= s0 && pre < s1 && post >= s0 && post < s1,
+                  "plast.in_pre/in_syn[%lld]: plastic synapse %lld -> %lld leaves brain %lld (neurons %lld..%lld); "
+                  "plastic synapses stay inside one brain", (long long)x, (long long)pre, (long long)post,
+                  (long long)b, (long long)s0, (long long)s1 - 1);
+        }
+        for (int64_t x = P->rs_ptr[b]; x < P->rs_ptr[b + 1]; x++) {
+            const int64_t post = P->rs_post[x], spost = net->post[P->rs_syn[x]];
+            PNEED(post >= s0 && post < s1 && spost >= s0 && spost < s1,
+                  "plast.rs_post/rs_syn[%lld]: reward-STDP synapse into %lld (listed at %lld) leaves brain %lld "
+                  "(neurons %lld..%lld); plastic synapses stay inside one brain", (long long)x, (long long)spost,
+                  (long long)post, (long long)b, (long long)s0, (long long)s1 - 1);
+        }
+        for (int64_t i = s0; i < s1; i++)
+            for (int64_t r = net->row_ptr[i]; r < net->row_ptr[i + 1]; r++) {
+                if (P->proj_i[(int64_t)net->row_proj[r] * SF_NPI + SF_PI_KIND] == SF_KIND_NONE) continue;
+                for (int64_t y = net->row_syn[r]; y < net->row_syn[r + 1]; y++)
+                    PNEED(net->post[y] >= s0 && net->post[y] < s1,
+                          "synapse.post[%lld]: projection %d is plastic, but its synapse from neuron %lld (brain "
+                          "%lld) ends in another brain at neuron %d", (long long)y, net->row_proj[r], (long long)i,
+                          (long long)b, net->post[y]);
+            }
+        if (!net->pid_keeps || s1 == s0) continue;
+        const unsigned k0 = net->pid_keeps[net->pid[s0]] & (lbits | hbit);
+        PNEED((k0 & lbits) == 0 || (k0 & lbits) == lbits,
+              "pid_keeps: parameter set %d keeps some of xpre xpost msum only; a population keeps all three or none",
+              net->pid[s0]);
+        for (int64_t i = s0 + 1; i < s1; i++)
+            PNEED((net->pid_keeps[net->pid[i]] & (lbits | hbit)) == k0,
+                  "pid_keeps: brain %lld keeps the learning state (xpre xpost msum shist) in some of its populations "
+                  "only (parameter sets %d and %d differ); a circuit's populations keep it all or none",
+                  (long long)b, net->pid[s0], net->pid[i]);
+    }
     return 0;
 }

@@ -559,3 +559,41 @@ def test_a_brain_keeping_learning_state_in_some_populations_only_is_refused() ->
     bad["xpre"] = rec["xpre"][24:]
     rc, _ = load(bad)
     assert rc != 0 and b"pid_keeps" in ffi.string(lib.sf_last_error()), ffi.string(lib.sf_last_error())
+
+
+def test_learning_state_kept_in_part_of_a_brain_or_plastic_synapses_leaving_it_are_invalid() -> None:
+    """What the one shift per brain relies on is checked when a brain file is validated (an invalid
+    file, SF_ERR_INVALID, naming the field), before any engine is prepared: a learning brain whose
+    population without plastic synapses drops the learning state, and a plastic synapse whose pre
+    neuron is in another brain."""
+    from spikeforge.engine._native_ext import ffi, lib
+
+    from spikeforge.runtime.export import layout_records
+
+    learner = stdp_net()
+    learner.add_population("idle", 4, LIF(bias=0.0))  # no synapse: an end of no plastic pair
+    w = World(backend="numpy", seed=3)
+    w.spawn(stdp_net())
+    w.spawn(learner)
+    L = w.layout
+    rec = layout_records(L)
+    rc, cw = load(rec)
+    assert rc == 0, ffi.string(lib.sf_last_error())
+    lib.sf_world_destroy(cw)
+    idle = int(L.pid[-1])  # the idle population's parameter set: the world's last neurons
+    part = dict(rec)
+    for name in ("xpre", "xpost", "msum"):
+        part[f"kept.{name}"] = rec[f"kept.{name}"].copy()
+        part[f"kept.{name}"][idle] = 0
+        part[name] = rec[name][:-4]
+    rc, _ = load(part)
+    err = ffi.string(lib.sf_last_error())
+    assert rc == lib.SF_ERR_INVALID and b"pid_keeps: brain 1 keeps the learning state" in err, (rc, err)
+    leaving = dict(rec)
+    start = int(L.brain_start[1])
+    x = int(rec["in_ptr"][start])  # the second brain's first plastic input
+    leaving["in_pre"] = rec["in_pre"].copy()
+    leaving["in_pre"][x] = 0  # a neuron of the first brain
+    rc, _ = load(leaving)
+    err = ffi.string(lib.sf_last_error())
+    assert rc == lib.SF_ERR_INVALID and b"stay inside one brain" in err and b"plast.in_pre" in err, (rc, err)

@@ -91,7 +91,7 @@ NEURON_STATE: dict[str, type[np.generic]] = {s.name: s.dtype for s in NEURON_VAR
 # (``Layout.pid_keeps``, uint16, C ``sf_net.pid_keeps``) is ``PER_POPULATION_STATE[j]``. The neuron
 # step's (``c_struct`` "net") come first, then the learning state ("plast"), which every population of
 # a learning circuit keeps: a brain keeps it whole or not at all, so the plasticity code finds an
-# endpoint's element with one shift per brain (kernel.c ``sf_engine.lshift``).
+# endpoint's element with one shift per brain (plasticity.h ``sf_lstate``: ``lsh``, ``hsh``).
 PER_POPULATION_STATE: tuple[str, ...] = (
     *(s.name for s in NEURON_VARS if s.kept_when and s.c_struct == "net"),
     *(s.name for s in NEURON_VARS if s.kept_when and s.c_struct == "plast"))

@@ -72,8 +72,9 @@ ISTATE_CONST = {"force_once": "FORCE"}  # the shaders' S_<NAME> where it is not 
 def state_planes(names: tuple[str, ...], stored: Mapping[str, object]) -> tuple[dict[str, int], int]:
     """Where each of ``names`` lives in its device array, and how many planes it has: the variables
     the layout stores, in order, then one shared plane for all the others. A variable no population
-    of the world keeps is +0 for every neuron and every kernel writes it back as +0
-    (``layout.STATE_KEPT_WHEN``), so the ones left out can share one plane: the device holds what
+    of the world keeps is +0 for every neuron and stays +0 (``layout.STATE_KEPT_WHEN``: the neuron
+    step neither loads nor stores it, ``STORED_<NAME>`` in neuron.wgsl, and a kernel that writes it
+    writes +0), so the ones left out can share one plane: the device holds what
     the layout stores plus one plane, and the kernels read and write no other lines."""
     kept = [k for k in names if k in stored]
     plane = {k: i for i, k in enumerate(kept)}
