@@ -83,8 +83,8 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         for (var j = 0u; j < NPT; j = j + 1u) {
             let m = mine + j * BRAIN_WG;
             if (m < n1) {
-                st[j] = state_load(m);
                 ctx[j] = ctx_load(m);
+                st[j] = state_load(m, ctx[j].info.x);
             }
         }
     }
@@ -160,7 +160,7 @@ fn main_brain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     if (REG_STATE) {
         for (var j = 0u; j < NPT; j = j + 1u) {
-            if (mine + j * BRAIN_WG < n1) { state_store(mine + j * BRAIN_WG, st[j]); }
+            if (mine + j * BRAIN_WG < n1) { state_store(mine + j * BRAIN_WG, ctx[j].info.x, st[j]); }
         }
     }
     wring_store(n0, n1, lid);

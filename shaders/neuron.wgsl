@@ -35,37 +35,43 @@ struct NState {
     hold: i32, consec: i32, burst: i32, force: i32,
 }
 
-// An optional variable the layout does not store (STORED_<NAME> false) lives on the shared +0
-// plane: +0 for every neuron, and a step computes +0 for it again (layout.STATE_KEPT_WHEN), so
-// its load is the constant and its store is left out (the same values, fewer memory accesses).
-fn opt_f(stored: bool, i: u32) -> f32 {
-    if (stored) { return fs_get(i); }
+// An optional variable that neuron n's population does not keep is +0 for it, and its step
+// computes +0 for it again (layout.STATE_KEPT_WHEN): its load is the constant and its store is
+// left out (the same values, fewer memory accesses). Whether the layout stores the variable at
+// all (STORED_<NAME>) is known when the kernel is built; whether n's parameter set p keeps it,
+// from its keep mask (PRM_KEEPS, Layout.pid_keeps), the same for a whole population.
+fn keeps(p: u32, bit: u32) -> bool { return ((prm[p * PRM_STRIDE + PRM_KEEPS] >> bit) & 1u) != 0u; }
+
+fn opt_f(stored: bool, p: u32, bit: u32, i: u32) -> f32 {
+    if (stored && keeps(p, bit)) { return fs_get(i); }
     return 0.0;
 }
 
-fn opt_i(stored: bool, i: u32) -> i32 {
-    if (stored) { return is_get(i); }
+fn opt_i(stored: bool, p: u32, bit: u32, i: u32) -> i32 {
+    if (stored && keeps(p, bit)) { return is_get(i); }
     return 0;
 }
 
-fn state_load(n: u32) -> NState {
-    return NState(fs_get(S_V * N + n), fs_get(S_IE * N + n), fs_get(S_II * N + n), opt_f(STORED_W, S_W * N + n),
-                  opt_f(STORED_THETA, S_THETA * N + n), opt_f(STORED_MOD, S_MOD * N + n), fs_get(S_IEXT * N + n),
-                  fs_get(S_PFORCE * N + n), is_get(S_HOLD * N + n), opt_i(STORED_CONSEC, S_CONSEC * N + n),
-                  opt_i(STORED_BURST, S_BURST * N + n), is_get(S_FORCE * N + n));
+// The state of neuron n of parameter set p.
+fn state_load(n: u32, p: u32) -> NState {
+    return NState(fs_get(S_V * N + n), fs_get(S_IE * N + n), fs_get(S_II * N + n),
+                  opt_f(STORED_W, p, KEPT_W, S_W * N + n), opt_f(STORED_THETA, p, KEPT_THETA, S_THETA * N + n),
+                  opt_f(STORED_MOD, p, KEPT_MOD, S_MOD * N + n), fs_get(S_IEXT * N + n),
+                  fs_get(S_PFORCE * N + n), is_get(S_HOLD * N + n), opt_i(STORED_CONSEC, p, KEPT_CONSEC, S_CONSEC * N + n),
+                  opt_i(STORED_BURST, p, KEPT_BURST, S_BURST * N + n), is_get(S_FORCE * N + n));
 }
 
-// What a step writes (not iext, pforce).
-fn state_store(n: u32, s: NState) {
+// What a step writes (not iext, pforce) of neuron n of parameter set p.
+fn state_store(n: u32, p: u32, s: NState) {
     fs_set(S_V * N + n, s.v);
     fs_set(S_IE * N + n, s.ie);
     fs_set(S_II * N + n, s.ii);
-    if (STORED_W) { fs_set(S_W * N + n, s.w); }
-    if (STORED_THETA) { fs_set(S_THETA * N + n, s.theta); }
-    if (STORED_MOD) { fs_set(S_MOD * N + n, s.mod_); }
+    if (STORED_W && keeps(p, KEPT_W)) { fs_set(S_W * N + n, s.w); }
+    if (STORED_THETA && keeps(p, KEPT_THETA)) { fs_set(S_THETA * N + n, s.theta); }
+    if (STORED_MOD && keeps(p, KEPT_MOD)) { fs_set(S_MOD * N + n, s.mod_); }
     is_set(S_HOLD * N + n, s.hold);
-    if (STORED_CONSEC) { is_set(S_CONSEC * N + n, s.consec); }
-    if (STORED_BURST) { is_set(S_BURST * N + n, s.burst); }
+    if (STORED_CONSEC && keeps(p, KEPT_CONSEC)) { is_set(S_CONSEC * N + n, s.consec); }
+    if (STORED_BURST && keeps(p, KEPT_BURST)) { is_set(S_BURST * N + n, s.burst); }
     is_set(S_FORCE * N + n, s.force);
 }
 
@@ -85,9 +91,9 @@ fn ctx_load(n: u32) -> NCtx {
 fn neuron_step(n: u32, k: u32) -> bool {
     let c = ctx_load(n);
     if ((binfo[c.info.y * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
-    var st = state_load(n);
+    var st = state_load(n, c.info.x);
     let spike = neuron_core(n, k, c, &st);
-    state_store(n, st);
+    state_store(n, c.info.x, st);
     return spike;
 }
 

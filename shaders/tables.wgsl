@@ -96,5 +96,6 @@ const NPF = 8u;
 const NPI = 3u;
 const NPP = 10u;
 const GAUSS_SIZE = 257u;
-const PRM_STRIDE = 42u;  // fparams, iparams, plasticity per-pid row
+const PRM_STRIDE = 43u;  // fparams, iparams, plasticity per-pid row, keeps
+const PRM_KEEPS = 42u;  // the parameter set's keep mask (Layout.pid_keeps)
 const PROJ_STRIDE = 11u;

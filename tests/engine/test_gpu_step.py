@@ -162,7 +162,9 @@ def test_generated_constants_follow_the_param_table(adapter: dict[str, Any]) -> 
         assert f"const {name} = {getattr(P, name)}u;" in src
     from spikeforge.engine import plasticity as PL
 
-    assert f"const PRM_STRIDE = {P.NF + P.NI + PL.NPP}u;" in src
+    assert f"const PRM_STRIDE = {P.NF + P.NI + PL.NPP + 1}u;" in src  # + the keep mask
+    assert f"const PRM_KEEPS = {P.NF + P.NI + PL.NPP}u;" in src
+    assert gpu.backend.prm.size == gpu.layout.fparams.shape[0] * (P.NF + P.NI + PL.NPP + 1)
     for name in ("PF_AMINUS", "PF_CDECAY", "PI_SOFT", "PP_HDROP"):
         assert f"const {name} = {getattr(PL, name)}u;" in src
 

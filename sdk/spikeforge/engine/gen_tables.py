@@ -147,7 +147,8 @@ def wgsl_tables() -> str:
     lines = [f"// {HEADER}", "// Parameter columns, model codes, organ kinds, learning tables, RNG purposes."]
     lines += [f"const {name} = {value}{suffix};" for name, value, suffix in int_tables() if name != "GAUSS_LUT_SIZE"]
     lines += [f"const GAUSS_SIZE = {GAUSS_LUT_SIZE}u;",
-              f"const PRM_STRIDE = {B.NF + B.NI + PL.NPP}u;  // fparams, iparams, plasticity per-pid row",
+              f"const PRM_STRIDE = {B.NF + B.NI + PL.NPP + 1}u;  // fparams, iparams, plasticity per-pid row, keeps",
+              f"const PRM_KEEPS = {B.NF + B.NI + PL.NPP}u;  // the parameter set's keep mask (Layout.pid_keeps)",
               f"const PROJ_STRIDE = {PL.NPF + PL.NPI}u;"]
     return "\n".join(lines) + "\n"
 

@@ -634,7 +634,8 @@ class GpuBackend(Backend):
         pid_f = pc.tables.pid_f if pc is not None else PL.default_pid_rows(n_pid)
         self.prm = np.concatenate([L.fparams.astype(np.float32).view(np.uint32),
                                    L.iparams.astype(np.int32).view(np.uint32),
-                                   pid_f.astype(np.float32).reshape(n_pid, PL.NPP).view(np.uint32)],
+                                   pid_f.astype(np.float32).reshape(n_pid, PL.NPP).view(np.uint32),
+                                   L.pid_keeps().astype(np.uint32)[:, None]],  # PRM_KEEPS
                                   axis=1).reshape(-1)
         row_kind = pc.row_kind.astype(np.uint32) if pc is not None else np.zeros(L.n_rows, np.uint32)
         self.row_dc = ((L.row_delay.astype(np.uint32) << np.uint32(4)) | (row_kind << np.uint32(2))
