@@ -341,3 +341,28 @@ def test_a_fit_keeps_the_one_sample_that_shows_a_crowds_throughput() -> None:
     fit = gpu_cost._fit(rows, gpu_cost.PATH_COLUMNS["brain"], gpu_cost.SIZE_COLUMNS)
     for x, t in rows:
         assert 0.5 < sum(c * v for c, v in zip(fit, x, strict=True)) / t < 2.0, (x, t)
+
+
+def test_a_per_brain_fit_grows_with_the_crowd_not_only_with_its_largest_brain() -> None:
+    # the GPU's per-brain samples of an H100 run (2026-12-07; FEATURES rows, us), each scaled by
+    # the noise of one draw (0.80-1.25x): nearly flat from 64 to 4,096 brains. With the largest
+    # brain's columns or sensor events counting as size columns, the fit rested on them and the
+    # constant alone, and predicted 16 brains of 256 and 3,906 alike (test_calibration_measures_and_caches
+    # failed so on the device); a fit must hold a column of the world's neurons, synapses or brains
+    raw = [([1, 4096, 65536, 1, 0, 4096, 65536, 163.84], 51.6 * 1.081),
+           ([1, 4096, 327680, 1, 0, 4096, 327680, 819.2], 63.3 * 1.204),
+           ([1, 16384, 524288, 64, 0, 256, 8192, 1310.72], 13.1 * 1.149),
+           ([1, 131072, 4194304, 512, 0, 256, 8192, 10485.76], 16.2 * 0.901),
+           ([1, 32768, 524288, 256, 0, 128, 2048, 2621.44], 13.6 * 0.935),
+           ([1, 16384, 524288, 64, 524288, 256, 8192, 2621.44], 28.3 * 1.193),
+           ([1, 524288, 16777216, 2048, 0, 256, 8192, 41943.04], 40.6 * 0.802),
+           ([1, 1048576, 33554432, 4096, 0, 256, 8192, 83886.08], 52.1 * 1.17)]
+    rows = [([float(v) for v in x], t * 1e-6) for x, t in raw]
+    fit = gpu_cost._fit(rows, gpu_cost.PATH_COLUMNS["brain"], gpu_cost.SIZE_COLUMNS)
+    assert any(fit[j] > 0 for j in gpu_cost.SIZE_COLUMNS), fit
+
+    def crowd(brains: int) -> float:  # plain crowd of 256-neuron brains, 32 synapses per neuron, no sensors
+        x = [1.0, 256.0 * brains, 8192.0 * brains, float(brains), 0.0, 256.0, 8192.0, 0.0]
+        return sum(c * v for c, v in zip(fit, x, strict=True))
+
+    assert crowd(3906) > 1.5 * crowd(16), fit

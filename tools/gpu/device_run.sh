@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -320,6 +320,11 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         done
       done
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/planes.jsonl" | cut -c1-500 ;;
+    autotests)  # issue 13 item 4: the cost-model tests, the calibration one three times (its fit once
+                # predicted every crowd alike on an H100: SIZE_COLUMNS)
+      for r in 1 2 3; do
+        timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_auto.py 2>&1 | tail -4
+      done | tee "$OUT/autotests.log" ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
