@@ -6,7 +6,9 @@ Builds ``spikeforge bench crowd``'s world once on the GPU and times ``--windows`
 printing one JSON object with each window's median ms per frame. Run it in several processes
 (``tools/gpu/device_run.sh crowdmodes``): windows that agree within a process and differ across
 processes point at something decided when the world is built (buffer placement); windows that
-flip within a process point at the run time (the driver's submission path, the host).
+flip within a process point at the run time (the driver's submission path, the host). With
+``--pace HZ`` each frame starts on a fixed HZ clock, as in a game (the GPU idles between frames;
+only each frame's own work is timed): which of the two timings a game at 60 Hz gets.
 
     PYTHONPATH=sdk:. python tools/gpu/crowd_modes.py --windows 6 --frames 100
 """
@@ -30,6 +32,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--pause", type=float, default=0.0, help="seconds of sleep between windows")
+    ap.add_argument("--pace", type=float, default=0.0, help="start frames on a clock of this many Hz (0: back to back)")
     args = ap.parse_args()
     world = make_world("gpu", 1, 0.001, None)
     world.spawn(npc_circuit(), count=args.brains)
@@ -41,7 +44,11 @@ def main() -> None:
     def window(n: int) -> list[float]:
         nonlocal sink
         out = []
+        tick = time.perf_counter()
         for _ in range(n):
+            if args.pace:  # wait for this frame's tick, as a game's fixed-rate loop does
+                tick += 1.0 / args.pace
+                time.sleep(max(0.0, tick - time.perf_counter()))
             t0 = time.perf_counter()
             eyes[...] = rng.random(eyes.shape, dtype=np.float32)
             world.advance(1.0 / 60)
@@ -56,7 +63,8 @@ def main() -> None:
         if args.pause:
             time.sleep(args.pause)
     print(json.dumps({"pid": os.getpid(), "backend": world.backend.name, "brains": args.brains,
-                      "frames_per_window": args.frames, "window_median_ms": med, "pause_s": args.pause}))
+                      "frames_per_window": args.frames, "window_median_ms": med, "pause_s": args.pause,
+                      "pace_hz": args.pace}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -299,6 +299,14 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       for r in 1 2 3 4; do timeout 60 python3 tools/gpu/crowd_modes.py --windows 6 --frames 100; done
       timeout 60 python3 tools/gpu/crowd_modes.py --windows 6 --frames 100 --pause 0.5
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdmodes.jsonl" | cut -c1-400 ;;
+    crowdpace)  # crowd 1,000 and 10,000 as a game runs them: frames on a 60 Hz clock (the GPU idles
+                # between frames), three windows of 120 frames, two processes each; then back to back
+      {
+      for b in 1000 10000; do
+        for r in 1 2; do timeout 90 python3 tools/gpu/crowd_modes.py --brains $b --windows 3 --frames 120 --pace 60; done
+        timeout 90 python3 tools/gpu/crowd_modes.py --brains $b --windows 3 --frames 120
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/crowdpace.jsonl" | cut -c1-400 ;;
     learnrules)  # issue 14's learning cost for each rule (pair STDP at emission / delivery, reward-STDP), idle core
       for rule in stdp stdp-delivery rstdp stdp stdp-delivery rstdp; do
         timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
