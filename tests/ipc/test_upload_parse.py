@@ -131,3 +131,48 @@ def test_a_helper_that_cannot_start_for_lack_of_descriptors_means_parsing_in_pro
     assert p.parse(dumps(probe_circuit("anyway")))[0].name == "anyway"
     assert p.stats()["parsed_in_process"] == 1
     p.close()
+
+
+def _children_of(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, by pid, with their command lines (``/proc``)."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):  # it ended while we looked
+            continue
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_killed_server_leaves_no_helper_behind(tmp_path: Path) -> None:
+    # an engine stops its server with SIGKILL (Godot's OS.kill, Unity's Process.Kill): no shutdown
+    # runs, and the helper (with the resource tracker it keeps open) was left waiting forever, one
+    # orphaned interpreter per play session (three were found after a CI run)
+    from spikeforge.ipc.client import Client
+    from spikeforge.ipc.testing import running_server
+
+    with running_server(tmp_path) as srv:
+        with Client.connect(srv.host, srv.port, token_file=srv.token_path) as c:
+            deadline = time.monotonic() + 60.0
+            while not (c.stats()["server"]["upload_parse"] or {}).get("helper_warmed"):
+                assert time.monotonic() < deadline, "the helper did not start"
+                time.sleep(0.1)
+        kids = _children_of(srv.proc.pid)
+        assert any("multiprocessing" in cmd and "resource_tracker" not in cmd for cmd in kids.values()), kids
+        srv.proc.kill()
+        srv.proc.wait(timeout=30)
+        deadline = time.monotonic() + 20.0
+        while any(_running(pid) for pid in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [cmd for pid, cmd in kids.items() if _running(pid)], "left running after the server was killed"

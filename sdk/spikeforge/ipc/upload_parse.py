@@ -95,9 +95,29 @@ HELPER_NICENESS = 10
 cores the scheduler otherwise makes the server wait out the helper's time slices."""
 
 
-def _yield_to_the_server() -> None:
-    """The helper's initializer: a lower CPU priority than the server's (a parse may wait, another
-    client's exchange should not)."""
+def _exit_with_the_server() -> None:
+    """Make the helper end when the server's process does, however it ends. A server killed
+    outright (an engine stopping it with SIGKILL, as Godot's ``OS.kill`` and Unity's
+    ``Process.Kill`` do) runs no shutdown, and the pool's worker, which holds both ends of its own
+    call queue, would wait on it forever: one orphaned interpreter per play session. The
+    parent's sentinel (a pipe the server holds open) becomes readable when the server is gone."""
+    import multiprocessing.connection
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(0)  # no cleanup to run: the helper holds nothing but its parse
+
+    threading.Thread(target=watch, args=(parent.sentinel,), name="exit-with-server", daemon=True).start()
+
+
+def _start_helper() -> None:
+    """The helper's initializer: it ends with the server (:func:`_exit_with_the_server`), and runs
+    at a lower CPU priority than the server's (a parse may wait, another client's exchange should not)."""
+    _exit_with_the_server()
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(HELPER_NICENESS)
@@ -121,7 +141,7 @@ class UploadParser:
                 self.starts += 1
                 try:
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_yield_to_the_server)
+                                                     initializer=_start_helper)
                 except OSError as exc:  # e.g. EMFILE under a connection flood: parse in process this time
                     log.warning("upload parse helper could not start (%s); parsing in process", exc)
                     return None
