@@ -125,7 +125,8 @@ fn potentiate(i: u32, post: u32) {
 // P6 for spiking neuron n (learn_inc.wgsl).
 fn trace_inc(n: u32) {
     let p = ninfo[n].x;
-    if (ANY_DELIVERY) { is_set(S_SHIST * N + n, is_get(S_SHIST * N + n) | 1); }
+    if (!keeps(p, KEPT_XPRE)) { return; }  // not a learning circuit's neuron: no traces to keep
+    if (ANY_DELIVERY && keeps(p, KEPT_SHIST)) { is_set(S_SHIST * N + n, is_get(S_SHIST * N + n) | 1); }
     if (pp(p, PP_PREEARLY) == 0.0) {
         let x = fs_get(S_XPRE * N + n) + pp(p, PP_PREINC);
         fs_set(S_XPRE * N + n, select(x, pp(p, PP_PREMAX), x > pp(p, PP_PREMAX)));

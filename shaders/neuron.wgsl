@@ -200,21 +200,24 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
     // the count is kept only under a consecutive-fire limit (semantics.md)
     if (pi(p, I_CONSEC) <= 0) { consec = (*st).consec; }
 
-    // 7b. learning P2-P4 (engine/plasticity.py): modulator sum, trace decay, homeostasis
+    // 7b. learning P2-P4 (engine/plasticity.py): modulator sum, trace decay, homeostasis; the
+    //     traces only where the population keeps them (a learning circuit's: nothing else reads them)
     if (PLASTIC) {
-        if (ANY_RSTDP) {
-            fs_set(S_MSUM * N + n, fs_get(S_MSUM * N + n) + mod_);
-        }
-        fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) * pp(p, PP_DPRE));
-        fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) * pp(p, PP_DPOST));
-        // P6 early half (equal_time): this spike's trace increment before P5 reads it
-        if (spike && pp(p, PP_PREEARLY) != 0.0) {
-            let x = fs_get(S_XPRE * N + n) + pp(p, PP_PREINC);
-            fs_set(S_XPRE * N + n, select(x, pp(p, PP_PREMAX), x > pp(p, PP_PREMAX)));
-        }
-        if (spike && pp(p, PP_POSTEARLY) != 0.0) {
-            let x = fs_get(S_XPOST * N + n) + pp(p, PP_POSTINC);
-            fs_set(S_XPOST * N + n, select(x, pp(p, PP_POSTMAX), x > pp(p, PP_POSTMAX)));
+        if (keeps(p, KEPT_XPRE)) {
+            if (ANY_RSTDP) {
+                fs_set(S_MSUM * N + n, fs_get(S_MSUM * N + n) + mod_);
+            }
+            fs_set(S_XPRE * N + n, fs_get(S_XPRE * N + n) * pp(p, PP_DPRE));
+            fs_set(S_XPOST * N + n, fs_get(S_XPOST * N + n) * pp(p, PP_DPOST));
+            // P6 early half (equal_time): this spike's trace increment before P5 reads it
+            if (spike && pp(p, PP_PREEARLY) != 0.0) {
+                let x = fs_get(S_XPRE * N + n) + pp(p, PP_PREINC);
+                fs_set(S_XPRE * N + n, select(x, pp(p, PP_PREMAX), x > pp(p, PP_PREMAX)));
+            }
+            if (spike && pp(p, PP_POSTEARLY) != 0.0) {
+                let x = fs_get(S_XPOST * N + n) + pp(p, PP_POSTINC);
+                fs_set(S_XPOST * N + n, select(x, pp(p, PP_POSTMAX), x > pp(p, PP_POSTMAX)));
+            }
         }
         let eta = pp(p, PP_HETA);
         if ((binfo[b * BSTRIDE + 4u] & 2u) != 0u && eta > 0.0) {

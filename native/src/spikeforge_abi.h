@@ -253,7 +253,9 @@ typedef struct sf_engine sf_engine;
 /* Engine: threads, derived tables and spike buffers for one net. */
 sf_engine *sf_engine_new(int max_threads);
 void sf_engine_free(sf_engine *e);
-/* Derive per-segment tables from the net; call again whenever its shape changes. 0 = ok. */
+/* Derive per-segment tables from the net; call again whenever its shape changes. The net must have
+   passed sf_net_validate (the engine relies on what it checks, e.g. plastic synapses inside their
+   brain). 0 = ok. */
 int sf_engine_prepare(sf_engine *e, const sf_net *net);
 /* Brains slots[0..n_slots) were rewritten in place (spawn into a free slot: same neurons,
    parameter sets and row/synapse ranges, synapses inside the slot) and net.plast points at

@@ -195,11 +195,12 @@ def thread_states(pid: int) -> dict[str, int]:
 
 
 def wait_until_stopped(pid: int, timeout: float) -> dict[str, int]:
-    """Wait until every thread of ``pid`` is stopped (state ``T``); return the states seen last."""
+    """Wait until every thread of ``pid`` is stopped (state ``T``; a thread already exiting, ``Z`` or
+    ``X``, does not count); return the states seen last."""
     deadline = time.monotonic() + timeout
     while True:
         states = thread_states(pid)
-        if states and set(states) <= {"T", "t"}:
+        if set(states) & {"T", "t"} and set(states) <= {"T", "t", "Z", "X"}:
             return states
         assert time.monotonic() < deadline, f"pid {pid} not stopped {timeout:g} s after SIGSTOP: {states}"
         time.sleep(0.005)

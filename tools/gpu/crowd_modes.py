@@ -47,7 +47,7 @@ def main() -> None:
         tick = time.perf_counter()
         for _ in range(n):
             if args.pace:  # wait for this frame's tick, as a game's fixed-rate loop does
-                tick += 1.0 / args.pace
+                tick = max(tick + 1.0 / args.pace, time.perf_counter())  # a late frame does not bunch the next
                 time.sleep(max(0.0, tick - time.perf_counter()))
             t0 = time.perf_counter()
             eyes[...] = rng.random(eyes.shape, dtype=np.float32)

@@ -274,6 +274,8 @@ CPU_PATH_COLUMNS = {p: (*PATH_COLUMNS[p], CPU_FEATURES.index("extra threads")) f
 # brain, it predicts every crowd of one brain size alike (seen on an H100: 120 us per step for 16
 # brains of 256 and for 3,906, its per-brain samples nearly flat from 64 to 4,096 brains)
 SIZE_COLUMNS = tuple(FEATURES.index(c) for c in ("neurons", "synapses", "brains"))
+if not all(CPU_FEATURES[j].startswith(FEATURES[j]) for j in SIZE_COLUMNS):  # the CPU fit takes them too
+    raise RuntimeError("gpu_cost: SIZE_COLUMNS are not the same columns of FEATURES and CPU_FEATURES")
 
 
 def _fit(rows: list[tuple[list[float], float]], columns: tuple[int, ...] | None = None,
