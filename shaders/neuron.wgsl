@@ -10,10 +10,6 @@
 
 var<private> OUT_LIST: bool = true;  // append each spike to the host's (step, neuron) list
 
-fn pf(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + c]); }
-fn pi(p: u32, c: u32) -> i32 { return bitcast<i32>(prm[p * PRM_STRIDE + NF + c]); }
-fn pp(p: u32, c: u32) -> f32 { return bitcast<f32>(prm[p * PRM_STRIDE + NF + NI + c]); }
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -39,8 +35,7 @@ struct NState {
 // computes +0 for it again (layout.STATE_KEPT_WHEN): its load is the constant and its store is
 // left out (the same values, fewer memory accesses). Whether the layout stores the variable at
 // all (STORED_<NAME>) is known when the kernel is built; whether n's parameter set p keeps it,
-// from its keep mask (PRM_KEEPS, Layout.pid_keeps), the same for a whole population.
-fn keeps(p: u32, bit: u32) -> bool { return ((prm[p * PRM_STRIDE + PRM_KEEPS] >> bit) & 1u) != 0u; }
+// from its keep mask (keeps, params.wgsl), the same for a whole population.
 
 fn opt_f(stored: bool, p: u32, bit: u32, i: u32) -> f32 {
     if (stored && keeps(p, bit)) { return fs_get(i); }

@@ -904,6 +904,8 @@ class GpuBackend(Backend):
                 parts.append(_chunk_accessors(b, len(self._bufs[b.name]), self._shift[b.name]))
         parts.append(shader_source("tables"))
         parts.append(shader_source("common"))
+        if any(b.name == "prm" for b in self._bindings(kernel)):
+            parts.append(shader_source("params"))
         if kernel in ("neuron", "brain"):
             parts.append(shader_source("models"))
             parts.append(shader_source("neuron"))
