@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pytest
 import ray
 from tests.cluster.cluster_nets import learner_circuit, npc_circuit
+from tests.procfs import stat_fields
 
 from spikeforge import World
 from spikeforge.cluster import ClusterError, ClusterWorld
@@ -187,7 +188,7 @@ def thread_states(pid: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
         try:
-            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+            state = stat_fields(stat)[0]
         except (OSError, IndexError):  # the thread ended while we looked
             continue
         counts[state] = counts.get(state, 0) + 1

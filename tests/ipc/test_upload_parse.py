@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.procfs import stat_fields
 
 from spikeforge.ipc.protocol import Err, ProtocolError
 from spikeforge.ipc.testing import probe_circuit
@@ -139,7 +140,7 @@ def _children_of(pid: int) -> dict[int, str]:
     out = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            ppid = int(stat_fields(stat)[1])
             if ppid == pid:
                 out[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, IndexError, ValueError):  # it ended while we looked
@@ -150,7 +151,7 @@ def _children_of(pid: int) -> dict[int, str]:
 def _running(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return stat_fields(Path(f"/proc/{pid}/stat"))[0] != "Z"
     except (OSError, IndexError):
         return False
 
