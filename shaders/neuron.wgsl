@@ -15,8 +15,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let n = flat_index(wid, nwg, lid);
     if (n >= N) { return; }
-    NCZ = atomicLoad(&ctl[M_ZERO]);
-    if (neuron_step(n, atomicLoad(&ctl[M_K]))) {
+    // ABL: timing only (SPIKEFORGE_GPU_PROFILE_ABLATE), results wrong; 0 in every real kernel
+    var k = 0u;
+    if ((ABL & 1u) == 0u) {
+        NCZ = atomicLoad(&ctl[M_ZERO]);
+        k = atomicLoad(&ctl[M_K]);
+    }
+    if (neuron_step(n, k)) {
         // 6. (propagate.wgsl) needs this step's list
         let i = atomicAdd(&ctl[M_STEP], 1u);
         step_spk[i] = n;
@@ -87,8 +92,9 @@ fn neuron_step(n: u32, k: u32) -> bool {
     let c = ctx_load(n);
     if ((binfo[c.info.y * BSTRIDE + 4u] & 1u) == 0u) { return false; }  // brain not active this advance
     var st = state_load(n, c.info.x);
-    let spike = neuron_core(n, k, c, &st);
-    state_store(n, c.info.x, st);
+    var spike = false;
+    if ((ABL & 8u) == 0u) { spike = neuron_core(n, k, c, &st); }
+    if ((ABL & 4u) == 0u) { state_store(n, c.info.x, st); }
     return spike;
 }
 

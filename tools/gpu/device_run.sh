@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -333,6 +333,21 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       for r in 1 2 3; do
         timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_auto.py 2>&1 | tail -4
       done | tee "$OUT/autotests.log" ;;
+    kerneltimes)  # issue 13's scale and crowd goals: each kernel's GPU time from timestamp queries
+                  # (tools/gpu/kernel_times.py); scale with the neuron kernel's parts left out in turn
+                  # (SPIKEFORGE_GPU_PROFILE_ABLATE, timing only), crowd 10,000 without propagation / neurons
+      kt="timeout 120 python3 tools/gpu/kernel_times.py"
+      {
+      for a in "" ctl ring store core ctl,ring,store,core; do
+        SPIKEFORGE_GPU_PROFILE_ABLATE=$a $kt --net scale --steps 20 --label "scale ablate=$a"
+      done
+      $kt --net cuba --n 4000 --steps 100 --label cuba4k
+      $kt --net crowd --brains 1000 --steps 17 --label crowd1000
+      $kt --net crowd --brains 10000 --steps 17 --label crowd10000
+      for sk in propagation neurons; do
+        SPIKEFORGE_GPU_PROFILE_SKIP=$sk $kt --net crowd --brains 10000 --steps 17 --label "crowd10000 skip=$sk"
+      done
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/kerneltimes.jsonl" | cut -c1-700 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;

@@ -281,7 +281,11 @@ def gpu_device() -> GpuDevice:
         "max-compute-workgroups-per-dimension": int(lim["max-compute-workgroups-per-dimension"]),
         "max-compute-workgroup-storage-size": int(lim["max-compute-workgroup-storage-size"]),
     }
-    device = adapter.request_device_sync(required_limits=want)
+    # SPIKEFORGE_GPU_TIMESTAMPS=1: the device also gets timestamp queries where the adapter has them
+    # (tools/gpu/kernel_times.py times each kernel with them; nothing in the SDK writes one)
+    feats = [f for f in ("timestamp-query", "timestamp-query-inside-passes") if f in adapter.features] \
+        if os.environ.get("SPIKEFORGE_GPU_TIMESTAMPS", "0") not in ("0", "") else []
+    device = adapter.request_device_sync(required_limits=want, required_features=feats)
     _DEVICE = GpuDevice(adapter, device, dict(adapter.info), want["max-storage-buffer-binding-size"],
                         want["max-storage-buffers-per-shader-stage"], want["max-compute-workgroup-storage-size"])
     return _DEVICE
@@ -374,6 +378,10 @@ BRAIN_LEARN_BINDINGS: tuple[Binding, ...] = (
     _b("row_proj", "u32"), _b("pproj", "u32"), _b("in_ptr", "u32"), _b("in_tab", "u32"),
     _b("rs_tab", "vec4<u32>"), _b("rs_ptr", "u32"), _b("elig", "f32", True, True), _b("dopa", "f32", True))
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
+
+
+# SPIKEFORGE_GPU_PROFILE_ABLATE's parts (the ABL bits of neuron.wgsl)
+ABLATE_BITS = {"ctl": 1, "ring": 2, "store": 4, "core": 8}
 
 
 def _f32_const(x: float | np.floating[Any]) -> str:
@@ -571,6 +579,18 @@ class GpuBackend(Backend):
         if self.profile_skip:
             log.warning("SPIKEFORGE_GPU_PROFILE_SKIP=%s: the per-brain kernel skips a phase; results are wrong "
                         "(for timing only)", skip)
+        # timing only (results are wrong): the per-step neuron kernel without parts of its work, to find
+        # what its time is (tools/gpu/kernel_times.py): ctl (k and the no-contraction zero as constants, no
+        # atomic loads of ctl), ring (delivery reads 0, no ring atomics), store (no state stores), core (no
+        # neuron_core: the state's loads and stores only)
+        abl = [a for a in os.environ.get("SPIKEFORGE_GPU_PROFILE_ABLATE", "").split(",") if a]
+        bad = sorted(set(abl) - set(ABLATE_BITS))
+        if bad:
+            raise ValueError(f"SPIKEFORGE_GPU_PROFILE_ABLATE: unknown part(s) {bad}; known: {sorted(ABLATE_BITS)}")
+        self.ablate = sum(ABLATE_BITS[a] for a in set(abl))
+        if self.ablate:
+            log.warning("SPIKEFORGE_GPU_PROFILE_ABLATE=%s: the neuron kernel skips work; results are wrong "
+                        "(for timing only)", ",".join(abl))
         self._fplane, self._n_fplanes = state_planes(FSTATE, L.neuron)
         self._iplane, self._n_iplanes = state_planes(ISTATE, L.neuron)
         self._build_tables()
@@ -870,7 +890,7 @@ class GpuBackend(Backend):
             "BRAIN_WG": f"{self.brain_wg}u", "M_NSTEPS": f"{M_NSTEPS}u",
             "REG_STATE": "true" if self.reg_state else "false", "NPT": f"{self.npt if self.reg_state else 1}u",
             "WG_MASK": "true" if self.wg_mask else "false", "MW": f"{self.mask_words}u",
-            "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u",
+            "WMASK_WORDS": f"{2 * self.mask_words}u", "PROF_SKIP": f"{self.profile_skip}u", "ABL": f"{self.ablate}u",
             "SPAN": "true" if self.span else "false", "DEV_STEPS": "true" if self.dev_steps else "false",
             "WSPAN": "true" if self.wg_span else "false",
             "WSPAN_N": f"{max(self.brain_max, 1) if self.wg_span else 1}u", "M_ORD": f"{M_ORD}u", "M_T0": f"{M_T0}u",
@@ -919,7 +939,7 @@ class GpuBackend(Backend):
     def _ring_functions(self, in_workgroup: bool) -> str:
         """ring_in / ring_out (delivery, propagation) and the per-brain kernel's ring copy."""
         if not in_workgroup:
-            return ("fn ring_in(i: u32) -> i32 { return ring_take(i); }\n"
+            return ("fn ring_in(i: u32) -> i32 { if ((ABL & 2u) != 0u) { return 0; } return ring_take(i); }\n"
                     "fn ring_out(i: u32, x: i32) { ring_add(i, x); }\n"
                     "fn wring_load(n0: u32, n1: u32, lid: u32) {}\n"
                     "fn wring_store(n0: u32, n1: u32, lid: u32) {}")
