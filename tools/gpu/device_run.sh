@@ -344,6 +344,9 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       $kt --net cuba --n 4000 --steps 100 --label cuba4k
       $kt --net crowd --brains 1000 --steps 17 --label crowd1000
       $kt --net crowd --brains 10000 --steps 17 --label crowd10000
+      for b in 1000 10000; do  # the brain's ring in workgroup memory (10,000 brains' rings outgrow L2)
+        SPIKEFORGE_GPU_WG_RING=1 $kt --net crowd --brains $b --steps 17 --label "crowd$b wg_ring"
+      done
       for sk in propagation neurons; do
         SPIKEFORGE_GPU_PROFILE_SKIP=$sk $kt --net crowd --brains 10000 --steps 17 --label "crowd10000 skip=$sk"
       done
