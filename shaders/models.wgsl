@@ -32,9 +32,11 @@ fn integrate_qif(p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: b
     return vec2<f32>(select(v1, v0, held), w0);
 }
 
+fn uses_model(m: i32) -> bool { return ((MODELS_USED >> u32(m)) & 1u) != 0u; }
+
 fn integrate(model: i32, p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: bool) -> vec2<f32> {
-    if (model == MODEL_LIF) { return integrate_lif(p, v0, w0, ie, ii, drive, held); }
-    if (model == MODEL_IZH) { return integrate_izh(p, v0, w0, ie, ii, drive, held); }
-    if (model == MODEL_QIF) { return integrate_qif(p, v0, w0, ie, ii, drive, held); }
+    if (uses_model(MODEL_LIF) && model == MODEL_LIF) { return integrate_lif(p, v0, w0, ie, ii, drive, held); }
+    if (uses_model(MODEL_IZH) && model == MODEL_IZH) { return integrate_izh(p, v0, w0, ie, ii, drive, held); }
+    if (uses_model(MODEL_QIF) && model == MODEL_QIF) { return integrate_qif(p, v0, w0, ie, ii, drive, held); }
     return vec2<f32>(v0, w0);
 }

@@ -98,6 +98,14 @@ fn neuron_step(n: u32, k: u32) -> bool {
     return spike;
 }
 
+// Channel ch of ring slot ``slot`` for neuron n, as a current (cleared there). A channel that no
+// projection of the layout feeds (CH_USED, wgpu_backend.kernel_features) only ever holds 0: it is not
+// read, and its 0 is a run-time +0 (NCZ) that no compiler can fold into what adds it.
+fn ring_channel(ch: u32, slot: u32, n: u32) -> f32 {
+    if (((CH_USED >> ch) & 1u) == 0u) { return bitcast<f32>(NCZ); }
+    return f32(ring_in((slot * 3u + ch) * N + n)) * FIXED_INV;
+}
+
 // Step ``k`` of neuron ``n`` of an active brain on the state ``st`` (its iext/pforce kept).
 fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
     let info = c.info;
@@ -111,16 +119,20 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
 
     // 1. delivery: this step's ring slot -> currents and modulator; clear the slot
     //    (ring_in: the global ring, or the brain kernel's copy in workgroup memory)
-    let xe = f32(ring_in((slot * 3u + 0u) * N + n)) * FIXED_INV;
-    let xi = f32(ring_in((slot * 3u + 1u) * N + n)) * FIXED_INV;
-    let xm = f32(ring_in((slot * 3u + 2u) * N + n)) * FIXED_INV;
+    let xe = ring_channel(0u, slot, n);
+    let xi = ring_channel(1u, slot, n);
+    let xm = ring_channel(2u, slot, n);
     let mod_ = nc((*st).mod_ * pf(p, F_PMOD)) + xm;
     let gain = 1.0 + nc(pf(p, F_MODGAIN) * mod_);
     var ie = (*st).ie + nc(xe * gain);
     var ii = (*st).ii + xi;
-    let ppois = pf(p, F_POIS_P);
-    if (ppois > 0.0) {  // background Poisson drive: an event adds POIS_W to ie
-        if (uniform01(brain_stream(key, lo, hi, PURPOSE_POISSON), info.w) < ppois) { ie = ie + pf(p, F_POIS_W); }
+    // USE_POIS, USE_NOISE, USE_EXCIT, MODELS_USED (wgpu_backend.kernel_features): whether any parameter
+    // row of the layout takes a branch; a kernel leaves out the ones none can take
+    if (USE_POIS) {
+        let ppois = pf(p, F_POIS_P);
+        if (ppois > 0.0) {  // background Poisson drive: an event adds POIS_W to ie
+            if (uniform01(brain_stream(key, lo, hi, PURPOSE_POISSON), info.w) < ppois) { ie = ie + pf(p, F_POIS_W); }
+        }
     }
 
     // 2. gap junctions (accumulated by gap.wgsl from v at the start of the step)
@@ -136,7 +148,7 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
     var hold = (*st).hold;
     let held = hold > 0;
     var drive = (pf(p, F_BIAS) + (*st).iext) + igap;
-    let nkind = pi(p, I_NOISE);
+    let nkind = select(0, pi(p, I_NOISE), USE_NOISE);
     if (nkind != 0) {  // background noise current, this step only (numpy_backend.background_noise)
         let pre_n = brain_stream(key, lo, hi, PURPOSE_NOISE);
         var r = uniform01(pre_n, info.w);
@@ -160,7 +172,7 @@ fn neuron_core(n: u32, k: u32, c: NCtx, st: ptr<function, NState>) -> bool {
     let can = !held;
     let thr = pf(p, F_VTHRESH) + theta;
     var above = can && (v >= thr);
-    let excit = pf(p, F_EXCIT);
+    let excit = select(1.0, pf(p, F_EXCIT), USE_EXCIT);
     if (above && !(excit >= 1.0)) {
         let pre_e = brain_stream(key, lo, hi, PURPOSE_EXCITABILITY);
         above = uniform01(pre_e, info.w) < excit;

@@ -335,15 +335,18 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       done | tee "$OUT/autotests.log" ;;
     kerneltimes)  # issue 13's scale and crowd goals: each kernel's GPU time from timestamp queries
                   # (tools/gpu/kernel_times.py); scale with the neuron kernel's parts left out in turn
-                  # (SPIKEFORGE_GPU_PROFILE_ABLATE, timing only), crowd 10,000 without propagation / neurons
+                  # (SPIKEFORGE_GPU_PROFILE_ABLATE, timing only), crowd 10,000 without propagation / neurons;
+                  # scale and crowd 10,000 with the general kernel too (SPIKEFORGE_GPU_SPECIALIZE=0)
       kt="timeout 120 python3 tools/gpu/kernel_times.py"
       {
       for a in "" ctl ring store core ctl,ring,store,core; do
         SPIKEFORGE_GPU_PROFILE_ABLATE=$a $kt --net scale --steps 20 --label "scale ablate=$a"
       done
+      SPIKEFORGE_GPU_SPECIALIZE=0 $kt --net scale --steps 20 --label "scale general"
       $kt --net cuba --n 4000 --steps 100 --label cuba4k
       $kt --net crowd --brains 1000 --steps 17 --label crowd1000
       $kt --net crowd --brains 10000 --steps 17 --label crowd10000
+      SPIKEFORGE_GPU_SPECIALIZE=0 $kt --net crowd --brains 10000 --steps 17 --label "crowd10000 general"
       for b in 1000 10000; do  # the brain's ring in workgroup memory (10,000 brains' rings outgrow L2)
         SPIKEFORGE_GPU_WG_RING=1 $kt --net crowd --brains $b --steps 17 --label "crowd$b wg_ring"
       done

@@ -188,10 +188,16 @@ def wgsl_models(shaders: Path) -> str:
     for k in KERNELS:
         lines.append((shaders / "models" / f"{k.name}.wgsl").read_text(encoding="utf-8").rstrip("\n"))
         lines.append("")
+    # MODELS_USED (wgpu_backend.kernel_features): the models the layout's parameter rows name, a bit per
+    # code, so a kernel holds only their branches
+    lines.append("fn uses_model(m: i32) -> bool { return ((MODELS_USED >> u32(m)) & 1u) != 0u; }")
+    lines.append("")
     lines.append("fn integrate(model: i32, p: u32, v0: f32, w0: f32, ie: f32, ii: f32, drive: f32, held: bool)"
                  " -> vec2<f32> {")
+    if len(KERNELS) > 32:
+        raise ValueError(f"{len(KERNELS)} neuron models: a model code must be a bit of MODELS_USED (at most 32)")
     for k in KERNELS:
-        lines.append(f"    if (model == MODEL_{k.name.upper()}) "
+        lines.append(f"    if (uses_model(MODEL_{k.name.upper()}) && model == MODEL_{k.name.upper()}) "
                      f"{{ return integrate_{k.name}(p, v0, w0, ie, ii, drive, held); }}")
     lines += ["    return vec2<f32>(v0, w0);", "}", ""]
     return "\n".join(lines)

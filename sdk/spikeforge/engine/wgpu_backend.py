@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from spikeforge.engine import params as P
 from spikeforge.engine import plasticity as PL
 from spikeforge.engine.backend import Backend, SpikeRecord, create_backend, register_backend
 from spikeforge.engine.layout import Layout
@@ -105,6 +106,37 @@ LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_deliver", "learn_post", "lea
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 DIRECT_WRITES = 64  # slot uploads of at most this many ranges: queue writes (no submission of their own)
+
+
+def kernel_features(layout: Layout) -> dict[str, str]:
+    """WGSL constants naming what of the neuron step the layout's parameter rows and projections
+    can use (neuron.wgsl leaves the rest out of the kernel: fewer instructions and registers).
+
+    Exact by construction: a part is left out only where no parameter row or projection of the
+    layout can take it (its branch is never taken, its ring channel only ever holds 0). The rows
+    and projections are fixed for a backend's life (a slot write keeps the slot's prototype; a
+    re-layout makes a new backend). ``SPIKEFORGE_GPU_SPECIALIZE=0`` keeps every part (A/B).
+    """
+    if os.environ.get("SPIKEFORGE_GPU_SPECIALIZE", "1") in ("0", ""):
+        return {"MODELS_USED": "0xFFFFFFFFu", "CH_USED": "7u", "USE_POIS": "true", "USE_NOISE": "true",
+                "USE_EXCIT": "true"}
+    f, i = layout.fparams, layout.iparams
+    if not f.size or not i.size:  # no neurons: nothing runs
+        f, i = np.ones((0, P.NF), np.float32), np.zeros((0, P.NI), np.int32)
+    models = 0
+    for m in np.unique(i[:, P.I_MODEL]):
+        models |= 1 << int(m) if 0 <= int(m) < 32 else 0
+    chans = 0
+    for c in np.unique(layout.proj_chan):
+        chans |= 1 << int(c) if 0 <= int(c) < 3 else 7  # (an unknown channel: read all)
+
+    def flag(x: bool) -> str:
+        return "true" if x else "false"
+
+    return {"MODELS_USED": f"{models}u", "CH_USED": f"{chans}u",
+            "USE_POIS": flag(bool(np.any(f[:, P.F_POIS_P] > 0.0))),          # neuron.wgsl: ppois > 0
+            "USE_NOISE": flag(bool(np.any(i[:, P.I_NOISE] != 0))),           # nkind != 0
+            "USE_EXCIT": flag(bool(np.any(~(f[:, P.F_EXCIT] >= 1.0))))}      # !(excit >= 1), NaN included
 
 
 def per_brain_kernel_fits(layout: Layout) -> bool:
@@ -591,6 +623,7 @@ class GpuBackend(Backend):
         if self.ablate:
             log.warning("SPIKEFORGE_GPU_PROFILE_ABLATE=%s: the neuron kernel skips work; results are wrong "
                         "(for timing only)", ",".join(abl))
+        self._features = kernel_features(L)
         self._fplane, self._n_fplanes = state_planes(FSTATE, L.neuron)
         self._iplane, self._n_iplanes = state_planes(ISTATE, L.neuron)
         self._build_tables()
@@ -904,6 +937,7 @@ class GpuBackend(Backend):
             "ANY_DELIVERY": "true" if self.plast is not None and self.plast.any_delivery else "false",
             "ANY_EVENTS": "true" if self.plast is not None and self.plast.any_events else "false",
         }  # the shared tables (columns, model codes, kinds) come from the generated tables.wgsl
+        c.update(self._features)
         c.update({f"S_{k.upper()}": f"{i}u" for k, i in self._fplane.items()})
         c.update({f"S_{ISTATE_CONST.get(k, k.upper())}": f"{i}u" for k, i in self._iplane.items()})
         # whether the layout stores each (else its plane is the shared +0 one: a kernel need not touch it)
