@@ -6,7 +6,9 @@ and after every dispatch; the difference between consecutive timestamps is charg
 kernel just dispatched (on Vulkan a timestamp inside a pass is written once the commands before
 it have finished). Prints one JSON object per configuration: for each kernel its GPU time per
 advance (median over the repeats), how many dispatches, the whole pass's GPU time, and the
-advance's wall time beside it (host work + GPU + read-back).
+advance's wall time beside it (host work + GPU + read-back); before that, the wall time of the same
+advances on the SDK's own path (raw C calls, ``raw_wall_us``). ``--pace HZ`` starts each advance on
+a clock, as a game's frames (the GPU idles between them).
 
 Needs the adapter's ``timestamp-query-inside-passes`` feature (NVIDIA and lavapipe have it);
 timestamps are taken as nanoseconds (Vulkan's timestampPeriod is 1 ns on both; the pass total
@@ -152,6 +154,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20, help="steps per advance")
     ap.add_argument("--repeats", type=int, default=7, help="timed advances (medians are reported)")
     ap.add_argument("--label", default="", help="a name for this configuration in the output")
+    ap.add_argument("--pace", type=float, default=0.0,
+                    help="start each timed advance on a clock of this many Hz, as a game does (0: back to back)")
     args = ap.parse_args()
     L, dt = build(args.net, args.n, args.brains)
     be = G.GpuBackend(L)
@@ -159,9 +163,25 @@ def main() -> int:
     for _ in range(3):  # warm: compile, clocks, spike-list capacity
         be.advance(args.steps, done, None)
         done += args.steps
+
+    def wait_tick(tick: float) -> float:
+        if not args.pace:
+            return time.perf_counter()
+        tick = max(tick + 1.0 / args.pace, time.perf_counter())
+        time.sleep(max(0.0, tick - time.perf_counter()))
+        return tick
+
+    # the SDK's own path first (raw C calls after the first advance): its wall time only
+    raw_walls: list[float] = []
+    tick = time.perf_counter()
+    for _ in range(args.repeats):
+        tick = wait_tick(tick)
+        t0 = time.perf_counter()
+        be.advance(args.steps, done, None)
+        raw_walls.append(time.perf_counter() - t0)
+        done += args.steps
     probe = _Probe(be)
     real_dev = be.dev
-    be._raw_ok = False  # every command through the (observable) checked calls
     be.dev = probe
     per_kernel: dict[str, list[int]] = defaultdict(list)
     counts: dict[str, int] = {}
@@ -169,7 +189,10 @@ def main() -> int:
     walls: list[float] = []
     spikes = 0
     try:
+        tick = time.perf_counter()
         for _ in range(args.repeats):
+            tick = wait_tick(tick)
+            be._raw_ok = False  # (an advance turns the raw calls on again)
             t0 = time.perf_counter()
             rec = be.advance(args.steps, done, None)
             walls.append(time.perf_counter() - t0)
@@ -192,7 +215,12 @@ def main() -> int:
         "kernel_us_per_step": {k: round(v / args.steps, 3) for k, v in med.items()},
         "pass_us": round(statistics.median(pass_ns) / 1e3, 2),
         "pass_us_per_step": round(statistics.median(pass_ns) / 1e3 / args.steps, 3),
+        "pass_us_p10_p90": [round(float(np.percentile(pass_ns, q)) / 1e3, 2) for q in (10, 90)],
         "wall_us": round(statistics.median(walls) * 1e6, 1),
+        "wall_us_p10_p90": [round(float(np.percentile(walls, q)) * 1e6, 1) for q in (10, 90)],
+        "raw_wall_us": round(statistics.median(raw_walls) * 1e6, 1),
+        "raw_wall_us_p10_p90": [round(float(np.percentile(raw_walls, q)) * 1e6, 1) for q in (10, 90)],
+        "pace_hz": args.pace,
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith("SPIKEFORGE_GPU_") and k != "SPIKEFORGE_GPU_TIMESTAMPS"},
     }

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -214,6 +215,9 @@ class _RawAdvance:
         self.map_info.mode = lib.WGPUCallbackMode_AllowProcessEvents
         self.map_info.callback = self._mapped
         self.mode_read = int(lib.WGPUMapMode_Read)
+        # SPIKEFORGE_GPU_SPIN_US=N: wait for an advance by polling without blocking for up to N us before
+        # the blocking poll (does a blocking wait wake late on some drivers? tools/gpu/crowd_modes.py)
+        self.spin_s = float(os.environ.get("SPIKEFORGE_GPU_SPIN_US", "") or 0) / 1e6
         self.success = int(lib.WGPUMapAsyncStatus_Success)
 
     def submit(self, queue: Any, cb: Any) -> None:
@@ -225,6 +229,10 @@ class _RawAdvance:
         """Map ``nbytes`` of ``buf`` for reading (waits for the device); a read-only view of them."""
         self.status[0] = 0
         self.lib.wgpuBufferMapAsync(buf, self.mode_read, 0, nbytes, self.map_info[0])
+        if self.spin_s > 0.0:  # SPIKEFORGE_GPU_SPIN_US: poll without blocking first (A/B of the wake-up)
+            deadline = time.perf_counter() + self.spin_s
+            while self.status[0] == 0 and time.perf_counter() < deadline:
+                self.lib.wgpuDevicePoll(device, 0, self.null)
         for _ in range(64):  # each poll waits for the queue; the callback fires in one of them
             if self.status[0] != 0:
                 break
