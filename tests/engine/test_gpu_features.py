@@ -9,6 +9,7 @@ from tests.engine.native_nets import feature_net
 from tests.engine.test_gpu_common import assert_same, drive, host_state, lif_net, require_lavapipe
 
 from spikeforge import World
+from spikeforge.bench import cuba_circuit
 from spikeforge.bench.crowd import npc_circuit
 from spikeforge.engine import params as P
 from spikeforge.engine import wgpu_backend as G
@@ -84,3 +85,24 @@ def test_the_specialized_kernel_steps_as_the_general_one_and_numpy(net: str, fus
     for label in ("specialized", "general"):
         assert_same(runs[label][0], runs["numpy"][0])
         assert runs[label][1] == runs["numpy"][1], f"{label}: spikes differ"
+
+
+@pytest.mark.gpu
+def test_a_gpu_propagates_each_spike_with_a_workgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU a spike's ~80 synapses are issued by a workgroup's lanes together; a CPU adapter
+    (lavapipe runs the lanes in turn) keeps one invocation per spike below WIDE_FANOUT."""
+    require_lavapipe()
+    monkeypatch.delenv("SPIKEFORGE_GPU_WG_PER_SPIKE", raising=False)
+    w = World(dt=0.0001, backend="numpy", seed=2)
+    w.spawn(cuba_circuit(400, indegree=80))
+    info = G.gpu_device().info
+    chosen = {}
+    for kind in ("DiscreteGPU", "CPU"):
+        monkeypatch.setitem(info, "adapter_type", kind)
+        be = G.GpuBackend(w.layout, fused=False)
+        chosen[kind] = be.wg_per_spike
+        be.close()
+    assert chosen == {"DiscreteGPU": True, "CPU": False}
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_PER_SPIKE", "2")
+    with pytest.raises(ValueError, match="SPIKEFORGE_GPU_WG_PER_SPIKE: must be 0 or 1"):
+        G.GpuBackend(w.layout)

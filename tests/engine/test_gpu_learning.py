@@ -20,19 +20,23 @@ def adapter() -> dict[str, Any]:
     return require_lavapipe()
 
 
-@pytest.fixture(autouse=True, params=["per-brain", "per-brain-wg-ring", "per-step"])
+@pytest.fixture(autouse=True, params=["per-brain", "per-brain-wg-ring", "per-step", "per-step-wg-per-spike"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test on both learning paths: inside the per-brain kernel (brain_learn.wgsl; its
-    delay ring global or in workgroup memory) and on the per-step learning kernels."""
-    monkeypatch.setenv("SPIKEFORGE_GPU_LEARN_FUSED", "0" if request.param == "per-step" else "1")
+    delay ring global or in workgroup memory) and on the per-step learning kernels (a spike
+    propagated by one invocation, lavapipe's default, or by a workgroup, a GPU's)."""
+    per_step = request.param.startswith("per-step")
+    monkeypatch.setenv("SPIKEFORGE_GPU_LEARN_FUSED", "0" if per_step else "1")
     monkeypatch.setenv("SPIKEFORGE_GPU_WG_RING", "1" if request.param == "per-brain-wg-ring" else "0")
+    monkeypatch.setenv("SPIKEFORGE_GPU_WG_PER_SPIKE", "1" if request.param == "per-step-wg-per-spike" else "0")
     return str(request.param)
 
 
 def test_the_path_is_the_one_asked_for(adapter: dict[str, Any], path: str) -> None:
     be = world("gpu").backend
-    assert be.name == "gpu" and be.fused == (path != "per-step")
+    assert be.name == "gpu" and be.fused == (not path.startswith("per-step"))
     assert be.wg_ring == (path == "per-brain-wg-ring")
+    assert be.wg_per_spike == (path == "per-step-wg-per-spike")
 
 
 def learner() -> Circuit:

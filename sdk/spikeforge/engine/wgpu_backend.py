@@ -96,7 +96,8 @@ WG = 64
 MAX_GROUPS = 65535
 OUT_CAP_MAX = 1 << 24  # most (step, neuron) entries kept per advance (128 MiB)
 SPIKE_GUESS_MIN = 4096  # spike-list entries copied with the counters (more: a second read)
-WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike
+WIDE_FANOUT = 256  # mean synapses per neuron from which one workgroup handles one spike on a CPU adapter
+GPU_FANOUT = 8  # ... on a GPU (see GpuBackend.__init__)
 BRAIN_WG = 256  # invocations of the per-brain kernel's workgroup (brain.wgsl); SPIKEFORGE_GPU_BRAIN_WG overrides
 BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default (one workgroup per brain)
 # most reward-STDP synapses of one brain for which learning runs in the per-brain kernel by default: its
@@ -513,8 +514,9 @@ class GpuBackend(Backend):
         the device's ``max_storage_buffer_binding_size``. Tests use small values to
         exercise chunking.
     wg_per_spike : bool, optional
-        Propagate each spike with a whole workgroup (default: when the mean fan-out is at
-        least ``WIDE_FANOUT`` synapses) instead of one invocation per spike.
+        Propagate each spike with a whole workgroup instead of one invocation per spike (default:
+        when the mean fan-out is at least ``GPU_FANOUT`` synapses, ``WIDE_FANOUT`` on a CPU
+        adapter such as lavapipe; ``SPIKEFORGE_GPU_WG_PER_SPIKE=0/1`` overrides it).
     checkpoint_frames : int
         Frames between automatic host checkpoints (full download) that bound the replay
         log used for the CPU fallback. 0 disables automatic checkpoints.
@@ -562,8 +564,18 @@ class GpuBackend(Backend):
         if L.depth * 3 * max(n, 1) >= 2**32 or L.n_synapses >= 2**32:
             raise ValueError(f"layout: too large for 32-bit GPU indexing ({n} neurons, depth {L.depth}, "
                              f"{L.n_synapses} synapses)")
-        # propagation: a workgroup per spike pays off only for wide fan-out
-        self.wg_per_spike = L.n_synapses >= WIDE_FANOUT * max(n, 1) if wg_per_spike is None else wg_per_spike
+        # propagation: a workgroup per spike issues a spike's atomics together (its lanes share the
+        # synapses) where one invocation issues them one after another: on an H100 scale's propagate
+        # (~80 synapses per spike) took 71 us per step that way, latency-bound. A CPU adapter runs a
+        # workgroup's lanes in turn: there it pays off only for wide fan-out.
+        if wg_per_spike is None:
+            forced = os.environ.get("SPIKEFORGE_GPU_WG_PER_SPIKE", "")
+            if forced not in ("", "0", "1"):
+                raise ValueError(f"SPIKEFORGE_GPU_WG_PER_SPIKE: must be 0 or 1, got {forced!r}")
+            cpu = str(self.gpu.info.get("adapter_type", "")).upper() == "CPU"
+            wg_per_spike = (forced == "1" if forced else
+                            L.n_synapses >= (WIDE_FANOUT if cpu else GPU_FANOUT) * max(n, 1))
+        self.wg_per_spike = bool(wg_per_spike)
         self.plast = PL.build_cache(L)
         self.kernels = KERNELS + (tuple(k for k in LEARN_KERNELS if k != "learn_deliver" or self.plast.any_delivery)
                                   if self.plast is not None else ())
