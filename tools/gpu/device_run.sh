@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -376,6 +376,16 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       done
       timeout 150 $sf bench scale --backend gpu --json --steps 50 --repeats 5
       } 2>&1 | grep -v XDG_RUNTIME | tee -a "$OUT/kernelpace.jsonl" | cut -c1-900 ;;
+    worldvsbackend)  # issue 13: a World frame against its backend's advance, one world, alternately
+                     # (tools/gpu/world_vs_backend.py): crowd 10,000 / 1,000 paced at 60 Hz, scale with and
+                     # without the world's draw-ahead; then bench scale (draw-ahead off since 2026-12-07)
+      {
+      for b in 10000 1000; do
+        for da in 1 0; do timeout 120 python3 tools/gpu/world_vs_backend.py --net crowd --brains $b --pace 60 --draw-ahead $da; done
+      done
+      for da in 1 0; do timeout 150 python3 tools/gpu/world_vs_backend.py --net scale --frames 5 --draw-ahead $da; done
+      timeout 150 $sf bench scale --backend gpu --json --steps 50 --repeats 5
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/worldvsbackend.jsonl" | cut -c1-700 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;

@@ -1,0 +1,92 @@
+"""Does a ``World`` frame cost more than its backend's advance? One world, the two timed alternately.
+
+On an H100 (docs/performance.md, 2026-12-07) crowd 10,000's ``World.advance(1/60)`` paced at 60 Hz
+took 5.7-6.2 ms per frame while ``tools/gpu/kernel_times.py``'s ``GpuBackend.advance`` of the same
+network took 1.6-2.0 ms; for scale the gap was the world's draw-ahead of a second brain. This builds
+the bench's world (``make_world``, as ``spikeforge bench crowd`` / ``scale`` do) and times, frame by
+frame and alternately, ``World.advance`` (crowd: with the sensor write and actuator read of the
+bench's frame) or ``World.step`` (scale) and ``world.backend.advance`` of as many steps. Prints one
+JSON object with both medians.
+
+``PYTHONPATH=sdk:. python tools/gpu/world_vs_backend.py --net crowd --brains 10000 --pace 60``
+``... --draw-ahead 0`` turns the world's draw-ahead off before the spawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from spikeforge.bench import cuba_circuit, make_world
+from spikeforge.bench.crowd import npc_circuit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--net", choices=("crowd", "scale"), default="crowd")
+    ap.add_argument("--brains", type=int, default=1000, help="crowd brains")
+    ap.add_argument("--n", type=int, default=1_200_000, help="scale neurons")
+    ap.add_argument("--steps", type=int, default=50, help="scale: steps per call")
+    ap.add_argument("--frames", type=int, default=60, help="timed frames of each kind")
+    ap.add_argument("--pace", type=float, default=0.0, help="start frames on a clock of this many Hz (0: back to back)")
+    ap.add_argument("--draw-ahead", type=int, choices=(0, 1), default=1)
+    ap.add_argument("--backend", default="gpu")
+    args = ap.parse_args()
+    crowd = args.net == "crowd"
+    world = make_world(args.backend, 1, 0.001 if crowd else 0.0001, None)
+    world.draw_ahead = bool(args.draw_ahead)
+    if crowd:
+        world.spawn(npc_circuit(), count=args.brains)
+        group = world.group("npc256")
+        eyes, legs = group.sensor("eyes"), group.actuator("legs")
+    else:
+        world.spawn(cuba_circuit(args.n, indegree=80))
+    rng = np.random.default_rng(1)
+    sink = 0.0
+
+    def world_frame() -> int:
+        nonlocal sink
+        if not crowd:
+            world.step(args.steps)
+            return args.steps
+        before = world.step_count
+        eyes[...] = rng.random(eyes.shape, dtype=np.float32)
+        world.advance(1.0 / 60)
+        sink += float(legs[0, 0])
+        return world.step_count - before
+
+    def backend_frame(steps: int) -> None:
+        world.backend.advance(steps, world.step_count, None)  # (the world's step counter is not moved on)
+
+    for _ in range(5):
+        world_frame()
+    times: dict[str, list[float]] = {"world": [], "backend": []}
+    tick = time.perf_counter()
+    for _ in range(args.frames):
+        for kind in ("world", "backend"):
+            if args.pace:
+                tick = max(tick + 1.0 / args.pace, time.perf_counter())
+                time.sleep(max(0.0, tick - time.perf_counter()))
+            t0 = time.perf_counter()
+            if kind == "world":
+                steps = world_frame()
+            else:
+                backend_frame(steps)
+            times[kind].append((time.perf_counter() - t0) * 1e3)
+    ahead = getattr(world, "_ahead", None)
+    print(json.dumps({
+        "net": args.net, "backend": world.backend.name, "brains": world.layout.n_brains,
+        "neurons": int(world.layout.n_neurons), "pace_hz": args.pace, "draw_ahead": args.draw_ahead,
+        "world_ms": round(float(np.median(times["world"])), 3),
+        "world_ms_p90": round(float(np.percentile(times["world"], 90)), 3),
+        "backend_ms": round(float(np.median(times["backend"])), 3),
+        "backend_ms_p90": round(float(np.percentile(times["backend"], 90)), 3),
+        "draw_ahead_running_at_end": bool(ahead is not None and not ahead[3].done()),
+    }))
+
+
+if __name__ == "__main__":
+    main()
