@@ -51,12 +51,12 @@ def main() -> None:
         nonlocal sink
         if not crowd:
             world.step(args.steps)
-            return args.steps
+            return int(args.steps)
         before = world.step_count
         eyes[...] = rng.random(eyes.shape, dtype=np.float32)
         world.advance(1.0 / 60)
         sink += float(legs[0, 0])
-        return world.step_count - before
+        return int(world.step_count - before)
 
     def backend_frame(steps: int) -> None:
         world.backend.advance(steps, world.step_count, None)  # (the world's step counter is not moved on)
