@@ -122,21 +122,6 @@ fn potentiate(i: u32, post: u32) {
     }
 }
 
-// P6 for spiking neuron n (learn_inc.wgsl).
-fn trace_inc(n: u32) {
-    let p = ninfo[n].x;
-    if (!keeps(p, KEPT_XPRE)) { return; }  // not a learning circuit's neuron: no traces to keep
-    if (ANY_DELIVERY && keeps(p, KEPT_SHIST)) { is_set(S_SHIST * N + n, is_get(S_SHIST * N + n) | 1); }
-    if (pp(p, PP_PREEARLY) == 0.0) {
-        let x = fs_get(S_XPRE * N + n) + pp(p, PP_PREINC);
-        fs_set(S_XPRE * N + n, select(x, pp(p, PP_PREMAX), x > pp(p, PP_PREMAX)));
-    }
-    if (pp(p, PP_POSTEARLY) == 0.0) {
-        let x = fs_get(S_XPOST * N + n) + pp(p, PP_POSTINC);
-        fs_set(S_XPOST * N + n, select(x, pp(p, PP_POSTMAX), x > pp(p, PP_POSTMAX)));
-    }
-}
-
 // P7 for entry i of rs_tab (learn_rs.wgsl), brain b due this step.
 fn reward_update(i: u32, b: u32, learns: bool) {
     let e = rs_tab[i];
@@ -177,7 +162,7 @@ fn learn_after(b: u32, n0: u32, n1: u32, count: u32, lid: u32, learns: bool, due
         workgroupBarrier();
     }
     // P6 writes traces and shist, P7 reads elig, w, msum and dopamine_sum: no overlap
-    for (var s = lid; s < count; s = s + BRAIN_WG) { trace_inc(step_spk[n0 + s]); }
+    for (var s = lid; s < count; s = s + BRAIN_WG) { add_spike_traces(step_spk[n0 + s]); }
     if (ANY_RSTDP && due) {
         let c1 = rs_ptr[b + 1u];
         for (var i = rs_ptr[b] + lid; i < c1; i = i + BRAIN_WG) { reward_update(i, b, learns); }

@@ -181,7 +181,7 @@ def test_shaders_are_found_in_the_repo() -> None:
     """Every kernel's file is in <repo>/shaders (the wheel's copy: tests/test_packaging.py)."""
     from spikeforge.engine.wgpu_backend import KERNELS, LEARN_KERNELS, shader_dir
 
-    for k in (*KERNELS, *LEARN_KERNELS, "brain", "brain_learn", "common", "tables", "models"):
+    for k in (*KERNELS, *LEARN_KERNELS, "brain", "brain_learn", "common", "tables", "models", "params", "trace_inc"):
         assert (shader_dir() / f"{k}.wgsl").is_file(), k
 
 

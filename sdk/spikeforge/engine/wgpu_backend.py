@@ -984,6 +984,8 @@ class GpuBackend(Backend):
             parts.append(shader_source("models"))
             parts.append(shader_source("neuron"))
             parts.append(self._ring_functions(kernel == "brain" and self.wg_ring))
+        if kernel == "learn_inc" or (kernel == "brain" and self.plast is not None):
+            parts.append(shader_source("trace_inc"))  # P6, shared by the two learning paths
         if kernel == "brain":
             parts.append(shader_source("brain_learn" if self.plast is not None else "brain_learn_none"))
         if kernel != "neuron":
