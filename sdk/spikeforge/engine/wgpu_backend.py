@@ -110,6 +110,13 @@ CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
 DIRECT_WRITES = 64  # slot uploads of at most this many ranges: queue writes (no submission of their own)
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    """A switch from the environment: ``default`` when ``name`` is unset, off when it is "0" or
+    empty, on otherwise (the ``SPIKEFORGE_GPU_*`` A/B switches)."""
+    v = os.environ.get(name)
+    return default if v is None else v not in ("0", "")
+
+
 def kernel_features(layout: Layout) -> dict[str, str]:
     """WGSL constants naming what of the neuron step the layout's parameter rows and projections
     can use (neuron.wgsl leaves the rest out of the kernel: fewer instructions and registers).
@@ -119,7 +126,7 @@ def kernel_features(layout: Layout) -> dict[str, str]:
     and projections are fixed for a backend's life (a slot write keeps the slot's prototype; a
     re-layout makes a new backend). ``SPIKEFORGE_GPU_SPECIALIZE=0`` keeps every part (A/B).
     """
-    if os.environ.get("SPIKEFORGE_GPU_SPECIALIZE", "1") in ("0", ""):
+    if not _env_flag("SPIKEFORGE_GPU_SPECIALIZE", True):
         return {"MODELS_USED": "0xFFFFFFFFu", "CH_USED": "7u", "USE_POIS": "true", "USE_NOISE": "true",
                 "USE_EXCIT": "true"}
     f, i = layout.fparams, layout.iparams
@@ -179,7 +186,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the installation
 # call instead of ~10 us through wgpu-py's checked wrappers), with arguments already
 # validated by the same calls made through wgpu-py when the backend was built.
 _RAW: Any = None
-if wgpu is not None and os.environ.get("SPIKEFORGE_GPU_RAW", "1") not in ("0", ""):
+if wgpu is not None and _env_flag("SPIKEFORGE_GPU_RAW", True):
     try:
         from wgpu.backends.wgpu_native._ffi import ffi as _raw_ffi
         from wgpu.backends.wgpu_native._ffi import lib as _raw_lib
@@ -325,7 +332,7 @@ def gpu_device() -> GpuDevice:
     # SPIKEFORGE_GPU_TIMESTAMPS=1: the device also gets timestamp queries where the adapter has them
     # (tools/gpu/kernel_times.py times each kernel with them; nothing in the SDK writes one)
     feats = [f for f in ("timestamp-query", "timestamp-query-inside-passes") if f in adapter.features] \
-        if os.environ.get("SPIKEFORGE_GPU_TIMESTAMPS", "0") not in ("0", "") else []
+        if _env_flag("SPIKEFORGE_GPU_TIMESTAMPS", False) else []
     device = adapter.request_device_sync(required_limits=want, required_features=feats)
     _DEVICE = GpuDevice(adapter, device, dict(adapter.info), want["max-storage-buffer-binding-size"],
                         want["max-storage-buffers-per-shader-stage"], want["max-compute-workgroup-storage-size"])
@@ -539,7 +546,7 @@ class GpuBackend(Backend):
                  wg_per_spike: bool | None = None, no_contract: bool | None = None,
                  fused: bool | None = None) -> None:
         super().__init__(layout)
-        self.no_contract = (os.environ.get("SPIKEFORGE_GPU_CONTRACT", "") in ("", "0")) if no_contract is None \
+        self.no_contract = (not _env_flag("SPIKEFORGE_GPU_CONTRACT", False)) if no_contract is None \
             else bool(no_contract)
         refuse_unsupported(layout)
         self.gpu = gpu_device()
@@ -595,7 +602,7 @@ class GpuBackend(Backend):
         self.brain_max = int(sizes.max()) if L.n_brains else 0
         ring_bytes = 4 * L.depth * 3 * max(self.brain_max, 1)
         self.wg_ring = (self.fused and self.brain_max > 0 and ring_bytes + 256 <= self.gpu.wg_storage
-                        and os.environ.get("SPIKEFORGE_GPU_WG_RING", "0") not in ("0", ""))
+                        and _env_flag("SPIKEFORGE_GPU_WG_RING", False))
         # the per-brain kernel keeps each neuron's state in registers across an advance's steps when
         # every invocation owns at most one neuron and nothing else reads the state mid-advance (no
         # learning); SPIKEFORGE_GPU_REG_STATE=0 turns it off (A/B)
@@ -606,23 +613,23 @@ class GpuBackend(Backend):
             raise ValueError(f"SPIKEFORGE_GPU_REG_NPT: must be 1, 2 or 4, got {npt_max}")
         self.npt = max(1, -(-self.brain_max // self.brain_wg))  # neurons per invocation
         self.reg_state = (self.fused and self.npt <= npt_max and self.plast is None
-                          and os.environ.get("SPIKEFORGE_GPU_REG_STATE", "1") not in ("0", ""))
+                          and _env_flag("SPIKEFORGE_GPU_REG_STATE", True))
         # with state in registers: a step's spikes as a bit mask in workgroup memory (brain.wgsl's
         # mask_step; SPIKEFORGE_GPU_WG_MASK=0 turns it off) and the host list sorted on the device
         # (order.wgsl; SPIKEFORGE_GPU_ORDER=0: appended spike by spike and sorted here)
         self.wg_mask = (self.reg_state and self.brain_max <= 1024  # (a word of 32 mask-word bits: wany)
-                        and os.environ.get("SPIKEFORGE_GPU_WG_MASK", "1") not in ("0", ""))
-        self.order = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_ORDER", "1") not in ("0", "")
+                        and _env_flag("SPIKEFORGE_GPU_WG_MASK", True))
+        self.order = self.wg_mask and _env_flag("SPIKEFORGE_GPU_ORDER", True)
         self.mask_words = max(1, (self.brain_max + 31) // 32)
         # WG_MASK's propagation spreads a spike's synapses of all its rows over the workgroup at once
         # (SPIKEFORGE_GPU_SPAN=0: one row after the other, as the other paths)
-        self.span = self.wg_mask and os.environ.get("SPIKEFORGE_GPU_SPAN", "1") not in ("0", "")
+        self.span = self.wg_mask and _env_flag("SPIKEFORGE_GPU_SPAN", True)
         # ... reading each neuron's synapse range from a table in workgroup memory filled once per advance
         # (SPIKEFORGE_GPU_WG_SPAN=0: from row_ptr / row_syn each spike), if it fits beside the ring
         span_bytes = 12 * self.brain_max
         used = (ring_bytes if self.wg_ring else 0) + span_bytes + 8 * self.mask_words + 256
         self.wg_span = (self.span and used <= self.gpu.wg_storage
-                        and os.environ.get("SPIKEFORGE_GPU_WG_SPAN", "1") not in ("0", ""))
+                        and _env_flag("SPIKEFORGE_GPU_WG_SPAN", True))
         # timing only (results are wrong): the WG_MASK path without propagation or without the neurons' steps
         skip = os.environ.get("SPIKEFORGE_GPU_PROFILE_SKIP", "")
         if skip not in ("", "propagation", "neurons"):
@@ -665,7 +672,7 @@ class GpuBackend(Backend):
         pc = self.plast
         if pc is None:
             return True
-        if os.environ.get("SPIKEFORGE_GPU_LEARN_FUSED", "1") in ("0", ""):
+        if not _env_flag("SPIKEFORGE_GPU_LEARN_FUSED", True):
             return False
         return not pc.rs_ptr.size or int(np.diff(pc.rs_ptr).max(initial=0)) <= BRAIN_MAX_RS_SYNAPSES
 
@@ -901,7 +908,7 @@ class GpuBackend(Backend):
         # host's clocks or flags differ from what the device holds (self._dev_steps: the clocks it holds
         # after the last advance, or None when unknown; SPIKEFORGE_GPU_DEV_STEPS=0 re-sends it every time)
         self.dev_steps = (self.wg_mask and self.plast is None
-                          and os.environ.get("SPIKEFORGE_GPU_DEV_STEPS", "1") not in ("0", ""))
+                          and _env_flag("SPIKEFORGE_GPU_DEV_STEPS", True))
         self._dev_steps: npt.NDArray[np.int64] | None = None
         self._mapped_raw: bool | None = None  # how the read-back is mapped now (None: not mapped)
         self._key_shift = max(1, int(max(L.n_neurons, 1) - 1).bit_length())  # neuron bits of a 32-bit spike key
