@@ -20,6 +20,7 @@ import os
 import time
 
 import numpy as np
+from pacing import FrameClock
 
 from spikeforge.bench import make_world
 from spikeforge.bench.crowd import npc_circuit
@@ -44,11 +45,9 @@ def main() -> None:
     def window(n: int) -> list[float]:
         nonlocal sink
         out = []
-        tick = time.perf_counter()
+        clock = FrameClock(args.pace)
         for _ in range(n):
-            if args.pace:  # wait for this frame's tick, as a game's fixed-rate loop does
-                tick = max(tick + 1.0 / args.pace, time.perf_counter())  # a late frame does not bunch the next
-                time.sleep(max(0.0, tick - time.perf_counter()))
+            clock.wait()
             t0 = time.perf_counter()
             eyes[...] = rng.random(eyes.shape, dtype=np.float32)
             world.advance(1.0 / 60)

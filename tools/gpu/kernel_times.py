@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "sdk"), str(ROOT)]
 
 import wgpu  # noqa: E402
+from pacing import FrameClock  # noqa: E402
 
 from spikeforge import World  # noqa: E402
 from spikeforge.bench import cuba_circuit as scale_circuit  # noqa: E402
@@ -164,18 +165,11 @@ def main() -> int:
         be.advance(args.steps, done, None)
         done += args.steps
 
-    def wait_tick(tick: float) -> float:
-        if not args.pace:
-            return time.perf_counter()
-        tick = max(tick + 1.0 / args.pace, time.perf_counter())
-        time.sleep(max(0.0, tick - time.perf_counter()))
-        return tick
-
     # the SDK's own path first (raw C calls after the first advance): its wall time only
     raw_walls: list[float] = []
-    tick = time.perf_counter()
+    clock = FrameClock(args.pace)
     for _ in range(args.repeats):
-        tick = wait_tick(tick)
+        clock.wait()
         t0 = time.perf_counter()
         be.advance(args.steps, done, None)
         raw_walls.append(time.perf_counter() - t0)
@@ -189,9 +183,9 @@ def main() -> int:
     walls: list[float] = []
     spikes = 0
     try:
-        tick = time.perf_counter()
+        clock = FrameClock(args.pace)
         for _ in range(args.repeats):
-            tick = wait_tick(tick)
+            clock.wait()
             be._raw_ok = False  # (an advance turns the raw calls on again)
             t0 = time.perf_counter()
             rec = be.advance(args.steps, done, None)

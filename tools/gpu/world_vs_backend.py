@@ -19,6 +19,7 @@ import json
 import time
 
 import numpy as np
+from pacing import FrameClock
 
 from spikeforge.bench import cuba_circuit, make_world
 from spikeforge.bench.crowd import npc_circuit
@@ -64,12 +65,10 @@ def main() -> None:
     for _ in range(5):
         world_frame()
     times: dict[str, list[float]] = {"world": [], "backend": []}
-    tick = time.perf_counter()
+    clock = FrameClock(args.pace)
     for _ in range(args.frames):
         for kind in ("world", "backend"):
-            if args.pace:
-                tick = max(tick + 1.0 / args.pace, time.perf_counter())
-                time.sleep(max(0.0, tick - time.perf_counter()))
+            clock.wait()
             t0 = time.perf_counter()
             if kind == "world":
                 steps = world_frame()
