@@ -197,3 +197,20 @@ def test_draw_ahead_gives_the_same_brains_as_a_synchronous_draw(backend: str) ->
     _run(ahead, 5, [b.id for b in ahead.brains if b.prototype == "crowdish"])
     _run(sync, 5, [b.id for b in sync.brains if b.prototype == "crowdish"])
     np.testing.assert_array_equal(ahead.layout.act_out, sync.layout.act_out)
+
+
+def test_a_big_circuit_is_not_drawn_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A brain over DRAW_AHEAD_MAX_NEURONS is drawn when spawned, never ahead beside the steps."""
+    import spikeforge.runtime.world as world_module
+
+    c = _crowdish()  # 28 neurons
+    drawn_ahead = {}
+    for limit in (27, 28):
+        monkeypatch.setattr(world_module, "DRAW_AHEAD_MAX_NEURONS", limit)
+        w = World(backend="numpy", seed=9)
+        w.spawn(c)
+        w.advance(1 / 60)
+        w.spawn(c)
+        drawn_ahead[limit] = w.stats()["spawns_drawn_ahead"]
+        w.close()
+    assert drawn_ahead == {27: 0, 28: 1}

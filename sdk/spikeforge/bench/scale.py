@@ -75,9 +75,8 @@ def main(argv: list[str]) -> int:
     bw = copy_bandwidth()
     with timed() as build:
         world = make_world(args.backend, args.seed, args.dt, args.threads)
-        # no draw of a next 1.2 M-neuron brain on a worker thread during the timed calls: it takes
-        # as long as the build and shares the cores and the GIL (on an H100 it doubled the GPU
-        # backend's time per step: 0.14-0.158 ms against 0.073 without it)
+        # (no draw of a next brain beside the timed calls: World.DRAW_AHEAD_MAX_NEURONS; smaller
+        # networks with --n: turned off here as in bench cuba)
         world.draw_ahead = False
         world.spawn(cuba_circuit(args.n, indegree=args.indegree))
     L = world.layout
