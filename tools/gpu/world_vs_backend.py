@@ -9,7 +9,9 @@ bench's frame) or ``World.step`` (scale) and ``world.backend.advance`` of as man
 JSON object with both medians.
 
 ``PYTHONPATH=sdk:. python tools/gpu/world_vs_backend.py --net crowd --brains 10000 --pace 60``
-``... --draw-ahead 0`` turns the world's draw-ahead off before the spawn.
+``... --draw-ahead 0`` turns the world's draw-ahead off before the spawn; ``1`` (the default) also
+lifts its size limit (``world.DRAW_AHEAD_MAX_NEURONS``), so scale's brain is drawn ahead as it was
+before that limit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pacing import FrameClock
 
 from spikeforge.bench import cuba_circuit, make_world
 from spikeforge.bench.crowd import npc_circuit
+from spikeforge.runtime import world as world_module
 
 
 def main() -> None:
@@ -39,6 +42,8 @@ def main() -> None:
     crowd = args.net == "crowd"
     world = make_world(args.backend, 1, 0.001 if crowd else 0.0001, None)
     world.draw_ahead = bool(args.draw_ahead)
+    if args.draw_ahead:  # as before DRAW_AHEAD_MAX_NEURONS: scale's 1.2 M-neuron brain drawn ahead too
+        world_module.DRAW_AHEAD_MAX_NEURONS = 1 << 62
     if crowd:
         world.spawn(npc_circuit(), count=args.brains)
         group = world.group("npc256")
