@@ -64,11 +64,24 @@ def main() -> None:
         sink += float(legs[0, 0])
         return int(world.step_count - before)
 
+    inner: list[float] = []  # time inside the backend's advance during each World frame
+    backend_advance = world.backend.advance
+
+    def timed_advance(*a: object) -> object:
+        t = time.perf_counter()
+        try:
+            return backend_advance(*a)  # type: ignore[arg-type]
+        finally:
+            inner.append((time.perf_counter() - t) * 1e3)
+
+    world.backend.advance = timed_advance  # type: ignore[method-assign]
+
     def backend_frame(steps: int) -> None:
-        world.backend.advance(steps, world.step_count, None)  # (the world's step counter is not moved on)
+        backend_advance(steps, world.step_count, None)  # (the world's step counter is not moved on)
 
     for _ in range(5):
         world_frame()
+    inner.clear()
     times: dict[str, list[float]] = {"world": [], "backend": []}
     clock = FrameClock(args.pace)
     for _ in range(args.frames):
@@ -86,6 +99,7 @@ def main() -> None:
         "neurons": int(world.layout.n_neurons), "pace_hz": args.pace, "draw_ahead": args.draw_ahead,
         "world_ms": round(float(np.median(times["world"])), 3),
         "world_ms_p90": round(float(np.percentile(times["world"], 90)), 3),
+        "world_inner_backend_ms": round(float(np.median(inner)), 3) if inner else None,
         "backend_ms": round(float(np.median(times["backend"])), 3),
         "backend_ms_p90": round(float(np.percentile(times["backend"], 90)), 3),
         "draw_ahead_running_at_end": bool(ahead is not None and not ahead[3].done()),
