@@ -11,12 +11,15 @@
 var<private> OUT_LIST: bool = true;  // append each spike to the host's (step, neuron) list
 var<workgroup> wg_zk: vec2<u32>;  // main: ctl's zero and step, read once per workgroup
 
+// main counts its step's spikes in ctl[CNT_AT] at step ctl[K_AT] (M_STEP and M_K; with FOLD the odd
+// steps' kernel "neuron1" uses M_STEP1 and M_K1, see propagate.wgsl)
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     // one invocation per workgroup loads the two ctl words every invocation needs (on an H100 two
     // atomic loads of one address per warp cost scale's neuron kernel 9 of its 56 us per step)
-    if (lid == 0u && (ABL & 1u) == 0u) { wg_zk = vec2<u32>(atomicLoad(&ctl[M_ZERO]), atomicLoad(&ctl[M_K])); }
+    if (lid == 0u && (ABL & 1u) == 0u) { wg_zk = vec2<u32>(atomicLoad(&ctl[M_ZERO]), atomicLoad(&ctl[K_AT])); }
     let zk = workgroupUniformLoad(&wg_zk);  // (ABL: timing only, SPIKEFORGE_GPU_PROFILE_ABLATE; 0 in real kernels)
     let n = flat_index(wid, nwg, lid);
     if (n >= N) { return; }
@@ -24,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let k = zk.y;
     if (neuron_step(n, k)) {
         // 6. (propagate.wgsl) needs this step's list
-        let i = atomicAdd(&ctl[M_STEP], 1u);
+        let i = atomicAdd(&ctl[CNT_AT], 1u);
         step_spk[i] = n;
     }
 }

@@ -7,9 +7,11 @@ workgroup barriers between phases, learning included (shaders/brain_learn.wgsl);
 step:) sensor encoders,
 actuator reset, then per step gap junctions -> neurons (incl. learning P2-P4) -> prep ->
 propagation (indirect dispatch) -> learning (P1, P5-P7 of ``engine/plasticity.py``, only
-for layouts that learn), then actuator decoders. Per frame only the sensor values and a
-per-brain table (RNG step, ring slot, active/learn flags; dopamine when learning) go up;
-the actuator arrays, a few counters and the compact (step, neuron) spike list come back.
+for layouts that learn), then actuator decoders. A layout that does not learn leaves prep
+out by default on a GPU (``FOLD``, see ``GpuBackend``: propagation then runs on a fixed grid
+and hands the step on itself, with the counters of even and odd steps in separate words).
+Per frame only the sensor values and a per-brain table (RNG step, ring slot, active/learn
+flags; dopamine when learning) go up; the actuator arrays, a few counters and the compact (step, neuron) spike list come back.
 
 Arrays larger than the device's ``max_storage_buffer_binding_size`` (128 MiB on
 lavapipe) are split into power-of-two chunks bound side by side; generated accessor
@@ -82,8 +84,10 @@ def state_planes(names: tuple[str, ...], stored: Mapping[str, object]) -> tuple[
     plane = {k: i for i, k in enumerate(kept)}
     plane.update({k: len(kept) for k in names if k not in plane})
     return plane, len(kept) + (len(kept) < len(names))
-META_WORDS = 9  # out count, step count, k, k of propagation, propagation count, capacity, zero, steps, sorted
-M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS, M_ORD = range(9)
+# out count, step count, k, k of propagation, propagation count, capacity, zero, steps, sorted, and the
+# step count and k of odd steps (FOLD: M_STEP and M_K are then those of even steps; see GpuBackend)
+META_WORDS = 11
+M_OUT, M_STEP, M_K, M_KPROP, M_PCOUNT, M_CAP, M_ZERO, M_NSTEPS, M_ORD, M_STEP1, M_K1 = range(11)
 # ctl[M_T0 + k]: spikes of step k of an advance whose list order.wgsl sorts on the device (at most
 # ORD_MAX_STEPS steps; longer advances append spike by spike and are sorted here)
 M_T0 = META_WORDS
@@ -104,6 +108,12 @@ BRAIN_MAX_NEURONS = 16384  # largest brain the per-brain kernel takes by default
 # workgroup sweeps them alone every update_every steps (the per-step kernel spreads them over the GPU)
 BRAIN_MAX_RS_SYNAPSES = 65536
 KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
+# FOLD's kernels of odd steps: the same shader files as the even steps' (other ctl words, see GpuBackend)
+KERNEL_BASE = {"neuron1": "neuron", "propagate1": "propagate"}
+# FOLD: most workgroups of the propagate dispatch (a fixed grid; its invocations grid-stride over the
+# step's spikes). About one wave of resident workgroups on an H100: 132 SMs x 16 workgroups of 64
+# invocations (half an SM's 2048 threads, so any kernel of at most 64 registers a thread fits) = 2112.
+PROP_GRID_MAX = 2048
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_deliver", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
 CHUNKED = {"syn": 8, "ring": 4, "elig": 4, "fstate": 4, "istate": 4}
@@ -425,6 +435,9 @@ BRAIN_LEARN_BINDINGS: tuple[Binding, ...] = (
     *(_b("syn", "vec2<u32>", True, True) if b.name == "syn" else b for b in KERNEL_BINDINGS["brain"]),
     _b("row_proj", "u32"), _b("pproj", "u32"), _b("in_ptr", "u32"), _b("in_tab", "u32"),
     _b("rs_tab", "vec4<u32>"), _b("rs_ptr", "u32"), _b("elig", "f32", True, True), _b("dopa", "f32", True))
+# FOLD's propagation writes the next step's two ctl words (plain stores of one invocation: no atomics)
+PROPAGATE_FOLD_BINDINGS: tuple[Binding, ...] = (
+    _b("ctl", "u32", True), *(b for b in KERNEL_BINDINGS["propagate"] if b.name != "ctl"))
 UNIFORM_GROUP = {"encode", "decode"}  # kernels with a per-organ-group uniform at @group(1)
 
 
@@ -533,7 +546,15 @@ class GpuBackend(Backend):
         there are no gap junctions and no brain exceeds ``BRAIN_MAX_NEURONS`` neurons (and,
         for a layout that learns, ``BRAIN_MAX_RS_SYNAPSES`` reward-STDP synapses, and
         ``SPIKEFORGE_GPU_LEARN_FUSED`` is not ``0``); otherwise the per-step kernels (per
-        step: 3 dispatches, plus up to 7 learning kernels).
+        step: 2 or 3 dispatches (see ``fold_prep``), plus gap junctions and up to 7 learning kernels).
+    fold_prep : bool, optional
+        ``FOLD``: leave the one-invocation ``prep`` dispatch out of each step of the per-step kernels
+        (default: on a GPU, not on a CPU adapter such as lavapipe; ``SPIKEFORGE_GPU_FOLD_PREP=0/1``
+        overrides it). Only for layouts that do not learn on the per-step path (the learning kernels
+        size their indirect dispatches from prep's). Steps alternate two variants of the neuron and
+        propagate kernels: even steps count their spikes in ctl[M_STEP] at step ctl[M_K], odd steps in
+        ctl[M_STEP1] at ctl[M_K1]; propagation reads its step's two words and sets the other step's
+        (count 0, k + 1) for the next step, on a fixed grid of ``PROP_GRID_MAX`` workgroups at most.
     no_contract : bool, optional
         Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
@@ -544,7 +565,7 @@ class GpuBackend(Backend):
 
     def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256,
                  wg_per_spike: bool | None = None, no_contract: bool | None = None,
-                 fused: bool | None = None) -> None:
+                 fused: bool | None = None, fold_prep: bool | None = None) -> None:
         super().__init__(layout)
         self.no_contract = (not _env_flag("SPIKEFORGE_GPU_CONTRACT", False)) if no_contract is None \
             else bool(no_contract)
@@ -566,6 +587,7 @@ class GpuBackend(Backend):
         self._bufs: dict[str, list[Any]] = {}
         self._staging: Any = None  # slot uploads (write_slots)
         self._copy_ok = False  # the slot copies go through wgpu-py once before the raw calls
+        self.fold = False  # FOLD (fold_prep), decided once the path is known
         L = layout
         n = L.n_neurons
         if L.depth * 3 * max(n, 1) >= 2**32 or L.n_synapses >= 2**32:
@@ -658,6 +680,15 @@ class GpuBackend(Backend):
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
             self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = self.dev_steps = False
+        if fold_prep is None:
+            cpu = str(self.gpu.info.get("adapter_type", "")).upper() == "CPU"
+            fold_prep = _env_flag("SPIKEFORGE_GPU_FOLD_PREP", not cpu)
+        self.fold = bool(fold_prep) and not self.fused and self.plast is None
+        # FOLD's propagate grid: enough for a step where every neuron spikes, at most PROP_GRID_MAX
+        need = max(n, 1) if self.wg_per_spike else (max(n, 1) + WG - 1) // WG
+        self.prop_grid = min(need, PROP_GRID_MAX)
+        if self.fold:
+            self.kernels = (*(k for k in self.kernels if k != "prep"), *KERNEL_BASE)
         if self.fused:
             self.kernels = (*self.kernels, "brain")
         if self.order:
@@ -926,7 +957,10 @@ class GpuBackend(Backend):
         """The arrays ``kernel`` binds (the per-brain kernel's depend on whether the layout learns)."""
         if kernel == "brain" and self.plast is not None:
             return BRAIN_LEARN_BINDINGS
-        return KERNEL_BINDINGS[kernel]
+        base = KERNEL_BASE.get(kernel, kernel)
+        if base == "propagate" and self.fold:
+            return PROPAGATE_FOLD_BINDINGS
+        return KERNEL_BINDINGS[base]
 
     def _expand(self, kernel: str) -> list[tuple[Binding, str, Any]]:
         """(binding, WGSL name, buffer) for every binding of ``kernel``, chunks expanded."""
@@ -940,7 +974,7 @@ class GpuBackend(Backend):
         return out
 
     # ------------------------------------------------------------ pipelines
-    def _constants(self) -> str:
+    def _constants(self, kernel: str) -> str:
         L = self.layout
         c: dict[str, str] = {
             "N": f"{L.n_neurons}u", "N_GAP": f"{L.gap_a.size}u", "N_ACT": f"{L.act_counts.size}u",
@@ -971,12 +1005,27 @@ class GpuBackend(Backend):
         c.update({f"STORED_{ISTATE_CONST.get(k, k.upper())}": "true" if k in L.neuron else "false"
                   for k in (*FSTATE, *ISTATE)})
         c.update({"M_OUT": f"{M_OUT}u", "M_STEP": f"{M_STEP}u", "M_K": f"{M_K}u", "M_KPROP": f"{M_KPROP}u",
-                  "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u"})
+                  "M_PCOUNT": f"{M_PCOUNT}u", "M_CAP": f"{M_CAP}u", "M_ZERO": f"{M_ZERO}u",
+                  "M_STEP1": f"{M_STEP1}u", "M_K1": f"{M_K1}u"})
+        c.update(self._parity_constants(kernel))
         return "\n".join(f"const {k} = {v};" for k, v in sorted(c.items()))
+
+    def _parity_constants(self, kernel: str) -> dict[str, str]:
+        """The ctl words a step of ``kernel`` counts its spikes in and reads its k from (CNT_AT,
+        K_AT), and those FOLD's propagation sets for the next step (CNT_NEXT, K_NEXT): even steps
+        M_STEP / M_K, odd steps ("neuron1", "propagate1") M_STEP1 / M_K1. Without FOLD, every step
+        the even words (prep moves them on) and FOLD false."""
+        fold = self.fold and kernel in ("neuron", "propagate", *KERNEL_BASE)
+        at, nxt = (M_STEP, M_K), (M_STEP1, M_K1)
+        if fold and kernel in KERNEL_BASE:
+            at, nxt = nxt, at
+        return {"FOLD": "true" if fold else "false", "CNT_AT": f"{at[0]}u", "K_AT": f"{at[1]}u",
+                "CNT_NEXT": f"{nxt[0]}u", "K_NEXT": f"{nxt[1]}u"}
 
     def kernel_source(self, kernel: str) -> str:
         """Full WGSL of ``kernel``: constants, bindings, accessors, common.wgsl, the kernel file."""
-        parts = [f"// generated by spikeforge.engine.wgpu_backend for kernel {kernel!r}", self._constants()]
+        parts = [f"// generated by spikeforge.engine.wgpu_backend for kernel {kernel!r}", self._constants(kernel)]
+        base = KERNEL_BASE.get(kernel, kernel)
         for i, (b, wname, _) in enumerate(self._expand(kernel)):
             access = "read_write" if b.write else "read"
             parts.append(f"@group(0) @binding({i}) var<storage, {access}> {wname}: array<{b.wgsl_type}>;")
@@ -987,16 +1036,19 @@ class GpuBackend(Backend):
         parts.append(shader_source("common"))
         if any(b.name == "prm" for b in self._bindings(kernel)):
             parts.append(shader_source("params"))
-        if kernel in ("neuron", "brain"):
+        if base in ("neuron", "brain"):
             parts.append(shader_source("models"))
             parts.append(shader_source("neuron"))
             parts.append(self._ring_functions(kernel == "brain" and self.wg_ring))
+        if base == "propagate":  # FOLD's store of the next step's ctl words (ctl read only otherwise)
+            parts.append("fn ctl_store(i: u32, x: u32) { ctl[i] = x; }" if self.fold
+                         else "fn ctl_store(i: u32, x: u32) {}")
         if kernel == "learn_inc" or (kernel == "brain" and self.plast is not None):
             parts.append(shader_source("trace_inc"))  # P6, shared by the two learning paths
         if kernel == "brain":
             parts.append(shader_source("brain_learn" if self.plast is not None else "brain_learn_none"))
-        if kernel != "neuron":
-            parts.append(shader_source(kernel))
+        if base != "neuron":
+            parts.append(shader_source(base))
         return "\n".join(parts)
 
     def _ring_functions(self, in_workgroup: bool) -> str:
@@ -1647,8 +1699,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             self._readback.unmap()
         self._mapped_raw = None
 
-    def _step_program(self) -> list[tuple[str, tuple[int, int, int] | None]]:
-        """The kernels of one step of the per-step path: (kernel, grid; None = indirect)."""
+    def _step_program(self, parity: int = 0) -> list[tuple[str, tuple[int, int, int] | None]]:
+        """The kernels of one step of the per-step path: (kernel, grid; None = indirect). With FOLD
+        a step of odd index in the advance (``parity`` 1) runs the odd variants ("neuron1",
+        "propagate1"); without, every step runs the same program."""
         L = self.layout
         prog: list[tuple[str, tuple[int, int, int] | None]] = []
 
@@ -1659,9 +1713,13 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
         if L.gap_a.size:
             direct("gap", L.gap_a.size)
-        direct("neuron", L.n_neurons)
-        prog.append(("prep", (1, 1, 1)))
-        prog.append(("propagate", None))
+        odd = self.fold and parity % 2 == 1
+        direct("neuron1" if odd else "neuron", L.n_neurons)
+        if self.fold:  # (the kernel grid-strides over the step's spikes: any grid is correct)
+            prog.append(("propagate1" if odd else "propagate", (self.prop_grid, 1, 1)))
+        else:
+            prog.append(("prep", (1, 1, 1)))
+            prog.append(("propagate", None))
         pc = self.plast
         if pc is not None:  # learning P1, P5-P7 (P2-P4 run in the neuron kernel)
             if pc.any_rstdp:
@@ -1683,10 +1741,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         handle) with wgpu-native's C calls (see _RAW)."""
         set_pipe, set_group, dispatch, dispatch_ind, null, _ = _RAW
         ind = self._bufs["indirect"][0]._internal
-        prog = [(self._pipes[k]._internal, self._groups0[k]._internal, grid)
-                for k, grid in self._step_program()]
-        for _ in range(n_steps):
-            for pipe, group, grid in prog:
+        progs = [[(self._pipes[k]._internal, self._groups0[k]._internal, grid)
+                  for k, grid in self._step_program(parity)] for parity in (0, 1)]
+        for i in range(n_steps):
+            for pipe, group, grid in progs[i % 2]:
                 set_pipe(h, pipe)
                 set_group(h, 0, group, 0, null)
                 if grid is None:
@@ -1814,8 +1872,9 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             elif rec.raw:
                 self._record_steps_raw(rec.h, n_steps)
             else:
-                for _ in range(n_steps):
-                    for k, grid in self._step_program():
+                progs = [self._step_program(parity) for parity in (0, 1)]
+                for i in range(n_steps):
+                    for k, grid in progs[i % 2]:
                         rec.pipeline(self._pipes[k])
                         rec.group(0, self._groups0[k])
                         if grid is None:
