@@ -11,7 +11,8 @@ for layouts that learn), then actuator decoders. A layout that does not learn le
 out by default on a GPU (``FOLD``, see ``GpuBackend``: propagation then runs on a fixed grid
 and hands the step on itself, with the counters of even and odd steps in separate words).
 Per frame only the sensor values and a per-brain table (RNG step, ring slot, active/learn
-flags; dopamine when learning) go up; the actuator arrays, a few counters and the compact (step, neuron) spike list come back.
+flags; dopamine when learning) go up; the actuator arrays, a few counters and the compact
+(step, neuron) spike list come back.
 
 Arrays larger than the device's ``max_storage_buffer_binding_size`` (128 MiB on
 lavapipe) are split into power-of-two chunks bound side by side; generated accessor
