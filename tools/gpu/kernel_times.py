@@ -109,7 +109,8 @@ class _Probe:
         U = wgpu.BufferUsage
         self.resolved = self.dev.create_buffer(size=8 * MAX_QUERIES, usage=U.QUERY_RESOLVE | U.COPY_SRC)
         self.readable = self.dev.create_buffer(size=8 * MAX_QUERIES, usage=U.COPY_SRC | U.COPY_DST)
-        self.names = {id(p): k for k, p in be._pipes.items()}
+        # (FOLD's odd-step variants "neuron1", "propagate1" count under "neuron", "propagate")
+        self.names = {id(p): G.KERNEL_BASE.get(k, k) for k, p in be._pipes.items()}
         self.marks: list[str] = []
 
     def create_command_encoder(self, **kw: Any) -> _TimedEncoder:
@@ -202,7 +203,7 @@ def main() -> int:
     out = {
         "label": args.label, "net": args.net, "neurons": int(L.n_neurons), "synapses": int(L.n_synapses),
         "brains": int(L.n_brains), "steps": args.steps, "dt_s": dt, "adapter": be.adapter,
-        "path": "per-brain" if be.fused else "per-step",
+        "path": "per-brain" if be.fused else "per-step", "fold_prep": be.fold,
         "spikes_per_step": spikes / (args.repeats * args.steps),
         "kernel_us_per_advance": {k: round(v, 2) for k, v in sorted(med.items(), key=lambda kv: -kv[1])},
         "dispatches_per_advance": counts,
