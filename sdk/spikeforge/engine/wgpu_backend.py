@@ -112,8 +112,9 @@ KERNELS = ("gap", "neuron", "prep", "propagate", "encode", "reset", "decode")
 # FOLD's kernels of odd steps: the same shader files as the even steps' (other ctl words, see GpuBackend)
 KERNEL_BASE = {"neuron1": "neuron", "propagate1": "propagate"}
 # FOLD: most workgroups of the propagate dispatch (a fixed grid; its invocations grid-stride over the
-# step's spikes). About one wave of resident workgroups on an H100: 132 SMs x 16 workgroups of 64
-# invocations (half an SM's 2048 threads, so any kernel of at most 64 registers a thread fits) = 2112.
+# step's spikes). About one wave of resident workgroups on an H100 SXM: 132 SMs x 16 workgroups of 64
+# invocations (half an SM's 2048 threads, so any kernel of at most 64 registers a thread fits) = 2112
+# (a sizing argument, not a measured optimum).
 PROP_GRID_MAX = 2048
 LEARN_KERNELS = ("learn_brain", "learn_pre", "learn_deliver", "learn_post", "learn_inc", "learn_rs", "learn_reset")
 # chunked arrays and their element sizes (bytes)
