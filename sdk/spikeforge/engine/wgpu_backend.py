@@ -7,8 +7,8 @@ workgroup barriers between phases, learning included (shaders/brain_learn.wgsl);
 step:) sensor encoders,
 actuator reset, then per step gap junctions -> neurons (incl. learning P2-P4) -> prep ->
 propagation (indirect dispatch) -> learning (P1, P5-P7 of ``engine/plasticity.py``, only
-for layouts that learn), then actuator decoders. A layout that does not learn leaves prep
-out by default on a GPU (``FOLD``, see ``GpuBackend``: propagation then runs on a fixed grid
+for layouts that learn), then actuator decoders. A layout that does not learn can leave prep
+out (``FOLD``, opt-in, see ``GpuBackend``: propagation then runs on a fixed grid
 and hands the step on itself, with the counters of even and odd steps in separate words).
 Per frame only the sensor values and a per-brain table (RNG step, ring slot, active/learn
 flags; dopamine when learning) go up; the actuator arrays, a few counters and the compact
@@ -551,9 +551,9 @@ class GpuBackend(Backend):
         step: 2 or 3 dispatches (see ``fold_prep``), plus gap junctions and up to 7 learning kernels).
     fold_prep : bool, optional
         ``FOLD``: leave the one-invocation ``prep`` dispatch out of each step of the per-step kernels
-        (default: on a GPU, not on a CPU adapter such as lavapipe; ``SPIKEFORGE_GPU_FOLD_PREP=0/1``
-        overrides it). Only for layouts that do not learn on the per-step path (the learning kernels
-        size their indirect dispatches from prep's). Steps alternate two variants of the neuron and
+        (default: off, ``SPIKEFORGE_GPU_FOLD_PREP=1`` turns it on: exact, but not yet timed on a GPU;
+        ``tools/gpu/device_run.sh foldab`` is the A/B). Only for layouts that do not learn on the
+        per-step path (the learning kernels size their indirect dispatches from prep's). Steps alternate two variants of the neuron and
         propagate kernels: even steps count their spikes in ctl[M_STEP] at step ctl[M_K], odd steps in
         ctl[M_STEP1] at ctl[M_K1]; propagation reads its step's two words and sets the other step's
         (count 0, k + 1) for the next step, on a fixed grid of ``PROP_GRID_MAX`` workgroups at most.
@@ -682,9 +682,8 @@ class GpuBackend(Backend):
         if self.fused and len(self._expand("brain")) > self.gpu.max_buffers:
             self.fused = False  # too many bindings on this device: the per-step kernels
             self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = self.dev_steps = False
-        if fold_prep is None:
-            cpu = str(self.gpu.info.get("adapter_type", "")).upper() == "CPU"
-            fold_prep = _env_flag("SPIKEFORGE_GPU_FOLD_PREP", not cpu)
+        if fold_prep is None:  # off until timed on a GPU (tools/gpu/device_run.sh foldab): opt in
+            fold_prep = _env_flag("SPIKEFORGE_GPU_FOLD_PREP", False)
         self.fold = bool(fold_prep) and not self.fused and self.plast is None
         # FOLD's propagate grid: enough for a step where every neuron spikes, at most PROP_GRID_MAX
         need = max(n, 1) if self.wg_per_spike else (max(n, 1) + WG - 1) // WG
