@@ -554,9 +554,10 @@ class GpuBackend(Backend):
         (default: off, ``SPIKEFORGE_GPU_FOLD_PREP=1`` turns it on: exact, but not yet timed on a GPU;
         ``tools/gpu/device_run.sh foldab`` is the A/B). Only for layouts that do not learn on the
         per-step path (the learning kernels size their indirect dispatches from prep's). Steps
-        alternate two variants of the neuron and propagate kernels: even steps count their spikes in ctl[M_STEP] at step ctl[M_K], odd steps in
-        ctl[M_STEP1] at ctl[M_K1]; propagation reads its step's two words and sets the other step's
-        (count 0, k + 1) for the next step, on a fixed grid of ``PROP_GRID_MAX`` workgroups at most.
+        alternate two variants of the neuron and propagate kernels: even steps count their spikes
+        in ctl[M_STEP] at step ctl[M_K], odd steps in ctl[M_STEP1] at ctl[M_K1]; propagation reads
+        its step's two words and sets the other step's (count 0, k + 1) for the next step, on a
+        fixed grid of ``PROP_GRID_MAX`` workgroups at most.
     no_contract : bool, optional
         Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
