@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | foldshort
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -398,13 +398,6 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         tests/engine/test_gpu_features.py 2>&1 | tee "$OUT/foldab-tests.log" | tail -6
       timeout 60 python3 tools/gpu/world_vs_backend.py --net crowd --brains 1000 --pace 60 --draw-ahead 0 2>&1 \
         | grep -v XDG_RUNTIME | tee -a "$OUT/foldab.jsonl" ;;
-    foldshort)  # foldab in under 5 minutes: FOLD's exactness tests, then scale FOLD on/off, crowd 10,000 World vs backend
-      timeout 80 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py 2>&1 | tee "$OUT/foldshort-tests.log" | tail -4
-      {
-      for f in 1 0; do SPIKEFORGE_GPU_FOLD_PREP=$f timeout 90 python3 tools/gpu/kernel_times.py --net scale --steps 20 \
-        --repeats 5 --label "scale fold=$f"; done
-      timeout 60 python3 tools/gpu/world_vs_backend.py --net crowd --brains 10000 --pace 60 --draw-ahead 0 --frames 40
-      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/foldshort.jsonl" | cut -c1-900 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
