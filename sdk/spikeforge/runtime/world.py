@@ -1209,8 +1209,12 @@ class World:
         L = self.layout
         if L.n_brains == 0:
             return None
+        lod = use_lod and int(L.lod_every.max()) > 1
+        # the common frame (every brain awake, no LOD skipping) without the per-brain mask's arithmetic
+        if not lod and only is None and not L.sleeping.any() and int(L.brain_serial.min()) >= 0:
+            return None
         awake = ~L.sleeping & (L.brain_serial >= 0)  # free slots never run, even if woken by hand
-        if use_lod:
+        if lod:
             awake &= ((self.clock.frames + L.brain_serial) % L.lod_every) == 0
         if only is not None:  # exactly as if the unselected brains were asleep for this call
             awake &= only
