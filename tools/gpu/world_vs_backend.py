@@ -11,7 +11,9 @@ JSON object with both medians.
 ``PYTHONPATH=sdk:. python tools/gpu/world_vs_backend.py --net crowd --brains 10000 --pace 60``
 ``... --draw-ahead 0`` turns the world's draw-ahead off before the spawn; ``1`` (the default) also
 lifts its size limit (``world.DRAW_AHEAD_MAX_NEURONS``), so scale's brain is drawn ahead as it was
-before that limit.
+before that limit. ``--world-only`` times the World's own part of a crowd frame: its backend's
+advance replaced by one that returns a fixed record of 10,000 spikes at once (no GPU needed:
+``--backend numpy``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pacing import FrameClock
 
 from spikeforge.bench import cuba_circuit, make_world
 from spikeforge.bench.crowd import npc_circuit
+from spikeforge.engine.backend import SpikeRecord
 from spikeforge.runtime import world as world_module
 
 
@@ -38,6 +41,8 @@ def main() -> None:
     ap.add_argument("--pace", type=float, default=0.0, help="start frames on a clock of this many Hz (0: back to back)")
     ap.add_argument("--draw-ahead", type=int, choices=(0, 1), default=1)
     ap.add_argument("--backend", default="gpu")
+    ap.add_argument("--world-only", action="store_true",
+                    help="crowd: time World.advance around a backend advance that returns at once")
     args = ap.parse_args()
     crowd = args.net == "crowd"
     world = make_world(args.backend, 1, 0.001 if crowd else 0.0001, None)
@@ -51,6 +56,7 @@ def main() -> None:
     else:
         world.spawn(cuba_circuit(args.n, indegree=80))
     rng = np.random.default_rng(1)
+    values = [rng.random(eyes.shape, dtype=np.float32) for _ in range(8)] if crowd else []
     sink = 0.0
 
     def world_frame() -> int:
@@ -59,7 +65,7 @@ def main() -> None:
             world.step(args.steps)
             return int(args.steps)
         before = world.step_count
-        eyes[...] = rng.random(eyes.shape, dtype=np.float32)
+        eyes[...] = values[len(inner) % len(values)]  # drawn before the timing, as bench crowd does
         world.advance(1.0 / 60)
         sink += float(legs[0, 0])
         return int(world.step_count - before)
@@ -75,6 +81,9 @@ def main() -> None:
             inner.append((time.perf_counter() - t) * 1e3)
 
     world.backend.advance = timed_advance  # type: ignore[method-assign]
+    if args.world_only:
+        fixed = SpikeRecord(np.zeros(10_000, np.int64), np.arange(10_000, dtype=np.int32))
+        backend_advance = lambda *a: fixed  # noqa: E731
 
     def backend_frame(steps: int) -> None:
         backend_advance(steps, world.step_count, None)  # (the world's step counter is not moved on)
@@ -97,6 +106,7 @@ def main() -> None:
     print(json.dumps({
         "net": args.net, "backend": world.backend.name, "brains": world.layout.n_brains,
         "neurons": int(world.layout.n_neurons), "pace_hz": args.pace, "draw_ahead": args.draw_ahead,
+        "world_only": args.world_only,
         "world_ms": round(float(np.median(times["world"])), 3),
         "world_ms_p90": round(float(np.percentile(times["world"], 90)), 3),
         "world_inner_backend_ms": round(float(np.median(inner)), 3) if inner else None,
