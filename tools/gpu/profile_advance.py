@@ -12,7 +12,10 @@ configuration.
 ``--paths default`` times only the configuration the backend picks by default (per-brain
 kernel, 256 invocations, global ring; CUBA on it too); ``--root DIR`` imports spikeforge from
 another checkout (e.g. main, for before/after runs of this same script); ``--calls BRAINS``
-first times each raw wgpu-native call of the per-advance path (the rest is Python and numpy).
+first times each raw wgpu-native call of the per-advance path (the rest is Python and numpy);
+``--floor N`` first times N round trips of an EMPTY frame through the same raw calls (a 64-byte
+upload write, one copy into the read-back, finish, submit, map with the wait, unmap): the floor
+under any advance's wall time on this device and driver, no GPU work in it.
 """
 
 from __future__ import annotations
@@ -156,6 +159,46 @@ def call_costs(brains: int, steps: int, repeats: int) -> dict[str, Any]:
             "us_per_call": {k: round(v / repeats * 1e6, 1) for k, v in sorted(totals.items(), key=lambda x: -x[1])}}
 
 
+def round_trip_floor(repeats: int) -> dict[str, Any]:
+    """Median and 10th/90th percentile microseconds of one empty frame's round trip (see the module
+    docstring), through the backend's own raw-call helpers on a one-brain crowd backend."""
+    raw = G._RAWX
+    if raw is None:
+        return {"floor": "raw path unavailable (SPIKEFORGE_GPU_RAW=0 or another wgpu build)"}
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(npc_circuit(), 1)
+    be = G.GpuBackend(w.layout)
+    be.advance(1, 0, None)  # the raw path is used after one checked advance
+    lib, null = raw.lib, raw.null
+    dev_h, q_h = be.dev._internal, be.dev.queue._internal
+    up, ctl, rb = be._bufs["upload"][0]._internal, be._bufs["ctl"][0]._internal, be._readback._internal
+    words = np.zeros(16, np.uint32)
+    times: list[float] = []
+    try:
+        for i in range(repeats + 20):
+            t0 = time.perf_counter()
+            words[0] = i
+            lib.wgpuQueueWriteBuffer(q_h, up, 0, raw.ffi.from_buffer(words), words.nbytes)
+            enc = lib.wgpuDeviceCreateCommandEncoder(dev_h, null)
+            lib.wgpuCommandEncoderCopyBufferToBuffer(enc, up, 0, ctl, 0, words.nbytes)
+            lib.wgpuCommandEncoderCopyBufferToBuffer(enc, ctl, 0, rb, 0, words.nbytes)
+            cb = lib.wgpuCommandEncoderFinish(enc, null)
+            lib.wgpuCommandEncoderRelease(enc)
+            be._submit(cb)
+            got = be._map_readback(words.nbytes)
+            ok = int(got[0]) == i
+            be._unmap_readback()
+            if not ok:
+                raise RuntimeError("round trip read back the wrong word")
+            if i >= 20:  # after a warm-up
+                times.append(time.perf_counter() - t0)
+    finally:
+        be.close()
+    us = np.asarray(times) * 1e6
+    return {"floor_us": round(float(np.median(us)), 1), "floor_us_p10": round(float(np.percentile(us, 10)), 1),
+            "floor_us_p90": round(float(np.percentile(us, 90)), 1), "round_trips": repeats}
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--brains", default="1000", help="comma list of crowd sizes")
@@ -168,8 +211,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--root", default=str(ROOT), help="checkout whose sdk/ is imported (default: this one)")
     ap.add_argument("--calls", type=int, default=0, metavar="BRAINS",
                     help="also time each raw wgpu-native call of a crowd of BRAINS brains' advances")
+    ap.add_argument("--floor", type=int, default=0, metavar="N",
+                    help="also time N round trips of an empty frame (write, copy, submit, map, unmap)")
     a = ap.parse_args(argv)
     print(json.dumps({"adapter": G.adapter_summary(), "root": str(ROOT)}), flush=True)
+    if a.floor:
+        print(json.dumps(round_trip_floor(a.floor)), flush=True)
     if a.calls:
         print(json.dumps(call_costs(a.calls, a.steps, a.repeats)), flush=True)
     if a.paths == "default":
