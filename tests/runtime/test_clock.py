@@ -41,6 +41,40 @@ def test_alpha_in_unit_interval_and_time_conserved(frames: list[float], dt: floa
     assert (total + clock.alpha) * dt == pytest.approx(sum(frames), abs=1e-9 * len(frames) + 1e-12)
 
 
+@given(st.lists(st.floats(0.0, 0.08, allow_nan=False), min_size=1, max_size=40),
+       st.sampled_from([0.001, 0.0005, 1 / 120]), st.integers(1, 64))
+def test_peek_is_the_next_accumulate_and_changes_nothing(frames: list[float], dt: float, cap: int) -> None:
+    """``peek(frame_dt)`` returns what ``accumulate(frame_dt)`` returns next (clamp included),
+    bit for bit the same arithmetic, and leaves the clock as it was."""
+    clock = FixedClock(dt, max_substeps=cap)
+    for f in frames:
+        before = (clock.accumulator, clock.dropped_steps, clock.frames)
+        n = clock.peek(f)
+        assert (clock.accumulator, clock.dropped_steps, clock.frames) == before
+        assert clock.accumulate(f) == n
+    with pytest.raises(ValueError, match="frame_dt"):
+        clock.peek(-1.0)
+
+
+def test_world_hints_the_next_frames_steps() -> None:
+    """``World.advance`` tells the backend (``expect_steps``) how many steps the next frame runs
+    if it lasts as long as this one: at 60 Hz and 1 ms (16, 17, 17, ...) every hint is right;
+    frames of other lengths make the hints before them and their own wrong."""
+    world = World(dt=0.001, backend="numpy", seed=0)
+    world.spawn(Circuit("c").add_population("n", 2, LIF()))
+    hints: list[int] = []
+    world.backend.expect_steps = hints.append  # type: ignore[method-assign]
+    dts = [1 / 60] * 30 + [0.005, 0.04] + [1 / 60] * 5
+    steps = [world.advance(dt).steps for dt in dts]
+    assert set(steps[:30]) == {16, 17} and sum(steps[:30]) == 500
+    assert len(hints) == len(steps)
+    right = [h == s for h, s in zip(hints, steps[1:], strict=False)]
+    # wrong: the hints of the last 1/60 s frame, of the 0.005 s frame and of the 0.04 s frame
+    assert all(right[:29]) and not any(right[29:32]) and all(right[32:])
+    assert hints[31] == 40  # (the hint of the 0.04 s frame: another 0.04 s frame)
+    assert world.advance(0.0).steps == 0 and len(hints) == len(steps)  # no step: the backend is not called
+
+
 def test_max_substeps_clamps_and_counts_dropped() -> None:
     world = World(dt=0.001, backend="numpy", seed=0, max_substeps=10)
     world.spawn(Circuit("c").add_population("n", 2, LIF()))

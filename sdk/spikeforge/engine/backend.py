@@ -79,6 +79,12 @@ class Backend(ABC):
         self.layout.dopamine[...] = self.layout.dopamine + values
         self.push_state()
 
+    def expect_steps(self, n_steps: int) -> None:
+        """A hint: the advance after the next will probably run ``n_steps`` steps (the World gives
+        it before each frame's advance, from its clock: what the next frame runs if its time equals
+        this one's). A backend may prepare that advance's work ahead (the GPU backend records its
+        commands); a wrong hint costs at most the preparation. By default ignored."""
+
     def begin_slot_write(self) -> None:
         """Called before the World rewrites slots in place (then :meth:`write_slots`): make the
         host arrays current (by default :meth:`pull_state`). A backend whose ``write_slots``

@@ -12,7 +12,9 @@ out (``FOLD``, opt-in, see ``GpuBackend``: propagation then runs on a fixed grid
 and hands the step on itself, with the counters of even and odd steps in separate words).
 Per frame only the sensor values and a per-brain table (RNG step, ring slot, active/learn
 flags; dopamine when learning) go up; the actuator arrays, a few counters and the compact
-(step, neuron) spike list come back.
+(step, neuron) spike list come back. With the per-brain kernel, the next advance's commands are
+recorded while the device runs this one, and submitted as they are if that advance needs exactly
+them (``prerecord``, ``expect_steps``).
 
 Arrays larger than the device's ``max_storage_buffer_binding_size`` (128 MiB on
 lavapipe) are split into power-of-two chunks bound side by side; generated accessor
@@ -244,6 +246,22 @@ class _RawAdvance:
         self.cb_slot[0] = cb
         self.lib.wgpuQueueSubmit(queue, 1, self.cb_slot)
         self.lib.wgpuCommandBufferRelease(cb)
+
+    def keep(self, cb: Any) -> Any:
+        """A finished command buffer held for a later submission: released when dropped
+        (:meth:`drop`, :meth:`submit_kept`) or, failing that, when garbage-collected."""
+        return self.ffi.gc(cb, self.lib.wgpuCommandBufferRelease)
+
+    def submit_kept(self, queue: Any, kept: Any) -> None:
+        """Submit a buffer of :meth:`keep` and release it (it is single-use)."""
+        self.cb_slot[0] = kept
+        self.lib.wgpuQueueSubmit(queue, 1, self.cb_slot)
+        self.cb_slot[0] = self.null
+        self.ffi.release(kept)  # wgpuCommandBufferRelease, now
+
+    def drop(self, kept: Any) -> None:
+        """Release a buffer of :meth:`keep` without submitting it."""
+        self.ffi.release(kept)
 
     def map_read(self, device: Any, buf: Any, nbytes: int) -> Any:
         """Map ``nbytes`` of ``buf`` for reading (waits for the device); a read-only view of them."""
@@ -562,14 +580,37 @@ class GpuBackend(Backend):
         Keep every product out of fused multiply-adds (``nc()`` in ``shaders/common.wgsl``;
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
         contraction changes, see ``tools/gpu/diagnose.py``).
+    prerecord : bool, optional
+        With the per-brain kernel and the raw calls: right after submitting an advance, and
+        before waiting for it, record the NEXT advance's command buffer (for the step count
+        :meth:`expect_steps` gave, else this advance's) and keep it; the next advance submits
+        it right after its upload write when nothing it was recorded from has changed (step
+        count, read-back guess, spike-list capacity and mode, whether the brain table is sent,
+        and every buffer, bind group and pipeline it names: ``_stale`` drops it wherever one is
+        re-made), else drops it and records as before. Only the commands are recorded ahead;
+        the inputs are written at advance time, and queue order puts the write before them.
+        Default on; ``SPIKEFORGE_GPU_PRERECORD=0`` turns it off (A/B). ``prerecord_stats``
+        counts what happened to the kept buffers.
     """
 
     name: ClassVar[str] = "gpu"
 
     def __init__(self, layout: Layout, chunk_bytes: int | None = None, checkpoint_frames: int = 256,
                  wg_per_spike: bool | None = None, no_contract: bool | None = None,
-                 fused: bool | None = None, fold_prep: bool | None = None) -> None:
+                 fused: bool | None = None, fold_prep: bool | None = None,
+                 prerecord: bool | None = None) -> None:
         super().__init__(layout)
+        # the next advance's command buffer recorded ahead (see prerecord above): the buffer (a
+        # _RawAdvance.keep handle), what it was recorded for (_advance_gpu's signature), and the
+        # generation of the buffers / bind groups / pipelines (_stale moves it on and drops it)
+        self.prerecord = _env_flag("SPIKEFORGE_GPU_PRERECORD", True) if prerecord is None else bool(prerecord)
+        self._kept: Any = None
+        self._kept_sig: tuple[int, bool, int, int, bool, int] | None = None
+        self._rec_gen = 0
+        self._hint: int | None = None  # expect_steps: the step count of the advance after the next
+        # recorded: buffers recorded ahead; used: submitted as recorded; missed: dropped at an advance
+        # that wanted other commands; dropped: dropped before it (something they name was re-made)
+        self.prerecord_stats = {"recorded": 0, "used": 0, "missed": 0, "dropped": 0}
         self.no_contract = (not _env_flag("SPIKEFORGE_GPU_CONTRACT", False)) if no_contract is None \
             else bool(no_contract)
         refuse_unsupported(layout)
@@ -732,6 +773,7 @@ class GpuBackend(Backend):
             if piece.size:
                 self.dev.queue.write_buffer(buf, 0, np.ascontiguousarray(piece))
             bufs.append(buf)
+        self._stale()  # (a re-made buffer: a command buffer recorded ahead names the old one)
         self._bufs[name] = bufs
 
     def _build_tables(self) -> None:
@@ -1123,6 +1165,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             bg = self.dev.create_bind_group(layout=self._pipes["decode"].get_bind_group_layout(1),
                                             entries=[{"binding": 0, "resource": {"buffer": buf}}])
             self._dec_bg.append((bg, buf, u, g.brains))
+        self._stale()
 
     def _brain_table_columns(self, active: BoolA | None) -> None:
         """The brain table's per-advance columns from the host: step words, ring slot, flags."""
@@ -1157,6 +1200,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             return got[0]
         if len(self._dec_cache) >= 8:
             self._dec_cache.clear()
+            self._stale()
         dt_s = self.layout.dt_ms / 1000.0
         U = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
         bgs: list[Any] = []
@@ -1199,6 +1243,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             if len(self.gpu.pipelines) > 64:
                 self.gpu.pipelines.clear()
             self.gpu.pipelines[key] = pipe
+        self._stale()
         self._pipes[k] = pipe
         self._groups0[k] = self.dev.create_bind_group(
             layout=pipe.get_bind_group_layout(0),
@@ -1207,6 +1252,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
     def _rebind(self, names: set[str]) -> None:
         """Recreate the bind groups of kernels using any of ``names`` (after reallocation)."""
+        self._stale()
         for k in self.kernels:
             if any(b.name in names for b in self._bindings(k)):
                 exp = self._expand(k)
@@ -1644,9 +1690,15 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 self._write("elig", el)
 
     # ------------------------------------------------------------ the step
+    def _out_want(self, n_steps: int) -> int:
+        """Entries of the spike list an advance of ``n_steps`` steps needs (every neuron spiking
+        every step, at most OUT_CAP_MAX)."""
+        return int(min(max(self.layout.n_neurons * n_steps, 1), OUT_CAP_MAX))
+
     def _ensure_out_capacity(self, n_steps: int) -> int:
-        want = int(min(max(self.layout.n_neurons * n_steps, 1), OUT_CAP_MAX))
+        want = self._out_want(n_steps)
         if want > self._out_cap:
+            self._stale()
             for b in self._bufs["out_spk"]:
                 b.destroy()
             # write-only from the GPU's side: allocate (wgpu zero-fills), upload nothing
@@ -1671,6 +1723,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
     def _make_readback(self, guess: int) -> Any:
         """The mapped read-back buffer: counters, actuators, dopamine, then ``guess`` spikes."""
+        self._stale()
         if self._spk_guess:
             self._readback.destroy()
         self._spk_guess = guess
@@ -1754,6 +1807,155 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
                 else:
                     dispatch(h, grid[0], grid[1], grid[2])
 
+    def expect_steps(self, n_steps: int) -> None:
+        """The advance after the next will probably run ``n_steps`` steps: the step count of the
+        command buffer the next advance records ahead (see ``prerecord``; without a hint, its own)."""
+        if self._cpu is not None:
+            self._cpu.expect_steps(n_steps)
+            return
+        self._hint = int(n_steps)
+
+    def _stale(self) -> None:
+        """A buffer, bind group or pipeline that recorded commands may name is about to be re-made
+        (or released): move the generation on and drop a command buffer recorded ahead."""
+        self._rec_gen += 1
+        if self._kept is not None:
+            kept, self._kept, self._kept_sig = self._kept, None, None
+            self.prerecord_stats["dropped"] += 1
+            assert _RAWX is not None
+            _RAWX.drop(kept)
+
+    def _take_kept(self, sig: tuple[int, bool, int, int, bool, int]) -> Any:
+        """The command buffer recorded ahead if it was recorded for ``sig`` (step count, sorted
+        list, read-back guess, capacity, brain table left out, generation), else None (a buffer
+        recorded for anything else is dropped: a wrong one would silently corrupt the state)."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None
+        if self._kept_sig == sig:
+            self.prerecord_stats["used"] += 1
+            return kept
+        self.prerecord_stats["missed"] += 1
+        assert _RAWX is not None
+        _RAWX.drop(kept)
+        return None
+
+    def _prerecord(self, n_steps: int, active: BoolA | None) -> None:
+        """Record the next advance's commands for ``n_steps`` steps and keep them (see
+        ``prerecord``): with the capacity, read-back guess and buffers of now, and the brain table
+        left out when this advance ran every brain with DEV_STEPS (the next one then leaves it out
+        unless the host's clocks or the active brains change). Not when that advance must first
+        grow the spike list (a re-made buffer)."""
+        if n_steps <= 0 or self._out_want(n_steps) > self._out_cap:
+            return
+        cap = self._out_cap
+        ordm = self._ord_mode(n_steps, cap)
+        guess = min(self._spk_guess, cap)
+        keep = self.dev_steps and active is None
+        self._decoder_groups(n_steps)  # (made before the generation is read: making them may move it)
+        cb = self._record_raw(n_steps, ordm, guess, keep)
+        assert _RAWX is not None
+        self._kept = _RAWX.keep(cb)
+        self._kept_sig = (n_steps, ordm, guess, cap, keep, self._rec_gen)
+        self.prerecord_stats["recorded"] += 1
+
+    def _ord_mode(self, n_steps: int, cap: int) -> bool:
+        """Whether an advance of ``n_steps`` steps with a spike list of ``cap`` entries has its list
+        sorted on the device (order.wgsl): its per-(step, brain) masks and counts fit in out_spk."""
+        B = self.layout.n_brains
+        return bool(self.order and n_steps <= ORD_MAX_STEPS and (B + 255) // 256 <= MAX_GROUPS
+                    and n_steps * B * (self.mask_words + 1) <= 2 * cap)
+
+    def _upload_copies(self, keep: bool) -> list[tuple[str, int, int]]:
+        """(buffer, offset in the upload, bytes) of the upload's pieces copied into place; the brain
+        table left out when ``keep`` (the device's copy is current)."""
+        return self._up_copies[:-1] if keep and self._up_copies[-1][0] == "binfo" else self._up_copies
+
+    def _readback_copies(self, n_steps: int, ordm: bool, guess: int) -> list[tuple[str, int, int, int]]:
+        """(buffer, offset there, offset in the read-back, bytes) of what comes back: counters,
+        actuators, dopamine, then the sorted list's step totals and ``guess`` neurons (``ordm``) or
+        ``guess`` (step, neuron) pairs."""
+        L = self.layout
+        na, no = L.act_counts.size, L.act_out.size
+        nd = 2 * L.n_brains if self.plast is not None else 0
+        back = [("ctl", 0, 0, 4 * META_WORDS), ("act_counts", 0, 4 * META_WORDS, 4 * na),
+                ("act_out", 0, 4 * (META_WORDS + na), 4 * no), ("dopa", 0, 4 * (META_WORDS + na + no), 4 * nd)]
+        if ordm:  # the steps' totals, then the sorted neurons
+            back += [("ctl", 4 * M_T0, self._rb_base, 4 * n_steps), ("ord", 0, self._rb_spk, 4 * guess)]
+        else:
+            back.append(("out_spk", 0, self._rb_spk, 8 * guess))
+        return back
+
+    def _record_pass(self, rec: _PassRecorder, n_steps: int, ordm: bool, dec_bgs: list[Any]) -> None:
+        """An advance's compute pass: encoders, actuator reset, the steps (the per-brain kernel and
+        ``ordm``'s order.wgsl, or the per-step kernels), decoders (``dec_bgs``: their uniforms)."""
+        L = self.layout
+        n, B, na = L.n_neurons, L.n_brains, L.act_counts.size
+        if not n:
+            return
+        rec.pipeline(self._pipes["encode"])
+        rec.group(0, self._groups0["encode"])
+        for bg, count in self._enc_bg:
+            rec.group(1, bg)
+            rec.grid(_grid_1d(count))
+        if na:
+            rec.pipeline(self._pipes["reset"])
+            rec.group(0, self._groups0["reset"])
+            rec.grid(_grid_1d(na))
+        if self.fused:  # one workgroup per brain runs every step (brain.wgsl)
+            rec.pipeline(self._pipes["brain"])
+            rec.group(0, self._groups0["brain"])
+            gx = min(B, MAX_GROUPS)
+            rec.grid((gx, (B + gx - 1) // gx, 1))
+            if ordm:  # the host list sorted (order.wgsl): a workgroup per step and 256 brains
+                rec.pipeline(self._pipes["order"])
+                rec.group(0, self._groups0["order"])
+                rec.grid((n_steps, (B + 255) // 256, 1))
+        elif rec.raw:
+            self._record_steps_raw(rec.h, n_steps)
+        else:
+            progs = [self._step_program(parity) for parity in (0, 1)]
+            for i in range(n_steps):
+                for k, grid in progs[i % 2]:
+                    rec.pipeline(self._pipes[k])
+                    rec.group(0, self._groups0[k])
+                    if grid is None:
+                        rec.indirect(self._bufs["indirect"][0])
+                    else:
+                        rec.grid(grid)
+        if self._dec_bg:
+            rec.pipeline(self._pipes["decode"])
+            rec.group(0, self._groups0["decode"])
+            for bg, (_, _, _, brains) in zip(dec_bgs, self._dec_bg, strict=True):
+                rec.group(1, bg)
+                rec.grid(_grid_1d(brains))
+
+    def _record_raw(self, n_steps: int, ordm: bool, guess: int, keep: bool) -> Any:
+        """The finished command buffer (a raw handle) of an advance of ``n_steps`` steps, recorded
+        with wgpu-native's C calls: the upload's pieces copied into place (``keep``: without the
+        brain table), the compute pass (:meth:`_record_pass`), the copies into the read-back
+        (:meth:`_readback_copies`). For the advance being made, or ahead (:meth:`_prerecord`)."""
+        rx = _RAWX
+        assert rx is not None
+        lib, null = rx.lib, rx.null
+        copy = lib.wgpuCommandEncoderCopyBufferToBuffer
+        dec_bgs = self._decoder_groups(n_steps)
+        enc_h = lib.wgpuDeviceCreateCommandEncoder(self.dev._internal, null)
+        up_h = self._bufs["upload"][0]._internal
+        for name, off, size in self._upload_copies(keep):
+            copy(enc_h, up_h, off, self._bufs[name][0]._internal, 0, size)
+        cp_h = lib.wgpuCommandEncoderBeginComputePass(enc_h, null)
+        self._record_pass(_PassRecorder(None, True, cp_h), n_steps, ordm, dec_bgs)
+        lib.wgpuComputePassEncoderEnd(cp_h)
+        lib.wgpuComputePassEncoderRelease(cp_h)
+        rb_h = self._readback._internal
+        for name, src, off, size in self._readback_copies(n_steps, ordm, guess):
+            if size:
+                copy(enc_h, self._bufs[name][0]._internal, src, rb_h, off, size)
+        cb = lib.wgpuCommandEncoderFinish(enc_h, null)
+        lib.wgpuCommandEncoderRelease(enc_h)
+        return cb
+
     def advance(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
         if self._cpu is not None:
             return self._cpu.advance(n_steps, world_step, active)
@@ -1784,12 +1986,10 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
     def _advance_gpu(self, n_steps: int, world_step: int, active: BoolA | None) -> SpikeRecord:
         L = self.layout
-        n, B = L.n_neurons, L.n_brains
+        B = L.n_brains
         q = self.dev.queue
         # after one advance through wgpu-py's checked calls, the same commands through raw C calls
         rx = _RAWX if (self._raw_ok and _RAWX is not None) else None
-        cp: Any = None
-        cp_h: Any = None
         # the device's brain table is current (it advanced its clocks itself, all brains were and are
         # active, nothing else changed; the learn bit of the flags is read only by layouts that learn,
         # which never get here): leave it out of the upload
@@ -1809,8 +2009,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             self._up_sens[...] = L.sensor_values
         # the list sorted on the device (order.wgsl) when its per-(step, brain) masks and counts fit
         # in out_spk; else appended spike by spike (and sorted in _spike_record)
-        ordm = (self.order and n_steps <= ORD_MAX_STEPS and (B + 255) // 256 <= MAX_GROUPS
-                and n_steps * B * (self.mask_words + 1) <= 2 * cap)
+        ordm = self._ord_mode(n_steps, cap)
         meta = self._up[:M_T0 + (n_steps if ordm else 0)]
         meta[...] = 0
         meta[M_CAP] = cap
@@ -1818,94 +2017,39 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         meta[M_ORD] = ordm
         upload = self._bufs["upload"][0]
         up = self._up[:self._up_nob] if keep else self._up
-        up_copies = self._up_copies[:-1] if keep and self._up_copies[-1][0] == "binfo" else self._up_copies
-        if rx is not None:
-            rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(up), up.nbytes)
-        else:
-            q.write_buffer(upload, 0, up)
-        dec_bgs = self._decoder_groups(n_steps)
         na, no = L.act_counts.size, L.act_out.size
         nd = 2 * B if pc is not None else 0
         # the first entries of the spike list come back with the counters (no second round trip
         # unless the advance spiked more than the guess, which then grows)
         guess = min(self._spk_guess, cap)
-        rb = self._readback
-        # (buffer, offset there, offset in the read-back, bytes)
-        back = [("ctl", 0, 0, 4 * META_WORDS), ("act_counts", 0, 4 * META_WORDS, 4 * na),
-                ("act_out", 0, 4 * (META_WORDS + na), 4 * no), ("dopa", 0, 4 * (META_WORDS + na + no), 4 * nd)]
-        if ordm:  # the steps' totals, then the sorted neurons
-            back += [("ctl", 4 * M_T0, self._rb_base, 4 * n_steps), ("ord", 0, self._rb_spk, 4 * guess)]
-        else:
-            back.append(("out_spk", 0, self._rb_spk, 8 * guess))
-
+        hint, self._hint = self._hint, None
         if rx is not None:
-            lib, null = rx.lib, rx.null
-            copy = lib.wgpuCommandEncoderCopyBufferToBuffer
-            enc_h = lib.wgpuDeviceCreateCommandEncoder(self.dev._internal, null)
-            up_h = upload._internal
-            for name, off, size in up_copies:
-                copy(enc_h, up_h, off, self._bufs[name][0]._internal, 0, size)
-            cp_h = lib.wgpuCommandEncoderBeginComputePass(enc_h, null)
+            rx.lib.wgpuQueueWriteBuffer(q._internal, upload._internal, 0, rx.ffi.from_buffer(up), up.nbytes)
+            # the commands: those the last advance recorded ahead if recorded for exactly this advance
+            # (_prerecord; the write above lands before them: queue order), else recorded now
+            kept = self._take_kept((n_steps, ordm, guess, cap, keep, self._rec_gen))
+            if kept is not None:
+                rx.submit_kept(q._internal, kept)
+            else:
+                self._submit(self._record_raw(n_steps, ordm, guess, keep))
+            self._dev_ahead = True
+            if self.fused and self.prerecord:  # the next advance's, while the device runs this one
+                self._prerecord(n_steps if hint is None else hint, active)
         else:
+            q.write_buffer(upload, 0, up)
+            dec_bgs = self._decoder_groups(n_steps)
             enc = self.dev.create_command_encoder()
-            for name, off, size in up_copies:
+            for name, off, size in self._upload_copies(keep):
                 enc.copy_buffer_to_buffer(upload, off, self._bufs[name][0], 0, size)
             cp = enc.begin_compute_pass()
-        rec = _PassRecorder(cp, self._raw_ok, cp_h)
-        if n:
-            rec.pipeline(self._pipes["encode"])
-            rec.group(0, self._groups0["encode"])
-            for bg, count in self._enc_bg:
-                rec.group(1, bg)
-                rec.grid(_grid_1d(count))
-            if na:
-                rec.pipeline(self._pipes["reset"])
-                rec.group(0, self._groups0["reset"])
-                rec.grid(_grid_1d(na))
-            if self.fused:  # one workgroup per brain runs every step (brain.wgsl)
-                rec.pipeline(self._pipes["brain"])
-                rec.group(0, self._groups0["brain"])
-                gx = min(B, MAX_GROUPS)
-                rec.grid((gx, (B + gx - 1) // gx, 1))
-                if ordm:  # the host list sorted (order.wgsl): a workgroup per step and 256 brains
-                    rec.pipeline(self._pipes["order"])
-                    rec.group(0, self._groups0["order"])
-                    rec.grid((n_steps, (B + 255) // 256, 1))
-            elif rec.raw:
-                self._record_steps_raw(rec.h, n_steps)
-            else:
-                progs = [self._step_program(parity) for parity in (0, 1)]
-                for i in range(n_steps):
-                    for k, grid in progs[i % 2]:
-                        rec.pipeline(self._pipes[k])
-                        rec.group(0, self._groups0[k])
-                        if grid is None:
-                            rec.indirect(self._bufs["indirect"][0])
-                        else:
-                            rec.grid(grid)
-            if self._dec_bg:
-                rec.pipeline(self._pipes["decode"])
-                rec.group(0, self._groups0["decode"])
-                for bg, (_, _, _, brains) in zip(dec_bgs, self._dec_bg, strict=True):
-                    rec.group(1, bg)
-                    rec.grid(_grid_1d(brains))
-        if rx is not None:
-            rx.lib.wgpuComputePassEncoderEnd(cp_h)
-            rx.lib.wgpuComputePassEncoderRelease(cp_h)
-            rb_h = rb._internal
-            for name, src, off, size in back:
-                if size:
-                    copy(enc_h, self._bufs[name][0]._internal, src, rb_h, off, size)
-            cb = rx.lib.wgpuCommandEncoderFinish(enc_h, null)
-            rx.lib.wgpuCommandEncoderRelease(enc_h)
-        else:
+            self._record_pass(_PassRecorder(cp, self._raw_ok), n_steps, ordm, dec_bgs)
             cp.end()
-            for name, src, off, size in back:
+            rb = self._readback
+            for name, src, off, size in self._readback_copies(n_steps, ordm, guess):
                 if size:
                     enc.copy_buffer_to_buffer(self._bufs[name][0], src, rb, off, size)
-            cb = enc.finish()
-        self._submit(cb)
-        self._dev_ahead = True
+            self._submit(enc.finish())
+            self._dev_ahead = True
         raw = self._map_readback(self._rb_spk + (4 if ordm else 8) * guess)
         per_step: U32 | None = None
         try:
@@ -2023,6 +2167,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         return record
 
     def _release(self) -> None:
+        self._stale()
         for bufs in self._bufs.values():
             for b in bufs:
                 try:

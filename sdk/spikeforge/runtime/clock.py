@@ -32,16 +32,24 @@ class FixedClock:
                 or not 1 <= self.max_substeps <= INT32_MAX):
             raise ValueError(f"max_substeps: must be an integer in [1, {INT32_MAX}], got {self.max_substeps!r}")
 
-    def accumulate(self, frame_dt: float) -> int:
-        """Add a frame of ``frame_dt`` seconds; return how many fixed steps to run now."""
+    @staticmethod
+    def _check(frame_dt: float) -> None:
         if isinstance(frame_dt, bool) or not isinstance(frame_dt, (int, float)) or not math.isfinite(frame_dt):
             raise ValueError(f"frame_dt: must be a finite number of seconds, got {frame_dt!r}")
         if frame_dt < 0:
             raise ValueError(f"frame_dt: must be >= 0 seconds, got {frame_dt!r}")
-        self.frames += 1
-        self.accumulator += float(frame_dt)
+
+    def _due(self, frame_dt: float) -> tuple[int, float]:
+        """The steps due after adding ``frame_dt`` seconds (before the clamp) and the sum."""
+        acc = self.accumulator + float(frame_dt)
         # a tolerance of 1e-9 steps keeps 60 frames of 1/60 s equal to 1000 steps of 1 ms
-        n = math.floor(self.accumulator / self.dt + 1e-9)
+        return math.floor(acc / self.dt + 1e-9), acc
+
+    def accumulate(self, frame_dt: float) -> int:
+        """Add a frame of ``frame_dt`` seconds; return how many fixed steps to run now."""
+        self._check(frame_dt)
+        self.frames += 1
+        n, self.accumulator = self._due(frame_dt)
         if n > self.max_substeps:
             self.dropped_steps += n - self.max_substeps
             n = self.max_substeps
@@ -49,6 +57,12 @@ class FixedClock:
         else:
             self.accumulator = max(0.0, self.accumulator - n * self.dt)
         return n
+
+    def peek(self, frame_dt: float) -> int:
+        """How many fixed steps :meth:`accumulate` would return for a frame of ``frame_dt`` seconds
+        now, without changing the clock (the World's hint of the next frame's steps)."""
+        self._check(frame_dt)
+        return min(self._due(frame_dt)[0], self.max_substeps)
 
     @property
     def alpha(self) -> float:

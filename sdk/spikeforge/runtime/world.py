@@ -1291,6 +1291,8 @@ class World:
         n = self.clock.accumulate(frame_dt)
         self.frame_count += 1
         self._note_dropped(self.clock.dropped_steps - dropped, frame_dt)
+        if n:  # the next frame's steps if it lasts as long as this one (a backend may prepare them)
+            self.backend.expect_steps(self.clock.peek(frame_dt))
         record = self._run(n, use_lod=True)
         return FrameResult(n, self.clock.alpha, record)
 
