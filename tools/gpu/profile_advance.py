@@ -4,8 +4,14 @@ For each configuration (network x kernel path x per-brain workgroup size) this t
 ``GpuBackend.advance`` for ``k`` steps and for 1 step (median of repeats), and splits the
 k-step advance into: host time until the submission (uploads + recording), the submit call,
 time blocked in the map of the read-back (the GPU's work after the submission), and the host
-time after it (copy-out, sorting the spike list, unmap). Prints one JSON object per
-configuration.
+time after it (copy-out, sorting the spike list, unmap; and the next advance's commands recorded
+ahead between the submission and the wait, ``ms_prerecord``, see ``GpuBackend(prerecord=...)``).
+Prints one JSON object per configuration.
+
+Each repeat runs a k-step and a 1-step advance; each advance is told the next one's step count
+(``expect_steps``, as ``World.advance`` does), so the commands recorded ahead are used
+(``prerecord`` in the output: recorded / used / missed / dropped; ``SPIKEFORGE_GPU_PRERECORD=0``
+is the A/B). ``--root`` of a checkout without ``expect_steps`` runs without the hints.
 
 ``python tools/gpu/profile_advance.py --brains 1000 --steps 17``
 
@@ -54,11 +60,26 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
     be = G.GpuBackend(L, fused=fused)
     marks: dict[str, float] = {}
     submit, mapr = be._submit, be._map_readback
+    submit_kept = getattr(be, "_submit_kept", None)
+    prerecord = getattr(be, "_prerecord", None)
+    hint = getattr(be, "expect_steps", lambda n: None)
 
     def t_submit(cb: Any) -> None:
         marks["submit"] = time.perf_counter()
         submit(cb)
         marks["submit_call"] = time.perf_counter() - marks["submit"]
+
+    def t_submit_kept(kept: Any) -> None:
+        marks["submit"] = time.perf_counter()
+        assert submit_kept is not None
+        submit_kept(kept)
+        marks["submit_call"] = time.perf_counter() - marks["submit"]
+
+    def t_prerecord(*a: Any) -> None:
+        t = time.perf_counter()
+        assert prerecord is not None
+        prerecord(*a)
+        marks["prerecord"] = time.perf_counter() - t
 
     def t_map(nbytes: int) -> Any:
         t = time.perf_counter()
@@ -68,13 +89,23 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
 
     be._submit = t_submit  # type: ignore[method-assign,assignment]
     be._map_readback = t_map  # type: ignore[method-assign]
+    if submit_kept is not None:
+        be._submit_kept = t_submit_kept  # type: ignore[method-assign]
+        be._prerecord = t_prerecord  # type: ignore[method-assign]
     done = 0
     for _ in range(3):
+        hint(1)
         be.advance(steps, done, None)
         done += steps
-    rows: dict[str, list[float]] = {"wall": [], "record": [], "submit": [], "wait": [], "post": [], "wall1": []}
+        hint(steps)
+        be.advance(1, done, None)
+        done += 1
+    rows: dict[str, list[float]] = {"wall": [], "record": [], "submit": [], "wait": [], "post": [], "wall1": [],
+                                    "prerecord": []}
     spikes = 0
     for _ in range(repeats):
+        marks["prerecord"] = 0.0
+        hint(1)  # the advance after this one: 1 step
         t0 = time.perf_counter()
         rec = be.advance(steps, done, None)
         t1 = time.perf_counter()
@@ -85,6 +116,8 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
         rows["wait"].append(marks["wait"])
         rows["submit"].append(marks["submit_call"])
         rows["post"].append(t1 - marks["submit"] - marks["submit_call"] - marks["wait"])
+        rows["prerecord"].append(marks["prerecord"])
+        hint(steps)
         t0 = time.perf_counter()
         be.advance(1, done, None)
         rows["wall1"].append(time.perf_counter() - t0)
@@ -96,9 +129,11 @@ def profile(net: str, count: int, steps: int, repeats: int, fused: bool | None, 
            "ms_advance": round(med["wall"], 4),
            "ms_record": round(med["record"], 4), "ms_submit": round(med["submit"], 4),
            "ms_gpu_wait": round(med["wait"], 4),
-           "ms_post": round(med["post"], 4), "ms_advance_1_step": round(med["wall1"], 4),
+           "ms_post": round(med["post"], 4), "ms_prerecord": round(med["prerecord"], 4),
+           "ms_advance_1_step": round(med["wall1"], 4),
            "ms_per_extra_step": round((med["wall"] - med["wall1"]) / max(steps - 1, 1), 4),
-           "spikes_per_advance": round(spikes / repeats, 1)}
+           "spikes_per_advance": round(spikes / repeats, 1),
+           "prerecord": dict(getattr(be, "prerecord_stats", {}))}
     be.close()
     return out
 

@@ -13,7 +13,15 @@ JSON object with both medians.
 lifts its size limit (``world.DRAW_AHEAD_MAX_NEURONS``), so scale's brain is drawn ahead as it was
 before that limit. ``--world-only`` times the World's own part of a crowd frame: its backend's
 advance replaced by one that returns a fixed record of 10,000 spikes at once (no GPU needed:
-``--backend numpy``).
+``--backend numpy``). ``--kinds world`` times World frames only (no backend frames between them: a
+backend frame runs the world frame's step count without the World's hint, so it spoils the commands
+the GPU backend recorded ahead for the next world frame, ``GpuBackend(prerecord=...)``). On the GPU
+backend ``world_wait_ms`` is the time a world frame waits in the read-back's map (the GPU's work
+after the submission), ``world_host_ms`` the rest of the frame, ``world_until_submit_ms`` the part of
+it before the advance's submission (the World's own work, uploads, recording) and
+``world_prerecord_ms`` the part spent recording the next advance's commands between the submission
+and the wait (hidden behind the GPU's work where that takes longer): on lavapipe, where the "GPU" is
+the CPU and its time dominates, the host figures are the meaningful ones.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ def main() -> None:
     ap.add_argument("--backend", default="gpu")
     ap.add_argument("--world-only", action="store_true",
                     help="crowd: time World.advance around a backend advance that returns at once")
+    ap.add_argument("--kinds", choices=("world,backend", "world"), default="world,backend",
+                    help="which frames to time, alternately")
     args = ap.parse_args()
     crowd = args.net == "crowd"
     world = make_world(args.backend, 1, 0.001 if crowd else 0.0001, None)
@@ -81,6 +91,38 @@ def main() -> None:
             inner.append((time.perf_counter() - t) * 1e3)
 
     world.backend.advance = timed_advance  # type: ignore[method-assign]
+    # per World frame (GPU backend): the read-back map's wait, the time from the frame's start to the
+    # first submission, the time recording the next advance's commands ahead
+    waits: list[float] = []
+    until_submit: list[float] = []
+    prerec: list[float] = []
+    in_world = [False]
+    frame_t0 = [0.0]
+    be = world.backend
+    map_readback = getattr(be, "_map_readback", None)
+    if map_readback is not None:
+        def timed(f: object, into: list[float]) -> object:
+            def call(*a: object) -> object:
+                t = time.perf_counter()
+                try:
+                    return f(*a)  # type: ignore[operator]
+                finally:
+                    if in_world[0]:
+                        into[-1] += (time.perf_counter() - t) * 1e3
+            return call
+
+        def submitted(f: object) -> object:
+            def call(*a: object) -> object:
+                if in_world[0] and until_submit[-1] < 0:
+                    until_submit[-1] = (time.perf_counter() - frame_t0[0]) * 1e3
+                return f(*a)  # type: ignore[operator]
+            return call
+
+        be._map_readback = timed(map_readback, waits)
+        be._submit = submitted(be._submit)
+        if hasattr(be, "_prerecord"):
+            be._submit_kept = submitted(be._submit_kept)
+            be._prerecord = timed(be._prerecord, prerec)
     if args.world_only:
         fixed = SpikeRecord(np.zeros(10_000, np.int64), np.arange(10_000, dtype=np.int32))
         backend_advance = lambda *a: fixed  # noqa: E731
@@ -94,14 +136,22 @@ def main() -> None:
     times: dict[str, list[float]] = {"world": [], "backend": []}
     clock = FrameClock(args.pace)
     for _ in range(args.frames):
-        for kind in ("world", "backend"):
+        for kind in args.kinds.split(","):
             clock.wait()
             t0 = time.perf_counter()
             if kind == "world":
+                waits.append(0.0)
+                prerec.append(0.0)
+                until_submit.append(-1.0)
+                frame_t0[0] = t0
+                in_world[0] = True
                 steps = world_frame()
+                in_world[0] = False
             else:
                 backend_frame(steps)
             times[kind].append((time.perf_counter() - t0) * 1e3)
+    host = [t - w for t, w in zip(times["world"], waits, strict=True)] if map_readback is not None else []
+    pre = getattr(world.backend, "prerecord_stats", None)
     ahead = getattr(world, "_ahead", None)
     print(json.dumps({
         "net": args.net, "backend": world.backend.name, "brains": world.layout.n_brains,
@@ -110,8 +160,14 @@ def main() -> None:
         "world_ms": round(float(np.median(times["world"])), 3),
         "world_ms_p90": round(float(np.percentile(times["world"], 90)), 3),
         "world_inner_backend_ms": round(float(np.median(inner)), 3) if inner else None,
-        "backend_ms": round(float(np.median(times["backend"])), 3),
-        "backend_ms_p90": round(float(np.percentile(times["backend"], 90)), 3),
+        "world_wait_ms": round(float(np.median(waits)), 3) if host else None,
+        "world_host_ms": round(float(np.median(host)), 3) if host else None,
+        "world_host_ms_p90": round(float(np.percentile(host, 90)), 3) if host else None,
+        "world_until_submit_ms": round(float(np.median(until_submit)), 3) if host else None,
+        "world_prerecord_ms": round(float(np.median(prerec)), 3) if host else None,
+        "backend_ms": round(float(np.median(times["backend"])), 3) if times["backend"] else None,
+        "backend_ms_p90": round(float(np.percentile(times["backend"], 90)), 3) if times["backend"] else None,
+        "prerecord": dict(pre) if pre is not None else None,
         "draw_ahead_running_at_end": bool(ahead is not None and not ahead[3].done()),
     }))
 

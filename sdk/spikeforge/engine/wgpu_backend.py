@@ -1721,6 +1721,11 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             assert _RAWX is not None
             _RAWX.submit(self.dev.queue._internal, command_buffer)
 
+    def _submit_kept(self, kept: Any) -> None:
+        """Submit a command buffer recorded ahead (a _RawAdvance.keep handle) and release it."""
+        assert _RAWX is not None
+        _RAWX.submit_kept(self.dev.queue._internal, kept)
+
     def _make_readback(self, guess: int) -> Any:
         """The mapped read-back buffer: counters, actuators, dopamine, then ``guess`` spikes."""
         self._stale()
@@ -2029,7 +2034,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             # (_prerecord; the write above lands before them: queue order), else recorded now
             kept = self._take_kept((n_steps, ordm, guess, cap, keep, self._rec_gen))
             if kept is not None:
-                rx.submit_kept(q._internal, kept)
+                self._submit_kept(kept)
             else:
                 self._submit(self._record_raw(n_steps, ordm, guess, keep))
             self._dev_ahead = True
