@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.engine.test_gpu_common import drive, host_state, lif_net, require_lavapipe
+from tests.engine.test_gpu_common import drive, host_state, lif_net, make_world, require_lavapipe
 from tests.engine.test_gpu_learning import learner
 from tests.engine.test_gpu_slots import small_net, with_free_slots
 
@@ -225,7 +225,7 @@ def test_a_wrong_buffer_would_be_seen(adapter: dict[str, Any], monkeypatch: pyte
 
 def test_switches(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """``SPIKEFORGE_GPU_PRERECORD=0`` turns it off, the constructor's flag wins over it; the
-    per-step kernels and other backends ignore the hint."""
+    per-step kernels of a layout that learns and other backends ignore the hint."""
     monkeypatch.delenv("SPIKEFORGE_GPU_PRERECORD", raising=False)
     _, gpu, _, w2 = pair(brains=1, prerecord=None)
     assert gpu.prerecord
@@ -243,10 +243,46 @@ def test_switches(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> N
     assert on.prerecord_stats["used"] == 1 and on._kept is not None
     off.close()
     on.close()
-    per_step = G.GpuBackend(w2.layout, fused=False, prerecord=True)
+    learning = World(dt=0.001, backend="numpy", seed=3)
+    learning.spawn(learner(), 2)
+    per_step = G.GpuBackend(learning.layout, fused=False, prerecord=True)
+    assert per_step.plast is not None
     for i in range(3):
         per_step.advance(5, 5 * i, None)
-    assert per_step.prerecord_stats["recorded"] == 0 and per_step._kept is None
+    assert per_step.prerecord_stats["recorded"] == 0 and per_step._kept is None  # learning: not recorded ahead
     per_step.close()
     ref = World(dt=0.001, backend="numpy").backend
     ref.expect_steps(17)  # the base class's default: ignored
+
+
+@pytest.mark.parametrize("fold", [False, True], ids=["prep", "fold"])
+def test_per_step_path_prerecorded_matches_numpy(adapter: dict[str, Any], fold: bool) -> None:
+    """The per-step kernels (gap junctions: no per-brain kernel), with prep or FOLD's even/odd
+    programs: advances of varying length, hinted right, wrong and not at all, each byte for byte
+    numpy's (spikes, actuators, then the whole state)."""
+    w1, w2 = make_world("numpy"), make_world("numpy")
+    ref = w1.backend
+    gpu = G.GpuBackend(w2.layout, prerecord=True, fold_prep=fold)
+    assert not gpu.fused and gpu.fold == fold and gpu.layout.gap_a.size
+    st = gpu.prerecord_stats
+    done = 0
+    # (steps, hint): the hint is the count of the advance after this one; the longest advance first
+    # (the spike list never grows: no buffer is re-made). The first goes through wgpu-py's calls;
+    # then used at 2, 3, 4, 6, 7, 9 and missed at 5 (recorded for 3) and 8 (for 2)
+    plan = [(6, None), (6, None), (6, 3), (3, None), (3, None), (4, None), (4, 2), (2, None), (5, 1), (1, None)]
+    for i, (n, hint) in enumerate(plan):
+        drive(w1, i)
+        drive(w2, i)
+        if hint is not None:
+            gpu.expect_steps(hint)
+        r1, r2 = ref.advance(n, done, None), gpu.advance(n, done, None)
+        done += n
+        assert np.array_equal(r1.steps, r2.steps) and np.array_equal(r1.neurons, r2.neurons), i
+        assert w1.layout.act_out.tobytes() == w2.layout.act_out.tobytes(), i
+    assert st == {"recorded": 9, "used": 6, "missed": 2, "dropped": 0}, st
+    gpu.pull_state()  # (w2's own backend is not the one that ran: pull from the GPU backend)
+    for k, a in w1.layout.neuron.items():
+        assert a.tobytes() == w2.layout.neuron[k].tobytes(), k
+    assert w1.layout.ring.tobytes() == w2.layout.ring.tobytes()
+    gpu.close()
+    assert gpu._kept is None and st["recorded"] == st["used"] + st["missed"] + st["dropped"]

@@ -581,7 +581,8 @@ class GpuBackend(Backend):
         default True, or False when ``SPIKEFORGE_GPU_CONTRACT=1``: only for measuring what
         contraction changes, see ``tools/gpu/diagnose.py``).
     prerecord : bool, optional
-        With the per-brain kernel and the raw calls: right after submitting an advance, and
+        With the raw calls, on the per-brain kernel or the per-step kernels of a layout that does
+        not learn: right after submitting an advance, and
         before waiting for it, record the NEXT advance's command buffer (for the step count
         :meth:`expect_steps` gave, else this advance's) and keep it; the next advance submits
         it right after its upload write when nothing it was recorded from has changed (step
@@ -2038,7 +2039,9 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             else:
                 self._submit(self._record_raw(n_steps, ordm, guess, keep))
             self._dev_ahead = True
-            if self.fused and self.prerecord:  # the next advance's, while the device runs this one
+            # the next advance's, while the device runs this one (per-step path: not for layouts that
+            # learn, whose step program follows the plasticity tables)
+            if self.prerecord and (self.fused or self.plast is None):
                 self._prerecord(n_steps if hint is None else hint, active)
         else:
             q.write_buffer(upload, 0, up)
