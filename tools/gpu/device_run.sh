@@ -388,16 +388,15 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/worldvsbackend.jsonl" | cut -c1-700 ;;
     foldab)  # issue 13: prep folded into propagation (FOLD, SPIKEFORGE_GPU_FOLD_PREP) on and off for scale's
              # per-step path (each kernel's GPU time, tools/gpu/kernel_times.py), a World frame against its
-             # backend's advance for crowd 10,000 paced at 60 Hz, then the per-step path's exactness tests,
-             # crowd 1,000's World frame, an empty frame's round trip and the split of a crowd advance, each
-             # with the next advance's commands recorded ahead and not (SPIKEFORGE_GPU_PRERECORD 1/0)
+             # backend's advance for crowd 10,000 paced at 60 Hz, crowd 1,000's World frame, an empty
+             # frame's round trip and the split of a crowd advance, each with the next advance's commands
+             # recorded ahead and not (SPIKEFORGE_GPU_PRERECORD 1/0), then the exactness tests (FOLD,
+             # pre-recording, the per-step path)
       {
       for f in 1 0; do SPIKEFORGE_GPU_FOLD_PREP=$f timeout 130 python3 tools/gpu/kernel_times.py --net scale --steps 20 \
         --label "scale fold=$f"; done
       timeout 90 python3 tools/gpu/world_vs_backend.py --net crowd --brains 10000 --pace 60 --draw-ahead 0
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/foldab.jsonl" | cut -c1-900
-      timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
-        tests/engine/test_gpu_step.py tests/engine/test_gpu_features.py 2>&1 | tee "$OUT/foldab-tests.log" | tail -6
       {
       timeout 60 python3 tools/gpu/world_vs_backend.py --net crowd --brains 1000 --pace 60 --draw-ahead 0
       # the round-trip floor of an empty frame, then the split of a crowd advance (record, submit, wait, post)
@@ -406,7 +405,9 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         | sed "s/^{/{\"prerecord\": $pr, /"; done
       for pr in 1 0; do SPIKEFORGE_GPU_PRERECORD=$pr timeout 60 python3 tools/gpu/world_vs_backend.py --net crowd \
         --brains 1000 --draw-ahead 0 --kinds world --frames 200 | sed "s/^{/{\"prerecord\": $pr, /"; done
-      } 2>&1 | grep -v XDG_RUNTIME | tee -a "$OUT/foldab.jsonl" ;;
+      } 2>&1 | grep -v XDG_RUNTIME | tee -a "$OUT/foldab.jsonl"
+      timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
+        tests/engine/test_gpu_step.py tests/engine/test_gpu_features.py 2>&1 | tee "$OUT/foldab-tests.log" | tail -6 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
