@@ -68,14 +68,16 @@ def main() -> None:
     rng = np.random.default_rng(1)
     values = [rng.random(eyes.shape, dtype=np.float32) for _ in range(8)] if crowd else []
     sink = 0.0
+    frame_no = 0
 
     def world_frame() -> int:
-        nonlocal sink
+        nonlocal sink, frame_no
         if not crowd:
             world.step(args.steps)
             return int(args.steps)
         before = world.step_count
-        eyes[...] = values[len(inner) % len(values)]  # drawn before the timing, as bench crowd does
+        eyes[...] = values[frame_no % len(values)]  # drawn before the timing, as bench crowd does
+        frame_no += 1
         world.advance(1.0 / 60)
         sink += float(legs[0, 0])
         return int(world.step_count - before)

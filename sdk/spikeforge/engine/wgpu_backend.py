@@ -1877,13 +1877,16 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         table left out when ``keep`` (the device's copy is current)."""
         return self._up_copies[:-1] if keep and self._up_copies[-1][0] == "binfo" else self._up_copies
 
+    def _readback_words(self) -> tuple[int, int, int]:
+        """Words of the read-back's actuator counts, actuator outputs and dopamine (after the counters)."""
+        L = self.layout
+        return L.act_counts.size, L.act_out.size, (2 * L.n_brains if self.plast is not None else 0)
+
     def _readback_copies(self, n_steps: int, ordm: bool, guess: int) -> list[tuple[str, int, int, int]]:
         """(buffer, offset there, offset in the read-back, bytes) of what comes back: counters,
         actuators, dopamine, then the sorted list's step totals and ``guess`` neurons (``ordm``) or
         ``guess`` (step, neuron) pairs."""
-        L = self.layout
-        na, no = L.act_counts.size, L.act_out.size
-        nd = 2 * L.n_brains if self.plast is not None else 0
+        na, no, nd = self._readback_words()
         back = [("ctl", 0, 0, 4 * META_WORDS), ("act_counts", 0, 4 * META_WORDS, 4 * na),
                 ("act_out", 0, 4 * (META_WORDS + na), 4 * no), ("dopa", 0, 4 * (META_WORDS + na + no), 4 * nd)]
         if ordm:  # the steps' totals, then the sorted neurons
@@ -2023,8 +2026,7 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
         meta[M_ORD] = ordm
         upload = self._bufs["upload"][0]
         up = self._up[:self._up_nob] if keep else self._up
-        na, no = L.act_counts.size, L.act_out.size
-        nd = 2 * B if pc is not None else 0
+        na, no, nd = self._readback_words()
         # the first entries of the spike list come back with the counters (no second round trip
         # unless the advance spiked more than the guess, which then grows)
         guess = min(self._spk_guess, cap)
