@@ -366,3 +366,22 @@ def test_a_per_brain_fit_grows_with_the_crowd_not_only_with_its_largest_brain() 
         return sum(c * v for c, v in zip(fit, x, strict=True))
 
     assert crowd(3906) > 1.5 * crowd(16), fit
+
+
+def test_the_gpu_per_step_fit_rests_on_size_not_on_the_brain_count() -> None:
+    # the GPU's per-step samples of an H100 run (2026-12-07; FEATURES rows, us). The grown samples
+    # are crowds of 65,536-neuron brains, so their brain count grows with their neurons: allowed the
+    # brains column, the fit rested on it and predicted scale's single 1.2 M-neuron brain (136 us
+    # measured in the same run) at 56 us, and a world of 1 M neurons in one brain like one of 4 k
+    # (test_calibration_measures_and_caches failed so on the device)
+    raw = [([1, 32768, 524288, 1, 0, 32768, 524288, 1310.72], 57.7),
+           ([1, 65536, 4194304, 1, 0, 65536, 4194304, 10485.76], 53.7),
+           ([1, 32768, 524288, 1, 524288, 32768, 524288, 2621.44], 215.0),
+           ([1, 262144, 12582912, 4, 0, 65536, 3145728, 31457.28], 80.4),
+           ([1, 1048576, 50331648, 16, 0, 65536, 3145728, 125829.12], 181.4)]
+    rows = [([float(v) for v in x], t * 1e-6) for x, t in raw]
+    fit = gpu_cost._fit(rows, gpu_cost.GPU_PATH_COLUMNS["step"], gpu_cost.SIZE_COLUMNS)
+    assert fit[gpu_cost.FEATURES.index("brains")] == 0.0, fit
+    scale = [1.0, 1.2e6, 9.6e7, 1.0, 0.0, 1.2e6, 9.6e7, 0.0]
+    predicted = sum(c * v for c, v in zip(fit, scale, strict=True))
+    assert 0.5 < 136e-6 / predicted < 2.0, (predicted, fit)

@@ -115,8 +115,9 @@ def test_fold_kernel_constants(adapter: dict[str, Any]) -> None:
 
 
 def test_fold_default_and_switch(adapter: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Off by default (on a GPU too, until timed there); SPIKEFORGE_GPU_FOLD_PREP=1 or the argument turns it on; never
-    for the per-brain kernel (it has no prep) nor for layouts that learn (their kernels use prep's)."""
+    """On by default on a GPU, off on a CPU adapter (lavapipe, where it is slower); SPIKEFORGE_GPU_FOLD_PREP
+    or the argument decides; never for the per-brain kernel (it has no prep) nor for layouts that learn (their
+    kernels use prep's)."""
     monkeypatch.delenv("SPIKEFORGE_GPU_FOLD_PREP", raising=False)
     w = make_world("numpy")
     info = G.gpu_device().info
@@ -127,7 +128,7 @@ def test_fold_default_and_switch(adapter: dict[str, Any], monkeypatch: pytest.Mo
         be.close()
         return got
 
-    for kind, want in (("DiscreteGPU", False), ("CPU", False)):
+    for kind, want in (("DiscreteGPU", True), ("IntegratedGPU", True), ("CPU", False)):
         monkeypatch.setitem(info, "adapter_type", kind)
         assert fold() == want
         for env in ("0", "1"):

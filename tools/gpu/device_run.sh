@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | pattern
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -408,6 +408,18 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       } 2>&1 | grep -v XDG_RUNTIME | tee -a "$OUT/foldab.jsonl"
       timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
         tests/engine/test_gpu_step.py tests/engine/test_gpu_features.py 2>&1 | tee "$OUT/foldab-tests.log" | tail -6 ;;
+    pattern)  # issue 13: does the sequence of step counts change an advance's cost (crowd 10,000: 1.6 ms per
+              # 17-step advance back to back, 5.5 ms alternating with 1-step ones)? Then FOLD's default,
+              # the contract-aware state comparison and the per-step fit on the device
+      {
+      timeout 100 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 17 16,17,17 17,1
+      SPIKEFORGE_GPU_PRERECORD=0 timeout 100 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors \
+        --patterns 17 16,17,17 --paces 0
+      timeout 60 python3 tools/gpu/advance_pattern.py --brains 1000 --sensors --patterns 17 16,17,17 17,1
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/pattern.jsonl" | cut -c1-600
+      timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
+        tests/engine/test_gpu_brain_kernel.py tests/engine/test_gpu_auto.py tests/engine/test_gpu_step.py \
+        2>&1 | tee "$OUT/pattern-tests.log" | tail -8 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;

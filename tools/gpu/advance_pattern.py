@@ -1,0 +1,92 @@
+"""Does the sequence of step counts change what a GPU advance costs?
+
+On an H100 (2026-12-07) a crowd of 10,000 took ~1.6 ms per 17-step advance run back to back
+(``kernel_times.py``: GPU work 0.94 ms), but 5.5 ms when 17-step advances alternated with 1-step
+ones (``profile_advance.py``) and 4.7-6.4 ms in World frames of 16 and 17 steps. This times
+``GpuBackend.advance`` on one crowd through step-count patterns, each run back to back and at a
+60 Hz pace, and reports per pattern the median wall time and read-back wait of each step count
+(``--sensors``: new sensor values before every advance, as a game writes them).
+
+``python tools/gpu/advance_pattern.py --brains 10000 --patterns 17 16,17,17 17,1``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+from pacing import FrameClock
+
+from spikeforge import World
+from spikeforge.bench.crowd import npc_circuit
+from spikeforge.engine import wgpu_backend as G
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--brains", type=int, default=10000)
+    ap.add_argument("--patterns", nargs="+", default=["17", "16,17,17", "17,1"],
+                    help="comma-separated step counts, repeated in turn")
+    ap.add_argument("--advances", type=int, default=60, help="timed advances per pattern and pace")
+    ap.add_argument("--paces", default="0,60", help="comma-separated frame rates (0: back to back)")
+    ap.add_argument("--sensors", action="store_true", help="new sensor values before every advance")
+    args = ap.parse_args()
+    w = World(dt=0.001, backend="numpy", seed=1)
+    w.spawn(npc_circuit(), args.brains)
+    L = w.layout
+    rng = np.random.default_rng(1)
+    values = [rng.random(L.sensor_values.size, dtype=np.float32) for _ in range(4)]
+    L.sensor_values[...] = values[0]
+    be = G.GpuBackend(L)
+    waits: list[float] = []
+    mapr = be._map_readback
+
+    def timed_map(nbytes: int) -> Any:
+        t = time.perf_counter()
+        try:
+            return mapr(nbytes)
+        finally:
+            waits.append(time.perf_counter() - t)
+
+    be._map_readback = timed_map  # type: ignore[method-assign]
+    done = 0
+    print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "fused": be.fused,
+                      "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors}), flush=True)
+    for pace in (float(p) for p in args.paces.split(",")):
+        for pattern in args.patterns:
+            counts = [int(s) for s in pattern.split(",")]
+            hint = getattr(be, "expect_steps", lambda n: None)
+            for i in range(2 * len(counts) + 4):  # warm: this pattern's buffers, guesses, clocks
+                hint(counts[(i + 1) % len(counts)])
+                be.advance(counts[i % len(counts)], done, None)
+                done += counts[i % len(counts)]
+            walls: dict[int, list[float]] = {c: [] for c in counts}
+            wait_of: dict[int, list[float]] = {c: [] for c in counts}
+            clock = FrameClock(pace)
+            for i in range(args.advances):
+                n = counts[i % len(counts)]
+                if args.sensors:
+                    L.sensor_values[...] = values[i % len(values)]
+                hint(counts[(i + 1) % len(counts)])
+                clock.wait()
+                waits.clear()
+                t0 = time.perf_counter()
+                be.advance(n, done, None)
+                walls[n].append((time.perf_counter() - t0) * 1e3)
+                wait_of[n].append(sum(waits) * 1e3)
+                done += n
+            print(json.dumps({"pattern": pattern, "pace_hz": pace,
+                              "ms_wall": {c: round(statistics.median(v), 3) for c, v in walls.items()},
+                              "ms_wait": {c: round(statistics.median(v), 3) for c, v in wait_of.items()},
+                              "ms_wall_p90": {c: round(float(np.percentile(v, 90)), 3) for c, v in walls.items()},
+                              "prerecord": getattr(be, "prerecord_stats", None)}), flush=True)
+    be.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
