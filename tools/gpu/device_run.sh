@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | pattern
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | pattern | patternquick
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -420,6 +420,11 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
         tests/engine/test_gpu_brain_kernel.py tests/engine/test_gpu_auto.py tests/engine/test_gpu_step.py \
         2>&1 | tee "$OUT/pattern-tests.log" | tail -8 ;;
+    patternquick)  # `pattern` in a short device budget: crowd 10,000 only, then the changed tests
+      timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 17 16,17,17 17,1 \
+        --advances 40 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/pattern.jsonl" | cut -c1-600
+      timeout 200 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
+        tests/engine/test_gpu_auto.py 2>&1 | tee "$OUT/pattern-tests.log" | tail -8 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
