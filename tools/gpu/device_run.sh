@@ -420,11 +420,14 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       timeout 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
         tests/engine/test_gpu_brain_kernel.py tests/engine/test_gpu_auto.py tests/engine/test_gpu_step.py \
         2>&1 | tee "$OUT/pattern-tests.log" | tail -8 ;;
-    patternquick)  # `pattern` in a short device budget: crowd 10,000 only, then the changed tests
+    patternquick)  # `pattern` in a short device budget: the changed exactness tests, crowd 10,000's step-count
+                   # patterns, then the calibration test (each writes its file as it goes)
+      timeout 90 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
+        2>&1 | tee "$OUT/pattern-tests.log" | tail -4
       timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 17 16,17,17 17,1 \
-        --advances 40 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/pattern.jsonl" | cut -c1-600
-      timeout 200 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_fold.py tests/engine/test_gpu_prerecord.py \
-        tests/engine/test_gpu_auto.py 2>&1 | tee "$OUT/pattern-tests.log" | tail -8 ;;
+        --advances 30 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/pattern.jsonl" | cut -c1-600
+      timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_auto.py -k calibration \
+        2>&1 | tee "$OUT/pattern-auto-tests.log" | tail -4 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
