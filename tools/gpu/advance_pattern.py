@@ -34,14 +34,18 @@ def main() -> int:
     ap.add_argument("--advances", type=int, default=60, help="timed advances per pattern and pace")
     ap.add_argument("--paces", default="0,60", help="comma-separated frame rates (0: back to back)")
     ap.add_argument("--sensors", action="store_true", help="new sensor values before every advance")
+    ap.add_argument("--via-world", action="store_true",
+                    help="time the backend a World(backend='gpu') built as the crowd spawned (as `bench crowd` "
+                         "has it), called directly, instead of a GpuBackend made on the finished layout")
     args = ap.parse_args()
-    w = World(dt=0.001, backend="numpy", seed=1)
+    w = World(dt=0.001, backend="gpu" if args.via_world else "numpy", seed=1)
     w.spawn(npc_circuit(), args.brains)
     L = w.layout
     rng = np.random.default_rng(1)
     values = [rng.random(L.sensor_values.size, dtype=np.float32) for _ in range(4)]
     L.sensor_values[...] = values[0]
-    be = G.GpuBackend(L)
+    be = w.backend if args.via_world else G.GpuBackend(L)
+    assert isinstance(be, G.GpuBackend), be
     waits: list[float] = []
     mapr = be._map_readback
 
@@ -55,7 +59,8 @@ def main() -> int:
     be._map_readback = timed_map  # type: ignore[method-assign]
     done = 0
     print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "fused": be.fused,
-                      "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors}), flush=True)
+                      "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors,
+                      "via_world": args.via_world}), flush=True)
     for pace in (float(p) for p in args.paces.split(",")):
         for pattern in args.patterns:
             counts = [int(s) for s in pattern.split(",")]
@@ -84,7 +89,8 @@ def main() -> int:
                               "ms_wait": {c: round(statistics.median(v), 3) for c, v in wait_of.items()},
                               "ms_wall_p90": {c: round(float(np.percentile(v, 90)), 3) for c, v in walls.items()},
                               "prerecord": getattr(be, "prerecord_stats", None)}), flush=True)
-    be.close()
+    if not args.via_world:
+        be.close()
     return 0
 
 
