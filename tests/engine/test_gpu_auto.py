@@ -326,6 +326,11 @@ def test_the_brain_path_charges_sensor_driven_activity() -> None:
     assert at(without) < t_busy / 2
 
 
+def us_rows(raw: list[tuple[list[float], float]]) -> list[tuple[list[float], float]]:
+    """A device run's samples (``FEATURES`` rows, microseconds) as ``_fit`` takes them (seconds)."""
+    return [([float(v) for v in x], t * 1e-6) for x, t in raw]
+
+
 def test_a_fit_keeps_the_one_sample_that_shows_a_crowds_throughput() -> None:
     # the GPU's per-brain samples of an H100 run (2026-12-06; FEATURES rows, us): the crowds sit on
     # the floor up to 512 brains, only the 2,048-brain crowd shows the throughput. Judged by the
@@ -337,7 +342,7 @@ def test_a_fit_keeps_the_one_sample_that_shows_a_crowds_throughput() -> None:
            ([1, 32768, 524288, 256, 0, 128, 2048, 2621.4], 32.15),
            ([1, 16384, 524288, 64, 524288, 256, 8192, 2621.4], 85.95),
            ([1, 524288, 16777216, 2048, 0, 256, 8192, 41943.0], 96.98)]
-    rows = [([float(v) for v in x], t * 1e-6) for x, t in raw]
+    rows = us_rows(raw)
     fit = gpu_cost._fit(rows, gpu_cost.PATH_COLUMNS["brain"], gpu_cost.SIZE_COLUMNS)
     for x, t in rows:
         assert 0.5 < sum(c * v for c, v in zip(fit, x, strict=True)) / t < 2.0, (x, t)
@@ -357,7 +362,7 @@ def test_a_per_brain_fit_grows_with_the_crowd_not_only_with_its_largest_brain() 
            ([1, 16384, 524288, 64, 524288, 256, 8192, 2621.44], 28.3 * 1.193),
            ([1, 524288, 16777216, 2048, 0, 256, 8192, 41943.04], 40.6 * 0.802),
            ([1, 1048576, 33554432, 4096, 0, 256, 8192, 83886.08], 52.1 * 1.17)]
-    rows = [([float(v) for v in x], t * 1e-6) for x, t in raw]
+    rows = us_rows(raw)
     fit = gpu_cost._fit(rows, gpu_cost.PATH_COLUMNS["brain"], gpu_cost.SIZE_COLUMNS)
     assert any(fit[j] > 0 for j in gpu_cost.SIZE_COLUMNS), fit
 
@@ -379,7 +384,7 @@ def test_the_gpu_per_step_fit_rests_on_size_not_on_the_brain_count() -> None:
            ([1, 32768, 524288, 1, 524288, 32768, 524288, 2621.44], 215.0),
            ([1, 262144, 12582912, 4, 0, 65536, 3145728, 31457.28], 80.4),
            ([1, 1048576, 50331648, 16, 0, 65536, 3145728, 125829.12], 181.4)]
-    rows = [([float(v) for v in x], t * 1e-6) for x, t in raw]
+    rows = us_rows(raw)
     fit = gpu_cost._fit(rows, gpu_cost.GPU_PATH_COLUMNS["step"], gpu_cost.SIZE_COLUMNS)
     assert fit[gpu_cost.FEATURES.index("brains")] == 0.0, fit
     scale = [1.0, 1.2e6, 9.6e7, 1.0, 0.0, 1.2e6, 9.6e7, 0.0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.engine.test_gpu_common import assert_bytes_equal, drive, host_state, lif_net, require_lavapipe
+from tests.engine.test_gpu_common import assert_same, drive, host_state, lif_net, require_lavapipe
 
 from spikeforge import World
 from spikeforge.bench.crowd import npc_circuit
@@ -75,9 +75,7 @@ def assert_same_frames(ref: World, gpu: World) -> None:
     assert sum(len(x[1]) for x in a) > 0
     for f, (x, y) in enumerate(zip(a, b, strict=True)):
         assert x == y, f"frame {f} differs"
-    sa, sb = host_state(ref), host_state(gpu)
-    for k in sa:
-        assert_bytes_equal(sa[k], sb[k], k)
+    assert_same(host_state(ref), host_state(gpu))
 
 
 @pytest.mark.parametrize("ring", ["0", "1"], ids=["global-ring", "workgroup-ring"])

@@ -116,8 +116,7 @@ def assert_bytes_equal(a: np.ndarray, b: np.ndarray, what: str) -> None:
         return
     from spikeforge.engine import wgpu_backend as G
 
-    flushes = str(G.gpu_device().info.get("adapter_type", "")).upper() != "CPU"
-    assert flushes and a.dtype == np.float32, f"{what} differs"
+    assert not G.gpu_device().on_cpu and a.dtype == np.float32, f"{what} differs"
     x, y = a.reshape(-1), b.reshape(-1)
     sub_x = (x != 0) & (np.abs(x) < SUBNORMAL_MAX)
     sub_y = (y != 0) & (np.abs(y) < SUBNORMAL_MAX)

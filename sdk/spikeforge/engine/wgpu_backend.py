@@ -322,6 +322,12 @@ class GpuDevice:
     wg_storage: int = 16384  # max_compute_workgroup_storage_size (bytes)
     pipelines: dict[tuple[str, str], Any] = field(default_factory=dict)
 
+    @property
+    def on_cpu(self) -> bool:
+        """Whether the adapter is a CPU emulation of a GPU (lavapipe): its costs differ from a GPU's,
+        and it keeps float32 subnormals (docs/semantics.md)."""
+        return str(self.info.get("adapter_type", "")).upper() == "CPU"
+
 
 GPU_BACKEND_TYPES = ("Vulkan", "Metal", "D3D12")  # compute-capable wgpu backends we accept
 _DEVICE: GpuDevice | None = None
@@ -647,9 +653,8 @@ class GpuBackend(Backend):
             forced = os.environ.get("SPIKEFORGE_GPU_WG_PER_SPIKE", "")
             if forced not in ("", "0", "1"):
                 raise ValueError(f"SPIKEFORGE_GPU_WG_PER_SPIKE: must be 0 or 1, got {forced!r}")
-            cpu = str(self.gpu.info.get("adapter_type", "")).upper() == "CPU"
             wg_per_spike = (forced == "1" if forced else
-                            L.n_synapses >= (WIDE_FANOUT if cpu else GPU_FANOUT) * max(n, 1))
+                            L.n_synapses >= (WIDE_FANOUT if self.gpu.on_cpu else GPU_FANOUT) * max(n, 1))
         self.wg_per_spike = bool(wg_per_spike)
         self.plast = PL.build_cache(L)
         self.kernels = KERNELS + (tuple(k for k in LEARN_KERNELS if k != "learn_deliver" or self.plast.any_delivery)
@@ -728,8 +733,7 @@ class GpuBackend(Backend):
             self.reg_state = self.wg_mask = self.order = self.span = self.wg_span = self.dev_steps = False
         if fold_prep is None:  # on a GPU (an H100: scale's pass 75 -> 64 us per step), not on a CPU adapter
             # (lavapipe: up to PROP_GRID_MAX mostly empty workgroups cost more than prep's indirect dispatch)
-            on_cpu = str(self.gpu.info.get("adapter_type", "")).upper() == "CPU"
-            fold_prep = _env_flag("SPIKEFORGE_GPU_FOLD_PREP", not on_cpu)
+            fold_prep = _env_flag("SPIKEFORGE_GPU_FOLD_PREP", not self.gpu.on_cpu)
         self.fold = bool(fold_prep) and not self.fused and self.plast is None
         # FOLD's propagate grid: enough for a step where every neuron spikes, at most PROP_GRID_MAX
         need = max(n, 1) if self.wg_per_spike else (max(n, 1) + WG - 1) // WG
