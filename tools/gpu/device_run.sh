@@ -419,6 +419,7 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
       # the same instance's World frames beside its backend's (2026-12-07: bench crowd 10,000 5.0 ms per World
       # frame where advance_pattern's backend advances took 1.7-2.3 ms; the World's own Python is 0.05 ms)
       timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --via-world
+      timeout 90 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
       timeout 90 python3 tools/gpu/world_vs_backend.py --net crowd --brains 10000 --draw-ahead 0 --frames 60
       timeout 90 python3 tools/gpu/world_vs_backend.py --net crowd --brains 10000 --draw-ahead 0 --frames 60 --pace 60
       timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
