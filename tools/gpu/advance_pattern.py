@@ -16,10 +16,10 @@ import argparse
 import json
 import statistics
 import time
-from typing import Any
 
 import numpy as np
 from pacing import FrameClock
+from readback_wait import ReadbackWait
 
 from spikeforge import World
 from spikeforge.bench.crowd import npc_circuit
@@ -46,17 +46,7 @@ def main() -> int:
     L.sensor_values[...] = values[0]
     be = w.backend if args.via_world else G.GpuBackend(L)
     assert isinstance(be, G.GpuBackend), be
-    waits: list[float] = []
-    mapr = be._map_readback
-
-    def timed_map(nbytes: int) -> Any:
-        t = time.perf_counter()
-        try:
-            return mapr(nbytes)
-        finally:
-            waits.append(time.perf_counter() - t)
-
-    be._map_readback = timed_map  # type: ignore[method-assign]
+    wait = ReadbackWait(be)
     done = 0
     print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "fused": be.fused,
                       "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors,
@@ -78,11 +68,11 @@ def main() -> int:
                     L.sensor_values[...] = values[i % len(values)]
                 hint(counts[(i + 1) % len(counts)])
                 clock.wait()
-                waits.clear()
+                wait.take()
                 t0 = time.perf_counter()
                 be.advance(n, done, None)
                 walls[n].append((time.perf_counter() - t0) * 1e3)
-                wait_of[n].append(sum(waits) * 1e3)
+                wait_of[n].append(wait.take() * 1e3)
                 done += n
             print(json.dumps({"pattern": pattern, "pace_hz": pace,
                               "ms_wall": {c: round(statistics.median(v), 3) for c, v in walls.items()},

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
+from readback_wait import ReadbackWait
 
 from spikeforge.bench import make_world
 from spikeforge.bench.crowd import npc_circuit
@@ -39,17 +40,7 @@ def main() -> int:
     be = w.backend
     assert isinstance(be, G.GpuBackend), be
     eyes, legs = w.group("npc256").sensor("eyes"), w.group("npc256").actuator("legs")
-    wait = [0.0]
-    map_readback = be._map_readback
-
-    def timed_map(nbytes: int) -> Any:
-        t = time.perf_counter()
-        try:
-            return map_readback(nbytes)
-        finally:
-            wait[0] += time.perf_counter() - t
-
-    be._map_readback = timed_map  # type: ignore[method-assign]
+    wait = ReadbackWait(be)
     called: collections.Counter[str] = collections.Counter()
     outer = ("advance", "expect_steps", "pull_state", "push_state", "add_reward", "relayout")
     for name in outer:  # the backend's public entry points a World may call per frame
@@ -66,22 +57,22 @@ def main() -> int:
     for f in range(args.warmup + args.frames):
         eyes[...] = values[f % 8]
         called.clear()
-        wait[0] = 0.0
+        wait.take()
         t = time.perf_counter()
         res = w.advance(1.0 / 60)
         float(legs[0, 0])
         dt = time.perf_counter() - t
         if f >= args.warmup:
-            host["world"].append((dt - wait[0]) * 1e3)
+            host["world"].append((dt - wait.take()) * 1e3)
             world_calls.update(called)
         eyes[...] = values[(f + 3) % 8]
         be.expect_steps(w.clock.peek(1.0 / 60))
-        wait[0] = 0.0
+        wait.take()
         t = time.perf_counter()
         bare_advance(res.steps, w.step_count, None)  # (the world's step counter is not moved on)
         dt = time.perf_counter() - t
         if f >= args.warmup:
-            host["backend"].append((dt - wait[0]) * 1e3)
+            host["backend"].append((dt - wait.take()) * 1e3)
     print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "draw_ahead": args.draw_ahead,
                       "world_host_ms": round(statistics.median(host["world"]), 3),
                       "backend_host_ms": round(statistics.median(host["backend"]), 3),
