@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the device machine (NVIDIA H200, 16 cores) from the repository root:
-#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | pattern | patternquick
+#   bash tools/gpu/device_run.sh PART...     PART: diag | tests | nativetests | kept | cubaonly | servestallab | autocheck | learn | churn | gpuchurn | auto | bench | figures | cpu | serve | servestall | learncost | cluster | hostpath | gpucrowd | crowdgoals | crowdpin | crowdclock | crowdmodes | learnrules | servechurn | planes | autotests | crowdpace | kerneltimes | kernelpace | worldvsbackend | foldab | pattern | patternquick | gap | alltests
 # carry .gl and .whl (tools/gpu/prepare.sh makes them; from a copied tree in .devwork/repo
 # they are looked up two levels up too); `cluster` also carries .ray (tools/cluster/prepare_ray.sh). Results go to $OUT (or ./out-gpu).
 set -uo pipefail
@@ -435,6 +435,19 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         --advances 30 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/pattern.jsonl" | cut -c1-600
       timeout 150 python3 -m pytest -q -p no:cacheprovider tests/engine/test_gpu_auto.py -k calibration \
         2>&1 | tee "$OUT/pattern-auto-tests.log" | tail -4 ;;
+    gap)  # issue 13: where crowd 10,000's World frame (5.0 ms) loses ~3 ms to its backend's bare advance
+          # (1.7-2.3 ms), in one process per line and one machine: a backend made on a finished layout,
+          # the backend a World built, the World's frame beside the bare call, then the bench
+      {
+      timeout 60 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
+      timeout 60 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
+      timeout 60 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
+      timeout 60 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
+      timeout 60 $sf bench crowd --backend auto --json --brains 1000 --frames 100 --warmup 20
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gap.jsonl" | cut -c1-700 ;;
+    alltests)  # every test file with a gpu-marked test (issue 13: every GPU test passes on the device)
+      timeout 420 python3 -m pytest -q -p no:cacheprovider -m gpu $(grep -rlE "pytest.mark.gpu|pytestmark.*gpu" tests | sort) \
+        2>&1 | tee "$OUT/alltests.log" | tail -25 ;;
     learncost)  # issue 14's learning cost (native, 1 thread, idle core)
       timeout 150 taskset -c 4 $sf bench learning --backend native --threads 1 --json --parts cost --crowd-brains 500 \
         --frames 200 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/learncost.jsonl" | cut -c1-600 ;;
