@@ -439,10 +439,10 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
           # (1.7-2.3 ms), in one process per line and one machine: a backend made on a finished layout,
           # the backend a World built, the World's frame beside the bare call, then the bench
       {
-      timeout 60 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
-      timeout 60 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
-      timeout 60 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
-      timeout 60 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
+      timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
+      timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
+      timeout 90 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
+      timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
       timeout 60 $sf bench crowd --backend auto --json --brains 1000 --frames 100 --warmup 20
       } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gap.jsonl" | cut -c1-700 ;;
     alltests)  # every test file with a gpu-marked test (issue 13: every GPU test passes on the device)
