@@ -437,14 +437,18 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         2>&1 | tee "$OUT/pattern-auto-tests.log" | tail -4 ;;
     gap)  # issue 13: where crowd 10,000's World frame (5.0 ms) loses ~3 ms to its backend's bare advance
           # (1.7-2.3 ms), in one process per line and one machine: a backend made on a finished layout,
-          # the backend a World built, the World's frame beside the bare call, then the bench
+          # the backend a World built, the World's frame beside the bare call, then the bench; the SM and
+          # memory clocks sampled every 200 ms beside it (gap-clocks.csv; each line's start time in gap.jsonl)
+      nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,pstate,clocks_event_reasons.active \
+        --format=csv,noheader -lms 200 > "$OUT/gap-clocks.csv" 2>/dev/null & smi=$!
       {
-      timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
-      timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
-      timeout 90 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
-      timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
-      timeout 60 $sf bench crowd --backend auto --json --brains 1000 --frames 100 --warmup 20
-      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gap.jsonl" | cut -c1-700 ;;
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 60 $sf bench crowd --backend auto --json --brains 1000 --frames 100 --warmup 20
+      } 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/gap.jsonl" | cut -c1-700
+      kill $smi 2>/dev/null ;;
     alltests)  # every test file with a gpu-marked test (issue 13: every GPU test passes on the device)
       timeout 420 python3 -m pytest -q -p no:cacheprovider -m gpu $(grep -rlE "pytest.mark.gpu|pytestmark.*gpu" tests | sort) \
         2>&1 | tee "$OUT/alltests.log" | tail -25 ;;
