@@ -5,7 +5,9 @@ On an H100 (2026-12-07) a crowd of 10,000 took ~1.6 ms per 17-step advance run b
 ones (``profile_advance.py``) and 4.7-6.4 ms in World frames of 16 and 17 steps. This times
 ``GpuBackend.advance`` on one crowd through step-count patterns, each run back to back and at a
 60 Hz pace, and reports per pattern the median wall time and read-back wait of each step count
-(``--sensors``: new sensor values before every advance, as a game writes them).
+(``--sensors``: new sensor values before every advance, as a game writes them). ``--via-world`` and
+``--device-first`` ask whether a backend a World built, or a device that idled through the spawn,
+is what makes a World's frames slower than these bare advances.
 
 ``python tools/gpu/advance_pattern.py --brains 10000 --patterns 17 16,17,17 17,1``
 """
@@ -37,7 +39,12 @@ def main() -> int:
     ap.add_argument("--via-world", action="store_true",
                     help="time the backend a World(backend='gpu') built as the crowd spawned (as `bench crowd` "
                          "has it), called directly, instead of a GpuBackend made on the finished layout")
+    ap.add_argument("--device-first", action="store_true",
+                    help="open the GPU device before the crowd spawns (as a World(backend='gpu') does), so it "
+                         "idles through the spawn, then time a GpuBackend made on the finished layout")
     args = ap.parse_args()
+    if args.device_first:
+        G.gpu_device()
     w = World(dt=0.001, backend="gpu" if args.via_world else "numpy", seed=1)
     w.spawn(npc_circuit(), args.brains)
     L = w.layout
@@ -50,7 +57,7 @@ def main() -> int:
     done = 0
     print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "fused": be.fused,
                       "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors,
-                      "via_world": args.via_world}), flush=True)
+                      "via_world": args.via_world, "device_first": args.device_first}), flush=True)
     for pace in (float(p) for p in args.paces.split(",")):
         for pattern in args.patterns:
             counts = [int(s) for s in pattern.split(",")]
