@@ -438,8 +438,8 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
     gap)  # issue 13: where crowd 10,000's World frame (5.0 ms) loses ~3 ms to its backend's bare advance
           # (1.7-2.3 ms), in one process per line and one machine: a backend made on a finished layout,
           # the backend a World built, a device opened before the spawn (idle through it), the World's frame
-          # beside the bare call, then the bench; the SM and
-          # memory clocks sampled every 200 ms beside it (gap-clocks.csv; each line's start time in gap.jsonl)
+          # beside the bare call, then the bench; the SM and memory clocks and the PCIe link sampled every
+          # 200 ms beside it (gap-clocks.csv; each line's start time in gap.jsonl)
       nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,pstate,pcie.link.gen.current,pcie.link.width.current,clocks_event_reasons.active \
         --format=csv,noheader -lms 200 > "$OUT/gap-clocks.csv" 2>/dev/null & smi=$!
       {
