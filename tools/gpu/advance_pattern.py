@@ -6,8 +6,9 @@ ones (``profile_advance.py``) and 4.7-6.4 ms in World frames of 16 and 17 steps.
 ``GpuBackend.advance`` on one crowd through step-count patterns, each run back to back and at a
 60 Hz pace, and reports per pattern the median wall time and read-back wait of each step count
 (``--sensors``: new sensor values before every advance, as a game writes them). ``--via-world`` and
-``--device-first`` ask whether a backend a World built, or a device that idled through the spawn,
-is what makes a World's frames slower than these bare advances.
+``--device-first`` / ``--backend-first`` ask whether a backend a World built, a device that idled
+through the spawn, or a backend made and closed on it before, is what makes a World's frames slower
+than these bare advances.
 
 ``python tools/gpu/advance_pattern.py --brains 10000 --patterns 17 16,17,17 17,1``
 """
@@ -42,9 +43,18 @@ def main() -> int:
     ap.add_argument("--device-first", action="store_true",
                     help="open the GPU device before the crowd spawns (as a World(backend='gpu') does), so it "
                          "idles through the spawn, then time a GpuBackend made on the finished layout")
+    ap.add_argument("--backend-first", action="store_true",
+                    help="as --device-first, and run then close a one-brain GpuBackend on it before the spawn "
+                         "(a World(backend='gpu') makes one for its empty layout first)")
     args = ap.parse_args()
-    if args.device_first:
+    if args.device_first or args.backend_first:
         G.gpu_device()
+    if args.backend_first:
+        w1 = World(dt=0.001, backend="numpy", seed=2)
+        w1.spawn(npc_circuit(), 1)
+        be1 = G.GpuBackend(w1.layout)
+        be1.advance(17, 0, None)
+        be1.close()
     w = World(dt=0.001, backend="gpu" if args.via_world else "numpy", seed=1)
     w.spawn(npc_circuit(), args.brains)
     L = w.layout
@@ -57,7 +67,8 @@ def main() -> int:
     done = 0
     print(json.dumps({"adapter": G.adapter_summary(), "brains": args.brains, "fused": be.fused,
                       "prerecord": getattr(be, "prerecord", None), "sensors": args.sensors,
-                      "via_world": args.via_world, "device_first": args.device_first}), flush=True)
+                      "via_world": args.via_world, "device_first": args.device_first,
+                      "backend_first": args.backend_first}), flush=True)
     for pace in (float(p) for p in args.paces.split(",")):
         for pattern in args.patterns:
             counts = [int(s) for s in pattern.split(",")]

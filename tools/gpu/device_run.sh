@@ -437,15 +437,16 @@ w = make_world("native", 1, 0.0001, 1); w.spawn(cuba_circuit(4000)); w.step(1); 
         2>&1 | tee "$OUT/pattern-auto-tests.log" | tail -4 ;;
     gap)  # issue 13: where crowd 10,000's World frame (5.0 ms) loses ~3 ms to its backend's bare advance
           # (1.7-2.3 ms), in one process per line and one machine: a backend made on a finished layout,
-          # the backend a World built, a device opened before the spawn (idle through it), the World's frame
-          # beside the bare call, then the bench; the SM and memory clocks and the PCIe link sampled every
-          # 200 ms beside it (gap-clocks.csv; each line's start time in gap.jsonl)
+          # the backend a World built, a device opened before the spawn (idle through it; and a backend made
+          # and closed on it first), the World's frame beside the bare call, then the bench; the SM and memory
+          # clocks and the PCIe link sampled every 200 ms beside it (gap-clocks.csv; each line's start time in gap.jsonl)
       nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,pstate,pcie.link.gen.current,pcie.link.width.current,clocks_event_reasons.active \
         --format=csv,noheader -lms 200 > "$OUT/gap-clocks.csv" 2>/dev/null & smi=$!
       {
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --via-world
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --device-first
+      echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/advance_pattern.py --brains 10000 --sensors --patterns 16,17,17 --advances 45 --backend-first
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 python3 tools/gpu/world_host_split.py --brains 10000 --frames 40
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 90 $sf bench crowd --backend gpu --json --brains 10000 --frames 60 --warmup 10
       echo "{\"start\": \"$(date -u +%T.%N)\"}"; timeout 60 $sf bench crowd --backend auto --json --brains 1000 --frames 100 --warmup 20
