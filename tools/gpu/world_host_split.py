@@ -1,10 +1,11 @@
 """Does a World frame cost its GPU backend more host time than a bare advance?
 
 Builds the crowd in a ``World(backend="gpu")`` and, in one process, alternates a World frame (sensor
-write, ``World.advance(1/60)``, an actuator read) with a bare ``backend.advance`` of as many steps
-(hinted as the World hints). Reports per kind the median wall time and host time (wall minus the time
-blocked in the read-back map, the GPU's work), and which backend methods a World frame called (the calls
-below ``advance`` left out). On lavapipe the GPU's work is the CPU's, so only the host split means
+write, ``World.advance(1/60)``, an actuator read) with a bare ``backend.advance`` of the next
+frame's step count (the one the World's advance recorded commands ahead for; hinted as the World
+hints). Reports per kind the median wall time and host time (wall minus the time blocked in the
+read-back map, the GPU's work), and which backend methods a World frame called (the calls below
+``advance`` left out). On lavapipe the GPU's work is the CPU's, so only the host split means
 anything there.
 
 ``python tools/gpu/world_host_split.py --brains 100``
