@@ -238,3 +238,28 @@ def test_background_input_matches_numpy(adapter: dict[str, Any]) -> None:
         total += a.neurons.size
     assert total > 100
     assert_same(host_state(ref), host_state(gpu))
+
+
+def test_close_frees_every_buffer_the_backend_made(adapter: dict[str, Any]) -> None:
+    """``close()`` destroys the device buffers, the read-back included (a World that re-lays out
+    closes one backend per growth: a buffer left to the garbage collector holds device memory
+    until a collection happens to run). A second close is harmless."""
+    import wgpu
+
+    w = make_world("gpu")
+    w.step(5)
+    be = w.backend
+    # probed by a queue write, which says "destroyed" without a submission (a submission naming a
+    # destroyed buffer aborts wgpu-native): the buffers a write may reach, the read-back among them
+    made = [b for bufs in be._bufs.values() for b in bufs if b.usage & wgpu.BufferUsage.COPY_DST]
+    made.append(be._readback)
+    assert len(made) > 5
+    word = np.zeros(1, np.uint32)
+    queue = be.dev.queue
+    for b in made:  # every one takes a write while it lives
+        queue.write_buffer(b, 0, word)
+    be.close()
+    for b in made:
+        with pytest.raises(wgpu.GPUValidationError, match="destroyed"):
+            queue.write_buffer(b, 0, word)
+    be.close()

@@ -2198,6 +2198,12 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
             except Exception:
                 log.debug("buffer destroy failed", exc_info=True)
             self._staging = None
+        if getattr(self, "_spk_guess", 0):  # the read-back too (not one of _bufs)
+            try:
+                self._readback.destroy()
+            except Exception:
+                log.debug("buffer destroy failed", exc_info=True)
+            self._spk_guess = 0
 
     def close(self) -> None:
         if self._cpu is not None:
