@@ -2185,25 +2185,19 @@ fn wring_store(n0: u32, n1: u32, lid: u32) {{
 
     def _release(self) -> None:
         self._stale()
-        for bufs in self._bufs.values():
-            for b in bufs:
-                try:
-                    b.destroy()
-                except Exception:  # a lost device may refuse; nothing else to free
-                    log.debug("buffer destroy failed", exc_info=True)
-        self._bufs = {}
+        doomed = [b for bufs in self._bufs.values() for b in bufs]
         if self._staging is not None:
+            doomed.append(self._staging)
+        if self._spk_guess:  # the read-back (made by _make_readback, not one of _bufs)
+            doomed.append(self._readback)
+        for b in doomed:
             try:
-                self._staging.destroy()
-            except Exception:
+                b.destroy()
+            except Exception:  # a lost device may refuse; nothing else to free
                 log.debug("buffer destroy failed", exc_info=True)
-            self._staging = None
-        if getattr(self, "_spk_guess", 0):  # the read-back too (not one of _bufs)
-            try:
-                self._readback.destroy()
-            except Exception:
-                log.debug("buffer destroy failed", exc_info=True)
-            self._spk_guess = 0
+        self._bufs = {}
+        self._staging = None
+        self._spk_guess = 0
 
     def close(self) -> None:
         if self._cpu is not None:
