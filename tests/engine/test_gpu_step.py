@@ -240,7 +240,7 @@ def test_background_input_matches_numpy(adapter: dict[str, Any]) -> None:
     assert_same(host_state(ref), host_state(gpu))
 
 
-def test_close_frees_every_buffer_the_backend_made(adapter: dict[str, Any]) -> None:
+def test_close_destroys_the_buffers_and_the_read_back(adapter: dict[str, Any]) -> None:
     """``close()`` destroys the device buffers, the read-back included (a World that re-lays out
     closes one backend per growth: a buffer left to the garbage collector holds device memory
     until a collection happens to run). A second close is harmless."""
